@@ -1,0 +1,265 @@
+"""Typed settings: `default.toml` + `markets.toml`, environment overrides, keychain references.
+
+Load with `load_settings()`. Overrides use `SOLARB__SECTION__KEY=value` (value parsed as TOML when
+it parses, else kept as a string), e.g. `SOLARB__RISK__MAX_NOTIONAL_USD=2500`.
+A bad file raises one `ConfigError` naming the file, the key and the reason.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from operators.errors import ConfigError
+
+CONFIG_DIR = Path(__file__).resolve().parent
+DEFAULT_PATH = CONFIG_DIR / "default.toml"
+MARKETS_PATH = CONFIG_DIR / "markets.toml"
+ENV_PREFIX = "SOLARB__"
+ENV_CONFIG = "SOLARB_CONFIG"
+ENV_MARKETS = "SOLARB_MARKETS"
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class SecretRef(str):
+    """A `keychain:service:name` reference; the secret itself never sits in config."""
+
+    @classmethod
+    def parse(cls, value: str) -> SecretRef:
+        """Validate the reference form; raw secrets are refused."""
+        parts = value.split(":")
+        if len(parts) != 3 or parts[0] != "keychain" or not parts[1] or not parts[2]:
+            raise ValueError(
+                "secrets must be references of the form 'keychain:service:name', "
+                "never the secret itself"
+            )
+        return cls(value)
+
+    @property
+    def service(self) -> str:
+        """Keychain service name."""
+        return self.split(":")[1]
+
+    @property
+    def name(self) -> str:
+        """Keychain entry name."""
+        return self.split(":")[2]
+
+
+class VenueSettings(_Model):
+    kind: Literal["cex", "clmm", "clob"]
+    ws_url: str = ""
+    rest_url: str = ""
+    program_id: str = ""
+    taker_fee_bps: float = Field(ge=0, le=1000)
+    maker_fee_bps: float = Field(default=0.0, ge=-100, le=1000)
+    api_key: str | None = None
+    api_secret: str | None = None
+    enabled: bool = True
+
+    @field_validator("api_key", "api_secret")
+    @classmethod
+    def _secret_is_ref(cls, v: str | None) -> str | None:
+        return None if v is None else SecretRef.parse(v)
+
+
+class EngineSettings(_Model):
+    journal_dir: str = "out/journal"
+    report_path: str = "out/report.md"
+    book_depth: int = Field(default=50, ge=1, le=5000)
+    stale_after_ms: int = Field(default=2000, ge=1)
+    replay_batch_size: int = Field(default=1000, ge=1)
+
+
+class ThresholdSettings(_Model):
+    safety_margin_bps: float = Field(default=5.0, ge=0)
+    slippage_default_bps: float = Field(default=2.0, ge=0)
+    min_net_bps: float = Field(default=0.0)
+    hedge_fee_bps: float = Field(default=0.0, ge=0)
+    funding_bps_per_hour: float = 0.0
+    expected_hold_s: float = Field(default=5.0, ge=0)
+    debounce_ms: int = Field(default=1000, ge=0)
+    rearm_below_bps: float = Field(default=2.0, ge=0)
+
+
+class GasSettings(_Model):
+    signatures: int = Field(default=1, ge=1)
+    base_fee_lamports: int = Field(default=5000, ge=0)
+    cu_limit: int = Field(default=200_000, ge=1, le=1_400_000)
+    cu_price_floor_micro_lamports: int = Field(default=1_000, ge=0)
+    cu_price_cap_micro_lamports: int = Field(default=2_000_000, ge=0)
+    priority_share_of_edge: float = Field(default=0.1, ge=0, le=1)
+
+    @model_validator(mode="after")
+    def _floor_below_cap(self) -> GasSettings:
+        if self.cu_price_floor_micro_lamports > self.cu_price_cap_micro_lamports:
+            raise ValueError("cu_price_floor_micro_lamports must not exceed the cap")
+        return self
+
+
+class RiskSettings(_Model):
+    max_notional_usd: Decimal = Field(default=Decimal("5000"), gt=0)
+    max_notional_per_minute_usd: Decimal = Field(default=Decimal("20000"), gt=0)
+    max_open_orders: int = Field(default=4, ge=1)
+    max_exposure_usd: Decimal = Field(default=Decimal("10000"), gt=0)
+    kill_switch: bool = False
+    ws_down_kill_ms: int = Field(default=1500, ge=1)
+    max_slot_lag: int = Field(default=20, ge=0)
+
+
+class RpcSettings(_Model):
+    http: list[str] = Field(min_length=1)
+    ws: list[str] = Field(min_length=1)
+    failover_http: str = ""
+    failover_ws: str = ""
+    commitment: Literal["processed", "confirmed", "finalized"] = "confirmed"
+    timeout_ms: int = Field(default=5000, ge=1)
+
+
+class TelemetrySettings(_Model):
+    enabled: bool = False
+    otlp_endpoint: str = "http://127.0.0.1:4317"
+    service_name: str = "solarb"
+    log_level: str = "INFO"
+
+
+class MarketSettings(_Model):
+    """One venue's market for a pair: a CEX symbol, a CLMM pool or a CLOB market."""
+
+    venue: str
+    market: Literal["spot", "perp"] = "spot"
+    symbol: str = ""
+    address: str = ""
+    quote_currency: str = "USDC"
+    tick_size: Decimal | None = None
+    lot_size: Decimal | None = None
+    base_is_a: bool = True
+    tick_arrays: list[str] = Field(default_factory=list)
+
+    @property
+    def market_id(self) -> str:
+        """Key of this market in the graph: `venue:symbol-or-address[:perp]`."""
+        ident = self.symbol or self.address
+        return f"{self.venue}:{ident}" + (":perp" if self.market == "perp" else "")
+
+    @model_validator(mode="after")
+    def _has_identity(self) -> MarketSettings:
+        if not (self.symbol or self.address):
+            raise ValueError(f"market on {self.venue} needs a 'symbol' (CEX) or 'address' (DEX)")
+        return self
+
+
+class PairSettings(_Model):
+    name: str
+    base: str
+    quote: str
+    base_decimals: int = Field(ge=0, le=18)
+    quote_decimals: int = Field(ge=0, le=18)
+    max_trade_base: Decimal = Field(gt=0)
+    size_steps: int = Field(default=16, ge=1, le=64)
+    markets: list[MarketSettings] = Field(min_length=1)
+
+
+class Settings(_Model):
+    engine: EngineSettings = EngineSettings()
+    venues: dict[str, VenueSettings]
+    thresholds: ThresholdSettings = ThresholdSettings()
+    gas: GasSettings = GasSettings()
+    risk: RiskSettings = RiskSettings()
+    rpc: RpcSettings
+    telemetry: TelemetrySettings = TelemetrySettings()
+    fx: dict[str, Decimal] = Field(default_factory=lambda: {"USDC": Decimal(1)})
+    sol_price_quote: Decimal = Field(default=Decimal("150"), gt=0)
+    pairs: list[PairSettings] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _markets_name_known_venues(self) -> Settings:
+        for pair in self.pairs:
+            for m in pair.markets:
+                if m.venue not in self.venues:
+                    raise ValueError(f"pair {pair.name}: market venue {m.venue!r} is not in [venues]")
+                if m.quote_currency not in self.fx:
+                    raise ValueError(
+                        f"pair {pair.name}: quote currency {m.quote_currency!r} has no [fx] rate"
+                    )
+        return self
+
+    def pair(self, name: str) -> PairSettings:
+        """The pair called `name` (e.g. `SOL/USDC`)."""
+        for p in self.pairs:
+            if p.name == name:
+                return p
+        raise ConfigError(f"no pair named {name!r} in markets config")
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as fh:
+            return tomllib.load(fh)
+    except FileNotFoundError as exc:
+        raise ConfigError(f"{path}: file not found") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from exc
+
+
+def _parse_env_value(raw: str) -> Any:
+    try:
+        return tomllib.loads(f"v = {raw}")["v"]
+    except tomllib.TOMLDecodeError:
+        return raw
+
+
+def _apply_env(data: dict[str, Any], env: Mapping[str, str]) -> list[str]:
+    applied: list[str] = []
+    for name, raw in sorted(env.items()):
+        if not name.startswith(ENV_PREFIX):
+            continue
+        keys = [k.lower() for k in name[len(ENV_PREFIX) :].split("__") if k]
+        if not keys:
+            continue
+        node = data
+        for k in keys[:-1]:
+            child = node.setdefault(k, {})
+            if not isinstance(child, dict):
+                raise ConfigError(f"environment {name}: {'.'.join(keys)} is not a table")
+            node = child
+        node[keys[-1]] = _parse_env_value(raw)
+        applied.append(".".join(keys))
+    return applied
+
+
+def _describe(exc: ValidationError, files: str) -> str:
+    lines = []
+    for err in exc.errors():
+        loc = ".".join(str(p) for p in err["loc"]) or "(top level)"
+        lines.append(f"{files}: key '{loc}': {err['msg']}")
+    return "\n".join(lines)
+
+
+def load_settings(
+    path: str | Path | None = None,
+    markets_path: str | Path | None = None,
+    env: Mapping[str, str] | None = None,
+) -> Settings:
+    """Read, merge, override and validate the config; raise `ConfigError` on any problem."""
+    env = os.environ if env is None else env
+    cfg_path = Path(path or env.get(ENV_CONFIG) or DEFAULT_PATH)
+    mk_path = Path(markets_path or env.get(ENV_MARKETS) or MARKETS_PATH)
+    data = _read_toml(cfg_path)
+    markets = _read_toml(mk_path)
+    if "pairs" in markets:
+        data["pairs"] = markets["pairs"]
+    _apply_env(data, env)
+    try:
+        return Settings.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(_describe(exc, f"{cfg_path} + {mk_path}")) from None

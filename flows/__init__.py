@@ -1,0 +1,1 @@
+"""Dataflows: thin wiring of one graph builder."""

@@ -1,0 +1,1 @@
+"""Pure domain logic run inside Bytewax operators: no sockets, no clocks, no globals."""

@@ -1,0 +1,223 @@
+"""Domain events that flow through the graph.
+
+Every event is a frozen, slotted dataclass carrying `ts_event_ns` (venue/exchange time, or the
+slot's time on-chain; 0 when the venue gives none) and `ts_recv_ns` (local receive time, ns).
+Prices and sizes are integers in venue units or `Decimal` at human edges; never floats.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Literal
+
+MarketKind = Literal["spot", "perp"]
+Side = Literal["buy", "sell"]
+Level = tuple[Decimal, Decimal]
+"""One L2 level: (price, quantity) in the venue's human units."""
+
+
+@dataclass(frozen=True, slots=True)
+class RawFrame:
+    """One input as received: a WS frame, a REST body or an account's raw bytes.
+
+    `source` is the venue id (`binance`, `binance-usdm`, `okx`, `bybit`, `orca`, `raydium_clmm`,
+    `phoenix`, `openbook`); `stream` the venue stream name, REST endpoint or account pubkey;
+    `kind` one of `ws`, `rest`, `account`. `ts_event_ns` is unknown before parsing (0).
+    """
+
+    ts_recv_ns: int
+    source: str
+    stream: str
+    kind: str
+    payload: bytes
+    slot: int | None = None
+    ts_event_ns: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class BookSnapshot:
+    """A full L2 book replacing whatever was held (REST snapshot or WS snapshot action)."""
+
+    venue: str
+    symbol: str
+    market: MarketKind
+    bids: tuple[Level, ...]
+    asks: tuple[Level, ...]
+    update_id: int
+    ts_event_ns: int
+    ts_recv_ns: int
+
+
+@dataclass(frozen=True, slots=True)
+class BookDelta:
+    """Changed levels (quantity 0 removes the level) between two update ids, both inclusive."""
+
+    venue: str
+    symbol: str
+    market: MarketKind
+    bids: tuple[Level, ...]
+    asks: tuple[Level, ...]
+    first_update_id: int
+    last_update_id: int
+    ts_event_ns: int
+    ts_recv_ns: int
+
+
+@dataclass(frozen=True, slots=True)
+class ResyncRequired:
+    """The book of this symbol only can no longer be trusted; the transport must refetch."""
+
+    venue: str
+    symbol: str
+    market: MarketKind
+    reason: str
+    ts_event_ns: int
+    ts_recv_ns: int
+
+
+@dataclass(frozen=True, slots=True)
+class BestBidOffer:
+    """Venue-published top of book (bookTicker / tickers / orderbook.1)."""
+
+    venue: str
+    symbol: str
+    market: MarketKind
+    bid_price: Decimal
+    bid_qty: Decimal
+    ask_price: Decimal
+    ask_qty: Decimal
+    update_id: int
+    ts_event_ns: int
+    ts_recv_ns: int
+
+
+@dataclass(frozen=True, slots=True)
+class Trade:
+    """A public trade; `side` is the taker's side."""
+
+    venue: str
+    symbol: str
+    market: MarketKind
+    price: Decimal
+    qty: Decimal
+    side: Side
+    trade_id: str
+    ts_event_ns: int
+    ts_recv_ns: int
+
+
+@dataclass(frozen=True, slots=True)
+class PoolUpdate:
+    """A decoded on-chain account update for one DEX market (pool, tick array, book side)."""
+
+    venue: str
+    market_id: str
+    account: str
+    role: str
+    decoded: object
+    slot: int
+    ts_event_ns: int
+    ts_recv_ns: int
+
+
+@dataclass(frozen=True, slots=True)
+class HealthEvent:
+    """Feed, RPC or engine health: `status` is `up`, `down`, `stale`, `resync`, `lag` or `kill`."""
+
+    source: str
+    status: str
+    detail: str
+    ts_event_ns: int
+    ts_recv_ns: int
+    value: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class CostBreakdown:
+    """Every cost term of one opportunity, in bps of the quote notional (floats: report only)."""
+
+    fees_cex_bps: float
+    fees_dex_bps: float
+    gas_bps: float
+    slippage_bps: float
+    hedge_bps: float
+    safety_margin_bps: float
+
+    @property
+    def total_bps(self) -> float:
+        """Sum of all terms, bps."""
+        return (
+            self.fees_cex_bps
+            + self.fees_dex_bps
+            + self.gas_bps
+            + self.slippage_bps
+            + self.hedge_bps
+            + self.safety_margin_bps
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Opportunity:
+    """A spread that beats the trigger at `size_base` (base-token base units).
+
+    `buy_quote` is what the buying leg pays and `sell_quote` what the selling leg receives, both in
+    quote-token base units (e.g. USDC micro-units) after conversion to the pair's quote currency.
+    `spread_bps` is gross (before fees); `net_bps` = spread - costs.
+    """
+
+    opportunity_id: str
+    pair: str
+    direction: str
+    buy_venue: str
+    sell_venue: str
+    size_base: int
+    buy_quote: int
+    sell_quote: int
+    spread_bps: float
+    costs: CostBreakdown
+    threshold_bps: float
+    net_bps: float
+    expected_pnl_quote: int
+    marginal_bps: float
+    cu_price_micro_lamports: int
+    update_seq: int
+    ts_event_ns: int
+    ts_recv_ns: int
+    ts_detect_ns: int
+    stale_venues: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class OrderIntent:
+    """One leg the risk guard lets through; `limit_quote` bounds what the leg may pay/receive."""
+
+    intent_id: str
+    opportunity_id: str
+    venue: str
+    market_id: str
+    side: Side
+    size_base: int
+    limit_quote: int
+    ts_event_ns: int
+    ts_recv_ns: int
+    ts_intent_ns: int
+
+
+@dataclass(frozen=True, slots=True)
+class ExecutionReport:
+    """A fill (or reject) of one intent; amounts in base units, `fee_quote` in quote base units."""
+
+    intent_id: str
+    opportunity_id: str
+    venue: str
+    side: Side
+    status: Literal["filled", "partial", "rejected", "cancelled"]
+    filled_base: int
+    quote_amount: int
+    fee_quote: int
+    reason: str
+    ts_event_ns: int
+    ts_recv_ns: int
+    ts_fill_ns: int
+    extra: dict[str, str] = field(default_factory=dict)

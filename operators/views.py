@@ -1,0 +1,82 @@
+"""Venue views: what the pair join sees of each market, with its age, slot and sync state.
+
+A view is a frozen value object: the latest executable state of one market, enough to price a
+trade at any size without touching the venue again. `in_sync` is False whenever the source of
+the view cannot be trusted (book gap not yet resynced, pool/tick arrays missing, account stale);
+a view that is not in sync never produces a signal.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from operators.events import Level, MarketKind
+
+
+@dataclass(frozen=True, slots=True)
+class CexBookView:
+    """Top `book_depth` levels of one CEX book, Decimal human units, best first."""
+
+    venue: str
+    market_id: str
+    pair: str
+    market: MarketKind
+    quote_currency: str
+    bids: tuple[Level, ...]
+    asks: tuple[Level, ...]
+    update_id: int
+    in_sync: bool
+    ts_event_ns: int
+    ts_recv_ns: int
+    taker_fee_bps: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class ClmmView:
+    """One CLMM pool: decoded pool state + the tick arrays held around the current tick.
+
+    `base_is_a` says whether the pair's base token is the pool's token A (so selling base is a
+    swap a→b). `pool`, `tick_arrays` and `amm_config` are the decoded account objects that
+    `operators.clmm.quote_swap` takes.
+    """
+
+    venue: str
+    market_id: str
+    pair: str
+    quote_currency: str
+    pool: object
+    tick_arrays: tuple[object, ...]
+    amm_config: object | None
+    base_is_a: bool
+    slot: int
+    in_sync: bool
+    ts_event_ns: int
+    ts_recv_ns: int
+
+
+@dataclass(frozen=True, slots=True)
+class ClobView:
+    """One on-chain CLOB (Phoenix / OpenBook v2): ladders in ticks and lots, best first.
+
+    Conversion to token base units: a level of `size_base_lots` at `price_ticks` costs
+    `size_base_lots * price_ticks * quote_units_per_tick_lot_num // quote_units_per_tick_lot_den`
+    quote base units and delivers `size_base_lots * base_units_per_lot` base units.
+    """
+
+    venue: str
+    market_id: str
+    pair: str
+    quote_currency: str
+    bids: tuple[tuple[int, int], ...]
+    asks: tuple[tuple[int, int], ...]
+    base_units_per_lot: int
+    quote_units_per_tick_lot_num: int
+    quote_units_per_tick_lot_den: int
+    taker_fee_bps: float
+    slot: int
+    in_sync: bool
+    ts_event_ns: int
+    ts_recv_ns: int
+
+
+VenueView = CexBookView | ClmmView | ClobView
