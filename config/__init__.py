@@ -78,6 +78,8 @@ class EngineSettings(_Model):
     book_depth: int = Field(default=50, ge=1, le=5000)
     stale_after_ms: int = Field(default=2000, ge=1)
     replay_batch_size: int = Field(default=1000, ge=1)
+    paper_cex_latency_ms: int = Field(default=20, ge=0)
+    paper_dex_latency_ms: int = Field(default=400, ge=0)
 
 
 class ThresholdSettings(_Model):
@@ -114,6 +116,7 @@ class RiskSettings(_Model):
     kill_switch: bool = False
     ws_down_kill_ms: int = Field(default=1500, ge=1)
     max_slot_lag: int = Field(default=20, ge=0)
+    limit_slippage_bps: int = Field(default=10, ge=0, le=1000)
 
 
 class RpcSettings(_Model):

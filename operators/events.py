@@ -33,6 +33,8 @@ class RawFrame:
     payload: bytes
     slot: int | None = None
     ts_event_ns: int = 0
+    ts_ingest_ns: int = 0
+    """Local monotonic ns when the frame entered the graph (latency bookkeeping; not captured)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -186,6 +188,10 @@ class Opportunity:
     ts_recv_ns: int
     ts_detect_ns: int
     stale_venues: tuple[str, ...] = ()
+    ts_ingest_ns: int = 0
+    """Monotonic ns the triggering frame entered the graph (0 when unknown)."""
+    ts_detect_wall_ns: int = 0
+    """Monotonic ns the opportunity left the pair engine (tick -> opportunity latency)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -202,6 +208,7 @@ class OrderIntent:
     ts_event_ns: int
     ts_recv_ns: int
     ts_intent_ns: int
+    pair: str = ""
 
 
 @dataclass(frozen=True, slots=True)

@@ -29,6 +29,7 @@ class CexBookView:
     ts_event_ns: int
     ts_recv_ns: int
     taker_fee_bps: float = 0.0
+    ts_ingest_ns: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +53,7 @@ class ClmmView:
     in_sync: bool
     ts_event_ns: int
     ts_recv_ns: int
+    ts_ingest_ns: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,6 +79,12 @@ class ClobView:
     in_sync: bool
     ts_event_ns: int
     ts_recv_ns: int
+    ts_ingest_ns: int = 0
+    fee_rounding_quote_units: int = 1
+    """Quote base units the taker fee is rounded up to: Phoenix charges fees in whole quote lots
+    (its `quote_lot_size`), OpenBook v2 in quote base units (1)."""
 
 
 VenueView = CexBookView | ClmmView | ClobView
+"""Any venue view. `ts_ingest_ns` on each is the monotonic ns its triggering frame entered the
+graph (0 when unknown): latency bookkeeping only, never used for decisions."""

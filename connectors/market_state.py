@@ -1,0 +1,226 @@
+"""Per-market state run inside the graph's `market_state` step, and the frame router.
+
+A market is a key: `venue:symbol` for CEX books, `venue:address` for DEX pools. The router maps
+each raw frame to its market from config; the state object turns that market's frames into
+venue views (plus health events and trades). CEX books are the venues' sans-I/O `BookSync`;
+CLMM pools are decoded here and kept by `operators.pool_state.ClmmPoolState`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+from dataclasses import dataclass, replace
+from types import ModuleType
+from typing import Any
+
+from config import MarketSettings, PairSettings, Settings
+from operators.errors import DecodeError, FeedError
+from operators.events import (
+    BookDelta,
+    BookSnapshot,
+    HealthEvent,
+    PoolUpdate,
+    RawFrame,
+    ResyncRequired,
+    Trade,
+)
+from operators.pool_state import ClmmPoolState
+from operators.views import CexBookView
+
+CEX_MODULES = {
+    "binance": "connectors.cex.binance",
+    "binance-usdm": "connectors.cex.binance",
+    "okx": "connectors.cex.okx",
+    "bybit": "connectors.cex.bybit",
+}
+CLMM_VENUES = frozenset({"orca", "raydium_clmm"})
+
+
+def _cex_module(venue: str) -> ModuleType:
+    try:
+        return importlib.import_module(CEX_MODULES[venue])
+    except KeyError as exc:
+        raise FeedError(f"no CEX codec for venue {venue!r}", venue=venue) from exc
+
+
+@dataclass(frozen=True, slots=True)
+class MarketRef:
+    """A configured market and the pair it belongs to."""
+
+    market: MarketSettings
+    pair: PairSettings
+
+
+class Router:
+    """Map raw frames to market ids (and market ids to pairs) from the configured markets."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.by_id: dict[str, MarketRef] = {}
+        self._cex: dict[tuple[str, str], str] = {}
+        self._dex: dict[tuple[str, str], str] = {}
+        for pair in settings.pairs:
+            for m in pair.markets:
+                self.by_id[m.market_id] = MarketRef(m, pair)
+                if m.venue in CEX_MODULES:
+                    self._cex[(m.venue, m.symbol.upper())] = m.market_id
+                else:
+                    self._dex[(m.venue, m.address)] = m.market_id
+        self.unrouted = 0
+
+    def market_of(self, frame: RawFrame) -> str | None:
+        """The market id a frame belongs to, or None (counted) when no configured market has it."""
+        if frame.kind == "account":
+            mid = self._dex.get((frame.source, frame.stream.split(":", 1)[0]))
+        elif frame.source in CEX_MODULES:
+            sym = _cex_module(frame.source).stream_symbol(frame.stream)
+            mid = self._cex.get((frame.source, sym.upper())) if sym else None
+        else:
+            mid = None
+        if mid is None:
+            self.unrouted += 1
+        return mid
+
+    def pair_of(self, market_id: str) -> str:
+        """Trading pair of a market id."""
+        return self.by_id[market_id].pair.name
+
+
+class CexMarketState:
+    """One CEX book: frames in, `CexBookView`s (top `depth` levels), health and trades out."""
+
+    def __init__(self, ref: MarketRef, depth: int, taker_fee_bps: float) -> None:
+        m = ref.market
+        self.ref = ref
+        self.depth = depth
+        self.taker_fee_bps = taker_fee_bps
+        self.sync = _cex_module(m.venue).BookSync(m.symbol, m.market)
+        self.frames = 0
+        self.resyncs = 0
+
+    def on_frame(self, f: RawFrame) -> list[Any]:
+        """Apply one frame; emit a fresh view whenever the book (or its sync state) changed."""
+        self.frames += 1
+        events = (
+            self.sync.on_snapshot(f.payload, f.ts_recv_ns)
+            if f.kind == "rest"
+            else self.sync.on_frame(f.payload, f.ts_recv_ns)
+        )
+        out: list[Any] = []
+        changed = False
+        ts_event = 0
+        m = self.ref.market
+        for e in events:
+            if isinstance(e, BookDelta | BookSnapshot):
+                changed = True
+                ts_event = e.ts_event_ns
+            elif isinstance(e, ResyncRequired):
+                changed = True
+                self.resyncs += 1
+                out.append(
+                    HealthEvent(m.market_id, "resync", e.reason, e.ts_event_ns, e.ts_recv_ns)
+                )
+            elif isinstance(e, Trade):
+                out.append(e)
+        if changed:
+            bids, asks = self.sync.book.top(self.depth)
+            out.append(
+                CexBookView(
+                    venue=m.venue,
+                    market_id=m.market_id,
+                    pair=self.ref.pair.name,
+                    market=m.market,
+                    quote_currency=m.quote_currency,
+                    bids=tuple(bids),
+                    asks=tuple(asks),
+                    update_id=getattr(self.sync, "last_update_id", 0) or 0,
+                    in_sync=bool(self.sync.in_sync),
+                    ts_event_ns=ts_event,
+                    ts_recv_ns=f.ts_recv_ns,
+                    taker_fee_bps=self.taker_fee_bps,
+                    ts_ingest_ns=f.ts_ingest_ns,
+                )
+            )
+        return out
+
+
+def _discriminator(name: str) -> bytes:
+    return hashlib.sha256(f"account:{name}".encode()).digest()[:8]
+
+
+class ClmmMarketState:
+    """One CLMM pool: account frames decoded and applied (slot-ordered) to `ClmmPoolState`."""
+
+    _DECODERS: dict[str, dict[bytes, tuple[str, str]]] = {
+        "orca": {
+            _discriminator("Whirlpool"): ("pool", "decode_whirlpool"),
+            _discriminator("TickArray"): ("tick_array", "decode_tick_array"),
+            _discriminator("FixedTickArray"): ("tick_array", "decode_tick_array"),
+            _discriminator("DynamicTickArray"): ("tick_array", "decode_tick_array"),
+        },
+        "raydium_clmm": {
+            _discriminator("PoolState"): ("pool", "decode_pool_state"),
+            _discriminator("AmmConfig"): ("amm_config", "decode_amm_config"),
+            _discriminator("TickArrayState"): ("tick_array", "decode_tick_array"),
+            _discriminator("TickArrayBitmapExtension"): (
+                "bitmap_extension",
+                "decode_tick_array_bitmap_extension",
+            ),
+        },
+    }
+    _MODULES = {"orca": "connectors.solana.orca", "raydium_clmm": "connectors.solana.raydium_clmm"}
+
+    def __init__(self, ref: MarketRef, stale_after_ns: int) -> None:
+        m = ref.market
+        self.ref = ref
+        self.codec = importlib.import_module(self._MODULES[m.venue])
+        self.state = ClmmPoolState(
+            m.venue,
+            m.market_id,
+            ref.pair.name,
+            m.quote_currency,
+            m.base_is_a,
+            stale_after_ns=stale_after_ns,
+        )
+        self.frames = 0
+        self.decode_errors = 0
+
+    def on_frame(self, f: RawFrame) -> list[Any]:
+        """Decode one account frame and apply it; a bad account is reported, never applied."""
+        self.frames += 1
+        m = self.ref.market
+        account = f.stream.split(":", 1)[-1]
+        entry = self._DECODERS[m.venue].get(bytes(f.payload[:8]))
+        try:
+            if entry is None:
+                raise DecodeError("unknown account discriminator", account=account)
+            role, fn = entry
+            decoded = getattr(self.codec, fn)(f.payload)
+        except DecodeError as exc:
+            self.decode_errors += 1
+            return [HealthEvent(m.market_id, "bad_account", str(exc), f.ts_recv_ns, f.ts_recv_ns)]
+        update = PoolUpdate(
+            m.venue, m.market_id, account, role, decoded, f.slot or 0, f.ts_recv_ns, f.ts_recv_ns
+        )
+        out = self.state.on_account(update)
+        if f.ts_ingest_ns:
+            out = [
+                replace(v, ts_ingest_ns=f.ts_ingest_ns) if hasattr(v, "ts_ingest_ns") else v
+                for v in out
+            ]
+        return out
+
+
+def build_market_state(
+    settings: Settings, router: Router, market_id: str
+) -> CexMarketState | ClmmMarketState:
+    """The state object for one configured market."""
+    ref = router.by_id[market_id]
+    venue = ref.market.venue
+    if venue in CEX_MODULES:
+        return CexMarketState(
+            ref, settings.engine.book_depth, settings.venues[venue].taker_fee_bps
+        )
+    if venue in CLMM_VENUES:
+        return ClmmMarketState(ref, settings.engine.stale_after_ms * 1_000_000)
+    raise FeedError(f"market {market_id}: venue kind not wired into the graph yet", venue=venue)

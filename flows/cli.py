@@ -1,0 +1,187 @@
+"""`solarb` command line: replay, paper, live, record, check, quote, report, sample."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from operators.errors import SolarbError
+
+
+def _settings(args: argparse.Namespace, sample: bool = False):  # type: ignore[no-untyped-def]
+    from config import load_settings
+    from replay.simulate import SAMPLE_MARKETS
+
+    markets = args.markets or (SAMPLE_MARKETS if sample else None)
+    return load_settings(args.config, markets)
+
+
+def cmd_replay(args: argparse.Namespace) -> int:
+    """Replay captures (or the bundled sample) through the graph; print the summary, write report."""
+    from bytewax.testing import run_main
+
+    from connectors.journal import clear_journal
+    from flows.replay import build_flow
+    from replay.report import summarize, summary_lines, write_report
+    from replay.simulate import ensure_sample
+
+    sample = args.sample or not args.capture
+    settings = _settings(args, sample=sample)
+    if sample:
+        print("solarb: generating/using the bundled sample session (deterministic simulator)")
+        captures = [ensure_sample(progress=print)]
+    else:
+        captures = [Path(c) for c in args.capture]
+        for c in captures:
+            if not c.is_file():
+                print(f"solarb: capture not found: {c}", file=sys.stderr)
+                return 2
+    journal = Path(args.journal or settings.engine.journal_dir)
+    report = Path(args.report or settings.engine.report_path)
+    clear_journal(journal)
+    flow = build_flow(settings, captures, journal, batch_size=args.batch_size)
+    print(f"solarb: replaying {', '.join(str(c) for c in captures)} ...")
+    t0 = time.perf_counter()
+    run_main(flow)
+    wall = time.perf_counter() - t0
+    markets = [m.market_id for p in settings.pairs for m in p.markets]
+    qd = settings.pairs[0].quote_decimals if settings.pairs else 6
+    s = summarize(journal, markets, qd)
+    print("")
+    print("== solarb replay summary")
+    for line in summary_lines(s):
+        print(line)
+    print(f"wall time      {wall:.2f} s ({s.frames / wall:,.0f} frames/s)" if wall > 0 else "")
+    path = write_report(s, report, journal, title=", ".join(str(c) for c in captures))
+    print(f"journal        {journal}/")
+    print(f"report         {path}")
+    return 0
+
+
+def cmd_sample(args: argparse.Namespace) -> int:
+    """Generate the bundled sample capture with the deterministic simulator."""
+    from replay.simulate import SimConfig, ensure_sample, write_capture
+
+    if args.out:
+        cfg = SimConfig(seed=args.seed, duration_s=args.duration)
+        n = write_capture(Path(args.out), cfg)
+        print(f"solarb: wrote {n} frames to {args.out}")
+        return 0
+    path = ensure_sample(force=args.force, progress=print)
+    print(f"solarb: sample capture at {path}")
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    """Print the summary of an existing journal and (re)write its report."""
+    from replay.report import summarize, summary_lines, write_report
+
+    settings = _settings(args)
+    journal = Path(args.journal or settings.engine.journal_dir)
+    if not journal.is_dir():
+        print(f"solarb: no journal at {journal}", file=sys.stderr)
+        return 2
+    markets = [m.market_id for p in settings.pairs for m in p.markets]
+    s = summarize(journal, markets)
+    for line in summary_lines(s):
+        print(line)
+    path = write_report(s, args.report or settings.engine.report_path, journal, str(journal))
+    print(f"report         {path}")
+    return 0
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    """Daily checklist (offline part): config valid, caps loaded, thresholds sane, keychain."""
+    settings = _settings(args)
+    ok = True
+    print(f"config         OK ({len(settings.pairs)} pairs, {len(settings.venues)} venues)")
+    r = settings.risk
+    print(
+        f"risk caps      max {r.max_notional_usd} USD/trade, {r.max_notional_per_minute_usd} USD/min, "
+        f"kill_switch={'ON' if r.kill_switch else 'off'}"
+    )
+    t = settings.thresholds
+    if t.safety_margin_bps <= 0:
+        print("thresholds     WARN: safety margin is 0 bps")
+    print(f"thresholds     safety {t.safety_margin_bps} bps, slippage {t.slippage_default_bps} bps")
+    try:
+        import keyring
+
+        backend = keyring.get_keyring()
+        print(f"keychain       {type(backend).__name__} reachable")
+    except Exception as exc:  # noqa: BLE001 - any keyring backend failure is the finding itself
+        ok = False
+        print(f"keychain       FAIL: {exc}")
+    print(f"clock          local UTC {time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())}")
+    print("feeds/rpc      use `solarb check --online` once live transports are configured")
+    return 0 if ok else 1
+
+
+def cmd_not_yet(args: argparse.Namespace) -> int:
+    """Subcommands whose issue has not landed yet say so plainly."""
+    print(
+        f"solarb {args.cmd}: not available yet in this build (see README 'What works'). "
+        "Nothing was started.",
+        file=sys.stderr,
+    )
+    return 2
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of every subcommand."""
+    p = argparse.ArgumentParser(prog="solarb", description="CEX <-> DEX arbitrage on Solana")
+    p.add_argument("--config", help="config TOML (default: config/default.toml or $SOLARB_CONFIG)")
+    p.add_argument("--markets", help="markets TOML (default: config/markets.toml or $SOLARB_MARKETS)")
+    sub = p.add_subparsers(dest="cmd", required=True)
+
+    r = sub.add_parser("replay", help="replay a capture (default: the bundled sample session)")
+    r.add_argument("capture", nargs="*", help="Parquet capture file(s)")
+    r.add_argument("--sample", action="store_true", help="replay the bundled sample session")
+    r.add_argument("--journal", help="journal folder (default: engine.journal_dir)")
+    r.add_argument("--report", help="report path (default: engine.report_path)")
+    r.add_argument("--batch-size", type=int, default=None, help="frames per Bytewax batch")
+    r.set_defaults(func=cmd_replay)
+
+    s = sub.add_parser("sample", help="generate the sample capture with the simulator")
+    s.add_argument("--force", action="store_true", help="regenerate even if present")
+    s.add_argument("--out", help="write a capture here instead of the bundled sample path")
+    s.add_argument("--seed", type=int, default=7)
+    s.add_argument("--duration", type=int, default=180, help="seconds of market time")
+    s.set_defaults(func=cmd_sample)
+
+    rep = sub.add_parser("report", help="summarize an existing journal")
+    rep.add_argument("--journal")
+    rep.add_argument("--report")
+    rep.set_defaults(func=cmd_report)
+
+    c = sub.add_parser("check", help="daily checklist")
+    c.set_defaults(func=cmd_check)
+
+    for name, text in (
+        ("paper", "live market data, simulated fills"),
+        ("live", "live trading"),
+        ("record", "record live feeds to a Parquet capture"),
+        ("quote", "exact CLMM quote from account files"),
+    ):
+        q = sub.add_parser(name, help=text)
+        q.set_defaults(func=cmd_not_yet)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the `solarb` console script."""
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args))
+    except SolarbError as exc:
+        print(f"solarb: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

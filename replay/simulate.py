@@ -1,0 +1,322 @@
+"""Deterministic market simulator: writes a capture in the venues' real wire formats.
+
+The bundled sample session is made here, by our own code (no recorded data is shipped):
+a SOL/USDC fair price follows a seeded random walk with a few scheduled jumps; Binance spot
+publishes `depth@100ms` diffs (combined-stream envelope, string prices, `U`/`u` ids) after a REST
+snapshot; an Orca Whirlpool (real account byte layout, built with `connectors.solana.orca`
+encoders) follows the CEX with a lag, because "other arbitrageurs" only close a gap after a
+few slots. Most gaps stay under the trigger; each scheduled jump opens one that beats it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import random
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field, replace
+from decimal import Decimal
+from pathlib import Path
+
+from solders.pubkey import Pubkey
+
+from connectors.capture import CaptureWriter
+from operators.events import RawFrame
+
+HERE = Path(__file__).resolve().parent
+SAMPLE_DIR = HERE / "sample"
+SAMPLE_CAPTURE = SAMPLE_DIR / "sol_usdc_sample.parquet"
+SAMPLE_MARKETS = SAMPLE_DIR / "markets.toml"
+
+SOL_MINT = "So11111111111111111111111111111111111111112"
+USDC_MINT = "EPjFWdd5AufqSSqeM2qN1xzybapC8G4wEGGkZwyTDt1v"
+WHIRLPOOLS_CONFIG = "2LecshUwdy9xi7meFgHtFJQNSKk4KdTrcpvaB56dP2NQ"
+
+
+def sample_pubkey(label: str) -> str:
+    """A deterministic, obviously-simulated address for a simulated account."""
+    return str(Pubkey(hashlib.sha256(f"solarb sample {label}".encode()).digest()))
+
+
+SAMPLE_POOL = sample_pubkey("whirlpool SOL/USDC")
+
+
+@dataclass(frozen=True)
+class SimConfig:
+    """Knobs of the simulated session (all deterministic given `seed`)."""
+
+    seed: int = 7
+    duration_s: int = 180
+    start_ns: int = 1_767_225_600_000_000_000  # 2026-01-01T00:00:00Z
+    mid0: Decimal = Decimal("150")
+    depth_interval_ms: int = 100
+    slot_ms: int = 400
+    vol_bps_per_step: float = 0.8
+    levels: int = 60
+    # (second, jump in bps): the last three stay under the trigger on purpose.
+    jumps: tuple[tuple[int, int], ...] = (
+        (20, 70),
+        (50, -80),
+        (85, 65),
+        (115, -75),
+        (150, 90),
+        (35, 12),
+        (100, -14),
+        (135, 16),
+    )
+    arb_gap_bps: float = 12.0
+    arb_lag_slots: int = 8
+    pool_fee_rate: int = 500
+    tick_spacing: int = 64
+    positions: tuple[tuple[int, int, int], ...] = field(
+        default=(
+            (-19904, -18048, 30_000_000_000_000),
+            (-20480, -17472, 20_000_000_000_000),
+            (-23040, -14976, 10_000_000_000_000),
+        )
+    )
+
+
+# ---------------------------------------------------------------- Binance side
+
+
+def _fmt(d: Decimal) -> str:
+    return f"{d:.8f}"
+
+
+class BinanceBook:
+    """A simulated Binance spot book around a mid, with deterministic sizes."""
+
+    def __init__(self, rng: random.Random, levels: int) -> None:
+        self.rng = rng
+        self.levels = levels
+        self.bids: dict[Decimal, Decimal] = {}
+        self.asks: dict[Decimal, Decimal] = {}
+        self.update_id = 1_000_000
+
+    def _size(self, i: int) -> Decimal:
+        base = 2 + i * 1.5
+        return Decimal(str(round(base * (0.5 + self.rng.random()), 3)))
+
+    def rebuild(self, mid: Decimal) -> tuple[list[list[str]], list[list[str]]]:
+        """Move the book to `mid`; return the changed levels (qty '0' removes) as wire lists."""
+        cent = Decimal("0.01")
+        best_bid = (mid - cent / 2).quantize(cent, rounding="ROUND_FLOOR")
+        best_ask = best_bid + cent
+        new_bids = {best_bid - cent * i: self.bids.get(best_bid - cent * i) for i in range(self.levels)}
+        new_asks = {best_ask + cent * i: self.asks.get(best_ask + cent * i) for i in range(self.levels)}
+        for book in (new_bids, new_asks):
+            for i, px in enumerate(sorted(book, reverse=book is new_bids)):
+                q = book[px]
+                if q is None or self.rng.random() < 0.15:
+                    book[px] = self._size(i)
+        diff_b = _diff(self.bids, new_bids)
+        diff_a = _diff(self.asks, new_asks)
+        self.bids, self.asks = new_bids, new_asks  # type: ignore[assignment]
+        return diff_b, diff_a
+
+    def snapshot(self) -> dict[str, object]:
+        """A REST `/api/v3/depth` body of the current book."""
+        return {
+            "lastUpdateId": self.update_id,
+            "bids": [[_fmt(p), _fmt(q)] for p, q in sorted(self.bids.items(), reverse=True)],
+            "asks": [[_fmt(p), _fmt(q)] for p, q in sorted(self.asks.items())],
+        }
+
+
+def _diff(old: dict[Decimal, Decimal], new: dict[Decimal, Decimal | None]) -> list[list[str]]:
+    out = []
+    for px in sorted(set(old) | set(new)):
+        q_new = new.get(px)
+        if q_new is None:
+            out.append([_fmt(px), _fmt(Decimal(0))])
+        elif old.get(px) != q_new:
+            out.append([_fmt(px), _fmt(q_new)])
+    return out
+
+
+# ---------------------------------------------------------------- Orca side
+
+Q64 = 1 << 64
+
+
+def sqrt_price_x64_of(price: Decimal, base_decimals: int = 9, quote_decimals: int = 6) -> int:
+    """Q64.64 sqrt of a human price (quote per base) in raw token units, rounded down."""
+    from decimal import localcontext
+
+    with localcontext() as ctx:
+        ctx.prec = 60
+        raw = price * (Decimal(10) ** (quote_decimals - base_decimals))
+        return int(raw.sqrt() * Q64)
+
+
+def price_of_sqrt_x64(sqrt_price_x64: int, base_decimals: int = 9, quote_decimals: int = 6) -> float:
+    """Human price of a Q64.64 sqrt price (float: for the simulator's dynamics only)."""
+    return (sqrt_price_x64 / Q64) ** 2 * 10 ** (base_decimals - quote_decimals)
+
+
+class SimPool:
+    """A simulated Whirlpool: positions -> tick arrays; price moves -> pool account bytes."""
+
+    def __init__(self, cfg: SimConfig, address: str) -> None:
+        from connectors.solana import orca
+        from operators.clmm import accounts, math as clmm_math
+
+        self.orca = orca
+        self.acc = accounts
+        self.math = clmm_math
+        self.cfg = cfg
+        self.address = address
+        self.sqrt_price_x64 = sqrt_price_x64_of(cfg.mid0)
+
+    def tick(self) -> int:
+        """Current tick of the pool's sqrt price."""
+        return int(self.math.tick_index_from_sqrt_price(self.sqrt_price_x64))
+
+    def liquidity(self) -> int:
+        """Active liquidity at the current tick (sum of positions in range)."""
+        t = self.tick()
+        return sum(liq for lo, hi, liq in self.cfg.positions if lo <= t < hi)
+
+    def tick_arrays(self) -> list[tuple[str, bytes]]:
+        """(address, account bytes) of every tick array that holds a position bound."""
+        ts = self.cfg.tick_spacing
+        per_array = 88 * ts
+        nets: dict[int, int] = {}
+        gross: dict[int, int] = {}
+        for lo, hi, liq in self.cfg.positions:
+            nets[lo] = nets.get(lo, 0) + liq
+            nets[hi] = nets.get(hi, 0) - liq
+            gross[lo] = gross.get(lo, 0) + liq
+            gross[hi] = gross.get(hi, 0) + liq
+        starts = sorted({self.orca.tick_array_start_index(t, ts) for t in nets})
+        starts = sorted(set(starts) | {starts[0] - per_array, starts[-1] + per_array})
+        out = []
+        for start in starts:
+            ticks = []
+            for i in range(88):
+                t = start + i * ts
+                if t in nets:
+                    ticks.append(self.acc.Tick.initialized_with(nets[t], gross[t]))
+                else:
+                    ticks.append(self.acc.Tick.empty())
+            ta = self.acc.TickArray(
+                start_tick_index=start, ticks=tuple(ticks), whirlpool=self.address
+            )
+            out.append((self.orca.tick_array_address(self.address, start), self.orca.encode_tick_array(ta)))
+        return out
+
+    def account_bytes(self) -> bytes:
+        """The Whirlpool account bytes for the current price and liquidity."""
+        w = self.acc.Whirlpool.simulated(
+            whirlpools_config=WHIRLPOOLS_CONFIG,
+            tick_spacing=self.cfg.tick_spacing,
+            fee_rate=self.cfg.pool_fee_rate,
+            liquidity=self.liquidity(),
+            sqrt_price=self.sqrt_price_x64,
+            tick_current_index=self.tick(),
+            token_mint_a=SOL_MINT,
+            token_mint_b=USDC_MINT,
+            token_vault_a=sample_pubkey("vault a"),
+            token_vault_b=sample_pubkey("vault b"),
+        )
+        return self.orca.encode_whirlpool(w)
+
+    def move_to(self, price: float) -> None:
+        """Set the pool price (as a swap by someone else would)."""
+        self.sqrt_price_x64 = sqrt_price_x64_of(Decimal(repr(price)))
+
+    def price(self) -> float:
+        """Human price of the pool."""
+        return price_of_sqrt_x64(self.sqrt_price_x64)
+
+
+# ---------------------------------------------------------------- the session
+
+
+def generate(cfg: SimConfig) -> Iterator[RawFrame]:
+    """Yield the session's frames in receive order."""
+    rng = random.Random(cfg.seed)
+    book = BinanceBook(rng, cfg.levels)
+    pool = SimPool(cfg, SAMPLE_POOL)
+    slot = 300_000_000
+    mid = float(cfg.mid0)
+    jumps = dict(cfg.jumps)
+    steps = cfg.duration_s * 1000 // cfg.depth_interval_ms
+    step_ns = cfg.depth_interval_ms * 1_000_000
+    per_slot = max(1, cfg.slot_ms // cfg.depth_interval_ms)
+    lagging = 0
+    frames: list[RawFrame] = []
+    t0 = cfg.start_ns
+    for addr, data in pool.tick_arrays():
+        frames.append(RawFrame(t0, "orca", f"{SAMPLE_POOL}:{addr}", "account", data, slot))
+    frames.append(RawFrame(t0 + 1, "orca", f"{SAMPLE_POOL}:{SAMPLE_POOL}", "account", pool.account_bytes(), slot))
+    yield from frames
+    book.rebuild(Decimal(repr(mid)))
+    snapshot_at = 3
+    for i in range(1, steps + 1):
+        ts = t0 + i * step_ns + rng.randrange(0, 2_000_000)
+        sec_before = (i - 1) * cfg.depth_interval_ms // 1000
+        sec_now = i * cfg.depth_interval_ms // 1000
+        mid *= math.exp(rng.gauss(0.0, cfg.vol_bps_per_step / 1e4))
+        if sec_now != sec_before and sec_now in jumps:
+            mid *= math.exp(jumps[sec_now] / 1e4)
+        bids, asks = book.rebuild(Decimal(repr(round(mid, 6))))
+        first = book.update_id + 1
+        book.update_id += 1 + rng.randrange(0, 20)
+        body = {
+            "e": "depthUpdate",
+            "E": ts // 1_000_000,
+            "s": "SOLUSDC",
+            "U": first,
+            "u": book.update_id,
+            "b": bids,
+            "a": asks,
+        }
+        payload = json.dumps({"stream": "solusdc@depth@100ms", "data": body}, separators=(",", ":"))
+        yield RawFrame(ts, "binance", "solusdc@depth@100ms", "ws", payload.encode())
+        if i == snapshot_at:
+            snap = json.dumps(book.snapshot(), separators=(",", ":")).encode()
+            yield RawFrame(
+                ts + 30_000_000, "binance", "GET /api/v3/depth?symbol=SOLUSDC&limit=1000", "rest", snap
+            )
+        if i % per_slot == 0:
+            slot += 1
+            gap_bps = (mid / pool.price() - 1.0) * 1e4
+            lagging = lagging + 1 if abs(gap_bps) > cfg.arb_gap_bps else 0
+            if lagging >= cfg.arb_lag_slots:
+                pool.move_to(mid * (1.0 - math.copysign(3.0, gap_bps) / 1e4))
+                lagging = 0
+            elif rng.random() < 0.5:
+                pool.move_to(pool.price() * math.exp(rng.gauss(0.0, 1.5) / 1e4))
+            else:
+                continue
+            yield RawFrame(
+                ts + 5_000_000,
+                "orca",
+                f"{SAMPLE_POOL}:{SAMPLE_POOL}",
+                "account",
+                pool.account_bytes(),
+                slot,
+            )
+
+
+def write_capture(path: Path, cfg: SimConfig | None = None) -> int:
+    """Write a simulated session to `path`; return the number of frames."""
+    cfg = cfg or SimConfig()
+    frames = sorted(generate(cfg), key=lambda f: f.ts_recv_ns)
+    with CaptureWriter(path) as w:
+        w.write_all(frames)
+    return len(frames)
+
+
+def ensure_sample(force: bool = False, progress: Callable[[str], object] | None = None) -> Path:
+    """The bundled sample capture, generated (deterministically) on first use."""
+    if force or not SAMPLE_CAPTURE.is_file():
+        tmp = SAMPLE_CAPTURE.with_suffix(".tmp")
+        n = write_capture(tmp, SimConfig())
+        tmp.replace(SAMPLE_CAPTURE)
+        if progress:
+            progress(f"solarb: generated sample session: {n} frames -> {SAMPLE_CAPTURE}")
+    return SAMPLE_CAPTURE
