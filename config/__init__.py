@@ -91,6 +91,11 @@ class ThresholdSettings(_Model):
     expected_hold_s: float = Field(default=5.0, ge=0)
     debounce_ms: int = Field(default=1000, ge=0)
     rearm_below_bps: float = Field(default=2.0, ge=0)
+    # Added by the spread engine (operators/spread.py, operators/signals.py, operators/costs.py):
+    update_min_edge_change_bps: float = Field(default=1.0, ge=0)  # an update needs this edge move
+    update_min_size_change_pct: float = Field(default=10.0, ge=0)  # ... or this size move (%)
+    slippage_min_fills: int = Field(default=20, ge=1)  # fills before a venue's p95 replaces default
+    slippage_window_fills: int = Field(default=200, ge=1)  # rolling window of realised slippage
 
 
 class GasSettings(_Model):
@@ -100,6 +105,11 @@ class GasSettings(_Model):
     cu_price_floor_micro_lamports: int = Field(default=1_000, ge=0)
     cu_price_cap_micro_lamports: int = Field(default=2_000_000, ge=0)
     priority_share_of_edge: float = Field(default=0.1, ge=0, le=1)
+    # Added by the spread engine (operators/costs.py LandingStats): raise the CU price floor past
+    # price buckets whose recent landing rate is under the target.
+    landing_target_rate: float = Field(default=0.8, ge=0, le=1)
+    landing_min_samples: int = Field(default=20, ge=1)
+    landing_window: int = Field(default=200, ge=1)
 
     @model_validator(mode="after")
     def _floor_below_cap(self) -> GasSettings:
@@ -189,7 +199,9 @@ class Settings(_Model):
         for pair in self.pairs:
             for m in pair.markets:
                 if m.venue not in self.venues:
-                    raise ValueError(f"pair {pair.name}: market venue {m.venue!r} is not in [venues]")
+                    raise ValueError(
+                        f"pair {pair.name}: market venue {m.venue!r} is not in [venues]"
+                    )
                 if m.quote_currency not in self.fx:
                     raise ValueError(
                         f"pair {pair.name}: quote currency {m.quote_currency!r} has no [fx] rate"

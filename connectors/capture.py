@@ -2,7 +2,8 @@
 
 Columns (see docs/capture-format.md):
     ts_recv_ns int64   local receive time, ns (monotonic-anchored wall clock)
-    source     string  venue id: binance, binance-usdm, okx, bybit, orca, raydium_clmm, phoenix, openbook
+    source     string  venue id: binance, binance-usdm, okx, bybit, orca, raydium_clmm, phoenix,
+                       openbook
     stream     string  WS stream name, REST endpoint, or "<market address>:<account pubkey>"
     kind       string  ws | rest | account
     payload    binary  the frame bytes / raw account data, unchanged

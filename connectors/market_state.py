@@ -97,19 +97,25 @@ class CexMarketState:
         self.sync = _cex_module(m.venue).BookSync(m.symbol, m.market)
         self.frames = 0
         self.resyncs = 0
+        self.bad_frames = 0
 
     def on_frame(self, f: RawFrame) -> list[Any]:
         """Apply one frame; emit a fresh view whenever the book (or its sync state) changed."""
         self.frames += 1
-        events = (
-            self.sync.on_snapshot(f.payload, f.ts_recv_ns)
-            if f.kind == "rest"
-            else self.sync.on_frame(f.payload, f.ts_recv_ns)
-        )
+        m = self.ref.market
+        try:
+            events = (
+                self.sync.on_snapshot(f.payload, f.ts_recv_ns)
+                if f.kind == "rest"
+                else self.sync.on_frame(f.payload, f.ts_recv_ns)
+            )
+        except FeedError as exc:
+            # The book is left as it was; sequence checks catch anything this frame carried.
+            self.bad_frames += 1
+            return [HealthEvent(m.market_id, "bad_frame", str(exc), f.ts_recv_ns, f.ts_recv_ns)]
         out: list[Any] = []
         changed = False
         ts_event = 0
-        m = self.ref.market
         for e in events:
             if isinstance(e, BookDelta | BookSnapshot):
                 changed = True
@@ -218,9 +224,7 @@ def build_market_state(
     ref = router.by_id[market_id]
     venue = ref.market.venue
     if venue in CEX_MODULES:
-        return CexMarketState(
-            ref, settings.engine.book_depth, settings.venues[venue].taker_fee_bps
-        )
+        return CexMarketState(ref, settings.engine.book_depth, settings.venues[venue].taker_fee_bps)
     if venue in CLMM_VENUES:
         return ClmmMarketState(ref, settings.engine.stale_after_ms * 1_000_000)
     raise FeedError(f"market {market_id}: venue kind not wired into the graph yet", venue=venue)

@@ -30,9 +30,7 @@ class _ReplayPartition(StatefulSourcePartition[RawFrame, int]):
         batch_size: int,
         stamp_ingest: bool,
     ) -> None:
-        self._it: Iterator[RawFrame] = merge_by_time(
-            [read_capture(p, streams) for p in paths]
-        )
+        self._it: Iterator[RawFrame] = merge_by_time([read_capture(p, streams) for p in paths])
         self._pos = 0
         self._batch = batch_size
         self._stamp = stamp_ingest
@@ -87,9 +85,7 @@ class ReplaySource(FixedPartitionedSource[RawFrame, int]):
         """Partition names (stream groups), sorted for a stable assignment to workers."""
         return sorted(self._groups)
 
-    def build_part(
-        self, step_id: str, for_part: str, resume_state: int | None
-    ) -> _ReplayPartition:
+    def build_part(self, step_id: str, for_part: str, resume_state: int | None) -> _ReplayPartition:
         """Open the partition's streams, skipping frames already emitted before a resume."""
         return _ReplayPartition(
             self.paths,

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import os
-import shutil
 import sys
 import time
 from collections.abc import Sequence
@@ -22,7 +20,7 @@ def _settings(args: argparse.Namespace, sample: bool = False):  # type: ignore[n
 
 
 def cmd_replay(args: argparse.Namespace) -> int:
-    """Replay captures (or the bundled sample) through the graph; print the summary, write report."""
+    """Replay captures (or the bundled sample) through the graph; print summary, write report."""
     from bytewax.testing import run_main
 
     from connectors.journal import clear_journal
@@ -102,7 +100,8 @@ def cmd_check(args: argparse.Namespace) -> int:
     print(f"config         OK ({len(settings.pairs)} pairs, {len(settings.venues)} venues)")
     r = settings.risk
     print(
-        f"risk caps      max {r.max_notional_usd} USD/trade, {r.max_notional_per_minute_usd} USD/min, "
+        f"risk caps      max {r.max_notional_usd} USD/trade, "
+        f"{r.max_notional_per_minute_usd} USD/min, "
         f"kill_switch={'ON' if r.kill_switch else 'off'}"
     )
     t = settings.thresholds
@@ -122,6 +121,60 @@ def cmd_check(args: argparse.Namespace) -> int:
     return 0 if ok else 1
 
 
+def _account_bytes(path: str) -> bytes:
+    import base64
+    import json
+
+    raw = Path(path).read_bytes()
+    if raw[:1] in (b"{", b"["):
+        doc = json.loads(raw)
+        if isinstance(doc, dict) and "data_b64" in doc:
+            return base64.b64decode(doc["data_b64"])
+        if isinstance(doc, dict) and "account" in doc:  # solana-cli `account --output json`
+            return base64.b64decode(doc["account"]["data"][0])
+        raise SolarbError(f"{path}: JSON account without 'data_b64' or 'account.data'")
+    return raw
+
+
+def cmd_quote(args: argparse.Namespace) -> int:
+    """Exact CLMM quote from account files (raw bytes, solana-cli JSON or fixture JSON)."""
+    from operators.clmm import quote_swap
+
+    venue = args.venue
+    if venue == "orca":
+        from connectors.solana import orca
+
+        pool = orca.decode_whirlpool(_account_bytes(args.pool))
+        arrays: list[object] = [orca.decode_tick_array(_account_bytes(p)) for p in args.tick_array]
+        config = None
+    else:
+        from connectors.solana import raydium_clmm as ray
+
+        pool = ray.decode_pool_state(_account_bytes(args.pool))
+        arrays = [ray.decode_tick_array(_account_bytes(p)) for p in args.tick_array]
+        if args.bitmap_extension:
+            arrays.append(
+                ray.decode_tick_array_bitmap_extension(_account_bytes(args.bitmap_extension))
+            )
+        if not args.amm_config:
+            raise SolarbError("raydium quotes need --amm-config (the trade fee lives there)")
+        config = ray.decode_amm_config(_account_bytes(args.amm_config))
+    q = quote_swap(
+        pool,
+        arrays,
+        args.amount,
+        a_to_b=not args.b_to_a,
+        exact_in=not args.exact_out,
+        amm_config=config,
+    )
+    print(f"amount_in        {q.amount_in}")
+    print(f"amount_out       {q.amount_out}")
+    print(f"fee_amount       {q.fee_amount}")
+    print(f"sqrt_price_after {q.sqrt_price_after}")
+    print(f"tick_after       {q.tick_after}")
+    return 0
+
+
 def cmd_not_yet(args: argparse.Namespace) -> int:
     """Subcommands whose issue has not landed yet say so plainly."""
     print(
@@ -136,7 +189,9 @@ def build_parser() -> argparse.ArgumentParser:
     """The argument parser of every subcommand."""
     p = argparse.ArgumentParser(prog="solarb", description="CEX <-> DEX arbitrage on Solana")
     p.add_argument("--config", help="config TOML (default: config/default.toml or $SOLARB_CONFIG)")
-    p.add_argument("--markets", help="markets TOML (default: config/markets.toml or $SOLARB_MARKETS)")
+    p.add_argument(
+        "--markets", help="markets TOML (default: config/markets.toml or $SOLARB_MARKETS)"
+    )
     sub = p.add_subparsers(dest="cmd", required=True)
 
     r = sub.add_parser("replay", help="replay a capture (default: the bundled sample session)")
@@ -162,11 +217,21 @@ def build_parser() -> argparse.ArgumentParser:
     c = sub.add_parser("check", help="daily checklist")
     c.set_defaults(func=cmd_check)
 
+    qp = sub.add_parser("quote", help="exact CLMM quote from account files")
+    qp.add_argument("--venue", choices=["orca", "raydium_clmm"], default="orca")
+    qp.add_argument("--pool", required=True, help="pool account file")
+    qp.add_argument("--tick-array", action="append", default=[], help="tick array file (repeat)")
+    qp.add_argument("--amm-config", help="Raydium AmmConfig account file")
+    qp.add_argument("--bitmap-extension", help="Raydium tick array bitmap extension file")
+    qp.add_argument("--amount", type=int, required=True, help="amount in token base units")
+    qp.add_argument("--b-to-a", action="store_true", help="swap token B for token A")
+    qp.add_argument("--exact-out", action="store_true", help="amount is the output amount")
+    qp.set_defaults(func=cmd_quote)
+
     for name, text in (
         ("paper", "live market data, simulated fills"),
         ("live", "live trading"),
         ("record", "record live feeds to a Parquet capture"),
-        ("quote", "exact CLMM quote from account files"),
     ):
         q = sub.add_parser(name, help=text)
         q.set_defaults(func=cmd_not_yet)

@@ -12,6 +12,7 @@ Live, paper and replay differ only in the source they pass in and the journal/ex
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -22,7 +23,12 @@ from bytewax.operators import StatefulLogic
 from config import Settings
 from config.params import spread_params_from_settings
 from connectors.journal import CounterRecord
-from connectors.market_state import Router, build_market_state
+from connectors.market_state import (
+    CexMarketState,
+    ClmmMarketState,
+    Router,
+    build_market_state,
+)
 from operators.events import HealthEvent, Opportunity, OrderIntent, RawFrame
 from operators.paper import PaperVenue
 from operators.risk import RiskGuard, RiskParams, usd_to_quote_units
@@ -34,54 +40,81 @@ RISK_KEY = "risk"
 
 
 class _Logic(StatefulLogic[Any, Any, Any]):
-    """Adapter: a plain stateful object with `on_item(v) -> list` and `on_eof() -> list`."""
+    """Adapter: a plain stateful object with `on_item(v) -> list` and `on_eof() -> list`.
 
-    def __init__(self, obj: Any) -> None:
-        self.obj = obj
+    Bytewax hands a builder only the resume state, not the key, so the object is made from the
+    first item (which names its market or pair) unless a snapshot restores it.
+    """
+
+    def __init__(self, factory: Callable[[Any], Any], resume: Any | None) -> None:
+        self.factory = factory
+        self.obj = resume
 
     def on_item(self, value: Any) -> tuple[list[Any], bool]:
+        if self.obj is None:
+            self.obj = self.factory(value)
         return self.obj.on_item(value), StatefulLogic.RETAIN
 
     def on_eof(self) -> tuple[list[Any], bool]:
-        return self.obj.on_eof(), StatefulLogic.RETAIN
+        return ([] if self.obj is None else self.obj.on_eof()), StatefulLogic.RETAIN
 
     def snapshot(self) -> Any:
         return self.obj
 
 
-class _MarketStep:
-    def __init__(self, settings: Settings, router: Router, market_id: str) -> None:
-        self.market_id = market_id
-        self.state = build_market_state(settings, router, market_id)
-
-    def on_item(self, frame: RawFrame) -> list[Any]:
-        return self.state.on_frame(frame)
-
-    def on_eof(self) -> list[Any]:
-        st = self.state
-        return [
-            CounterRecord("market_state", self.market_id, name, int(getattr(st, name)))
-            for name in ("frames", "resyncs", "decode_errors")
-            if hasattr(st, name)
-        ]
+def _stateful(step_id: str, up: Any, factory: Callable[[Any], Any]) -> Any:
+    return op.stateful(step_id, up, lambda resume: _Logic(factory, resume))
 
 
 class _PairStep:
-    def __init__(self, settings: Settings, pair: str) -> None:
+    """All markets of one pair and its spread engine, in one keyed step.
+
+    Book/pool states are keyed per market *inside* the pair's step rather than in a step of
+    their own: Bytewax groups a batch by key, so separate per-market steps would hand the pair
+    join one market's views before the other's. Keeping them together keeps the exact receive
+    order, which is what makes a replay reproduce a session decision for decision at any
+    batch size. Pairs are the unit of scale-out across workers.
+    """
+
+    def __init__(self, settings: Settings, router: Router, pair: str) -> None:
+        self.settings = settings
+        self.router = router
         self.pair = pair
+        self.markets: dict[str, CexMarketState | ClmmMarketState] = {}
         self.engine = PairEngine(spread_params_from_settings(settings, pair))
         self.views = 0
 
-    def on_item(self, view: Any) -> list[Any]:
-        self.views += 1
-        opps = self.engine.on_view(view, view.ts_recv_ns)
-        if not opps:
-            return []
-        now = time.perf_counter_ns()
-        return [replace(o, ts_ingest_ns=view.ts_ingest_ns, ts_detect_wall_ns=now) for o in opps]
+    def on_item(self, item: tuple[str, RawFrame]) -> list[Any]:
+        market_id, frame = item
+        state = self.markets.get(market_id)
+        if state is None:
+            state = self.markets[market_id] = build_market_state(
+                self.settings, self.router, market_id
+            )
+        out = state.on_frame(frame)
+        opps: list[Any] = []
+        engine = self.engine
+        for x in out:
+            if isinstance(x, VIEW_TYPES):
+                self.views += 1
+                found = engine.on_view(x, x.ts_recv_ns)
+                if found:
+                    now = time.perf_counter_ns()
+                    opps += [
+                        replace(o, ts_ingest_ns=x.ts_ingest_ns, ts_detect_wall_ns=now)
+                        for o in found
+                    ]
+        return out + opps if opps else out
 
     def on_eof(self) -> list[Any]:
-        out = [CounterRecord("pair_engine", self.pair, "views", self.views)]
+        out: list[Any] = []
+        for mid, st in sorted(self.markets.items()):
+            out += [
+                CounterRecord("market_state", mid, name, int(getattr(st, name)))
+                for name in ("frames", "resyncs", "bad_frames", "decode_errors")
+                if hasattr(st, name)
+            ]
+        out.append(CounterRecord("pair_engine", self.pair, "views", self.views))
         out += [
             CounterRecord("pair_engine", self.pair, k, int(v))
             for k, v in sorted(self.engine.counters.items())
@@ -166,40 +199,38 @@ def build_graph(
     """Wire the shared graph onto `raw`; return the streams for the flow's sinks."""
     router = Router(settings)
 
-    def route(f: RawFrame) -> tuple[str, RawFrame] | None:
+    def route(f: RawFrame) -> tuple[str, tuple[str, RawFrame]] | None:
         mid = router.market_of(f)
-        return None if mid is None else (mid, f)
+        return None if mid is None else (router.pair_of(mid), (mid, f))
 
     keyed = op.filter_map("route", raw, route)
-    market_out = op.stateful(
-        "market_state", keyed, lambda mid: _Logic(_MarketStep(settings, router, mid))
+    pair_out = _stateful(
+        "pair_state", keyed, lambda item: _PairStep(settings, router, router.pair_of(item[0]))
     )
-    market_items = op.key_rm("market_items", market_out)
-    split = op.branch("views_or_other", market_items, lambda x: isinstance(x, VIEW_TYPES))
+    items = op.key_rm("pair_items", pair_out)
+    split = op.branch("views_or_other", items, lambda x: isinstance(x, VIEW_TYPES))
     views = op.key_on("views_by_pair", split.trues, lambda v: v.pair)
-
-    pair_out = op.stateful("pair_engine", views, lambda pair: _Logic(_PairStep(settings, pair)))
-    pair_items = op.key_rm("pair_items", pair_out)
-    opp_split = op.branch("opps", pair_items, lambda x: isinstance(x, Opportunity))
+    opp_split = op.branch("opps", split.falses, lambda x: isinstance(x, Opportunity))
     opps = opp_split.trues
-
-    health_local = op.filter("health_events", split.falses, lambda x: isinstance(x, HealthEvent))
+    health_local = op.filter(
+        "health_events", opp_split.falses, lambda x: isinstance(x, HealthEvent)
+    )
     risk_in_streams = [opps, health_local] + ([health] if health is not None else [])
     risk_in = op.key_on("risk_key", op.merge("risk_in", *risk_in_streams), lambda _: RISK_KEY)
     risk_out = op.key_rm(
-        "risk_items", op.stateful("risk_guard", risk_in, lambda _k: _Logic(_RiskStep(settings)))
+        "risk_items", _stateful("risk_guard", risk_in, lambda _x: _RiskStep(settings))
     )
     intent_split = op.branch("intents", risk_out, lambda x: isinstance(x, OrderIntent))
     intents: Stream[OrderIntent] = intent_split.trues
 
-    journal_parts = [opps, intent_split.trues, intent_split.falses, split.falses, opp_split.falses]
+    journal_parts = [opps, intent_split.trues, intent_split.falses, opp_split.falses]
     if paper:
         intents_by_pair = op.key_on("intents_by_pair", intents, lambda i: i.pair)
         paper_in = op.merge("paper_in", views, intents_by_pair)
         fills = op.key_rm(
             "fills",
-            op.stateful("paper_venue", paper_in, lambda pair: _Logic(_PaperStep(settings, pair))),
+            _stateful("paper_venue", paper_in, lambda x: _PaperStep(settings, x.pair)),
         )
         journal_parts.append(fills)
-    journal = op.merge("journal", *journal_parts)
+    journal = op.merge("to_journal", *journal_parts)
     return GraphOutputs(journal=journal, intents=intents, opportunities=opps)

@@ -14,12 +14,11 @@ Pure: no I/O, no clock, no globals. Picklable, so Bytewax recovery can snapshot 
 
 from __future__ import annotations
 
+import heapq
+from bisect import bisect_left, insort
 from collections.abc import Iterable, Sequence
 from decimal import Decimal
-from itertools import islice
 from typing import Literal
-
-from sortedcontainers import SortedList
 
 from operators.errors import FeedError
 from operators.events import Level
@@ -31,6 +30,9 @@ RawLevel = tuple[str, str]
 _MAX_SHORT = 16
 """A price string of at most 16 characters cannot carry more than 15 significant digits."""
 _MAX_SIG_DIGITS = 15
+_INF = float("inf")
+_ZERO = Decimal(0)
+"""Size of a removed level in delta events (the venue's zero spelling carries no information)."""
 
 
 def _check_wide_price(price: str) -> None:
@@ -49,18 +51,28 @@ def _as_str(value: str | Decimal) -> str:
 
 
 class L2Book:
-    """Price-level book: per side a dict key -> (price str, size str) and a sorted key list.
+    """Price-level book: per side a dict key -> (price str, size str) plus a sorted top window.
 
-    Bid keys are the negated price so both sides sort ascending with the best level first.
+    Keys are float prices, negated for bids, so both sides sort ascending with the best first.
+    Why a window rather than a fully sorted index: most diff levels land deep in the book, where
+    only the dict needs to change (O(1)). Each side keeps `window` = every key <= `bound`, sorted;
+    keys beyond `bound` live only in the dict. The window is refilled from the dict when reads
+    need more levels than it holds (rare: the top must move by ~`WINDOW` levels first).
     """
 
-    __slots__ = ("_ask_keys", "_asks", "_bid_keys", "_bids")
+    WINDOW = 128
+    """Levels kept sorted per side after a refill; it may grow to 2x before being trimmed."""
+
+    __slots__ = ("_ask_bound", "_ask_win", "_asks", "_bid_bound", "_bid_win", "_bids")
 
     def __init__(self) -> None:
         self._bids: dict[float, RawLevel] = {}
         self._asks: dict[float, RawLevel] = {}
-        self._bid_keys: SortedList = SortedList()
-        self._ask_keys: SortedList = SortedList()
+        self._bid_win: list[float] = []
+        self._ask_win: list[float] = []
+        # inf: the window holds every key of the side.
+        self._bid_bound = _INF
+        self._ask_bound = _INF
 
     # -- writes -------------------------------------------------------------------------------
 
@@ -68,48 +80,66 @@ class L2Book:
         """Remove every level of both sides."""
         self._bids = {}
         self._asks = {}
-        self._bid_keys = SortedList()
-        self._ask_keys = SortedList()
+        self._bid_win = []
+        self._ask_win = []
+        self._bid_bound = _INF
+        self._ask_bound = _INF
 
     def apply(self, side: BookSide, price: str | Decimal, qty: str | Decimal) -> None:
         """Set one level (price, size in venue units); size 0 removes the level."""
         self.apply_levels(side, ((_as_str(price), _as_str(qty)),))
 
-    def apply_levels(self, side: BookSide, levels: Iterable[Sequence[str]]) -> int:
+    def apply_levels(
+        self, side: BookSide, levels: Iterable[Sequence[str]], out: list[Level] | None = None
+    ) -> int:
         """Set many levels given as venue strings `[price, size, ...]`; returns how many were set.
 
-        Extra fields after the size (OKX order counts) are ignored. Raises `FeedError` on a price
-        or size that is not a finite non-negative decimal; levels before it are already applied.
+        Extra fields after the size (OKX order counts) are ignored. When `out` is given, each
+        level is also appended to it as (price, qty) Decimals (one pass: the delta event's
+        levels come for the price of the Decimals). Raises `FeedError` on a price that is not a
+        finite positive decimal or a size that is not finite non-negative; levels before it are
+        already applied.
         """
         if side == "bid":
-            book, keys, sign = self._bids, self._bid_keys, -1.0
+            book, win, bound, sign = self._bids, self._bid_win, self._bid_bound, -1.0
         elif side == "ask":
-            book, keys, sign = self._asks, self._ask_keys, 1.0
+            book, win, bound, sign = self._asks, self._ask_win, self._ask_bound, 1.0
         else:
             raise FeedError(f"unknown book side {side!r} (expected 'bid' or 'ask')")
         n = 0
         level: Sequence[str] | None = None
+        dec = Decimal
+        zero = _ZERO
+        emit = out.append if out is not None else None
         try:
             for level in levels:
                 p = level[0]
                 q = level[1]
-                k = sign * float(p)
+                pf = float(p)
+                qf = float(q)
+                # Chained comparisons are False for nan, so these also reject nan and inf.
+                if not (0.0 < pf < _INF and 0.0 <= qf < _INF):
+                    raise ValueError("price must be finite > 0 and size finite >= 0")
                 if len(p) > _MAX_SHORT:
                     _check_wide_price(p)
-                qf = float(q)
-                # `x - x != 0` is true exactly for nan and +-inf.
-                if qf < 0.0 or qf - qf != 0.0 or k - k != 0.0:
-                    raise ValueError("not a finite non-negative number")
+                k = sign * pf
                 if qf == 0.0:
-                    if book.pop(k, None) is not None:
-                        keys.remove(k)
+                    if book.pop(k, None) is not None and k <= bound:
+                        del win[bisect_left(win, k)]
+                    if emit is not None:
+                        emit((dec(p), zero))
                 else:
-                    if k not in book:
-                        keys.add(k)
+                    if k not in book and k <= bound:
+                        insort(win, k)
                     book[k] = (p, q)
+                    if emit is not None:
+                        emit((dec(p), dec(q)))
                 n += 1
         except (ValueError, TypeError, IndexError) as exc:
             raise FeedError(f"bad {side} level {level!r}: {exc}") from exc
+        finally:
+            if len(win) > 2 * self.WINDOW:
+                self._trim(side)
         return n
 
     def replace(self, bids: Iterable[Sequence[str]], asks: Iterable[Sequence[str]]) -> None:
@@ -117,6 +147,32 @@ class L2Book:
         self.clear()
         self.apply_levels("bid", bids)
         self.apply_levels("ask", asks)
+
+    def _trim(self, side: BookSide) -> None:
+        keep = self.WINDOW
+        if side == "bid":
+            del self._bid_win[keep:]
+            self._bid_bound = self._bid_win[-1]
+        else:
+            del self._ask_win[keep:]
+            self._ask_bound = self._ask_win[-1]
+
+    def _window(self, side: BookSide, need: int) -> list[float]:
+        """The sorted best keys of a side, refilled from the dict when it holds < `need`."""
+        if side == "bid":
+            win, book, bound = self._bid_win, self._bids, self._bid_bound
+        else:
+            win, book, bound = self._ask_win, self._asks, self._ask_bound
+        if len(win) >= need or bound == _INF:
+            return win
+        size = max(need, self.WINDOW)
+        win = heapq.nsmallest(size, book)
+        bound = _INF if len(book) <= size else win[-1]
+        if side == "bid":
+            self._bid_win, self._bid_bound = win, bound
+        else:
+            self._ask_win, self._ask_bound = win, bound
+        return win
 
     # -- reads --------------------------------------------------------------------------------
 
@@ -136,30 +192,38 @@ class L2Book:
 
     def best_bid(self) -> Level | None:
         """Highest bid as (price, qty) Decimals, or None when the side is empty."""
-        if not self._bid_keys:
+        win = self._window("bid", 1)
+        if not win:
             return None
-        p, q = self._bids[self._bid_keys[0]]
+        p, q = self._bids[win[0]]
         return Decimal(p), Decimal(q)
 
     def best_ask(self) -> Level | None:
         """Lowest ask as (price, qty) Decimals, or None when the side is empty."""
-        if not self._ask_keys:
+        win = self._window("ask", 1)
+        if not win:
             return None
-        p, q = self._asks[self._ask_keys[0]]
+        p, q = self._asks[win[0]]
         return Decimal(p), Decimal(q)
 
     def is_crossed(self) -> bool:
         """True when best bid >= best ask (both sides non-empty)."""
-        if not self._bid_keys or not self._ask_keys:
+        bids = self._bid_win
+        asks = self._ask_win
+        if bids and asks:
+            return -bids[0] >= asks[0]
+        bids = self._window("bid", 1)
+        asks = self._window("ask", 1)
+        if not bids or not asks:
             return False
-        return bool(-self._bid_keys[0] >= self._ask_keys[0])
+        return -bids[0] >= asks[0]
 
     def top_raw(self, n: int) -> tuple[list[RawLevel], list[RawLevel]]:
         """Best `n` levels per side as the venue's own strings, best first."""
         bids, asks = self._bids, self._asks
         return (
-            [bids[k] for k in islice(self._bid_keys, n)],
-            [asks[k] for k in islice(self._ask_keys, n)],
+            [bids[k] for k in self._window("bid", n)[:n]],
+            [asks[k] for k in self._window("ask", n)[:n]],
         )
 
     def top(self, n: int) -> tuple[list[Level], list[Level]]:

@@ -19,7 +19,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, NamedTuple
 
 from operators.errors import InsufficientLiquidity, QuoteError
 from operators.views import ClobView
@@ -63,12 +63,11 @@ def aggregate_levels(orders: Iterable[tuple[int, int]], *, descending: bool) -> 
 # ----------------------------------------------------------------------------------- Phoenix
 
 
-@dataclass(frozen=True, slots=True)
-class PhoenixOrder:
+class PhoenixOrder(NamedTuple):
     """One resting Phoenix FIFO order (key + value of a red-black tree node).
 
     `order_sequence_number` is stored as on chain (bit-inverted for bids). A `last_valid_*` of 0
-    means no expiry.
+    means no expiry. A NamedTuple (immutable) because decoders build thousands per account.
     """
 
     price_in_ticks: int
@@ -80,9 +79,7 @@ class PhoenixOrder:
 
     def is_expired(self, slot: int | None, unix_ts: int | None) -> bool:
         """True when the program would skip this order at `slot` / `unix_ts` (seconds)."""
-        return (
-            slot is not None and self.last_valid_slot != 0 and self.last_valid_slot < slot
-        ) or (
+        return (slot is not None and self.last_valid_slot != 0 and self.last_valid_slot < slot) or (
             unix_ts is not None
             and self.last_valid_unix_timestamp_in_seconds != 0
             and self.last_valid_unix_timestamp_in_seconds < unix_ts
@@ -195,12 +192,12 @@ class OpenBookMarket:
         return self.time_expiry != 0 and self.time_expiry < now_ts
 
 
-@dataclass(frozen=True, slots=True)
-class OpenBookLeaf:
+class OpenBookLeaf(NamedTuple):
     """One resting OpenBook v2 order (a critbit `LeafNode`); `key` is the u128 tree key.
 
     The top 64 bits of `key` are the price data: the price in lots for the fixed tree, the
     biased peg offset for the oracle-pegged tree. `time_in_force` 0 means no expiry.
+    A NamedTuple (immutable) because decoders build hundreds per account.
     """
 
     key: int
@@ -222,7 +219,9 @@ class OpenBookLeaf:
         return self.time_in_force > 0 and now_ts >= self.timestamp + self.time_in_force
 
 
-def _pegged_price_lots(oracle_price_lots: int, leaf: OpenBookLeaf, side: BookSideKind) -> int | None:
+def _pegged_price_lots(
+    oracle_price_lots: int, leaf: OpenBookLeaf, side: BookSideKind
+) -> int | None:
     """Price in lots of a pegged order at `oracle_price_lots`, None if the program skips it."""
     offset = leaf.price_data - _PEG_OFFSET_BIAS
     price = max(-I64_MAX - 1, min(I64_MAX, oracle_price_lots + offset))  # i64 saturating add
@@ -243,9 +242,7 @@ class BookSide:
     fixed: tuple[OpenBookLeaf, ...]
     oracle_pegged: tuple[OpenBookLeaf, ...]
 
-    def levels(
-        self, now_ts: int | None = None, oracle_price_lots: int | None = None
-    ) -> Ladder:
+    def levels(self, now_ts: int | None = None, oracle_price_lots: int | None = None) -> Ladder:
         """Ladder `(price_lots, size_base_lots)`, best first, one entry per price.
 
         Orders expired at `now_ts` (unix s; None: keep all) are left out. Oracle-pegged orders
@@ -310,7 +307,9 @@ def _fee_quote(view: ClobView, quote_amount: int) -> int:
     return -(-quote_amount * ppm // (FEES_PPM_SCALE * unit)) * unit
 
 
-def _walk(view: ClobView, ladder: tuple[tuple[int, int], ...], size_base: int, buy: bool) -> ClobFill:
+def _walk(
+    view: ClobView, ladder: tuple[tuple[int, int], ...], size_base: int, buy: bool
+) -> ClobFill:
     if view.base_units_per_lot <= 0 or view.quote_units_per_tick_lot_den <= 0:
         raise QuoteError(f"{_where(view)}: lot/tick conversion must be positive")
     if size_base <= 0:

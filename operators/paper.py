@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from operators.errors import QuoteError
 from operators.events import ExecutionReport, OrderIntent
 from operators.pricing import buy_base, sell_base
-from operators.views import CexBookView, ClmmView, VenueView
+from operators.views import CexBookView, VenueView
 
 HISTORY = 4096
 
@@ -47,7 +47,7 @@ class PaperVenue:
             i
             for i in self.pending
             if i.market_id == view.market_id
-            and view.ts_recv_ns > i.ts_recv_ns + self._latency(view)
+            and view.ts_recv_ns > i.ts_intent_ns + self._latency(view)
         ]
         if not ready:
             return []
@@ -58,7 +58,7 @@ class PaperVenue:
         """Queue an intent; fill at once if a view past its fill time is already held."""
         hist = self.views.get(intent.market_id)
         last = hist[-1] if hist else None
-        if last is not None and last.ts_recv_ns > intent.ts_recv_ns + self._latency(last):
+        if last is not None and last.ts_recv_ns > intent.ts_intent_ns + self._latency(last):
             return [self._fill(intent)]
         self.pending.append(intent)
         return []
@@ -73,7 +73,7 @@ class PaperVenue:
         hist = self.views.get(intent.market_id)
         if not hist:
             return None
-        target = intent.ts_recv_ns + self._latency(hist[-1])
+        target = intent.ts_intent_ns + self._latency(hist[-1])
         chosen = None
         for v in hist:
             if v.ts_recv_ns <= target:
@@ -84,7 +84,7 @@ class PaperVenue:
 
     def _fill(self, intent: OrderIntent) -> ExecutionReport:
         view = self._view_at(intent)
-        fill_ns = intent.ts_recv_ns + self._latency(view)
+        fill_ns = intent.ts_intent_ns + self._latency(view)
         if view is None or not view.in_sync:
             why = "no view" if view is None else "view out of sync"
             return self._reject(intent, fill_ns, why)
@@ -105,7 +105,7 @@ class PaperVenue:
             )
         self.filled += 1
         # A CLMM swap's pool fee is inside its amounts already; CEX/CLOB fees come on top.
-        in_price = isinstance(view, ClmmView)
+        in_price = leg.fee_in_amount
         return ExecutionReport(
             intent_id=intent.intent_id,
             opportunity_id=intent.opportunity_id,

@@ -2,7 +2,7 @@
 
 It merges opportunities and health events, owns caps / exposure / kill-switch state, and turns an
 opportunity into two order intents only when every rail is green. Time is the events' own
-(`ts_recv_ns`), never a wall clock, so a replay takes the same decisions as the live run did.
+(`ts_recv_ns` of health, `ts_detect_ns` of opportunities), never a wall clock, so a replay takes the same decisions as the live run did.
 """
 
 from __future__ import annotations
@@ -98,7 +98,7 @@ class RiskGuard:
     def on_opportunity(self, opp: Opportunity) -> tuple[RiskDecision, list[OrderIntent]]:
         """Accept (two intents: buy leg and sell leg) or reject with the rail that said no."""
         s, p = self.s, self.p
-        now = opp.ts_recv_ns
+        now = opp.ts_detect_ns
         self._check_feeds(now)
         while s.window and now - s.window[0][0] > MINUTE_NS:
             s.window.popleft()
@@ -109,7 +109,10 @@ class RiskGuard:
         if s.killed:
             rail, reason = "kill_switch", s.kill_reason
         elif opp.update_seq != 0:
-            rail, reason = "signal_update", "updates of a signal already acted on are journaled only"
+            rail, reason = (
+                "signal_update",
+                "updates of a signal already acted on are journaled only",
+            )
         elif opp.stale_venues:
             rail, reason = "stale_view", f"stale: {', '.join(opp.stale_venues)}"
         elif opp.net_bps < 0 or opp.expected_pnl_quote <= 0:
@@ -121,7 +124,10 @@ class RiskGuard:
         elif len(s.open_orders) + 2 > p.max_open_orders:
             rail, reason = "max_open_orders", f"{len(s.open_orders)} open"
         else:
-            for venue, signed in ((opp.buy_venue, opp.buy_quote), (opp.sell_venue, -opp.sell_quote)):
+            for venue, signed in (
+                (opp.buy_venue, opp.buy_quote),
+                (opp.sell_venue, -opp.sell_quote),
+            ):
                 if abs(s.exposure_quote.get(venue, 0) + signed) > p.max_exposure_quote:
                     rail, reason = "max_exposure", f"{venue} exposure cap"
                     break

@@ -126,14 +126,16 @@ def summary_lines(s: Summary, quote: str = "USDC") -> list[str]:
     """The console summary, one figure per line."""
     lat = s.latency_us
     lat_txt = (
-        f"p50 {lat['p50']:.0f} us, p99 {lat['p99']:.0f} us (tick -> opportunity, {int(lat['n'])} samples)"
+        f"p50 {lat['p50']:.0f} us, p99 {lat['p99']:.0f} us "
+        f"(tick -> opportunity, {int(lat['n'])} samples)"
         if lat
         else "n/a (no opportunities)"
     )
+    per_market = ", ".join(f"{k} {v}" for k, v in sorted(s.frames_by_market.items()))
     rej = ", ".join(f"{k} {v}" for k, v in sorted(s.rejected_by_rail.items())) or "none"
     return [
         f"markets        {len(s.markets)}: {', '.join(s.markets)}",
-        f"frames         {s.frames} ({', '.join(f'{k} {v}' for k, v in sorted(s.frames_by_market.items()))})",
+        f"frames         {s.frames} ({per_market})",
         f"resyncs        {s.resyncs}",
         f"opportunities  {s.signals} signals, {s.signal_updates} updates",
         f"risk guard     {s.accepted} accepted; rejected: {rej}",
@@ -168,6 +170,9 @@ def write_report(s: Summary, path: str | Path, journal: str | Path, title: str) 
                 f"{o['expected_pnl_quote']} | {o['cu_price_micro_lamports']} |"
             )
         lines.append("")
-    lines += [f"Journal: `{journal}` (Parquet: opportunities, decisions, intents, fills, health).", ""]
+    lines += [
+        f"Journal: `{journal}` (Parquet: opportunities, decisions, intents, fills, health).",
+        "",
+    ]
     p.write_text("\n".join(lines))
     return p

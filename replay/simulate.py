@@ -15,7 +15,7 @@ import json
 import math
 import random
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
 
@@ -104,8 +104,12 @@ class BinanceBook:
         cent = Decimal("0.01")
         best_bid = (mid - cent / 2).quantize(cent, rounding="ROUND_FLOOR")
         best_ask = best_bid + cent
-        new_bids = {best_bid - cent * i: self.bids.get(best_bid - cent * i) for i in range(self.levels)}
-        new_asks = {best_ask + cent * i: self.asks.get(best_ask + cent * i) for i in range(self.levels)}
+        new_bids = {
+            best_bid - cent * i: self.bids.get(best_bid - cent * i) for i in range(self.levels)
+        }
+        new_asks = {
+            best_ask + cent * i: self.asks.get(best_ask + cent * i) for i in range(self.levels)
+        }
         for book in (new_bids, new_asks):
             for i, px in enumerate(sorted(book, reverse=book is new_bids)):
                 q = book[px]
@@ -151,7 +155,9 @@ def sqrt_price_x64_of(price: Decimal, base_decimals: int = 9, quote_decimals: in
         return int(raw.sqrt() * Q64)
 
 
-def price_of_sqrt_x64(sqrt_price_x64: int, base_decimals: int = 9, quote_decimals: int = 6) -> float:
+def price_of_sqrt_x64(
+    sqrt_price_x64: int, base_decimals: int = 9, quote_decimals: int = 6
+) -> float:
     """Human price of a Q64.64 sqrt price (float: for the simulator's dynamics only)."""
     return (sqrt_price_x64 / Q64) ** 2 * 10 ** (base_decimals - quote_decimals)
 
@@ -161,7 +167,8 @@ class SimPool:
 
     def __init__(self, cfg: SimConfig, address: str) -> None:
         from connectors.solana import orca
-        from operators.clmm import accounts, math as clmm_math
+        from operators.clmm import accounts
+        from operators.clmm import math as clmm_math
 
         self.orca = orca
         self.acc = accounts
@@ -204,7 +211,9 @@ class SimPool:
             ta = self.acc.TickArray(
                 start_tick_index=start, ticks=tuple(ticks), whirlpool=self.address
             )
-            out.append((self.orca.tick_array_address(self.address, start), self.orca.encode_tick_array(ta)))
+            out.append(
+                (self.orca.tick_array_address(self.address, start), self.orca.encode_tick_array(ta))
+            )
         return out
 
     def account_bytes(self) -> bytes:
@@ -251,7 +260,11 @@ def generate(cfg: SimConfig) -> Iterator[RawFrame]:
     t0 = cfg.start_ns
     for addr, data in pool.tick_arrays():
         frames.append(RawFrame(t0, "orca", f"{SAMPLE_POOL}:{addr}", "account", data, slot))
-    frames.append(RawFrame(t0 + 1, "orca", f"{SAMPLE_POOL}:{SAMPLE_POOL}", "account", pool.account_bytes(), slot))
+    frames.append(
+        RawFrame(
+            t0 + 1, "orca", f"{SAMPLE_POOL}:{SAMPLE_POOL}", "account", pool.account_bytes(), slot
+        )
+    )
     yield from frames
     book.rebuild(Decimal(repr(mid)))
     snapshot_at = 3
@@ -279,7 +292,11 @@ def generate(cfg: SimConfig) -> Iterator[RawFrame]:
         if i == snapshot_at:
             snap = json.dumps(book.snapshot(), separators=(",", ":")).encode()
             yield RawFrame(
-                ts + 30_000_000, "binance", "GET /api/v3/depth?symbol=SOLUSDC&limit=1000", "rest", snap
+                ts + 30_000_000,
+                "binance",
+                "GET /api/v3/depth?symbol=SOLUSDC&limit=1000",
+                "rest",
+                snap,
             )
         if i % per_slot == 0:
             slot += 1

@@ -29,7 +29,7 @@ def load_account(path: Path) -> tuple[dict[str, Any], bytes]:
 
 
 def iter_cex_lines(path: Path) -> Iterator[dict[str, Any]]:
-    """The normalized lines of a CEX capture fixture (`ts_recv_ns, venue, kind, stream, payload`)."""
+    """The lines of a CEX capture fixture (`ts_recv_ns, venue, kind, stream, payload`)."""
     with gzip.open(path, "rt") as fh:
         for line in fh:
             yield json.loads(line)

@@ -58,7 +58,9 @@ def dec(value: Any, *, field: str, venue: str, symbol: str) -> Decimal:
     try:
         d = Decimal(value)
     except (InvalidOperation, TypeError, ValueError) as exc:
-        raise FeedError(f"field {field}={value!r} is not a decimal", venue=venue, symbol=symbol) from exc
+        raise FeedError(
+            f"field {field}={value!r} is not a decimal", venue=venue, symbol=symbol
+        ) from exc
     if not d.is_finite():
         raise FeedError(f"field {field}={value!r} is not finite", venue=venue, symbol=symbol)
     return d

@@ -82,7 +82,7 @@ class SimBook:
         return self.rng.randint(1, 50_000)
 
     def step(self, n_changes: int) -> tuple[dict[int, int], dict[int, int]]:
-        """Apply `n_changes` random level changes; returns {price_ticks: qty_units} per side (0 = removed)."""
+        """Apply `n_changes` random level changes: {price_ticks: qty_units} per side, 0 = gone."""
         changed_b: dict[int, int] = {}
         changed_a: dict[int, int] = {}
         for _ in range(n_changes):
@@ -135,7 +135,7 @@ class SimFeed:
         qty_decimals: int = 3,
         bybit_depth: int = 50,
         stream: str | None = None,
-        truth_keep: int = 20_000,
+        truth_keep: int = 10_000,
     ) -> None:
         if venue not in VENUES:
             raise FeedError(f"simulator has no venue {venue!r} (known: {VENUES})", venue=venue)
@@ -151,7 +151,7 @@ class SimFeed:
         # Venue sequence state. Binance ids start high like the real ones; OKX seqIds jump.
         self.update_id = 1_000_000 + self.rng.randint(0, 10_000)
         self.seq = 7_000_000_000 + self.rng.randint(0, 1_000_000)
-        self._truth: OrderedDict[int, Truth] = OrderedDict()
+        self._truth: OrderedDict[int, tuple[tuple[int, ...], tuple[int, ...]]] = OrderedDict()
         self._truth_keep = truth_keep
         self._pending: list[bytes] = []
         self._faults: list[str] = []
@@ -173,12 +173,10 @@ class SimFeed:
     # -- truth ----------------------------------------------------------------------------
 
     def _record_truth(self) -> None:
+        # Flat int tuples keep 20k states per feed cheap; Decimal only on lookup.
         bids, asks = self.book.top(TRUTH_DEPTH)
-        key = self.current_id()
-        self._truth[key] = Truth(
-            key,
-            tuple((self._dec_px(p), self._dec_qty(q)) for p, q in bids),
-            tuple((self._dec_px(p), self._dec_qty(q)) for p, q in asks),
+        self._truth[self.current_id()] = (
+            tuple(x for lvl in bids for x in lvl), tuple(x for lvl in asks for x in lvl)
         )
         while len(self._truth) > self._truth_keep:
             self._truth.popitem(last=False)
@@ -190,11 +188,18 @@ class SimFeed:
     def truth(self, update_id: int) -> Truth:
         """The true top-25 book the venue held at `update_id`; FeedError if not recorded."""
         try:
-            return self._truth[update_id]
+            flat_b, flat_a = self._truth[update_id]
         except KeyError:
             raise FeedError(
                 f"no simulator truth at update id {update_id}", venue=self.venue, symbol=self.symbol
             ) from None
+        return Truth(
+            update_id,
+            tuple((self._dec_px(flat_b[i]), self._dec_qty(flat_b[i + 1]))
+                  for i in range(0, len(flat_b), 2)),
+            tuple((self._dec_px(flat_a[i]), self._dec_qty(flat_a[i + 1]))
+                  for i in range(0, len(flat_a), 2)),
+        )
 
     def _dec_px(self, ticks: int) -> Decimal:
         return Decimal(ticks).scaleb(-self.px_dec)
@@ -205,14 +210,19 @@ class SimFeed:
     # -- rendering ------------------------------------------------------------------------
 
     def _levels(self, items: Sequence[tuple[int, int]]) -> list[list[str]]:
-        if self.venue.startswith("binance"):
+        if self.venue == "binance":
+            # Binance spot pads to 8 decimals; USD-M sends the tick precision ("61800.20").
             return [[_fmt_fixed(p * 10 ** (8 - self.px_dec), 8),
                      _fmt_fixed(q * 10 ** (8 - self.qty_dec), 8)] for p, q in items]
+        if self.venue == "binance-usdm":
+            return [[_fmt_fixed(p, self.px_dec), _fmt_fixed(q, self.qty_dec)] for p, q in items]
         if self.venue == "okx":
             # OKX levels: [price, size, liquidated orders (deprecated, "0"), order count].
             return [[_fmt_trim(p, self.px_dec), _fmt_trim(q, self.qty_dec), "0",
                      str(1 + (p + q) % 7 if q else 0)] for p, q in items]
-        return [[_fmt_fixed(p, self.px_dec), _fmt_fixed(q, self.qty_dec)] for p, q in items]
+        # Bybit: a removed level is sent as size "0".
+        return [[_fmt_fixed(p, self.px_dec), _fmt_fixed(q, self.qty_dec) if q else "0"]
+                for p, q in items]
 
     def _okx_book_strings(self) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
         bids, asks = self.book.top(TRUTH_DEPTH)
@@ -221,7 +231,7 @@ class SimFeed:
         return fb, fa
 
     def rest_snapshot(self, limit: int, ts_ms: int) -> bytes:
-        """REST depth body of the current book, venue format (Binance depth, OKX books, Bybit orderbook)."""
+        """REST depth body of the current book in the venue's format (Binance, OKX, Bybit)."""
         bids, asks = self.book.top(limit)
         if self.venue == "binance":
             body: object = {"lastUpdateId": self.update_id, "bids": self._levels(bids),

@@ -21,94 +21,47 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import email.utils
 import itertools
 import random
 import time
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any, Protocol
+from typing import Any
 
 import aiohttp
 import orjson
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import WebSocketException
 
+from connectors.solana.rpc_types import (
+    AccountUpdate,
+    Endpoint,
+    RpcItem,
+    RpcSettingsLike,
+    SignatureUpdate,
+    SlotUpdate,
+    account_from_json,
+)
 from operators.errors import ExecutionError, FeedError
 from operators.events import HealthEvent
+
+__all__ = [
+    "MAX_MULTIPLE_ACCOUNTS",
+    "AccountUpdate",
+    "Endpoint",
+    "RpcItem",
+    "RpcSettingsLike",
+    "SignatureUpdate",
+    "SlotUpdate",
+    "SolanaRpc",
+    "account_from_json",
+]
 
 _RETRYABLE_RPC_CODES = {-32004, -32005, -32007, -32014, -32016}
 """Block not available, node unhealthy/behind, slot skipped, status unavailable, min slot."""
 _PREFLIGHT_FAILURE = -32002
 MAX_MULTIPLE_ACCOUNTS = 100
-
-
-class RpcSettingsLike(Protocol):
-    """The fields of `config.RpcSettings` this module reads (connectors never import config)."""
-
-    @property
-    def http(self) -> list[str]: ...
-    @property
-    def ws(self) -> list[str]: ...
-    @property
-    def failover_http(self) -> str: ...
-    @property
-    def failover_ws(self) -> str: ...
-    @property
-    def commitment(self) -> str: ...
-    @property
-    def timeout_ms(self) -> int: ...
-
-
-@dataclass(frozen=True, slots=True)
-class AccountUpdate:
-    """Raw bytes of one account at `slot`; `via` is bootstrap, subscription or resync."""
-
-    pubkey: str
-    data: bytes
-    owner: str
-    lamports: int
-    slot: int
-    ts_recv_ns: int
-    endpoint: str
-    via: str
-
-
-@dataclass(frozen=True, slots=True)
-class SlotUpdate:
-    """A slotNotification from the WS endpoint in use."""
-
-    slot: int
-    ts_recv_ns: int
-    endpoint: str
-
-
-@dataclass(frozen=True, slots=True)
-class SignatureUpdate:
-    """A signature reached the requested commitment; `err` is None on success."""
-
-    signature: str
-    slot: int
-    err: object
-    ts_recv_ns: int
-
-
-RpcItem = AccountUpdate | SlotUpdate | HealthEvent
-
-
-@dataclass(slots=True)
-class Endpoint:
-    """One RPC node and what we know of its health (slot, latency, failures, cooldown)."""
-
-    name: str
-    http_url: str
-    ws_url: str
-    is_failover: bool
-    slot: int = 0
-    lag_slots: int = 0
-    lagging: bool = False
-    latency_ns: int = 0
-    failures: int = 0
-    cooldown_until_ns: int = 0
 
 
 @dataclass(slots=True)
@@ -126,14 +79,6 @@ class _Retry(Exception):
         self.retry_after_s = retry_after_s
 
 
-def account_from_json(value: dict[str, Any]) -> tuple[bytes, str, int]:
-    """(data bytes, owner, lamports) of an RPC account object in base64 encoding."""
-    data = value["data"]
-    if not isinstance(data, list) or len(data) != 2 or data[1] != "base64":
-        raise FeedError(f"account data is not [b64, 'base64']: {str(data)[:60]}", venue="solana")
-    return base64.b64decode(data[0]), str(value["owner"]), int(value["lamports"])
-
-
 class SolanaRpc:
     """HTTP + WS Solana RPC client with failover; items arrive on `recv()` in arrival order."""
 
@@ -148,6 +93,7 @@ class SolanaRpc:
         heartbeat_timeout_s: float = 2.0,
         health_interval_s: float = 0.5,
         ws_failures_before_failover: int = 2,
+        failback_after_probes: int = 10,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         rng: Callable[[], float] = random.random,
     ) -> None:
@@ -172,6 +118,7 @@ class SolanaRpc:
         self.heartbeat_timeout_s = heartbeat_timeout_s
         self.health_interval_s = health_interval_s
         self.ws_failures_before_failover = ws_failures_before_failover
+        self.failback_after_probes = failback_after_probes
         self._sleep = sleep
         self._rng = rng
         self._session: aiohttp.ClientSession | None = None
@@ -204,11 +151,12 @@ class SolanaRpc:
 
     async def close(self) -> None:
         """Cancel background tasks and close sockets."""
-        for t in [*self._tasks, *self._side_tasks]:
+        tasks = [*self._tasks, *self._side_tasks]
+        for t in tasks:
             t.cancel()
-        for t in [*self._tasks, *self._side_tasks]:
-            with contextlib.suppress(asyncio.CancelledError):
-                await t
+        if tasks:
+            # bounded: a peer that never answers the close handshake must not hang shutdown
+            await asyncio.wait(tasks, timeout=self.timeout_s)
         self._tasks = []
         if self._ws is not None:
             await self._ws.close()
@@ -269,8 +217,8 @@ class SolanaRpc:
             ) as resp:
                 raw = await resp.read()
                 if resp.status == 429:
-                    ra = resp.headers.get("Retry-After")
-                    raise _Retry("HTTP 429 Too Many Requests", float(ra) if ra else None)
+                    ra = _retry_after_s(resp.headers.get("Retry-After"))
+                    raise _Retry("HTTP 429 Too Many Requests", ra)
                 if resp.status >= 500:
                     raise _Retry(f"HTTP {resp.status}")
                 if resp.status != 200:
@@ -420,8 +368,13 @@ class SolanaRpc:
         for ep, slot in zip(self.endpoints, slots):
             if slot is not None:
                 ep.slot = slot
-        top = max((e.slot for e in self.endpoints), default=0)
-        for ep in self.endpoints:
+        # an unreachable node's last slot says nothing about the others: leave it out of the top
+        reachable = [e.slot for e, s in zip(self.endpoints, slots) if s is not None]
+        top = max(reachable, default=0)
+        for ep, slot in zip(self.endpoints, slots):
+            if slot is None:
+                ep.healthy_probes = 0
+                continue
             ep.lag_slots = top - ep.slot
             lagging = ep.lag_slots > self.max_slot_lag
             if lagging != ep.lagging:
@@ -430,10 +383,20 @@ class SolanaRpc:
                 self._health(
                     ep.name, status, f"slot {ep.slot}, {ep.lag_slots} behind {top}", ep.lag_slots
                 )
-        if self.ws_endpoint is not None and self.ws_endpoint.lagging and not self._switch_reason:
-            self._switch_reason = f"{self.ws_endpoint.name} lags {self.ws_endpoint.lag_slots} slots"
-            if self._ws is not None:
-                await self._ws.close()
+            ep.healthy_probes = 0 if lagging else ep.healthy_probes + 1
+        cur = self.ws_endpoint
+        if cur is None or self._switch_reason:
+            return
+        if cur.lagging:
+            self._switch_reason = f"{cur.name} lags {cur.lag_slots} slots"
+        elif cur.is_failover and any(
+            not e.is_failover and e.healthy_probes >= self.failback_after_probes
+            for e in self.endpoints
+        ):
+            # the failover is a bridge: go back once a primary has been healthy for a while
+            self._switch_reason = f"a primary is healthy again; leaving {cur.name}"
+        if self._switch_reason and self._ws is not None:
+            await self._ws.close()
 
     async def _health_main(self) -> None:
         while True:
@@ -531,8 +494,8 @@ class SolanaRpc:
         start = 0 if current is None else (candidates.index(current) + 1)
         ring = candidates[start:] + candidates[:start]
         healthy = [e for e in ring if not e.lagging and e is not current]
-        # back to primaries first: the failover is only a bridge until a primary is healthy
-        healthy.sort(key=lambda e: e.is_failover)
+        # nodes that answered the last probe first, then primaries before the failover (a bridge)
+        healthy.sort(key=lambda e: (e.healthy_probes == 0, e.is_failover))
         return healthy[0] if healthy else ring[0]
 
     async def _ws_main(self) -> None:
@@ -617,7 +580,8 @@ class SolanaRpc:
 
     async def _read_loop(self, ws: ClientConnection, ep: Endpoint) -> None:
         while True:
-            raw = await asyncio.wait_for(ws.recv(), self.heartbeat_timeout_s)
+            async with asyncio.timeout(self.heartbeat_timeout_s):
+                raw = await ws.recv()
             now = time.time_ns()
             msg = orjson.loads(raw)
             if "id" in msg:
@@ -666,6 +630,21 @@ class SolanaRpc:
             return
         data, owner, lamports = account_from_json(value)
         self._emit(AccountUpdate(pubkey, data, owner, lamports, slot, now, ep.name, "subscription"))
+
+
+def _retry_after_s(value: str | None) -> float | None:
+    """Retry-After in seconds (delta-seconds or an HTTP date); None when absent or unreadable."""
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - time.time())
 
 
 class _RpcError(Exception):

@@ -88,14 +88,15 @@ class PoolState:
     recent_epoch: int
     padding1: tuple[int, ...]
     padding2: tuple[int, ...]
+    # tick_array_bitmap's 16 u64 limbs as one 1024-bit int (limb 0 least significant); derived
+    # once so every quote's bitmap search starts from a ready int.
+    tick_array_bitmap_u1024: int = field(init=False, repr=False, compare=False)
 
-    @property
-    def tick_array_bitmap_u1024(self) -> int:
-        """The 16 u64 limbs of tick_array_bitmap as one 1024-bit int (limb 0 least significant)."""
+    def __post_init__(self) -> None:
         value = 0
         for i, limb in enumerate(self.tick_array_bitmap):
             value |= limb << (64 * i)
-        return value
+        object.__setattr__(self, "tick_array_bitmap_u1024", value)
 
     @property
     def fee_on(self) -> int:
@@ -143,7 +144,7 @@ class TickState:
 
     @property
     def orders_amount(self) -> int:
-        """Newer program: open limit-order amount parked at this tick (u64 from padding words 2..3)."""
+        """Newer program: open limit-order amount at this tick (u64 in padding words 2..3)."""
         return self.padding[2] | (self.padding[3] << 32)
 
     @property

@@ -157,7 +157,7 @@ def _next_sqrt_price_amount_1(sqrt_price_x64: int, liquidity: int, amount: int, 
 def next_sqrt_price_from_input(
     sqrt_price_x64: int, liquidity: int, amount_in: int, zero_for_one: bool
 ) -> int:
-    """Q64.64 price after adding amount_in (base units) at constant liquidity, rounded against the trader."""
+    """Q64.64 price after adding amount_in (base units) at constant liquidity."""
     if not MIN_SQRT_PRICE_X64 <= sqrt_price_x64 < MAX_SQRT_PRICE_X64:
         raise QuoteError(f"raydium sqrt_price_x64 {sqrt_price_x64} outside the program's range")
     if liquidity <= 0:
@@ -190,14 +190,16 @@ def _mul_div_ceil_u64(x: int, num: int, den: int) -> int:
 def amount_for_price_calc(
     amount_remaining: int, fee_rate_ppm: int, exact_in: bool, fee_on_input: bool
 ) -> int:
-    """The part of amount_remaining that moves the price in one step (fee stripped or grossed up)."""
+    """The part of amount_remaining (base units) that moves the price, fee stripped/grossed."""
     if exact_in:
         if fee_on_input:
             return amount_remaining * (FEE_RATE_DENOMINATOR - fee_rate_ppm) // FEE_RATE_DENOMINATOR
         return amount_remaining
     if fee_on_input:
         return amount_remaining
-    return _mul_div_ceil_u64(amount_remaining, FEE_RATE_DENOMINATOR, FEE_RATE_DENOMINATOR - fee_rate_ppm)
+    return _mul_div_ceil_u64(
+        amount_remaining, FEE_RATE_DENOMINATOR, FEE_RATE_DENOMINATOR - fee_rate_ppm
+    )
 
 
 def compute_swap_step(
@@ -210,7 +212,7 @@ def compute_swap_step(
     zero_for_one: bool,
     fee_on_input: bool = True,
 ) -> tuple[int, int, int, int]:
-    """One swap step toward a target price: (sqrt_price_next_x64, amount_in, amount_out, fee_amount)."""
+    """One swap step toward a target: (sqrt_price_next_x64, amount_in, amount_out, fee_amount)."""
     calc = amount_for_price_calc(amount_remaining, fee_rate_ppm, exact_in, fee_on_input)
     reached = False
     try:
@@ -277,7 +279,8 @@ def tick_count(tick_spacing: int) -> int:
 
 def array_start_index(tick: int, tick_spacing: int) -> int:
     """Start tick of the array holding `tick` (floor to a multiple of 60*spacing)."""
-    return (tick // tick_count(tick_spacing)) * tick_count(tick_spacing)
+    ticks = TICK_ARRAY_SIZE * tick_spacing
+    return (tick // ticks) * ticks
 
 
 def max_tick_in_bitmap(tick_spacing: int) -> int:
@@ -329,7 +332,9 @@ def default_bitmap_next(
 ) -> tuple[bool, int]:
     """Next initialized array start in the pool's own bitmap: (found, start or resume index)."""
     if not is_valid_start_index(last_start, tick_spacing):
-        raise QuoteError(f"raydium tick array start {last_start} invalid (InvalidTickArrayBoundary)")
+        raise QuoteError(
+            f"raydium tick array start {last_start} invalid (InvalidTickArrayBoundary)"
+        )
     boundary = max_tick_in_bitmap(tick_spacing)
     mult = tick_count(tick_spacing)
     nxt = last_start - mult if zero_for_one else last_start + mult
@@ -354,7 +359,7 @@ def extension_bitmap_offset(start: int, tick_spacing: int) -> int:
     if not is_valid_start_index(start, tick_spacing):
         raise QuoteError(f"raydium tick array start {start} invalid (InvalidTickIndex)")
     per_bitmap = max_tick_in_bitmap(tick_spacing)
-    if not (MAX_TICK > per_bitmap and -per_bitmap > MIN_TICK):
+    if not (per_bitmap < MAX_TICK and -per_bitmap > MIN_TICK):
         raise QuoteError(f"raydium: tick spacing {tick_spacing} has no bitmap extension")
     if -per_bitmap <= start < per_bitmap:
         raise QuoteError(f"raydium tick array start {start} is inside the default bitmap")

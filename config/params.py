@@ -1,0 +1,103 @@
+"""Build the spread engine's plain parameter dataclasses from the validated `Settings`.
+
+Operators never import config: this module is the one place where TOML-shaped settings become
+integers in base units, ns and bps for `operators.spread.PairEngine`.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from config import PairSettings, Settings
+from operators.costs import CostParams, GasParams
+from operators.errors import ConfigError
+from operators.risk import usd_to_quote_units
+from operators.signals import HysteresisParams
+from operators.spread import SpreadParams
+
+__all__ = ["cost_params_from_settings", "spread_params_from_settings"]
+
+NS_PER_MS = 1_000_000
+
+
+def _base_units(pair: PairSettings, amount: Decimal, what: str) -> int:
+    scaled = amount.scaleb(pair.base_decimals)
+    if scaled != scaled.to_integral_value():
+        raise ConfigError(
+            f"pair {pair.name}: {what} {amount} is finer than one base unit "
+            f"({pair.base_decimals} decimals)"
+        )
+    return int(scaled)
+
+
+def cost_params_from_settings(settings: Settings) -> CostParams:
+    """CostParams from [venues], [thresholds], [gas] and `sol_price_quote`."""
+    t, g = settings.thresholds, settings.gas
+    venues = settings.venues.items()
+    return CostParams(
+        cex_taker_fee_bps={n: v.taker_fee_bps for n, v in venues if v.kind == "cex"},
+        dex_taker_fee_bps={n: v.taker_fee_bps for n, v in venues if v.kind == "clob"},
+        gas=GasParams(
+            signatures=g.signatures,
+            base_fee_lamports=g.base_fee_lamports,
+            cu_limit=g.cu_limit,
+            cu_price_floor_micro_lamports=g.cu_price_floor_micro_lamports,
+            cu_price_cap_micro_lamports=g.cu_price_cap_micro_lamports,
+            priority_share_of_edge=g.priority_share_of_edge,
+            landing_target_rate=g.landing_target_rate,
+            landing_min_samples=g.landing_min_samples,
+            landing_window=g.landing_window,
+        ),
+        sol_price_quote=settings.sol_price_quote,
+        slippage_default_bps=t.slippage_default_bps,
+        slippage_min_fills=t.slippage_min_fills,
+        slippage_window_fills=t.slippage_window_fills,
+        hedge_fee_bps=t.hedge_fee_bps,
+        funding_bps_per_hour=t.funding_bps_per_hour,
+        expected_hold_s=t.expected_hold_s,
+        safety_margin_bps=t.safety_margin_bps,
+    )
+
+
+def spread_params_from_settings(settings: Settings, pair_name: str) -> SpreadParams:
+    """SpreadParams of one pair: sizes in base units, caps in pair-quote base units, ns times.
+
+    The per-trade notional cap is `risk.max_notional_usd` valued like the risk guard does (one
+    USD = one unit of USDC at the [fx] USDC rate), so the engine never sizes beyond what risk
+    accepts. CEX lot sizes come from each market's `lot_size`; CLOB lots come from the market
+    account (the view) at run time.
+    """
+    pair = settings.pair(pair_name)
+    t = settings.thresholds
+    usd_rate = settings.fx.get("USDC", Decimal(1))
+    lots = {
+        m.market_id: _base_units(pair, m.lot_size, f"market {m.market_id} lot_size")
+        for m in pair.markets
+        if m.lot_size is not None and settings.venues[m.venue].kind == "cex"
+    }
+    if any(v <= 0 for v in lots.values()):
+        raise ConfigError(f"pair {pair.name}: every lot_size must be positive")
+    if pair.quote not in settings.fx:
+        raise ConfigError(f"pair {pair.name}: pair quote {pair.quote!r} has no [fx] rate")
+    return SpreadParams(
+        pair=pair.name,
+        base_decimals=pair.base_decimals,
+        quote_decimals=pair.quote_decimals,
+        quote_currency=pair.quote,
+        costs=cost_params_from_settings(settings),
+        max_trade_base=_base_units(pair, pair.max_trade_base, "max_trade_base"),
+        max_notional_quote=usd_to_quote_units(
+            settings.risk.max_notional_usd, pair.quote_decimals, usd_rate
+        ),
+        fx=dict(settings.fx),
+        size_steps=pair.size_steps,
+        lot_size_base=lots,
+        stale_after_ns=settings.engine.stale_after_ms * NS_PER_MS,
+        min_net_bps=t.min_net_bps,
+        hysteresis=HysteresisParams(
+            debounce_ns=t.debounce_ms * NS_PER_MS,
+            rearm_below_bps=t.rearm_below_bps,
+            update_min_edge_change_bps=t.update_min_edge_change_bps,
+            update_min_size_change_pct=t.update_min_size_change_pct,
+        ),
+    )

@@ -1,0 +1,475 @@
+"""Live CEX transport: one WS connection per venue+market, REST snapshots on resync.
+
+The transport is thin: it moves bytes and decides *when* to refetch; the per-venue sans-I/O
+`BookSync` (connectors/cex/binance.py, okx.py, bybit.py) decides *whether* a book is in sync.
+Every frame is emitted as a `RawFrame` (so `solarb record` captures exactly what a downstream
+`BookSync` replica will see, in the same order) and the connection's state as `HealthEvent`s.
+
+Per-venue rules:
+- Binance spot / USD-M: the server pings (aiohttp answers with the ping's payload) and we ping it
+  too as a liveness check; a gap (`U`/`u`/`pu`) is resynced with a REST depth snapshot while the
+  diffs are buffered by the `BookSync`.
+- OKX: text `ping` after `ping_interval_s` of silence (< 30 s, after which OKX drops us), `pong`
+  back; a gap (`seqId`/`prevSeqId`) or bad checksum is resynced by unsubscribing and subscribing
+  that instrument again, which makes OKX send a fresh `snapshot`.
+- Bybit: `{"op":"ping"}` every `ping_interval_s` (20 s advised); a `u` gap is resynced by
+  unsubscribe + subscribe, which sends a fresh `snapshot`.
+Reconnects use jittered exponential backoff and resubscribe every symbol; a watchdog reconnects
+when no frame arrived for `stale_after_s` (a stalled but open socket).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import importlib
+import random
+import time
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from functools import partial
+from typing import Any, Protocol, cast
+
+import aiohttp
+import orjson
+
+from connectors.cex.rest import RestClient, RestConfig, backoff_s, depth_weight
+from operators.errors import FeedError
+from operators.events import HealthEvent, RawFrame, ResyncRequired
+
+Emit = Callable[[RawFrame | HealthEvent], None]
+
+
+class BookSyncLike(Protocol):
+    """What the transport needs of a venue `BookSync` (see connectors/cex/<venue>.py)."""
+
+    @property
+    def in_sync(self) -> bool: ...
+
+    @property
+    def needs_snapshot(self) -> bool: ...
+
+    @property
+    def book(self) -> Any: ...
+
+    def on_snapshot(self, payload: bytes, ts_recv_ns: int) -> list[Any]: ...
+
+    def on_frame(self, payload: bytes, ts_recv_ns: int) -> list[Any]: ...
+
+
+class VenueModule(Protocol):
+    """A venue codec module: `BookSync`, `stream_symbol`, `subscribe_message`, `snapshot_path`."""
+
+    def BookSync(self, symbol: str, market: str) -> BookSyncLike: ...
+
+    def stream_symbol(self, stream: str) -> str | None: ...
+
+    def subscribe_message(self, symbols: Sequence[str], market: str) -> bytes: ...
+
+    def snapshot_path(self, symbol: str, market: str, limit: int) -> str: ...
+
+
+@dataclass(frozen=True, slots=True)
+class VenueRules:
+    """Protocol facts of one venue id (RawFrame.source)."""
+
+    source: str
+    module: str
+    resync: str
+    """`rest` (fetch a REST snapshot) or `resubscribe` (WS snapshot on a fresh subscription)."""
+    client_ping: bytes | None
+    """Application-level ping text we send, or None when WS ping frames do the job."""
+    ping_interval_s: float
+    snapshot_limit: int
+
+
+RULES: dict[str, VenueRules] = {
+    "binance": VenueRules("binance", "connectors.cex.binance", "rest", None, 15.0, 1000),
+    "binance-usdm": VenueRules("binance-usdm", "connectors.cex.binance", "rest", None, 15.0, 1000),
+    "okx": VenueRules("okx", "connectors.cex.okx", "resubscribe", b"ping", 15.0, 400),
+    "bybit": VenueRules("bybit", "connectors.cex.bybit", "resubscribe", b'{"op":"ping"}', 20.0,
+                        50),
+}
+
+
+def source_id(venue: str, market: str) -> str:
+    """The venue id frames carry: `binance` + perp -> `binance-usdm`; others unchanged."""
+    if venue == "binance" and market == "perp":
+        return "binance-usdm"
+    if venue not in RULES:
+        raise FeedError(f"unknown CEX venue {venue!r} (known: {sorted(RULES)})", venue=venue)
+    return venue
+
+
+def load_venue_module(source: str) -> VenueModule:
+    """Import the venue's sans-I/O codec module (connectors.cex.binance/okx/bybit)."""
+    return cast(VenueModule, importlib.import_module(RULES[source].module))
+
+
+@dataclass(frozen=True, slots=True)
+class TransportConfig:
+    """Timing of one transport (seconds); defaults suit the live venues, tests shrink them."""
+
+    ping_interval_s: float | None = None
+    """None = the venue default in `RULES`."""
+    stale_after_s: float = 30.0
+    backoff_initial_s: float = 0.5
+    backoff_max_s: float = 30.0
+    backoff_jitter: float = 0.5
+    connect_timeout_s: float = 10.0
+    health_interval_s: float = 1.0
+    time_sync_interval_s: float = 300.0
+    resubscribe_timeout_s: float = 5.0
+    """A resubscribe whose snapshot has not arrived by then is sent again."""
+    snapshot_limit: int | None = None
+    rest: RestConfig = field(default_factory=RestConfig)
+
+
+@dataclass
+class TransportStats:
+    """Counters of one transport (tests, health, benches)."""
+
+    connects: int = 0
+    disconnects: int = 0
+    stale_timeouts: int = 0
+    frames: int = 0
+    pings_sent: int = 0
+    pongs: int = 0
+    rest_snapshots: int = 0
+    resubscribes: int = 0
+    resyncs: Counter[str] = field(default_factory=Counter)
+    last_frame_mono: float = 0.0
+
+
+def frame_stream(source: str, msg: Any) -> str:
+    """The stream label of a decoded frame (Binance `stream`, OKX `channel:instId`, Bybit topic)."""
+    if not isinstance(msg, dict):
+        return "control"
+    if source.startswith("binance"):
+        s = msg.get("stream")
+        return s if isinstance(s, str) else "control"
+    if source == "okx":
+        arg = msg.get("arg")
+        if isinstance(arg, dict) and "channel" in arg:
+            return f"{arg['channel']}:{arg.get('instId', '')}"
+        return "control"
+    topic = msg.get("topic")
+    return topic if isinstance(topic, str) else "control"
+
+
+def _is_market_data(source: str, msg: Any) -> bool:
+    if not isinstance(msg, dict):
+        return False
+    if source.startswith("binance"):
+        return "data" in msg
+    if source == "okx":
+        return "data" in msg and "event" not in msg
+    return "topic" in msg
+
+
+def _toggle_subscription(payload: bytes) -> bytes:
+    """The unsubscribe twin of a subscribe message (op/method flipped, args kept)."""
+    msg = orjson.loads(payload)
+    if "op" in msg:
+        msg["op"] = "unsubscribe"
+    elif "method" in msg:
+        msg["method"] = "UNSUBSCRIBE"
+    else:
+        raise FeedError(f"cannot derive an unsubscribe from {payload[:80]!r}")
+    return orjson.dumps(msg)
+
+
+def wall_clock_ns() -> Callable[[], int]:
+    """A monotonic-anchored wall clock (ns): wall time at start, monotonic increments after."""
+    anchor = time.time_ns() - time.perf_counter_ns()
+    return lambda: anchor + time.perf_counter_ns()
+
+
+class CexTransport:
+    """One venue+market WS session with REST/resubscribe resync, emitting RawFrame/HealthEvent."""
+
+    def __init__(
+        self,
+        venue: str,
+        symbols: Sequence[str],
+        market: str,
+        ws_url: str,
+        rest_url: str,
+        emit: Emit,
+        *,
+        config: TransportConfig | None = None,
+        clock_ns: Callable[[], int] | None = None,
+        seed: int | None = None,
+        module: VenueModule | None = None,
+    ) -> None:
+        self.source = source_id(venue, market)
+        self.rules = RULES[self.source]
+        self.symbols = list(symbols)
+        self.market = market
+        self.ws_url = ws_url
+        self.rest_url = rest_url
+        self.emit = emit
+        self.config = config or TransportConfig()
+        self.clock_ns = clock_ns or wall_clock_ns()
+        self.rng = random.Random(seed)
+        self.mod = module or load_venue_module(self.source)
+        self.syncs: dict[str, BookSyncLike] = {
+            s: self.mod.BookSync(s, market) for s in self.symbols
+        }
+        self.stats = TransportStats()
+        self.rest: RestClient | None = None
+        self.connected = False
+        self._ws: aiohttp.ClientWebSocketResponse | None = None
+        self._resyncing: dict[str, asyncio.Task[None]] = {}
+        self._stop = asyncio.Event()
+
+    # -- health ---------------------------------------------------------------------------
+
+    def _health(self, status: str, detail: str, value: float = 0.0) -> None:
+        ts = self.clock_ns()
+        self.emit(HealthEvent(self.source, status, detail, ts, ts, value))
+
+    def last_frame_age_s(self) -> float:
+        """Seconds since the last WS frame (inf before the first)."""
+        if self.stats.last_frame_mono == 0.0:
+            return float("inf")
+        return time.monotonic() - self.stats.last_frame_mono
+
+    def connect_url(self) -> str:
+        """The WS URL to dial: Binance's combined `/stream` gets `?streams=` of our subscription."""
+        if not self.source.startswith("binance") or "?" in self.ws_url:
+            return self.ws_url
+        if not self.ws_url.rstrip("/").endswith("/stream"):
+            return self.ws_url
+        params = orjson.loads(self.mod.subscribe_message(self.symbols, self.market))["params"]
+        return f"{self.ws_url.rstrip('/')}?streams={'/'.join(params)}"
+
+    # -- lifecycle ------------------------------------------------------------------------
+
+    def stop(self) -> None:
+        """Ask `run` to finish (closes the socket; safe from the transport's loop)."""
+        self._stop.set()
+        if self._ws is not None and not self._ws.closed:
+            asyncio.get_running_loop().create_task(self._ws.close())
+
+    async def run(self) -> None:
+        """Connect, subscribe, read, resync and reconnect until `stop()`."""
+        cfg = self.config
+        async with aiohttp.ClientSession() as session:
+            self.rest = RestClient(self.source, self.rest_url, session, config=cfg.rest,
+                                   rng=self.rng, clock_ns=self.clock_ns)
+            health = asyncio.create_task(self._health_loop())
+            attempt = 0
+            try:
+                while not self._stop.is_set():
+                    got_data = await self._session(session)
+                    if self._stop.is_set():
+                        break
+                    attempt = 0 if got_data else attempt + 1
+                    delay = backoff_s(attempt, cfg.backoff_initial_s, cfg.backoff_max_s,
+                                      cfg.backoff_jitter, self.rng)
+                    with contextlib.suppress(asyncio.TimeoutError):
+                        await asyncio.wait_for(self._stop.wait(), delay)
+            finally:
+                health.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await health
+
+    async def _session(self, session: aiohttp.ClientSession) -> bool:
+        """One connection's life; returns whether it delivered market data."""
+        cfg = self.config
+        got_data = False
+        tasks: list[asyncio.Task[None]] = []
+        interval = cfg.ping_interval_s or self.rules.ping_interval_s
+        try:
+            # Binance: WS ping frames (aiohttp heartbeat) prove liveness; others ping in-band.
+            ws = await asyncio.wait_for(session.ws_connect(
+                self.connect_url(), autoping=True, max_msg_size=0,
+                heartbeat=interval if self.rules.client_ping is None else None,
+                timeout=aiohttp.ClientWSTimeout(ws_receive=None, ws_close=2.0),
+            ), cfg.connect_timeout_s)
+        except (TimeoutError, aiohttp.ClientError, OSError) as exc:
+            self._health("down", f"connect failed: {type(exc).__name__}: {exc}")
+            return False
+        self._ws = ws
+        self.connected = True
+        self.stats.connects += 1
+        self._health("up", f"connected {self.ws_url}")
+        try:
+            await ws.send_str(self.mod.subscribe_message(self.symbols, self.market).decode())
+            if self.rules.client_ping is not None:
+                tasks.append(asyncio.create_task(self._ping_loop(ws)))
+            tasks.append(asyncio.create_task(self._time_loop()))
+            got_data = await self._read_loop(ws)
+        except (aiohttp.ClientError, ConnectionError) as exc:
+            self._health("down", f"socket error: {type(exc).__name__}: {exc}")
+        finally:
+            self.connected = False
+            self.stats.disconnects += 1
+            for t in [*tasks, *self._resyncing.values()]:
+                t.cancel()
+            for t in [*tasks, *self._resyncing.values()]:
+                with contextlib.suppress(asyncio.CancelledError, FeedError):
+                    await t
+            self._resyncing.clear()
+            if not ws.closed:
+                await ws.close()
+            self._ws = None
+            self._health("down", f"disconnected (close code {ws.close_code})")
+        return got_data
+
+    async def _read_loop(self, ws: aiohttp.ClientWebSocketResponse) -> bool:
+        got_data = False
+        stale = self.config.stale_after_s
+        while not self._stop.is_set():
+            try:
+                msg = await asyncio.wait_for(ws.receive(), stale)
+            except TimeoutError:
+                self.stats.stale_timeouts += 1
+                self._health("stale", f"no frame for {stale:g} s; reconnecting", stale)
+                return got_data
+            if msg.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSING,
+                            aiohttp.WSMsgType.CLOSED, aiohttp.WSMsgType.ERROR):
+                return got_data
+            if msg.type == aiohttp.WSMsgType.TEXT:
+                payload = msg.data.encode()
+            elif msg.type == aiohttp.WSMsgType.BINARY:
+                payload = bytes(msg.data)
+            else:
+                continue
+            self.stats.last_frame_mono = time.monotonic()
+            got_data = self._on_payload(payload) or got_data
+        return got_data
+
+    # -- frames ---------------------------------------------------------------------------
+
+    def _on_payload(self, payload: bytes) -> bool:
+        """Route one WS payload: pong bookkeeping, emit RawFrame, feed the symbol's BookSync."""
+        ts = self.clock_ns()
+        if payload == b"pong":
+            self.stats.pongs += 1
+            return False
+        try:
+            msg = orjson.loads(payload)
+        except orjson.JSONDecodeError:
+            self._health("resync", f"undecodable frame {payload[:60]!r}")
+            return False
+        if (isinstance(msg, dict) and msg.get("op") in ("pong", "ping")) or (
+            isinstance(msg, dict) and msg.get("ret_msg") == "pong"
+        ):
+            self.stats.pongs += 1
+            return False
+        stream = frame_stream(self.source, msg)
+        self.stats.frames += 1
+        self.emit(RawFrame(ts, self.source, stream, "ws", payload))
+        if not _is_market_data(self.source, msg):
+            return False
+        symbol = self.mod.stream_symbol(stream)
+        sync = self.syncs.get(symbol) if symbol is not None else None
+        if sync is None or symbol is None:
+            return True
+        try:
+            events = sync.on_frame(payload, ts)
+        except FeedError as exc:
+            self._start_resync(symbol, f"bad frame: {exc}")
+            return True
+        self._after_events(symbol, sync, events)
+        return True
+
+    def _after_events(self, symbol: str, sync: BookSyncLike, events: list[Any]) -> None:
+        for ev in events:
+            if isinstance(ev, ResyncRequired):
+                self._start_resync(symbol, ev.reason)
+                return
+        # Binance needs a REST snapshot on start and after a reconnect: ask once frames flow.
+        if self.rules.resync == "rest" and sync.needs_snapshot and symbol not in self._resyncing:
+            self._start_resync(symbol, "initial snapshot" if not sync.in_sync else "snapshot")
+
+    def _start_resync(self, symbol: str, reason: str) -> None:
+        if symbol in self._resyncing:
+            return
+        self.stats.resyncs[symbol] += 1
+        self._health("resync", f"{symbol}: {reason}")
+        task = asyncio.get_running_loop().create_task(self._resync(symbol))
+        self._resyncing[symbol] = task
+        task.add_done_callback(partial(self._resync_done, symbol))
+
+    def _resync_done(self, symbol: str, task: asyncio.Task[None]) -> None:
+        if self._resyncing.get(symbol) is task:
+            del self._resyncing[symbol]
+        if not task.cancelled() and task.exception() is not None:
+            self._health("resync", f"{symbol}: resync failed: {task.exception()}")
+
+    async def _resync(self, symbol: str) -> None:
+        sync = self.syncs[symbol]
+        if self.rules.resync == "rest":
+            await self._rest_snapshot(symbol, sync)
+        else:
+            await self._resubscribe(symbol, sync)
+
+    async def _rest_snapshot(self, symbol: str, sync: BookSyncLike) -> None:
+        """Fetch REST snapshots until the BookSync is in sync (it buffers diffs meanwhile)."""
+        assert self.rest is not None
+        limit = self.config.snapshot_limit or self.rules.snapshot_limit
+        path = self.mod.snapshot_path(symbol, self.market, limit)
+        for attempt in range(5):
+            body, ts = await self.rest.get(path, weight=depth_weight(self.source, limit))
+            self.stats.rest_snapshots += 1
+            self.emit(RawFrame(ts, self.source, f"GET {path}", "rest", body))
+            events = sync.on_snapshot(body, ts)
+            if sync.in_sync and not any(isinstance(e, ResyncRequired) for e in events):
+                self._health("up", f"{symbol}: in sync")
+                return
+            # Snapshot older than the buffered diffs: wait one frame period, then refetch.
+            await asyncio.sleep(min(1.0, 0.05 * (attempt + 1)))
+        raise FeedError("REST snapshot never lined up with the diff stream", venue=self.source,
+                        symbol=symbol)
+
+    async def _resubscribe(self, symbol: str, sync: BookSyncLike) -> None:
+        """Unsubscribe + subscribe one symbol; the venue answers with a fresh WS snapshot."""
+        sub = self.mod.subscribe_message([symbol], self.market)
+        while self._ws is not None and not self._ws.closed:
+            self.stats.resubscribes += 1
+            await self._ws.send_str(_toggle_subscription(sub).decode())
+            await self._ws.send_str(sub.decode())
+            deadline = time.monotonic() + self.config.resubscribe_timeout_s
+            while time.monotonic() < deadline:
+                await asyncio.sleep(0.005)
+                if sync.in_sync:
+                    self._health("up", f"{symbol}: in sync")
+                    return
+
+    async def _ping_loop(self, ws: aiohttp.ClientWebSocketResponse) -> None:
+        ping = self.rules.client_ping
+        assert ping is not None
+        interval = self.config.ping_interval_s or self.rules.ping_interval_s
+        text = ping.decode()
+        while not ws.closed:
+            await asyncio.sleep(interval)
+            if self.source == "bybit":
+                text = orjson.dumps({"req_id": str(self.stats.pings_sent), "op": "ping"}).decode()
+            await ws.send_str(text)
+            self.stats.pings_sent += 1
+
+    async def _time_loop(self) -> None:
+        assert self.rest is not None
+        while True:
+            try:
+                off = await self.rest.sync_time()
+                self._health("up", "clock offset (venue - local), ms", off / 1e6)
+            except FeedError as exc:
+                self._health("lag", f"server time unavailable: {exc}")
+            await asyncio.sleep(self.config.time_sync_interval_s)
+
+    async def _health_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.config.health_interval_s)
+            age = self.last_frame_age_s()
+            self._health("up" if self.connected else "down", "last frame age, s",
+                         age if age != float("inf") else -1.0)
+
+    @property
+    def clock_offset_ns(self) -> int:
+        """Venue clock minus local clock, ns (0 until measured)."""
+        return self.rest.clock_offset_ns if self.rest is not None else 0

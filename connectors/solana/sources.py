@@ -1,0 +1,269 @@
+"""Bytewax sources for Solana account updates (bootstrap, then subscriptions, with failover).
+
+`AccountFeedSource` runs `SolanaRpc` on an asyncio loop in a background thread and hands its
+items to Bytewax through a thread-safe queue, so `next_batch()` never blocks. It emits
+`RawFrame(kind="account", stream=f"{market_address}:{account_pubkey}")` (the capture convention)
+and `HealthEvent`s: the RPC layer's own (`rpc:*`: endpoint down / lag / switch) plus feed-level
+ones under `FEED_SOURCE` (`down`, `lag`, `switch`, `resync`, `up`; a throttled `up` heartbeat
+carries the latest slot in `value`) that `ClmmPoolState.on_health` consumes.
+
+`want(market, accounts)` adds subscriptions at runtime (thread-safe): the flow calls it when a
+pool's wanted tick arrays change.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import queue
+import threading
+import time
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from bytewax.inputs import FixedPartitionedSource, StatefulSourcePartition
+
+from connectors.solana.rpc import AccountUpdate, RpcSettingsLike, SlotUpdate, SolanaRpc
+from operators.errors import FeedError
+from operators.events import HealthEvent, RawFrame
+
+FEED_SOURCE = "solana:feed"
+"""`HealthEvent.source` of feed-level events (what pool states should react to)."""
+_PART = "solana-accounts"
+_WS_STATUSES = frozenset({"down", "switch", "up", "resync"})
+
+FeedItem = RawFrame | HealthEvent
+
+
+class AccountFeedPartition(StatefulSourcePartition[FeedItem, None]):
+    """The one partition: owns the RPC loop thread and drains its queue without blocking."""
+
+    def __init__(
+        self,
+        rpc_settings: RpcSettingsLike,
+        markets: Mapping[str, Sequence[str]],
+        venues: Mapping[str, str],
+        *,
+        batch_size: int,
+        poll_interval_s: float,
+        heartbeat_every_ns: int,
+        rpc_kwargs: Mapping[str, Any],
+    ) -> None:
+        self._q: queue.SimpleQueue[FeedItem | BaseException] = queue.SimpleQueue()
+        self._markets_of: dict[str, set[str]] = {}
+        self._venues = dict(venues)
+        self._lock = threading.Lock()
+        for market, keys in markets.items():
+            self._index(market, keys)
+        self._batch_size = batch_size
+        self._poll = timedelta(seconds=poll_interval_s)
+        self._heartbeat_every_ns = heartbeat_every_ns
+        self._last_heartbeat_ns = 0
+        self._idle = False
+        self._loop = asyncio.new_event_loop()
+        self._rpc: SolanaRpc | None = None
+        self._ready = threading.Event()
+        self._thread = threading.Thread(
+            target=self._run, args=(rpc_settings, dict(rpc_kwargs)), name="solana-feed", daemon=True
+        )
+        self._thread.start()
+        self._ready.wait(10.0)
+
+    # ------------------------------------------------------------------ bytewax API
+    def next_batch(self) -> list[FeedItem]:
+        """Up to `batch_size` queued items; never blocks."""
+        out: list[FeedItem] = []
+        now = time.monotonic_ns()
+        while len(out) < self._batch_size:
+            try:
+                item = self._q.get_nowait()
+            except queue.Empty:
+                break
+            if isinstance(item, BaseException):
+                raise item
+            if isinstance(item, RawFrame):
+                item = RawFrame(
+                    item.ts_recv_ns,
+                    item.source,
+                    item.stream,
+                    item.kind,
+                    item.payload,
+                    item.slot,
+                    item.ts_event_ns,
+                    now,
+                )
+            out.append(item)
+        self._idle = not out
+        return out
+
+    def next_awake(self) -> datetime | None:
+        """Poll again shortly when the queue was empty; immediately otherwise."""
+        return datetime.now(UTC) + self._poll if self._idle else None
+
+    def snapshot(self) -> None:
+        """Nothing to resume: a restarted feed re-bootstraps every account."""
+        return None
+
+    def close(self) -> None:
+        """Stop the RPC loop and join its thread."""
+        if self._loop.is_running():
+            fut = asyncio.run_coroutine_threadsafe(self._shutdown(), self._loop)
+            with contextlib.suppress(Exception):
+                fut.result(5.0)
+            self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(5.0)
+
+    # ------------------------------------------------------------------ control
+    def want(self, market: str, accounts: Sequence[str]) -> None:
+        """Watch more accounts of `market` (thread-safe); they are bootstrapped then streamed."""
+        self._index(market, accounts)
+        if self._rpc is not None:
+            asyncio.run_coroutine_threadsafe(
+                self._rpc.subscribe_accounts(list(accounts)), self._loop
+            )
+
+    def _index(self, market: str, accounts: Sequence[str]) -> None:
+        with self._lock:
+            for key in accounts:
+                self._markets_of.setdefault(key, set()).add(market)
+
+    # ------------------------------------------------------------------ background loop
+    def _run(self, settings: RpcSettingsLike, kwargs: dict[str, Any]) -> None:
+        asyncio.set_event_loop(self._loop)
+        self._loop.run_until_complete(self._start(settings, kwargs))
+        self._ready.set()
+        self._loop.run_forever()
+        self._loop.close()
+
+    async def _start(self, settings: RpcSettingsLike, kwargs: dict[str, Any]) -> None:
+        self._rpc = SolanaRpc(settings, **kwargs)
+        await self._rpc.start()
+        with self._lock:
+            keys = list(self._markets_of)
+        self._pump_task = asyncio.create_task(self._pump(self._rpc, keys))
+
+    async def _pump(self, rpc: SolanaRpc, keys: list[str]) -> None:
+        try:
+            await rpc.subscribe_accounts(keys)
+            while True:
+                self._forward(rpc, await rpc.recv())
+        except FeedError as exc:
+            self._q.put(exc)
+
+    async def _shutdown(self) -> None:
+        self._pump_task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._pump_task
+        if self._rpc is not None:
+            await self._rpc.close()
+
+    def _forward(self, rpc: SolanaRpc, item: AccountUpdate | SlotUpdate | HealthEvent) -> None:
+        if isinstance(item, AccountUpdate):
+            with self._lock:
+                markets = sorted(self._markets_of.get(item.pubkey, ()))
+            for market in markets:
+                self._q.put(
+                    RawFrame(
+                        item.ts_recv_ns,
+                        self._venues.get(market, "solana"),
+                        f"{market}:{item.pubkey}",
+                        "account",
+                        item.data,
+                        item.slot,
+                    )
+                )
+        elif isinstance(item, SlotUpdate):
+            if item.ts_recv_ns - self._last_heartbeat_ns >= self._heartbeat_every_ns:
+                self._last_heartbeat_ns = item.ts_recv_ns
+                self._q.put(
+                    HealthEvent(
+                        FEED_SOURCE,
+                        "up",
+                        f"slot {item.slot} from {item.endpoint}",
+                        item.ts_recv_ns,
+                        item.ts_recv_ns,
+                        float(item.slot),
+                    )
+                )
+        else:
+            self._q.put(item)
+            feed = self._feed_status(rpc, item)
+            if feed is not None:
+                self._q.put(
+                    HealthEvent(
+                        FEED_SOURCE,
+                        feed,
+                        item.detail,
+                        item.ts_event_ns,
+                        item.ts_recv_ns,
+                        item.value,
+                    )
+                )
+
+    @staticmethod
+    def _feed_status(rpc: SolanaRpc, ev: HealthEvent) -> str | None:
+        # only the WS endpoint in use decides whether the account feed is trustworthy
+        if ev.source.startswith("rpc:ws:") and ev.status in _WS_STATUSES:
+            return ev.status
+        current = rpc.ws_endpoint
+        if current is not None and ev.source == f"rpc:{current.name}" and ev.status == "lag":
+            return "lag"
+        return None
+
+
+class AccountFeedSource(FixedPartitionedSource[FeedItem, None]):
+    """Solana account feed: `markets` maps a market address to the account pubkeys to watch."""
+
+    def __init__(
+        self,
+        rpc_settings: RpcSettingsLike,
+        markets: Mapping[str, Sequence[str]],
+        *,
+        venue: str = "solana",
+        venues: Mapping[str, str] | None = None,
+        batch_size: int = 256,
+        poll_interval_s: float = 0.002,
+        heartbeat_every_ms: int = 500,
+        rpc_kwargs: Mapping[str, Any] | None = None,
+    ) -> None:
+        self.rpc_settings = rpc_settings
+        self.markets = {m: list(keys) for m, keys in markets.items()}
+        self.venues = {m: (venues or {}).get(m, venue) for m in self.markets}
+        self.batch_size = batch_size
+        self.poll_interval_s = poll_interval_s
+        self.heartbeat_every_ns = heartbeat_every_ms * 1_000_000
+        self.rpc_kwargs = dict(rpc_kwargs or {})
+        self._part: AccountFeedPartition | None = None
+        self._pending: list[tuple[str, list[str]]] = []
+        self._lock = threading.Lock()
+
+    def list_parts(self) -> list[str]:
+        """One partition: a single RPC connection set serves every market."""
+        return [_PART]
+
+    def build_part(self, step_id: str, for_part: str, resume_state: None) -> AccountFeedPartition:
+        """Start the RPC loop thread for the partition."""
+        with self._lock:
+            for market, keys in self._pending:
+                self.markets.setdefault(market, []).extend(keys)
+            self._pending.clear()
+            self._part = AccountFeedPartition(
+                self.rpc_settings,
+                self.markets,
+                self.venues,
+                batch_size=self.batch_size,
+                poll_interval_s=self.poll_interval_s,
+                heartbeat_every_ns=self.heartbeat_every_ns,
+                rpc_kwargs=self.rpc_kwargs,
+            )
+            return self._part
+
+    def want(self, market: str, accounts: Sequence[str]) -> None:
+        """Watch more accounts of `market` at runtime (thread-safe, before or after build)."""
+        with self._lock:
+            if self._part is None:
+                self._pending.append((market, list(accounts)))
+                return
+            part = self._part
+        part.want(market, accounts)

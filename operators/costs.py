@@ -1,0 +1,305 @@
+"""The full cost model of one CEX x DEX candidate, every term in bps of the quote notional.
+
+The notional is the buying leg's gross quote amount (before any venue fee) in the pair quote
+currency's base units; `spread_bps` and every cost term are relative to it, so
+`net_bps = spread_bps - costs.total_bps` and the PnL in quote units agree.
+
+Terms:
+- fees_cex / fees_dex: the legs' venue fees (CEX taker tier, CLOB taker fee, CLMM pool fee);
+- gas: `signatures * base_fee_lamports + ceil(cu_limit * cu_price_micro_lamports / 10^6)`
+  lamports, valued at `sol_price_quote` and rounded up to quote base units;
+- slippage: per leg, the venue's realised p95 slippage once it has `slippage_min_fills` fills in
+  its rolling window, else `slippage_default_bps`; the two legs add up;
+- hedge: only for a PERP CEX leg. The perp position is closed later at another taker fee
+  (`hedge_fee_bps`) and pays funding while held: `funding_bps_per_hour * expected_hold_s / 3600`
+  (charged whichever way the position points: conservative). Spot legs leave no position: 0;
+- safety margin: a flat buffer, counted as a cost so the expected PnL is conservative.
+
+Priority fee rule (documented in `choose_cu_price`): spend `priority_share_of_edge` of the edge
+left before gas on priority, converted to micro-lamports per CU, clamped to [floor, cap], where
+the floor is raised by `LandingStats` when recent transactions at that price stopped landing.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import NamedTuple
+
+from operators.errors import QuoteError
+from operators.events import CostBreakdown
+
+__all__ = [
+    "LAMPORTS_PER_SOL",
+    "CandidateCost",
+    "CostParams",
+    "GasParams",
+    "LandingStats",
+    "SlippageEstimator",
+    "bps_of",
+    "choose_cu_price",
+    "evaluate_candidate",
+    "gas_lamports",
+    "gas_quote_units",
+    "hedge_bps",
+    "lamports_to_quote_units",
+]
+
+LAMPORTS_PER_SOL = 1_000_000_000
+MICRO_LAMPORTS_PER_LAMPORT = 1_000_000
+
+
+@dataclass(frozen=True, slots=True)
+class GasParams:
+    """Solana transaction cost inputs (lamports, compute units, micro-lamports per CU)."""
+
+    signatures: int = 1
+    base_fee_lamports: int = 5000
+    cu_limit: int = 200_000
+    cu_price_floor_micro_lamports: int = 1_000
+    cu_price_cap_micro_lamports: int = 2_000_000
+    priority_share_of_edge: float = 0.1
+    landing_target_rate: float = 0.8
+    landing_min_samples: int = 20
+    landing_window: int = 200
+
+
+@dataclass(frozen=True, slots=True)
+class CostParams:
+    """Every tunable cost input of the spread engine (bps unless the name says otherwise)."""
+
+    cex_taker_fee_bps: Mapping[str, float]
+    dex_taker_fee_bps: Mapping[str, float]
+    gas: GasParams
+    sol_price_quote: Decimal
+    """Pair quote currency per SOL (human units), for gas."""
+    slippage_default_bps: float = 2.0
+    slippage_min_fills: int = 20
+    slippage_window_fills: int = 200
+    hedge_fee_bps: float = 0.0
+    funding_bps_per_hour: float = 0.0
+    expected_hold_s: float = 5.0
+    safety_margin_bps: float = 5.0
+
+
+def hedge_bps(params: CostParams, cex_is_perp: bool) -> float:
+    """Hedge cost of a candidate, bps: closing fee + funding over the hold, perp legs only."""
+    if not cex_is_perp:
+        return 0.0
+    return params.hedge_fee_bps + abs(params.funding_bps_per_hour) * params.expected_hold_s / 3600.0
+
+
+def gas_lamports(gas: GasParams, cu_price_micro_lamports: int) -> int:
+    """Lamports of one transaction: signature fees + priority fee (rounded up, as charged)."""
+    priority = -(-gas.cu_limit * cu_price_micro_lamports // MICRO_LAMPORTS_PER_LAMPORT)
+    return gas.signatures * gas.base_fee_lamports + priority
+
+
+def lamports_to_quote_units(lamports: int, sol_price_quote: Decimal, quote_decimals: int) -> int:
+    """Value `lamports` in pair-quote base units at `sol_price_quote`, rounded up (a cost)."""
+    n, d = sol_price_quote.as_integer_ratio()
+    num = lamports * n * 10**quote_decimals
+    return -(-num // (d * LAMPORTS_PER_SOL))
+
+
+def gas_quote_units(params: CostParams, cu_price_micro_lamports: int, quote_decimals: int) -> int:
+    """Gas of the DEX transaction in pair-quote base units (rounded up)."""
+    return lamports_to_quote_units(
+        gas_lamports(params.gas, cu_price_micro_lamports), params.sol_price_quote, quote_decimals
+    )
+
+
+# ----------------------------------------------------------------------------------- estimators
+
+
+@dataclass(slots=True)
+class SlippageEstimator:
+    """Rolling realised slippage per venue (bps, positive = worse than quoted), fed by fills."""
+
+    window: int = 200
+    min_fills: int = 20
+    samples: dict[str, deque[float]] = field(default_factory=dict)
+
+    def observe(self, venue: str, slippage_bps: float) -> None:
+        """Record one fill's realised slippage on `venue`, bps."""
+        q = self.samples.get(venue)
+        if q is None:
+            q = self.samples[venue] = deque(maxlen=self.window)
+        q.append(slippage_bps)
+
+    def p95_bps(self, venue: str) -> float | None:
+        """Realised p95 slippage of `venue` (bps, nearest-rank), None below `min_fills` fills."""
+        q = self.samples.get(venue)
+        if q is None or len(q) < self.min_fills:
+            return None
+        ordered = sorted(q)
+        rank = -(-95 * len(ordered) // 100)  # nearest-rank percentile, 1-based
+        return max(0.0, ordered[rank - 1])
+
+    def expected_bps(self, venue: str, default_bps: float) -> float:
+        """Slippage to expect on `venue`: realised p95 when known, else the default, bps."""
+        p95 = self.p95_bps(venue)
+        return default_bps if p95 is None else p95
+
+
+def cu_price_bucket(cu_price_micro_lamports: int) -> int:
+    """Lower bound of the power-of-two bucket holding a CU price (0 for 0)."""
+    return 0 if cu_price_micro_lamports <= 0 else 1 << (cu_price_micro_lamports.bit_length() - 1)
+
+
+@dataclass(slots=True)
+class LandingStats:
+    """Recent landing outcomes of our transactions, by power-of-two CU price bucket.
+
+    Rule: starting at the configured floor's bucket and walking up, while a bucket holds at least
+    `min_samples` outcomes and its landing rate is below `target_rate`, the effective floor moves
+    to the next bucket's lower bound. Buckets without enough samples stop the walk (no evidence
+    the price is too low). Outcomes older than the last `window` per bucket are forgotten, so a
+    floor raised in congestion comes back down once cheaper transactions land again.
+    """
+
+    window: int = 200
+    min_samples: int = 20
+    target_rate: float = 0.8
+    outcomes: dict[int, deque[bool]] = field(default_factory=dict)
+    _floors: dict[tuple[int, int], int] = field(default_factory=dict)
+
+    def observe(self, cu_price_micro_lamports: int, landed: bool) -> None:
+        """Record whether a transaction sent at this CU price landed."""
+        self._floors.clear()
+        b = cu_price_bucket(cu_price_micro_lamports)
+        q = self.outcomes.get(b)
+        if q is None:
+            q = self.outcomes[b] = deque(maxlen=self.window)
+        q.append(landed)
+
+    def landing_rate(self, bucket: int) -> float | None:
+        """Landing rate of a bucket, None below `min_samples` outcomes."""
+        q = self.outcomes.get(bucket)
+        if q is None or len(q) < self.min_samples:
+            return None
+        return sum(q) / len(q)
+
+    def effective_floor(self, floor_micro_lamports: int, cap_micro_lamports: int) -> int:
+        """The floor raised past buckets that fail to land, never above the cap."""
+        key = (floor_micro_lamports, cap_micro_lamports)
+        hit = self._floors.get(key)
+        if hit is not None:
+            return hit
+        eff = floor_micro_lamports
+        bucket = cu_price_bucket(eff)
+        while eff < cap_micro_lamports:
+            rate = self.landing_rate(bucket)
+            if rate is None or rate >= self.target_rate:
+                break
+            bucket = max(1, bucket * 2)
+            eff = max(eff, bucket)
+        eff = self._floors[key] = min(eff, cap_micro_lamports)
+        return eff
+
+
+def choose_cu_price(
+    params: CostParams,
+    edge_before_gas_quote: int,
+    quote_decimals: int,
+    landing: LandingStats | None = None,
+) -> int:
+    """CU price (micro-lamports per CU) worth `priority_share_of_edge` of the pre-gas edge.
+
+    `edge_before_gas_quote` (pair-quote base units) is the expected PnL after fees, slippage,
+    hedge and safety but before gas: what is left to pay for landing. Its share is converted to
+    lamports at `sol_price_quote`, spread over `cu_limit` CUs, floored to whole micro-lamports
+    and clamped to [floor raised by landing stats, cap]. A non-positive edge pays the floor.
+    """
+    gas = params.gas
+    floor = gas.cu_price_floor_micro_lamports
+    if landing is not None:
+        floor = landing.effective_floor(floor, gas.cu_price_cap_micro_lamports)
+    if edge_before_gas_quote <= 0 or gas.priority_share_of_edge <= 0:
+        return floor
+    n, d = params.sol_price_quote.as_integer_ratio()
+    if n <= 0:
+        raise QuoteError(f"sol_price_quote must be positive, got {params.sol_price_quote}")
+    share_ppm = round(gas.priority_share_of_edge * 1_000_000)
+    # micro-lamports/CU = share * edge / 10^qd [quote] / price [quote/SOL] * 10^9 [lamports/SOL]
+    #                     * 10^6 [micro/lamport] / cu_limit; share in ppm cancels the 10^6.
+    micro = share_ppm * edge_before_gas_quote * LAMPORTS_PER_SOL * d // (
+        n * 10**quote_decimals * gas.cu_limit
+    )
+    return max(floor, min(gas.cu_price_cap_micro_lamports, micro))
+
+
+# ----------------------------------------------------------------------------------- candidate
+
+
+def bps_of(bps: float, notional_quote: int) -> int:
+    """`bps` of a notional in quote base units, rounded up (bps held to 1e-5 bps)."""
+    ppb = round(bps * 100_000)  # parts per 10^9
+    return -(-notional_quote * ppb // 1_000_000_000)
+
+
+class CandidateCost(NamedTuple):
+    """One candidate at one size, in pair-quote base units and bps of `notional_quote`."""
+
+    notional_quote: int
+    spread_bps: float
+    costs: CostBreakdown
+    cu_price_micro_lamports: int
+    gas_quote: int
+    pnl_quote: int
+    net_bps: float
+
+
+def evaluate_candidate(
+    params: CostParams,
+    *,
+    buy_gross_quote: int,
+    buy_fee_quote: int,
+    sell_gross_quote: int,
+    sell_fee_quote: int,
+    cex_buys: bool,
+    cex_is_perp: bool,
+    slippage_bps: float,
+    quote_decimals: int,
+    landing: LandingStats | None = None,
+) -> CandidateCost:
+    """Costs, net spread and expected PnL of buying on one leg and selling on the other.
+
+    Amounts are pair-quote base units: `*_gross_quote` before venue fees, `*_fee_quote` the venue
+    fee of that leg. The CEX leg is the buy leg when `cex_buys`. PnL = sell proceeds net of fee -
+    buy cost incl. fee - gas - ceil(notional * (slippage + hedge + safety) bps).
+    """
+    notional = buy_gross_quote
+    if notional <= 0:
+        raise QuoteError(f"buy leg notional must be positive, got {notional}")
+    hedge = hedge_bps(params, cex_is_perp)
+    safety = params.safety_margin_bps
+    edge = (sell_gross_quote - sell_fee_quote) - (buy_gross_quote + buy_fee_quote)
+    edge -= bps_of(slippage_bps + hedge + safety, notional)
+    cu_price = choose_cu_price(params, edge, quote_decimals, landing)
+    gas_q = gas_quote_units(params, cu_price, quote_decimals)
+    cex_fee, dex_fee = (buy_fee_quote, sell_fee_quote) if cex_buys else (
+        sell_fee_quote,
+        buy_fee_quote,
+    )
+    # int * 10_000 / int is one correctly rounded division: exact bps where they are exact.
+    costs = CostBreakdown(
+        fees_cex_bps=cex_fee * 10_000 / notional,
+        fees_dex_bps=dex_fee * 10_000 / notional,
+        gas_bps=gas_q * 10_000 / notional,
+        slippage_bps=slippage_bps,
+        hedge_bps=hedge,
+        safety_margin_bps=safety,
+    )
+    spread = (sell_gross_quote - buy_gross_quote) * 10_000 / notional
+    return CandidateCost(
+        notional_quote=notional,
+        spread_bps=spread,
+        costs=costs,
+        cu_price_micro_lamports=cu_price,
+        gas_quote=gas_q,
+        pnl_quote=edge - gas_q,
+        net_bps=spread - costs.total_bps,
+    )

@@ -1,0 +1,342 @@
+"""Executable price at size for every venue view: book walk, ladder walk, exact CLMM swap.
+
+Units. `size_base` is in base-token base units (lamports for SOL). `quote_amount` is in base units
+of the VIEW's quote currency at the pair's `quote_decimals` (a USDT CEX book is priced in "micro
+USDT"); `to_pair_quote` converts it to the pair quote currency with an explicit fx rate.
+
+Rounding is always against us: a buy costs the ceiling of its exact price, a sell yields the
+floor; CEX level quantities finer than one base unit are floored (liquidity never grows).
+
+Fees. CEX and CLOB quotes are BEFORE the venue taker fee, reported apart in `fee_quote`; a CLMM
+quote is the exact swap amount, which already contains the pool fee (`fee_in_amount` is True and
+`fee_quote` is that fee expressed in quote base units, for reporting and the cost model).
+
+Never mid, never a top-of-book VWAP: every quote walks the levels (or ticks) the size needs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from decimal import Decimal
+from typing import Literal, NamedTuple
+
+from operators import clmm as clmm_quotes
+from operators.clob import clob_buy_cost, clob_sell_proceeds
+from operators.errors import InsufficientLiquidity, QuoteError
+from operators.events import Level
+from operators.views import CexBookView, ClmmView, ClobView, VenueView
+
+__all__ = [
+    "PRICE_SCALE",
+    "LegQuote",
+    "buy_base",
+    "buy_base_curve",
+    "fx_ratio",
+    "sell_base",
+    "sell_base_curve",
+    "to_pair_quote",
+]
+
+PRICE_SCALE = 10**18
+"""CEX prices are held as integers over 10^18: exact for any price with <= 18 decimals."""
+
+LegSide = Literal["buy", "sell"]
+
+
+class LegQuote(NamedTuple):
+    """One leg priced at size (amounts in base units; see the module docstring for fees).
+
+    A NamedTuple rather than a frozen dataclass: the engine builds one per grid size per leg on
+    the hot path, and a tuple is several times cheaper to create.
+    """
+
+    venue: str
+    market_id: str
+    side: LegSide
+    size_base: int
+    quote_amount: int
+    fee_quote: int
+    fee_in_amount: bool
+    levels_used: int
+    quote_currency: str
+
+    @property
+    def paid_or_received(self) -> int:
+        """Quote base units that really move: cost incl. fee (buy), proceeds net of fee (sell)."""
+        if self.fee_in_amount:
+            return self.quote_amount
+        return self.quote_amount + self.fee_quote if self.side == "buy" else (
+            self.quote_amount - self.fee_quote
+        )
+
+    @property
+    def gross_quote(self) -> int:
+        """Quote base units before any venue fee (CLMM: swap amount with the pool fee removed)."""
+        if not self.fee_in_amount:
+            return self.quote_amount
+        return self.quote_amount - self.fee_quote if self.side == "buy" else (
+            self.quote_amount + self.fee_quote
+        )
+
+
+# ----------------------------------------------------------------------------------- fx
+
+
+def fx_ratio(fx: Mapping[str, Decimal], currency: str) -> tuple[int, int]:
+    """Exact (numerator, denominator) of one `currency` unit in the pair quote currency."""
+    try:
+        rate = fx[currency]
+    except KeyError as exc:
+        known = sorted(fx)
+        raise QuoteError(f"no fx rate for quote currency {currency!r} (known: {known})") from exc
+    if not rate.is_finite() or rate <= 0:
+        raise QuoteError(f"fx rate for {currency!r} must be positive, got {rate}")
+    return rate.as_integer_ratio()
+
+
+def to_pair_quote(amount: int, ratio: tuple[int, int], *, round_up: bool) -> int:
+    """Convert quote base units of a leg's currency to the pair currency (same decimals).
+
+    Buy costs convert rounding UP, sell proceeds rounding DOWN, so fx never flatters the edge.
+    """
+    num, den = ratio
+    if den == 1 and num == 1:
+        return amount
+    scaled = amount * num
+    return -(-scaled // den) if round_up else scaled // den
+
+
+# ----------------------------------------------------------------------------------- CEX
+
+
+def _price_scaled(price: Decimal, where: str) -> int:
+    n, d = price.as_integer_ratio()
+    if n <= 0 or PRICE_SCALE % d:
+        raise QuoteError(f"{where}: price {price} is not positive with at most 18 decimals")
+    return n * (PRICE_SCALE // d)
+
+
+def _qty_units(qty: Decimal, base_scale: int, where: str) -> int:
+    n, d = qty.as_integer_ratio()
+    if n < 0:
+        raise QuoteError(f"{where}: negative level quantity {qty}")
+    return n * base_scale // d
+
+
+def _cex_walk(
+    view: CexBookView,
+    levels: Sequence[Level],
+    sizes: Sequence[int],
+    base_decimals: int,
+    quote_decimals: int,
+    buy: bool,
+) -> list[tuple[int, int] | QuoteError]:
+    """(quote_amount, levels_used) for each size (ascending), in one pass over the levels."""
+    where = f"{view.venue}/{view.market_id}"
+    base_scale = 10**base_decimals
+    den = base_scale * PRICE_SCALE
+    qmul = 10**quote_decimals
+    out: list[tuple[int, int] | QuoteError] = []
+    filled = 0  # base units consumed from fully used levels
+    acc = 0  # sum(units * price_scaled) over fully used levels
+    i = 0
+    n_levels = len(levels)
+    cur_units = 0
+    cur_price = 0
+    have_cur = False
+    prev = 0
+    for size in sizes:
+        if size <= 0 or size < prev:
+            raise QuoteError(f"{where}: sizes must be positive and ascending, got {list(sizes)}")
+        prev = size
+        # Consume whole levels until the current one covers the size.
+        while True:
+            if not have_cur:
+                if i >= n_levels:
+                    break
+                price, qty = levels[i]
+                cur_price = _price_scaled(price, where)
+                cur_units = _qty_units(qty, base_scale, where)
+                i += 1
+                have_cur = True
+            if filled + cur_units >= size:
+                break
+            filled += cur_units
+            acc += cur_units * cur_price
+            have_cur = False
+        if not have_cur or filled + cur_units < size:
+            side = "asks" if buy else "bids"
+            out.append(
+                InsufficientLiquidity(
+                    f"{where}: {side} hold {filled} of the {size} base units wanted"
+                )
+            )
+            continue
+        num = (acc + (size - filled) * cur_price) * qmul
+        quote = -(-num // den) if buy else num // den
+        out.append((quote, i))
+    return out
+
+
+def _cex_fee(quote_amount: int, fee_bps: float) -> int:
+    """Taker fee in quote base units, rounded up (fee bps held to 1e-6 bps)."""
+    fee_ppb = round(fee_bps * 100_000)  # parts per 10^9
+    return -(-quote_amount * fee_ppb // 1_000_000_000)
+
+
+# ----------------------------------------------------------------------------------- CLMM
+
+
+def _clmm_curve(view: ClmmView, sizes: Sequence[int], buy: bool) -> list[LegQuote | QuoteError]:
+    """One tick walk for all sizes: sell = base->quote exact-in, buy = quote->base exact-out."""
+    where = f"{view.venue}/{view.market_id}"
+    a_to_b = view.base_is_a if not buy else not view.base_is_a
+    quotes = clmm_quotes.quote_curve(
+        view.pool,
+        list(view.tick_arrays),
+        list(sizes),
+        a_to_b=a_to_b,
+        exact_in=not buy,
+        amm_config=view.amm_config,
+    )
+    out: list[LegQuote | QuoteError] = []
+    for size, q in zip(sizes, quotes):
+        if isinstance(q, QuoteError):
+            out.append(q)
+            continue
+        if buy:
+            if q.amount_out != size:
+                out.append(
+                    InsufficientLiquidity(f"{where}: pool gives {q.amount_out} of {size} base")
+                )
+                continue
+            quote_amount, fee_quote = q.amount_in, q.fee_amount  # fee is in the input: quote
+        else:
+            if q.amount_in != size:
+                out.append(
+                    InsufficientLiquidity(f"{where}: pool takes {q.amount_in} of {size} base")
+                )
+                continue
+            quote_amount = q.amount_out
+            # The fee is charged in base; value it at this swap's own average price, floored.
+            net_in = q.amount_in - q.fee_amount
+            fee_quote = q.fee_amount * q.amount_out // net_in if net_in > 0 else 0
+        out.append(
+            LegQuote(
+                venue=view.venue,
+                market_id=view.market_id,
+                side="buy" if buy else "sell",
+                size_base=size,
+                quote_amount=quote_amount,
+                fee_quote=fee_quote,
+                fee_in_amount=True,
+                levels_used=q.ticks_crossed,
+                quote_currency=view.quote_currency,
+            )
+        )
+    return out
+
+
+# ----------------------------------------------------------------------------------- API
+
+
+def _curve(
+    view: VenueView,
+    sizes: Sequence[int],
+    base_decimals: int,
+    quote_decimals: int,
+    buy: bool,
+    cex_fee_bps: float | None,
+) -> list[LegQuote | QuoteError]:
+    side: LegSide = "buy" if buy else "sell"
+    if isinstance(view, CexBookView):
+        levels = view.asks if buy else view.bids
+        fee_bps = view.taker_fee_bps if cex_fee_bps is None else cex_fee_bps
+        walked = _cex_walk(view, levels, sizes, base_decimals, quote_decimals, buy)
+        out: list[LegQuote | QuoteError] = []
+        for size, w in zip(sizes, walked):
+            if isinstance(w, QuoteError):
+                out.append(w)
+                continue
+            quote, used = w
+            out.append(
+                LegQuote(
+                    view.venue, view.market_id, side, size, quote, _cex_fee(quote, fee_bps),
+                    False, used, view.quote_currency,
+                )
+            )
+        return out
+    if isinstance(view, ClmmView):
+        return _clmm_curve(view, sizes, buy)
+    if isinstance(view, ClobView):
+        walk = clob_buy_cost if buy else clob_sell_proceeds
+        res: list[LegQuote | QuoteError] = []
+        for size in sizes:
+            try:
+                f = walk(view, size)
+            except QuoteError as exc:
+                res.append(exc)
+                continue
+            res.append(
+                LegQuote(
+                    view.venue, view.market_id, side, f.size_base, f.quote_amount, f.fee_quote,
+                    False, f.levels_used, view.quote_currency,
+                )
+            )
+        return res
+    raise QuoteError(f"cannot price a {type(view).__name__}: not a venue view")
+
+
+def buy_base_curve(
+    view: VenueView,
+    sizes: Sequence[int],
+    base_decimals: int,
+    quote_decimals: int,
+    *,
+    cex_fee_bps: float | None = None,
+) -> list[LegQuote | QuoteError]:
+    """Cost of buying each size (base units, ascending) in one walk; errors in place of quotes."""
+    return _curve(view, sizes, base_decimals, quote_decimals, True, cex_fee_bps)
+
+
+def sell_base_curve(
+    view: VenueView,
+    sizes: Sequence[int],
+    base_decimals: int,
+    quote_decimals: int,
+    *,
+    cex_fee_bps: float | None = None,
+) -> list[LegQuote | QuoteError]:
+    """Proceeds of selling each size (base units, ascending) in one walk; errors in place."""
+    return _curve(view, sizes, base_decimals, quote_decimals, False, cex_fee_bps)
+
+
+def _one(res: list[LegQuote | QuoteError]) -> LegQuote:
+    q = res[0]
+    if isinstance(q, QuoteError):
+        raise q
+    return q
+
+
+def buy_base(
+    view: VenueView,
+    size_base: int,
+    base_decimals: int,
+    quote_decimals: int,
+    *,
+    cex_fee_bps: float | None = None,
+) -> LegQuote:
+    """Quote base units to buy `size_base` base units on `view`; raises QuoteError."""
+    return _one(_curve(view, [size_base], base_decimals, quote_decimals, True, cex_fee_bps))
+
+
+def sell_base(
+    view: VenueView,
+    size_base: int,
+    base_decimals: int,
+    quote_decimals: int,
+    *,
+    cex_fee_bps: float | None = None,
+) -> LegQuote:
+    """Quote base units received for selling `size_base` base units on `view`; QuoteError."""
+    return _one(_curve(view, [size_base], base_decimals, quote_decimals, False, cex_fee_bps))

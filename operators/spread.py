@@ -1,0 +1,460 @@
+"""The per-pair join: every CEX x DEX combination, both directions, net of every cost, at size.
+
+`PairEngine.on_view(view, now_ns)` keeps the latest view per market id and re-evaluates every
+candidate the new view takes part in: (CEX view, DEX view) x {buy CEX / sell DEX, buy DEX / sell
+CEX}. A candidate whose views are stale (`now_ns - ts_recv_ns > stale_after_ns`) or not in sync
+is skipped and never signals.
+
+Trigger (MISSION.md), all in bps of the buying leg's gross notional:
+    spread_bps >= fees_cex + fees_dex + gas + slippage + safety (+ hedge for a perp CEX leg)
+and net_bps = spread_bps - costs >= min_net_bps, i.e. net_bps >= max(0, min_net_bps).
+
+Size. A linear grid of `size_steps` sizes up to `max_trade_base`, rounded down to the lot size
+of both legs (the CEX market's configured lot, a CLOB's base lot). Sizes whose buy or sell quote
+exceeds `max_notional_quote` are dropped. Each leg is priced for the whole grid in one walk (one
+CLMM tick walk via `quote_curve`; DEX curves are cached until that DEX view changes). The size
+maximising the expected PnL in quote units wins: PnL = proceeds - cost - gas - (slippage +
+hedge + safety) of the notional. Gas rises with the edge by at most `priority_share_of_edge` of
+it, so the PnL is maximal where the edge before gas is: the grid is ranked on that, and only the
+winner (and the grid step below it, for `marginal_bps`) is fully costed.
+
+Ids are `pair|direction|buy_market>sell_market|n`, n counting signals of that key: no clock, no
+randomness, so a replay reproduces them. `buy_venue`/`sell_venue` of an opportunity are MARKET
+ids (what the risk guard and the execution venues key on).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from decimal import Decimal
+from math import gcd
+from typing import NamedTuple
+
+from operators.costs import (
+    CandidateCost,
+    CostParams,
+    LandingStats,
+    SlippageEstimator,
+    bps_of,
+    evaluate_candidate,
+    hedge_bps,
+)
+from operators.errors import QuoteError
+from operators.events import Opportunity
+from operators.pricing import LegQuote, buy_base_curve, fx_ratio, sell_base_curve, to_pair_quote
+from operators.signals import Debouncer, HysteresisParams
+from operators.views import CexBookView, ClmmView, ClobView, VenueView
+
+__all__ = [
+    "BUY_CEX_SELL_DEX",
+    "BUY_DEX_SELL_CEX",
+    "DIRECTIONS",
+    "PairEngine",
+    "SizedCandidate",
+    "SpreadParams",
+]
+
+BUY_CEX_SELL_DEX = "buy_cex_sell_dex"
+BUY_DEX_SELL_CEX = "buy_dex_sell_cex"
+DIRECTIONS = (BUY_CEX_SELL_DEX, BUY_DEX_SELL_CEX)
+BOUND_SLACK_BPS = 0.01
+
+DexView = ClmmView | ClobView
+Point = tuple[LegQuote, int, int, int]
+"""A priced size: the leg, then gross, fee and amount in pair-quote base units (against us)."""
+Curve = list[Point | None]
+
+
+@dataclass(frozen=True, slots=True)
+class SpreadParams:
+    """Everything the pair engine needs, as plain values (built by `config.params`)."""
+
+    pair: str
+    base_decimals: int
+    quote_decimals: int
+    quote_currency: str
+    costs: CostParams
+    max_trade_base: int
+    """Largest size, base-token base units."""
+    max_notional_quote: int
+    """Largest buy or sell amount, pair-quote base units."""
+    fx: Mapping[str, Decimal] = field(default_factory=lambda: {"USDC": Decimal(1)})
+    """Value of one unit of each quote currency in the pair quote currency."""
+    size_steps: int = 16
+    lot_size_base: Mapping[str, int] = field(default_factory=dict)
+    """CEX market id -> order lot in base units (1 when absent)."""
+    stale_after_ns: int = 2_000_000_000
+    min_net_bps: float = 0.0
+    hysteresis: HysteresisParams = field(default_factory=HysteresisParams)
+    prewarm_dex_curves: bool = True
+    """Price every quiet DEX view's size curves on arrival (see `PairEngine._prewarm`)."""
+
+
+class SizedCandidate(NamedTuple):
+    """The PnL-maximising size of one candidate and its legs (pair-quote base units)."""
+
+    grid_index: int
+    buy: LegQuote
+    sell: LegQuote
+    buy_quote: int
+    sell_quote: int
+    cost: CandidateCost
+    prev: tuple[Point, Point] | None
+    """The grid step below, when it priced (for the marginal)."""
+    cex: CexBookView
+    cex_buys: bool
+
+
+class PairEngine:
+    """Latest views of one pair, the cost model state and the hysteresis of every candidate."""
+
+    def __init__(self, params: SpreadParams) -> None:
+        self.p = params
+        self.views: dict[str, VenueView] = {}
+        self.debouncer = Debouncer(params.hysteresis)
+        c = params.costs
+        self.slippage = SlippageEstimator(c.slippage_window_fills, c.slippage_min_fills)
+        g = c.gas
+        self.landing = LandingStats(g.landing_window, g.landing_min_samples, g.landing_target_rate)
+        self.stats: dict[str, int] = {
+            "views": 0,
+            "foreign_views": 0,
+            "evaluations": 0,
+            "bound_skips": 0,
+            "stale_skips": 0,
+            "no_executable_size": 0,
+        }
+        self._fx: dict[str, tuple[int, int]] = {}
+        self._grids: dict[int, list[int]] = {}
+        self._curves: dict[tuple[str, bool, int], tuple[VenueView, Curve]] = {}
+
+    # ----------------------------------------------------------------------------- public
+
+    @property
+    def counters(self) -> dict[str, int]:
+        """Signals, updates, suppressed, rearms and evaluation counters for the journal."""
+        return {**self.stats, **self.debouncer.counters}
+
+    def observe_fill(self, market_id: str, slippage_bps: float) -> None:
+        """Feed one realised fill slippage (bps, positive = worse than quoted) of a market."""
+        self.slippage.observe(market_id, slippage_bps)
+
+    def observe_landing(self, cu_price_micro_lamports: int, landed: bool) -> None:
+        """Feed whether a DEX transaction sent at this CU price landed."""
+        self.landing.observe(cu_price_micro_lamports, landed)
+
+    def is_stale(self, view: VenueView, now_ns: int) -> bool:
+        """True when `view` must not be traded: out of sync, or older than stale_after_ns."""
+        return (not view.in_sync) or now_ns - view.ts_recv_ns > self.p.stale_after_ns
+
+    def best(self, cex_market_id: str, dex_market_id: str, direction: str) -> SizedCandidate | None:
+        """Best size of one held candidate, ignoring staleness and hysteresis (for reports)."""
+        cex, dex = self.views[cex_market_id], self.views[dex_market_id]
+        if not isinstance(cex, CexBookView) or isinstance(dex, CexBookView):
+            raise QuoteError(f"{cex_market_id} x {dex_market_id}: need one CEX and one DEX view")
+        return self._best(cex, dex, direction == BUY_CEX_SELL_DEX)
+
+    def on_view(self, view: VenueView, now_ns: int) -> list[Opportunity]:
+        """Store `view`; evaluate every candidate it is part of; return signals and updates."""
+        if view.pair != self.p.pair:
+            self.stats["foreign_views"] += 1
+            return []
+        self.stats["views"] += 1
+        self.views[view.market_id] = view
+        cands: list[tuple[CexBookView, DexView]]
+        if isinstance(view, CexBookView):
+            cands = [(view, d) for d in self.views.values() if not isinstance(d, CexBookView)]
+        else:
+            cands = [(c, view) for c in self.views.values() if isinstance(c, CexBookView)]
+        out: list[Opportunity] = []
+        for cex, dex in cands:
+            stale = self.is_stale(cex, now_ns) or self.is_stale(dex, now_ns)
+            for direction in DIRECTIONS:
+                if stale:
+                    self.stats["stale_skips"] += 1
+                    continue
+                opp = self._evaluate(cex, dex, direction, view, now_ns)
+                if opp is not None:
+                    out.append(opp)
+        if self.p.prewarm_dex_curves and not out and not isinstance(view, CexBookView):
+            self._prewarm(view, now_ns)
+        return out
+
+    def _prewarm(self, dex: DexView, now_ns: int) -> None:
+        """Price a quiet DEX view's curves now, so a later CEX tick finds them cached.
+
+        DEX views change once a slot, CEX books many times a slot, and dislocations mostly start
+        on the CEX side: paying the CLMM walks on the quiet DEX tick keeps them off the
+        latency path of the CEX tick that triggers.
+        """
+        if self.is_stale(dex, now_ns):
+            return
+        for cex in [v for v in self.views.values() if isinstance(v, CexBookView)]:
+            lot = self._lot(cex, dex)
+            self._curve(dex, True, lot)
+            self._curve(dex, False, lot)
+
+    # ----------------------------------------------------------------------------- sizes
+
+    def _lot(self, cex: CexBookView, dex: DexView) -> int:
+        cex_lot = max(1, self.p.lot_size_base.get(cex.market_id, 1))
+        dex_lot = dex.base_units_per_lot if isinstance(dex, ClobView) else 1
+        dex_lot = max(1, dex_lot)
+        return cex_lot * dex_lot // gcd(cex_lot, dex_lot)
+
+    def grid(self, lot: int) -> list[int]:
+        """Ascending candidate sizes (base units) for legs whose lots divide `lot`."""
+        g = self._grids.get(lot)
+        if g is None:
+            steps, top = self.p.size_steps, self.p.max_trade_base
+            sizes = {top * i // steps // lot * lot for i in range(1, steps + 1)}
+            g = self._grids[lot] = sorted(s for s in sizes if s > 0)
+        return g
+
+    def _curve(self, view: VenueView, buy: bool, lot: int) -> Curve:
+        key = (view.market_id, buy, lot)
+        hit = self._curves.get(key)
+        if hit is not None and hit[0] is view:
+            return hit[1]
+        sizes = self.grid(lot)
+        p = self.p
+        fee = None
+        if isinstance(view, CexBookView):
+            fee = p.costs.cex_taker_fee_bps.get(view.venue)
+        fn = buy_base_curve if buy else sell_base_curve
+        try:
+            curve = fn(view, sizes, p.base_decimals, p.quote_decimals, cex_fee_bps=fee)
+        except QuoteError as exc:  # the whole view cannot be priced (bad level, bad pool)
+            curve = [exc] * len(sizes)
+        if isinstance(view, ClobView):
+            curve = [self._clob_fee_floor(view, q) for q in curve]
+        points = [None if isinstance(q, QuoteError) else self._point(q) for q in curve]
+        self._curves[key] = (view, points)
+        return points
+
+    def _clob_fee_floor(self, view: ClobView, q: LegQuote | QuoteError) -> LegQuote | QuoteError:
+        # The market account's fee is what the program charges; config may only raise it
+        # (e.g. a referrer or a fee change not yet seen on chain).
+        cfg = self.p.costs.dex_taker_fee_bps.get(view.venue)
+        if isinstance(q, QuoteError) or cfg is None:
+            return q
+        floor = bps_of(cfg, q.quote_amount)
+        if floor <= q.fee_quote:
+            return q
+        return LegQuote(
+            q.venue, q.market_id, q.side, q.size_base, q.quote_amount, floor, q.fee_in_amount,
+            q.levels_used, q.quote_currency,
+        )
+
+    def _ratio(self, currency: str) -> tuple[int, int]:
+        r = self._fx.get(currency)
+        if r is None:
+            r = (1, 1) if currency == self.p.quote_currency else fx_ratio(self.p.fx, currency)
+            self._fx[currency] = r
+        return r
+
+    def _point(self, q: LegQuote) -> Point:
+        r = self._ratio(q.quote_currency)
+        buy = q.side == "buy"
+        return (
+            q,
+            to_pair_quote(q.gross_quote, r, round_up=buy),
+            to_pair_quote(q.fee_quote, r, round_up=True),
+            to_pair_quote(q.quote_amount, r, round_up=buy),
+        )
+
+    # ----------------------------------------------------------------------------- evaluate
+
+    def _cost(self, b: Point, s: Point, cex: CexBookView, cex_buys: bool) -> CandidateCost:
+        c = self.p.costs
+        slip = self.slippage.expected_bps(
+            b[0].market_id, c.slippage_default_bps
+        ) + self.slippage.expected_bps(s[0].market_id, c.slippage_default_bps)
+        return evaluate_candidate(
+            c,
+            buy_gross_quote=b[1],
+            buy_fee_quote=b[2],
+            sell_gross_quote=s[1],
+            sell_fee_quote=s[2],
+            cex_buys=cex_buys,
+            cex_is_perp=cex.market == "perp",
+            slippage_bps=slip,
+            quote_decimals=self.p.quote_decimals,
+            landing=self.landing,
+        )
+
+    def _best(self, cex: CexBookView, dex: DexView, cex_buys: bool) -> SizedCandidate | None:
+        lot = self._lot(cex, dex)
+        buy_view: VenueView = cex if cex_buys else dex
+        sell_view: VenueView = dex if cex_buys else cex
+        buys = self._curve(buy_view, True, lot)
+        sells = self._curve(sell_view, False, lot)
+        c = self.p.costs
+        cap = self.p.max_notional_quote
+        # Bps terms that do not depend on the size: rank sizes on the edge before gas.
+        slip = self.slippage.expected_bps(
+            buy_view.market_id, c.slippage_default_bps
+        ) + self.slippage.expected_bps(sell_view.market_id, c.slippage_default_bps)
+        flat_ppb = round((slip + hedge_bps(c, cex.market == "perp") + c.safety_margin_bps) * 1e5)
+        best_i, best_edge, prev_i = -1, 0, -1
+        last_ok = -1
+        for i, (b, s) in enumerate(zip(buys, sells)):
+            if b is None or s is None or b[0].size_base != s[0].size_base:
+                continue
+            if b[3] > cap or s[3] > cap or b[1] <= 0:
+                break  # amounts grow with size: every larger size is over the cap too
+            # same rounding as costs.bps_of: the flat bps of the notional, rounded up
+            edge = (s[1] - s[2]) - (b[1] + b[2]) + (-b[1] * flat_ppb // 1_000_000_000)
+            if best_i < 0 or edge > best_edge:
+                best_i, best_edge, prev_i = i, edge, last_ok
+            last_ok = i
+        if best_i < 0:
+            return None
+        b, s = buys[best_i], sells[best_i]
+        assert b is not None and s is not None
+        cost = self._cost(b, s, cex, cex_buys)
+        prev = None
+        if prev_i >= 0 and prev_i == best_i - 1:
+            pb, ps = buys[prev_i], sells[prev_i]
+            assert pb is not None and ps is not None
+            prev = (pb, ps)
+        return SizedCandidate(best_i, b[0], s[0], b[3], s[3], cost, prev, cex, cex_buys)
+
+    def marginal_bps(self, best: SizedCandidate) -> float:
+        """PnL gained by the last grid step, bps of the notional it added (the first step: net)."""
+        if best.prev is None:
+            return best.cost.net_bps
+        pcost = self._cost(best.prev[0], best.prev[1], best.cex, best.cex_buys)
+        dn = best.cost.notional_quote - pcost.notional_quote
+        return (best.cost.pnl_quote - pcost.pnl_quote) * 10_000.0 / dn if dn > 0 else 0.0
+
+    def _top_price(self, view: VenueView, buy: bool) -> float | None:
+        """Best marginal price, pair-quote units per base unit (float: bounds only)."""
+        if isinstance(view, CexBookView):
+            levels = view.asks if buy else view.bids
+            if not levels:
+                return None
+            n, d = self._ratio(view.quote_currency)
+            scale = 10.0 ** (self.p.quote_decimals - self.p.base_decimals)
+            return float(levels[0][0]) * scale * n / d
+        if isinstance(view, ClobView):
+            ladder = view.asks if buy else view.bids
+            if not ladder or view.base_units_per_lot <= 0 or view.quote_units_per_tick_lot_den <= 0:
+                return None
+            n, d = self._ratio(view.quote_currency)
+            per_lot = ladder[0][0] * view.quote_units_per_tick_lot_num
+            return per_lot / view.quote_units_per_tick_lot_den / view.base_units_per_lot * n / d
+        sqrt_x64 = getattr(view.pool, "sqrt_price", None)
+        if sqrt_x64 is None:
+            sqrt_x64 = getattr(view.pool, "sqrt_price_x64", None)
+        if not isinstance(sqrt_x64, int) or sqrt_x64 <= 0:
+            return None
+        b_per_a = (sqrt_x64 / 2.0**64) ** 2  # token-B base units per token-A base unit
+        n, d = self._ratio(view.quote_currency)
+        return (b_per_a if view.base_is_a else 1.0 / b_per_a) * n / d
+
+    def _spread_bound_bps(self, cex: CexBookView, dex: DexView, cex_buys: bool) -> float | None:
+        """Upper bound of the net edge at any size, bps (None: cannot bound, evaluate fully).
+
+        At any size a buy pays at least the best ask (a CLMM: at least the pool price) and a
+        sell gets at most the best bid (pool price), so the gross spread is at most the top
+        prices' spread; the size-independent costs (CEX fee, slippage, hedge, safety) are sure
+        to be paid on top. DEX fees and gas only lower the edge further and are left out.
+        """
+        buy_p = self._top_price(cex if cex_buys else dex, True)
+        sell_p = self._top_price(dex if cex_buys else cex, False)
+        if buy_p is None or sell_p is None or buy_p <= 0:
+            return None
+        c = self.p.costs
+        cex_fee = c.cex_taker_fee_bps.get(cex.venue, cex.taker_fee_bps)
+        slip = self.slippage.expected_bps(
+            cex.market_id, c.slippage_default_bps
+        ) + self.slippage.expected_bps(dex.market_id, c.slippage_default_bps)
+        flat = cex_fee + slip + hedge_bps(c, cex.market == "perp") + c.safety_margin_bps
+        return (sell_p - buy_p) / buy_p * 10_000.0 - flat
+
+    def _evaluate(
+        self,
+        cex: CexBookView,
+        dex: DexView,
+        direction: str,
+        trigger_view: VenueView,
+        now_ns: int,
+    ) -> Opportunity | None:
+        cex_buys = direction == BUY_CEX_SELL_DEX
+        buy_mid = cex.market_id if cex_buys else dex.market_id
+        sell_mid = dex.market_id if cex_buys else cex.market_id
+        key = f"{self.p.pair}|{direction}|{buy_mid}>{sell_mid}"
+        trigger_net = max(0.0, self.p.min_net_bps)
+        bound = self._spread_bound_bps(cex, dex, cex_buys)
+        # Skip the walks when the bound proves the outcome: below the trigger, and either armed
+        # (nothing to do) or already below the re-arm line (re-arm). BOUND_SLACK_BPS absorbs the
+        # float rounding of the bound so a skip is never wrong.
+        if bound is not None and bound + BOUND_SLACK_BPS < trigger_net:
+            st = self.debouncer.states.get(key)
+            rearm_line = trigger_net - self.p.hysteresis.rearm_below_bps
+            if st is None or st.armed or bound + BOUND_SLACK_BPS < rearm_line:
+                self.stats["bound_skips"] += 1
+                self.debouncer.decide(
+                    key,
+                    triggered=False,
+                    net_bps=bound + BOUND_SLACK_BPS,
+                    trigger_net_bps=trigger_net,
+                    size_base=0,
+                    now_ns=now_ns,
+                )
+                return None
+        self.stats["evaluations"] += 1
+        best = self._best(cex, dex, cex_buys)
+        if best is None:
+            self.stats["no_executable_size"] += 1
+            self.debouncer.decide(
+                key,
+                triggered=False,
+                net_bps=float("-inf"),
+                trigger_net_bps=trigger_net,
+                size_base=0,
+                now_ns=now_ns,
+            )
+            return None
+        cost = best.cost
+        triggered = (
+            cost.spread_bps >= cost.costs.total_bps
+            and cost.net_bps >= self.p.min_net_bps
+            and cost.pnl_quote > 0
+        )
+        decision, st = self.debouncer.decide(
+            key,
+            triggered=triggered,
+            net_bps=cost.net_bps,
+            trigger_net_bps=trigger_net,
+            size_base=best.buy.size_base,
+            now_ns=now_ns,
+        )
+        if decision not in ("signal", "update"):
+            return None
+        return Opportunity(
+            opportunity_id=f"{key}|{st.signals}",
+            pair=self.p.pair,
+            direction=direction,
+            buy_venue=buy_mid,
+            sell_venue=sell_mid,
+            size_base=best.buy.size_base,
+            buy_quote=best.buy_quote,
+            sell_quote=best.sell_quote,
+            spread_bps=cost.spread_bps,
+            costs=cost.costs,
+            threshold_bps=cost.costs.total_bps + trigger_net,
+            net_bps=cost.net_bps,
+            expected_pnl_quote=cost.pnl_quote,
+            marginal_bps=self.marginal_bps(best),
+            cu_price_micro_lamports=cost.cu_price_micro_lamports,
+            update_seq=st.update_seq,
+            ts_event_ns=max(cex.ts_event_ns, dex.ts_event_ns),
+            ts_recv_ns=trigger_view.ts_recv_ns,
+            ts_detect_ns=now_ns,
+            stale_venues=(),
+            ts_ingest_ns=trigger_view.ts_ingest_ns,
+        )
+

@@ -1,0 +1,182 @@
+"""L2Book: exact levels, best-first order, window refills, bad input, and merge invariants."""
+
+from __future__ import annotations
+
+import pickle
+from decimal import Decimal
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from operators.book import L2Book, to_levels
+from operators.errors import FeedError
+
+D = Decimal
+
+
+def test_levels_are_read_best_first_as_exact_decimals() -> None:
+    book = L2Book()
+    book.apply_levels("bid", [["100.10", "1.5"], ["100.30", "2"], ["99.00", "7"]])
+    book.apply_levels("ask", [["101.00", "3"], ["100.50", "0.25"]])
+    assert book.top(2) == (
+        [(D("100.30"), D("2")), (D("100.10"), D("1.5"))],
+        [(D("100.50"), D("0.25")), (D("101.00"), D("3"))],
+    )
+    assert book.best_bid() == (D("100.30"), D("2"))
+    assert book.best_ask() == (D("100.50"), D("0.25"))
+    assert len(book) == 5
+    assert (book.bid_count, book.ask_count) == (3, 2)
+
+
+def test_zero_size_removes_the_level_and_unknown_removal_is_a_no_op() -> None:
+    book = L2Book()
+    book.apply("bid", "10", "1")
+    book.apply("bid", "10", "0.000")
+    book.apply("bid", "11", "0")
+    assert len(book) == 0
+    assert book.best_bid() is None
+    assert book.top(5) == ([], [])
+
+
+def test_two_spellings_of_one_price_are_one_level_keeping_the_latest_strings() -> None:
+    book = L2Book()
+    book.apply("ask", "5.16", "1")
+    book.apply("ask", "5.160", "2.0")
+    assert book.ask_count == 1
+    assert book.top_raw(1) == ([], [("5.160", "2.0")])
+
+
+def test_decimal_arguments_are_accepted() -> None:
+    book = L2Book()
+    book.apply("bid", D("61837.63"), D("3.78826"))
+    assert book.best_bid() == (D("61837.63"), D("3.78826"))
+
+
+def test_crossed_book_is_reported_only_when_bid_reaches_ask() -> None:
+    book = L2Book()
+    book.apply("bid", "100", "1")
+    book.apply("ask", "100.01", "1")
+    assert book.is_crossed() is False
+    book.apply("bid", "100.01", "1")
+    assert book.is_crossed() is True
+
+
+def test_clear_empties_both_sides() -> None:
+    book = L2Book()
+    book.replace([["1", "1"]], [["2", "1"]])
+    book.clear()
+    assert (len(book), book.best_bid(), book.best_ask()) == (0, None, None)
+
+
+@pytest.mark.parametrize(
+    "level",
+    [["abc", "1"], ["1", "x"], ["nan", "1"], ["1", "inf"], ["0", "1"], ["-1", "1"], ["1", "-2"]],
+)
+def test_bad_level_raises_feed_error_naming_the_level(level: list[str]) -> None:
+    book = L2Book()
+    with pytest.raises(FeedError, match="bad bid level"):
+        book.apply_levels("bid", [level])
+
+
+def test_price_with_more_than_15_significant_digits_is_rejected() -> None:
+    book = L2Book()
+    with pytest.raises(FeedError, match="16 significant digits"):
+        book.apply("ask", "1234567890.123456", "1")
+    book.apply("ask", "000001234.500000000000", "1")  # long string, few significant digits
+    assert book.best_ask() == (D("1234.5"), D("1"))
+
+
+def test_unknown_side_is_rejected() -> None:
+    with pytest.raises(FeedError, match="unknown book side"):
+        L2Book().apply_levels("buy", [["1", "1"]])  # type: ignore[arg-type]
+
+
+def test_top_refills_from_deep_levels_after_the_window_empties() -> None:
+    book = L2Book()
+    n = 5 * L2Book.WINDOW
+    book.replace([[str(1000 - i), "1"] for i in range(n)], [[str(2000 + i), "1"] for i in range(n)])
+    # Remove the whole sorted window and more; the best must come from the deep dict.
+    book.apply_levels("bid", [[str(1000 - i), "0"] for i in range(3 * L2Book.WINDOW)])
+    assert book.best_bid() == (D(1000 - 3 * L2Book.WINDOW), D(1))
+    bids, asks = book.top(3)
+    assert [p for p, _ in bids] == [D(1000 - 3 * L2Book.WINDOW - i) for i in range(3)]
+    assert [p for p, _ in asks] == [D(2000), D(2001), D(2002)]
+    assert len(book.levels("bid")) == 2 * L2Book.WINDOW
+
+
+def test_book_survives_pickling_for_recovery_snapshots() -> None:
+    book = L2Book()
+    book.replace([["1.5", "2"]], [["1.6", "3"]])
+    clone = pickle.loads(pickle.dumps(book))
+    assert clone.top(1) == book.top(1)
+
+
+def test_to_levels_keeps_order_and_exact_values() -> None:
+    assert to_levels([["2.50", "1", "0", "3"], ["2.4", "0"]]) == (
+        (D("2.50"), D(1)),
+        (D("2.4"), D(0)),
+    )
+
+
+def test_apply_levels_reports_levels_in_out_with_zero_for_removals() -> None:
+    book = L2Book()
+    out: list[tuple[Decimal, Decimal]] = []
+    assert book.apply_levels("ask", [["3.0", "1.0"], ["3.1", "0.000"]], out) == 2
+    assert out == [(D("3.0"), D("1.0")), (D("3.1"), D(0))]
+
+
+# -- property tests ----------------------------------------------------------------------------
+
+prices = st.integers(min_value=1, max_value=3_000).map(lambda t: f"{t / 100:.2f}")
+sizes = st.sampled_from(["0", "0.000", "1", "2.5", "0.001", "10"])
+level_lists = st.lists(st.tuples(prices, sizes), max_size=60)
+
+
+def _model_apply(model: dict[Decimal, Decimal], levels: list[tuple[str, str]]) -> None:
+    for p, q in levels:
+        if D(q) == 0:
+            model.pop(D(p), None)
+        else:
+            model[D(p)] = D(q)
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    snap_bids=level_lists,
+    snap_asks=level_lists,
+    diffs=st.lists(st.tuples(st.sampled_from(["bid", "ask"]), level_lists), max_size=8),
+)
+def test_snapshot_then_diffs_equals_applying_the_merged_levels(
+    snap_bids: list[tuple[str, str]],
+    snap_asks: list[tuple[str, str]],
+    diffs: list[tuple[str, list[tuple[str, str]]]],
+) -> None:
+    book = L2Book()
+    book.replace(
+        [lv for lv in snap_bids if D(lv[1]) != 0], [lv for lv in snap_asks if D(lv[1]) != 0]
+    )
+    model = {"bid": {}, "ask": {}}  # type: dict[str, dict[Decimal, Decimal]]
+    _model_apply(model["bid"], [lv for lv in snap_bids if D(lv[1]) != 0])
+    _model_apply(model["ask"], [lv for lv in snap_asks if D(lv[1]) != 0])
+    for side, levels in diffs:
+        book.apply_levels(side, levels)  # type: ignore[arg-type]
+        _model_apply(model[side], levels)
+    assert book.levels("bid") == sorted(model["bid"].items(), reverse=True)
+    assert book.levels("ask") == sorted(model["ask"].items())
+    assert len(book) == len(model["bid"]) + len(model["ask"])
+
+
+@settings(max_examples=60, deadline=None)
+@given(ops=st.lists(st.tuples(st.integers(1, 2_000), st.sampled_from(["0", "1"])), max_size=900))
+def test_top_matches_a_full_sort_through_window_trims_and_refills(
+    ops: list[tuple[int, str]],
+) -> None:
+    book = L2Book()
+    model: dict[Decimal, Decimal] = {}
+    for tick, q in ops:
+        book.apply("ask", str(tick), q)
+        _model_apply(model, [(str(tick), q)])
+        if tick % 7 == 0:  # interleave reads so refills happen mid-stream
+            assert book.best_ask() == (min(model.items()) if model else None)
+    assert book.top(300)[1] == sorted(model.items())[:300]

@@ -1,0 +1,70 @@
+from __future__ import annotations
+
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from config import SecretRef, load_settings
+from operators.errors import ConfigError
+
+
+def test_default_config_and_markets_validate() -> None:
+    s = load_settings(env={})
+    assert [p.name for p in s.pairs] == ["SOL/USDC"]
+    assert [m.market_id for m in s.pairs[0].markets] == [
+        "binance:SOLUSDC",
+        "orca:HJPjoWUrhoZzkNfRpHuieeFk9WcZWjwy6PBjZ81ngndJ",
+    ]
+    assert s.risk.max_notional_usd == Decimal("5000")
+    assert s.venues["binance"].api_key == "keychain:solarb:binance_api_key"
+
+
+def test_env_override_replaces_nested_key_with_typed_value() -> None:
+    s = load_settings(
+        env={"SOLARB__RISK__MAX_NOTIONAL_USD": "2500", "SOLARB__GAS__CU_LIMIT": "300000"}
+    )
+    assert s.risk.max_notional_usd == Decimal("2500")
+    assert s.gas.cu_limit == 300_000
+
+
+def test_bad_value_names_file_key_and_reason(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.toml"
+    text = (Path(__file__).parents[2] / "config" / "default.toml").read_text()
+    bad.write_text(text.replace("max_open_orders = 4", "max_open_orders = 0"))
+    with pytest.raises(ConfigError) as err:
+        load_settings(bad, env={})
+    msg = str(err.value)
+    assert str(bad) in msg
+    assert "risk.max_open_orders" in msg
+    assert "greater than or equal to 1" in msg
+
+
+def test_raw_secret_in_config_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as err:
+        load_settings(env={"SOLARB__VENUES__BINANCE__API_KEY": "abcd1234secret"})
+    assert "venues.binance.api_key" in str(err.value)
+    assert "keychain:service:name" in str(err.value)
+    assert "abcd1234secret" not in str(err.value)
+
+
+def test_secret_reference_splits_service_and_name() -> None:
+    ref = SecretRef.parse("keychain:solarb:okx_key")
+    assert (ref.service, ref.name) == ("solarb", "okx_key")
+
+
+def test_invalid_toml_is_a_config_error_naming_the_file(tmp_path: Path) -> None:
+    bad = tmp_path / "broken.toml"
+    bad.write_text("[engine\n")
+    with pytest.raises(ConfigError, match=r"broken\.toml: not valid TOML"):
+        load_settings(bad, env={})
+
+
+def test_market_on_unknown_venue_is_refused(tmp_path: Path) -> None:
+    m = tmp_path / "m.toml"
+    m.write_text(
+        '[[pairs]]\nname="X/USDC"\nbase="X"\nquote="USDC"\nbase_decimals=9\nquote_decimals=6\n'
+        'max_trade_base="1"\n[[pairs.markets]]\nvenue="kraken"\nsymbol="XUSDC"\n'
+    )
+    with pytest.raises(ConfigError, match="'kraken' is not in \\[venues\\]"):
+        load_settings(markets_path=m, env={})

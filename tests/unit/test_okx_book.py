@@ -1,0 +1,294 @@
+"""OKX BookSync: snapshot resets, seqId continuity, CRC32 checksum on every frame (synthetic)."""
+
+from __future__ import annotations
+
+import zlib
+from decimal import Decimal
+from typing import Any
+
+import orjson
+import pytest
+
+from connectors.cex import okx
+from connectors.cex.okx import BookSync
+from operators.errors import ConfigError, FeedError
+from operators.events import BestBidOffer, BookDelta, BookSnapshot, Trade
+
+D = Decimal
+INST = "BTC-USDT"
+
+
+def crc(text: str) -> int:
+    """The checksum OKX sends for the interleaved level string `text` (signed int32)."""
+    value = zlib.crc32(text.encode())
+    return value - 2**32 if value >= 2**31 else value
+
+
+def frame(
+    action: str,
+    bids: Any,
+    asks: Any,
+    checksum: int | None,
+    *,
+    seq: int | None = None,
+    prev: int | None = None,
+    channel: str = "books",
+    inst: str = INST,
+) -> bytes:
+    data: dict[str, Any] = {"asks": asks, "bids": bids, "ts": "1652459225807"}
+    if checksum is not None:
+        data["checksum"] = checksum
+    if seq is not None:
+        data["seqId"] = seq
+        data["prevSeqId"] = prev
+    return orjson.dumps(
+        {"arg": {"channel": channel, "instId": inst}, "action": action, "data": [data]}
+    )
+
+
+BIDS = [["100.1", "2", "0", "1"], ["100.0", "1", "0", "1"]]
+ASKS = [["100.2", "3", "0", "2"]]
+SNAP_CRC = crc("100.1:2:100.2:3:100.0:1")
+
+
+def kinds(events: list[Any]) -> list[str]:
+    return [type(e).__name__ for e in events]
+
+
+def synced(**kw: Any) -> BookSync:
+    sync = BookSync(INST, "spot")
+    sync.on_frame(frame("snapshot", BIDS, ASKS, SNAP_CRC, **kw), 1)
+    return sync
+
+
+def test_checksum_interleaves_bid_and_ask_strings_as_sent() -> None:
+    bids = [("100.10", "2.0")]
+    asks = [("100.2", "3"), ("100.3", "4")]
+    assert okx.checksum(bids, asks) == crc("100.10:2.0:100.2:3:100.3:4")
+
+
+def test_checksum_uses_only_the_top_25_levels() -> None:
+    bids = [(str(1000 - i), "1") for i in range(30)]
+    expected = crc(":".join(f"{1000 - i}:1" for i in range(25)))
+    assert okx.checksum(bids, []) == expected
+
+
+def test_snapshot_builds_the_book_and_verifies_checksum() -> None:
+    sync = BookSync(INST, "spot")
+    events = sync.on_frame(frame("snapshot", BIDS, ASKS, SNAP_CRC), 7)
+    assert events == [
+        BookSnapshot(
+            "okx",
+            INST,
+            "spot",
+            ((D("100.1"), D(2)), (D("100.0"), D(1))),
+            ((D("100.2"), D(3)),),
+            0,
+            1652459225807000000,
+            7,
+        )
+    ]
+    assert (sync.in_sync, sync.stats.checksum_ok) == (True, 1)
+
+
+def test_update_applies_and_checksum_matches() -> None:
+    sync = synced()
+    events = sync.on_frame(
+        frame(
+            "update",
+            [["100.1", "0", "0", "0"]],
+            [["100.15", "5", "0", "1"]],
+            crc("100.0:1:100.15:5:100.2:3"),
+        ),
+        2,
+    )
+    assert kinds(events) == ["BookDelta"]
+    assert isinstance(events[0], BookDelta)
+    assert events[0].bids == ((D("100.1"), D(0)),)
+    assert sync.book.top(2) == (
+        [(D("100.0"), D(1))],
+        [(D("100.15"), D(5)), (D("100.2"), D(3))],
+    )
+    assert (sync.stats.checksum_ok, sync.stats.checksum_fail) == (2, 0)
+
+
+def test_checksum_mismatch_requests_resync_and_ignores_updates_until_snapshot() -> None:
+    sync = synced()
+    events = sync.on_frame(frame("update", [["100.1", "9", "0", "1"]], [], SNAP_CRC), 2)
+    assert [getattr(e, "reason", "") for e in events] == [
+        f"checksum mismatch: venue {SNAP_CRC}, local {crc('100.1:9:100.2:3:100.0:1')}"
+    ]
+    assert (sync.in_sync, sync.needs_snapshot, sync.stats.checksum_fail) == (False, True, 1)
+    assert sync.on_frame(frame("update", [], [], SNAP_CRC), 3) == []
+    assert sync.stats.dropped_out_of_sync == 1
+    assert kinds(sync.on_frame(frame("snapshot", BIDS, ASKS, SNAP_CRC), 4)) == ["BookSnapshot"]
+    assert (sync.in_sync, sync.needs_snapshot) == (True, False)
+
+
+def test_second_snapshot_resets_an_existing_book() -> None:
+    sync = synced()
+    sync.on_frame(
+        frame("update", [["99.0", "4", "0", "1"]], [], crc("100.1:2:100.2:3:100.0:1:99.0:4")), 2
+    )
+    events = sync.on_frame(frame("snapshot", [["50", "1"]], [["60", "1"]], crc("50:1:60:1")), 3)
+    assert kinds(events) == ["BookSnapshot"]
+    assert sync.book.top(10) == ([(D(50), D(1))], [(D(60), D(1))])
+    assert len(sync.book) == 2
+
+
+def test_seq_gap_requests_resync() -> None:
+    sync = synced(seq=10, prev=-1)
+    ok = frame("update", [], [["100.2", "4"]], crc("100.1:2:100.2:4:100.0:1"), seq=15, prev=10)
+    assert kinds(sync.on_frame(ok, 2)) == ["BookDelta"]
+    assert sync.last_update_id == 15
+    gap = frame("update", [], [], crc("100.1:2:100.2:4:100.0:1"), seq=30, prev=20)
+    events = sync.on_frame(gap, 3)
+    assert [getattr(e, "reason", "") for e in events] == ["gap: prevSeqId=20 != last seqId=15"]
+    assert sync.in_sync is False
+
+
+def test_heartbeat_with_seq_equal_prev_is_accepted_without_change() -> None:
+    sync = synced(seq=10, prev=-1)
+    events = sync.on_frame(frame("update", [], [], SNAP_CRC, seq=10, prev=10), 2)
+    assert kinds(events) == ["BookDelta"]
+    assert (sync.in_sync, sync.last_update_id, len(sync.book)) == (True, 10, 3)
+
+
+def test_crossed_book_after_update_requests_resync() -> None:
+    sync = synced()
+    events = sync.on_frame(frame("update", [["100.2", "1"]], [], None), 2)
+    assert [getattr(e, "reason", "") for e in events] == ["crossed book"]
+
+
+def test_zero_or_missing_checksum_is_counted_as_absent() -> None:
+    sync = BookSync(INST, "spot")
+    sync.on_frame(frame("snapshot", BIDS, ASKS, 0), 1)
+    sync.on_frame(frame("update", [], [], None), 2)
+    assert (sync.in_sync, sync.stats.checksum_absent, sync.stats.checksum_ok) == (True, 2, 0)
+
+
+def test_books_l2_tbt_channel_is_a_book_channel() -> None:
+    sync = BookSync(INST, "spot")
+    assert kinds(
+        sync.on_frame(frame("snapshot", BIDS, ASKS, SNAP_CRC, channel="books-l2-tbt"), 1)
+    ) == ["BookSnapshot"]
+
+
+def test_acks_and_pong_are_skipped_and_errors_raise() -> None:
+    sync = BookSync(INST, "spot")
+    assert (
+        sync.on_frame(b'{"event":"subscribe","arg":{"channel":"books","instId":"BTC-USDT"}}', 1)
+        == []
+    )
+    assert sync.on_frame(b"pong", 2) == []
+    assert sync.stats.skipped == 2
+    with pytest.raises(FeedError, match="venue error 60012"):
+        sync.on_frame(b'{"event":"error","code":"60012","msg":"Invalid request"}', 3)
+
+
+def test_frame_for_another_instrument_raises() -> None:
+    with pytest.raises(FeedError, match="'ETH-USDT' routed to this book"):
+        BookSync(INST, "spot").on_frame(frame("snapshot", BIDS, ASKS, SNAP_CRC, inst="ETH-USDT"), 1)
+
+
+def test_tickers_become_best_bid_offer_and_one_sided_tickers_are_skipped() -> None:
+    sync = BookSync(INST, "spot")
+    msg = {
+        "arg": {"channel": "tickers", "instId": INST},
+        "data": [
+            {
+                "instId": INST,
+                "askPx": "30220.1",
+                "askSz": "3",
+                "bidPx": "30210.4",
+                "bidSz": "4",
+                "ts": "1652459223003",
+            },
+            {
+                "instId": INST,
+                "askPx": "30220.1",
+                "askSz": "3",
+                "bidPx": "",
+                "bidSz": "",
+                "ts": "1652459223004",
+            },
+        ],
+    }
+    assert sync.on_frame(orjson.dumps(msg), 9) == [
+        BestBidOffer(
+            "okx", INST, "spot", D("30210.4"), D(4), D("30220.1"), D(3), 0, 1652459223003000000, 9
+        )
+    ]
+
+
+def test_trades_become_trades() -> None:
+    sync = BookSync("BTC-USD-220527", "perp")
+    msg = (
+        b'{"arg":{"channel":"trades","instId":"BTC-USD-220527"},"data":[{"instId":"BTC-USD-220527",'
+        b'"tradeId":"7849","px":"30218.8","sz":"1","side":"buy","ts":"1652459199958"}]}'
+    )
+    assert sync.on_frame(msg, 3) == [
+        Trade(
+            "okx",
+            "BTC-USD-220527",
+            "perp",
+            D("30218.8"),
+            D(1),
+            "buy",
+            "7849",
+            1652459199958000000,
+            3,
+        )
+    ]
+
+
+def test_rest_book_is_a_fallback_snapshot() -> None:
+    sync = synced()
+    sync.on_frame(frame("update", [], [], 12345), 2)  # corrupt -> out of sync
+    body = orjson.dumps(
+        {
+            "code": "0",
+            "msg": "",
+            "data": [
+                {
+                    "asks": [["41006.8", "0.6", "0", "1"]],
+                    "bids": [["41006.3", "0.3", "0", "1"]],
+                    "ts": "1629966436396",
+                }
+            ],
+        }
+    )
+    assert kinds(sync.on_snapshot(body, 3)) == ["BookSnapshot"]
+    assert (sync.in_sync, sync.book.best_ask()) == (True, (D("41006.8"), D("0.6")))
+    with pytest.raises(FeedError, match="not an OKX books body"):
+        sync.on_snapshot(b'{"code":"51001","msg":"Instrument ID does not exist","data":[]}', 4)
+
+
+@pytest.mark.parametrize(
+    ("stream", "symbol"),
+    [
+        ("books:BTC-USDT", "BTC-USDT"),
+        ("books-l2-tbt:UNI-USD-SWAP", "UNI-USD-SWAP"),
+        ("GET /api/v5/market/books?instId=BTC-USDT&sz=400", "BTC-USDT"),
+        ("GET /api/v5/public/time", None),
+        ("status", None),
+    ],
+)
+def test_stream_symbol_maps_capture_streams(stream: str, symbol: str | None) -> None:
+    assert okx.stream_symbol(stream) == symbol
+
+
+def test_subscribe_message_and_snapshot_path() -> None:
+    assert orjson.loads(okx.subscribe_message(["SOL-USDC"], "spot")) == {
+        "op": "subscribe",
+        "args": [
+            {"channel": "books", "instId": "SOL-USDC"},
+            {"channel": "tickers", "instId": "SOL-USDC"},
+            {"channel": "trades", "instId": "SOL-USDC"},
+        ],
+    }
+    assert (
+        okx.snapshot_path("SOL-USDC", "spot", 400) == "/api/v5/market/books?instId=SOL-USDC&sz=400"
+    )
+    with pytest.raises(ConfigError):
+        okx.snapshot_path("SOL-USDC", "spot", 401)
