@@ -23,6 +23,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -149,22 +150,26 @@ def _ticks(cycles: int) -> Iterator[tuple[str, Callable[[int], VenueView]]]:
         j = c % 3
         for k in range(3):
             b, a = quiet[(c + k) % 8]
-            yield "quiet", lambda ts, k=k, b=b, a=a: _cex(k, b, a, ts)
+            yield "quiet", partial(_cex, k, b, a)
         for venue in ("phoenix", "openbook"):
-            yield "quiet", lambda ts, v=venue: _clob(v, mid_ticks, ts)
+            yield "quiet", partial(_clob, venue, mid_ticks)
         for view in clmms:
-            yield "quiet", lambda ts, v=view: replace(v, slot=ts, ts_event_ns=ts, ts_recv_ns=ts)
+            yield "quiet", partial(_restamp, view, True)
         if c % 2 == 0 or not clmms:
-            yield "cex_signal", lambda ts, j=j: _cex(j, cheap[0], cheap[1], ts)
+            yield "cex_signal", partial(_cex, j, cheap[0], cheap[1])
         else:
             # A CLMM view drops out of sync, the CEX dislocates (CLOB candidates signal), then
             # the pool comes back in sync: its candidates signal from the DEX tick.
             view = clmms[c % len(clmms)]
-            yield "quiet", lambda ts, v=view: replace(v, in_sync=False, ts_recv_ns=ts)
-            yield "cex_signal", lambda ts, j=j: _cex(j, cheap[0], cheap[1], ts)
-            yield "dex_signal", lambda ts, v=view: replace(v, ts_event_ns=ts, ts_recv_ns=ts)
+            yield "quiet", partial(_restamp, view, False)
+            yield "cex_signal", partial(_cex, j, cheap[0], cheap[1])
+            yield "dex_signal", partial(_restamp, view, True)
         b, a = quiet[c % 8]
-        yield "quiet", lambda ts, j=j, b=b, a=a: _cex(j, b, a, ts)  # restore: re-arms
+        yield "quiet", partial(_cex, j, b, a)  # restore: re-arms
+
+
+def _restamp(view: ClmmView, in_sync: bool, ts: int) -> ClmmView:
+    return replace(view, in_sync=in_sync, slot=ts, ts_event_ns=ts, ts_recv_ns=ts)
 
 
 class _PacedPartition(StatelessSourcePartition[Any]):
@@ -225,12 +230,24 @@ def _measure(cycles: int) -> tuple[dict[str, list[float]], dict[str, int], int]:
     opps = op.stateful_flat_map("pair", op.key_on("by_pair", src, lambda v: v.pair), step)
     out = op.map("arrive", op.key_rm("unkey", opps), stamp)
     op.output("sink", out, TestingSink(arrivals))
-    run_main(flow)
+    run_main(flow)  # type: ignore[no-untyped-call]
     for t_arrive, opp in arrivals:
         us = (t_arrive - opp.ts_recv_ns) / 1_000
         lat["all"].append(us)
         lat.setdefault(kinds.get(opp.ts_recv_ns, "quiet"), []).append(us)
     return lat, engines[0].counters if engines else {}, len(kinds)
+
+
+def _engine_only(cycles: int) -> dict[str, list[float]]:
+    """The same ticks straight into PairEngine.on_view (no Bytewax): us per signalling tick."""
+    eng = PairEngine(_params())
+    lat: dict[str, list[float]] = {"cex_signal": [], "dex_signal": [], "quiet": []}
+    for kind, make in _ticks(cycles):
+        ts = time.perf_counter_ns()
+        out = eng.on_view(make(ts), ts)
+        us = (time.perf_counter_ns() - ts) / 1_000
+        lat[kind if out else "quiet"].append(us)
+    return lat
 
 
 def _floor(n: int) -> list[float]:
@@ -247,7 +264,7 @@ def _floor(n: int) -> list[float]:
     mapped = op.stateful_map("count", op.key_on("k", src, lambda _: "k"), step)
     out = op.map("arrive", op.key_rm("unkey", mapped), lambda ts: (time.perf_counter_ns(), ts))
     op.output("sink", out, TestingSink(arrivals))
-    run_main(flow)
+    run_main(flow)  # type: ignore[no-untyped-call]
     return [(a - ts) / 1_000 for a, ts in arrivals]
 
 
@@ -284,6 +301,18 @@ def run(quick: bool = False) -> list[dict[str, object]]:
                     "note": f"{len(xs)} opportunities; {note}",
                 }
             )
+    bare = _engine_only(cycles)
+    for kind in ("cex_signal", "dex_signal", "quiet"):
+        out.append(
+            {
+                "name": f"spread_engine_only_on_view_{kind}_p50",
+                "value": _pct(bare[kind], 0.5),
+                "unit": "us",
+                "target": "informational",
+                "better": "lower",
+                "note": f"{len(bare[kind])} ticks, on_view called directly, unpaced (warm caches)",
+            }
+        )
     for q in (0.5, 0.99):
         out.append(
             {

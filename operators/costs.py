@@ -39,6 +39,7 @@ __all__ = [
     "LandingStats",
     "SlippageEstimator",
     "bps_of",
+    "candidate_pnl",
     "choose_cu_price",
     "evaluate_candidate",
     "gas_lamports",
@@ -276,10 +277,16 @@ def evaluate_candidate(
         raise QuoteError(f"buy leg notional must be positive, got {notional}")
     hedge = hedge_bps(params, cex_is_perp)
     safety = params.safety_margin_bps
-    edge = (sell_gross_quote - sell_fee_quote) - (buy_gross_quote + buy_fee_quote)
-    edge -= bps_of(slippage_bps + hedge + safety, notional)
-    cu_price = choose_cu_price(params, edge, quote_decimals, landing)
-    gas_q = gas_quote_units(params, cu_price, quote_decimals)
+    edge, cu_price, gas_q = _edge_and_gas(
+        params,
+        buy_gross_quote,
+        buy_fee_quote,
+        sell_gross_quote,
+        sell_fee_quote,
+        slippage_bps + hedge + safety,
+        quote_decimals,
+        landing,
+    )
     cex_fee, dex_fee = (buy_fee_quote, sell_fee_quote) if cex_buys else (
         sell_fee_quote,
         buy_fee_quote,
@@ -303,3 +310,48 @@ def evaluate_candidate(
         pnl_quote=edge - gas_q,
         net_bps=spread - costs.total_bps,
     )
+
+
+def _edge_and_gas(
+    params: CostParams,
+    buy_gross_quote: int,
+    buy_fee_quote: int,
+    sell_gross_quote: int,
+    sell_fee_quote: int,
+    flat_bps: float,
+    quote_decimals: int,
+    landing: LandingStats | None,
+) -> tuple[int, int, int]:
+    """(edge before gas, CU price, gas) in pair-quote base units / micro-lamports per CU."""
+    edge = (sell_gross_quote - sell_fee_quote) - (buy_gross_quote + buy_fee_quote)
+    edge -= bps_of(flat_bps, buy_gross_quote)
+    cu_price = choose_cu_price(params, edge, quote_decimals, landing)
+    return edge, cu_price, gas_quote_units(params, cu_price, quote_decimals)
+
+
+def candidate_pnl(
+    params: CostParams,
+    *,
+    buy_gross_quote: int,
+    buy_fee_quote: int,
+    sell_gross_quote: int,
+    sell_fee_quote: int,
+    flat_bps: float,
+    quote_decimals: int,
+    landing: LandingStats | None = None,
+) -> int:
+    """Expected PnL (pair-quote base units) exactly as `evaluate_candidate` computes it.
+
+    `flat_bps` = slippage + hedge + safety. Used where only the PnL is needed (marginal bps).
+    """
+    edge, _, gas_q = _edge_and_gas(
+        params,
+        buy_gross_quote,
+        buy_fee_quote,
+        sell_gross_quote,
+        sell_fee_quote,
+        flat_bps,
+        quote_decimals,
+        landing,
+    )
+    return edge - gas_q

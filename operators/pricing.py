@@ -178,10 +178,12 @@ def _cex_walk(
     return out
 
 
-def _cex_fee(quote_amount: int, fee_bps: float) -> int:
-    """Taker fee in quote base units, rounded up (fee bps held to 1e-6 bps)."""
-    fee_ppb = round(fee_bps * 100_000)  # parts per 10^9
-    return -(-quote_amount * fee_ppb // 1_000_000_000)
+def _fee_ppb(fee_bps: float) -> int:
+    """A fee in bps as parts per 10^9 (held to 1e-5 bps); the fee is then rounded up."""
+    ppb = round(fee_bps * 100_000)
+    if ppb < 0:
+        raise QuoteError(f"taker fee {fee_bps} bps must not be negative")
+    return ppb
 
 
 # ----------------------------------------------------------------------------------- CLMM
@@ -253,19 +255,17 @@ def _curve(
         levels = view.asks if buy else view.bids
         fee_bps = view.taker_fee_bps if cex_fee_bps is None else cex_fee_bps
         walked = _cex_walk(view, levels, sizes, base_decimals, quote_decimals, buy)
-        out: list[LegQuote | QuoteError] = []
-        for size, w in zip(sizes, walked):
-            if isinstance(w, QuoteError):
-                out.append(w)
-                continue
-            quote, used = w
-            out.append(
-                LegQuote(
-                    view.venue, view.market_id, side, size, quote, _cex_fee(quote, fee_bps),
-                    False, used, view.quote_currency,
-                )
+        fee_ppb = _fee_ppb(fee_bps)
+        venue, market_id, ccy = view.venue, view.market_id, view.quote_currency
+        return [
+            w
+            if isinstance(w, QuoteError)
+            else LegQuote(
+                venue, market_id, side, size, w[0], -(-w[0] * fee_ppb // 1_000_000_000),
+                False, w[1], ccy,
             )
-        return out
+            for size, w in zip(sizes, walked)
+        ]
     if isinstance(view, ClmmView):
         return _clmm_curve(view, sizes, buy)
     if isinstance(view, ClobView):

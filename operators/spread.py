@@ -37,6 +37,7 @@ from operators.costs import (
     LandingStats,
     SlippageEstimator,
     bps_of,
+    candidate_pnl,
     evaluate_candidate,
     hedge_bps,
 )
@@ -128,6 +129,7 @@ class PairEngine:
         self._fx: dict[str, tuple[int, int]] = {}
         self._grids: dict[int, list[int]] = {}
         self._curves: dict[tuple[str, bool, int], tuple[VenueView, Curve]] = {}
+        self._tops: dict[tuple[str, bool], tuple[VenueView, float | None]] = {}
 
     # ----------------------------------------------------------------------------- public
 
@@ -257,14 +259,15 @@ class PairEngine:
     def _point(self, q: LegQuote) -> Point:
         r = self._ratio(q.quote_currency)
         buy = q.side == "buy"
+        gross = q.gross_quote
+        if r == (1, 1):  # the pair's own currency (or par): no conversion, no rounding
+            return (q, gross, q.fee_quote, q.quote_amount)
         return (
             q,
-            to_pair_quote(q.gross_quote, r, round_up=buy),
+            to_pair_quote(gross, r, round_up=buy),
             to_pair_quote(q.fee_quote, r, round_up=True),
             to_pair_quote(q.quote_amount, r, round_up=buy),
         )
-
-    # ----------------------------------------------------------------------------- evaluate
 
     def _cost(self, b: Point, s: Point, cex: CexBookView, cex_buys: bool) -> CandidateCost:
         c = self.p.costs
@@ -325,12 +328,35 @@ class PairEngine:
         """PnL gained by the last grid step, bps of the notional it added (the first step: net)."""
         if best.prev is None:
             return best.cost.net_bps
-        pcost = self._cost(best.prev[0], best.prev[1], best.cex, best.cex_buys)
-        dn = best.cost.notional_quote - pcost.notional_quote
-        return (best.cost.pnl_quote - pcost.pnl_quote) * 10_000.0 / dn if dn > 0 else 0.0
+        b, s = best.prev
+        c = self.p.costs
+        slip = self.slippage.expected_bps(
+            b[0].market_id, c.slippage_default_bps
+        ) + self.slippage.expected_bps(s[0].market_id, c.slippage_default_bps)
+        prev_pnl = candidate_pnl(
+            c,
+            buy_gross_quote=b[1],
+            buy_fee_quote=b[2],
+            sell_gross_quote=s[1],
+            sell_fee_quote=s[2],
+            flat_bps=slip + hedge_bps(c, best.cex.market == "perp") + c.safety_margin_bps,
+            quote_decimals=self.p.quote_decimals,
+            landing=self.landing,
+        )
+        dn = best.cost.notional_quote - b[1]
+        return (best.cost.pnl_quote - prev_pnl) * 10_000.0 / dn if dn > 0 else 0.0
 
     def _top_price(self, view: VenueView, buy: bool) -> float | None:
         """Best marginal price, pair-quote units per base unit (float: bounds only)."""
+        key = (view.market_id, buy)
+        hit = self._tops.get(key)
+        if hit is not None and hit[0] is view:
+            return hit[1]
+        price = self._top_price_of(view, buy)
+        self._tops[key] = (view, price)
+        return price
+
+    def _top_price_of(self, view: VenueView, buy: bool) -> float | None:
         if isinstance(view, CexBookView):
             levels = view.asks if buy else view.bids
             if not levels:

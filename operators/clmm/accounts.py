@@ -171,4 +171,6 @@ class TickArray:
         """(tick index, liquidity_net) of the initialized ticks, ascending."""
         start = self.start_tick_index
         ticks = self.ticks
-        return [(start + i * tick_spacing, ticks[i].liquidity_net) for i in self.initialized_offsets]
+        return [
+            (start + i * tick_spacing, ticks[i].liquidity_net) for i in self.initialized_offsets
+        ]

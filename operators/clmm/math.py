@@ -21,9 +21,9 @@ __all__ = [
     "MIN_TICK_INDEX",
     "PROTOCOL_FEE_RATE_DENOMINATOR",
     "Q64",
-    "SwapStep",
     "U64_MAX",
     "U128_MAX",
+    "SwapStep",
     "amount_delta_a",
     "amount_delta_b",
     "apply_swap_fee",
@@ -105,6 +105,8 @@ _LOG2_BIT_PRECISION = 14
 _LOG_B_P_ERR_MARGIN_LOWER_X64 = 184467440737095516
 _LOG_B_P_ERR_MARGIN_UPPER_X64 = 15793534762490258745
 
+_LOG2_FRACTION_BITS = tuple(1 << (63 - i) for i in range(_LOG2_BIT_PRECISION))
+
 _SQRT_PRICE_CACHE: dict[int, int] = {}
 
 
@@ -180,15 +182,15 @@ def tick_index_from_sqrt_price(sqrt_price_x64: int) -> int:
     msb = sqrt_price_x64.bit_length() - 1
     log2p_integer_x32 = (msb - 64) << 32
     r = sqrt_price_x64 >> (msb - 63) if msb >= 64 else sqrt_price_x64 << (63 - msb)
-    bit = 0x8000_0000_0000_0000
+    # 14 fraction bits of log2: square r (Q1.63); a result >= 2 yields a 1 bit and halves
     log2p_fraction_x64 = 0
-    for _ in range(_LOG2_BIT_PRECISION):
+    for bit in _LOG2_FRACTION_BITS:
         r *= r
-        above_two = r >> 127
-        r >>= 63 + above_two
-        if above_two:
-            log2p_fraction_x64 += bit
-        bit >>= 1
+        if r >> 127:
+            r >>= 64
+            log2p_fraction_x64 |= bit
+        else:
+            r >>= 63
     log2p_x32 = log2p_integer_x32 + (log2p_fraction_x64 >> 32)
     logbp_x64 = log2p_x32 * _LOG_B_2_X32
     tick_low = (logbp_x64 - _LOG_B_P_ERR_MARGIN_LOWER_X64) >> 64
@@ -203,7 +205,9 @@ def tick_index_from_sqrt_price(sqrt_price_x64: int) -> int:
 # ---------------------------------------------------------------- token amounts
 
 
-def amount_delta_a(sqrt_price_0_x64: int, sqrt_price_1_x64: int, liquidity: int, round_up: bool) -> int:
+def amount_delta_a(
+    sqrt_price_0_x64: int, sqrt_price_1_x64: int, liquidity: int, round_up: bool
+) -> int:
     """Token A (base units) between two Q64.64 sqrt prices; may exceed u64 (caller checks).
 
     Raises QuoteError where the program's U256 numerator would overflow.
@@ -223,7 +227,9 @@ def amount_delta_a(sqrt_price_0_x64: int, sqrt_price_1_x64: int, liquidity: int,
     return quotient
 
 
-def amount_delta_b(sqrt_price_0_x64: int, sqrt_price_1_x64: int, liquidity: int, round_up: bool) -> int:
+def amount_delta_b(
+    sqrt_price_0_x64: int, sqrt_price_1_x64: int, liquidity: int, round_up: bool
+) -> int:
     """Token B (base units) between two Q64.64 sqrt prices; may exceed u64 (caller checks)."""
     diff = sqrt_price_1_x64 - sqrt_price_0_x64
     if diff < 0:
@@ -236,7 +242,7 @@ def amount_delta_b(sqrt_price_0_x64: int, sqrt_price_1_x64: int, liquidity: int,
 
 
 def next_sqrt_price_from_a(sqrt_price_x64: int, liquidity: int, amount: int, is_input: bool) -> int:
-    """Q64.64 sqrt price after adding (input) or removing (output) `amount` of token A; rounds up."""
+    """Q64.64 sqrt price after adding (input) / removing (output) `amount` of token A; rounds up."""
     if amount == 0:
         return sqrt_price_x64
     product = sqrt_price_x64 * amount
@@ -259,7 +265,7 @@ def next_sqrt_price_from_a(sqrt_price_x64: int, liquidity: int, amount: int, is_
 
 
 def next_sqrt_price_from_b(sqrt_price_x64: int, liquidity: int, amount: int, is_input: bool) -> int:
-    """Q64.64 sqrt price after adding (input) or removing (output) `amount` of token B; rounds down."""
+    """Q64.64 sqrt price after adding (input) / removing (output) `amount` of token B; floor."""
     if liquidity == 0:
         raise QuoteError("next_sqrt_price_from_b: zero liquidity")
     amount_x64 = amount << 64

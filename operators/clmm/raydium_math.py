@@ -119,7 +119,7 @@ def delta_amounts_for_swap(
         amount_in = (amount_1_x64 + U64_MAX) >> 64
         amount_out = (amount_1_x64 << 64) // product
     if amount_in > U64_MAX or amount_out > U64_MAX:
-        raise TokenAmountOverflow("raydium: amount delta exceeds u64")
+        raise TokenAmountOverflow("raydium: amount delta exceeds u64 (MaxTokenOverflow)")
     return amount_in, amount_out
 
 

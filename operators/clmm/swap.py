@@ -40,14 +40,18 @@ class TickSequence:
     end_index: int
 
 
-def build_tick_sequence(pool: Whirlpool, tick_arrays: Sequence[object], a_to_b: bool) -> TickSequence:
+def build_tick_sequence(
+    pool: Whirlpool, tick_arrays: Sequence[object], a_to_b: bool
+) -> TickSequence:
     """The consecutive run of the pool's tick arrays that covers the next tick to trade into."""
     spacing = pool.tick_spacing
     span = TICK_ARRAY_SIZE * spacing
     by_start: dict[int, TickArray] = {}
     for ta in tick_arrays:
         if not isinstance(ta, TickArray):
-            raise QuoteError(f"orca {pool.address or 'pool'}: {type(ta).__name__} is not a TickArray")
+            raise QuoteError(
+                f"orca {pool.address or 'pool'}: {type(ta).__name__} is not a TickArray"
+            )
         if pool.address and ta.whirlpool != pool.address:
             raise QuoteError(
                 f"orca {pool.address}: tick array {ta.start_tick_index} belongs to {ta.whirlpool}"
@@ -86,7 +90,7 @@ _State = tuple[int, int, int, int, int, int, int]
 
 
 def _next_tick(seq: TickSequence, tick: int, a_to_b: bool, where: str) -> tuple[int, int | None]:
-    """Next initialized tick to trade into (index, liquidity_net) or the run's edge (index, None)."""
+    """Next initialized tick to enter (index, liquidity_net), or the run's edge (index, None)."""
     spacing = seq.tick_spacing
     span = TICK_ARRAY_SIZE * spacing
     arrays = seq.arrays
@@ -167,7 +171,9 @@ def _walk(
     while remaining > 0 and price != limit and max_ranges != 0:
         max_ranges -= 1
         if first is None:
-            next_index, next_net, next_price, target, known_fixed = _range(seq, tick, limit, a_to_b, where)
+            next_index, next_net, next_price, target, known_fixed = _range(
+                seq, tick, limit, a_to_b, where
+            )
         else:
             next_index, next_net, next_price, target, known_fixed = first
             first = None
@@ -192,7 +198,9 @@ def _walk(
                 if next_net is not None:
                     liq = liq - next_net if a_to_b else liq + next_net
                     if liq < 0 or liq > m.U128_MAX:
-                        raise QuoteError(f"orca {where}: liquidity leaves u128 at tick {next_index}")
+                        raise QuoteError(
+                            f"orca {where}: liquidity leaves u128 at tick {next_index}"
+                        )
                     crossed += 1
                 tick = next_index - 1 if a_to_b else next_index
             elif new_price != price:
@@ -205,9 +213,7 @@ def _walk(
     return price, tick, liq, remaining, calc, fee_sum, crossed
 
 
-def _prepare(
-    pool: Whirlpool, a_to_b: bool, sqrt_price_limit: int | None
-) -> tuple[int, bool, str]:
+def _prepare(pool: Whirlpool, a_to_b: bool, sqrt_price_limit: int | None) -> tuple[int, bool, str]:
     where = pool.address or "whirlpool"
     if pool.is_adaptive_fee:
         raise QuoteError(

@@ -52,7 +52,9 @@ def synth_pool(
         tick_spacing=tick_spacing,
         fee_rate=fee_rate,
         liquidity=liquidity,
-        sqrt_price=sqrt_price if sqrt_price is not None else sqrt_price_from_tick_index(tick_current),
+        sqrt_price=sqrt_price
+        if sqrt_price is not None
+        else sqrt_price_from_tick_index(tick_current),
         tick_current_index=tick_current,
         token_mint_a=SOL_MINT,
         token_mint_b=USDC_MINT,

@@ -111,7 +111,9 @@ def _random_cases(rng: random.Random, n: int, max_exp: int) -> list[tuple[int, b
     cases = []
     for _ in range(n):
         exp = rng.uniform(0, max_exp)
-        cases.append((max(1, int(10**exp)) + rng.randrange(0, 1000), rng.random() < 0.5, rng.random() < 0.5))
+        cases.append(
+            (max(1, int(10**exp)) + rng.randrange(0, 1000), rng.random() < 0.5, rng.random() < 0.5)
+        )
     return cases
 
 
@@ -154,7 +156,9 @@ def test_sol_usdc_quotes_equal_orca_core_to_the_unit(
     assert compared == 400 and refused < 100
 
 
-def test_samo_usdc_quotes_equal_orca_core_to_the_unit(orca_core: tuple[str, Path], fixtures: Path) -> None:
+def test_samo_usdc_quotes_equal_orca_core_to_the_unit(
+    orca_core: tuple[str, Path], fixtures: Path
+) -> None:
     pool, arrays, _ = load_pool(fixtures / SAMO_USDC)
     compared, refused = _assert_same_quotes(
         orca_core, pool, arrays[:6], _random_cases(random.Random(11), 300, 14)
@@ -162,7 +166,9 @@ def test_samo_usdc_quotes_equal_orca_core_to_the_unit(orca_core: tuple[str, Path
     assert compared == 300 and refused < 150
 
 
-def test_dense_synthetic_pool_quotes_equal_orca_core_to_the_unit(orca_core: tuple[str, Path]) -> None:
+def test_dense_synthetic_pool_quotes_equal_orca_core_to_the_unit(
+    orca_core: tuple[str, Path],
+) -> None:
     # many overlapping positions on tick spacing 1: swaps cross dozens of initialized ticks
     rng = random.Random(5)
     nets: dict[int, int] = {}
@@ -185,11 +191,18 @@ def test_tick_math_equals_orca_core(orca_core: tuple[str, Path]) -> None:
     rng = random.Random(3)
     ticks = [rng.randrange(-443636, 443637) for _ in range(1500)] + [-443636, 443636, 0, -1, 1]
     prices = [rng.randrange(4295048016, 79226673515401279992447579056) for _ in range(1000)]
-    prices += [sqrt_price_from_tick_index(t) + d for t in ticks[:500] for d in (-1, 0) if t > -443636]
+    prices += [
+        sqrt_price_from_tick_index(t) + d for t in ticks[:500] for d in (-1, 0) if t > -443636
+    ]
     out = _oracle(
         orca_core,
-        {"whirlpool": _pool_json(synth_pool(0, 1)), "tick_arrays": [], "cases": [],
-         "ticks": ticks, "sqrt_prices": [str(p) for p in prices]},
+        {
+            "whirlpool": _pool_json(synth_pool(0, 1)),
+            "tick_arrays": [],
+            "cases": [],
+            "ticks": ticks,
+            "sqrt_prices": [str(p) for p in prices],
+        },
     )
     assert [str(sqrt_price_from_tick_index(t)) for t in ticks] == out["tick_prices"]
     assert [tick_index_from_sqrt_price(p) for p in prices] == out["price_ticks"]

@@ -8,9 +8,12 @@ from pathlib import Path
 
 import pytest
 
+from config import MARKETS_PATH, load_settings
+from config.params import spread_params_from_settings
 from connectors.solana.orca import decode_tick_array, decode_whirlpool
 from operators.clmm import quote_swap
 from operators.costs import CostParams, GasParams, bps_of, choose_cu_price, gas_quote_units
+from operators.errors import ConfigError
 from operators.events import CostBreakdown, Opportunity
 from operators.signals import HysteresisParams
 from operators.spread import BUY_CEX_SELL_DEX, BUY_DEX_SELL_CEX, PairEngine, SpreadParams
@@ -328,3 +331,78 @@ def test_pool_near_the_cex_price_gives_no_signal_either_way(fixtures: Path) -> N
     eng.on_view(orca_view(fixtures), 0)
     assert eng.on_view(cex("40.27", "40.29", qty="100"), 0) == []
     assert eng.counters["signals"] == 0
+
+
+# ----------------------------------------------------------------------------------- estimators
+
+
+def test_realised_slippage_history_replaces_the_default_in_the_trigger() -> None:
+    eng = PairEngine(make_params())
+    for _ in range(20):
+        eng.observe_fill(CLOB_ID, 30.0)  # the CLOB fills 30 bps worse than quoted, p95 30
+    eng.on_view(clob(10_100, 10_110), 0)
+    # 2 bps (CEX default) + 30 bps (CLOB p95): the 95 bps spread still clears its costs.
+    [opp] = eng.on_view(cex("99.90", "100.05"), 0)
+    assert opp.costs.slippage_bps == 32.0
+
+
+def test_landing_failures_raise_the_cu_price_floor_of_the_engine() -> None:
+    params = make_params()
+    gas = replace(params.costs.gas, landing_min_samples=5, priority_share_of_edge=0.0)
+    eng = PairEngine(replace(params, costs=replace(params.costs, gas=gas)))
+    eng.on_view(clob(10_100, 10_110), 0)
+    [opp] = eng.on_view(cex("99.90", "100.05"), 0)
+    assert opp.cu_price_micro_lamports == 1_000  # share 0: the configured floor
+    for _ in range(5):
+        eng.observe_landing(1_000, landed=False)
+    eng.on_view(cex("99.90", "101.50", ts_ns=1), 1)  # re-arm
+    [again] = eng.on_view(cex("99.90", "100.05", ts_ns=2), 2)
+    assert again.cu_price_micro_lamports == 1_024
+
+
+def test_config_dex_fee_can_only_raise_the_on_chain_clob_fee() -> None:
+    params = make_params()
+    costs = replace(params.costs, dex_taker_fee_bps={"phoenix": 5.0})
+    eng = PairEngine(replace(params, costs=costs))
+    eng.on_view(clob(10_100, 10_110), 0)
+    [opp] = eng.on_view(cex("99.90", "100.05"), 0)
+    assert opp.costs.fees_dex_bps == 404_000 * 10_000 / 800_400_000  # 5 bps of 808_000_000
+
+
+# ----------------------------------------------------------------------------------- config
+
+
+def test_spread_params_from_the_default_config() -> None:
+    settings = load_settings(env={})
+    p = spread_params_from_settings(settings, "SOL/USDC")
+    assert (p.pair, p.base_decimals, p.quote_decimals, p.quote_currency) == (
+        "SOL/USDC",
+        9,
+        6,
+        "USDC",
+    )
+    assert p.max_trade_base == 50 * SOL
+    assert p.max_notional_quote == 5_000 * 10**6
+    assert p.lot_size_base == {CEX_ID: 1_000_000}
+    assert p.stale_after_ns == 2_000 * MS
+    assert p.hysteresis == HysteresisParams(
+        debounce_ns=1_000 * MS,
+        rearm_below_bps=2.0,
+        update_min_edge_change_bps=1.0,
+        update_min_size_change_pct=10.0,
+    )
+    assert p.costs.cex_taker_fee_bps["binance"] == 10.0
+    assert p.costs.dex_taker_fee_bps == {"phoenix": 2.0, "openbook": 2.0}
+    assert p.costs.gas.cu_limit == 200_000
+    assert p.costs.sol_price_quote == D("150")
+    assert p.fx == {"USDC": D(1), "USDT": D(1)}
+
+
+def test_spread_params_refuse_a_lot_finer_than_a_base_unit(tmp_path: Path) -> None:
+    markets = tmp_path / "markets.toml"
+    markets.write_text(
+        MARKETS_PATH.read_text().replace('lot_size = "0.001"', 'lot_size = "0.0000000001"')
+    )
+    settings = load_settings(markets_path=markets, env={})
+    with pytest.raises(ConfigError, match="finer than one base unit"):
+        spread_params_from_settings(settings, "SOL/USDC")

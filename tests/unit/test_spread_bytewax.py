@@ -33,10 +33,10 @@ def run_pair_flow(params: SpreadParams, views: list[VenueView]) -> list[Opportun
 
     flow = Dataflow("pair_engine_test")
     views_in = op.input("views", flow, TestingSource(views))
-    keyed = op.key_on("by_pair", views_in, lambda v: v.pair)
-    opps = op.stateful_flat_map("pair_engine", keyed, step)
+    keyed = op.key_on("by_pair", views_in, lambda v: v.pair)  # type: ignore[attr-defined]
+    opps = op.stateful_flat_map("pair_engine", keyed, step)  # type: ignore[arg-type]
     op.output("out", op.key_rm("unkey", opps), TestingSink(out))
-    run_main(flow)
+    run_main(flow)  # type: ignore[no-untyped-call]
     return out
 
 
