@@ -305,8 +305,10 @@ class PairEngine:
         for i, (b, s) in enumerate(zip(buys, sells)):
             if b is None or s is None or b[0].size_base != s[0].size_base:
                 continue
-            if b[3] > cap or s[3] > cap or b[1] <= 0:
+            if b[3] > cap or s[3] > cap:
                 break  # amounts grow with size: every larger size is over the cap too
+            if b[1] <= 0:
+                continue  # a size too small to cost anything has no notional to rank
             # same rounding as costs.bps_of: the flat bps of the notional, rounded up
             edge = (s[1] - s[2]) - (b[1] + b[2]) + (-b[1] * flat_ppb // 1_000_000_000)
             if best_i < 0 or edge > best_edge:
@@ -394,6 +396,8 @@ class PairEngine:
             return None
         c = self.p.costs
         cex_fee = c.cex_taker_fee_bps.get(cex.venue, cex.taker_fee_bps)
+        if not cex_buys:  # the CEX fee is on the sell amount; costs are bps of the buy notional
+            cex_fee *= sell_p / buy_p
         slip = self.slippage.expected_bps(
             cex.market_id, c.slippage_default_bps
         ) + self.slippage.expected_bps(dex.market_id, c.slippage_default_bps)

@@ -9,6 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from connectors.solana import orca
 from operators.clmm import InsufficientLiquidity, QuoteError, SwapQuote, quote_curve, quote_swap
 from operators.clmm.accounts import TickArray, Whirlpool
 from operators.clmm.math import sqrt_price_from_tick_index, tick_index_from_sqrt_price
@@ -306,3 +307,20 @@ def test_curve_reports_bad_sizes_as_values_and_keeps_order() -> None:
     assert isinstance(curve[1], QuoteError) and "amount must be positive" in str(curve[1])
     assert curve[0] == curve[3] == quote_swap(pool, arrays, 10**9, a_to_b=True)
     assert curve[2] == quote_swap(pool, arrays, 10**6, a_to_b=True)
+
+
+def test_dynamic_tick_arrays_quote_like_their_fixed_twins(sol_usdc) -> None:  # type: ignore[no-untyped-def]
+    pool, arrays, _ = sol_usdc
+    dynamic = [
+        orca.decode_tick_array(
+            orca.encode_tick_array(
+                TickArray(a.start_tick_index, a.ticks, a.whirlpool, is_dynamic=True)
+            )
+        )
+        for a in arrays
+    ]
+    assert all(a.is_dynamic for a in dynamic)
+    for amount, a_to_b in ((10**12, True), (10**11, False)):
+        assert quote_swap(pool, dynamic, amount, a_to_b=a_to_b) == quote_swap(
+            pool, arrays, amount, a_to_b=a_to_b
+        )
