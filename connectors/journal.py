@@ -19,7 +19,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from bytewax.outputs import DynamicSink, StatelessSinkPartition
 
-from operators.events import ExecutionReport, HealthEvent, Opportunity, OrderIntent
+from operators.events import CostBreakdown, ExecutionReport, HealthEvent, Opportunity, OrderIntent
 from operators.risk import RiskDecision
 
 TABLES: dict[type, str] = {
@@ -52,7 +52,7 @@ def flatten(record: Any) -> dict[str, Any]:
         if dataclasses.is_dataclass(v) and not isinstance(v, type):
             for k, sub in flatten(v).items():
                 row[f"cost_{k}" if f.name == "costs" else f"{f.name}_{k}"] = sub
-            if f.name == "costs":
+            if isinstance(v, CostBreakdown):
                 row["cost_total_bps"] = v.total_bps
         elif isinstance(v, Decimal):
             row[f.name] = str(v)

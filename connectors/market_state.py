@@ -26,7 +26,7 @@ from operators.events import (
     Trade,
 )
 from operators.pool_state import ClmmPoolState
-from operators.views import CexBookView
+from operators.views import CexBookView, ClmmView
 
 CEX_MODULES = {
     "binance": "connectors.cex.binance",
@@ -208,10 +208,10 @@ class ClmmMarketState:
         update = PoolUpdate(
             m.venue, m.market_id, account, role, decoded, f.slot or 0, f.ts_recv_ns, f.ts_recv_ns
         )
-        out = self.state.on_account(update)
+        out: list[Any] = list(self.state.on_account(update))
         if f.ts_ingest_ns:
             out = [
-                replace(v, ts_ingest_ns=f.ts_ingest_ns) if hasattr(v, "ts_ingest_ns") else v
+                replace(v, ts_ingest_ns=f.ts_ingest_ns) if isinstance(v, ClmmView) else v
                 for v in out
             ]
         return out

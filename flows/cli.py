@@ -45,7 +45,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
     flow = build_flow(settings, captures, journal, batch_size=args.batch_size)
     print(f"solarb: replaying {', '.join(str(c) for c in captures)} ...")
     t0 = time.perf_counter()
-    run_main(flow)
+    run_main(flow)  # type: ignore[no-untyped-call]
     wall = time.perf_counter() - t0
     markets = [m.market_id for p in settings.pairs for m in p.markets]
     qd = settings.pairs[0].quote_decimals if settings.pairs else 6
@@ -144,7 +144,7 @@ def cmd_quote(args: argparse.Namespace) -> int:
     if venue == "orca":
         from connectors.solana import orca
 
-        pool = orca.decode_whirlpool(_account_bytes(args.pool))
+        pool: object = orca.decode_whirlpool(_account_bytes(args.pool))
         arrays: list[object] = [orca.decode_tick_array(_account_bytes(p)) for p in args.tick_array]
         config = None
     else:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from decimal import Decimal
 from typing import Any
 
 import bytewax.operators as op
@@ -125,7 +126,7 @@ class _PairStep:
 def risk_params(settings: Settings, quote_decimals: int) -> RiskParams:
     """Risk rails from config, caps converted to the pair quote currency's base units."""
     r = settings.risk
-    one = settings.fx.get("USDC", 1)
+    one = settings.fx.get("USDC", Decimal(1))
     return RiskParams(
         max_notional_quote=usd_to_quote_units(r.max_notional_usd, quote_decimals, one),
         max_notional_per_minute_quote=usd_to_quote_units(

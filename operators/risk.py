@@ -2,7 +2,8 @@
 
 It merges opportunities and health events, owns caps / exposure / kill-switch state, and turns an
 opportunity into two order intents only when every rail is green. Time is the events' own
-(`ts_recv_ns` of health, `ts_detect_ns` of opportunities), never a wall clock, so a replay takes the same decisions as the live run did.
+(`ts_recv_ns` of health, `ts_detect_ns` of opportunities), never a wall clock, so a replay
+takes the same decisions as the live run did.
 """
 
 from __future__ import annotations

@@ -159,7 +159,7 @@ def price_of_sqrt_x64(
     sqrt_price_x64: int, base_decimals: int = 9, quote_decimals: int = 6
 ) -> float:
     """Human price of a Q64.64 sqrt price (float: for the simulator's dynamics only)."""
-    return (sqrt_price_x64 / Q64) ** 2 * 10 ** (base_decimals - quote_decimals)
+    return float((sqrt_price_x64 / Q64) ** 2 * 10 ** (base_decimals - quote_decimals))
 
 
 class SimPool:
