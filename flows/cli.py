@@ -54,6 +54,12 @@ def cmd_replay(args: argparse.Namespace) -> int:
     print("== solarb replay summary")
     for line in summary_lines(s):
         print(line)
+    batch = args.batch_size or settings.engine.replay_batch_size
+    if batch > 1:
+        print(
+            f"               (frames enter Bytewax {batch} at a time in replay, so latency here "
+            "includes the batch span; --batch-size 1 gives live-like figures)"
+        )
     print(f"wall time      {wall:.2f} s ({s.frames / wall:,.0f} frames/s)" if wall > 0 else "")
     path = write_report(s, report, journal, title=", ".join(str(c) for c in captures))
     print(f"journal        {journal}/")
@@ -108,14 +114,20 @@ def cmd_check(args: argparse.Namespace) -> int:
     if t.safety_margin_bps <= 0:
         print("thresholds     WARN: safety margin is 0 bps")
     print(f"thresholds     safety {t.safety_margin_bps} bps, slippage {t.slippage_default_bps} bps")
-    try:
-        import keyring
+    from connectors.secrets import keychain_status, resolve_secret
 
-        backend = keyring.get_keyring()
-        print(f"keychain       {type(backend).__name__} reachable")
-    except Exception as exc:  # noqa: BLE001 - any keyring backend failure is the finding itself
-        ok = False
-        print(f"keychain       FAIL: {exc}")
+    print(f"keychain       backend {keychain_status()}")
+    for name, venue in sorted(settings.venues.items()):
+        for field in ("api_key", "api_secret"):
+            ref = getattr(venue, field)
+            if ref is None:
+                continue
+            try:
+                resolve_secret(ref)
+                print(f"  {name}.{field:<10} present ({ref})")
+            except SolarbError as exc:
+                ok = False
+                print(f"  {name}.{field:<10} MISSING: {exc}")
     print(f"clock          local UTC {time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())}")
     print("feeds/rpc      use `solarb check --online` once live transports are configured")
     return 0 if ok else 1

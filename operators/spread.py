@@ -269,13 +269,17 @@ class PairEngine:
             to_pair_quote(q.quote_amount, r, round_up=buy),
         )
 
-    def _cost(self, b: Point, s: Point, cex: CexBookView, cex_buys: bool) -> CandidateCost:
-        c = self.p.costs
-        slip = self.slippage.expected_bps(
-            b[0].market_id, c.slippage_default_bps
-        ) + self.slippage.expected_bps(s[0].market_id, c.slippage_default_bps)
+    def _slippage_bps(self, buy_market_id: str, sell_market_id: str) -> float:
+        """Expected slippage of both legs, bps: realised p95 per market, else the default."""
+        d = self.p.costs.slippage_default_bps
+        est = self.slippage
+        return est.expected_bps(buy_market_id, d) + est.expected_bps(sell_market_id, d)
+
+    def _cost(
+        self, b: Point, s: Point, cex: CexBookView, cex_buys: bool, slip: float
+    ) -> CandidateCost:
         return evaluate_candidate(
-            c,
+            self.p.costs,
             buy_gross_quote=b[1],
             buy_fee_quote=b[2],
             sell_gross_quote=s[1],
@@ -296,9 +300,7 @@ class PairEngine:
         c = self.p.costs
         cap = self.p.max_notional_quote
         # Bps terms that do not depend on the size: rank sizes on the edge before gas.
-        slip = self.slippage.expected_bps(
-            buy_view.market_id, c.slippage_default_bps
-        ) + self.slippage.expected_bps(sell_view.market_id, c.slippage_default_bps)
+        slip = self._slippage_bps(buy_view.market_id, sell_view.market_id)
         flat_ppb = round((slip + hedge_bps(c, cex.market == "perp") + c.safety_margin_bps) * 1e5)
         best_i, best_edge, prev_i = -1, 0, -1
         last_ok = -1
@@ -318,7 +320,7 @@ class PairEngine:
             return None
         b, s = buys[best_i], sells[best_i]
         assert b is not None and s is not None
-        cost = self._cost(b, s, cex, cex_buys)
+        cost = self._cost(b, s, cex, cex_buys, slip)
         prev = None
         if prev_i >= 0 and prev_i == best_i - 1:
             pb, ps = buys[prev_i], sells[prev_i]
@@ -332,9 +334,7 @@ class PairEngine:
             return best.cost.net_bps
         b, s = best.prev
         c = self.p.costs
-        slip = self.slippage.expected_bps(
-            b[0].market_id, c.slippage_default_bps
-        ) + self.slippage.expected_bps(s[0].market_id, c.slippage_default_bps)
+        slip = best.cost.costs.slippage_bps
         prev_pnl = candidate_pnl(
             c,
             buy_gross_quote=b[1],
@@ -398,9 +398,7 @@ class PairEngine:
         cex_fee = c.cex_taker_fee_bps.get(cex.venue, cex.taker_fee_bps)
         if not cex_buys:  # the CEX fee is on the sell amount; costs are bps of the buy notional
             cex_fee *= sell_p / buy_p
-        slip = self.slippage.expected_bps(
-            cex.market_id, c.slippage_default_bps
-        ) + self.slippage.expected_bps(dex.market_id, c.slippage_default_bps)
+        slip = self._slippage_bps(cex.market_id, dex.market_id)
         flat = cex_fee + slip + hedge_bps(c, cex.market == "perp") + c.safety_margin_bps
         return (sell_p - buy_p) / buy_p * 10_000.0 - flat
 

@@ -161,11 +161,13 @@ def write_report(s: Summary, path: str | Path, journal: str | Path, title: str) 
             "expected PnL (quote units) | cu price |",
             "|---|---|---|---|---|---|---|---|",
         ]
-        for o in opps:
-            if o["update_seq"] != 0:
-                continue
+        signals = sorted(
+            (o for o in opps if o["update_seq"] == 0), key=lambda o: o["ts_detect_ns"]
+        )
+        for o in signals:
+            oid = o["opportunity_id"].replace("|", "\\|")
             lines.append(
-                f"| {o['opportunity_id']} | {o['direction']} | {o['size_base']} | "
+                f"| {oid} | {o['direction']} | {o['size_base']} | "
                 f"{o['spread_bps']:.2f} | {o['cost_total_bps']:.2f} | {o['net_bps']:.2f} | "
                 f"{o['expected_pnl_quote']} | {o['cu_price_micro_lamports']} |"
             )

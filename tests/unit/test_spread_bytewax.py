@@ -148,42 +148,74 @@ def btc_dex(mid: Decimal, ts_ns: int) -> ClobView:
     )
 
 
-def test_binance_btcusdt_replay_against_a_dex_near_mid_stays_under_50_signals_a_minute(
-    fixtures: Path,
-) -> None:
+def btc_book_tickers(fixtures: Path) -> list[CexBookView]:
+    """CexBookViews (one level a side) from every bookTicker frame of the recorded BTCUSDT."""
     path = next((fixtures / "cex" / "binance").glob("btcusdt_spot_*.jsonl.gz"))
-    eng = PairEngine(btc_params())
-    times: list[int] = []
-    next_slot = 0
-    frames = 0
+    views = []
     for line in iter_cex_lines(path):
         if not line["stream"].endswith("@bookTicker"):
             continue
         data = orjson.loads(line["payload"])["data"]
-        t = line["ts_recv_ns"]
-        bid, ask = D(data["b"]), D(data["a"])
-        view = CexBookView(
-            venue="binance",
-            market_id="binance:BTCUSDT",
-            pair="BTC/USDT",
-            market="spot",
-            quote_currency="USDT",
-            bids=((bid, D(data["B"])),),
-            asks=((ask, D(data["A"])),),
-            update_id=data["u"],
-            in_sync=True,
-            ts_event_ns=0,
-            ts_recv_ns=t,
-            taker_fee_bps=10.0,
+        views.append(
+            CexBookView(
+                venue="binance",
+                market_id="binance:BTCUSDT",
+                pair="BTC/USDT",
+                market="spot",
+                quote_currency="USDT",
+                bids=((D(data["b"]), D(data["B"])),),
+                asks=((D(data["a"]), D(data["A"])),),
+                update_id=data["u"],
+                in_sync=True,
+                ts_event_ns=0,
+                ts_recv_ns=line["ts_recv_ns"],
+                taker_fee_bps=10.0,
+            )
         )
-        frames += 1
-        if t >= next_slot:  # the DEX re-prices to the CEX mid once per 400 ms slot
+    return views
+
+
+def replay_signal_times(params: SpreadParams, views: list[CexBookView]) -> list[int]:
+    """Replay the CEX views; the DEX re-prices to the CEX mid once per 400 ms slot."""
+    eng = PairEngine(params)
+    times: list[int] = []
+    next_slot = 0
+    for view in views:
+        t = view.ts_recv_ns
+        if t >= next_slot:
             next_slot = t + 400 * MS
-            times += [o.ts_recv_ns for o in eng.on_view(btc_dex((bid + ask) / 2, t), t)]
+            mid = (view.bids[0][0] + view.asks[0][0]) / 2
+            times += [o.ts_recv_ns for o in eng.on_view(btc_dex(mid, t), t)]
         times += [o.ts_recv_ns for o in eng.on_view(view, t)]
-    assert frames == 66_678
+    assert eng.counters["signals"] + eng.counters["updates"] == len(times)
+    return times
+
+
+def max_per_minute(times: list[int]) -> int:
     minutes: dict[int, int] = {}
     for t in times:
         minutes[t // (60 * SECOND)] = minutes.get(t // (60 * SECOND), 0) + 1
-    assert max(minutes.values(), default=0) <= 50
-    assert eng.counters["signals"] + eng.counters["updates"] == len(times)
+    return max(minutes.values(), default=0)
+
+
+def test_binance_btcusdt_replay_against_a_dex_near_mid_stays_under_50_signals_a_minute(
+    fixtures: Path,
+) -> None:
+    views = btc_book_tickers(fixtures)
+    assert len(views) == 66_678  # 10 minutes of real top-of-book changes
+    times = replay_signal_times(btc_params(), views)
+    assert times == []  # no top-of-book jump beat ~21 bps of costs inside one slot
+    assert max_per_minute(times) <= 50
+    # Even with no CEX fee, no slippage and no safety margin (a trigger near 2 bps + gas),
+    # hysteresis keeps the count far under the storm line.
+    p = btc_params()
+    bare = replace(
+        p,
+        costs=replace(
+            p.costs, cex_taker_fee_bps={"binance": 0.0}, slippage_default_bps=0.0,
+            safety_margin_bps=0.0,
+        ),
+    )
+    loose = replay_signal_times(bare, views)
+    assert len(loose) == 34
+    assert max_per_minute(loose) <= 50

@@ -1,0 +1,68 @@
+"""Paper flow: live market data ─► the shared graph ─► paper fills ─► journal.
+
+    CEX feeds + Solana account feed ─► frames ─► build_graph(paper=True) ─► journal
+                                    └► health ─► risk guard (inside the graph)
+
+Nothing is sent to any venue: the paper venue fills intents against the live views after the
+configured latency. `python -m bytewax.run flows.paper` runs it. Environment:
+    SOLARB_CONFIG / SOLARB_MARKETS     config files (default: config/default.toml, markets.toml)
+    SOLARB_JOURNAL                     journal folder (default: engine.journal_dir)
+    SOLARB_PAPER_SECONDS               stop after this many seconds (default: run until stopped)
+    SOLARB_PAPER_MAX_FRAMES            ... or after this many frames per feed
+The journal is written as the run ends; bound the run (or use `solarb paper --duration`).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import bytewax.operators as op
+from bytewax.dataflow import Dataflow
+
+from config import Settings, load_settings
+from connectors.cex.transport import TransportConfig
+from connectors.journal import JournalSink
+from flows.graph import build_graph
+from flows.live_sources import UNBOUNDED, Bounds, LiveHandles, bounds_from_env, live_inputs
+
+
+@dataclass(frozen=True)
+class LiveFlow:
+    """A live-input dataflow and the handles to stop its feeds (`handles.close()`)."""
+
+    flow: Dataflow
+    handles: LiveHandles
+
+
+def build_flow(
+    settings: Settings,
+    journal_dir: Path,
+    *,
+    bounds: Bounds = UNBOUNDED,
+    transport_config: TransportConfig | None = None,
+    rpc_kwargs: dict[str, Any] | None = None,
+) -> LiveFlow:
+    """Live feeds of `settings` through the graph with paper fills into `journal_dir`."""
+    flow = Dataflow("solarb_paper")
+    inp = live_inputs(flow, settings, bounds=bounds, transport_config=transport_config,
+                      rpc_kwargs=rpc_kwargs)
+    out = build_graph(flow, inp.raw, settings, health=inp.health, paper=True)
+    journal = op.merge("journal_and_feed_health", out.journal, inp.health)
+    op.output("journal", journal, JournalSink(journal_dir))
+    return LiveFlow(flow, inp.handles)
+
+
+def _from_env() -> Dataflow:
+    settings = load_settings()
+    journal = Path(os.environ.get("SOLARB_JOURNAL") or settings.engine.journal_dir)
+    return build_flow(settings, journal, bounds=bounds_from_env(os.environ, "SOLARB_PAPER")).flow
+
+
+def __getattr__(name: str) -> Any:
+    # `bytewax.run` looks up `flow`; build it only then so importing this module is cheap.
+    if name == "flow":
+        return _from_env()
+    raise AttributeError(name)
