@@ -3,18 +3,24 @@
 A market is a key: `venue:symbol` for CEX books, `venue:address` for DEX pools. The router maps
 each raw frame to its market from config; the state object turns that market's frames into
 venue views (plus health events and trades). CEX books are the venues' sans-I/O `BookSync`;
-CLMM pools are decoded here and kept by `operators.pool_state.ClmmPoolState`.
+CLMM pools are decoded here and kept by `operators.pool_state.ClmmPoolState`; on-chain CLOBs
+(Phoenix market, OpenBook v2 market + bids + asks) are decoded here and kept by
+`operators.pool_state.ClobMarketState`. A DEX account that fails to decode or does not belong
+to its market is reported (`HealthEvent` "bad_account"), counted, and never applied.
 """
 
 from __future__ import annotations
 
 import hashlib
 import importlib
+import struct
 from dataclasses import dataclass, replace
 from types import ModuleType
 from typing import Any
 
 from config import MarketSettings, PairSettings, Settings
+from connectors.solana import openbook, phoenix
+from operators.clob import BookSide, OpenBookMarket, PhoenixMarket
 from operators.errors import DecodeError, FeedError
 from operators.events import (
     BookDelta,
@@ -25,8 +31,8 @@ from operators.events import (
     ResyncRequired,
     Trade,
 )
-from operators.pool_state import ClmmPoolState
-from operators.views import CexBookView, ClmmView
+from operators.pool_state import ClmmPoolState, ClobMarketState, array_pool_address
+from operators.views import CexBookView, ClmmView, ClobView
 
 CEX_MODULES = {
     "binance": "connectors.cex.binance",
@@ -35,6 +41,7 @@ CEX_MODULES = {
     "bybit": "connectors.cex.bybit",
 }
 CLMM_VENUES = frozenset({"orca", "raydium_clmm"})
+CLOB_VENUES = frozenset({"phoenix", "openbook"})
 
 
 def _cex_module(venue: str) -> ModuleType:
@@ -202,13 +209,20 @@ class ClmmMarketState:
                 raise DecodeError("unknown account discriminator", account=account)
             role, fn = entry
             decoded = getattr(self.codec, fn)(f.payload)
+            owner = array_pool_address(decoded) if role != "pool" else None
+            if owner is not None and owner != m.address:
+                # checked before applying: the pool state must never hold another pool's arrays
+                raise DecodeError(
+                    f"{role} belongs to pool {owner}, not {m.address}", account=account
+                )
+            update = PoolUpdate(
+                m.venue, m.market_id, account, role, decoded, f.slot or 0, f.ts_recv_ns,
+                f.ts_recv_ns,
+            )  # fmt: skip
+            out: list[Any] = list(self.state.on_account(update))
         except DecodeError as exc:
             self.decode_errors += 1
-            return [HealthEvent(m.market_id, "bad_account", str(exc), f.ts_recv_ns, f.ts_recv_ns)]
-        update = PoolUpdate(
-            m.venue, m.market_id, account, role, decoded, f.slot or 0, f.ts_recv_ns, f.ts_recv_ns
-        )
-        out: list[Any] = list(self.state.on_account(update))
+            return [_bad_account(m.market_id, exc, f)]
         if f.ts_ingest_ns:
             out = [
                 replace(v, ts_ingest_ns=f.ts_ingest_ns) if isinstance(v, ClmmView) else v
@@ -217,9 +231,135 @@ class ClmmMarketState:
         return out
 
 
-def build_market_state(
-    settings: Settings, router: Router, market_id: str
-) -> CexMarketState | ClmmMarketState:
+def _bad_account(market_id: str, exc: DecodeError, f: RawFrame) -> HealthEvent:
+    return HealthEvent(market_id, "bad_account", str(exc), f.ts_recv_ns, f.ts_recv_ns)
+
+
+_PHOENIX_DISCRIMINANT = struct.pack("<Q", phoenix.MARKET_DISCRIMINANT)
+
+
+class ClobMarketStateAdapter:
+    """One on-chain CLOB market: account frames decoded and applied to `ClobMarketState`.
+
+    Phoenix keeps the whole book in its market account. OpenBook v2 splits it into the market
+    and two BookSide accounts whose role (bids / asks) is the market's `bids` / `asks` pubkey:
+    a side is only applied once the market says which account it is, so a side that arrives
+    first is held back (latest per account) and applied right after the market.
+    """
+
+    def __init__(self, ref: MarketRef, stale_after_ns: int) -> None:
+        m = ref.market
+        if m.venue not in CLOB_VENUES:
+            raise FeedError(f"market {m.market_id}: {m.venue!r} is not a CLOB venue", venue=m.venue)
+        self.ref = ref
+        self.state = ClobMarketState(
+            m.venue, m.market_id, ref.pair.name, m.quote_currency, stale_after_ns=stale_after_ns
+        )
+        self.frames = 0
+        self.decode_errors = 0
+        self.pending_sides: dict[str, tuple[BookSide, RawFrame]] = {}
+        """OpenBook book sides received before any market account, by account pubkey."""
+
+    def on_frame(self, f: RawFrame) -> list[Any]:
+        """Decode one account frame and apply it; a bad account is reported, never applied."""
+        self.frames += 1
+        m = self.ref.market
+        account = f.stream.split(":", 1)[-1]
+        try:
+            out = self._apply(account, f)
+        except DecodeError as exc:
+            self.decode_errors += 1
+            return [_bad_account(m.market_id, exc, f)]
+        if f.ts_ingest_ns:
+            out = [
+                replace(v, ts_ingest_ns=f.ts_ingest_ns) if isinstance(v, ClobView) else v
+                for v in out
+            ]
+        return out
+
+    def _apply(self, account: str, f: RawFrame) -> list[Any]:
+        m = self.ref.market
+        head = bytes(f.payload[:8])
+        if m.venue == "phoenix":
+            if head != _PHOENIX_DISCRIMINANT:
+                raise DecodeError("not a Phoenix MarketHeader (discriminant)", account=account)
+            self._check_market_account(account)
+            market = phoenix.decode_market(f.payload)
+            if market.base_lot_size <= 0 or market.base_lots_per_base_unit <= 0:
+                raise DecodeError(
+                    f"lot sizes not initialised (base_lot_size {market.base_lot_size}, "
+                    f"base_lots_per_base_unit {market.base_lots_per_base_unit})",
+                    account=account,
+                )
+            return self._update(account, "market", market, f)
+        if head == openbook.MARKET_DISCRIMINATOR:
+            self._check_market_account(account)
+            ob_market = openbook.decode_market(f.payload)
+            if ob_market.base_lot_size <= 0 or ob_market.quote_lot_size <= 0:
+                raise DecodeError(
+                    f"lot sizes must be positive (base {ob_market.base_lot_size}, "
+                    f"quote {ob_market.quote_lot_size})",
+                    account=account,
+                )
+            out = self._update(account, "market", ob_market, f)
+            return out + self._release_pending(ob_market)
+        if head == openbook.BOOK_SIDE_DISCRIMINATOR:
+            side = openbook.decode_book_side(f.payload)
+            held = self.state.market.decoded if self.state.market is not None else None
+            if not isinstance(held, OpenBookMarket):
+                self.pending_sides[account] = (side, f)
+                return []
+            return self._update(account, self._side_role(held, account, side), side, f)
+        raise DecodeError(f"unknown {m.venue} account discriminator {head.hex()}", account=account)
+
+    def _check_market_account(self, account: str) -> None:
+        address = self.ref.market.address
+        if account != address:
+            raise DecodeError(f"a market account at {account}, not at {address}", account=account)
+
+    @staticmethod
+    def _side_role(market: OpenBookMarket, account: str, side: BookSide) -> str:
+        role = "bids" if account == market.bids else "asks" if account == market.asks else None
+        if role is None:
+            raise DecodeError(
+                f"book side is neither the market's bids {market.bids} nor asks {market.asks}",
+                account=account,
+            )
+        if side.side != role:
+            raise DecodeError(
+                f"account is the market's {role} but its order_tree_type says {side.side}",
+                account=account,
+            )
+        return role
+
+    def _release_pending(self, market: OpenBookMarket) -> list[Any]:
+        """Apply held-back sides now that the market names its bids/asks (others: bad)."""
+        out: list[Any] = []
+        pending, self.pending_sides = self.pending_sides, {}
+        for account, (side, f) in sorted(pending.items(), key=lambda kv: kv[1][1].ts_recv_ns):
+            try:
+                out += self._update(account, self._side_role(market, account, side), side, f)
+            except DecodeError as exc:
+                self.decode_errors += 1
+                out.append(_bad_account(self.ref.market.market_id, exc, f))
+        return out
+
+    def _update(
+        self, account: str, role: str, decoded: PhoenixMarket | OpenBookMarket | BookSide,
+        f: RawFrame,
+    ) -> list[Any]:  # fmt: skip
+        m = self.ref.market
+        update = PoolUpdate(
+            m.venue, m.market_id, account, role, decoded, f.slot or 0, f.ts_recv_ns, f.ts_recv_ns
+        )
+        return list(self.state.on_account(update))
+
+
+MarketState = CexMarketState | ClmmMarketState | ClobMarketStateAdapter
+"""Any per-market state object the graph keeps."""
+
+
+def build_market_state(settings: Settings, router: Router, market_id: str) -> MarketState:
     """The state object for one configured market."""
     ref = router.by_id[market_id]
     venue = ref.market.venue
@@ -227,4 +367,6 @@ def build_market_state(
         return CexMarketState(ref, settings.engine.book_depth, settings.venues[venue].taker_fee_bps)
     if venue in CLMM_VENUES:
         return ClmmMarketState(ref, settings.engine.stale_after_ms * 1_000_000)
+    if venue in CLOB_VENUES:
+        return ClobMarketStateAdapter(ref, settings.engine.stale_after_ms * 1_000_000)
     raise FeedError(f"market {market_id}: venue kind not wired into the graph yet", venue=venue)

@@ -187,16 +187,6 @@ def cmd_quote(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_not_yet(args: argparse.Namespace) -> int:
-    """Subcommands whose issue has not landed yet say so plainly."""
-    print(
-        f"solarb {args.cmd}: not available yet in this build (see README 'What works'). "
-        "Nothing was started.",
-        file=sys.stderr,
-    )
-    return 2
-
-
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of every subcommand."""
     p = argparse.ArgumentParser(prog="solarb", description="CEX <-> DEX arbitrage on Solana")
@@ -240,13 +230,9 @@ def build_parser() -> argparse.ArgumentParser:
     qp.add_argument("--exact-out", action="store_true", help="amount is the output amount")
     qp.set_defaults(func=cmd_quote)
 
-    for name, text in (
-        ("paper", "live market data, simulated fills"),
-        ("live", "live trading"),
-        ("record", "record live feeds to a Parquet capture"),
-    ):
-        q = sub.add_parser(name, help=text)
-        q.set_defaults(func=cmd_not_yet)
+    from flows.cli_live import add_live_parsers
+
+    add_live_parsers(sub)
     return p
 
 

@@ -43,8 +43,14 @@ CEX_VENUES = ("binance", "binance-usdm", "okx", "bybit")
 class Loopback:
     """Loopback CEX venues + a Solana stand-in with the simulated pool(s); stop() in finally."""
 
-    def __init__(self, pools: list[str], *, seed: int = 0, frame_interval_s: float = 0.01,
-                 slot_interval_s: float = 0.4) -> None:
+    def __init__(
+        self,
+        pools: list[str],
+        *,
+        seed: int = 0,
+        frame_interval_s: float = 0.01,
+        slot_interval_s: float = 0.4,
+    ) -> None:
         from replay.simulate import SimConfig, SimPool
 
         self.seed = seed
@@ -59,8 +65,9 @@ class Loopback:
     def start(self) -> Loopback:
         """Start the venue simulators and the stand-in (loaded with every pool's accounts)."""
         try:
-            self.venues = start_venues_in_thread(seed=self.seed,
-                                                 frame_interval_s=self.frame_interval_s)
+            self.venues = start_venues_in_thread(
+                seed=self.seed, frame_interval_s=self.frame_interval_s
+            )
             self.standin = SolanaStandIn(name="loopback")
             for addr, pool in self.sim_pools.items():
                 for key, data in pool.tick_arrays():
@@ -95,8 +102,9 @@ class Loopback:
         out["SOLARB__RPC__FAILOVER_WS"] = '""'
         return out
 
-    def settings(self, config: str | Path | None = None,
-                 markets: str | Path | None = None) -> Settings:
+    def settings(
+        self, config: str | Path | None = None, markets: str | Path | None = None
+    ) -> Settings:
         """The config at `config`/`markets` with every venue URL and RPC endpoint on loopback."""
         return load_settings(config, markets, env={**os.environ, **self.env()})
 
@@ -109,8 +117,9 @@ class Loopback:
         pool.move_to(price)
         return self.standin.set_account(addr, pool.account_bytes(), ORCA_PROGRAM, POOL_LAMPORTS)
 
-    def start_scenario(self, jump_bps: float, every_s: float = 4.0, first_after_s: float = 2.0,
-                       hold_s: float = 1.5) -> None:
+    def start_scenario(
+        self, jump_bps: float, every_s: float = 4.0, first_after_s: float = 2.0, hold_s: float = 1.5
+    ) -> None:
         """Every `every_s`: move the pools `jump_bps` off the CEX mid, rewrite, then move back."""
         mid = float(self.cex_mid())
 
@@ -208,6 +217,7 @@ def run_live(lf: LiveFlow, label: str, progress_every_s: float = 2.0) -> float:
     old: Callable[[int, FrameType | None], Any] | int | None = None
     in_main = threading.current_thread() is threading.main_thread()
     if in_main:
+
         def on_sigint(signum: int, frame: FrameType | None) -> None:
             if handles.stop_event.is_set():
                 raise KeyboardInterrupt
@@ -219,7 +229,7 @@ def run_live(lf: LiveFlow, label: str, progress_every_s: float = 2.0) -> float:
     ticker.start()
     t0 = time.perf_counter()
     try:
-        run_main(lf.flow)
+        run_main(lf.flow)  # type: ignore[no-untyped-call]
     finally:
         done.set()
         ticker.join(5.0)
@@ -229,8 +239,9 @@ def run_live(lf: LiveFlow, label: str, progress_every_s: float = 2.0) -> float:
     return time.perf_counter() - t0
 
 
-def _print_summary(settings: Settings, journal: Path, report: Path, title: str,
-                   wall_s: float, label: str) -> None:
+def _print_summary(
+    settings: Settings, journal: Path, report: Path, title: str, wall_s: float, label: str
+) -> None:
     from replay.report import summarize, summary_lines, write_report
 
     qd = settings.pairs[0].quote_decimals if settings.pairs else 6
@@ -258,8 +269,10 @@ def cmd_paper(args: argparse.Namespace) -> int:
         clear_journal(journal)
         bounds = _bounds(args)
         lf = build_flow(settings, journal, bounds=bounds)
-        print(f"solarb paper: {', '.join(market_ids(settings))}; "
-              + (f"bounded ({bounds})" if bounds.bounded else "until Ctrl-C"))
+        print(
+            f"solarb paper: {', '.join(market_ids(settings))}; "
+            + (f"stops after {bounds}" if bounds.bounded else "until Ctrl-C")
+        )
         wall = run_live(lf, "paper")
     _print_summary(settings, journal, report, "paper session", wall, "paper")
     return 0
@@ -308,10 +321,14 @@ def cmd_record(args: argparse.Namespace) -> int:
 
 def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--duration", type=float, default=None, help="stop after this many seconds")
-    p.add_argument("--max-frames", type=int, default=None,
-                   help="stop each feed after this many frames")
-    p.add_argument("--loopback", action="store_true",
-                   help="no network: loopback CEX venues + Solana stand-in with a simulated pool")
+    p.add_argument(
+        "--max-frames", type=int, default=None, help="stop each feed after this many frames"
+    )
+    p.add_argument(
+        "--loopback",
+        action="store_true",
+        help="no network: loopback CEX venues + Solana stand-in with a simulated pool",
+    )
 
 
 def add_live_parsers(subparsers: Any) -> None:
@@ -324,12 +341,18 @@ def add_live_parsers(subparsers: Any) -> None:
         _common(q)
         q.add_argument("--journal", help="journal folder (default: engine.journal_dir)")
         q.add_argument("--report", help="report path (default: engine.report_path)")
-        q.add_argument("--loopback-jump-bps", type=float, default=80.0,
-                       help="with --loopback: move the pool this far off the CEX every 4 s "
-                            "(0 = never)")
+        q.add_argument(
+            "--loopback-jump-bps",
+            type=float,
+            default=80.0,
+            help="with --loopback: move the pool this far off the CEX every 4 s (0 = never)",
+        )
         if name == "live":
-            q.add_argument("--signals-only", action="store_true",
-                           help="required: journal signals and intents, send nothing")
+            q.add_argument(
+                "--signals-only",
+                action="store_true",
+                help="required: journal signals and intents, send nothing",
+            )
         q.set_defaults(func=func)
     r = subparsers.add_parser("record", help="record live feeds to a Parquet capture")
     _common(r)

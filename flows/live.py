@@ -49,8 +49,9 @@ def build_flow(
     if not signals_only:
         raise ExecutionError(REFUSAL, retryable=False)
     flow = Dataflow("solarb_live_signals")
-    inp = live_inputs(flow, settings, bounds=bounds, transport_config=transport_config,
-                      rpc_kwargs=rpc_kwargs)
+    inp = live_inputs(
+        flow, settings, bounds=bounds, transport_config=transport_config, rpc_kwargs=rpc_kwargs
+    )
     out = build_graph(flow, inp.raw, settings, health=inp.health, paper=False)
     journal = op.merge("journal_and_feed_health", out.journal, inp.health)
     op.output("journal", journal, JournalSink(journal_dir))

@@ -1,20 +1,21 @@
 """Live inputs of the paper, live and record flows: CEX book feeds and one Solana account feed.
 
-    CexFeedSource per (venue, market) ──┐
-                                        ├─► merge ─► tick-array watcher ─► branch ─► RawFrames
-    AccountFeedSource (every CLMM pool) ┘            (op.inspect)                └─► HealthEvents
+    CexFeedSource per (venue, market) ───┐
+                                         ├─► merge ─► account watcher ─► branch ─► RawFrames
+    AccountFeedSource (every DEX market) ┘            (op.inspect)              └─► HealthEvents
 
 - One `CexFeedSource` per configured CEX (venue, spot|perp) with every symbol of that venue in
   it (one WS connection each), URLs from `[venues.<name>]`.
-- One `AccountFeedSource` for every configured CLMM pool: the pool account plus its tick arrays.
+- One `AccountFeedSource` for every configured DEX market: a CLMM pool account plus its tick
+  arrays; a Phoenix market account; an OpenBook v2 market plus its bids/asks BookSides.
   When a market lists `tick_arrays` in markets.toml those are watched from the start. Otherwise
   the watcher (an `op.inspect` right after the inputs, so on the worker that owns the account
   partition) decodes each pool account as it arrives, asks a throwaway `ClmmPoolState` which
   tick-array starts the graph's pool state will want around the current tick, derives their
   addresses (`orca.tick_array_address` / `raydium_clmm.tick_array_address`) and calls
   `source.want(...)` for the ones not yet watched. Raydium pools also get their AmmConfig and
-  tick-array bitmap extension this way. An array that does not exist on-chain simply never
-  arrives (no liquidity there).
+  tick-array bitmap extension this way, and OpenBook markets their `bids`/`asks` accounts. An
+  array that does not exist on-chain simply never arrives (no liquidity there).
 - Live sources never end by themselves. Every source is wrapped in `BoundedSource`: each
   partition ends after `Bounds.max_frames` RawFrames or `Bounds.seconds` after it was built
   (whichever comes first; neither = run until stopped). `LiveHandles.request_stop()` ends them
@@ -41,7 +42,7 @@ from bytewax.inputs import FixedPartitionedSource, StatefulSourcePartition
 from config import MarketSettings, Settings
 from connectors.cex.sources import CexFeedSource
 from connectors.cex.transport import TransportConfig
-from connectors.market_state import CEX_MODULES, CLMM_VENUES
+from connectors.market_state import CEX_MODULES
 from connectors.solana.sources import AccountFeedSource
 from operators.errors import ConfigError, DecodeError
 from operators.events import HealthEvent, PoolUpdate, RawFrame
@@ -52,7 +53,10 @@ Item = RawFrame | HealthEvent
 _POOL_DECODERS = {
     "orca": ("connectors.solana.orca", "decode_whirlpool"),
     "raydium_clmm": ("connectors.solana.raydium_clmm", "decode_pool_state"),
+    "openbook": ("connectors.solana.openbook", "decode_market"),
 }
+DEX_VENUES = frozenset({"orca", "raydium_clmm", "phoenix", "openbook"})
+"""DEX venues the account feed serves (Phoenix: its market account holds the whole book)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,6 +70,11 @@ class Bounds:
     def bounded(self) -> bool:
         """Whether the run ends on its own."""
         return self.max_frames is not None or self.seconds is not None
+
+    def __str__(self) -> str:
+        parts = [f"{self.max_frames} frames per feed"] if self.max_frames is not None else []
+        parts += [f"{self.seconds:g} s"] if self.seconds is not None else []
+        return " or ".join(parts) or "until stopped"
 
 
 UNBOUNDED = Bounds()
@@ -85,9 +94,7 @@ class _BoundedPartition(StatefulSourcePartition[Item, None]):
         self.stop = stop
         self.inner = inner
         self.frames_left = bounds.max_frames
-        self.deadline_mono = (
-            None if bounds.seconds is None else time.monotonic() + bounds.seconds
-        )
+        self.deadline_mono = None if bounds.seconds is None else time.monotonic() + bounds.seconds
         self.frames = 0
         self.closed = False
         self._lock = threading.Lock()
@@ -120,8 +127,9 @@ class _BoundedPartition(StatefulSourcePartition[Item, None]):
         inner = self.inner.next_awake()
         if self.deadline_mono is None:
             return inner
-        deadline = datetime.now(UTC) + timedelta(seconds=max(0.0, self.deadline_mono
-                                                              - time.monotonic()))
+        deadline = datetime.now(UTC) + timedelta(
+            seconds=max(0.0, self.deadline_mono - time.monotonic())
+        )
         return deadline if inner is not None and inner > deadline else inner
 
     def snapshot(self) -> None:
@@ -138,8 +146,13 @@ class _BoundedPartition(StatefulSourcePartition[Item, None]):
 class BoundedSource(FixedPartitionedSource[Item, None]):
     """Wrap a live source so its partitions end at `bounds`; built partitions go to `registry`."""
 
-    def __init__(self, inner: FixedPartitionedSource[Item, Any], bounds: Bounds,
-                 registry: list[_BoundedPartition], stop: threading.Event) -> None:
+    def __init__(
+        self,
+        inner: FixedPartitionedSource[Item, Any],
+        bounds: Bounds,
+        registry: list[_BoundedPartition],
+        stop: threading.Event,
+    ) -> None:
         self.inner = inner
         self.bounds = bounds
         self.registry = registry
@@ -149,24 +162,29 @@ class BoundedSource(FixedPartitionedSource[Item, None]):
         return self.inner.list_parts()
 
     def build_part(self, step_id: str, for_part: str, resume_state: None) -> _BoundedPartition:
-        part = _BoundedPartition(for_part, self.inner.build_part(step_id, for_part, None),
-                                 self.bounds, self.stop)
+        part = _BoundedPartition(
+            for_part, self.inner.build_part(step_id, for_part, None), self.bounds, self.stop
+        )
         self.registry.append(part)
         return part
 
 
-def wanted_pool_accounts(venue: str, pool_address: str, payload: bytes,
-                         with_tick_arrays: bool = True) -> list[str]:
-    """Accounts a CLMM pool needs besides itself, from its raw pool bytes (tick arrays, config).
+def wanted_pool_accounts(
+    venue: str, pool_address: str, payload: bytes, with_tick_arrays: bool = True
+) -> list[str]:
+    """Accounts a DEX market needs besides itself, from its raw pool/market account bytes.
 
-    The tick-array starts are the ones the graph's `ClmmPoolState` keeps around the current
-    tick (same class, same defaults), so what we subscribe is exactly what it will use.
+    CLMM: the tick-array starts the graph's `ClmmPoolState` keeps around the current tick (same
+    class, same defaults, so we subscribe exactly what it will use); Raydium also its AmmConfig
+    and bitmap extension. OpenBook v2: the market's `bids` and `asks` BookSide accounts.
     """
     if venue not in _POOL_DECODERS:
         raise ConfigError(f"market {venue}:{pool_address}: no pool decoder for venue {venue!r}")
     mod_name, fn = _POOL_DECODERS[venue]
     mod = importlib.import_module(mod_name)
     decoded = getattr(mod, fn)(payload)
+    if venue == "openbook":
+        return [str(decoded.bids), str(decoded.asks)]
     out: list[str] = []
     if with_tick_arrays:
         state = ClmmPoolState(venue, f"{venue}:{pool_address}", "", "", True, stale_after_ns=1)
@@ -261,8 +279,9 @@ def _markets(settings: Settings) -> list[MarketSettings]:
     return out
 
 
-def cex_sources(settings: Settings, *, transport_config: TransportConfig | None = None
-                ) -> list[CexFeedSource]:
+def cex_sources(
+    settings: Settings, *, transport_config: TransportConfig | None = None
+) -> list[CexFeedSource]:
     """One CexFeedSource per configured CEX (venue, market), every symbol of it on one socket."""
     groups: dict[tuple[str, str], list[str]] = defaultdict(list)
     for m in _markets(settings):
@@ -273,36 +292,49 @@ def cex_sources(settings: Settings, *, transport_config: TransportConfig | None 
         v = settings.venues[venue]
         if not v.ws_url or not v.rest_url:
             raise ConfigError(f"[venues.{venue}]: ws_url and rest_url are needed for live feeds")
-        out.append(CexFeedSource(venue, symbols, market, _cex_ws_url(venue, market, v.ws_url),
-                                 v.rest_url, config=transport_config))
+        out.append(
+            CexFeedSource(
+                venue,
+                symbols,
+                market,
+                _cex_ws_url(venue, market, v.ws_url),
+                v.rest_url,
+                config=transport_config,
+            )
+        )
     return out
 
 
-def dex_watch_lists(settings: Settings) -> tuple[dict[str, list[str]], dict[str, str],
-                                                 dict[str, tuple[str, bool]]]:
-    """(pool -> accounts to watch first, pool -> venue, pool -> (venue, derive arrays?))."""
+def dex_watch_lists(
+    settings: Settings,
+) -> tuple[dict[str, list[str]], dict[str, str], dict[str, tuple[str, bool]]]:
+    """(market -> accounts to watch first, market -> venue, market -> (venue, derive arrays?)).
+
+    The third map lists the markets the watcher must complete once their main account arrives.
+    """
     accounts: dict[str, list[str]] = {}
     venues: dict[str, str] = {}
     pools: dict[str, tuple[str, bool]] = {}
     for m in _markets(settings):
         if m.venue in CEX_MODULES:
             continue
-        if m.venue not in CLMM_VENUES:
+        if m.venue not in DEX_VENUES:
             raise ConfigError(
-                f"market {m.market_id}: live feeds for {settings.venues[m.venue].kind} venue "
-                f"{m.venue!r} are not wired yet (only CLMM pools: {sorted(CLMM_VENUES)})"
+                f"market {m.market_id}: no live account feed for venue {m.venue!r} "
+                f"(served: {sorted(DEX_VENUES)})"
             )
         accounts[m.address] = [m.address, *m.tick_arrays]
         venues[m.address] = m.venue
         derive = not m.tick_arrays
-        if derive or m.venue == "raydium_clmm":
+        if m.venue in ("raydium_clmm", "openbook") or (derive and m.venue == "orca"):
             pools[m.address] = (m.venue, derive)
     return accounts, venues, pools
 
 
-def account_source(settings: Settings, *, rpc_kwargs: Mapping[str, Any] | None = None
-                   ) -> tuple[AccountFeedSource, TickArrayWatcher] | None:
-    """The Solana account feed of every configured CLMM pool and its watcher (None if no pool)."""
+def account_source(
+    settings: Settings, *, rpc_kwargs: Mapping[str, Any] | None = None
+) -> tuple[AccountFeedSource, TickArrayWatcher] | None:
+    """The Solana account feed of every configured DEX market and its watcher (None if none)."""
     accounts, venues, pools = dex_watch_lists(settings)
     if not accounts:
         return None
@@ -326,14 +358,17 @@ def live_inputs(
     for src in cex_sources(settings, transport_config=transport_config):
         handles.cex.append(src)
         step = f"cex_{src.venue}_{src.market}".replace("-", "_")
-        streams.append(op.input(step, flow, BoundedSource(src, bounds, handles.partitions,
-                                                       handles.stop_event)))
+        streams.append(
+            op.input(step, flow, BoundedSource(src, bounds, handles.partitions, handles.stop_event))
+        )
     acc = account_source(settings, rpc_kwargs=rpc_kwargs)
     if acc is not None:
         handles.accounts, handles.watcher = acc
-        s = op.input("solana_accounts", flow,
-                     BoundedSource(handles.accounts, bounds, handles.partitions,
-                                   handles.stop_event))
+        s = op.input(
+            "solana_accounts",
+            flow,
+            BoundedSource(handles.accounts, bounds, handles.partitions, handles.stop_event),
+        )
         streams.append(op.inspect("tick_array_watcher", s, handles.watcher))
     if not streams:
         raise ConfigError("no enabled market in the markets config: nothing to watch")
@@ -349,6 +384,7 @@ def _is_frame(item: Item) -> TypeGuard[RawFrame]:
 
 def bounds_from_env(env: Mapping[str, str], prefix: str) -> Bounds:
     """`Bounds` from `<prefix>_SECONDS` / `<prefix>_MAX_FRAMES` (e.g. SOLARB_PAPER_SECONDS)."""
+
     def num(name: str, cast: Callable[[str], Any]) -> Any:
         raw = env.get(f"{prefix}_{name}")
         if not raw:
@@ -367,4 +403,3 @@ def bounds_from_env(env: Mapping[str, str], prefix: str) -> Bounds:
 def market_ids(settings: Settings) -> list[str]:
     """Every configured market id, in config order."""
     return [m.market_id for p in settings.pairs for m in p.markets]
-

@@ -47,8 +47,9 @@ def build_flow(
 ) -> LiveFlow:
     """Live feeds of `settings` through the graph with paper fills into `journal_dir`."""
     flow = Dataflow("solarb_paper")
-    inp = live_inputs(flow, settings, bounds=bounds, transport_config=transport_config,
-                      rpc_kwargs=rpc_kwargs)
+    inp = live_inputs(
+        flow, settings, bounds=bounds, transport_config=transport_config, rpc_kwargs=rpc_kwargs
+    )
     out = build_graph(flow, inp.raw, settings, health=inp.health, paper=True)
     journal = op.merge("journal_and_feed_health", out.journal, inp.health)
     op.output("journal", journal, JournalSink(journal_dir))

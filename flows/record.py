@@ -40,11 +40,14 @@ def build_flow(
 ) -> LiveFlow:
     """Record the live feeds of `settings` into the capture `out` until `bounds`."""
     if not bounds.bounded:
-        raise ConfigError("a recording needs a bound (max frames or seconds): "
-                          "a Parquet capture is readable only once the run ends")
+        raise ConfigError(
+            "a recording needs a bound (max frames or seconds): "
+            "a Parquet capture is readable only once the run ends"
+        )
     flow = Dataflow("solarb_record")
-    inp = live_inputs(flow, settings, bounds=bounds, transport_config=transport_config,
-                      rpc_kwargs=rpc_kwargs)
+    inp = live_inputs(
+        flow, settings, bounds=bounds, transport_config=transport_config, rpc_kwargs=rpc_kwargs
+    )
     op.output("capture", inp.raw, CaptureSink(out))
     return LiveFlow(flow, inp.handles)
 

@@ -7,7 +7,9 @@ for ordering and identity as long as the price has at most 15 significant digits
 round-trip every such decimal (DBL_DIG = 15) and rounding is monotone, so two distinct prices get
 two distinct keys in the right order, and two spellings of one price ("5.16", "5.160") share a key.
 Longer prices are checked digit by digit and rejected with `FeedError` rather than risk a merge.
-`Decimal`s are built only when a caller reads levels (`top`, `best_bid`, `levels`).
+`Decimal`s are built only when a caller reads levels (`top`, `best_bid`, `levels`), and then
+kept per level (see `L2Book._decimals`): a view of the top 50 levels per frame rebuilds only the
+levels that frame changed.
 
 Pure: no I/O, no clock, no globals. Picklable, so Bytewax recovery can snapshot it.
 """
@@ -33,6 +35,11 @@ _MAX_SIG_DIGITS = 15
 _INF = float("inf")
 _ZERO = Decimal(0)
 """Size of a removed level in delta events (the venue's zero spelling carries no information)."""
+_DEC_CACHE_MAX = 512
+"""Decimal levels remembered per side; past this the memo is dropped (removed levels leave
+entries behind, so the bound keeps it from growing with the book's history)."""
+DecLevel = tuple[RawLevel, Level]
+"""A memo entry: the exact raw level object a Decimal level was built from, and that level."""
 
 
 def _check_wide_price(price: str) -> None:
@@ -63,7 +70,16 @@ class L2Book:
     WINDOW = 128
     """Levels kept sorted per side after a refill; it may grow to 2x before being trimmed."""
 
-    __slots__ = ("_ask_bound", "_ask_win", "_asks", "_bid_bound", "_bid_win", "_bids")
+    __slots__ = (
+        "_ask_bound",
+        "_ask_dec",
+        "_ask_win",
+        "_asks",
+        "_bid_bound",
+        "_bid_dec",
+        "_bid_win",
+        "_bids",
+    )
 
     def __init__(self) -> None:
         self._bids: dict[float, RawLevel] = {}
@@ -73,6 +89,9 @@ class L2Book:
         # inf: the window holds every key of the side.
         self._bid_bound = _INF
         self._ask_bound = _INF
+        # key -> (raw level, its Decimal level); valid only while `raw` IS the level in the book.
+        self._bid_dec: dict[float, DecLevel] = {}
+        self._ask_dec: dict[float, DecLevel] = {}
 
     # -- writes -------------------------------------------------------------------------------
 
@@ -84,6 +103,8 @@ class L2Book:
         self._ask_win = []
         self._bid_bound = _INF
         self._ask_bound = _INF
+        self._bid_dec = {}
+        self._ask_dec = {}
 
     def apply(self, side: BookSide, price: str | Decimal, qty: str | Decimal) -> None:
         """Set one level (price, size in venue units); size 0 removes the level."""
@@ -102,8 +123,10 @@ class L2Book:
         """
         if side == "bid":
             book, win, bound, sign = self._bids, self._bid_win, self._bid_bound, -1.0
+            memo = self._bid_dec
         elif side == "ask":
             book, win, bound, sign = self._asks, self._ask_win, self._ask_bound, 1.0
+            memo = self._ask_dec
         else:
             raise FeedError(f"unknown book side {side!r} (expected 'bid' or 'ask')")
         n = 0
@@ -129,11 +152,19 @@ class L2Book:
                     if emit is not None:
                         emit((dec(p), zero))
                 else:
-                    if k not in book and k <= bound:
-                        insort(win, k)
-                    book[k] = (p, q)
-                    if emit is not None:
+                    raw = (p, q)
+                    if k <= bound:
+                        if k not in book:
+                            insort(win, k)
+                        if emit is not None:
+                            # Near the top: the Decimals built for the event are the ones a
+                            # view read would build next, so remember them.
+                            lv = (dec(p), dec(q))
+                            memo[k] = (raw, lv)
+                            emit(lv)
+                    elif emit is not None:
                         emit((dec(p), dec(q)))
+                    book[k] = raw
                 n += 1
         except (ValueError, TypeError, IndexError) as exc:
             raise FeedError(f"bad {side} level {level!r}: {exc}") from exc
@@ -228,11 +259,36 @@ class L2Book:
 
     def top(self, n: int) -> tuple[list[Level], list[Level]]:
         """Best `n` levels per side as (price, qty) Decimals, best first."""
-        raw_bids, raw_asks = self.top_raw(n)
         return (
-            [(Decimal(p), Decimal(q)) for p, q in raw_bids],
-            [(Decimal(p), Decimal(q)) for p, q in raw_asks],
+            self._decimals(self._window("bid", n)[:n], self._bids, self._bid_dec),
+            self._decimals(self._window("ask", n)[:n], self._asks, self._ask_dec),
         )
+
+    @staticmethod
+    def _decimals(
+        keys: list[float], book: dict[float, RawLevel], memo: dict[float, DecLevel]
+    ) -> list[Level]:
+        """Decimal levels of `keys`, reusing a memo entry while its raw level is unchanged.
+
+        Why identity, not equality: a write always stores a new raw tuple, and the memo holds
+        the old one alive, so `is` proves the level was not written since (no id reuse).
+        """
+        if len(keys) > _DEC_CACHE_MAX:  # a whole-side read: do not flood the memo
+            return [(Decimal(p), Decimal(q)) for p, q in (book[k] for k in keys)]
+        if len(memo) > _DEC_CACHE_MAX:
+            memo.clear()
+        out: list[Level] = []
+        get = memo.get
+        for k in keys:
+            raw = book[k]
+            hit = get(k)
+            if hit is not None and hit[0] is raw:
+                out.append(hit[1])
+            else:
+                lv = (Decimal(raw[0]), Decimal(raw[1]))
+                memo[k] = (raw, lv)
+                out.append(lv)
+        return out
 
     def levels(self, side: BookSide) -> list[Level]:
         """Every level of one side as (price, qty) Decimals, best first."""

@@ -6,6 +6,14 @@ publishes `depth@100ms` diffs (combined-stream envelope, string prices, `U`/`u` 
 snapshot; an Orca Whirlpool (real account byte layout, built with `connectors.solana.orca`
 encoders) follows the CEX with a lag, because "other arbitrageurs" only close a gap after a
 few slots. Most gaps stay under the trigger; each scheduled jump opens one that beats it.
+
+`SimConfig(venues=ALL_VENUES)` adds the other venues, each in its own wire format or account
+layout and built with the project's own encoders: OKX v5 `books` and Bybit v5 `orderbook.50`
+(`connectors.sim.cex_frames`, real CRC32 checksums and seqId chains), a Raydium CLMM pool with
+its AmmConfig, tick arrays and bitmap extension, a Phoenix market and an OpenBook v2 market with
+its two book sides. Every venue follows the same fair price with its own lag and noise, and
+scheduled per-venue shocks (`venue_shocks`) open dislocations between particular venue pairs.
+The default `SimConfig()` keeps the Binance + Orca session frame for frame.
 """
 
 from __future__ import annotations
@@ -28,6 +36,9 @@ HERE = Path(__file__).resolve().parent
 SAMPLE_DIR = HERE / "sample"
 SAMPLE_CAPTURE = SAMPLE_DIR / "sol_usdc_sample.parquet"
 SAMPLE_MARKETS = SAMPLE_DIR / "markets.toml"
+SAMPLE_MARKETS_ALL = SAMPLE_DIR / "markets_all.toml"
+CLASSIC_VENUES = ("binance", "orca")
+ALL_VENUES = ("binance", "okx", "bybit", "orca", "raydium_clmm", "phoenix", "openbook")
 
 SOL_MINT = "So11111111111111111111111111111111111111112"
 USDC_MINT = "EPjFWdd5AufqSSqeM2qN1xzybapC8G4wEGGkZwyTDt1v"
@@ -40,6 +51,41 @@ def sample_pubkey(label: str) -> str:
 
 
 SAMPLE_POOL = sample_pubkey("whirlpool SOL/USDC")
+SAMPLE_RAYDIUM_POOL = sample_pubkey("raydium clmm SOL/USDC")
+SAMPLE_RAYDIUM_CONFIG = sample_pubkey("raydium amm config SOL/USDC")
+SAMPLE_PHOENIX_MARKET = sample_pubkey("phoenix SOL/USDC")
+SAMPLE_OPENBOOK_MARKET = sample_pubkey("openbook SOL/USDC")
+SAMPLE_OPENBOOK_BIDS = sample_pubkey("openbook SOL/USDC bids")
+SAMPLE_OPENBOOK_ASKS = sample_pubkey("openbook SOL/USDC asks")
+
+
+@dataclass(frozen=True)
+class VenueProfile:
+    """How one simulated venue follows the fair price (multi-venue sessions only).
+
+    CEX books track the fair price `lag_steps` depth steps late with `noise_bps` of Gaussian
+    noise; DEX markets drift by `noise_bps` per slot and are pulled back next to the fair price
+    once it has been more than `arb_gap_bps` away for `arb_lag_slots` slots. `offset_ms` is the
+    venue's receive delay after the depth step.
+    """
+
+    venue: str
+    lag_steps: int = 0
+    noise_bps: float = 1.5
+    arb_gap_bps: float = 12.0
+    arb_lag_slots: int = 8
+    offset_ms: int = 5
+
+
+DEFAULT_PROFILES = (
+    VenueProfile("binance", lag_steps=0, noise_bps=0.0, offset_ms=0),
+    VenueProfile("okx", lag_steps=1, noise_bps=0.6, offset_ms=7),
+    VenueProfile("bybit", lag_steps=2, noise_bps=0.8, offset_ms=11),
+    VenueProfile("orca", noise_bps=1.5, arb_gap_bps=12.0, arb_lag_slots=8, offset_ms=5),
+    VenueProfile("raydium_clmm", noise_bps=1.5, arb_gap_bps=11.0, arb_lag_slots=6, offset_ms=6),
+    VenueProfile("phoenix", noise_bps=1.0, arb_gap_bps=9.0, arb_lag_slots=4, offset_ms=4),
+    VenueProfile("openbook", noise_bps=2.0, arb_gap_bps=14.0, arb_lag_slots=11, offset_ms=8),
+)
 
 
 @dataclass(frozen=True)
@@ -75,6 +121,26 @@ class SimConfig:
             (-20480, -17472, 20_000_000_000_000),
             (-23040, -14976, 10_000_000_000_000),
         )
+    )
+    raydium_fee_rate: int = 400
+    raydium_tick_spacing: int = 10
+    raydium_positions: tuple[tuple[int, int, int], ...] = (
+        (-19900, -18050, 25_000_000_000_000),
+        (-20500, -17500, 15_000_000_000_000),
+        (-23000, -15000, 8_000_000_000_000),
+    )
+    venues: tuple[str, ...] = CLASSIC_VENUES
+    """Venues in the session: the default is the classic Binance + Orca sample; any other set
+    (a subset of ALL_VENUES, e.g. ALL_VENUES itself) uses the multi-venue generator."""
+    venue_profiles: tuple[VenueProfile, ...] = DEFAULT_PROFILES
+    # (second, venue, bps): one venue alone moves that far (a local liquidation, a whale swap,
+    # a maker requoting wrong), so a dislocation opens between it and every other side.
+    venue_shocks: tuple[tuple[int, str, int], ...] = (
+        (28, "bybit", -70),
+        (62, "phoenix", 60),
+        (92, "okx", 65),
+        (128, "openbook", -65),
+        (165, "raydium_clmm", 70),
     )
 
 
@@ -245,7 +311,15 @@ class SimPool:
 
 
 def generate(cfg: SimConfig) -> Iterator[RawFrame]:
-    """Yield the session's frames in receive order."""
+    """Yield the session's frames (receive order per venue; `write_capture` sorts them)."""
+    if tuple(cfg.venues) == CLASSIC_VENUES:
+        return _generate_classic(cfg)
+    from replay.sim_venues import generate_venues  # imports this module: bound late
+
+    return generate_venues(cfg)
+
+
+def _generate_classic(cfg: SimConfig) -> Iterator[RawFrame]:
     rng = random.Random(cfg.seed)
     book = BinanceBook(rng, cfg.levels)
     pool = SimPool(cfg, SAMPLE_POOL)
