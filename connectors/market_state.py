@@ -105,6 +105,7 @@ class CexMarketState:
         self.frames = 0
         self.resyncs = 0
         self.bad_frames = 0
+        self.views = 0
 
     def on_frame(self, f: RawFrame) -> list[Any]:
         """Apply one frame; emit a fresh view whenever the book (or its sync state) changed."""
@@ -136,6 +137,7 @@ class CexMarketState:
             elif isinstance(e, Trade):
                 out.append(e)
         if changed:
+            self.views += 1
             bids, asks = self.sync.book.top(self.depth)
             out.append(
                 CexBookView(
@@ -197,6 +199,7 @@ class ClmmMarketState:
         )
         self.frames = 0
         self.decode_errors = 0
+        self.views = 0
 
     def on_frame(self, f: RawFrame) -> list[Any]:
         """Decode one account frame and apply it; a bad account is reported, never applied."""
@@ -223,6 +226,7 @@ class ClmmMarketState:
         except DecodeError as exc:
             self.decode_errors += 1
             return [_bad_account(m.market_id, exc, f)]
+        self.views += sum(1 for v in out if isinstance(v, ClmmView))
         if f.ts_ingest_ns:
             out = [
                 replace(v, ts_ingest_ns=f.ts_ingest_ns) if isinstance(v, ClmmView) else v
@@ -232,7 +236,11 @@ class ClmmMarketState:
 
 
 def _bad_account(market_id: str, exc: DecodeError, f: RawFrame) -> HealthEvent:
-    return HealthEvent(market_id, "bad_account", str(exc), f.ts_recv_ns, f.ts_recv_ns)
+    account = f.stream.split(":", 1)[-1]
+    detail = str(exc)
+    if account not in detail:  # codecs name the account kind; the report names the pubkey
+        detail = f"{account}: {detail}"
+    return HealthEvent(market_id, "bad_account", detail, f.ts_recv_ns, f.ts_recv_ns)
 
 
 _PHOENIX_DISCRIMINANT = struct.pack("<Q", phoenix.MARKET_DISCRIMINANT)
@@ -257,6 +265,7 @@ class ClobMarketStateAdapter:
         )
         self.frames = 0
         self.decode_errors = 0
+        self.views = 0
         self.pending_sides: dict[str, tuple[BookSide, RawFrame]] = {}
         """OpenBook book sides received before any market account, by account pubkey."""
 
@@ -270,6 +279,7 @@ class ClobMarketStateAdapter:
         except DecodeError as exc:
             self.decode_errors += 1
             return [_bad_account(m.market_id, exc, f)]
+        self.views += sum(1 for v in out if isinstance(v, ClobView))
         if f.ts_ingest_ns:
             out = [
                 replace(v, ts_ingest_ns=f.ts_ingest_ns) if isinstance(v, ClobView) else v
@@ -307,6 +317,13 @@ class ClobMarketStateAdapter:
             side = openbook.decode_book_side(f.payload)
             held = self.state.market.decoded if self.state.market is not None else None
             if not isinstance(held, OpenBookMarket):
+                if account not in self.pending_sides and len(self.pending_sides) >= 2:
+                    # a market has two sides: a third account cannot be one (bounded memory)
+                    raise DecodeError(
+                        f"a third book side before any market account ({sorted(self.pending_sides)}"
+                        " held)",
+                        account=account,
+                    )
                 self.pending_sides[account] = (side, f)
                 return []
             return self._update(account, self._side_role(held, account, side), side, f)

@@ -13,9 +13,10 @@ from operators.errors import SolarbError
 
 def _settings(args: argparse.Namespace, sample: bool = False):  # type: ignore[no-untyped-def]
     from config import load_settings
-    from replay.simulate import SAMPLE_MARKETS
+    from replay.simulate import sample_markets
 
-    markets = args.markets or (SAMPLE_MARKETS if sample else None)
+    all_venues = bool(getattr(args, "all_venues", False))
+    markets = args.markets or (sample_markets(all_venues) if sample else None)
     return load_settings(args.config, markets)
 
 
@@ -32,7 +33,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
     settings = _settings(args, sample=sample)
     if sample:
         print("solarb: generating/using the bundled sample session (deterministic simulator)")
-        captures = [ensure_sample(progress=print)]
+        captures = [ensure_sample(progress=print, all_venues=args.all_venues)]
     else:
         captures = [Path(c) for c in args.capture]
         for c in captures:
@@ -69,14 +70,15 @@ def cmd_replay(args: argparse.Namespace) -> int:
 
 def cmd_sample(args: argparse.Namespace) -> int:
     """Generate the bundled sample capture with the deterministic simulator."""
-    from replay.simulate import SimConfig, ensure_sample, write_capture
+    from replay.simulate import ALL_VENUES, SimConfig, ensure_sample, write_capture
 
     if args.out:
-        cfg = SimConfig(seed=args.seed, duration_s=args.duration)
+        venues = ALL_VENUES if args.all_venues else SimConfig().venues
+        cfg = SimConfig(seed=args.seed, duration_s=args.duration, venues=venues)
         n = write_capture(Path(args.out), cfg)
         print(f"solarb: wrote {n} frames to {args.out}")
         return 0
-    path = ensure_sample(force=args.force, progress=print)
+    path = ensure_sample(force=args.force, progress=print, all_venues=args.all_venues)
     print(f"solarb: sample capture at {path}")
     return 0
 
@@ -199,6 +201,12 @@ def build_parser() -> argparse.ArgumentParser:
     r = sub.add_parser("replay", help="replay a capture (default: the bundled sample session)")
     r.add_argument("capture", nargs="*", help="Parquet capture file(s)")
     r.add_argument("--sample", action="store_true", help="replay the bundled sample session")
+    r.add_argument(
+        "--all-venues",
+        action="store_true",
+        help="with --sample: the 7-venue sample (Binance, OKX, Bybit, Orca, Raydium, Phoenix, "
+        "OpenBook)",
+    )
     r.add_argument("--journal", help="journal folder (default: engine.journal_dir)")
     r.add_argument("--report", help="report path (default: engine.report_path)")
     r.add_argument("--batch-size", type=int, default=None, help="frames per Bytewax batch")
@@ -206,6 +214,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("sample", help="generate the sample capture with the simulator")
     s.add_argument("--force", action="store_true", help="regenerate even if present")
+    s.add_argument("--all-venues", action="store_true", help="all 7 venues, not Binance + Orca")
     s.add_argument("--out", help="write a capture here instead of the bundled sample path")
     s.add_argument("--seed", type=int, default=7)
     s.add_argument("--duration", type=int, default=180, help="seconds of market time")

@@ -25,8 +25,7 @@ from config import Settings
 from config.params import spread_params_from_settings
 from connectors.journal import CounterRecord
 from connectors.market_state import (
-    CexMarketState,
-    ClmmMarketState,
+    MarketState,
     Router,
     build_market_state,
 )
@@ -81,7 +80,7 @@ class _PairStep:
         self.settings = settings
         self.router = router
         self.pair = pair
-        self.markets: dict[str, CexMarketState | ClmmMarketState] = {}
+        self.markets: dict[str, MarketState] = {}
         self.engine = PairEngine(spread_params_from_settings(settings, pair))
         self.views = 0
 
@@ -112,7 +111,7 @@ class _PairStep:
         for mid, st in sorted(self.markets.items()):
             out += [
                 CounterRecord("market_state", mid, name, int(getattr(st, name)))
-                for name in ("frames", "resyncs", "bad_frames", "decode_errors")
+                for name in ("frames", "views", "resyncs", "bad_frames", "decode_errors")
                 if hasattr(st, name)
             ]
         out.append(CounterRecord("pair_engine", self.pair, "views", self.views))

@@ -34,6 +34,7 @@ from operators.events import CostBreakdown
 __all__ = [
     "LAMPORTS_PER_SOL",
     "CandidateCost",
+    "CostModel",
     "CostParams",
     "GasParams",
     "LandingStats",
@@ -122,6 +123,8 @@ class SlippageEstimator:
     window: int = 200
     min_fills: int = 20
     samples: dict[str, deque[float]] = field(default_factory=dict)
+    _p95: dict[str, tuple[int, float]] = field(default_factory=dict, init=False, repr=False)
+    """venue -> (fills seen, p95): the sort is redone only after a new fill (hot path)."""
 
     def observe(self, venue: str, slippage_bps: float) -> None:
         """Record one fill's realised slippage on `venue`, bps."""
@@ -129,15 +132,24 @@ class SlippageEstimator:
         if q is None:
             q = self.samples[venue] = deque(maxlen=self.window)
         q.append(slippage_bps)
+        self._p95.pop(venue, None)
 
     def p95_bps(self, venue: str) -> float | None:
         """Realised p95 slippage of `venue` (bps, nearest-rank), None below `min_fills` fills."""
         q = self.samples.get(venue)
         if q is None or len(q) < self.min_fills:
             return None
+        hit = self._p95.get(venue)
+        # `samples` is a public field: a deque appended to directly is caught by its length
+        # only while the window is not full, so the memo is trusted only for full windows
+        # fed through `observe` (which drops the entry) and for unchanged lengths.
+        if hit is not None and hit[0] == len(q):
+            return hit[1]
         ordered = sorted(q)
         rank = -(-95 * len(ordered) // 100)  # nearest-rank percentile, 1-based
-        return max(0.0, ordered[rank - 1])
+        p95 = max(0.0, ordered[rank - 1])
+        self._p95[venue] = (len(q), p95)
+        return p95
 
     def expected_bps(self, venue: str, default_bps: float) -> float:
         """Slippage to expect on `venue`: realised p95 when known, else the default, bps."""
@@ -253,6 +265,147 @@ class CandidateCost(NamedTuple):
     net_bps: float
 
 
+class CostModel:
+    """`evaluate_candidate` / `candidate_pnl` for one `CostParams` and quote precision.
+
+    Same integers and floats as those functions (they delegate here); what does not depend on
+    the candidate (fx of the SOL price, powers of ten, hedge bps, gas per CU price) is worked
+    out once, because the spread engine costs several candidates per tick.
+    """
+
+    __slots__ = (
+        "_cap",
+        "_d_lamports",
+        "_floor",
+        "_gas_memo",
+        "_hedge_perp",
+        "_micro_den",
+        "_micro_num",
+        "_n_scale",
+        "_safety",
+        "_share_on",
+        "_sol_n",
+        "_sol_ok",
+        "params",
+        "quote_decimals",
+    )
+
+    _GAS_MEMO_MAX = 1024
+
+    def __init__(self, params: CostParams, quote_decimals: int) -> None:
+        self.params = params
+        self.quote_decimals = quote_decimals
+        gas = params.gas
+        self._floor = gas.cu_price_floor_micro_lamports
+        self._cap = gas.cu_price_cap_micro_lamports
+        self._share_on = gas.priority_share_of_edge > 0
+        self._hedge_perp = hedge_bps(params, True)
+        self._safety = params.safety_margin_bps
+        self._gas_memo: dict[int, int] = {}
+        try:
+            n, d = params.sol_price_quote.as_integer_ratio()
+        except (ValueError, OverflowError):  # nan / inf: the free functions raise as before
+            self._sol_ok = False
+            n, d = 0, 1
+        else:
+            self._sol_ok = True
+        self._sol_n = n
+        scale = 10**quote_decimals
+        # choose_cu_price: share_ppm * edge * LAMPORTS_PER_SOL * d // (n * 10^qd * cu_limit)
+        self._micro_num = round(gas.priority_share_of_edge * 1_000_000) * LAMPORTS_PER_SOL * d
+        self._micro_den = n * scale * gas.cu_limit
+        # lamports_to_quote_units: ceil(lamports * n * 10^qd / (d * LAMPORTS_PER_SOL))
+        self._n_scale = n * scale
+        self._d_lamports = d * LAMPORTS_PER_SOL
+
+    def gas_quote(self, cu_price_micro_lamports: int) -> int:
+        """`gas_quote_units` at this CU price (pair-quote base units, rounded up)."""
+        memo = self._gas_memo
+        hit = memo.get(cu_price_micro_lamports)
+        if hit is not None:
+            return hit
+        if not self._sol_ok:
+            return gas_quote_units(self.params, cu_price_micro_lamports, self.quote_decimals)
+        lamports = gas_lamports(self.params.gas, cu_price_micro_lamports)
+        value = -(-(lamports * self._n_scale) // self._d_lamports)
+        if len(memo) >= self._GAS_MEMO_MAX:
+            memo.clear()
+        memo[cu_price_micro_lamports] = value
+        return value
+
+    def edge_and_gas(
+        self,
+        buy_gross_quote: int,
+        buy_fee_quote: int,
+        sell_gross_quote: int,
+        sell_fee_quote: int,
+        flat_bps: float,
+        landing: LandingStats | None,
+    ) -> tuple[int, int, int]:
+        """(edge before gas, CU price, gas): pair-quote base units / micro-lamports per CU."""
+        edge = (sell_gross_quote - sell_fee_quote) - (buy_gross_quote + buy_fee_quote)
+        edge -= bps_of(flat_bps, buy_gross_quote)
+        if not self._sol_ok:
+            cu_price = choose_cu_price(self.params, edge, self.quote_decimals, landing)
+            return edge, cu_price, self.gas_quote(cu_price)
+        floor = self._floor
+        if landing is not None:
+            floor = landing.effective_floor(floor, self._cap)
+        if edge <= 0 or not self._share_on:
+            cu_price = floor
+        else:
+            if self._sol_n <= 0:
+                raise QuoteError(
+                    f"sol_price_quote must be positive, got {self.params.sol_price_quote}"
+                )
+            micro = self._micro_num * edge // self._micro_den
+            cu_price = max(floor, min(self._cap, micro))
+        return edge, cu_price, self.gas_quote(cu_price)
+
+    def evaluate(
+        self,
+        buy_gross_quote: int,
+        buy_fee_quote: int,
+        sell_gross_quote: int,
+        sell_fee_quote: int,
+        cex_buys: bool,
+        cex_is_perp: bool,
+        slippage_bps: float,
+        landing: LandingStats | None = None,
+    ) -> CandidateCost:
+        """`evaluate_candidate` with these params (amounts in pair-quote base units)."""
+        notional = buy_gross_quote
+        if notional <= 0:
+            raise QuoteError(f"buy leg notional must be positive, got {notional}")
+        hedge = self._hedge_perp if cex_is_perp else 0.0
+        safety = self._safety
+        edge, cu_price, gas_q = self.edge_and_gas(
+            buy_gross_quote,
+            buy_fee_quote,
+            sell_gross_quote,
+            sell_fee_quote,
+            slippage_bps + hedge + safety,
+            landing,
+        )
+        cex_fee, dex_fee = (buy_fee_quote, sell_fee_quote) if cex_buys else (
+            sell_fee_quote,
+            buy_fee_quote,
+        )
+        # int * 10_000 / int is one correctly rounded division: exact bps where they are exact.
+        costs = CostBreakdown(
+            cex_fee * 10_000 / notional,
+            dex_fee * 10_000 / notional,
+            gas_q * 10_000 / notional,
+            slippage_bps,
+            hedge,
+            safety,
+        )
+        spread = (sell_gross_quote - buy_gross_quote) * 10_000 / notional
+        return CandidateCost(
+            notional, spread, costs, cu_price, gas_q, edge - gas_q, spread - costs.total_bps
+        )
+
+
 def evaluate_candidate(
     params: CostParams,
     *,
@@ -272,61 +425,16 @@ def evaluate_candidate(
     fee of that leg. The CEX leg is the buy leg when `cex_buys`. PnL = sell proceeds net of fee -
     buy cost incl. fee - gas - ceil(notional * (slippage + hedge + safety) bps).
     """
-    notional = buy_gross_quote
-    if notional <= 0:
-        raise QuoteError(f"buy leg notional must be positive, got {notional}")
-    hedge = hedge_bps(params, cex_is_perp)
-    safety = params.safety_margin_bps
-    edge, cu_price, gas_q = _edge_and_gas(
-        params,
+    return CostModel(params, quote_decimals).evaluate(
         buy_gross_quote,
         buy_fee_quote,
         sell_gross_quote,
         sell_fee_quote,
-        slippage_bps + hedge + safety,
-        quote_decimals,
+        cex_buys,
+        cex_is_perp,
+        slippage_bps,
         landing,
     )
-    cex_fee, dex_fee = (buy_fee_quote, sell_fee_quote) if cex_buys else (
-        sell_fee_quote,
-        buy_fee_quote,
-    )
-    # int * 10_000 / int is one correctly rounded division: exact bps where they are exact.
-    costs = CostBreakdown(
-        fees_cex_bps=cex_fee * 10_000 / notional,
-        fees_dex_bps=dex_fee * 10_000 / notional,
-        gas_bps=gas_q * 10_000 / notional,
-        slippage_bps=slippage_bps,
-        hedge_bps=hedge,
-        safety_margin_bps=safety,
-    )
-    spread = (sell_gross_quote - buy_gross_quote) * 10_000 / notional
-    return CandidateCost(
-        notional_quote=notional,
-        spread_bps=spread,
-        costs=costs,
-        cu_price_micro_lamports=cu_price,
-        gas_quote=gas_q,
-        pnl_quote=edge - gas_q,
-        net_bps=spread - costs.total_bps,
-    )
-
-
-def _edge_and_gas(
-    params: CostParams,
-    buy_gross_quote: int,
-    buy_fee_quote: int,
-    sell_gross_quote: int,
-    sell_fee_quote: int,
-    flat_bps: float,
-    quote_decimals: int,
-    landing: LandingStats | None,
-) -> tuple[int, int, int]:
-    """(edge before gas, CU price, gas) in pair-quote base units / micro-lamports per CU."""
-    edge = (sell_gross_quote - sell_fee_quote) - (buy_gross_quote + buy_fee_quote)
-    edge -= bps_of(flat_bps, buy_gross_quote)
-    cu_price = choose_cu_price(params, edge, quote_decimals, landing)
-    return edge, cu_price, gas_quote_units(params, cu_price, quote_decimals)
 
 
 def candidate_pnl(
@@ -344,14 +452,7 @@ def candidate_pnl(
 
     `flat_bps` = slippage + hedge + safety. Used where only the PnL is needed (marginal bps).
     """
-    edge, _, gas_q = _edge_and_gas(
-        params,
-        buy_gross_quote,
-        buy_fee_quote,
-        sell_gross_quote,
-        sell_fee_quote,
-        flat_bps,
-        quote_decimals,
-        landing,
+    edge, _, gas_q = CostModel(params, quote_decimals).edge_and_gas(
+        buy_gross_quote, buy_fee_quote, sell_gross_quote, sell_fee_quote, flat_bps, landing
     )
     return edge - gas_q

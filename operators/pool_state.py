@@ -80,9 +80,11 @@ def start_index_for(tick: int, tick_spacing: int, per_array: int) -> int:
 
 
 def classify(decoded: object, role: str = "") -> str:
-    """`pool`, `tick_array`, `amm_config` or `other` from the role or the decoded fields."""
-    if role in ("pool", "tick_array", "amm_config"):
+    """`pool`, `tick_array`, `amm_config`, `bitmap_extension` or `other` (role or fields)."""
+    if role in ("pool", "tick_array", "amm_config", "bitmap_extension"):
         return role
+    if type(decoded).__name__ == "TickArrayBitmapExtension":
+        return "bitmap_extension"
     if hasattr(decoded, "tick_current_index") or hasattr(decoded, "tick_current"):
         return "pool"
     if hasattr(decoded, "start_tick_index") and hasattr(decoded, "ticks"):
@@ -204,6 +206,8 @@ class ClmmPoolState(_Freshness):
         self.arrays_each_side = arrays_each_side
         self.pool: _Held | None = None
         self.amm_config: _Held | None = None
+        self.bitmap_extension: _Held | None = None
+        """Raydium: the pool's tick-array bitmap for far ticks; the quote walk needs it there."""
         self.arrays: dict[int, _Held] = {}
         self.absent_arrays: dict[int, int] = {}
         """Array start -> epoch in which the RPC said the account does not exist."""
@@ -221,6 +225,8 @@ class ClmmPoolState(_Freshness):
             self._prune()
         elif kind == "amm_config":
             self.amm_config = item
+        elif kind == "bitmap_extension":
+            self.bitmap_extension = item
         else:
             self._check_owner(update)
             start = array_start_index(update.decoded)
@@ -274,6 +280,9 @@ class ClmmPoolState(_Freshness):
         """The current ClmmView (in_sync False until the pool and current array are held)."""
         wanted = set(self.wanted_tick_array_starts())
         arrays = tuple(self.arrays[s].decoded for s in sorted(self.arrays) if s in wanted)
+        if self.bitmap_extension is not None:
+            # Raydium's quote picks the extension out of `tick_arrays` by type.
+            arrays += (self.bitmap_extension.decoded,)
         slot = max(self.account_slots.values(), default=0)
         return ClmmView(
             venue=self.venue,

@@ -31,6 +31,7 @@ __all__ = [
     "LegQuote",
     "buy_base",
     "buy_base_curve",
+    "cex_curve_amounts",
     "fx_ratio",
     "sell_base",
     "sell_base_curve",
@@ -109,20 +110,6 @@ def to_pair_quote(amount: int, ratio: tuple[int, int], *, round_up: bool) -> int
 # ----------------------------------------------------------------------------------- CEX
 
 
-def _price_scaled(price: Decimal, where: str) -> int:
-    n, d = price.as_integer_ratio()
-    if n <= 0 or PRICE_SCALE % d:
-        raise QuoteError(f"{where}: price {price} is not positive with at most 18 decimals")
-    return n * (PRICE_SCALE // d)
-
-
-def _qty_units(qty: Decimal, base_scale: int, where: str) -> int:
-    n, d = qty.as_integer_ratio()
-    if n < 0:
-        raise QuoteError(f"{where}: negative level quantity {qty}")
-    return n * base_scale // d
-
-
 def _cex_walk(
     view: CexBookView,
     levels: Sequence[Level],
@@ -139,43 +126,69 @@ def _cex_walk(
     out: list[tuple[int, int] | QuoteError] = []
     filled = 0  # base units consumed from fully used levels
     acc = 0  # sum(units * price_scaled) over fully used levels
-    i = 0
+    i = 0  # levels read so far (the current one included)
     n_levels = len(levels)
+    # The current level; before the first read, an empty placeholder that consumes as nothing.
     cur_units = 0
     cur_price = 0
-    have_cur = False
     prev = 0
     for size in sizes:
         if size <= 0 or size < prev:
             raise QuoteError(f"{where}: sizes must be positive and ascending, got {list(sizes)}")
         prev = size
         # Consume whole levels until the current one covers the size.
-        while True:
-            if not have_cur:
-                if i >= n_levels:
-                    break
-                price, qty = levels[i]
-                cur_price = _price_scaled(price, where)
-                cur_units = _qty_units(qty, base_scale, where)
-                i += 1
-                have_cur = True
-            if filled + cur_units >= size:
+        while filled + cur_units < size:
+            if i >= n_levels:
+                side = "asks" if buy else "bids"
+                out.append(
+                    InsufficientLiquidity(
+                        f"{where}: {side} hold {filled + cur_units} of the {size} base units "
+                        "wanted"
+                    )
+                )
                 break
             filled += cur_units
             acc += cur_units * cur_price
-            have_cur = False
-        if not have_cur or filled + cur_units < size:
-            side = "asks" if buy else "bids"
-            out.append(
-                InsufficientLiquidity(
-                    f"{where}: {side} hold {filled} of the {size} base units wanted"
-                )
-            )
-            continue
-        num = (acc + (size - filled) * cur_price) * qmul
-        quote = -(-num // den) if buy else num // den
-        out.append((quote, i))
+            price, qty = levels[i]
+            # Prices as ints over 10^18, quantities floored to base units (exact).
+            pn, pd = price.as_integer_ratio()
+            if pn <= 0 or PRICE_SCALE % pd:
+                raise QuoteError(f"{where}: price {price} is not positive with at most 18 decimals")
+            qn, qd = qty.as_integer_ratio()
+            if qn < 0:
+                raise QuoteError(f"{where}: negative level quantity {qty}")
+            cur_price = pn * (PRICE_SCALE // pd)
+            cur_units = qn * base_scale // qd
+            i += 1
+        else:
+            num = (acc + (size - filled) * cur_price) * qmul
+            out.append((-(-num // den) if buy else num // den, i))
     return out
+
+
+def cex_curve_amounts(
+    view: CexBookView,
+    sizes: Sequence[int],
+    base_decimals: int,
+    quote_decimals: int,
+    *,
+    buy: bool,
+    cex_fee_bps: float | None = None,
+) -> list[tuple[int, int, int] | QuoteError]:
+    """(quote_amount, fee_quote, levels_used) per size (base units, ascending), quote base units.
+
+    The numbers of the CEX `LegQuote`s that `buy_base_curve` / `sell_base_curve` return, without
+    building the quotes (the spread engine ranks sizes on these and builds only the winner's).
+    Raises QuoteError when the whole book cannot be priced; errors per size in place.
+    """
+    levels = view.asks if buy else view.bids
+    fee_bps = view.taker_fee_bps if cex_fee_bps is None else cex_fee_bps
+    walked = _cex_walk(view, levels, sizes, base_decimals, quote_decimals, buy)
+    fee_ppb = _fee_ppb(fee_bps)
+    return [
+        w if isinstance(w, QuoteError) else (w[0], -(-w[0] * fee_ppb // 1_000_000_000), w[1])
+        for w in walked
+    ]
 
 
 def _fee_ppb(fee_bps: float) -> int:
@@ -202,6 +215,8 @@ def _clmm_curve(view: ClmmView, sizes: Sequence[int], buy: bool) -> list[LegQuot
         amm_config=view.amm_config,
     )
     out: list[LegQuote | QuoteError] = []
+    venue, market_id, ccy = view.venue, view.market_id, view.quote_currency
+    side: LegSide = "buy" if buy else "sell"
     for size, q in zip(sizes, quotes):
         if isinstance(q, QuoteError):
             out.append(q)
@@ -225,15 +240,7 @@ def _clmm_curve(view: ClmmView, sizes: Sequence[int], buy: bool) -> list[LegQuot
             fee_quote = q.fee_amount * q.amount_out // net_in if net_in > 0 else 0
         out.append(
             LegQuote(
-                venue=view.venue,
-                market_id=view.market_id,
-                side="buy" if buy else "sell",
-                size_base=size,
-                quote_amount=quote_amount,
-                fee_quote=fee_quote,
-                fee_in_amount=True,
-                levels_used=q.ticks_crossed,
-                quote_currency=view.quote_currency,
+                venue, market_id, side, size, quote_amount, fee_quote, True, q.ticks_crossed, ccy
             )
         )
     return out
@@ -252,18 +259,14 @@ def _curve(
 ) -> list[LegQuote | QuoteError]:
     side: LegSide = "buy" if buy else "sell"
     if isinstance(view, CexBookView):
-        levels = view.asks if buy else view.bids
-        fee_bps = view.taker_fee_bps if cex_fee_bps is None else cex_fee_bps
-        walked = _cex_walk(view, levels, sizes, base_decimals, quote_decimals, buy)
-        fee_ppb = _fee_ppb(fee_bps)
+        walked = cex_curve_amounts(
+            view, sizes, base_decimals, quote_decimals, buy=buy, cex_fee_bps=cex_fee_bps
+        )
         venue, market_id, ccy = view.venue, view.market_id, view.quote_currency
         return [
             w
             if isinstance(w, QuoteError)
-            else LegQuote(
-                venue, market_id, side, size, w[0], -(-w[0] * fee_ppb // 1_000_000_000),
-                False, w[1], ccy,
-            )
+            else LegQuote(venue, market_id, side, size, w[0], w[1], False, w[2], ccy)
             for size, w in zip(sizes, walked)
         ]
     if isinstance(view, ClmmView):

@@ -26,24 +26,32 @@ ids (what the risk guard and the execution venues key on).
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from decimal import Decimal
 from math import gcd
+from operator import sub
 from typing import NamedTuple
 
 from operators.costs import (
     CandidateCost,
+    CostModel,
     CostParams,
     LandingStats,
     SlippageEstimator,
     bps_of,
-    candidate_pnl,
-    evaluate_candidate,
     hedge_bps,
 )
 from operators.errors import QuoteError
 from operators.events import Opportunity
-from operators.pricing import LegQuote, buy_base_curve, fx_ratio, sell_base_curve, to_pair_quote
+from operators.pricing import (
+    LegQuote,
+    LegSide,
+    buy_base_curve,
+    cex_curve_amounts,
+    fx_ratio,
+    sell_base_curve,
+    to_pair_quote,
+)
 from operators.signals import Debouncer, HysteresisParams
 from operators.views import CexBookView, ClmmView, ClobView, VenueView
 
@@ -62,9 +70,99 @@ DIRECTIONS = (BUY_CEX_SELL_DEX, BUY_DEX_SELL_CEX)
 BOUND_SLACK_BPS = 0.01
 
 DexView = ClmmView | ClobView
+_OPPORTUNITY_FIELDS = (
+    "opportunity_id", "pair", "direction", "buy_venue", "sell_venue", "size_base", "buy_quote",
+    "sell_quote", "spread_bps", "costs", "threshold_bps", "net_bps", "expected_pnl_quote",
+    "marginal_bps", "cu_price_micro_lamports", "update_seq", "ts_event_ns", "ts_recv_ns",
+    "ts_detect_ns", "stale_venues", "ts_ingest_ns", "ts_detect_wall_ns",
+)  # fmt: skip
+if tuple(f.name for f in fields(Opportunity)) != _OPPORTUNITY_FIELDS:  # pragma: no cover
+    # `_evaluate` builds Opportunity positionally: a field added or moved must fail loudly here.
+    raise ImportError("operators.events.Opportunity fields changed; update operators.spread")
 Point = tuple[LegQuote, int, int, int]
 """A priced size: the leg, then gross, fee and amount in pair-quote base units (against us)."""
 Curve = list[Point | None]
+
+
+class _Curve:
+    """One leg priced over the size grid: plain int columns to rank sizes on, Points on demand.
+
+    Why columns: every candidate a view takes part in ranks the whole grid, so the ranking
+    loop reads flat lists; a CEX leg's `LegQuote`s are built only for the sizes that win
+    (`point`), not for the whole grid on every book tick. Column i is meaningful only where
+    `size[i]` is not None (None: that size could not be priced).
+    """
+
+    __slots__ = (
+        "_adjusted",
+        "_cex",
+        "_over_cap",
+        "_side",
+        "amount",
+        "clean",
+        "gross",
+        "part",
+        "points",
+        "size",
+    )
+
+    def __init__(self, n: int) -> None:
+        self.size: list[int | None] = [None] * n
+        self.gross = [0] * n
+        self.amount = [0] * n
+        self.part = [0] * n
+        """Buy: gross + fee (what the size costs); sell: gross - fee (what it yields)."""
+        self.points: list[Point | None] = [None] * n
+        self._cex: tuple[CexBookView, list[tuple[int, int, int] | None]] | None = None
+        self._side: LegSide = "buy"
+        self.clean = False
+        """Every size priced (and, for a buy leg, every gross > 0): see `PairEngine._best`."""
+        self._over_cap: tuple[int, int] | None = None
+        self._adjusted: tuple[int, list[int]] | None = None
+
+    def seal(self, buy: bool) -> _Curve:
+        """Mark the curve complete; work out `clean`."""
+        self.clean = None not in self.size and (not buy or min(self.gross, default=1) > 0)
+        return self
+
+    def over_cap(self, cap: int) -> int:
+        """Index of the first size whose amount exceeds `cap` (len when none)."""
+        hit = self._over_cap
+        if hit is None or hit[0] != cap:
+            amounts = self.amount
+            first = next((i for i, a in enumerate(amounts) if a > cap), len(amounts))
+            hit = self._over_cap = (cap, first)
+        return hit[1]
+
+    def adjusted(self, flat_ppb: int) -> list[int]:
+        """Buy leg: part + the flat bps of the gross, rounded up as `costs.bps_of` does."""
+        hit = self._adjusted
+        if hit is None or hit[0] != flat_ppb:
+            adj = [
+                part - (-gross * flat_ppb // 1_000_000_000)
+                for part, gross in zip(self.part, self.gross)
+            ]
+            hit = self._adjusted = (flat_ppb, adj)
+        return hit[1]
+
+    def point(self, i: int) -> Point:
+        """The Point of size i (which must be priced)."""
+        pt = self.points[i]
+        if pt is None:
+            assert self._cex is not None, "unpriced size"
+            view, raw = self._cex
+            w = raw[i]
+            size = self.size[i]
+            assert w is not None and size is not None, "unpriced size"
+            q = LegQuote(
+                view.venue, view.market_id, self._side, size, w[0], w[1], False, w[2],
+                view.quote_currency,
+            )  # fmt: skip
+            fee = self.part[i] - self.gross[i] if self._side == "buy" else (
+                self.gross[i] - self.part[i]
+            )
+            pt = self.points[i] = (q, self.gross[i], fee, self.amount[i])
+        return pt
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,6 +216,7 @@ class PairEngine:
         self.slippage = SlippageEstimator(c.slippage_window_fills, c.slippage_min_fills)
         g = c.gas
         self.landing = LandingStats(g.landing_window, g.landing_min_samples, g.landing_target_rate)
+        self._model = CostModel(c, params.quote_decimals)
         self.stats: dict[str, int] = {
             "views": 0,
             "foreign_views": 0,
@@ -128,8 +227,10 @@ class PairEngine:
         }
         self._fx: dict[str, tuple[int, int]] = {}
         self._grids: dict[int, list[int]] = {}
-        self._curves: dict[tuple[str, bool, int], tuple[VenueView, Curve]] = {}
+        self._curves: dict[tuple[str, bool, int], tuple[VenueView, _Curve]] = {}
         self._tops: dict[tuple[str, bool], tuple[VenueView, float | None]] = {}
+        self._lots: dict[tuple[str, int], int] = {}
+        self._keys: dict[tuple[str, str, str], str] = {}
 
     # ----------------------------------------------------------------------------- public
 
@@ -155,7 +256,7 @@ class PairEngine:
         cex, dex = self.views[cex_market_id], self.views[dex_market_id]
         if not isinstance(cex, CexBookView) or isinstance(dex, CexBookView):
             raise QuoteError(f"{cex_market_id} x {dex_market_id}: need one CEX and one DEX view")
-        return self._best(cex, dex, direction == BUY_CEX_SELL_DEX)
+        return self._best(cex, dex, direction == BUY_CEX_SELL_DEX, None)
 
     def on_view(self, view: VenueView, now_ns: int) -> list[Opportunity]:
         """Store `view`; evaluate every candidate it is part of; return signals and updates."""
@@ -170,8 +271,15 @@ class PairEngine:
         else:
             cands = [(c, view) for c in self.views.values() if isinstance(c, CexBookView)]
         out: list[Opportunity] = []
+        stale_after = self.p.stale_after_ns
         for cex, dex in cands:
-            stale = self.is_stale(cex, now_ns) or self.is_stale(dex, now_ns)
+            # = self.is_stale(cex, now_ns) or self.is_stale(dex, now_ns), inlined (hot loop)
+            stale = (
+                not cex.in_sync
+                or now_ns - cex.ts_recv_ns > stale_after
+                or not dex.in_sync
+                or now_ns - dex.ts_recv_ns > stale_after
+            )
             for direction in DIRECTIONS:
                 if stale:
                     self.stats["stale_skips"] += 1
@@ -200,10 +308,22 @@ class PairEngine:
     # ----------------------------------------------------------------------------- sizes
 
     def _lot(self, cex: CexBookView, dex: DexView) -> int:
-        cex_lot = max(1, self.p.lot_size_base.get(cex.market_id, 1))
         dex_lot = dex.base_units_per_lot if isinstance(dex, ClobView) else 1
-        dex_lot = max(1, dex_lot)
-        return cex_lot * dex_lot // gcd(cex_lot, dex_lot)
+        key = (cex.market_id, dex_lot)
+        lot = self._lots.get(key)
+        if lot is None:
+            cex_lot = max(1, self.p.lot_size_base.get(cex.market_id, 1))
+            d = max(1, dex_lot)
+            lot = self._lots[key] = cex_lot * d // gcd(cex_lot, d)
+        return lot
+
+    def _key(self, direction: str, buy_market_id: str, sell_market_id: str) -> str:
+        """The hysteresis key (and opportunity id prefix) of one candidate."""
+        k = (direction, buy_market_id, sell_market_id)
+        key = self._keys.get(k)
+        if key is None:
+            key = self._keys[k] = f"{self.p.pair}|{direction}|{buy_market_id}>{sell_market_id}"
+        return key
 
     def grid(self, lot: int) -> list[int]:
         """Ascending candidate sizes (base units) for legs whose lots divide `lot`."""
@@ -214,26 +334,71 @@ class PairEngine:
             g = self._grids[lot] = sorted(s for s in sizes if s > 0)
         return g
 
-    def _curve(self, view: VenueView, buy: bool, lot: int) -> Curve:
+    def _curve(self, view: VenueView, buy: bool, lot: int) -> _Curve:
         key = (view.market_id, buy, lot)
         hit = self._curves.get(key)
         if hit is not None and hit[0] is view:
             return hit[1]
         sizes = self.grid(lot)
         p = self.p
-        fee = None
         if isinstance(view, CexBookView):
-            fee = p.costs.cex_taker_fee_bps.get(view.venue)
-        fn = buy_base_curve if buy else sell_base_curve
+            curve = self._cex_curve(view, buy, sizes)
+        else:
+            fn = buy_base_curve if buy else sell_base_curve
+            try:
+                quotes = fn(view, sizes, p.base_decimals, p.quote_decimals)
+            except QuoteError as exc:  # the whole view cannot be priced (bad pool, bad ladder)
+                quotes = [exc] * len(sizes)
+            if isinstance(view, ClobView):
+                quotes = [self._clob_fee_floor(view, q) for q in quotes]
+            curve = _Curve(len(sizes))
+            c_points, c_size, c_gross, c_amount, c_part = (
+                curve.points, curve.size, curve.gross, curve.amount, curve.part
+            )
+            point = self._point
+            for i, q in enumerate(quotes):
+                if isinstance(q, QuoteError):
+                    continue
+                pt = c_points[i] = point(q)
+                c_size[i] = q.size_base
+                c_gross[i] = gross = pt[1]
+                c_amount[i] = pt[3]
+                c_part[i] = gross + pt[2] if buy else gross - pt[2]
+        self._curves[key] = (view, curve.seal(buy))
+        return curve
+
+    def _cex_curve(self, view: CexBookView, buy: bool, sizes: list[int]) -> _Curve:
+        """The CEX leg's columns, the same numbers `_point` gives its `LegQuote`s."""
+        p = self.p
+        curve = _Curve(len(sizes))
         try:
-            curve = fn(view, sizes, p.base_decimals, p.quote_decimals, cex_fee_bps=fee)
-        except QuoteError as exc:  # the whole view cannot be priced (bad level, bad pool)
-            curve = [exc] * len(sizes)
-        if isinstance(view, ClobView):
-            curve = [self._clob_fee_floor(view, q) for q in curve]
-        points = [None if isinstance(q, QuoteError) else self._point(q) for q in curve]
-        self._curves[key] = (view, points)
-        return points
+            raw: list[tuple[int, int, int] | QuoteError] = cex_curve_amounts(
+                view, sizes, p.base_decimals, p.quote_decimals, buy=buy,
+                cex_fee_bps=p.costs.cex_taker_fee_bps.get(view.venue),
+            )  # fmt: skip
+        except QuoteError:  # the whole book cannot be priced (bad level, bad fee)
+            return curve
+        held: list[tuple[int, int, int] | None] = [
+            None if isinstance(w, QuoteError) else w for w in raw
+        ]
+        curve._cex = (view, held)
+        curve._side = "buy" if buy else "sell"
+        r: tuple[int, int] | None = None
+        for i, w in enumerate(held):
+            if w is None:
+                continue
+            if r is None:
+                r = self._ratio(view.quote_currency)
+            amount, fee = w[0], w[1]
+            # A CEX quote is before its fee: gross == amount (see `_point`).
+            if r != (1, 1):
+                amount = to_pair_quote(amount, r, round_up=buy)
+                fee = to_pair_quote(fee, r, round_up=True)
+            curve.size[i] = sizes[i]
+            curve.gross[i] = amount
+            curve.amount[i] = amount
+            curve.part[i] = amount + fee if buy else amount - fee
+        return curve.seal(buy)
 
     def _clob_fee_floor(self, view: ClobView, q: LegQuote | QuoteError) -> LegQuote | QuoteError:
         # The market account's fee is what the program charges; config may only raise it
@@ -278,20 +443,14 @@ class PairEngine:
     def _cost(
         self, b: Point, s: Point, cex: CexBookView, cex_buys: bool, slip: float
     ) -> CandidateCost:
-        return evaluate_candidate(
-            self.p.costs,
-            buy_gross_quote=b[1],
-            buy_fee_quote=b[2],
-            sell_gross_quote=s[1],
-            sell_fee_quote=s[2],
-            cex_buys=cex_buys,
-            cex_is_perp=cex.market == "perp",
-            slippage_bps=slip,
-            quote_decimals=self.p.quote_decimals,
-            landing=self.landing,
+        return self._model.evaluate(
+            b[1], b[2], s[1], s[2], cex_buys, cex.market == "perp", slip, self.landing
         )
 
-    def _best(self, cex: CexBookView, dex: DexView, cex_buys: bool) -> SizedCandidate | None:
+    def _best(
+        self, cex: CexBookView, dex: DexView, cex_buys: bool, slip: float | None = None
+    ) -> SizedCandidate | None:
+        """The PnL-maximising size; `slip` is the candidate's expected slippage when known."""
         lot = self._lot(cex, dex)
         buy_view: VenueView = cex if cex_buys else dex
         sell_view: VenueView = dex if cex_buys else cex
@@ -300,32 +459,56 @@ class PairEngine:
         c = self.p.costs
         cap = self.p.max_notional_quote
         # Bps terms that do not depend on the size: rank sizes on the edge before gas.
-        slip = self._slippage_bps(buy_view.market_id, sell_view.market_id)
+        if slip is None:  # (float addition commutes: the same sum in either leg order)
+            slip = self._slippage_bps(buy_view.market_id, sell_view.market_id)
         flat_ppb = round((slip + hedge_bps(c, cex.market == "perp") + c.safety_margin_bps) * 1e5)
+        b_size, s_size = buys.size, sells.size
+        if buys.clean and sells.clean and b_size == s_size:
+            # Every size valid on both legs: the loop below reduces to "first maximum of the
+            # edges before the cap", done with C-level list operations (same ints, same pick).
+            stop = min(buys.over_cap(cap), sells.over_cap(cap))
+            if stop == 0:
+                return None
+            edges = list(map(sub, sells.part[:stop], buys.adjusted(flat_ppb)[:stop]))
+            best_i = edges.index(max(edges))
+            return self._sized(buys, sells, best_i, best_i - 1, cex, cex_buys, slip)
         best_i, best_edge, prev_i = -1, 0, -1
         last_ok = -1
-        for i, (b, s) in enumerate(zip(buys, sells)):
-            if b is None or s is None or b[0].size_base != s[0].size_base:
-                continue
-            if b[3] > cap or s[3] > cap:
+        b_amount, s_amount = buys.amount, sells.amount
+        b_gross, b_part, s_part = buys.gross, buys.part, sells.part
+        for i in range(min(len(b_size), len(s_size))):
+            size = b_size[i]
+            if size is None or size != s_size[i]:
+                continue  # a size one leg cannot price (or rounds to another size)
+            if b_amount[i] > cap or s_amount[i] > cap:
                 break  # amounts grow with size: every larger size is over the cap too
-            if b[1] <= 0:
+            gross = b_gross[i]
+            if gross <= 0:
                 continue  # a size too small to cost anything has no notional to rank
             # same rounding as costs.bps_of: the flat bps of the notional, rounded up
-            edge = (s[1] - s[2]) - (b[1] + b[2]) + (-b[1] * flat_ppb // 1_000_000_000)
+            edge = s_part[i] - b_part[i] + (-gross * flat_ppb // 1_000_000_000)
             if best_i < 0 or edge > best_edge:
                 best_i, best_edge, prev_i = i, edge, last_ok
             last_ok = i
         if best_i < 0:
             return None
-        b, s = buys[best_i], sells[best_i]
-        assert b is not None and s is not None
+        return self._sized(buys, sells, best_i, prev_i, cex, cex_buys, slip)
+
+    def _sized(
+        self,
+        buys: _Curve,
+        sells: _Curve,
+        best_i: int,
+        prev_i: int,
+        cex: CexBookView,
+        cex_buys: bool,
+        slip: float,
+    ) -> SizedCandidate:
+        b, s = buys.point(best_i), sells.point(best_i)
         cost = self._cost(b, s, cex, cex_buys, slip)
         prev = None
         if prev_i >= 0 and prev_i == best_i - 1:
-            pb, ps = buys[prev_i], sells[prev_i]
-            assert pb is not None and ps is not None
-            prev = (pb, ps)
+            prev = (buys.point(prev_i), sells.point(prev_i))
         return SizedCandidate(best_i, b[0], s[0], b[3], s[3], cost, prev, cex, cex_buys)
 
     def marginal_bps(self, best: SizedCandidate) -> float:
@@ -335,16 +518,9 @@ class PairEngine:
         b, s = best.prev
         c = self.p.costs
         slip = best.cost.costs.slippage_bps
-        prev_pnl = candidate_pnl(
-            c,
-            buy_gross_quote=b[1],
-            buy_fee_quote=b[2],
-            sell_gross_quote=s[1],
-            sell_fee_quote=s[2],
-            flat_bps=slip + hedge_bps(c, best.cex.market == "perp") + c.safety_margin_bps,
-            quote_decimals=self.p.quote_decimals,
-            landing=self.landing,
-        )
+        flat = slip + hedge_bps(c, best.cex.market == "perp") + c.safety_margin_bps
+        edge, _, gas_q = self._model.edge_and_gas(b[1], b[2], s[1], s[2], flat, self.landing)
+        prev_pnl = edge - gas_q  # = costs.candidate_pnl
         dn = best.cost.notional_quote - b[1]
         return (best.cost.pnl_quote - prev_pnl) * 10_000.0 / dn if dn > 0 else 0.0
 
@@ -382,7 +558,9 @@ class PairEngine:
         n, d = self._ratio(view.quote_currency)
         return (b_per_a if view.base_is_a else 1.0 / b_per_a) * n / d
 
-    def _spread_bound_bps(self, cex: CexBookView, dex: DexView, cex_buys: bool) -> float | None:
+    def _spread_bound_bps(
+        self, cex: CexBookView, dex: DexView, cex_buys: bool, slip: float | None = None
+    ) -> float | None:
         """Upper bound of the net edge at any size, bps (None: cannot bound, evaluate fully).
 
         At any size a buy pays at least the best ask (a CLMM: at least the pool price) and a
@@ -398,7 +576,8 @@ class PairEngine:
         cex_fee = c.cex_taker_fee_bps.get(cex.venue, cex.taker_fee_bps)
         if not cex_buys:  # the CEX fee is on the sell amount; costs are bps of the buy notional
             cex_fee *= sell_p / buy_p
-        slip = self._slippage_bps(cex.market_id, dex.market_id)
+        if slip is None:
+            slip = self._slippage_bps(cex.market_id, dex.market_id)
         flat = cex_fee + slip + hedge_bps(c, cex.market == "perp") + c.safety_margin_bps
         return (sell_p - buy_p) / buy_p * 10_000.0 - flat
 
@@ -413,16 +592,21 @@ class PairEngine:
         cex_buys = direction == BUY_CEX_SELL_DEX
         buy_mid = cex.market_id if cex_buys else dex.market_id
         sell_mid = dex.market_id if cex_buys else cex.market_id
-        key = f"{self.p.pair}|{direction}|{buy_mid}>{sell_mid}"
+        key = self._key(direction, buy_mid, sell_mid)
         trigger_net = max(0.0, self.p.min_net_bps)
-        bound = self._spread_bound_bps(cex, dex, cex_buys)
+        slip = self._slippage_bps(cex.market_id, dex.market_id)
+        bound = self._spread_bound_bps(cex, dex, cex_buys, slip)
         # Skip the walks when the bound proves the outcome: below the trigger, and either armed
         # (nothing to do) or already below the re-arm line (re-arm). BOUND_SLACK_BPS absorbs the
         # float rounding of the bound so a skip is never wrong.
         if bound is not None and bound + BOUND_SLACK_BPS < trigger_net:
             st = self.debouncer.states.get(key)
+            if st is not None and st.armed:
+                # An armed key that does not trigger: `decide` would change nothing.
+                self.stats["bound_skips"] += 1
+                return None
             rearm_line = trigger_net - self.p.hysteresis.rearm_below_bps
-            if st is None or st.armed or bound + BOUND_SLACK_BPS < rearm_line:
+            if st is None or bound + BOUND_SLACK_BPS < rearm_line:
                 self.stats["bound_skips"] += 1
                 self.debouncer.decide(
                     key,
@@ -434,7 +618,7 @@ class PairEngine:
                 )
                 return None
         self.stats["evaluations"] += 1
-        best = self._best(cex, dex, cex_buys)
+        best = self._best(cex, dex, cex_buys, slip)
         if best is None:
             self.stats["no_executable_size"] += 1
             self.debouncer.decide(
@@ -462,27 +646,28 @@ class PairEngine:
         )
         if decision not in ("signal", "update"):
             return None
+        # Positional (keywords cost ~1.5 us a signal); `_OPPORTUNITY_FIELDS` pins the order.
         return Opportunity(
-            opportunity_id=f"{key}|{st.signals}",
-            pair=self.p.pair,
-            direction=direction,
-            buy_venue=buy_mid,
-            sell_venue=sell_mid,
-            size_base=best.buy.size_base,
-            buy_quote=best.buy_quote,
-            sell_quote=best.sell_quote,
-            spread_bps=cost.spread_bps,
-            costs=cost.costs,
-            threshold_bps=cost.costs.total_bps + trigger_net,
-            net_bps=cost.net_bps,
-            expected_pnl_quote=cost.pnl_quote,
-            marginal_bps=self.marginal_bps(best),
-            cu_price_micro_lamports=cost.cu_price_micro_lamports,
-            update_seq=st.update_seq,
-            ts_event_ns=max(cex.ts_event_ns, dex.ts_event_ns),
-            ts_recv_ns=trigger_view.ts_recv_ns,
-            ts_detect_ns=now_ns,
-            stale_venues=(),
-            ts_ingest_ns=trigger_view.ts_ingest_ns,
+            f"{key}|{st.signals}",  # opportunity_id
+            self.p.pair,  # pair
+            direction,  # direction
+            buy_mid,  # buy_venue
+            sell_mid,  # sell_venue
+            best.buy.size_base,  # size_base
+            best.buy_quote,  # buy_quote
+            best.sell_quote,  # sell_quote
+            cost.spread_bps,  # spread_bps
+            cost.costs,  # costs
+            cost.costs.total_bps + trigger_net,  # threshold_bps
+            cost.net_bps,  # net_bps
+            cost.pnl_quote,  # expected_pnl_quote
+            self.marginal_bps(best),  # marginal_bps
+            cost.cu_price_micro_lamports,  # cu_price_micro_lamports
+            st.update_seq,  # update_seq
+            max(cex.ts_event_ns, dex.ts_event_ns),  # ts_event_ns
+            trigger_view.ts_recv_ns,  # ts_recv_ns
+            now_ns,  # ts_detect_ns
+            (),  # stale_venues
+            trigger_view.ts_ingest_ns,  # ts_ingest_ns
         )
 

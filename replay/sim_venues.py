@@ -197,7 +197,8 @@ class _DexVenue:
 
     def start(self, t0: int, slot: int) -> list[RawFrame]:
         """The first publication of every account."""
-        return self.frames(self.start_accounts(t0), t0 + self.profile.offset_ms, slot)
+        ts = t0 + self.profile.offset_ms * 1_000_000
+        return self.frames(self.start_accounts(ts), ts, slot)
 
     def shock(self, bps: int) -> None:
         """A local move of `bps` (published with the next slot)."""

@@ -37,6 +37,7 @@ SAMPLE_DIR = HERE / "sample"
 SAMPLE_CAPTURE = SAMPLE_DIR / "sol_usdc_sample.parquet"
 SAMPLE_MARKETS = SAMPLE_DIR / "markets.toml"
 SAMPLE_MARKETS_ALL = SAMPLE_DIR / "markets_all.toml"
+SAMPLE_CAPTURE_ALL = SAMPLE_DIR / "sol_usdc_all_venues.parquet"
 CLASSIC_VENUES = ("binance", "orca")
 ALL_VENUES = ("binance", "okx", "bybit", "orca", "raydium_clmm", "phoenix", "openbook")
 
@@ -402,12 +403,23 @@ def write_capture(path: Path, cfg: SimConfig | None = None) -> int:
     return len(frames)
 
 
-def ensure_sample(force: bool = False, progress: Callable[[str], object] | None = None) -> Path:
-    """The bundled sample capture, generated (deterministically) on first use."""
-    if force or not SAMPLE_CAPTURE.is_file():
-        tmp = SAMPLE_CAPTURE.with_suffix(".tmp")
-        n = write_capture(tmp, SimConfig())
-        tmp.replace(SAMPLE_CAPTURE)
+def ensure_sample(
+    force: bool = False,
+    progress: Callable[[str], object] | None = None,
+    *,
+    all_venues: bool = False,
+) -> Path:
+    """The bundled sample capture (all seven venues if asked), generated on first use."""
+    path = SAMPLE_CAPTURE_ALL if all_venues else SAMPLE_CAPTURE
+    if force or not path.is_file():
+        tmp = path.with_suffix(".tmp")
+        n = write_capture(tmp, SimConfig(venues=ALL_VENUES) if all_venues else SimConfig())
+        tmp.replace(path)
         if progress:
-            progress(f"solarb: generated sample session: {n} frames -> {SAMPLE_CAPTURE}")
-    return SAMPLE_CAPTURE
+            progress(f"solarb: generated sample session: {n} frames -> {path}")
+    return path
+
+
+def sample_markets(all_venues: bool = False) -> Path:
+    """The markets file that matches the sample capture (`markets_all.toml` for all venues)."""
+    return SAMPLE_MARKETS_ALL if all_venues else SAMPLE_MARKETS

@@ -9,6 +9,7 @@ of a basis point). The generic helpers (`mul_div_floor`, `mul_div_ceil`, `check_
 
 from __future__ import annotations
 
+from math import floor, log
 from typing import NamedTuple
 
 from operators.clmm.types import QuoteError
@@ -36,7 +37,9 @@ __all__ = [
     "next_sqrt_price_from_b",
     "sqrt_price_from_tick_index",
     "swap_fee_on_input",
+    "swap_step_tuple",
     "tick_index_from_sqrt_price",
+    "tick_index_from_sqrt_price_log2",
 ]
 
 Q64 = 1 << 64
@@ -106,6 +109,9 @@ _LOG_B_P_ERR_MARGIN_LOWER_X64 = 184467440737095516
 _LOG_B_P_ERR_MARGIN_UPPER_X64 = 15793534762490258745
 
 _LOG2_FRACTION_BITS = tuple(1 << (63 - i) for i in range(_LOG2_BIT_PRECISION))
+_INV_Q64_FLOAT = 2.0**-64
+_INV_LOG_SQRT_BASE = 2.0 / log(1.0001)
+"""1 / ln(sqrt(1.0001)): a tick estimate from a price (an estimate only, see the tick search)."""
 
 _SQRT_PRICE_CACHE: dict[int, int] = {}
 
@@ -176,7 +182,33 @@ def sqrt_price_from_tick_index(tick: int) -> int:
 
 
 def tick_index_from_sqrt_price(sqrt_price_x64: int) -> int:
-    """Greatest tick whose sqrt price is <= the Q64.64 sqrt price (program's log2 method)."""
+    """Greatest tick whose sqrt price is <= the Q64.64 sqrt price (program's result, exactly).
+
+    Why not the program's log2 loop on the hot path: inside the program's price bounds its
+    result IS the greatest tick t with `sqrt_price_from_tick_index(t) <= sqrt_price_x64`
+    (its error margins bracket that tick and are less than one tick apart; checked for every
+    tick boundary, see `tests/unit/test_clmm_tick_search.py`). So a float estimate, corrected
+    against the exact integer `sqrt_price_from_tick_index` until it brackets the price, gives
+    the same int several times cheaper. Outside the bounds the program's loop decides.
+    """
+    if MIN_SQRT_PRICE_X64 <= sqrt_price_x64 <= MAX_SQRT_PRICE_X64:
+        # The float only guesses; the integer comparisons below make the answer exact.
+        tick = floor(log(sqrt_price_x64 * _INV_Q64_FLOAT) * _INV_LOG_SQRT_BASE)
+        if tick < MIN_TICK_INDEX:
+            tick = MIN_TICK_INDEX
+        elif tick > MAX_TICK_INDEX:
+            tick = MAX_TICK_INDEX
+        price_of = sqrt_price_from_tick_index
+        while price_of(tick) > sqrt_price_x64:
+            tick -= 1
+        while tick < MAX_TICK_INDEX and price_of(tick + 1) <= sqrt_price_x64:
+            tick += 1
+        return tick
+    return tick_index_from_sqrt_price_log2(sqrt_price_x64)
+
+
+def tick_index_from_sqrt_price_log2(sqrt_price_x64: int) -> int:
+    """The program's own tick search (14-bit log2 with error margins) for a Q64.64 sqrt price."""
     if sqrt_price_x64 <= 0 or sqrt_price_x64 > U128_MAX:
         raise QuoteError(f"sqrt price {sqrt_price_x64} is not a positive u128")
     msb = sqrt_price_x64.bit_length() - 1
@@ -315,6 +347,35 @@ def compute_swap_step(
     `known_fixed`, when >= 0, is the already computed amount of the specified token needed to
     reach the target from the current price (saves recomputing it; same value).
     """
+    return SwapStep._make(
+        swap_step_tuple(
+            amount_remaining,
+            fee_rate,
+            liquidity,
+            sqrt_price_current,
+            sqrt_price_target,
+            is_input,
+            a_to_b,
+            known_fixed,
+        )
+    )
+
+
+def swap_step_tuple(
+    amount_remaining: int,
+    fee_rate: int,
+    liquidity: int,
+    sqrt_price_current: int,
+    sqrt_price_target: int,
+    is_input: bool,
+    a_to_b: bool,
+    known_fixed: int = -1,
+) -> tuple[int, int, int, int]:
+    """`compute_swap_step` as a plain (amount_in, amount_out, next_sqrt_price, fee) tuple.
+
+    The swap loop runs one step per tick range per size; a plain tuple spares it building a
+    `SwapStep` it unpacks at once.
+    """
     fixed_is_a = a_to_b == is_input
     # amount of the "specified" token needed to reach the target (input rounds up, output down)
     if known_fixed >= 0:
@@ -365,4 +426,4 @@ def compute_swap_step(
         fee_amount = swap_fee_on_input(amount_in, fee_rate)
         if fee_amount > U64_MAX:
             raise QuoteError("swap step: fee exceeds u64")
-    return SwapStep(amount_in, amount_out, next_price, fee_amount)
+    return amount_in, amount_out, next_price, fee_amount

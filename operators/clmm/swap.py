@@ -167,7 +167,7 @@ def _walk(
     `first` may carry the first range, precomputed (with its fixed amount) by the caller.
     """
     price, tick, liq, remaining, calc, fee_sum, crossed = state
-    step_fn = m.compute_swap_step
+    step_fn = m.swap_step_tuple
     while remaining > 0 and price != limit and max_ranges != 0:
         max_ranges -= 1
         if first is None:
@@ -303,10 +303,15 @@ def quote_curve_orca(
     exhausted = False
     out: list[SwapQuote | QuoteError] = [QuoteError("unset")] * len(amounts)
     j = 0
-    for pos in sorted(range(len(amounts)), key=lambda k: amounts[k]):
+    # m.apply_swap_fee(rest, fee_rate), inlined: rest * keep // FEE_RATE_DENOMINATOR
+    keep = m.FEE_RATE_DENOMINATOR - fee_rate
+    fee_den = m.FEE_RATE_DENOMINATOR
+    u64_max = m.U64_MAX
+    for pos in sorted(range(len(amounts)), key=amounts.__getitem__):
         amount = amounts[pos]
         try:
-            _check_amount(amount, where)
+            if amount <= 0 or amount > u64_max:
+                _check_amount(amount, where)
             while True:
                 cp = checkpoints[j]
                 rest = amount - cp[3]
@@ -321,7 +326,7 @@ def quote_curve_orca(
                         break
                     ranges.append(probe[0])
                     checkpoints.append(probe[1])
-                usable = m.apply_swap_fee(rest, fee_rate) if exact_in else rest
+                usable = rest * keep // fee_den if exact_in else rest
                 if ranges[j][4] > usable:
                     break
                 j += 1

@@ -312,3 +312,19 @@ def test_real_raydium_accounts_need_config_and_refuse_another_pools_array(fixtur
     other = ray.decode_tick_array(load_account(folder / f"tick_array_state.{ta_key}.json")[1])
     with pytest.raises(DecodeError, match=f"account {ta_key}: .*belongs to pool 2AP2wU8H"):
         state.on_account(upd(ta_key, other))
+
+
+def test_raydium_bitmap_extension_rides_in_the_view_for_far_tick_walks() -> None:
+    from operators.clmm.raydium_accounts import TickArrayBitmapExtension
+
+    state = ClmmPoolState(
+        "raydium_clmm", "raydium_clmm:P", "SOL/USDC", "USDC", True,
+        stale_after_ns=2_000 * MS, arrays_each_side=1,
+    )  # fmt: skip
+    state.on_account(_upd("P", PoolState(71168, 1), 5, 1))
+    state.on_account(_upd("T", RaydiumTickArray(71160, (0,) * 60, "P"), 5, 2))
+    state.on_account(_upd("C", AmmConfig(100), 5, 3))
+    ext = TickArrayBitmapExtension("P", ((0,) * 8,) * 14, ((0,) * 8,) * 14)
+    view = _views(state.on_account(_upd("E", ext, 5, 4)))[0]
+    assert view.in_sync is True
+    assert view.tick_arrays == (RaydiumTickArray(71160, (0,) * 60, "P"), ext)
