@@ -123,7 +123,9 @@ class SlippageEstimator:
     window: int = 200
     min_fills: int = 20
     samples: dict[str, deque[float]] = field(default_factory=dict)
-    _p95: dict[str, tuple[int, float]] = field(default_factory=dict, init=False, repr=False)
+    _p95: dict[str, tuple[int, float]] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
     """venue -> (fills seen, p95): the sort is redone only after a new fill (hot path)."""
 
     def observe(self, venue: str, slippage_bps: float) -> None:

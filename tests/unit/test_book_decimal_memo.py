@@ -60,6 +60,7 @@ def test_memo_is_bounded_when_the_top_keeps_moving() -> None:
     book = L2Book()
     for i in range(3000):
         book.apply("ask", f"{100 + i / 100:.2f}", "1")
-        book.apply("ask", f"{100 + (i - 1) / 100:.2f}", "0") if i else None
+        if i:
+            book.apply("ask", f"{100 + (i - 1) / 100:.2f}", "0")
         assert book.top(2)[1][0] == (Decimal(f"{100 + i / 100:.2f}"), Decimal(1))
     assert len(book._ask_dec) <= 513
