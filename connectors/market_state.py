@@ -74,13 +74,17 @@ class Router:
                 else:
                     self._dex[(m.venue, m.address)] = m.market_id
         self.unrouted = 0
+        self._codecs: dict[str, ModuleType] = {}
 
     def market_of(self, frame: RawFrame) -> str | None:
         """The market id a frame belongs to, or None (counted) when no configured market has it."""
         if frame.kind == "account":
             mid = self._dex.get((frame.source, frame.stream.split(":", 1)[0]))
         elif frame.source in CEX_MODULES:
-            sym = _cex_module(frame.source).stream_symbol(frame.stream)
+            codec = self._codecs.get(frame.source)
+            if codec is None:
+                codec = self._codecs[frame.source] = _cex_module(frame.source)
+            sym = codec.stream_symbol(frame.stream)
             mid = self._cex.get((frame.source, sym.upper())) if sym else None
         else:
             mid = None
@@ -201,6 +205,10 @@ class ClmmMarketState:
         self.decode_errors = 0
         self.views = 0
 
+    def on_health(self, event: HealthEvent) -> list[Any]:
+        """Solana feed health (down/lag/resync/up heartbeat) and the clock it carries."""
+        return [*self.state.on_health(event), *self.state.on_clock(event.ts_recv_ns)]
+
     def on_frame(self, f: RawFrame) -> list[Any]:
         """Decode one account frame and apply it; a bad account is reported, never applied."""
         self.frames += 1
@@ -268,6 +276,10 @@ class ClobMarketStateAdapter:
         self.views = 0
         self.pending_sides: dict[str, tuple[BookSide, RawFrame]] = {}
         """OpenBook book sides received before any market account, by account pubkey."""
+
+    def on_health(self, event: HealthEvent) -> list[Any]:
+        """Solana feed health (down/lag/resync/up heartbeat) and the clock it carries."""
+        return [*self.state.on_health(event), *self.state.on_clock(event.ts_recv_ns)]
 
     def on_frame(self, f: RawFrame) -> list[Any]:
         """Decode one account frame and apply it; a bad account is reported, never applied."""

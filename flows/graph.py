@@ -25,10 +25,12 @@ from config import Settings
 from config.params import spread_params_from_settings
 from connectors.journal import CounterRecord
 from connectors.market_state import (
+    CexMarketState,
     MarketState,
     Router,
     build_market_state,
 )
+from connectors.solana.sources import FEED_SOURCE
 from operators.events import HealthEvent, Opportunity, OrderIntent, RawFrame
 from operators.paper import PaperVenue
 from operators.risk import RiskGuard, RiskParams, usd_to_quote_units
@@ -37,6 +39,8 @@ from operators.views import CexBookView, ClmmView, ClobView
 
 VIEW_TYPES = (CexBookView, ClmmView, ClobView)
 RISK_KEY = "risk"
+FEED_HEALTH = "solana:feed-health"
+"""Pseudo market id of Solana feed health items routed into every pair's state."""
 
 
 class _Logic(StatefulLogic[Any, Any, Any]):
@@ -84,14 +88,22 @@ class _PairStep:
         self.engine = PairEngine(spread_params_from_settings(settings, pair))
         self.views = 0
 
-    def on_item(self, item: tuple[str, RawFrame]) -> list[Any]:
-        market_id, frame = item
-        state = self.markets.get(market_id)
-        if state is None:
-            state = self.markets[market_id] = build_market_state(
-                self.settings, self.router, market_id
-            )
-        out = state.on_frame(frame)
+    def on_item(self, item: tuple[str, Any, str]) -> list[Any]:
+        market_id, frame, _pair = item
+        if market_id == FEED_HEALTH:
+            # Solana feed down/lag/resync reaches every DEX market of the pair, so a pool view
+            # is flagged the moment its feed is, not only after the staleness timeout.
+            out: list[Any] = []
+            for st in self.markets.values():
+                if not isinstance(st, CexMarketState):
+                    out += st.on_health(frame)
+        else:
+            state = self.markets.get(market_id)
+            if state is None:
+                state = self.markets[market_id] = build_market_state(
+                    self.settings, self.router, market_id
+                )
+            out = state.on_frame(frame)
         opps: list[Any] = []
         engine = self.engine
         for x in out:
@@ -199,14 +211,22 @@ def build_graph(
     """Wire the shared graph onto `raw`; return the streams for the flow's sinks."""
     router = Router(settings)
 
-    def route(f: RawFrame) -> tuple[str, tuple[str, RawFrame]] | None:
+    def route(f: RawFrame) -> tuple[str, tuple[str, RawFrame, str]] | None:
         mid = router.market_of(f)
-        return None if mid is None else (router.pair_of(mid), (mid, f))
+        if mid is None:
+            return None
+        pair = router.pair_of(mid)
+        return pair, (mid, f, pair)
 
     keyed = op.filter_map("route", raw, route)
-    pair_out = _stateful(
-        "pair_state", keyed, lambda item: _PairStep(settings, router, router.pair_of(item[0]))
-    )
+    if health is not None:
+        pairs = [p.name for p in settings.pairs]
+
+        def to_pairs(ev: HealthEvent) -> list[tuple[str, tuple[str, HealthEvent, str]]]:
+            return [(p, (FEED_HEALTH, ev, p)) for p in pairs] if ev.source == FEED_SOURCE else []
+
+        keyed = op.merge("pair_in", keyed, op.flat_map("feed_health_to_pairs", health, to_pairs))
+    pair_out = _stateful("pair_state", keyed, lambda item: _PairStep(settings, router, item[2]))
     items = op.key_rm("pair_items", pair_out)
     split = op.branch("views_or_other", items, lambda x: isinstance(x, VIEW_TYPES))
     views = op.key_on("views_by_pair", split.trues, lambda v: v.pair)

@@ -1,0 +1,43 @@
+"""Solana feed health reaches the pool states inside a pair's step (flows/graph._PairStep)."""
+
+from __future__ import annotations
+
+from config import load_settings
+from connectors.market_state import Router
+from connectors.solana.sources import FEED_SOURCE
+from flows.graph import FEED_HEALTH, _PairStep
+from operators.events import HealthEvent
+from operators.views import ClmmView
+from replay.simulate import SAMPLE_MARKETS, SimConfig, generate
+
+
+def _step_after_bootstrap() -> tuple[_PairStep, int]:
+    settings = load_settings(markets_path=SAMPLE_MARKETS, env={})
+    router = Router(settings)
+    step = _PairStep(settings, router, "SOL/USDC")
+    last_ts = 0
+    for f in generate(SimConfig(duration_s=2)):
+        mid = router.market_of(f)
+        assert mid is not None
+        step.on_item((mid, f, "SOL/USDC"))
+        last_ts = f.ts_recv_ns
+    return step, last_ts
+
+
+def test_feed_down_flags_the_pool_view_at_once_and_recovers_only_on_new_data() -> None:
+    step, ts = _step_after_bootstrap()
+    down = HealthEvent(FEED_SOURCE, "down", "ws closed", ts, ts + 1)
+    out = step.on_item((FEED_HEALTH, down, "SOL/USDC"))
+    views = [x for x in out if isinstance(x, ClmmView)]
+    assert [v.in_sync for v in views] == [False]
+    assert [x.status for x in out if isinstance(x, HealthEvent)] == ["stale"]
+    up = HealthEvent(FEED_SOURCE, "resync", "resubscribed", ts, ts + 2)
+    out = step.on_item((FEED_HEALTH, up, "SOL/USDC"))
+    # feed back up, but the held accounts predate the outage: still not tradeable
+    assert [x.in_sync for x in out if isinstance(x, ClmmView)] == [False]
+
+
+def test_a_heartbeat_that_changes_nothing_emits_nothing() -> None:
+    step, ts = _step_after_bootstrap()
+    beat = HealthEvent(FEED_SOURCE, "up", "heartbeat", ts, ts + 1, value=300_000_005)
+    assert step.on_item((FEED_HEALTH, beat, "SOL/USDC")) == []
