@@ -167,7 +167,26 @@ def _discriminator(name: str) -> bytes:
     return hashlib.sha256(f"account:{name}".encode()).digest()[:8]
 
 
-class ClmmMarketState:
+class _DexState:
+    """What the CLMM and CLOB states share: view counting and the ingest stamp."""
+
+    views: int
+
+    def _stamp(self, out: list[Any], f: RawFrame) -> list[Any]:
+        """Count the views of one frame and stamp them with its ingest time."""
+        n = 0
+        stamped = []
+        for v in out:
+            if isinstance(v, ClmmView | ClobView):
+                n += 1
+                if f.ts_ingest_ns:
+                    v = replace(v, ts_ingest_ns=f.ts_ingest_ns)
+            stamped.append(v)
+        self.views += n
+        return stamped
+
+
+class ClmmMarketState(_DexState):
     """One CLMM pool: account frames decoded and applied (slot-ordered) to `ClmmPoolState`."""
 
     _DECODERS: dict[str, dict[bytes, tuple[str, str]]] = {
@@ -234,13 +253,7 @@ class ClmmMarketState:
         except DecodeError as exc:
             self.decode_errors += 1
             return [_bad_account(m.market_id, exc, f)]
-        self.views += sum(1 for v in out if isinstance(v, ClmmView))
-        if f.ts_ingest_ns:
-            out = [
-                replace(v, ts_ingest_ns=f.ts_ingest_ns) if isinstance(v, ClmmView) else v
-                for v in out
-            ]
-        return out
+        return self._stamp(out, f)
 
 
 def _bad_account(market_id: str, exc: DecodeError, f: RawFrame) -> HealthEvent:
@@ -254,7 +267,7 @@ def _bad_account(market_id: str, exc: DecodeError, f: RawFrame) -> HealthEvent:
 _PHOENIX_DISCRIMINANT = struct.pack("<Q", phoenix.MARKET_DISCRIMINANT)
 
 
-class ClobMarketStateAdapter:
+class ClobMarketStateAdapter(_DexState):
     """One on-chain CLOB market: account frames decoded and applied to `ClobMarketState`.
 
     Phoenix keeps the whole book in its market account. OpenBook v2 splits it into the market
@@ -291,13 +304,7 @@ class ClobMarketStateAdapter:
         except DecodeError as exc:
             self.decode_errors += 1
             return [_bad_account(m.market_id, exc, f)]
-        self.views += sum(1 for v in out if isinstance(v, ClobView))
-        if f.ts_ingest_ns:
-            out = [
-                replace(v, ts_ingest_ns=f.ts_ingest_ns) if isinstance(v, ClobView) else v
-                for v in out
-            ]
-        return out
+        return self._stamp(out, f)
 
     def _apply(self, account: str, f: RawFrame) -> list[Any]:
         m = self.ref.market

@@ -13,7 +13,6 @@ seeded random stream, so adding a venue never changes another venue's frames.
 
 from __future__ import annotations
 
-import json
 import math
 import random
 from collections import deque
@@ -41,6 +40,7 @@ from replay.simulate import (
     SimConfig,
     SimPool,
     VenueProfile,
+    binance_depth_frames,
     price_of_sqrt_x64,
     sample_pubkey,
     sqrt_price_x64_of,
@@ -137,26 +137,7 @@ class _CexVenue:
             return [RawFrame(ts, self.venue, self.feed.stream, "ws", frame)]
         book = self.binance
         assert book is not None
-        bids, asks = book.rebuild(Decimal(repr(round(target, 6))))
-        first = book.update_id + 1
-        book.update_id += 1 + self.rng.randrange(0, 20)
-        body = {
-            "e": "depthUpdate",
-            "E": ts // 1_000_000,
-            "s": "SOLUSDC",
-            "U": first,
-            "u": book.update_id,
-            "b": bids,
-            "a": asks,
-        }
-        stream = "solusdc@depth@100ms"
-        payload = json.dumps({"stream": stream, "data": body}, separators=(",", ":"))
-        out = [RawFrame(ts, "binance", stream, "ws", payload.encode())]
-        if i == 3:  # the REST snapshot lands after a few buffered diffs, as live
-            snap = json.dumps(book.snapshot(), separators=(",", ":")).encode()
-            rest = "GET /api/v3/depth?symbol=SOLUSDC&limit=1000"
-            out.append(RawFrame(ts + 30_000_000, "binance", rest, "rest", snap))
-        return out
+        return binance_depth_frames(book, self.rng, target, ts, with_snapshot=i == 3)
 
 
 class _DexVenue:

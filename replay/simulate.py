@@ -196,6 +196,35 @@ class BinanceBook:
         }
 
 
+BINANCE_DEPTH_STREAM = "solusdc@depth@100ms"
+BINANCE_SNAPSHOT = "GET /api/v3/depth?symbol=SOLUSDC&limit=1000"
+
+
+def binance_depth_frames(
+    book: BinanceBook, rng: random.Random, mid: float, ts: int, *, with_snapshot: bool
+) -> list[RawFrame]:
+    """Move the book to `mid` and give its `depth@100ms` diff frame (and the REST snapshot,
+    which lands 30 ms later after a few buffered diffs, as live)."""
+    bids, asks = book.rebuild(Decimal(repr(round(mid, 6))))
+    first = book.update_id + 1
+    book.update_id += 1 + rng.randrange(0, 20)
+    body = {
+        "e": "depthUpdate",
+        "E": ts // 1_000_000,
+        "s": "SOLUSDC",
+        "U": first,
+        "u": book.update_id,
+        "b": bids,
+        "a": asks,
+    }
+    payload = json.dumps({"stream": BINANCE_DEPTH_STREAM, "data": body}, separators=(",", ":"))
+    out = [RawFrame(ts, "binance", BINANCE_DEPTH_STREAM, "ws", payload.encode())]
+    if with_snapshot:
+        snap = json.dumps(book.snapshot(), separators=(",", ":")).encode()
+        out.append(RawFrame(ts + 30_000_000, "binance", BINANCE_SNAPSHOT, "rest", snap))
+    return out
+
+
 def _diff(old: dict[Decimal, Decimal], new: dict[Decimal, Decimal | None]) -> list[list[str]]:
     out = []
     for px in sorted(set(old) | set(new)):
@@ -350,29 +379,7 @@ def _generate_classic(cfg: SimConfig) -> Iterator[RawFrame]:
         mid *= math.exp(rng.gauss(0.0, cfg.vol_bps_per_step / 1e4))
         if sec_now != sec_before and sec_now in jumps:
             mid *= math.exp(jumps[sec_now] / 1e4)
-        bids, asks = book.rebuild(Decimal(repr(round(mid, 6))))
-        first = book.update_id + 1
-        book.update_id += 1 + rng.randrange(0, 20)
-        body = {
-            "e": "depthUpdate",
-            "E": ts // 1_000_000,
-            "s": "SOLUSDC",
-            "U": first,
-            "u": book.update_id,
-            "b": bids,
-            "a": asks,
-        }
-        payload = json.dumps({"stream": "solusdc@depth@100ms", "data": body}, separators=(",", ":"))
-        yield RawFrame(ts, "binance", "solusdc@depth@100ms", "ws", payload.encode())
-        if i == snapshot_at:
-            snap = json.dumps(book.snapshot(), separators=(",", ":")).encode()
-            yield RawFrame(
-                ts + 30_000_000,
-                "binance",
-                "GET /api/v3/depth?symbol=SOLUSDC&limit=1000",
-                "rest",
-                snap,
-            )
+        yield from binance_depth_frames(book, rng, mid, ts, with_snapshot=i == snapshot_at)
         if i % per_slot == 0:
             slot += 1
             gap_bps = (mid / pool.price() - 1.0) * 1e4

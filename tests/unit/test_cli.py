@@ -1,23 +1,9 @@
 from __future__ import annotations
 
-from collections.abc import Iterator
-
-import keyring
 import pytest
 
 from flows.cli import main
-from tests.unit.test_secrets import MemoryKeyring
-
-
-@pytest.fixture
-def memory_keyring() -> Iterator[MemoryKeyring]:
-    before = keyring.get_keyring()
-    kr = MemoryKeyring()
-    keyring.set_keyring(kr)
-    try:
-        yield kr
-    finally:
-        keyring.set_keyring(before)
+from tests.conftest import MemoryKeyring
 
 
 def test_check_reports_missing_keys_and_fails(

@@ -1,47 +1,10 @@
 from __future__ import annotations
 
-from collections.abc import Iterator
-
-import keyring
 import pytest
-from keyring.backend import KeyringBackend
-from keyring.errors import KeyringLocked
 
 from connectors.secrets import resolve_secret
 from operators.errors import ConfigError
-
-
-class MemoryKeyring(KeyringBackend):
-    """A keyring backend made for tests: an in-memory dict, never the real OS keychain."""
-
-    priority = 1  # type: ignore[assignment]
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.store: dict[tuple[str, str], str] = {}
-        self.locked = False
-
-    def get_password(self, service: str, username: str) -> str | None:
-        if self.locked:
-            raise KeyringLocked("locked")
-        return self.store.get((service, username))
-
-    def set_password(self, service: str, username: str, password: str) -> None:
-        self.store[(service, username)] = password
-
-    def delete_password(self, service: str, username: str) -> None:
-        self.store.pop((service, username), None)
-
-
-@pytest.fixture
-def memory_keyring() -> Iterator[MemoryKeyring]:
-    before = keyring.get_keyring()
-    kr = MemoryKeyring()
-    keyring.set_keyring(kr)
-    try:
-        yield kr
-    finally:
-        keyring.set_keyring(before)
+from tests.conftest import MemoryKeyring
 
 
 def test_reference_resolves_to_the_keychain_entry(memory_keyring: MemoryKeyring) -> None:
