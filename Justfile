@@ -48,3 +48,7 @@ check *ARGS:
 # Benchmarks: write bench/results/latest-*.json and print them beside baseline and targets.
 bench *ARGS:
     {{py}} -m bench {{ARGS}}
+
+# Install the venues' own published quote/decode code (npm) used as exactness oracles by tests.
+oracles:
+    bash tests/oracles/install.sh
