@@ -302,6 +302,7 @@ def cmd_record(args: argparse.Namespace) -> int:
     """Record live (or loopback) feeds to a Parquet capture; default bound 60 s."""
     from connectors.capture import read_capture
     from flows.record import DEFAULT_OUT, build_flow
+    from replay.simulate import sample_markets
 
     out = Path(args.out or DEFAULT_OUT)
     with prepared(args) as (settings, _loop):
@@ -315,7 +316,9 @@ def cmd_record(args: argparse.Namespace) -> int:
     for (source, kind), n in sorted(counts.items()):
         print(f"{source:<14} {kind:<8} {n} frames")
     print(f"total          {sum(counts.values())} frames in {wall:.2f} s -> {out}")
-    print(f"replay it with `solarb replay {out}`")
+    markets = args.markets or (str(sample_markets()) if args.loopback else None)
+    hint = f"--markets {markets} " if markets else ""
+    print(f"replay it with `solarb {hint}replay {out}`")
     return 0
 
 
