@@ -33,6 +33,8 @@ class PaperVenue:
     dex_latency_ns: int
     views: dict[str, deque[VenueView]] = field(default_factory=dict)
     pending: list[OrderIntent] = field(default_factory=list)
+    taken: dict[tuple[str, str], tuple[int, int]] = field(default_factory=dict)
+    """(market, side) -> (ts_recv_ns of the view, base units already filled against it)."""
     filled: int = 0
     rejected: int = 0
 
@@ -88,10 +90,23 @@ class PaperVenue:
         if view is None or not view.in_sync:
             why = "no view" if view is None else "view out of sync"
             return self._reject(intent, fill_ns, why)
+        price = buy_base if intent.side == "buy" else sell_base
+        # Earlier paper fills on this very view and side have used up its best levels: this
+        # leg gets the marginal price of walking on from there (total minus what was taken).
+        key = (intent.market_id, intent.side)
+        taken_view_ns, taken_base = self.taken.get(key, (-1, 0))
+        if taken_view_ns != view.ts_recv_ns:
+            taken_base = 0
         try:
-            leg = (buy_base if intent.side == "buy" else sell_base)(
-                view, intent.size_base, self.base_decimals, self.quote_decimals
-            )
+            bd, qd = self.base_decimals, self.quote_decimals
+            leg = price(view, taken_base + intent.size_base, bd, qd)
+            if taken_base:
+                before = price(view, taken_base, bd, qd)
+                leg = leg._replace(
+                    size_base=leg.size_base - before.size_base,
+                    quote_amount=leg.quote_amount - before.quote_amount,
+                    fee_quote=leg.fee_quote - before.fee_quote,
+                )
         except QuoteError as exc:
             return self._reject(intent, fill_ns, f"cannot fill at size: {exc}")
         gross = leg.quote_amount
@@ -104,6 +119,7 @@ class PaperVenue:
                 intent, fill_ns, f"price moved: proceeds {gross} < limit {intent.limit_quote}"
             )
         self.filled += 1
+        self.taken[key] = (view.ts_recv_ns, taken_base + leg.size_base)
         # A CLMM swap's pool fee is inside its amounts already; CEX/CLOB fees come on top.
         in_price = leg.fee_in_amount
         return ExecutionReport(
@@ -119,8 +135,17 @@ class PaperVenue:
             ts_event_ns=view.ts_event_ns,
             ts_recv_ns=intent.ts_recv_ns,
             ts_fill_ns=fill_ns,
-            extra={"fee_in_price_quote": str(leg.fee_quote)} if in_price else {},
+            extra=self._extra(leg.fee_quote if in_price else None, taken_base),
         )
+
+    @staticmethod
+    def _extra(fee_in_price: int | None, taken_base: int) -> dict[str, str]:
+        extra = {}
+        if fee_in_price is not None:
+            extra["fee_in_price_quote"] = str(fee_in_price)
+        if taken_base:
+            extra["walked_on_from_base"] = str(taken_base)
+        return extra
 
     def _reject(self, intent: OrderIntent, fill_ns: int, reason: str) -> ExecutionReport:
         self.rejected += 1

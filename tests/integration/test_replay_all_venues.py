@@ -225,6 +225,8 @@ def _fill(journal: Journal, venue: str, side: str, second: int) -> dict[str, Any
         and f["side"] == side
         and f["status"] == "filled"
         and f["ts_fill_ns"] // 10**9 - start_s == second
+        # the first fill on its view: a later one walks on from the levels already taken
+        and "walked_on_from_base" not in json.loads(f["extra"] or "{}")
     )
 
 
