@@ -98,7 +98,7 @@ def run(quick: bool = False) -> list[dict[str, Any]]:
         cap = Path(tmp) / "bench.parquet"
         n_frames = write_capture(cap, SimConfig(duration_s=60 if quick else 900, seed=11))
         t0 = time.perf_counter()
-        run_main(build_flow(settings, [cap], Path(tmp) / "j1"))
+        run_main(build_flow(settings, [cap], Path(tmp) / "j1", batch_size=1000))
         wall = time.perf_counter() - t0
         fps = n_frames / wall
         # The capture holds few opportunities (~14 in the full run): replaying it at batch 1

@@ -77,7 +77,7 @@ class EngineSettings(_Model):
     report_path: str = "out/report.md"
     book_depth: int = Field(default=50, ge=1, le=5000)
     stale_after_ms: int = Field(default=2000, ge=1)
-    replay_batch_size: int = Field(default=1000, ge=1)
+    replay_batch_size: int = Field(default=1, ge=1)
     paper_cex_latency_ms: int = Field(default=20, ge=0)
     paper_dex_latency_ms: int = Field(default=400, ge=0)
 

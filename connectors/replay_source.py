@@ -5,7 +5,9 @@ Partitions are groups of streams. By default every stream gets its own partition
 pair so that a pair's CEX and DEX frames keep their exact receive order through the pair join,
 which is what makes a replay reproduce a session decision for decision.
 Within a partition frames come out in `ts_recv_ns` order (stable for ties, file order).
-Batches are large (throughput); live sources emit what has arrived instead (latency).
+The batch size is the caller's: `engine.replay_batch_size` (default 1, since solarb's per-frame
+work costs far more than Bytewax's per-batch overhead and one frame per batch keeps the journaled
+tick -> opportunity latency per frame); large batches raise throughput a little.
 """
 
 from __future__ import annotations
