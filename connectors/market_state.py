@@ -110,6 +110,7 @@ class CexMarketState:
         self.resyncs = 0
         self.bad_frames = 0
         self.views = 0
+        self.feed_down = False
 
     def on_frame(self, f: RawFrame) -> list[Any]:
         """Apply one frame; emit a fresh view whenever the book (or its sync state) changed."""
@@ -141,26 +142,41 @@ class CexMarketState:
             elif isinstance(e, Trade):
                 out.append(e)
         if changed:
-            self.views += 1
-            bids, asks = self.sync.book.top(self.depth)
-            out.append(
-                CexBookView(
-                    venue=m.venue,
-                    market_id=m.market_id,
-                    pair=self.ref.pair.name,
-                    market=m.market,
-                    quote_currency=m.quote_currency,
-                    bids=tuple(bids),
-                    asks=tuple(asks),
-                    update_id=getattr(self.sync, "last_update_id", 0) or 0,
-                    in_sync=bool(self.sync.in_sync),
-                    ts_event_ns=ts_event,
-                    ts_recv_ns=f.ts_recv_ns,
-                    taker_fee_bps=self.taker_fee_bps,
-                    ts_ingest_ns=f.ts_ingest_ns,
-                )
-            )
+            out.append(self._view(ts_event, f.ts_recv_ns, f.ts_ingest_ns))
         return out
+
+    def on_health(self, event: HealthEvent) -> list[Any]:
+        """Transport health of this venue's connection: while it is down or stalled the book
+        can be silently behind, so its view is flagged out of sync at once; the transport's
+        resync (gap or fresh snapshot) is what makes it tradeable again."""
+        if event.source != self.ref.market.venue:
+            return []
+        if event.status in ("down", "stale") and not self.feed_down:
+            self.feed_down = True
+            return [self._view(event.ts_event_ns, event.ts_recv_ns, 0)]
+        if event.status == "up" and self.feed_down:
+            self.feed_down = False
+        return []
+
+    def _view(self, ts_event_ns: int, ts_recv_ns: int, ts_ingest_ns: int) -> CexBookView:
+        m = self.ref.market
+        self.views += 1
+        bids, asks = self.sync.book.top(self.depth)
+        return CexBookView(
+            venue=m.venue,
+            market_id=m.market_id,
+            pair=self.ref.pair.name,
+            market=m.market,
+            quote_currency=m.quote_currency,
+            bids=tuple(bids),
+            asks=tuple(asks),
+            update_id=getattr(self.sync, "last_update_id", 0) or 0,
+            in_sync=bool(self.sync.in_sync) and not self.feed_down,
+            ts_event_ns=ts_event_ns,
+            ts_recv_ns=ts_recv_ns,
+            taker_fee_bps=self.taker_fee_bps,
+            ts_ingest_ns=ts_ingest_ns,
+        )
 
 
 def _discriminator(name: str) -> bytes:

@@ -25,6 +25,7 @@ from config import Settings
 from config.params import spread_params_from_settings
 from connectors.journal import CounterRecord
 from connectors.market_state import (
+    CEX_MODULES,
     CexMarketState,
     MarketState,
     Router,
@@ -91,11 +92,13 @@ class _PairStep:
     def on_item(self, item: tuple[str, Any, str]) -> list[Any]:
         market_id, frame, _pair = item
         if market_id == FEED_HEALTH:
-            # Solana feed down/lag/resync reaches every DEX market of the pair, so a pool view
-            # is flagged the moment its feed is, not only after the staleness timeout.
+            # Feed down/lag/resync reaches the pair's markets of that feed (the Solana feed:
+            # every DEX market; a CEX connection: its venue's books), so a view is flagged the
+            # moment its feed is, not only after the staleness timeout.
             out: list[Any] = []
+            solana = frame.source == FEED_SOURCE
             for st in self.markets.values():
-                if not isinstance(st, CexMarketState):
+                if solana != isinstance(st, CexMarketState):
                     out += st.on_health(frame)
         else:
             state = self.markets.get(market_id)
@@ -223,7 +226,8 @@ def build_graph(
         pairs = [p.name for p in settings.pairs]
 
         def to_pairs(ev: HealthEvent) -> list[tuple[str, tuple[str, HealthEvent, str]]]:
-            return [(p, (FEED_HEALTH, ev, p)) for p in pairs] if ev.source == FEED_SOURCE else []
+            wanted = ev.source == FEED_SOURCE or ev.source in CEX_MODULES
+            return [(p, (FEED_HEALTH, ev, p)) for p in pairs] if wanted else []
 
         keyed = op.merge("pair_in", keyed, op.flat_map("feed_health_to_pairs", health, to_pairs))
     pair_out = _stateful("pair_state", keyed, lambda item: _PairStep(settings, router, item[2]))

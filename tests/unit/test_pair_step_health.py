@@ -41,3 +41,23 @@ def test_a_heartbeat_that_changes_nothing_emits_nothing() -> None:
     step, ts = _step_after_bootstrap()
     beat = HealthEvent(FEED_SOURCE, "up", "heartbeat", ts, ts + 1, value=300_000_005)
     assert step.on_item((FEED_HEALTH, beat, "SOL/USDC")) == []
+
+
+def test_cex_connection_down_flags_its_book_view_until_frames_flow_again() -> None:
+    settings = load_settings(markets_path=SAMPLE_MARKETS, env={})
+    router = Router(settings)
+    step = _PairStep(settings, router, "SOL/USDC")
+    frames = sorted(generate(SimConfig(duration_s=3)), key=lambda f: f.ts_recv_ns)
+    cut = next(i for i, f in enumerate(frames) if f.source == "binance" and f.kind == "rest") + 5
+    for f in frames[:cut]:
+        step.on_item((router.market_of(f), f, "SOL/USDC"))
+    ts = frames[cut - 1].ts_recv_ns
+    down = HealthEvent("binance", "down", "socket error", ts, ts + 1)
+    [view] = [x for x in step.on_item((FEED_HEALTH, down, "SOL/USDC")) if hasattr(x, "bids")]
+    assert (view.market_id, view.in_sync) == ("binance:SOLUSDC", False)
+    # another venue's outage does not touch this book; the Orca pool ignores CEX health
+    assert step.on_item((FEED_HEALTH, HealthEvent("okx", "down", "", ts, ts + 2), "SOL/USDC")) == []
+    step.on_item((FEED_HEALTH, HealthEvent("binance", "up", "connected", ts, ts + 3), "SOL/USDC"))
+    nxt = next(f for f in frames[cut:] if f.source == "binance")
+    out = step.on_item((router.market_of(nxt), nxt, "SOL/USDC"))
+    assert [x.in_sync for x in out if hasattr(x, "bids")] == [True]  # ids continuous: in sync
