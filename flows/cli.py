@@ -131,7 +131,10 @@ def cmd_check(args: argparse.Namespace) -> int:
                 ok = False
                 print(f"  {name}.{field:<10} MISSING: {exc}")
     print(f"clock          local UTC {time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())}")
-    print("feeds/rpc      use `solarb check --online` once live transports are configured")
+    print(
+        "feeds/rpc      not probed by this offline check; "
+        "`solarb paper --duration 10` shows feed health"
+    )
     return 0 if ok else 1
 
 
