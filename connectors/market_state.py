@@ -11,7 +11,6 @@ to its market is reported (`HealthEvent` "bad_account"), counted, and never appl
 
 from __future__ import annotations
 
-import hashlib
 import importlib
 import struct
 from dataclasses import dataclass, replace
@@ -19,7 +18,7 @@ from types import ModuleType
 from typing import Any
 
 from config import MarketSettings, PairSettings, Settings
-from connectors.solana import openbook, phoenix
+from connectors.solana import openbook, orca, phoenix, raydium_clmm
 from operators.clob import BookSide, OpenBookMarket, PhoenixMarket
 from operators.errors import DecodeError, FeedError
 from operators.events import (
@@ -179,10 +178,6 @@ class CexMarketState:
         )
 
 
-def _discriminator(name: str) -> bytes:
-    return hashlib.sha256(f"account:{name}".encode()).digest()[:8]
-
-
 class _DexState:
     """What the CLMM and CLOB states share: view counting and the ingest stamp."""
 
@@ -207,27 +202,26 @@ class ClmmMarketState(_DexState):
 
     _DECODERS: dict[str, dict[bytes, tuple[str, str]]] = {
         "orca": {
-            _discriminator("Whirlpool"): ("pool", "decode_whirlpool"),
-            _discriminator("TickArray"): ("tick_array", "decode_tick_array"),
-            _discriminator("FixedTickArray"): ("tick_array", "decode_tick_array"),
-            _discriminator("DynamicTickArray"): ("tick_array", "decode_tick_array"),
+            orca.DISC_WHIRLPOOL: ("pool", "decode_whirlpool"),
+            orca.DISC_TICK_ARRAY: ("tick_array", "decode_tick_array"),
+            orca.DISC_DYNAMIC_TICK_ARRAY: ("tick_array", "decode_tick_array"),
         },
         "raydium_clmm": {
-            _discriminator("PoolState"): ("pool", "decode_pool_state"),
-            _discriminator("AmmConfig"): ("amm_config", "decode_amm_config"),
-            _discriminator("TickArrayState"): ("tick_array", "decode_tick_array"),
-            _discriminator("TickArrayBitmapExtension"): (
+            raydium_clmm.DISC_POOL_STATE: ("pool", "decode_pool_state"),
+            raydium_clmm.DISC_AMM_CONFIG: ("amm_config", "decode_amm_config"),
+            raydium_clmm.DISC_TICK_ARRAY: ("tick_array", "decode_tick_array"),
+            raydium_clmm.DISC_BITMAP_EXTENSION: (
                 "bitmap_extension",
                 "decode_tick_array_bitmap_extension",
             ),
         },
     }
-    _MODULES = {"orca": "connectors.solana.orca", "raydium_clmm": "connectors.solana.raydium_clmm"}
+    _MODULES = {"orca": orca, "raydium_clmm": raydium_clmm}
 
     def __init__(self, ref: MarketRef, stale_after_ns: int) -> None:
         m = ref.market
         self.ref = ref
-        self.codec = importlib.import_module(self._MODULES[m.venue])
+        self.codec: ModuleType = self._MODULES[m.venue]
         self.state = ClmmPoolState(
             m.venue,
             m.market_id,

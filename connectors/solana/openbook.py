@@ -31,13 +31,13 @@ first). PROVENANCE.md ("Not found"): no real OpenBook v2 account bytes exist in 
 
 from __future__ import annotations
 
-import hashlib
 import itertools
 import struct
 from collections.abc import Sequence
 
 from solders.pubkey import Pubkey
 
+from connectors.solana.anchor import account_discriminator
 from operators.clob import BookSide, BookSideKind, OpenBookLeaf, OpenBookMarket
 from operators.errors import DecodeError
 
@@ -54,8 +54,8 @@ __all__ = [
     "pegged_key",
 ]
 
-MARKET_DISCRIMINATOR = hashlib.sha256(b"account:Market").digest()[:8]
-BOOK_SIDE_DISCRIMINATOR = hashlib.sha256(b"account:BookSide").digest()[:8]
+MARKET_DISCRIMINATOR = account_discriminator("Market")
+BOOK_SIDE_DISCRIMINATOR = account_discriminator("BookSide")
 MARKET_SIZE = 8 + 840
 NODE_SIZE = 88
 MAX_NODES = 1024

@@ -10,11 +10,11 @@ Tick array PDA seeds: ["tick_array", whirlpool, str(start_tick_index)].
 
 from __future__ import annotations
 
-import hashlib
 import struct
 
 from solders.pubkey import Pubkey
 
+from connectors.solana.anchor import account_discriminator
 from operators.clmm.accounts import (
     NUM_REWARDS,
     TICK_ARRAY_SIZE,
@@ -46,13 +46,9 @@ WHIRLPOOL_PROGRAM_ID = "whirLbMiicVdio4qvUfM5KAg6Ct8VwpYzGff3uctyCc"
 _PROGRAM = Pubkey.from_string(WHIRLPOOL_PROGRAM_ID)
 
 
-def _disc(name: str) -> bytes:
-    return hashlib.sha256(f"account:{name}".encode()).digest()[:8]
-
-
-DISC_WHIRLPOOL = _disc("Whirlpool")
-DISC_TICK_ARRAY = _disc("TickArray")
-DISC_DYNAMIC_TICK_ARRAY = _disc("DynamicTickArray")
+DISC_WHIRLPOOL = account_discriminator("Whirlpool")
+DISC_TICK_ARRAY = account_discriminator("TickArray")
+DISC_DYNAMIC_TICK_ARRAY = account_discriminator("DynamicTickArray")
 
 WHIRLPOOL_LEN = 653
 _TICK_LEN = 113

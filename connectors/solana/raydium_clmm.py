@@ -8,12 +8,12 @@ bitmap extension = ["pool_tick_array_bitmap_extension", pool].
 
 from __future__ import annotations
 
-import hashlib
 import struct
 from typing import Any
 
 from solders.pubkey import Pubkey
 
+from connectors.solana.anchor import account_discriminator
 from operators.clmm.raydium_accounts import (
     EXTENSION_TICKARRAY_BITMAP_SIZE,
     REWARD_NUM,
@@ -49,14 +49,10 @@ RAYDIUM_CLMM_PROGRAM_ID = "CAMMCzo5YL8w4VFF8KVHrK22GGUsp5VTaW7grrKgrWqK"
 _PROGRAM = Pubkey.from_string(RAYDIUM_CLMM_PROGRAM_ID)
 
 
-def _disc(name: str) -> bytes:
-    return hashlib.sha256(f"account:{name}".encode()).digest()[:8]
-
-
-DISC_POOL_STATE = _disc("PoolState")
-DISC_AMM_CONFIG = _disc("AmmConfig")
-DISC_TICK_ARRAY = _disc("TickArrayState")
-DISC_BITMAP_EXTENSION = _disc("TickArrayBitmapExtension")
+DISC_POOL_STATE = account_discriminator("PoolState")
+DISC_AMM_CONFIG = account_discriminator("AmmConfig")
+DISC_TICK_ARRAY = account_discriminator("TickArrayState")
+DISC_BITMAP_EXTENSION = account_discriminator("TickArrayBitmapExtension")
 
 # u128 fields are read as two u64 halves (lo, hi); "q" hi makes an i128.
 _REWARD = struct.Struct("<B3Q2Q2Q32s32s32s2Q")  # 169 bytes
