@@ -14,8 +14,8 @@ import statistics
 import time
 
 from connectors.cex.transport import CexTransport, TransportConfig
-from connectors.sim.cex_venues import CexVenues, start_venues
 from operators.events import HealthEvent, RawFrame
+from sim.cex_venues import CexVenues, start_venues
 
 CFG = TransportConfig(ping_interval_s=1.0, stale_after_s=2.0, backoff_initial_s=0.02,
                       snapshot_limit=100, health_interval_s=1.0)

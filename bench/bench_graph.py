@@ -25,7 +25,7 @@ from bytewax.testing import run_main
 from config import load_settings
 from connectors.journal import read_table
 from flows.replay import build_flow
-from replay.simulate import SAMPLE_MARKETS, SimConfig, write_capture
+from sim.simulate import SAMPLE_MARKETS, SimConfig, write_capture
 
 LATENCY_REPLAYS = 3
 """Batch-1 replays pooled for the tick -> opportunity percentiles (full run)."""

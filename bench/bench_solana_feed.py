@@ -25,9 +25,9 @@ from solders.pubkey import Pubkey
 
 from connectors.solana.orca import decode_tick_array, decode_whirlpool
 from connectors.solana.rpc import AccountUpdate, SolanaRpc
-from connectors.solana.standin import SolanaStandIn
 from operators.events import PoolUpdate
 from operators.pool_state import ClmmPoolState
+from sim.standin import SolanaStandIn
 
 SET = (
     Path(__file__).resolve().parent.parent.parent

@@ -23,8 +23,8 @@ from bytewax.dataflow import Dataflow
 from config import Settings, load_settings
 from connectors.cex.transport import TransportConfig
 from connectors.journal import JournalSink
-from flows.graph import build_graph
-from flows.live_sources import UNBOUNDED, Bounds, bounds_from_env, live_inputs
+from engine.graph import build_graph
+from engine.live_inputs import UNBOUNDED, Bounds, bounds_from_env, live_inputs
 from flows.paper import LiveFlow
 from operators.errors import ExecutionError
 

@@ -23,7 +23,7 @@ from bytewax.dataflow import Dataflow
 from config import Settings, load_settings
 from connectors.capture_sink import CaptureSink
 from connectors.cex.transport import TransportConfig
-from flows.live_sources import Bounds, bounds_from_env, live_inputs
+from engine.live_inputs import Bounds, bounds_from_env, live_inputs
 from flows.paper import LiveFlow
 from operators.errors import ConfigError
 

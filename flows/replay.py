@@ -1,10 +1,9 @@
 """Replay flow: recorded Parquet frames ─► the shared graph ─► journal (paper fills).
 
 `python -m bytewax.run flows.replay` runs it. Environment:
-    SOLARB_CAPTURE   capture file(s), comma-separated (default: the bundled sample session,
-                     generated on first use by `replay.simulate`)
-    SOLARB_CONFIG / SOLARB_MARKETS   config files (default: config/default.toml and, for the
-                     sample, replay/sample/markets.toml)
+    SOLARB_CAPTURE   capture file(s), comma-separated (required; `solarb sample` writes the
+                     bundled sample session and prints its path and markets file)
+    SOLARB_CONFIG / SOLARB_MARKETS   config files (default: config/default.toml, markets.toml)
     SOLARB_JOURNAL   journal folder (default: engine.journal_dir)
 """
 
@@ -19,8 +18,9 @@ from bytewax.dataflow import Dataflow
 
 from config import Settings, load_settings
 from connectors.journal import JournalSink
-from connectors.replay_source import ReplaySource
-from flows.graph import build_graph
+from engine.graph import build_graph
+from operators.errors import ConfigError
+from replay.source import ReplaySource
 
 
 def build_flow(
@@ -45,15 +45,14 @@ def build_flow(
 
 
 def _from_env() -> Dataflow:
-    from replay.simulate import SAMPLE_MARKETS, ensure_sample
-
-    env_capture = os.environ.get("SOLARB_CAPTURE")
-    if env_capture:
-        captures = [Path(p) for p in env_capture.split(",") if p]
-        settings = load_settings()
-    else:
-        captures = [ensure_sample()]
-        settings = load_settings(markets_path=os.environ.get("SOLARB_MARKETS") or SAMPLE_MARKETS)
+    env_capture = os.environ.get("SOLARB_CAPTURE", "")
+    captures = [Path(p) for p in env_capture.split(",") if p]
+    if not captures:
+        raise ConfigError(
+            "SOLARB_CAPTURE is not set: name the capture(s) to replay (`solarb sample` writes "
+            "the bundled sample and prints its path; set SOLARB_MARKETS to its markets file)"
+        )
+    settings = load_settings()
     journal = Path(os.environ.get("SOLARB_JOURNAL") or settings.engine.journal_dir)
     return build_flow(settings, captures, journal)
 

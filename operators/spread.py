@@ -167,7 +167,7 @@ class _Curve:
 
 @dataclass(frozen=True, slots=True)
 class SpreadParams:
-    """Everything the pair engine needs, as plain values (built by `config.params`)."""
+    """Everything the pair engine needs, as plain values (built by `engine.params`)."""
 
     pair: str
     base_decimals: int

@@ -20,8 +20,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import aiohttp
-import orjson
 
+from connectors import venues
 from operators.errors import FeedError
 
 
@@ -35,25 +35,7 @@ class RestConfig:
     backoff_max_s: float = 30.0
     backoff_jitter: float = 0.5
     weight_limit: int | None = None
-    """Weight per window; None = the venue's default (see `DEFAULT_BUDGETS`)."""
-
-
-DEFAULT_BUDGETS: dict[str, tuple[int, float]] = {
-    "binance": (6000, 60.0),
-    "binance-usdm": (2400, 60.0),
-    "okx": (40, 2.0),
-    "bybit": (600, 5.0),
-}
-"""Per venue: (weight limit, window seconds) of the public market-data endpoints."""
-
-
-def depth_weight(venue: str, limit: int) -> int:
-    """Request weight of a depth snapshot by `limit` (Binance tables; 1 elsewhere)."""
-    if venue == "binance":
-        return 5 if limit <= 100 else 25 if limit <= 500 else 50 if limit <= 1000 else 250
-    if venue == "binance-usdm":
-        return 2 if limit <= 50 else 5 if limit <= 100 else 10 if limit <= 500 else 20
-    return 1
+    """Weight per window; None = the venue's default (its adapter's `rest_budget`)."""
 
 
 def backoff_s(attempt: int, initial_s: float, max_s: float, jitter: float,
@@ -127,10 +109,11 @@ class RestClient:
                  config: RestConfig | None = None, rng: random.Random | None = None,
                  clock_ns: Callable[[], int] = time.time_ns) -> None:
         self.venue = venue
+        self.adapter = venues.cex(venue)
         self.base_url = base_url.rstrip("/")
         self.session = session
         self.config = config or RestConfig()
-        limit, window = DEFAULT_BUDGETS.get(venue, (100, 1.0))
+        limit, window = self.adapter.rest_budget
         self.budget = RateBudget(self.config.weight_limit or limit, window)
         self.rng = rng or random.Random()
         self.clock_ns = clock_ns
@@ -163,7 +146,8 @@ class RestClient:
                 ) as resp:
                     body = await resp.read()
                     ts = self.clock_ns()
-                    used = resp.headers.get("X-MBX-USED-WEIGHT-1M")
+                    header = self.adapter.used_weight_header
+                    used = resp.headers.get(header) if header else None
                     if used is not None and used.isdigit():
                         self.budget.observe_header(int(used))
                     if resp.status == 200:
@@ -195,32 +179,8 @@ class RestClient:
 
     async def sync_time(self) -> int:
         """Measure the venue clock offset (venue minus local, ns) from its time endpoint."""
-        path = TIME_PATHS.get(self.venue)
-        if path is None:
-            raise FeedError("no server-time endpoint known", venue=self.venue)
         t0 = self.clock_ns()
-        body, t1 = await self.get(path)
-        server_ms = parse_server_time_ms(self.venue, body)
+        body, t1 = await self.get(self.adapter.server_time_path)
+        server_ms = self.adapter.parse_server_time_ms(body)
         self.clock_offset_ns = server_ms * 1_000_000 - (t0 + t1) // 2
         return self.clock_offset_ns
-
-
-TIME_PATHS = {
-    "binance": "/api/v3/time",
-    "binance-usdm": "/fapi/v1/time",
-    "okx": "/api/v5/public/time",
-    "bybit": "/v5/market/time",
-}
-
-
-def parse_server_time_ms(venue: str, body: bytes) -> int:
-    """Server time in ms from a venue's time endpoint body."""
-    try:
-        msg = orjson.loads(body)
-        if venue.startswith("binance"):
-            return int(msg["serverTime"])
-        if venue == "okx":
-            return int(msg["data"][0]["ts"])
-        return int(msg["time"])
-    except (orjson.JSONDecodeError, KeyError, IndexError, TypeError, ValueError) as exc:
-        raise FeedError(f"bad server-time body: {body[:120]!r} ({exc})", venue=venue) from exc

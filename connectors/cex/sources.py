@@ -25,7 +25,8 @@ from datetime import UTC, datetime, timedelta
 from bytewax.inputs import FixedPartitionedSource, StatefulSourcePartition
 
 from connectors.capture import CaptureWriter
-from connectors.cex.transport import CexTransport, TransportConfig, VenueModule, source_id
+from connectors.cex.transport import CexTransport, TransportConfig, source_id
+from connectors.venues import CexAdapter
 from operators.errors import FeedError
 from operators.events import HealthEvent, RawFrame
 
@@ -37,23 +38,23 @@ class TransportThread:
 
     def __init__(self, venue: str, symbols: Sequence[str], market: str, ws_url: str,
                  rest_url: str, *, config: TransportConfig | None = None,
-                 module: VenueModule | None = None) -> None:
+                 adapter: CexAdapter | None = None) -> None:
         self.items: queue.SimpleQueue[Item] = queue.SimpleQueue()
         self.error: BaseException | None = None
         self._loop = asyncio.new_event_loop()
         self._transport: CexTransport | None = None
-        args = (venue, symbols, market, ws_url, rest_url, config, module)
+        args = (venue, symbols, market, ws_url, rest_url, config, adapter)
         self._thread = threading.Thread(target=self._run, args=args, daemon=True,
                                         name=f"cex-{venue}-{market}")
         self._thread.start()
 
     def _run(self, venue: str, symbols: Sequence[str], market: str, ws_url: str, rest_url: str,
-             config: TransportConfig | None, module: VenueModule | None) -> None:
+             config: TransportConfig | None, adapter: CexAdapter | None) -> None:
         asyncio.set_event_loop(self._loop)
 
         async def main() -> None:
             self._transport = CexTransport(venue, symbols, market, ws_url, rest_url,
-                                           self.items.put, config=config, module=module)
+                                           self.items.put, config=config, adapter=adapter)
             await self._transport.run()
 
         try:
@@ -135,7 +136,7 @@ class CexFeedSource(FixedPartitionedSource[Item, None]):
 
     def __init__(self, venue: str, symbols: Sequence[str], market: str, ws_url: str,
                  rest_url: str, *, config: TransportConfig | None = None,
-                 module: VenueModule | None = None, poll_interval_s: float = 0.001,
+                 adapter: CexAdapter | None = None, poll_interval_s: float = 0.001,
                  max_batch: int = 1000, max_frames: int | None = None) -> None:
         self.venue = venue
         self.symbols = list(symbols)
@@ -143,7 +144,7 @@ class CexFeedSource(FixedPartitionedSource[Item, None]):
         self.ws_url = ws_url
         self.rest_url = rest_url
         self.config = config
-        self.module = module
+        self.adapter = adapter
         self.poll_interval_s = poll_interval_s
         self.max_batch = max_batch
         self.max_frames = max_frames
@@ -155,7 +156,7 @@ class CexFeedSource(FixedPartitionedSource[Item, None]):
 
     def build_part(self, step_id: str, for_part: str, resume_state: None) -> _CexFeedPartition:
         feed = TransportThread(self.venue, self.symbols, self.market, self.ws_url,
-                               self.rest_url, config=self.config, module=self.module)
+                               self.rest_url, config=self.config, adapter=self.adapter)
         return _CexFeedPartition(feed, self.poll_interval_s, self.max_batch, self.max_frames)
 
 
@@ -170,7 +171,7 @@ async def record_cex(
     max_frames: int | None = None,
     duration_s: float | None = None,
     config: TransportConfig | None = None,
-    module: VenueModule | None = None,
+    adapter: CexAdapter | None = None,
 ) -> int:
     """Capture WS+REST frames into `writer` until `max_frames` or `duration_s` seconds; count."""
     if max_frames is None and duration_s is None:
@@ -189,7 +190,7 @@ async def record_cex(
             done.set()
 
     transport = CexTransport(venue, symbols, market, ws_url, rest_url, emit, config=config,
-                             module=module)
+                             adapter=adapter)
     task = asyncio.create_task(transport.run())
     try:
         await asyncio.wait_for(done.wait(), duration_s)

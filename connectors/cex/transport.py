@@ -5,15 +5,10 @@ The transport is thin: it moves bytes and decides *when* to refetch; the per-ven
 Every frame is emitted as a `RawFrame` (so `solarb record` captures exactly what a downstream
 `BookSync` replica will see, in the same order) and the connection's state as `HealthEvent`s.
 
-Per-venue rules:
-- Binance spot / USD-M: the server pings (aiohttp answers with the ping's payload) and we ping it
-  too as a liveness check; a gap (`U`/`u`/`pu`) is resynced with a REST depth snapshot while the
-  diffs are buffered by the `BookSync`.
-- OKX: text `ping` after `ping_interval_s` of silence (< 30 s, after which OKX drops us), `pong`
-  back; a gap (`seqId`/`prevSeqId`) or bad checksum is resynced by unsubscribing and subscribing
-  that instrument again, which makes OKX send a fresh `snapshot`.
-- Bybit: `{"op":"ping"}` every `ping_interval_s` (20 s advised); a `u` gap is resynced by
-  unsubscribe + subscribe, which sends a fresh `snapshot`.
+Per-venue rules (resync mode, application pings, snapshot depth) come from the venue's adapter
+(connectors/venues/<venue>.py): a `rest` venue (Binance) is resynced with a REST depth snapshot
+while the `BookSync` buffers diffs; a `resubscribe` venue (OKX, Bybit) by unsubscribing and
+subscribing the instrument again, which makes the venue send a fresh `snapshot`.
 Reconnects use jittered exponential backoff and resubscribe every symbol; a watchdog reconnects
 when no frame arrived for `stale_after_s` (a stalled but open socket).
 """
@@ -22,89 +17,29 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import importlib
 import random
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import partial
-from typing import Any, Protocol, cast
+from typing import Any
 
 import aiohttp
 import orjson
 
-from connectors.cex.rest import RestClient, RestConfig, backoff_s, depth_weight
+from connectors import venues
+from connectors.cex.rest import RestClient, RestConfig, backoff_s
+from connectors.venues import BookSyncLike, CexAdapter
 from operators.errors import FeedError
-from operators.events import HealthEvent, RawFrame, ResyncRequired
+from operators.events import HealthEvent, MarketKind, RawFrame, ResyncRequired
 
 Emit = Callable[[RawFrame | HealthEvent], None]
 
 
-class BookSyncLike(Protocol):
-    """What the transport needs of a venue `BookSync` (see connectors/cex/<venue>.py)."""
-
-    @property
-    def in_sync(self) -> bool: ...
-
-    @property
-    def needs_snapshot(self) -> bool: ...
-
-    @property
-    def book(self) -> Any: ...
-
-    def on_snapshot(self, payload: bytes, ts_recv_ns: int) -> list[Any]: ...
-
-    def on_frame(self, payload: bytes, ts_recv_ns: int) -> list[Any]: ...
-
-
-class VenueModule(Protocol):
-    """A venue codec module: `BookSync`, `stream_symbol`, `subscribe_message`, `snapshot_path`."""
-
-    def BookSync(self, symbol: str, market: str) -> BookSyncLike: ...
-
-    def stream_symbol(self, stream: str) -> str | None: ...
-
-    def subscribe_message(self, symbols: Sequence[str], market: str) -> bytes: ...
-
-    def snapshot_path(self, symbol: str, market: str, limit: int) -> str: ...
-
-
-@dataclass(frozen=True, slots=True)
-class VenueRules:
-    """Protocol facts of one venue id (RawFrame.source)."""
-
-    source: str
-    module: str
-    resync: str
-    """`rest` (fetch a REST snapshot) or `resubscribe` (WS snapshot on a fresh subscription)."""
-    client_ping: bytes | None
-    """Application-level ping text we send, or None when WS ping frames do the job."""
-    ping_interval_s: float
-    snapshot_limit: int
-
-
-RULES: dict[str, VenueRules] = {
-    "binance": VenueRules("binance", "connectors.cex.binance", "rest", None, 15.0, 1000),
-    "binance-usdm": VenueRules("binance-usdm", "connectors.cex.binance", "rest", None, 15.0, 1000),
-    "okx": VenueRules("okx", "connectors.cex.okx", "resubscribe", b"ping", 15.0, 400),
-    "bybit": VenueRules("bybit", "connectors.cex.bybit", "resubscribe", b'{"op":"ping"}', 20.0,
-                        50),
-}
-
-
 def source_id(venue: str, market: str) -> str:
     """The venue id frames carry: `binance` + perp -> `binance-usdm`; others unchanged."""
-    if venue == "binance" and market == "perp":
-        return "binance-usdm"
-    if venue not in RULES:
-        raise FeedError(f"unknown CEX venue {venue!r} (known: {sorted(RULES)})", venue=venue)
-    return venue
-
-
-def load_venue_module(source: str) -> VenueModule:
-    """Import the venue's sans-I/O codec module (connectors.cex.binance/okx/bybit)."""
-    return cast(VenueModule, importlib.import_module(RULES[source].module))
+    return venues.cex(venue).source_for(market)
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,7 +47,7 @@ class TransportConfig:
     """Timing of one transport (seconds); defaults suit the live venues, tests shrink them."""
 
     ping_interval_s: float | None = None
-    """None = the venue default in `RULES`."""
+    """None = the venue default (its adapter's `ping_interval_s`)."""
     stale_after_s: float = 30.0
     backoff_initial_s: float = 0.5
     backoff_max_s: float = 30.0
@@ -201,21 +136,22 @@ class CexTransport:
         config: TransportConfig | None = None,
         clock_ns: Callable[[], int] | None = None,
         seed: int | None = None,
-        module: VenueModule | None = None,
+        adapter: CexAdapter | None = None,
     ) -> None:
         self.source = source_id(venue, market)
-        self.rules = RULES[self.source]
+        self.rules = adapter or venues.cex(self.source)
         self.symbols = list(symbols)
-        self.market = market
+        if market not in ("spot", "perp"):
+            raise FeedError(f"market must be 'spot' or 'perp', not {market!r}", venue=venue)
+        self.market: MarketKind = "spot" if market == "spot" else "perp"
         self.ws_url = ws_url
         self.rest_url = rest_url
         self.emit = emit
         self.config = config or TransportConfig()
         self.clock_ns = clock_ns or wall_clock_ns()
         self.rng = random.Random(seed)
-        self.mod = module or load_venue_module(self.source)
         self.syncs: dict[str, BookSyncLike] = {
-            s: self.mod.BookSync(s, market) for s in self.symbols
+            s: self.rules.book_sync(s, self.market) for s in self.symbols
         }
         self.stats = TransportStats()
         self.rest: RestClient | None = None
@@ -242,7 +178,7 @@ class CexTransport:
             return self.ws_url
         if not self.ws_url.rstrip("/").endswith("/stream"):
             return self.ws_url
-        params = orjson.loads(self.mod.subscribe_message(self.symbols, self.market))["params"]
+        params = orjson.loads(self.rules.subscribe_message(self.symbols, self.market))["params"]
         return f"{self.ws_url.rstrip('/')}?streams={'/'.join(params)}"
 
     # -- lifecycle ------------------------------------------------------------------------
@@ -297,7 +233,7 @@ class CexTransport:
         self.stats.connects += 1
         self._health("up", f"connected {self.ws_url}")
         try:
-            await ws.send_str(self.mod.subscribe_message(self.symbols, self.market).decode())
+            await ws.send_str(self.rules.subscribe_message(self.symbols, self.market).decode())
             if self.rules.client_ping is not None:
                 tasks.append(asyncio.create_task(self._ping_loop(ws)))
             tasks.append(asyncio.create_task(self._time_loop()))
@@ -365,7 +301,7 @@ class CexTransport:
         self.emit(RawFrame(ts, self.source, stream, "ws", payload))
         if not _is_market_data(self.source, msg):
             return False
-        symbol = self.mod.stream_symbol(stream)
+        symbol = self.rules.stream_symbol(stream)
         sync = self.syncs.get(symbol) if symbol is not None else None
         if sync is None or symbol is None:
             return True
@@ -412,9 +348,9 @@ class CexTransport:
         """Fetch REST snapshots until the BookSync is in sync (it buffers diffs meanwhile)."""
         assert self.rest is not None
         limit = self.config.snapshot_limit or self.rules.snapshot_limit
-        path = self.mod.snapshot_path(symbol, self.market, limit)
+        path = self.rules.snapshot_path(symbol, self.market, limit)
         for attempt in range(5):
-            body, ts = await self.rest.get(path, weight=depth_weight(self.source, limit))
+            body, ts = await self.rest.get(path, weight=self.rules.depth_weight(limit))
             self.stats.rest_snapshots += 1
             self.emit(RawFrame(ts, self.source, f"GET {path}", "rest", body))
             events = sync.on_snapshot(body, ts)
@@ -428,7 +364,7 @@ class CexTransport:
 
     async def _resubscribe(self, symbol: str, sync: BookSyncLike) -> None:
         """Unsubscribe + subscribe one symbol; the venue answers with a fresh WS snapshot."""
-        sub = self.mod.subscribe_message([symbol], self.market)
+        sub = self.rules.subscribe_message([symbol], self.market)
         while self._ws is not None and not self._ws.closed:
             self.stats.resubscribes += 1
             await self._ws.send_str(_toggle_subscription(sub).decode())

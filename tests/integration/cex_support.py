@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-import importlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-import pytest
-
-from connectors.cex.transport import RULES, TransportConfig, source_id
-from connectors.sim.cex_venues import CexVenues
+from connectors import venues
+from connectors.cex.transport import TransportConfig, source_id
 from operators.events import BookDelta, BookSnapshot, HealthEvent, RawFrame, ResyncRequired
+from sim.cex_venues import CexVenues
 
 
 @dataclass(frozen=True)
@@ -25,9 +23,9 @@ class Case:
     def source(self) -> str:
         return source_id(self.venue, self.market)
 
-    def module(self) -> Any:
-        """The venue's BookSync module, or skip while it is not written yet."""
-        return pytest.importorskip(RULES[self.source].module)
+    def adapter(self) -> venues.CexAdapter:
+        """The venue's adapter (codec, rules) from the registry."""
+        return venues.cex(self.source)
 
     def urls(self, venues: CexVenues) -> tuple[str, str]:
         return venues.ws_url(self.source, self.market), venues.rest_url(self.source)
@@ -51,14 +49,6 @@ FAST = TransportConfig(
     snapshot_limit=100,
 )
 """Timings shrunk for loopback tests (the live defaults are seconds to minutes)."""
-
-
-def has_module(source: str) -> bool:
-    try:
-        importlib.import_module(RULES[source].module)
-    except ModuleNotFoundError:
-        return False
-    return True
 
 
 def update_id_of(events: list[Any], current: int | None) -> int | None:
@@ -94,7 +84,7 @@ class Replica:
 
     def __post_init__(self) -> None:
         for s in self.case.symbols:
-            self.syncs[s] = self.mod.BookSync(s, self.case.market)
+            self.syncs[s] = self.mod.book_sync(s, self.case.market)
             self.last_id[s] = None
             self.resyncs[s] = 0
             self.in_sync_broken[s] = 0

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from config import load_settings
 from connectors.journal import read_table
-from replay.simulate import SAMPLE_MARKETS, SimConfig, write_capture
+from sim.simulate import SAMPLE_MARKETS, SimConfig, write_capture
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -17,13 +17,14 @@ from bytewax import operators as op
 from bytewax.dataflow import Dataflow
 from bytewax.testing import TestingSink, run_main
 
+from connectors import venues as registry
 from connectors.capture import CaptureWriter, read_capture
-from connectors.cex.rest import RateBudget, backoff_s, depth_weight
+from connectors.cex.rest import RateBudget, backoff_s
 from connectors.cex.sources import CexFeedSource, record_cex
 from connectors.cex.transport import CexTransport
-from connectors.sim.cex_frames import SimFeed, okx_checksum
-from connectors.sim.cex_venues import CexVenues, start_venues, start_venues_in_thread
 from operators.events import HealthEvent, RawFrame
+from sim.cex_frames import SimFeed, okx_checksum
+from sim.cex_venues import CexVenues, start_venues, start_venues_in_thread
 from tests.conftest import iter_cex_lines
 from tests.integration.cex_support import CASE_IDS, CASES, FAST, Case, Replica, wait_until
 
@@ -42,7 +43,7 @@ async def venues() -> AsyncIterator[CexVenues]:
 
 async def _start(venues: CexVenues, case: Case, **kw: object) -> tuple[CexTransport, Replica,
                                                                       asyncio.Task[None]]:
-    mod = case.module()
+    mod = case.adapter()
     replica = Replica(venues, case, mod)
     ws_url, rest_url = case.urls(venues)
     cfg = kw.pop("config", FAST)
@@ -189,7 +190,7 @@ async def test_fault_on_one_symbol_leaves_the_other_in_sync(venues: CexVenues,
 
 
 def test_bytewax_source_emits_frames_and_health_without_blocking() -> None:
-    mod = BINANCE.module()
+    mod = BINANCE.adapter()
     sims = start_venues_in_thread(seed=3, frame_interval_s=0.005)
     try:
         v = sims.venues
@@ -207,7 +208,7 @@ def test_bytewax_source_emits_frames_and_health_without_blocking() -> None:
     assert {f.kind for f in frames} == {"ws", "rest"}
     assert all(f.ts_ingest_ns > 0 for f in frames)
     assert any(isinstance(x, HealthEvent) and x.status == "up" for x in out)
-    sync = mod.BookSync("SOLUSDC", "spot")
+    sync = mod.book_sync("SOLUSDC", "spot")
     for f in frames:
         if mod.stream_symbol(f.stream) == "SOLUSDC":
             (sync.on_snapshot if f.kind == "rest" else sync.on_frame)(f.payload, f.ts_recv_ns)
@@ -217,7 +218,7 @@ def test_bytewax_source_emits_frames_and_health_without_blocking() -> None:
 async def test_record_cex_captures_frames_that_replay_to_the_true_book(
     venues: CexVenues, tmp_path: Path
 ) -> None:
-    mod = BINANCE.module()
+    mod = BINANCE.adapter()
     ws_url, rest_url = BINANCE.urls(venues)
     path = tmp_path / "cap.parquet"
     writer = CaptureWriter(path, flush_rows=50)
@@ -308,9 +309,8 @@ def test_backoff_grows_exponentially_with_bounded_jitter_and_a_cap() -> None:
 
 
 def test_binance_dials_the_combined_stream_of_its_subscription() -> None:
-    mod = BINANCE.module()
     t = CexTransport("binance", ["SOLUSDC"], "spot", "wss://x/stream", "https://x",
-                     lambda _i: None, module=mod)
+                     lambda _i: None)
     assert t.connect_url() == (
         "wss://x/stream?streams=solusdc@depth@100ms/solusdc@bookTicker/solusdc@trade")
 
@@ -330,9 +330,10 @@ def test_weight_budget_waits_until_the_window_frees() -> None:
 
 
 def test_binance_depth_weights_follow_the_limit_tables() -> None:
-    assert [depth_weight("binance", n) for n in (100, 500, 1000, 5000)] == [5, 25, 50, 250]
-    assert [depth_weight("binance-usdm", n) for n in (50, 100, 500, 1000)] == [2, 5, 10, 20]
-    assert depth_weight("okx", 400) == 1
+    spot, usdm = registry.cex("binance"), registry.cex("binance-usdm")
+    assert [spot.depth_weight(n) for n in (100, 500, 1000, 5000)] == [5, 25, 50, 250]
+    assert [usdm.depth_weight(n) for n in (50, 100, 500, 1000)] == [2, 5, 10, 20]
+    assert registry.cex("okx").depth_weight(400) == 1
 
 
 async def test_binance_raw_ws_endpoint_answers_subscribe_and_sends_bare_payloads(

@@ -22,12 +22,12 @@ from connectors.solana.orca import (
     tick_array_address,
 )
 from connectors.solana.sources import FEED_SOURCE, AccountFeedPartition, AccountFeedSource
-from connectors.solana.standin import SolanaStandIn
 from operators.clmm import quote_swap
 from operators.clmm.accounts import Tick, TickArray
 from operators.events import HealthEvent, PoolUpdate, RawFrame
 from operators.pool_state import ClmmPoolState
 from operators.views import ClmmView
+from sim.standin import SolanaStandIn
 from tests.conftest import load_account
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(25)]

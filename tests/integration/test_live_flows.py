@@ -1,7 +1,7 @@
 """Paper, record and live flows over the live sources, end to end on 127.0.0.1.
 
 The loopback Binance simulator serves SOLUSDC around 150.00; the Solana stand-in serves the
-simulated sample Whirlpool (replay/simulate.py `SimPool`) at 150. Nothing leaves the machine.
+simulated sample Whirlpool (sim/simulate.py `SimPool`) at 150. Nothing leaves the machine.
 """
 
 from __future__ import annotations
@@ -17,25 +17,26 @@ from typing import Any
 import pytest
 from bytewax.testing import run_main
 
+from cli.live import add_live_parsers
 from config import Settings, load_settings
 from connectors.capture import read_capture
 from connectors.journal import read_table
-from connectors.market_state import Router, build_market_state
-from flows import live, paper, record
-from flows.cli_live import Loopback, add_live_parsers
-from flows.live_sources import (
+from engine.live_inputs import (
     Bounds,
     LiveHandles,
     TickArrayWatcher,
     _BoundedPartition,
     wanted_pool_accounts,
 )
+from engine.markets import Router, build_market_state
+from flows import live, paper, record
 from flows.replay import build_flow as build_replay
 from operators.errors import ExecutionError
 from operators.events import HealthEvent, RawFrame
 from operators.views import CexBookView, ClmmView
 from replay.report import summarize
-from replay.simulate import SAMPLE_MARKETS, SAMPLE_POOL, SimConfig, SimPool
+from sim.loopback import Loopback
+from sim.simulate import SAMPLE_MARKETS, SAMPLE_POOL, SimConfig, SimPool
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(30)]
 

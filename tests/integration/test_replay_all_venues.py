@@ -1,7 +1,7 @@
 """The whole replay graph on a simulated session with 3 CEX books and 4 Solana venues.
 
 60 s of SOL/USDC on Binance, OKX, Bybit, Orca, Raydium CLMM, Phoenix and OpenBook v2, every
-venue in its own wire format / account layout (replay/sim_venues.py). Scheduled events:
+venue in its own wire format / account layout (sim/dex_venues.py). Scheduled events:
 +60 bps on Phoenix alone at 10 s, the fair price +70 bps at 20 s, -70 bps on Bybit alone at
 30 s, the fair price -80 bps at 45 s and -65 bps on Raydium alone at 52 s. The risk caps are
 raised so that every signal trades and every venue gets legs to check.
@@ -22,13 +22,13 @@ from bytewax.testing import run_main
 from config import load_settings
 from connectors.capture import read_capture
 from connectors.journal import read_table
-from connectors.market_state import CexMarketState, MarketState, Router, build_market_state
 from connectors.solana import openbook, phoenix
 from connectors.solana import raydium_clmm as ray
+from engine.markets import CexMarketState, MarketState, Router, build_market_state
 from flows.replay import build_flow
 from operators.clmm import quote_swap
 from operators.views import CexBookView, ClmmView, ClobView
-from replay.simulate import (
+from sim.simulate import (
     ALL_VENUES,
     SAMPLE_MARKETS_ALL,
     SAMPLE_OPENBOOK_ASKS,

@@ -13,7 +13,7 @@ from connectors.journal import read_table
 from connectors.solana.orca import decode_tick_array, decode_whirlpool
 from flows.replay import build_flow
 from operators.clmm import quote_swap
-from replay.simulate import SAMPLE_MARKETS, SAMPLE_POOL, SimConfig, write_capture
+from sim.simulate import SAMPLE_MARKETS, SAMPLE_POOL, SimConfig, write_capture
 
 # 60 s of market: one +70 bps jump (DEX cheap), one +12 bps wiggle (under the trigger), one
 # -80 bps jump (DEX rich). Everything else is noise under the trigger.

@@ -13,9 +13,9 @@ import pytest
 from solders.pubkey import Pubkey
 
 from connectors.solana.rpc import AccountUpdate, SolanaRpc
-from connectors.solana.standin import SolanaStandIn
 from operators.errors import FeedError
 from operators.events import HealthEvent
+from sim.standin import SolanaStandIn
 from tests.conftest import load_account
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(20)]

@@ -29,8 +29,8 @@ from solders.system_program import TransferParams, transfer
 from solders.transaction import Transaction
 
 from connectors.solana.rpc import SolanaRpc
-from connectors.solana.standin import SolanaStandIn
 from operators.errors import ExecutionError
+from sim.standin import SolanaStandIn
 from tests.conftest import load_account
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(20)]

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from flows.cli import main
+from cli.main import main
 from tests.conftest import MemoryKeyring
 
 

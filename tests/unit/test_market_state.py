@@ -2,7 +2,7 @@
 
 No real Phoenix / OpenBook v2 account bytes exist (PROVENANCE.md "Not found"): their frames are
 built with the connectors' own encoders, at the simulated addresses of
-replay/sample/markets_all.toml. Raydium is checked with the real carbon-decoder accounts.
+sim/sample/markets_all.toml. Raydium is checked with the real carbon-decoder accounts.
 """
 
 from __future__ import annotations
@@ -14,20 +14,20 @@ import pytest
 from solders.pubkey import Pubkey
 
 from config import Settings, load_settings
-from connectors.market_state import (
+from connectors.solana import openbook, phoenix
+from connectors.solana import raydium_clmm as ray
+from engine.markets import (
     ClmmMarketState,
     ClobMarketStateAdapter,
     Router,
     build_market_state,
 )
-from connectors.solana import openbook, phoenix
-from connectors.solana import raydium_clmm as ray
 from operators.clmm import quote_swap
 from operators.clmm.raydium_accounts import AmmConfig
 from operators.clob import OpenBookLeaf
 from operators.events import HealthEvent, RawFrame
 from operators.views import ClmmView, ClobView
-from replay.simulate import (
+from sim.simulate import (
     SAMPLE_MARKETS_ALL,
     SAMPLE_OPENBOOK_ASKS,
     SAMPLE_OPENBOOK_BIDS,
@@ -191,7 +191,7 @@ def test_bad_clob_accounts_are_reported_counted_and_never_applied(settings: Sett
          f"a market account at {SAMPLE_OPENBOOK_BIDS}, not at {m}"),
         (phx, _frame("phoenix", p, p, truncated, 9, 4), "shorter than a market header"),
         (phx, _frame("phoenix", p, p, bytes(bad_bump), 9, 5), "bump_index 999 outside"),
-        (phx, _frame("phoenix", p, p, _ob_market(), 9, 6), "not a Phoenix MarketHeader"),
+        (phx, _frame("phoenix", p, p, _ob_market(), 9, 6), "unknown phoenix account discriminator"),
         (phx, _frame("phoenix", p, stranger, _phoenix_bytes(), 9, 7),
          f"a market account at {stranger}"),
         (phx, _frame("phoenix", p, p, _phoenix_bytes(base_lots_per_base_unit=0), 9, 8),
@@ -218,7 +218,7 @@ def test_real_raydium_accounts_through_the_market_state_refuse_another_pools_arr
     fixtures: Path,
 ) -> None:
     from config import MarketSettings, PairSettings
-    from connectors.market_state import MarketRef
+    from engine.markets import MarketRef
     from tests.conftest import load_account
 
     folder = fixtures / "solana/raydium_clmm/carbon_decoder_fixtures"

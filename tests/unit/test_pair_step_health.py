@@ -1,20 +1,20 @@
-"""Solana feed health reaches the pool states inside a pair's step (flows/graph._PairStep)."""
+"""Solana feed health reaches the pool states inside a pair's step (engine/graph.PairStep)."""
 
 from __future__ import annotations
 
 from config import load_settings
-from connectors.market_state import Router
 from connectors.solana.sources import FEED_SOURCE
-from flows.graph import FEED_HEALTH, _PairStep
+from engine.markets import Router
+from engine.steps import FEED_HEALTH, PairStep
 from operators.events import HealthEvent
 from operators.views import ClmmView
-from replay.simulate import SAMPLE_MARKETS, SimConfig, generate
+from sim.simulate import SAMPLE_MARKETS, SimConfig, generate
 
 
-def _step_after_bootstrap() -> tuple[_PairStep, int]:
+def _step_after_bootstrap() -> tuple[PairStep, int]:
     settings = load_settings(markets_path=SAMPLE_MARKETS, env={})
     router = Router(settings)
-    step = _PairStep(settings, router, "SOL/USDC")
+    step = PairStep(settings, router, "SOL/USDC")
     last_ts = 0
     for f in generate(SimConfig(duration_s=2)):
         mid = router.market_of(f)
@@ -46,7 +46,7 @@ def test_a_heartbeat_that_changes_nothing_emits_nothing() -> None:
 def test_cex_connection_down_flags_its_book_view_until_frames_flow_again() -> None:
     settings = load_settings(markets_path=SAMPLE_MARKETS, env={})
     router = Router(settings)
-    step = _PairStep(settings, router, "SOL/USDC")
+    step = PairStep(settings, router, "SOL/USDC")
     frames = sorted(generate(SimConfig(duration_s=3)), key=lambda f: f.ts_recv_ns)
     cut = next(i for i, f in enumerate(frames) if f.source == "binance" and f.kind == "rest") + 5
     for f in frames[:cut]:

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from config import MARKETS_PATH, load_settings
-from config.params import spread_params_from_settings
 from connectors.solana.orca import decode_tick_array, decode_whirlpool
+from engine.params import spread_params_from_settings
 from operators.clmm import quote_swap
 from operators.costs import CostParams, GasParams, bps_of, choose_cu_price, gas_quote_units
 from operators.errors import ConfigError

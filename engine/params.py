@@ -1,4 +1,4 @@
-"""Build the spread engine's plain parameter dataclasses from the validated `Settings`.
+"""Build the engine's plain parameter dataclasses (spread, costs, risk) from `Settings`.
 
 Operators never import config: this module is the one place where TOML-shaped settings become
 integers in base units, ns and bps for `operators.spread.PairEngine`.
@@ -11,11 +11,11 @@ from decimal import Decimal
 from config import PairSettings, Settings
 from operators.costs import CostParams, GasParams
 from operators.errors import ConfigError
-from operators.risk import usd_to_quote_units
+from operators.risk import RiskParams, usd_to_quote_units
 from operators.signals import HysteresisParams
 from operators.spread import SpreadParams
 
-__all__ = ["cost_params_from_settings", "spread_params_from_settings"]
+__all__ = ["cost_params_from_settings", "risk_params", "spread_params_from_settings"]
 
 NS_PER_MS = 1_000_000
 
@@ -100,4 +100,22 @@ def spread_params_from_settings(settings: Settings, pair_name: str) -> SpreadPar
             update_min_edge_change_bps=t.update_min_edge_change_bps,
             update_min_size_change_pct=t.update_min_size_change_pct,
         ),
+    )
+
+
+def risk_params(settings: Settings, quote_decimals: int) -> RiskParams:
+    """Risk rails from config, caps converted to the pair quote currency's base units."""
+    r = settings.risk
+    one = settings.fx.get("USDC", Decimal(1))
+    return RiskParams(
+        max_notional_quote=usd_to_quote_units(r.max_notional_usd, quote_decimals, one),
+        max_notional_per_minute_quote=usd_to_quote_units(
+            r.max_notional_per_minute_usd, quote_decimals, one
+        ),
+        max_exposure_quote=usd_to_quote_units(r.max_exposure_usd, quote_decimals, one),
+        max_open_orders=r.max_open_orders,
+        kill_switch=r.kill_switch,
+        feed_down_kill_ns=r.ws_down_kill_ms * 1_000_000,
+        max_slot_lag=r.max_slot_lag,
+        limit_slippage_bps=r.limit_slippage_bps,
     )

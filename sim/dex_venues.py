@@ -1,8 +1,8 @@
 """Multi-venue simulated session: every venue follows one fair price in its own wire format.
 
-Used by `replay.simulate.generate` for any `SimConfig.venues` other than the classic Binance +
+Used by `sim.simulate.generate` for any `SimConfig.venues` other than the classic Binance +
 Orca pair. CEX books: Binance spot diffs + REST snapshot (as the classic session), OKX v5
-`books` and Bybit v5 `orderbook.50` rendered by `connectors.sim.cex_frames` (real CRC32
+`books` and Bybit v5 `orderbook.50` rendered by `sim.cex_frames` (real CRC32
 checksums, seqId/prevSeqId, u/seq), re-centred on the venue's lagged fair price every step.
 DEX markets publish real account bytes built with the project's encoders (Orca Whirlpool +
 tick arrays, Raydium CLMM PoolState + AmmConfig + tick arrays + bitmap extension, Phoenix
@@ -21,10 +21,10 @@ from decimal import Decimal
 
 from solders.pubkey import Pubkey
 
-from connectors.sim.cex_frames import BAND_TICKS, SIDE_MIN_LEVELS, SimFeed
 from operators.errors import ConfigError
 from operators.events import RawFrame
-from replay.simulate import (
+from sim.cex_frames import BAND_TICKS, SIDE_MIN_LEVELS, SimFeed
+from sim.simulate import (
     ALL_VENUES,
     Q64,
     SAMPLE_OPENBOOK_ASKS,

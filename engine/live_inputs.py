@@ -26,7 +26,6 @@
 
 from __future__ import annotations
 
-import importlib
 import threading
 import time
 from collections import defaultdict
@@ -40,24 +39,14 @@ from bytewax.dataflow import Dataflow, Stream
 from bytewax.inputs import FixedPartitionedSource, StatefulSourcePartition
 
 from config import MarketSettings, Settings
+from connectors import venues
 from connectors.cex.sources import CexFeedSource
 from connectors.cex.transport import TransportConfig
-from connectors.market_state import CEX_MODULES
 from connectors.solana.sources import AccountFeedSource
 from operators.errors import ConfigError, DecodeError
-from operators.events import HealthEvent, PoolUpdate, RawFrame
-from operators.pool_state import ClmmPoolState
+from operators.events import HealthEvent, RawFrame
 
 Item = RawFrame | HealthEvent
-
-_POOL_DECODERS = {
-    "orca": ("connectors.solana.orca", "decode_whirlpool"),
-    "raydium_clmm": ("connectors.solana.raydium_clmm", "decode_pool_state"),
-    "openbook": ("connectors.solana.openbook", "decode_market"),
-}
-DEX_VENUES = frozenset({"orca", "raydium_clmm", "phoenix", "openbook"})
-"""DEX venues the account feed serves (Phoenix: its market account holds the whole book)."""
-
 
 @dataclass(frozen=True, slots=True)
 class Bounds:
@@ -174,25 +163,11 @@ def wanted_pool_accounts(
 ) -> list[str]:
     """Accounts a DEX market needs besides itself, from its raw pool/market account bytes.
 
-    CLMM: the tick-array starts the graph's `ClmmPoolState` keeps around the current tick (same
-    class, same defaults, so we subscribe exactly what it will use); Raydium also its AmmConfig
-    and bitmap extension. OpenBook v2: the market's `bids` and `asks` BookSide accounts.
+    The venue's adapter says which: CLMM tick arrays around the current tick (when derived),
+    Raydium's AmmConfig and bitmap extension, OpenBook's `bids` and `asks` BookSides.
     """
-    if venue not in _POOL_DECODERS:
-        raise ConfigError(f"market {venue}:{pool_address}: no pool decoder for venue {venue!r}")
-    mod_name, fn = _POOL_DECODERS[venue]
-    mod = importlib.import_module(mod_name)
-    decoded = getattr(mod, fn)(payload)
-    if venue == "openbook":
-        return [str(decoded.bids), str(decoded.asks)]
-    out: list[str] = []
-    if with_tick_arrays:
-        state = ClmmPoolState(venue, f"{venue}:{pool_address}", "", "", True, stale_after_ns=1)
-        state.on_account(PoolUpdate(venue, state.market_id, pool_address, "pool", decoded, 0, 0, 0))
-        out += [mod.tick_array_address(pool_address, s) for s in state.wanted_tick_array_starts()]
-    if venue == "raydium_clmm":
-        out += [str(decoded.amm_config), mod.bitmap_extension_address(pool_address)]
-    return out
+    a = venues.dex(venue)
+    return a.wanted_accounts(pool_address, a.decode_main(payload), with_tick_arrays)
 
 
 @dataclass
@@ -263,13 +238,6 @@ class LiveInputs:
     handles: LiveHandles
 
 
-def _cex_ws_url(venue: str, market: str, url: str) -> str:
-    # Bybit serves spot and linear on sibling paths; config holds the spot one.
-    if venue == "bybit" and market == "perp" and url.rstrip("/").endswith("/spot"):
-        return url.rstrip("/")[: -len("/spot")] + "/linear"
-    return url
-
-
 def _markets(settings: Settings) -> list[MarketSettings]:
     out = []
     for pair in settings.pairs:
@@ -285,7 +253,7 @@ def cex_sources(
     """One CexFeedSource per configured CEX (venue, market), every symbol of it on one socket."""
     groups: dict[tuple[str, str], list[str]] = defaultdict(list)
     for m in _markets(settings):
-        if m.venue in CEX_MODULES and m.symbol not in groups[(m.venue, m.market)]:
+        if venues.is_cex(m.venue) and m.symbol not in groups[(m.venue, m.market)]:
             groups[(m.venue, m.market)].append(m.symbol)
     out = []
     for (venue, market), symbols in sorted(groups.items()):
@@ -297,7 +265,7 @@ def cex_sources(
                 venue,
                 symbols,
                 market,
-                _cex_ws_url(venue, market, v.ws_url),
+                venues.cex(venue).ws_url(v.ws_url, market),
                 v.rest_url,
                 config=transport_config,
             )
@@ -313,33 +281,29 @@ def dex_watch_lists(
     The third map lists the markets the watcher must complete once their main account arrives.
     """
     accounts: dict[str, list[str]] = {}
-    venues: dict[str, str] = {}
+    venue_of: dict[str, str] = {}
     pools: dict[str, tuple[str, bool]] = {}
     for m in _markets(settings):
-        if m.venue in CEX_MODULES:
+        if venues.is_cex(m.venue):
             continue
-        if m.venue not in DEX_VENUES:
-            raise ConfigError(
-                f"market {m.market_id}: no live account feed for venue {m.venue!r} "
-                f"(served: {sorted(DEX_VENUES)})"
-            )
+        adapter = venues.dex(m.venue)
         accounts[m.address] = [m.address, *m.tick_arrays]
-        venues[m.address] = m.venue
+        venue_of[m.address] = m.venue
         derive = not m.tick_arrays
-        if m.venue in ("raydium_clmm", "openbook") or (derive and m.venue == "orca"):
+        if adapter.watch_main(derive):
             pools[m.address] = (m.venue, derive)
-    return accounts, venues, pools
+    return accounts, venue_of, pools
 
 
 def account_source(
     settings: Settings, *, rpc_kwargs: Mapping[str, Any] | None = None
 ) -> tuple[AccountFeedSource, TickArrayWatcher] | None:
     """The Solana account feed of every configured DEX market and its watcher (None if none)."""
-    accounts, venues, pools = dex_watch_lists(settings)
+    accounts, venue_of, pools = dex_watch_lists(settings)
     if not accounts:
         return None
     kwargs = {"max_slot_lag": settings.risk.max_slot_lag, **(rpc_kwargs or {})}
-    source = AccountFeedSource(settings.rpc, accounts, venues=venues, rpc_kwargs=kwargs)
+    source = AccountFeedSource(settings.rpc, accounts, venues=venue_of, rpc_kwargs=kwargs)
     watcher = TickArrayWatcher(source, pools, {k: set(v) for k, v in accounts.items()})
     return source, watcher
 

@@ -9,7 +9,7 @@ few slots. Most gaps stay under the trigger; each scheduled jump opens one that 
 
 `SimConfig(venues=ALL_VENUES)` adds the other venues, each in its own wire format or account
 layout and built with the project's own encoders: OKX v5 `books` and Bybit v5 `orderbook.50`
-(`connectors.sim.cex_frames`, real CRC32 checksums and seqId chains), a Raydium CLMM pool with
+(`sim.cex_frames`, real CRC32 checksums and seqId chains), a Raydium CLMM pool with
 its AmmConfig, tick arrays and bitmap extension, a Phoenix market and an OpenBook v2 market with
 its two book sides. Every venue follows the same fair price with its own lag and noise, and
 scheduled per-venue shocks (`venue_shocks`) open dislocations between particular venue pairs.
@@ -344,7 +344,7 @@ def generate(cfg: SimConfig) -> Iterator[RawFrame]:
     """Yield the session's frames (receive order per venue; `write_capture` sorts them)."""
     if tuple(cfg.venues) == CLASSIC_VENUES:
         return _generate_classic(cfg)
-    from replay.sim_venues import generate_venues  # imports this module: bound late
+    from sim.dex_venues import generate_venues  # imports this module: bound late
 
     return generate_venues(cfg)
 

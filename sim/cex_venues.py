@@ -33,8 +33,9 @@ from dataclasses import dataclass, field
 import orjson
 from aiohttp import WSMsgType, web
 
-from connectors.sim.cex_frames import VENUES, SimFeed, Truth
+from connectors import venues
 from operators.errors import FeedError
+from sim.cex_frames import VENUES, SimFeed, Truth
 
 _BINANCE = ("binance", "binance-usdm")
 
@@ -200,7 +201,7 @@ class VenueSim:
                 limit = int(q.get("limit", "100"))
                 f = self.feed(q["symbol"])
                 return self._ok(path, f.rest_snapshot(limit, self.now_ms()),
-                                _binance_depth_weight(self.venue, limit))
+                                venues.cex(self.venue).depth_weight(limit))
             if p == "/api/v5/market/books":
                 f = self.feed(q["instId"])
                 return self._ok(path, f.rest_snapshot(int(q.get("sz", "1")), self.now_ms()), 1)
@@ -371,13 +372,6 @@ class VenueSim:
                 conn.subs.add(key)
             else:
                 conn.subs.discard(key)
-
-
-def _binance_depth_weight(venue: str, limit: int) -> int:
-    """Request weight of a depth call by limit (spot and USD-M tables differ)."""
-    if venue == "binance":
-        return 5 if limit <= 100 else 25 if limit <= 500 else 50 if limit <= 1000 else 250
-    return 2 if limit <= 50 else 5 if limit <= 100 else 10 if limit <= 500 else 20
 
 
 class CexVenues:

@@ -1,177 +1,31 @@
-"""`solarb paper`, `solarb record`, `solarb live` and the `--loopback` harness they share.
+"""`solarb paper`, `solarb record`, `solarb live`, and the `--loopback` switch they share.
 
-`--loopback` needs no network: it starts the loopback CEX venue simulators
-(connectors/sim/cex_venues.py: Binance, Binance USD-M, OKX, Bybit on 127.0.0.1, every book
-centred on 150.00) and a Solana RPC stand-in (connectors/solana/standin.py) holding the
-simulated SOL/USDC Whirlpool of replay/simulate.py (`SimPool`: pool + tick arrays at 150) at
-each configured Orca pool address, then points the config's venue URLs and RPC endpoints at
-them (markets default to replay/sample/markets.toml). A small scenario thread then moves the
-pool `--loopback-jump-bps` below the CEX books every few seconds and back, so a paper run shows
-opportunities and fills. It is a SOL/USDC-shaped world: every CEX symbol is served at 150.
+`--loopback` needs no network: it runs the command against the loopback world of
+`sim/loopback.py` (simulated CEX venues + a Solana RPC stand-in; markets default to
+sim/sample/markets.toml). `sim` is dev tooling: it is imported only when `--loopback` is given.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
-import json
-import os
 import signal
 import sys
 import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
-from decimal import Decimal
 from pathlib import Path
 from types import FrameType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from config import Settings, load_settings
-from connectors.sim.cex_venues import ThreadedVenues, start_venues_in_thread
-from connectors.solana.standin import SolanaStandIn
-from flows.live_sources import Bounds, LiveHandles, market_ids
+from engine.live_inputs import Bounds, LiveHandles, market_ids
 from flows.paper import LiveFlow
 from operators.errors import ConfigError, ExecutionError
 
-ORCA_PROGRAM = "whirLbMiicVdio4qvUfM5KAg6Ct8VwpYzGff3uctyCc"
-POOL_LAMPORTS = 5_435_760
-"""Rent-exempt-looking balance for the simulated accounts (the stand-in only stores it)."""
-CEX_VENUES = ("binance", "binance-usdm", "okx", "bybit")
-
-
-class Loopback:
-    """Loopback CEX venues + a Solana stand-in with the simulated pool(s); stop() in finally."""
-
-    def __init__(
-        self,
-        pools: list[str],
-        *,
-        seed: int = 0,
-        frame_interval_s: float = 0.01,
-        slot_interval_s: float = 0.4,
-    ) -> None:
-        from replay.simulate import SimConfig, SimPool
-
-        self.seed = seed
-        self.frame_interval_s = frame_interval_s
-        self.slot_interval_s = slot_interval_s
-        self.sim_pools = {addr: SimPool(SimConfig(), addr) for addr in pools}
-        self.venues: ThreadedVenues | None = None
-        self.standin: SolanaStandIn | None = None
-        self._scenario: threading.Thread | None = None
-        self._stop = threading.Event()
-
-    def start(self) -> Loopback:
-        """Start the venue simulators and the stand-in (loaded with every pool's accounts)."""
-        try:
-            self.venues = start_venues_in_thread(
-                seed=self.seed, frame_interval_s=self.frame_interval_s
-            )
-            self.standin = SolanaStandIn(name="loopback")
-            for addr, pool in self.sim_pools.items():
-                for key, data in pool.tick_arrays():
-                    self.standin.set_account(key, data, ORCA_PROGRAM, POOL_LAMPORTS)
-                self.standin.set_account(addr, pool.account_bytes(), ORCA_PROGRAM, POOL_LAMPORTS)
-            self.standin.start_in_thread(auto_advance_s=self.slot_interval_s)
-        except BaseException:
-            self.stop()
-            raise
-        return self
-
-    def cex_mid(self) -> Decimal:
-        """The price every simulated CEX book is centred on (quote per base)."""
-        if self.venues is None:
-            raise ConfigError("loopback not started")
-        feed = self.venues.venues.feed("binance", "SOLUSDC")  # every feed shares the centre
-        return Decimal(feed.book.mid_ticks).scaleb(-feed.px_dec)
-
-    def env(self) -> dict[str, str]:
-        """`SOLARB__...` overrides pointing every CEX venue and the RPC at the loopback."""
-        if self.venues is None or self.standin is None:
-            raise ConfigError("loopback not started")
-        v = self.venues.venues
-        out = {}
-        for venue in CEX_VENUES:
-            key = f"SOLARB__VENUES__{venue.upper()}"
-            out[f"{key}__WS_URL"] = json.dumps(v.ws_url(venue, "spot"))
-            out[f"{key}__REST_URL"] = json.dumps(v.rest_url(venue))
-        out["SOLARB__RPC__HTTP"] = json.dumps([self.standin.http_url])
-        out["SOLARB__RPC__WS"] = json.dumps([self.standin.ws_url])
-        out["SOLARB__RPC__FAILOVER_HTTP"] = '""'  # no public failover: 127.0.0.1 only
-        out["SOLARB__RPC__FAILOVER_WS"] = '""'
-        return out
-
-    def settings(
-        self, config: str | Path | None = None, markets: str | Path | None = None
-    ) -> Settings:
-        """The config at `config`/`markets` with every venue URL and RPC endpoint on loopback."""
-        return load_settings(config, markets, env={**os.environ, **self.env()})
-
-    def move_pool(self, price: float, address: str | None = None) -> int:
-        """Write the pool account at `price` (quote per base) as a new slot; returns the slot."""
-        if self.standin is None:
-            raise ConfigError("loopback not started")
-        addr = address or next(iter(self.sim_pools))
-        pool = self.sim_pools[addr]
-        pool.move_to(price)
-        return self.standin.set_account(addr, pool.account_bytes(), ORCA_PROGRAM, POOL_LAMPORTS)
-
-    def start_scenario(
-        self, jump_bps: float, every_s: float = 4.0, first_after_s: float = 2.0, hold_s: float = 1.5
-    ) -> None:
-        """Every `every_s`: move the pools `jump_bps` off the CEX mid, rewrite, then move back."""
-        mid = float(self.cex_mid())
-
-        def run() -> None:
-            wait = first_after_s
-            while not self._stop.wait(wait):
-                for addr in self.sim_pools:
-                    self.move_pool(mid * (1.0 - jump_bps / 1e4), addr)
-                if self._stop.wait(hold_s):
-                    return
-                for addr in self.sim_pools:  # a later write, so DEX paper legs can fill
-                    self.move_pool(mid * (1.0 - jump_bps / 1e4), addr)
-                if self._stop.wait(hold_s):
-                    return
-                for addr in self.sim_pools:
-                    self.move_pool(mid, addr)
-                wait = max(0.0, every_s - 2 * hold_s)
-
-        self._scenario = threading.Thread(target=run, name="loopback-scenario", daemon=True)
-        self._scenario.start()
-
-    def stop(self) -> None:
-        """Stop the scenario, the stand-in and the venue simulators (idempotent)."""
-        self._stop.set()
-        if self._scenario is not None:
-            self._scenario.join(5.0)
-            self._scenario = None
-        if self.standin is not None:
-            self.standin.stop_thread()
-            self.standin = None
-        if self.venues is not None:
-            self.venues.stop()
-            self.venues = None
-
-    def __enter__(self) -> Loopback:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-
-def loopback_pools(config: str | Path | None, markets: str | Path | None) -> list[str]:
-    """Orca pool addresses of the markets config (the loopback serves each); others refused."""
-    settings = load_settings(config, markets)
-    pools = []
-    for pair in settings.pairs:
-        for m in pair.markets:
-            if m.venue == "orca":
-                pools.append(m.address)
-            elif settings.venues[m.venue].kind != "cex":
-                raise ConfigError(f"--loopback serves Orca pools only, not {m.market_id}")
-    return pools
+if TYPE_CHECKING:
+    from sim.loopback import Loopback
 
 
 @contextlib.contextmanager
@@ -180,7 +34,8 @@ def prepared(args: argparse.Namespace) -> Iterator[tuple[Settings, Loopback | No
     if not getattr(args, "loopback", False):
         yield load_settings(args.config, args.markets), None
         return
-    from replay.simulate import SAMPLE_MARKETS
+    from sim.loopback import Loopback, loopback_pools
+    from sim.simulate import SAMPLE_MARKETS
 
     markets = args.markets or SAMPLE_MARKETS
     loop = Loopback(loopback_pools(args.config, markets))
@@ -302,7 +157,7 @@ def cmd_record(args: argparse.Namespace) -> int:
     """Record live (or loopback) feeds to a Parquet capture; default bound 60 s."""
     from connectors.capture import read_capture
     from flows.record import DEFAULT_OUT, build_flow
-    from replay.simulate import sample_markets
+    from sim.simulate import sample_markets
 
     out = Path(args.out or DEFAULT_OUT)
     with prepared(args) as (settings, _loop):
@@ -364,7 +219,7 @@ def add_live_parsers(subparsers: Any) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Stand-alone entry (until `solarb` hooks these in): `python -m flows.cli_live paper ...`."""
+    """Stand-alone entry (until `solarb` hooks these in): `python -m cli.live paper ...`."""
     from operators.errors import SolarbError
 
     p = argparse.ArgumentParser(prog="solarb")

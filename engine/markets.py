@@ -1,4 +1,4 @@
-"""Per-market state run inside the graph's `market_state` step, and the frame router.
+"""Per-market state, kept inside the graph's `pair_state` step, and the frame router.
 
 A market is a key: `venue:symbol` for CEX books, `venue:address` for DEX pools. The router maps
 each raw frame to its market from config; the state object turns that market's frames into
@@ -11,16 +11,15 @@ to its market is reported (`HealthEvent` "bad_account"), counted, and never appl
 
 from __future__ import annotations
 
-import importlib
-import struct
-from dataclasses import dataclass, replace
-from types import ModuleType
+from dataclasses import replace
 from typing import Any
 
-from config import MarketSettings, PairSettings, Settings
-from connectors.solana import openbook, orca, phoenix, raydium_clmm
+from config import Settings
+from connectors import venues
+from connectors.venues import CexAdapter, DexAdapter
+from engine.router import MarketRef, Router
 from operators.clob import BookSide, OpenBookMarket, PhoenixMarket
-from operators.errors import DecodeError, FeedError
+from operators.errors import ConfigError, DecodeError, FeedError
 from operators.events import (
     BookDelta,
     BookSnapshot,
@@ -33,68 +32,6 @@ from operators.events import (
 from operators.pool_state import ClmmPoolState, ClobMarketState, array_pool_address
 from operators.views import CexBookView, ClmmView, ClobView
 
-CEX_MODULES = {
-    "binance": "connectors.cex.binance",
-    "binance-usdm": "connectors.cex.binance",
-    "okx": "connectors.cex.okx",
-    "bybit": "connectors.cex.bybit",
-}
-CLMM_VENUES = frozenset({"orca", "raydium_clmm"})
-CLOB_VENUES = frozenset({"phoenix", "openbook"})
-
-
-def _cex_module(venue: str) -> ModuleType:
-    try:
-        return importlib.import_module(CEX_MODULES[venue])
-    except KeyError as exc:
-        raise FeedError(f"no CEX codec for venue {venue!r}", venue=venue) from exc
-
-
-@dataclass(frozen=True, slots=True)
-class MarketRef:
-    """A configured market and the pair it belongs to."""
-
-    market: MarketSettings
-    pair: PairSettings
-
-
-class Router:
-    """Map raw frames to market ids (and market ids to pairs) from the configured markets."""
-
-    def __init__(self, settings: Settings) -> None:
-        self.by_id: dict[str, MarketRef] = {}
-        self._cex: dict[tuple[str, str], str] = {}
-        self._dex: dict[tuple[str, str], str] = {}
-        for pair in settings.pairs:
-            for m in pair.markets:
-                self.by_id[m.market_id] = MarketRef(m, pair)
-                if m.venue in CEX_MODULES:
-                    self._cex[(m.venue, m.symbol.upper())] = m.market_id
-                else:
-                    self._dex[(m.venue, m.address)] = m.market_id
-        self.unrouted = 0
-        self._codecs: dict[str, ModuleType] = {}
-
-    def market_of(self, frame: RawFrame) -> str | None:
-        """The market id a frame belongs to, or None (counted) when no configured market has it."""
-        if frame.kind == "account":
-            mid = self._dex.get((frame.source, frame.stream.split(":", 1)[0]))
-        elif frame.source in CEX_MODULES:
-            codec = self._codecs.get(frame.source)
-            if codec is None:
-                codec = self._codecs[frame.source] = _cex_module(frame.source)
-            sym = codec.stream_symbol(frame.stream)
-            mid = self._cex.get((frame.source, sym.upper())) if sym else None
-        else:
-            mid = None
-        if mid is None:
-            self.unrouted += 1
-        return mid
-
-    def pair_of(self, market_id: str) -> str:
-        """Trading pair of a market id."""
-        return self.by_id[market_id].pair.name
-
 
 class CexMarketState:
     """One CEX book: frames in, `CexBookView`s (top `depth` levels), health and trades out."""
@@ -104,7 +41,7 @@ class CexMarketState:
         self.ref = ref
         self.depth = depth
         self.taker_fee_bps = taker_fee_bps
-        self.sync = _cex_module(m.venue).BookSync(m.symbol, m.market)
+        self.sync = venues.cex(m.venue).book_sync(m.symbol, m.market)
         self.frames = 0
         self.resyncs = 0
         self.bad_frames = 0
@@ -200,28 +137,10 @@ class _DexState:
 class ClmmMarketState(_DexState):
     """One CLMM pool: account frames decoded and applied (slot-ordered) to `ClmmPoolState`."""
 
-    _DECODERS: dict[str, dict[bytes, tuple[str, str]]] = {
-        "orca": {
-            orca.DISC_WHIRLPOOL: ("pool", "decode_whirlpool"),
-            orca.DISC_TICK_ARRAY: ("tick_array", "decode_tick_array"),
-            orca.DISC_DYNAMIC_TICK_ARRAY: ("tick_array", "decode_tick_array"),
-        },
-        "raydium_clmm": {
-            raydium_clmm.DISC_POOL_STATE: ("pool", "decode_pool_state"),
-            raydium_clmm.DISC_AMM_CONFIG: ("amm_config", "decode_amm_config"),
-            raydium_clmm.DISC_TICK_ARRAY: ("tick_array", "decode_tick_array"),
-            raydium_clmm.DISC_BITMAP_EXTENSION: (
-                "bitmap_extension",
-                "decode_tick_array_bitmap_extension",
-            ),
-        },
-    }
-    _MODULES = {"orca": orca, "raydium_clmm": raydium_clmm}
-
     def __init__(self, ref: MarketRef, stale_after_ns: int) -> None:
         m = ref.market
         self.ref = ref
-        self.codec: ModuleType = self._MODULES[m.venue]
+        self.adapter: DexAdapter = venues.dex(m.venue)
         self.state = ClmmPoolState(
             m.venue,
             m.market_id,
@@ -243,12 +162,12 @@ class ClmmMarketState(_DexState):
         self.frames += 1
         m = self.ref.market
         account = f.stream.split(":", 1)[-1]
-        entry = self._DECODERS[m.venue].get(bytes(f.payload[:8]))
+        entry = self.adapter.decoder_for(f.payload)
         try:
             if entry is None:
                 raise DecodeError("unknown account discriminator", account=account)
-            role, fn = entry
-            decoded = getattr(self.codec, fn)(f.payload)
+            role = entry.role
+            decoded = entry.decode(f.payload)
             owner = array_pool_address(decoded) if role != "pool" else None
             if owner is not None and owner != m.address:
                 # checked before applying: the pool state must never hold another pool's arrays
@@ -274,9 +193,6 @@ def _bad_account(market_id: str, exc: DecodeError, f: RawFrame) -> HealthEvent:
     return HealthEvent(market_id, "bad_account", detail, f.ts_recv_ns, f.ts_recv_ns)
 
 
-_PHOENIX_DISCRIMINANT = struct.pack("<Q", phoenix.MARKET_DISCRIMINANT)
-
-
 class ClobMarketStateAdapter(_DexState):
     """One on-chain CLOB market: account frames decoded and applied to `ClobMarketState`.
 
@@ -288,7 +204,8 @@ class ClobMarketStateAdapter(_DexState):
 
     def __init__(self, ref: MarketRef, stale_after_ns: int) -> None:
         m = ref.market
-        if m.venue not in CLOB_VENUES:
+        self.adapter: DexAdapter = venues.dex(m.venue)
+        if self.adapter.kind != "clob":
             raise FeedError(f"market {m.market_id}: {m.venue!r} is not a CLOB venue", venue=m.venue)
         self.ref = ref
         self.state = ClobMarketState(
@@ -318,45 +235,34 @@ class ClobMarketStateAdapter(_DexState):
 
     def _apply(self, account: str, f: RawFrame) -> list[Any]:
         m = self.ref.market
-        head = bytes(f.payload[:8])
-        if m.venue == "phoenix":
-            if head != _PHOENIX_DISCRIMINANT:
-                raise DecodeError("not a Phoenix MarketHeader (discriminant)", account=account)
+        entry = self.adapter.decoder_for(f.payload)
+        if entry is None:
+            head = bytes(f.payload[:8]).hex()
+            raise DecodeError(f"unknown {m.venue} account discriminator {head}", account=account)
+        if entry.role == "market":
             self._check_market_account(account)
-            market = phoenix.decode_market(f.payload)
-            if market.base_lot_size <= 0 or market.base_lots_per_base_unit <= 0:
+            market = entry.decode(f.payload)
+            try:
+                self.adapter.check_market(market)
+            except DecodeError as exc:
+                raise DecodeError(str(exc), account=account) from exc
+            out = self._update(account, "market", market, f)
+            if isinstance(market, OpenBookMarket):
+                out += self._release_pending(market)
+            return out
+        side = entry.decode(f.payload)
+        held = self.state.market.decoded if self.state.market is not None else None
+        if not isinstance(held, OpenBookMarket):
+            if account not in self.pending_sides and len(self.pending_sides) >= 2:
+                # a market has two sides: a third account cannot be one (bounded memory)
                 raise DecodeError(
-                    f"lot sizes not initialised (base_lot_size {market.base_lot_size}, "
-                    f"base_lots_per_base_unit {market.base_lots_per_base_unit})",
+                    f"a third book side before any market account ({sorted(self.pending_sides)}"
+                    " held)",
                     account=account,
                 )
-            return self._update(account, "market", market, f)
-        if head == openbook.MARKET_DISCRIMINATOR:
-            self._check_market_account(account)
-            ob_market = openbook.decode_market(f.payload)
-            if ob_market.base_lot_size <= 0 or ob_market.quote_lot_size <= 0:
-                raise DecodeError(
-                    f"lot sizes must be positive (base {ob_market.base_lot_size}, "
-                    f"quote {ob_market.quote_lot_size})",
-                    account=account,
-                )
-            out = self._update(account, "market", ob_market, f)
-            return out + self._release_pending(ob_market)
-        if head == openbook.BOOK_SIDE_DISCRIMINATOR:
-            side = openbook.decode_book_side(f.payload)
-            held = self.state.market.decoded if self.state.market is not None else None
-            if not isinstance(held, OpenBookMarket):
-                if account not in self.pending_sides and len(self.pending_sides) >= 2:
-                    # a market has two sides: a third account cannot be one (bounded memory)
-                    raise DecodeError(
-                        f"a third book side before any market account ({sorted(self.pending_sides)}"
-                        " held)",
-                        account=account,
-                    )
-                self.pending_sides[account] = (side, f)
-                return []
-            return self._update(account, self._side_role(held, account, side), side, f)
-        raise DecodeError(f"unknown {m.venue} account discriminator {head.hex()}", account=account)
+            self.pending_sides[account] = (side, f)
+            return []
+        return self._update(account, self._side_role(held, account, side), side, f)
 
     def _check_market_account(self, account: str) -> None:
         address = self.ref.market.address
@@ -406,13 +312,16 @@ MarketState = CexMarketState | ClmmMarketState | ClobMarketStateAdapter
 
 
 def build_market_state(settings: Settings, router: Router, market_id: str) -> MarketState:
-    """The state object for one configured market."""
+    """The state object for one configured market, by its venue adapter's kind."""
     ref = router.by_id[market_id]
-    venue = ref.market.venue
-    if venue in CEX_MODULES:
-        return CexMarketState(ref, settings.engine.book_depth, settings.venues[venue].taker_fee_bps)
-    if venue in CLMM_VENUES:
-        return ClmmMarketState(ref, settings.engine.stale_after_ms * 1_000_000)
-    if venue in CLOB_VENUES:
-        return ClobMarketStateAdapter(ref, settings.engine.stale_after_ms * 1_000_000)
-    raise FeedError(f"market {market_id}: venue kind not wired into the graph yet", venue=venue)
+    a = venues.adapter(ref.market.venue)
+    if isinstance(a, CexAdapter):
+        return CexMarketState(
+            ref, settings.engine.book_depth, settings.venues[a.id].taker_fee_bps
+        )
+    stale_after_ns = settings.engine.stale_after_ms * 1_000_000
+    if a.kind == "clmm":
+        return ClmmMarketState(ref, stale_after_ns)
+    if a.kind == "clob":
+        return ClobMarketStateAdapter(ref, stale_after_ns)
+    raise ConfigError(f"market {market_id}: venue kind {a.kind!r} is not wired into the graph")

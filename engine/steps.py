@@ -1,59 +1,55 @@
-"""The one graph builder every flow uses: raw frames in, journal records out.
+"""The graph's stateful steps: plain objects with `on_item(v) -> list` and `on_eof() -> list`.
 
-    raw frames ─► route ─► market_state (keyed per market: L2 book | CLMM pool) ─► venue views
-    venue views ─► pair_engine (keyed per pair: net-of-fee spread at size) ─► opportunities
-    opportunities + health ─► risk_guard (one key: caps, exposure, kill switch) ─► intents
-    intents + venue views ─► execution venue (paper here; keyed per pair) ─► execution reports
-    every stage ─► journal
+- `PairStep` (keyed per pair): every market of the pair (CEX book / CLMM pool / CLOB market
+  state, engine/markets.py) and the pair's spread engine (`operators.spread.PairEngine`).
+- `RiskStep` (one key): the risk guard (`operators.risk.RiskGuard`).
+- `PaperStep` (keyed per pair): the paper venue (`operators.paper.PaperVenue`).
 
-Live, paper and replay differ only in the source they pass in and the journal/execution sinks.
+`stateful()` adapts them to Bytewax's `StatefulLogic`; their `snapshot()` is a deep, picklable
+copy (Bytewax forbids handing out the live object, and recovery pickles it).
 """
 
 from __future__ import annotations
 
+import pickle
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, replace
-from decimal import Decimal
+from dataclasses import replace
 from typing import Any
 
 import bytewax.operators as op
-from bytewax.dataflow import Dataflow, Stream
 from bytewax.operators import StatefulLogic
 
 from config import Settings
-from config.params import spread_params_from_settings
 from connectors.journal import CounterRecord
-from connectors.market_state import (
-    CEX_MODULES,
-    CexMarketState,
-    MarketState,
-    Router,
-    build_market_state,
-)
 from connectors.solana.sources import FEED_SOURCE
-from operators.events import HealthEvent, Opportunity, OrderIntent, RawFrame
+from engine.markets import CexMarketState, MarketState, build_market_state
+from engine.params import risk_params, spread_params_from_settings
+from engine.router import Router
+from operators.events import HealthEvent, OrderIntent
 from operators.paper import PaperVenue
-from operators.risk import RiskGuard, RiskParams, usd_to_quote_units
+from operators.risk import RiskGuard
 from operators.spread import PairEngine
 from operators.views import CexBookView, ClmmView, ClobView
 
 VIEW_TYPES = (CexBookView, ClmmView, ClobView)
 RISK_KEY = "risk"
 FEED_HEALTH = "solana:feed-health"
-"""Pseudo market id of Solana feed health items routed into every pair's state."""
+"""Pseudo market id of feed health items routed into every pair's state."""
 
 
-class _Logic(StatefulLogic[Any, Any, Any]):
+class _Logic(StatefulLogic[Any, Any, bytes]):
     """Adapter: a plain stateful object with `on_item(v) -> list` and `on_eof() -> list`.
 
     Bytewax hands a builder only the resume state, not the key, so the object is made from the
-    first item (which names its market or pair) unless a snapshot restores it.
+    first item (which names its market or pair) unless a snapshot restores it. The snapshot is
+    the object pickled: an immutable copy, as Bytewax requires, made only when Bytewax asks
+    (at the end of each recovery epoch, or once at the end without recovery).
     """
 
-    def __init__(self, factory: Callable[[Any], Any], resume: Any | None) -> None:
+    def __init__(self, factory: Callable[[Any], Any], resume: bytes | None) -> None:
         self.factory = factory
-        self.obj = resume
+        self.obj = None if resume is None else pickle.loads(resume)
 
     def on_item(self, value: Any) -> tuple[list[Any], bool]:
         if self.obj is None:
@@ -63,15 +59,15 @@ class _Logic(StatefulLogic[Any, Any, Any]):
     def on_eof(self) -> tuple[list[Any], bool]:
         return ([] if self.obj is None else self.obj.on_eof()), StatefulLogic.RETAIN
 
-    def snapshot(self) -> Any:
-        return self.obj
+    def snapshot(self) -> bytes:
+        return pickle.dumps(self.obj, protocol=pickle.HIGHEST_PROTOCOL)
 
 
-def _stateful(step_id: str, up: Any, factory: Callable[[Any], Any]) -> Any:
+def stateful(step_id: str, up: Any, factory: Callable[[Any], Any]) -> Any:
     return op.stateful(step_id, up, lambda resume: _Logic(factory, resume))
 
 
-class _PairStep:
+class PairStep:
     """All markets of one pair and its spread engine, in one keyed step.
 
     Book/pool states are keyed per market *inside* the pair's step rather than in a step of
@@ -137,25 +133,7 @@ class _PairStep:
         return out
 
 
-def risk_params(settings: Settings, quote_decimals: int) -> RiskParams:
-    """Risk rails from config, caps converted to the pair quote currency's base units."""
-    r = settings.risk
-    one = settings.fx.get("USDC", Decimal(1))
-    return RiskParams(
-        max_notional_quote=usd_to_quote_units(r.max_notional_usd, quote_decimals, one),
-        max_notional_per_minute_quote=usd_to_quote_units(
-            r.max_notional_per_minute_usd, quote_decimals, one
-        ),
-        max_exposure_quote=usd_to_quote_units(r.max_exposure_usd, quote_decimals, one),
-        max_open_orders=r.max_open_orders,
-        kill_switch=r.kill_switch,
-        feed_down_kill_ns=r.ws_down_kill_ms * 1_000_000,
-        max_slot_lag=r.max_slot_lag,
-        limit_slippage_bps=r.limit_slippage_bps,
-    )
-
-
-class _RiskStep:
+class RiskStep:
     def __init__(self, settings: Settings) -> None:
         qd = settings.pairs[0].quote_decimals if settings.pairs else 6
         self.guard = RiskGuard(risk_params(settings, qd))
@@ -175,7 +153,7 @@ class _RiskStep:
         ]
 
 
-class _PaperStep:
+class PaperStep:
     def __init__(self, settings: Settings, pair: str) -> None:
         p = settings.pair(pair)
         e = settings.engine
@@ -195,66 +173,3 @@ class _PaperStep:
         return list(self.venue.on_end())
 
 
-@dataclass(frozen=True)
-class GraphOutputs:
-    """Streams a flow may send to sinks: everything for the journal, and the intents alone."""
-
-    journal: Stream[Any]
-    intents: Stream[OrderIntent]
-    opportunities: Stream[Opportunity]
-
-
-def build_graph(
-    flow: Dataflow,
-    raw: Stream[RawFrame],
-    settings: Settings,
-    health: Stream[HealthEvent] | None = None,
-    paper: bool = True,
-) -> GraphOutputs:
-    """Wire the shared graph onto `raw`; return the streams for the flow's sinks."""
-    router = Router(settings)
-
-    def route(f: RawFrame) -> tuple[str, tuple[str, RawFrame, str]] | None:
-        mid = router.market_of(f)
-        if mid is None:
-            return None
-        pair = router.pair_of(mid)
-        return pair, (mid, f, pair)
-
-    keyed = op.filter_map("route", raw, route)
-    if health is not None:
-        pairs = [p.name for p in settings.pairs]
-
-        def to_pairs(ev: HealthEvent) -> list[tuple[str, tuple[str, HealthEvent, str]]]:
-            wanted = ev.source == FEED_SOURCE or ev.source in CEX_MODULES
-            return [(p, (FEED_HEALTH, ev, p)) for p in pairs] if wanted else []
-
-        keyed = op.merge("pair_in", keyed, op.flat_map("feed_health_to_pairs", health, to_pairs))
-    pair_out = _stateful("pair_state", keyed, lambda item: _PairStep(settings, router, item[2]))
-    items = op.key_rm("pair_items", pair_out)
-    split = op.branch("views_or_other", items, lambda x: isinstance(x, VIEW_TYPES))
-    views = op.key_on("views_by_pair", split.trues, lambda v: v.pair)
-    opp_split = op.branch("opps", split.falses, lambda x: isinstance(x, Opportunity))
-    opps = opp_split.trues
-    health_local = op.filter(
-        "health_events", opp_split.falses, lambda x: isinstance(x, HealthEvent)
-    )
-    risk_in_streams = [opps, health_local] + ([health] if health is not None else [])
-    risk_in = op.key_on("risk_key", op.merge("risk_in", *risk_in_streams), lambda _: RISK_KEY)
-    risk_out = op.key_rm(
-        "risk_items", _stateful("risk_guard", risk_in, lambda _x: _RiskStep(settings))
-    )
-    intent_split = op.branch("intents", risk_out, lambda x: isinstance(x, OrderIntent))
-    intents: Stream[OrderIntent] = intent_split.trues
-
-    journal_parts = [opps, intent_split.trues, intent_split.falses, opp_split.falses]
-    if paper:
-        intents_by_pair = op.key_on("intents_by_pair", intents, lambda i: i.pair)
-        paper_in = op.merge("paper_in", views, intents_by_pair)
-        fills = op.key_rm(
-            "fills",
-            _stateful("paper_venue", paper_in, lambda x: _PaperStep(settings, x.pair)),
-        )
-        journal_parts.append(fills)
-    journal = op.merge("to_journal", *journal_parts)
-    return GraphOutputs(journal=journal, intents=intents, opportunities=opps)

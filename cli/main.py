@@ -13,7 +13,7 @@ from operators.errors import SolarbError
 
 def _settings(args: argparse.Namespace, sample: bool = False):  # type: ignore[no-untyped-def]
     from config import load_settings
-    from replay.simulate import sample_markets
+    from sim.simulate import sample_markets
 
     all_venues = bool(getattr(args, "all_venues", False))
     markets = args.markets or (sample_markets(all_venues) if sample else None)
@@ -27,7 +27,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
     from connectors.journal import clear_journal
     from flows.replay import build_flow
     from replay.report import summarize, summary_lines, write_report
-    from replay.simulate import ensure_sample
+    from sim.simulate import ensure_sample
 
     sample = args.sample or not args.capture
     settings = _settings(args, sample=sample)
@@ -70,7 +70,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
 
 def cmd_sample(args: argparse.Namespace) -> int:
     """Generate the bundled sample capture with the deterministic simulator."""
-    from replay.simulate import ALL_VENUES, SimConfig, ensure_sample, write_capture
+    from sim.simulate import ALL_VENUES, SimConfig, ensure_sample, sample_markets, write_capture
 
     if args.out:
         venues = ALL_VENUES if args.all_venues else SimConfig().venues
@@ -80,6 +80,7 @@ def cmd_sample(args: argparse.Namespace) -> int:
         return 0
     path = ensure_sample(force=args.force, progress=print, all_venues=args.all_venues)
     print(f"solarb: sample capture at {path}")
+    print(f"solarb: its markets file is {sample_markets(args.all_venues)}")
     return 0
 
 
@@ -155,27 +156,29 @@ def _account_bytes(path: str) -> bytes:
 
 def cmd_quote(args: argparse.Namespace) -> int:
     """Exact CLMM quote from account files (raw bytes, solana-cli JSON or fixture JSON)."""
+    from connectors import venues
     from operators.clmm import quote_swap
 
-    venue = args.venue
-    if venue == "orca":
-        from connectors.solana import orca
+    adapter = venues.dex(args.venue)
+    if adapter.kind != "clmm":
+        raise SolarbError(f"quote: {args.venue} is a {adapter.kind} venue; quotes are for CLMMs")
 
-        pool: object = orca.decode_whirlpool(_account_bytes(args.pool))
-        arrays: list[object] = [orca.decode_tick_array(_account_bytes(p)) for p in args.tick_array]
-        config = None
-    else:
-        from connectors.solana import raydium_clmm as ray
+    def decode(path: str, role: str) -> object:
+        raw = _account_bytes(path)
+        entry = adapter.decoder_for(raw)
+        if entry is None or entry.role != role:
+            got = "an unknown account" if entry is None else f"a {entry.role} account"
+            raise SolarbError(f"{path}: expected a {args.venue} {role} account, got {got}")
+        return entry.decode(raw)
 
-        pool = ray.decode_pool_state(_account_bytes(args.pool))
-        arrays = [ray.decode_tick_array(_account_bytes(p)) for p in args.tick_array]
-        if args.bitmap_extension:
-            arrays.append(
-                ray.decode_tick_array_bitmap_extension(_account_bytes(args.bitmap_extension))
-            )
-        if not args.amm_config:
-            raise SolarbError("raydium quotes need --amm-config (the trade fee lives there)")
-        config = ray.decode_amm_config(_account_bytes(args.amm_config))
+    pool = decode(args.pool, "pool")
+    arrays = [decode(p, "tick_array") for p in args.tick_array]
+    if args.bitmap_extension:
+        arrays.append(decode(args.bitmap_extension, "bitmap_extension"))
+    roles = {d.role for d in adapter.decoders.values()}
+    if "amm_config" in roles and not args.amm_config:
+        raise SolarbError(f"{args.venue} quotes need --amm-config (the trade fee lives there)")
+    config = decode(args.amm_config, "amm_config") if args.amm_config else None
     q = quote_swap(
         pool,
         arrays,
@@ -232,7 +235,10 @@ def build_parser() -> argparse.ArgumentParser:
     c.set_defaults(func=cmd_check)
 
     qp = sub.add_parser("quote", help="exact CLMM quote from account files")
-    qp.add_argument("--venue", choices=["orca", "raydium_clmm"], default="orca")
+    from connectors import venues
+
+    clmm = [v for v in venues.ids() if venues.adapter(v).kind == "clmm"]
+    qp.add_argument("--venue", choices=clmm, default="orca")
     qp.add_argument("--pool", required=True, help="pool account file")
     qp.add_argument("--tick-array", action="append", default=[], help="tick array file (repeat)")
     qp.add_argument("--amm-config", help="Raydium AmmConfig account file")
@@ -242,7 +248,7 @@ def build_parser() -> argparse.ArgumentParser:
     qp.add_argument("--exact-out", action="store_true", help="amount is the output amount")
     qp.set_defaults(func=cmd_quote)
 
-    from flows.cli_live import add_live_parsers
+    from cli.live import add_live_parsers
 
     add_live_parsers(sub)
     return p

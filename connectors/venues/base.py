@@ -1,0 +1,142 @@
+"""What a venue adapter is: every fact solarb needs about one venue, in one object.
+
+A venue is one module in `connectors/venues/` that builds one adapter and the registry
+(`connectors/venues/__init__.py`) maps its id to it. Nothing else in the code base branches on a
+venue's name: the engine, transports and live inputs ask the adapter.
+
+- `CexAdapter`: the venue's sans-I/O book codec (`BookSync`, stream names, subscribe message,
+  snapshot path), its transport rules (resync mode, pings, snapshot depth), REST facts (weight
+  budget and weights, server-time endpoint) and URL rules.
+- `ClmmAdapter` / `ClobAdapter`: the account decoders by discriminator and the role each account
+  plays, the accounts a market needs besides its main one, and (CLOB) the market checks.
+
+Adapters pickle by id (`__reduce__`), so state holding one can be snapshotted by Bytewax.
+Execution (order clients, instruction builders) joins the adapters as it lands.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol
+
+from operators.events import MarketKind
+
+VenueKind = Literal["cex", "clmm", "clob"]
+ResyncMode = Literal["rest", "resubscribe"]
+AccountRole = Literal[
+    "pool", "tick_array", "amm_config", "bitmap_extension", "market", "book_side"
+]
+
+
+class BookSyncLike(Protocol):
+    """What the graph and the transport need of a venue `BookSync` (connectors/cex/<venue>.py)."""
+
+    @property
+    def in_sync(self) -> bool: ...
+
+    @property
+    def needs_snapshot(self) -> bool: ...
+
+    @property
+    def book(self) -> Any: ...
+
+    def on_snapshot(self, payload: bytes, ts_recv_ns: int) -> list[Any]: ...
+
+    def on_frame(self, payload: bytes, ts_recv_ns: int) -> list[Any]: ...
+
+
+def _lookup(venue_id: str) -> Any:
+    from connectors.venues import adapter  # the registry imports the adapters: import late
+
+    return adapter(venue_id)
+
+
+class _ById:
+    """Pickle an adapter as a registry lookup by id: adapters hold modules and functions."""
+
+    id: str
+
+    def __reduce__(self) -> tuple[Callable[[str], Any], tuple[str]]:
+        return _lookup, (self.id,)
+
+
+@dataclass(frozen=True, eq=False)
+class CexAdapter(_ById):
+    """One CEX venue id as frames carry it (`RawFrame.source`), e.g. `binance-usdm`."""
+
+    id: str
+    book_sync: Callable[[str, MarketKind], BookSyncLike]
+    """`(symbol, market) -> BookSync`: the venue's sans-I/O book synchroniser."""
+    stream_symbol: Callable[[str], str | None]
+    """Venue symbol (upper case) of a WS stream name or REST snapshot path; None if neither."""
+    subscribe_message: Callable[[Sequence[str], MarketKind], bytes]
+    """`(symbols, market) -> bytes`: the WS subscribe request for book, ticker and trades."""
+    snapshot_path: Callable[[str, MarketKind, int], str]
+    """`(symbol, market, limit) -> path`: REST depth snapshot path (no host)."""
+    resync: ResyncMode
+    """`rest` (fetch a REST snapshot) or `resubscribe` (WS snapshot on a fresh subscription)."""
+    client_ping: bytes | None
+    """Application-level ping text we send, or None when WS ping frames do the job."""
+    ping_interval_s: float
+    snapshot_limit: int
+    rest_budget: tuple[int, float]
+    """(weight limit, window seconds) of the public market-data REST endpoints."""
+    server_time_path: str
+    parse_server_time_ms: Callable[[bytes], int]
+    """Server time in ms from the time endpoint's body; `FeedError` on a bad body."""
+    depth_weight: Callable[[int], int] = lambda _limit: 1
+    """REST weight of a depth snapshot of `limit` levels."""
+    used_weight_header: str | None = None
+    """Response header reporting the weight used in the window, when the venue sends one."""
+    market_sources: dict[str, str] = field(default_factory=dict)
+    """Market kind -> venue id when another id serves it (Binance perps: `binance-usdm`)."""
+    ws_url_rule: Callable[[str, str], str] = lambda url, _market: url
+    """`(configured ws url, market) -> url` for venues serving markets on sibling paths."""
+
+    kind: VenueKind = "cex"
+
+    def source_for(self, market: str) -> str:
+        """The venue id frames of `market` (spot|perp) carry."""
+        return self.market_sources.get(market, self.id)
+
+    def ws_url(self, configured: str, market: str) -> str:
+        """The WS URL of `market` from the configured one."""
+        return self.ws_url_rule(configured, market)
+
+
+@dataclass(frozen=True, slots=True)
+class AccountDecoder:
+    """One account type of a DEX program: the role it plays and its decoder (bytes -> value)."""
+
+    role: AccountRole
+    decode: Callable[[bytes], Any]
+
+
+@dataclass(frozen=True, eq=False)
+class DexAdapter(_ById):
+    """One on-chain venue: its program, account decoders and the accounts a market needs."""
+
+    id: str
+    kind: VenueKind
+    program_id: str
+    decoders: dict[bytes, AccountDecoder]
+    """Account decoders by the account's first 8 bytes (Anchor discriminator or magic)."""
+    decode_main: Callable[[bytes], Any]
+    """Decoder of the market's main account (pool / market), the one configured by address."""
+    wanted_accounts: Callable[[str, Any, bool], list[str]] = lambda _a, _d, _t: []
+    """`(main address, decoded main account, derive tick arrays?) -> accounts` the market needs
+    besides its main one (tick arrays around the price, configs, book sides)."""
+    watch_main: Callable[[bool], bool] = lambda _derive: False
+    """Whether the live account feed must decode the main account to learn what else to watch
+    (`derive` = the markets file lists no tick arrays for it)."""
+    check_market: Callable[[Any], None] = lambda _decoded: None
+    """Raise `DecodeError` when a decoded market account cannot be traded (e.g. zero lots)."""
+
+    def decoder_for(self, payload: bytes) -> AccountDecoder | None:
+        """The decoder of an account by its first 8 bytes, None when the program has none."""
+        return self.decoders.get(bytes(payload[:8]))
+
+
+Adapter = CexAdapter | DexAdapter
+"""Any venue adapter."""

@@ -1,0 +1,35 @@
+"""Phoenix v1: one market account holds the whole book (header, ladders, seats).
+
+Decoder: connectors/solana/phoenix.py. Nothing else to watch.
+"""
+
+from __future__ import annotations
+
+import struct
+from typing import Any
+
+from connectors.solana import phoenix as codec
+from connectors.venues.base import AccountDecoder, DexAdapter
+from operators.errors import DecodeError
+
+PROGRAM_ID = "PhoeNiXZ8ByJGLkxNfZRnkUfjvmuYqLR89jjFHGqdXY"
+
+
+def _check_market(market: Any) -> None:
+    if market.base_lot_size <= 0 or market.base_lots_per_base_unit <= 0:
+        raise DecodeError(
+            f"lot sizes not initialised (base_lot_size {market.base_lot_size}, "
+            f"base_lots_per_base_unit {market.base_lots_per_base_unit})"
+        )
+
+
+PHOENIX = DexAdapter(
+    id="phoenix",
+    kind="clob",
+    program_id=PROGRAM_ID,
+    decoders={
+        struct.pack("<Q", codec.MARKET_DISCRIMINANT): AccountDecoder("market", codec.decode_market)
+    },
+    decode_main=codec.decode_market,
+    check_market=_check_market,
+)

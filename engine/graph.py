@@ -1,0 +1,98 @@
+"""The one graph builder every flow uses: raw frames in, journal records out.
+
+    raw frames ─► route ─► market_state (keyed per market: L2 book | CLMM pool) ─► venue views
+    venue views ─► pair_engine (keyed per pair: net-of-fee spread at size) ─► opportunities
+    opportunities + health ─► risk_guard (one key: caps, exposure, kill switch) ─► intents
+    intents + venue views ─► execution venue (paper here; keyed per pair) ─► execution reports
+    every stage ─► journal
+
+Live, paper and replay differ only in the source they pass in and the journal/execution sinks.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import bytewax.operators as op
+from bytewax.dataflow import Dataflow, Stream
+
+from config import Settings
+from connectors import venues
+from connectors.solana.sources import FEED_SOURCE
+from engine.router import Router
+from engine.steps import (
+    FEED_HEALTH,
+    RISK_KEY,
+    VIEW_TYPES,
+    PairStep,
+    PaperStep,
+    RiskStep,
+    stateful,
+)
+from operators.events import HealthEvent, Opportunity, OrderIntent, RawFrame
+
+
+@dataclass(frozen=True)
+class GraphOutputs:
+    """Streams a flow may send to sinks: everything for the journal, and the intents alone."""
+
+    journal: Stream[Any]
+    intents: Stream[OrderIntent]
+    opportunities: Stream[Opportunity]
+
+
+def build_graph(
+    flow: Dataflow,
+    raw: Stream[RawFrame],
+    settings: Settings,
+    health: Stream[HealthEvent] | None = None,
+    paper: bool = True,
+) -> GraphOutputs:
+    """Wire the shared graph onto `raw`; return the streams for the flow's sinks."""
+    router = Router(settings)
+
+    def route(f: RawFrame) -> tuple[str, tuple[str, RawFrame, str]] | None:
+        mid = router.market_of(f)
+        if mid is None:
+            return None
+        pair = router.pair_of(mid)
+        return pair, (mid, f, pair)
+
+    keyed = op.filter_map("route", raw, route)
+    if health is not None:
+        pairs = [p.name for p in settings.pairs]
+
+        def to_pairs(ev: HealthEvent) -> list[tuple[str, tuple[str, HealthEvent, str]]]:
+            wanted = ev.source == FEED_SOURCE or venues.is_cex(ev.source)
+            return [(p, (FEED_HEALTH, ev, p)) for p in pairs] if wanted else []
+
+        keyed = op.merge("pair_in", keyed, op.flat_map("feed_health_to_pairs", health, to_pairs))
+    pair_out = stateful("pair_state", keyed, lambda item: PairStep(settings, router, item[2]))
+    items = op.key_rm("pair_items", pair_out)
+    split = op.branch("views_or_other", items, lambda x: isinstance(x, VIEW_TYPES))
+    views = op.key_on("views_by_pair", split.trues, lambda v: v.pair)
+    opp_split = op.branch("opps", split.falses, lambda x: isinstance(x, Opportunity))
+    opps = opp_split.trues
+    health_local = op.filter(
+        "health_events", opp_split.falses, lambda x: isinstance(x, HealthEvent)
+    )
+    risk_in_streams = [opps, health_local] + ([health] if health is not None else [])
+    risk_in = op.key_on("risk_key", op.merge("risk_in", *risk_in_streams), lambda _: RISK_KEY)
+    risk_out = op.key_rm(
+        "risk_items", stateful("risk_guard", risk_in, lambda _x: RiskStep(settings))
+    )
+    intent_split = op.branch("intents", risk_out, lambda x: isinstance(x, OrderIntent))
+    intents: Stream[OrderIntent] = intent_split.trues
+
+    journal_parts = [opps, intent_split.trues, intent_split.falses, opp_split.falses]
+    if paper:
+        intents_by_pair = op.key_on("intents_by_pair", intents, lambda i: i.pair)
+        paper_in = op.merge("paper_in", views, intents_by_pair)
+        fills = op.key_rm(
+            "fills",
+            stateful("paper_venue", paper_in, lambda x: PaperStep(settings, x.pair)),
+        )
+        journal_parts.append(fills)
+    journal = op.merge("to_journal", *journal_parts)
+    return GraphOutputs(journal=journal, intents=intents, opportunities=opps)
