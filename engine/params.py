@@ -11,7 +11,12 @@ from decimal import Decimal
 from config import PairSettings, Settings
 from operators.costs import CostParams, GasParams
 from operators.errors import ConfigError
-from operators.risk import RiskParams, usd_to_quote_units
+from operators.risk import (
+    RiskParams,
+    quote_to_usd_micro_ratio,
+    usd_micro,
+    usd_to_quote_units,
+)
 from operators.signals import HysteresisParams
 from operators.spread import SpreadParams
 
@@ -62,14 +67,12 @@ def cost_params_from_settings(settings: Settings) -> CostParams:
 def spread_params_from_settings(settings: Settings, pair_name: str) -> SpreadParams:
     """SpreadParams of one pair: sizes in base units, caps in pair-quote base units, ns times.
 
-    The per-trade notional cap is `risk.max_notional_usd` valued like the risk guard does (one
-    USD = one unit of USDC at the [fx] USDC rate), so the engine never sizes beyond what risk
-    accepts. CEX lot sizes come from each market's `lot_size`; CLOB lots come from the market
+    The per-trade notional cap is `risk.max_notional_usd` valued like the risk guard does (the
+    pair's quote currency at its [fx] rate), so the engine never sizes beyond what risk accepts. CEX lot sizes come from each market's `lot_size`; CLOB lots come from the market
     account (the view) at run time.
     """
     pair = settings.pair(pair_name)
     t = settings.thresholds
-    usd_rate = settings.fx.get("USDC", Decimal(1))
     lots = {
         m.market_id: _base_units(pair, m.lot_size, f"market {m.market_id} lot_size")
         for m in pair.markets
@@ -79,6 +82,7 @@ def spread_params_from_settings(settings: Settings, pair_name: str) -> SpreadPar
         raise ConfigError(f"pair {pair.name}: every lot_size must be positive")
     if pair.quote not in settings.fx:
         raise ConfigError(f"pair {pair.name}: pair quote {pair.quote!r} has no [fx] rate")
+    usd_rate = settings.fx[pair.quote]
     return SpreadParams(
         pair=pair.name,
         base_decimals=pair.base_decimals,
@@ -103,19 +107,26 @@ def spread_params_from_settings(settings: Settings, pair_name: str) -> SpreadPar
     )
 
 
-def risk_params(settings: Settings, quote_decimals: int) -> RiskParams:
-    """Risk rails from config, caps converted to the pair quote currency's base units."""
+def risk_params(settings: Settings) -> RiskParams:
+    """Risk rails from config: caps in micro-USD, and each pair's quote -> micro-USD rate.
+
+    A pair's quote currency is valued at its [fx] rate (one unit of USDC = one USD), so the
+    shared caps hold across pairs quoted in different currencies and decimals.
+    """
     r = settings.risk
-    one = settings.fx.get("USDC", Decimal(1))
+    rates = {}
+    for pair in settings.pairs:
+        if pair.quote not in settings.fx:
+            raise ConfigError(f"pair {pair.name}: pair quote {pair.quote!r} has no [fx] rate")
+        rates[pair.name] = quote_to_usd_micro_ratio(pair.quote_decimals, settings.fx[pair.quote])
     return RiskParams(
-        max_notional_quote=usd_to_quote_units(r.max_notional_usd, quote_decimals, one),
-        max_notional_per_minute_quote=usd_to_quote_units(
-            r.max_notional_per_minute_usd, quote_decimals, one
-        ),
-        max_exposure_quote=usd_to_quote_units(r.max_exposure_usd, quote_decimals, one),
+        max_notional_usd_micro=usd_micro(r.max_notional_usd),
+        max_notional_per_minute_usd_micro=usd_micro(r.max_notional_per_minute_usd),
+        max_exposure_usd_micro=usd_micro(r.max_exposure_usd),
         max_open_orders=r.max_open_orders,
         kill_switch=r.kill_switch,
         feed_down_kill_ns=r.ws_down_kill_ms * 1_000_000,
         max_slot_lag=r.max_slot_lag,
+        quote_usd_micro=rates,
         limit_slippage_bps=r.limit_slippage_bps,
     )

@@ -135,8 +135,7 @@ class PairStep:
 
 class RiskStep:
     def __init__(self, settings: Settings) -> None:
-        qd = settings.pairs[0].quote_decimals if settings.pairs else 6
-        self.guard = RiskGuard(risk_params(settings, qd))
+        self.guard = RiskGuard(risk_params(settings))
 
     def on_item(self, item: Any) -> list[Any]:
         if isinstance(item, HealthEvent):

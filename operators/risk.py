@@ -9,8 +9,10 @@ takes the same decisions as the live run did.
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
+from math import gcd
 
 from operators.events import HealthEvent, Opportunity, OrderIntent
 
@@ -19,15 +21,20 @@ MINUTE_NS = 60_000_000_000
 
 @dataclass(frozen=True, slots=True)
 class RiskParams:
-    """Hard rails; notional caps are in the pair quote currency's base units (e.g. micro-USDC)."""
+    """Hard rails. Caps are in micro-USD, so pairs quoted in different currencies share them.
 
-    max_notional_quote: int
-    max_notional_per_minute_quote: int
-    max_exposure_quote: int
+    `quote_usd_micro[pair] = (num, den)` converts that pair's quote base units to micro-USD
+    (`units * num // den`): one micro-USDC is one micro-USD at the [fx] rate of 1.
+    """
+
+    max_notional_usd_micro: int
+    max_notional_per_minute_usd_micro: int
+    max_exposure_usd_micro: int
     max_open_orders: int
     kill_switch: bool
     feed_down_kill_ns: int
     max_slot_lag: int
+    quote_usd_micro: Mapping[str, tuple[int, int]] = field(default_factory=dict)
     open_order_ttl_ns: int = 1_000_000_000
     limit_slippage_bps: int = 10
     """How far a leg's fill may be worse than the opportunity's quote before the IOC rejects."""
@@ -52,7 +59,9 @@ class RiskState:
     killed: bool = False
     kill_reason: str = ""
     window: deque[tuple[int, int]] = field(default_factory=deque)
-    exposure_quote: dict[str, int] = field(default_factory=dict)
+    """(ts_ns, notional micro-USD) of the trades accepted in the last minute."""
+    exposure_usd_micro: dict[str, int] = field(default_factory=dict)
+    """Signed exposure per venue in micro-USD (bought positive)."""
     open_orders: deque[int] = field(default_factory=deque)
     feeds_down_since: dict[str, int] = field(default_factory=dict)
     accepted: int = 0
@@ -62,6 +71,20 @@ class RiskState:
 def usd_to_quote_units(usd: Decimal, quote_decimals: int, usd_per_quote: Decimal) -> int:
     """Convert a USD cap into quote-token base units (rounded down: caps never grow)."""
     return int((usd / usd_per_quote) * (Decimal(10) ** quote_decimals))
+
+
+def usd_micro(usd: Decimal) -> int:
+    """A USD amount in micro-USD (rounded down: caps never grow)."""
+    return int(usd * 1_000_000)
+
+
+def quote_to_usd_micro_ratio(quote_decimals: int, usd_per_quote: Decimal) -> tuple[int, int]:
+    """(num, den) with `quote base units * num // den` = micro-USD, exact."""
+    num, den = usd_per_quote.as_integer_ratio()
+    num *= 1_000_000
+    den *= 10**quote_decimals
+    g = gcd(num, den)
+    return num // g, den // g
 
 
 class RiskGuard:
@@ -105,9 +128,13 @@ class RiskGuard:
             s.window.popleft()
         while s.open_orders and now - s.open_orders[0] > p.open_order_ttl_ns:
             s.open_orders.popleft()
-        notional = max(opp.buy_quote, opp.sell_quote)
+        ratio = p.quote_usd_micro.get(opp.pair)
+        num, den = ratio if ratio is not None else (0, 1)
+        notional = max(opp.buy_quote, opp.sell_quote) * num // den
         rail, reason = "", ""
-        if s.killed:
+        if ratio is None:
+            rail, reason = "unpriced_pair", f"no micro-USD rate for pair {opp.pair}"
+        elif s.killed:
             rail, reason = "kill_switch", s.kill_reason
         elif opp.update_seq != 0:
             rail, reason = (
@@ -118,18 +145,18 @@ class RiskGuard:
             rail, reason = "stale_view", f"stale: {', '.join(opp.stale_venues)}"
         elif opp.net_bps < 0 or opp.expected_pnl_quote <= 0:
             rail, reason = "spread_under_threshold", f"net {opp.net_bps:.2f} bps"
-        elif notional > p.max_notional_quote:
-            rail, reason = "max_notional", f"{notional} > {p.max_notional_quote}"
-        elif sum(n for _, n in s.window) + notional > p.max_notional_per_minute_quote:
+        elif notional > p.max_notional_usd_micro:
+            rail, reason = "max_notional", f"{notional} > {p.max_notional_usd_micro}"
+        elif sum(n for _, n in s.window) + notional > p.max_notional_per_minute_usd_micro:
             rail, reason = "max_notional_per_minute", "minute budget exhausted"
         elif len(s.open_orders) + 2 > p.max_open_orders:
             rail, reason = "max_open_orders", f"{len(s.open_orders)} open"
         else:
             for venue, signed in (
-                (opp.buy_venue, opp.buy_quote),
-                (opp.sell_venue, -opp.sell_quote),
+                (opp.buy_venue, opp.buy_quote * num // den),
+                (opp.sell_venue, -(opp.sell_quote * num // den)),
             ):
-                if abs(s.exposure_quote.get(venue, 0) + signed) > p.max_exposure_quote:
+                if abs(s.exposure_usd_micro.get(venue, 0) + signed) > p.max_exposure_usd_micro:
                     rail, reason = "max_exposure", f"{venue} exposure cap"
                     break
         decision = RiskDecision(opp.opportunity_id, opp.pair, not rail, rail or "ok", reason, now)
@@ -140,8 +167,9 @@ class RiskGuard:
         s.accepted += 1
         s.window.append((now, notional))
         s.open_orders.extend((now, now))
-        s.exposure_quote[opp.buy_venue] = s.exposure_quote.get(opp.buy_venue, 0) + opp.buy_quote
-        s.exposure_quote[opp.sell_venue] = s.exposure_quote.get(opp.sell_venue, 0) - opp.sell_quote
+        exp = s.exposure_usd_micro
+        exp[opp.buy_venue] = exp.get(opp.buy_venue, 0) + opp.buy_quote * num // den
+        exp[opp.sell_venue] = exp.get(opp.sell_venue, 0) - opp.sell_quote * num // den
         intents = [
             OrderIntent(
                 intent_id=f"{opp.opportunity_id}/buy",

@@ -10,9 +10,10 @@ SEC = 1_000_000_000
 
 def _params(**kw: object) -> RiskParams:
     base = dict(
-        max_notional_quote=5_000_000_000,
-        max_notional_per_minute_quote=12_000_000_000,
-        max_exposure_quote=20_000_000_000,
+        max_notional_usd_micro=5_000_000_000,
+        max_notional_per_minute_usd_micro=12_000_000_000,
+        max_exposure_usd_micro=20_000_000_000,
+        quote_usd_micro={"SOL/USDC": (1, 1)},
         max_open_orders=4,
         kill_switch=False,
         feed_down_kill_ns=1_500_000_000,
@@ -121,12 +122,39 @@ def test_stale_view_and_signal_updates_never_trade() -> None:
 def test_exposure_cap_per_venue() -> None:
     g = RiskGuard(
         _params(
-            max_exposure_quote=7_000_000_000,
+            max_exposure_usd_micro=7_000_000_000,
             max_open_orders=100,
-            max_notional_per_minute_quote=10**15,
+            max_notional_per_minute_usd_micro=10**15,
         )
     )
     assert g.on_opportunity(_opp(ts=1 * SEC))[0].accepted
     assert g.on_opportunity(_opp(ts=2 * SEC))[0].accepted
     d, _ = g.on_opportunity(_opp(ts=3 * SEC))
     assert (d.rail, d.reason) == ("max_exposure", "orca:P exposure cap")
+
+
+def test_caps_value_each_pair_in_its_own_quote_currency() -> None:
+    # A SOL/USDT pair whose quote is worth 0.5 USD (via [fx]) and has 8 decimals: 3,000 USDT of
+    # notional is 1,500 USD, under a 2,000 USD cap; the same units read as USDC would be over.
+    from decimal import Decimal
+
+    from operators.risk import quote_to_usd_micro_ratio
+
+    rates = {
+        "SOL/USDC": quote_to_usd_micro_ratio(6, Decimal(1)),
+        "SOL/USDT": quote_to_usd_micro_ratio(8, Decimal("0.5")),
+    }
+    assert rates == {"SOL/USDC": (1, 1), "SOL/USDT": (1, 200)}
+    g = RiskGuard(_params(max_notional_usd_micro=2_000_000_000, quote_usd_micro=rates))
+    usdt = _opp(ts=1 * SEC, buy=300_000_000_000, sell=301_000_000_000, pair="SOL/USDT")
+    assert g.on_opportunity(usdt)[0].accepted
+    assert g.s.exposure_usd_micro == {"orca:P": 1_500_000_000, "binance:SOLUSDC": -1_505_000_000}
+    usdc = _opp(ts=2 * SEC, buy=2_500_000_000, sell=2_510_000_000)
+    d, _ = g.on_opportunity(usdc)
+    assert (d.rail, d.reason) == ("max_notional", "2510000000 > 2000000000")
+
+
+def test_a_pair_without_a_usd_rate_is_rejected_not_guessed() -> None:
+    g = RiskGuard(_params())
+    d, intents = g.on_opportunity(_opp(pair="BONK/SOL"))
+    assert (d.accepted, d.rail, intents) == (False, "unpriced_pair", [])
