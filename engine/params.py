@@ -68,7 +68,8 @@ def spread_params_from_settings(settings: Settings, pair_name: str) -> SpreadPar
     """SpreadParams of one pair: sizes in base units, caps in pair-quote base units, ns times.
 
     The per-trade notional cap is `risk.max_notional_usd` valued like the risk guard does (the
-    pair's quote currency at its [fx] rate), so the engine never sizes beyond what risk accepts. CEX lot sizes come from each market's `lot_size`; CLOB lots come from the market
+    pair's quote currency at its [fx] rate), so the engine never sizes beyond what risk
+    accepts. CEX lot sizes come from each market's `lot_size`; CLOB lots come from the market
     account (the view) at run time.
     """
     pair = settings.pair(pair_name)
