@@ -1,208 +1,56 @@
-"""Live inputs of the paper, live and record flows: CEX book feeds and one Solana account feed.
+"""Live inputs of the paper, live and record flows, wired from the settings.
 
     CexFeedSource per (venue, market) ───┐
                                          ├─► merge ─► account watcher ─► branch ─► RawFrames
     AccountFeedSource (every DEX market) ┘            (op.inspect)              └─► HealthEvents
 
-- One `CexFeedSource` per configured CEX (venue, spot|perp) with every symbol of that venue in
-  it (one WS connection each), URLs from `[venues.<name>]`.
-- One `AccountFeedSource` for every configured DEX market: a CLMM pool account plus its tick
-  arrays; a Phoenix market account; an OpenBook v2 market plus its bids/asks BookSides.
-  When a market lists `tick_arrays` in markets.toml those are watched from the start. Otherwise
-  the watcher (an `op.inspect` right after the inputs, so on the worker that owns the account
-  partition) decodes each pool account as it arrives, asks a throwaway `ClmmPoolState` which
-  tick-array starts the graph's pool state will want around the current tick, derives their
-  addresses (`orca.tick_array_address` / `raydium_clmm.tick_array_address`) and calls
-  `source.want(...)` for the ones not yet watched. Raydium pools also get their AmmConfig and
-  tick-array bitmap extension this way, and OpenBook markets their `bids`/`asks` accounts. An
-  array that does not exist on-chain simply never arrives (no liquidity there).
-- Live sources never end by themselves. Every source is wrapped in `BoundedSource`: each
-  partition ends after `Bounds.max_frames` RawFrames or `Bounds.seconds` after it was built
-  (whichever comes first; neither = run until stopped). `LiveHandles.request_stop()` ends them
-  all at their next poll (the CLI wires it to Ctrl-C) so sinks still close and write their
-  files. `LiveHandles.close()` stops every partition's threads, for `finally` blocks: Bytewax
-  only calls `close()` itself on a clean end.
+- One `CexFeedSource` per configured CEX (venue, spot|perp) with every symbol of that venue on
+  one WS connection, URLs from `[venues.<name>]` (the adapter maps the URL per market).
+- One `AccountFeedSource` for every configured DEX market: its main account plus what its
+  adapter says it needs (connectors/solana/watcher.py subscribes those as they become known).
+- Every source is wrapped in `connectors.bounded.BoundedSource` (frames / seconds / stop).
+  `LiveHandles.request_stop()` ends them all at their next poll (the CLI wires it to Ctrl-C)
+  so sinks still close and write their files; `LiveHandles.close()` stops every partition's
+  threads, for `finally` blocks: Bytewax only calls `close()` itself on a clean end.
 """
 
 from __future__ import annotations
 
 import threading
-import time
 from collections import defaultdict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
 from typing import Any, TypeGuard, cast
 
 import bytewax.operators as op
 from bytewax.dataflow import Dataflow, Stream
-from bytewax.inputs import FixedPartitionedSource, StatefulSourcePartition
 
 from config import MarketSettings, Settings
 from connectors import venues
+from connectors.bounded import UNBOUNDED, BoundedPartition, BoundedSource, Bounds
 from connectors.cex.sources import CexFeedSource
 from connectors.cex.transport import TransportConfig
 from connectors.solana.sources import AccountFeedSource
-from operators.errors import ConfigError, DecodeError
+from connectors.solana.watcher import TickArrayWatcher, wanted_pool_accounts
+from operators.errors import ConfigError
 from operators.events import HealthEvent, RawFrame
 
 Item = RawFrame | HealthEvent
 
-@dataclass(frozen=True, slots=True)
-class Bounds:
-    """When a live run ends: after `max_frames` RawFrames per source partition, or `seconds`."""
-
-    max_frames: int | None = None
-    seconds: float | None = None
-
-    @property
-    def bounded(self) -> bool:
-        """Whether the run ends on its own."""
-        return self.max_frames is not None or self.seconds is not None
-
-    def __str__(self) -> str:
-        parts = [f"{self.max_frames} frames per feed"] if self.max_frames is not None else []
-        parts += [f"{self.seconds:g} s"] if self.seconds is not None else []
-        return " or ".join(parts) or "until stopped"
-
-
-UNBOUNDED = Bounds()
-
-
-class _BoundedPartition(StatefulSourcePartition[Item, None]):
-    """A live partition that ends (StopIteration) at its frame budget or deadline."""
-
-    def __init__(
-        self,
-        name: str,
-        inner: StatefulSourcePartition[Item, Any],
-        bounds: Bounds,
-        stop: threading.Event,
-    ) -> None:
-        self.name = name
-        self.stop = stop
-        self.inner = inner
-        self.frames_left = bounds.max_frames
-        self.deadline_mono = None if bounds.seconds is None else time.monotonic() + bounds.seconds
-        self.frames = 0
-        self.closed = False
-        self._lock = threading.Lock()
-
-    def _over(self) -> bool:
-        if self.stop.is_set():
-            return True
-        if self.frames_left is not None and self.frames_left <= 0:
-            return True
-        return self.deadline_mono is not None and time.monotonic() >= self.deadline_mono
-
-    def next_batch(self) -> list[Item]:
-        if self._over():
-            self.close()
-            raise StopIteration
-        batch = list(self.inner.next_batch())
-        if self.frames_left is not None:
-            kept: list[Item] = []
-            for item in batch:
-                if isinstance(item, RawFrame):
-                    if self.frames_left <= 0:
-                        break  # the rest of the batch is past the budget: never emitted
-                    self.frames_left -= 1
-                kept.append(item)
-            batch = kept
-        self.frames += sum(1 for x in batch if isinstance(x, RawFrame))
-        return batch
-
-    def next_awake(self) -> datetime | None:
-        inner = self.inner.next_awake()
-        if self.deadline_mono is None:
-            return inner
-        deadline = datetime.now(UTC) + timedelta(
-            seconds=max(0.0, self.deadline_mono - time.monotonic())
-        )
-        return deadline if inner is not None and inner > deadline else inner
-
-    def snapshot(self) -> None:
-        return None  # a live feed resumes by reconnecting, never by replaying
-
-    def close(self) -> None:
-        with self._lock:
-            if self.closed:
-                return
-            self.closed = True
-        self.inner.close()
-
-
-class BoundedSource(FixedPartitionedSource[Item, None]):
-    """Wrap a live source so its partitions end at `bounds`; built partitions go to `registry`."""
-
-    def __init__(
-        self,
-        inner: FixedPartitionedSource[Item, Any],
-        bounds: Bounds,
-        registry: list[_BoundedPartition],
-        stop: threading.Event,
-    ) -> None:
-        self.inner = inner
-        self.bounds = bounds
-        self.registry = registry
-        self.stop = stop
-
-    def list_parts(self) -> list[str]:
-        return self.inner.list_parts()
-
-    def build_part(self, step_id: str, for_part: str, resume_state: None) -> _BoundedPartition:
-        part = _BoundedPartition(
-            for_part, self.inner.build_part(step_id, for_part, None), self.bounds, self.stop
-        )
-        self.registry.append(part)
-        return part
-
-
-def wanted_pool_accounts(
-    venue: str, pool_address: str, payload: bytes, with_tick_arrays: bool = True
-) -> list[str]:
-    """Accounts a DEX market needs besides itself, from its raw pool/market account bytes.
-
-    The venue's adapter says which: CLMM tick arrays around the current tick (when derived),
-    Raydium's AmmConfig and bitmap extension, OpenBook's `bids` and `asks` BookSides.
-    """
-    a = venues.dex(venue)
-    return a.wanted_accounts(pool_address, a.decode_main(payload), with_tick_arrays)
-
-
-@dataclass
-class TickArrayWatcher:
-    """`op.inspect` hook: when a pool account arrives, subscribe the accounts it needs."""
-
-    source: AccountFeedSource
-    pools: dict[str, tuple[str, bool]]
-    """Pool address -> (venue, derive tick arrays?)."""
-    watched: dict[str, set[str]]
-    requests: int = 0
-    decode_errors: int = 0
-    """Pool accounts we could not decode; the graph's market state reports each one itself."""
-
-    def __call__(self, step_id: str, item: Item) -> None:
-        """Inspect one input item; only pool account frames matter."""
-        if not isinstance(item, RawFrame) or item.kind != "account":
-            return
-        market, _, account = item.stream.partition(":")
-        entry = self.pools.get(market)
-        if entry is None or account != market:
-            return
-        venue, derive = entry
-        try:
-            wanted = wanted_pool_accounts(venue, market, item.payload, derive)
-        except DecodeError:
-            self.decode_errors += 1
-            return
-        held = self.watched[market]
-        new = [a for a in wanted if a not in held]
-        if new:
-            held.update(new)
-            self.requests += 1
-            self.source.want(market, new)
-
+__all__ = [
+    "UNBOUNDED",
+    "Bounds",
+    "LiveHandles",
+    "LiveInputs",
+    "TickArrayWatcher",
+    "account_source",
+    "bounds_from_env",
+    "cex_sources",
+    "dex_watch_lists",
+    "live_inputs",
+    "market_ids",
+    "wanted_pool_accounts",
+]
 
 @dataclass
 class LiveHandles:
@@ -211,7 +59,7 @@ class LiveHandles:
     cex: list[CexFeedSource] = field(default_factory=list)
     accounts: AccountFeedSource | None = None
     watcher: TickArrayWatcher | None = None
-    partitions: list[_BoundedPartition] = field(default_factory=list)
+    partitions: list[BoundedPartition] = field(default_factory=list)
     stop_event: threading.Event = field(default_factory=threading.Event)
     """Set it (`request_stop()`) to end every partition at its next poll: a clean end."""
 

@@ -89,30 +89,16 @@ class TransportThread:
 
 
 class _CexFeedPartition(StatefulSourcePartition[Item, None]):
-    def __init__(self, feed: TransportThread, poll_interval_s: float, max_batch: int,
-                 max_frames: int | None) -> None:
+    def __init__(self, feed: TransportThread, poll_interval_s: float, max_batch: int) -> None:
         self._feed = feed
         self._poll = timedelta(seconds=poll_interval_s)
         self._max_batch = max_batch
-        self._frames_left = max_frames
         self._idle = False
 
     def next_batch(self) -> list[Item]:
         if self._feed.error is not None:
             raise FeedError(f"CEX transport died: {self._feed.error}") from self._feed.error
-        if self._frames_left is not None and self._frames_left <= 0:
-            self._feed.stop()
-            raise StopIteration
         batch = self._feed.drain(self._max_batch)
-        if self._frames_left is not None:
-            kept: list[Item] = []
-            for item in batch:
-                if self._frames_left <= 0:
-                    break
-                kept.append(item)
-                if isinstance(item, RawFrame):
-                    self._frames_left -= 1
-            batch = kept
         self._idle = not batch
         if batch:
             now = time.perf_counter_ns()
@@ -137,7 +123,7 @@ class CexFeedSource(FixedPartitionedSource[Item, None]):
     def __init__(self, venue: str, symbols: Sequence[str], market: str, ws_url: str,
                  rest_url: str, *, config: TransportConfig | None = None,
                  adapter: CexAdapter | None = None, poll_interval_s: float = 0.001,
-                 max_batch: int = 1000, max_frames: int | None = None) -> None:
+                 max_batch: int = 1000) -> None:
         self.venue = venue
         self.symbols = list(symbols)
         self.market = market
@@ -147,7 +133,6 @@ class CexFeedSource(FixedPartitionedSource[Item, None]):
         self.adapter = adapter
         self.poll_interval_s = poll_interval_s
         self.max_batch = max_batch
-        self.max_frames = max_frames
         """Stop after this many RawFrames (tests and bounded recordings); None = run forever."""
         self.part = f"{source_id(venue, market)}:{','.join(self.symbols)}"
 
@@ -157,7 +142,7 @@ class CexFeedSource(FixedPartitionedSource[Item, None]):
     def build_part(self, step_id: str, for_part: str, resume_state: None) -> _CexFeedPartition:
         feed = TransportThread(self.venue, self.symbols, self.market, self.ws_url,
                                self.rest_url, config=self.config, adapter=self.adapter)
-        return _CexFeedPartition(feed, self.poll_interval_s, self.max_batch, self.max_frames)
+        return _CexFeedPartition(feed, self.poll_interval_s, self.max_batch)
 
 
 async def record_cex(

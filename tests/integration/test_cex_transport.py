@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import random
+import threading
 from collections.abc import AsyncIterator, Callable
 from dataclasses import replace
 from pathlib import Path
@@ -18,6 +19,7 @@ from bytewax.dataflow import Dataflow
 from bytewax.testing import TestingSink, run_main
 
 from connectors import venues as registry
+from connectors.bounded import BoundedPartition, BoundedSource, Bounds
 from connectors.capture import CaptureWriter, read_capture
 from connectors.cex.rest import RateBudget, backoff_s
 from connectors.cex.sources import CexFeedSource, record_cex
@@ -196,8 +198,10 @@ def test_bytewax_source_emits_frames_and_health_without_blocking() -> None:
         v = sims.venues
         ws_url, rest_url = BINANCE.urls(v)
         flow = Dataflow("cex_source_test")
-        src = op.input("in", flow, CexFeedSource("binance", ["SOLUSDC"], "spot", ws_url,
-                                                 rest_url, config=FAST, max_frames=60))
+        feed = CexFeedSource("binance", ["SOLUSDC"], "spot", ws_url, rest_url, config=FAST)
+        parts: list[BoundedPartition] = []
+        bounded = BoundedSource(feed, Bounds(max_frames=60), parts, threading.Event())
+        src = op.input("in", flow, bounded)
         out: list[RawFrame | HealthEvent] = []
         op.output("out", src, TestingSink(out))
         run_main(flow)  # type: ignore[no-untyped-call]

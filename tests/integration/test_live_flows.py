@@ -19,15 +19,11 @@ from bytewax.testing import run_main
 
 from cli.live import add_live_parsers
 from config import Settings, load_settings
+from connectors.bounded import BoundedPartition, Bounds
 from connectors.capture import read_capture
 from connectors.journal import read_table
-from engine.live_inputs import (
-    Bounds,
-    LiveHandles,
-    TickArrayWatcher,
-    _BoundedPartition,
-    wanted_pool_accounts,
-)
+from connectors.solana.watcher import TickArrayWatcher, wanted_pool_accounts
+from engine.live_inputs import LiveHandles
 from engine.markets import Router, build_market_state
 from flows import live, paper, record
 from flows.replay import build_flow as build_replay
@@ -260,7 +256,7 @@ def _frame(i: int) -> RawFrame:
 def test_frame_budget_cuts_the_batch_and_ends_the_partition_once() -> None:
     hb = HealthEvent("binance", "up", "", 0, 0)
     inner = _Inner([[_frame(1), hb, _frame(2), _frame(3), hb], [_frame(4)]])
-    part = _BoundedPartition("p", inner, Bounds(max_frames=2), threading.Event())  # type: ignore[arg-type]
+    part = BoundedPartition("p", inner, Bounds(max_frames=2), threading.Event())  # type: ignore[arg-type]
     assert part.next_batch() == [_frame(1), hb, _frame(2)]
     with pytest.raises(StopIteration):
         part.next_batch()
@@ -271,7 +267,7 @@ def test_frame_budget_cuts_the_batch_and_ends_the_partition_once() -> None:
 def test_stop_request_ends_an_unbounded_partition_at_its_next_poll() -> None:
     stop = threading.Event()
     inner = _Inner([[_frame(1)], [_frame(2)]])
-    part = _BoundedPartition("p", inner, Bounds(), stop)  # type: ignore[arg-type]
+    part = BoundedPartition("p", inner, Bounds(), stop)  # type: ignore[arg-type]
     assert part.next_batch() == [_frame(1)]
     stop.set()
     with pytest.raises(StopIteration):
