@@ -14,7 +14,6 @@ the true book always advances, exactly as a lossy network or a buggy venue would
 from __future__ import annotations
 
 import random
-import zlib
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -22,6 +21,7 @@ from decimal import Decimal
 
 import orjson
 
+from connectors.cex.okx import checksum as okx_checksum
 from operators.errors import FeedError
 
 VENUES = ("binance", "binance-usdm", "okx", "bybit")
@@ -33,20 +33,6 @@ SIDE_MAX_LEVELS = 40
 SIDE_MIN_LEVELS = 10
 BAND_TICKS = 80
 """Bids live in [mid-BAND, mid-1] and asks in [mid+1, mid+BAND] ticks: the book never crosses."""
-
-
-def okx_checksum(bids: Sequence[tuple[str, str]], asks: Sequence[tuple[str, str]]) -> int:
-    """OKX v5 book checksum: CRC32 of the top-25 interleaved `bid:size:ask:size` strings, int32."""
-    parts: list[str] = []
-    for i in range(TRUTH_DEPTH):
-        if i < len(bids):
-            parts.append(bids[i][0])
-            parts.append(bids[i][1])
-        if i < len(asks):
-            parts.append(asks[i][0])
-            parts.append(asks[i][1])
-    crc = zlib.crc32(":".join(parts).encode())
-    return crc - (1 << 32) if crc >= (1 << 31) else crc
 
 
 def _fmt_fixed(units: int, decimals: int) -> str:

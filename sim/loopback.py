@@ -19,11 +19,11 @@ from decimal import Decimal
 from pathlib import Path
 
 from config import Settings, load_settings
+from connectors.solana.orca import WHIRLPOOL_PROGRAM_ID as ORCA
 from operators.errors import ConfigError
 from sim.cex_venues import ThreadedVenues, start_venues_in_thread
 from sim.standin import SolanaStandIn
 
-ORCA_PROGRAM = "whirLbMiicVdio4qvUfM5KAg6Ct8VwpYzGff3uctyCc"
 POOL_LAMPORTS = 5_435_760
 """Rent-exempt-looking balance for the simulated accounts (the stand-in only stores it)."""
 CEX_VENUES = ("binance", "binance-usdm", "okx", "bybit")
@@ -60,8 +60,8 @@ class Loopback:
             self.standin = SolanaStandIn(name="loopback")
             for addr, pool in self.sim_pools.items():
                 for key, data in pool.tick_arrays():
-                    self.standin.set_account(key, data, ORCA_PROGRAM, POOL_LAMPORTS)
-                self.standin.set_account(addr, pool.account_bytes(), ORCA_PROGRAM, POOL_LAMPORTS)
+                    self.standin.set_account(key, data, ORCA, POOL_LAMPORTS)
+                self.standin.set_account(addr, pool.account_bytes(), ORCA, POOL_LAMPORTS)
             self.standin.start_in_thread(auto_advance_s=self.slot_interval_s)
         except BaseException:
             self.stop()
@@ -104,7 +104,7 @@ class Loopback:
         addr = address or next(iter(self.sim_pools))
         pool = self.sim_pools[addr]
         pool.move_to(price)
-        return self.standin.set_account(addr, pool.account_bytes(), ORCA_PROGRAM, POOL_LAMPORTS)
+        return self.standin.set_account(addr, pool.account_bytes(), ORCA, POOL_LAMPORTS)
 
     def start_scenario(
         self, jump_bps: float, every_s: float = 4.0, first_after_s: float = 2.0, hold_s: float = 1.5

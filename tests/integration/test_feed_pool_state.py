@@ -15,6 +15,7 @@ from types import SimpleNamespace
 import pytest
 
 from connectors.solana.orca import (
+    WHIRLPOOL_PROGRAM_ID,
     decode_tick_array,
     decode_whirlpool,
     encode_tick_array,
@@ -34,7 +35,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.timeout(25)]
 
 SET = "solana/orca_whirlpool/sol_usdc_ts64_2022-11"
 POOL = "HJPjoWUrhoZzkNfRpHuieeFk9WcZWjwy6PBjZ81ngndJ"
-ORCA = "whirLbMiicVdio4qvUfM5KAg6Ct8VwpYzGff3uctyCc"
+ORCA = WHIRLPOOL_PROGRAM_ID
 MS = 1_000_000
 FAST = {
     "max_slot_lag": 5,

@@ -12,6 +12,7 @@ from types import SimpleNamespace
 import pytest
 from solders.pubkey import Pubkey
 
+from connectors.solana.orca import WHIRLPOOL_PROGRAM_ID
 from connectors.solana.rpc import AccountUpdate, SolanaRpc
 from operators.errors import FeedError
 from operators.events import HealthEvent
@@ -22,7 +23,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.timeout(20)]
 
 SET = "solana/orca_whirlpool/sol_usdc_ts64_2022-11"
 POOL = "HJPjoWUrhoZzkNfRpHuieeFk9WcZWjwy6PBjZ81ngndJ"
-ORCA = "whirLbMiicVdio4qvUfM5KAg6Ct8VwpYzGff3uctyCc"
+ORCA = WHIRLPOOL_PROGRAM_ID
 FAST = {
     "max_slot_lag": 5,
     "backoff_base_s": 0.01,

@@ -28,6 +28,7 @@ from solders.rpc.responses import (
 from solders.system_program import TransferParams, transfer
 from solders.transaction import Transaction
 
+from connectors.solana.orca import WHIRLPOOL_PROGRAM_ID
 from connectors.solana.rpc import SolanaRpc
 from operators.errors import ExecutionError
 from sim.standin import SolanaStandIn
@@ -37,7 +38,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.timeout(20)]
 
 SET = "solana/orca_whirlpool/sol_usdc_ts64_2022-11"
 POOL = "HJPjoWUrhoZzkNfRpHuieeFk9WcZWjwy6PBjZ81ngndJ"
-ORCA = "whirLbMiicVdio4qvUfM5KAg6Ct8VwpYzGff3uctyCc"
+ORCA = WHIRLPOOL_PROGRAM_ID
 
 
 @pytest.fixture
