@@ -47,6 +47,7 @@ check *ARGS:
 
 # Benchmarks: write bench/results/latest-*.json and print them beside baseline and targets.
 bench *ARGS:
+    {{venv}}/bin/pip install -q -e '.[dev,bench]'
     {{py}} -m bench {{ARGS}}
 
 # Install the venues' own published quote/decode code (npm) used as exactness oracles by tests.
