@@ -35,6 +35,7 @@ import aiohttp
 import orjson
 
 from connectors.cex.rest import RestClient, RestConfig, backoff_s, depth_weight
+from connectors.redact import redact_text
 from operators.errors import FeedError
 from operators.events import HealthEvent, RawFrame, ResyncRequired
 
@@ -228,7 +229,8 @@ class CexTransport:
 
     def _health(self, status: str, detail: str, value: float = 0.0) -> None:
         ts = self.clock_ns()
-        self.emit(HealthEvent(self.source, status, detail, ts, ts, value))
+        # details quote URLs and socket errors; a key in a URL must not reach the journal
+        self.emit(HealthEvent(self.source, status, redact_text(detail), ts, ts, value))
 
     def last_frame_age_s(self) -> float:
         """Seconds since the last WS frame (inf before the first)."""
