@@ -8,7 +8,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from operators.errors import SolarbError
+from operators.errors import ConfigError, DecodeError, SolarbError
 
 
 def _settings(args: argparse.Namespace, sample: bool = False):  # type: ignore[no-untyped-def]
@@ -21,11 +21,19 @@ def _settings(args: argparse.Namespace, sample: bool = False):  # type: ignore[n
 
 
 def cmd_replay(args: argparse.Namespace) -> int:
-    """Replay captures (or the bundled sample) through the graph; print summary, write report."""
+    """Replay captures (or the bundled sample) through the graph; print summary, write report.
+
+    Captures are validated before the journal is touched; the run writes its own folder
+    `<journal>/<run id>/`. SIGINT/SIGTERM stop it cleanly: the summary and report of what was
+    replayed are still written, and the exit code is 130/143.
+    """
+    import threading
+
     from bytewax.testing import run_main
 
-    from connectors.journal import clear_journal
+    from connectors.journal import check_run_id, new_run_id
     from flows.replay import build_flow
+    from flows.stopping import GracefulStop
     from replay.report import summarize, summary_lines, write_report
     from replay.simulate import ensure_sample
 
@@ -36,23 +44,24 @@ def cmd_replay(args: argparse.Namespace) -> int:
         captures = [ensure_sample(progress=print, all_venues=args.all_venues)]
     else:
         captures = [Path(c) for c in args.capture]
-        for c in captures:
-            if not c.is_file():
-                print(f"solarb: capture not found: {c}", file=sys.stderr)
-                return 2
-    journal = Path(args.journal or settings.engine.journal_dir)
+    root = Path(args.journal or settings.engine.journal_dir)
+    run_id = check_run_id(args.run_id) if args.run_id else new_run_id()
     report = Path(args.report or settings.engine.report_path)
-    clear_journal(journal)
-    flow = build_flow(settings, captures, journal, batch_size=args.batch_size)
+    stop = threading.Event()
+    flow = build_flow(
+        settings, captures, root, batch_size=args.batch_size, run_id=run_id, stop=stop
+    )
+    journal = root / run_id
     print(f"solarb: replaying {', '.join(str(c) for c in captures)} ...")
     t0 = time.perf_counter()
-    run_main(flow)  # type: ignore[no-untyped-call]
+    with GracefulStop(stop.set, "replay") as interrupt:
+        run_main(flow)  # type: ignore[no-untyped-call]
     wall = time.perf_counter() - t0
     markets = [m.market_id for p in settings.pairs for m in p.markets]
     qd = settings.pairs[0].quote_decimals if settings.pairs else 6
     s = summarize(journal, markets, qd)
     print("")
-    print("== solarb replay summary")
+    print("== solarb replay summary" + (" (interrupted)" if interrupt.interrupted else ""))
     for line in summary_lines(s):
         print(line)
     batch = args.batch_size or settings.engine.replay_batch_size
@@ -62,10 +71,14 @@ def cmd_replay(args: argparse.Namespace) -> int:
             "includes the batch span; --batch-size 1 gives live-like figures)"
         )
     print(f"wall time      {wall:.2f} s ({s.frames / wall:,.0f} frames/s)" if wall > 0 else "")
-    path = write_report(s, report, journal, title=", ".join(str(c) for c in captures))
+    title = ", ".join(str(c) for c in captures)
+    title += " (interrupted)" if interrupt.interrupted else ""
+    path = write_report(s, report, journal, title=title)
     print(f"journal        {journal}/")
     print(f"report         {path}")
-    return 0
+    if s.unrouted_warning:
+        print(f"warning: {s.unrouted_warning}", file=sys.stderr)
+    return interrupt.exit_code
 
 
 def cmd_sample(args: argparse.Namespace) -> int:
@@ -85,13 +98,14 @@ def cmd_sample(args: argparse.Namespace) -> int:
 
 def cmd_report(args: argparse.Namespace) -> int:
     """Print the summary of an existing journal and (re)write its report."""
+    from connectors.journal import run_dir
     from replay.report import summarize, summary_lines, write_report
 
     settings = _settings(args)
-    journal = Path(args.journal or settings.engine.journal_dir)
-    if not journal.is_dir():
-        print(f"solarb: no journal at {journal}", file=sys.stderr)
-        return 2
+    root = Path(args.journal or settings.engine.journal_dir)
+    if not root.is_dir():
+        raise ConfigError(f"no journal at {root}")
+    journal = run_dir(root)
     markets = [m.market_id for p in settings.pairs for m in p.markets]
     s = summarize(journal, markets)
     for line in summary_lines(s):
@@ -139,18 +153,38 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 
 def _account_bytes(path: str) -> bytes:
+    """Account data from a file: raw bytes, solana-cli JSON or fixture JSON (`data_b64`)."""
     import base64
+    import binascii
     import json
 
-    raw = Path(path).read_bytes()
-    if raw[:1] in (b"{", b"["):
+    try:
+        raw = Path(path).read_bytes()
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read account file: {exc.strerror or exc}") from None
+    if raw[:1] not in (b"{", b"["):
+        return raw
+    try:
         doc = json.loads(raw)
-        if isinstance(doc, dict) and "data_b64" in doc:
-            return base64.b64decode(doc["data_b64"])
-        if isinstance(doc, dict) and "account" in doc:  # solana-cli `account --output json`
-            return base64.b64decode(doc["account"]["data"][0])
-        raise SolarbError(f"{path}: JSON account without 'data_b64' or 'account.data'")
-    return raw
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise DecodeError(f"not valid JSON: {exc}", account=path) from None
+    if isinstance(doc, dict) and "data_b64" in doc:
+        data, where = doc["data_b64"], "data_b64"
+    elif (  # solana-cli `account --output json`
+        isinstance(doc, dict)
+        and isinstance(doc.get("account"), dict)
+        and isinstance(doc["account"].get("data"), list)
+        and doc["account"]["data"]
+    ):
+        data, where = doc["account"]["data"][0], "account.data[0]"
+    else:
+        raise DecodeError("JSON account without 'data_b64' or 'account.data'", account=path)
+    if not isinstance(data, str):
+        raise DecodeError(f"'{where}' is not a base64 string", account=path)
+    try:
+        return base64.b64decode(data, validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise DecodeError(f"'{where}' is not valid base64: {exc}", account=path) from None
 
 
 def cmd_quote(args: argparse.Namespace) -> int:
@@ -174,7 +208,7 @@ def cmd_quote(args: argparse.Namespace) -> int:
                 ray.decode_tick_array_bitmap_extension(_account_bytes(args.bitmap_extension))
             )
         if not args.amm_config:
-            raise SolarbError("raydium quotes need --amm-config (the trade fee lives there)")
+            raise ConfigError("raydium quotes need --amm-config (the trade fee lives there)")
         config = ray.decode_amm_config(_account_bytes(args.amm_config))
     q = quote_swap(
         pool,
@@ -210,7 +244,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="with --sample: the 7-venue sample (Binance, OKX, Bybit, Orca, Raydium, Phoenix, "
         "OpenBook)",
     )
-    r.add_argument("--journal", help="journal folder (default: engine.journal_dir)")
+    r.add_argument(
+        "--journal", help="journal folder (default: engine.journal_dir); the run writes <run id>/"
+    )
+    r.add_argument("--run-id", help="run folder name (default: UTC start time + random suffix)")
     r.add_argument("--report", help="report path (default: engine.report_path)")
     r.add_argument("--batch-size", type=int, default=None, help="frames per Bytewax batch")
     r.set_defaults(func=cmd_replay)
@@ -224,7 +261,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(func=cmd_sample)
 
     rep = sub.add_parser("report", help="summarize an existing journal")
-    rep.add_argument("--journal")
+    rep.add_argument("--journal", help="journal folder (its latest run) or a run folder")
     rep.add_argument("--report")
     rep.set_defaults(func=cmd_report)
 
@@ -248,14 +285,21 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def report_error(exc: SolarbError) -> int:
+    """Print `error: <message>` (URLs redacted) for a SolarbError; the exit code, 2."""
+    from connectors.redact import redact_text
+
+    print(f"error: {redact_text(str(exc))}", file=sys.stderr)
+    return 2
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `solarb` console script."""
     args = build_parser().parse_args(argv)
     try:
         return int(args.func(args))
     except SolarbError as exc:
-        print(f"solarb: {type(exc).__name__}: {exc}", file=sys.stderr)
-        return 2
+        return report_error(exc)
 
 
 if __name__ == "__main__":

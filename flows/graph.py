@@ -40,6 +40,8 @@ from operators.views import CexBookView, ClmmView, ClobView
 
 VIEW_TYPES = (CexBookView, ClmmView, ClobView)
 RISK_KEY = "risk"
+UNROUTED = "\x00unrouted"
+"""Route key of frames no configured market claims (never a pair name)."""
 FEED_HEALTH = "solana:feed-health"
 """Pseudo market id of Solana feed health items routed into every pair's state."""
 
@@ -137,6 +139,21 @@ class _PairStep:
         return out
 
 
+class _UnroutedStep:
+    """Counts the frames of one source that matched no configured market."""
+
+    def __init__(self, source: str) -> None:
+        self.source = source
+        self.frames = 0
+
+    def on_item(self, item: Any) -> list[Any]:
+        self.frames += 1
+        return []
+
+    def on_eof(self) -> list[Any]:
+        return [CounterRecord("route", self.source, "unrouted_frames", self.frames)]
+
+
 def risk_params(settings: Settings, quote_decimals: int) -> RiskParams:
     """Risk rails from config, caps converted to the pair quote currency's base units."""
     r = settings.risk
@@ -214,14 +231,24 @@ def build_graph(
     """Wire the shared graph onto `raw`; return the streams for the flow's sinks."""
     router = Router(settings)
 
-    def route(f: RawFrame) -> tuple[str, tuple[str, RawFrame, str]] | None:
+    def route(f: RawFrame) -> tuple[str, tuple[str, RawFrame, str]]:
         mid = router.market_of(f)
         if mid is None:
-            return None
+            return UNROUTED, (f.source, f, "")
         pair = router.pair_of(mid)
         return pair, (mid, f, pair)
 
-    keyed = op.filter_map("route", raw, route)
+    routed = op.branch("routed", op.map("route", raw, route), lambda kv: kv[0] != UNROUTED)
+    keyed = routed.trues
+    # frames of no configured market are counted per source (journal counters), not lost silently
+    unrouted = op.key_rm(
+        "unrouted_counts",
+        _stateful(
+            "unrouted",
+            op.key_on("unrouted_by_source", routed.falses, lambda kv: kv[1][0]),
+            lambda item: _UnroutedStep(item[1][0]),
+        ),
+    )
     if health is not None:
         pairs = [p.name for p in settings.pairs]
 
@@ -247,7 +274,7 @@ def build_graph(
     intent_split = op.branch("intents", risk_out, lambda x: isinstance(x, OrderIntent))
     intents: Stream[OrderIntent] = intent_split.trues
 
-    journal_parts = [opps, intent_split.trues, intent_split.falses, opp_split.falses]
+    journal_parts = [opps, intent_split.trues, intent_split.falses, opp_split.falses, unrouted]
     if paper:
         intents_by_pair = op.key_on("intents_by_pair", intents, lambda i: i.pair)
         paper_in = op.merge("paper_in", views, intents_by_pair)

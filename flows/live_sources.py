@@ -43,6 +43,7 @@ from config import MarketSettings, Settings
 from connectors.cex.sources import CexFeedSource
 from connectors.cex.transport import TransportConfig
 from connectors.market_state import CEX_MODULES
+from connectors.secrets import resolve_rpc, resolve_url
 from connectors.solana.sources import AccountFeedSource
 from operators.errors import ConfigError, DecodeError
 from operators.events import HealthEvent, PoolUpdate, RawFrame
@@ -297,8 +298,8 @@ def cex_sources(
                 venue,
                 symbols,
                 market,
-                _cex_ws_url(venue, market, v.ws_url),
-                v.rest_url,
+                _cex_ws_url(venue, market, resolve_url(v.ws_url)),
+                resolve_url(v.rest_url),
                 config=transport_config,
             )
         )
@@ -339,7 +340,8 @@ def account_source(
     if not accounts:
         return None
     kwargs = {"max_slot_lag": settings.risk.max_slot_lag, **(rpc_kwargs or {})}
-    source = AccountFeedSource(settings.rpc, accounts, venues=venues, rpc_kwargs=kwargs)
+    rpc = resolve_rpc(settings.rpc)  # endpoint URLs may be keychain references (keys inside)
+    source = AccountFeedSource(rpc, accounts, venues=venues, rpc_kwargs=kwargs)
     watcher = TickArrayWatcher(source, pools, {k: set(v) for k, v in accounts.items()})
     return source, watcher
 

@@ -33,7 +33,7 @@ def test_bad_config_is_one_clear_error_and_exit_code_2(
     bad.write_text("[engine]\nbook_depth = -1\n")
     assert main(["--config", str(bad), "check"]) == 2
     err = capsys.readouterr().err
-    assert err.startswith("solarb: ConfigError: ")
+    assert err.startswith("error: ")
     assert "key 'engine.book_depth'" in err
 
 
