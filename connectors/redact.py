@@ -67,4 +67,10 @@ def redact_url(url: str) -> str:
 
 def redact_text(text: str) -> str:
     """`text` with every URL in it passed through `redact_url` (errors, health details)."""
-    return _URL_IN_TEXT.sub(lambda m: redact_url(m.group(0)), text)
+    return _URL_IN_TEXT.sub(_redact_match, text)
+
+
+def _redact_match(m: re.Match[str]) -> str:
+    # sentence punctuation right after a URL ("<url>: refused") belongs to the text
+    url = m.group(0).rstrip(".:!?")
+    return redact_url(url) + m.group(0)[len(url) :]

@@ -35,9 +35,9 @@ def test_redact_url_masks_credentials_and_keeps_the_rest(url: str, shown: str) -
 def test_redact_text_masks_every_url_inside_an_error_message() -> None:
     text = (
         "ClientConnectorError: Cannot connect to URL('http://u:p@127.0.0.1:1/?api-key=SECRET123') "
-        "after wss://x.example.com/?token=T0KEN; retry"
+        "after wss://x.example.com/?token=T0KEN; retry. ws://h/?key=K: refused"
     )
     assert redact_text(text) == (
         "ClientConnectorError: Cannot connect to URL('http://***@127.0.0.1:1/?api-key=***') "
-        "after wss://x.example.com/?token=***; retry"
+        "after wss://x.example.com/?token=***; retry. ws://h/?key=***: refused"
     )
