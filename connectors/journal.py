@@ -188,6 +188,7 @@ class _JournalPartition(StatelessSinkPartition[Any]):
         flush_rows: int,
         flush_ns: int,
         clock: Callable[[], int],
+        seen: set[str],
     ) -> None:
         self._run = run
         self._worker = worker
@@ -197,7 +198,7 @@ class _JournalPartition(StatelessSinkPartition[Any]):
         self._rows: dict[str, list[dict[str, Any]]] = {}
         self._pending = 0
         self._oldest_ns = 0
-        self._seen = written_ids(run)
+        self._seen = seen
         self.duplicates = 0
         """Rows skipped because their id was already written (a replayed batch on resume)."""
         prefix = f"w{worker}-"
@@ -272,6 +273,10 @@ class JournalSink(DynamicSink[Any]):
         self.flush_rows = flush_rows
         self.flush_ms = flush_ms
         self.clock = clock
+        # read now, while the flow is built, so an unreadable folder fails before the run starts
+        # (an error inside Bytewax's run comes wrapped in a panic); shared by this process's
+        # workers, so a row replayed on another worker after a resume is skipped too
+        self._seen = written_ids(self.run_path)
 
     @property
     def run_path(self) -> Path:
@@ -283,7 +288,12 @@ class JournalSink(DynamicSink[Any]):
         self.run_path.mkdir(parents=True, exist_ok=True)
         _point_latest(self.root, self.run_id, worker_index)
         return _JournalPartition(
-            self.run_path, worker_index, self.flush_rows, self.flush_ms * 1_000_000, self.clock
+            self.run_path,
+            worker_index,
+            self.flush_rows,
+            self.flush_ms * 1_000_000,
+            self.clock,
+            self._seen,
         )
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from operators.errors import ConfigError, DecodeError, SolarbError
@@ -311,13 +311,35 @@ def report_error(exc: SolarbError) -> int:
     return 2
 
 
+def solarb_cause(exc: BaseException) -> SolarbError | None:
+    """The SolarbError behind `exc` (Bytewax wraps errors raised inside a dataflow), or None."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, SolarbError):
+            return seen
+        seen = seen.__cause__ or seen.__context__
+    return None
+
+
+def run_command(func: Callable[[argparse.Namespace], int], args: argparse.Namespace) -> int:
+    """Run a subcommand; any SolarbError, even from inside the dataflow, is one error line."""
+    from bytewax.errors import BytewaxRuntimeError
+
+    try:
+        return int(func(args))
+    except SolarbError as exc:
+        return report_error(exc)
+    except BytewaxRuntimeError as exc:
+        cause = solarb_cause(exc)
+        if cause is None:
+            raise  # not ours: a bug, whose traceback is the useful output
+        return report_error(cause)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `solarb` console script."""
     args = build_parser().parse_args(argv)
-    try:
-        return int(args.func(args))
-    except SolarbError as exc:
-        return report_error(exc)
+    return run_command(args.func, args)
 
 
 if __name__ == "__main__":

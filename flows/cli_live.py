@@ -365,19 +365,15 @@ def add_live_parsers(subparsers: Any) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     """Stand-alone entry (until `solarb` hooks these in): `python -m flows.cli_live paper ...`."""
-    from operators.errors import SolarbError
 
     p = argparse.ArgumentParser(prog="solarb")
     p.add_argument("--config")
     p.add_argument("--markets")
     add_live_parsers(p.add_subparsers(dest="cmd", required=True))
     args = p.parse_args(argv)
-    try:
-        return int(args.func(args))
-    except SolarbError as exc:
-        from flows.cli import report_error
+    from flows.cli import run_command
 
-        return report_error(exc)
+    return run_command(args.func, args)
 
 
 if __name__ == "__main__":

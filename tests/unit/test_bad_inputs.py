@@ -233,3 +233,18 @@ def test_solana_cli_json_account_is_decoded_from_base64(tmp_path: Path) -> None:
     p = tmp_path / "a.json"
     p.write_text(json.dumps({"account": {"data": ["AQID", "base64"]}}))
     assert _account_bytes(str(p)) == b"\x01\x02\x03"
+
+
+def test_error_raised_inside_the_dataflow_is_one_error_line_too(
+    capture: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # resuming into a run folder whose part file is garbage: the sink fails as Bytewax opens it
+    bad_part = tmp_path / "journal" / "r1" / "health" / "w0-00000.parquet"
+    bad_part.parent.mkdir(parents=True)
+    bad_part.write_bytes(b"not parquet")
+    args = ["--markets", str(SAMPLE_MARKETS), "replay", str(capture), "--run-id", "r1"]
+    code = main([*args, "--journal", str(tmp_path / "journal"), "--report", str(tmp_path / "r")])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert f"error: {bad_part}: unreadable journal part: " in err
+    assert "Traceback" not in err
