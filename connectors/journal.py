@@ -158,8 +158,14 @@ def _point_latest(root: Path, run_id: str, worker: int) -> None:
     os.replace(tmp, root / LATEST)
 
 
+def _part_order(path: Path) -> tuple[str, int, str]:
+    # numeric part order: a long run passes w0-99999 and w0-100000 must come after it
+    worker, _, part = path.stem.partition("-")
+    return (worker, int(part), "") if part.isdigit() else (worker, -1, path.name)
+
+
 def _parts(folder: Path) -> list[Path]:
-    return sorted(folder.glob("*.parquet")) if folder.is_dir() else []
+    return sorted(folder.glob("*.parquet"), key=_part_order) if folder.is_dir() else []
 
 
 def _read_part(path: Path) -> pa.Table:

@@ -150,3 +150,15 @@ def test_a_run_id_that_is_not_a_plain_folder_name_is_a_config_error(tmp_path: Pa
         JournalSink(tmp_path, "../x")
     with pytest.raises(ConfigError, match="run id 'latest'"):
         JournalSink(tmp_path, LATEST)
+
+
+def test_parts_are_read_in_numeric_order_past_five_digits(tmp_path: Path) -> None:
+    folder = tmp_path / "r1" / "counters"
+    folder.mkdir(parents=True)
+    for part in (100000, 99999):
+        row = {"row_id": f"counter:{part}", "step": "s", "key": "k", "name": "n", "value": part}
+        pq.write_table(pa.Table.from_pylist([row]), folder / f"w0-{part:05d}.parquet")
+    assert [r["value"] for r in read_table(tmp_path / "r1", "counters").to_pylist()] == [  # type: ignore[union-attr]
+        99999,
+        100000,
+    ]
