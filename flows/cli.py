@@ -37,26 +37,28 @@ def cmd_replay(args: argparse.Namespace) -> int:
     from replay.report import summarize, summary_lines, write_report
     from replay.simulate import ensure_sample
 
-    sample = args.sample or not args.capture
-    settings = _settings(args, sample=sample)
-    if sample:
-        print("solarb: generating/using the bundled sample session (deterministic simulator)")
-        captures = [ensure_sample(progress=print, all_venues=args.all_venues)]
-    else:
-        captures = [Path(c) for c in args.capture]
-    root = Path(args.journal or settings.engine.journal_dir)
-    run_id = check_run_id(args.run_id) if args.run_id else new_run_id()
-    report = Path(args.report or settings.engine.report_path)
     stop = threading.Event()
-    flow = build_flow(
-        settings, captures, root, batch_size=args.batch_size, run_id=run_id, stop=stop
-    )
-    journal = root / run_id
-    print(f"solarb: replaying {', '.join(str(c) for c in captures)} ...")
-    t0 = time.perf_counter()
+    # entered before start-up: a signal while the sample is generated or the capture checked
+    # still ends in an (empty) summary and report rather than a traceback
     with GracefulStop(stop.set, "replay") as interrupt:
+        sample = args.sample or not args.capture
+        settings = _settings(args, sample=sample)
+        if sample:
+            print("solarb: generating/using the bundled sample session (deterministic simulator)")
+            captures = [ensure_sample(progress=print, all_venues=args.all_venues)]
+        else:
+            captures = [Path(c) for c in args.capture]
+        root = Path(args.journal or settings.engine.journal_dir)
+        run_id = check_run_id(args.run_id) if args.run_id else new_run_id()
+        report = Path(args.report or settings.engine.report_path)
+        flow = build_flow(
+            settings, captures, root, batch_size=args.batch_size, run_id=run_id, stop=stop
+        )
+        journal = root / run_id
+        print(f"solarb: replaying {', '.join(str(c) for c in captures)} ...", flush=True)
+        t0 = time.perf_counter()
         run_main(flow)  # type: ignore[no-untyped-call]
-    wall = time.perf_counter() - t0
+        wall = time.perf_counter() - t0
     markets = [m.market_id for p in settings.pairs for m in p.markets]
     qd = settings.pairs[0].quote_decimals if settings.pairs else 6
     s = summarize(journal, markets, qd)

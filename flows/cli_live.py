@@ -29,6 +29,7 @@ from connectors.sim.cex_venues import ThreadedVenues, start_venues_in_thread
 from connectors.solana.standin import SolanaStandIn
 from flows.live_sources import Bounds, LiveHandles, market_ids
 from flows.paper import LiveFlow
+from flows.stopping import GracefulStop
 from operators.errors import ConfigError, ExecutionError
 
 ORCA_PROGRAM = "whirLbMiicVdio4qvUfM5KAg6Ct8VwpYzGff3uctyCc"
@@ -183,7 +184,10 @@ def prepared(args: argparse.Namespace) -> Iterator[tuple[Settings, Loopback | No
     loop = Loopback(loopback_pools(args.config, markets))
     try:
         loop.start()
-        print(f"solarb: loopback venues and Solana stand-in on 127.0.0.1 (markets {markets})")
+        print(
+            f"solarb: loopback venues and Solana stand-in on 127.0.0.1 (markets {markets})",
+            flush=True,
+        )
         yield loop.settings(args.config, markets), loop
     finally:
         loop.stop()
@@ -199,15 +203,15 @@ def _bounds(args: argparse.Namespace, default_s: float | None = None) -> Bounds:
     return Bounds(max_frames=args.max_frames, seconds=args.duration)
 
 
-def run_live(lf: LiveFlow, label: str, progress_every_s: float = 2.0) -> tuple[float, int]:
+def run_live(
+    lf: LiveFlow, label: str, progress_every_s: float = 2.0, stop: GracefulStop | None = None
+) -> tuple[float, int]:
     """Run a live flow to its end with progress lines; (wall seconds, exit code).
 
     SIGINT/SIGTERM stop the feeds cleanly (sinks close, the journal flushes, the summary is
     printed) and the exit code is 130/143; a second signal aborts.
     """
     from bytewax.testing import run_main
-
-    from flows.stopping import GracefulStop
 
     handles: LiveHandles = lf.handles
     done = threading.Event()
@@ -220,14 +224,20 @@ def run_live(lf: LiveFlow, label: str, progress_every_s: float = 2.0) -> tuple[f
     ticker = threading.Thread(target=progress, name="live-progress", daemon=True)
     ticker.start()
     t0 = time.perf_counter()
+    own = stop is None
+    interrupt = GracefulStop(None, label) if stop is None else stop
+    interrupt.bind(handles.request_stop)
     try:
-        with GracefulStop(handles.request_stop, label) as stop:
+        if own:
+            with interrupt:
+                run_main(lf.flow)  # type: ignore[no-untyped-call]
+        else:
             run_main(lf.flow)  # type: ignore[no-untyped-call]
     finally:
         done.set()
         ticker.join(5.0)
         handles.close()
-    return time.perf_counter() - t0, stop.exit_code
+    return time.perf_counter() - t0, interrupt.exit_code
 
 
 def _print_summary(
@@ -258,7 +268,7 @@ def cmd_paper(args: argparse.Namespace) -> int:
     from connectors.journal import new_run_id
     from flows.paper import build_flow
 
-    with prepared(args) as (settings, loop):
+    with GracefulStop(None, "paper") as stop, prepared(args) as (settings, loop):
         if loop is not None and args.loopback_jump_bps:
             loop.start_scenario(args.loopback_jump_bps)
         root = Path(args.journal or settings.engine.journal_dir)
@@ -272,7 +282,7 @@ def cmd_paper(args: argparse.Namespace) -> int:
             + f"; journal {root / run_id}/",
             flush=True,
         )
-        wall, code = run_live(lf, "paper")
+        wall, code = run_live(lf, "paper", stop=stop)
     _print_summary(settings, root / run_id, report, "paper session", wall, "paper", code != 0)
     return code
 
@@ -284,7 +294,7 @@ def cmd_live(args: argparse.Namespace) -> int:
 
     if not args.signals_only:
         raise ExecutionError(REFUSAL, retryable=False)  # before any socket or thread starts
-    with prepared(args) as (settings, loop):
+    with GracefulStop(None, "live") as stop, prepared(args) as (settings, loop):
         if loop is not None and args.loopback_jump_bps:
             loop.start_scenario(args.loopback_jump_bps)
         root = Path(args.journal or settings.engine.journal_dir)
@@ -292,7 +302,7 @@ def cmd_live(args: argparse.Namespace) -> int:
         run_id = new_run_id()
         lf = build_flow(settings, root, signals_only=True, bounds=_bounds(args), run_id=run_id)
         print("solarb live: SIGNALS ONLY - nothing is sent to any venue")
-        wall, code = run_live(lf, "live")
+        wall, code = run_live(lf, "live", stop=stop)
     journal = root / run_id
     _print_summary(settings, journal, report, "live signals session", wall, "live", code != 0)
     return code
@@ -305,11 +315,11 @@ def cmd_record(args: argparse.Namespace) -> int:
     from replay.simulate import sample_markets
 
     out = Path(args.out or DEFAULT_OUT)
-    with prepared(args) as (settings, _loop):
+    with GracefulStop(None, "record") as stop, prepared(args) as (settings, _loop):
         bounds = _bounds(args, default_s=60.0)
         lf = build_flow(settings, out, bounds=bounds)
         print(f"solarb record: {', '.join(market_ids(settings))} -> {out} ({bounds})")
-        wall, code = run_live(lf, "record")
+        wall, code = run_live(lf, "record", stop=stop)
     counts = Counter((f.source, f.kind) for f in read_capture(out))
     print("")
     print("== solarb record summary" + (" (interrupted)" if code else ""))

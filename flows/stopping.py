@@ -18,9 +18,13 @@ SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
 class GracefulStop:
-    """While entered (main thread only), the first SIGINT/SIGTERM calls `on_stop` once."""
+    """While entered (main thread only), the first SIGINT/SIGTERM calls `on_stop` once.
 
-    def __init__(self, on_stop: Callable[[], None], label: str) -> None:
+    Enter it before a command's start-up, and `bind` the stop of the run once it exists: a
+    signal during start-up then stops the run as soon as it is bound.
+    """
+
+    def __init__(self, on_stop: Callable[[], None] | None, label: str) -> None:
         self.on_stop = on_stop
         self.label = label
         self.signum: int | None = None
@@ -43,7 +47,14 @@ class GracefulStop:
         self.signum = signum
         name = signal.Signals(signum).name
         print(f"solarb {self.label}: {name}, stopping cleanly (again to abort)", flush=True)
-        self.on_stop()
+        if self.on_stop is not None:
+            self.on_stop()
+
+    def bind(self, on_stop: Callable[[], None]) -> None:
+        """Stop the run with `on_stop`; called at once if a signal already came."""
+        self.on_stop = on_stop
+        if self.signum is not None:
+            on_stop()
 
     def __enter__(self) -> GracefulStop:
         if threading.current_thread() is threading.main_thread():

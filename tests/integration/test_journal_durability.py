@@ -216,3 +216,16 @@ def test_a_replay_rerun_into_the_same_run_folder_writes_no_row_twice(tmp_path: P
             None if table is None else table.num_rows
         ), name
     assert sorted(p.name for p in journal.iterdir()) == [LATEST, "same"]
+
+
+def test_sigterm_during_paper_start_up_still_ends_in_a_summary(tmp_path: Path) -> None:
+    journal, report = tmp_path / "journal", tmp_path / "report.md"
+    proc = Proc(
+        _solarb("paper", "--loopback", "--journal", str(journal), "--report", str(report))
+    )
+    proc.wait_for("solarb: loopback venues")  # the feeds are not wired yet
+    proc.p.send_signal(signal.SIGTERM)
+    code, out, err = proc.finish()
+    assert code == 143, err[-2000:]
+    assert "== solarb paper summary (interrupted)" in out
+    assert report.is_file()
