@@ -9,19 +9,17 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import signal
-import sys
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from types import FrameType
 from typing import TYPE_CHECKING, Any
 
 from config import Settings, load_settings
 from engine.live_inputs import Bounds, LiveHandles, market_ids
 from flows.paper import LiveFlow
+from flows.stopping import GracefulStop
 from operators.errors import ConfigError, ExecutionError
 
 if TYPE_CHECKING:
@@ -41,7 +39,10 @@ def prepared(args: argparse.Namespace) -> Iterator[tuple[Settings, Loopback | No
     loop = Loopback(loopback_pools(args.config, markets))
     try:
         loop.start()
-        print(f"solarb: loopback venues and Solana stand-in on 127.0.0.1 (markets {markets})")
+        print(
+            f"solarb: loopback venues and Solana stand-in on 127.0.0.1 (markets {markets})",
+            flush=True,
+        )
         yield loop.settings(args.config, markets), loop
     finally:
         loop.stop()
@@ -57,8 +58,14 @@ def _bounds(args: argparse.Namespace, default_s: float | None = None) -> Bounds:
     return Bounds(max_frames=args.max_frames, seconds=args.duration)
 
 
-def run_live(lf: LiveFlow, label: str, progress_every_s: float = 2.0) -> float:
-    """Run a live flow to its end with progress lines and Ctrl-C = clean stop; wall seconds."""
+def run_live(
+    lf: LiveFlow, label: str, progress_every_s: float = 2.0, stop: GracefulStop | None = None
+) -> tuple[float, int]:
+    """Run a live flow to its end with progress lines; (wall seconds, exit code).
+
+    SIGINT/SIGTERM stop the feeds cleanly (sinks close, the journal flushes, the summary is
+    printed) and the exit code is 130/143; a second signal aborts.
+    """
     from bytewax.testing import run_main
 
     handles: LiveHandles = lf.handles
@@ -69,40 +76,40 @@ def run_live(lf: LiveFlow, label: str, progress_every_s: float = 2.0) -> float:
             frames = ", ".join(f"{k} {v}" for k, v in sorted(handles.frames().items()))
             print(f"solarb {label}: {frames or 'connecting ...'}", flush=True)
 
-    old: Callable[[int, FrameType | None], Any] | int | None = None
-    in_main = threading.current_thread() is threading.main_thread()
-    if in_main:
-
-        def on_sigint(signum: int, frame: FrameType | None) -> None:
-            if handles.stop_event.is_set():
-                raise KeyboardInterrupt
-            print(f"solarb {label}: stopping (Ctrl-C again to abort)", flush=True)
-            handles.request_stop()
-
-        old = signal.signal(signal.SIGINT, on_sigint)
     ticker = threading.Thread(target=progress, name="live-progress", daemon=True)
     ticker.start()
     t0 = time.perf_counter()
+    own = stop is None
+    interrupt = GracefulStop(None, label) if stop is None else stop
+    interrupt.bind(handles.request_stop)
     try:
-        run_main(lf.flow)  # type: ignore[no-untyped-call]
+        if own:
+            with interrupt:
+                run_main(lf.flow)  # type: ignore[no-untyped-call]
+        else:
+            run_main(lf.flow)  # type: ignore[no-untyped-call]
     finally:
         done.set()
         ticker.join(5.0)
         handles.close()
-        if in_main and old is not None:
-            signal.signal(signal.SIGINT, old)
-    return time.perf_counter() - t0
+    return time.perf_counter() - t0, interrupt.exit_code
 
 
 def _print_summary(
-    settings: Settings, journal: Path, report: Path, title: str, wall_s: float, label: str
+    settings: Settings,
+    journal: Path,
+    report: Path,
+    title: str,
+    wall_s: float,
+    label: str,
+    interrupted: bool = False,
 ) -> None:
     from replay.report import summarize, summary_lines, write_report
 
     qd = settings.pairs[0].quote_decimals if settings.pairs else 6
     s = summarize(journal, market_ids(settings), qd)
     print("")
-    print(f"== solarb {label} summary")
+    print(f"== solarb {label} summary" + (" (interrupted)" if interrupted else ""))
     for line in summary_lines(s):
         print(line)
     print(f"wall time      {wall_s:.2f} s")
@@ -113,44 +120,47 @@ def _print_summary(
 
 def cmd_paper(args: argparse.Namespace) -> int:
     """Paper trading on live (or loopback) feeds: simulated fills, journal, summary."""
-    from connectors.journal import clear_journal
+    from connectors.journal import new_run_id
     from flows.paper import build_flow
 
-    with prepared(args) as (settings, loop):
+    with GracefulStop(None, "paper") as stop, prepared(args) as (settings, loop):
         if loop is not None and args.loopback_jump_bps:
             loop.start_scenario(args.loopback_jump_bps)
-        journal = Path(args.journal or settings.engine.journal_dir)
+        root = Path(args.journal or settings.engine.journal_dir)
         report = Path(args.report or settings.engine.report_path)
-        clear_journal(journal)
+        run_id = new_run_id()
         bounds = _bounds(args)
-        lf = build_flow(settings, journal, bounds=bounds)
+        lf = build_flow(settings, root, bounds=bounds, run_id=run_id)
         print(
             f"solarb paper: {', '.join(market_ids(settings))}; "
             + (f"stops after {bounds}" if bounds.bounded else "until Ctrl-C")
+            + f"; journal {root / run_id}/",
+            flush=True,
         )
-        wall = run_live(lf, "paper")
-    _print_summary(settings, journal, report, "paper session", wall, "paper")
-    return 0
+        wall, code = run_live(lf, "paper", stop=stop)
+    _print_summary(settings, root / run_id, report, "paper session", wall, "paper", code != 0)
+    return code
 
 
 def cmd_live(args: argparse.Namespace) -> int:
     """Live flow: refuses unless --signals-only (no execution is built); then journals signals."""
-    from connectors.journal import clear_journal
+    from connectors.journal import new_run_id
     from flows.live import REFUSAL, build_flow
 
     if not args.signals_only:
         raise ExecutionError(REFUSAL, retryable=False)  # before any socket or thread starts
-    with prepared(args) as (settings, loop):
+    with GracefulStop(None, "live") as stop, prepared(args) as (settings, loop):
         if loop is not None and args.loopback_jump_bps:
             loop.start_scenario(args.loopback_jump_bps)
-        journal = Path(args.journal or settings.engine.journal_dir)
+        root = Path(args.journal or settings.engine.journal_dir)
         report = Path(args.report or settings.engine.report_path)
-        clear_journal(journal)
-        lf = build_flow(settings, journal, signals_only=True, bounds=_bounds(args))
+        run_id = new_run_id()
+        lf = build_flow(settings, root, signals_only=True, bounds=_bounds(args), run_id=run_id)
         print("solarb live: SIGNALS ONLY - nothing is sent to any venue")
-        wall = run_live(lf, "live")
-    _print_summary(settings, journal, report, "live signals session", wall, "live")
-    return 0
+        wall, code = run_live(lf, "live", stop=stop)
+    journal = root / run_id
+    _print_summary(settings, journal, report, "live signals session", wall, "live", code != 0)
+    return code
 
 
 def cmd_record(args: argparse.Namespace) -> int:
@@ -160,21 +170,21 @@ def cmd_record(args: argparse.Namespace) -> int:
     from sim.simulate import sample_markets
 
     out = Path(args.out or DEFAULT_OUT)
-    with prepared(args) as (settings, _loop):
+    with GracefulStop(None, "record") as stop, prepared(args) as (settings, _loop):
         bounds = _bounds(args, default_s=60.0)
         lf = build_flow(settings, out, bounds=bounds)
         print(f"solarb record: {', '.join(market_ids(settings))} -> {out} ({bounds})")
-        wall = run_live(lf, "record")
+        wall, code = run_live(lf, "record", stop=stop)
     counts = Counter((f.source, f.kind) for f in read_capture(out))
     print("")
-    print("== solarb record summary")
+    print("== solarb record summary" + (" (interrupted)" if code else ""))
     for (source, kind), n in sorted(counts.items()):
         print(f"{source:<14} {kind:<8} {n} frames")
     print(f"total          {sum(counts.values())} frames in {wall:.2f} s -> {out}")
     markets = args.markets or (str(sample_markets()) if args.loopback else None)
     hint = f"--markets {markets} " if markets else ""
     print(f"replay it with `solarb {hint}replay {out}`")
-    return 0
+    return code
 
 
 def _common(p: argparse.ArgumentParser) -> None:
@@ -220,18 +230,15 @@ def add_live_parsers(subparsers: Any) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     """Stand-alone entry (until `solarb` hooks these in): `python -m cli.live paper ...`."""
-    from operators.errors import SolarbError
 
     p = argparse.ArgumentParser(prog="solarb")
     p.add_argument("--config")
     p.add_argument("--markets")
     add_live_parsers(p.add_subparsers(dest="cmd", required=True))
     args = p.parse_args(argv)
-    try:
-        return int(args.func(args))
-    except SolarbError as exc:
-        print(f"solarb: {type(exc).__name__}: {exc}", file=sys.stderr)
-        return 2
+    from cli.main import run_command
+
+    return run_command(args.func, args)
 
 
 if __name__ == "__main__":

@@ -5,10 +5,10 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from operators.errors import SolarbError
+from operators.errors import ConfigError, DecodeError, SolarbError
 
 
 def _settings(args: argparse.Namespace, sample: bool = False):  # type: ignore[no-untyped-def]
@@ -21,38 +21,49 @@ def _settings(args: argparse.Namespace, sample: bool = False):  # type: ignore[n
 
 
 def cmd_replay(args: argparse.Namespace) -> int:
-    """Replay captures (or the bundled sample) through the graph; print summary, write report."""
+    """Replay captures (or the bundled sample) through the graph; print summary, write report.
+
+    Captures are validated before the journal is touched; the run writes its own folder
+    `<journal>/<run id>/`. SIGINT/SIGTERM stop it cleanly: the summary and report of what was
+    replayed are still written, and the exit code is 130/143.
+    """
+    import threading
+
     from bytewax.testing import run_main
 
-    from connectors.journal import clear_journal
+    from connectors.journal import check_run_id, new_run_id
     from flows.replay import build_flow
+    from flows.stopping import GracefulStop
     from replay.report import summarize, summary_lines, write_report
     from sim.simulate import ensure_sample
 
-    sample = args.sample or not args.capture
-    settings = _settings(args, sample=sample)
-    if sample:
-        print("solarb: generating/using the bundled sample session (deterministic simulator)")
-        captures = [ensure_sample(progress=print, all_venues=args.all_venues)]
-    else:
-        captures = [Path(c) for c in args.capture]
-        for c in captures:
-            if not c.is_file():
-                print(f"solarb: capture not found: {c}", file=sys.stderr)
-                return 2
-    journal = Path(args.journal or settings.engine.journal_dir)
-    report = Path(args.report or settings.engine.report_path)
-    clear_journal(journal)
-    flow = build_flow(settings, captures, journal, batch_size=args.batch_size)
-    print(f"solarb: replaying {', '.join(str(c) for c in captures)} ...")
-    t0 = time.perf_counter()
-    run_main(flow)  # type: ignore[no-untyped-call]
-    wall = time.perf_counter() - t0
+    stop = threading.Event()
+    # entered before start-up: a signal while the sample is generated or the capture checked
+    # still ends in an (empty) summary and report rather than a traceback
+    with GracefulStop(stop.set, "replay") as interrupt:
+        sample = args.sample or not args.capture
+        settings = _settings(args, sample=sample)
+        if sample:
+            print("solarb: generating/using the bundled sample session (deterministic simulator)")
+            captures = [ensure_sample(progress=print, all_venues=args.all_venues)]
+        else:
+            captures = [Path(c) for c in args.capture]
+        root = Path(args.journal or settings.engine.journal_dir)
+        run_id = check_run_id(args.run_id) if args.run_id else new_run_id()
+        report = Path(args.report or settings.engine.report_path)
+        flow = build_flow(
+            settings, captures, root, batch_size=args.batch_size, run_id=run_id, stop=stop
+        )
+        journal = root / run_id
+        print(f"solarb: replaying {', '.join(str(c) for c in captures)} ...", flush=True)
+        t0 = time.perf_counter()
+        run_main(flow)  # type: ignore[no-untyped-call]
+        wall = time.perf_counter() - t0
     markets = [m.market_id for p in settings.pairs for m in p.markets]
     qd = settings.pairs[0].quote_decimals if settings.pairs else 6
     s = summarize(journal, markets, qd)
     print("")
-    print("== solarb replay summary")
+    print("== solarb replay summary" + (" (interrupted)" if interrupt.interrupted else ""))
     for line in summary_lines(s):
         print(line)
     batch = args.batch_size or settings.engine.replay_batch_size
@@ -62,10 +73,14 @@ def cmd_replay(args: argparse.Namespace) -> int:
             "includes the batch span; --batch-size 1 gives live-like figures)"
         )
     print(f"wall time      {wall:.2f} s ({s.frames / wall:,.0f} frames/s)" if wall > 0 else "")
-    path = write_report(s, report, journal, title=", ".join(str(c) for c in captures))
+    title = ", ".join(str(c) for c in captures)
+    title += " (interrupted)" if interrupt.interrupted else ""
+    path = write_report(s, report, journal, title=title)
     print(f"journal        {journal}/")
     print(f"report         {path}")
-    return 0
+    if s.unrouted_warning:
+        print(f"warning: {s.unrouted_warning}", file=sys.stderr)
+    return interrupt.exit_code
 
 
 def cmd_sample(args: argparse.Namespace) -> int:
@@ -86,13 +101,14 @@ def cmd_sample(args: argparse.Namespace) -> int:
 
 def cmd_report(args: argparse.Namespace) -> int:
     """Print the summary of an existing journal and (re)write its report."""
+    from connectors.journal import run_dir
     from replay.report import summarize, summary_lines, write_report
 
     settings = _settings(args)
-    journal = Path(args.journal or settings.engine.journal_dir)
-    if not journal.is_dir():
-        print(f"solarb: no journal at {journal}", file=sys.stderr)
-        return 2
+    root = Path(args.journal or settings.engine.journal_dir)
+    if not root.is_dir():
+        raise ConfigError(f"no journal at {root}")
+    journal = run_dir(root)
     markets = [m.market_id for p in settings.pairs for m in p.markets]
     s = summarize(journal, markets)
     for line in summary_lines(s):
@@ -117,6 +133,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     if t.safety_margin_bps <= 0:
         print("thresholds     WARN: safety margin is 0 bps")
     print(f"thresholds     safety {t.safety_margin_bps} bps, slippage {t.slippage_default_bps} bps")
+    from config import is_secret_ref
     from connectors.secrets import keychain_status, resolve_secret
 
     print(f"keychain       backend {keychain_status()}")
@@ -131,6 +148,23 @@ def cmd_check(args: argparse.Namespace) -> int:
             except SolarbError as exc:
                 ok = False
                 print(f"  {name}.{field:<10} MISSING: {exc}")
+    urls = [("rpc.http", u) for u in settings.rpc.http] + [("rpc.ws", u) for u in settings.rpc.ws]
+    urls += [("rpc.failover_http", settings.rpc.failover_http)]
+    urls += [("rpc.failover_ws", settings.rpc.failover_ws)]
+    urls += [
+        (f"{name}.{field}", getattr(v, field))
+        for name, v in sorted(settings.venues.items())
+        for field in ("ws_url", "rest_url")
+    ]
+    for where, ref in urls:
+        if not is_secret_ref(ref):
+            continue  # a plain URL: nothing to look up (and it may be shown, redacted)
+        try:
+            resolve_secret(ref)
+            print(f"  {where:<17} present ({ref})")
+        except SolarbError as exc:
+            ok = False
+            print(f"  {where:<17} MISSING: {exc}")
     print(f"clock          local UTC {time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())}")
     print(
         "feeds/rpc      not probed by this offline check; "
@@ -140,18 +174,38 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 
 def _account_bytes(path: str) -> bytes:
+    """Account data from a file: raw bytes, solana-cli JSON or fixture JSON (`data_b64`)."""
     import base64
+    import binascii
     import json
 
-    raw = Path(path).read_bytes()
-    if raw[:1] in (b"{", b"["):
+    try:
+        raw = Path(path).read_bytes()
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read account file: {exc.strerror or exc}") from None
+    if raw[:1] not in (b"{", b"["):
+        return raw
+    try:
         doc = json.loads(raw)
-        if isinstance(doc, dict) and "data_b64" in doc:
-            return base64.b64decode(doc["data_b64"])
-        if isinstance(doc, dict) and "account" in doc:  # solana-cli `account --output json`
-            return base64.b64decode(doc["account"]["data"][0])
-        raise SolarbError(f"{path}: JSON account without 'data_b64' or 'account.data'")
-    return raw
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise DecodeError(f"not valid JSON: {exc}", account=path) from None
+    if isinstance(doc, dict) and "data_b64" in doc:
+        data, where = doc["data_b64"], "data_b64"
+    elif (  # solana-cli `account --output json`
+        isinstance(doc, dict)
+        and isinstance(doc.get("account"), dict)
+        and isinstance(doc["account"].get("data"), list)
+        and doc["account"]["data"]
+    ):
+        data, where = doc["account"]["data"][0], "account.data[0]"
+    else:
+        raise DecodeError("JSON account without 'data_b64' or 'account.data'", account=path)
+    if not isinstance(data, str):
+        raise DecodeError(f"'{where}' is not a base64 string", account=path)
+    try:
+        return base64.b64decode(data, validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise DecodeError(f"'{where}' is not valid base64: {exc}", account=path) from None
 
 
 def cmd_quote(args: argparse.Namespace) -> int:
@@ -161,14 +215,14 @@ def cmd_quote(args: argparse.Namespace) -> int:
 
     adapter = venues.dex(args.venue)
     if adapter.kind != "clmm":
-        raise SolarbError(f"quote: {args.venue} is a {adapter.kind} venue; quotes are for CLMMs")
+        raise ConfigError(f"quote: {args.venue} is a {adapter.kind} venue; quotes are for CLMMs")
 
     def decode(path: str, role: str) -> object:
         raw = _account_bytes(path)
         entry = adapter.decoder_for(raw)
         if entry is None or entry.role != role:
             got = "an unknown account" if entry is None else f"a {entry.role} account"
-            raise SolarbError(f"{path}: expected a {args.venue} {role} account, got {got}")
+            raise ConfigError(f"{path}: expected a {args.venue} {role} account, got {got}")
         return entry.decode(raw)
 
     pool = decode(args.pool, "pool")
@@ -177,7 +231,7 @@ def cmd_quote(args: argparse.Namespace) -> int:
         arrays.append(decode(args.bitmap_extension, "bitmap_extension"))
     roles = {d.role for d in adapter.decoders.values()}
     if "amm_config" in roles and not args.amm_config:
-        raise SolarbError(f"{args.venue} quotes need --amm-config (the trade fee lives there)")
+        raise ConfigError(f"{args.venue} quotes need --amm-config (the trade fee lives there)")
     config = decode(args.amm_config, "amm_config") if args.amm_config else None
     q = quote_swap(
         pool,
@@ -213,7 +267,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="with --sample: the 7-venue sample (Binance, OKX, Bybit, Orca, Raydium, Phoenix, "
         "OpenBook)",
     )
-    r.add_argument("--journal", help="journal folder (default: engine.journal_dir)")
+    r.add_argument(
+        "--journal", help="journal folder (default: engine.journal_dir); the run writes <run id>/"
+    )
+    r.add_argument("--run-id", help="run folder name (default: UTC start time + random suffix)")
     r.add_argument("--report", help="report path (default: engine.report_path)")
     r.add_argument("--batch-size", type=int, default=None, help="frames per Bytewax batch")
     r.set_defaults(func=cmd_replay)
@@ -227,7 +284,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(func=cmd_sample)
 
     rep = sub.add_parser("report", help="summarize an existing journal")
-    rep.add_argument("--journal")
+    rep.add_argument("--journal", help="journal folder (its latest run) or a run folder")
     rep.add_argument("--report")
     rep.set_defaults(func=cmd_report)
 
@@ -256,14 +313,43 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def report_error(exc: SolarbError) -> int:
+    """Print `error: <message>` (URLs redacted) for a SolarbError; the exit code, 2."""
+    from connectors.redact import redact_text
+
+    print(f"error: {redact_text(str(exc))}", file=sys.stderr)
+    return 2
+
+
+def solarb_cause(exc: BaseException) -> SolarbError | None:
+    """The SolarbError behind `exc` (Bytewax wraps errors raised inside a dataflow), or None."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, SolarbError):
+            return seen
+        seen = seen.__cause__ or seen.__context__
+    return None
+
+
+def run_command(func: Callable[[argparse.Namespace], int], args: argparse.Namespace) -> int:
+    """Run a subcommand; any SolarbError, even from inside the dataflow, is one error line."""
+    from bytewax.errors import BytewaxRuntimeError
+
+    try:
+        return int(func(args))
+    except SolarbError as exc:
+        return report_error(exc)
+    except BytewaxRuntimeError as exc:
+        cause = solarb_cause(exc)
+        if cause is None:
+            raise  # not ours: a bug, whose traceback is the useful output
+        return report_error(cause)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `solarb` console script."""
     args = build_parser().parse_args(argv)
-    try:
-        return int(args.func(args))
-    except SolarbError as exc:
-        print(f"solarb: {type(exc).__name__}: {exc}", file=sys.stderr)
-        return 2
+    return run_command(args.func, args)
 
 
 if __name__ == "__main__":

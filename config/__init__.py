@@ -27,7 +27,9 @@ ENV_MARKETS = "SOLARB_MARKETS"
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # allow_inf_nan=False: a NaN threshold compares False with everything and silently disables
+    # the rule it belongs to (`min_net_bps=nan` gave 0 signals), so NaN/inf are refused everywhere
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class SecretRef(str):
@@ -55,6 +57,18 @@ class SecretRef(str):
         return self.split(":")[2]
 
 
+def is_secret_ref(value: str) -> bool:
+    """Whether a config value is a `keychain:...` reference (resolved at start-up)."""
+    return value.startswith("keychain:")
+
+
+def _url_or_ref(value: str) -> str:
+    # an endpoint URL often carries the provider's key, so it may live in the keychain instead
+    if is_secret_ref(value):
+        return SecretRef.parse(value)
+    return value
+
+
 class VenueSettings(_Model):
     kind: Literal["cex", "clmm", "clob"]
     ws_url: str = ""
@@ -71,6 +85,11 @@ class VenueSettings(_Model):
     def _secret_is_ref(cls, v: str | None) -> str | None:
         return None if v is None else SecretRef.parse(v)
 
+    @field_validator("ws_url", "rest_url")
+    @classmethod
+    def _url_may_be_ref(cls, v: str) -> str:
+        return _url_or_ref(v)
+
 
 class EngineSettings(_Model):
     journal_dir: str = "out/journal"
@@ -80,6 +99,8 @@ class EngineSettings(_Model):
     replay_batch_size: int = Field(default=1, ge=1)
     paper_cex_latency_ms: int = Field(default=20, ge=0)
     paper_dex_latency_ms: int = Field(default=400, ge=0)
+    journal_flush_rows: int = Field(default=1000, ge=1)  # journal rows pending before a write
+    journal_flush_ms: int = Field(default=1000, ge=0)  # ... or age of the oldest pending row
 
 
 class ThresholdSettings(_Model):
@@ -136,6 +157,16 @@ class RpcSettings(_Model):
     failover_ws: str = ""
     commitment: Literal["processed", "confirmed", "finalized"] = "confirmed"
     timeout_ms: int = Field(default=5000, ge=1)
+
+    @field_validator("http", "ws")
+    @classmethod
+    def _urls_may_be_refs(cls, v: list[str]) -> list[str]:
+        return [_url_or_ref(u) for u in v]
+
+    @field_validator("failover_http", "failover_ws")
+    @classmethod
+    def _url_may_be_ref(cls, v: str) -> str:
+        return _url_or_ref(v)
 
 
 class TelemetrySettings(_Model):
@@ -218,12 +249,18 @@ class Settings(_Model):
 
 def _read_toml(path: Path) -> dict[str, Any]:
     try:
-        with path.open("rb") as fh:
-            return tomllib.load(fh)
-    except FileNotFoundError as exc:
-        raise ConfigError(f"{path}: file not found") from exc
+        text = path.read_bytes().decode("utf-8")
+        return tomllib.loads(text)
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: file not found") from None
+    except IsADirectoryError:
+        raise ConfigError(f"{path}: is a directory, not a TOML file") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not UTF-8 text (byte {exc.start}): not a TOML file") from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read: {exc.strerror or exc}") from None
     except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path}: not valid TOML: {exc}") from exc
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
 
 
 def _parse_env_value(raw: str) -> Any:

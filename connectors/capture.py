@@ -47,7 +47,10 @@ class CaptureWriter:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._flush_rows = flush_rows
         self._rows: list[RawFrame] = []
-        self._writer = pq.ParquetWriter(str(self.path), SCHEMA, compression="zstd")
+        # page checksums let a reader tell a bit-flipped capture from a good one
+        self._writer = pq.ParquetWriter(
+            str(self.path), SCHEMA, compression="zstd", write_page_checksum=True
+        )
         self.frames_written = 0
 
     def write(self, frame: RawFrame) -> None:
@@ -95,23 +98,69 @@ class CaptureWriter:
         self.close()
 
 
+def _open(path: Path) -> pq.ParquetFile:
+    if not path.is_file():
+        raise FeedError(
+            f"{path}: capture not found" if not path.exists() else f"{path}: not a file"
+        )
+    if path.stat().st_size == 0:
+        raise FeedError(f"{path}: empty file (0 bytes), not a capture")
+    try:
+        return pq.ParquetFile(str(path), page_checksum_verification=True)
+    except (OSError, pa.ArrowException) as exc:
+        raise FeedError(
+            f"{path}: cannot read capture (truncated, corrupt or not Parquet): {exc}"
+        ) from None
+
+
 def _check_schema(path: Path, schema: pa.Schema) -> None:
-    for name in SCHEMA.names:
-        if name not in schema.names:
-            raise FeedError(f"{path}: not a solarb capture (missing column {name!r})")
+    for want in SCHEMA:
+        if want.name not in schema.names:
+            raise FeedError(f"{path}: not a solarb capture (missing column {want.name!r})")
+        got = schema.field(want.name).type
+        # large_* variants are what some writers (polars) produce for the same data
+        ok = got == want.type or (
+            (want.type, got) in ((pa.string(), pa.large_string()), (pa.binary(), pa.large_binary()))
+        )
+        if not ok:
+            raise FeedError(
+                f"{path}: column {want.name!r} is {got}, a solarb capture has {want.type}"
+            )
+
+
+def validate_capture(path: str | Path) -> int:
+    """Check a capture end to end before a run uses it; the number of frames, or FeedError.
+
+    Reads every row group (with page checksums where the writer stored them), so a truncated,
+    bit-flipped, empty or foreign file fails here, naming the file, not halfway through a replay.
+    """
+    p = Path(path)
+    pf = _open(p)
+    _check_schema(p, pf.schema_arrow)
+    frames = 0
+    for rg in range(pf.num_row_groups):
+        try:
+            t = pf.read_row_group(rg)
+        except (OSError, pa.ArrowException) as exc:
+            raise FeedError(f"{p}: row group {rg} unreadable (corrupt capture): {exc}") from None
+        for name in ("ts_recv_ns", "source", "stream", "kind", "payload"):
+            if t.column(name).null_count:
+                raise FeedError(f"{p}: column {name!r} has nulls in row group {rg}")
+        frames += t.num_rows
+    return frames
 
 
 def read_capture(path: str | Path, streams: Sequence[str] | None = None) -> Iterator[RawFrame]:
     """Yield the frames of one capture file in file order (receive order), optionally filtered."""
     p = Path(path)
-    try:
-        pf = pq.ParquetFile(str(p))
-    except (OSError, pa.ArrowInvalid) as exc:
-        raise FeedError(f"{p}: cannot read capture: {exc}") from exc
+    pf = _open(p)
     _check_schema(p, pf.schema_arrow)
     wanted = set(streams) if streams is not None else None
     for rg in range(pf.num_row_groups):
-        t = pf.read_row_group(rg).to_pydict()
+        try:
+            t = pf.read_row_group(rg).to_pydict()
+        except (OSError, pa.ArrowException) as exc:
+            raise FeedError(f"{p}: row group {rg} unreadable (corrupt capture): {exc}") from None
         for ts, src, stream, kind, payload, slot in zip(
             t["ts_recv_ns"], t["source"], t["stream"], t["kind"], t["payload"], t["slot"]
         ):
@@ -122,7 +171,13 @@ def read_capture(path: str | Path, streams: Sequence[str] | None = None) -> Iter
 
 def capture_streams(path: str | Path) -> list[str]:
     """The distinct stream names in a capture, sorted."""
-    t = pq.read_table(str(path), columns=["stream"])
+    p = Path(path)
+    pf = _open(p)
+    _check_schema(p, pf.schema_arrow)
+    try:
+        t = pf.read(columns=["stream"])
+    except (OSError, pa.ArrowException) as exc:
+        raise FeedError(f"{p}: column 'stream' unreadable (corrupt capture): {exc}") from None
     return sorted(set(t.column("stream").to_pylist()))
 
 

@@ -1,16 +1,35 @@
-"""The journal: every decision of a run, as Parquet tables (one per record kind).
+"""The journal: every decision of a run as Parquet tables (one per record kind), a folder per run.
+
+Layout (see docs/journal.md):
+
+    <journal_dir>/latest                         text file: the run id of the newest run
+    <journal_dir>/<run-id>/<table>/w<worker>-<part>.parquet
 
 Tables: `opportunities`, `decisions`, `intents`, `fills`, `health`, `counters`. Each row keeps
 the record's per-stage timestamps (`ts_event_ns`, `ts_recv_ns`, `ts_ingest_ns`,
-`ts_detect_wall_ns`, `ts_intent_ns`, `ts_fill_ns`), so latency is measurable at every stage.
-Nested cost breakdowns are flattened to `cost_*` columns. Rows are buffered and written when the
-run ends (and every `flush_rows` rows to a new part file, so a long run never holds everything).
+`ts_detect_wall_ns`, `ts_intent_ns`, `ts_fill_ns`), so latency is measurable at every stage, and
+a deterministic `row_id` derived from the record's identity. Nested cost breakdowns are
+flattened to `cost_*` columns.
+
+Durability: rows are written in bounded batches, a new part file whenever `flush_rows` rows are
+pending or the oldest pending row is `flush_ms` old (`engine.journal_flush_rows` / `_ms`), and
+each part file appears atomically (written aside, then renamed), so a crash loses at most the
+last batch and never leaves a half-written file. Each run writes only into its own folder, so
+runs never mix and nothing of an earlier run is deleted. The sink is idempotent on resume: at
+open it reads the row ids already in the run folder and skips any row whose id is there (Bytewax
+recovery replays the batches after its last snapshot). Readers dedupe by `row_id` as well.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
+import os
+import re
+import secrets
+import time
+from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -19,6 +38,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from bytewax.outputs import DynamicSink, StatelessSinkPartition
 
+from connectors.redact import redact_text
+from operators.errors import ConfigError
 from operators.events import CostBreakdown, ExecutionReport, HealthEvent, Opportunity, OrderIntent
 from operators.risk import RiskDecision
 
@@ -29,6 +50,10 @@ TABLES: dict[type, str] = {
     ExecutionReport: "fills",
     HealthEvent: "health",
 }
+LATEST = "latest"
+"""Name of the pointer file in the journal folder: it holds the id of the newest run."""
+ROW_ID = "row_id"
+_RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._\-]{0,127}$")
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -42,6 +67,32 @@ class CounterRecord:
 
 
 TABLES[CounterRecord] = "counters"
+
+
+def _digest(text: str) -> str:
+    return hashlib.blake2b(text.encode(), digest_size=8).hexdigest()
+
+
+def row_id(record: Any) -> str:
+    """Deterministic id of a journal record, from its identity (same record -> same id)."""
+    if isinstance(record, Opportunity):
+        return f"opp:{record.opportunity_id}#{record.update_seq}"
+    if isinstance(record, RiskDecision):
+        # an opportunity and each of its updates gets one decision; their receive times differ
+        return f"decision:{record.opportunity_id}@{record.ts_recv_ns}"
+    if isinstance(record, OrderIntent):
+        # an accepted update re-uses the opportunity's intent ids, so the intent time is part
+        return f"intent:{record.intent_id}@{record.ts_intent_ns}"
+    if isinstance(record, ExecutionReport):
+        return f"fill:{record.intent_id}@{record.ts_recv_ns}>{record.ts_fill_ns}:{record.status}"
+    if isinstance(record, HealthEvent):
+        return (
+            f"health:{record.source}|{record.status}|{record.ts_event_ns}|{record.ts_recv_ns}|"
+            f"{_digest(record.detail)}"
+        )
+    if isinstance(record, CounterRecord):
+        return f"counter:{record.step}|{record.key}|{record.name}"
+    raise ConfigError(f"journal: no row id for a {type(record).__name__}")
 
 
 def flatten(record: Any) -> dict[str, Any]:
@@ -60,72 +111,214 @@ def flatten(record: Any) -> dict[str, Any]:
             row[f.name] = ",".join(str(x) for x in v)
         elif isinstance(v, dict):
             row[f.name] = json.dumps(v, sort_keys=True)
+        elif isinstance(v, str) and f.name in ("detail", "reason"):
+            # free text may quote an endpoint URL; its key must not reach the journal
+            row[f.name] = redact_text(v)
         else:
             row[f.name] = v
     return row
 
 
+def journal_row(record: Any) -> dict[str, Any]:
+    """The row written for `record`: its `row_id` first, then its flattened fields."""
+    return {ROW_ID: row_id(record), **flatten(record)}
+
+
+def new_run_id() -> str:
+    """A fresh run id: UTC start time plus a random suffix (sorts by start time)."""
+    return time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()) + "-" + secrets.token_hex(3)
+
+
+def check_run_id(run_id: str) -> str:
+    """`run_id` if it is a plain folder name; ConfigError otherwise."""
+    if not _RUN_ID.match(run_id) or run_id == LATEST:
+        raise ConfigError(
+            f"run id {run_id!r}: use letters, digits, '.', '_' or '-' (at most 128), not {LATEST!r}"
+        )
+    return run_id
+
+
+def run_dir(journal: str | Path) -> Path:
+    """The run folder to read: the one `journal/latest` names, else `journal` itself."""
+    root = Path(journal)
+    pointer = root / LATEST
+    if not pointer.is_file():
+        return root  # a run folder given directly (or a journal from before run folders)
+    run_id = pointer.read_text(encoding="utf-8").strip()
+    folder = root / check_run_id(run_id)
+    if not folder.is_dir():
+        raise ConfigError(f"{pointer}: names run {run_id!r}, but {folder} does not exist")
+    return folder
+
+
+def _point_latest(root: Path, run_id: str, worker: int) -> None:
+    # written aside and renamed, so a reader never sees a half-written pointer
+    tmp = root / f".{LATEST}.{worker}.{os.getpid()}.tmp"
+    tmp.write_text(run_id + "\n", encoding="utf-8")
+    os.replace(tmp, root / LATEST)
+
+
+def _part_order(path: Path) -> tuple[str, int, str]:
+    # numeric part order: a long run passes w0-99999 and w0-100000 must come after it
+    worker, _, part = path.stem.partition("-")
+    return (worker, int(part), "") if part.isdigit() else (worker, -1, path.name)
+
+
+def _parts(folder: Path) -> list[Path]:
+    return sorted(folder.glob("*.parquet"), key=_part_order) if folder.is_dir() else []
+
+
+def _read_part(path: Path) -> pa.Table:
+    try:
+        return pq.read_table(path)
+    except (OSError, pa.ArrowException) as exc:
+        raise ConfigError(f"{path}: unreadable journal part: {exc}") from exc
+
+
+def written_ids(run: Path) -> set[str]:
+    """Every row id already in the run folder `run` (all tables, all workers)."""
+    ids: set[str] = set()
+    for name in set(TABLES.values()):
+        for part in _parts(run / name):
+            t = _read_part(part)
+            if ROW_ID in t.column_names:
+                ids.update(t.column(ROW_ID).to_pylist())
+    return ids
+
+
 class _JournalPartition(StatelessSinkPartition[Any]):
-    def __init__(self, root: Path, worker: int, flush_rows: int) -> None:
-        self._root = root
+    def __init__(
+        self,
+        run: Path,
+        worker: int,
+        flush_rows: int,
+        flush_ns: int,
+        clock: Callable[[], int],
+        seen: set[str],
+    ) -> None:
+        self._run = run
         self._worker = worker
         self._flush_rows = flush_rows
+        self._flush_ns = flush_ns
+        self._clock = clock
         self._rows: dict[str, list[dict[str, Any]]] = {}
-        self._parts: dict[str, int] = {}
+        self._pending = 0
+        self._oldest_ns = 0
+        self._seen = seen
+        self.duplicates = 0
+        """Rows skipped because their id was already written (a replayed batch on resume)."""
+        prefix = f"w{worker}-"
+        self._next_part: dict[str, int] = {}
+        for name in set(TABLES.values()):
+            taken = [
+                int(p.stem[len(prefix) :])
+                for p in _parts(run / name)
+                if p.stem.startswith(prefix) and p.stem[len(prefix) :].isdigit()
+            ]
+            self._next_part[name] = max(taken, default=-1) + 1
 
     def write_batch(self, items: list[Any]) -> None:
+        seen = self._seen
         for item in items:
             name = TABLES.get(type(item))
             if name is None:
                 continue
-            rows = self._rows.setdefault(name, [])
-            rows.append(flatten(item))
-            if len(rows) >= self._flush_rows:
-                self._flush(name)
+            row = journal_row(item)
+            rid = row[ROW_ID]
+            if rid in seen:
+                self.duplicates += 1
+                continue
+            seen.add(rid)
+            self._rows.setdefault(name, []).append(row)
+            if self._pending == 0:
+                self._oldest_ns = self._clock()
+            self._pending += 1
+        if self._pending and (
+            self._pending >= self._flush_rows or self._clock() - self._oldest_ns >= self._flush_ns
+        ):
+            self.flush()
 
-    def _flush(self, name: str) -> None:
-        rows = self._rows.get(name)
-        if not rows:
-            return
-        part = self._parts.get(name, 0)
-        self._parts[name] = part + 1
-        folder = self._root / name
-        folder.mkdir(parents=True, exist_ok=True)
-        pq.write_table(pa.Table.from_pylist(rows), folder / f"w{self._worker}-{part:05d}.parquet")
-        self._rows[name] = []
+    def flush(self) -> None:
+        """Write every pending row: one new part file per table that has rows."""
+        for name, rows in self._rows.items():
+            if not rows:
+                continue
+            part = self._next_part[name]
+            self._next_part[name] = part + 1
+            folder = self._run / name
+            folder.mkdir(parents=True, exist_ok=True)
+            final = folder / f"w{self._worker}-{part:05d}.parquet"
+            tmp = folder / f".{final.name}.tmp"
+            pq.write_table(pa.Table.from_pylist(rows), tmp)
+            os.replace(tmp, final)
+        self._rows = {}
+        self._pending = 0
 
     def close(self) -> None:
-        for name in list(self._rows):
-            self._flush(name)
+        self.flush()
 
 
 class JournalSink(DynamicSink[Any]):
-    """Write journal records under `root/<table>/w<worker>-<part>.parquet`."""
+    """Write journal records under `root/<run_id>/<table>/w<worker>-<part>.parquet`."""
 
-    def __init__(self, root: str | Path, flush_rows: int = 50_000) -> None:
+    def __init__(
+        self,
+        root: str | Path,
+        run_id: str | None = None,
+        *,
+        flush_rows: int = 1000,
+        flush_ms: int = 1000,
+        clock: Callable[[], int] = time.monotonic_ns,
+    ) -> None:
+        if flush_rows < 1 or flush_ms < 0:
+            raise ConfigError(
+                f"journal flush needs rows >= 1 and ms >= 0, got {flush_rows}, {flush_ms}"
+            )
         self.root = Path(root)
+        self.run_id = check_run_id(run_id) if run_id else new_run_id()
         self.flush_rows = flush_rows
+        self.flush_ms = flush_ms
+        self.clock = clock
+        # read now, while the flow is built, so an unreadable folder fails before the run starts
+        # (an error inside Bytewax's run comes wrapped in a panic); shared by this process's
+        # workers, so a row replayed on another worker after a resume is skipped too
+        self._seen = written_ids(self.run_path)
+
+    @property
+    def run_path(self) -> Path:
+        """This run's folder: `root/<run_id>`."""
+        return self.root / self.run_id
 
     def build(self, step_id: str, worker_index: int, worker_count: int) -> _JournalPartition:
-        """One partition per worker; each writes its own part files."""
-        self.root.mkdir(parents=True, exist_ok=True)
-        return _JournalPartition(self.root, worker_index, self.flush_rows)
+        """One partition per worker; the run folder and the `latest` pointer exist from here on."""
+        self.run_path.mkdir(parents=True, exist_ok=True)
+        _point_latest(self.root, self.run_id, worker_index)
+        return _JournalPartition(
+            self.run_path,
+            worker_index,
+            self.flush_rows,
+            self.flush_ms * 1_000_000,
+            self.clock,
+            self._seen,
+        )
 
 
-def read_table(root: str | Path, name: str) -> pa.Table | None:
-    """Read one journal table (all parts), or None if the run wrote none of it."""
-    folder = Path(root) / name
-    files = sorted(folder.glob("*.parquet")) if folder.is_dir() else []
+def read_table(journal: str | Path, name: str) -> pa.Table | None:
+    """One journal table of a run (all parts, deduplicated by row id), or None if it has none.
+
+    `journal` is a journal folder (its `latest` run is read) or a run folder.
+    """
+    files = _parts(run_dir(journal) / name)
     if not files:
         return None
-    return pa.concat_tables([pq.read_table(f) for f in files], promote_options="default")
-
-
-def clear_journal(root: str | Path) -> None:
-    """Remove a previous run's tables so a new run never mixes with it."""
-    r = Path(root)
-    for name in set(TABLES.values()):
-        folder = r / name
-        if folder.is_dir():
-            for f in folder.glob("*.parquet"):
-                f.unlink()
+    table = pa.concat_tables([_read_part(f) for f in files], promote_options="default")
+    if ROW_ID not in table.column_names:
+        return table
+    # a second line of defense behind the sink: keep the first row of every id
+    ids = table.column(ROW_ID).to_pylist()
+    first: dict[str, int] = {}
+    for i, rid in enumerate(ids):
+        first.setdefault(rid, i)
+    if len(first) == len(ids):
+        return table
+    return table.take(sorted(first.values()))

@@ -8,7 +8,7 @@ from __future__ import annotations
 import keyring
 from keyring.errors import KeyringError
 
-from config import SecretRef
+from config import RpcSettings, SecretRef, is_secret_ref
 from operators.errors import ConfigError
 
 
@@ -31,6 +31,23 @@ def resolve_secret(ref: str) -> str:
             f"(add it with: keyring set {parsed.service} {parsed.name})"
         )
     return value
+
+
+def resolve_url(value: str) -> str:
+    """An endpoint URL from config: a `keychain:service:name` reference resolved, else as is."""
+    return resolve_secret(value) if is_secret_ref(value) else value
+
+
+def resolve_rpc(rpc: RpcSettings) -> RpcSettings:
+    """`rpc` with every endpoint URL that is a keychain reference replaced by its value."""
+    return rpc.model_copy(
+        update={
+            "http": [resolve_url(u) for u in rpc.http],
+            "ws": [resolve_url(u) for u in rpc.ws],
+            "failover_http": resolve_url(rpc.failover_http),
+            "failover_ws": resolve_url(rpc.failover_ws),
+        }
+    )
 
 
 def keychain_status() -> str:

@@ -24,10 +24,12 @@ from engine.router import Router
 from engine.steps import (
     FEED_HEALTH,
     RISK_KEY,
+    UNROUTED,
     VIEW_TYPES,
     PairStep,
     PaperStep,
     RiskStep,
+    UnroutedStep,
     stateful,
 )
 from operators.events import HealthEvent, Opportunity, OrderIntent, RawFrame
@@ -52,14 +54,24 @@ def build_graph(
     """Wire the shared graph onto `raw`; return the streams for the flow's sinks."""
     router = Router(settings)
 
-    def route(f: RawFrame) -> tuple[str, tuple[str, RawFrame, str]] | None:
+    def route(f: RawFrame) -> tuple[str, tuple[str, RawFrame, str]]:
         mid = router.market_of(f)
         if mid is None:
-            return None
+            return UNROUTED, (f.source, f, "")
         pair = router.pair_of(mid)
         return pair, (mid, f, pair)
 
-    keyed = op.filter_map("route", raw, route)
+    routed = op.branch("routed", op.map("route", raw, route), lambda kv: kv[0] != UNROUTED)
+    keyed = routed.trues
+    # frames of no configured market are counted per source (journal counters), not lost silently
+    unrouted = op.key_rm(
+        "unrouted_counts",
+        stateful(
+            "unrouted",
+            op.key_on("unrouted_by_source", routed.falses, lambda kv: kv[1][0]),
+            lambda item: UnroutedStep(item[1][0]),
+        ),
+    )
     if health is not None:
         pairs = [p.name for p in settings.pairs]
 
@@ -85,7 +97,7 @@ def build_graph(
     intent_split = op.branch("intents", risk_out, lambda x: isinstance(x, OrderIntent))
     intents: Stream[OrderIntent] = intent_split.trues
 
-    journal_parts = [opps, intent_split.trues, intent_split.falses, opp_split.falses]
+    journal_parts = [opps, intent_split.trues, intent_split.falses, opp_split.falses, unrouted]
     if paper:
         intents_by_pair = op.key_on("intents_by_pair", intents, lambda i: i.pair)
         paper_in = op.merge("paper_in", views, intents_by_pair)

@@ -30,6 +30,7 @@ from connectors import venues
 from connectors.bounded import UNBOUNDED, BoundedPartition, BoundedSource, Bounds
 from connectors.cex.sources import CexFeedSource
 from connectors.cex.transport import TransportConfig
+from connectors.secrets import resolve_rpc, resolve_url
 from connectors.solana.sources import AccountFeedSource
 from connectors.solana.watcher import TickArrayWatcher, wanted_pool_accounts
 from operators.errors import ConfigError
@@ -113,8 +114,8 @@ def cex_sources(
                 venue,
                 symbols,
                 market,
-                venues.cex(venue).ws_url(v.ws_url, market),
-                v.rest_url,
+                venues.cex(venue).ws_url(resolve_url(v.ws_url), market),
+                resolve_url(v.rest_url),
                 config=transport_config,
             )
         )
@@ -151,7 +152,8 @@ def account_source(
     if not accounts:
         return None
     kwargs = {"max_slot_lag": settings.risk.max_slot_lag, **(rpc_kwargs or {})}
-    source = AccountFeedSource(settings.rpc, accounts, venues=venue_of, rpc_kwargs=kwargs)
+    rpc = resolve_rpc(settings.rpc)  # endpoint URLs may be keychain references (keys inside)
+    source = AccountFeedSource(rpc, accounts, venues=venue_of, rpc_kwargs=kwargs)
     watcher = TickArrayWatcher(source, pools, {k: set(v) for k, v in accounts.items()})
     return source, watcher
 

@@ -34,6 +34,8 @@ from operators.views import CexBookView, ClmmView, ClobView
 
 VIEW_TYPES = (CexBookView, ClmmView, ClobView)
 RISK_KEY = "risk"
+UNROUTED = "\x00unrouted"
+"""Route key of frames no configured market claims (never a pair name)."""
 FEED_HEALTH = "solana:feed-health"
 """Pseudo market id of feed health items routed into every pair's state."""
 
@@ -131,6 +133,21 @@ class PairStep:
             for k, v in sorted(self.engine.counters.items())
         ]
         return out
+
+
+class UnroutedStep:
+    """Counts the frames of one source that matched no configured market."""
+
+    def __init__(self, source: str) -> None:
+        self.source = source
+        self.frames = 0
+
+    def on_item(self, item: Any) -> list[Any]:
+        self.frames += 1
+        return []
+
+    def on_eof(self) -> list[Any]:
+        return [CounterRecord("route", self.source, "unrouted_frames", self.frames)]
 
 
 class RiskStep:

@@ -6,7 +6,9 @@ codebase. This flow therefore refuses to start unless it is told to run *signals
 opportunities, risk decisions and order intents it would act on, and sends nothing anywhere;
 for simulated fills use the paper flow. `python -m bytewax.run flows.live` runs it. Environment:
     SOLARB_CONFIG / SOLARB_MARKETS     config files
-    SOLARB_JOURNAL                     journal folder (default: engine.journal_dir)
+    SOLARB_JOURNAL                     journal folder (default: engine.journal_dir); the run
+                                       writes `<journal>/<run id>/`, `<journal>/latest` names it
+    SOLARB_RUN_ID                      run id (default: a fresh one)
     SOLARB_LIVE_SIGNALS_ONLY           must be 1/true/yes; anything else refuses to start
     SOLARB_LIVE_SECONDS / SOLARB_LIVE_MAX_FRAMES   optional bounds
 """
@@ -22,10 +24,10 @@ from bytewax.dataflow import Dataflow
 
 from config import Settings, load_settings
 from connectors.cex.transport import TransportConfig
-from connectors.journal import JournalSink
 from engine.graph import build_graph
 from engine.live_inputs import UNBOUNDED, Bounds, bounds_from_env, live_inputs
 from flows.paper import LiveFlow
+from flows.replay import journal_sink
 from operators.errors import ExecutionError
 
 REFUSAL = (
@@ -44,6 +46,7 @@ def build_flow(
     bounds: Bounds = UNBOUNDED,
     transport_config: TransportConfig | None = None,
     rpc_kwargs: dict[str, Any] | None = None,
+    run_id: str | None = None,
 ) -> LiveFlow:
     """Live feeds through the graph into a journal; raise ExecutionError unless signals_only."""
     if not signals_only:
@@ -54,7 +57,7 @@ def build_flow(
     )
     out = build_graph(flow, inp.raw, settings, health=inp.health, paper=False)
     journal = op.merge("journal_and_feed_health", out.journal, inp.health)
-    op.output("journal", journal, JournalSink(journal_dir))
+    op.output("journal", journal, journal_sink(settings, journal_dir, run_id))
     return LiveFlow(flow, inp.handles)
 
 
@@ -70,7 +73,8 @@ def _from_env() -> Dataflow:
     settings = load_settings()
     journal = Path(os.environ.get("SOLARB_JOURNAL") or settings.engine.journal_dir)
     bounds = bounds_from_env(os.environ, "SOLARB_LIVE")
-    return build_flow(settings, journal, signals_only=True, bounds=bounds).flow
+    run_id = os.environ.get("SOLARB_RUN_ID")
+    return build_flow(settings, journal, signals_only=True, bounds=bounds, run_id=run_id).flow
 
 
 def __getattr__(name: str) -> Any:

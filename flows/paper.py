@@ -6,10 +6,13 @@
 Nothing is sent to any venue: the paper venue fills intents against the live views after the
 configured latency. `python -m bytewax.run flows.paper` runs it. Environment:
     SOLARB_CONFIG / SOLARB_MARKETS     config files (default: config/default.toml, markets.toml)
-    SOLARB_JOURNAL                     journal folder (default: engine.journal_dir)
+    SOLARB_JOURNAL                     journal folder (default: engine.journal_dir); the run
+                                       writes `<journal>/<run id>/`, `<journal>/latest` names it
+    SOLARB_RUN_ID                      run id (default: a fresh one)
     SOLARB_PAPER_SECONDS               stop after this many seconds (default: run until stopped)
     SOLARB_PAPER_MAX_FRAMES            ... or after this many frames per feed
-The journal is written as the run ends; bound the run (or use `solarb paper --duration`).
+The journal is written in bounded batches (`engine.journal_flush_rows` / `journal_flush_ms`),
+so a killed run keeps all but its last batch; `solarb paper` stops cleanly on SIGINT/SIGTERM.
 """
 
 from __future__ import annotations
@@ -24,9 +27,9 @@ from bytewax.dataflow import Dataflow
 
 from config import Settings, load_settings
 from connectors.cex.transport import TransportConfig
-from connectors.journal import JournalSink
 from engine.graph import build_graph
 from engine.live_inputs import UNBOUNDED, Bounds, LiveHandles, bounds_from_env, live_inputs
+from flows.replay import journal_sink
 
 
 @dataclass(frozen=True)
@@ -44,6 +47,7 @@ def build_flow(
     bounds: Bounds = UNBOUNDED,
     transport_config: TransportConfig | None = None,
     rpc_kwargs: dict[str, Any] | None = None,
+    run_id: str | None = None,
 ) -> LiveFlow:
     """Live feeds of `settings` through the graph with paper fills into `journal_dir`."""
     flow = Dataflow("solarb_paper")
@@ -52,14 +56,15 @@ def build_flow(
     )
     out = build_graph(flow, inp.raw, settings, health=inp.health, paper=True)
     journal = op.merge("journal_and_feed_health", out.journal, inp.health)
-    op.output("journal", journal, JournalSink(journal_dir))
+    op.output("journal", journal, journal_sink(settings, journal_dir, run_id))
     return LiveFlow(flow, inp.handles)
 
 
 def _from_env() -> Dataflow:
     settings = load_settings()
     journal = Path(os.environ.get("SOLARB_JOURNAL") or settings.engine.journal_dir)
-    return build_flow(settings, journal, bounds=bounds_from_env(os.environ, "SOLARB_PAPER")).flow
+    bounds = bounds_from_env(os.environ, "SOLARB_PAPER")
+    return build_flow(settings, journal, bounds=bounds, run_id=os.environ.get("SOLARB_RUN_ID")).flow
 
 
 def __getattr__(name: str) -> Any:

@@ -4,12 +4,16 @@
     SOLARB_CAPTURE   capture file(s), comma-separated (required; `solarb sample` writes the
                      bundled sample session and prints its path and markets file)
     SOLARB_CONFIG / SOLARB_MARKETS   config files (default: config/default.toml, markets.toml)
-    SOLARB_JOURNAL   journal folder (default: engine.journal_dir)
+    SOLARB_JOURNAL   journal folder (default: engine.journal_dir); the run writes into
+                     `<journal>/<run id>/` and points `<journal>/latest` at it
+    SOLARB_RUN_ID    run id (default: a fresh one); give the same id to resume a run with
+                     Bytewax recovery (the journal skips rows it already holds)
 """
 
 from __future__ import annotations
 
 import os
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +21,7 @@ import bytewax.operators as op
 from bytewax.dataflow import Dataflow
 
 from config import Settings, load_settings
+from connectors.capture import validate_capture
 from connectors.journal import JournalSink
 from engine.graph import build_graph
 from operators.errors import ConfigError
@@ -30,18 +35,35 @@ def build_flow(
     *,
     batch_size: int | None = None,
     partition: str = "all",
+    run_id: str | None = None,
+    stop: threading.Event | None = None,
 ) -> Dataflow:
-    """Replay `captures` through the graph into a journal at `journal_dir`."""
+    """Replay `captures` through the graph into run `run_id` of the journal at `journal_dir`.
+
+    Every capture is validated first (FeedError naming the file), so a bad capture fails before
+    the journal is touched. Setting `stop` ends the replay early with every sink closed.
+    """
+    for c in captures:
+        validate_capture(c)
     flow = Dataflow("solarb_replay")
     source = ReplaySource(
         captures,
         partition_of=(lambda _s: "all") if partition == "all" else None,
         batch_size=batch_size or settings.engine.replay_batch_size,
+        stop=stop,
     )
     raw = op.input("capture", flow, source)
     out = build_graph(flow, raw, settings)
-    op.output("journal", out.journal, JournalSink(journal_dir))
+    op.output("journal", out.journal, journal_sink(settings, journal_dir, run_id))
     return flow
+
+
+def journal_sink(settings: Settings, journal_dir: Path, run_id: str | None) -> JournalSink:
+    """The journal sink of a run, flushing as often as `[engine]` says."""
+    e = settings.engine
+    return JournalSink(
+        journal_dir, run_id, flush_rows=e.journal_flush_rows, flush_ms=e.journal_flush_ms
+    )
 
 
 def _from_env() -> Dataflow:
@@ -54,7 +76,7 @@ def _from_env() -> Dataflow:
         )
     settings = load_settings()
     journal = Path(os.environ.get("SOLARB_JOURNAL") or settings.engine.journal_dir)
-    return build_flow(settings, captures, journal)
+    return build_flow(settings, captures, journal, run_id=os.environ.get("SOLARB_RUN_ID"))
 
 
 def __getattr__(name: str) -> Any:

@@ -8,7 +8,10 @@ from typing import Any
 
 import numpy as np
 
-from connectors.journal import read_table
+from connectors.journal import read_table, run_dir
+
+UNROUTED_WARN_SHARE = 0.5
+"""Above this share of frames matching no market, the summary warns (a wrong markets file)."""
 
 
 @dataclass
@@ -31,6 +34,23 @@ class Summary:
     latency_us: dict[str, float] = field(default_factory=dict)
     quote_decimals: int = 6
     resyncs: int = 0
+    unrouted_by_source: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def unrouted(self) -> int:
+        """Frames that matched no configured market (dropped by the router)."""
+        return sum(self.unrouted_by_source.values())
+
+    @property
+    def unrouted_warning(self) -> str | None:
+        """A warning when most frames matched no market, else None."""
+        total = self.frames + self.unrouted
+        if not total or self.unrouted / total <= UNROUTED_WARN_SHARE:
+            return None
+        return (
+            f"{self.unrouted:,} of {total:,} frames matched no configured market — "
+            "did you pass the capture's markets file (--markets)?"
+        )
 
     @property
     def pnl_bps(self) -> float:
@@ -44,8 +64,8 @@ def _rows(root: Path, name: str) -> list[dict[str, Any]]:
 
 
 def summarize(journal: str | Path, markets: list[str], quote_decimals: int = 6) -> Summary:
-    """Compute the run summary from the journal tables."""
-    root = Path(journal)
+    """Compute the run summary from the journal tables (of its latest run, or of a run folder)."""
+    root = run_dir(journal)
     opps = _rows(root, "opportunities")
     decisions = _rows(root, "decisions")
     fills = _rows(root, "fills")
@@ -58,6 +78,11 @@ def summarize(journal: str | Path, markets: list[str], quote_decimals: int = 6) 
     resyncs = sum(
         int(c["value"]) for c in counters if c["step"] == "market_state" and c["name"] == "resyncs"
     )
+    unrouted = {
+        c["key"]: int(c["value"])
+        for c in counters
+        if c["step"] == "route" and c["name"] == "unrouted_frames"
+    }
     rejected: dict[str, int] = {}
     for d in decisions:
         if not d["accepted"]:
@@ -113,6 +138,7 @@ def summarize(journal: str | Path, markets: list[str], quote_decimals: int = 6) 
         latency_us=latency,
         quote_decimals=quote_decimals,
         resyncs=resyncs,
+        unrouted_by_source=unrouted,
     )
 
 
@@ -133,9 +159,12 @@ def summary_lines(s: Summary, quote: str = "USDC") -> list[str]:
     )
     per_market = ", ".join(f"{k} {v}" for k, v in sorted(s.frames_by_market.items()))
     rej = ", ".join(f"{k} {v}" for k, v in sorted(s.rejected_by_rail.items())) or "none"
-    return [
+    unrouted = ", ".join(f"{k} {v}" for k, v in sorted(s.unrouted_by_source.items()))
+    lines = [
         f"markets        {len(s.markets)}: {', '.join(s.markets)}",
         f"frames         {s.frames} ({per_market})",
+        f"unrouted       {s.unrouted} frames matched no market"
+        + (f" ({unrouted})" if unrouted else ""),
         f"resyncs        {s.resyncs}",
         f"opportunities  {s.signals} signals, {s.signal_updates} updates",
         f"risk guard     {s.accepted} accepted; rejected: {rej}",
@@ -145,13 +174,15 @@ def summary_lines(s: Summary, quote: str = "USDC") -> list[str]:
         f"{_money(s.notional_quote, s.quote_decimals)} {quote} = {s.pnl_bps:.2f} bps",
         f"latency        {lat_txt}",
     ]
+    warning = s.unrouted_warning
+    return [*lines, f"WARNING        {warning}"] if warning else lines
 
 
 def write_report(s: Summary, path: str | Path, journal: str | Path, title: str) -> Path:
     """Write the markdown report of a run."""
     p = Path(path)
     p.parent.mkdir(parents=True, exist_ok=True)
-    opps = _rows(Path(journal), "opportunities")
+    opps = _rows(run_dir(journal), "opportunities")
     lines = [f"# solarb report: {title}", "", "```", *summary_lines(s), "```", ""]
     if opps:
         lines += [
@@ -173,7 +204,8 @@ def write_report(s: Summary, path: str | Path, journal: str | Path, title: str) 
             )
         lines.append("")
     lines += [
-        f"Journal: `{journal}` (Parquet: opportunities, decisions, intents, fills, health).",
+        f"Journal: `{run_dir(journal)}` (Parquet: opportunities, decisions, intents, fills, "
+        "health, counters).",
         "",
     ]
     p.write_text("\n".join(lines))

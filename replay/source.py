@@ -12,6 +12,7 @@ tick -> opportunity latency per frame); large batches raise throughput a little.
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import replace
@@ -31,7 +32,9 @@ class _ReplayPartition(StatefulSourcePartition[RawFrame, int]):
         resume_at: int,
         batch_size: int,
         stamp_ingest: bool,
+        stop: threading.Event | None,
     ) -> None:
+        self._stop = stop
         self._it: Iterator[RawFrame] = merge_by_time([read_capture(p, streams) for p in paths])
         self._pos = 0
         self._batch = batch_size
@@ -41,6 +44,9 @@ class _ReplayPartition(StatefulSourcePartition[RawFrame, int]):
             self._pos += 1
 
     def next_batch(self) -> list[RawFrame]:
+        if self._stop is not None and self._stop.is_set():
+            # an interrupted replay ends like a finished one, so every sink closes (and flushes)
+            raise StopIteration
         out: list[RawFrame] = []
         it = self._it
         for _ in range(self._batch):
@@ -70,8 +76,11 @@ class ReplaySource(FixedPartitionedSource[RawFrame, int]):
         partition_of: Callable[[str], str] | None = None,
         batch_size: int = 1000,
         stamp_ingest: bool = True,
+        stop: threading.Event | None = None,
     ) -> None:
         self.paths = [Path(p) for p in paths]
+        self.stop = stop
+        """Set it (e.g. from a signal handler) to end the replay early, cleanly."""
         self.batch_size = batch_size
         self.stamp_ingest = stamp_ingest
         groups: dict[str, list[str]] = {}
@@ -95,4 +104,5 @@ class ReplaySource(FixedPartitionedSource[RawFrame, int]):
             resume_state or 0,
             self.batch_size,
             self.stamp_ingest,
+            self.stop,
         )

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 import aiohttp
 
 from connectors import venues
+from connectors.redact import redact_text
 from operators.errors import FeedError
 
 
@@ -158,7 +159,7 @@ class RestClient:
                     wait = self._retry_wait(resp.headers.get("Retry-After"), attempt)
                     self.stats.throttled.append((resp.status, wait))
             except (TimeoutError, aiohttp.ClientError) as exc:
-                last = f"{type(exc).__name__}: {exc}"
+                last = redact_text(f"{type(exc).__name__}: {exc}")  # aiohttp quotes the URL
                 wait = backoff_s(attempt, cfg.backoff_initial_s, cfg.backoff_max_s,
                                  cfg.backoff_jitter, self.rng)
             self.stats.retries += 1

@@ -30,6 +30,7 @@ import orjson
 
 from connectors import venues
 from connectors.cex.rest import RestClient, RestConfig, backoff_s
+from connectors.redact import redact_text
 from connectors.venues import BookSyncLike, CexAdapter
 from operators.errors import FeedError
 from operators.events import HealthEvent, MarketKind, RawFrame, ResyncRequired
@@ -164,7 +165,8 @@ class CexTransport:
 
     def _health(self, status: str, detail: str, value: float = 0.0) -> None:
         ts = self.clock_ns()
-        self.emit(HealthEvent(self.source, status, detail, ts, ts, value))
+        # details quote URLs and socket errors; a key in a URL must not reach the journal
+        self.emit(HealthEvent(self.source, status, redact_text(detail), ts, ts, value))
 
     def last_frame_age_s(self) -> float:
         """Seconds since the last WS frame (inf before the first)."""

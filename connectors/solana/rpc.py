@@ -34,6 +34,7 @@ import orjson
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import WebSocketException
 
+from connectors.redact import redact_text, redact_url
 from connectors.solana.rpc_types import (
     AccountUpdate,
     Endpoint,
@@ -187,7 +188,8 @@ class SolanaRpc:
 
     def _health(self, source: str, status: str, detail: str, value: float = 0.0) -> None:
         now = time.time_ns()
-        self._emit(HealthEvent(f"rpc:{source}", status, detail, now, now, value))
+        # details quote endpoint URLs and transport errors, which carry the provider's key
+        self._emit(HealthEvent(f"rpc:{source}", status, redact_text(detail), now, now, value))
 
     # ------------------------------------------------------------------ HTTP
     def _backoff_s(self, attempt: int) -> float:
@@ -223,7 +225,8 @@ class SolanaRpc:
                     raise _Retry(f"HTTP {resp.status}")
                 if resp.status != 200:
                     raise FeedError(
-                        f"{method} on {ep.name} ({ep.http_url}): HTTP {resp.status}", venue="solana"
+                        f"{method} on {ep.name} ({redact_url(ep.http_url)}): HTTP {resp.status}",
+                        venue="solana",
                     )
         except (TimeoutError, aiohttp.ClientError, OSError) as exc:
             raise _Retry(f"transport: {type(exc).__name__} {exc}") from exc
@@ -264,14 +267,16 @@ class SolanaRpc:
                 continue
             except _RpcError as e:
                 raise FeedError(
-                    f"{method} on {ep.name} ({ep.http_url}): RPC error {e.code}: {e.message}",
+                    f"{method} on {ep.name} ({redact_url(ep.http_url)}): "
+                    f"RPC error {e.code}: {redact_text(e.message)}",
                     venue="solana",
                 ) from e
             ep.failures = 0
             return result
-        where = f"{last_ep.name} ({last_ep.http_url})" if last_ep else "no endpoint"
+        where = f"{last_ep.name} ({redact_url(last_ep.http_url)})" if last_ep else "no endpoint"
         raise FeedError(
-            f"{method}: gave up after {self.max_attempts} attempts; last {where}: {reason}",
+            f"{method}: gave up after {self.max_attempts} attempts; last {where}: "
+            f"{redact_text(reason)}",
             venue="solana",
         )
 

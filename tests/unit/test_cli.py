@@ -33,10 +33,26 @@ def test_bad_config_is_one_clear_error_and_exit_code_2(
     bad.write_text("[engine]\nbook_depth = -1\n")
     assert main(["--config", str(bad), "check"]) == 2
     err = capsys.readouterr().err
-    assert err.startswith("solarb: ConfigError: ")
+    assert err.startswith("error: ")
     assert "key 'engine.book_depth'" in err
 
 
 def test_missing_capture_file_is_reported(tmp_path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["replay", str(tmp_path / "nope.parquet")]) == 2
     assert "capture not found" in capsys.readouterr().err
+
+
+def test_check_looks_up_rpc_urls_given_as_keychain_references(
+    memory_keyring: MemoryKeyring,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.setenv("SOLARB__RPC__FAILOVER_HTTP", '"keychain:solarb:rpc_failover"')
+    assert main(["check"]) == 1
+    out = capsys.readouterr().out
+    assert "  rpc.failover_http MISSING: keychain:solarb:rpc_failover: no such entry" in out
+    memory_keyring.set_password("solarb", "rpc_failover", "https://x.example/?api-key=NOPRINT")
+    main(["check"])
+    out = capsys.readouterr().out
+    assert "  rpc.failover_http present (keychain:solarb:rpc_failover)" in out
+    assert "NOPRINT" not in out
