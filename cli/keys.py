@@ -106,26 +106,49 @@ def cmd_set(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_check(args: argparse.Namespace) -> int:
-    """Every keychain entry the config names: present or missing (values never shown)."""
-    from config import load_settings
+def keychain_report(settings: Any) -> tuple[list[str], bool]:
+    """One line per keychain entry the config names (API keys, URL references): present or
+    missing, values never shown; and whether all are present."""
+    from config import is_secret_ref
     from connectors.secrets import keychain_status, resolve_secret
     from operators.errors import SolarbError
 
-    settings = load_settings(args.config, args.markets)
-    print(f"keychain       backend {keychain_status()}")
-    ok = True
+    lines = [f"keychain       backend {keychain_status()}"]
+    wanted: list[tuple[str, str]] = []
     for name, venue in sorted(settings.venues.items()):
-        for field in ("api_key", "api_secret"):
-            ref = getattr(venue, field)
-            if ref is None:
-                continue
-            try:
-                resolve_secret(ref)
-                print(f"  {name}.{field:<10} present ({ref})")
-            except SolarbError as exc:
-                ok = False
-                print(f"  {name}.{field:<10} MISSING: {exc}")
+        wanted += [
+            (f"{name}.{field:<10}", getattr(venue, field))
+            for field in ("api_key", "api_secret")
+            if getattr(venue, field) is not None
+        ]
+    rpc = settings.rpc
+    urls = [("rpc.http", u) for u in rpc.http] + [("rpc.ws", u) for u in rpc.ws]
+    urls += [("rpc.failover_http", rpc.failover_http), ("rpc.failover_ws", rpc.failover_ws)]
+    urls += [
+        (f"{name}.{field}", getattr(v, field))
+        for name, v in sorted(settings.venues.items())
+        for field in ("ws_url", "rest_url")
+    ]
+    # plain URLs: nothing to look up
+    wanted += [(f"{where:<17}", ref) for where, ref in urls if is_secret_ref(ref)]
+    ok = True
+    for where, ref in wanted:
+        try:
+            resolve_secret(ref)
+            lines.append(f"  {where} present ({ref})")
+        except SolarbError as exc:
+            ok = False
+            lines.append(f"  {where} MISSING: {exc}")
+    return lines, ok
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    """Every keychain entry the config names: present or missing (values never shown)."""
+    from config import load_settings
+
+    lines, ok = keychain_report(load_settings(args.config, args.markets))
+    for line in lines:
+        print(line)
     print(
         "permissions    not checked offline: the venue's key-permission check (no withdraw) "
         "comes with CEX execution"

@@ -121,7 +121,6 @@ def cmd_report(args: argparse.Namespace) -> int:
 def cmd_check(args: argparse.Namespace) -> int:
     """Daily checklist (offline part): config valid, caps loaded, thresholds sane, keychain."""
     settings = _settings(args)
-    ok = True
     print(f"config         OK ({len(settings.pairs)} pairs, {len(settings.venues)} venues)")
     r = settings.risk
     print(
@@ -133,38 +132,11 @@ def cmd_check(args: argparse.Namespace) -> int:
     if t.safety_margin_bps <= 0:
         print("thresholds     WARN: safety margin is 0 bps")
     print(f"thresholds     safety {t.safety_margin_bps} bps, slippage {t.slippage_default_bps} bps")
-    from config import is_secret_ref
-    from connectors.secrets import keychain_status, resolve_secret
+    from cli.keys import keychain_report
 
-    print(f"keychain       backend {keychain_status()}")
-    for name, venue in sorted(settings.venues.items()):
-        for field in ("api_key", "api_secret"):
-            ref = getattr(venue, field)
-            if ref is None:
-                continue
-            try:
-                resolve_secret(ref)
-                print(f"  {name}.{field:<10} present ({ref})")
-            except SolarbError as exc:
-                ok = False
-                print(f"  {name}.{field:<10} MISSING: {exc}")
-    urls = [("rpc.http", u) for u in settings.rpc.http] + [("rpc.ws", u) for u in settings.rpc.ws]
-    urls += [("rpc.failover_http", settings.rpc.failover_http)]
-    urls += [("rpc.failover_ws", settings.rpc.failover_ws)]
-    urls += [
-        (f"{name}.{field}", getattr(v, field))
-        for name, v in sorted(settings.venues.items())
-        for field in ("ws_url", "rest_url")
-    ]
-    for where, ref in urls:
-        if not is_secret_ref(ref):
-            continue  # a plain URL: nothing to look up (and it may be shown, redacted)
-        try:
-            resolve_secret(ref)
-            print(f"  {where:<17} present ({ref})")
-        except SolarbError as exc:
-            ok = False
-            print(f"  {where:<17} MISSING: {exc}")
+    lines, ok = keychain_report(settings)
+    for line in lines:
+        print(line)
     print(f"clock          local UTC {time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())}")
     print(
         "feeds/rpc      not probed by this offline check; "

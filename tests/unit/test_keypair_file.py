@@ -117,3 +117,27 @@ def test_a_malformed_solana_cli_keypair_is_refused() -> None:
             kf.solana_cli_keypair_bytes(text)
     with pytest.raises(ConfigError, match="public half does not match"):
         kf.seal_keypair(bytes(Keypair())[:32] + bytes(Keypair())[32:], "pw", scrypt_n=FAST_N)
+
+
+def test_keys_set_stores_prompted_credentials_at_the_configured_entries_and_check_sees_them(
+    memory_keyring: MemoryKeyring,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import getpass
+
+    answers = iter(["api-key-XYZ", "api-secret-XYZ"])
+    monkeypatch.setattr(getpass, "getpass", lambda _prompt="": next(answers))
+    assert main(["keys", "check"]) == 1
+    assert main(["keys", "set", "binance"]) == 0
+    assert memory_keyring.store[("solarb", "binance_api_key")] == "api-key-XYZ"
+    assert memory_keyring.store[("solarb", "binance_api_secret")] == "api-secret-XYZ"
+    out = capsys.readouterr().out
+    assert "binance.api_key    MISSING" in out
+    assert "stored binance api_key at keychain:solarb:binance_api_key" in out
+    assert main(["keys", "check"]) == 0
+    out = capsys.readouterr().out
+    assert "binance.api_key    present (keychain:solarb:binance_api_key)" in out
+    assert "XYZ" not in out
+    assert main(["keys", "set", "nowhere"]) == 2
+    assert "[venues.nowhere] is not configured" in capsys.readouterr().err
