@@ -106,8 +106,7 @@ def _print_summary(
 ) -> None:
     from replay.report import summarize, summary_lines, write_report
 
-    qd = settings.pairs[0].quote_decimals if settings.pairs else 6
-    s = summarize(journal, market_ids(settings), qd)
+    s = summarize(journal, settings)
     print("")
     print(f"== solarb {label} summary" + (" (interrupted)" if interrupted else ""))
     for line in summary_lines(s):

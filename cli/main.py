@@ -59,9 +59,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
         t0 = time.perf_counter()
         run_main(flow)  # type: ignore[no-untyped-call]
         wall = time.perf_counter() - t0
-    markets = [m.market_id for p in settings.pairs for m in p.markets]
-    qd = settings.pairs[0].quote_decimals if settings.pairs else 6
-    s = summarize(journal, markets, qd)
+    s = summarize(journal, settings)
     print("")
     print("== solarb replay summary" + (" (interrupted)" if interrupt.interrupted else ""))
     for line in summary_lines(s):
@@ -109,8 +107,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     if not root.is_dir():
         raise ConfigError(f"no journal at {root}")
     journal = run_dir(root)
-    markets = [m.market_id for p in settings.pairs for m in p.markets]
-    s = summarize(journal, markets)
+    s = summarize(journal, settings)
     for line in summary_lines(s):
         print(line)
     path = write_report(s, args.report or settings.engine.report_path, journal, str(journal))

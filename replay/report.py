@@ -8,15 +8,36 @@ from typing import Any
 
 import numpy as np
 
+from config import Settings
 from connectors.journal import read_table, run_dir
+from operators.errors import ConfigError
 
 UNROUTED_WARN_SHARE = 0.5
 """Above this share of frames matching no market, the summary warns (a wrong markets file)."""
 
 
+@dataclass(frozen=True, slots=True)
+class PairUnits:
+    """How to show a pair's amounts to a person: symbols and decimals of base and quote."""
+
+    base: str
+    quote: str
+    base_decimals: int
+    quote_decimals: int
+
+
+def pair_units(settings: Settings) -> dict[str, PairUnits]:
+    """Units of every configured pair."""
+    return {
+        p.name: PairUnits(p.base, p.quote, p.base_decimals, p.quote_decimals)
+        for p in settings.pairs
+    }
+
+
 @dataclass
 class Summary:
-    """The figures of one run. Money in the pair's quote base units; bps as floats (report only)."""
+    """The figures of one run. Money per pair in that pair's quote base units (integers); bps as
+    floats, for reading only."""
 
     markets: list[str]
     frames: int
@@ -29,10 +50,10 @@ class Summary:
     legs_rejected: int
     arbs_completed: int
     arbs_one_legged: int
-    pnl_quote: int
-    notional_quote: int
+    pnl_by_pair: dict[str, int]
+    notional_by_pair: dict[str, int]
+    pairs: dict[str, PairUnits]
     latency_us: dict[str, float] = field(default_factory=dict)
-    quote_decimals: int = 6
     resyncs: int = 0
     unrouted_by_source: dict[str, int] = field(default_factory=dict)
 
@@ -53,9 +74,19 @@ class Summary:
         )
 
     @property
-    def pnl_bps(self) -> float:
-        """Net PnL over traded notional, bps."""
-        return self.pnl_quote / self.notional_quote * 1e4 if self.notional_quote else 0.0
+    def pnl_quote(self) -> int:
+        """Net PnL summed over pairs (quote base units; meaningful when pairs share a quote)."""
+        return sum(self.pnl_by_pair.values())
+
+    @property
+    def notional_quote(self) -> int:
+        """Traded notional summed over pairs (quote base units, as `pnl_quote`)."""
+        return sum(self.notional_by_pair.values())
+
+    def pnl_bps(self, pair: str) -> float:
+        """Net PnL of `pair` over its traded notional, bps."""
+        n = self.notional_by_pair.get(pair, 0)
+        return self.pnl_by_pair.get(pair, 0) / n * 1e4 if n else 0.0
 
 
 def _rows(root: Path, name: str) -> list[dict[str, Any]]:
@@ -63,8 +94,11 @@ def _rows(root: Path, name: str) -> list[dict[str, Any]]:
     return [] if t is None else t.to_pylist()
 
 
-def summarize(journal: str | Path, markets: list[str], quote_decimals: int = 6) -> Summary:
-    """Compute the run summary from the journal tables (of its latest run, or of a run folder)."""
+def summarize(journal: str | Path, settings: Settings) -> Summary:
+    """Compute the run summary from the journal tables (of its latest run, or of a run folder),
+    for the markets and pairs of `settings`."""
+    markets = [m.market_id for p in settings.pairs for m in p.markets]
+    units = pair_units(settings)
     root = run_dir(journal)
     opps = _rows(root, "opportunities")
     decisions = _rows(root, "decisions")
@@ -91,19 +125,28 @@ def summarize(journal: str | Path, markets: list[str], quote_decimals: int = 6) 
     for f in fills:
         by_opp.setdefault(f["opportunity_id"], []).append(f)
     opp_by_id = {o["opportunity_id"]: o for o in opps}
-    pnl = notional = done = one_leg = 0
+    unknown = sorted({o["pair"] for o in opps} - set(units))
+    if unknown:
+        raise ConfigError(
+            f"journal {root}: pairs {unknown} are not in the markets config "
+            "(pass the run's markets file with --markets)"
+        )
+    pnl = {name: 0 for name in units}
+    notional = {name: 0 for name in units}
+    done = one_leg = 0
     for oid, legs in by_opp.items():
         ok = [x for x in legs if x["status"] == "filled"]
         if len(ok) == 2:
             buy = next(x for x in ok if x["side"] == "buy")
             sell = next(x for x in ok if x["side"] == "sell")
             o = opp_by_id.get(oid)
-            gas = 0
-            if o is not None:
-                gas = round(o["cost_gas_bps"] * o["buy_quote"] / 1e4)
-            pnl += sell["quote_amount"] - sell["fee_quote"] - buy["quote_amount"] - buy["fee_quote"]
-            pnl -= gas
-            notional += buy["quote_amount"]
+            if o is None:
+                raise ConfigError(f"journal: fills of {oid} but no such opportunity")
+            gas = round(o["cost_gas_bps"] * o["buy_quote"] / 1e4)
+            net = sell["quote_amount"] - sell["fee_quote"] - buy["quote_amount"] - buy["fee_quote"]
+            pair = o["pair"]
+            pnl[pair] = pnl.get(pair, 0) + net - gas
+            notional[pair] = notional.get(pair, 0) + buy["quote_amount"]
             done += 1
         elif len(ok) == 1:
             one_leg += 1
@@ -133,10 +176,10 @@ def summarize(journal: str | Path, markets: list[str], quote_decimals: int = 6) 
         legs_rejected=sum(1 for f in fills if f["status"] != "filled"),
         arbs_completed=done,
         arbs_one_legged=one_leg,
-        pnl_quote=pnl,
-        notional_quote=notional,
+        pnl_by_pair=pnl,
+        notional_by_pair=notional,
+        pairs=units,
         latency_us=latency,
-        quote_decimals=quote_decimals,
         resyncs=resyncs,
         unrouted_by_source=unrouted,
     )
@@ -148,7 +191,14 @@ def _money(units: int, decimals: int) -> str:
     return f"{sign}{q}.{r:0{decimals}d}"
 
 
-def summary_lines(s: Summary, quote: str = "USDC") -> list[str]:
+def _human(units: int, decimals: int, places: int) -> str:
+    """Base units as a decimal amount rounded to `places` (for reading; exact figures stay in
+    the journal)."""
+    scaled = round(units * 10**places / 10**decimals)
+    return _money(scaled, places) if places else str(scaled)
+
+
+def summary_lines(s: Summary) -> list[str]:
     """The console summary, one figure per line."""
     lat = s.latency_us
     lat_txt = (
@@ -170,12 +220,26 @@ def summary_lines(s: Summary, quote: str = "USDC") -> list[str]:
         f"risk guard     {s.accepted} accepted; rejected: {rej}",
         f"paper fills    {s.legs_filled} legs filled, {s.legs_rejected} rejected; "
         f"{s.arbs_completed} arbs completed, {s.arbs_one_legged} one-legged",
-        f"net PnL        {_money(s.pnl_quote, s.quote_decimals)} {quote} on "
-        f"{_money(s.notional_quote, s.quote_decimals)} {quote} = {s.pnl_bps:.2f} bps",
+    ]
+    for name, u in sorted(s.pairs.items()):
+        pnl, notional = s.pnl_by_pair.get(name, 0), s.notional_by_pair.get(name, 0)
+        lines.append(
+            f"net PnL        {name}: {_money(pnl, u.quote_decimals)} {u.quote} on "
+            f"{_money(notional, u.quote_decimals)} {u.quote} = {s.pnl_bps(name):.2f} bps"
+        )
+    lines += [
         f"latency        {lat_txt}",
     ]
     warning = s.unrouted_warning
     return [*lines, f"WARNING        {warning}"] if warning else lines
+
+
+def _price(quote_units: int, base_units: int, u: PairUnits) -> str:
+    """Average price of a leg in quote per base, 4 decimals (for reading)."""
+    if not base_units:
+        return "-"
+    scaled = round(quote_units * 10**u.base_decimals * 10**4 / (base_units * 10**u.quote_decimals))
+    return f"{_money(scaled, 4)} {u.quote}/{u.base}"
 
 
 def write_report(s: Summary, path: str | Path, journal: str | Path, title: str) -> Path:
@@ -188,19 +252,24 @@ def write_report(s: Summary, path: str | Path, journal: str | Path, title: str) 
         lines += [
             "## Signals",
             "",
-            "| id | direction | size (base units) | spread bps | costs bps | net bps | "
-            "expected PnL (quote units) | cu price |",
-            "|---|---|---|---|---|---|---|---|",
+            "| id | pair | direction | size | buy at | sell at | spread bps | costs bps | "
+            "net bps | expected PnL | CU price (µlamports) |",
+            "|---|---|---|---|---|---|---|---|---|---|---|",
         ]
         signals = sorted(
             (o for o in opps if o["update_seq"] == 0), key=lambda o: o["ts_detect_ns"]
         )
         for o in signals:
             oid = o["opportunity_id"].replace("|", "\\|")
+            u = s.pairs[o["pair"]]
+            size = o["size_base"]
             lines.append(
-                f"| {oid} | {o['direction']} | {o['size_base']} | "
+                f"| {oid} | {o['pair']} | {o['direction']} | "
+                f"{_human(size, u.base_decimals, 3)} {u.base} | "
+                f"{_price(o['buy_quote'], size, u)} | {_price(o['sell_quote'], size, u)} | "
                 f"{o['spread_bps']:.2f} | {o['cost_total_bps']:.2f} | {o['net_bps']:.2f} | "
-                f"{o['expected_pnl_quote']} | {o['cu_price_micro_lamports']} |"
+                f"{_human(o['expected_pnl_quote'], u.quote_decimals, 2)} {u.quote} | "
+                f"{o['cu_price_micro_lamports']} |"
             )
         lines.append("")
     lines += [

@@ -30,6 +30,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
 ROOT = Path(__file__).resolve().parents[2]
 CEX = "binance:SOLUSDC"
 DEX = f"orca:{SAMPLE_POOL}"
+SETTINGS = load_settings(None, SAMPLE_MARKETS, env={})
 PROGRESS = f"solarb paper: {CEX} "
 """Start of a progress line (the start-up line has `{CEX},` instead)."""
 
@@ -102,7 +103,7 @@ def test_sigterm_during_paper_leaves_a_readable_journal_a_summary_and_a_report(
     assert "Traceback" not in err
     assert "== solarb paper summary (interrupted)" in out
     assert report.read_text().startswith("# solarb report: paper session")
-    s = summarize(journal, [CEX, DEX])
+    s = summarize(journal, SETTINGS)
     assert s.frames_by_market[CEX] > 0  # the counters of every step reached the journal
     assert s.frames_by_market[DEX] >= 6  # pool + tick arrays
     health = read_table(journal, "health")
@@ -152,7 +153,7 @@ def test_sigint_during_replay_still_writes_the_summary_and_the_report(tmp_path: 
     assert "Traceback" not in err
     assert "== solarb replay summary (interrupted)" in out
     assert report.read_text().startswith(f"# solarb report: {cap} (interrupted)")
-    s = summarize(journal, [CEX, DEX])
+    s = summarize(journal, SETTINGS)
     assert 0 < s.frames < 20_277  # stopped part way, and what was replayed is journaled
 
 
@@ -182,11 +183,11 @@ def test_bytewax_run_with_one_worker_after_two_does_not_double_count(tmp_path: P
     journal = tmp_path / "journal"
     runs = sorted(p.name for p in journal.iterdir() if p.is_dir())
     assert len(runs) == 2  # each run in its own folder
-    s = summarize(journal, [CEX, DEX])
+    s = summarize(journal, SETTINGS)
     assert s.frames_by_market == {CEX: 301, DEX: 44}
     assert (s.signals, s.legs_filled) == (1, 2)
     for run in runs:  # and each folder holds exactly one run's rows
-        assert summarize(journal / run, [CEX, DEX]).frames_by_market == {CEX: 301, DEX: 44}
+        assert summarize(journal / run, SETTINGS).frames_by_market == {CEX: 301, DEX: 44}
 
 
 def test_sigterm_during_record_closes_a_readable_capture(tmp_path: Path) -> None:

@@ -170,7 +170,7 @@ def test_paper_run_on_loopback_fills_both_legs_of_a_scripted_dislocation(
     assert fills is not None
     legs = sorted((f["venue"], f["side"], f["status"]) for f in fills.to_pylist())
     assert legs == [(CEX, "sell", "filled"), (DEX, "buy", "filled")]
-    s = summarize(journal, [CEX, DEX])
+    s = summarize(journal, load_settings(None, SAMPLE_MARKETS, env={}))
     assert (s.accepted, s.arbs_completed, s.arbs_one_legged) == (1, 1, 0)
     assert s.pnl_quote > 0
     health = read_table(journal, "health")
