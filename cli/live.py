@@ -117,12 +117,25 @@ def _print_summary(
     print(f"report         {path}")
 
 
+def verify_markets(settings: Settings, args: argparse.Namespace) -> None:
+    """Check every DEX market of the markets file against the chain before any feed starts
+    (`--skip-market-check` skips it, loudly); `ConfigError` on a mismatch."""
+    from engine.verify import rpc_fetch, verify_dex_markets
+
+    if getattr(args, "skip_market_check", False):
+        print("solarb: WARNING: markets NOT verified against the chain (--skip-market-check)")
+        return
+    n = verify_dex_markets(settings, rpc_fetch(settings))
+    print(f"solarb: {n} DEX market(s) verified against the chain", flush=True)
+
+
 def cmd_paper(args: argparse.Namespace) -> int:
     """Paper trading on live (or loopback) feeds: simulated fills, journal, summary."""
     from connectors.journal import new_run_id
     from flows.paper import build_flow
 
     with GracefulStop(None, "paper") as stop, prepared(args) as (settings, loop):
+        verify_markets(settings, args)
         if loop is not None and args.loopback_jump_bps:
             loop.start_scenario(args.loopback_jump_bps)
         root = Path(args.journal or settings.engine.journal_dir)
@@ -149,6 +162,7 @@ def cmd_live(args: argparse.Namespace) -> int:
     if not args.signals_only:
         raise ExecutionError(REFUSAL, retryable=False)  # before any socket or thread starts
     with GracefulStop(None, "live") as stop, prepared(args) as (settings, loop):
+        verify_markets(settings, args)
         if loop is not None and args.loopback_jump_bps:
             loop.start_scenario(args.loopback_jump_bps)
         root = Path(args.journal or settings.engine.journal_dir)
@@ -213,6 +227,11 @@ def add_live_parsers(subparsers: Any) -> None:
             type=float,
             default=80.0,
             help="with --loopback: move the pool this far off the CEX every 4 s (0 = never)",
+        )
+        q.add_argument(
+            "--skip-market-check",
+            action="store_true",
+            help="do not check the markets file against the chain at start (not advised)",
         )
         if name == "live":
             q.add_argument(

@@ -210,6 +210,9 @@ class PairSettings(_Model):
     quote_decimals: int = Field(ge=0, le=18)
     max_trade_base: Decimal = Field(gt=0)
     size_steps: int = Field(default=16, ge=1, le=64)
+    base_mint: str = ""
+    """The base token's SPL mint; when set, every DEX market is checked against it at start."""
+    quote_mint: str = ""
     markets: list[MarketSettings] = Field(min_length=1)
 
 

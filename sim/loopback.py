@@ -22,6 +22,7 @@ from config import Settings, load_settings
 from connectors.solana.orca import WHIRLPOOL_PROGRAM_ID as ORCA
 from operators.errors import ConfigError
 from sim.cex_venues import ThreadedVenues, start_venues_in_thread
+from sim.simulate import MINT_DECIMALS, SPL_TOKEN_PROGRAM, spl_mint_bytes
 from sim.standin import SolanaStandIn
 
 POOL_LAMPORTS = 5_435_760
@@ -58,6 +59,8 @@ class Loopback:
                 seed=self.seed, frame_interval_s=self.frame_interval_s
             )
             self.standin = SolanaStandIn(name="loopback")
+            for mint, decimals in MINT_DECIMALS.items():  # markets are verified at start-up
+                self.standin.set_account(mint, spl_mint_bytes(decimals), SPL_TOKEN_PROGRAM, 1)
             for addr, pool in self.sim_pools.items():
                 for key, data in pool.tick_arrays():
                     self.standin.set_account(key, data, ORCA, POOL_LAMPORTS)

@@ -46,6 +46,15 @@ USDC_MINT = "EPjFWdd5AufqSSqeM2qN1xzybapC8G4wEGGkZwyTDt1v"
 WHIRLPOOLS_CONFIG = "2LecshUwdy9xi7meFgHtFJQNSKk4KdTrcpvaB56dP2NQ"
 
 
+SPL_TOKEN_PROGRAM = "TokenkegQfeZyiNwAJbNbGKPFXCWuBvf9Ss623VQ5DA"
+MINT_DECIMALS = {SOL_MINT: 9, USDC_MINT: 6}
+
+
+def spl_mint_bytes(decimals: int, supply: int = 10**18) -> bytes:
+    """An SPL Mint account (82 bytes): no authorities, `supply`, `decimals`, initialized."""
+    return bytes(36) + supply.to_bytes(8, "little") + bytes([decimals, 1]) + bytes(36)
+
+
 def sample_pubkey(label: str) -> str:
     """A deterministic, obviously-simulated address for a simulated account."""
     return str(Pubkey(hashlib.sha256(f"solarb sample {label}".encode()).digest()))

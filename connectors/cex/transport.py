@@ -248,7 +248,9 @@ class CexTransport:
             for t in [*tasks, *self._resyncing.values()]:
                 t.cancel()
             for t in [*tasks, *self._resyncing.values()]:
-                with contextlib.suppress(asyncio.CancelledError, FeedError):
+                with contextlib.suppress(
+                    asyncio.CancelledError, FeedError, aiohttp.ClientError, ConnectionError
+                ):
                     await t
             self._resyncing.clear()
             if not ws.closed:
@@ -382,12 +384,14 @@ class CexTransport:
         ping = self.rules.client_ping
         assert ping is not None
         interval = self.config.ping_interval_s or self.rules.ping_interval_s
-        text = ping.decode()
+        numbered = self.rules.numbered_ping
         while not ws.closed:
             await asyncio.sleep(interval)
-            if self.source == "bybit":
-                text = orjson.dumps({"req_id": str(self.stats.pings_sent), "op": "ping"}).decode()
-            await ws.send_str(text)
+            text = (ping if numbered is None else numbered(self.stats.pings_sent)).decode()
+            try:
+                await ws.send_str(text)
+            except (aiohttp.ClientError, ConnectionError):
+                return  # the socket is closing: the read loop sees it and reconnects
             self.stats.pings_sent += 1
 
     async def _time_loop(self) -> None:

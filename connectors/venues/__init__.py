@@ -14,6 +14,7 @@ from connectors.venues.base import (
     BookSyncLike,
     CexAdapter,
     DexAdapter,
+    TokenPair,
     VenueKind,
 )
 from operators.errors import ConfigError
@@ -24,6 +25,7 @@ __all__ = [
     "BookSyncLike",
     "CexAdapter",
     "DexAdapter",
+    "TokenPair",
     "VenueKind",
     "adapter",
     "cex",

@@ -87,6 +87,8 @@ class CexAdapter(_ById):
     """Server time in ms from the time endpoint's body; `FeedError` on a bad body."""
     depth_weight: Callable[[int], int] = lambda _limit: 1
     """REST weight of a depth snapshot of `limit` levels."""
+    numbered_ping: Callable[[int], bytes] | None = None
+    """The n-th application ping when the venue wants each one numbered (Bybit `req_id`)."""
     used_weight_header: str | None = None
     """Response header reporting the weight used in the window, when the venue sends one."""
     market_sources: dict[str, str] = field(default_factory=dict)
@@ -103,6 +105,18 @@ class CexAdapter(_ById):
     def ws_url(self, configured: str, market: str) -> str:
         """The WS URL of `market` from the configured one."""
         return self.ws_url_rule(configured, market)
+
+
+@dataclass(frozen=True, slots=True)
+class TokenPair:
+    """Mints of a pool/market in program order, with decimals where the account holds them."""
+
+    mint_a: str
+    mint_b: str
+    decimals_a: int | None = None
+    decimals_b: int | None = None
+    fixed_order: bool = False
+    """True for CLOB markets: token A is always the base (`base_is_a` has no meaning)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,6 +146,9 @@ class DexAdapter(_ById):
     (`derive` = the markets file lists no tick arrays for it)."""
     check_market: Callable[[Any], None] = lambda _decoded: None
     """Raise `DecodeError` when a decoded market account cannot be traded (e.g. zero lots)."""
+    tokens: Callable[[Any], TokenPair] | None = None
+    """The two tokens of a decoded main account, in the program's order (CLMM: A/B or 0/1;
+    CLOB: base/quote), for the start-up check of the markets file against the chain."""
 
     def decoder_for(self, payload: bytes) -> AccountDecoder | None:
         """The decoder of an account by its first 8 bytes, None when the program has none."""

@@ -24,6 +24,10 @@ def _server_time(body: bytes) -> int:
     return decode_body(body, _ServerTime, "bybit", "server-time").time
 
 
+def _ping(n: int) -> bytes:
+    return b'{"req_id":"%d","op":"ping"}' % n
+
+
 def _ws_url(url: str, market: str) -> str:
     if market == "perp" and url.rstrip("/").endswith("/spot"):
         return url.rstrip("/")[: -len("/spot")] + "/linear"
@@ -44,4 +48,5 @@ BYBIT = CexAdapter(
     server_time_path="/v5/market/time",
     parse_server_time_ms=_server_time,
     ws_url_rule=_ws_url,
+    numbered_ping=_ping,
 )

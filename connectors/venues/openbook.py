@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from connectors.solana import openbook as codec
-from connectors.venues.base import AccountDecoder, DexAdapter
+from connectors.venues.base import AccountDecoder, DexAdapter, TokenPair
 from operators.errors import DecodeError
 
 PROGRAM_ID = "opnb2LAfJYbRMAHHvqjCwQxanZn7ReEHp1k81EohpZb"
@@ -27,6 +27,12 @@ def _wanted(_address: str, market: Any, _derive: bool) -> list[str]:
     return [str(market.bids), str(market.asks)]
 
 
+def _tokens(market: Any) -> TokenPair:
+    return TokenPair(
+        market.base_mint, market.quote_mint, market.base_decimals, market.quote_decimals, True
+    )
+
+
 OPENBOOK = DexAdapter(
     id="openbook",
     kind="clob",
@@ -39,4 +45,5 @@ OPENBOOK = DexAdapter(
     wanted_accounts=_wanted,
     watch_main=lambda _derive: True,
     check_market=_check_market,
+    tokens=_tokens,
 )

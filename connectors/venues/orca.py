@@ -10,11 +10,15 @@ from typing import Any
 
 from connectors.solana import orca as codec
 from connectors.venues._clmm import tick_arrays_around
-from connectors.venues.base import AccountDecoder, DexAdapter
+from connectors.venues.base import AccountDecoder, DexAdapter, TokenPair
 
 
 def _wanted(address: str, pool: Any, derive: bool) -> list[str]:
     return tick_arrays_around("orca", address, pool, codec.tick_array_address) if derive else []
+
+
+def _tokens(pool: Any) -> TokenPair:
+    return TokenPair(pool.token_mint_a, pool.token_mint_b)
 
 
 ORCA = DexAdapter(
@@ -29,4 +33,5 @@ ORCA = DexAdapter(
     decode_main=codec.decode_whirlpool,
     wanted_accounts=_wanted,
     watch_main=lambda derive: derive,
+    tokens=_tokens,
 )

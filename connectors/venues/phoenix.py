@@ -9,7 +9,7 @@ import struct
 from typing import Any
 
 from connectors.solana import phoenix as codec
-from connectors.venues.base import AccountDecoder, DexAdapter
+from connectors.venues.base import AccountDecoder, DexAdapter, TokenPair
 from operators.errors import DecodeError
 
 PROGRAM_ID = "PhoeNiXZ8ByJGLkxNfZRnkUfjvmuYqLR89jjFHGqdXY"
@@ -23,6 +23,12 @@ def _check_market(market: Any) -> None:
         )
 
 
+def _tokens(market: Any) -> TokenPair:
+    return TokenPair(
+        market.base_mint, market.quote_mint, market.base_decimals, market.quote_decimals, True
+    )
+
+
 PHOENIX = DexAdapter(
     id="phoenix",
     kind="clob",
@@ -32,4 +38,5 @@ PHOENIX = DexAdapter(
     },
     decode_main=codec.decode_market,
     check_market=_check_market,
+    tokens=_tokens,
 )

@@ -10,7 +10,7 @@ from typing import Any
 
 from connectors.solana import raydium_clmm as codec
 from connectors.venues._clmm import tick_arrays_around
-from connectors.venues.base import AccountDecoder, DexAdapter
+from connectors.venues.base import AccountDecoder, DexAdapter, TokenPair
 
 
 def _wanted(address: str, pool: Any, derive: bool) -> list[str]:
@@ -20,6 +20,12 @@ def _wanted(address: str, pool: Any, derive: bool) -> list[str]:
         else []
     )
     return [*arrays, str(pool.amm_config), codec.bitmap_extension_address(address)]
+
+
+def _tokens(pool: Any) -> TokenPair:
+    return TokenPair(
+        pool.token_mint_0, pool.token_mint_1, pool.mint_decimals_0, pool.mint_decimals_1
+    )
 
 
 RAYDIUM_CLMM = DexAdapter(
@@ -37,4 +43,5 @@ RAYDIUM_CLMM = DexAdapter(
     decode_main=codec.decode_pool_state,
     wanted_accounts=_wanted,
     watch_main=lambda _derive: True,
+    tokens=_tokens,
 )
