@@ -19,6 +19,7 @@ from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, Any
 
+from cli.runner import RunOptions, add_run_options, is_resume, run_flow, run_options
 from config import Settings, load_settings
 from engine.live_inputs import Bounds, LiveHandles, market_ids
 from flows.paper import LiveFlow
@@ -57,9 +58,10 @@ def _bounds(args: argparse.Namespace, default_s: float | None = None) -> Bounds:
     return Bounds(max_frames=args.max_frames, seconds=args.duration)
 
 
-def run_live(lf: LiveFlow, label: str, progress_every_s: float = 2.0) -> float:
+def run_live(
+    lf: LiveFlow, label: str, progress_every_s: float = 2.0, opts: RunOptions | None = None
+) -> float:
     """Run a live flow to its end with progress lines and Ctrl-C = clean stop; wall seconds."""
-    from bytewax.testing import run_main
 
     handles: LiveHandles = lf.handles
     done = threading.Event()
@@ -84,7 +86,7 @@ def run_live(lf: LiveFlow, label: str, progress_every_s: float = 2.0) -> float:
     ticker.start()
     t0 = time.perf_counter()
     try:
-        run_main(lf.flow)  # type: ignore[no-untyped-call]
+        run_flow(lf.flow, opts or RunOptions())
     finally:
         done.set()
         ticker.join(5.0)
@@ -121,14 +123,18 @@ def cmd_paper(args: argparse.Namespace) -> int:
             loop.start_scenario(args.loopback_jump_bps)
         journal = Path(args.journal or settings.engine.journal_dir)
         report = Path(args.report or settings.engine.report_path)
-        clear_journal(journal)
+        # Live feeds cannot rewind: a resumed paper session keeps its state (books, exposure,
+        # open paper orders) and the earlier rows, and carries on with what the feeds send now.
+        opts = run_options(args)
+        if not is_resume(opts):
+            clear_journal(journal)
         bounds = _bounds(args)
         lf = build_flow(settings, journal, bounds=bounds)
         print(
             f"solarb paper: {', '.join(market_ids(settings))}; "
             + (f"stops after {bounds}" if bounds.bounded else "until Ctrl-C")
         )
-        wall = run_live(lf, "paper")
+        wall = run_live(lf, "paper", opts=opts)
     _print_summary(settings, journal, report, "paper session", wall, "paper")
     return 0
 
@@ -205,6 +211,9 @@ def add_live_parsers(subparsers: Any) -> None:
             default=80.0,
             help="with --loopback: move the pool this far off the CEX every 4 s (0 = never)",
         )
+        if name == "paper":
+            # One worker: the live feeds are single-partition sources (one socket per venue).
+            add_run_options(q, workers=False)
         if name == "live":
             q.add_argument(
                 "--signals-only",

@@ -22,8 +22,7 @@ def _settings(args: argparse.Namespace, sample: bool = False):  # type: ignore[n
 
 def cmd_replay(args: argparse.Namespace) -> int:
     """Replay captures (or the bundled sample) through the graph; print summary, write report."""
-    from bytewax.testing import run_main
-
+    from cli.runner import is_resume, run_flow, run_options
     from connectors.journal import clear_journal
     from flows.replay import build_flow
     from replay.report import summarize, summary_lines, write_report
@@ -42,11 +41,16 @@ def cmd_replay(args: argparse.Namespace) -> int:
                 return 2
     journal = Path(args.journal or settings.engine.journal_dir)
     report = Path(args.report or settings.engine.report_path)
-    clear_journal(journal)
+    opts = run_options(args)
+    if is_resume(opts):
+        # The interrupted run's rows stay: the resumed run adds the rest (from its last snapshot)
+        print(f"solarb: resuming from the recovery snapshots in {opts.recovery_dir}")
+    else:
+        clear_journal(journal)
     flow = build_flow(settings, captures, journal, batch_size=args.batch_size)
     print(f"solarb: replaying {', '.join(str(c) for c in captures)} ...")
     t0 = time.perf_counter()
-    run_main(flow)  # type: ignore[no-untyped-call]
+    run_flow(flow, opts)
     wall = time.perf_counter() - t0
     markets = [m.market_id for p in settings.pairs for m in p.markets]
     qd = settings.pairs[0].quote_decimals if settings.pairs else 6
@@ -216,6 +220,9 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--journal", help="journal folder (default: engine.journal_dir)")
     r.add_argument("--report", help="report path (default: engine.report_path)")
     r.add_argument("--batch-size", type=int, default=None, help="frames per Bytewax batch")
+    from cli.runner import add_run_options
+
+    add_run_options(r)
     r.set_defaults(func=cmd_replay)
 
     s = sub.add_parser("sample", help="generate the sample capture with the simulator")

@@ -87,10 +87,17 @@ class _JournalPartition(StatelessSinkPartition[Any]):
         rows = self._rows.get(name)
         if not rows:
             return
-        part = self._parts.get(name, 0)
-        self._parts[name] = part + 1
         folder = self._root / name
         folder.mkdir(parents=True, exist_ok=True)
+        part = self._parts.get(name)
+        if part is None:
+            # A run resumed from recovery snapshots writes into the same folder: number its
+            # parts after the interrupted run's, never over them.
+            mine = [
+                int(f.stem.rsplit("-", 1)[1]) for f in folder.glob(f"w{self._worker}-*.parquet")
+            ]
+            part = max(mine, default=-1) + 1
+        self._parts[name] = part + 1
         pq.write_table(pa.Table.from_pylist(rows), folder / f"w{self._worker}-{part:05d}.parquet")
         self._rows[name] = []
 
