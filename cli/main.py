@@ -8,7 +8,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from operators.errors import SolarbError
+from operators.errors import ConfigError, SolarbError
 
 
 def _settings(args: argparse.Namespace, sample: bool = False):  # type: ignore[no-untyped-def]
@@ -16,7 +16,8 @@ def _settings(args: argparse.Namespace, sample: bool = False):  # type: ignore[n
     from sim.simulate import sample_markets
 
     all_venues = bool(getattr(args, "all_venues", False))
-    markets = args.markets or (sample_markets(all_venues) if sample else None)
+    multi_pair = bool(getattr(args, "multi_pair", False))
+    markets = args.markets or (sample_markets(all_venues, multi_pair) if sample else None)
     return load_settings(args.config, markets)
 
 
@@ -32,7 +33,9 @@ def cmd_replay(args: argparse.Namespace) -> int:
     settings = _settings(args, sample=sample)
     if sample:
         print("solarb: generating/using the bundled sample session (deterministic simulator)")
-        captures = [ensure_sample(progress=print, all_venues=args.all_venues)]
+        captures = [
+            ensure_sample(progress=print, all_venues=args.all_venues, multi_pair=args.multi_pair)
+        ]
     else:
         captures = [Path(c) for c in args.capture]
         for c in captures:
@@ -74,17 +77,33 @@ def cmd_replay(args: argparse.Namespace) -> int:
 
 def cmd_sample(args: argparse.Namespace) -> int:
     """Generate the bundled sample capture with the deterministic simulator."""
-    from sim.simulate import ALL_VENUES, SimConfig, ensure_sample, sample_markets, write_capture
+    from sim.simulate import (
+        ALL_VENUES,
+        SimConfig,
+        ensure_sample,
+        sample_markets,
+        write_capture,
+        write_multi_pair_capture,
+    )
 
+    if args.all_venues and args.multi_pair:
+        raise ConfigError("--all-venues and --multi-pair are two different samples: pick one")
+    if args.out and args.multi_pair:
+        # each pair keeps its own seed (the SOL/USDC one is --seed's default)
+        n = write_multi_pair_capture(Path(args.out), duration_s=args.duration)
+        print(f"solarb: wrote {n} frames to {args.out}")
+        return 0
     if args.out:
         venues = ALL_VENUES if args.all_venues else SimConfig().venues
         cfg = SimConfig(seed=args.seed, duration_s=args.duration, venues=venues)
         n = write_capture(Path(args.out), cfg)
         print(f"solarb: wrote {n} frames to {args.out}")
         return 0
-    path = ensure_sample(force=args.force, progress=print, all_venues=args.all_venues)
+    path = ensure_sample(
+        force=args.force, progress=print, all_venues=args.all_venues, multi_pair=args.multi_pair
+    )
     print(f"solarb: sample capture at {path}")
-    print(f"solarb: its markets file is {sample_markets(args.all_venues)}")
+    print(f"solarb: its markets file is {sample_markets(args.all_venues, args.multi_pair)}")
     return 0
 
 
@@ -217,6 +236,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="with --sample: the 7-venue sample (Binance, OKX, Bybit, Orca, Raydium, Phoenix, "
         "OpenBook)",
     )
+    r.add_argument(
+        "--multi-pair",
+        action="store_true",
+        help="with --sample: the two-pair sample (SOL/USDC and wETH/USDC on Binance + Orca)",
+    )
     r.add_argument("--journal", help="journal folder (default: engine.journal_dir)")
     r.add_argument("--report", help="report path (default: engine.report_path)")
     r.add_argument("--batch-size", type=int, default=None, help="frames per Bytewax batch")
@@ -228,6 +252,7 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("sample", help="generate the sample capture with the simulator")
     s.add_argument("--force", action="store_true", help="regenerate even if present")
     s.add_argument("--all-venues", action="store_true", help="all 7 venues, not Binance + Orca")
+    s.add_argument("--multi-pair", action="store_true", help="two pairs: SOL/USDC and wETH/USDC")
     s.add_argument("--out", help="write a capture here instead of the bundled sample path")
     s.add_argument("--seed", type=int, default=7)
     s.add_argument("--duration", type=int, default=180, help="seconds of market time")
