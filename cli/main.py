@@ -239,7 +239,7 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument(
         "--multi-pair",
         action="store_true",
-        help="with --sample: the two-pair sample (SOL/USDC and wETH/USDC on Binance + Orca)",
+        help="with --sample: the two-pair sample (SOL/USDC and ETH/USDC on Binance + Orca)",
     )
     r.add_argument("--journal", help="journal folder (default: engine.journal_dir)")
     r.add_argument("--report", help="report path (default: engine.report_path)")
@@ -252,7 +252,7 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("sample", help="generate the sample capture with the simulator")
     s.add_argument("--force", action="store_true", help="regenerate even if present")
     s.add_argument("--all-venues", action="store_true", help="all 7 venues, not Binance + Orca")
-    s.add_argument("--multi-pair", action="store_true", help="two pairs: SOL/USDC and wETH/USDC")
+    s.add_argument("--multi-pair", action="store_true", help="two pairs: SOL/USDC and ETH/USDC")
     s.add_argument("--out", help="write a capture here instead of the bundled sample path")
     s.add_argument("--seed", type=int, default=7)
     s.add_argument("--duration", type=int, default=180, help="seconds of market time")

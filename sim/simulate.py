@@ -80,7 +80,7 @@ class PairSpec:
 
 SOL_USDC = PairSpec("SOL/USDC", "SOLUSDC", SAMPLE_POOL, SOL_MINT, 9, "vault a", "vault b")
 WETH_USDC = PairSpec(
-    "wETH/USDC", "ETHUSDC", SAMPLE_WETH_POOL, WETH_MINT, 8, "weth vault a", "weth vault b"
+    "ETH/USDC", "ETHUSDC", SAMPLE_WETH_POOL, WETH_MINT, 8, "weth vault a", "weth vault b"
 )
 
 
@@ -437,9 +437,9 @@ def write_capture(path: Path, cfg: SimConfig | None = None) -> int:
     return len(frames)
 
 
-# The multi-pair session: SOL/USDC as the classic sample, and wETH/USDC (8 decimals, ~3000
-# USDC) on Binance + its own Whirlpool with its own seed, its pool liquidity scaled to a similar
-# USD depth, and signals at other times, so that each pair trades on its own.
+# The multi-pair session: SOL/USDC as the classic sample, and ETH/USDC (Wormhole wETH, 8
+# decimals, ~3000 USDC) on Binance + its own Whirlpool, with its own seed, its pool liquidity
+# scaled to a similar USD depth, and signals at other times, so each pair trades on its own.
 WETH_CONFIG = SimConfig(
     seed=11,
     mid0=Decimal("3000"),
