@@ -51,7 +51,8 @@ def add_run_options(p: argparse.ArgumentParser, *, workers: bool = True) -> None
 
 def run_options(args: argparse.Namespace) -> RunOptions:
     """The run options of parsed arguments, checked (ConfigError names the option)."""
-    workers = int(getattr(args, "workers", 1) or 1)
+    w = getattr(args, "workers", None)
+    workers = 1 if w is None else int(w)
     if workers < 1:
         raise ConfigError(f"--workers must be >= 1, got {workers}")
     interval = float(getattr(args, "snapshot_interval", 10.0))
