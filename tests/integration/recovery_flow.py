@@ -5,8 +5,9 @@
 SOLARB_JOURNAL), with two test-only changes made here and nowhere in production:
 - each source batch waits SOLARB_TEST_FRAME_SLEEP_MS first, so a short capture takes seconds
   and a SIGKILL lands mid-run;
-- the journal writes every row as it comes (flush_rows=1), so rows that left the graph before
-  the kill are on disk, as a durable journal's would be.
+- the journal writes every row as it comes (flush_rows=1), each part file written aside and
+  renamed into place, so rows that left the graph before the kill are on disk and a kill never
+  leaves half a file, as with a durable journal.
 """
 
 from __future__ import annotations
@@ -14,10 +15,14 @@ from __future__ import annotations
 import functools
 import os
 import time
+from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
+import pyarrow.parquet as pq
 from bytewax.inputs import StatefulSourcePartition
 
+import connectors.journal
 import flows.replay
 from connectors.journal import JournalSink
 from replay.source import ReplaySource
@@ -54,8 +59,22 @@ class SlowReplaySource(ReplaySource):
         return _Slowed(part, float(os.environ.get(SLEEP_ENV, "0")) / 1000)
 
 
+class _AtomicParquet:
+    """`pyarrow.parquet` for the journal module, whose `write_table` writes aside, then renames."""
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(pq, name)
+
+    @staticmethod
+    def write_table(table: pa.Table, where: Path) -> None:
+        tmp = Path(where).with_suffix(".tmp")
+        pq.write_table(table, tmp)
+        os.replace(tmp, where)
+
+
 def __getattr__(name: str) -> Any:
     if name == "flow":
+        connectors.journal.pq = _AtomicParquet()  # type: ignore[assignment]
         flows.replay.ReplaySource = SlowReplaySource  # type: ignore[misc]
         flows.replay.JournalSink = functools.partial(JournalSink, flush_rows=1)  # type: ignore[misc]
         return flows.replay.flow

@@ -86,18 +86,18 @@ def test_replay_killed_mid_run_resumes_from_its_snapshots_to_the_uninterrupted_j
         SOLARB_CAPTURE=str(cap),
         SOLARB_MARKETS=str(SAMPLE_MARKETS),
         SOLARB_JOURNAL=str(journal),
-        SOLARB_TEST_FRAME_SLEEP_MS="8",  # ~5.5 s for the 687 frames
+        SOLARB_TEST_FRAME_SLEEP_MS="10",  # ~7 s for the 687 frames
     )
     first = _bytewax_run(recovery, env)
     try:
         # Kill once the first signal has been decided (20 s into the session's 60) and a
-        # snapshot has been taken since (1 s epochs); the -80 bps jump at 45 s is ~2 s ahead.
+        # snapshot has been taken since (1 s epochs); the -80 bps jump at 45 s is ~2.9 s ahead.
         decided = _wait_for(
             lambda: first.poll() is not None or any((journal / "decisions").glob("*.parquet")),
             30,
         )
         assert decided and first.poll() is None, first.communicate()[1][-2000:]
-        time.sleep(1.2)
+        time.sleep(1.5)
         assert first.poll() is None, "the run ended before it could be killed"
         first.send_signal(signal.SIGKILL)
     finally:
