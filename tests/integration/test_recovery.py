@@ -86,6 +86,8 @@ def test_replay_killed_mid_run_resumes_from_its_snapshots_to_the_uninterrupted_j
         SOLARB_CAPTURE=str(cap),
         SOLARB_MARKETS=str(SAMPLE_MARKETS),
         SOLARB_JOURNAL=str(journal),
+        # A journal that keeps one folder per run must put the resumed run in the killed one's.
+        SOLARB_RUN_ID="recovered",
         SOLARB_TEST_FRAME_SLEEP_MS="10",  # ~7 s for the 687 frames
     )
     first = _bytewax_run(recovery, env)

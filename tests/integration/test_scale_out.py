@@ -83,6 +83,8 @@ def _env(capture: Path, journal: Path) -> dict[str, str]:
         SOLARB_CAPTURE=str(capture),
         SOLARB_MARKETS=str(SAMPLE_MARKETS_MULTI),
         SOLARB_JOURNAL=str(journal),
+        # A journal that keeps one folder per run must put both processes in the same one.
+        SOLARB_RUN_ID="scale-out",
     )
 
 
