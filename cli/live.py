@@ -62,7 +62,6 @@ def run_live(
     lf: LiveFlow, label: str, progress_every_s: float = 2.0, opts: RunOptions | None = None
 ) -> float:
     """Run a live flow to its end with progress lines and Ctrl-C = clean stop; wall seconds."""
-
     handles: LiveHandles = lf.handles
     done = threading.Event()
 

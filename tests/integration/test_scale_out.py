@@ -146,3 +146,23 @@ def test_two_processes_on_loopback_journal_what_one_worker_does(
     assert sorted_rows(journal) == one_worker
     # process i runs worker i: each process wrote only its own pair's part files
     assert pairs_by_worker(journal) == {"w0": {"SOL/USDC"}, "w1": {"ETH/USDC"}}
+
+
+def test_two_workers_with_a_recovery_dir_journal_what_one_worker_does_and_resume_to_it(
+    capture: Path, one_worker: Journal, tmp_path: Path
+) -> None:
+    journal, recovery = tmp_path / "journal", tmp_path / "recovery"
+    args = ["--markets", str(SAMPLE_MARKETS_MULTI), "replay", str(capture), "--workers", "2"]
+    args += ["--journal", str(journal), "--report", str(tmp_path / "r.md")]
+    args += ["--recovery-dir", str(recovery), "--snapshot-interval", "0.5"]
+    assert solarb(args) == 0
+    assert sorted(p.name for p in recovery.iterdir()) == ["part-0.sqlite3", "part-1.sqlite3"]
+    assert sorted_rows(journal) == one_worker
+    # A rerun resumes after the last frame: no decision again, and the end-of-run counters it
+    # writes once more carry the restored counts, equal to the first ones.
+    assert solarb(args) == 0
+    again = sorted_rows(journal)
+    assert {k: sorted(set(v)) for k, v in again.items()} == {
+        k: sorted(set(v)) for k, v in one_worker.items()
+    }
+    assert again["decisions"] == one_worker["decisions"]
