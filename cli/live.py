@@ -16,6 +16,14 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from cli.runner import (
+    RunOptions,
+    add_run_options,
+    journal_settings,
+    recovery_run_id,
+    run_flow,
+    run_options,
+)
 from config import Settings, load_settings
 from engine.live_inputs import Bounds, LiveHandles, market_ids
 from flows.paper import LiveFlow
@@ -59,15 +67,17 @@ def _bounds(args: argparse.Namespace, default_s: float | None = None) -> Bounds:
 
 
 def run_live(
-    lf: LiveFlow, label: str, progress_every_s: float = 2.0, stop: GracefulStop | None = None
+    lf: LiveFlow,
+    label: str,
+    progress_every_s: float = 2.0,
+    stop: GracefulStop | None = None,
+    opts: RunOptions | None = None,
 ) -> tuple[float, int]:
     """Run a live flow to its end with progress lines; (wall seconds, exit code).
 
     SIGINT/SIGTERM stop the feeds cleanly (sinks close, the journal flushes, the summary is
-    printed) and the exit code is 130/143; a second signal aborts.
+    printed) and the exit code is 130/143; a second signal aborts. `opts`: recovery snapshots.
     """
-    from bytewax.testing import run_main
-
     handles: LiveHandles = lf.handles
     done = threading.Event()
 
@@ -85,9 +95,9 @@ def run_live(
     try:
         if own:
             with interrupt:
-                run_main(lf.flow)  # type: ignore[no-untyped-call]
+                run_flow(lf.flow, opts or RunOptions())
         else:
-            run_main(lf.flow)  # type: ignore[no-untyped-call]
+            run_flow(lf.flow, opts or RunOptions())
     finally:
         done.set()
         ticker.join(5.0)
@@ -140,7 +150,11 @@ def cmd_paper(args: argparse.Namespace) -> int:
             loop.start_scenario(args.loopback_jump_bps)
         root = Path(args.journal or settings.engine.journal_dir)
         report = Path(args.report or settings.engine.report_path)
-        run_id = new_run_id()
+        # Live feeds cannot rewind: a resumed paper session keeps its state (books, exposure,
+        # open paper orders) and its journal run, and carries on with what the feeds send now.
+        opts = run_options(args)
+        settings = journal_settings(opts, settings)
+        run_id = recovery_run_id(opts, new_run_id(), explicit=False)
         bounds = _bounds(args)
         lf = build_flow(settings, root, bounds=bounds, run_id=run_id)
         print(
@@ -149,7 +163,7 @@ def cmd_paper(args: argparse.Namespace) -> int:
             + f"; journal {root / run_id}/",
             flush=True,
         )
-        wall, code = run_live(lf, "paper", stop=stop)
+        wall, code = run_live(lf, "paper", stop=stop, opts=opts)
     _print_summary(settings, root / run_id, report, "paper session", wall, "paper", code != 0)
     return code
 
@@ -233,6 +247,9 @@ def add_live_parsers(subparsers: Any) -> None:
             action="store_true",
             help="do not check the markets file against the chain at start (not advised)",
         )
+        if name == "paper":
+            # One worker: the live feeds are single-partition sources (one socket per venue).
+            add_run_options(q, workers=False)
         if name == "live":
             q.add_argument(
                 "--signals-only",

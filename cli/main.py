@@ -16,7 +16,8 @@ def _settings(args: argparse.Namespace, sample: bool = False):  # type: ignore[n
     from sim.simulate import sample_markets
 
     all_venues = bool(getattr(args, "all_venues", False))
-    markets = args.markets or (sample_markets(all_venues) if sample else None)
+    multi_pair = bool(getattr(args, "multi_pair", False))
+    markets = args.markets or (sample_markets(all_venues, multi_pair) if sample else None)
     return load_settings(args.config, markets)
 
 
@@ -29,8 +30,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
     """
     import threading
 
-    from bytewax.testing import run_main
-
+    from cli.runner import journal_settings, recovery_run_id, run_flow, run_options
     from connectors.journal import check_run_id, new_run_id
     from flows.replay import build_flow
     from flows.stopping import GracefulStop
@@ -45,11 +45,19 @@ def cmd_replay(args: argparse.Namespace) -> int:
         settings = _settings(args, sample=sample)
         if sample:
             print("solarb: generating/using the bundled sample session (deterministic simulator)")
-            captures = [ensure_sample(progress=print, all_venues=args.all_venues)]
+            captures = [
+                ensure_sample(
+                    progress=print, all_venues=args.all_venues, multi_pair=args.multi_pair
+                )
+            ]
         else:
             captures = [Path(c) for c in args.capture]
         root = Path(args.journal or settings.engine.journal_dir)
+        opts = run_options(args)
+        settings = journal_settings(opts, settings)
         run_id = check_run_id(args.run_id) if args.run_id else new_run_id()
+        # a run resumed from recovery snapshots continues the interrupted run's journal folder
+        run_id = recovery_run_id(opts, run_id, explicit=bool(args.run_id))
         report = Path(args.report or settings.engine.report_path)
         flow = build_flow(
             settings, captures, root, batch_size=args.batch_size, run_id=run_id, stop=stop
@@ -57,7 +65,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
         journal = root / run_id
         print(f"solarb: replaying {', '.join(str(c) for c in captures)} ...", flush=True)
         t0 = time.perf_counter()
-        run_main(flow)  # type: ignore[no-untyped-call]
+        run_flow(flow, opts)
         wall = time.perf_counter() - t0
     s = summarize(journal, settings)
     print("")
@@ -83,17 +91,33 @@ def cmd_replay(args: argparse.Namespace) -> int:
 
 def cmd_sample(args: argparse.Namespace) -> int:
     """Generate the bundled sample capture with the deterministic simulator."""
-    from sim.simulate import ALL_VENUES, SimConfig, ensure_sample, sample_markets, write_capture
+    from sim.simulate import (
+        ALL_VENUES,
+        SimConfig,
+        ensure_sample,
+        sample_markets,
+        write_capture,
+        write_multi_pair_capture,
+    )
 
+    if args.all_venues and args.multi_pair:
+        raise ConfigError("--all-venues and --multi-pair are two different samples: pick one")
+    if args.out and args.multi_pair:
+        # each pair keeps its own seed (the SOL/USDC one is --seed's default)
+        n = write_multi_pair_capture(Path(args.out), duration_s=args.duration)
+        print(f"solarb: wrote {n} frames to {args.out}")
+        return 0
     if args.out:
         venues = ALL_VENUES if args.all_venues else SimConfig().venues
         cfg = SimConfig(seed=args.seed, duration_s=args.duration, venues=venues)
         n = write_capture(Path(args.out), cfg)
         print(f"solarb: wrote {n} frames to {args.out}")
         return 0
-    path = ensure_sample(force=args.force, progress=print, all_venues=args.all_venues)
+    path = ensure_sample(
+        force=args.force, progress=print, all_venues=args.all_venues, multi_pair=args.multi_pair
+    )
     print(f"solarb: sample capture at {path}")
-    print(f"solarb: its markets file is {sample_markets(args.all_venues)}")
+    print(f"solarb: its markets file is {sample_markets(args.all_venues, args.multi_pair)}")
     return 0
 
 
@@ -237,16 +261,25 @@ def build_parser() -> argparse.ArgumentParser:
         "OpenBook)",
     )
     r.add_argument(
+        "--multi-pair",
+        action="store_true",
+        help="with --sample: the two-pair sample (SOL/USDC and ETH/USDC on Binance + Orca)",
+    )
+    r.add_argument(
         "--journal", help="journal folder (default: engine.journal_dir); the run writes <run id>/"
     )
     r.add_argument("--run-id", help="run folder name (default: UTC start time + random suffix)")
     r.add_argument("--report", help="report path (default: engine.report_path)")
     r.add_argument("--batch-size", type=int, default=None, help="frames per Bytewax batch")
+    from cli.runner import add_run_options
+
+    add_run_options(r)
     r.set_defaults(func=cmd_replay)
 
     s = sub.add_parser("sample", help="generate the sample capture with the simulator")
     s.add_argument("--force", action="store_true", help="regenerate even if present")
     s.add_argument("--all-venues", action="store_true", help="all 7 venues, not Binance + Orca")
+    s.add_argument("--multi-pair", action="store_true", help="two pairs: SOL/USDC and ETH/USDC")
     s.add_argument("--out", help="write a capture here instead of the bundled sample path")
     s.add_argument("--seed", type=int, default=7)
     s.add_argument("--duration", type=int, default=180, help="seconds of market time")

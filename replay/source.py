@@ -12,6 +12,7 @@ tick -> opportunity latency per frame); large batches raise throughput a little.
 
 from __future__ import annotations
 
+import itertools
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -36,12 +37,12 @@ class _ReplayPartition(StatefulSourcePartition[RawFrame, int]):
     ) -> None:
         self._stop = stop
         self._it: Iterator[RawFrame] = merge_by_time([read_capture(p, streams) for p in paths])
-        self._pos = 0
+        # The position is the offset of the next frame to emit: what a snapshot hands to a
+        # resumed run, so that it neither repeats nor loses a frame. Skipping re-reads the
+        # frames already emitted (the merge order is deterministic, so they are the same ones).
+        self._pos = sum(1 for _ in itertools.islice(self._it, resume_at))
         self._batch = batch_size
         self._stamp = stamp_ingest
-        for _ in range(resume_at):
-            next(self._it, None)
-            self._pos += 1
 
     def next_batch(self) -> list[RawFrame]:
         if self._stop is not None and self._stop.is_set():
@@ -63,6 +64,7 @@ class _ReplayPartition(StatefulSourcePartition[RawFrame, int]):
         return out
 
     def snapshot(self) -> int:
+        """Offset of the next frame to emit (frames emitted so far, in merge order)."""
         return self._pos
 
 

@@ -23,13 +23,14 @@ import json
 import math
 import random
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from pathlib import Path
 
 from solders.pubkey import Pubkey
 
 from connectors.capture import CaptureWriter
+from operators.errors import ConfigError
 from operators.events import RawFrame
 
 HERE = Path(__file__).resolve().parent
@@ -67,6 +68,29 @@ SAMPLE_PHOENIX_MARKET = sample_pubkey("phoenix SOL/USDC")
 SAMPLE_OPENBOOK_MARKET = sample_pubkey("openbook SOL/USDC")
 SAMPLE_OPENBOOK_BIDS = sample_pubkey("openbook SOL/USDC bids")
 SAMPLE_OPENBOOK_ASKS = sample_pubkey("openbook SOL/USDC asks")
+SAMPLE_WETH_POOL = sample_pubkey("whirlpool wETH/USDC")
+WETH_MINT = "7vfCXTUXx5WJV5JADk17DUJ4ksgau7utNKj4b963voxs"  # Wormhole wETH, 8 decimals
+SAMPLE_CAPTURE_MULTI = SAMPLE_DIR / "multi_pair_sample.parquet"
+SAMPLE_MARKETS_MULTI = SAMPLE_DIR / "markets_multi.toml"
+
+
+@dataclass(frozen=True)
+class PairSpec:
+    """What names one simulated Binance + Orca pair: its symbol, pool, base mint and decimals."""
+
+    name: str
+    cex_symbol: str
+    pool_address: str
+    base_mint: str
+    base_decimals: int
+    vault_a_label: str
+    vault_b_label: str
+
+
+SOL_USDC = PairSpec("SOL/USDC", "SOLUSDC", SAMPLE_POOL, SOL_MINT, 9, "vault a", "vault b")
+WETH_USDC = PairSpec(
+    "ETH/USDC", "ETHUSDC", SAMPLE_WETH_POOL, WETH_MINT, 8, "weth vault a", "weth vault b"
+)
 
 
 @dataclass(frozen=True)
@@ -210,27 +234,35 @@ BINANCE_SNAPSHOT = "GET /api/v3/depth?symbol=SOLUSDC&limit=1000"
 
 
 def binance_depth_frames(
-    book: BinanceBook, rng: random.Random, mid: float, ts: int, *, with_snapshot: bool
+    book: BinanceBook,
+    rng: random.Random,
+    mid: float,
+    ts: int,
+    *,
+    with_snapshot: bool,
+    symbol: str = "SOLUSDC",
 ) -> list[RawFrame]:
     """Move the book to `mid` and give its `depth@100ms` diff frame (and the REST snapshot,
     which lands 30 ms later after a few buffered diffs, as live)."""
+    depth_stream = f"{symbol.lower()}@depth@100ms"
+    snapshot_stream = f"GET /api/v3/depth?symbol={symbol}&limit=1000"
     bids, asks = book.rebuild(Decimal(repr(round(mid, 6))))
     first = book.update_id + 1
     book.update_id += 1 + rng.randrange(0, 20)
     body = {
         "e": "depthUpdate",
         "E": ts // 1_000_000,
-        "s": "SOLUSDC",
+        "s": symbol,
         "U": first,
         "u": book.update_id,
         "b": bids,
         "a": asks,
     }
-    payload = json.dumps({"stream": BINANCE_DEPTH_STREAM, "data": body}, separators=(",", ":"))
-    out = [RawFrame(ts, "binance", BINANCE_DEPTH_STREAM, "ws", payload.encode())]
+    payload = json.dumps({"stream": depth_stream, "data": body}, separators=(",", ":"))
+    out = [RawFrame(ts, "binance", depth_stream, "ws", payload.encode())]
     if with_snapshot:
         snap = json.dumps(book.snapshot(), separators=(",", ":")).encode()
-        out.append(RawFrame(ts + 30_000_000, "binance", BINANCE_SNAPSHOT, "rest", snap))
+        out.append(RawFrame(ts + 30_000_000, "binance", snapshot_stream, "rest", snap))
     return out
 
 
@@ -270,7 +302,7 @@ def price_of_sqrt_x64(
 class SimPool:
     """A simulated Whirlpool: positions -> tick arrays; price moves -> pool account bytes."""
 
-    def __init__(self, cfg: SimConfig, address: str) -> None:
+    def __init__(self, cfg: SimConfig, address: str, spec: PairSpec | None = None) -> None:
         from connectors.solana import orca
         from operators.clmm import accounts
         from operators.clmm import math as clmm_math
@@ -280,7 +312,8 @@ class SimPool:
         self.math = clmm_math
         self.cfg = cfg
         self.address = address
-        self.sqrt_price_x64 = sqrt_price_x64_of(cfg.mid0)
+        self.spec = spec or SOL_USDC
+        self.sqrt_price_x64 = sqrt_price_x64_of(cfg.mid0, self.spec.base_decimals)
 
     def tick(self) -> int:
         """Current tick of the pool's sqrt price."""
@@ -330,20 +363,20 @@ class SimPool:
             liquidity=self.liquidity(),
             sqrt_price=self.sqrt_price_x64,
             tick_current_index=self.tick(),
-            token_mint_a=SOL_MINT,
+            token_mint_a=self.spec.base_mint,
             token_mint_b=USDC_MINT,
-            token_vault_a=sample_pubkey("vault a"),
-            token_vault_b=sample_pubkey("vault b"),
+            token_vault_a=sample_pubkey(self.spec.vault_a_label),
+            token_vault_b=sample_pubkey(self.spec.vault_b_label),
         )
         return self.orca.encode_whirlpool(w)
 
     def move_to(self, price: float) -> None:
         """Set the pool price (as a swap by someone else would)."""
-        self.sqrt_price_x64 = sqrt_price_x64_of(Decimal(repr(price)))
+        self.sqrt_price_x64 = sqrt_price_x64_of(Decimal(repr(price)), self.spec.base_decimals)
 
     def price(self) -> float:
         """Human price of the pool."""
-        return price_of_sqrt_x64(self.sqrt_price_x64)
+        return price_of_sqrt_x64(self.sqrt_price_x64, self.spec.base_decimals)
 
 
 # ---------------------------------------------------------------- the session
@@ -358,10 +391,11 @@ def generate(cfg: SimConfig) -> Iterator[RawFrame]:
     return generate_venues(cfg)
 
 
-def _generate_classic(cfg: SimConfig) -> Iterator[RawFrame]:
+def _generate_classic(cfg: SimConfig, spec: PairSpec = SOL_USDC) -> Iterator[RawFrame]:
     rng = random.Random(cfg.seed)
     book = BinanceBook(rng, cfg.levels)
-    pool = SimPool(cfg, SAMPLE_POOL)
+    pool = SimPool(cfg, spec.pool_address, spec)
+    pool_stream = f"{spec.pool_address}:{spec.pool_address}"
     slot = 300_000_000
     mid = float(cfg.mid0)
     jumps = dict(cfg.jumps)
@@ -372,12 +406,8 @@ def _generate_classic(cfg: SimConfig) -> Iterator[RawFrame]:
     frames: list[RawFrame] = []
     t0 = cfg.start_ns
     for addr, data in pool.tick_arrays():
-        frames.append(RawFrame(t0, "orca", f"{SAMPLE_POOL}:{addr}", "account", data, slot))
-    frames.append(
-        RawFrame(
-            t0 + 1, "orca", f"{SAMPLE_POOL}:{SAMPLE_POOL}", "account", pool.account_bytes(), slot
-        )
-    )
+        frames.append(RawFrame(t0, "orca", f"{spec.pool_address}:{addr}", "account", data, slot))
+    frames.append(RawFrame(t0 + 1, "orca", pool_stream, "account", pool.account_bytes(), slot))
     yield from frames
     book.rebuild(Decimal(repr(mid)))
     snapshot_at = 3
@@ -388,7 +418,9 @@ def _generate_classic(cfg: SimConfig) -> Iterator[RawFrame]:
         mid *= math.exp(rng.gauss(0.0, cfg.vol_bps_per_step / 1e4))
         if sec_now != sec_before and sec_now in jumps:
             mid *= math.exp(jumps[sec_now] / 1e4)
-        yield from binance_depth_frames(book, rng, mid, ts, with_snapshot=i == snapshot_at)
+        yield from binance_depth_frames(
+            book, rng, mid, ts, with_snapshot=i == snapshot_at, symbol=spec.cex_symbol
+        )
         if i % per_slot == 0:
             slot += 1
             gap_bps = (mid / pool.price() - 1.0) * 1e4
@@ -401,12 +433,7 @@ def _generate_classic(cfg: SimConfig) -> Iterator[RawFrame]:
             else:
                 continue
             yield RawFrame(
-                ts + 5_000_000,
-                "orca",
-                f"{SAMPLE_POOL}:{SAMPLE_POOL}",
-                "account",
-                pool.account_bytes(),
-                slot,
+                ts + 5_000_000, "orca", pool_stream, "account", pool.account_bytes(), slot
             )
 
 
@@ -419,23 +446,73 @@ def write_capture(path: Path, cfg: SimConfig | None = None) -> int:
     return len(frames)
 
 
+# The multi-pair session: SOL/USDC as the classic sample, and ETH/USDC (Wormhole wETH, 8
+# decimals, ~3000 USDC) on Binance + its own Whirlpool, with its own seed, its pool liquidity
+# scaled to a similar USD depth, and signals at other times, so each pair trades on its own.
+WETH_CONFIG = SimConfig(
+    seed=11,
+    mid0=Decimal("3000"),
+    jumps=((30, -75), (70, 85), (105, 70), (140, -80), (170, 75), (60, 13), (125, -15)),
+    positions=(
+        (33088, 34944, 2_100_000_000_000),
+        (32512, 35520, 1_400_000_000_000),
+        (29952, 38016, 700_000_000_000),
+    ),
+)
+MULTI_PAIR: tuple[tuple[SimConfig, PairSpec], ...] = (
+    (SimConfig(), SOL_USDC),
+    (WETH_CONFIG, WETH_USDC),
+)
+
+
+def write_multi_pair_capture(
+    path: Path,
+    pairs: tuple[tuple[SimConfig, PairSpec], ...] = MULTI_PAIR,
+    duration_s: int | None = None,
+) -> int:
+    """Write several classic (Binance + Orca) pairs as one session; return the frame count.
+
+    Each pair is its own simulation (own seed and events); their frames are merged in receive
+    order (stable: at equal times, the earlier pair's frames first)."""
+    frames: list[RawFrame] = []
+    for cfg, spec in pairs:
+        if duration_s is not None:
+            cfg = replace(cfg, duration_s=duration_s)
+        frames += _generate_classic(cfg, spec)
+    frames.sort(key=lambda f: f.ts_recv_ns)
+    with CaptureWriter(path) as w:
+        w.write_all(frames)
+    return len(frames)
+
+
 def ensure_sample(
     force: bool = False,
     progress: Callable[[str], object] | None = None,
     *,
     all_venues: bool = False,
+    multi_pair: bool = False,
 ) -> Path:
-    """The bundled sample capture (all seven venues if asked), generated on first use."""
-    path = SAMPLE_CAPTURE_ALL if all_venues else SAMPLE_CAPTURE
+    """The bundled sample capture (all seven venues, or two pairs, if asked), made on first use."""
+    if all_venues and multi_pair:
+        raise ConfigError("the samples are either all venues of one pair or two pairs, not both")
+    path = (
+        SAMPLE_CAPTURE_ALL if all_venues else SAMPLE_CAPTURE_MULTI if multi_pair else SAMPLE_CAPTURE
+    )
     if force or not path.is_file():
         tmp = path.with_suffix(".tmp")
-        n = write_capture(tmp, SimConfig(venues=ALL_VENUES) if all_venues else SimConfig())
+        if multi_pair:
+            n = write_multi_pair_capture(tmp)
+        else:
+            n = write_capture(tmp, SimConfig(venues=ALL_VENUES) if all_venues else SimConfig())
         tmp.replace(path)
         if progress:
             progress(f"solarb: generated sample session: {n} frames -> {path}")
     return path
 
 
-def sample_markets(all_venues: bool = False) -> Path:
-    """The markets file that matches the sample capture (`markets_all.toml` for all venues)."""
+def sample_markets(all_venues: bool = False, multi_pair: bool = False) -> Path:
+    """The markets file that matches the sample capture (`markets_all.toml` for all venues,
+    `markets_multi.toml` for two pairs)."""
+    if multi_pair:
+        return SAMPLE_MARKETS_MULTI
     return SAMPLE_MARKETS_ALL if all_venues else SAMPLE_MARKETS

@@ -66,8 +66,11 @@ def test_sqrt_price_at_tick_hits_the_program_constants() -> None:
 def test_tick_at_sqrt_price_inverts_sqrt_price_at_tick(tick: int) -> None:
     sqrt = rm.sqrt_price_at_tick(tick)
     exact = Decimal("1.0001") ** (Decimal(tick) / 2) * Q64
-    # Raydium's truncated constants: identical to the SDK, within 1e-10 of the true value.
-    assert abs(Decimal(sqrt) - exact) / exact < Decimal("1e-10")
+    # Raydium's truncated constants: identical to the SDK, within 1e-10 of the true value. For
+    # positive ticks the program inverts a Q64.64 ratio of ~exact/2^128 units, so near MAX_TICK
+    # the result is only good to about 2 * exact / 2^128 relative (1.7e-10 at tick 438,362).
+    tolerance = Decimal("1e-10") + 2 * exact / Decimal(2**128)
+    assert abs(Decimal(sqrt) - exact) / exact < tolerance
     assert rm.tick_at_sqrt_price(sqrt) == tick
     assert rm.tick_at_sqrt_price(rm.sqrt_price_at_tick(tick + 1) - 1) == tick
 

@@ -52,10 +52,13 @@ def _fetcher(chain: Mapping[str, Account | None]):  # type: ignore[no-untyped-de
 
 
 def _settings(**market: object) -> Settings:
+    """The sample settings without the pair's mints (decimals alone decide), `market` applied
+    to the Orca market."""
     s = load_settings(markets_path=SAMPLE_MARKETS, env={})
     pair = s.pairs[0]
     markets = [m.model_copy(update=market) if m.venue == "orca" else m for m in pair.markets]
-    return s.model_copy(update={"pairs": [pair.model_copy(update={"markets": markets})]})
+    pair = pair.model_copy(update={"markets": markets, "base_mint": "", "quote_mint": ""})
+    return s.model_copy(update={"pairs": [pair]})
 
 
 def test_the_sample_orca_market_matches_its_pool_and_mints() -> None:

@@ -1,0 +1,169 @@
+"""Scale-out: pairs are keys, so several workers (threads or processes) share the pairs and the
+journal holds the same rows as one worker's, only wall-clock latency stamps differ.
+
+The two-pair sample puts SOL/USDC and ETH/USDC on different workers of two (Bytewax places a
+key by a hash of its name), so these runs really split the pairs. Each worker writes its own
+journal part files (`w<worker>-<part>`), so no worker overwrites another's.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pyarrow.parquet as pq
+import pytest
+from bytewax.testing import run_main
+
+from cli.main import main as solarb
+from config import load_settings
+from connectors.journal import read_table, run_dir
+from flows.replay import build_flow
+from sim.simulate import SAMPLE_MARKETS_MULTI, write_multi_pair_capture
+
+ROOT = Path(__file__).resolve().parents[2]
+WALL_CLOCK = {"ts_ingest_ns", "ts_detect_wall_ns"}
+TABLES = ("opportunities", "decisions", "intents", "fills", "health", "counters")
+Journal = dict[str, list[tuple[tuple[str, Any], ...]]]
+
+
+def sorted_rows(journal: Path) -> Journal:
+    """Every table's rows (wall-clock columns dropped), sorted: worker order does not matter."""
+    out: Journal = {}
+    for name in TABLES:
+        t = read_table(journal, name)
+        rows = [] if t is None else t.to_pylist()
+        out[name] = sorted(
+            tuple(sorted((k, v) for k, v in r.items() if k not in WALL_CLOCK)) for r in rows
+        )
+    return out
+
+
+def pairs_by_worker(journal: Path) -> dict[str, set[str]]:
+    """Which pairs' opportunities each worker's part files hold."""
+    out: dict[str, set[str]] = {}
+    for f in sorted((run_dir(journal) / "opportunities").glob("*.parquet")):
+        out.setdefault(f.name.split("-")[0], set()).update(pq.read_table(f)["pair"].to_pylist())
+    return out
+
+
+@pytest.fixture(scope="module")
+def capture(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("cap") / "multi.parquet"
+    # 60 s: SOL/USDC signals at 20 s and 50 s, ETH/USDC at 30 s
+    assert write_multi_pair_capture(path, duration_s=60) == 1359
+    return path
+
+
+@pytest.fixture(scope="module")
+def one_worker(capture: Path, tmp_path_factory: pytest.TempPathFactory) -> Journal:
+    journal = tmp_path_factory.mktemp("one") / "journal"
+    run_main(
+        build_flow(load_settings(markets_path=SAMPLE_MARKETS_MULTI, env={}), [capture], journal)
+    )
+    rows = sorted_rows(journal)
+    signals = [dict(r) for r in rows["opportunities"] if dict(r)["update_seq"] == 0]
+    assert sorted((s["pair"], s["direction"]) for s in signals) == [
+        ("ETH/USDC", "buy_cex_sell_dex"),
+        ("SOL/USDC", "buy_cex_sell_dex"),
+        ("SOL/USDC", "buy_dex_sell_cex"),
+    ]
+    assert [dict(d)["accepted"] for d in rows["decisions"]].count(True) == 3
+    assert len(rows["fills"]) == 6
+    return rows
+
+
+def _env(capture: Path, journal: Path) -> dict[str, str]:
+    return dict(
+        os.environ,
+        SOLARB_CAPTURE=str(capture),
+        SOLARB_MARKETS=str(SAMPLE_MARKETS_MULTI),
+        SOLARB_JOURNAL=str(journal),
+        # A journal that keeps one folder per run must put both processes in the same one.
+        SOLARB_RUN_ID="scale-out",
+    )
+
+
+def test_solarb_replay_with_two_workers_journals_what_one_worker_does(
+    capture: Path, one_worker: Journal, tmp_path: Path
+) -> None:
+    journal = tmp_path / "journal"
+    args = ["--markets", str(SAMPLE_MARKETS_MULTI), "replay", str(capture), "--workers", "2"]
+    assert solarb([*args, "--journal", str(journal), "--report", str(tmp_path / "r.md")]) == 0
+    assert sorted_rows(journal) == one_worker
+    assert pairs_by_worker(journal) == {"w0": {"SOL/USDC"}, "w1": {"ETH/USDC"}}
+
+
+def test_bytewax_run_with_two_workers_journals_what_one_worker_does(
+    capture: Path, one_worker: Journal, tmp_path: Path
+) -> None:
+    journal = tmp_path / "journal"
+    proc = subprocess.run(
+        [sys.executable, "-m", "bytewax.run", "flows.replay", "-w", "2"],
+        cwd=ROOT,
+        env=_env(capture, journal),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert sorted_rows(journal) == one_worker
+    assert pairs_by_worker(journal) == {"w0": {"SOL/USDC"}, "w1": {"ETH/USDC"}}
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def test_two_processes_on_loopback_journal_what_one_worker_does(
+    capture: Path, one_worker: Journal, tmp_path: Path
+) -> None:
+    journal = tmp_path / "journal"
+    addresses = ";".join(f"127.0.0.1:{_free_port()}" for _ in range(2))
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-m", "bytewax.run", "flows.replay", "-i", str(i), "-a", addresses],
+            cwd=ROOT,
+            env=_env(capture, journal),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for i in range(2)
+    ]
+    try:
+        errors = [p.communicate(timeout=120)[1] for p in procs]
+    finally:
+        for p in procs:
+            p.kill()
+    assert [p.returncode for p in procs] == [0, 0], [e[-2000:] for e in errors]
+    assert sorted_rows(journal) == one_worker
+    # process i runs worker i: each process wrote only its own pair's part files
+    assert pairs_by_worker(journal) == {"w0": {"SOL/USDC"}, "w1": {"ETH/USDC"}}
+
+
+def test_two_workers_with_a_recovery_dir_journal_what_one_worker_does_and_resume_to_it(
+    capture: Path, one_worker: Journal, tmp_path: Path
+) -> None:
+    journal, recovery = tmp_path / "journal", tmp_path / "recovery"
+    args = ["--markets", str(SAMPLE_MARKETS_MULTI), "replay", str(capture), "--workers", "2"]
+    args += ["--journal", str(journal), "--report", str(tmp_path / "r.md")]
+    args += ["--recovery-dir", str(recovery), "--snapshot-interval", "0.5"]
+    assert solarb(args) == 0
+    held = sorted(p.name for p in recovery.iterdir())
+    assert held == ["part-0.sqlite3", "part-1.sqlite3", "solarb-run-id"]
+    assert sorted_rows(journal) == one_worker
+    # A rerun resumes after the last frame: no decision again, and the end-of-run counters it
+    # writes once more carry the restored counts, equal to the first ones.
+    assert solarb(args) == 0
+    again = sorted_rows(journal)
+    assert {k: sorted(set(v)) for k, v in again.items()} == {
+        k: sorted(set(v)) for k, v in one_worker.items()
+    }
+    assert again["decisions"] == one_worker["decisions"]

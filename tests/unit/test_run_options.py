@@ -1,0 +1,53 @@
+"""The CLI's run options: recovery folder, snapshot interval, workers (cli/runner.py)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from cli.main import build_parser
+from cli.runner import RunOptions, ensure_recovery_dir, is_resume, run_options
+from operators.errors import ConfigError
+
+
+def test_replay_and_paper_take_a_recovery_dir_and_snapshot_interval(tmp_path: Path) -> None:
+    p = build_parser()
+    rdir = str(tmp_path / "r")
+    replay = p.parse_args(["replay", "--recovery-dir", rdir, "--snapshot-interval", "2.5"])
+    assert run_options(replay) == RunOptions(1, Path(rdir), 2.5)
+    replay2 = p.parse_args(["replay", "--workers", "2"])
+    assert run_options(replay2) == RunOptions(2, None, 10.0)
+    paper = p.parse_args(["paper", "--loopback", "--recovery-dir", rdir])
+    assert run_options(paper) == RunOptions(1, Path(rdir), 10.0)
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["replay", "--workers", "0"], "--workers must be >= 1, got 0"),
+        (["replay", "--snapshot-interval", "0"], "--snapshot-interval must be > 0 seconds"),
+    ],
+)
+def test_bad_run_options_are_config_errors_naming_the_option(argv: list[str], message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        run_options(build_parser().parse_args(argv))
+
+
+def test_recovery_partitions_are_created_once_then_reused(tmp_path: Path) -> None:
+    rdir = tmp_path / "deep" / "recovery"
+    opts = RunOptions(2, rdir, 1.0)
+    assert not is_resume(opts)
+    ensure_recovery_dir(rdir, 2)
+    assert sorted(p.name for p in rdir.iterdir()) == ["part-0.sqlite3", "part-1.sqlite3"]
+    assert is_resume(opts)
+    before = {p.name: p.stat().st_mtime_ns for p in rdir.iterdir()}
+    ensure_recovery_dir(rdir, 4)  # existing partitions are the run's state: never re-made
+    assert {p.name: p.stat().st_mtime_ns for p in rdir.iterdir()} == before
+
+
+def test_a_recovery_dir_that_is_a_file_is_a_config_error(tmp_path: Path) -> None:
+    f = tmp_path / "not-a-dir"
+    f.write_text("x")
+    with pytest.raises(ConfigError, match="is not a folder"):
+        ensure_recovery_dir(f, 1)
