@@ -14,6 +14,11 @@ from typing import Any
 from solders.pubkey import Pubkey
 
 from connectors.solana.anchor import account_discriminator
+from operators.clmm.invariants import (
+    check_amm_config,
+    check_raydium_pool,
+    check_raydium_tick_array,
+)
 from operators.clmm.raydium_accounts import (
     EXTENSION_TICKARRAY_BITMAP_SIZE,
     REWARD_NUM,
@@ -24,11 +29,6 @@ from operators.clmm.raydium_accounts import (
     RewardInfo,
     TickArrayBitmapExtension,
     TickState,
-)
-from operators.clmm.invariants import (
-    check_amm_config,
-    check_raydium_pool,
-    check_raydium_tick_array,
 )
 from operators.errors import DecodeError
 
