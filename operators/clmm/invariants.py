@@ -21,7 +21,6 @@ from collections.abc import Callable
 
 from operators.clmm import math as orca_math
 from operators.clmm import raydium_math
-from operators.clmm.accounts import TICK_ARRAY_SIZE as ORCA_TICK_ARRAY_SIZE
 from operators.clmm.accounts import Tick, TickArray, Whirlpool
 from operators.clmm.raydium_accounts import TICK_ARRAY_SIZE as RAYDIUM_TICK_ARRAY_SIZE
 from operators.clmm.raydium_accounts import AmmConfig, PoolState, RaydiumTickArray
@@ -236,9 +235,3 @@ def check_tick_array_start(
         raise _fail(
             venue, account, f"field start_tick_index {start_tick_index} outside the tick range"
         )
-
-
-ORCA_TICKS_PER_ARRAY = ORCA_TICK_ARRAY_SIZE
-"""Ticks per Whirlpool tick array (88)."""
-RAYDIUM_TICKS_PER_ARRAY = RAYDIUM_TICK_ARRAY_SIZE
-"""Ticks per Raydium CLMM tick array (60)."""
