@@ -21,15 +21,20 @@ from __future__ import annotations
 import random
 import signal
 import struct
+from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from decimal import Decimal
 from pathlib import Path
 from types import FrameType
 from typing import Any
 
 import pytest
+from solders.pubkey import Pubkey
 
+from config import MarketSettings, PairSettings
+from connectors.market_state import ClmmMarketState, MarketRef
 from connectors.solana import openbook, orca, phoenix
 from connectors.solana import raydium_clmm as ray
 from operators.clmm.accounts import Tick, TickArray, Whirlpool
@@ -38,6 +43,8 @@ from operators.clmm.raydium_accounts import AmmConfig, PoolState, RaydiumTickArr
 from operators.clmm.raydium_math import sqrt_price_at_tick
 from operators.clob import BookSide, OpenBookLeaf, OpenBookMarket, PhoenixMarket
 from operators.errors import DecodeError
+from operators.events import HealthEvent, RawFrame
+from operators.views import ClmmView, ClobView
 from tests.conftest import load_account
 
 SEED = 20_261_205
@@ -52,6 +59,7 @@ ORCA_MAX_FEE_RATE, ORCA_MAX_PROTOCOL_FEE_RATE = 60_000, 2_500
 OPENBOOK_MAX_NODES = 1024
 
 ORCA = "solana/orca_whirlpool"
+SOL_USDC_POOL = "HJPjoWUrhoZzkNfRpHuieeFk9WcZWjwy6PBjZ81ngndJ"
 RAYDIUM = "solana/raydium_clmm"
 
 
@@ -521,9 +529,10 @@ OB_HEADER_AT = 8 + 6 * 8 + 256
 
 def openbook_side(rng: random.Random) -> bytes:
     side = rng.choice(["bids", "asks"])
+    prices = (1, 250) if side == "bids" else (251, 500)  # one honest book never crosses
     seqs = rng.sample(range(1, 10_000), rng.randint(0, 40))
     fixed = [
-        OpenBookLeaf(openbook.fixed_key(side, rng.randint(1, 500), s), rng.randint(1, 10**6),
+        OpenBookLeaf(openbook.fixed_key(side, rng.randint(*prices), s), rng.randint(1, 10**6),
                      1_700_000_000, rng.choice([0, 60]))
         for s in seqs
     ]  # fmt: skip
@@ -560,7 +569,7 @@ def test_mutated_openbook_sides_fail_fast_with_decode_error_and_never_overflow_c
         what, mutated = openbook_mutation(rng, openbook_side(rng))
         run_decode(openbook.decode_book_side, mutated, f"bookside {what} #{i}", tally,
                    book_side_problem)  # fmt: skip
-    tally.check(accepted=2_565, rejected=1_435)
+    tally.check(accepted=2_556, rejected=1_444)
 
 
 def test_openbook_leaf_count_of_twenty_million_fails_inside_the_time_box() -> None:
@@ -592,3 +601,92 @@ def test_mutated_openbook_markets_never_decode_bad_lots_or_fees() -> None:
         run_decode(openbook.decode_market, mutated, f"market {what} #{i}", tally,
                    openbook_market_problem)  # fmt: skip
     tally.check(accepted=1_244, rejected=756)
+
+
+# --------------------------------------------------------------------------------- market state
+
+T0 = 1_767_225_600_000_000_000
+
+
+def _frame(source: str, market: str, account: str, data: bytes, slot: int, i: int) -> RawFrame:
+    return RawFrame(T0 + i * 1_000_000, source, f"{market}:{account}", "account", data, slot)
+
+
+def test_mutated_whirlpool_frames_never_reach_a_view_and_never_raise(fixtures: Path) -> None:
+    """Through `ClmmMarketState.on_frame`: every view carries a pool the program could hold,
+    and every refused frame flags the view built from the last good pool."""
+    folder = fixtures / ORCA / "sol_usdc_ts64_2022-11"
+    market = MarketSettings(venue="orca", address=SOL_USDC_POOL)
+    pair = PairSettings(name="SOL/USDC", base="SOL", quote="USDC", base_decimals=9,
+                        quote_decimals=6, max_trade_base=Decimal(1), markets=[market])  # fmt: skip
+    st = ClmmMarketState(MarketRef(market, pair), 10**15)
+    for i, path in enumerate(sorted(folder.glob("ta_*.json"))):
+        meta, data = load_account(path)
+        st.on_frame(_frame("orca", SOL_USDC_POOL, meta["pubkey"], data, 1, i))
+    good = load_account(next(folder.glob(f"whirlpool.{SOL_USDC_POOL}.json")))[1]
+    rng = random.Random(SEED + 7)
+    failures: list[str] = []
+    refused = 0
+    for i in range(2_000):
+        what, data = whirlpool_mutation(rng, good) if i % 4 else ("good", good)
+        with time_box(DECODE_TIME_BOX_S):
+            out = st.on_frame(_frame("orca", SOL_USDC_POOL, SOL_USDC_POOL, data, 2 + i, 10 + i))
+        views = [v for v in out if isinstance(v, ClmmView)]
+        bad = [h for h in out if isinstance(h, HealthEvent) and h.status == "bad_account"]
+        refused += len(bad)
+        for v in views:
+            assert isinstance(v.pool, Whirlpool)
+            broken = whirlpool_problem(v.pool)
+            if broken is not None:
+                failures.append(f"#{i} {what}: a view holds an impossible pool: {broken}")
+            if bad and v.in_sync:
+                failures.append(f"#{i} {what}: a refused pool left the view in sync")
+    assert failures == []
+    assert (refused, st.decode_errors) == (793, 793)
+
+
+def test_mutated_clob_frames_never_raise_and_never_give_an_in_sync_crossed_view() -> None:
+    """Through `ClobMarketStateAdapter.on_frame` for Phoenix and OpenBook markets."""
+    from config import load_settings
+    from connectors.market_state import Router, build_market_state
+    from replay.simulate import (
+        SAMPLE_MARKETS_ALL,
+        SAMPLE_OPENBOOK_ASKS,
+        SAMPLE_OPENBOOK_BIDS,
+        SAMPLE_OPENBOOK_MARKET,
+        SAMPLE_PHOENIX_MARKET,
+    )
+
+    settings = load_settings(markets_path=SAMPLE_MARKETS_ALL, env={})
+    router = Router(settings)
+    phx = build_market_state(settings, router, f"phoenix:{SAMPLE_PHOENIX_MARKET}")
+    obk = build_market_state(settings, router, f"openbook:{SAMPLE_OPENBOOK_MARKET}")
+    ob_market = openbook.encode_market(
+        bids=bytes(Pubkey.from_string(SAMPLE_OPENBOOK_BIDS)),
+        asks=bytes(Pubkey.from_string(SAMPLE_OPENBOOK_ASKS)),
+    )
+    rng = random.Random(SEED + 8)
+    failures: list[str] = []
+    in_sync: Counter[str] = Counter()
+    for i in range(1_500):
+        if i % 2:
+            what, data = phoenix_mutation(rng, phoenix_market(rng))
+            frames = [(phx, "phoenix", SAMPLE_PHOENIX_MARKET, SAMPLE_PHOENIX_MARKET, data)]
+        else:
+            what, data = openbook_mutation(rng, openbook_side(rng))
+            side = rng.choice([SAMPLE_OPENBOOK_BIDS, SAMPLE_OPENBOOK_ASKS])
+            frames = [(obk, "openbook", SAMPLE_OPENBOOK_MARKET, side, data)]
+            if i % 10 == 0:
+                m = SAMPLE_OPENBOOK_MARKET
+                frames.insert(0, (obk, "openbook", m, m, ob_market))
+        for st, source, market, account, payload in frames:
+            with time_box(DECODE_TIME_BOX_S):
+                out = st.on_frame(_frame(source, market, account, payload, 10 + i, i))
+            for v in out:
+                if not (isinstance(v, ClobView) and v.in_sync):
+                    continue
+                in_sync[source] += 1
+                if v.bids and v.asks and v.bids[0][0] >= v.asks[0][0]:
+                    failures.append(f"#{i} {what}: in-sync crossed view {v.bids[0]} {v.asks[0]}")
+    assert failures == []
+    assert in_sync == {"phoenix": 402, "openbook": 87}  # seeded: honest books do get through
