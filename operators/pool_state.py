@@ -164,8 +164,12 @@ class _Freshness:
         return self._emit([], ts_recv_ns)
 
     def _tainted(self) -> bool:
-        epoch = self.epoch
-        return any(e == epoch for e, _ in self.bad_accounts.values())
+        if not self.bad_accounts:
+            return False
+        # only accounts still behind the view count: a flagged far tick array that was since
+        # pruned must not hold the view out of sync until the next resync
+        epoch, held = self.epoch, self.held_accounts()
+        return any(e == epoch and a in held for a, (e, _) in self.bad_accounts.items())
 
     def _admit(self, update: PoolUpdate) -> bool:
         held = self.account_slots.get(update.account)

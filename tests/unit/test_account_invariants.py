@@ -319,3 +319,26 @@ def test_bad_account_flag_survives_an_older_update_and_clears_on_resync() -> Non
     state.on_account(PoolUpdate("orca", "orca:P", "A", "tick_array", array, 9, 0, 6 * MS))
     state.on_account(PoolUpdate("orca", "orca:P", "P", "pool", pool, 8, 0, 6 * MS))
     assert state.in_sync() is True  # the resync re-fetched everything: the old flag is void
+
+
+def test_a_flagged_tick_array_no_longer_held_stops_flagging_the_view() -> None:
+    state = ClmmPoolState("orca", "orca:P", "SOL/USDC", "USDC", True, stale_after_ns=10**12,
+                          arrays_each_side=1)  # fmt: skip
+
+    def arr(start: int) -> TickArray:
+        return TickArray(start, tuple(Tick.empty() for _ in range(88)), "P")
+
+    def upd(account: str, decoded: object, slot: int) -> PoolUpdate:
+        return PoolUpdate("orca", "orca:P", account, "", decoded, slot, 0, MS)
+
+    state.on_account(upd("P", _whirlpool(-32101, sqrt_price_from_tick_index(-32101)), 5))
+    state.on_account(upd("A", arr(-33792), 5))
+    state.on_account(upd("B", arr(-28160), 5))
+    assert state.in_sync() is True
+    state.on_bad_account("B", 6, 2 * MS)
+    assert state.in_sync() is False
+    # the price moves two arrays down: B is pruned, the view no longer rests on it
+    state.on_account(upd("P", _whirlpool(-45000, sqrt_price_from_tick_index(-45000)), 7))
+    state.on_account(upd("C", arr(-45056), 7))
+    assert sorted(state.arrays) == [-45056]
+    assert state.in_sync() is True
