@@ -59,6 +59,11 @@ def tick_matches_sqrt_price(
     sqrt_at: Callable[[int], int],
 ) -> bool:
     """Whether a stored current tick is one the program's swap loop can leave for this price."""
+    if orca_math.MIN_TICK_INDEX <= tick < orca_math.MAX_TICK_INDEX:
+        # tick_at(p) is the greatest t with sqrt_at(t) <= p, so the two allowed states are
+        # exactly sqrt_at(tick) <= p <= sqrt_at(tick + 1): two exact prices (Orca's are
+        # cached), no log search on every pool update
+        return sqrt_at(tick) <= sqrt_price_x64 <= sqrt_at(tick + 1)
     exact = tick_at(sqrt_price_x64)
     if tick == exact:
         return True
