@@ -5,8 +5,10 @@ each raw frame to its market from config; the state object turns that market's f
 venue views (plus health events and trades). CEX books are the venues' sans-I/O `BookSync`;
 CLMM pools are decoded here and kept by `operators.pool_state.ClmmPoolState`; on-chain CLOBs
 (Phoenix market, OpenBook v2 market + bids + asks) are decoded here and kept by
-`operators.pool_state.ClobMarketState`. A DEX account that fails to decode or does not belong
-to its market is reported (`HealthEvent` "bad_account"), counted, and never applied.
+`operators.pool_state.ClobMarketState`. A DEX account that fails to decode, breaks an on-chain
+invariant or does not belong to its market is reported (`HealthEvent` "bad_account"), counted,
+and never applied; the last good state is kept, and when the view is built from that account it
+is re-emitted flagged (not in sync) until the account decodes again.
 """
 
 from __future__ import annotations
@@ -181,7 +183,9 @@ class ClmmMarketState(_DexState):
             out: list[Any] = list(self.state.on_account(update))
         except DecodeError as exc:
             self.decode_errors += 1
-            return [_bad_account(m.market_id, exc, f)]
+            # the last good state stays, but a view built from this account is flagged
+            flagged = self.state.on_bad_account(account, f.slot or 0, f.ts_recv_ns)
+            return [_bad_account(m.market_id, exc, f), *self._stamp(flagged, f)]
         return self._stamp(out, f)
 
 
@@ -230,7 +234,9 @@ class ClobMarketStateAdapter(_DexState):
             out = self._apply(account, f)
         except DecodeError as exc:
             self.decode_errors += 1
-            return [_bad_account(m.market_id, exc, f)]
+            # the last good state stays, but a view built from this account is flagged
+            flagged = self.state.on_bad_account(account, f.slot or 0, f.ts_recv_ns)
+            return [_bad_account(m.market_id, exc, f), *self._stamp(flagged, f)]
         return self._stamp(out, f)
 
     def _apply(self, account: str, f: RawFrame) -> list[Any]:

@@ -1,75 +1,86 @@
 """Per-market CLMM pool state: decoded pool + tick arrays around the current tick, with staleness.
 
-Venue-generic through small accessors keyed on the decoded types' field names (duck typing):
-Orca `Whirlpool` (`tick_current_index`, 88 ticks per array) and Raydium `PoolState`
-(`tick_current`, 60 ticks per array); tick arrays carry `start_tick_index`; a Raydium
-`AmmConfig` carries `trade_fee_rate`. Operators never import connectors, so no decoder is named.
+Venue-generic by dispatching on the decoded account types (`isinstance` on the members of
+`operators.views.ClmmPool` and friends): Orca `Whirlpool` (88 ticks per array) and Raydium
+`PoolState` (60 ticks per array); a Raydium `AmmConfig` carries the fee rate. Operators never
+import connectors, so the decoded types live in `operators.clmm`.
 
 Freshness rule: the view is in sync only when the feed is up, not silent for longer than
 `stale_after_ns`, and both the pool and the tick array holding the current tick were received
 in the current feed epoch. The epoch moves on every feed transition (down, lag, stale, and back
 up), so after an outage the view stays flagged until re-fetched accounts arrive.
+
+Bad accounts: an account of this market that fails to decode (or breaks an invariant) is never
+applied; the last good state is kept but the view is flagged (not in sync) until that account
+decodes again or the feed resyncs, so the engine never trades on a state it knows is behind.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from typing import Generic, TypeVar
 
+from operators.clmm.accounts import TICK_ARRAY_SIZE as ORCA_TICKS_PER_ARRAY
+from operators.clmm.accounts import TickArray, Whirlpool
+from operators.clmm.invariants import check_tick_array_start
+from operators.clmm.raydium_accounts import TICK_ARRAY_SIZE as RAYDIUM_TICKS_PER_ARRAY
+from operators.clmm.raydium_accounts import (
+    AmmConfig,
+    PoolState,
+    RaydiumTickArray,
+    TickArrayBitmapExtension,
+)
 from operators.clob import BookSide, OpenBookMarket, PhoenixMarket, openbook_view, phoenix_view
 from operators.errors import DecodeError
 from operators.events import HealthEvent, PoolUpdate
-from operators.views import ClmmView, ClobView
+from operators.views import ClmmPool, ClmmQuoteAccount, ClmmView, ClobView
 
 MIN_TICK = -443636
 MAX_TICK = 443636
-TICKS_PER_ARRAY_BY_POOL_TYPE = {"Whirlpool": 88, "PoolState": 60}
-"""Ticks in one tick array per pool type name (Orca Whirlpool: 88, Raydium CLMM: 60)."""
 _FEED_DOWN = frozenset({"down", "lag", "stale", "switch", "kill"})
 _FEED_UP = frozenset({"up", "resync"})
 
 StateOutput = ClmmView | ClobView | HealthEvent
 
 
+def _pool(decoded: object) -> ClmmPool:
+    if isinstance(decoded, Whirlpool | PoolState):
+        return decoded
+    raise DecodeError(f"{type(decoded).__name__} is not a CLMM pool (Whirlpool or PoolState)")
+
+
 def pool_current_tick(pool: object) -> int:
     """Current tick index of a decoded CLMM pool (Orca or Raydium), ticks."""
-    for name in ("tick_current_index", "tick_current"):
-        value = getattr(pool, name, None)
-        if value is not None:
-            return int(value)
-    raise DecodeError(f"{type(pool).__name__} has no current tick field")
+    p = _pool(pool)
+    return p.tick_current_index if isinstance(p, Whirlpool) else p.tick_current
 
 
 def pool_tick_spacing(pool: object) -> int:
     """Tick spacing of a decoded CLMM pool, ticks."""
-    value = getattr(pool, "tick_spacing", None)
-    if value is None or int(value) <= 0:
+    spacing = _pool(pool).tick_spacing
+    if spacing <= 0:
         raise DecodeError(f"{type(pool).__name__} has no positive tick_spacing")
-    return int(value)
+    return spacing
 
 
 def ticks_per_array(pool: object) -> int:
     """Ticks per tick array for this pool's program (88 Orca, 60 Raydium)."""
-    name = type(pool).__name__
-    if name in TICKS_PER_ARRAY_BY_POOL_TYPE:
-        return TICKS_PER_ARRAY_BY_POOL_TYPE[name]
-    # unknown type names: infer the program from its field spelling
-    return 88 if hasattr(pool, "tick_current_index") else 60
+    return ORCA_TICKS_PER_ARRAY if isinstance(_pool(pool), Whirlpool) else RAYDIUM_TICKS_PER_ARRAY
 
 
 def array_start_index(tick_array: object) -> int:
     """First tick index covered by a decoded tick array, ticks."""
-    value = getattr(tick_array, "start_tick_index", None)
-    if value is None:
-        raise DecodeError(f"{type(tick_array).__name__} has no start_tick_index")
-    return int(value)
+    if isinstance(tick_array, TickArray | RaydiumTickArray):
+        return tick_array.start_tick_index
+    raise DecodeError(f"{type(tick_array).__name__} is not a tick array")
 
 
-def array_pool_address(tick_array: object) -> str | None:
-    """The pool a decoded tick array belongs to (Orca `whirlpool`, Raydium `pool_id`)."""
-    for name in ("whirlpool", "pool_id"):
-        value = getattr(tick_array, name, None)
-        if value is not None:
-            return str(value)
+def array_pool_address(decoded: object) -> str | None:
+    """The pool a decoded tick array or bitmap extension belongs to (None for other accounts)."""
+    if isinstance(decoded, TickArray):
+        return decoded.whirlpool
+    if isinstance(decoded, RaydiumTickArray | TickArrayBitmapExtension):
+        return decoded.pool_id
     return None
 
 
@@ -79,24 +90,31 @@ def start_index_for(tick: int, tick_spacing: int, per_array: int) -> int:
     return (tick // span) * span
 
 
+_ROLES = ("pool", "tick_array", "amm_config", "bitmap_extension")
+
+
 def classify(decoded: object, role: str = "") -> str:
-    """`pool`, `tick_array`, `amm_config`, `bitmap_extension` or `other` (role or fields)."""
-    if role in ("pool", "tick_array", "amm_config", "bitmap_extension"):
+    """`pool`, `tick_array`, `amm_config`, `bitmap_extension` or `other` (role, else type)."""
+    if role in _ROLES:
         return role
-    if type(decoded).__name__ == "TickArrayBitmapExtension":
-        return "bitmap_extension"
-    if hasattr(decoded, "tick_current_index") or hasattr(decoded, "tick_current"):
+    if isinstance(decoded, Whirlpool | PoolState):
         return "pool"
-    if hasattr(decoded, "start_tick_index") and hasattr(decoded, "ticks"):
+    if isinstance(decoded, TickArray | RaydiumTickArray):
         return "tick_array"
-    if hasattr(decoded, "trade_fee_rate"):
+    if isinstance(decoded, AmmConfig):
         return "amm_config"
+    if isinstance(decoded, TickArrayBitmapExtension):
+        return "bitmap_extension"
     return "other"
 
 
+_T = TypeVar("_T")
+ClmmTickArray = TickArray | RaydiumTickArray
+
+
 @dataclass(slots=True)
-class _Held:
-    decoded: object
+class _Held(Generic[_T]):
+    decoded: _T
     account: str
     slot: int
     epoch: int
@@ -118,6 +136,8 @@ class _Freshness:
         self.ts_recv_ns = 0
         self.stale_dropped = 0
         self._was_in_sync = False
+        self.bad_accounts: dict[str, tuple[int, int]] = {}
+        """Account -> (epoch, slot) of its last bad update; the view is flagged meanwhile."""
 
     def in_sync(self) -> bool:
         """Whether the view can be priced (defined per market kind)."""
@@ -127,12 +147,39 @@ class _Freshness:
         """The current view (defined per market kind)."""
         raise NotImplementedError
 
+    def held_accounts(self) -> set[str]:
+        """Accounts whose state the current view is built from (defined per market kind)."""
+        raise NotImplementedError
+
+    def on_bad_account(self, account: str, slot: int, ts_recv_ns: int) -> list[StateOutput]:
+        """An update of `account` (at `slot`) was refused as undecodable or impossible.
+
+        The last good state is kept, but when the view is built from that account it is
+        flagged (not in sync) until the account decodes again at `slot` or later, or the feed
+        resyncs (a new epoch re-fetches every account).
+        """
+        if account not in self.held_accounts():
+            return []  # not part of the view (a stranger or an array not held): nothing is stale
+        self.bad_accounts[account] = (self.epoch, slot)
+        return self._emit([], ts_recv_ns)
+
+    def _tainted(self) -> bool:
+        if not self.bad_accounts:
+            return False
+        # only accounts still behind the view count: a flagged far tick array that was since
+        # pruned must not hold the view out of sync until the next resync
+        epoch, held = self.epoch, self.held_accounts()
+        return any(e == epoch and a in held for a, (e, _) in self.bad_accounts.items())
+
     def _admit(self, update: PoolUpdate) -> bool:
         held = self.account_slots.get(update.account)
         if held is not None and update.slot < held:
             self.stale_dropped += 1
             return False
         self.account_slots[update.account] = update.slot
+        bad = self.bad_accounts.get(update.account)
+        if bad is not None and update.slot >= bad[1]:
+            del self.bad_accounts[update.account]  # the account decodes again: trusted again
         self.last_heard_ns = max(self.last_heard_ns, update.ts_recv_ns)
         self.ts_event_ns = max(self.ts_event_ns, update.ts_event_ns)
         self.ts_recv_ns = max(self.ts_recv_ns, update.ts_recv_ns)
@@ -204,35 +251,51 @@ class ClmmPoolState(_Freshness):
         self.quote_currency = quote_currency
         self.base_is_a = base_is_a
         self.arrays_each_side = arrays_each_side
-        self.pool: _Held | None = None
-        self.amm_config: _Held | None = None
-        self.bitmap_extension: _Held | None = None
+        self.pool: _Held[ClmmPool] | None = None
+        self.amm_config: _Held[AmmConfig] | None = None
+        self.bitmap_extension: _Held[TickArrayBitmapExtension] | None = None
         """Raydium: the pool's tick-array bitmap for far ticks; the quote walk needs it there."""
-        self.arrays: dict[int, _Held] = {}
+        self.arrays: dict[int, _Held[ClmmTickArray]] = {}
         self.absent_arrays: dict[int, int] = {}
         """Array start -> epoch in which the RPC said the account does not exist."""
         self._init_freshness(stale_after_ns)
 
     # ------------------------------------------------------------------ inputs
     def on_account(self, update: PoolUpdate) -> list[StateOutput]:
-        """Apply one decoded account update; an older slot never overwrites a newer one."""
+        """Apply one decoded account update; an older slot never overwrites a newer one.
+
+        Raises DecodeError (nothing applied, no slot recorded) for an account of the wrong type
+        for its role, or a tick array that is another pool's or misaligned for the held pool.
+        """
         kind = classify(update.decoded, update.role)
-        if kind == "other" or not self._admit(update):
+        if kind == "other":
             return []
-        item = _Held(update.decoded, update.account, update.slot, self.epoch)
-        if kind == "pool":
-            self.pool = item
+        d, account, slot = update.decoded, update.account, update.slot
+        if kind == "pool" and isinstance(d, Whirlpool | PoolState):
+            if not self._admit(update):
+                return []
+            self.pool = _Held(d, account, slot, self.epoch)
             self._prune()
-        elif kind == "amm_config":
-            self.amm_config = item
-        elif kind == "bitmap_extension":
-            self.bitmap_extension = item
-        else:
-            self._check_owner(update)
-            start = array_start_index(update.decoded)
+        elif kind == "tick_array" and isinstance(d, TickArray | RaydiumTickArray):
+            self._check_array(account, d)
+            if not self._admit(update):
+                return []
+            start = d.start_tick_index
             if self.pool is None or start in self.wanted_tick_array_starts():
-                self.arrays[start] = item
+                self.arrays[start] = _Held(d, account, slot, self.epoch)
                 self.absent_arrays.pop(start, None)
+        elif kind == "amm_config" and isinstance(d, AmmConfig):
+            if not self._admit(update):
+                return []
+            self.amm_config = _Held(d, account, slot, self.epoch)
+        elif kind == "bitmap_extension" and isinstance(d, TickArrayBitmapExtension):
+            if not self._admit(update):
+                return []
+            self.bitmap_extension = _Held(d, account, slot, self.epoch)
+        else:
+            raise DecodeError(
+                f"{self.market_id}: a {type(d).__name__} cannot be the {kind}", account=account
+            )
         return self._emit([], update.ts_recv_ns)
 
     def on_absent_tick_array(self, start_index: int, ts_recv_ns: int) -> list[StateOutput]:
@@ -264,11 +327,11 @@ class ClmmPoolState(_Freshness):
 
     def in_sync(self) -> bool:
         """Whether the view can be priced: feed up, not silent, pool + current array fresh."""
-        if not self.feed_up or self.silent or self.pool is None:
+        if not self.feed_up or self.silent or self.pool is None or self._tainted():
             return False
         if self.pool.epoch != self.epoch:
             return False
-        if type(self.pool.decoded).__name__ == "PoolState" and self.amm_config is None:
+        if isinstance(self.pool.decoded, PoolState) and self.amm_config is None:
             return False  # Raydium's fee rate lives in the AmmConfig account
         cur = self.current_start()
         held = self.arrays.get(cur) if cur is not None else None
@@ -279,7 +342,9 @@ class ClmmPoolState(_Freshness):
     def view(self) -> ClmmView:
         """The current ClmmView (in_sync False until the pool and current array are held)."""
         wanted = set(self.wanted_tick_array_starts())
-        arrays = tuple(self.arrays[s].decoded for s in sorted(self.arrays) if s in wanted)
+        arrays: tuple[ClmmQuoteAccount, ...] = tuple(
+            self.arrays[s].decoded for s in sorted(self.arrays) if s in wanted
+        )
         if self.bitmap_extension is not None:
             # Raydium's quote picks the extension out of `tick_arrays` by type.
             arrays += (self.bitmap_extension.decoded,)
@@ -306,13 +371,42 @@ class ClmmPoolState(_Freshness):
         for start in [s for s in self.arrays if s not in wanted]:
             del self.arrays[start]
 
-    def _check_owner(self, update: PoolUpdate) -> None:
-        owner = array_pool_address(update.decoded)
-        if self.pool is not None and owner is not None and owner != self.pool.account:
+    def held_accounts(self) -> set[str]:
+        """The pool, config, bitmap extension and tick-array accounts the view is built from."""
+        held = {h.account for h in (self.pool, self.amm_config, self.bitmap_extension) if h}
+        return held | {h.account for h in self.arrays.values()}
+
+    def _check_array(self, account: str, decoded: ClmmTickArray) -> None:
+        """A tick array must be the held pool's, of its program, at one of its array starts."""
+        if self.pool is None:
+            return
+        pool = self.pool.decoded
+        owner = array_pool_address(decoded)
+        if owner != self.pool.account:
             raise DecodeError(
                 f"{self.market_id}: tick array belongs to pool {owner}, not {self.pool.account}",
-                account=update.account,
+                account=account,
             )
+        orca = isinstance(pool, Whirlpool)
+        if orca != isinstance(decoded, TickArray):
+            raise DecodeError(
+                f"{self.market_id}: a {type(decoded).__name__} is not a tick array of a "
+                f"{type(pool).__name__}",
+                account=account,
+            )
+        spacing, per = pool_tick_spacing(pool), ticks_per_array(pool)
+        start = array_start_index(decoded)
+        check_tick_array_start(self.venue, account, start, spacing, per)
+        if isinstance(decoded, RaydiumTickArray):
+            # Raydium stores each initialized tick's index: it must be its slot's tick
+            for i in decoded.initialized_offsets:
+                tick = decoded.ticks[i].tick
+                if tick != start + i * spacing:
+                    raise DecodeError(
+                        f"{self.venue} ticks[{i}].tick {tick} != start_tick_index {start} + "
+                        f"{i} x tick_spacing {spacing}",
+                        account=account,
+                    )
 
 
 class ClobMarketState(_Freshness):
@@ -330,9 +424,9 @@ class ClobMarketState(_Freshness):
         self.market_id = market_id
         self.pair = pair
         self.quote_currency = quote_currency
-        self.market: _Held | None = None
-        self.bids: _Held | None = None
-        self.asks: _Held | None = None
+        self.market: _Held[PhoenixMarket | OpenBookMarket] | None = None
+        self.bids: _Held[BookSide] | None = None
+        self.asks: _Held[BookSide] | None = None
         self._init_freshness(stale_after_ns)
 
     def on_account(self, update: PoolUpdate) -> list[StateOutput]:
@@ -342,28 +436,33 @@ class ClobMarketState(_Freshness):
             return []
         if isinstance(decoded, BookSide):
             self._check_side(update, decoded)
+            self._check_not_crossed(update, decoded)
         if not self._admit(update):
             return []
-        item = _Held(decoded, update.account, update.slot, self.epoch)
         if isinstance(decoded, BookSide):
+            side = _Held(decoded, update.account, update.slot, self.epoch)
             if decoded.side == "bids":
-                self.bids = item
+                self.bids = side
             else:
-                self.asks = item
+                self.asks = side
         else:
-            self.market = item
+            self.market = _Held(decoded, update.account, update.slot, self.epoch)
         return self._emit([], update.ts_recv_ns)
+
+    def held_accounts(self) -> set[str]:
+        """The market and book-side accounts the view is built from."""
+        return {h.account for h in (self.market, self.bids, self.asks) if h is not None}
 
     def in_sync(self) -> bool:
         """Feed up, not silent, market (and both OpenBook sides) received this epoch."""
-        if not self.feed_up or self.silent or self.market is None:
+        if not self.feed_up or self.silent or self.market is None or self._tainted():
             return False
-        needed = [self.market]
+        epochs = [self.market.epoch]
         if isinstance(self.market.decoded, OpenBookMarket):
             if self.bids is None or self.asks is None:
                 return False
-            needed += [self.bids, self.asks]
-        return all(h.epoch == self.epoch for h in needed)
+            epochs += [self.bids.epoch, self.asks.epoch]
+        return all(e == self.epoch for e in epochs)
 
     def view(self) -> ClobView:
         """The current ClobView; empty ladders and in_sync False before the market arrives."""
@@ -385,15 +484,40 @@ class ClobMarketState(_Freshness):
             and isinstance(bids, BookSide)
             and isinstance(asks, BookSide)
         ):
-            return openbook_view(
+            view = openbook_view(
                 market, bids, asks, now_ts, venue=v, market_id=m, pair=pair,
                 quote_currency=qc, slot=slot, ts_event_ns=ev, ts_recv_ns=rv, in_sync=sync,
             )  # fmt: skip
+            if view.in_sync and view.bids and view.asks and view.bids[0][0] >= view.asks[0][0]:
+                # sides from different slots can cross for a moment: wait for the other side
+                return replace(view, in_sync=False)
+            return view
         return ClobView(
             venue=v, market_id=m, pair=pair, quote_currency=qc, bids=(), asks=(),
             base_units_per_lot=0, quote_units_per_tick_lot_num=0, quote_units_per_tick_lot_den=1,
             taker_fee_bps=0.0, slot=slot, in_sync=False, ts_event_ns=ev, ts_recv_ns=rv,
         )  # fmt: skip
+
+    def _check_not_crossed(self, update: PoolUpdate, side: BookSide) -> None:
+        """Refuse a side that crosses the other side held at the same slot (impossible).
+
+        Only unexpired fixed-price orders count, as in the view: the program can leave expired
+        orders resting beyond the ones a taker drops, and pegged orders move with the oracle.
+        """
+        other = self.asks if side.side == "bids" else self.bids
+        if other is None or other.slot != update.slot or not isinstance(other.decoded, BookSide):
+            return
+        now_ts = max(self.ts_recv_ns, update.ts_recv_ns) // 1_000_000_000
+        mine, theirs = side.levels(now_ts), other.decoded.levels(now_ts)
+        if not mine or not theirs:
+            return
+        bid, ask = (mine[0][0], theirs[0][0]) if side.side == "bids" else (theirs[0][0], mine[0][0])
+        if bid >= ask:
+            raise DecodeError(
+                f"{self.venue} crossed book at slot {update.slot}: best bid {bid} >= best ask "
+                f"{ask} (price lots)",
+                account=update.account,
+            )
 
     def _check_side(self, update: PoolUpdate, side: BookSide) -> None:
         market = self.market.decoded if self.market is not None else None

@@ -32,6 +32,8 @@ from math import gcd
 from operator import sub
 from typing import NamedTuple
 
+from operators.clmm.accounts import Whirlpool
+from operators.clmm.raydium_accounts import PoolState
 from operators.costs import (
     CandidateCost,
     CostModel,
@@ -549,10 +551,14 @@ class PairEngine:
             n, d = self._ratio(view.quote_currency)
             per_lot = ladder[0][0] * view.quote_units_per_tick_lot_num
             return per_lot / view.quote_units_per_tick_lot_den / view.base_units_per_lot * n / d
-        sqrt_x64 = getattr(view.pool, "sqrt_price", None)
-        if sqrt_x64 is None:
-            sqrt_x64 = getattr(view.pool, "sqrt_price_x64", None)
-        if not isinstance(sqrt_x64, int) or sqrt_x64 <= 0:
+        pool = view.pool
+        if isinstance(pool, Whirlpool):
+            sqrt_x64 = pool.sqrt_price
+        elif isinstance(pool, PoolState):
+            sqrt_x64 = pool.sqrt_price_x64
+        else:
+            return None  # no pool held yet
+        if sqrt_x64 <= 0:
             return None
         b_per_a = (sqrt_x64 / 2.0**64) ** 2  # token-B base units per token-A base unit
         n, d = self._ratio(view.quote_currency)

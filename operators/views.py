@@ -10,7 +10,21 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from operators.clmm.accounts import TickArray, Whirlpool
+from operators.clmm.raydium_accounts import (
+    AmmConfig,
+    PoolState,
+    RaydiumTickArray,
+    TickArrayBitmapExtension,
+)
 from operators.events import Level, MarketKind
+
+ClmmPool = Whirlpool | PoolState
+"""A decoded CLMM pool account: Orca `Whirlpool` or Raydium CLMM `PoolState`. Code that needs
+the venue dispatches with `isinstance` on these members, never on names or attributes."""
+ClmmQuoteAccount = TickArray | RaydiumTickArray | TickArrayBitmapExtension
+"""What rides in `ClmmView.tick_arrays`: the pool's tick arrays (and Raydium's bitmap
+extension, which its quote needs for far ticks)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,16 +52,17 @@ class ClmmView:
 
     `base_is_a` says whether the pair's base token is the pool's token A (so selling base is a
     swap a→b). `pool`, `tick_arrays` and `amm_config` are the decoded account objects that
-    `operators.clmm.quote_swap` takes.
+    `operators.clmm.quote_swap` takes; `pool` is None (and the view not in sync) until the pool
+    account has arrived, `amm_config` is Raydium's fee account (None for Orca).
     """
 
     venue: str
     market_id: str
     pair: str
     quote_currency: str
-    pool: object
-    tick_arrays: tuple[object, ...]
-    amm_config: object | None
+    pool: ClmmPool | None
+    tick_arrays: tuple[ClmmQuoteAccount, ...]
+    amm_config: AmmConfig | None
     base_is_a: bool
     slot: int
     in_sync: bool

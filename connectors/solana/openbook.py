@@ -70,6 +70,9 @@ U64_MAX = (1 << 64) - 1
 _BOOKSIDE = "openbook bookside"
 _MARKET_ACC = "openbook market"
 _PEG_BIAS = 1 << 63
+I64_MAX = (1 << 63) - 1
+FEES_SCALE_FACTOR = 1_000_000
+"""Fees are in millionths; neither fee can exceed 100% of the notional."""
 
 _MARKET = struct.Struct(
     "<8sBBB5x32sq32s32s32s32s16s32s32s32s32s32sdq72xqqQqqqQQQQQQQQQQ32s32s32sQ32sQ128x"
@@ -108,6 +111,9 @@ def decode_market(data: bytes) -> OpenBookMarket:
     f = _MARKET.unpack_from(data, 0)
     if f[0] != MARKET_DISCRIMINATOR:
         raise DecodeError(f"discriminator {f[0].hex()} is not Market", account=_MARKET_ACC)
+    _check_market_params(
+        quote_lot_size=f[18], base_lot_size=f[19], maker_fee=f[22], taker_fee=f[23]
+    )
     return OpenBookMarket(
         bump=f[1],
         base_decimals=f[2],
@@ -145,6 +151,66 @@ def decode_market(data: bytes) -> OpenBookMarket:
         market_quote_vault=_pk(f[38]),
         quote_deposit_total=f[39],
     )
+
+
+def _check_market_params(
+    *, quote_lot_size: int, base_lot_size: int, maker_fee: int, taker_fee: int
+) -> None:
+    """Lot sizes and fees (10^-6) that market creation refuses."""
+    if base_lot_size <= 0 or quote_lot_size <= 0:
+        raise DecodeError(
+            f"lot sizes must be positive (base_lot_size {base_lot_size}, quote_lot_size "
+            f"{quote_lot_size})",
+            account=_MARKET_ACC,
+        )
+    if not 0 <= taker_fee <= FEES_SCALE_FACTOR or abs(maker_fee) > FEES_SCALE_FACTOR:
+        raise DecodeError(
+            f"fields taker_fee {taker_fee} / maker_fee {maker_fee} outside "
+            f"[0, {FEES_SCALE_FACTOR}] / [-{FEES_SCALE_FACTOR}, {FEES_SCALE_FACTOR}]",
+            account=_MARKET_ACC,
+        )
+    if maker_fee < 0 and -maker_fee > taker_fee:
+        # a maker rebate above the taker fee would pay out more than every trade takes in
+        raise DecodeError(
+            f"field maker_fee {maker_fee}: rebate exceeds taker_fee {taker_fee}",
+            account=_MARKET_ACC,
+        )
+
+
+def _tree_nodes(leaf_count: int) -> int:
+    # a critbit tree of n leaves holds n leaves and n - 1 inner nodes
+    return 2 * leaf_count - 1 if leaf_count else 0
+
+
+def _check_allocator(roots: tuple[int, int, int, int], bump_index: int, free_list_len: int) -> None:
+    """Counts against the 1024-node capacity, checked before any tree walk.
+
+    Nodes are taken from the free list first, else at `bump_index`; so the nodes in use,
+    `bump_index - free_list_len`, are exactly the two trees' nodes.
+    """
+    fixed_root, fixed_count, pegged_root, pegged_count = roots
+    if bump_index > MAX_NODES or free_list_len > bump_index:
+        raise DecodeError(
+            f"bump_index {bump_index} / free_list_len {free_list_len} beyond capacity {MAX_NODES}",
+            account=_BOOKSIDE,
+        )
+    used = _tree_nodes(fixed_count) + _tree_nodes(pegged_count)
+    if used != bump_index - free_list_len:
+        raise DecodeError(
+            f"leaf_count {fixed_count} (fixed) + {pegged_count} (oracle-pegged) need {used} "
+            f"nodes but bump_index {bump_index} - free_list_len {free_list_len} are in use "
+            f"(capacity {MAX_NODES})",
+            account=_BOOKSIDE,
+        )
+    for tree, root, count in (
+        ("fixed", fixed_root, fixed_count),
+        ("oracle-pegged", pegged_root, pegged_count),
+    ):
+        if count and root >= bump_index:
+            raise DecodeError(
+                f"{tree} root {root} is not an allocated node (bump_index {bump_index})",
+                account=_BOOKSIDE,
+            )
 
 
 def _read_tree(
@@ -187,6 +253,14 @@ def _read_tree(
     for a, b in itertools.pairwise(leaves):
         if (a.key <= b.key) if bids else (a.key >= b.key):
             raise DecodeError(f"{where}: keys out of critbit order", account=_BOOKSIDE)
+    for leaf in leaves:
+        if leaf.quantity <= 0:  # a fully filled or cancelled order leaves the tree
+            raise DecodeError(f"{where}: a leaf has quantity {leaf.quantity}", account=_BOOKSIDE)
+        if tree == "fixed" and not 1 <= leaf.price_data <= I64_MAX:
+            raise DecodeError(
+                f"{where}: a leaf has price {leaf.price_data} lots outside [1, {I64_MAX}]",
+                account=_BOOKSIDE,
+            )
     return tuple(leaves)
 
 
@@ -198,12 +272,16 @@ def decode_book_side(data: bytes) -> BookSide:
         )
     if data[:8] != BOOK_SIDE_DISCRIMINATOR:
         raise DecodeError(f"discriminator {data[:8].hex()} is not BookSide", account=_BOOKSIDE)
-    fixed_root, fixed_count, pegged_root, pegged_count = _ROOTS.unpack_from(data, 8)
-    tree_type = data[8 + 6 * 8 + 256]
+    roots = _ROOTS.unpack(data[8:24])
+    fixed_root, fixed_count, pegged_root, pegged_count = roots
+    tree_type, bump_index, free_list_len, _ = _NODES_HEADER.unpack_from(data, 8 + 6 * 8 + 256)
     if tree_type not in (0, 1):
         raise DecodeError(
             f"order_tree_type {tree_type} is neither bids (0) nor asks (1)", account=_BOOKSIDE
         )
+    # counts are bounded by the account's capacity before any walk (a crafted leaf_count of
+    # millions must fail here, not after millions of node visits)
+    _check_allocator(roots, bump_index, free_list_len)
     bids = tree_type == 0
     return BookSide(
         side="bids" if bids else "asks",

@@ -23,6 +23,7 @@ from operators.clmm.accounts import (
     Whirlpool,
     WhirlpoolRewardInfo,
 )
+from operators.clmm.invariants import check_orca_tick_array, check_whirlpool
 from operators.errors import DecodeError
 
 __all__ = [
@@ -129,9 +130,7 @@ def decode_whirlpool(data: bytes, address: str = "") -> Whirlpool:
                 _b58(mint), _b58(vault), _b58(ext), eps_lo | eps_hi << 64, gg_lo | gg_hi << 64
             )
         )
-    if tick_spacing == 0:
-        raise DecodeError("Whirlpool field tick_spacing is 0", account=where)
-    return Whirlpool(
+    pool = Whirlpool(
         whirlpools_config=_b58(config),
         whirlpool_bump=bump,
         tick_spacing=tick_spacing,
@@ -153,6 +152,9 @@ def decode_whirlpool(data: bytes, address: str = "") -> Whirlpool:
         reward_infos=tuple(rewards),
         address=address,
     )
+    # a size-correct account can still hold a state the program never writes (doubled price)
+    check_whirlpool(pool, where)
+    return pool
 
 
 def encode_whirlpool(w: Whirlpool) -> bytes:
@@ -245,7 +247,9 @@ def _decode_fixed(data: bytes, address: str) -> TickArray:
             ticks.append(_tick_from_fields(fields[0] == 1, fields[1:]))
         offset += _TICK_LEN
     whirlpool = _b58(data[offset : offset + 32])
-    return TickArray(start, tuple(ticks), whirlpool, False, address)
+    ta = TickArray(start, tuple(ticks), whirlpool, False, address)
+    check_orca_tick_array(ta, where)
+    return ta
 
 
 def _decode_dynamic(data: bytes, address: str) -> TickArray:
@@ -284,7 +288,9 @@ def _decode_dynamic(data: bytes, address: str) -> TickArray:
         raise DecodeError("DynamicTickArray tick_bitmap has bits above 87", account=where)
     if any(data[offset:]):
         raise DecodeError(f"DynamicTickArray has {size - offset} trailing bytes", account=where)
-    return TickArray(start, tuple(ticks), whirlpool, True, address)
+    ta = TickArray(start, tuple(ticks), whirlpool, True, address)
+    check_orca_tick_array(ta, where)
+    return ta
 
 
 def _tick_words(t: Tick) -> tuple[int, ...]:

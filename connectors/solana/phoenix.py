@@ -58,6 +58,8 @@ _FREE_LINK = struct.Struct("<I")
 _HEADER_FIFO_OFFSET = HEADER_SIZE + 256
 
 _ACCOUNT = "phoenix market"
+MAX_TAKER_FEE_BPS = 10_000
+"""A taker fee above 100% of the notional cannot be charged: no market is made with one."""
 
 
 def market_account_size(bids_size: int, asks_size: int, num_seats: int) -> int:
@@ -75,16 +77,29 @@ def _pk(raw: bytes) -> str:
     return str(Pubkey.from_bytes(raw))
 
 
-def _decode_orders(data: bytes, offset: int, capacity: int, side: str) -> tuple[PhoenixOrder, ...]:
-    """Live orders of one order tree at `offset` (capacity `capacity` nodes)."""
-    root, size, bump_index, free_head = _TREE.unpack_from(data, offset)
-    where = f"{side} tree"
+def _check_allocator(where: str, size: int, bump_index: int, free_head: int, capacity: int) -> bool:
+    """Bounds of one tree's node allocator, checked before any walk; False: never initialised."""
     if bump_index == 0 and free_head == 0 and size == 0:
-        return ()  # never initialised (all zeroes)
+        return False  # never initialised (all zeroes)
     if not 1 <= bump_index <= capacity + 1:
         raise DecodeError(
             f"{where}: bump_index {bump_index} outside 1..{capacity + 1}", account=_ACCOUNT
         )
+    if size > bump_index - 1:
+        raise DecodeError(
+            f"{where}: allocator size {size} > {bump_index - 1} nodes ever allocated "
+            f"(capacity {capacity})",
+            account=_ACCOUNT,
+        )
+    return True
+
+
+def _decode_orders(data: bytes, offset: int, capacity: int, side: str) -> tuple[PhoenixOrder, ...]:
+    """Live orders of one order tree at `offset` (capacity `capacity` nodes)."""
+    root, size, bump_index, free_head = _TREE.unpack_from(data, offset)
+    where = f"{side} tree"
+    if not _check_allocator(where, size, bump_index, free_head, capacity):
+        return ()
     used = bump_index - 1
     nodes_at = offset + TREE_HEADER_SIZE
     free: set[int] = set()
@@ -113,7 +128,39 @@ def _decode_orders(data: bytes, offset: int, capacity: int, side: str) -> tuple[
         raise DecodeError(
             f"{where}: an order_sequence_number belongs to the other side", account=_ACCOUNT
         )
+    if any(o[0] == 0 and o[3] for o in orders):  # (price_in_ticks, ..., num_base_lots)
+        raise DecodeError(f"{where}: a resting order has price_in_ticks 0", account=_ACCOUNT)
     return tuple(orders)
+
+
+def _check_params(h: tuple[int, ...], fifo: tuple[int, ...]) -> None:
+    """Market parameters the program never initialises a market with."""
+    base_lot_size, quote_lot_size, tick_atoms = h[9], h[14], h[15]
+    blpbu, tick_qlpbu, fee_bps = fifo[0], fifo[1], fifo[3]
+    if min(base_lot_size, quote_lot_size, blpbu, tick_qlpbu) <= 0:
+        raise DecodeError(
+            f"lot sizes not initialised (base_lot_size {base_lot_size}, quote_lot_size "
+            f"{quote_lot_size}, base_lots_per_base_unit {blpbu}, "
+            f"tick_size_in_quote_lots_per_base_unit {tick_qlpbu})",
+            account=_ACCOUNT,
+        )
+    if tick_qlpbu % blpbu:
+        raise DecodeError(
+            f"field tick_size_in_quote_lots_per_base_unit {tick_qlpbu} is not a multiple of "
+            f"base_lots_per_base_unit {blpbu}",
+            account=_ACCOUNT,
+        )
+    if tick_atoms != tick_qlpbu * quote_lot_size:
+        raise DecodeError(
+            f"field tick_size_in_quote_atoms_per_base_unit {tick_atoms} != "
+            f"tick_size_in_quote_lots_per_base_unit {tick_qlpbu} x quote_lot_size "
+            f"{quote_lot_size}",
+            account=_ACCOUNT,
+        )
+    if fee_bps > MAX_TAKER_FEE_BPS:
+        raise DecodeError(
+            f"field taker_fee_bps {fee_bps} > {MAX_TAKER_FEE_BPS} (over 100%)", account=_ACCOUNT
+        )
 
 
 def decode_market(data: bytes) -> PhoenixMarket:
@@ -131,13 +178,32 @@ def decode_market(data: bytes) -> PhoenixMarket:
             f"need {need}",
             account=_ACCOUNT,
         )
-    blpbu, tick_qlpbu, seq, fee_bps, collected, unclaimed = _FIFO.unpack_from(
-        data, _HEADER_FIFO_OFFSET
-    )
+    fifo = _FIFO.unpack_from(data, _HEADER_FIFO_OFFSET)
+    blpbu, tick_qlpbu, seq, fee_bps, collected, unclaimed = fifo
+    _check_params(h, fifo)
     bids_at = HEADER_SIZE + FIFO_FIXED_SIZE
     asks_at = bids_at + TREE_HEADER_SIZE + ORDER_NODE_SIZE * bids_size
+    traders_at = asks_at + TREE_HEADER_SIZE + ORDER_NODE_SIZE * asks_size
+    # the seats tree is not decoded, but a seat count beyond capacity is a corrupt account
+    _, seats_size, seats_bump, seats_free = _TREE.unpack_from(data, traders_at)
+    _check_allocator("traders tree", seats_size, seats_bump, seats_free, num_seats)
     bid_orders = _decode_orders(data, bids_at, bids_size, "bids")
     ask_orders = _decode_orders(data, asks_at, asks_size, "asks")
+    bids = aggregate_levels(
+        ((o.price_in_ticks, o.num_base_lots) for o in bid_orders if o.num_base_lots),
+        descending=True,
+    )
+    asks = aggregate_levels(
+        ((o.price_in_ticks, o.num_base_lots) for o in ask_orders if o.num_base_lots),
+        descending=False,
+    )
+    # Matching removes every resting order an incoming order reaches (expired ones included),
+    # so the program never leaves a crossed book.
+    if bids and asks and bids[0][0] >= asks[0][0]:
+        raise DecodeError(
+            f"crossed book: best bid {bids[0][0]} >= best ask {asks[0][0]} (price_in_ticks)",
+            account=_ACCOUNT,
+        )
     return PhoenixMarket(
         discriminant=h[0],
         status=h[1],
@@ -168,14 +234,8 @@ def decode_market(data: bytes) -> PhoenixMarket:
         unclaimed_quote_lot_fees=unclaimed,
         bid_orders=bid_orders,
         ask_orders=ask_orders,
-        bids=aggregate_levels(
-            ((o.price_in_ticks, o.num_base_lots) for o in bid_orders if o.num_base_lots),
-            descending=True,
-        ),
-        asks=aggregate_levels(
-            ((o.price_in_ticks, o.num_base_lots) for o in ask_orders if o.num_base_lots),
-            descending=False,
-        ),
+        bids=bids,
+        asks=asks,
     )
 
 

@@ -14,6 +14,11 @@ from typing import Any
 from solders.pubkey import Pubkey
 
 from connectors.solana.anchor import account_discriminator
+from operators.clmm.invariants import (
+    check_amm_config,
+    check_raydium_pool,
+    check_raydium_tick_array,
+)
 from operators.clmm.raydium_accounts import (
     EXTENSION_TICKARRAY_BITMAP_SIZE,
     REWARD_NUM,
@@ -128,7 +133,7 @@ def decode_pool_state(data: bytes) -> PoolState:
             )
         )
     t = _POOL_TAIL.unpack_from(data, off)
-    return PoolState(
+    pool = PoolState(
         bump=h[1],
         amm_config=_b58(h[2]),
         owner=_b58(h[3]),
@@ -168,6 +173,9 @@ def decode_pool_state(data: bytes) -> PoolState:
         padding1=tuple(t[24:48]),
         padding2=tuple(t[48:80]),
     )
+    # a size-correct account can still hold a state the program never writes (doubled price)
+    check_raydium_pool(pool, "raydium PoolState")
+    return pool
 
 
 def encode_pool_state(p: PoolState) -> bytes:
@@ -237,7 +245,7 @@ def decode_amm_config(data: bytes) -> AmmConfig:
     """Decode an AmmConfig account's data (117 bytes); fee rates per 1e6."""
     _check(data, "AmmConfig", DISC_AMM_CONFIG, AMM_CONFIG_LEN)
     c = _AMM_CONFIG.unpack(data)
-    return AmmConfig(
+    config = AmmConfig(
         bump=c[1],
         index=c[2],
         owner=_b58(c[3]),
@@ -249,6 +257,8 @@ def decode_amm_config(data: bytes) -> AmmConfig:
         fund_owner=_b58(c[9]),
         padding=tuple(c[10:13]),
     )
+    check_amm_config(config, "raydium AmmConfig")
+    return config
 
 
 def encode_amm_config(c: AmmConfig) -> bytes:
@@ -288,7 +298,7 @@ def decode_tick_array(data: bytes) -> RaydiumTickArray:
         _tick(v) for v in _TICK.iter_unpack(data[_TA_HEAD.size : TICK_ARRAY_LEN - _TA_TAIL.size])
     )
     count, epoch, padding = _TA_TAIL.unpack_from(data, TICK_ARRAY_LEN - _TA_TAIL.size)
-    return RaydiumTickArray(
+    array = RaydiumTickArray(
         pool_id=_b58(pool_id),
         start_tick_index=start,
         ticks=ticks,
@@ -296,6 +306,8 @@ def decode_tick_array(data: bytes) -> RaydiumTickArray:
         recent_epoch=epoch,
         padding=padding,
     )
+    check_raydium_tick_array(array, "raydium TickArrayState")
+    return array
 
 
 def encode_tick_array(a: RaydiumTickArray) -> bytes:

@@ -25,6 +25,7 @@ from connectors.solana.orca import (
 from connectors.solana.sources import FEED_SOURCE, AccountFeedPartition, AccountFeedSource
 from operators.clmm import quote_swap
 from operators.clmm.accounts import Tick, TickArray
+from operators.clmm.math import sqrt_price_from_tick_index
 from operators.events import HealthEvent, PoolUpdate, RawFrame
 from operators.pool_state import ClmmPoolState
 from operators.views import ClmmView
@@ -231,7 +232,10 @@ def test_price_move_subscribes_the_new_tick_arrays_the_state_wants(
         derived = {tick_array_address(POOL, s) for s in state.wanted_tick_array_starts()}
         assert derived == set(watched[1:])
         pool = decode_whirlpool(_accounts(fixtures)[POOL][0], POOL)
-        moved = replace(pool, tick_current_index=-3000)  # now inside the array at -5632
+        # now inside the array at -5632 (price and tick move together, as a swap moves them)
+        moved = replace(
+            pool, tick_current_index=-3000, sqrt_price=sqrt_price_from_tick_index(-3000)
+        )
         for node in nodes:
             node.set_account(POOL, encode_whirlpool(moved), ORCA, 5435760)
         run.pump(lambda: state.view().pool == moved)

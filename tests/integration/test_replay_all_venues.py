@@ -111,8 +111,12 @@ def test_every_market_is_fed_without_decode_errors_bad_frames_or_resyncs(
     }
     assert len(errors) == 3 * 2 + 4 and set(errors.values()) == {0}
     assert c[("pair_engine", "SOL/USDC", "views")] == 2216
-    assert [h["status"] for h in journal["health"]] == ["up"] * 4  # the 4 DEX markets syncing
-    assert sorted(_venue(h["source"]) for h in journal["health"]) == sorted(ALL_VENUES[3:])
+    # the 4 DEX markets syncing, and OpenBook 5 more times: its bids side moved at a newer slot
+    # than its asks and crossed them, so its view waited for the asks (not in sync meanwhile)
+    assert [h["status"] for h in journal["health"]] == ["up"] * 9
+    assert Counter(_venue(h["source"]) for h in journal["health"]) == {
+        "orca": 1, "raydium_clmm": 1, "phoenix": 1, "openbook": 6
+    }  # fmt: skip
 
 
 def test_each_market_state_turns_its_frames_into_in_sync_views(capture: Path) -> None:
@@ -130,9 +134,10 @@ def test_each_market_state_turns_its_frames_into_in_sync_views(capture: Path) ->
                      "raydium_clmm": 104, "phoenix": 81, "openbook": 149}  # fmt: skip
     # not in sync only until each DEX market holds every account it needs: Orca's 5 tick
     # arrays and Raydium's config + 17 arrays come before their pool, OpenBook's market + bids
-    # before its asks; Raydium's bitmap extension makes no view (ClmmPoolState ignores it)
+    # before its asks; Raydium's bitmap extension makes no view (ClmmPoolState ignores it);
+    # 5 OpenBook views whose newer bids cross the older asks wait for the asks' update
     assert in_sync == {"binance": 598, "okx": 601, "bybit": 601, "orca": 77,
-                       "raydium_clmm": 85, "phoenix": 81, "openbook": 147}  # fmt: skip
+                       "raydium_clmm": 85, "phoenix": 81, "openbook": 142}  # fmt: skip
     okx = states["okx:SOL-USDC"]
     assert isinstance(okx, CexMarketState)
     stats = okx.sync.stats

@@ -7,6 +7,7 @@ sim/sample/markets_all.toml. Raydium is checked with the real carbon-decoder acc
 
 from __future__ import annotations
 
+from dataclasses import replace
 from decimal import Decimal
 from pathlib import Path
 
@@ -164,7 +165,9 @@ def test_openbook_side_before_its_market_is_held_then_applied_after_it(
     assert st.pending_sides == {}
 
 
-def test_bad_clob_accounts_are_reported_counted_and_never_applied(settings: Settings) -> None:
+def test_bad_clob_accounts_are_reported_never_applied_and_flag_the_view_they_feed(
+    settings: Settings,
+) -> None:
     ob = _state(settings, OBK)
     phx = _state(settings, PHX)
     assert isinstance(ob, ClobMarketStateAdapter) and isinstance(phx, ClobMarketStateAdapter)
@@ -179,39 +182,55 @@ def test_bad_clob_accounts_are_reported_counted_and_never_applied(settings: Sett
     truncated = _phoenix_bytes()[:700]
     bad_bump = bytearray(_phoenix_bytes())
     bad_bump[576 + 304 + 24 : 576 + 304 + 28] = (999).to_bytes(4, "little")  # bids bump_index
+    # (state, frame, why, flags): a bad update of an account the view is built from flags the
+    # view (last good state kept, not in sync); a stranger's bad account flags nothing
     cases = [
         (ob, _frame("openbook", m, stranger, _ob_side("bids", BIDS[:1]), 9, 4),
-         f"account {stranger}: book side is neither the market's bids"),
+         f"account {stranger}: book side is neither the market's bids", False),
         (ob, _frame("openbook", m, SAMPLE_OPENBOOK_ASKS, _ob_side("bids", BIDS[:1]), 9, 5),
-         "is the market's asks but its order_tree_type says bids"),
-        (ob, _frame("openbook", m, m, b"\x07" * 900, 9, 6), "unknown openbook account"),
+         "is the market's asks but its order_tree_type says bids", True),
+        (ob, _frame("openbook", m, m, b"\x07" * 900, 9, 6), "unknown openbook account", True),
         (ob, _frame("openbook", m, m, _ob_market(base_lot_size=0), 9, 7),
-         "lot sizes must be positive"),
+         "lot sizes must be positive", True),
         (ob, _frame("openbook", m, SAMPLE_OPENBOOK_BIDS, _ob_market(), 9, 8),
-         f"a market account at {SAMPLE_OPENBOOK_BIDS}, not at {m}"),
-        (phx, _frame("phoenix", p, p, truncated, 9, 4), "shorter than a market header"),
-        (phx, _frame("phoenix", p, p, bytes(bad_bump), 9, 5), "bump_index 999 outside"),
-        (phx, _frame("phoenix", p, p, _ob_market(), 9, 6), "unknown phoenix account discriminator"),
+         f"a market account at {SAMPLE_OPENBOOK_BIDS}, not at {m}", True),
+        (phx, _frame("phoenix", p, p, truncated, 9, 4), "shorter than a market header", True),
+        (phx, _frame("phoenix", p, p, bytes(bad_bump), 9, 5), "bump_index 999 outside", True),
+        (phx, _frame("phoenix", p, p, _ob_market(), 9, 6),
+         "unknown phoenix account discriminator", True),
         (phx, _frame("phoenix", p, stranger, _phoenix_bytes(), 9, 7),
-         f"a market account at {stranger}"),
+         f"a market account at {stranger}", False),
         (phx, _frame("phoenix", p, p, _phoenix_bytes(base_lots_per_base_unit=0), 9, 8),
-         "lot sizes not initialised"),
+         "lot sizes not initialised", True),
     ]  # fmt: skip
-    for st, frame, why in cases:
+    for st, frame, why, flags in cases:
         out = st.on_frame(frame)
-        assert len(out) == 1 and isinstance(out[0], HealthEvent), why
+        assert isinstance(out[0], HealthEvent), why
         ev = out[0]
         assert (ev.source, ev.status, ev.ts_recv_ns) == (
             st.ref.market.market_id, "bad_account", frame.ts_recv_ns,
         )  # fmt: skip
         assert why in ev.detail
         assert frame.stream.split(":")[1] in ev.detail  # the report names the account
+        flagged = [v for v in out[1:] if isinstance(v, ClobView)]
+        assert len(out) == 1 + len(flagged) and [v.in_sync for v in flagged] == (
+            [False] if flags else []
+        ), why
     assert (ob.frames, ob.decode_errors, phx.frames, phx.decode_errors) == (8, 5, 6, 5)
-    # nothing bad was applied: the views and the slots held are those of the good accounts
-    assert ob.state.view() == good
-    assert phx.state.view() == good_phx
+    # nothing bad was applied: the last good books and slots are kept, flagged not in sync
+    assert ob.state.view() == replace(good, in_sync=False)
+    assert phx.state.view() == replace(good_phx, in_sync=False)
     assert max(ob.state.account_slots.values()) == 5
     assert set(ob.state.account_slots) == {m, SAMPLE_OPENBOOK_BIDS, SAMPLE_OPENBOOK_ASKS}
+    # each flagged account decoding again (at the bad update's slot or later) clears its flag
+    out = ob.on_frame(_frame("openbook", m, m, _ob_market(), 9, 9))
+    assert [v.in_sync for v in _views(out)] == [False]  # the asks and bids are still flagged
+    out = ob.on_frame(_frame("openbook", m, SAMPLE_OPENBOOK_ASKS, _ob_side("asks", ASKS), 9, 10))
+    assert [v.in_sync for v in _views(out)] == [False]  # the bids are still flagged
+    out = ob.on_frame(_frame("openbook", m, SAMPLE_OPENBOOK_BIDS, _ob_side("bids", BIDS), 9, 11))
+    assert [v.in_sync for v in _views(out)] == [True]
+    out = phx.on_frame(_frame("phoenix", p, p, _phoenix_bytes(), 9, 9))
+    assert [v.in_sync for v in _views(out)] == [True]
 
 
 def test_real_raydium_accounts_through_the_market_state_refuse_another_pools_array(

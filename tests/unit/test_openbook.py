@@ -163,7 +163,19 @@ def test_wrong_book_side_discriminator_is_a_decode_error() -> None:
 def test_leaf_count_mismatch_is_a_decode_error() -> None:
     data = bytearray(_hand_packed_asks())
     _put(data, 8, "II", 2, 3)
+    _put(data, 316, "I", 8)  # bump_index covering 3 leaves' 5 nodes: the allocator agrees
     with pytest.raises(DecodeError, match="2 leaves but root says 3"):
+        decode_book_side(bytes(data))
+
+
+def test_leaf_count_the_allocator_cannot_hold_fails_before_any_walk() -> None:
+    data = bytearray(_hand_packed_asks())
+    _put(data, 8, "II", 2, 20_000_000)
+    with pytest.raises(
+        DecodeError,
+        match=r"leaf_count 20000000 \(fixed\) \+ 1 \(oracle-pegged\) need 40000000 nodes but "
+        r"bump_index 6 - free_list_len 2 are in use \(capacity 1024\)",
+    ):
         decode_book_side(bytes(data))
 
 
@@ -307,6 +319,7 @@ def test_openbook_client_decodes_our_bytes_to_the_same_ladders_and_market() -> N
         expected.append(decode_book_side(data).levels())
     fixed_only = bytearray(_hand_packed_asks())
     _put(fixed_only, 16, "II", 0, 0)  # the client throws on pegged orders: empty that tree
+    _put(fixed_only, 316, "I", 5)  # ... and give its node back (bump_index 6 -> 5)
     sides.append(base64.b64encode(fixed_only).decode())
     expected.append(decode_book_side(bytes(fixed_only)).levels())
     market_bytes = _hand_packed_market()

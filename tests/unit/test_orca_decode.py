@@ -13,6 +13,13 @@ from solders.pubkey import Pubkey
 
 from connectors.solana import orca
 from operators.clmm.accounts import Tick, TickArray, Whirlpool, WhirlpoolRewardInfo
+from operators.clmm.invariants import ORCA_MAX_FEE_RATE, ORCA_MAX_PROTOCOL_FEE_RATE
+from operators.clmm.math import (
+    MAX_SQRT_PRICE_X64,
+    MIN_SQRT_PRICE_X64,
+    sqrt_price_from_tick_index,
+    tick_index_from_sqrt_price,
+)
 from operators.errors import DecodeError
 from tests.conftest import load_account
 
@@ -266,31 +273,58 @@ def test_tick_array_start_index_floors_to_the_array_span(
 _u128 = st.integers(0, (1 << 128) - 1)
 _i128 = st.integers(-(1 << 127), (1 << 127) - 1)
 _key = st.binary(min_size=32, max_size=32).map(lambda b: str(Pubkey.from_bytes(b)))
-_tick = st.builds(Tick, st.booleans(), _i128, _u128, _u128, _u128, st.tuples(_u128, _u128, _u128))
+# Only states the program can write round-trip: an initialized tick has liquidity_gross > 0 and
+# |liquidity_net| <= liquidity_gross; an uninitialized one is all zero (impossible states are
+# refused, see test_decoder_fuzz / the invariant tests below).
+_live_tick = st.integers(1, (1 << 128) - 1).flatmap(
+    lambda gross: st.builds(
+        Tick,
+        st.just(True),
+        st.integers(-min(gross, 1 << 127), min(gross, (1 << 127) - 1)),
+        st.just(gross),
+        _u128,
+        _u128,
+        st.tuples(_u128, _u128, _u128),
+    )
+)
+_tick = st.one_of(st.just(Tick.empty()), _live_tick)
+_sqrt_price = st.integers(MIN_SQRT_PRICE_X64, MAX_SQRT_PRICE_X64)
+
+
+@st.composite
+def _price_and_tick(draw: st.DrawFn) -> tuple[int, int]:
+    """A sqrt price in the program's range and a current tick the program could store for it."""
+    sqrt_price = draw(_sqrt_price)
+    tick = tick_index_from_sqrt_price(sqrt_price)
+    if sqrt_price_from_tick_index(tick) == sqrt_price and draw(st.booleans()):
+        tick -= 1  # an a->b swap that stopped exactly on the boundary
+    return sqrt_price, tick
 
 
 @given(
-    st.builds(
-        Whirlpool,
-        _key,
-        st.integers(0, 255),
-        st.integers(1, 65535),
-        st.integers(0, 65535),
-        st.integers(0, 65535),
-        st.integers(0, 65535),
-        _u128,
-        _u128,
-        st.integers(-(1 << 31), (1 << 31) - 1),
-        st.integers(0, (1 << 64) - 1),
-        st.integers(0, (1 << 64) - 1),
-        _key,
-        _key,
-        _u128,
-        _key,
-        _key,
-        _u128,
-        st.integers(0, (1 << 64) - 1),
-        st.tuples(*[st.builds(WhirlpoolRewardInfo, _key, _key, _key, _u128, _u128)] * 3),
+    _price_and_tick().flatmap(
+        lambda pt: st.builds(
+            Whirlpool,
+            _key,
+            st.integers(0, 255),
+            st.integers(1, 65535),
+            st.integers(0, 65535),
+            st.integers(0, ORCA_MAX_FEE_RATE),
+            st.integers(0, ORCA_MAX_PROTOCOL_FEE_RATE),
+            _u128,
+            st.just(pt[0]),
+            st.just(pt[1]),
+            st.integers(0, (1 << 64) - 1),
+            st.integers(0, (1 << 64) - 1),
+            _key,
+            _key,
+            _u128,
+            _key,
+            _key,
+            _u128,
+            st.integers(0, (1 << 64) - 1),
+            st.tuples(*[st.builds(WhirlpoolRewardInfo, _key, _key, _key, _u128, _u128)] * 3),
+        )
     )
 )
 def test_whirlpool_encode_decode_round_trip(w: Whirlpool) -> None:
@@ -304,11 +338,6 @@ def test_fixed_tick_array_encode_decode_round_trip(
 ) -> None:
     ta = TickArray(start, tuple(ticks), pool)
     assert orca.decode_tick_array(orca.encode_tick_array(ta)) == ta
-
-
-_live_tick = st.builds(
-    Tick, st.just(True), _i128, _u128, _u128, _u128, st.tuples(_u128, _u128, _u128)
-)
 
 
 @settings(max_examples=40)

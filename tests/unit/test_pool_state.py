@@ -2,53 +2,56 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import fields, replace
 from pathlib import Path
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from operators.clmm.accounts import Tick
+from operators.clmm.accounts import TickArray as OrcaTickArray
+from operators.clmm.accounts import Whirlpool as OrcaPool
+from operators.clmm.math import sqrt_price_from_tick_index
+from operators.clmm.raydium_accounts import AmmConfig as RaydiumConfig
+from operators.clmm.raydium_accounts import PoolState as RaydiumPool
+from operators.clmm.raydium_accounts import RaydiumTickArray as RTickArray
 from operators.clob import BookSide, OpenBookLeaf, OpenBookMarket, PhoenixMarket, PhoenixOrder
 from operators.errors import DecodeError
 from operators.events import HealthEvent, PoolUpdate
 from operators.pool_state import ClmmPoolState, ClobMarketState, start_index_for
 from operators.views import ClmmView, ClobView
+from tests.unit.raydium_pools import CONFIG, Z, make_pool, tick_state
 
 POOL = "HJPjoWUrhoZzkNfRpHuieeFk9WcZWjwy6PBjZ81ngndJ"
 MS = 1_000_000
 
 
-# Stand-ins with the decoders' type and field names (the operator only reads these fields).
-@dataclass(frozen=True)
-class Whirlpool:
-    tick_current_index: int
-    tick_spacing: int
+# Real decoded types (the operator dispatches on them), built with only the fields it reads set.
+def Whirlpool(tick_current_index: int, tick_spacing: int) -> OrcaPool:
+    return OrcaPool.simulated(
+        whirlpools_config=Z, tick_spacing=tick_spacing, fee_rate=3000, liquidity=0,
+        sqrt_price=sqrt_price_from_tick_index(tick_current_index),
+        tick_current_index=tick_current_index, token_mint_a=Z, token_mint_b=Z,
+        token_vault_a=Z, token_vault_b=Z,
+    )  # fmt: skip
 
 
-@dataclass(frozen=True)
-class TickArray:
-    start_tick_index: int
-    ticks: tuple[int, ...]
-    whirlpool: str
+def TickArray(start_tick_index: int, ticks: tuple[int, ...], whirlpool: str) -> OrcaTickArray:
+    return OrcaTickArray(start_tick_index, tuple(Tick.empty() for _ in range(88)), whirlpool)
 
 
-@dataclass(frozen=True)
-class PoolState:
-    tick_current: int
-    tick_spacing: int
+def PoolState(tick_current: int, tick_spacing: int) -> RaydiumPool:
+    return make_pool(tick_spacing, tick_current, [])[0]
 
 
-@dataclass(frozen=True)
-class RaydiumTickArray:
-    start_tick_index: int
-    ticks: tuple[int, ...]
-    pool_id: str
+def RaydiumTickArray(start_tick_index: int, ticks: tuple[int, ...], pool_id: str) -> RTickArray:
+    slots = tuple(tick_state(0) for _ in range(60))
+    return RTickArray(pool_id, start_tick_index, slots, 0, 0, bytes(107))
 
 
-@dataclass(frozen=True)
-class AmmConfig:
-    trade_fee_rate: int
+def AmmConfig(trade_fee_rate: int) -> RaydiumConfig:
+    return replace(CONFIG, trade_fee_rate=trade_fee_rate)
 
 
 def _state() -> ClmmPoolState:
