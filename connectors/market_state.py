@@ -122,7 +122,9 @@ class CexMarketState:
                 else self.sync.on_frame(f.payload, f.ts_recv_ns)
             )
         except FeedError as exc:
-            # The book is left as it was; sequence checks catch anything this frame carried.
+            # Only frames that cannot change the book raise (a bad ticker or trade, a frame
+            # routed to the wrong symbol, a venue error reply, a bad REST body): the book is
+            # as it was and still valid. A bad book frame comes back as ResyncRequired below.
             self.bad_frames += 1
             return [HealthEvent(m.market_id, "bad_frame", str(exc), f.ts_recv_ns, f.ts_recv_ns)]
         out: list[Any] = []

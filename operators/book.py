@@ -32,6 +32,8 @@ RawLevel = tuple[str, str]
 _MAX_SHORT = 16
 """A price string of at most 16 characters cannot carry more than 15 significant digits."""
 _MAX_SIG_DIGITS = 15
+_MAX_NUMBER_CHARS = 40
+"""Longest price or size string accepted (venues send at most ~20 characters)."""
 _INF = float("inf")
 _ZERO = Decimal(0)
 """Size of a removed level in delta events (the venue's zero spelling carries no information)."""
@@ -40,10 +42,14 @@ _DEC_CACHE_MAX = 512
 entries behind, so the bound keeps it from growing with the book's history)."""
 DecLevel = tuple[RawLevel, Level]
 """A memo entry: the exact raw level object a Decimal level was built from, and that level."""
+_Planned = tuple[float, str, str, bool]
+"""A checked level ready to write: (key, price str, size str, size is zero)."""
 
 
 def _check_wide_price(price: str) -> None:
     """Reject a price whose significant digits exceed what a float key orders exactly."""
+    if len(price) > _MAX_NUMBER_CHARS:
+        raise ValueError(f"price longer than {_MAX_NUMBER_CHARS} characters")
     mantissa = price.lstrip("+-").split("e")[0].split("E")[0].replace(".", "")
     digits = mantissa.strip("0")
     if len(digits) > _MAX_SIG_DIGITS:
@@ -54,7 +60,28 @@ def _check_wide_price(price: str) -> None:
 
 
 def _as_str(value: str | Decimal) -> str:
-    return value if isinstance(value, str) else str(value)
+    # Fixed-point, never "1E+2": venue strings have no exponent and the check refuses one.
+    return value if isinstance(value, str) else format(value, "f")
+
+
+_PLAIN = b"0123456789."
+
+
+def first_not_plain(strings: Sequence[str]) -> str | None:
+    """The first string that is not ASCII digits and dots only, or None when all are.
+
+    Why: `float()` and `Decimal()` also accept "1e400", "1_0", " 5", "+5", "-0", "nan" and
+    non-ASCII digits; the venues send none of these, and an exponent can make a later exact
+    conversion allocate without bound. One pass over the joined strings keeps the common case
+    cheap; the caller's `float()` has already refused "", "." and "1.2.3".
+    """
+    joined = "".join(strings)
+    if joined.isascii() and not joined.encode().translate(None, _PLAIN):
+        return None
+    for s in strings:
+        if not (s.isascii() and not s.encode().translate(None, _PLAIN)):
+            return s
+    return None  # unreachable: the joined string failed, so one part does
 
 
 class L2Book:
@@ -111,27 +138,60 @@ class L2Book:
         self.apply_levels(side, ((_as_str(price), _as_str(qty)),))
 
     def apply_levels(
-        self, side: BookSide, levels: Iterable[Sequence[str]], out: list[Level] | None = None
+        self, side: BookSide, levels: Sequence[Sequence[str]], out: list[Level] | None = None
     ) -> int:
         """Set many levels given as venue strings `[price, size, ...]`; returns how many were set.
 
         Extra fields after the size (OKX order counts) are ignored. When `out` is given, each
-        level is also appended to it as (price, qty) Decimals (one pass: the delta event's
-        levels come for the price of the Decimals). Raises `FeedError` on a price that is not a
-        finite positive decimal or a size that is not finite non-negative; levels before it are
-        already applied.
+        level is also appended to it as (price, qty) Decimals. Every level is checked before any
+        is applied: on a bad one (see `_plan`) `FeedError` leaves the book and `out` unchanged.
+        """
+        plan = self._plan(side, levels)
+        self._commit(side, plan, out)
+        return len(plan)
+
+    def apply_sides(
+        self,
+        bids: Sequence[Sequence[str]],
+        asks: Sequence[Sequence[str]],
+        out_bids: list[Level] | None = None,
+        out_asks: list[Level] | None = None,
+    ) -> None:
+        """Apply one frame's bid and ask levels; a bad level on either side changes nothing.
+
+        Why both sides at once: a frame is one venue state change, so applying its bids and then
+        failing on its asks would leave a book that matches no state the venue ever held.
+        """
+        bid_plan = self._plan("bid", bids)
+        ask_plan = self._plan("ask", asks)
+        self._commit("bid", bid_plan, out_bids)
+        self._commit("ask", ask_plan, out_asks)
+
+    def replace(self, bids: Sequence[Sequence[str]], asks: Sequence[Sequence[str]]) -> None:
+        """Reset the book to exactly these levels (a snapshot); a bad level changes nothing."""
+        bid_plan = self._plan("bid", bids)
+        ask_plan = self._plan("ask", asks)
+        self.clear()
+        self._commit("bid", bid_plan, None)
+        self._commit("ask", ask_plan, None)
+
+    @staticmethod
+    def _plan(side: BookSide, levels: Sequence[Sequence[str]]) -> list[_Planned]:
+        """Check every level of one side and compute its key; nothing is written anywhere.
+
+        A level passes when it has a price and a size that are plain decimal strings (ASCII
+        digits, one dot, at most 40 characters), the price > 0 with at most 15 significant
+        digits (what the float key orders exactly), the size >= 0. Otherwise `FeedError`.
         """
         if side == "bid":
-            book, win, bound, sign = self._bids, self._bid_win, self._bid_bound, -1.0
+            sign = -1.0
         elif side == "ask":
-            book, win, bound, sign = self._asks, self._ask_win, self._ask_bound, 1.0
+            sign = 1.0
         else:
             raise FeedError(f"unknown book side {side!r} (expected 'bid' or 'ask')")
-        n = 0
+        plan: list[_Planned] = []
+        add = plan.append
         level: Sequence[str] | None = None
-        dec = Decimal
-        zero = _ZERO
-        emit = out.append if out is not None else None
         try:
             for level in levels:
                 p = level[0]
@@ -143,33 +203,43 @@ class L2Book:
                     raise ValueError("price must be finite > 0 and size finite >= 0")
                 if len(p) > _MAX_SHORT:
                     _check_wide_price(p)
-                k = sign * pf
-                if qf == 0.0:
-                    if book.pop(k, None) is not None and k <= bound:
-                        del win[bisect_left(win, k)]
-                    if emit is not None:
-                        emit((dec(p), zero))
-                else:
-                    if k not in book and k <= bound:
-                        insort(win, k)
-                    # No Decimal memo here: a store per level costs the depth-frame path more
-                    # than `top` saves by finding the event's Decimals (measured, BTCUSDT).
-                    book[k] = (p, q)
-                    if emit is not None:
-                        emit((dec(p), dec(q)))
-                n += 1
+                if len(q) > _MAX_NUMBER_CHARS:
+                    raise ValueError(f"size longer than {_MAX_NUMBER_CHARS} characters")
+                add((sign * pf, p, q, qf == 0.0))
+            if plan and (bad := first_not_plain([s for _, p, q, _ in plan for s in (p, q)])):
+                level = next(lv for lv in levels if bad in (lv[0], lv[1]))
+                raise ValueError(f"{bad!r} is not a plain decimal (ASCII digits and one '.')")
         except (ValueError, TypeError, IndexError) as exc:
             raise FeedError(f"bad {side} level {level!r}: {exc}") from exc
-        finally:
-            if len(win) > 2 * self.WINDOW:
-                self._trim(side)
-        return n
+        return plan
 
-    def replace(self, bids: Iterable[Sequence[str]], asks: Iterable[Sequence[str]]) -> None:
-        """Reset the book to exactly these levels (a snapshot), venue strings `[price, size]`."""
-        self.clear()
-        self.apply_levels("bid", bids)
-        self.apply_levels("ask", asks)
+    def _commit(self, side: BookSide, plan: list[_Planned], out: list[Level] | None) -> None:
+        """Write checked levels (see `_plan`): dict always, sorted window when inside its bound.
+
+        `out` gets each level as (price, qty) Decimals, qty 0 for a removal.
+        """
+        if out is not None:
+            dec = Decimal
+            zero = _ZERO
+            emit = out.append
+            for _, p, q, gone in plan:
+                emit((dec(p), zero if gone else dec(q)))
+        if side == "bid":
+            book, win, bound = self._bids, self._bid_win, self._bid_bound
+        else:
+            book, win, bound = self._asks, self._ask_win, self._ask_bound
+        for k, p, q, gone in plan:
+            if gone:
+                if book.pop(k, None) is not None and k <= bound:
+                    del win[bisect_left(win, k)]
+            else:
+                if k not in book and k <= bound:
+                    insort(win, k)
+                # No Decimal memo here: a store per level costs the depth-frame path more
+                # than `top` saves by finding the event's Decimals (measured, BTCUSDT).
+                book[k] = (p, q)
+        if len(win) > 2 * self.WINDOW:
+            self._trim(side)
 
     def _trim(self, side: BookSide) -> None:
         keep = self.WINDOW
@@ -281,8 +351,7 @@ class L2Book:
             return lv
 
         return [
-            hit[1] if (hit := get(k)) is not None and hit[0] is book[k] else build(k)
-            for k in keys
+            hit[1] if (hit := get(k)) is not None and hit[0] is book[k] else build(k) for k in keys
         ]
 
     def levels(self, side: BookSide) -> list[Level]:

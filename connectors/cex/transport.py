@@ -34,6 +34,7 @@ from typing import Any, Protocol, cast
 import aiohttp
 import orjson
 
+from connectors.cex.common import WireFrame
 from connectors.cex.rest import RestClient, RestConfig, backoff_s, depth_weight
 from operators.errors import FeedError
 from operators.events import HealthEvent, RawFrame, ResyncRequired
@@ -57,11 +58,16 @@ class BookSyncLike(Protocol):
 
     def on_frame(self, payload: bytes, ts_recv_ns: int) -> list[Any]: ...
 
+    def on_wire(self, wire: WireFrame, ts_recv_ns: int) -> list[Any]: ...
+
 
 class VenueModule(Protocol):
-    """A venue codec module: `BookSync`, `stream_symbol`, `subscribe_message`, `snapshot_path`."""
+    """A venue codec module: `BookSync`, `decode_frame`, `stream_symbol`, `subscribe_message`,
+    `snapshot_path`."""
 
     def BookSync(self, symbol: str, market: str) -> BookSyncLike: ...
+
+    def decode_frame(self, payload: bytes, venue: str) -> WireFrame: ...
 
     def stream_symbol(self, stream: str) -> str | None: ...
 
@@ -140,32 +146,6 @@ class TransportStats:
     resubscribes: int = 0
     resyncs: Counter[str] = field(default_factory=Counter)
     last_frame_mono: float = 0.0
-
-
-def frame_stream(source: str, msg: Any) -> str:
-    """The stream label of a decoded frame (Binance `stream`, OKX `channel:instId`, Bybit topic)."""
-    if not isinstance(msg, dict):
-        return "control"
-    if source.startswith("binance"):
-        s = msg.get("stream")
-        return s if isinstance(s, str) else "control"
-    if source == "okx":
-        arg = msg.get("arg")
-        if isinstance(arg, dict) and "channel" in arg:
-            return f"{arg['channel']}:{arg.get('instId', '')}"
-        return "control"
-    topic = msg.get("topic")
-    return topic if isinstance(topic, str) else "control"
-
-
-def _is_market_data(source: str, msg: Any) -> bool:
-    if not isinstance(msg, dict):
-        return False
-    if source.startswith("binance"):
-        return "data" in msg
-    if source == "okx":
-        return "data" in msg and "event" not in msg
-    return "topic" in msg
 
 
 def _toggle_subscription(payload: bytes) -> bytes:
@@ -347,30 +327,27 @@ class CexTransport:
     def _on_payload(self, payload: bytes) -> bool:
         """Route one WS payload: pong bookkeeping, emit RawFrame, feed the symbol's BookSync."""
         ts = self.clock_ns()
-        if payload == b"pong":
-            self.stats.pongs += 1
-            return False
+        # Parsed once: the codec reads the envelope here and the symbol's BookSync decodes
+        # the body that the envelope left raw.
         try:
-            msg = orjson.loads(payload)
-        except orjson.JSONDecodeError:
+            wire = self.mod.decode_frame(payload, self.source)
+        except FeedError:
             self._health("resync", f"undecodable frame {payload[:60]!r}")
             return False
-        if (isinstance(msg, dict) and msg.get("op") in ("pong", "ping")) or (
-            isinstance(msg, dict) and msg.get("ret_msg") == "pong"
-        ):
+        if wire.kind == "pong":
             self.stats.pongs += 1
             return False
-        stream = frame_stream(self.source, msg)
+        stream = wire.stream
         self.stats.frames += 1
         self.emit(RawFrame(ts, self.source, stream, "ws", payload))
-        if not _is_market_data(self.source, msg):
+        if not wire.market_data:
             return False
         symbol = self.mod.stream_symbol(stream)
         sync = self.syncs.get(symbol) if symbol is not None else None
         if sync is None or symbol is None:
             return True
         try:
-            events = sync.on_frame(payload, ts)
+            events = sync.on_wire(wire, ts)
         except FeedError as exc:
             self._start_resync(symbol, f"bad frame: {exc}")
             return True

@@ -180,3 +180,32 @@ def test_top_matches_a_full_sort_through_window_trims_and_refills(
         if tick % 7 == 0:  # interleave reads so refills happen mid-stream
             assert book.best_ask() == (min(model.items()) if model else None)
     assert book.top(300)[1] == sorted(model.items())[:300]
+
+
+def test_a_bad_level_anywhere_in_a_call_leaves_the_book_unchanged() -> None:
+    book = L2Book()
+    book.replace([["100", "1"]], [["101", "1"]])
+    with pytest.raises(FeedError, match=r"bad bid level \['99', 'x'\]"):
+        book.apply_levels("bid", [["100", "0"], ["99.5", "2"], ["99", "x"]])
+    with pytest.raises(FeedError, match=r"bad ask level \['1e2', '1'\]"):
+        book.apply_sides([["100", "0"]], [["1e2", "1"]])
+    with pytest.raises(FeedError, match="bad ask level"):
+        book.replace([["1", "1"]], [["2", "-1"]])
+    assert book.top_raw(10) == ([("100", "1")], [("101", "1")])
+
+
+@pytest.mark.parametrize("text", ["1e2", "1E2", "1_0", " 1", "1 ", "+1", "-0", "nan", "inf", "١"])
+def test_strings_float_accepts_but_venues_never_send_are_refused(text: str) -> None:
+    with pytest.raises(FeedError, match="bad bid level"):
+        L2Book().apply_levels("bid", [["1", text]] if text not in ("nan", "inf") else [[text, "1"]])
+
+
+def test_apply_sides_reports_both_sides_only_when_every_level_passed() -> None:
+    book = L2Book()
+    bids: list[tuple[Decimal, Decimal]] = []
+    asks: list[tuple[Decimal, Decimal]] = []
+    with pytest.raises(FeedError):
+        book.apply_sides([["1", "1"]], [["2", "x"]], bids, asks)
+    assert (bids, asks, len(book)) == ([], [], 0)
+    book.apply_sides([["1", "1"]], [["2", "0"]], bids, asks)
+    assert (bids, asks) == ([(D(1), D(1))], [(D(2), D(0))])
