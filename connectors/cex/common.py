@@ -28,8 +28,10 @@ NS_PER_MS = 1_000_000
 
 UpdateId = Annotated[int, Meta(ge=0, le=2**63 - 1)]
 """A venue sequence number or update id (u, U, pu, seqId, lastUpdateId, seq, trade ids)."""
-EpochMs = Annotated[int, Meta(ge=0, lt=10**14)]
-"""Milliseconds since the epoch as a JSON integer (below 10**14: before the year 5138)."""
+MAX_EPOCH_MS = (2**63 - 1) // NS_PER_MS
+"""Latest millisecond whose nanoseconds fit an int64 (year 2262): journals store int64 ns."""
+EpochMs = Annotated[int, Meta(ge=0, le=MAX_EPOCH_MS)]
+"""Milliseconds since the epoch as a JSON integer, at most `MAX_EPOCH_MS`."""
 PairLevels = list[tuple[str, str]]
 """Binance and Bybit levels: exactly `[price, size]`, both strings."""
 WideLevels = list[Annotated[list[str], Meta(min_length=2, max_length=8)]]
@@ -144,15 +146,19 @@ def ms_text_to_ns(value: str, *, field: str, venue: str, symbol: str) -> int:
     """Milliseconds sent as a digit string (OKX `ts`) -> ns; "" is absent (0).
 
     Why not `int()`: it accepts "1_000", " 12" and 4,000-digit strings; a venue timestamp is
-    at most 14 ASCII digits.
+    at most 13 ASCII digits (MAX_EPOCH_MS).
     """
     if not value:
         return 0
-    if len(value) > 14 or not (value.isascii() and value.isdigit()):
+    if (
+        len(value) > 13
+        or not (value.isascii() and value.isdigit())
+        or (ms := int(value)) > MAX_EPOCH_MS
+    ):
         raise FeedError(
             f"field {field}={value[:40]!r} is not epoch milliseconds", venue=venue, symbol=symbol
         )
-    return int(value) * NS_PER_MS
+    return ms * NS_PER_MS
 
 
 def query_param(path: str, name: str) -> str | None:
