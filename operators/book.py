@@ -20,6 +20,7 @@ import heapq
 from bisect import bisect_left, insort
 from collections.abc import Iterable, Sequence
 from decimal import Decimal
+from itertools import chain
 from typing import Literal
 
 from operators.errors import FeedError
@@ -42,8 +43,16 @@ _DEC_CACHE_MAX = 512
 entries behind, so the bound keeps it from growing with the book's history)."""
 DecLevel = tuple[RawLevel, Level]
 """A memo entry: the exact raw level object a Decimal level was built from, and that level."""
-_Planned = tuple[float, str, str, bool]
-"""A checked level ready to write: (key, price str, size str, size is zero)."""
+_Planned = tuple[float, RawLevel, bool]
+"""A checked level ready to write: (key, (price str, size str), size is zero)."""
+
+
+def _check_long(price: str, size: str) -> None:
+    """The rare path of `_plan`: a price or size string longer than `_MAX_SHORT` characters."""
+    if len(size) > _MAX_NUMBER_CHARS:
+        raise ValueError(f"size longer than {_MAX_NUMBER_CHARS} characters")
+    if len(price) > _MAX_SHORT:
+        _check_wide_price(price)
 
 
 def _check_wide_price(price: str) -> None:
@@ -191,6 +200,8 @@ class L2Book:
             raise FeedError(f"unknown book side {side!r} (expected 'bid' or 'ask')")
         plan: list[_Planned] = []
         add = plan.append
+        inf = _INF
+        short = _MAX_SHORT
         level: Sequence[str] | None = None
         try:
             for level in levels:
@@ -199,15 +210,17 @@ class L2Book:
                 pf = float(p)
                 qf = float(q)
                 # Chained comparisons are False for nan, so these also reject nan and inf.
-                if not (0.0 < pf < _INF and 0.0 <= qf < _INF):
+                if not (0.0 < pf < inf and 0.0 <= qf < inf):
                     raise ValueError("price must be finite > 0 and size finite >= 0")
-                if len(p) > _MAX_SHORT:
-                    _check_wide_price(p)
-                if len(q) > _MAX_NUMBER_CHARS:
-                    raise ValueError(f"size longer than {_MAX_NUMBER_CHARS} characters")
-                add((sign * pf, p, q, qf == 0.0))
-            if plan and (bad := first_not_plain([s for _, p, q, _ in plan for s in (p, q)])):
-                level = next(lv for lv in levels if bad in (lv[0], lv[1]))
+                if len(p) > short or len(q) > short:
+                    _check_long(p, q)
+                # A decoder's (price, size) tuple is stored as is: no second tuple per level.
+                raw = level if type(level) is tuple and len(level) == 2 else (p, q)
+                add((sign * pf, raw, qf == 0.0))
+            # Every field of every level, extras included, in one C-level join.
+            if plan and (bad := first_not_plain(("".join(chain.from_iterable(levels)),))):
+                level = next(lv for lv in levels if first_not_plain(lv) is not None)
+                bad = first_not_plain(level)
                 raise ValueError(f"{bad!r} is not a plain decimal (ASCII digits and one '.')")
         except (ValueError, TypeError, IndexError) as exc:
             raise FeedError(f"bad {side} level {level!r}: {exc}") from exc
@@ -222,13 +235,13 @@ class L2Book:
             dec = Decimal
             zero = _ZERO
             emit = out.append
-            for _, p, q, gone in plan:
+            for _, (p, q), gone in plan:
                 emit((dec(p), zero if gone else dec(q)))
         if side == "bid":
             book, win, bound = self._bids, self._bid_win, self._bid_bound
         else:
             book, win, bound = self._asks, self._ask_win, self._ask_bound
-        for k, p, q, gone in plan:
+        for k, raw, gone in plan:
             if gone:
                 if book.pop(k, None) is not None and k <= bound:
                     del win[bisect_left(win, k)]
@@ -237,7 +250,7 @@ class L2Book:
                     insort(win, k)
                 # No Decimal memo here: a store per level costs the depth-frame path more
                 # than `top` saves by finding the event's Decimals (measured, BTCUSDT).
-                book[k] = (p, q)
+                book[k] = raw
         if len(win) > 2 * self.WINDOW:
             self._trim(side)
 

@@ -159,7 +159,17 @@ class _Envelope(msgspec.Struct, frozen=True):
     error: msgspec.Raw = NO_BODY
 
 
+class _DepthFrame(msgspec.Struct, frozen=True):
+    """A combined-stream depth frame read in one pass (the replay and graph path)."""
+
+    stream: str
+    data: DepthUpdate
+
+
 _ENVELOPE = msgspec.json.Decoder(_Envelope)
+_DEPTH_FRAME = msgspec.json.Decoder(_DepthFrame)
+_COMBINED_PREFIX = b'{"stream":"'
+"""How Binance starts every combined-stream frame (the stream name comes right after)."""
 _DEPTH = msgspec.json.Decoder(DepthUpdate)
 _SNAPSHOT = msgspec.json.Decoder(DepthSnapshot)
 _TICKER = msgspec.json.Decoder(BookTicker)
@@ -317,6 +327,18 @@ class BookSync:
         "s":"BTCUSDT","U":50093239189,"u":50093239202,"b":[["61737.63000000","0.00000000"]],"a":[]}}
         A frame that is not even a JSON object may have been a diff: it asks for a resync.
         """
+        # Depth frames are most of the book work: when the prefix names a depth stream, decode
+        # the whole frame in one typed pass. Anything else, or a frame that fails it, takes the
+        # general path, which classifies it exactly and names the bad field.
+        if payload[:11] == _COMBINED_PREFIX and b"@depth" in payload[11:64]:
+            try:
+                frame = _DEPTH_FRAME.decode(payload)
+            except msgspec.MsgspecError:
+                pass
+            else:
+                if "@depth" in frame.stream:
+                    self.stats.frames += 1
+                    return self._on_depth(frame.data, ts_recv_ns)
         try:
             wire = decode_frame(payload, self.venue, symbol=self.symbol, market=self.market)
         except FeedError as exc:
@@ -333,12 +355,7 @@ class BookSync:
                 data: DepthUpdate = self._decode(_DEPTH, wire.body, "depthUpdate")
             except FeedError as exc:
                 return self._fault(str(exc), 0, ts_recv_ns, None)
-            self._check_symbol(data.s)
-            if not self.in_sync:
-                self._buffer.append((data, ts_recv_ns))
-                self.stats.buffered = len(self._buffer)
-                return []
-            return self._apply_diff(data, ts_recv_ns)
+            return self._on_depth(data, ts_recv_ns)
         if kind == "bbo":
             return [self._bbo(self._decode(_TICKER, wire.body, "bookTicker"), ts_recv_ns)]
         if kind == "trade":
@@ -351,6 +368,14 @@ class BookSync:
         return []
 
     # -- rules ----------------------------------------------------------------------------------
+
+    def _on_depth(self, data: DepthUpdate, ts_recv_ns: int) -> list[Event]:
+        self._check_symbol(data.s)
+        if not self.in_sync:
+            self._buffer.append((data, ts_recv_ns))
+            self.stats.buffered = len(self._buffer)
+            return []
+        return self._apply_diff(data, ts_recv_ns)
 
     def _apply_diff(self, data: DepthUpdate, ts_recv_ns: int) -> list[Event]:
         first_id = data.U
