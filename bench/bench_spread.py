@@ -32,6 +32,7 @@ from bytewax.dataflow import Dataflow
 from bytewax.inputs import DynamicSource, StatelessSourcePartition
 from bytewax.testing import TestingSink, run_main
 
+from operators.book import fixed_levels
 from operators.costs import CostParams, GasParams
 from operators.events import Opportunity
 from operators.signals import HysteresisParams
@@ -96,8 +97,9 @@ def _book(rng: random.Random, mid: Decimal, half_bps: int) -> tuple[tuple[Any, .
 def _cex(idx: int, bids: Any, asks: Any, ts: int) -> CexBookView:
     venue, mid_, market, ccy = CEX_MARKETS[idx]
     return CexBookView(
-        venue, mid_, "SOL/USDC", market, ccy, bids, asks, ts, True, ts, ts, 10.0  # type: ignore[arg-type]
-    )
+        venue, mid_, "SOL/USDC", market, ccy, fixed_levels(bids), fixed_levels(asks), ts, True,  # type: ignore[arg-type]
+        ts, ts, 10.0,
+    )  # fmt: skip
 
 
 def _clob(venue: str, mid_ticks: int, ts: int) -> ClobView:

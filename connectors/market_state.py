@@ -162,7 +162,7 @@ class CexMarketState:
     def _view(self, ts_event_ns: int, ts_recv_ns: int, ts_ingest_ns: int) -> CexBookView:
         m = self.ref.market
         self.views += 1
-        bids, asks = self.sync.book.top(self.depth)
+        bids, asks = self.sync.book.top_fixed(self.depth)
         return CexBookView(
             venue=m.venue,
             market_id=m.market_id,

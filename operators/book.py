@@ -7,9 +7,13 @@ for ordering and identity as long as the price has at most 15 significant digits
 round-trip every such decimal (DBL_DIG = 15) and rounding is monotone, so two distinct prices get
 two distinct keys in the right order, and two spellings of one price ("5.16", "5.160") share a key.
 Longer prices are checked digit by digit and rejected with `FeedError` rather than risk a merge.
-`Decimal`s are built only when a caller reads levels (`top`, `best_bid`, `levels`), and then
-kept per level (see `L2Book._decimals`): a view of the top 50 levels per frame rebuilds only the
-levels that frame changed.
+
+Only plain decimal strings get in (ASCII digits and one dot, <= 40 characters, <= 18 decimals),
+and a frame's levels are all checked, both sides, before any is written (`apply_sides`): a bad
+level leaves the book as it was. The pricing path reads `top_fixed` (price and size times 10**18
+as ints, exact); `Decimal`s are built only for human edges (`top`, `best_bid`, `levels`, the
+events' levels). Both reads are memoised per level (`_fixed`, `_decimals`): a view of the top 50
+levels per frame converts only the levels that frame changed.
 
 Pure: no I/O, no clock, no globals. Picklable, so Bytewax recovery can snapshot it.
 """
@@ -24,7 +28,7 @@ from itertools import chain
 from typing import Literal
 
 from operators.errors import FeedError
-from operators.events import Level
+from operators.events import FIXED_SCALE, FixedLevel, Level
 
 BookSide = Literal["bid", "ask"]
 RawLevel = tuple[str, str]
@@ -33,6 +37,8 @@ RawLevel = tuple[str, str]
 _MAX_SHORT = 16
 """A price string of at most 16 characters cannot carry more than 15 significant digits."""
 _MAX_SIG_DIGITS = 15
+_FIXED_DECIMALS = len(str(FIXED_SCALE)) - 1
+"""Decimals a level may carry (18): `to_fixed` is exact up to there."""
 _MAX_NUMBER_CHARS = 40
 """Longest price or size string accepted (venues send at most ~20 characters)."""
 _INF = float("inf")
@@ -43,16 +49,41 @@ _DEC_CACHE_MAX = 512
 entries behind, so the bound keeps it from growing with the book's history)."""
 DecLevel = tuple[RawLevel, Level]
 """A memo entry: the exact raw level object a Decimal level was built from, and that level."""
+FixLevel = tuple[RawLevel, FixedLevel]
+"""A memo entry of `top_fixed`: the raw level object and its integer level."""
 _Planned = tuple[float, RawLevel, bool]
 """A checked level ready to write: (key, (price str, size str), size is zero)."""
 
 
 def _check_long(price: str, size: str) -> None:
-    """The rare path of `_plan`: a price or size string longer than `_MAX_SHORT` characters."""
+    """The rare path of `_plan`: a price or size string longer than `_MAX_SHORT` characters.
+
+    Only a string this long can carry more than 18 decimals (what `to_fixed` holds exactly).
+    """
     if len(size) > _MAX_NUMBER_CHARS:
         raise ValueError(f"size longer than {_MAX_NUMBER_CHARS} characters")
+    for text in (price, size):
+        if len(text.partition(".")[2].rstrip("0")) > _FIXED_DECIMALS:
+            raise ValueError(f"{text!r} has more than {_FIXED_DECIMALS} decimals")
     if len(price) > _MAX_SHORT:
         _check_wide_price(price)
+
+
+def to_fixed(text: str) -> int:
+    """A plain venue decimal string ("61837.63000000") -> its value times 10**18, exactly.
+
+    The caller guarantees a checked string (digits, one dot, <= 18 decimals: `L2Book` only
+    holds such strings).
+    """
+    whole, _, frac = text.partition(".")
+    if len(frac) > _FIXED_DECIMALS:
+        frac = frac.rstrip("0")
+    return int(whole + frac.ljust(_FIXED_DECIMALS, "0"))
+
+
+def fixed_levels(levels: Iterable[Sequence[str | Decimal]]) -> tuple[FixedLevel, ...]:
+    """(price, size) pairs (venue strings or Decimals) -> (price_e18, size_e18) integers."""
+    return tuple((to_fixed(_as_str(lv[0])), to_fixed(_as_str(lv[1]))) for lv in levels)
 
 
 def _check_wide_price(price: str) -> None:
@@ -109,10 +140,12 @@ class L2Book:
     __slots__ = (
         "_ask_bound",
         "_ask_dec",
+        "_ask_fix",
         "_ask_win",
         "_asks",
         "_bid_bound",
         "_bid_dec",
+        "_bid_fix",
         "_bid_win",
         "_bids",
     )
@@ -128,6 +161,8 @@ class L2Book:
         # key -> (raw level, its Decimal level); valid only while `raw` IS the level in the book.
         self._bid_dec: dict[float, DecLevel] = {}
         self._ask_dec: dict[float, DecLevel] = {}
+        self._bid_fix: dict[float, FixLevel] = {}
+        self._ask_fix: dict[float, FixLevel] = {}
 
     # -- writes -------------------------------------------------------------------------------
 
@@ -141,6 +176,8 @@ class L2Book:
         self._ask_bound = _INF
         self._bid_dec = {}
         self._ask_dec = {}
+        self._bid_fix = {}
+        self._ask_fix = {}
 
     def apply(self, side: BookSide, price: str | Decimal, qty: str | Decimal) -> None:
         """Set one level (price, size in venue units); size 0 removes the level."""
@@ -366,6 +403,35 @@ class L2Book:
         return [
             hit[1] if (hit := get(k)) is not None and hit[0] is book[k] else build(k) for k in keys
         ]
+
+    def top_fixed(self, n: int) -> tuple[list[FixedLevel], list[FixedLevel]]:
+        """Best `n` levels per side as (price_e18, size_e18) integers, best first."""
+        return (
+            self._fixed(self._window("bid", n)[:n], self._bids, self._bid_fix),
+            self._fixed(self._window("ask", n)[:n], self._asks, self._ask_fix),
+        )
+
+    @staticmethod
+    def _fixed(
+        keys: list[float], book: dict[float, RawLevel], memo: dict[float, FixLevel]
+    ) -> list[FixedLevel]:
+        """Integer levels of `keys`, reusing a memo entry while its raw level is unchanged
+        (the same identity rule as `_decimals`)."""
+        if len(memo) > _DEC_CACHE_MAX:
+            memo.clear()
+        get = memo.get
+        out: list[FixedLevel] = []
+        add = out.append
+        for k in keys:
+            raw = book[k]
+            hit = get(k)
+            if hit is not None and hit[0] is raw:
+                add(hit[1])
+                continue
+            lv = (to_fixed(raw[0]), to_fixed(raw[1]))
+            memo[k] = (raw, lv)
+            add(lv)
+        return out
 
     def levels(self, side: BookSide) -> list[Level]:
         """Every level of one side as (price, qty) Decimals, best first."""

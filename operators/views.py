@@ -10,20 +10,25 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from operators.events import Level, MarketKind
+from operators.events import FixedLevel, MarketKind
 
 
 @dataclass(frozen=True, slots=True)
 class CexBookView:
-    """Top `book_depth` levels of one CEX book, Decimal human units, best first."""
+    """Top `book_depth` levels of one CEX book, best first, as (price_e18, size_e18) integers.
+
+    Why integers: pricing works in integers (quote base units), so the levels arrive exact and
+    ready (the venue's decimal times 10**18, see `operators.events.FIXED_SCALE`) with no
+    Decimal built per level per view.
+    """
 
     venue: str
     market_id: str
     pair: str
     market: MarketKind
     quote_currency: str
-    bids: tuple[Level, ...]
-    asks: tuple[Level, ...]
+    bids: tuple[FixedLevel, ...]
+    asks: tuple[FixedLevel, ...]
     update_id: int
     in_sync: bool
     ts_event_ns: int

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from operators.book import L2Book, to_levels
+from operators.book import L2Book, fixed_levels, to_fixed, to_levels
 from operators.errors import FeedError
 
 D = Decimal
@@ -209,3 +209,25 @@ def test_apply_sides_reports_both_sides_only_when_every_level_passed() -> None:
     assert (bids, asks, len(book)) == ([], [], 0)
     book.apply_sides([["1", "1"]], [["2", "0"]], bids, asks)
     assert (bids, asks) == ([(D(1), D(1))], [(D(2), D(0))])
+
+
+def test_to_fixed_is_the_exact_value_times_10_to_the_18() -> None:
+    assert [to_fixed(s) for s in ("61837.63000000", "0.00000074528", "5", "7.", ".5")] == [
+        61_837_630_000_000_000_000_000,
+        745_280_000_000,
+        5 * 10**18,
+        7 * 10**18,
+        5 * 10**17,
+    ]
+    assert fixed_levels([(D("99.90"), D(10)), ("1.5", "0")]) == (
+        (99_900_000_000_000_000_000, 10 * 10**18),
+        (1_500_000_000_000_000_000, 0),
+    )
+
+
+def test_level_with_more_than_18_decimals_is_refused_by_the_book() -> None:
+    book = L2Book()
+    with pytest.raises(FeedError, match=r"'1.0000000000000000001' has more than 18 decimals"):
+        book.apply("ask", "1.0000000000000000001", "1")
+    book.apply("ask", "1.000000000000000000000", "1")  # trailing zeros carry no value
+    assert book.top_fixed(1) == ([], [(10**18, 10**18)])
