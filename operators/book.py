@@ -7,9 +7,13 @@ for ordering and identity as long as the price has at most 15 significant digits
 round-trip every such decimal (DBL_DIG = 15) and rounding is monotone, so two distinct prices get
 two distinct keys in the right order, and two spellings of one price ("5.16", "5.160") share a key.
 Longer prices are checked digit by digit and rejected with `FeedError` rather than risk a merge.
-`Decimal`s are built only when a caller reads levels (`top`, `best_bid`, `levels`), and then
-kept per level (see `L2Book._decimals`): a view of the top 50 levels per frame rebuilds only the
-levels that frame changed.
+
+Only plain decimal strings get in (ASCII digits and one dot, <= 40 characters, <= 18 decimals),
+and a frame's levels are all checked, both sides, before any is written (`apply_sides`): a bad
+level leaves the book as it was. The pricing path reads `top_fixed` (price and size times 10**18
+as ints, exact); `Decimal`s are built only for human edges (`top`, `best_bid`, `levels`, the
+events' levels). Both reads are memoised per level (`_fixed`, `_decimals`): a view of the top 50
+levels per frame converts only the levels that frame changed.
 
 Pure: no I/O, no clock, no globals. Picklable, so Bytewax recovery can snapshot it.
 """
@@ -20,10 +24,11 @@ import heapq
 from bisect import bisect_left, insort
 from collections.abc import Iterable, Sequence
 from decimal import Decimal
+from itertools import chain
 from typing import Literal
 
 from operators.errors import FeedError
-from operators.events import Level
+from operators.events import FIXED_SCALE, FixedLevel, Level
 
 BookSide = Literal["bid", "ask"]
 RawLevel = tuple[str, str]
@@ -32,6 +37,10 @@ RawLevel = tuple[str, str]
 _MAX_SHORT = 16
 """A price string of at most 16 characters cannot carry more than 15 significant digits."""
 _MAX_SIG_DIGITS = 15
+_FIXED_DECIMALS = len(str(FIXED_SCALE)) - 1
+"""Decimals a level may carry (18): `to_fixed` is exact up to there."""
+_MAX_NUMBER_CHARS = 40
+"""Longest price or size string accepted (venues send at most ~20 characters)."""
 _INF = float("inf")
 _ZERO = Decimal(0)
 """Size of a removed level in delta events (the venue's zero spelling carries no information)."""
@@ -40,10 +49,47 @@ _DEC_CACHE_MAX = 512
 entries behind, so the bound keeps it from growing with the book's history)."""
 DecLevel = tuple[RawLevel, Level]
 """A memo entry: the exact raw level object a Decimal level was built from, and that level."""
+FixLevel = tuple[RawLevel, FixedLevel]
+"""A memo entry of `top_fixed`: the raw level object and its integer level."""
+_Planned = tuple[float, RawLevel, bool]
+"""A checked level ready to write: (key, (price str, size str), size is zero)."""
+
+
+def _check_long(price: str, size: str) -> None:
+    """The rare path of `_plan`: a price or size string longer than `_MAX_SHORT` characters.
+
+    Only a string this long can carry more than 18 decimals (what `to_fixed` holds exactly).
+    """
+    if len(size) > _MAX_NUMBER_CHARS:
+        raise ValueError(f"size longer than {_MAX_NUMBER_CHARS} characters")
+    for text in (price, size):
+        if len(text.partition(".")[2].rstrip("0")) > _FIXED_DECIMALS:
+            raise ValueError(f"{text!r} has more than {_FIXED_DECIMALS} decimals")
+    if len(price) > _MAX_SHORT:
+        _check_wide_price(price)
+
+
+def to_fixed(text: str) -> int:
+    """A plain venue decimal string ("61837.63000000") -> its value times 10**18, exactly.
+
+    The caller guarantees a checked string (digits, one dot, <= 18 decimals: `L2Book` only
+    holds such strings).
+    """
+    whole, _, frac = text.partition(".")
+    if len(frac) > _FIXED_DECIMALS:
+        frac = frac.rstrip("0")
+    return int(whole + frac.ljust(_FIXED_DECIMALS, "0"))
+
+
+def fixed_levels(levels: Iterable[Sequence[str | Decimal]]) -> tuple[FixedLevel, ...]:
+    """(price, size) pairs (venue strings or Decimals) -> (price_e18, size_e18) integers."""
+    return tuple((to_fixed(_as_str(lv[0])), to_fixed(_as_str(lv[1]))) for lv in levels)
 
 
 def _check_wide_price(price: str) -> None:
     """Reject a price whose significant digits exceed what a float key orders exactly."""
+    if len(price) > _MAX_NUMBER_CHARS:
+        raise ValueError(f"price longer than {_MAX_NUMBER_CHARS} characters")
     mantissa = price.lstrip("+-").split("e")[0].split("E")[0].replace(".", "")
     digits = mantissa.strip("0")
     if len(digits) > _MAX_SIG_DIGITS:
@@ -54,7 +100,28 @@ def _check_wide_price(price: str) -> None:
 
 
 def _as_str(value: str | Decimal) -> str:
-    return value if isinstance(value, str) else str(value)
+    # Fixed-point, never "1E+2": venue strings have no exponent and the check refuses one.
+    return value if isinstance(value, str) else format(value, "f")
+
+
+_PLAIN = b"0123456789."
+
+
+def first_not_plain(strings: Sequence[str]) -> str | None:
+    """The first string that is not ASCII digits and dots only, or None when all are.
+
+    Why: `float()` and `Decimal()` also accept "1e400", "1_0", " 5", "+5", "-0", "nan" and
+    non-ASCII digits; the venues send none of these, and an exponent can make a later exact
+    conversion allocate without bound. One pass over the joined strings keeps the common case
+    cheap; the caller's `float()` has already refused "", "." and "1.2.3".
+    """
+    joined = "".join(strings)
+    if joined.isascii() and not joined.encode().translate(None, _PLAIN):
+        return None
+    for s in strings:
+        if not (s.isascii() and not s.encode().translate(None, _PLAIN)):
+            return s
+    return None  # unreachable: the joined string failed, so one part does
 
 
 class L2Book:
@@ -73,10 +140,12 @@ class L2Book:
     __slots__ = (
         "_ask_bound",
         "_ask_dec",
+        "_ask_fix",
         "_ask_win",
         "_asks",
         "_bid_bound",
         "_bid_dec",
+        "_bid_fix",
         "_bid_win",
         "_bids",
     )
@@ -92,6 +161,8 @@ class L2Book:
         # key -> (raw level, its Decimal level); valid only while `raw` IS the level in the book.
         self._bid_dec: dict[float, DecLevel] = {}
         self._ask_dec: dict[float, DecLevel] = {}
+        self._bid_fix: dict[float, FixLevel] = {}
+        self._ask_fix: dict[float, FixLevel] = {}
 
     # -- writes -------------------------------------------------------------------------------
 
@@ -105,33 +176,70 @@ class L2Book:
         self._ask_bound = _INF
         self._bid_dec = {}
         self._ask_dec = {}
+        self._bid_fix = {}
+        self._ask_fix = {}
 
     def apply(self, side: BookSide, price: str | Decimal, qty: str | Decimal) -> None:
         """Set one level (price, size in venue units); size 0 removes the level."""
         self.apply_levels(side, ((_as_str(price), _as_str(qty)),))
 
     def apply_levels(
-        self, side: BookSide, levels: Iterable[Sequence[str]], out: list[Level] | None = None
+        self, side: BookSide, levels: Sequence[Sequence[str]], out: list[Level] | None = None
     ) -> int:
         """Set many levels given as venue strings `[price, size, ...]`; returns how many were set.
 
         Extra fields after the size (OKX order counts) are ignored. When `out` is given, each
-        level is also appended to it as (price, qty) Decimals (one pass: the delta event's
-        levels come for the price of the Decimals). Raises `FeedError` on a price that is not a
-        finite positive decimal or a size that is not finite non-negative; levels before it are
-        already applied.
+        level is also appended to it as (price, qty) Decimals. Every level is checked before any
+        is applied: on a bad one (see `_plan`) `FeedError` leaves the book and `out` unchanged.
+        """
+        plan = self._plan(side, levels)
+        self._commit(side, plan, out)
+        return len(plan)
+
+    def apply_sides(
+        self,
+        bids: Sequence[Sequence[str]],
+        asks: Sequence[Sequence[str]],
+        out_bids: list[Level] | None = None,
+        out_asks: list[Level] | None = None,
+    ) -> None:
+        """Apply one frame's bid and ask levels; a bad level on either side changes nothing.
+
+        Why both sides at once: a frame is one venue state change, so applying its bids and then
+        failing on its asks would leave a book that matches no state the venue ever held.
+        """
+        bid_plan = self._plan("bid", bids)
+        ask_plan = self._plan("ask", asks)
+        self._commit("bid", bid_plan, out_bids)
+        self._commit("ask", ask_plan, out_asks)
+
+    def replace(self, bids: Sequence[Sequence[str]], asks: Sequence[Sequence[str]]) -> None:
+        """Reset the book to exactly these levels (a snapshot); a bad level changes nothing."""
+        bid_plan = self._plan("bid", bids)
+        ask_plan = self._plan("ask", asks)
+        self.clear()
+        self._commit("bid", bid_plan, None)
+        self._commit("ask", ask_plan, None)
+
+    @staticmethod
+    def _plan(side: BookSide, levels: Sequence[Sequence[str]]) -> list[_Planned]:
+        """Check every level of one side and compute its key; nothing is written anywhere.
+
+        A level passes when it has a price and a size that are plain decimal strings (ASCII
+        digits, one dot, at most 40 characters), the price > 0 with at most 15 significant
+        digits (what the float key orders exactly), the size >= 0. Otherwise `FeedError`.
         """
         if side == "bid":
-            book, win, bound, sign = self._bids, self._bid_win, self._bid_bound, -1.0
+            sign = -1.0
         elif side == "ask":
-            book, win, bound, sign = self._asks, self._ask_win, self._ask_bound, 1.0
+            sign = 1.0
         else:
             raise FeedError(f"unknown book side {side!r} (expected 'bid' or 'ask')")
-        n = 0
+        plan: list[_Planned] = []
+        add = plan.append
+        inf = _INF
+        short = _MAX_SHORT
         level: Sequence[str] | None = None
-        dec = Decimal
-        zero = _ZERO
-        emit = out.append if out is not None else None
         try:
             for level in levels:
                 p = level[0]
@@ -139,37 +247,49 @@ class L2Book:
                 pf = float(p)
                 qf = float(q)
                 # Chained comparisons are False for nan, so these also reject nan and inf.
-                if not (0.0 < pf < _INF and 0.0 <= qf < _INF):
+                if not (0.0 < pf < inf and 0.0 <= qf < inf):
                     raise ValueError("price must be finite > 0 and size finite >= 0")
-                if len(p) > _MAX_SHORT:
-                    _check_wide_price(p)
-                k = sign * pf
-                if qf == 0.0:
-                    if book.pop(k, None) is not None and k <= bound:
-                        del win[bisect_left(win, k)]
-                    if emit is not None:
-                        emit((dec(p), zero))
-                else:
-                    if k not in book and k <= bound:
-                        insort(win, k)
-                    # No Decimal memo here: a store per level costs the depth-frame path more
-                    # than `top` saves by finding the event's Decimals (measured, BTCUSDT).
-                    book[k] = (p, q)
-                    if emit is not None:
-                        emit((dec(p), dec(q)))
-                n += 1
+                if len(p) > short or len(q) > short:
+                    _check_long(p, q)
+                # A decoder's (price, size) tuple is stored as is: no second tuple per level.
+                raw = level if type(level) is tuple and len(level) == 2 else (p, q)
+                add((sign * pf, raw, qf == 0.0))
+            # Every field of every level, extras included, in one C-level join.
+            if plan and (bad := first_not_plain(("".join(chain.from_iterable(levels)),))):
+                level = next(lv for lv in levels if first_not_plain(lv) is not None)
+                bad = first_not_plain(level)
+                raise ValueError(f"{bad!r} is not a plain decimal (ASCII digits and one '.')")
         except (ValueError, TypeError, IndexError) as exc:
             raise FeedError(f"bad {side} level {level!r}: {exc}") from exc
-        finally:
-            if len(win) > 2 * self.WINDOW:
-                self._trim(side)
-        return n
+        return plan
 
-    def replace(self, bids: Iterable[Sequence[str]], asks: Iterable[Sequence[str]]) -> None:
-        """Reset the book to exactly these levels (a snapshot), venue strings `[price, size]`."""
-        self.clear()
-        self.apply_levels("bid", bids)
-        self.apply_levels("ask", asks)
+    def _commit(self, side: BookSide, plan: list[_Planned], out: list[Level] | None) -> None:
+        """Write checked levels (see `_plan`): dict always, sorted window when inside its bound.
+
+        `out` gets each level as (price, qty) Decimals, qty 0 for a removal.
+        """
+        if out is not None:
+            dec = Decimal
+            zero = _ZERO
+            emit = out.append
+            for _, (p, q), gone in plan:
+                emit((dec(p), zero if gone else dec(q)))
+        if side == "bid":
+            book, win, bound = self._bids, self._bid_win, self._bid_bound
+        else:
+            book, win, bound = self._asks, self._ask_win, self._ask_bound
+        for k, raw, gone in plan:
+            if gone:
+                if book.pop(k, None) is not None and k <= bound:
+                    del win[bisect_left(win, k)]
+            else:
+                if k not in book and k <= bound:
+                    insort(win, k)
+                # No Decimal memo here: a store per level costs the depth-frame path more
+                # than `top` saves by finding the event's Decimals (measured, BTCUSDT).
+                book[k] = raw
+        if len(win) > 2 * self.WINDOW:
+            self._trim(side)
 
     def _trim(self, side: BookSide) -> None:
         keep = self.WINDOW
@@ -281,9 +401,37 @@ class L2Book:
             return lv
 
         return [
-            hit[1] if (hit := get(k)) is not None and hit[0] is book[k] else build(k)
-            for k in keys
+            hit[1] if (hit := get(k)) is not None and hit[0] is book[k] else build(k) for k in keys
         ]
+
+    def top_fixed(self, n: int) -> tuple[list[FixedLevel], list[FixedLevel]]:
+        """Best `n` levels per side as (price_e18, size_e18) integers, best first."""
+        return (
+            self._fixed(self._window("bid", n)[:n], self._bids, self._bid_fix),
+            self._fixed(self._window("ask", n)[:n], self._asks, self._ask_fix),
+        )
+
+    @staticmethod
+    def _fixed(
+        keys: list[float], book: dict[float, RawLevel], memo: dict[float, FixLevel]
+    ) -> list[FixedLevel]:
+        """Integer levels of `keys`, reusing a memo entry while its raw level is unchanged
+        (the same identity rule as `_decimals`)."""
+        if len(memo) > _DEC_CACHE_MAX:
+            memo.clear()
+        get = memo.get
+        out: list[FixedLevel] = []
+        add = out.append
+        for k in keys:
+            raw = book[k]
+            hit = get(k)
+            if hit is not None and hit[0] is raw:
+                add(hit[1])
+                continue
+            lv = (to_fixed(raw[0]), to_fixed(raw[1]))
+            memo[k] = (raw, lv)
+            add(lv)
+        return out
 
     def levels(self, side: BookSide) -> list[Level]:
         """Every level of one side as (price, qty) Decimals, best first."""

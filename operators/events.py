@@ -15,6 +15,10 @@ MarketKind = Literal["spot", "perp"]
 Side = Literal["buy", "sell"]
 Level = tuple[Decimal, Decimal]
 """One L2 level: (price, quantity) in the venue's human units."""
+FIXED_SCALE = 10**18
+"""Fixed-point scale of CEX levels on the pricing path: exact for <= 18 decimals."""
+FixedLevel = tuple[int, int]
+"""One L2 level as (price_e18, size_e18): the venue's price and size times `FIXED_SCALE`."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -23,7 +23,7 @@ from typing import Literal, NamedTuple
 from operators import clmm as clmm_quotes
 from operators.clob import clob_buy_cost, clob_sell_proceeds
 from operators.errors import InsufficientLiquidity, QuoteError
-from operators.events import Level
+from operators.events import FIXED_SCALE, FixedLevel
 from operators.views import CexBookView, ClmmView, ClobView, VenueView
 
 __all__ = [
@@ -38,7 +38,7 @@ __all__ = [
     "to_pair_quote",
 ]
 
-PRICE_SCALE = 10**18
+PRICE_SCALE = FIXED_SCALE
 """CEX prices are held as integers over 10^18: exact for any price with <= 18 decimals."""
 
 LegSide = Literal["buy", "sell"]
@@ -112,7 +112,7 @@ def to_pair_quote(amount: int, ratio: tuple[int, int], *, round_up: bool) -> int
 
 def _cex_walk(
     view: CexBookView,
-    levels: Sequence[Level],
+    levels: Sequence[FixedLevel],
     sizes: Sequence[int],
     base_decimals: int,
     quote_decimals: int,
@@ -149,16 +149,13 @@ def _cex_walk(
                 break
             filled += cur_units
             acc += cur_units * cur_price
-            price, qty = levels[i]
-            # Prices as ints over 10^18, quantities floored to base units (exact).
-            pn, pd = price.as_integer_ratio()
-            if pn <= 0 or PRICE_SCALE % pd:
-                raise QuoteError(f"{where}: price {price} is not positive with at most 18 decimals")
-            qn, qd = qty.as_integer_ratio()
-            if qn < 0:
-                raise QuoteError(f"{where}: negative level quantity {qty}")
-            cur_price = pn * (PRICE_SCALE // pd)
-            cur_units = qn * base_scale // qd
+            # Levels are already integers over 10^18; quantities floored to base units (exact).
+            cur_price, qty_e18 = levels[i]
+            if cur_price <= 0:
+                raise QuoteError(f"{where}: price {cur_price}e-18 is not positive")
+            if qty_e18 < 0:
+                raise QuoteError(f"{where}: negative level quantity {qty_e18}e-18")
+            cur_units = qty_e18 * base_scale // PRICE_SCALE
             i += 1
         else:
             num = (acc + (size - filled) * cur_price) * qmul

@@ -46,6 +46,7 @@ from operators.costs import (
 from operators.errors import QuoteError
 from operators.events import Opportunity
 from operators.pricing import (
+    PRICE_SCALE,
     LegQuote,
     LegSide,
     buy_base_curve,
@@ -543,7 +544,8 @@ class PairEngine:
                 return None
             n, d = self._ratio(view.quote_currency)
             scale = 10.0 ** (self.p.quote_decimals - self.p.base_decimals)
-            return float(levels[0][0]) * scale * n / d
+            # int / int is correctly rounded, like float(Decimal) was: the same float.
+            return levels[0][0] / PRICE_SCALE * scale * n / d
         if isinstance(view, ClobView):
             ladder = view.asks if buy else view.bids
             if not ladder or view.base_units_per_lot <= 0 or view.quote_units_per_tick_lot_den <= 0:

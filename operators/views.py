@@ -17,7 +17,7 @@ from operators.clmm.raydium_accounts import (
     RaydiumTickArray,
     TickArrayBitmapExtension,
 )
-from operators.events import Level, MarketKind
+from operators.events import FixedLevel, MarketKind
 
 ClmmPool = Whirlpool | PoolState
 """A decoded CLMM pool account: Orca `Whirlpool` or Raydium CLMM `PoolState`. Code that needs
@@ -29,15 +29,20 @@ extension, which its quote needs for far ticks)."""
 
 @dataclass(frozen=True, slots=True)
 class CexBookView:
-    """Top `book_depth` levels of one CEX book, Decimal human units, best first."""
+    """Top `book_depth` levels of one CEX book, best first, as (price_e18, size_e18) integers.
+
+    Why integers: pricing works in integers (quote base units), so the levels arrive exact and
+    ready (the venue's decimal times 10**18, see `operators.events.FIXED_SCALE`) with no
+    Decimal built per level per view.
+    """
 
     venue: str
     market_id: str
     pair: str
     market: MarketKind
     quote_currency: str
-    bids: tuple[Level, ...]
-    asks: tuple[Level, ...]
+    bids: tuple[FixedLevel, ...]
+    asks: tuple[FixedLevel, ...]
     update_id: int
     in_sync: bool
     ts_event_ns: int

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import gzip
 import json
+import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -15,7 +16,9 @@ from keyring.backend import KeyringBackend
 from keyring.errors import KeyringLocked
 
 ROOT = Path(__file__).resolve().parent.parent
-FIXTURES = ROOT.parent / "shared" / "fixtures"
+FIXTURES = Path(os.environ.get("SOLARB_FIXTURES") or ROOT.parent / "shared" / "fixtures")
+"""../shared/fixtures beside the checkout; `SOLARB_FIXTURES` points elsewhere (a git worktree
+lives one level deeper, so its ../shared is not the shared folder)."""
 
 
 def fixtures_dir() -> Path:

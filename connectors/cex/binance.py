@@ -12,6 +12,12 @@ equivalent), which differ between the two markets:
 Any break emits `ResyncRequired` for this symbol only, flags the book out of sync and asks for a
 new snapshot (`needs_snapshot`); diffs keep being buffered (bounded) so the next snapshot can
 bridge without waiting. The parser never does I/O: the transport reacts to `needs_snapshot`.
+
+Every frame is checked against the wire schemas below before anything is applied. A depth frame
+that fails (wrong type, missing key, a level that is not `[price, size]` plain decimal strings),
+or a frame too broken to tell what it was, leaves the book untouched and is handled like a gap:
+`ResyncRequired`, out of sync. A bad bookTicker or trade frame raises `FeedError` (it does not
+touch the book). A REST snapshot that fails raises `FeedError` and changes nothing.
 """
 
 from __future__ import annotations
@@ -20,9 +26,23 @@ from collections import deque
 from collections.abc import Sequence
 from typing import Any, Literal
 
+import msgspec
 import orjson
 
-from connectors.cex.common import BookStats, Event, dec, loads, ms_to_ns, query_param
+from connectors.cex.common import (
+    NO_BODY,
+    BookStats,
+    EpochMs,
+    Event,
+    PairLevels,
+    UpdateId,
+    WireFrame,
+    dec,
+    decode,
+    ms_to_ns,
+    query_param,
+    raw_text,
+)
 from operators.book import L2Book, to_levels
 from operators.errors import ConfigError, FeedError
 from operators.events import (
@@ -50,6 +70,139 @@ DEFAULT_MAX_BUFFERED = 10_000
 def _check_market(market: str) -> None:
     if market not in VENUE_BY_MARKET:
         raise ConfigError(f"binance: market must be 'spot' or 'perp', got {market!r}")
+
+
+# -- wire schemas (field names as Binance sends them) ---------------------------------------------
+
+
+class DepthUpdate(msgspec.Struct, frozen=True):
+    """`<sym>@depth@100ms` diff (USD-M adds `pu`, `T`).
+
+    Sample: {"e":"depthUpdate","E":1723161255208,"s":"BTCUSDT","U":50093239189,"u":50093239202,
+    "b":[["61737.63000000","0.00000000"]],"a":[]}
+    """
+
+    e: Literal["depthUpdate"]
+    E: EpochMs
+    s: str
+    U: UpdateId
+    u: UpdateId
+    b: PairLevels
+    a: PairLevels
+    pu: UpdateId | None = None
+    T: EpochMs | None = None
+
+
+class DepthSnapshot(msgspec.Struct, frozen=True):
+    """REST `/api/v3/depth` or `/fapi/v1/depth` body (USD-M adds `E`, `T`).
+
+    Sample: {"lastUpdateId":50093239218,"bids":[["61837.63000000","3.78826000"]],"asks":[...]}
+    """
+
+    lastUpdateId: UpdateId
+    bids: PairLevels
+    asks: PairLevels
+    E: EpochMs | None = None
+    T: EpochMs | None = None
+
+
+class BookTicker(msgspec.Struct, frozen=True):
+    """`<sym>@bookTicker` (USD-M adds `e`, `E`, `T`).
+
+    Sample: {"u":50093239212,"s":"BTCUSDT","b":"61837.63000000","B":"3.78826000",
+    "a":"61837.64000000","A":"1.54698000"}
+    """
+
+    u: UpdateId
+    s: str
+    b: str
+    B: str
+    a: str
+    A: str
+    e: Literal["bookTicker"] | None = None
+    E: EpochMs | None = None
+    T: EpochMs | None = None
+
+
+class TradeMsg(msgspec.Struct, frozen=True):
+    """`<sym>@trade` (id `t`) or `<sym>@aggTrade` (id `a`).
+
+    Sample: {"e":"trade","E":1723161255343,"s":"BTCUSDT","t":3735683259,"p":"61837.63000000",
+    "q":"0.02000000","T":1723161255342,"m":true}
+    """
+
+    e: Literal["trade", "aggTrade"]
+    s: str
+    p: str
+    q: str
+    T: EpochMs
+    m: bool
+    E: EpochMs | None = None
+    t: UpdateId | None = None
+    a: UpdateId | None = None
+
+
+class _Envelope(msgspec.Struct, frozen=True):
+    """Top level of any frame: combined-stream `{"stream","data"}`, a bare payload or a reply.
+
+    Only what tells the frame's kind is read; a combined frame's `data` stays raw bytes.
+    """
+
+    stream: str | None = None
+    data: msgspec.Raw = NO_BODY
+    e: str | None = None
+    B: msgspec.Raw = NO_BODY
+    result: msgspec.Raw = NO_BODY
+    id: msgspec.Raw = NO_BODY
+    code: msgspec.Raw = NO_BODY
+    msg: msgspec.Raw = NO_BODY
+    error: msgspec.Raw = NO_BODY
+
+
+class _DepthFrame(msgspec.Struct, frozen=True):
+    """A combined-stream depth frame read in one pass (the replay and graph path)."""
+
+    stream: str
+    data: DepthUpdate
+
+
+_ENVELOPE = msgspec.json.Decoder(_Envelope)
+_DEPTH_FRAME = msgspec.json.Decoder(_DepthFrame)
+_COMBINED_PREFIX = b'{"stream":"'
+"""How Binance starts every combined-stream frame (the stream name comes right after)."""
+_DEPTH = msgspec.json.Decoder(DepthUpdate)
+_SNAPSHOT = msgspec.json.Decoder(DepthSnapshot)
+_TICKER = msgspec.json.Decoder(BookTicker)
+_TRADE = msgspec.json.Decoder(TradeMsg)
+_STREAM_KINDS = (("@depth", "book"), ("@bookTicker", "bbo"), ("@trade", "trade"),
+                 ("@aggTrade", "trade"))  # fmt: skip
+_EVENT_KINDS = {"depthUpdate": "book", "bookTicker": "bbo", "trade": "trade", "aggTrade": "trade"}
+
+
+def decode_frame(
+    payload: bytes, venue: str = "binance", *, symbol: str = "", market: str = ""
+) -> WireFrame:
+    """Read a WS frame's envelope once: its kind, stream label and undecoded body.
+
+    Combined-stream frames are routed by their stream name; bare payloads (single-stream
+    connections, tests) by `e`. `FeedError` when the frame is not a JSON object.
+    """
+    env = decode(_ENVELOPE, payload, "frame envelope", venue=venue, symbol=symbol, market=market)
+    if env.stream is not None and env.data:
+        for marker, kind in _STREAM_KINDS:
+            if marker in env.stream:
+                return WireFrame(kind, env.stream, env.data)  # type: ignore[arg-type]
+        return WireFrame("other", env.stream, env.data)
+    if env.e is not None:
+        return WireFrame(_EVENT_KINDS.get(env.e, "other"), "control", payload)  # type: ignore[arg-type]
+    if env.B:
+        return WireFrame("bbo", "control", payload)  # a spot bookTicker has no `e`
+    if env.error or (env.code and env.msg):
+        detail = raw_text(env.error) if env.error else f"{raw_text(env.code)}: {raw_text(env.msg)}"
+        return WireFrame("error", "control", payload, detail[:200])
+    if env.id:
+        return WireFrame("ack", "control", payload)
+    return WireFrame("unknown", "control", payload)
 
 
 def stream_symbol(stream: str) -> str | None:
@@ -114,7 +267,7 @@ class BookSync:
         """lastUpdateId of the snapshot, then u of the last applied diff."""
         self._first_pending = False
         self._max_buffered = max_buffered
-        self._buffer: deque[tuple[dict[str, Any], int]] = deque(maxlen=max_buffered)
+        self._buffer: deque[tuple[DepthUpdate, int]] = deque(maxlen=max_buffered)
         self.stats = BookStats()
 
     # -- inputs ---------------------------------------------------------------------------------
@@ -123,22 +276,21 @@ class BookSync:
         """Apply a REST depth body (/api/v3/depth, /fapi/v1/depth), then bridge buffered diffs.
 
         Sample: {"lastUpdateId":50093239218,"bids":[["61837.63000000","3.78826000"]],"asks":[...]}
+        A body that fails its schema or carries a bad level raises `FeedError`; nothing changes.
         """
         self.stats.frames += 1
-        body = loads(payload, venue=self.venue, symbol=self.symbol)
-        if not isinstance(body, dict) or type(body.get("lastUpdateId")) is not int:
-            raise FeedError(f"not a depth snapshot: {bytes(payload[:120])!r}", **self._where())
-        last_id: int = body["lastUpdateId"]
+        body: DepthSnapshot = self._decode(_SNAPSHOT, payload, "depth snapshot")
+        last_id = body.lastUpdateId
         if self.in_sync and last_id <= self.last_update_id:
             # Our live book is already newer than this snapshot: keep it.
             self.stats.dropped_stale += 1
             return []
         fresh = L2Book()
         try:
-            fresh.replace(body.get("bids", ()), body.get("asks", ()))
+            fresh.replace(body.bids, body.asks)
         except FeedError as exc:
             raise FeedError(f"bad snapshot level: {exc}", **self._where()) from exc
-        ts_event_ns = ms_to_ns(body.get("E"))
+        ts_event_ns = ms_to_ns(body.E)
         if fresh.is_crossed():
             return self._fault("REST snapshot is crossed", ts_event_ns, ts_recv_ns, None)
         self.book = fresh
@@ -152,8 +304,8 @@ class BookSync:
                 self.venue,
                 self.symbol,
                 self.market,
-                to_levels(body.get("bids", ())),
-                to_levels(body.get("asks", ())),
+                to_levels(body.bids),
+                to_levels(body.asks),
                 last_id,
                 ts_event_ns,
                 ts_recv_ns,
@@ -173,47 +325,63 @@ class BookSync:
 
         Sample depth: {"stream":"btcusdt@depth@100ms","data":{"e":"depthUpdate","E":1723161255208,
         "s":"BTCUSDT","U":50093239189,"u":50093239202,"b":[["61737.63000000","0.00000000"]],"a":[]}}
+        A frame that is not even a JSON object may have been a diff: it asks for a resync.
         """
+        # Depth frames are most of the book work: when the prefix names a depth stream, decode
+        # the whole frame in one typed pass. Anything else, or a frame that fails it, takes the
+        # general path, which classifies it exactly and names the bad field.
+        if payload[:11] == _COMBINED_PREFIX and b"@depth" in payload[11:64]:
+            try:
+                frame = _DEPTH_FRAME.decode(payload)
+            except msgspec.MsgspecError:
+                pass
+            else:
+                if "@depth" in frame.stream:
+                    self.stats.frames += 1
+                    return self._on_depth(frame.data, ts_recv_ns)
+        try:
+            wire = decode_frame(payload, self.venue, symbol=self.symbol, market=self.market)
+        except FeedError as exc:
+            self.stats.frames += 1
+            return self._fault(f"{exc}", 0, ts_recv_ns, None)
+        return self.on_wire(wire, ts_recv_ns)
+
+    def on_wire(self, wire: WireFrame, ts_recv_ns: int) -> list[Event]:
+        """Handle a frame whose envelope `decode_frame` already read (the transport's path)."""
         self.stats.frames += 1
-        msg = loads(payload, venue=self.venue, symbol=self.symbol)
-        if not isinstance(msg, dict):
-            raise FeedError(f"frame is not a JSON object: {bytes(payload[:80])!r}", **self._where())
-        data = msg["data"] if "stream" in msg and "data" in msg else msg
-        if not isinstance(data, dict):
-            raise FeedError(
-                f"frame data is not an object: {bytes(payload[:80])!r}", **self._where()
-            )
-        kind = data.get("e")
-        if kind == "depthUpdate":
-            self._check_symbol(data)
-            if not self.in_sync:
-                self._buffer.append((data, ts_recv_ns))
-                self.stats.buffered = len(self._buffer)
-                return []
-            return self._apply_diff(data, ts_recv_ns)
-        if kind == "bookTicker" or (kind is None and "u" in data and "B" in data):
-            return [self._bbo(data, ts_recv_ns)]
-        if kind in ("trade", "aggTrade"):
-            return [self._trade(data, ts_recv_ns)]
-        if "result" in data and "id" in data:
-            self.stats.skipped += 1  # subscribe / unsubscribe ack
-            return []
-        if "code" in data and "msg" in data:
-            raise FeedError(f"venue error {data['code']}: {data['msg']}", **self._where())
-        self.stats.skipped += 1
+        kind = wire.kind
+        if kind == "book":
+            try:
+                data: DepthUpdate = self._decode(_DEPTH, wire.body, "depthUpdate")
+            except FeedError as exc:
+                return self._fault(str(exc), 0, ts_recv_ns, None)
+            return self._on_depth(data, ts_recv_ns)
+        if kind == "bbo":
+            return [self._bbo(self._decode(_TICKER, wire.body, "bookTicker"), ts_recv_ns)]
+        if kind == "trade":
+            return [self._trade(self._decode(_TRADE, wire.body, "trade"), ts_recv_ns)]
+        if kind == "error":
+            raise FeedError(f"venue error {wire.detail}", **self._where())
+        if kind == "unknown":
+            return self._fault(f"unrecognised frame {bytes(wire.body)[:80]!r}", 0, ts_recv_ns, None)
+        self.stats.skipped += 1  # subscribe acks, streams this book does not use
         return []
 
     # -- rules ----------------------------------------------------------------------------------
 
-    def _apply_diff(self, data: dict[str, Any], ts_recv_ns: int) -> list[Event]:
-        first_id = data.get("U")
-        last_id = data.get("u")
-        if type(first_id) is not int or type(last_id) is not int:
-            raise FeedError(
-                f"depth diff without integer U/u: U={first_id!r} u={last_id!r}", **self._where()
-            )
+    def _on_depth(self, data: DepthUpdate, ts_recv_ns: int) -> list[Event]:
+        self._check_symbol(data.s)
+        if not self.in_sync:
+            self._buffer.append((data, ts_recv_ns))
+            self.stats.buffered = len(self._buffer)
+            return []
+        return self._apply_diff(data, ts_recv_ns)
+
+    def _apply_diff(self, data: DepthUpdate, ts_recv_ns: int) -> list[Event]:
+        first_id = data.U
+        last_id = data.u
         held = self.last_update_id
-        ts_event_ns = data.get("E", 0) * 1_000_000
+        ts_event_ns = ms_to_ns(data.E)
         if self._first_pending:
             # First diff after a snapshot: stale ones are skipped, the next must bridge L.
             if last_id < held or (last_id == held and not self._futures):
@@ -232,7 +400,7 @@ class BookSync:
                 self.stats.dropped_stale += 1
                 return []
             if self._futures:
-                prev = data.get("pu")
+                prev = data.pu
                 if prev != held:
                     return self._fault(
                         f"gap: pu={prev} != previous u={held}",
@@ -250,9 +418,8 @@ class BookSync:
         bids: list[Level] = []
         asks: list[Level] = []
         try:
-            self.book.apply_levels("bid", data.get("b", ()), bids)
-            self.book.apply_levels("ask", data.get("a", ()), asks)
-        except FeedError as exc:
+            self.book.apply_sides(data.b, data.a, bids, asks)
+        except FeedError as exc:  # nothing was applied: the book is as before this frame
             return self._fault(f"bad diff level: {exc}", ts_event_ns, ts_recv_ns, None)
         self.last_update_id = last_id
         self._first_pending = False
@@ -280,7 +447,7 @@ class BookSync:
         reason: str,
         ts_event_ns: int,
         ts_recv_ns: int,
-        keep: tuple[dict[str, Any], int] | None,
+        keep: tuple[DepthUpdate, int] | None,
     ) -> list[Event]:
         """Flag out of sync, ask for a snapshot, keep `keep` (the newer diff) buffered."""
         self.in_sync = False
@@ -298,48 +465,51 @@ class BookSync:
 
     # -- non-book frames ------------------------------------------------------------------------
 
-    def _bbo(self, data: dict[str, Any], ts_recv_ns: int) -> BestBidOffer:
-        """bookTicker -> BestBidOffer. Sample: {"u":50093239212,"s":"BTCUSDT","b":"61837.63000000",
-        "B":"3.78826000","a":"61837.64000000","A":"1.54698000"}"""
-        self._check_symbol(data)
+    def _bbo(self, data: BookTicker, ts_recv_ns: int) -> BestBidOffer:
+        """bookTicker -> BestBidOffer (sample in `BookTicker`)."""
+        self._check_symbol(data.s)
         w = self._where()
         return BestBidOffer(
             self.venue,
             self.symbol,
             self.market,
-            dec(data.get("b"), field="b", **w),
-            dec(data.get("B"), field="B", **w),
-            dec(data.get("a"), field="a", **w),
-            dec(data.get("A"), field="A", **w),
-            int(data.get("u", 0)),
-            ms_to_ns(data.get("E") or data.get("T")),
+            dec(data.b, field="b", **w),
+            dec(data.B, field="B", **w),
+            dec(data.a, field="a", **w),
+            dec(data.A, field="A", **w),
+            data.u,
+            ms_to_ns(data.E or data.T),
             ts_recv_ns,
         )
 
-    def _trade(self, data: dict[str, Any], ts_recv_ns: int) -> Trade:
-        """trade -> Trade (taker side). Sample: {"e":"trade","E":1723161255343,"s":"BTCUSDT",
-        "t":3735683259,"p":"61837.63000000","q":"0.02000000","T":1723161255342,"m":true}"""
-        self._check_symbol(data)
+    def _trade(self, data: TradeMsg, ts_recv_ns: int) -> Trade:
+        """trade / aggTrade -> Trade with the taker's side (sample in `TradeMsg`)."""
+        self._check_symbol(data.s)
         w = self._where()
-        trade_id = data.get("t", data.get("a"))
+        trade_id = data.t if data.t is not None else data.a
+        if trade_id is None:
+            raise FeedError(f"{data.e} frame without a trade id (t or a)", **w)
         # m == buyer is the maker, so the taker sold.
         return Trade(
             self.venue,
             self.symbol,
             self.market,
-            dec(data.get("p"), field="p", **w),
-            dec(data.get("q"), field="q", **w),
-            "sell" if data.get("m") else "buy",
+            dec(data.p, field="p", **w),
+            dec(data.q, field="q", **w),
+            "sell" if data.m else "buy",
             str(trade_id),
-            ms_to_ns(data.get("T") or data.get("E")),
+            ms_to_ns(data.T or data.E),
             ts_recv_ns,
         )
 
-    def _check_symbol(self, data: dict[str, Any]) -> None:
-        if data.get("s") != self.symbol:
-            raise FeedError(
-                f"frame for symbol {data.get('s')!r} routed to this book", **self._where()
-            )
+    def _check_symbol(self, symbol: str) -> None:
+        if symbol != self.symbol:
+            raise FeedError(f"frame for symbol {symbol!r} routed to this book", **self._where())
+
+    def _decode(
+        self, decoder: msgspec.json.Decoder[Any], body: msgspec.Raw | bytes, what: str
+    ) -> Any:
+        return decode(decoder, body, what, venue=self.venue, symbol=self.symbol, market=self.market)
 
     def _where(self) -> dict[str, str]:
         return {"venue": self.venue, "symbol": self.symbol}

@@ -9,6 +9,12 @@ Rules (bybit-exchange/docs, v5/websocket/public/orderbook):
 `orderbook.1` frames give the venue's top of book: they become `BestBidOffer`s and never touch
 the deep book. A gap, restart delta or crossed book emits `ResyncRequired`, flags the book out of
 sync and ignores deltas until the next snapshot (the transport resubscribes).
+
+Every frame is checked against the wire schemas below before anything is applied. A book frame
+that fails (wrong type, missing key, a level that is not `[price, size]` plain decimal strings,
+an unknown `type`), or a frame too broken to tell what it was, leaves the book untouched and is
+handled like a gap: `ResyncRequired`, out of sync. A bad orderbook.1 or trade frame raises
+`FeedError` (it does not touch the book); so does a REST body, which changes nothing.
 """
 
 from __future__ import annotations
@@ -16,9 +22,23 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, Literal
 
+import msgspec
 import orjson
 
-from connectors.cex.common import BookStats, Event, dec, loads, ms_to_ns, query_param
+from connectors.cex.common import (
+    NO_BODY,
+    NS_PER_MS,
+    BookStats,
+    EpochMs,
+    Event,
+    PairLevels,
+    UpdateId,
+    WireFrame,
+    dec,
+    decode,
+    ms_to_ns,
+    query_param,
+)
 from operators.book import L2Book
 from operators.errors import ConfigError, FeedError
 from operators.events import (
@@ -48,6 +68,99 @@ DEPTHS: dict[str, frozenset[int]] = {
 def _check_market(market: str) -> None:
     if market not in CATEGORY:
         raise ConfigError(f"bybit: market must be 'spot' or 'perp', got {market!r}")
+
+
+# -- wire schemas (field names as Bybit sends them) -----------------------------------------------
+
+
+class BookData(msgspec.Struct, frozen=True):
+    """`data` of an `orderbook.{depth}.{symbol}` frame (and the REST orderbook `result`).
+
+    Sample: {"s":"BTCUSDT","b":[["109147.80","1.687"]],"a":[["109148.00","0"]],"u":21111423,
+    "seq":457538796406}
+    """
+
+    s: str
+    b: PairLevels
+    a: PairLevels
+    u: UpdateId
+    seq: UpdateId | None = None
+    ts: EpochMs | None = None
+    """REST only (a WS frame carries `ts` on its envelope)."""
+
+
+class TradeData(msgspec.Struct, frozen=True):
+    """One `publicTrade` item.
+
+    Sample: {"T":1758841135823,"s":"BTCUSDT","S":"Buy","v":"0.020","p":"109378.90",
+    "i":"2a74ac78-691c-5b54-9dbe-5aafe8364627","BT":false}
+    """
+
+    T: EpochMs
+    s: str
+    S: Literal["Buy", "Sell"]
+    v: str
+    p: str
+    i: str
+
+
+class RestOrderbook(msgspec.Struct, frozen=True):
+    """REST `/v5/market/orderbook` body. Sample: {"retCode":0,"retMsg":"OK","result":{"s":
+    "BTCUSDT","a":[["65557.7","16.606"]],"b":[["65485.47","47.081"]],"ts":1716863719031,
+    "u":230704,"seq":1432604333,"cts":1716863718905}}"""
+
+    retCode: int
+    result: msgspec.Raw = NO_BODY
+    retMsg: str = ""
+
+
+class _Envelope(msgspec.Struct, frozen=True):
+    """Top level of a WS frame: a push (`topic`, `type`, `ts`, `data`) or an op reply."""
+
+    topic: str | None = None
+    type: str | None = None
+    ts: EpochMs | None = None
+    data: msgspec.Raw = NO_BODY
+    success: bool | None = None
+    ret_msg: str | None = None
+    op: str | None = None
+
+
+_ENVELOPE = msgspec.json.Decoder(_Envelope)
+_BOOK = msgspec.json.Decoder(BookData)
+_TRADES = msgspec.json.Decoder(list[TradeData])
+_REST = msgspec.json.Decoder(RestOrderbook)
+
+
+def decode_frame(
+    payload: bytes, venue: str = VENUE, *, symbol: str = "", market: str = ""
+) -> WireFrame:
+    """Read a WS frame's envelope once: its kind, topic and undecoded `data`.
+
+    A book frame's `type` and `ts` travel in `detail` as "type:ts" (the body is `data` alone).
+    `FeedError` when the frame is not a JSON object.
+    """
+    env = decode(_ENVELOPE, payload, "frame envelope", venue=venue, symbol=symbol, market=market)
+    topic = env.topic
+    if topic is None:
+        if env.success is False:
+            return WireFrame("error", "control", payload, str(env.ret_msg)[:200])
+        if env.op in ("ping", "pong") or env.ret_msg == "pong":
+            return WireFrame("pong", "control")
+        if env.op is not None or env.success is not None:
+            return WireFrame("ack", "control", payload)
+        return WireFrame("unknown", "control", payload)
+    if not env.data:
+        return WireFrame("unknown", topic, payload, f"{topic} frame without data")
+    if topic.startswith("orderbook."):
+        if env.type not in ("snapshot", "delta"):
+            return WireFrame(
+                "unknown", topic, payload, f"{topic} frame of unknown type {env.type!r}"
+            )
+        return WireFrame("book", topic, env.data, f"{env.type}:{env.ts or 0}")
+    if topic.startswith("publicTrade."):
+        return WireFrame("trade", topic, env.data)
+    return WireFrame("other", topic, env.data)
 
 
 def stream_symbol(stream: str) -> str | None:
@@ -113,22 +226,18 @@ class BookSync:
     def on_snapshot(self, payload: bytes, ts_recv_ns: int) -> list[Event]:
         """Reset from a REST body of `/v5/market/orderbook` (fallback when WS cannot resync).
 
-        Sample: {"retCode":0,"retMsg":"OK","result":{"s":"BTCUSDT","a":[["65557.7","16.606"]],
-        "b":[["65485.47","47.081"]],"ts":1716863719031,"u":230704,"seq":1432604333,"cts":..}}
+        Sample in `RestOrderbook`. A body that fails its schema, carries a bad level or is an
+        error reply raises `FeedError` and changes nothing.
         """
         self.stats.frames += 1
-        body = loads(payload, venue=VENUE, symbol=self.symbol)
-        if (
-            not isinstance(body, dict)
-            or body.get("retCode") != 0
-            or not isinstance(body.get("result"), dict)
-        ):
+        body: RestOrderbook = self._decode(_REST, payload, "orderbook REST body")
+        if body.retCode != 0 or not body.result:
             raise FeedError(
                 f"not a Bybit orderbook body: {bytes(payload[:120])!r}", **self._where()
             )
-        result = body["result"]
-        self._check_symbol(result)
-        return self._snapshot(result, ms_to_ns(result.get("ts")), ts_recv_ns)
+        result: BookData = self._decode(_BOOK, body.result, "orderbook REST result")
+        self._check_symbol(result.s)
+        return self._snapshot(result, ms_to_ns(result.ts), ts_recv_ns)
 
     def on_frame(self, payload: bytes, ts_recv_ns: int) -> list[Event]:
         """Handle one WS frame; subscribe acks and pongs are skipped.
@@ -136,59 +245,71 @@ class BookSync:
         Sample: {"topic":"orderbook.50.BTCUSDT","type":"delta","ts":1758845431663,"data":{"s":
         "BTCUSDT","b":[["109147.80","1.687"]],"a":[["109148.00","0"]],"u":21111423,
         "seq":457538796406},"cts":1758845431662}
+        A frame that is not even a JSON object may have been a book frame: it asks for a resync.
         """
+        try:
+            wire = decode_frame(payload, symbol=self.symbol, market=self.market)
+        except FeedError as exc:
+            self.stats.frames += 1
+            return self._fault(str(exc), 0, ts_recv_ns)
+        return self.on_wire(wire, ts_recv_ns)
+
+    def on_wire(self, wire: WireFrame, ts_recv_ns: int) -> list[Event]:
+        """Handle a frame whose envelope `decode_frame` already read (the transport's path)."""
         self.stats.frames += 1
-        msg = loads(payload, venue=VENUE, symbol=self.symbol)
-        if not isinstance(msg, dict):
-            raise FeedError(f"frame is not a JSON object: {bytes(payload[:80])!r}", **self._where())
-        topic = msg.get("topic")
-        if topic is None:
-            if msg.get("success") is False:
-                raise FeedError(f"venue error: {msg.get('ret_msg')}", **self._where())
+        kind = wire.kind
+        topic = wire.stream
+        if kind in ("pong", "ack"):
             self.stats.skipped += 1  # subscribe ack, pong
             return []
-        data = msg.get("data")
-        ts_event_ns = ms_to_ns(msg.get("ts"))
-        kind = msg.get("type")
-        if topic == self._book_topic:
-            if not isinstance(data, dict):
-                raise FeedError(f"{topic} frame without a data object", **self._where())
-            self._check_symbol(data)
-            if kind == "snapshot":
-                return self._snapshot(data, ts_event_ns, ts_recv_ns)
-            if kind == "delta":
+        if kind == "error":
+            raise FeedError(f"venue error: {wire.detail}", **self._where())
+        if kind == "unknown":
+            reason = wire.detail or f"unrecognised frame {bytes(wire.body)[:80]!r}"
+            if topic not in ("control", self._book_topic):
+                raise FeedError(reason, **self._where())  # not this book's stream
+            return self._fault(reason, 0, ts_recv_ns)
+        if kind == "book":
+            book_type, _, ts_ms = wire.detail.partition(":")
+            ts_event_ns = int(ts_ms) * NS_PER_MS
+            if topic == self._book_topic:
+                try:
+                    data: BookData = self._decode(_BOOK, wire.body, f"{topic} data")
+                except FeedError as exc:  # nothing was applied
+                    return self._fault(str(exc), ts_event_ns, ts_recv_ns)
+                self._check_symbol(data.s)
+                if book_type == "snapshot":
+                    try:
+                        return self._snapshot(data, ts_event_ns, ts_recv_ns)
+                    except FeedError as exc:  # raised before anything was applied
+                        return self._fault(str(exc), ts_event_ns, ts_recv_ns)
                 return self._delta(data, ts_event_ns, ts_recv_ns)
-            raise FeedError(f"{topic} frame of unknown type {kind!r}", **self._where())
-        if topic == self._l1_topic:
-            if not isinstance(data, dict):
-                raise FeedError(f"{topic} frame without a data object", **self._where())
-            return self._top_of_book(data, kind, ts_event_ns, ts_recv_ns)
-        if topic == f"publicTrade.{self.symbol}":
-            if not isinstance(data, list):
-                raise FeedError(f"{topic} frame without a data list", **self._where())
-            return [self._trade(d, ts_recv_ns) for d in data]
-        if topic.startswith("orderbook."):
+            if topic == self._l1_topic:
+                l1: BookData = self._decode(_BOOK, wire.body, f"{topic} data")
+                return self._top_of_book(l1, book_type, ts_event_ns, ts_recv_ns)
             raise FeedError(
                 f"topic {topic!r} is not this book ({self._book_topic})", **self._where()
             )
+        if kind == "trade" and topic == f"publicTrade.{self.symbol}":
+            trades: list[TradeData] = self._decode(_TRADES, wire.body, f"{topic} data")
+            return [self._trade(d, ts_recv_ns) for d in trades]
         self.stats.skipped += 1
         return []
 
     # -- rules ----------------------------------------------------------------------------------
 
-    def _snapshot(self, data: dict[str, Any], ts_event_ns: int, ts_recv_ns: int) -> list[Event]:
+    def _snapshot(self, data: BookData, ts_event_ns: int, ts_recv_ns: int) -> list[Event]:
         fresh = L2Book()
         bids: list[Level] = []
         asks: list[Level] = []
         try:
-            fresh.apply_levels("bid", data.get("b", ()), bids)
-            fresh.apply_levels("ask", data.get("a", ()), asks)
+            fresh.apply_sides(data.b, data.a, bids, asks)
         except FeedError as exc:
             raise FeedError(f"bad snapshot level: {exc}", **self._where()) from exc
-        u = self._int(data, "u")
+        u = data.u
         self.book = fresh
         self.last_update_id = u
-        self.last_seq = int(data.get("seq") or 0)
+        self.last_seq = data.seq or 0
         self.in_sync = True
         self.needs_snapshot = False
         self.stats.applied += 1
@@ -207,11 +328,11 @@ class BookSync:
             )
         ]
 
-    def _delta(self, data: dict[str, Any], ts_event_ns: int, ts_recv_ns: int) -> list[Event]:
+    def _delta(self, data: BookData, ts_event_ns: int, ts_recv_ns: int) -> list[Event]:
         if not self.in_sync:
             self.stats.dropped_out_of_sync += 1
             return []
-        u = self._int(data, "u")
+        u = data.u
         held = self.last_update_id
         if u == 1:
             return self._fault(
@@ -225,12 +346,11 @@ class BookSync:
         bids: list[Level] = []
         asks: list[Level] = []
         try:
-            self.book.apply_levels("bid", data.get("b", ()), bids)
-            self.book.apply_levels("ask", data.get("a", ()), asks)
-        except FeedError as exc:
+            self.book.apply_sides(data.b, data.a, bids, asks)
+        except FeedError as exc:  # nothing was applied: the book is as before this frame
             return self._fault(f"bad delta level: {exc}", ts_event_ns, ts_recv_ns)
         self.last_update_id = u
-        self.last_seq = int(data.get("seq") or self.last_seq)
+        self.last_seq = data.seq or self.last_seq
         self.stats.applied += 1
         if self.book.is_crossed():
             return self._fault(f"crossed book after delta u={u}", ts_event_ns, ts_recv_ns)
@@ -257,7 +377,7 @@ class BookSync:
     # -- non-book frames ------------------------------------------------------------------------
 
     def _top_of_book(
-        self, data: dict[str, Any], kind: Any, ts_event_ns: int, ts_recv_ns: int
+        self, data: BookData, kind: str, ts_event_ns: int, ts_recv_ns: int
     ) -> list[Event]:
         """orderbook.1 -> BestBidOffer (kept in a one-level book of its own; [] if a side is empty).
 
@@ -265,11 +385,13 @@ class BookSync:
         "BTCUSDT","b":[["109378.80","1.273"]],"a":[["109378.90","6.278"]],"u":14869255,
         "seq":457514742271},"cts":1758841134598}
         """
-        self._check_symbol(data)
+        self._check_symbol(data.s)
         if kind == "snapshot":
-            self._l1.clear()
-        self._l1.apply_levels("bid", data.get("b", ()))
-        self._l1.apply_levels("ask", data.get("a", ()))
+            fresh = L2Book()
+            fresh.apply_sides(data.b, data.a)
+            self._l1 = fresh
+        else:
+            self._l1.apply_sides(data.b, data.a)
         bid = self._l1.best_bid()
         ask = self._l1.best_ask()
         if bid is None or ask is None:
@@ -284,43 +406,36 @@ class BookSync:
                 bid[1],
                 ask[0],
                 ask[1],
-                self._int(data, "u"),
+                data.u,
                 ts_event_ns,
                 ts_recv_ns,
             )
         ]
 
-    def _trade(self, d: dict[str, Any], ts_recv_ns: int) -> Trade:
-        """publicTrade item -> Trade. Sample: {"T":1758841135823,"s":"BTCUSDT","S":"Buy",
-        "v":"0.020","p":"109378.90","i":"2a74ac78-691c-5b54-9dbe-5aafe8364627","seq":..}"""
-        self._check_symbol(d)
+    def _trade(self, d: TradeData, ts_recv_ns: int) -> Trade:
+        """publicTrade item -> Trade (sample in `TradeData`)."""
+        self._check_symbol(d.s)
         w = self._where()
-        side = d.get("S")
-        if side not in ("Buy", "Sell"):
-            raise FeedError(f"trade side {side!r} is not Buy/Sell", **w)
         return Trade(
             VENUE,
             self.symbol,
             self.market,
-            dec(d.get("p"), field="p", **w),
-            dec(d.get("v"), field="v", **w),
-            "buy" if side == "Buy" else "sell",
-            str(d.get("i")),
-            ms_to_ns(d.get("T")),
+            dec(d.p, field="p", **w),
+            dec(d.v, field="v", **w),
+            "buy" if d.S == "Buy" else "sell",
+            d.i,
+            ms_to_ns(d.T),
             ts_recv_ns,
         )
 
-    def _int(self, data: dict[str, Any], field: str) -> int:
-        value = data.get(field)
-        if type(value) is not int:
-            raise FeedError(f"field {field}={value!r} is not an integer", **self._where())
-        return value
+    def _decode(
+        self, decoder: msgspec.json.Decoder[Any], body: msgspec.Raw | bytes, what: str
+    ) -> Any:
+        return decode(decoder, body, what, venue=VENUE, symbol=self.symbol, market=self.market)
 
-    def _check_symbol(self, data: dict[str, Any]) -> None:
-        if data.get("s") != self.symbol:
-            raise FeedError(
-                f"frame for symbol {data.get('s')!r} routed to this book", **self._where()
-            )
+    def _check_symbol(self, symbol: str) -> None:
+        if symbol != self.symbol:
+            raise FeedError(f"frame for symbol {symbol!r} routed to this book", **self._where())
 
     def _where(self) -> dict[str, str]:
         return {"venue": VENUE, "symbol": self.symbol}

@@ -1,16 +1,23 @@
-"""Pieces every CEX book synchroniser shares: counters, the event union, JSON and time helpers.
+"""Pieces every CEX book synchroniser shares: counters, the event union, wire types and helpers.
 
 Sans-I/O: bytes and integers in, values out. Nothing here holds a socket or reads a clock.
+
+Wire schemas (STYLE.md §4): each venue module declares frozen `msgspec.Struct`s whose fields keep
+the venue's own names, and decodes a frame once: a top-level envelope whose body stays
+`msgspec.Raw` (so the transport can route it without a second parse), then the body with the
+schema its kind names. The reusable field types below carry the checks every venue shares.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
-from typing import Any
+from decimal import Decimal
+from typing import Annotated, Any, Literal
 
-import orjson
+import msgspec
+from msgspec import Meta
 
+from operators.book import first_not_plain
 from operators.errors import FeedError
 from operators.events import BestBidOffer, BookDelta, BookSnapshot, ResyncRequired, Trade
 
@@ -18,6 +25,43 @@ Event = BookSnapshot | BookDelta | ResyncRequired | BestBidOffer | Trade
 """What a `BookSync` emits."""
 
 NS_PER_MS = 1_000_000
+
+UpdateId = Annotated[int, Meta(ge=0, le=2**63 - 1)]
+"""A venue sequence number or update id (u, U, pu, seqId, lastUpdateId, seq, trade ids)."""
+MAX_EPOCH_MS = (2**63 - 1) // NS_PER_MS
+"""Latest millisecond whose nanoseconds fit an int64 (year 2262): journals store int64 ns."""
+EpochMs = Annotated[int, Meta(ge=0, le=MAX_EPOCH_MS)]
+"""Milliseconds since the epoch as a JSON integer, at most `MAX_EPOCH_MS`."""
+PairLevels = list[tuple[str, str]]
+"""Binance and Bybit levels: exactly `[price, size]`, both strings."""
+WideLevels = list[Annotated[list[str], Meta(min_length=2, max_length=8)]]
+"""OKX levels: `[px, sz, ...]` strings (the extra fields are counts this engine ignores)."""
+NO_BODY = msgspec.Raw()
+"""Default of an envelope's body field when the frame has none (a zero-length `Raw`)."""
+
+FrameKind = Literal["book", "bbo", "trade", "ack", "pong", "error", "other", "unknown"]
+
+
+@dataclass(frozen=True, slots=True)
+class WireFrame:
+    """One WS frame after its envelope was read: what it is, its stream label, its body.
+
+    `kind`: `book` (depth/book channel), `bbo`, `trade`, `ack` (subscribe/login replies),
+    `pong`, `error` (a venue error reply; `detail` says which), `other` (a data stream this
+    engine does not use) and `unknown` (no recognisable shape: it may have been a book frame).
+    `stream` is the capture label (`control` for frames that belong to no stream); `body` is the
+    still-undecoded object the kind's schema reads.
+    """
+
+    kind: FrameKind
+    stream: str
+    body: msgspec.Raw | bytes = b""
+    detail: str = ""
+
+    @property
+    def market_data(self) -> bool:
+        """Whether the frame belongs to a stream (and so to a symbol's `BookSync`)."""
+        return self.stream != "control"
 
 
 @dataclass(slots=True)
@@ -44,33 +88,77 @@ class BookStats:
     """Subscribe acks, pongs and other frames that carry no market data."""
 
 
-def loads(payload: bytes | str, *, venue: str, symbol: str) -> Any:
-    """Decode one JSON frame; `FeedError` naming venue and symbol when it is not JSON."""
-    try:
-        return orjson.loads(payload)
-    except orjson.JSONDecodeError as exc:
-        head = bytes(payload[:80]) if isinstance(payload, bytes | bytearray) else payload[:80]
-        raise FeedError(f"undecodable frame {head!r}: {exc}", venue=venue, symbol=symbol) from exc
+def decode(
+    decoder: msgspec.json.Decoder[Any],
+    body: msgspec.Raw | bytes,
+    what: str,
+    *,
+    venue: str,
+    symbol: str = "",
+    market: str = "",
+) -> Any:
+    """Decode `body` with a typed decoder; `FeedError` naming venue, symbol, market and field.
 
-
-def dec(value: Any, *, field: str, venue: str, symbol: str) -> Decimal:
-    """A venue decimal string -> Decimal; `FeedError` naming the field when it is not a number."""
+    msgspec names the field (`- at $.data[0].bids[3]`) and the expected type.
+    """
     try:
-        d = Decimal(value)
-    except (InvalidOperation, TypeError, ValueError) as exc:
+        return decoder.decode(body)
+    except msgspec.MsgspecError as exc:
+        head = bytes(body)[:80]
+        where = f" ({market})" if market else ""
         raise FeedError(
-            f"field {field}={value!r} is not a decimal", venue=venue, symbol=symbol
+            f"malformed {what}{where}: {exc}; frame starts {head!r}", venue=venue, symbol=symbol
         ) from exc
-    if not d.is_finite():
-        raise FeedError(f"field {field}={value!r} is not finite", venue=venue, symbol=symbol)
-    return d
 
 
-def ms_to_ns(value: Any) -> int:
-    """Milliseconds (int or numeric string, as venues send them) -> nanoseconds; 0 when absent."""
-    if value is None or value == "":
+def dec(value: str, *, field: str, venue: str, symbol: str) -> Decimal:
+    """A venue decimal string -> Decimal; `FeedError` naming the field unless plain digits.
+
+    Plain means ASCII digits and at most one dot, the only spelling the venues use: an exponent
+    ("1e999999") would be finite and later blow up an exact integer conversion.
+    """
+    if (
+        0 < len(value) <= 40
+        and value != "."
+        and value.count(".") <= 1
+        and first_not_plain((value,)) is None
+    ):
+        return Decimal(value)
+    raise FeedError(
+        f"field {field}={value[:40]!r} is not a plain decimal", venue=venue, symbol=symbol
+    )
+
+
+def raw_text(raw: msgspec.Raw) -> str:
+    """A raw JSON value as text for a message: a JSON string unquoted, anything else as sent."""
+    text = bytes(raw)[:200].decode(errors="replace")
+    if len(text) >= 2 and text[0] == text[-1] == '"':
+        return text[1:-1]
+    return text
+
+
+def ms_to_ns(value: int | None) -> int:
+    """Milliseconds (a schema-checked int) -> nanoseconds; 0 when absent."""
+    return 0 if value is None else value * NS_PER_MS
+
+
+def ms_text_to_ns(value: str, *, field: str, venue: str, symbol: str) -> int:
+    """Milliseconds sent as a digit string (OKX `ts`) -> ns; "" is absent (0).
+
+    Why not `int()`: it accepts "1_000", " 12" and 4,000-digit strings; a venue timestamp is
+    at most 13 ASCII digits (MAX_EPOCH_MS).
+    """
+    if not value:
         return 0
-    return int(value) * NS_PER_MS
+    if (
+        len(value) > 13
+        or not (value.isascii() and value.isdigit())
+        or (ms := int(value)) > MAX_EPOCH_MS
+    ):
+        raise FeedError(
+            f"field {field}={value[:40]!r} is not epoch milliseconds", venue=venue, symbol=symbol
+        )
+    return ms * NS_PER_MS
 
 
 def query_param(path: str, name: str) -> str | None:

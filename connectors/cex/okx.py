@@ -11,20 +11,43 @@ Rules (OKX v5 docs, order book channel):
   verified after every snapshot and update. A checksum of 0 (as newer OKX APIs send once the
   field is retired) or none at all cannot be verified and is counted in `stats.checksum_absent`.
 
+  Since 2026-06-23 OKX sends `checksum` fixed to 0 in production: 0 means "not provided", and
+  continuity then rests on `seqId`/`prevSeqId` alone.
+
 A gap, checksum mismatch or crossed book emits `ResyncRequired` and flags the book out of sync;
 updates are then ignored until the next snapshot (the transport resubscribes, or feeds the REST
 book to `on_snapshot` as a fallback).
+
+Every frame is checked against the wire schemas below before anything is applied. A book frame
+that fails (wrong type, missing key, a level that is not `[px, sz, ...]` plain decimal strings,
+an unknown `action`), or a frame too broken to tell what it was, leaves the book untouched and
+is handled like a gap: `ResyncRequired`, out of sync. A bad tickers or trades frame raises
+`FeedError` (it does not touch the book); so does a REST body, which changes nothing.
 """
 
 from __future__ import annotations
 
 import zlib
 from collections.abc import Sequence
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
+import msgspec
 import orjson
+from msgspec import Meta
 
-from connectors.cex.common import BookStats, Event, dec, loads, ms_to_ns, query_param
+from connectors.cex.common import (
+    NO_BODY,
+    BookStats,
+    Event,
+    UpdateId,
+    WideLevels,
+    WireFrame,
+    dec,
+    decode,
+    ms_text_to_ns,
+    query_param,
+    raw_text,
+)
 from operators.book import L2Book, RawLevel
 from operators.errors import ConfigError, FeedError
 from operators.events import (
@@ -48,6 +71,114 @@ CHECKSUM_DEPTH = 25
 def _check_market(market: str) -> None:
     if market not in ("spot", "perp"):
         raise ConfigError(f"okx: market must be 'spot' or 'perp', got {market!r}")
+
+
+# -- wire schemas (field names as OKX sends them) -------------------------------------------------
+
+
+class BookData(msgspec.Struct, frozen=True):
+    """One `books` / `books-l2-tbt` data item (also the REST `/api/v5/market/books` item).
+
+    Sample: {"asks":[["30238.8","0","0","0"]],"bids":[],"ts":"1652459225807",
+    "checksum":-1292166418,"seqId":123,"prevSeqId":122}
+    """
+
+    asks: WideLevels
+    bids: WideLevels
+    ts: str
+    checksum: Annotated[int, Meta(ge=-(2**31), lt=2**31)] | None = None
+    seqId: UpdateId | None = None
+    prevSeqId: Annotated[int, Meta(ge=-1, le=2**63 - 1)] | None = None
+    """-1 on a snapshot."""
+
+
+class Ticker(msgspec.Struct, frozen=True):
+    """One `tickers` data item; a side with no quote is sent as "".
+
+    Sample: {"instId":"BTC-USDT","last":"30218.8","askPx":"30220.1","askSz":"3",
+    "bidPx":"30210.4","bidSz":"4","ts":"1652459223003",...}
+    """
+
+    instId: str
+    ts: str
+    bidPx: str = ""
+    bidSz: str = ""
+    askPx: str = ""
+    askSz: str = ""
+
+
+class TradeData(msgspec.Struct, frozen=True):
+    """One `trades` data item.
+
+    Sample: {"instId":"BTC-USD-220527","tradeId":"7849","px":"30218.8","sz":"1","side":"buy",
+    "ts":"1652459199958"}
+    """
+
+    instId: str
+    tradeId: str
+    px: str
+    sz: str
+    side: Literal["buy", "sell"]
+    ts: str
+
+
+class RestBooks(msgspec.Struct, frozen=True):
+    """REST `/api/v5/market/books` body. Sample: {"code":"0","msg":"","data":[{"asks":
+    [["41006.8","0.6","0","1"]],"bids":[..],"ts":"1629966436396"}]}"""
+
+    code: str
+    data: list[BookData]
+    msg: str = ""
+
+
+class _Arg(msgspec.Struct, frozen=True):
+    channel: str
+    instId: str = ""
+
+
+class _Envelope(msgspec.Struct, frozen=True):
+    """Top level of a WS frame: a push (`arg`, `action`, `data`) or an event reply."""
+
+    arg: _Arg | None = None
+    action: str | None = None
+    data: msgspec.Raw = NO_BODY
+    event: str | None = None
+    code: msgspec.Raw = NO_BODY
+    msg: msgspec.Raw = NO_BODY
+
+
+_ENVELOPE = msgspec.json.Decoder(_Envelope)
+_BOOK = msgspec.json.Decoder(Annotated[list[BookData], Meta(min_length=1, max_length=1)])
+_TICKERS = msgspec.json.Decoder(list[Ticker])
+_TRADES = msgspec.json.Decoder(list[TradeData])
+_REST = msgspec.json.Decoder(RestBooks)
+_KINDS = {"tickers": "bbo", "trades": "trade"}
+
+
+def decode_frame(
+    payload: bytes, venue: str = VENUE, *, symbol: str = "", market: str = ""
+) -> WireFrame:
+    """Read a WS frame's envelope once: its kind, `channel:instId` label and undecoded `data`.
+
+    `FeedError` when the frame is neither the text `pong` nor a JSON object.
+    """
+    if payload == b"pong":
+        return WireFrame("pong", "control")
+    env = decode(_ENVELOPE, payload, "frame envelope", venue=venue, symbol=symbol, market=market)
+    if env.event is not None:
+        if env.event == "error":
+            detail = f"{raw_text(env.code)}: {raw_text(env.msg)}"
+            return WireFrame("error", "control", payload, detail[:200])
+        return WireFrame("ack", "control", payload)
+    if env.arg is None or not env.data:
+        return WireFrame("unknown", "control", payload)
+    stream = f"{env.arg.channel}:{env.arg.instId}"
+    if env.arg.channel in BOOK_CHANNELS:
+        if env.action not in ("snapshot", "update"):
+            return WireFrame("unknown", stream, payload, f"book action {env.action!r}")
+        # The action travels in `detail`: the body is `data` alone.
+        return WireFrame("book", stream, env.data, env.action)
+    return WireFrame(_KINDS.get(env.arg.channel, "other"), stream, env.data)  # type: ignore[arg-type]
 
 
 def checksum(bids: Sequence[RawLevel], asks: Sequence[RawLevel]) -> int:
@@ -125,73 +256,77 @@ class BookSync:
     def on_snapshot(self, payload: bytes, ts_recv_ns: int) -> list[Event]:
         """Reset from a REST body of `/api/v5/market/books` (fallback when WS cannot resync).
 
-        Sample: {"code":"0","msg":"","data":[{"asks":[["41006.8","0.6","0","1"]],"bids":[..],
-        "ts":"1629966436396"}]}
+        Sample in `RestBooks`. A body that fails its schema, carries a bad level or is an error
+        reply raises `FeedError` and changes nothing.
         """
         self.stats.frames += 1
-        body = loads(payload, venue=VENUE, symbol=self.symbol)
-        if not isinstance(body, dict) or body.get("code") != "0" or not body.get("data"):
+        body: RestBooks = self._decode(_REST, payload, "books REST body")
+        if body.code != "0" or not body.data:
             raise FeedError(f"not an OKX books body: {bytes(payload[:120])!r}", **self._where())
-        return self._snapshot(body["data"][0], ts_recv_ns, rest=True)
+        return self._snapshot(body.data[0], ts_recv_ns, rest=True)
 
     def on_frame(self, payload: bytes, ts_recv_ns: int) -> list[Event]:
         """Handle one WS frame; `pong` and subscribe acks are skipped.
 
         Sample: {"arg":{"channel":"books","instId":"BTC-USDT"},"action":"update","data":[{"asks":
         [["30238.8","0","0","0"]],"bids":[],"ts":"1652459225807","checksum":-1292166418}]}
+        A frame that is not even a JSON object may have been a book frame: it asks for a resync.
         """
+        try:
+            wire = decode_frame(payload, symbol=self.symbol, market=self.market)
+        except FeedError as exc:
+            self.stats.frames += 1
+            return self._fault(str(exc), 0, ts_recv_ns)
+        return self.on_wire(wire, ts_recv_ns)
+
+    def on_wire(self, wire: WireFrame, ts_recv_ns: int) -> list[Event]:
+        """Handle a frame whose envelope `decode_frame` already read (the transport's path)."""
         self.stats.frames += 1
-        if payload in (b"pong", "pong"):
+        kind = wire.kind
+        if kind in ("pong", "ack", "other"):
             self.stats.skipped += 1
             return []
-        msg = loads(payload, venue=VENUE, symbol=self.symbol)
-        if not isinstance(msg, dict):
-            raise FeedError(f"frame is not a JSON object: {bytes(payload[:80])!r}", **self._where())
-        event = msg.get("event")
-        if event is not None:
-            if event == "error":
-                raise FeedError(f"venue error {msg.get('code')}: {msg.get('msg')}", **self._where())
-            self.stats.skipped += 1  # subscribe / unsubscribe / login acks
-            return []
-        arg = msg.get("arg")
-        data = msg.get("data")
-        if not isinstance(arg, dict) or not isinstance(data, list):
-            raise FeedError(f"frame without arg/data: {bytes(payload[:80])!r}", **self._where())
-        if arg.get("instId") != self.symbol:
-            raise FeedError(
-                f"frame for instId {arg.get('instId')!r} routed to this book", **self._where()
-            )
-        channel = arg.get("channel")
-        if channel in BOOK_CHANNELS:
-            if len(data) != 1 or not isinstance(data[0], dict):
-                raise FeedError(f"{channel} frame must carry one book object", **self._where())
-            if msg.get("action") == "snapshot":
-                return self._snapshot(data[0], ts_recv_ns, rest=False)
-            return self._update(data[0], ts_recv_ns)
-        if channel == "tickers":
-            return [b for d in data if (b := self._bbo(d, ts_recv_ns)) is not None]
-        if channel == "trades":
-            return [self._trade(d, ts_recv_ns) for d in data]
-        self.stats.skipped += 1
-        return []
+        if kind == "error":
+            raise FeedError(f"venue error {wire.detail}", **self._where())
+        if kind == "unknown":
+            reason = wire.detail or f"unrecognised frame {bytes(wire.body)[:80]!r}"
+            return self._fault(reason, 0, ts_recv_ns)
+        inst = wire.stream.partition(":")[2]
+        if inst != self.symbol:
+            raise FeedError(f"frame for instId {inst!r} routed to this book", **self._where())
+        if kind == "book":
+            try:
+                (data,) = self._decode(_BOOK, wire.body, f"{wire.stream} data")
+                if wire.detail == "snapshot":
+                    return self._snapshot(data, ts_recv_ns, rest=False)
+                return self._update(data, ts_recv_ns)
+            except FeedError as exc:  # raised before anything was applied
+                return self._fault(str(exc), 0, ts_recv_ns)
+        if kind == "bbo":
+            items = self._decode(_TICKERS, wire.body, "tickers data")
+            return [b for d in items if (b := self._bbo(d, ts_recv_ns)) is not None]
+        items = self._decode(_TRADES, wire.body, "trades data")
+        return [self._trade(d, ts_recv_ns) for d in items]
 
     # -- rules ----------------------------------------------------------------------------------
 
-    def _snapshot(self, data: dict[str, Any], ts_recv_ns: int, *, rest: bool) -> list[Event]:
+    def _ts_ns(self, value: str) -> int:
+        return ms_text_to_ns(value, field="ts", **self._where())
+
+    def _snapshot(self, data: BookData, ts_recv_ns: int, *, rest: bool) -> list[Event]:
+        ts_event_ns = self._ts_ns(data.ts)
         fresh = L2Book()
         bids: list[Level] = []
         asks: list[Level] = []
         try:
-            fresh.apply_levels("bid", data.get("bids", ()), bids)
-            fresh.apply_levels("ask", data.get("asks", ()), asks)
+            fresh.apply_sides(data.bids, data.asks, bids, asks)
         except FeedError as exc:
             raise FeedError(f"bad snapshot level: {exc}", **self._where()) from exc
-        ts_event_ns = ms_to_ns(data.get("ts"))
-        seq = data.get("seqId")
+        seq = data.seqId
         # A snapshot replaces whatever was held, even a live book (resubscribe case).
         self.book = fresh
-        self._last_seq = seq if type(seq) is int else None
-        self.last_update_id = seq if type(seq) is int else 0
+        self._last_seq = seq
+        self.last_update_id = seq if seq is not None else 0
         self.in_sync = True
         self.needs_snapshot = False
         self.stats.applied += 1
@@ -211,25 +346,24 @@ class BookSync:
             )
         ]
 
-    def _update(self, data: dict[str, Any], ts_recv_ns: int) -> list[Event]:
+    def _update(self, data: BookData, ts_recv_ns: int) -> list[Event]:
         if not self.in_sync:
             self.stats.dropped_out_of_sync += 1
             return []
-        ts_event_ns = ms_to_ns(data.get("ts"))
-        seq = data.get("seqId")
-        prev = data.get("prevSeqId")
-        if type(seq) is int and self._last_seq is not None and prev != self._last_seq:
+        ts_event_ns = self._ts_ns(data.ts)
+        seq = data.seqId
+        prev = data.prevSeqId
+        if seq is not None and self._last_seq is not None and prev != self._last_seq:
             return self._fault(
                 f"gap: prevSeqId={prev} != last seqId={self._last_seq}", ts_event_ns, ts_recv_ns
             )
         bids: list[Level] = []
         asks: list[Level] = []
         try:
-            self.book.apply_levels("bid", data.get("bids", ()), bids)
-            self.book.apply_levels("ask", data.get("asks", ()), asks)
-        except FeedError as exc:
+            self.book.apply_sides(data.bids, data.asks, bids, asks)
+        except FeedError as exc:  # nothing was applied: the book is as before this frame
             return self._fault(f"bad update level: {exc}", ts_event_ns, ts_recv_ns)
-        if type(seq) is int:
+        if seq is not None:
             self._last_seq = seq
             self.last_update_id = seq
         self.stats.applied += 1
@@ -251,15 +385,15 @@ class BookSync:
         ]
 
     def _verify(
-        self, data: dict[str, Any], ts_event_ns: int, ts_recv_ns: int, *, skip_checksum: bool
+        self, data: BookData, ts_event_ns: int, ts_recv_ns: int, *, skip_checksum: bool
     ) -> list[Event]:
         """Crossed-book and checksum checks after a frame is applied; a fault list or []."""
         if self.book.is_crossed():
             return self._fault("crossed book", ts_event_ns, ts_recv_ns)
         if skip_checksum:
             return []
-        expected = data.get("checksum")
-        if type(expected) is not int or expected == 0:
+        expected = data.checksum
+        if expected is None or expected == 0:  # 0: retired field (OKX, 2026-06-23)
             self.stats.checksum_absent += 1
             return []
         got = checksum(*self.book.top_raw(CHECKSUM_DEPTH))
@@ -279,40 +413,44 @@ class BookSync:
 
     # -- non-book frames ------------------------------------------------------------------------
 
-    def _bbo(self, d: dict[str, Any], ts_recv_ns: int) -> BestBidOffer | None:
-        """tickers item -> BestBidOffer; None when a side is empty (e.g. an option with no bid).
-
-        Sample: {"instId":"BTC-USDT","last":"30218.8","askPx":"30220.1","askSz":"3",
-        "bidPx":"30210.4","bidSz":"4","ts":"1652459223003",...}
-        """
-        fields = ("bidPx", "bidSz", "askPx", "askSz")
-        if any(not d.get(f) for f in fields):
+    def _bbo(self, d: Ticker, ts_recv_ns: int) -> BestBidOffer | None:
+        """tickers item -> BestBidOffer; None when a side is empty (e.g. an option with no bid)."""
+        if not (d.bidPx and d.bidSz and d.askPx and d.askSz):
             self.stats.skipped += 1
             return None
         w = self._where()
-        bp, bq, ap, aq = (dec(d[f], field=f, **w) for f in fields)
         return BestBidOffer(
-            VENUE, self.symbol, self.market, bp, bq, ap, aq, 0, ms_to_ns(d.get("ts")), ts_recv_ns
+            VENUE,
+            self.symbol,
+            self.market,
+            dec(d.bidPx, field="bidPx", **w),
+            dec(d.bidSz, field="bidSz", **w),
+            dec(d.askPx, field="askPx", **w),
+            dec(d.askSz, field="askSz", **w),
+            0,
+            ms_text_to_ns(d.ts, field="ts", **w),
+            ts_recv_ns,
         )
 
-    def _trade(self, d: dict[str, Any], ts_recv_ns: int) -> Trade:
-        """trades item -> Trade. Sample: {"instId":"BTC-USD-220527","tradeId":"7849",
-        "px":"30218.8","sz":"1","side":"buy","ts":"1652459199958"}"""
+    def _trade(self, d: TradeData, ts_recv_ns: int) -> Trade:
+        """trades item -> Trade (sample in `TradeData`)."""
         w = self._where()
-        side = d.get("side")
-        if side not in ("buy", "sell"):
-            raise FeedError(f"trade side {side!r} is not buy/sell", **w)
         return Trade(
             VENUE,
             self.symbol,
             self.market,
-            dec(d.get("px"), field="px", **w),
-            dec(d.get("sz"), field="sz", **w),
-            side,
-            str(d.get("tradeId")),
-            ms_to_ns(d.get("ts")),
+            dec(d.px, field="px", **w),
+            dec(d.sz, field="sz", **w),
+            d.side,
+            d.tradeId,
+            ms_text_to_ns(d.ts, field="ts", **w),
             ts_recv_ns,
         )
+
+    def _decode(
+        self, decoder: msgspec.json.Decoder[Any], body: msgspec.Raw | bytes, what: str
+    ) -> Any:
+        return decode(decoder, body, what, venue=VENUE, symbol=self.symbol, market=self.market)
 
     def _where(self) -> dict[str, str]:
         return {"venue": VENUE, "symbol": self.symbol}

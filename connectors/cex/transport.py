@@ -78,32 +78,6 @@ class TransportStats:
     last_frame_mono: float = 0.0
 
 
-def frame_stream(source: str, msg: Any) -> str:
-    """The stream label of a decoded frame (Binance `stream`, OKX `channel:instId`, Bybit topic)."""
-    if not isinstance(msg, dict):
-        return "control"
-    if source.startswith("binance"):
-        s = msg.get("stream")
-        return s if isinstance(s, str) else "control"
-    if source == "okx":
-        arg = msg.get("arg")
-        if isinstance(arg, dict) and "channel" in arg:
-            return f"{arg['channel']}:{arg.get('instId', '')}"
-        return "control"
-    topic = msg.get("topic")
-    return topic if isinstance(topic, str) else "control"
-
-
-def _is_market_data(source: str, msg: Any) -> bool:
-    if not isinstance(msg, dict):
-        return False
-    if source.startswith("binance"):
-        return "data" in msg
-    if source == "okx":
-        return "data" in msg and "event" not in msg
-    return "topic" in msg
-
-
 def _toggle_subscription(payload: bytes) -> bytes:
     """The unsubscribe twin of a subscribe message (op/method flipped, args kept)."""
     msg = orjson.loads(payload)
@@ -287,30 +261,27 @@ class CexTransport:
     def _on_payload(self, payload: bytes) -> bool:
         """Route one WS payload: pong bookkeeping, emit RawFrame, feed the symbol's BookSync."""
         ts = self.clock_ns()
-        if payload == b"pong":
-            self.stats.pongs += 1
-            return False
+        # Parsed once: the codec reads the envelope here and the symbol's BookSync decodes
+        # the body that the envelope left raw.
         try:
-            msg = orjson.loads(payload)
-        except orjson.JSONDecodeError:
+            wire = self.rules.decode_frame(payload, self.source)
+        except FeedError:
             self._health("resync", f"undecodable frame {payload[:60]!r}")
             return False
-        if (isinstance(msg, dict) and msg.get("op") in ("pong", "ping")) or (
-            isinstance(msg, dict) and msg.get("ret_msg") == "pong"
-        ):
+        if wire.kind == "pong":
             self.stats.pongs += 1
             return False
-        stream = frame_stream(self.source, msg)
+        stream = wire.stream
         self.stats.frames += 1
         self.emit(RawFrame(ts, self.source, stream, "ws", payload))
-        if not _is_market_data(self.source, msg):
+        if not wire.market_data:
             return False
         symbol = self.rules.stream_symbol(stream)
         sync = self.syncs.get(symbol) if symbol is not None else None
         if sync is None or symbol is None:
             return True
         try:
-            events = sync.on_frame(payload, ts)
+            events = sync.on_wire(wire, ts)
         except FeedError as exc:
             self._start_resync(symbol, f"bad frame: {exc}")
             return True

@@ -20,6 +20,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
+from connectors.cex.common import WireFrame
 from operators.events import MarketKind
 
 VenueKind = Literal["cex", "clmm", "clob"]
@@ -45,6 +46,8 @@ class BookSyncLike(Protocol):
 
     def on_frame(self, payload: bytes, ts_recv_ns: int) -> list[Any]: ...
 
+    def on_wire(self, wire: WireFrame, ts_recv_ns: int) -> list[Any]: ...
+
 
 def _lookup(venue_id: str) -> Any:
     from connectors.venues import adapter  # the registry imports the adapters: import late
@@ -68,6 +71,9 @@ class CexAdapter(_ById):
     id: str
     book_sync: Callable[[str, MarketKind], BookSyncLike]
     """`(symbol, market) -> BookSync`: the venue's sans-I/O book synchroniser."""
+    decode_frame: Callable[[bytes, str], WireFrame]
+    """`(payload, venue id) -> WireFrame`: the frame's envelope read once (kind, stream, body);
+    the symbol's `BookSync.on_wire` decodes the body. `FeedError` when it is not a frame."""
     stream_symbol: Callable[[str], str | None]
     """Venue symbol (upper case) of a WS stream name or REST snapshot path; None if neither."""
     subscribe_message: Callable[[Sequence[str], MarketKind], bytes]

@@ -38,6 +38,7 @@ def _usdm_depth_weight(limit: int) -> int:
 SPOT = CexAdapter(
     id="binance",
     book_sync=codec.BookSync,
+    decode_frame=codec.decode_frame,
     stream_symbol=codec.stream_symbol,
     subscribe_message=codec.subscribe_message,
     snapshot_path=codec.snapshot_path,
@@ -56,6 +57,7 @@ SPOT = CexAdapter(
 USDM = CexAdapter(
     id="binance-usdm",
     book_sync=codec.BookSync,
+    decode_frame=codec.decode_frame,
     stream_symbol=codec.stream_symbol,
     subscribe_message=codec.subscribe_message,
     snapshot_path=codec.snapshot_path,

@@ -37,6 +37,7 @@ def _ws_url(url: str, market: str) -> str:
 BYBIT = CexAdapter(
     id="bybit",
     book_sync=codec.BookSync,
+    decode_frame=codec.decode_frame,
     stream_symbol=codec.stream_symbol,
     subscribe_message=codec.subscribe_message,
     snapshot_path=codec.snapshot_path,

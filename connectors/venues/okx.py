@@ -35,6 +35,7 @@ def _server_time(body: bytes) -> int:
 OKX = CexAdapter(
     id="okx",
     book_sync=codec.BookSync,
+    decode_frame=codec.decode_frame,
     stream_symbol=codec.stream_symbol,
     subscribe_message=codec.subscribe_message,
     snapshot_path=codec.snapshot_path,

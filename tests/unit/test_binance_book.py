@@ -165,13 +165,29 @@ def test_bare_payload_without_envelope_is_accepted() -> None:
     ]
 
 
-def test_malformed_snapshot_raises_and_keeps_state() -> None:
-    sync = BookSync(SYM, "spot")
-    with pytest.raises(FeedError, match="not a depth snapshot"):
+def test_malformed_snapshot_raises_naming_the_missing_field_and_keeps_state() -> None:
+    sync = synced_spot(100)
+    with pytest.raises(
+        FeedError,
+        match=r"binance/BTCUSDT: malformed depth snapshot \(spot\): "
+        r"Object missing required field `lastUpdateId`",
+    ):
         sync.on_snapshot(b'{"code":-1121,"msg":"Invalid symbol."}', 1)
-    with pytest.raises(FeedError, match="undecodable frame"):
-        sync.on_frame(b"{not json", 1)
-    assert (sync.in_sync, sync.needs_snapshot) == (False, True)
+    assert (sync.in_sync, sync.last_update_id, sync.book.best_bid()) == (True, 100, (D(100), D(1)))
+
+
+def test_undecodable_frame_requests_resync_and_leaves_the_book() -> None:
+    sync = synced_spot(100)
+    events = sync.on_frame(b"{not json", 7)
+    assert kinds(events) == ["ResyncRequired"]
+    assert events[0].reason.startswith(
+        "binance/BTCUSDT: malformed frame envelope (spot): JSON is malformed"
+    )
+    assert (sync.in_sync, sync.needs_snapshot, sync.book.best_bid()) == (
+        False,
+        True,
+        (D(100), D(1)),
+    )
 
 
 def test_frame_for_another_symbol_raises_feed_error() -> None:
@@ -367,3 +383,93 @@ def test_sync_state_survives_pickling_mid_stream() -> None:
     clone = pickle.loads(pickle.dumps(sync))
     assert kinds(clone.on_frame(diff(103, 104, [["100.6", "2"]]), 3)) == ["BookDelta"]
     assert (clone.last_update_id, clone.book.best_bid()) == (104, (D("100.6"), D("2")))
+
+
+# -- malformed frames: never applied, always a resync ------------------------------------------
+
+
+def _book_state(sync: BookSync) -> tuple[object, ...]:
+    return (sync.book.top_raw(1000), sync.last_update_id)
+
+
+@pytest.mark.parametrize(
+    ("data", "field"),
+    [
+        ({"b": ["2683.19"]}, "`$.b[0]`"),  # a level sent as a string, not [price, qty]
+        ({"b": [{"p": "100.2", "q": "1"}]}, "`$.b[0]`"),  # a level sent as an object
+        ({"a": [["100.9", 1]]}, "`$.a[0][1]`"),  # a numeric size
+        ({"E": "1723161255208"}, "`$.E`"),  # E as a string (once multiplied by 1e6)
+        ({"u": "0x10"}, "`$.u`"),
+        ({"U": 1.5}, "`$.U`"),
+        ({"e": "depthUpdat"}, "`$.e`"),
+        ({"E": 10**18}, "`$.E`"),
+        ({"u": -1}, "`$.u`"),
+    ],
+)
+def test_depth_frame_failing_its_schema_requests_resync_and_leaves_the_book(
+    data: dict[str, Any], field: str
+) -> None:
+    sync = synced_spot(100)
+    before = _book_state(sync)
+    frame = orjson.loads(diff(101, 101, [["100.2", "1"]], [["100.9", "1"]]))
+    frame["data"].update(data)
+    events = sync.on_frame(orjson.dumps(frame), 2)
+    assert kinds(events) == ["ResyncRequired"]
+    assert events[0].reason.startswith("binance/BTCUSDT: malformed depthUpdate (spot): ")
+    assert field in events[0].reason
+    assert (sync.in_sync, sync.needs_snapshot) == (False, True)
+    assert _book_state(sync) == before
+
+
+@pytest.mark.parametrize(
+    "level",
+    [["1e3", "1"], ["100.2", "1e-400"], ["100.2", "-0"], ["1_00.2", "1"], [" 100.2", "1"],
+     ["100.2", "NaN"], ["١٠٠", "1"], ["100.2", "1" * 41], ["1234567890.123456", "1"]],
+)  # fmt: skip
+def test_level_that_is_not_a_plain_venue_decimal_is_never_applied(level: list[str]) -> None:
+    sync = synced_spot(100)
+    before = _book_state(sync)
+    # The valid bid comes first: a half-applied frame would keep it.
+    events = sync.on_frame(diff(101, 101, [["100.3", "1"], level]), 2)
+    assert kinds(events) == ["ResyncRequired"]
+    assert events[0].reason.startswith("bad diff level: ")  # type: ignore[attr-defined]
+    assert _book_state(sync) == before
+
+
+def test_bad_ask_level_also_leaves_the_frames_valid_bids_unapplied() -> None:
+    sync = synced_spot(100)
+    before = _book_state(sync)
+    events = sync.on_frame(diff(101, 101, [["100.3", "1"]], [["101.5", "nan"]]), 2)
+    assert [e.reason for e in events] == [  # type: ignore[attr-defined]
+        "bad diff level: bad ask level ('101.5', 'nan'): price must be finite > 0 and size "
+        "finite >= 0"
+    ]
+    assert _book_state(sync) == before
+
+
+def test_malformed_book_ticker_raises_naming_the_field_and_keeps_the_book_in_sync() -> None:
+    sync = synced_spot(100)
+    frame = (
+        b'{"stream":"btcusdt@bookTicker","data":'
+        b'{"u":5,"s":"BTCUSDT","b":"1","B":2,"a":"3","A":"4"}}'
+    )
+    with pytest.raises(
+        FeedError,
+        match=r"binance/BTCUSDT: malformed bookTicker \(spot\): "
+        r"Expected `str`, got `int` - at `\$.B`",
+    ):
+        sync.on_frame(frame, 2)
+    assert sync.in_sync is True
+
+
+def test_book_ticker_with_an_exponent_price_raises() -> None:
+    frame = b'{"u":5,"s":"BTCUSDT","b":"1e999999","B":"1","a":"3","A":"4"}'
+    with pytest.raises(FeedError, match=r"field b='1e999999' is not a plain decimal"):
+        BookSync(SYM, "spot").on_frame(frame, 2)
+
+
+def test_combined_frame_is_classified_by_its_stream_without_decoding_the_body() -> None:
+    wire = binance.decode_frame(diff(1, 2))
+    assert (wire.kind, wire.stream, wire.market_data) == ("book", "btcusdt@depth@100ms", True)
+    assert bytes(wire.body).startswith(b'{"e":"depthUpdate"')
+    assert binance.decode_frame(b'{"result":null,"id":1}').kind == "ack"

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from operators.book import L2Book, to_levels
+from operators.book import L2Book, fixed_levels, to_fixed, to_levels
 from operators.errors import FeedError
 
 D = Decimal
@@ -180,3 +180,54 @@ def test_top_matches_a_full_sort_through_window_trims_and_refills(
         if tick % 7 == 0:  # interleave reads so refills happen mid-stream
             assert book.best_ask() == (min(model.items()) if model else None)
     assert book.top(300)[1] == sorted(model.items())[:300]
+
+
+def test_a_bad_level_anywhere_in_a_call_leaves_the_book_unchanged() -> None:
+    book = L2Book()
+    book.replace([["100", "1"]], [["101", "1"]])
+    with pytest.raises(FeedError, match=r"bad bid level \['99', 'x'\]"):
+        book.apply_levels("bid", [["100", "0"], ["99.5", "2"], ["99", "x"]])
+    with pytest.raises(FeedError, match=r"bad ask level \['1e2', '1'\]"):
+        book.apply_sides([["100", "0"]], [["1e2", "1"]])
+    with pytest.raises(FeedError, match="bad ask level"):
+        book.replace([["1", "1"]], [["2", "-1"]])
+    assert book.top_raw(10) == ([("100", "1")], [("101", "1")])
+
+
+@pytest.mark.parametrize("text", ["1e2", "1E2", "1_0", " 1", "1 ", "+1", "-0", "nan", "inf", "١"])
+def test_strings_float_accepts_but_venues_never_send_are_refused(text: str) -> None:
+    with pytest.raises(FeedError, match="bad bid level"):
+        L2Book().apply_levels("bid", [["1", text]] if text not in ("nan", "inf") else [[text, "1"]])
+
+
+def test_apply_sides_reports_both_sides_only_when_every_level_passed() -> None:
+    book = L2Book()
+    bids: list[tuple[Decimal, Decimal]] = []
+    asks: list[tuple[Decimal, Decimal]] = []
+    with pytest.raises(FeedError):
+        book.apply_sides([["1", "1"]], [["2", "x"]], bids, asks)
+    assert (bids, asks, len(book)) == ([], [], 0)
+    book.apply_sides([["1", "1"]], [["2", "0"]], bids, asks)
+    assert (bids, asks) == ([(D(1), D(1))], [(D(2), D(0))])
+
+
+def test_to_fixed_is_the_exact_value_times_10_to_the_18() -> None:
+    assert [to_fixed(s) for s in ("61837.63000000", "0.00000074528", "5", "7.", ".5")] == [
+        61_837_630_000_000_000_000_000,
+        745_280_000_000,
+        5 * 10**18,
+        7 * 10**18,
+        5 * 10**17,
+    ]
+    assert fixed_levels([(D("99.90"), D(10)), ("1.5", "0")]) == (
+        (99_900_000_000_000_000_000, 10 * 10**18),
+        (1_500_000_000_000_000_000, 0),
+    )
+
+
+def test_level_with_more_than_18_decimals_is_refused_by_the_book() -> None:
+    book = L2Book()
+    with pytest.raises(FeedError, match=r"'1.0000000000000000001' has more than 18 decimals"):
+        book.apply("ask", "1.0000000000000000001", "1")
+    book.apply("ask", "1.000000000000000000000", "1")  # trailing zeros carry no value
+    assert book.top_fixed(1) == ([], [(10**18, 10**18)])

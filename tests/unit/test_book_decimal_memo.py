@@ -64,3 +64,22 @@ def test_memo_is_bounded_when_the_top_keeps_moving() -> None:
             book.apply("ask", f"{100 + (i - 1) / 100:.2f}", "0")
         assert book.top(2)[1][0] == (Decimal(f"{100 + i / 100:.2f}"), Decimal(1))
     assert len(book._ask_dec) <= 513
+
+
+@settings(max_examples=150, deadline=None)
+@given(ops=OPS)
+def test_top_fixed_after_any_writes_equals_exact_integers_of_the_raw_levels(ops: list) -> None:
+    book = L2Book()
+    for side, price, size, n in ops:
+        if side == "top":
+            raw_bids, raw_asks = book.top_raw(n)
+            want = tuple(
+                [(int(Decimal(p) * 10**18), int(Decimal(q) * 10**18)) for p, q in raw]
+                for raw in (raw_bids, raw_asks)
+            )
+            assert book.top_fixed(n) == want
+        else:
+            book.apply(side, price, size)
+    assert book.top_fixed(10)[1] == [
+        (int(Decimal(p) * 10**18), int(Decimal(q) * 10**18)) for p, q in book.top_raw(10)[1]
+    ]

@@ -203,3 +203,50 @@ def test_subscribe_message_and_snapshot_path() -> None:
     )
     with pytest.raises(ConfigError):
         BookSync(SYM, "spot", depth=500)
+
+
+# -- malformed frames: never applied, always a resync ------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("mutate", "field"),
+    [
+        ({"seq": "abc"}, "`$.seq`"),
+        ({"u": "11"}, "`$.u`"),
+        ({"b": [{"price": "100.1", "size": "1"}]}, "`$.b[0]`"),
+        ({"a": [["100.4", "2", "extra"]]}, "`$.a[0]`"),
+        ({"s": None}, "`$.s`"),
+    ],
+)
+def test_delta_failing_its_schema_requests_resync_and_leaves_the_book(
+    mutate: dict[str, Any], field: str
+) -> None:
+    sync = synced(10)
+    before = sync.book.top_raw(100)
+    msg = orjson.loads(ob("delta", 11, [["100.1", "1"]], [["100.4", "2"]]))
+    msg["data"].update(mutate)
+    events = sync.on_frame(orjson.dumps(msg), 2)
+    assert kinds(events) == ["ResyncRequired"]
+    assert events[0].reason.startswith(  # type: ignore[attr-defined]
+        "bybit/BTCUSDT: malformed orderbook.50.BTCUSDT data (perp): "
+    )
+    assert field in events[0].reason  # type: ignore[attr-defined]
+    assert (sync.in_sync, sync.last_update_id, sync.book.top_raw(100)) == (False, 10, before)
+
+
+def test_envelope_ts_as_a_string_requests_resync() -> None:
+    sync = synced(10)
+    msg = orjson.loads(ob("delta", 11, [["100.1", "1"]]))
+    msg["ts"] = "1e3"
+    events = sync.on_frame(orjson.dumps(msg), 2)
+    assert kinds(events) == ["ResyncRequired"]
+    assert "at `$.ts`" in events[0].reason  # type: ignore[attr-defined]
+    assert sync.in_sync is False
+
+
+def test_unknown_book_type_requests_resync() -> None:
+    sync = synced(10)
+    events = sync.on_frame(ob("partial", 11), 2)
+    assert [e.reason for e in events] == [  # type: ignore[attr-defined]
+        "orderbook.50.BTCUSDT frame of unknown type 'partial'"
+    ]

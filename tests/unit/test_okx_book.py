@@ -292,3 +292,73 @@ def test_subscribe_message_and_snapshot_path() -> None:
     )
     with pytest.raises(ConfigError):
         okx.snapshot_path("SOL-USDC", "spot", 401)
+
+
+# -- malformed frames: never applied, always a resync ------------------------------------------
+
+
+def test_snapshot_with_a_numeric_size_is_refused_and_the_next_update_is_not_applied() -> None:
+    sync = synced()
+    before = sync.book.top_raw(100)
+    bad = frame("snapshot", [["100.1", 2, "0", "1"]], ASKS, SNAP_CRC)
+    events = sync.on_frame(bad, 2)
+    assert kinds(events) == ["ResyncRequired"]
+    assert "at `$[0].bids[0][1]`" in events[0].reason  # type: ignore[attr-defined]
+    assert (sync.in_sync, sync.needs_snapshot, sync.book.top_raw(100)) == (False, True, before)
+    # Once a poisoned book, now simply ignored until the next snapshot.
+    assert sync.on_frame(frame("update", [["100.1", "3", "0", "1"]], [], 1), 3) == []
+    assert sync.stats.dropped_out_of_sync == 1
+
+
+@pytest.mark.parametrize(
+    ("mutate", "field"),
+    [
+        ({"ts": "1e3"}, "field ts='1e3' is not epoch milliseconds"),
+        ({"ts": 1652459225807}, "`$[0].ts`"),
+        ({"seqId": "abc"}, "`$[0].seqId`"),
+        ({"checksum": 2**40}, "`$[0].checksum`"),
+        ({"asks": {"100.2": "3"}}, "`$[0].asks`"),
+    ],
+)
+def test_update_failing_its_schema_requests_resync_and_leaves_the_book(
+    mutate: dict[str, Any], field: str
+) -> None:
+    sync = synced()
+    before = sync.book.top_raw(100)
+    msg = orjson.loads(frame("update", [["100.05", "1", "0", "1"]], [], None))
+    msg["data"][0].update(mutate)
+    events = sync.on_frame(orjson.dumps(msg), 2)
+    assert kinds(events) == ["ResyncRequired"]
+    assert field in events[0].reason  # type: ignore[attr-defined]
+    assert (sync.in_sync, sync.book.top_raw(100)) == (False, before)
+
+
+def test_unknown_book_action_requests_resync() -> None:
+    sync = synced()
+    events = sync.on_frame(frame("partial", BIDS, ASKS, SNAP_CRC), 2)
+    assert [e.reason for e in events] == ["book action 'partial'"]  # type: ignore[attr-defined]
+    assert sync.in_sync is False
+
+
+def test_zero_checksum_is_not_verified_but_a_seq_gap_is_still_caught() -> None:
+    sync = BookSync(INST, "spot")
+    sync.on_frame(frame("snapshot", BIDS, ASKS, 0, seq=10, prev=-1), 1)
+    assert kinds(sync.on_frame(frame("update", [["99", "1"]], [], 0, seq=11, prev=10), 2)) == [
+        "BookDelta"
+    ]
+    events = sync.on_frame(frame("update", [], [], 0, seq=13, prev=12), 3)
+    assert [e.reason for e in events] == ["gap: prevSeqId=12 != last seqId=11"]  # type: ignore[attr-defined]
+    assert (sync.stats.checksum_absent, sync.stats.checksum_ok, sync.stats.checksum_fail) == (
+        2,
+        0,
+        0,
+    )
+
+
+def test_malformed_trades_raise_naming_the_field() -> None:
+    msg = (
+        b'{"arg":{"channel":"trades","instId":"BTC-USDT"},"data":[{"instId":"BTC-USDT",'
+        b'"tradeId":"7849","px":"30218.8","sz":"1","side":"bought","ts":"1652459199958"}]}'
+    )
+    with pytest.raises(FeedError, match=r"malformed trades data \(spot\): Invalid enum value"):
+        BookSync(INST, "spot").on_frame(msg, 3)

@@ -1,7 +1,6 @@
 from __future__ import annotations
 
-from decimal import Decimal
-
+from operators.book import fixed_levels
 from operators.events import OrderIntent
 from operators.paper import PaperVenue
 from operators.views import CexBookView
@@ -17,8 +16,8 @@ def _view(ts_ms: int, asks: tuple[tuple[str, str], ...], in_sync: bool = True) -
         pair="SOL/USDC",
         market="spot",
         quote_currency="USDC",
-        bids=((Decimal("99"), Decimal("10")),),
-        asks=tuple((Decimal(p), Decimal(q)) for p, q in asks),
+        bids=fixed_levels([("99", "10")]),
+        asks=fixed_levels(asks),
         update_id=ts_ms,
         in_sync=in_sync,
         ts_event_ns=ts_ms * MS,

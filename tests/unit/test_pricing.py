@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from decimal import Decimal
 
 import pytest
 
+from operators.book import fixed_levels
 from operators.errors import InsufficientLiquidity, QuoteError
 from operators.pricing import (
     LegQuote,
@@ -37,8 +39,8 @@ def cex_view(
         pair="SOL/USDC",
         market="spot",
         quote_currency=quote_currency,
-        bids=tuple((D(p), D(q)) for p, q in bids),
-        asks=tuple((D(p), D(q)) for p, q in asks),
+        bids=fixed_levels(bids),
+        asks=fixed_levels(asks),
         update_id=1,
         in_sync=True,
         ts_event_ns=0,
@@ -129,9 +131,9 @@ def test_cex_fee_override_replaces_the_view_fee() -> None:
     assert buy_base(BOOK, SOL, BD, QD, cex_fee_bps=7.5).fee_quote == 75_000
 
 
-def test_cex_price_with_more_than_18_decimals_is_a_quote_error() -> None:
-    bad = cex_view(bids=[], asks=[("1.0000000000000000001", "1")])
-    with pytest.raises(QuoteError, match="at most 18 decimals"):
+def test_cex_level_that_is_not_positive_is_a_quote_error() -> None:
+    bad = replace(cex_view(bids=[], asks=[]), asks=((0, 10**18),))
+    with pytest.raises(QuoteError, match=r"binance/binance:SOLUSDC: price 0e-18 is not positive"):
         buy_base(bad, 1, BD, QD)
 
 

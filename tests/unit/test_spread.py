@@ -11,6 +11,7 @@ import pytest
 from config import MARKETS_PATH, load_settings
 from connectors.solana.orca import decode_tick_array, decode_whirlpool
 from engine.params import spread_params_from_settings
+from operators.book import fixed_levels
 from operators.clmm import quote_swap
 from operators.costs import CostParams, GasParams, bps_of, choose_cu_price, gas_quote_units
 from operators.errors import ConfigError
@@ -82,8 +83,8 @@ def cex(
         pair="SOL/USDC",
         market=market,  # type: ignore[arg-type]
         quote_currency=quote_currency,
-        bids=((D(bid), D(qty)),),
-        asks=((D(ask), D(qty)),),
+        bids=fixed_levels([(bid, qty)]),
+        asks=fixed_levels([(ask, qty)]),
         update_id=ts_ns,
         in_sync=in_sync,
         ts_event_ns=ts_ns,

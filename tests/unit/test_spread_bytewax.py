@@ -13,7 +13,8 @@ import orjson
 from bytewax.dataflow import Dataflow
 from bytewax.testing import TestingSink, TestingSource, run_main
 
-from operators.events import Opportunity
+from operators.book import fixed_levels
+from operators.events import FIXED_SCALE, Opportunity
 from operators.spread import BUY_CEX_SELL_DEX, PairEngine, SpreadParams
 from operators.views import CexBookView, ClobView, VenueView
 from tests.conftest import iter_cex_lines
@@ -163,8 +164,8 @@ def btc_book_tickers(fixtures: Path) -> list[CexBookView]:
                 pair="BTC/USDT",
                 market="spot",
                 quote_currency="USDT",
-                bids=((D(data["b"]), D(data["B"])),),
-                asks=((D(data["a"]), D(data["A"])),),
+                bids=fixed_levels([(data["b"], data["B"])]),
+                asks=fixed_levels([(data["a"], data["A"])]),
                 update_id=data["u"],
                 in_sync=True,
                 ts_event_ns=0,
@@ -184,7 +185,7 @@ def replay_signal_times(params: SpreadParams, views: list[CexBookView]) -> list[
         t = view.ts_recv_ns
         if t >= next_slot:
             next_slot = t + 400 * MS
-            mid = (view.bids[0][0] + view.asks[0][0]) / 2
+            mid = Decimal(view.bids[0][0] + view.asks[0][0]) / (2 * FIXED_SCALE)
             times += [o.ts_recv_ns for o in eng.on_view(btc_dex(mid, t), t)]
         times += [o.ts_recv_ns for o in eng.on_view(view, t)]
     assert eng.counters["signals"] + eng.counters["updates"] == len(times)

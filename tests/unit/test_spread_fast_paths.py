@@ -8,6 +8,7 @@ from decimal import Decimal
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from operators.book import fixed_levels
 from operators.pricing import buy_base_curve, sell_base_curve
 from operators.spread import PairEngine
 from operators.views import CexBookView, ClobView
@@ -27,8 +28,8 @@ def deep_cex_books(draw: st.DrawFn) -> CexBookView:
     return CexBookView(
         venue="binance", market_id=CEX_ID, pair="SOL/USDC", market="spot",
         quote_currency="USDC",
-        bids=tuple((D(mid - half - 3 * i) / 100, D(draw(qty)) / 1000) for i in range(n)),
-        asks=tuple((D(mid + half + 3 * i) / 100, D(draw(qty)) / 1000) for i in range(n)),
+        bids=fixed_levels((D(mid - half - 3 * i) / 100, D(draw(qty)) / 1000) for i in range(n)),
+        asks=fixed_levels((D(mid + half + 3 * i) / 100, D(draw(qty)) / 1000) for i in range(n)),
         update_id=1, in_sync=True, ts_event_ns=0, ts_recv_ns=0, taker_fee_bps=10.0,
     )  # fmt: skip
 

@@ -8,6 +8,7 @@ from decimal import Decimal
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from operators.book import fixed_levels
 from operators.costs import evaluate_candidate
 from operators.spread import BUY_CEX_SELL_DEX, DIRECTIONS, PairEngine
 from operators.views import CexBookView, ClobView
@@ -32,7 +33,8 @@ def cex_books(draw: st.DrawFn) -> CexBookView:
     )
     return CexBookView(
         venue="binance", market_id=CEX_ID, pair="SOL/USDC", market="spot",
-        quote_currency="USDC", bids=bids, asks=asks, update_id=1, in_sync=True,
+        quote_currency="USDC", bids=fixed_levels(bids), asks=fixed_levels(asks), update_id=1,
+        in_sync=True,
         ts_event_ns=0, ts_recv_ns=0, taker_fee_bps=10.0,
     )
 
@@ -175,7 +177,8 @@ def test_n_identical_views_give_exactly_one_signal(n: int, step_ms: int) -> None
     )
     book = CexBookView(
         venue="binance", market_id=CEX_ID, pair="SOL/USDC", market="spot",
-        quote_currency="USDC", bids=((D("99.90"), D(10)),), asks=((D("100.05"), D(10)),),
+        quote_currency="USDC", bids=fixed_levels([("99.90", "10")]),
+        asks=fixed_levels([("100.05", "10")]),
         update_id=1, in_sync=True, ts_event_ns=0, ts_recv_ns=0, taker_fee_bps=10.0,
     )
     signals = []
