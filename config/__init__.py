@@ -65,6 +65,9 @@ class VenueSettings(_Model):
     api_key: str | None = None
     api_secret: str | None = None
     enabled: bool = True
+    stale_after_ms: int | None = Field(default=None, ge=1)
+    """CEX only: no market data for this long flags the feed and its books stale. None = the
+    venue adapter's budget, derived from its book stream's cadence (1 s for every built-in)."""
 
     @field_validator("api_key", "api_secret")
     @classmethod

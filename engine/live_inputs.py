@@ -30,7 +30,7 @@ import threading
 import time
 from collections import defaultdict
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeGuard, cast
 
@@ -260,6 +260,10 @@ def cex_sources(
         v = settings.venues[venue]
         if not v.ws_url or not v.rest_url:
             raise ConfigError(f"[venues.{venue}]: ws_url and rest_url are needed for live feeds")
+        cfg = transport_config or TransportConfig()
+        if v.stale_after_ms is not None and cfg.stale_after_s is None:
+            # the configured budget replaces the adapter's; a caller's explicit one is kept
+            cfg = replace(cfg, stale_after_s=v.stale_after_ms / 1000.0)
         out.append(
             CexFeedSource(
                 venue,
@@ -267,7 +271,7 @@ def cex_sources(
                 market,
                 venues.cex(venue).ws_url(v.ws_url, market),
                 v.rest_url,
-                config=transport_config,
+                config=cfg,
             )
         )
     return out
