@@ -128,6 +128,8 @@ class RiskSettings(_Model):
     max_exposure_usd: Decimal = Field(default=Decimal("10000"), gt=0)
     kill_switch: bool = False
     ws_down_kill_ms: int = Field(default=1500, ge=1)
+    rearm: Literal["auto", "manual"] = "auto"
+    rearm_after_ms: int = Field(default=5000, ge=0)
     max_slot_lag: int = Field(default=20, ge=0)
     limit_slippage_bps: int = Field(default=10, ge=0, le=1000)
 

@@ -9,13 +9,20 @@ from __future__ import annotations
 from decimal import Decimal
 
 from config import PairSettings, Settings
+from connectors import venues
+from connectors.solana.sources import FEED_SOURCE
 from operators.costs import CostParams, GasParams
 from operators.errors import ConfigError
 from operators.risk import RiskParams, usd_to_quote_units
 from operators.signals import HysteresisParams
 from operators.spread import SpreadParams
 
-__all__ = ["cost_params_from_settings", "risk_params", "spread_params_from_settings"]
+__all__ = [
+    "cost_params_from_settings",
+    "feed_of_sources",
+    "risk_params",
+    "spread_params_from_settings",
+]
 
 NS_PER_MS = 1_000_000
 
@@ -103,6 +110,22 @@ def spread_params_from_settings(settings: Settings, pair_name: str) -> SpreadPar
     )
 
 
+def feed_of_sources(settings: Settings) -> dict[str, str]:
+    """Health source -> the feed it speaks for, for the risk guard: the Solana account feed and
+    each configured CEX connection (venue id as its transport reports it) speak for themselves;
+    every market id speaks for the feed carrying it."""
+    out = {FEED_SOURCE: FEED_SOURCE}
+    for pair in settings.pairs:
+        for m in pair.markets:
+            if venues.is_cex(m.venue):
+                feed = venues.cex(m.venue).source_for(m.market)
+                out[feed] = feed
+            else:
+                feed = FEED_SOURCE
+            out[m.market_id] = feed
+    return out
+
+
 def risk_params(settings: Settings, quote_decimals: int) -> RiskParams:
     """Risk rails from config, caps converted to the pair quote currency's base units."""
     r = settings.risk
@@ -118,4 +141,7 @@ def risk_params(settings: Settings, quote_decimals: int) -> RiskParams:
         feed_down_kill_ns=r.ws_down_kill_ms * 1_000_000,
         max_slot_lag=r.max_slot_lag,
         limit_slippage_bps=r.limit_slippage_bps,
+        rearm_auto=r.rearm == "auto",
+        rearm_after_ns=r.rearm_after_ms * NS_PER_MS,
+        feed_of=feed_of_sources(settings),
     )

@@ -1,8 +1,11 @@
 """Feed health that means something: a stalled CEX socket is `stale` within the venue's budget,
-its book views are flagged at once, and the feed is `up` with in-sync views once frames resume.
+its book views are flagged at once, the risk guard kills once the stall outlasts
+`ws_down_kill_ms`, and the feed is `up` with in-sync views once frames resume (then the kill
+re-arms by its own rule).
 
 Loopback venues (sim/cex_venues.py) and the real transport; the transport's items go straight
-into the graph's pair step (engine/steps.PairStep), as the live flow routes them.
+into the graph's pair step (engine/steps.PairStep) and its health into the risk guard, as the
+live flow routes them.
 """
 
 from __future__ import annotations
@@ -15,9 +18,11 @@ import pytest
 
 from config import load_settings
 from connectors.cex.transport import CexTransport
+from engine.params import risk_params
 from engine.router import Router
 from engine.steps import FEED_HEALTH, PairStep
 from operators.events import HealthEvent, RawFrame
+from operators.risk import KILL_SOURCE, RiskGuard
 from operators.views import CexBookView
 from sim.cex_venues import CexVenues, start_venues
 from sim.simulate import SAMPLE_MARKETS_ALL
@@ -26,7 +31,8 @@ from tests.integration.cex_support import FAST, Case, wait_until
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(30)]
 
 PAIR = "SOL/USDC"
-STALL_S = 2.5
+STALL_S = 3.0
+REARM_AFTER_NS = 500_000_000
 SLACK_NS = 400_000_000
 """Scheduling slack on a loaded test machine; the budget itself is 1 s."""
 # the venue's own budget (stale_after_s=None) and a socket kept through the stall
@@ -53,7 +59,9 @@ class Graph:
     market_id: str
     step: PairStep
     router: Router
+    guard: RiskGuard
     health: list[HealthEvent] = field(default_factory=list)
+    risk: list[HealthEvent] = field(default_factory=list)
     views: list[CexBookView] = field(default_factory=list)
     last_frame_ns: int = 0
     timeline: list[HealthEvent | CexBookView] = field(default_factory=list)
@@ -62,6 +70,7 @@ class Graph:
         if isinstance(item, HealthEvent):
             self.health.append(item)
             self.timeline.append(item)
+            self.risk += self.guard.on_health(item)
             out = self.step.on_item((FEED_HEALTH, item, PAIR))
         else:
             mid = self.router.market_of(item)
@@ -85,7 +94,8 @@ async def test_stall_is_stale_within_the_budget_flags_views_and_recovers_up_in_s
     settings = load_settings(markets_path=SAMPLE_MARKETS_ALL, env={})
     router = Router(settings)
     symbol = case.symbols[0]
-    graph = Graph(f"{case.venue}:{symbol}", PairStep(settings, router, PAIR), router)
+    guard = RiskGuard(replace(risk_params(settings, 6), rearm_after_ns=REARM_AFTER_NS))
+    graph = Graph(f"{case.venue}:{symbol}", PairStep(settings, router, PAIR), router, guard)
     ws_url, rest_url = case.urls(venues)
     t = CexTransport(case.venue, [symbol], case.market, ws_url, rest_url, graph,
                      config=CONFIG, seed=1)
@@ -108,6 +118,8 @@ async def test_stall_is_stale_within_the_budget_flags_views_and_recovers_up_in_s
         up = next(h for h in graph.health[i_stale:] if h.status == "up")
         assert await wait_until(lambda: graph.views[-1].in_sync and graph.views[-1].ts_recv_ns
                                 > up.ts_recv_ns, 5.0)
+        assert await wait_until(lambda: len(graph.risk) == 2, 5.0)
+        guard_live = (guard.s.killed, dict(guard.s.feeds_down_since))  # before stop's `down`
     finally:
         t.stop()
         await asyncio.wait_for(task, 5.0)
@@ -123,3 +135,13 @@ async def test_stall_is_stale_within_the_budget_flags_views_and_recovers_up_in_s
     flagged = [v for v in graph.timeline[i_stale:i_up] if isinstance(v, CexBookView)]
     assert [v.in_sync for v in flagged] == [False] * len(flagged)
     assert t.stats.connects == 1 and t.stats.stale_flags == 1 and t.stats.stale_timeouts == 0
+    # the guard: killed once stale outlasts ws_down_kill_ms (1.5 s; heartbeats every 0.2 s),
+    # re-armed once the feed has been up for the re-arm wait
+    kill, rearm = graph.risk
+    kill_ns = settings.risk.ws_down_kill_ms * 1_000_000
+    assert (kill.source, kill.status, rearm.source, rearm.status) == (
+        KILL_SOURCE, "kill", KILL_SOURCE, "up")
+    assert kill.detail.startswith(f"feed {case.venue} stale for ")
+    assert kill_ns < kill.ts_recv_ns - stale.ts_recv_ns < kill_ns + SLACK_NS
+    assert REARM_AFTER_NS <= rearm.ts_recv_ns - up.ts_recv_ns < REARM_AFTER_NS + SLACK_NS
+    assert guard_live == (False, {})
