@@ -18,6 +18,7 @@ from operators.signals import HysteresisParams
 from operators.spread import SpreadParams
 
 __all__ = [
+    "cex_stale_after_ms",
     "cost_params_from_settings",
     "feed_of_sources",
     "risk_params",
@@ -100,6 +101,11 @@ def spread_params_from_settings(settings: Settings, pair_name: str) -> SpreadPar
         size_steps=pair.size_steps,
         lot_size_base=lots,
         stale_after_ns=settings.engine.stale_after_ms * NS_PER_MS,
+        cex_stale_after_ns={
+            m.market_id: cex_stale_after_ms(settings, m.venue, m.market) * NS_PER_MS
+            for m in pair.markets
+            if venues.is_cex(m.venue)
+        },
         min_net_bps=t.min_net_bps,
         hysteresis=HysteresisParams(
             debounce_ns=t.debounce_ms * NS_PER_MS,
@@ -108,6 +114,16 @@ def spread_params_from_settings(settings: Settings, pair_name: str) -> SpreadPar
             update_min_size_change_pct=t.update_min_size_change_pct,
         ),
     )
+
+
+def cex_stale_after_ms(settings: Settings, venue: str, market: str) -> int:
+    """Staleness budget (ms) of a CEX venue's feed and books: `[venues.<venue>] stale_after_ms`
+    when set, else the adapter's (derived from its book stream's cadence)."""
+    configured = settings.venues[venue].stale_after_ms
+    if configured is not None:
+        return configured
+    adapter = venues.cex(venue)
+    return venues.cex(adapter.source_for(market)).stale_after_ms
 
 
 def feed_of_sources(settings: Settings) -> dict[str, str]:

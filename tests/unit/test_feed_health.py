@@ -1,9 +1,12 @@
-"""The Solana account feed's own health (`FeedStatus`) and what the risk guard makes of it."""
+"""Feed health: the Solana account feed's own (`FeedStatus`) and what the risk guard makes of
+it; the CEX staleness budget reaching the transport."""
 
 from __future__ import annotations
 
 from config import load_settings
+from connectors.cex.transport import CexTransport, TransportConfig
 from connectors.solana.sources import FEED_SOURCE, FeedStatus
+from engine.live_inputs import cex_sources
 from engine.params import feed_of_sources, risk_params
 from operators.events import HealthEvent
 from operators.risk import RiskGuard
@@ -69,3 +72,17 @@ def test_94ms_ws_blip_through_the_feed_never_kills_trading_for_the_session() -> 
     assert (guard.s.killed, guard.s.feeds_down_since) == (False, {})
     assert [e.status for e in events[:5]] == ["down", "down", "resync", "resync", "up"]
     assert events[4].ts_recv_ns - t0 == 100 * MS
+
+
+def test_cex_transport_takes_the_venue_budget_or_the_configured_one() -> None:
+    [src] = cex_sources(load_settings(env={}))
+    assert src.config is not None and src.config.stale_after_s is None  # the adapter's: 1 s
+    t = CexTransport("bybit", ["SOLUSDC"], "spot", "ws://x", "http://x", lambda _: None,
+                     config=src.config)
+    assert (t.stale_after_s, t.config.reconnect_after_s) == (1.0, 10.0)
+    [tuned] = cex_sources(load_settings(env={"SOLARB__VENUES__BINANCE__STALE_AFTER_MS": "400"}))
+    assert tuned.config is not None and tuned.config.stale_after_s == 0.4
+    # a caller's explicit timing (tests, benches) is kept over the config's
+    [kept] = cex_sources(load_settings(env={"SOLARB__VENUES__BINANCE__STALE_AFTER_MS": "400"}),
+                         transport_config=TransportConfig(stale_after_s=0.25))
+    assert kept.config is not None and kept.config.stale_after_s == 0.25
