@@ -45,7 +45,9 @@ class FeedStatus:
     Sans-I/O: RPC health events and data arrivals in, feed-level `HealthEvent`s out. A WS
     reconnect reports `resync`; data arriving after it proves the feed up again, so `up` goes out
     with it rather than waiting for the next heartbeat or an `up` the RPC layer may never send.
-    Otherwise slots give a heartbeat `up` at most every `heartbeat_every_ns`.
+    Otherwise slots give a heartbeat `up` at most every `heartbeat_every_ns`, except while the
+    WS endpoint lags: its slots flow but are behind, so only the endpoint's own `up` (caught up)
+    or a move to another endpoint (`resync`, then data) ends a `lag`.
     """
 
     def __init__(self, heartbeat_every_ns: int) -> None:
@@ -67,7 +69,11 @@ class FeedStatus:
         """An account update or slot arrived: `up` when it ends a resync, else a heartbeat."""
         if self.state == "resync":
             detail = f"data after resync: {what}"
-        elif is_slot and ts_recv_ns - self.last_heartbeat_ns >= self.heartbeat_every_ns:
+        elif (
+            is_slot
+            and self.state != "lag"  # slots of a lagging node are late: lag ends on its own `up`
+            and ts_recv_ns - self.last_heartbeat_ns >= self.heartbeat_every_ns
+        ):
             detail = what
         else:
             return []
@@ -233,8 +239,11 @@ class AccountFeedPartition(StatefulSourcePartition[FeedItem, None]):
         if ev.source.startswith("rpc:ws:") and ev.status in _WS_STATUSES:
             return ev.status
         current = rpc.ws_endpoint
-        if current is not None and ev.source == f"rpc:{current.name}" and ev.status == "lag":
-            return "lag"
+        if current is not None and ev.source == f"rpc:{current.name}" and ev.status in (
+            "lag", "up"
+        ):
+            # the probe of the WS endpoint in use: `lag`, or `up` once it has caught up again
+            return ev.status
         return None
 
 

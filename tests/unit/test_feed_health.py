@@ -44,11 +44,14 @@ def test_slot_heartbeats_are_throttled_and_accounts_alone_give_none() -> None:
     assert fs.on_data(4 * SEC, 1, "account", is_slot=False) == []
 
 
-def test_lag_is_not_ended_by_account_data() -> None:
+def test_lag_is_ended_by_the_endpoint_catching_up_not_by_its_late_data() -> None:
     fs = FeedStatus(heartbeat_every_ns=500 * MS)
     fs.on_rpc_health(HealthEvent("rpc:primary", "lag", "", SEC, SEC, 30.0), "lag")
     assert fs.on_data(SEC + MS, 1, "account", is_slot=False) == []
+    assert fs.on_data(2 * SEC, 2, "slot 2", is_slot=True) == []
     assert fs.state == "lag"
+    [up] = fs.on_rpc_health(HealthEvent("rpc:primary", "up", "caught up", 3 * SEC, 3 * SEC), "up")
+    assert (up.source, up.status, fs.state) == (FEED_SOURCE, "up", "up")
 
 
 def test_94ms_ws_blip_through_the_feed_never_kills_trading_for_the_session() -> None:
