@@ -79,6 +79,9 @@ class VenueSettings(_Model):
     api_key: str | None = None
     api_secret: str | None = None
     enabled: bool = True
+    stale_after_ms: int | None = Field(default=None, ge=1)
+    """CEX only: no market data for this long flags the feed and its books stale. None = the
+    venue adapter's budget, derived from its book stream's cadence (1 s for every built-in)."""
 
     @field_validator("api_key", "api_secret")
     @classmethod
@@ -146,6 +149,8 @@ class RiskSettings(_Model):
     max_exposure_usd: Decimal = Field(default=Decimal("10000"), gt=0)
     kill_switch: bool = False
     ws_down_kill_ms: int = Field(default=1500, ge=1)
+    rearm: Literal["auto", "manual"] = "auto"
+    rearm_after_ms: int = Field(default=5000, ge=0)
     max_slot_lag: int = Field(default=20, ge=0)
     limit_slippage_bps: int = Field(default=10, ge=0, le=1000)
 

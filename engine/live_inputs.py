@@ -19,7 +19,7 @@ from __future__ import annotations
 import threading
 from collections import defaultdict
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, TypeGuard, cast
 
 import bytewax.operators as op
@@ -109,6 +109,10 @@ def cex_sources(
         v = settings.venues[venue]
         if not v.ws_url or not v.rest_url:
             raise ConfigError(f"[venues.{venue}]: ws_url and rest_url are needed for live feeds")
+        cfg = transport_config or TransportConfig()
+        if v.stale_after_ms is not None and cfg.stale_after_s is None:
+            # the configured budget replaces the adapter's; a caller's explicit one is kept
+            cfg = replace(cfg, stale_after_s=v.stale_after_ms / 1000.0)
         out.append(
             CexFeedSource(
                 venue,
@@ -116,7 +120,7 @@ def cex_sources(
                 market,
                 venues.cex(venue).ws_url(resolve_url(v.ws_url), market),
                 resolve_url(v.rest_url),
-                config=transport_config,
+                config=cfg,
             )
         )
     return out

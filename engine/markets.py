@@ -86,9 +86,10 @@ class CexMarketState:
         return out
 
     def on_health(self, event: HealthEvent) -> list[Any]:
-        """Transport health of this venue's connection: while it is down or stalled the book
-        can be silently behind, so its view is flagged out of sync at once; the transport's
-        resync (gap or fresh snapshot) is what makes it tradeable again."""
+        """Transport health of this venue's connection: while it is down or stale (no market
+        data for the venue's budget) the book can be silently behind, so its view is flagged
+        out of sync at once. Only `up` (the transport saw data flow with every book in sync)
+        lifts the flag, and then the next frame's view, not an old one, is in sync again."""
         if event.source != self.ref.market.venue:
             return []
         if event.status in ("down", "stale") and not self.feed_down:

@@ -9,6 +9,8 @@ from __future__ import annotations
 from decimal import Decimal
 
 from config import PairSettings, Settings
+from connectors import venues
+from connectors.solana.sources import FEED_SOURCE
 from operators.costs import CostParams, GasParams
 from operators.errors import ConfigError
 from operators.risk import (
@@ -20,7 +22,13 @@ from operators.risk import (
 from operators.signals import HysteresisParams
 from operators.spread import SpreadParams
 
-__all__ = ["cost_params_from_settings", "risk_params", "spread_params_from_settings"]
+__all__ = [
+    "cex_stale_after_ms",
+    "cost_params_from_settings",
+    "feed_of_sources",
+    "risk_params",
+    "spread_params_from_settings",
+]
 
 NS_PER_MS = 1_000_000
 
@@ -98,6 +106,11 @@ def spread_params_from_settings(settings: Settings, pair_name: str) -> SpreadPar
         size_steps=pair.size_steps,
         lot_size_base=lots,
         stale_after_ns=settings.engine.stale_after_ms * NS_PER_MS,
+        cex_stale_after_ns={
+            m.market_id: cex_stale_after_ms(settings, m.venue, m.market) * NS_PER_MS
+            for m in pair.markets
+            if venues.is_cex(m.venue)
+        },
         min_net_bps=t.min_net_bps,
         hysteresis=HysteresisParams(
             debounce_ns=t.debounce_ms * NS_PER_MS,
@@ -106,6 +119,32 @@ def spread_params_from_settings(settings: Settings, pair_name: str) -> SpreadPar
             update_min_size_change_pct=t.update_min_size_change_pct,
         ),
     )
+
+
+def cex_stale_after_ms(settings: Settings, venue: str, market: str) -> int:
+    """Staleness budget (ms) of a CEX venue's feed and books: `[venues.<venue>] stale_after_ms`
+    when set, else the adapter's (derived from its book stream's cadence)."""
+    configured = settings.venues[venue].stale_after_ms
+    if configured is not None:
+        return configured
+    adapter = venues.cex(venue)
+    return venues.cex(adapter.source_for(market)).stale_after_ms
+
+
+def feed_of_sources(settings: Settings) -> dict[str, str]:
+    """Health source -> the feed it speaks for, for the risk guard: the Solana account feed and
+    each configured CEX connection (venue id as its transport reports it) speak for themselves;
+    every market id speaks for the feed carrying it."""
+    out = {FEED_SOURCE: FEED_SOURCE}
+    for pair in settings.pairs:
+        for m in pair.markets:
+            if venues.is_cex(m.venue):
+                feed = venues.cex(m.venue).source_for(m.market)
+                out[feed] = feed
+            else:
+                feed = FEED_SOURCE
+            out[m.market_id] = feed
+    return out
 
 
 def risk_params(settings: Settings) -> RiskParams:
@@ -130,4 +169,7 @@ def risk_params(settings: Settings) -> RiskParams:
         max_slot_lag=r.max_slot_lag,
         quote_usd_micro=rates,
         limit_slippage_bps=r.limit_slippage_bps,
+        rearm_auto=r.rearm == "auto",
+        rearm_after_ns=r.rearm_after_ms * NS_PER_MS,
+        feed_of=feed_of_sources(settings),
     )

@@ -158,7 +158,8 @@ class RiskStep:
         if isinstance(item, HealthEvent):
             return list(self.guard.on_health(item))
         decision, intents = self.guard.on_opportunity(item)
-        return [decision, *intents]
+        # a kill or re-arm the opportunity's clock brought about is journaled after it
+        return [decision, *intents, *self.guard.take_events()]
 
     def on_eof(self) -> list[Any]:
         s = self.guard.s

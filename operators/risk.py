@@ -4,6 +4,27 @@ It merges opportunities and health events, owns caps / exposure / kill-switch st
 opportunity into two order intents only when every rail is green. Time is the events' own
 (`ts_recv_ns` of health, `ts_detect_ns` of opportunities), never a wall clock, so a replay
 takes the same decisions as the live run did.
+
+Feeds. The guard follows the feeds trading depends on (`RiskParams.feed_of` maps each health
+source it listens to onto its feed: a CEX venue id onto itself, the Solana account feed onto
+itself, and every market id onto the feed that carries it; other sources, e.g. one RPC
+endpoint's `rpc:ws:<name>`, are journaled but say nothing about a feed). Per feed:
+
+    up ──down/stale──► down/stale ──resync──► resync ──up, or a market of it in sync──► up
+
+`feeds_down_since` holds when a feed last left `up` for `down`/`stale`; only `up` clears it,
+from the feed itself or, after a `resync`, from one of its markets saying its view is in sync
+again (resync-then-data: a reconnect whose `up` was never sent cannot leave a feed down
+forever). A `resync` of a feed that was up starts no timer: the book or pool views involved are
+flagged by their market state and never priced meanwhile.
+
+Kill switch. It trips when a feed stays down/stale/resyncing longer than `feed_down_kill_ns`
+(`risk.ws_down_kill_ms`), on slot lag over `max_slot_lag`, on a `kill` event, or from config.
+Re-arm rule: a kill tripped by feed health (down/stale or slot lag) re-arms by itself when
+`rearm_auto` (`risk.rearm = "auto"`) once every followed feed has been `up` without a break for
+`rearm_after_ns` (`risk.rearm_after_ms`); with `manual` it stays until a `rearm` event (or a
+restart). A `kill` event is cleared only by a `rearm` event; the config kill switch never.
+Each trip and re-arm is emitted as a `HealthEvent` from `risk:kill_switch` for the journal.
 """
 
 from __future__ import annotations
@@ -17,6 +38,9 @@ from math import gcd
 from operators.events import HealthEvent, Opportunity, OrderIntent
 
 MINUTE_NS = 60_000_000_000
+KILL_SOURCE = "risk:kill_switch"
+"""`HealthEvent.source` of the guard's own kill / re-arm events."""
+_NOT_UP = frozenset({"down", "stale"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,6 +62,12 @@ class RiskParams:
     open_order_ttl_ns: int = 1_000_000_000
     limit_slippage_bps: int = 10
     """How far a leg's fill may be worse than the opportunity's quote before the IOC rejects."""
+    rearm_auto: bool = True
+    """Whether a kill tripped by feed health re-arms by itself (module docstring)."""
+    rearm_after_ns: int = 5_000_000_000
+    """How long every feed must have been up before an automatic re-arm."""
+    feed_of: Mapping[str, str] | None = None
+    """Health source -> the feed it speaks for; None = every source is its own feed."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,12 +88,22 @@ class RiskState:
 
     killed: bool = False
     kill_reason: str = ""
+    kill_cause: str = ""
+    """`config`, `request` or `feed`: what tripped the kill, hence what may clear it."""
     window: deque[tuple[int, int]] = field(default_factory=deque)
     """(ts_ns, notional micro-USD) of the trades accepted in the last minute."""
     exposure_usd_micro: dict[str, int] = field(default_factory=dict)
     """Signed exposure per venue in micro-USD (bought positive)."""
     open_orders: deque[int] = field(default_factory=deque)
     feeds_down_since: dict[str, int] = field(default_factory=dict)
+    """Feed -> when it left `up` for down/stale (ns); cleared by `up` only."""
+    feed_state: dict[str, str] = field(default_factory=dict)
+    """Feed -> up | down | stale | resync | lag (a feed never heard of counts as up)."""
+    all_up_since: int | None = None
+    """Since when every feed has been up (ns); None while one is not."""
+    rearms: int = 0
+    pending: list[HealthEvent] = field(default_factory=list)
+    """Kill / re-arm events not yet handed out (`take_events`)."""
     accepted: int = 0
     rejected: int = 0
 
@@ -92,32 +132,88 @@ class RiskGuard:
 
     def __init__(self, params: RiskParams, state: RiskState | None = None) -> None:
         self.p = params
-        self.s = state or RiskState(killed=params.kill_switch, kill_reason="config kill_switch")
+        self.s = state or RiskState(
+            killed=params.kill_switch,
+            kill_reason="config kill_switch" if params.kill_switch else "",
+            kill_cause="config" if params.kill_switch else "",
+        )
 
-    def on_health(self, ev: HealthEvent) -> list[RiskDecision]:
-        """Track feed health; a feed down longer than the limit, or slot lag, kills trading."""
-        s = self.s
-        if ev.status == "down":
-            s.feeds_down_since.setdefault(ev.source, ev.ts_recv_ns)
+    def on_health(self, ev: HealthEvent) -> list[HealthEvent]:
+        """Follow feed health; trip or re-arm the kill switch. Returns kill / re-arm events."""
+        s, now = self.s, ev.ts_recv_ns
+        feed = self._feed(ev.source)
+        if ev.status == "kill":
+            self._kill(f"kill requested by {ev.source}: {ev.detail}", "request", now)
+        elif ev.status == "rearm":
+            self._rearm(f"re-armed by {ev.source}: {ev.detail}", now)
+        elif feed is None:
+            pass  # not a feed trading depends on (e.g. one RPC endpoint among several)
+        elif ev.source != feed:
+            # a market of the feed: its `up` (view in sync on fresh data) ends a resync
+            if ev.status == "up" and s.feed_state.get(feed) == "resync":
+                self._feed_up(feed)
         elif ev.status == "up":
-            s.feeds_down_since.pop(ev.source, None)
+            self._feed_up(feed)
+        elif ev.status in _NOT_UP:
+            s.feed_state[feed] = ev.status
+            s.feeds_down_since.setdefault(feed, now)
+        elif ev.status == "resync":
+            s.feed_state[feed] = "resync"
         elif ev.status == "lag" and ev.value > self.p.max_slot_lag:
-            self._kill(f"slot lag {ev.value:.0f} > {self.p.max_slot_lag} on {ev.source}")
-        elif ev.status == "kill":
-            self._kill(f"kill requested by {ev.source}: {ev.detail}")
-        self._check_feeds(ev.ts_recv_ns)
-        return []
+            s.feed_state[feed] = "lag"
+            self._kill(f"slot lag {ev.value:.0f} > {self.p.max_slot_lag} on {ev.source}", "feed",
+                       now)
+        self._check_feeds(now)
+        return self.take_events()
 
-    def _kill(self, reason: str) -> None:
-        if not self.s.killed:
-            self.s.killed = True
-            self.s.kill_reason = reason
+    def take_events(self) -> list[HealthEvent]:
+        """Kill / re-arm events since the last call (for the journal)."""
+        out, self.s.pending = self.s.pending, []
+        return out
+
+    def _feed(self, source: str) -> str | None:
+        return source if self.p.feed_of is None else self.p.feed_of.get(source)
+
+    def _feed_up(self, feed: str) -> None:
+        self.s.feed_state[feed] = "up"
+        self.s.feeds_down_since.pop(feed, None)
+
+    def _kill(self, reason: str, cause: str, now_ns: int) -> None:
+        s = self.s
+        if not s.killed:
+            s.killed, s.kill_reason, s.kill_cause = True, reason, cause
+            s.pending.append(HealthEvent(KILL_SOURCE, "kill", reason, now_ns, now_ns))
+
+    def _rearm(self, reason: str, now_ns: int) -> None:
+        s = self.s
+        if s.killed and s.kill_cause != "config":
+            s.killed, s.kill_reason, s.kill_cause = False, "", ""
+            s.rearms += 1
+            s.pending.append(HealthEvent(KILL_SOURCE, "up", reason, now_ns, now_ns))
 
     def _check_feeds(self, now_ns: int) -> None:
-        for src, since in self.s.feeds_down_since.items():
-            if now_ns - since > self.p.feed_down_kill_ns:
-                self._kill(f"feed {src} down for {(now_ns - since) / 1e6:.0f} ms")
-                return
+        """Trip on a feed down too long; track `all_up_since`; apply the auto re-arm rule."""
+        s, p = self.s, self.p
+        for src, since in s.feeds_down_since.items():
+            if now_ns - since > p.feed_down_kill_ns:
+                state = s.feed_state.get(src, "down")
+                self._kill(f"feed {src} {state} for {(now_ns - since) / 1e6:.0f} ms", "feed",
+                           now_ns)
+                break
+        healthy = not s.feeds_down_since and "lag" not in s.feed_state.values()
+        if not healthy:
+            s.all_up_since = None
+            return
+        if s.all_up_since is None:
+            s.all_up_since = now_ns
+        if (
+            s.killed
+            and s.kill_cause == "feed"
+            and p.rearm_auto
+            and now_ns - s.all_up_since >= p.rearm_after_ns
+        ):
+            up_ms = (now_ns - s.all_up_since) / 1e6
+            self._rearm(f"auto: every feed up for {up_ms:.0f} ms", now_ns)
 
     def on_opportunity(self, opp: Opportunity) -> tuple[RiskDecision, list[OrderIntent]]:
         """Accept (two intents: buy leg and sell leg) or reject with the rail that said no."""

@@ -2,8 +2,11 @@
 
 `PairEngine.on_view(view, now_ns)` keeps the latest view per market id and re-evaluates every
 candidate the new view takes part in: (CEX view, DEX view) x {buy CEX / sell DEX, buy DEX / sell
-CEX}. A candidate whose views are stale (`now_ns - ts_recv_ns > stale_after_ns`) or not in sync
-is skipped and never signals.
+CEX}. A candidate whose views are stale or not in sync is skipped and never signals. Stale is
+`now_ns - ts_recv_ns` over a budget, `now_ns` being the triggering view's receive time: a CEX
+book's budget is its venue's (`cex_stale_after_ns`, from the book stream's cadence: a liquid
+book that has not changed for 10 stream periods has a stalled feed, with or without a health
+event saying so, as in a replay); a DEX view's is `stale_after_ns`.
 
 Trigger (MISSION.md), all in bps of the buying leg's gross notional:
     spread_bps >= fees_cex + fees_dex + gas + slippage + safety (+ hedge for a perp CEX leg)
@@ -187,6 +190,9 @@ class SpreadParams:
     lot_size_base: Mapping[str, int] = field(default_factory=dict)
     """CEX market id -> order lot in base units (1 when absent)."""
     stale_after_ns: int = 2_000_000_000
+    """Staleness budget of DEX views and of CEX books absent from `cex_stale_after_ns`."""
+    cex_stale_after_ns: Mapping[str, int] = field(default_factory=dict)
+    """CEX market id -> its venue's staleness budget (ns)."""
     min_net_bps: float = 0.0
     hysteresis: HysteresisParams = field(default_factory=HysteresisParams)
     prewarm_dex_curves: bool = True
@@ -251,8 +257,9 @@ class PairEngine:
         self.landing.observe(cu_price_micro_lamports, landed)
 
     def is_stale(self, view: VenueView, now_ns: int) -> bool:
-        """True when `view` must not be traded: out of sync, or older than stale_after_ns."""
-        return (not view.in_sync) or now_ns - view.ts_recv_ns > self.p.stale_after_ns
+        """True when `view` must not be traded: out of sync, or older than its budget (ns)."""
+        budget = self.p.cex_stale_after_ns.get(view.market_id, self.p.stale_after_ns)
+        return (not view.in_sync) or now_ns - view.ts_recv_ns > budget
 
     def best(self, cex_market_id: str, dex_market_id: str, direction: str) -> SizedCandidate | None:
         """Best size of one held candidate, ignoring staleness and hysteresis (for reports)."""
@@ -275,11 +282,12 @@ class PairEngine:
             cands = [(c, view) for c in self.views.values() if isinstance(c, CexBookView)]
         out: list[Opportunity] = []
         stale_after = self.p.stale_after_ns
+        cex_budget = self.p.cex_stale_after_ns
         for cex, dex in cands:
             # = self.is_stale(cex, now_ns) or self.is_stale(dex, now_ns), inlined (hot loop)
             stale = (
                 not cex.in_sync
-                or now_ns - cex.ts_recv_ns > stale_after
+                or now_ns - cex.ts_recv_ns > cex_budget.get(cex.market_id, stale_after)
                 or not dex.in_sync
                 or now_ns - dex.ts_recv_ns > stale_after
             )

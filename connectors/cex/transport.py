@@ -9,8 +9,20 @@ Per-venue rules (resync mode, application pings, snapshot depth) come from the v
 (connectors/venues/<venue>.py): a `rest` venue (Binance) is resynced with a REST depth snapshot
 while the `BookSync` buffers diffs; a `resubscribe` venue (OKX, Bybit) by unsubscribing and
 subscribing the instrument again, which makes the venue send a fresh `snapshot`.
-Reconnects use jittered exponential backoff and resubscribe every symbol; a watchdog reconnects
-when no frame arrived for `stale_after_s` (a stalled but open socket).
+Reconnects use jittered exponential backoff and resubscribe every symbol.
+
+Health is a small state machine, reported as `HealthEvent`s under the venue id (`source`):
+- `down`: no socket (connect failed, or the socket closed);
+- `resync`: connected, but some book is not in sync yet (initial snapshot, a gap being
+  repaired); every per-symbol resync is reported too, with the symbol in `detail`;
+- `up`: market data flows and every book is in sync, reported once all of this holds after a
+  connect, a resync or a stall (the sequence checks of the `BookSync`s prove nothing was lost);
+- `stale`: no market-data frame for the venue's staleness budget (`CexAdapter.stale_after_ms`,
+  derived from the book stream's cadence, or `TransportConfig.stale_after_s`). The socket is
+  kept: a stall that ends is repaired by the books' own gap detection, which costs less than a
+  reconnect and a snapshot; only after `reconnect_after_s` of silence is the socket replaced.
+A heartbeat repeats the current state every `health_interval_s` (not while resyncing: the
+resync's own events and its closing `up` say it all), so consumers never wait on one lost event.
 """
 
 from __future__ import annotations
@@ -33,7 +45,14 @@ from connectors.cex.rest import RestClient, RestConfig, backoff_s
 from connectors.redact import redact_text
 from connectors.venues import BookSyncLike, CexAdapter
 from operators.errors import FeedError
-from operators.events import HealthEvent, MarketKind, RawFrame, ResyncRequired
+from operators.events import (
+    BookDelta,
+    BookSnapshot,
+    HealthEvent,
+    MarketKind,
+    RawFrame,
+    ResyncRequired,
+)
 
 Emit = Callable[[RawFrame | HealthEvent], None]
 
@@ -49,7 +68,13 @@ class TransportConfig:
 
     ping_interval_s: float | None = None
     """None = the venue default (its adapter's `ping_interval_s`)."""
-    stale_after_s: float = 30.0
+    stale_after_s: float | None = None
+    """No market data for this long = `stale`. None = the venue budget (adapter `stale_after_ms`,
+    or `[venues.<id>] stale_after_ms` when the live inputs pass it)."""
+    reconnect_after_s: float = 10.0
+    """No market data for this long = the socket is replaced. Well past the staleness budget, so
+    a venue hiccup of a few seconds recovers on the same socket; far under the 30 s an idle
+    socket may live, so a dead one is not waited on for long."""
     backoff_initial_s: float = 0.5
     backoff_max_s: float = 30.0
     backoff_jitter: float = 0.5
@@ -68,7 +93,10 @@ class TransportStats:
 
     connects: int = 0
     disconnects: int = 0
+    stale_flags: int = 0
+    """Times the feed went `stale` (no market data for the budget)."""
     stale_timeouts: int = 0
+    """Times a silent socket was replaced (no market data for `reconnect_after_s`)."""
     frames: int = 0
     pings_sent: int = 0
     pongs: int = 0
@@ -76,6 +104,8 @@ class TransportStats:
     resubscribes: int = 0
     resyncs: Counter[str] = field(default_factory=Counter)
     last_frame_mono: float = 0.0
+    last_data_mono: float = 0.0
+    """Monotonic time of the last market-data frame (0.0 before the first)."""
 
 
 def _toggle_subscription(payload: bytes) -> bytes:
@@ -129,8 +159,19 @@ class CexTransport:
             s: self.rules.book_sync(s, self.market) for s in self.symbols
         }
         self.stats = TransportStats()
+        cfg = self.config
+        self.stale_after_s = (
+            cfg.stale_after_s if cfg.stale_after_s is not None
+            else self.rules.stale_after_ms / 1000.0
+        )  # fmt: skip
+        self.state = "down"
+        """Feed state as last reported: down | resync | up | stale (module docstring)."""
         self.rest: RestClient | None = None
         self.connected = False
+        self._connected_mono = 0.0
+        self._fresh: set[str] = set()
+        """Symbols whose book was updated in sync on the current socket: a book held from before
+        a reconnect says `in_sync` until the new socket's first frame proves otherwise."""
         self._ws: aiohttp.ClientWebSocketResponse | None = None
         self._resyncing: dict[str, asyncio.Task[None]] = {}
         self._stop = asyncio.Event()
@@ -142,11 +183,37 @@ class CexTransport:
         # details quote URLs and socket errors; a key in a URL must not reach the journal
         self.emit(HealthEvent(self.source, status, redact_text(detail), ts, ts, value))
 
+    def _report(self, status: str, detail: str, value: float = 0.0) -> None:
+        """Move the feed state to `status` and say so."""
+        self.state = status
+        self._health(status, detail, value)
+
+    def _maybe_up(self, detail: str) -> None:
+        """Report `up` once connected, no resync is running and every book is in sync."""
+        if (
+            self.state != "up"
+            and self.connected
+            and not self._resyncing
+            and len(self._fresh) == len(self.syncs)
+            and all(sync.in_sync for sync in self.syncs.values())
+        ):
+            self._report("up", detail)
+
+    def _beat(self, detail: str, value: float) -> None:
+        """Repeat the current state (not while resyncing: its own events cover it)."""
+        if self.state != "resync":
+            self._health(self.state, detail, value)
+
     def last_frame_age_s(self) -> float:
         """Seconds since the last WS frame (inf before the first)."""
         if self.stats.last_frame_mono == 0.0:
             return float("inf")
         return time.monotonic() - self.stats.last_frame_mono
+
+    def data_age_s(self) -> float:
+        """Seconds since the last market-data frame, or since connecting if none came yet."""
+        last = max(self.stats.last_data_mono, self._connected_mono)
+        return float("inf") if last == 0.0 else time.monotonic() - last
 
     def connect_url(self) -> str:
         """The WS URL to dial: Binance's combined `/stream` gets `?streams=` of our subscription."""
@@ -202,12 +269,15 @@ class CexTransport:
                 timeout=aiohttp.ClientWSTimeout(ws_receive=None, ws_close=2.0),
             ), cfg.connect_timeout_s)
         except (TimeoutError, aiohttp.ClientError, OSError) as exc:
-            self._health("down", f"connect failed: {type(exc).__name__}: {exc}")
+            self._report("down", f"connect failed: {type(exc).__name__}: {exc}")
             return False
         self._ws = ws
         self.connected = True
+        self._connected_mono = time.monotonic()
+        self._fresh.clear()
         self.stats.connects += 1
-        self._health("up", f"connected {self.ws_url}")
+        # not `up` yet: the books are only trustworthy once in sync on this socket
+        self._report("resync", f"connected {self.ws_url}; books syncing")
         try:
             await ws.send_str(self.rules.subscribe_message(self.symbols, self.market).decode())
             if self.rules.client_ping is not None:
@@ -215,7 +285,7 @@ class CexTransport:
             tasks.append(asyncio.create_task(self._time_loop()))
             got_data = await self._read_loop(ws)
         except (aiohttp.ClientError, ConnectionError) as exc:
-            self._health("down", f"socket error: {type(exc).__name__}: {exc}")
+            self._report("down", f"socket error: {type(exc).__name__}: {exc}")
         finally:
             self.connected = False
             self.stats.disconnects += 1
@@ -230,19 +300,29 @@ class CexTransport:
             if not ws.closed:
                 await ws.close()
             self._ws = None
-            self._health("down", f"disconnected (close code {ws.close_code})")
+            self._report("down", f"disconnected (close code {ws.close_code})")
         return got_data
 
     async def _read_loop(self, ws: aiohttp.ClientWebSocketResponse) -> bool:
         got_data = False
-        stale = self.config.stale_after_s
+        stale, reconnect = self.stale_after_s, self.config.reconnect_after_s
         while not self._stop.is_set():
+            # wake at the next deadline: the staleness budget, then the reconnect limit
+            age = self.data_age_s()
+            deadline = reconnect if self.state == "stale" else min(stale, reconnect)
             try:
-                msg = await asyncio.wait_for(ws.receive(), stale)
+                msg = await asyncio.wait_for(ws.receive(), max(deadline - age, 0.0))
             except TimeoutError:
-                self.stats.stale_timeouts += 1
-                self._health("stale", f"no frame for {stale:g} s; reconnecting", stale)
-                return got_data
+                age = self.data_age_s()
+                if age >= stale and self.state != "stale":
+                    self.stats.stale_flags += 1
+                    self._report("stale", f"no market data for {age:.3f} s "
+                                          f"(budget {stale:g} s)", age)
+                if age >= reconnect:
+                    self.stats.stale_timeouts += 1
+                    self._health("stale", f"no market data for {age:.3f} s; reconnecting", age)
+                    return got_data
+                continue
             if msg.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSING,
                             aiohttp.WSMsgType.CLOSED, aiohttp.WSMsgType.ERROR):
                 return got_data
@@ -253,7 +333,10 @@ class CexTransport:
             else:
                 continue
             self.stats.last_frame_mono = time.monotonic()
-            got_data = self._on_payload(payload) or got_data
+            if self._on_payload(payload):
+                got_data = True
+                self.stats.last_data_mono = self.stats.last_frame_mono
+                self._maybe_up("market data flowing, books in sync")
         return got_data
 
     # -- frames ---------------------------------------------------------------------------
@@ -293,6 +376,8 @@ class CexTransport:
             if isinstance(ev, ResyncRequired):
                 self._start_resync(symbol, ev.reason)
                 return
+        if sync.in_sync and any(isinstance(ev, BookDelta | BookSnapshot) for ev in events):
+            self._fresh.add(symbol)
         # Binance needs a REST snapshot on start and after a reconnect: ask once frames flow.
         if self.rules.resync == "rest" and sync.needs_snapshot and symbol not in self._resyncing:
             self._start_resync(symbol, "initial snapshot" if not sync.in_sync else "snapshot")
@@ -301,7 +386,11 @@ class CexTransport:
         if symbol in self._resyncing:
             return
         self.stats.resyncs[symbol] += 1
-        self._health("resync", f"{symbol}: {reason}")
+        # a stale or down feed stays so until `up`: a resync does not make it fresh
+        if self.state == "up":
+            self._report("resync", f"{symbol}: {reason}")
+        else:
+            self._health("resync", f"{symbol}: {reason}")
         task = asyncio.get_running_loop().create_task(self._resync(symbol))
         self._resyncing[symbol] = task
         task.add_done_callback(partial(self._resync_done, symbol))
@@ -309,8 +398,15 @@ class CexTransport:
     def _resync_done(self, symbol: str, task: asyncio.Task[None]) -> None:
         if self._resyncing.get(symbol) is task:
             del self._resyncing[symbol]
-        if not task.cancelled() and task.exception() is not None:
+        if task.cancelled():
+            return
+        if task.exception() is not None:
             self._health("resync", f"{symbol}: resync failed: {task.exception()}")
+            return
+        if self.syncs[symbol].in_sync:
+            self._fresh.add(symbol)
+        if self.data_age_s() < self.stale_after_s:
+            self._maybe_up(f"{symbol}: in sync")
 
     async def _resync(self, symbol: str) -> None:
         sync = self.syncs[symbol]
@@ -330,7 +426,6 @@ class CexTransport:
             self.emit(RawFrame(ts, self.source, f"GET {path}", "rest", body))
             events = sync.on_snapshot(body, ts)
             if sync.in_sync and not any(isinstance(e, ResyncRequired) for e in events):
-                self._health("up", f"{symbol}: in sync")
                 return
             # Snapshot older than the buffered diffs: wait one frame period, then refetch.
             await asyncio.sleep(min(1.0, 0.05 * (attempt + 1)))
@@ -348,7 +443,6 @@ class CexTransport:
             while time.monotonic() < deadline:
                 await asyncio.sleep(0.005)
                 if sync.in_sync:
-                    self._health("up", f"{symbol}: in sync")
                     return
 
     async def _ping_loop(self, ws: aiohttp.ClientWebSocketResponse) -> None:
@@ -370,7 +464,7 @@ class CexTransport:
         while True:
             try:
                 off = await self.rest.sync_time()
-                self._health("up", "clock offset (venue - local), ms", off / 1e6)
+                self._beat("clock offset (venue - local), ms", off / 1e6)
             except FeedError as exc:
                 self._health("lag", f"server time unavailable: {exc}")
             await asyncio.sleep(self.config.time_sync_interval_s)
@@ -378,9 +472,8 @@ class CexTransport:
     async def _health_loop(self) -> None:
         while True:
             await asyncio.sleep(self.config.health_interval_s)
-            age = self.last_frame_age_s()
-            self._health("up" if self.connected else "down", "last frame age, s",
-                         age if age != float("inf") else -1.0)
+            age = self.data_age_s()
+            self._beat("market data age, s", age if age != float("inf") else -1.0)
 
     @property
     def clock_offset_ns(self) -> int:

@@ -556,8 +556,8 @@ class SolanaRpc:
         )
         # updates may have been missed while disconnected: re-read every watched account
         accounts = [k.split(":", 1)[1] for k in self._subs if k.startswith("account:")]
-        if accounts:
-            self._spawn(self._resync(accounts))
+        if accounts or not first:
+            self._spawn(self._resync(accounts, ep))
         sigs = [k.split(":", 1)[1] for k in self._subs if k.startswith("signature:")]
         if sigs:
             self._spawn(self._recheck_signatures(sigs))
@@ -567,12 +567,17 @@ class SolanaRpc:
         self._side_tasks.add(task)
         task.add_done_callback(self._side_tasks.discard)
 
-    async def _resync(self, accounts: list[str]) -> None:
+    async def _resync(self, accounts: list[str], ep: Endpoint) -> None:
         await self._await_confirmed([f"account:{k}" for k in accounts])
         try:
-            await self.bootstrap(accounts, via="resync")
+            n = await self.bootstrap(accounts, via="resync") if accounts else 0
         except FeedError as e:
             self._health("resync", "down", str(e))
+            return
+        # resubscribed and re-read: the endpoint's `resync` ends here, so say `up` (a feed left
+        # at `resync` would look down to everything that waits for `up`)
+        if self.ws_endpoint is ep and self._ws is not None:
+            self._health(f"ws:{ep.name}", "up", f"resubscribed, {n} accounts re-read")
 
     async def _recheck_signatures(self, sigs: list[str]) -> None:
         with contextlib.suppress(FeedError):

@@ -5,7 +5,10 @@ items to Bytewax through a thread-safe queue, so `next_batch()` never blocks. It
 `RawFrame(kind="account", stream=f"{market_address}:{account_pubkey}")` (the capture convention)
 and `HealthEvent`s: the RPC layer's own (`rpc:*`: endpoint down / lag / switch) plus feed-level
 ones under `FEED_SOURCE` (`down`, `lag`, `switch`, `resync`, `up`; a throttled `up` heartbeat
-carries the latest slot in `value`) that `ClmmPoolState.on_health` consumes.
+carries the latest slot in `value`) that `ClmmPoolState.on_health` and the risk guard consume.
+After a `resync` (WS reconnected, subscriptions resent) the first data that arrives (an account
+or a slot) is reported as `up` at once (`FeedStatus`): the feed is never left down for want of
+the RPC layer's own `up`.
 
 `want(market, accounts)` adds subscriptions at runtime (thread-safe): the flow calls it when a
 pool's wanted tick arrays change.
@@ -36,6 +39,49 @@ _WS_STATUSES = frozenset({"down", "switch", "up", "resync"})
 FeedItem = RawFrame | HealthEvent
 
 
+class FeedStatus:
+    """The account feed's own health (`FEED_SOURCE`) from RPC events and the data after them.
+
+    Sans-I/O: RPC health events and data arrivals in, feed-level `HealthEvent`s out. A WS
+    reconnect reports `resync`; data arriving after it proves the feed up again, so `up` goes out
+    with it rather than waiting for the next heartbeat or an `up` the RPC layer may never send.
+    Otherwise slots give a heartbeat `up` at most every `heartbeat_every_ns`, except while the
+    WS endpoint lags: its slots flow but are behind, so only the endpoint's own `up` (caught up)
+    or a move to another endpoint (`resync`, then data) ends a `lag`.
+    """
+
+    def __init__(self, heartbeat_every_ns: int) -> None:
+        self.heartbeat_every_ns = heartbeat_every_ns
+        self.last_heartbeat_ns = 0
+        self.state = "up"
+        """The last feed-level status reported."""
+
+    def on_rpc_health(self, ev: HealthEvent, status: str | None) -> list[HealthEvent]:
+        """The feed-level twin of an RPC event (`status` None: the event is not about the feed)."""
+        if status is None:
+            return []
+        self.state = status
+        return [
+            HealthEvent(FEED_SOURCE, status, ev.detail, ev.ts_event_ns, ev.ts_recv_ns, ev.value)
+        ]
+
+    def on_data(self, ts_recv_ns: int, slot: int, what: str, *, is_slot: bool) -> list[HealthEvent]:
+        """An account update or slot arrived: `up` when it ends a resync, else a heartbeat."""
+        if self.state == "resync":
+            detail = f"data after resync: {what}"
+        elif (
+            is_slot
+            and self.state != "lag"  # slots of a lagging node are late: lag ends on its own `up`
+            and ts_recv_ns - self.last_heartbeat_ns >= self.heartbeat_every_ns
+        ):
+            detail = what
+        else:
+            return []
+        self.state = "up"
+        self.last_heartbeat_ns = ts_recv_ns
+        return [HealthEvent(FEED_SOURCE, "up", detail, ts_recv_ns, ts_recv_ns, float(slot))]
+
+
 class AccountFeedPartition(StatefulSourcePartition[FeedItem, None]):
     """The one partition: owns the RPC loop thread and drains its queue without blocking."""
 
@@ -58,8 +104,7 @@ class AccountFeedPartition(StatefulSourcePartition[FeedItem, None]):
             self._index(market, keys)
         self._batch_size = batch_size
         self._poll = timedelta(seconds=poll_interval_s)
-        self._heartbeat_every_ns = heartbeat_every_ns
-        self._last_heartbeat_ns = 0
+        self._status = FeedStatus(heartbeat_every_ns)
         self._idle = False
         self._loop = asyncio.new_event_loop()
         self._rpc: SolanaRpc | None = None
@@ -160,6 +205,11 @@ class AccountFeedPartition(StatefulSourcePartition[FeedItem, None]):
 
     def _forward(self, rpc: SolanaRpc, item: AccountUpdate | SlotUpdate | HealthEvent) -> None:
         if isinstance(item, AccountUpdate):
+            for ev in self._status.on_data(
+                item.ts_recv_ns, item.slot, f"account {item.pubkey} at slot {item.slot}",
+                is_slot=False,
+            ):
+                self._q.put(ev)
             with self._lock:
                 markets = sorted(self._markets_of.get(item.pubkey, ()))
             for market in markets:
@@ -174,32 +224,14 @@ class AccountFeedPartition(StatefulSourcePartition[FeedItem, None]):
                     )
                 )
         elif isinstance(item, SlotUpdate):
-            if item.ts_recv_ns - self._last_heartbeat_ns >= self._heartbeat_every_ns:
-                self._last_heartbeat_ns = item.ts_recv_ns
-                self._q.put(
-                    HealthEvent(
-                        FEED_SOURCE,
-                        "up",
-                        f"slot {item.slot} from {item.endpoint}",
-                        item.ts_recv_ns,
-                        item.ts_recv_ns,
-                        float(item.slot),
-                    )
-                )
+            for ev in self._status.on_data(
+                item.ts_recv_ns, item.slot, f"slot {item.slot} from {item.endpoint}", is_slot=True
+            ):
+                self._q.put(ev)
         else:
             self._q.put(item)
-            feed = self._feed_status(rpc, item)
-            if feed is not None:
-                self._q.put(
-                    HealthEvent(
-                        FEED_SOURCE,
-                        feed,
-                        item.detail,
-                        item.ts_event_ns,
-                        item.ts_recv_ns,
-                        item.value,
-                    )
-                )
+            for ev in self._status.on_rpc_health(item, self._feed_status(rpc, item)):
+                self._q.put(ev)
 
     @staticmethod
     def _feed_status(rpc: SolanaRpc, ev: HealthEvent) -> str | None:
@@ -207,8 +239,11 @@ class AccountFeedPartition(StatefulSourcePartition[FeedItem, None]):
         if ev.source.startswith("rpc:ws:") and ev.status in _WS_STATUSES:
             return ev.status
         current = rpc.ws_endpoint
-        if current is not None and ev.source == f"rpc:{current.name}" and ev.status == "lag":
-            return "lag"
+        if current is not None and ev.source == f"rpc:{current.name}" and ev.status in (
+            "lag", "up"
+        ):
+            # the probe of the WS endpoint in use: `lag`, or `up` once it has caught up again
+            return ev.status
         return None
 
 

@@ -5,8 +5,9 @@ A venue is one module in `connectors/venues/` that builds one adapter and the re
 venue's name: the engine, transports and live inputs ask the adapter.
 
 - `CexAdapter`: the venue's sans-I/O book codec (`BookSync`, stream names, subscribe message,
-  snapshot path), its transport rules (resync mode, pings, snapshot depth), REST facts (weight
-  budget and weights, server-time endpoint) and URL rules.
+  snapshot path), its transport rules (resync mode, pings, snapshot depth, the book stream's
+  cadence and so its staleness budget), REST facts (weight budget and weights, server-time
+  endpoint) and URL rules.
 - `ClmmAdapter` / `ClobAdapter`: the account decoders by discriminator and the role each account
   plays, the accounts a market needs besides its main one, and (CLOB) the market checks.
 
@@ -28,6 +29,16 @@ ResyncMode = Literal["rest", "resubscribe"]
 AccountRole = Literal[
     "pool", "tick_array", "amm_config", "bitmap_extension", "market", "book_side"
 ]
+
+STALE_CADENCES = 10
+"""A CEX feed is stale after this many book-stream periods without market data: a liquid book
+changes every period, so ten silent periods in a row mean the stream (or the socket) has stopped,
+not that the market went quiet."""
+STALE_FLOOR_MS = 1000
+"""Lower bound of a staleness budget: client GC pauses, TCP retransmits (200-300 ms) and venue
+push batching make shorter silences routine on a healthy feed, and a false stale costs a missed
+opportunity plus a kill-switch timer. 1 s still flags a stall long before a 2 s-old book is
+priced."""
 
 
 class BookSyncLike(Protocol):
@@ -97,6 +108,9 @@ class CexAdapter(_ById):
     """The n-th application ping when the venue wants each one numbered (Bybit `req_id`)."""
     used_weight_header: str | None = None
     """Response header reporting the weight used in the window, when the venue sends one."""
+    book_cadence_ms: int = 100
+    """Period of the subscribed book stream (ms): it pushes at most this often while the book
+    changes (Binance `depth@100ms`, OKX `books`: 100 ms; Bybit `orderbook.50`: 20 ms)."""
     market_sources: dict[str, str] = field(default_factory=dict)
     """Market kind -> venue id when another id serves it (Binance perps: `binance-usdm`)."""
     ws_url_rule: Callable[[str, str], str] = lambda url, _market: url
@@ -111,6 +125,13 @@ class CexAdapter(_ById):
     def ws_url(self, configured: str, market: str) -> str:
         """The WS URL of `market` from the configured one."""
         return self.ws_url_rule(configured, market)
+
+    @property
+    def stale_after_ms(self) -> int:
+        """Staleness budget (ms): no market data for this long flags the feed and its books
+        stale; `STALE_CADENCES` stream periods, never under `STALE_FLOOR_MS`. Config may override
+        it per venue (`[venues.<id>] stale_after_ms`)."""
+        return max(STALE_FLOOR_MS, STALE_CADENCES * self.book_cadence_ms)
 
 
 @dataclass(frozen=True, slots=True)

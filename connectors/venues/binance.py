@@ -3,6 +3,8 @@
 Book codec: connectors/cex/binance.py. Resync by REST depth snapshot while diffs are buffered;
 the server pings and aiohttp answers, so no application ping. REST weights from Binance's
 tables (spot: 6,000 per minute; USD-M: 2,400), reported back in `X-MBX-USED-WEIGHT-1M`.
+The book stream is `depth@100ms` (a diff every 100 ms while the book changes), so the feed is
+stale after 10 silent periods: 1 s (`CexAdapter.stale_after_ms`), not the 30 s a socket may idle.
 """
 
 from __future__ import annotations
@@ -51,6 +53,7 @@ SPOT = CexAdapter(
     parse_server_time_ms=_server_time("binance"),
     depth_weight=_spot_depth_weight,
     used_weight_header="X-MBX-USED-WEIGHT-1M",
+    book_cadence_ms=100,
     market_sources={"perp": "binance-usdm"},
 )
 
@@ -70,4 +73,5 @@ USDM = CexAdapter(
     parse_server_time_ms=_server_time("binance-usdm"),
     depth_weight=_usdm_depth_weight,
     used_weight_header="X-MBX-USED-WEIGHT-1M",
+    book_cadence_ms=100,
 )

@@ -2,7 +2,9 @@
 
 Book codec: connectors/cex/bybit.py. `{"op":"ping"}` every 20 s as the docs advise; a `u` gap is
 resynced by unsubscribe + subscribe, which sends a fresh `snapshot`. Config holds the spot WS
-URL (`.../v5/public/spot`); linear lives at `.../v5/public/linear`.
+URL (`.../v5/public/spot`); linear lives at `.../v5/public/linear`. `orderbook.50` pushes every
+20 ms while the book changes; ten periods (200 ms) is under the 1 s floor, so the feed is stale
+after 1 s without market data.
 """
 
 from __future__ import annotations
@@ -50,4 +52,5 @@ BYBIT = CexAdapter(
     parse_server_time_ms=_server_time,
     ws_url_rule=_ws_url,
     numbered_ping=_ping,
+    book_cadence_ms=20,
 )

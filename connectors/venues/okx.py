@@ -2,7 +2,8 @@
 
 Book codec: connectors/cex/okx.py. Text `ping` after 15 s of silence (OKX drops a socket silent
 for 30 s); a gap is resynced by unsubscribing and subscribing the instrument again, which makes
-OKX send a fresh `snapshot`. Public REST: 40 requests per 2 s.
+OKX send a fresh `snapshot`. Public REST: 40 requests per 2 s. The `books` channel pushes the
+changes of each 100 ms, so the feed is stale after 1 s without market data.
 """
 
 from __future__ import annotations
@@ -46,4 +47,5 @@ OKX = CexAdapter(
     rest_budget=(40, 2.0),
     server_time_path="/api/v5/public/time",
     parse_server_time_ms=_server_time,
+    book_cadence_ms=100,
 )

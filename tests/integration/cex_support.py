@@ -42,6 +42,7 @@ CASE_IDS = [c.source for c in CASES]
 FAST = TransportConfig(
     ping_interval_s=0.1,
     stale_after_s=0.25,
+    reconnect_after_s=0.25,
     backoff_initial_s=0.02,
     backoff_max_s=0.2,
     health_interval_s=0.1,

@@ -145,6 +145,36 @@ async def test_dropped_ws_reconnects_and_resubscribes_to_same_primary(cluster: C
     assert cluster.nodes[0].subscription_count() == 0  # closed on rpc.close()
 
 
+async def test_reconnect_resync_ends_with_up_once_resubscribed_and_re_read(
+    cluster: Cluster,
+) -> None:
+    rpc = SolanaRpc(cluster.settings(), **FAST)
+    await rpc.start()
+    seen: list[object] = []
+    try:
+        await rpc.subscribe_accounts([POOL])
+        await _until(rpc, lambda i: isinstance(i, AccountUpdate), seen)
+        # a notification: start-up (connect, bootstrap and their events) is behind us
+        cluster.write(POOL, _pool_with(cluster.accounts[POOL][0], 1))
+        await _until(rpc, _is_pool(1), seen)
+        n = len(seen)
+        cluster.nodes[0].drop_ws()
+        await _until(rpc, lambda i: isinstance(i, HealthEvent) and i.status == "up", seen)
+    finally:
+        await rpc.close()
+    ws = [(i.source, i.status) for i in seen[n:] if isinstance(i, HealthEvent)
+          and i.source.startswith("rpc:ws:")]
+    assert ws == [
+        ("rpc:ws:primary0", "down"),
+        ("rpc:ws:primary0", "resync"),
+        ("rpc:ws:primary0", "up"),
+    ]
+    up = seen[-1]
+    assert isinstance(up, HealthEvent) and up.detail == "resubscribed, 1 accounts re-read"
+    # the re-read account (the same node, so never older than held) came before the `up`
+    assert [i.via for i in seen[n:] if isinstance(i, AccountUpdate)] == ["resync"]
+
+
 async def test_primary_going_away_fails_over_and_resubscribes(cluster: Cluster) -> None:
     rpc = SolanaRpc(cluster.settings(), **FAST)
     await rpc.start()

@@ -70,7 +70,7 @@ def test_config_kill_switch_rejects_everything() -> None:
     assert (decision.accepted, decision.rail, intents) == (False, "kill_switch", [])
 
 
-def test_feed_down_longer_than_limit_trips_kill_switch_and_stays_tripped() -> None:
+def test_feed_down_longer_than_limit_trips_kill_switch_and_stays_tripped_until_rearm() -> None:
     g = RiskGuard(_params())
     g.on_health(HealthEvent("binance:SOLUSDC", "down", "ws closed", 0, 1 * SEC))
     d1, _ = g.on_opportunity(_opp(ts=2 * SEC))  # down 1.0 s: still under 1.5 s
@@ -158,3 +158,140 @@ def test_a_pair_without_a_usd_rate_is_rejected_not_guessed() -> None:
     g = RiskGuard(_params())
     d, intents = g.on_opportunity(_opp(pair="BONK/SOL"))
     assert (d.accepted, d.rail, intents) == (False, "unpriced_pair", [])
+
+# -- feed health and the kill switch's re-arm rule ---------------------------------------------
+
+MS = 1_000_000
+FEEDS = {
+    "solana:feed": "solana:feed",
+    "orca:P": "solana:feed",
+    "binance": "binance",
+    "binance:SOLUSDC": "binance",
+}
+"""What engine.params.feed_of_sources builds for a Binance book and an Orca pool."""
+
+
+def _fed(**kw: object) -> RiskGuard:
+    return RiskGuard(_params(feed_of=FEEDS, rearm_after_ns=5 * SEC, **kw))
+
+
+def _h(source: str, status: str, ts: int, value: float = 0.0) -> HealthEvent:
+    return HealthEvent(source, status, "", ts, ts, value)
+
+
+def test_solana_94ms_blip_down_resync_data_does_not_kill_for_the_rest_of_the_session() -> None:
+    g = _fed(max_notional_per_minute_usd_micro=10**15, max_open_orders=10**6,
+             max_exposure_usd_micro=10**15)
+    t0 = 10 * SEC
+    # what the Solana feed says on a WS reconnect: the endpoint's events, the feed's events,
+    # then data (the pool's view in sync again) -- and never a feed-level `up`
+    for ev in (
+        _h("rpc:ws:primary", "down", t0),
+        _h("solana:feed", "down", t0),
+        _h("rpc:ws:primary", "resync", t0 + 94 * MS),
+        _h("solana:feed", "resync", t0 + 94 * MS),
+        _h("orca:P", "up", t0 + 180 * MS),
+    ):
+        assert g.on_health(ev) == []
+    assert (g.s.feeds_down_since, g.s.feed_state["solana:feed"]) == ({}, "up")
+    rails = [g.on_opportunity(_opp(ts=t0 + k * SEC))[0].rail for k in range(1, 61)]
+    assert rails == ["ok"] * 60
+    assert (g.s.killed, g.s.kill_reason) == (False, "")
+
+
+def test_resync_alone_does_not_end_an_outage_and_a_missed_up_kills_until_data_returns() -> None:
+    g = _fed()
+    g.on_health(_h("solana:feed", "down", 10 * SEC))
+    g.on_health(_h("solana:feed", "resync", 10 * SEC + 94 * MS))
+    [kill] = g.on_health(_h("binance", "up", 11 * SEC + 600 * MS))  # another feed's heartbeat
+    assert (kill.source, kill.status) == ("risk:kill_switch", "kill")
+    assert kill.detail == "feed solana:feed resync for 1600 ms"
+    g.on_health(_h("orca:P", "up", 12 * SEC))  # data after the resync: the feed is up
+    assert g.s.feeds_down_since == {} and g.s.all_up_since == 12 * SEC
+
+
+def test_binance_stall_of_10s_flagged_stale_within_budget_trips_the_kill_then_rearms() -> None:
+    g = _fed()
+    t0 = 100 * SEC  # last Binance frame; the transport's budget is 1 s, heartbeats every 1 s
+    g.on_health(_h("binance", "up", t0 - SEC))
+    assert g.on_health(_h("binance", "stale", t0 + SEC, value=1.0)) == []
+    d, _ = g.on_opportunity(_opp(ts=t0 + 1980 * MS))  # stale 0.98 s: under ws_down_kill_ms
+    assert d.rail == "ok"
+    assert g.on_health(_h("binance", "stale", t0 + 2 * SEC)) == []
+    [kill] = g.on_health(_h("binance", "stale", t0 + 3 * SEC))
+    assert (kill.status, kill.detail, kill.ts_recv_ns) == (
+        "kill", "feed binance stale for 2000 ms", t0 + 3 * SEC)
+    for k in range(4, 10):
+        assert g.on_health(_h("binance", "stale", t0 + k * SEC)) == []
+    assert g.on_health(_h("binance", "up", t0 + 10 * SEC + 100 * MS)) == []  # books in sync
+    d, _ = g.on_opportunity(_opp(ts=t0 + 15 * SEC))  # up 4.9 s: not yet re-armed
+    assert (d.rail, d.reason) == ("kill_switch", "feed binance stale for 2000 ms")
+    assert g.take_events() == []
+    d, _ = g.on_opportunity(_opp(ts=t0 + 15 * SEC + 100 * MS))
+    [rearm] = g.take_events()
+    assert (rearm.status, rearm.detail) == ("up", "auto: every feed up for 5000 ms")
+    assert d.rail == "ok" and g.s.rearms == 1
+
+
+def test_a_feed_going_down_again_restarts_the_rearm_wait() -> None:
+    g = _fed()
+    g.on_health(_h("binance", "down", 0))
+    g.on_health(_h("binance", "down", 2 * SEC))
+    assert g.s.killed
+    g.on_health(_h("binance", "up", 3 * SEC))
+    g.on_health(_h("solana:feed", "stale", 6 * SEC))
+    g.on_health(_h("solana:feed", "up", 6 * SEC + 500 * MS))
+    assert g.on_health(_h("binance", "up", 10 * SEC)) == []  # all up for 3.5 s only
+    [rearm] = g.on_health(_h("binance", "up", 11 * SEC + 500 * MS))
+    assert rearm.detail == "auto: every feed up for 5000 ms"
+
+
+def test_resync_of_a_feed_that_was_up_starts_no_kill_timer() -> None:
+    g = _fed()
+    g.on_health(_h("binance", "up", 0))
+    g.on_health(_h("binance", "resync", SEC))  # one book's gap: its view is flagged meanwhile
+    assert g.on_opportunity(_opp(ts=30 * SEC))[0].rail == "ok"
+    assert g.s.feed_state["binance"] == "resync" and g.s.feeds_down_since == {}
+
+
+def test_manual_rearm_mode_waits_for_a_rearm_event() -> None:
+    g = _fed(rearm_auto=False)
+    g.on_health(_h("binance", "down", 0))
+    g.on_health(_h("binance", "down", 2 * SEC))
+    g.on_health(_h("binance", "up", 3 * SEC))
+    assert g.on_opportunity(_opp(ts=60 * SEC))[0].rail == "kill_switch"
+    [rearm] = g.on_health(HealthEvent("operator", "rearm", "checked feeds", 61 * SEC, 61 * SEC))
+    assert (rearm.status, rearm.detail) == ("up", "re-armed by operator: checked feeds")
+    assert g.on_opportunity(_opp(ts=62 * SEC))[0].rail == "ok"
+
+
+def test_requested_kill_never_rearms_by_itself_and_config_kill_never_rearms() -> None:
+    g = _fed()
+    [kill] = g.on_health(HealthEvent("operator", "kill", "stop", SEC, SEC))
+    assert kill.detail == "kill requested by operator: stop"
+    g.on_health(_h("binance", "up", 2 * SEC))
+    assert g.on_opportunity(_opp(ts=60 * SEC))[0].rail == "kill_switch"
+    g.on_health(HealthEvent("operator", "rearm", "", 61 * SEC, 61 * SEC))
+    assert g.on_opportunity(_opp(ts=62 * SEC))[0].rail == "ok"
+    c = _fed(kill_switch=True)
+    assert c.on_health(HealthEvent("operator", "rearm", "", SEC, SEC)) == []
+    assert c.on_opportunity(_opp(ts=60 * SEC))[0].reason == "config kill_switch"
+
+
+def test_slot_lag_kill_rearms_only_once_no_lag_was_seen_for_the_rearm_wait() -> None:
+    g = _fed()
+    [kill] = g.on_health(_h("solana:feed", "lag", SEC, value=25))
+    assert kill.detail == "slot lag 25 > 20 on solana:feed"
+    g.on_health(_h("solana:feed", "up", SEC + 500 * MS))  # slots flow, from a lagging node
+    g.on_health(_h("solana:feed", "lag", 3 * SEC, value=30))  # the next probe: still behind
+    g.on_health(_h("solana:feed", "up", 3 * SEC + 500 * MS))
+    assert g.on_health(_h("solana:feed", "up", 8 * SEC)) == []
+    [rearm] = g.on_health(_h("solana:feed", "up", 8 * SEC + 500 * MS))
+    assert rearm.status == "up"
+
+
+def test_sources_outside_the_feed_map_never_trip_the_kill() -> None:
+    g = _fed()
+    g.on_health(_h("rpc:ws:backup", "down", 0))  # the endpoint the feed failed over from
+    g.on_health(_h("orca:P", "stale", 0))  # one quiet pool: its view is flagged, not the feed
+    assert g.on_opportunity(_opp(ts=60 * SEC))[0].rail == "ok"

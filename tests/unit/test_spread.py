@@ -219,6 +219,31 @@ def test_stale_or_out_of_sync_view_never_signals() -> None:
     assert eng2.counters["signals"] == 0
 
 
+def test_cex_book_older_than_its_venue_budget_is_never_priced_without_a_health_event() -> None:
+    """The reproduced bug: an opportunity 1.98 s into a Binance stall was priced on the frozen
+    book. With Binance's 1 s budget the book is refused; the DEX view keeps its own 2 s."""
+    params = make_params(cex_stale_after_ns={CEX_ID: 1_000 * MS})
+    eng = PairEngine(params)
+    eng.on_view(cex("99.90", "100.05", ts_ns=0), 0)  # the last frame before the stall
+    assert eng.on_view(clob(10_100, 10_110, ts_ns=1_980 * MS), 1_980 * MS) == []
+    assert (eng.counters["stale_skips"], eng.counters["signals"]) == (2, 0)
+    assert eng.is_stale(eng.views[CEX_ID], 1_980 * MS) is True
+    assert eng.is_stale(eng.views[CLOB_ID], 3_900 * MS) is False  # DEX: 1.92 s of 2 s
+    # within the budget the same book prices
+    fresh = PairEngine(params)
+    fresh.on_view(cex("99.90", "100.05", ts_ns=0), 0)
+    [opp] = fresh.on_view(clob(10_100, 10_110, ts_ns=1_000 * MS), 1_000 * MS)
+    assert (opp.buy_venue, opp.sell_venue) == (CEX_ID, CLOB_ID)
+
+
+def test_spread_params_take_each_cex_book_budget_from_its_venue_or_config() -> None:
+    settings = load_settings(env={})
+    assert spread_params_from_settings(settings, "SOL/USDC").cex_stale_after_ns == {
+        CEX_ID: 1_000 * MS}
+    tuned = load_settings(env={"SOLARB__VENUES__BINANCE__STALE_AFTER_MS": "400"})
+    assert spread_params_from_settings(tuned, "SOL/USDC").cex_stale_after_ns == {CEX_ID: 400 * MS}
+
+
 def test_persistent_dislocation_is_one_signal_then_debounced_updates() -> None:
     eng = PairEngine(make_params())
     eng.on_view(clob(10_100, 10_110), 0)
