@@ -10,6 +10,7 @@ from __future__ import annotations
 import msgspec
 
 from connectors.cex import binance as codec
+from connectors.cex.orders import binance as orders
 from connectors.venues._time import decode_body
 from connectors.venues.base import CexAdapter
 
@@ -51,6 +52,7 @@ SPOT = CexAdapter(
     depth_weight=_spot_depth_weight,
     used_weight_header="X-MBX-USED-WEIGHT-1M",
     market_sources={"perp": "binance-usdm"},
+    orders=orders.SPOT,
 )
 
 USDM = CexAdapter(
@@ -68,4 +70,5 @@ USDM = CexAdapter(
     parse_server_time_ms=_server_time("binance-usdm"),
     depth_weight=_usdm_depth_weight,
     used_weight_header="X-MBX-USED-WEIGHT-1M",
+    orders=orders.USDM,
 )

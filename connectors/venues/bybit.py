@@ -10,6 +10,7 @@ from __future__ import annotations
 import msgspec
 
 from connectors.cex import bybit as codec
+from connectors.cex.orders import bybit as orders
 from connectors.venues._time import decode_body
 from connectors.venues.base import CexAdapter
 
@@ -44,4 +45,5 @@ BYBIT = CexAdapter(
     server_time_path="/v5/market/time",
     parse_server_time_ms=_server_time,
     ws_url_rule=_ws_url,
+    orders=orders.BYBIT,
 )

@@ -10,6 +10,7 @@ from __future__ import annotations
 import msgspec
 
 from connectors.cex import okx as codec
+from connectors.cex.orders import okx as orders
 from connectors.venues._time import decode_body
 from connectors.venues.base import CexAdapter
 from operators.errors import FeedError
@@ -45,4 +46,5 @@ OKX = CexAdapter(
     rest_budget=(40, 2.0),
     server_time_path="/api/v5/public/time",
     parse_server_time_ms=_server_time,
+    orders=orders.OKX,
 )
