@@ -36,6 +36,7 @@ from aiohttp import WSMsgType, web
 from connectors import venues
 from operators.errors import FeedError
 from sim.cex_frames import VENUES, SimFeed, Truth
+from sim.cex_orders import INFO_PATHS, ORDER_PATHS, OrderDesk
 
 _BINANCE = ("binance", "binance-usdm")
 
@@ -96,6 +97,8 @@ class VenueSim:
         self.connections_opened = 0
         self.subscribe_requests = 0
         self._weight: list[tuple[float, int]] = []
+        self.orders = OrderDesk(self)
+        """Order entry: signed orders, cancels and queries on the venue's real paths."""
 
     # -- feeds ----------------------------------------------------------------------------
 
@@ -403,6 +406,10 @@ class CexVenues:
         """The venue's true top-25 book of `symbol` at `update_id`."""
         return self.feed(venue, symbol, market).truth(update_id)
 
+    def desk(self, venue: str) -> OrderDesk:
+        """The order-entry desk of `venue` (accounts, order faults, accepted orders)."""
+        return self.sims[venue].orders
+
     def inject(self, venue: str, kind: str, symbol: str | None = None, *, market: str = "spot",
                seconds: float = 0.5, status: int = 429, retry_after_s: float | None = 1.0,
                count: int = 1) -> None:
@@ -483,6 +490,8 @@ async def start_venues(
             ws_base = "/v5/public"
         for p in ws_paths:
             app.router.add_get(p, sim.handle_ws)
+        for p in (*ORDER_PATHS, *INFO_PATHS):  # before the market-data catch-all below
+            app.router.add_route("*", p, sim.orders.handle)
         app.router.add_route("GET", "/{tail:(api|fapi|v5/market).*}", sim.handle_rest)
         runner = web.AppRunner(app, access_log=None)
         await runner.setup()
