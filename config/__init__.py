@@ -65,6 +65,7 @@ class VenueSettings(_Model):
     api_key: str | None = None
     api_secret: str | None = None
     enabled: bool = True
+    recv_window_ms: int = Field(default=5000, ge=1, le=60_000)  # signed orders' validity window
 
     @field_validator("api_key", "api_secret")
     @classmethod

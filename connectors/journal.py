@@ -19,6 +19,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from bytewax.outputs import DynamicSink, StatelessSinkPartition
 
+from connectors.order_journal import OrderRecord
 from operators.events import CostBreakdown, ExecutionReport, HealthEvent, Opportunity, OrderIntent
 from operators.risk import RiskDecision
 
@@ -42,6 +43,7 @@ class CounterRecord:
 
 
 TABLES[CounterRecord] = "counters"
+TABLES[OrderRecord] = "orders"
 
 
 def flatten(record: Any) -> dict[str, Any]:

@@ -39,6 +39,7 @@ from connectors.cex.orders.common import (
     SymbolFilters,
     venue_now_ms,
 )
+from connectors.order_journal import OrderRecord, order_record
 from operators.errors import ConfigError, ExecutionError
 from operators.events import ExecutionReport, OrderIntent
 
@@ -77,6 +78,8 @@ class OrderTransportStats:
     resolved_by_query: int = 0
     resends: int = 0
     time_resyncs: int = 0
+    records: list[OrderRecord] = field(default_factory=list)
+    """One journal row per order request sent (connectors/order_journal.py)."""
 
 
 class OrderTransport:
@@ -211,38 +214,57 @@ class OrderTransport:
                              f"{cfg.resolve_attempts} queries", retryable=False,
                              venue=self.venue, code="unknown", action="query")
 
-    async def place(self, filters: SymbolFilters, spec: OrderSpec) -> OrderResult:
-        """Place one IOC/FOK order and return its final state; `ExecutionError` if refused."""
+    def _record(self, req: SignedRequest, filters: SymbolFilters, spec: OrderSpec,
+                ts_intent_ns: int, ts_sent_ns: int, *, result: OrderResult | None = None,
+                error: ExecutionError | None = None) -> None:
+        self.stats.records.append(order_record(
+            req, filters, spec, result=result, error=error, ts_intent_ns=ts_intent_ns,
+            ts_sent_ns=ts_sent_ns, ts_ack_ns=self.clock_ns()))
+
+    async def place(self, filters: SymbolFilters, spec: OrderSpec, *,
+                    ts_intent_ns: int = 0) -> OrderResult:
+        """Place one IOC/FOK order and return its final state; `ExecutionError` if refused.
+
+        Every request sent leaves one `OrderRecord` in `stats.records` (journal `orders`).
+        """
         cfg = self.config
         resends = resyncs = 0
         while True:
             req = self.codec.place(self.creds, filters, spec, self.now_ms(), cfg.recv_window_ms)
+            sent_ns = self.clock_ns()
             try:
                 status, body = await self._send(req)
             except (TimeoutError, aiohttp.ClientError):
                 self.stats.timeouts += 1
                 found = await self._resolve(filters, req, spec.client_order_id)
                 if found is not None:
+                    self._record(req, filters, spec, ts_intent_ns, sent_ns, result=found)
                     return found
                 resends += 1
+                gone = ExecutionError(
+                    f"order {spec.client_order_id} never reached the venue ({resends} sends)",
+                    retryable=True, venue=self.venue, code="timeout")
+                self._record(req, filters, spec, ts_intent_ns, sent_ns, error=gone)
                 if resends > cfg.max_resends:
-                    raise ExecutionError(
-                        f"order {spec.client_order_id} not accepted after {resends} sends",
-                        retryable=True, venue=self.venue, code="timeout") from None
+                    raise gone from None
                 self.stats.resends += 1
                 continue
             err = self.codec.error(status, body)
             if err is None:
-                result = self.codec.parse_order(body, filters, spec.client_order_id)
-                return await self._settle(filters, result)
+                result = await self._settle(
+                    filters, self.codec.parse_order(body, filters, spec.client_order_id))
+                self._record(req, filters, spec, ts_intent_ns, sent_ns, result=result)
+                return result
+            if err.action == "query":
+                found = await self._resolve(filters, req, spec.client_order_id)
+                if found is not None:
+                    self._record(req, filters, spec, ts_intent_ns, sent_ns, result=found)
+                    return found
+            self._record(req, filters, spec, ts_intent_ns, sent_ns, error=err)
             if err.action == "resync_time" and resyncs == 0:
                 resyncs += 1
                 await self.sync_time()
                 continue
-            if err.action == "query":
-                found = await self._resolve(filters, req, spec.client_order_id)
-                if found is not None:
-                    return found
             raise err
 
     async def cancel(self, filters: SymbolFilters, client_order_id: str) -> OrderResult | None:

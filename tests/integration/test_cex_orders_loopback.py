@@ -7,6 +7,7 @@ orders against their own book; expected fills are read from that book before sen
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from decimal import Decimal
@@ -21,6 +22,7 @@ from connectors.cex.order_transport import (
 )
 from connectors.cex.orders.common import Credentials, OrderSpec, SymbolFilters
 from connectors.cex.orders.ids import client_order_id
+from connectors.journal import JournalSink, read_table
 from operators.errors import ExecutionError
 from operators.events import OrderIntent
 from sim.cex_venues import CexVenues, start_venues
@@ -251,3 +253,31 @@ async def test_requests_and_errors_never_carry_the_secret(sim, session):
     for text in texts:
         for form in ("wrong-secret-xyz", b"wrong-secret-xyz".hex(), PASSPHRASE, KEY):
             assert form not in text
+
+
+async def test_every_order_request_lands_in_the_orders_journal_without_secrets(
+        sim, session, tmp_path):
+    case = CASES[4]  # bybit spot
+    t, f = await _transport(sim, session, case)
+    (px, qty), *_ = _best_asks(sim, case)
+    spec = _buy(case, px, qty)
+    sim.desk(case.venue).inject("timeout_after_accept", seconds=1.0)
+    await t.place(f, spec, ts_intent_ns=123)
+    sink = JournalSink(tmp_path).build("journal", 0, 1)
+    sink.write_batch(list(t.stats.records))
+    sink.close()
+    table = read_table(tmp_path, "orders")
+    assert table is not None
+    rows = table.to_pylist()
+    assert len(rows) == 1
+    row = rows[0]
+    assert (row["venue"], row["market"], row["side"], row["tif"], row["outcome"]) == (
+        "bybit", "spot", "buy", "IOC", "filled")
+    assert (row["price"], row["qty"], row["client_order_id"]) == (
+        f.price_str(px), f.qty_str(qty), spec.client_order_id)
+    assert (row["method"], row["path"], row["ts_intent_ns"]) == ("POST", "/v5/order/create", 123)
+    assert json.loads(row["params"])["orderLinkId"] == spec.client_order_id
+    assert row["ts_sent_ns"] > 0 and row["ts_ack_ns"] >= row["ts_sent_ns"]
+    text = json.dumps(rows)
+    for form in (SECRET, SECRET.encode().hex(), PASSPHRASE, KEY, "X-BAPI-SIGN", "signature"):
+        assert form not in text
