@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from decimal import Decimal
@@ -243,13 +244,15 @@ async def test_fill_becomes_an_execution_report_in_token_base_units(sim, session
     assert rep.extra["client_order_id"] == r.client_order_id
 
 
-async def test_requests_and_errors_never_carry_the_secret(sim, session):
+async def test_requests_errors_logs_and_records_never_carry_the_secret(sim, session, caplog):
+    caplog.set_level(logging.DEBUG)
     t, f = await _transport(sim, session, CASES[2],
                             Credentials(KEY, "wrong-secret-xyz", passphrase=PASSPHRASE))
     (px, qty), *_ = _best_asks(sim, CASES[2])
     with pytest.raises(ExecutionError) as err:
         await t.place(f, _buy(CASES[2], px, qty))
-    texts = [str(err.value), repr(err.value), *(repr(r) for r in t.stats.sent)]
+    texts = [str(err.value), repr(err.value), caplog.text, *(repr(r) for r in t.stats.sent),
+             *(repr(r) for r in t.stats.records)]
     for text in texts:
         for form in ("wrong-secret-xyz", b"wrong-secret-xyz".hex(), PASSPHRASE, KEY):
             assert form not in text

@@ -11,10 +11,18 @@ from fractions import Fraction
 
 import orjson
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from connectors import venues
 from connectors.cex.orders import binance, bybit, okx
-from connectors.cex.orders.common import Credentials, OrderSpec, limit_order, order_from_intent
+from connectors.cex.orders.common import (
+    Credentials,
+    OrderSpec,
+    SymbolFilters,
+    limit_order,
+    order_from_intent,
+)
 from operators.errors import ConfigError, ExecutionError
 
 SECRET = "unit-test-secret-7f3a"
@@ -287,3 +295,35 @@ def test_no_key_secret_or_passphrase_in_reprs_errors_or_journal_params():
     for text in texts:
         for form in _secret_forms():
             assert form not in text, text
+
+
+@given(st.integers(min_value=1, max_value=10**12), st.integers(min_value=1, max_value=10**6),
+       st.sampled_from([1, 5, 25]), st.sampled_from(["buy", "sell"]))
+def test_rounded_price_never_beats_the_limit_and_stays_within_one_tick(num, den, tick, side):
+    f = SymbolFilters(venue="v", symbol="S", market="spot", price_decimals=4, tick_units=tick,
+                      qty_decimals=3, step_units=1, min_qty_units=1)
+    price = Fraction(num, den)
+    try:
+        units = f.round_price(side, price)  # type: ignore[arg-type]
+    except ExecutionError as exc:
+        assert exc.retryable is False and side == "buy"  # only a buy can round to zero
+        return
+    exact = price * 10**4
+    assert units % tick == 0
+    if side == "buy":
+        assert exact - tick < units <= exact
+    else:
+        assert exact <= units < exact + tick
+
+
+@given(st.integers(min_value=1, max_value=10**15), st.sampled_from([1, 10, 1000]))
+def test_rounded_quantity_never_exceeds_the_intent_and_stays_within_one_step(qty_e9, step):
+    f = SymbolFilters(venue="v", symbol="S", market="spot", price_decimals=2, tick_units=1,
+                      qty_decimals=3, step_units=step, min_qty_units=step)
+    qty = Fraction(qty_e9, 10**9)
+    try:
+        units = f.round_qty(qty)
+    except ExecutionError as exc:
+        assert exc.retryable is False and qty * 1000 < step
+        return
+    assert units % step == 0 and qty * 1000 - step < units <= qty * 1000
