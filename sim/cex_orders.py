@@ -206,6 +206,9 @@ class OrderDesk:
     async def handle(self, request: web.Request) -> web.Response:
         """Every order and instrument route of this venue."""
         body = await request.read()
+        faulted = self.sim._fault_response(request.path_qs)  # injected 429/418/5xx, shared
+        if faulted is not None:
+            return faulted
         if request.path in INFO_PATHS:
             return self._json(200, self._info(request.query))
         if self.venue in _BINANCE:

@@ -284,3 +284,21 @@ async def test_every_order_request_lands_in_the_orders_journal_without_secrets(
     text = json.dumps(rows)
     for form in (SECRET, SECRET.encode().hex(), PASSPHRASE, KEY, "X-BAPI-SIGN", "signature"):
         assert form not in text
+
+
+@pytest.mark.parametrize("status", [429, 418])
+async def test_rate_limit_answer_holds_every_order_back_until_retry_after(sim, session, status):
+    case = CASES[0]
+    t, f = await _transport(sim, session, case)
+    (px, qty), *_ = _best_asks(sim, case)
+    sim.inject("binance", "http", status=status, retry_after_s=0.3)
+    with pytest.raises(ExecutionError) as first:
+        await t.place(f, _buy(case, px, qty))
+    assert (first.value.retryable, first.value.action) == (True, "backoff")
+    sent = len(t.stats.sent)
+    with pytest.raises(ExecutionError) as held:
+        await t.place(f, _buy(case, px, qty, leg="sell"))
+    assert (held.value.code, len(t.stats.sent)) == ("backoff", sent)  # nothing hit the wire
+    await asyncio.sleep(0.35)
+    r = await t.place(f, _buy(case, px, qty, leg="hedge"))
+    assert r.status == "filled"
