@@ -22,7 +22,9 @@ from connectors.cex.orders.common import (
     SymbolFilters,
     limit_order,
     order_from_intent,
+    slice_order,
 )
+from connectors.cex.orders.ids import client_order_id
 from operators.errors import ConfigError, ExecutionError
 
 SECRET = "unit-test-secret-7f3a"
@@ -327,3 +329,36 @@ def test_rounded_quantity_never_exceeds_the_intent_and_stays_within_one_step(qty
         assert exc.retryable is False and qty * 1000 < step
         return
     assert units % step == 0 and qty * 1000 - step < units <= qty * 1000
+
+
+def test_an_order_deeper_than_the_book_is_cut_into_equal_slices_on_the_lot_grid():
+    spec = limit_order(SPOT_F, "buy", "IOC", Fraction(150), Fraction(10), "S0")  # 10.000
+    ids = [client_order_id("opp", "buy", 0, k) for k in range(10)]
+    slices = slice_order(SPOT_F, spec, 3_000, ids)  # usual depth 3.000 at the limit
+    assert [s.qty_units for s in slices] == [2_500, 2_500, 2_500, 2_500]
+    assert [s.client_order_id for s in slices] == ids[:4]
+    assert {(s.price_units, s.side, s.tif) for s in slices} == {(15000, "buy", "IOC")}
+    assert slice_order(SPOT_F, spec, 10_000, ids) == [spec]
+
+
+def test_slices_that_would_be_dust_are_refused():
+    spec = limit_order(SPOT_F, "buy", "IOC", Fraction(150), Fraction(1), "S0")
+    ids = [client_order_id("opp", "buy", 0, k) for k in range(36)]
+    with pytest.raises(ExecutionError, match="MIN_NOTIONAL"):
+        slice_order(SPOT_F, spec, 30, ids)  # 34 slices of ~0.03 SOL: 4.4 USDC each < 5
+
+
+@given(st.integers(min_value=1, max_value=10**6), st.integers(min_value=1, max_value=10**5))
+def test_slices_add_up_to_the_order_and_none_exceeds_the_cap(qty, cap):
+    f = SymbolFilters(venue="v", symbol="S", market="spot", price_decimals=2, tick_units=1,
+                      qty_decimals=3, step_units=1, min_qty_units=1)
+    spec = OrderSpec("S", "spot", "sell", "IOC", 100, qty, "S0")
+    n = -(-qty // cap)
+    if n > 36:
+        return
+    ids = [client_order_id("o", "sell", 0, k) for k in range(36)]
+    slices = slice_order(f, spec, cap, ids)
+    assert sum(s.qty_units for s in slices) == qty
+    assert all(0 < s.qty_units <= cap for s in slices)
+    assert max(s.qty_units for s in slices) - min(s.qty_units for s in slices) <= 1
+    assert len({s.client_order_id for s in slices}) == len(slices)

@@ -50,3 +50,11 @@ def test_bad_leg_or_attempt_is_refused():
         client_order_id("x", "long")
     with pytest.raises(ValueError, match=r"attempt must be in 0\.\.1295"):
         client_order_id("x", "buy", MAX_ATTEMPT + 1)
+
+
+@given(opportunity_ids, legs, attempts, st.integers(min_value=1, max_value=35))
+def test_slice_ids_are_valid_everywhere_and_differ_from_the_unsliced_id(opp, leg, attempt, k):
+    cid = client_order_id(opp, leg, attempt, k)
+    assert len(cid) == 32 and OKX_RE.match(cid) and BINANCE_RE.match(cid) and BYBIT_RE.match(cid)
+    assert cid != client_order_id(opp, leg, attempt)
+    assert cid != client_order_id(opp, leg, attempt, k % 35 + 1)

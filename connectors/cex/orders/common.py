@@ -269,6 +269,42 @@ def order_from_intent(filters: SymbolFilters, *, side: Side, size_base: int, lim
     return limit_order(filters, side, tif, price, qty, client_order_id)
 
 
+def slice_order(filters: SymbolFilters, spec: OrderSpec, max_slice_qty_units: int,
+                client_ids: list[str]) -> list[OrderSpec]:
+    """`spec` cut into slices of at most `max_slice_qty_units` (the book's usual depth at the
+    limit, e.g. its rolling p95), each on the lot grid and above the venue minimums.
+
+    Sending slices instead of one sweep keeps each IOC within what the book usually holds at
+    the limit. Equal slices (the last takes the rounding rest) so no slice is a dust order;
+    `client_ids[k]` names slice k (`ids.client_order_id(..., slice_no=k)`). An order that fits
+    is returned unchanged.
+    """
+    step = filters.step_units
+    cap = max_slice_qty_units // step * step
+    if cap <= 0:
+        raise filters.refuse(f"slice size {filters.qty_str(max_slice_qty_units)} is below "
+                             f"one lot step {filters.qty_str(step)}")
+    if spec.qty_units <= cap:
+        return [spec]
+    n = -(-spec.qty_units // cap)
+    if n > len(client_ids):
+        raise filters.refuse(f"{n} slices needed but only {len(client_ids)} client ids given")
+    lots = spec.qty_units // step
+    base, extra = divmod(lots, n)
+    sizes = [(base + (1 if k < extra else 0)) * step for k in range(n)]
+    rest = spec.qty_units - sum(sizes)  # below one step: cannot be expressed, dropped
+    assert 0 <= rest < step
+    out = []
+    for k, qty in enumerate(sizes):
+        if qty < filters.min_qty_units:
+            raise filters.refuse(f"slice {filters.qty_str(qty)} below minQty "
+                                 f"{filters.qty_str(filters.min_qty_units)}")
+        filters.check_notional(spec.price_units, qty)
+        out.append(OrderSpec(spec.symbol, spec.market, spec.side, spec.tif, spec.price_units,
+                             qty, client_ids[k]))
+    return out
+
+
 # -- requests -------------------------------------------------------------------------------
 
 SECRET_HEADERS = frozenset({"X-MBX-APIKEY", "OK-ACCESS-KEY", "OK-ACCESS-SIGN",
