@@ -64,10 +64,12 @@ class VenueSettings(_Model):
     maker_fee_bps: float = Field(default=0.0, ge=-100, le=1000)
     api_key: str | None = None
     api_secret: str | None = None
+    api_passphrase: str | None = None  # OKX: the API key's passphrase (a keychain reference)
+    api_key_type: Literal["hmac", "ed25519"] = "hmac"  # ed25519: api_secret holds the PEM key
     enabled: bool = True
     recv_window_ms: int = Field(default=5000, ge=1, le=60_000)  # signed orders' validity window
 
-    @field_validator("api_key", "api_secret")
+    @field_validator("api_key", "api_secret", "api_passphrase")
     @classmethod
     def _secret_is_ref(cls, v: str | None) -> str | None:
         return None if v is None else SecretRef.parse(v)

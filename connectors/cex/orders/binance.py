@@ -122,6 +122,8 @@ class _Info(msgspec.Struct, frozen=True):
 class BinanceOrders:
     """Sans-I/O order codec of one Binance venue id (`binance` spot or `binance-usdm` perps)."""
 
+    needs_passphrase = False
+    key_types: tuple[str, ...] = ("hmac", "ed25519")
     pre_sign_window_ms = 1000
 
     def __init__(self, venue: str) -> None:

@@ -137,6 +137,8 @@ class BybitOrders:
     """Sans-I/O order codec of Bybit v5."""
 
     venue = "bybit"
+    needs_passphrase = False
+    key_types: tuple[str, ...] = ("hmac",)
     pre_sign_window_ms = 1000
 
     def ack_is_final(self, market: str) -> bool:

@@ -38,6 +38,10 @@ class OrderCodec(Protocol):
     """One venue's order client, sans-I/O."""
 
     venue: str
+    needs_passphrase: bool
+    """Whether the venue's API keys come with a passphrase (OKX)."""
+    key_types: tuple[str, ...]
+    """API key types the venue signs with (`hmac`, `ed25519`)."""
     pre_sign_window_ms: int
     """How far ahead of the venue clock a timestamp may be before it is refused."""
 

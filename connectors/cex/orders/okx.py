@@ -132,6 +132,8 @@ class OkxOrders:
     """Sans-I/O order codec of OKX."""
 
     venue = "okx"
+    needs_passphrase = True
+    key_types: tuple[str, ...] = ("hmac",)
     pre_sign_window_ms = TIMESTAMP_WINDOW_MS
 
     def ack_is_final(self, market: str) -> bool:
