@@ -309,3 +309,15 @@ def execution_report(result: OrderResult, intent: OrderIntent, filters: SymbolFi
         extra={"client_order_id": result.client_order_id,
                "venue_order_id": result.venue_order_id, "fee": str(result.fee),
                "fee_asset": result.fee_asset})
+
+
+def rejection_report(intent: OrderIntent, error: ExecutionError, *,
+                     ts_recv_ns: int) -> ExecutionReport:
+    """The `ExecutionReport` of an order the venue refused (or that never reached it)."""
+    return ExecutionReport(
+        intent_id=intent.intent_id, opportunity_id=intent.opportunity_id,
+        venue=error.venue or intent.venue, side=intent.side, status="rejected", filled_base=0,
+        quote_amount=0, fee_quote=0, reason=str(error), ts_event_ns=0, ts_recv_ns=ts_recv_ns,
+        ts_fill_ns=ts_recv_ns,
+        extra={"code": error.code, "retryable": str(error.retryable).lower(),
+               "action": error.action})

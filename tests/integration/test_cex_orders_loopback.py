@@ -20,6 +20,7 @@ from connectors.cex.order_transport import (
     OrderTransport,
     OrderTransportConfig,
     execution_report,
+    rejection_report,
 )
 from connectors.cex.orders.common import Credentials, OrderSpec, SymbolFilters
 from connectors.cex.orders.ids import client_order_id
@@ -194,6 +195,10 @@ async def test_injected_reject_maps_to_a_non_retryable_venue_error(sim, session,
         await t.place(f, _buy(case, px, qty))
     assert err.value.retryable is False
     assert err.value.code in ("-2010", "51008", "170131", "110007")
+    intent = OrderIntent("i1", "o1", case.venue, case.symbol, "buy", 1, 1, 0, 0, 0)
+    rep = rejection_report(intent, err.value, ts_recv_ns=9)
+    assert (rep.status, rep.filled_base, rep.extra["code"], rep.extra["retryable"]) == (
+        "rejected", 0, err.value.code, "false")
 
 
 @pytest.mark.parametrize("case", CASES, ids=IDS)

@@ -45,7 +45,10 @@ CANCEL_PATH = "/api/v5/trade/cancel-order"
 QUERY_PATH = "/api/v5/trade/order"
 INSTRUMENTS_PATH = "/api/v5/public/instruments"
 TIMESTAMP_WINDOW_MS = 30_000
-"""OKX refuses a request whose timestamp is more than 30 s from its clock (no recvWindow)."""
+"""OKX refuses a request whose timestamp is more than 30 s from its clock (no recvWindow).
+
+Taken from OKX's authentication notes as quoted by secondary sources (50102 "Timestamp request
+expired"); the official page could not be read in this session: re-check against it."""
 
 STATUS: dict[str, OrderStatus] = {
     "live": "new", "partially_filled": "partially_filled", "filled": "filled",
