@@ -34,7 +34,7 @@ import hashlib
 import hmac
 import itertools
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, unquote
@@ -152,6 +152,8 @@ class OrderDesk:
         self.faults: list[_Fault] = []
         self.stats = DeskStats()
         self._ids = itertools.count(700_000_001)
+        self.listeners: list[Callable[[SimOrder], None]] = []
+        """Called with every accepted order (the private streams push its events)."""
 
     # -- set-up ---------------------------------------------------------------------------
 
@@ -191,6 +193,8 @@ class OrderDesk:
                          quote * self.taker_fee_ppm // 1_000_000, fills, self.sim.now_ms())
         self.orders[client_order_id] = order
         self.stats.placements.append(client_order_id)
+        for listener in self.listeners:
+            listener(order)
         return order
 
     async def _fault_before(self) -> _Fault | None:

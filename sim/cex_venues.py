@@ -37,6 +37,7 @@ from connectors import venues
 from operators.errors import FeedError
 from sim.cex_frames import VENUES, SimFeed, Truth
 from sim.cex_orders import INFO_PATHS, ORDER_PATHS, OrderDesk
+from sim.cex_private import PRIVATE_PATHS, PrivateHub
 
 _BINANCE = ("binance", "binance-usdm")
 
@@ -99,6 +100,8 @@ class VenueSim:
         self._weight: list[tuple[float, int]] = []
         self.orders = OrderDesk(self)
         """Order entry: signed orders, cancels and queries on the venue's real paths."""
+        self.private = PrivateHub(self.orders)
+        """Private stream: login and the account's order events (sim/cex_private.py)."""
 
     # -- feeds ----------------------------------------------------------------------------
 
@@ -406,6 +409,10 @@ class CexVenues:
         """The venue's true top-25 book of `symbol` at `update_id`."""
         return self.feed(venue, symbol, market).truth(update_id)
 
+    def private_url(self, venue: str) -> str:
+        """The private-stream WS URL of `venue` (Binance WS API, OKX / Bybit private)."""
+        return self.urls[venue].rest_url.replace("http://", "ws://") + PRIVATE_PATHS[venue]
+
     def desk(self, venue: str) -> OrderDesk:
         """The order-entry desk of `venue` (accounts, order faults, accepted orders)."""
         return self.sims[venue].orders
@@ -447,6 +454,7 @@ class CexVenues:
             await self._ticker
         for sim in self.sims.values():
             await sim.disconnect(None, "spot")
+            await sim.private.disconnect()
         for r in self._runners:
             await r.cleanup()
 
@@ -492,6 +500,8 @@ async def start_venues(
             app.router.add_get(p, sim.handle_ws)
         for p in (*ORDER_PATHS, *INFO_PATHS):  # before the market-data catch-all below
             app.router.add_route("*", p, sim.orders.handle)
+        if venue in PRIVATE_PATHS:
+            app.router.add_get(PRIVATE_PATHS[venue], sim.private.handle_ws)
         app.router.add_route("GET", "/{tail:(api|fapi|v5/market).*}", sim.handle_rest)
         runner = web.AppRunner(app, access_log=None)
         await runner.setup()

@@ -27,6 +27,7 @@ from urllib.parse import quote, urlencode
 
 import msgspec
 
+from connectors.cex.orders import binance_ws
 from connectors.cex.orders.codec import ErrorRule, bad_answer, classify, dec, units
 from connectors.cex.orders.common import (
     Credentials,
@@ -38,6 +39,7 @@ from connectors.cex.orders.common import (
     decimals_of,
     to_units,
 )
+from connectors.cex.orders.private import PrivateStream
 from operators.errors import ConfigError, ExecutionError
 
 PATHS = {"spot": "/api/v3/order", "perp": "/fapi/v1/order"}
@@ -126,8 +128,10 @@ class BinanceOrders:
     key_types: tuple[str, ...] = ("hmac", "ed25519")
     pre_sign_window_ms = 1000
 
-    def __init__(self, venue: str) -> None:
+    def __init__(self, venue: str, user_stream: PrivateStream | None = None) -> None:
         self.venue = venue
+        self.user_stream = user_stream
+        """Spot: the WS API user-data stream; USD-M: None (its stream is not built yet)."""
 
     def ack_is_final(self, market: str) -> bool:
         """Spot FULL and USD-M RESULT answers carry an IOC/FOK order's final state."""
@@ -235,5 +239,5 @@ class BinanceOrders:
         return classify(self.venue, ERRORS, code, msg, status)
 
 
-SPOT = BinanceOrders("binance")
+SPOT = BinanceOrders("binance", binance_ws.STREAM)
 USDM = BinanceOrders("binance-usdm")

@@ -133,3 +133,36 @@ def parse_user_data(frame: bytes, ts_recv_ns: int, venue: str = "binance") -> li
         cum_quote=Decimal(ev.Z), fee=Decimal(ev.n), fee_asset=ev.N or "",
         trade_id=str(ev.t) if ev.t >= 0 else "", reason=ev.r if ev.r != "NONE" else "",
         ts_event_ns=ev.E * 1_000_000, ts_recv_ns=ts_recv_ns)]
+
+
+class _Reply(msgspec.Struct, frozen=True):
+    id: str | int | None = None
+    status: int = 0
+
+
+class BinanceUserStream:
+    """Binance spot's private stream over the WS API (`PrivateStream`)."""
+
+    ping: bytes | None = None  # the server pings; aiohttp answers
+    ping_interval_s = 30.0
+
+    def steps(self, creds: Credentials, now_ms: int) -> list[bytes]:
+        """One step: the signed user-data subscription."""
+        return [subscribe_user_data(creds, f"uds{now_ms}", now_ms)]
+
+    def step_reply(self, frame: bytes) -> bool | None:
+        """A response to our request (`status` 200 = subscribed); None for events."""
+        try:
+            r = msgspec.json.decode(frame, type=_Reply)
+        except (msgspec.ValidationError, msgspec.DecodeError):
+            return None
+        if r.id is None or not r.status:
+            return None
+        return r.status == 200
+
+    def parse(self, frame: bytes, ts_recv_ns: int) -> list[OrderUpdate]:
+        """Order updates in one frame."""
+        return parse_user_data(frame, ts_recv_ns)
+
+
+STREAM = BinanceUserStream()

@@ -25,6 +25,7 @@ from urllib.parse import urlencode
 import msgspec
 import orjson
 
+from connectors.cex.orders import bybit_ws
 from connectors.cex.orders.codec import ErrorRule, bad_answer, classify, dec, units
 from connectors.cex.orders.common import (
     Credentials,
@@ -36,6 +37,7 @@ from connectors.cex.orders.common import (
     decimals_of,
     to_units,
 )
+from connectors.cex.orders.private import PrivateStream
 from operators.errors import ConfigError, ExecutionError
 
 PLACE_PATH = "/v5/order/create"
@@ -137,6 +139,7 @@ class BybitOrders:
     """Sans-I/O order codec of Bybit v5."""
 
     venue = "bybit"
+    user_stream: PrivateStream | None = bybit_ws.STREAM
     needs_passphrase = False
     key_types: tuple[str, ...] = ("hmac",)
     pre_sign_window_ms = 1000

@@ -115,3 +115,38 @@ def parse_private(frame: bytes, ts_recv_ns: int) -> list[OrderUpdate]:
             reason=o.rejectReason if o.orderStatus == "Rejected" else "",
             ts_event_ns=int(o.updatedTime or 0) * 1_000_000, ts_recv_ns=ts_recv_ns))
     return out
+
+
+class _OpReply(msgspec.Struct, frozen=True):
+    op: str
+    success: bool
+
+
+AUTH_VALID_MS = 10_000
+"""How long an auth request stays valid (`expires` = now + this)."""
+
+
+class BybitUserStream:
+    """Bybit's private `order` + `execution` topics (`PrivateStream`)."""
+
+    ping: bytes | None = b'{"op":"ping"}'
+    ping_interval_s = 20.0
+
+    def steps(self, creds: Credentials, now_ms: int) -> list[bytes]:
+        """Auth, then subscribe."""
+        return [auth(creds, now_ms + AUTH_VALID_MS), subscribe_orders()]
+
+    def step_reply(self, frame: bytes) -> bool | None:
+        """`auth` / `subscribe` answers carry `success`; None for anything else."""
+        try:
+            r = msgspec.json.decode(frame, type=_OpReply)
+        except (msgspec.ValidationError, msgspec.DecodeError):
+            return None
+        return r.success if r.op in ("auth", "subscribe") else None
+
+    def parse(self, frame: bytes, ts_recv_ns: int) -> list[OrderUpdate]:
+        """Order updates in one frame."""
+        return parse_private(frame, ts_recv_ns)
+
+
+STREAM = BybitUserStream()

@@ -21,6 +21,7 @@ from connectors.cex.orders.common import (
     SignedRequest,
     SymbolFilters,
 )
+from connectors.cex.orders.private import PrivateStream
 from operators.errors import ExecutionError
 
 
@@ -43,6 +44,8 @@ class OrderCodec(Protocol):
     key_types: tuple[str, ...]
     """API key types the venue signs with (`hmac`, `ed25519`)."""
     pre_sign_window_ms: int
+    user_stream: PrivateStream | None
+    """The venue's private order stream (connectors/cex/orders/<venue>_ws.py), if built."""
     """How far ahead of the venue clock a timestamp may be before it is refused."""
 
     def place(self, creds: Credentials, filters: SymbolFilters, spec: OrderSpec, ts_ms: int,

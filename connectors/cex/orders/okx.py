@@ -26,6 +26,7 @@ from urllib.parse import urlencode
 import msgspec
 import orjson
 
+from connectors.cex.orders import okx_ws
 from connectors.cex.orders.codec import ErrorRule, bad_answer, classify, dec, units
 from connectors.cex.orders.common import (
     Credentials,
@@ -38,6 +39,7 @@ from connectors.cex.orders.common import (
     iso_ms,
     to_units,
 )
+from connectors.cex.orders.private import PrivateStream
 from operators.errors import ConfigError, ExecutionError
 
 PLACE_PATH = "/api/v5/trade/order"
@@ -135,6 +137,7 @@ class OkxOrders:
     """Sans-I/O order codec of OKX."""
 
     venue = "okx"
+    user_stream: PrivateStream | None = okx_ws.STREAM
     needs_passphrase = True
     key_types: tuple[str, ...] = ("hmac",)
     pre_sign_window_ms = TIMESTAMP_WINDOW_MS

@@ -113,3 +113,36 @@ def parse_orders(frame: bytes, ts_recv_ns: int) -> list[OrderUpdate]:
             reason=o.msg if o.code not in ("", "0") else "",
             ts_event_ns=int(o.uTime or 0) * 1_000_000, ts_recv_ns=ts_recv_ns))
     return out
+
+
+class _Event(msgspec.Struct, frozen=True):
+    event: str
+    code: str = "0"
+
+
+class OkxUserStream:
+    """OKX's private `orders` channel (`PrivateStream`)."""
+
+    ping: bytes | None = b"ping"
+    ping_interval_s = 15.0
+
+    def steps(self, creds: Credentials, now_ms: int) -> list[bytes]:
+        """Login, then subscribe."""
+        return [login(creds, now_ms // 1000), subscribe_orders()]
+
+    def step_reply(self, frame: bytes) -> bool | None:
+        """`login` / `subscribe` events are OK, `error` is a refusal; None otherwise."""
+        try:
+            e = msgspec.json.decode(frame, type=_Event)
+        except (msgspec.ValidationError, msgspec.DecodeError):
+            return None
+        if e.event in ("login", "subscribe"):
+            return e.code in ("", "0")
+        return False if e.event == "error" else None
+
+    def parse(self, frame: bytes, ts_recv_ns: int) -> list[OrderUpdate]:
+        """Order updates in one frame."""
+        return parse_orders(frame, ts_recv_ns)
+
+
+STREAM = OkxUserStream()
