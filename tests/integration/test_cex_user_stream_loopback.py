@@ -8,15 +8,20 @@ reconnects and the order is reconciled by a client-id query, so no fill is ever 
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections.abc import AsyncIterator
 from decimal import Decimal
 
 import aiohttp
 import pytest
+from bytewax import operators as op
+from bytewax.dataflow import Dataflow
+from bytewax.testing import TestingSink, run_main
 
 from connectors.cex.order_transport import OrderTransport
 from connectors.cex.orders.common import Credentials
 from connectors.cex.orders.updates import OrderUpdate
+from connectors.cex.user_source import UserStreamSource
 from connectors.cex.user_stream import (
     Item,
     TrackedOrders,
@@ -26,7 +31,7 @@ from connectors.cex.user_stream import (
 )
 from operators.errors import ExecutionError
 from operators.events import HealthEvent
-from sim.cex_venues import CexVenues, start_venues
+from sim.cex_venues import CexVenues, start_venues, start_venues_in_thread
 from tests.integration.test_cex_orders_loopback import (
     CASES,
     FAST,
@@ -158,3 +163,42 @@ async def test_stream_lost_mid_order_reconnects_and_reconciles_the_missed_fill(s
     assert health[:3] == ["up", "down", "up"]
     assert sim.desk(case.venue).placements_of(spec.client_order_id) == 1
     await run.stop()
+
+
+def test_order_updates_flow_through_a_bytewax_source():
+    """The private stream as a Bytewax source: a run ends after the order's updates."""
+    venues_thread = start_venues_in_thread(seed=17, frame_interval_s=3600.0)
+    sim = venues_thread.venues
+    sim.desk("okx").add_account(KEY, SECRET, passphrase=PASSPHRASE)
+    case = CASES[2]  # okx spot
+    creds = Credentials(KEY, SECRET, passphrase=PASSPHRASE)
+    (px, qty), *_ = sim.sims["okx"].feed(case.symbol).book.top(1)[1]
+    spec = _buy(case, px, qty)
+
+    def factory(session: aiohttp.ClientSession, emit) -> UserStream:  # type: ignore[no-untyped-def]
+        return UserStream("okx", sim.private_url("okx"), session, creds, emit, config=QUICK)
+
+    async def place_when_logged_in() -> None:
+        async with asyncio.timeout(10.0):
+            while sim.sims["okx"].private.logins == 0:
+                await asyncio.sleep(0.01)
+        async with aiohttp.ClientSession() as session:
+            t = OrderTransport("okx", sim.rest_url("okx"), session, creds, config=FAST)
+            await t.sync_time()
+            f = await t.fetch_filters(case.symbol, case.market)
+            await t.place(f, spec)
+
+    placer = threading.Thread(target=lambda: asyncio.run(place_when_logged_in()), daemon=True)
+    out: list[object] = []
+    flow = Dataflow("user_stream")
+    stream = op.input("orders", flow, UserStreamSource({"okx": factory}, max_updates=2))
+    op.output("out", op.filter("updates", stream, lambda x: isinstance(x, OrderUpdate)),
+              TestingSink(out))
+    try:
+        placer.start()
+        run_main(flow)
+        placer.join(10.0)
+    finally:
+        venues_thread.stop()
+    assert [(u.kind, u.client_order_id) for u in out] == [  # type: ignore[attr-defined]
+        ("ack", spec.client_order_id), ("fill", spec.client_order_id)]
