@@ -288,7 +288,12 @@ class OrderTransport:
 def execution_report(result: OrderResult, intent: OrderIntent, filters: SymbolFilters, *,
                      base_decimals: int, quote_decimals: int, ts_recv_ns: int,
                      reason: str = "") -> ExecutionReport:
-    """The graph's `ExecutionReport` of one venue result (base / quote token base units)."""
+    """The graph's `ExecutionReport` of one venue result (base / quote token base units).
+
+    Quote amounts round against us (a buy's cost up, a sell's proceeds down). A fee charged in
+    the pair's quote asset becomes `fee_quote`; a fee in any other asset (e.g. Binance charging
+    a buy in the base asset) stays in `extra` (`fee`, `fee_asset`) for the caller to convert.
+    """
     qty_base = result.filled_qty_units * filters.base_per_qty
     filled_base = int(qty_base * 10**base_decimals // 10**filters.qty_decimals)
     scale = filters.price_decimals + filters.qty_decimals

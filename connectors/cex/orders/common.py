@@ -307,11 +307,6 @@ def slice_order(filters: SymbolFilters, spec: OrderSpec, max_slice_qty_units: in
 
 # -- requests -------------------------------------------------------------------------------
 
-SECRET_HEADERS = frozenset({"X-MBX-APIKEY", "OK-ACCESS-KEY", "OK-ACCESS-SIGN",
-                            "OK-ACCESS-PASSPHRASE", "X-BAPI-API-KEY", "X-BAPI-SIGN"})
-"""Headers carrying a key, passphrase or signature: never logged or journaled."""
-
-
 @dataclass(frozen=True, slots=True)
 class SignedRequest:
     """Exact bytes of one signed REST request (host-less): method, path, query, body, headers.
