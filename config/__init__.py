@@ -132,6 +132,17 @@ class RiskSettings(_Model):
     limit_slippage_bps: int = Field(default=10, ge=0, le=1000)
 
 
+class ExecutionSettings(_Model):
+    """CEX order entry (connectors/cex/order_transport.py, user_stream.py, orders/common.py)."""
+
+    order_timeout_ms: int = Field(default=2000, ge=1)  # REST order request timeout
+    max_resends: int = Field(default=1, ge=0, le=5)  # re-sends after the venue never got it
+    slice_depth_quantile: float = Field(default=0.95, gt=0, le=1)  # slice = this depth quantile
+    slice_window: int = Field(default=200, ge=1)  # depth observations kept per market and side
+    slice_min_samples: int = Field(default=20, ge=1)  # before that, orders are not sliced
+    user_stream_backoff_max_ms: int = Field(default=10_000, ge=1)  # private-stream reconnects
+
+
 class RpcSettings(_Model):
     http: list[str] = Field(min_length=1)
     ws: list[str] = Field(min_length=1)
@@ -191,6 +202,7 @@ class Settings(_Model):
     thresholds: ThresholdSettings = ThresholdSettings()
     gas: GasSettings = GasSettings()
     risk: RiskSettings = RiskSettings()
+    execution: ExecutionSettings = ExecutionSettings()
     rpc: RpcSettings
     telemetry: TelemetrySettings = TelemetrySettings()
     fx: dict[str, Decimal] = Field(default_factory=lambda: {"USDC": Decimal(1)})

@@ -29,6 +29,7 @@ from typing import Literal
 
 import aiohttp
 
+from config import Settings
 from connectors import venues
 from connectors.cex.orders.codec import OrderCodec
 from connectors.cex.orders.common import (
@@ -67,6 +68,14 @@ class OrderTransportConfig:
     max_resends: int = 1
     backoff_s: float = 1.0
     """Hold-back after a rate-limit answer without Retry-After."""
+
+
+def transport_config(settings: Settings, venue: str) -> OrderTransportConfig:
+    """The order transport settings of `venue` from the typed config."""
+    ex = settings.execution
+    recv = settings.venues[venue].recv_window_ms if venue in settings.venues else 5000
+    return OrderTransportConfig(timeout_s=ex.order_timeout_ms / 1000, recv_window_ms=recv,
+                                max_resends=ex.max_resends)
 
 
 @dataclass

@@ -362,3 +362,14 @@ def test_slices_add_up_to_the_order_and_none_exceeds_the_cap(qty, cap):
     assert all(0 < s.qty_units <= cap for s in slices)
     assert max(s.qty_units for s in slices) - min(s.qty_units for s in slices) <= 1
     assert len({s.client_order_id for s in slices}) == len(slices)
+
+
+def test_order_transport_settings_come_from_config():
+    from config import load_settings
+    from connectors.cex.order_transport import transport_config
+
+    settings = load_settings(env={"SOLARB__VENUES__OKX__RECV_WINDOW_MS": "3000",
+                                  "SOLARB__EXECUTION__ORDER_TIMEOUT_MS": "1500"})
+    cfg = transport_config(settings, "okx")
+    assert (cfg.timeout_s, cfg.recv_window_ms, cfg.max_resends) == (1.5, 3000, 1)
+    assert settings.execution.slice_depth_quantile == 0.95
