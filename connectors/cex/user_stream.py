@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 
 import aiohttp
 
+from config import Settings
 from connectors import venues
 from connectors.cex.order_transport import OrderTransport
 from connectors.cex.orders.common import Credentials, SymbolFilters, venue_now_ms
@@ -41,6 +42,11 @@ class UserStreamConfig:
     backoff_max_s: float = 10.0
     ping_interval_s: float | None = None
     """None = the venue's own interval."""
+
+
+def stream_config(settings: Settings) -> UserStreamConfig:
+    """The private stream client's settings from the typed config (`[execution]`)."""
+    return UserStreamConfig(backoff_max_s=settings.execution.user_stream_backoff_max_ms / 1000)
 
 
 @dataclass

@@ -373,3 +373,6 @@ def test_order_transport_settings_come_from_config():
     cfg = transport_config(settings, "okx")
     assert (cfg.timeout_s, cfg.recv_window_ms, cfg.max_resends) == (1.5, 3000, 1)
     assert settings.execution.slice_depth_quantile == 0.95
+    from connectors.cex.user_stream import stream_config
+
+    assert stream_config(settings).backoff_max_s == 10.0
