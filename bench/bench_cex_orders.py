@@ -5,7 +5,8 @@
   signature, headers), p50/p99 per venue and key type;
 - intent -> final order state on loopback: the same plus the async transport sending it to the
   simulated venue (signature and window checked, IOC matched) and, for OKX and Bybit whose
-  placement answer is an ack only, the client-id query; p50/p99 per venue.
+  placement answer is an ack only, the client-id query; p50/p99 per venue, and for Binance
+  also over the WebSocket API (one kept-open socket).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from fractions import Fraction
 
 import aiohttp
 
+from connectors.cex.binance_ws_orders import BinanceWsOrderEntry
 from connectors.cex.order_transport import OrderTransport, OrderTransportConfig
 from connectors.cex.orders import binance, bybit, okx
 from connectors.cex.orders.codec import OrderCodec
@@ -79,6 +81,20 @@ async def _loopback(n: int) -> dict[str, list[float]]:
                     await t.place(f, spec)
                     times.append((time.perf_counter_ns() - t0) / 1e6)
                 out[venue] = times
+                if venue == "binance":
+                    ws = BinanceWsOrderEntry(sim.private_url("binance"), session, t)
+                    await ws.connect()
+                    ws_times = []
+                    for i in range(n):
+                        t0 = time.perf_counter_ns()
+                        spec = order_from_intent(
+                            f, side="buy", size_base=qty * 10**6, limit_quote=px * qty * 10,
+                            base_decimals=9, quote_decimals=6, tif="IOC",
+                            client_order_id=client_order_id(f"ws{i}", "buy"))
+                        await ws.place(f, spec)
+                        ws_times.append((time.perf_counter_ns() - t0) / 1e6)
+                    await ws.close()
+                    out["binance_ws_api"] = ws_times
     finally:
         await sim.stop()
     return out

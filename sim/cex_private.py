@@ -1,9 +1,10 @@
 """Loopback private streams: each simulated venue pushes its order events to logged-in sockets.
 
-- Binance spot WS API `/ws-api/v3`: `userDataStream.subscribe.signature` checked like a signed
-  request (known key -2015, timestamp window -1021, signature over the sorted params -1022,
-  answers `{"id","status","result"|"error"}`); then `{"subscriptionId","event":
-  executionReport}`: NEW, one TRADE per fill, EXPIRED when an IOC/FOK leaves a remainder.
+- Binance spot WS API `/ws-api/v3`: `userDataStream.subscribe.signature` and `order.place`
+  checked like signed requests (known key -2015, timestamp window -1021, signature over the
+  sorted params -1022, answers `{"id","status","result"|"error"}`; an order is matched as over
+  REST, with the desk's faults); then `{"subscriptionId","event": executionReport}`: NEW, one
+  TRADE per fill, EXPIRED when an IOC/FOK leaves a remainder.
 - OKX `/ws/v5/private`: `login` (key, passphrase, Unix-seconds timestamp within 30 s, base64
   HMAC of `ts + "GET/users/self/verify"`), then `subscribe` `orders`; pushes `live`, one push
   per fill (`partially_filled` / `filled`), `canceled` for a remainder.
@@ -126,10 +127,12 @@ class PrivateHub:
         req_id, params = msg.get("id"), msg.get("params") or {}
 
         def error(status: int, code: int, text: str) -> None:
+            self.desk.stats.refusals.append(str(code))
             self._send(conn, {"id": req_id, "status": status,
                               "error": {"code": code, "msg": text}})
 
-        if msg.get("method") != "userDataStream.subscribe.signature":
+        method = msg.get("method")
+        if method not in ("userDataStream.subscribe.signature", "order.place"):
             error(400, -1020, "This operation is not supported.")
             return
         account = self.desk.accounts.get(str(params.get("apiKey", "")))
@@ -145,12 +148,40 @@ class PrivateHub:
         if ts >= now + 1000 or now - ts > int(params.get("recvWindow", 5000)):
             error(400, -1021, "Timestamp for this request is outside of the recvWindow.")
             return
+        if method == "order.place":
+            self._binance_place(conn, req_id, params, error)
+            return
         conn.account, conn.subscribed = account, True
         conn.subscription_id = self._sub_ids
         self._sub_ids += 1
         self.logins += 1
         self._send(conn, {"id": req_id, "status": 200,
                           "result": {"subscriptionId": conn.subscription_id}})
+
+    def _binance_place(self, conn: _Private, req_id: object, params: dict[str, Any],
+                       error: Any) -> None:
+        """WS API `order.place`: the REST order's checks and answer, over this socket."""
+        cid = str(params.get("newClientOrderId", ""))
+        if cid in self.desk.orders:
+            error(400, -2010, "Duplicate order sent.")
+            return
+        fault = self.desk.faults.pop(0) if self.desk.faults else None
+        if fault is not None and fault.kind == "reject":
+            error(400, -2010, "Account has insufficient balance for requested action.")
+            return
+        try:
+            order = self.desk._execute(str(params["symbol"]), "spot", str(params["side"]).lower(),
+                                       str(params["timeInForce"]), str(params["price"]),
+                                       str(params["quantity"]), cid)
+        except (KeyError, ValueError) as exc:
+            error(400, -1102, f"Mandatory parameter malformed: {exc}")
+            return
+        answer = {"id": req_id, "status": 200,
+                  "result": self.desk._binance_order(order, True, full=True)}
+        if fault is not None and fault.kind == "timeout_after_accept":
+            asyncio.get_running_loop().call_later(fault.seconds, self._send, conn, answer)
+        else:
+            self._send(conn, answer)
 
     def _okx(self, conn: _Private, msg: dict[str, Any]) -> None:
         op, args = msg.get("op"), msg.get("args") or [{}]

@@ -198,9 +198,13 @@ class OrderTransport:
                 result = found
         return result
 
-    async def _resolve(self, filters: SymbolFilters, req: SignedRequest,
-                       client_order_id: str) -> OrderResult | None:
-        """After an unknown outcome: the order if the venue has it, None once it never can."""
+    async def resolve(self, filters: SymbolFilters, expires_ms: int,
+                      client_order_id: str) -> OrderResult | None:
+        """After an unknown outcome: the order if the venue has it, None once it never can.
+
+        `expires_ms` is the venue-clock ms after which the venue refuses the request that may
+        be in flight (its timestamp + window).
+        """
         cfg = self.config
         waited_out = False
         for _ in range(cfg.resolve_attempts):
@@ -215,7 +219,7 @@ class OrderTransport:
                 return None
             # Not there yet: it may still be in flight. Once the venue clock passes the
             # request's window the venue refuses it, so one more miss then means never.
-            left_ms = req.expires_ms - self.now_ms() + 1
+            left_ms = expires_ms - self.now_ms() + 1
             if left_ms > 0:
                 await asyncio.sleep(left_ms / 1000)
             waited_out = True
@@ -245,7 +249,7 @@ class OrderTransport:
                 status, body = await self._send(req)
             except (TimeoutError, aiohttp.ClientError):
                 self.stats.timeouts += 1
-                found = await self._resolve(filters, req, spec.client_order_id)
+                found = await self.resolve(filters, req.expires_ms, spec.client_order_id)
                 if found is not None:
                     self._record(req, filters, spec, ts_intent_ns, sent_ns, result=found)
                     return found
@@ -265,7 +269,7 @@ class OrderTransport:
                 self._record(req, filters, spec, ts_intent_ns, sent_ns, result=result)
                 return result
             if err.action == "query":
-                found = await self._resolve(filters, req, spec.client_order_id)
+                found = await self.resolve(filters, req.expires_ms, spec.client_order_id)
                 if found is not None:
                     self._record(req, filters, spec, ts_intent_ns, sent_ns, result=found)
                     return found

@@ -16,6 +16,7 @@ from decimal import Decimal
 import aiohttp
 import pytest
 
+from connectors.cex.binance_ws_orders import BinanceWsOrderEntry
 from connectors.cex.order_transport import (
     OrderTransport,
     OrderTransportConfig,
@@ -307,3 +308,36 @@ async def test_rate_limit_answer_holds_every_order_back_until_retry_after(sim, s
     await asyncio.sleep(0.35)
     r = await t.place(f, _buy(case, px, qty, leg="hedge"))
     assert r.status == "filled"
+
+
+async def _ws_entry(sim, session, config: OrderTransportConfig = FAST):  # type: ignore[no-untyped-def]
+    t, f = await _transport(sim, session, CASES[0], config=config)
+    return BinanceWsOrderEntry(sim.private_url("binance"), session, t), t, f
+
+
+async def test_binance_ws_api_order_entry_fills_like_rest(sim, session):
+    entry, t, f = await _ws_entry(sim, session)
+    (px, qty), *_ = _best_asks(sim, CASES[0])
+    spec = _buy(CASES[0], px, qty + 3)
+    r = await entry.place(f, spec)
+    assert (r.status, r.filled_qty_units, r.quote_units) == ("expired", qty, px * qty)
+    assert r.fee == Decimal(px * qty * 1000 // 1_000_000).scaleb(-5)
+    assert t.stats.sent == []  # nothing went over REST
+    with pytest.raises(ExecutionError) as dup:
+        await entry.place(f, spec)
+    assert (dup.value.code, dup.value.retryable) == ("-2010", False)
+    assert sim.desk("binance").placements_of(spec.client_order_id) == 1
+    await entry.close()
+
+
+async def test_binance_ws_api_timeout_after_accept_is_resolved_by_rest_query(sim, session):
+    entry, t, f = await _ws_entry(sim, session)
+    (px, qty), *_ = _best_asks(sim, CASES[0])
+    spec = _buy(CASES[0], px, qty)
+    sim.desk("binance").inject("timeout_after_accept", seconds=1.0)
+    r = await entry.place(f, spec)
+    assert (r.status, r.filled_qty_units, t.stats.timeouts, t.stats.resolved_by_query) == (
+        "filled", qty, 1, 1)
+    assert [req.method for req in t.stats.sent] == ["GET"]  # one query, no re-send
+    assert sim.desk("binance").placements_of(spec.client_order_id) == 1
+    await entry.close()
