@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import math
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal
@@ -82,13 +83,14 @@ def transport_config(settings: Settings, venue: str) -> OrderTransportConfig:
 class OrderTransportStats:
     """What the transport did (tests, health, journal)."""
 
-    sent: list[SignedRequest] = field(default_factory=list)
+    sent: deque[SignedRequest] = field(default_factory=lambda: deque(maxlen=1000))
+    """The last requests sent (bounded: a long run must not grow it)."""
     timeouts: int = 0
     resolved_by_query: int = 0
     resends: int = 0
     time_resyncs: int = 0
     records: list[OrderRecord] = field(default_factory=list)
-    """One journal row per order request sent (connectors/order_journal.py)."""
+    """One journal row per order request sent (connectors/order_journal.py), until taken."""
 
 
 class OrderTransport:
@@ -112,6 +114,11 @@ class OrderTransport:
         """Venue clock minus local clock, ns (set by `sync_time`)."""
         self.stats = OrderTransportStats()
         self._blocked_until = 0.0
+
+    def take_records(self) -> list[OrderRecord]:
+        """The journal rows gathered since the last call (for the journal sink)."""
+        out, self.stats.records = self.stats.records, []
+        return out
 
     def now_ms(self) -> int:
         """Venue-clock ms."""

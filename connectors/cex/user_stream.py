@@ -26,7 +26,7 @@ from connectors.cex.order_transport import OrderTransport
 from connectors.cex.orders.common import Credentials, SymbolFilters, venue_now_ms
 from connectors.cex.orders.private import PrivateStream, update_from_result
 from connectors.cex.orders.updates import OrderUpdate
-from operators.errors import ConfigError, ExecutionError
+from operators.errors import ConfigError, ExecutionError, FeedError
 from operators.events import HealthEvent
 
 Item = OrderUpdate | HealthEvent
@@ -115,7 +115,8 @@ class UserStream:
                             self.stats.reconciled += 1
                             self.emit(u)
                     await self._read(ws)
-            except (aiohttp.ClientError, TimeoutError, ConnectionError) as exc:
+            except (aiohttp.ClientError, TimeoutError, ConnectionError, FeedError) as exc:
+                # A bad push may hide an update: reconnect, and the login reconciles.
                 detail = f"{type(exc).__name__}: {exc}"
             else:
                 detail = "closed by the venue"

@@ -202,3 +202,23 @@ def test_order_updates_flow_through_a_bytewax_source():
         venues_thread.stop()
     assert [(u.kind, u.client_order_id) for u in out] == [  # type: ignore[attr-defined]
         ("ack", spec.client_order_id), ("fill", spec.client_order_id)]
+
+
+async def test_an_unreadable_push_reconnects_and_reconciles(sim, session):
+    case = CASES[2]  # okx spot
+    tracked = TrackedOrders()
+    t, f, run = await _setup(sim, session, case, tracked=tracked)
+    await run.wait_for(run.stream.up.is_set)
+    (px, qty), *_ = _best_asks(sim, case)
+    spec = _buy(case, px, qty)
+    tracked.track(f, spec.client_order_id, "buy")
+    hub = sim.sims["okx"].private
+    hub.desk.listeners.remove(hub.publish)  # the order's own pushes are lost...
+    await t.place(f, spec)
+    for conn in list(hub.conns):  # ...and a garbled one arrives instead
+        hub._send(conn, '{"arg":{"channel":"orders"},"data":[{"ordId":1}]}')
+    await run.wait_for(lambda: any(u.reason == "reconciled"
+                                   for u in run.updates(spec.client_order_id)))
+    [u] = run.updates(spec.client_order_id)
+    assert (u.kind, run.stream.stats.gaps, run.stream.stats.logins) == ("fill", 1, 2)
+    await run.stop()
