@@ -26,6 +26,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Literal
 
 import aiohttp
@@ -41,6 +42,7 @@ from connectors.cex.orders.common import (
     SymbolFilters,
     venue_now_ms,
 )
+from connectors.cex.orders.updates import OrderUpdate
 from connectors.order_journal import OrderRecord, order_record
 from operators.errors import ConfigError, ExecutionError
 from operators.events import ExecutionReport, OrderIntent
@@ -346,3 +348,37 @@ def rejection_report(intent: OrderIntent, error: ExecutionError, *,
         ts_fill_ns=ts_recv_ns,
         extra={"code": error.code, "retryable": str(error.retryable).lower(),
                "action": error.action})
+
+
+def report_from_update(update: OrderUpdate, intent: OrderIntent, *, base_decimals: int,
+                       quote_decimals: int) -> ExecutionReport | None:
+    """The `ExecutionReport` of one private-stream update; None for an ack (nothing happened
+    to the position yet) or an update the engine does not act on.
+
+    A fill reports this execution (`last_qty` at `last_price`); cancel / expire / reject report
+    the order's end with what it filled in total. Amounts in token base units, rounded against
+    us; a fee in the pair's quote asset becomes `fee_quote`, any other stays in `extra`.
+    """
+    if update.kind in ("ack", "other"):
+        return None
+    if update.kind in ("partial", "fill"):
+        qty, quote = update.last_qty, update.last_qty * update.last_price
+        status: Literal["filled", "partial", "rejected", "cancelled"] = (
+            "filled" if update.kind == "fill" else "partial")
+    else:
+        qty, quote = update.cum_qty or Decimal(0), update.cum_quote or Decimal(0)
+        status = "rejected" if update.kind == "reject" else "cancelled"
+    filled_base = int(qty.scaleb(base_decimals))
+    quote_units = quote.scaleb(quote_decimals)
+    quote_amount = math.floor(quote_units) if intent.side == "sell" else math.ceil(quote_units)
+    fee_quote = (math.ceil(update.fee.scaleb(quote_decimals))
+                 if update.fee and intent.pair.endswith(update.fee_asset) else 0)
+    return ExecutionReport(
+        intent_id=intent.intent_id, opportunity_id=intent.opportunity_id, venue=update.venue,
+        side=intent.side, status=status, filled_base=filled_base, quote_amount=quote_amount,
+        fee_quote=fee_quote, reason=update.reason or update.kind,
+        ts_event_ns=update.ts_event_ns, ts_recv_ns=update.ts_recv_ns,
+        ts_fill_ns=update.ts_event_ns,
+        extra={"client_order_id": update.client_order_id,
+               "venue_order_id": update.venue_order_id, "trade_id": update.trade_id,
+               "fee": str(update.fee), "fee_asset": update.fee_asset, "kind": update.kind})

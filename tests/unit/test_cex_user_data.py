@@ -180,3 +180,22 @@ def test_bybit_order_topic_gives_rejects_and_leaves_fills_to_execution():
     assert (rej.kind, rej.reason, filled.kind, filled.cum_quote) == (
         "reject", "EC_NoEnoughQtyToFill", "other", Decimal(150))
     assert bybit_ws.parse_private(b'{"success":true,"ret_msg":"","op":"auth"}', 1) == []
+
+
+def test_stream_updates_become_execution_reports_in_token_base_units():
+    from connectors.cex.order_transport import report_from_update
+    from operators.events import OrderIntent
+
+    intent = OrderIntent("i1", "o1", "okx", "okx:SOL-USDC", "buy", 2 * 10**9, 301 * 10**6,
+                         1, 2, 3, pair="SOL/USDC")
+    [fill] = okx_ws.parse_orders(orjson.dumps(OKX_PUSH), 3)
+    rep = report_from_update(fill, intent, base_decimals=9, quote_decimals=6)
+    assert rep is not None
+    assert (rep.status, rep.filled_base, rep.quote_amount, rep.fee_quote) == (
+        "filled", 2 * 10**9, 300_400_000, 300_400)
+    assert (rep.extra["client_order_id"], rep.extra["trade_id"], rep.ts_event_ns) == (
+        "S1B00", "242589207", 1695190491439_000_000)
+    ack = orjson.loads(orjson.dumps(OKX_PUSH))
+    ack["data"][0] |= {"state": "live", "fillSz": "0", "accFillSz": "0"}
+    [a] = okx_ws.parse_orders(orjson.dumps(ack), 3)
+    assert report_from_update(a, intent, base_decimals=9, quote_decimals=6) is None
