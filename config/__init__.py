@@ -78,12 +78,15 @@ class VenueSettings(_Model):
     maker_fee_bps: float = Field(default=0.0, ge=-100, le=1000)
     api_key: str | None = None
     api_secret: str | None = None
+    api_passphrase: str | None = None  # OKX: the API key's passphrase (a keychain reference)
+    api_key_type: Literal["hmac", "ed25519"] = "hmac"  # ed25519: api_secret holds the PEM key
     enabled: bool = True
     stale_after_ms: int | None = Field(default=None, ge=1)
     """CEX only: no market data for this long flags the feed and its books stale. None = the
     venue adapter's budget, derived from its book stream's cadence (1 s for every built-in)."""
+    recv_window_ms: int = Field(default=5000, ge=1, le=60_000)  # signed orders' validity window
 
-    @field_validator("api_key", "api_secret")
+    @field_validator("api_key", "api_secret", "api_passphrase")
     @classmethod
     def _secret_is_ref(cls, v: str | None) -> str | None:
         return None if v is None else SecretRef.parse(v)
@@ -153,6 +156,17 @@ class RiskSettings(_Model):
     rearm_after_ms: int = Field(default=5000, ge=0)
     max_slot_lag: int = Field(default=20, ge=0)
     limit_slippage_bps: int = Field(default=10, ge=0, le=1000)
+
+
+class ExecutionSettings(_Model):
+    """CEX order entry (connectors/cex/order_transport.py, user_stream.py, orders/common.py)."""
+
+    order_timeout_ms: int = Field(default=2000, ge=1)  # REST order request timeout
+    max_resends: int = Field(default=1, ge=0, le=5)  # re-sends after the venue never got it
+    slice_depth_quantile: float = Field(default=0.95, gt=0, le=1)  # slice = this depth quantile
+    slice_window: int = Field(default=200, ge=1)  # depth observations kept per market and side
+    slice_min_samples: int = Field(default=20, ge=1)  # before that, orders are not sliced
+    user_stream_backoff_max_ms: int = Field(default=10_000, ge=1)  # private-stream reconnects
 
 
 class RpcSettings(_Model):
@@ -227,6 +241,7 @@ class Settings(_Model):
     thresholds: ThresholdSettings = ThresholdSettings()
     gas: GasSettings = GasSettings()
     risk: RiskSettings = RiskSettings()
+    execution: ExecutionSettings = ExecutionSettings()
     rpc: RpcSettings
     telemetry: TelemetrySettings = TelemetrySettings()
     fx: dict[str, Decimal] = Field(default_factory=lambda: {"USDC": Decimal(1)})

@@ -38,6 +38,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from bytewax.outputs import DynamicSink, StatelessSinkPartition
 
+from connectors.order_journal import OrderRecord
 from connectors.redact import redact_text
 from operators.errors import ConfigError
 from operators.events import CostBreakdown, ExecutionReport, HealthEvent, Opportunity, OrderIntent
@@ -67,6 +68,7 @@ class CounterRecord:
 
 
 TABLES[CounterRecord] = "counters"
+TABLES[OrderRecord] = "orders"
 
 
 def _digest(text: str) -> str:
@@ -92,6 +94,9 @@ def row_id(record: Any) -> str:
         )
     if isinstance(record, CounterRecord):
         return f"counter:{record.step}|{record.key}|{record.name}"
+    if isinstance(record, OrderRecord):
+        # one row per request sent: a re-send of the same client id is a new request
+        return f"order:{record.venue}|{record.client_order_id}@{record.ts_sent_ns}"
     raise ConfigError(f"journal: no row id for a {type(record).__name__}")
 
 

@@ -47,10 +47,15 @@ class RiskRejected(SolarbError):
 class ExecutionError(SolarbError):
     """An order or transaction failed; `retryable` says whether trying again can help."""
 
-    def __init__(self, message: str, *, retryable: bool, venue: str = "") -> None:
+    def __init__(self, message: str, *, retryable: bool, venue: str = "", code: str = "",
+                 action: str = "") -> None:
         super().__init__(f"{venue}: {message}" if venue else message)
         self.retryable = retryable
         self.venue = venue
+        self.code = code
+        """The venue's error code (or `filter`, `timeout`, `http`), when there is one."""
+        self.action = action
+        """What helps before a retry: `resync_time`, `backoff`, `query` (state unknown) or ""."""
 
 
 class ConfigError(SolarbError):

@@ -36,6 +36,8 @@ from aiohttp import WSMsgType, web
 from connectors import venues
 from operators.errors import FeedError
 from sim.cex_frames import VENUES, SimFeed, Truth
+from sim.cex_orders import INFO_PATHS, ORDER_PATHS, OrderDesk
+from sim.cex_private import PRIVATE_PATHS, PrivateHub
 
 _BINANCE = ("binance", "binance-usdm")
 
@@ -96,6 +98,10 @@ class VenueSim:
         self.connections_opened = 0
         self.subscribe_requests = 0
         self._weight: list[tuple[float, int]] = []
+        self.orders = OrderDesk(self)
+        """Order entry: signed orders, cancels and queries on the venue's real paths."""
+        self.private = PrivateHub(self.orders)
+        """Private stream: login and the account's order events (sim/cex_private.py)."""
 
     # -- feeds ----------------------------------------------------------------------------
 
@@ -403,6 +409,14 @@ class CexVenues:
         """The venue's true top-25 book of `symbol` at `update_id`."""
         return self.feed(venue, symbol, market).truth(update_id)
 
+    def private_url(self, venue: str) -> str:
+        """The private-stream WS URL of `venue` (Binance WS API, OKX / Bybit private)."""
+        return self.urls[venue].rest_url.replace("http://", "ws://") + PRIVATE_PATHS[venue]
+
+    def desk(self, venue: str) -> OrderDesk:
+        """The order-entry desk of `venue` (accounts, order faults, accepted orders)."""
+        return self.sims[venue].orders
+
     def inject(self, venue: str, kind: str, symbol: str | None = None, *, market: str = "spot",
                seconds: float = 0.5, status: int = 429, retry_after_s: float | None = 1.0,
                count: int = 1) -> None:
@@ -440,6 +454,7 @@ class CexVenues:
             await self._ticker
         for sim in self.sims.values():
             await sim.disconnect(None, "spot")
+            await sim.private.disconnect()
         for r in self._runners:
             await r.cleanup()
 
@@ -483,6 +498,10 @@ async def start_venues(
             ws_base = "/v5/public"
         for p in ws_paths:
             app.router.add_get(p, sim.handle_ws)
+        for p in (*ORDER_PATHS, *INFO_PATHS):  # before the market-data catch-all below
+            app.router.add_route("*", p, sim.orders.handle)
+        if venue in PRIVATE_PATHS:
+            app.router.add_get(PRIVATE_PATHS[venue], sim.private.handle_ws)
         app.router.add_route("GET", "/{tail:(api|fapi|v5/market).*}", sim.handle_rest)
         runner = web.AppRunner(app, access_log=None)
         await runner.setup()

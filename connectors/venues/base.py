@@ -19,10 +19,13 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from connectors.cex.common import WireFrame
 from operators.events import MarketKind
+
+if TYPE_CHECKING:
+    from connectors.cex.orders.codec import OrderCodec
 
 VenueKind = Literal["cex", "clmm", "clob"]
 ResyncMode = Literal["rest", "resubscribe"]
@@ -115,6 +118,8 @@ class CexAdapter(_ById):
     """Market kind -> venue id when another id serves it (Binance perps: `binance-usdm`)."""
     ws_url_rule: Callable[[str, str], str] = lambda url, _market: url
     """`(configured ws url, market) -> url` for venues serving markets on sibling paths."""
+    orders: OrderCodec | None = None
+    """The venue's sans-I/O order codec (connectors/cex/orders/<venue>.py), None if it has none."""
 
     kind: VenueKind = "cex"
 

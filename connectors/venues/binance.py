@@ -12,6 +12,7 @@ from __future__ import annotations
 import msgspec
 
 from connectors.cex import binance as codec
+from connectors.cex.orders import binance as orders
 from connectors.venues._time import decode_body
 from connectors.venues.base import CexAdapter
 
@@ -55,6 +56,7 @@ SPOT = CexAdapter(
     used_weight_header="X-MBX-USED-WEIGHT-1M",
     book_cadence_ms=100,
     market_sources={"perp": "binance-usdm"},
+    orders=orders.SPOT,
 )
 
 USDM = CexAdapter(
@@ -74,4 +76,5 @@ USDM = CexAdapter(
     depth_weight=_usdm_depth_weight,
     used_weight_header="X-MBX-USED-WEIGHT-1M",
     book_cadence_ms=100,
+    orders=orders.USDM,
 )

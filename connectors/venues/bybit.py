@@ -12,6 +12,7 @@ from __future__ import annotations
 import msgspec
 
 from connectors.cex import bybit as codec
+from connectors.cex.orders import bybit as orders
 from connectors.venues._time import decode_body
 from connectors.venues.base import CexAdapter
 
@@ -53,4 +54,5 @@ BYBIT = CexAdapter(
     ws_url_rule=_ws_url,
     numbered_ping=_ping,
     book_cadence_ms=20,
+    orders=orders.BYBIT,
 )

@@ -11,6 +11,7 @@ from __future__ import annotations
 import msgspec
 
 from connectors.cex import okx as codec
+from connectors.cex.orders import okx as orders
 from connectors.venues._time import decode_body
 from connectors.venues.base import CexAdapter
 from operators.errors import FeedError
@@ -48,4 +49,5 @@ OKX = CexAdapter(
     server_time_path="/api/v5/public/time",
     parse_server_time_ms=_server_time,
     book_cadence_ms=100,
+    orders=orders.OKX,
 )

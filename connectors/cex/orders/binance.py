@@ -1,0 +1,243 @@
+"""Binance spot (`/api/v3/order`) and USD-M perpetual (`/fapi/v1/order`) order codec.
+
+Signing (spot rest-api.md "SIGNED Endpoint Examples for POST /api/v3/order"; USD-M the same):
+the signature payload is the query string (we send no body), `signature` is appended last, the
+key goes in the `X-MBX-APIKEY` header. HMAC keys: hex HMAC-SHA256 of the payload under the
+secret. Ed25519 keys: base64 Ed25519 signature of the payload, percent-encoded in the query.
+`timestamp` is venue-clock ms; `recvWindow` ms (Binance default 5000, max 60000). The venue
+refuses (-1021) a timestamp more than 1000 ms ahead of its clock or older than recvWindow.
+
+Placement: `POST symbol side type=LIMIT timeInForce=IOC|FOK quantity price newClientOrderId
+newOrderRespType`; spot asks `FULL` (fills with commission), USD-M `RESULT` (final status and
+`cumQuote`, no fees). IOC/FOK end as `FILLED` or `EXPIRED` (with or without executed qty).
+Cancel: `DELETE` with `origClientOrderId`; query: `GET` with `origClientOrderId`.
+
+Sample spot answer: `{"symbol":"SOLUSDC","orderId":28,"clientOrderId":"S..B00",
+"transactTime":1507725176595,"price":"150.25","origQty":"1.000","executedQty":"0.400",
+"cummulativeQuoteQty":"60.10000","status":"EXPIRED","timeInForce":"IOC","type":"LIMIT",
+"side":"BUY","fills":[{"price":"150.25","qty":"0.400","commission":"0.06010000",
+"commissionAsset":"USDC","tradeId":56}]}`; an error: `{"code":-1021,"msg":"Timestamp for this
+request is outside of the recvWindow."}`.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from urllib.parse import quote, urlencode
+
+import msgspec
+
+from connectors.cex.orders import binance_ws
+from connectors.cex.orders.codec import ErrorRule, bad_answer, classify, dec, units
+from connectors.cex.orders.common import (
+    Credentials,
+    OrderResult,
+    OrderSpec,
+    OrderStatus,
+    SignedRequest,
+    SymbolFilters,
+    decimals_of,
+    to_units,
+)
+from connectors.cex.orders.private import PrivateStream
+from operators.errors import ConfigError, ExecutionError
+
+PATHS = {"spot": "/api/v3/order", "perp": "/fapi/v1/order"}
+INFO_PATHS = {"spot": "/api/v3/exchangeInfo", "perp": "/fapi/v1/exchangeInfo"}
+
+STATUS: dict[str, OrderStatus] = {
+    "NEW": "new", "PENDING_NEW": "new", "PARTIALLY_FILLED": "partially_filled",
+    "FILLED": "filled", "CANCELED": "cancelled", "PENDING_CANCEL": "new",
+    "EXPIRED": "expired", "EXPIRED_IN_MATCH": "expired", "REJECTED": "rejected",
+}
+
+ERRORS: dict[str, ErrorRule] = {
+    "-1000": ErrorRule(True, "query"),        # UNKNOWN error while processing
+    "-1001": ErrorRule(True, "query"),        # DISCONNECTED: internal error
+    "-1003": ErrorRule(True, "backoff"),      # TOO_MANY_REQUESTS (request weight)
+    "-1006": ErrorRule(True, "query"),        # UNEXPECTED_RESP: execution status unknown
+    "-1007": ErrorRule(True, "query"),        # TIMEOUT: send and execution status unknown
+    "-1008": ErrorRule(True, "backoff"),      # SERVER_BUSY: not processed, try later
+    "-1013": ErrorRule(False),                # INVALID_MESSAGE: a filter failure
+    "-1015": ErrorRule(True, "backoff"),      # TOO_MANY_ORDERS
+    "-1021": ErrorRule(True, "resync_time"),  # INVALID_TIMESTAMP: outside recvWindow / ahead
+    "-1022": ErrorRule(False),                # INVALID_SIGNATURE
+    "-1100": ErrorRule(False),                # ILLEGAL_CHARS
+    "-1102": ErrorRule(False),                # MANDATORY_PARAM_EMPTY_OR_MALFORMED
+    "-1111": ErrorRule(False),                # BAD_PRECISION
+    "-1121": ErrorRule(False),                # BAD_SYMBOL
+    "-2010": ErrorRule(False),                # NEW_ORDER_REJECTED (balance, duplicate id, ...)
+    "-2011": ErrorRule(False),                # CANCEL_REJECTED
+    "-2013": ErrorRule(False, "not_found"),   # NO_SUCH_ORDER
+    "-2014": ErrorRule(False),                # BAD_API_KEY_FMT
+    "-2015": ErrorRule(False),                # REJECTED_MBX_KEY: key, IP or permissions
+}
+
+
+class _Fill(msgspec.Struct, frozen=True):
+    price: str
+    qty: str
+    commission: str = "0"
+    commissionAsset: str = ""
+
+
+class _Order(msgspec.Struct, frozen=True):
+    symbol: str
+    orderId: int
+    clientOrderId: str
+    status: str
+    executedQty: str
+    cummulativeQuoteQty: str | None = None
+    cumQuote: str | None = None
+    transactTime: int = 0
+    updateTime: int = 0
+    fills: list[_Fill] = []
+
+
+class _Error(msgspec.Struct, frozen=True):
+    code: int
+    msg: str = ""
+
+
+class _Filter(msgspec.Struct, frozen=True):
+    filterType: str
+    tickSize: str = ""
+    minPrice: str = "0"
+    maxPrice: str = "0"
+    stepSize: str = ""
+    minQty: str = "0"
+    maxQty: str = "0"
+    minNotional: str = "0"
+    notional: str = "0"
+
+
+class _Symbol(msgspec.Struct, frozen=True):
+    symbol: str
+    status: str
+    filters: list[_Filter]
+
+
+class _Info(msgspec.Struct, frozen=True):
+    symbols: list[_Symbol]
+
+
+class BinanceOrders:
+    """Sans-I/O order codec of one Binance venue id (`binance` spot or `binance-usdm` perps)."""
+
+    needs_passphrase = False
+    key_types: tuple[str, ...] = ("hmac", "ed25519")
+    pre_sign_window_ms = 1000
+
+    def __init__(self, venue: str, user_stream: PrivateStream | None = None) -> None:
+        self.venue = venue
+        self.user_stream = user_stream
+        """Spot: the WS API user-data stream; USD-M: None (its stream is not built yet)."""
+
+    def ack_is_final(self, market: str) -> bool:
+        """Spot FULL and USD-M RESULT answers carry an IOC/FOK order's final state."""
+        return True
+
+    def signed(self, creds: Credentials, method: str, market: str,
+                params: list[tuple[str, str]], ts_ms: int,
+                recv_window_ms: int) -> SignedRequest:
+        """Sign `params` (+ recvWindow, timestamp) as the query string of `method` on `market`."""
+        journaled = tuple(params)
+        params = [*params, ("recvWindow", str(recv_window_ms)), ("timestamp", str(ts_ms))]
+        payload = urlencode(params)
+        if creds.is_ed25519:
+            signature = quote(creds.ed25519_b64(payload.encode()), safe="")
+        else:
+            signature = creds.hmac_sha256(payload.encode()).hex()
+        return SignedRequest(
+            method=method,  # type: ignore[arg-type]
+            path=PATHS[market], query=f"{payload}&signature={signature}", body=b"",
+            headers=(("X-MBX-APIKEY", creds.api_key),), params=journaled, ts_ms=ts_ms,
+            expires_ms=ts_ms + recv_window_ms)
+
+    def place(self, creds: Credentials, f: SymbolFilters, spec: OrderSpec, ts_ms: int,
+              recv_window_ms: int) -> SignedRequest:
+        """`POST /api/v3/order` | `/fapi/v1/order`: a limit IOC/FOK order."""
+        params = [
+            ("symbol", spec.symbol), ("side", spec.side.upper()), ("type", "LIMIT"),
+            ("timeInForce", spec.tif), ("quantity", f.qty_str(spec.qty_units)),
+            ("price", f.price_str(spec.price_units)), ("newClientOrderId", spec.client_order_id),
+            ("newOrderRespType", "FULL" if spec.market == "spot" else "RESULT"),
+        ]
+        return self.signed(creds, "POST", spec.market, params, ts_ms, recv_window_ms)
+
+    def cancel(self, creds: Credentials, filters: SymbolFilters, client_order_id: str,
+               ts_ms: int, recv_window_ms: int) -> SignedRequest:
+        """`DELETE` the order by `origClientOrderId`."""
+        params = [("symbol", filters.symbol), ("origClientOrderId", client_order_id)]
+        return self.signed(creds, "DELETE", filters.market, params, ts_ms, recv_window_ms)
+
+    def query(self, creds: Credentials, filters: SymbolFilters, client_order_id: str,
+              ts_ms: int, recv_window_ms: int) -> SignedRequest:
+        """`GET` the order by `origClientOrderId`."""
+        params = [("symbol", filters.symbol), ("origClientOrderId", client_order_id)]
+        return self.signed(creds, "GET", filters.market, params, ts_ms, recv_window_ms)
+
+    def parse_filters(self, body: bytes, symbol: str, market: str) -> SymbolFilters:
+        """`SymbolFilters` of `symbol` from an exchangeInfo body; `ConfigError` when unusable."""
+        try:
+            info = msgspec.json.decode(body, type=_Info)
+        except (msgspec.ValidationError, msgspec.DecodeError) as exc:
+            raise ConfigError(f"{self.venue}: bad exchangeInfo body ({exc})") from None
+        sym = next((s for s in info.symbols if s.symbol == symbol), None)
+        if sym is None:
+            raise ConfigError(f"{self.venue}: {symbol} is not in exchangeInfo")
+        if sym.status != "TRADING":
+            raise ConfigError(f"{self.venue}: {symbol} status is {sym.status}, not TRADING")
+        by_type = {f.filterType: f for f in sym.filters}
+        price, lot = by_type.get("PRICE_FILTER"), by_type.get("LOT_SIZE")
+        if price is None or lot is None or not price.tickSize or not lot.stepSize:
+            raise ConfigError(f"{self.venue}: {symbol} lacks PRICE_FILTER/LOT_SIZE")
+        pd, qd = decimals_of(price.tickSize), decimals_of(lot.stepSize)
+        notional = by_type.get("NOTIONAL") or by_type.get("MIN_NOTIONAL")
+        min_notional = "0"
+        if notional is not None:
+            min_notional = notional.notional if market == "perp" else notional.minNotional
+        f = SymbolFilters(
+            venue=self.venue, symbol=symbol, market="perp" if market == "perp" else "spot",
+            price_decimals=pd, tick_units=to_units(price.tickSize, pd), qty_decimals=qd,
+            step_units=to_units(lot.stepSize, qd), min_qty_units=to_units(lot.minQty, qd),
+            max_qty_units=to_units(lot.maxQty, qd), min_price_units=to_units(price.minPrice, pd),
+            max_price_units=to_units(price.maxPrice, pd),
+            min_notional_units=units(min_notional, pd + qd, self.venue, "minNotional"))
+        return f
+
+    def parse_order(self, body: bytes, filters: SymbolFilters,
+                    client_order_id: str) -> OrderResult:
+        """An order answer (placement or query) as an `OrderResult`."""
+        try:
+            o = msgspec.json.decode(body, type=_Order)
+        except (msgspec.ValidationError, msgspec.DecodeError):
+            raise bad_answer(self.venue, "order answer", body) from None
+        status = STATUS.get(o.status)
+        if status is None:
+            raise bad_answer(self.venue, f"order status {o.status!r}", body)
+        scale = filters.price_decimals + filters.qty_decimals
+        quote_text = o.cummulativeQuoteQty if o.cummulativeQuoteQty is not None else o.cumQuote
+        fee = sum((dec(x.commission, self.venue, "commission") for x in o.fills), Decimal(0))
+        return OrderResult(
+            venue=self.venue, symbol=o.symbol, client_order_id=o.clientOrderId,
+            venue_order_id=str(o.orderId), status=status,
+            filled_qty_units=units(o.executedQty, filters.qty_decimals, self.venue, "executedQty"),
+            quote_units=units(quote_text or "0", scale, self.venue, "cumQuote"),
+            fee=fee, fee_asset=o.fills[0].commissionAsset if o.fills else "",
+            ts_event_ms=o.transactTime or o.updateTime, raw_status=o.status)
+
+    def error(self, status: int, body: bytes) -> ExecutionError | None:
+        """None for a 200 answer, else the venue's error as an `ExecutionError`."""
+        if status == 200:
+            return None
+        try:
+            e = msgspec.json.decode(body, type=_Error)
+            code, msg = str(e.code), e.msg
+        except (msgspec.ValidationError, msgspec.DecodeError):
+            code, msg = "http", body[:120].decode(errors="replace")
+        return classify(self.venue, ERRORS, code, msg, status)
+
+
+SPOT = BinanceOrders("binance", binance_ws.STREAM)
+USDM = BinanceOrders("binance-usdm")

@@ -1,0 +1,107 @@
+"""The shape every venue order codec has, and the helpers they share to read answers.
+
+A codec is sans-I/O: `place`/`cancel`/`query` render a `SignedRequest` from an `OrderSpec` or a
+client id, a venue-clock timestamp and the credentials; `parse_order` reads the venue's answer
+into an `OrderResult`; `error` maps an HTTP status and body to the venue's `ExecutionError`
+(or None when the answer is a success). The transport (connectors/cex/order_transport.py) only
+moves bytes and applies the error's `retryable` / `action`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+from fractions import Fraction
+from typing import Protocol
+
+from connectors.cex.orders.common import (
+    Credentials,
+    OrderResult,
+    OrderSpec,
+    SignedRequest,
+    SymbolFilters,
+)
+from connectors.cex.orders.private import PrivateStream
+from operators.errors import ExecutionError
+
+
+@dataclass(frozen=True, slots=True)
+class ErrorRule:
+    """How one venue error code is handled: retryable or not, and what must happen first."""
+
+    retryable: bool
+    action: str = ""
+    """`resync_time` (measure the clock again), `backoff` (rate limit), `query` (the order's
+    state is unknown: ask by client id before anything is re-sent), `not_found` or ""."""
+
+
+class OrderCodec(Protocol):
+    """One venue's order client, sans-I/O."""
+
+    venue: str
+    needs_passphrase: bool
+    """Whether the venue's API keys come with a passphrase (OKX)."""
+    key_types: tuple[str, ...]
+    """API key types the venue signs with (`hmac`, `ed25519`)."""
+    pre_sign_window_ms: int
+    user_stream: PrivateStream | None
+    """The venue's private order stream (connectors/cex/orders/<venue>_ws.py), if built."""
+    """How far ahead of the venue clock a timestamp may be before it is refused."""
+
+    def place(self, creds: Credentials, filters: SymbolFilters, spec: OrderSpec, ts_ms: int,
+              recv_window_ms: int) -> SignedRequest: ...
+
+    def cancel(self, creds: Credentials, filters: SymbolFilters, client_order_id: str,
+               ts_ms: int, recv_window_ms: int) -> SignedRequest: ...
+
+    def query(self, creds: Credentials, filters: SymbolFilters, client_order_id: str,
+              ts_ms: int, recv_window_ms: int) -> SignedRequest: ...
+
+    def parse_filters(self, body: bytes, symbol: str, market: str) -> SymbolFilters: ...
+
+    def parse_order(self, body: bytes, filters: SymbolFilters,
+                    client_order_id: str) -> OrderResult: ...
+
+    def error(self, status: int, body: bytes) -> ExecutionError | None: ...
+
+    def ack_is_final(self, market: str) -> bool:
+        """Whether the placement answer already carries the order's final state."""
+        ...
+
+
+def classify(venue: str, table: dict[str, ErrorRule], code: str, message: str,
+             status: int) -> ExecutionError:
+    """The `ExecutionError` for a venue error `code` (HTTP status as a fallback)."""
+    rule = table.get(code)
+    if rule is None:
+        if status in (418, 429):
+            rule = ErrorRule(True, "backoff")
+        elif status >= 500:
+            rule = ErrorRule(True, "query")
+        else:
+            rule = ErrorRule(False)
+    return ExecutionError(f"HTTP {status} code {code}: {message[:200]}", retryable=rule.retryable,
+                          venue=venue, code=code, action=rule.action)
+
+
+def bad_answer(venue: str, what: str, body: bytes) -> ExecutionError:
+    """An answer we cannot read: the order's state is unknown, so query before anything else."""
+    return ExecutionError(f"unreadable {what}: {body[:160]!r}", retryable=True, venue=venue,
+                          code="decode", action="query")
+
+
+def units(text: str, decimals: int, venue: str, what: str) -> int:
+    """A venue decimal string as units of 10**-decimals, rounded down when it is finer."""
+    try:
+        d = Decimal(text or "0")
+    except InvalidOperation:
+        raise bad_answer(venue, what, text.encode()) from None
+    return int(Fraction(d) * 10**decimals // 1)
+
+
+def dec(text: str, venue: str, what: str) -> Decimal:
+    """A venue decimal string as a `Decimal` (human edge: fees)."""
+    try:
+        return Decimal(text or "0")
+    except InvalidOperation:
+        raise bad_answer(venue, what, text.encode()) from None

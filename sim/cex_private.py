@@ -1,0 +1,372 @@
+"""Loopback private streams: each simulated venue pushes its order events to logged-in sockets.
+
+- Binance spot WS API `/ws-api/v3`: `userDataStream.subscribe.signature` and `order.place`
+  checked like signed requests (known key -2015, timestamp window -1021, signature over the
+  sorted params -1022, answers `{"id","status","result"|"error"}`; an order is matched as over
+  REST, with the desk's faults); then `{"subscriptionId","event": executionReport}`: NEW, one
+  TRADE per fill, EXPIRED when an IOC/FOK leaves a remainder.
+- OKX `/ws/v5/private`: `login` (key, passphrase, Unix-seconds timestamp within 30 s, base64
+  HMAC of `ts + "GET/users/self/verify"`), then `subscribe` `orders`; pushes `live`, one push
+  per fill (`partially_filled` / `filled`), `canceled` for a remainder.
+- Bybit `/v5/private`: `auth` (key, `expires` in the future, hex HMAC of `"GET/realtime" +
+  expires`), then `subscribe` `order` + `execution`; pushes `order` New, one `execution` per
+  fill, `order` Filled / Cancelled / PartiallyFilledCanceled.
+
+The refusal codes/texts of the login steps are the simulator's own choice where the venues'
+docs give none (OKX 60005/60006/60007/60024 as commonly reported; Bybit `success: false`).
+`disconnect()` drops every private socket (the "user stream lost mid-order" fault); events
+generated while no socket is subscribed are lost, as on a real venue, and must be reconciled.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import contextlib
+import hashlib
+import hmac
+import secrets
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import orjson
+from aiohttp import WSMsgType, web
+from cryptography.exceptions import InvalidSignature
+
+from sim.cex_orders import Account, SimOrder, _fmt, quote_asset
+
+if TYPE_CHECKING:
+    from sim.cex_orders import OrderDesk
+
+PRIVATE_PATHS = {"binance": "/ws-api/v3", "okx": "/ws/v5/private", "bybit": "/v5/private"}
+
+
+@dataclass(eq=False)
+class _Private:
+    ws: web.WebSocketResponse
+    conn_id: str = field(default_factory=lambda: secrets.token_hex(4))
+    account: Account | None = None
+    subscribed: bool = False
+    subscription_id: int = 0
+    queue: asyncio.Queue[str | None] = field(default_factory=asyncio.Queue)
+
+
+class PrivateHub:
+    """The private sockets of one simulated venue and the events they get."""
+
+    def __init__(self, desk: OrderDesk) -> None:
+        self.desk = desk
+        self.venue = desk.venue
+        self.conns: set[_Private] = set()
+        self.logins = 0
+        self._sub_ids = 0
+        desk.listeners.append(self.publish)
+
+    # -- socket ---------------------------------------------------------------------------
+
+    async def handle_ws(self, request: web.Request) -> web.WebSocketResponse:
+        """One private connection: login steps, then pushes until it closes."""
+        ws = web.WebSocketResponse(max_msg_size=1 << 20)
+        await ws.prepare(request)
+        conn = _Private(ws)
+        self.conns.add(conn)
+        writer = asyncio.create_task(self._writer(conn))
+        try:
+            async for msg in ws:
+                if msg.type == WSMsgType.TEXT:
+                    self._on_text(conn, msg.data)
+        finally:
+            self.conns.discard(conn)
+            conn.queue.put_nowait(None)
+            writer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await writer
+        return ws
+
+    async def _writer(self, conn: _Private) -> None:
+        while (text := await conn.queue.get()) is not None:
+            if conn.ws.closed:
+                return
+            try:
+                await conn.ws.send_str(text)
+            except (ConnectionError, RuntimeError):
+                return
+
+    def _send(self, conn: _Private, obj: object) -> None:
+        conn.queue.put_nowait(obj if isinstance(obj, str) else orjson.dumps(obj).decode())
+
+    async def disconnect(self) -> int:
+        """Drop every private socket; returns how many."""
+        conns = list(self.conns)
+        for c in conns:
+            c.queue.put_nowait(None)
+            await c.ws.close(code=1001, message=b"simulated disconnect")
+        return len(conns)
+
+    def _on_text(self, conn: _Private, text: str) -> None:
+        if text == "ping":
+            self._send(conn, "pong")
+            return
+        try:
+            msg = orjson.loads(text)
+        except orjson.JSONDecodeError:
+            return
+        if not isinstance(msg, dict):
+            return
+        if self.venue == "binance":
+            self._binance(conn, msg)
+        elif self.venue == "okx":
+            self._okx(conn, msg)
+        else:
+            self._bybit(conn, msg)
+
+    # -- login steps ----------------------------------------------------------------------
+
+    def _binance(self, conn: _Private, msg: dict[str, Any]) -> None:
+        req_id, params = msg.get("id"), msg.get("params") or {}
+
+        def error(status: int, code: int, text: str) -> None:
+            self.desk.stats.refusals.append(str(code))
+            self._send(conn, {"id": req_id, "status": status,
+                              "error": {"code": code, "msg": text}})
+
+        method = msg.get("method")
+        if method not in ("userDataStream.subscribe.signature", "order.place"):
+            error(400, -1020, "This operation is not supported.")
+            return
+        account = self.desk.accounts.get(str(params.get("apiKey", "")))
+        if account is None:
+            error(401, -2015, "Invalid API-key, IP, or permissions for action.")
+            return
+        payload = "&".join(f"{k}={params[k]}" for k in sorted(params) if k != "signature")
+        if not _binance_signature_ok(account, payload.encode(), str(params.get("signature"))):
+            error(400, -1022, "Signature for this request is not valid.")
+            return
+        ts = int(params.get("timestamp", 0))
+        now = self.desk.sim.now_ms()
+        if ts >= now + 1000 or now - ts > int(params.get("recvWindow", 5000)):
+            error(400, -1021, "Timestamp for this request is outside of the recvWindow.")
+            return
+        if method == "order.place":
+            self._binance_place(conn, req_id, params, error)
+            return
+        conn.account, conn.subscribed = account, True
+        conn.subscription_id = self._sub_ids
+        self._sub_ids += 1
+        self.logins += 1
+        self._send(conn, {"id": req_id, "status": 200,
+                          "result": {"subscriptionId": conn.subscription_id}})
+
+    def _binance_place(self, conn: _Private, req_id: object, params: dict[str, Any],
+                       error: Any) -> None:
+        """WS API `order.place`: the REST order's checks and answer, over this socket."""
+        cid = str(params.get("newClientOrderId", ""))
+        if cid in self.desk.orders:
+            error(400, -2010, "Duplicate order sent.")
+            return
+        fault = self.desk.faults.pop(0) if self.desk.faults else None
+        if fault is not None and fault.kind == "reject":
+            error(400, -2010, "Account has insufficient balance for requested action.")
+            return
+        try:
+            order = self.desk._execute(str(params["symbol"]), "spot", str(params["side"]).lower(),
+                                       str(params["timeInForce"]), str(params["price"]),
+                                       str(params["quantity"]), cid)
+        except (KeyError, ValueError) as exc:
+            error(400, -1102, f"Mandatory parameter malformed: {exc}")
+            return
+        answer = {"id": req_id, "status": 200,
+                  "result": self.desk._binance_order(order, True, full=True)}
+        if fault is not None and fault.kind == "timeout_after_accept":
+            asyncio.get_running_loop().call_later(fault.seconds, self._send, conn, answer)
+        else:
+            self._send(conn, answer)
+
+    def _okx(self, conn: _Private, msg: dict[str, Any]) -> None:
+        op, args = msg.get("op"), msg.get("args") or [{}]
+
+        def error(code: str, text: str) -> None:
+            self._send(conn, {"event": "error", "code": code, "msg": text,
+                              "connId": conn.conn_id})
+
+        if op == "login":
+            a = args[0]
+            account = self.desk.accounts.get(str(a.get("apiKey", "")))
+            if account is None:
+                error("60005", "Invalid OK-ACCESS-KEY")
+                return
+            if a.get("passphrase") != account.passphrase:
+                error("60024", "Wrong passphrase")
+                return
+            ts = str(a.get("timestamp", ""))
+            if not ts.isdigit() or abs(self.desk.sim.now_ms() // 1000 - int(ts)) > 30:
+                error("60006", "Timestamp request expired")
+                return
+            expected = base64.b64encode(hmac.new(
+                account.secret, f"{ts}GET/users/self/verify".encode(), hashlib.sha256).digest())
+            if not hmac.compare_digest(expected.decode(), str(a.get("sign", ""))):
+                error("60007", "Invalid sign")
+                return
+            conn.account = account
+            self.logins += 1
+            self._send(conn, {"event": "login", "code": "0", "msg": "", "connId": conn.conn_id})
+        elif op == "subscribe":
+            if conn.account is None:
+                error("60011", "Please log in")
+                return
+            conn.subscribed = True
+            self._send(conn, {"event": "subscribe", "arg": args[0], "connId": conn.conn_id})
+
+    def _bybit(self, conn: _Private, msg: dict[str, Any]) -> None:
+        op, args = msg.get("op"), msg.get("args") or []
+
+        def answer(ok: bool, text: str = "") -> None:
+            self._send(conn, {"success": ok, "ret_msg": text, "op": op,
+                              "conn_id": conn.conn_id, "req_id": msg.get("req_id", "")})
+
+        if op == "ping":
+            self._send(conn, {"op": "pong", "args": [str(self.desk.sim.now_ms())],
+                              "conn_id": conn.conn_id, "req_id": msg.get("req_id", "")})
+        elif op == "auth":
+            account = self.desk.accounts.get(str(args[0]) if args else "")
+            if account is None or len(args) != 3:
+                answer(False, "Invalid apikey")
+                return
+            expires = int(args[1])
+            if expires <= self.desk.sim.now_ms():
+                answer(False, "Request expired")
+                return
+            expected = hmac.new(account.secret, f"GET/realtime{expires}".encode(),
+                                hashlib.sha256).hexdigest()
+            if not hmac.compare_digest(expected, str(args[2])):
+                answer(False, "Invalid sign")
+                return
+            conn.account = account
+            self.logins += 1
+            answer(True)
+        elif op == "subscribe":
+            if conn.account is None:
+                answer(False, "Request not authorized")
+                return
+            conn.subscribed = True
+            answer(True)
+
+    # -- events ---------------------------------------------------------------------------
+
+    def publish(self, order: SimOrder) -> None:
+        """Push one accepted order's events to every subscribed private socket."""
+        targets = [c for c in self.conns if c.subscribed]
+        if not targets:
+            return
+        frames = (self._binance_events(order) if self.venue == "binance"
+                  else self._okx_events(order) if self.venue == "okx"
+                  else self._bybit_events(order) if self.venue == "bybit" else [])
+        for c in targets:
+            for f in frames:
+                if self.venue == "binance":
+                    f = {"subscriptionId": c.subscription_id, "event": f}
+                self._send(c, f)
+
+    def _scales(self, o: SimOrder) -> tuple[int, int]:
+        feed = self.desk.sim.feed(o.symbol, o.category)
+        return feed.px_dec, feed.qty_dec
+
+    def _fees(self, o: SimOrder) -> list[int]:
+        return [p * q * self.desk.taker_fee_ppm // 1_000_000 for p, q in o.fills]
+
+    def _binance_events(self, o: SimOrder) -> list[dict[str, Any]]:
+        pd, qd = self._scales(o)
+        base = {"e": "executionReport", "E": o.ts_ms, "s": o.symbol, "c": o.client_order_id,
+                "S": o.side.upper(), "o": "LIMIT", "f": o.tif, "q": _fmt(o.qty_units, qd),
+                "p": _fmt(o.price_units, pd), "C": "", "r": "NONE", "i": o.venue_order_id,
+                "T": o.ts_ms, "O": o.ts_ms}
+        out = [base | {"x": "NEW", "X": "NEW", "l": "0", "z": "0", "L": "0", "n": "0",
+                       "N": None, "t": -1, "Z": "0"}]
+        cum = cum_quote = 0
+        for k, ((px, qty), fee) in enumerate(zip(o.fills, self._fees(o), strict=True)):
+            cum += qty
+            cum_quote += px * qty
+            out.append(base | {
+                "x": "TRADE", "X": "FILLED" if cum == o.qty_units else "PARTIALLY_FILLED",
+                "l": _fmt(qty, qd), "z": _fmt(cum, qd), "L": _fmt(px, pd),
+                "n": _fmt(fee, pd + qd), "N": quote_asset(o.symbol), "t": k + 1,
+                "Z": _fmt(cum_quote, pd + qd)})
+        if o.filled_units < o.qty_units:
+            out.append(base | {"x": "EXPIRED", "X": "EXPIRED", "l": "0", "z": _fmt(cum, qd),
+                               "L": "0", "n": "0", "N": None, "t": -1,
+                               "Z": _fmt(cum_quote, pd + qd)})
+        return out
+
+    def _okx_events(self, o: SimOrder) -> list[dict[str, Any]]:
+        pd, qd = self._scales(o)
+
+        def push(state: str, fill_qty: int = 0, fill_px: int = 0, fee: int = 0,
+                 trade: str = "", cum: int = 0, cum_quote: int = 0) -> dict[str, Any]:
+            return {"arg": {"channel": "orders", "instType": "ANY", "uid": "1"}, "data": [{
+                "instId": o.symbol, "ordId": str(o.venue_order_id),
+                "clOrdId": o.client_order_id, "side": o.side, "ordType": o.tif.lower(),
+                "px": _fmt(o.price_units, pd), "sz": _fmt(o.qty_units, qd), "state": state,
+                "fillSz": _fmt(fill_qty, qd), "fillPx": _fmt(fill_px, pd) if fill_qty else "",
+                "tradeId": trade, "accFillSz": _fmt(cum, qd),
+                "avgPx": _fmt(cum_quote // cum, pd) if cum else "",
+                "fillFee": "-" + _fmt(fee, pd + qd) if fee else "0",
+                "fillFeeCcy": quote_asset(o.symbol) if fill_qty else "",
+                "uTime": str(o.ts_ms), "code": "0", "msg": ""}]}
+
+        out = [push("live")]
+        cum = cum_quote = 0
+        for k, ((px, qty), fee) in enumerate(zip(o.fills, self._fees(o), strict=True)):
+            cum += qty
+            cum_quote += px * qty
+            state = "filled" if cum == o.qty_units else "partially_filled"
+            out.append(push(state, qty, px, fee, str(k + 1), cum, cum_quote))
+        if o.filled_units < o.qty_units:
+            out.append(push("canceled", cum=cum, cum_quote=cum_quote))
+        return out
+
+    def _bybit_events(self, o: SimOrder) -> list[dict[str, Any]]:
+        pd, qd = self._scales(o)
+        category = "spot" if o.category == "spot" else "linear"
+
+        def order(status: str, cum: int, cum_quote: int) -> dict[str, Any]:
+            return {"topic": "order", "id": secrets.token_hex(4), "creationTime": o.ts_ms,
+                    "data": [{"category": category, "symbol": o.symbol,
+                              "orderId": str(o.venue_order_id), "orderLinkId": o.client_order_id,
+                              "side": o.side.capitalize(), "orderStatus": status,
+                              "rejectReason": "EC_NoError", "cumExecQty": _fmt(cum, qd),
+                              "cumExecValue": _fmt(cum_quote, pd + qd),
+                              "updatedTime": str(o.ts_ms)}]}
+
+        out = [order("New", 0, 0)]
+        left = o.qty_units
+        for k, ((px, qty), fee) in enumerate(zip(o.fills, self._fees(o), strict=True)):
+            left -= qty
+            out.append({"topic": "execution", "id": secrets.token_hex(4),
+                        "creationTime": o.ts_ms, "data": [{
+                            "category": category, "symbol": o.symbol,
+                            "orderId": str(o.venue_order_id), "orderLinkId": o.client_order_id,
+                            "side": o.side.capitalize(), "execType": "Trade",
+                            "execId": f"{o.venue_order_id}-{k + 1}", "execPrice": _fmt(px, pd),
+                            "execQty": _fmt(qty, qd), "execFee": _fmt(fee, pd + qd),
+                            "feeCurrency": quote_asset(o.symbol), "leavesQty": _fmt(left, qd),
+                            "orderQty": _fmt(o.qty_units, qd), "execTime": str(o.ts_ms)}]})
+        if o.filled_units == o.qty_units:
+            status = "Filled"
+        elif o.filled_units and category == "spot":
+            status = "PartiallyFilledCanceled"
+        else:
+            status = "Cancelled"
+        out.append(order(status, o.filled_units, o.quote_units))
+        return out
+
+
+def _binance_signature_ok(account: Account, payload: bytes, signature: str) -> bool:
+    if account.ed25519 is not None:
+        try:
+            account.ed25519.verify(base64.b64decode(signature, validate=True), payload)
+        except (InvalidSignature, binascii.Error, ValueError):
+            return False
+        return True
+    expected = hmac.new(account.secret, payload, hashlib.sha256).hexdigest()
+    return hmac.compare_digest(expected, signature.lower())
