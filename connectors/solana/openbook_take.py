@@ -34,6 +34,7 @@ from connectors.solana.programs import (
     meta,
     pubkey,
 )
+from connectors.solana.swap_plan import SwapPlan, SwapRequest, TokenAccount, ceil_div
 from operators.clob import BookSide, OpenBookMarket
 from operators.errors import ExecutionError
 
@@ -43,6 +44,7 @@ __all__ = [
     "TakeOrderType",
     "maker_open_orders",
     "place_take_order_instruction",
+    "plan_swap",
 ]
 
 OPENBOOK_PROGRAM_ID = "opnb2LAfJYbRMAHHvqjCwQxanZn7ReEHp1k81EohpZb"
@@ -50,6 +52,7 @@ _PROGRAM = Pubkey.from_string(OPENBOOK_PROGRAM_ID)
 _DISC = anchor_ix_discriminator("place_take_order")
 _ARGS = struct.Struct("<BqqqBB")
 _I64_MAX = (1 << 63) - 1
+_FEE_UNIT = 1_000_000  # taker_fee is in millionths
 _ABSENT = AccountMeta(_PROGRAM, is_signer=False, is_writable=False)
 
 
@@ -167,3 +170,72 @@ def place_take_order_instruction(
         *(meta(m, writable=True) for m in makers),
     ]
     return Instruction(_PROGRAM, take.encode(), accounts)
+
+
+def plan_swap(req: SwapRequest) -> SwapPlan:
+    """The fill-or-kill `place_take_order` of a request, sized in base lots.
+
+    A sell is exact-in (base in) with a limit price making the quote out after the taker fee at
+    least the minimum; a buy is exact-out (base out) within a quote budget including fees. Either
+    fills completely or fails, so the limit holds.
+    """
+    market = req.market
+    if not isinstance(market, OpenBookMarket):
+        raise ExecutionError(f"{type(market).__name__} is not an OpenBookMarket", retryable=False)
+    sell = req.input_mint == market.base_mint
+    if not sell and req.input_mint != market.quote_mint:
+        raise ExecutionError(
+            f"input mint {req.input_mint} is not traded on {req.market_address}",
+            retryable=False,
+            venue="openbook",
+        )
+    if sell != req.exact_in:
+        raise ExecutionError(
+            "OpenBook take legs are sized in base: a sell is exact-in, a buy exact-out",
+            retryable=False,
+            venue="openbook",
+        )
+    base_lots = req.amount // market.base_lot_size
+    if base_lots <= 0:
+        raise ExecutionError(
+            f"amount {req.amount} is less than one base lot", retryable=False, venue="openbook"
+        )
+    if sell:
+        # fee rounding may take one more unit than the exact rate: ask for it
+        gross = ceil_div(req.limit * _FEE_UNIT, _FEE_UNIT - market.taker_fee) + 1
+        take = OpenBookTake(
+            side="ask",
+            price_lots=max(1, ceil_div(gross, base_lots * market.quote_lot_size)),
+            max_base_lots=base_lots,
+            max_quote_lots_including_fees=_I64_MAX,
+            order_type=TakeOrderType.FILL_OR_KILL,
+        )
+    else:
+        budget = req.limit // market.quote_lot_size
+        if budget <= 0:
+            raise ExecutionError(
+                f"maximum input {req.limit} is less than one quote lot",
+                retryable=False,
+                venue="openbook",
+            )
+        # the budget binds the spend; no single lot can cost more than all of it
+        take = OpenBookTake(
+            side="bid",
+            price_lots=min(budget, _I64_MAX),
+            max_base_lots=base_lots,
+            max_quote_lots_including_fees=min(budget, _I64_MAX),
+            order_type=TakeOrderType.FILL_OR_KILL,
+        )
+    makers = maker_open_orders(req.book_side, take) if isinstance(req.book_side, BookSide) else []
+    ix = place_take_order_instruction(req.market_address, market, req.owner, take, makers=makers)
+    base, quote = ix.accounts[9].pubkey, ix.accounts[10].pubkey
+    accounts = (
+        TokenAccount(str(base), market.base_mint, str(TOKEN_PROGRAM_ID)),
+        TokenAccount(str(quote), market.quote_mint, str(TOKEN_PROGRAM_ID)),
+    )
+    limits = {
+        "price_lots": take.price_lots,
+        "max_base_lots": take.max_base_lots,
+        "max_quote_lots_including_fees": take.max_quote_lots_including_fees,
+    }
+    return SwapPlan(ix, limits, accounts)

@@ -39,6 +39,7 @@ from connectors.solana.programs import (
     meta,
     pubkey,
 )
+from connectors.solana.swap_plan import SwapPlan, SwapRequest, TokenAccount
 from operators.clmm.accounts import TICK_ARRAY_SIZE, Whirlpool
 from operators.errors import ExecutionError
 
@@ -47,6 +48,7 @@ __all__ = [
     "MAX_SUPPLEMENTAL_TICK_ARRAYS",
     "OrcaSwapAccounts",
     "oracle_address",
+    "plan_swap",
     "swap_tick_array_starts",
     "swap_v2_instruction",
 ]
@@ -192,3 +194,66 @@ def swap_v2_instruction(
     else:
         data += b"\x00"
     return Instruction(_PROGRAM, data, accounts)
+
+
+def _mint_side(pool: Whirlpool, input_mint: str) -> bool:
+    if input_mint == pool.token_mint_a:
+        return True
+    if input_mint == pool.token_mint_b:
+        return False
+    raise ExecutionError(
+        f"input mint {input_mint} is neither token A nor B of {pool.address}",
+        retryable=False,
+        venue="orca",
+    )
+
+
+def plan_swap(req: SwapRequest) -> SwapPlan:
+    """The `swap_v2` of a request: static arrays from the pool's tick, one spare array each way.
+
+    Raises `ExecutionError` when the quote's end tick lies beyond the three arrays the program
+    can walk (the quote was made with more arrays than one swap may use).
+    """
+    pool = req.market
+    if not isinstance(pool, Whirlpool):
+        raise ExecutionError(f"{type(pool).__name__} is not a Whirlpool", retryable=False)
+    a_to_b = _mint_side(pool, req.input_mint)
+    span = TICK_ARRAY_SIZE * pool.tick_spacing
+    starts = swap_tick_array_starts(pool.tick_current_index, pool.tick_spacing, a_to_b)
+    if req.tick_after is not None:
+        # a->b crossing the lowest array's first tick leaves the pool at that tick - 1
+        low, high = min(starts) - (1 if a_to_b else 0), max(starts) + span
+        if not low <= req.tick_after < high:
+            raise ExecutionError(
+                f"quote ends at tick {req.tick_after}, beyond the tick arrays [{low}, {high}) "
+                "one swap_v2 can walk",
+                retryable=False,
+                venue="orca",
+            )
+    # a price that moves one array either way before landing still finds its arrays
+    back = starts[0] + (span if a_to_b else -span)
+    ahead = starts[-1] + (-span if a_to_b else span)
+    spare = [
+        s
+        for s in (back, ahead)
+        if s not in starts and s + span > _MIN_TICK_INDEX and s < _MAX_TICK_INDEX
+    ]
+    prog_a = req.token_program(pool.token_mint_a)
+    prog_b = req.token_program(pool.token_mint_b)
+    trader = OrcaSwapAccounts(req.owner, token_program_a=prog_a, token_program_b=prog_b)
+    ix = swap_v2_instruction(
+        pool,
+        trader,
+        amount=req.amount,
+        other_amount_threshold=req.limit,
+        a_to_b=a_to_b,
+        amount_specified_is_input=req.exact_in,
+        tick_array_starts=starts,
+        supplemental_tick_array_starts=spare,
+    )
+    accounts = (
+        TokenAccount(str(trader.owner_account_a(pool.token_mint_a)), pool.token_mint_a, prog_a),
+        TokenAccount(str(trader.owner_account_b(pool.token_mint_b)), pool.token_mint_b, prog_b),
+    )
+    limits = {"other_amount_threshold": req.limit, "sqrt_price_limit": 0}
+    return SwapPlan(ix, limits, accounts)

@@ -29,6 +29,7 @@ from solders.instruction import AccountMeta, Instruction
 from solders.pubkey import Pubkey
 
 from connectors.solana.programs import TOKEN_PROGRAM_ID, associated_token_address, meta, pubkey
+from connectors.solana.swap_plan import SwapPlan, SwapRequest, TokenAccount, ceil_div
 from operators.clob import PhoenixMarket
 from operators.errors import ExecutionError
 
@@ -37,6 +38,7 @@ __all__ = [
     "PhoenixIoc",
     "SelfTradeBehavior",
     "log_authority",
+    "plan_swap",
     "swap_instruction",
 ]
 
@@ -46,6 +48,7 @@ _SWAP_TAG = 0
 _IOC_TAG = 2
 _U64_MAX = (1 << 64) - 1
 _U128_MAX = (1 << 128) - 1
+_BPS = 10_000
 
 
 class SelfTradeBehavior(IntEnum):
@@ -164,3 +167,63 @@ def swap_instruction(
         AccountMeta(TOKEN_PROGRAM_ID, False, False),
     ]
     return Instruction(_PROGRAM, bytes([_SWAP_TAG]) + order.encode(), accounts)
+
+
+def plan_swap(req: SwapRequest) -> SwapPlan:
+    """The `Swap` of an exact-in request: a sell in base lots, a buy in quote lots.
+
+    The minimum fill carries the request's minimum output. The taker fee is charged in quote:
+    for a sell the minimum quote fill is grossed up by the fee (`taker_fee_bps`), so the output
+    after fees cannot fall below the limit whichever side of the fee the program compares.
+    """
+    market = req.market
+    if not isinstance(market, PhoenixMarket):
+        raise ExecutionError(f"{type(market).__name__} is not a PhoenixMarket", retryable=False)
+    if not req.exact_in:
+        raise ExecutionError(
+            "Phoenix Swap legs are exact-in (IOC in base lots or quote lots)",
+            retryable=False,
+            venue="phoenix",
+        )
+    sell = req.input_mint == market.base_mint
+    if not sell and req.input_mint != market.quote_mint:
+        raise ExecutionError(
+            f"input mint {req.input_mint} is not traded on {req.market_address}",
+            retryable=False,
+            venue="phoenix",
+        )
+    if sell:
+        gross = ceil_div(req.limit * _BPS, _BPS - market.taker_fee_bps)
+        order = PhoenixIoc(
+            side="ask",
+            num_base_lots=req.amount // market.base_lot_size,
+            num_quote_lots=0,
+            min_base_lots_to_fill=0,
+            min_quote_lots_to_fill=ceil_div(gross, market.quote_lot_size),
+            match_limit=req.match_limit,
+        )
+    else:
+        order = PhoenixIoc(
+            side="bid",
+            num_base_lots=0,
+            num_quote_lots=req.amount // market.quote_lot_size,
+            min_base_lots_to_fill=ceil_div(req.limit, market.base_lot_size),
+            min_quote_lots_to_fill=0,
+            match_limit=req.match_limit,
+        )
+    if order.num_base_lots == 0 and order.num_quote_lots == 0:
+        raise ExecutionError(
+            f"amount {req.amount} is less than one lot", retryable=False, venue="phoenix"
+        )
+    ix = swap_instruction(req.market_address, market, req.owner, order)
+    base = ix.accounts[4].pubkey
+    quote = ix.accounts[5].pubkey
+    accounts = (
+        TokenAccount(str(base), market.base_mint, str(TOKEN_PROGRAM_ID)),
+        TokenAccount(str(quote), market.quote_mint, str(TOKEN_PROGRAM_ID)),
+    )
+    limits = {
+        "min_base_lots_to_fill": order.min_base_lots_to_fill,
+        "min_quote_lots_to_fill": order.min_quote_lots_to_fill,
+    }
+    return SwapPlan(ix, limits, accounts)

@@ -42,12 +42,13 @@ from connectors.solana.raydium_clmm import (
     bitmap_extension_address,
     tick_array_address,
 )
+from connectors.solana.swap_plan import SwapPlan, SwapRequest, TokenAccount
 from operators.clmm import raydium_math as rm
 from operators.clmm.raydium import next_initialized_tick_array_start
 from operators.clmm.raydium_accounts import PoolState, TickArrayBitmapExtension
 from operators.errors import ExecutionError, QuoteError
 
-__all__ = ["RaydiumSwapAccounts", "swap_tick_array_starts", "swap_v2_instruction"]
+__all__ = ["RaydiumSwapAccounts", "plan_swap", "swap_tick_array_starts", "swap_v2_instruction"]
 
 _PROGRAM = Pubkey.from_string(RAYDIUM_CLMM_PROGRAM_ID)
 _DISC = anchor_ix_discriminator("swap_v2")
@@ -202,3 +203,46 @@ def swap_v2_instruction(
         is_base_input,
     )
     return Instruction(_PROGRAM, data, accounts)
+
+
+def plan_swap(req: SwapRequest) -> SwapPlan:
+    """The `swap_v2` of a request: the initialized arrays the quote walked plus one spare."""
+    pool = req.market
+    if not isinstance(pool, PoolState):
+        raise _fail(f"{type(pool).__name__} is not a Raydium PoolState")
+    if req.input_mint == pool.token_mint_0:
+        zero_for_one = True
+    elif req.input_mint == pool.token_mint_1:
+        zero_for_one = False
+    else:
+        raise _fail(f"input mint {req.input_mint} is neither mint 0 nor 1 of {req.market_address}")
+    ext = (
+        req.bitmap_extension if isinstance(req.bitmap_extension, TickArrayBitmapExtension) else None
+    )
+    starts, needs_ext = swap_tick_array_starts(
+        pool,
+        ext,
+        zero_for_one=zero_for_one,
+        tick_after=pool.tick_current if req.tick_after is None else req.tick_after,
+        extra_arrays=1,
+    )
+    prog_0 = req.token_program(pool.token_mint_0)
+    prog_1 = req.token_program(pool.token_mint_1)
+    trader = RaydiumSwapAccounts(req.owner, token_program_0=prog_0, token_program_1=prog_1)
+    ix = swap_v2_instruction(
+        pool,
+        req.market_address,
+        trader,
+        amount=req.amount,
+        other_amount_threshold=req.limit,
+        zero_for_one=zero_for_one,
+        tick_array_starts=starts,
+        is_base_input=req.exact_in,
+        with_bitmap_extension=needs_ext,
+    )
+    accounts = (
+        TokenAccount(str(trader.account(0, pool.token_mint_0)), pool.token_mint_0, prog_0),
+        TokenAccount(str(trader.account(1, pool.token_mint_1)), pool.token_mint_1, prog_1),
+    )
+    limits = {"other_amount_threshold": req.limit, "sqrt_price_limit": 0}
+    return SwapPlan(ix, limits, accounts)

@@ -11,7 +11,7 @@ venue's name: the engine, transports and live inputs ask the adapter.
   plays, the accounts a market needs besides its main one, and (CLOB) the market checks.
 
 Adapters pickle by id (`__reduce__`), so state holding one can be snapshotted by Bytewax.
-Execution (order clients, instruction builders) joins the adapters as it lands.
+Execution joins the adapters as it lands: a DEX adapter's `plan_swap` builds its swap instruction.
 """
 
 from __future__ import annotations
@@ -132,6 +132,9 @@ class DexAdapter(_ById):
     (`derive` = the markets file lists no tick arrays for it)."""
     check_market: Callable[[Any], None] = lambda _decoded: None
     """Raise `DecodeError` when a decoded market account cannot be traded (e.g. zero lots)."""
+    plan_swap: Callable[[Any], Any] | None = None
+    """`SwapRequest -> SwapPlan` (connectors/solana/swap_plan.py): the venue's swap instruction
+    builder, its limit fields and token accounts; None while the venue cannot execute."""
 
     def decoder_for(self, payload: bytes) -> AccountDecoder | None:
         """The decoder of an account by its first 8 bytes, None when the program has none."""

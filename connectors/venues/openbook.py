@@ -9,10 +9,11 @@ from __future__ import annotations
 from typing import Any
 
 from connectors.solana import openbook as codec
+from connectors.solana import openbook_take
 from connectors.venues.base import AccountDecoder, DexAdapter
 from operators.errors import DecodeError
 
-PROGRAM_ID = "opnb2LAfJYbRMAHHvqjCwQxanZn7ReEHp1k81EohpZb"
+PROGRAM_ID = openbook_take.OPENBOOK_PROGRAM_ID
 
 
 def _check_market(market: Any) -> None:
@@ -39,4 +40,5 @@ OPENBOOK = DexAdapter(
     wanted_accounts=_wanted,
     watch_main=lambda _derive: True,
     check_market=_check_market,
+    plan_swap=openbook_take.plan_swap,
 )
