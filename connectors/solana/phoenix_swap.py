@@ -48,7 +48,6 @@ _SWAP_TAG = 0
 _IOC_TAG = 2
 _U64_MAX = (1 << 64) - 1
 _U128_MAX = (1 << 128) - 1
-_BPS = 10_000
 
 
 class SelfTradeBehavior(IntEnum):
@@ -172,9 +171,10 @@ def swap_instruction(
 def plan_swap(req: SwapRequest) -> SwapPlan:
     """The `Swap` of an exact-in request: a sell in base lots, a buy in quote lots.
 
-    The minimum fill carries the request's minimum output. The taker fee is charged in quote:
-    for a sell the minimum quote fill is grossed up by the fee (`taker_fee_bps`), so the output
-    after fees cannot fall below the limit whichever side of the fee the program compares.
+    The minimum fill carries the request's minimum output, rounded up to whole lots. The
+    program compares an ask's `min_quote_lots_to_fill` with the quote lots it pays out, which
+    are net of the taker fee (phoenix-v1 `fifo.rs`: a sell's matched quote lots less
+    `quote_lot_fees`), so the limit needs no fee adjustment.
     """
     market = req.market
     if not isinstance(market, PhoenixMarket):
@@ -193,13 +193,12 @@ def plan_swap(req: SwapRequest) -> SwapPlan:
             venue="phoenix",
         )
     if sell:
-        gross = ceil_div(req.limit * _BPS, _BPS - market.taker_fee_bps)
         order = PhoenixIoc(
             side="ask",
             num_base_lots=req.amount // market.base_lot_size,
             num_quote_lots=0,
             min_base_lots_to_fill=0,
-            min_quote_lots_to_fill=ceil_div(gross, market.quote_lot_size),
+            min_quote_lots_to_fill=ceil_div(req.limit, market.quote_lot_size),
             match_limit=req.match_limit,
         )
     else:

@@ -234,7 +234,7 @@ def test_raydium_pool_beyond_the_default_bitmap_passes_the_extension_first() -> 
 # ------------------------------------------------------------------------ Phoenix, OpenBook
 
 
-def test_phoenix_sell_sets_min_quote_lots_grossed_up_by_the_taker_fee() -> None:
+def test_phoenix_sell_sets_min_quote_lots_net_of_fee_rounded_up_to_lots() -> None:
     raw = ph_codec.encode_market(taker_fee_bps=5, base_lot_size=1_000, quote_lot_size=10)
     market = ph_codec.decode_market(raw)
     req = SwapRequest(
@@ -250,11 +250,11 @@ def test_phoenix_sell_sets_min_quote_lots_grossed_up_by_the_taker_fee() -> None:
         quoted_out=100_000,
     )
     plan = venues.dex("phoenix").plan_swap(req)  # type: ignore[misc]
-    # 99_950 * 10_000 / 9_995 = 100_000 quote units -> 10_000 quote lots
-    assert plan.limits == {"min_base_lots_to_fill": 0, "min_quote_lots_to_fill": 10_000}
+    # the program compares a sell's quote lots after fees: ceil(99_950 / 10) lots
+    assert plan.limits == {"min_base_lots_to_fill": 0, "min_quote_lots_to_fill": 9_995}
     data = bytes(plan.instruction.data)
     assert data[:4] == bytes([0, 2, 1, 0])  # Swap, IOC, ask, no price limit
-    assert struct.unpack_from("<QQQQ", data, 4) == (2_500, 0, 0, 10_000)
+    assert struct.unpack_from("<QQQQ", data, 4) == (2_500, 0, 0, 9_995)
 
 
 def test_openbook_buy_is_fill_or_kill_within_the_quote_budget_and_names_the_makers() -> None:
@@ -340,3 +340,69 @@ def test_no_keypair_byte_reaches_a_repr_an_error_or_a_log(
     for k in (PAYER, Keypair.from_seed(bytes([9]) * 32)):
         for form in _secret_forms(k):
             assert form not in joined
+
+
+def test_phoenix_buy_spends_whole_quote_lots_and_needs_the_minimum_base_lots() -> None:
+    market = ph_codec.decode_market(ph_codec.encode_market(base_lot_size=1_000, quote_lot_size=10))
+    req = SwapRequest(
+        venue="phoenix",
+        market_address=str(Keypair.from_seed(bytes(32)).pubkey()),
+        market=market,
+        owner=OWNER,
+        input_mint=market.quote_mint,
+        exact_in=True,
+        amount=123_456,
+        limit=2_500_001,
+        quoted_in=123_456,
+        quoted_out=2_600_000,
+    )
+    plan = venues.dex("phoenix").plan_swap(req)  # type: ignore[misc]
+    assert plan.limits == {"min_base_lots_to_fill": 2_501, "min_quote_lots_to_fill": 0}
+    data = bytes(plan.instruction.data)
+    assert data[:4] == bytes([0, 2, 0, 0])  # Swap, IOC, bid, no price limit
+    assert struct.unpack_from("<QQQQ", data, 4) == (0, 12_345, 2_501, 0)
+
+
+def test_openbook_sell_limit_price_keeps_the_output_after_fee_above_the_minimum() -> None:
+    raw = ob_codec.encode_market(base_lot_size=1_000_000, quote_lot_size=10, taker_fee=400)
+    market = ob_codec.decode_market(raw)
+    req = SwapRequest(
+        venue="openbook",
+        market_address=str(Keypair.from_seed(bytes(32)).pubkey()),
+        market=market,
+        owner=OWNER,
+        input_mint=market.base_mint,
+        exact_in=True,
+        amount=3_000_000,
+        limit=2_990,
+        quoted_in=3_000_000,
+        quoted_out=3_000,
+    )
+    plan = venues.dex("openbook").plan_swap(req)  # type: ignore[misc]
+    # gross needed ceil(2_990 / (1 - 0.0004)) + 1 = 2_993 over 3 lots of 10 units: 100 per lot;
+    # at 100 the fill pays 3_000 - ceil(3_000 * 400 / 10^6) = 2_998 >= 2_990
+    assert plan.limits == {
+        "price_lots": 100,
+        "max_base_lots": 3,
+        "max_quote_lots_including_fees": 2**63 - 1,
+    }
+    assert plan.instruction.data[8] == 1  # ask
+
+
+def test_openbook_buy_sized_in_quote_is_refused_with_the_reason() -> None:
+    market = ob_codec.decode_market(ob_codec.encode_market())
+    req = SwapRequest(
+        venue="openbook",
+        market_address=str(Keypair.from_seed(bytes(32)).pubkey()),
+        market=market,
+        owner=OWNER,
+        input_mint=market.quote_mint,
+        exact_in=True,
+        amount=3_000,
+        limit=1,
+        quoted_in=3_000,
+        quoted_out=2,
+    )
+    with pytest.raises(ExecutionError, match="a buy exact-out") as info:
+        venues.dex("openbook").plan_swap(req)  # type: ignore[misc]
+    assert info.value.retryable is False
