@@ -8,9 +8,11 @@ PDAs are cached per pool after the first trade, as on the live path. Target: <= 
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable
 from dataclasses import replace
+from typing import Any
 
 from solders.hash import Hash
 from solders.keypair import Keypair
@@ -18,7 +20,9 @@ from solders.keypair import Keypair
 from bench import bench_raydium
 from connectors import venues
 from connectors.solana import openbook as ob_codec
+from connectors.solana import orca
 from connectors.solana import phoenix as ph_codec
+from connectors.solana.programs import TOKEN_PROGRAM_ID, associated_token_address
 from connectors.solana.swap_plan import SwapRequest
 from connectors.solana.transactions import build_swap_transaction
 from operators.clmm import quote_swap
@@ -202,4 +206,97 @@ def run(quick: bool = False) -> list[dict[str, object]]:
                     "note": "slippage limit + SwapRequest + plan_swap + v0 compile + sign",
                 }
             )
-    return out
+    return out + run_confirmed(quick)
+
+
+# ------------------------------------------------------------------ sent and confirmed
+
+
+def _seed_standin(node: Any, req: SwapRequest) -> None:
+    from sim.dex_exec import encode_token_account
+
+    pool = req.market
+    rent = 2_039_280
+    token = str(TOKEN_PROGRAM_ID)
+    node.set_account(pool.address, orca.encode_whirlpool(pool), orca.WHIRLPOOL_PROGRAM_ID, 10**7)
+    for start in (-28_160, -22_528, -16_896):
+        ticks = tuple(
+            Tick.initialized_with(10**11, 10**11) if i % 11 == 0 else Tick.empty()
+            for i in range(88)
+        )
+        data = orca.encode_tick_array(TickArray(start, ticks, pool.address))
+        address = orca.tick_array_address(pool.address, start)
+        node.set_account(address, data, orca.WHIRLPOOL_PROGRAM_ID, 10**8)
+    vaults = ((pool.token_vault_a, _SOL), (pool.token_vault_b, _USDC))
+    for vault, mint in vaults:
+        node.set_account(vault, encode_token_account(mint, pool.address, 10**15), token, rent)
+    for mint in (_SOL, _USDC):
+        ata = str(associated_token_address(_OWNER, mint))
+        node.set_account(ata, encode_token_account(mint, _OWNER, 10**15), token, rent)
+    node.svm.airdrop(_PAYER.pubkey(), 10**12)
+
+
+async def _confirmed_samples(repeat: int) -> list[int]:
+    from types import SimpleNamespace
+
+    from connectors.solana.rpc import SolanaRpc
+    from sim.standin import SolanaStandIn
+
+    req, _ = _orca()
+    node = SolanaStandIn(start_slot=100)
+    await node.start()
+    _seed_standin(node, req)
+    settings = SimpleNamespace(
+        http=[node.http_url],
+        ws=[node.ws_url],
+        failover_http="",
+        failover_ws="",
+        commitment="confirmed",
+        timeout_ms=2000,
+    )
+    rpc = SolanaRpc(settings, heartbeat_timeout_s=5.0)
+    await rpc.start()
+    adapter = venues.dex("orca")
+    samples = []
+    try:
+        blockhash, _ = await rpc.get_latest_blockhash()
+        for i in range(repeat + 1):
+            t0 = time.perf_counter_ns()
+            # a fresh amount per trade: a fresh signature; limit 1 as the pool keeps moving
+            leg = replace(req, amount=10**8 + i, limit=1)
+            signed = build_swap_transaction(
+                adapter,
+                leg,
+                payer=_PAYER,
+                recent_blockhash=blockhash,
+                cu_limit=200_000,
+                cu_price_micro_lamports=1,
+            )
+            waiter = asyncio.ensure_future(rpc.confirm_signature(signed.signature, timeout_s=5))
+            await asyncio.sleep(0)  # let the subscription go out before the send
+            await rpc.send_transaction(signed.tx_bytes)
+            update = await waiter
+            if update.err is not None:
+                raise RuntimeError(f"bench swap failed on the stand-in: {update.err}")
+            if i:  # the first trade warms the subscription path and the PDA caches
+                samples.append(time.perf_counter_ns() - t0)
+    finally:
+        await rpc.close()
+        await node.stop()
+    return samples
+
+
+def run_confirmed(quick: bool = False) -> list[dict[str, object]]:
+    """Intent -> sent -> confirmed (signatureSubscribe) on a loopback stand-in, Orca, p50/p99."""
+    samples = asyncio.run(_confirmed_samples(20 if quick else 300))
+    return [
+        {
+            "name": f"dex_tx_orca_intent_to_confirmed_standin_{stat}",
+            "value": _pct(samples, q),
+            "unit": "us",
+            "target": "report only (loopback, one slot per send)",
+            "better": "lower",
+            "note": "build + sign + sendTransaction (HTTP) + signatureNotification (WS)",
+        }
+        for stat, q in (("p50", 0.5), ("p99", 0.99))
+    ]

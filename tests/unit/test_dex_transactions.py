@@ -7,6 +7,8 @@ import struct
 from dataclasses import replace
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from solders.hash import Hash
 from solders.keypair import Keypair
 from solders.message import MessageV0
@@ -406,3 +408,21 @@ def test_openbook_buy_sized_in_quote_is_refused_with_the_reason() -> None:
     with pytest.raises(ExecutionError, match="a buy exact-out") as info:
         venues.dex("openbook").plan_swap(req)  # type: ignore[misc]
     assert info.value.retryable is False
+
+
+@given(
+    quoted=st.integers(1, 2**64 - 1),
+    edge=st.integers(0, 2**64 - 1),
+    ppm=st.integers(0, 1_000_000),
+)
+def test_min_out_never_gives_up_more_than_the_share_of_the_edge(
+    quoted: int, edge: int, ppm: int
+) -> None:
+    try:
+        floor = min_out_after_give_up(quoted, edge, ppm)
+    except ExecutionError:
+        assert edge * ppm // 1_000_000 >= quoted  # refused only when nothing would be left
+        return
+    assert 0 < floor <= quoted
+    assert (quoted - floor) * 1_000_000 <= edge * ppm
+    assert max_in_after_give_up(quoted, edge, ppm) - quoted == quoted - floor
