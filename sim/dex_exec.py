@@ -1,5 +1,5 @@
 """Swap execution for the RPC stand-in: the venues' programs are not available offline, so the
-stand-in runs each CLMM swap instruction with our exact quote math (operators/clmm) against the
+stand-in runs each swap instruction with our exact quote math (operators/clmm) against the
 accounts it holds and writes the results back (pool price, tick, liquidity; vault and trader
 token balances), so the next quote sees the trade.
 
@@ -15,8 +15,8 @@ What is modelled (facts from the programs' sources, see connectors/solana/*_swap
 - fees, fee growth, rewards, oracles and protocol fees are not modelled (they do not move the
   price a later quote sees).
 
-Not modelled yet: Phoenix `Swap` and OpenBook `place_take_order` (their books would need
-re-encoding after fills); a transaction calling them is refused as an unknown program.
+Phoenix `Swap` and OpenBook v2 `place_take_order` are matched against the held book by
+`sim.clob_exec`.
 """
 
 from __future__ import annotations
@@ -38,6 +38,7 @@ from operators.clmm.raydium_accounts import RaydiumTickArray
 from operators.clmm.swap import quote_swap_orca
 from operators.clmm.types import InsufficientLiquidity, QuoteError, SwapQuote
 from operators.errors import DecodeError, ExecutionError
+from sim.clob_exec import CLOB_HANDLERS
 
 __all__ = [
     "BASE_FEE_LAMPORTS_PER_SIGNATURE",
@@ -324,8 +325,13 @@ class SwapExecutor:
             orca.WHIRLPOOL_PROGRAM_ID: _orca_swap_v2,
             raydium_clmm.RAYDIUM_CLMM_PROGRAM_ID: _raydium_swap_v2,
             str(ASSOCIATED_TOKEN_PROGRAM_ID): _create_idempotent,
+            **CLOB_HANDLERS,
         }
-        self.swap_programs = {orca.WHIRLPOOL_PROGRAM_ID, raydium_clmm.RAYDIUM_CLMM_PROGRAM_ID}
+        self.swap_programs = {
+            orca.WHIRLPOOL_PROGRAM_ID,
+            raydium_clmm.RAYDIUM_CLMM_PROGRAM_ID,
+            *CLOB_HANDLERS,
+        }
 
     def handles(self, tx: VersionedTransaction) -> bool:
         """Whether the transaction calls one of the swap programs modelled here."""

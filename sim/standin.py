@@ -6,7 +6,8 @@ RPC client can be tested without the network. Tests load real account bytes, mut
 `set_account` (each write lands in a new slot and notifies subscribers) and inject faults:
 HTTP 429 with Retry-After, 5xx, stalls, dropped WS connections, muted WS and slot lag.
 
-Transactions calling a DEX program we cannot load offline (Orca, Raydium CLMM) are checked
+Transactions calling a DEX program we cannot load offline (Orca, Raydium CLMM, Phoenix,
+OpenBook v2) are checked
 (signatures, blockhash age, fee payer) and executed by `sim.dex_exec.SwapExecutor` with our exact
 quote math; their account writes land in a new slot and notify subscribers like any other.
 

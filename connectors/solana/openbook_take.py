@@ -175,9 +175,11 @@ def place_take_order_instruction(
 def plan_swap(req: SwapRequest) -> SwapPlan:
     """The fill-or-kill `place_take_order` of a request, sized in base lots.
 
-    A sell is exact-in (base in) with a limit price making the quote out after the taker fee at
-    least the minimum; a buy is exact-out (base out) within a quote budget including fees. Either
-    fills completely or fails, so the limit holds.
+    A buy is exact-out (base out) within a quote budget including fees: it fills completely
+    within the budget or fails, so the maximum input holds exactly. A sell is exact-in (base in)
+    and the program's only bound is a per-lot limit price: the price at which every lot filling
+    there still pays the minimum out after the taker fee, but never above the quote's worst level
+    (`worst_price`), since a stricter floor would refuse the very book the quote walked.
     """
     market = req.market
     if not isinstance(market, OpenBookMarket):
@@ -203,9 +205,12 @@ def plan_swap(req: SwapRequest) -> SwapPlan:
     if sell:
         # fee rounding may take one more unit than the exact rate: ask for it
         gross = ceil_div(req.limit * _FEE_UNIT, _FEE_UNIT - market.taker_fee) + 1
+        price = ceil_div(gross, base_lots * market.quote_lot_size)
+        if req.worst_price is not None:
+            price = min(price, req.worst_price)
         take = OpenBookTake(
             side="ask",
-            price_lots=max(1, ceil_div(gross, base_lots * market.quote_lot_size)),
+            price_lots=max(1, price),
             max_base_lots=base_lots,
             max_quote_lots_including_fees=_I64_MAX,
             order_type=TakeOrderType.FILL_OR_KILL,

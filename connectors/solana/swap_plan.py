@@ -34,7 +34,7 @@ class SwapRequest:
     the CLMM quote's end tick (the tick arrays it walked); `bitmap_extension` the Raydium pool's
     extension account when held; `book_side` the OpenBook side the order takes from (its makers'
     open-orders accounts settle in the same instruction). `token_programs` maps a mint to its
-    token program when it is not the classic one.
+    token program when it is not the classic one; `worst_price` is the CLOB quote's last level.
     """
 
     venue: str
@@ -52,6 +52,8 @@ class SwapRequest:
     book_side: Any = None
     token_programs: Mapping[str, str] = field(default_factory=dict)
     match_limit: int | None = None
+    worst_price: int | None = None
+    """CLOB quote: the price of the last level the walk touched (Phoenix ticks, OpenBook lots)."""
 
     def token_program(self, mint: str) -> str:
         """The token program of `mint` (the classic SPL token program unless mapped)."""

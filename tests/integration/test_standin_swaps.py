@@ -15,11 +15,16 @@ from types import SimpleNamespace
 
 import pytest
 from solders.keypair import Keypair
+from solders.pubkey import Pubkey
 from solders.signature import Signature
 from solders.transaction import VersionedTransaction
 
 from connectors import venues
+from connectors.solana import openbook as ob_codec
 from connectors.solana import orca, raydium_clmm
+from connectors.solana import phoenix as ph_codec
+from connectors.solana.openbook_take import OPENBOOK_PROGRAM_ID
+from connectors.solana.phoenix_swap import PHOENIX_PROGRAM_ID
 from connectors.solana.programs import TOKEN_PROGRAM_ID, associated_token_address
 from connectors.solana.rpc import SolanaRpc
 from connectors.solana.swap_plan import SwapRequest
@@ -27,6 +32,13 @@ from connectors.solana.transactions import build_swap_transaction
 from operators.clmm import quote_swap
 from operators.clmm.accounts import TickArray, Whirlpool
 from operators.clmm.math import sqrt_price_from_tick_index
+from operators.clob import (
+    OpenBookLeaf,
+    clob_buy_cost,
+    clob_sell_proceeds,
+    openbook_view,
+    phoenix_view,
+)
 from operators.errors import ExecutionError
 from operators.slippage import min_out_after_give_up
 from sim.dex_exec import encode_token_account, token_amount
@@ -330,6 +342,148 @@ async def test_raydium_swap_moves_pool_and_balances_as_quoted() -> None:
         )
         assert moved.liquidity == 10**12  # the (-70, 25) position is left behind
         assert (token_amount(usdc), token_amount(sol)) == (quote.amount_out, 10**12 - amount)
+    finally:
+        await rpc.close()
+        await node.stop()
+
+
+# ------------------------------------------------------------------------------ CLOBs
+
+
+async def _clob_node(accounts: dict[str, tuple[bytes, str]]) -> tuple[SolanaStandIn, SolanaRpc]:
+    node = SolanaStandIn(start_slot=11_000)
+    await node.start()
+    for key, (data, owner) in accounts.items():
+        node.set_account(key, data, owner, 10**8)
+    node.svm.airdrop(PAYER.pubkey(), 10**9)
+    rpc = _rpc(node)
+    await rpc.start()
+    return node, rpc
+
+
+def _wallet(base_vault: str, quote_vault: str, market: str) -> dict[str, tuple[bytes, str]]:
+    return {
+        base_vault: (encode_token_account(SOL_MINT, market, 10**13), TOKEN),
+        quote_vault: (encode_token_account(USDC_MINT, market, 10**13), TOKEN),
+        SOL_ATA: (encode_token_account(SOL_MINT, OWNER, 10**9), TOKEN),
+        USDC_ATA: (encode_token_account(USDC_MINT, OWNER, 10**9), TOKEN),
+    }
+
+
+async def _land(rpc: SolanaRpc, adapter_id: str, req: SwapRequest) -> str:
+    blockhash, _ = await rpc.get_latest_blockhash()
+    signed = build_swap_transaction(
+        venues.dex(adapter_id),
+        req,
+        payer=PAYER,
+        recent_blockhash=blockhash,
+        cu_limit=CU_LIMIT,
+        cu_price_micro_lamports=CU_PRICE,
+    )
+    return await rpc.send_transaction(signed.tx_bytes)
+
+
+async def test_phoenix_swaps_fill_the_book_as_our_clob_walk_prices_them() -> None:
+    raw = ph_codec.encode_market(
+        bids=[(15_000, 40), (14_990, 100)],
+        asks=[(15_010, 30), (15_020, 50)],
+        base_lot_size=1_000,
+        quote_lot_size=1,
+        taker_fee_bps=2,
+        base_mint=bytes(Pubkey.from_string(SOL_MINT)),
+        quote_mint=bytes(Pubkey.from_string(USDC_MINT)),
+    )
+    market = ph_codec.decode_market(raw)
+    accounts = {
+        POOL: (raw, PHOENIX_PROGRAM_ID),
+        **_wallet(market.base_vault, market.quote_vault, POOL),
+    }
+    node, rpc = await _clob_node(accounts)
+    try:
+        view = phoenix_view(
+            market, venue="phoenix", market_id="m", pair="SOL-USDC", quote_currency="USDC",
+            slot=0, ts_event_ns=0, ts_recv_ns=0,
+        )  # fmt: skip
+        sell = clob_sell_proceeds(view, 60_000)  # 40 lots at 15_000 + 20 at 14_990
+        out = sell.quote_amount - sell.fee_quote
+        assert (sell.quote_amount, sell.fee_quote) == (899_800, 180)
+        req = SwapRequest(
+            "phoenix", POOL, market, OWNER, SOL_MINT, True, 60_000,
+            min_out_after_give_up(out, 100, 500_000), 60_000, out,
+        )  # fmt: skip
+        await _land(rpc, "phoenix", req)
+        raw_market, sol, usdc = await _read(rpc, [POOL, SOL_ATA, USDC_ATA])
+        assert (token_amount(sol), token_amount(usdc)) == (10**9 - 60_000, 10**9 + out)
+        after = ph_codec.decode_market(raw_market)
+        assert (after.bids, after.asks) == ([(14_990, 80)], [(15_010, 30), (15_020, 50)])
+        # a buy with 500_000 quote units: 30 lots at 15_010 and 3 at 15_020 fit with the fee
+        buy = clob_buy_cost(view, 33_000)
+        assert buy.quote_amount + buy.fee_quote == 495_460
+        req = SwapRequest(
+            "phoenix", POOL, after, OWNER, USDC_MINT, True, 500_000, 33_000, 495_460, 33_000
+        )
+        await _land(rpc, "phoenix", req)
+        raw_market, sol, usdc = await _read(rpc, [POOL, SOL_ATA, USDC_ATA])
+        assert token_amount(sol) == 10**9 - 60_000 + 33_000
+        assert token_amount(usdc) == 10**9 + out - 495_460
+        assert ph_codec.decode_market(raw_market).asks == [(15_020, 47)]
+        # the same buy now needs more than the book offers at that budget: voided
+        with pytest.raises(ExecutionError, match=r"NewOrderError \(15\)"):
+            await _land(rpc, "phoenix", replace(req, market=after, limit=34_000))
+    finally:
+        await rpc.close()
+        await node.stop()
+
+
+async def test_openbook_fill_or_kill_takes_the_quoted_levels_or_nothing() -> None:
+    bids_key = str(Keypair.from_seed(bytes([21]) * 32).pubkey())
+    asks_key = str(Keypair.from_seed(bytes([22]) * 32).pubkey())
+    raw = ob_codec.encode_market(
+        bids=bytes(Pubkey.from_string(bids_key)),
+        asks=bytes(Pubkey.from_string(asks_key)),
+        base_mint=bytes(Pubkey.from_string(SOL_MINT)),
+        quote_mint=bytes(Pubkey.from_string(USDC_MINT)),
+        base_lot_size=1_000_000,
+        quote_lot_size=10,
+        taker_fee=400,
+    )
+    market = ob_codec.decode_market(raw)
+    leaves = [
+        OpenBookLeaf(ob_codec.fixed_key("bids", p, i), q, 0)
+        for i, (p, q) in enumerate([(100, 2), (99, 5)])
+    ]
+    bids = ob_codec.encode_book_side("bids", leaves)
+    accounts = {
+        POOL: (raw, OPENBOOK_PROGRAM_ID),
+        bids_key: (bids, OPENBOOK_PROGRAM_ID),
+        asks_key: (ob_codec.encode_book_side("asks"), OPENBOOK_PROGRAM_ID),
+        **_wallet(market.market_base_vault, market.market_quote_vault, POOL),
+    }
+    node, rpc = await _clob_node(accounts)
+    try:
+        side = ob_codec.decode_book_side(bids)
+        view = openbook_view(
+            market, side, ob_codec.decode_book_side(accounts[asks_key][0]), 0, venue="openbook",
+            market_id="m", pair="SOL-USDC", quote_currency="USDC", slot=0, ts_event_ns=0,
+            ts_recv_ns=0,
+        )  # fmt: skip
+        sell = clob_sell_proceeds(view, 3_000_000)  # 2 lots at 100 + 1 at 99
+        out = sell.quote_amount - sell.fee_quote
+        assert (out, sell.worst_price_ticks) == (2_988, 99)
+        req = SwapRequest(
+            "openbook", POOL, market, OWNER, SOL_MINT, True, 3_000_000,
+            min_out_after_give_up(out, 20, 500_000), 3_000_000, out,
+            book_side=side, worst_price=sell.worst_price_ticks,
+        )  # fmt: skip
+        plan = venues.dex("openbook").plan_swap(req)  # type: ignore[misc]
+        assert plan.limits["price_lots"] == 99  # the min-out price (100) capped at the worst level
+        await _land(rpc, "openbook", req)
+        raw_bids, sol, usdc = await _read(rpc, [bids_key, SOL_ATA, USDC_ATA])
+        assert (token_amount(sol), token_amount(usdc)) == (10**9 - 3_000_000, 10**9 + out)
+        assert ob_codec.decode_book_side(raw_bids).levels() == [(99, 4)]
+        # 5 lots against 4 left: fill-or-kill refuses the partial fill
+        with pytest.raises(ExecutionError, match=r"WouldExecutePartially \(6043\)"):
+            await _land(rpc, "openbook", replace(req, amount=5_000_000, limit=1, worst_price=None))
     finally:
         await rpc.close()
         await node.stop()
