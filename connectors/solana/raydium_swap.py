@@ -65,14 +65,12 @@ def _fail(message: str) -> ExecutionError:
     return ExecutionError(f"swap_v2 {message}", retryable=False, venue="raydium_clmm")
 
 
-def _first_start(
-    pool: PoolState, ext: TickArrayBitmapExtension | None, zero_for_one: bool
-) -> int | None:
+def _first_start(pool: PoolState, ext: TickArrayBitmapExtension | None, zero_for_one: bool) -> int:
     spacing = pool.tick_spacing
     start = rm.array_start_index(pool.tick_current, spacing)
     if rm.overflows_default_bitmap(pool.tick_current, spacing):
         if ext is None:
-            return None
+            raise _fail(f"pool tick {pool.tick_current} needs the bitmap extension account")
         bits = ext.bitmap_u512(start < 0, rm.extension_bitmap_offset(start, spacing))
         if (bits >> rm.extension_offset_in_bitmap(start, spacing)) & 1:
             return start
@@ -82,7 +80,10 @@ def _first_start(
         )
         if is_set:
             return start
-    return next_initialized_tick_array_start(pool, ext, start, zero_for_one)
+    first = next_initialized_tick_array_start(pool, ext, start, zero_for_one)
+    if first is None:
+        raise _fail(f"no initialized tick array from tick {pool.tick_current} in this direction")
+    return first
 
 
 def swap_tick_array_starts(
@@ -99,8 +100,6 @@ def swap_tick_array_starts(
     spacing = pool.tick_spacing
     try:
         first = _first_start(pool, ext, zero_for_one)
-        if first is None:
-            raise _fail(f"pool tick {pool.tick_current} needs the bitmap extension account")
         end = rm.array_start_index(tick_after, spacing)
         starts = [first]
         extra = extra_arrays

@@ -426,3 +426,21 @@ def test_min_out_never_gives_up_more_than_the_share_of_the_edge(
     assert 0 < floor <= quoted
     assert (quoted - floor) * 1_000_000 <= edge * ppm
     assert max_in_after_give_up(quoted, edge, ppm) - quoted == quoted - floor
+
+
+def test_raydium_pool_beyond_the_bitmap_without_its_extension_names_the_missing_account() -> None:
+    far = 512 * 60 + 30
+    pool, _ = make_pool(1, far, [(far - 100, far + 100, 10**12)])
+    pool = replace(pool, token_mint_0=SOL_MINT, token_mint_1=USDC_MINT)
+    req = replace(_raydium_request(far), market=pool, bitmap_extension=None, tick_after=far - 10)
+    with pytest.raises(ExecutionError, match="needs the bitmap extension account") as info:
+        venues.dex("raydium_clmm").plan_swap(req)  # type: ignore[misc]
+    assert info.value.retryable is False
+
+
+def test_raydium_swap_with_no_initialized_array_ahead_is_refused() -> None:
+    req = _raydium_request(tick_after=200)
+    req = replace(req, input_mint=USDC_MINT)  # one-for-zero: up from tick 3
+    pool = replace(req.market, tick_current=300)  # above every position: nothing initialized up
+    with pytest.raises(ExecutionError, match="no initialized tick array from tick 300"):
+        venues.dex("raydium_clmm").plan_swap(replace(req, market=pool))  # type: ignore[misc]
