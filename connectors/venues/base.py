@@ -20,6 +20,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
+from connectors.solana.swap_plan import SwapPlan, SwapRequest
 from operators.events import MarketKind
 
 VenueKind = Literal["cex", "clmm", "clob"]
@@ -132,9 +133,9 @@ class DexAdapter(_ById):
     (`derive` = the markets file lists no tick arrays for it)."""
     check_market: Callable[[Any], None] = lambda _decoded: None
     """Raise `DecodeError` when a decoded market account cannot be traded (e.g. zero lots)."""
-    plan_swap: Callable[[Any], Any] | None = None
-    """`SwapRequest -> SwapPlan` (connectors/solana/swap_plan.py): the venue's swap instruction
-    builder, its limit fields and token accounts; None while the venue cannot execute."""
+    plan_swap: Callable[[SwapRequest], SwapPlan] | None = None
+    """The venue's swap instruction builder (connectors/solana/swap_plan.py): instruction, limit
+    fields and token accounts of a request; None while the venue cannot execute."""
 
     def decoder_for(self, payload: bytes) -> AccountDecoder | None:
         """The decoder of an account by its first 8 bytes, None when the program has none."""
