@@ -8,7 +8,9 @@ skip with the reason where a package is absent; SOLARB_SKIP_NPM_ORACLE=1 skips o
 - Phoenix: `@ellipsis-labs/phoenix-sdk` `MarketState.createSwapInstruction` on our market bytes
   with `getImmediateOrCancelOrderPacket`;
 - OpenBook v2: `@openbook-dex/openbook-v2` `OpenBookV2Client.placeTakeOrderIx` on our market
-  bytes decoded by the SDK's own Anchor coder.
+  bytes decoded by the SDK's own Anchor coder;
+- ComputeBudget and ATA `CreateIdempotent`: `@solana/web3.js` `ComputeBudgetProgram` and
+  `@solana/spl-token` `createAssociatedTokenAccountIdempotentInstruction`.
 Each case is seeded-random; the comparison is program id, every (pubkey, signer, writable) in
 order, and the data bytes.
 """
@@ -26,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from solders.compute_budget import set_compute_unit_limit, set_compute_unit_price
 from solders.instruction import Instruction
 from solders.keypair import Keypair
 
@@ -42,7 +45,11 @@ from connectors.solana.orca_swap import (
     swap_v2_instruction,
 )
 from connectors.solana.phoenix_swap import PhoenixIoc, SelfTradeBehavior, swap_instruction
-from connectors.solana.programs import TOKEN_2022_PROGRAM_ID, TOKEN_PROGRAM_ID
+from connectors.solana.programs import (
+    TOKEN_2022_PROGRAM_ID,
+    TOKEN_PROGRAM_ID,
+    create_ata_idempotent,
+)
 from connectors.solana.raydium_swap import RaydiumSwapAccounts
 from connectors.solana.raydium_swap import swap_v2_instruction as raydium_swap_v2
 from operators.clmm.accounts import Whirlpool
@@ -473,3 +480,52 @@ def test_openbook_place_take_order_equals_the_openbook_client_on_random_inputs()
             }
         )
     _assert_same(ours, _run(_OPENBOOK_JS, node_path, cases))
+
+
+# ------------------------------------------------------- ComputeBudget and ATA creation
+
+_TX_PARTS_JS = r"""
+const { ComputeBudgetProgram, PublicKey } = require('@solana/web3.js');
+const spl = require('@solana/spl-token');
+const cases = JSON.parse(require('fs').readFileSync(0, 'utf8'));
+const wire = (ix) => ({ program: ix.programId.toBase58(),
+  accounts: ix.keys.map((k) => [k.pubkey.toBase58(), k.isSigner, k.isWritable]),
+  data: Buffer.from(ix.data).toString('hex') });
+const out = cases.map((c) => {
+  const P = (s) => new PublicKey(s);
+  const ata = spl.getAssociatedTokenAddressSync(P(c.mint), P(c.owner), true, P(c.program));
+  return [
+    wire(ComputeBudgetProgram.setComputeUnitLimit({ units: c.limit })),
+    wire(ComputeBudgetProgram.setComputeUnitPrice({ microLamports: BigInt(c.price) })),
+    wire(spl.createAssociatedTokenAccountIdempotentInstruction(
+      P(c.payer), ata, P(c.owner), P(c.mint), P(c.program))),
+  ];
+}).flat();
+process.stdout.write(JSON.stringify(out));
+"""
+
+
+def test_compute_budget_and_idempotent_ata_creation_equal_web3js_and_spl_token() -> None:
+    node_path = _modules(("clob-oracle", "@solana/spl-token"))
+    rng = random.Random(21)
+    cases, ours = [], []
+    for _ in range(CASES):
+        payer, owner, mint = _key(rng), _key(rng), _key(rng)
+        program = str(rng.choice([TOKEN_PROGRAM_ID, TOKEN_2022_PROGRAM_ID]))
+        limit, price = rng.randint(1, 1_400_000), rng.getrandbits(rng.choice([8, 32, 64]))
+        ours += [
+            _ours(set_compute_unit_limit(limit)),
+            _ours(set_compute_unit_price(price)),
+            _ours(create_ata_idempotent(payer, owner, mint, program)),
+        ]
+        cases.append(
+            {
+                "payer": payer,
+                "owner": owner,
+                "mint": mint,
+                "program": program,
+                "limit": limit,
+                "price": str(price),
+            }
+        )
+    _assert_same(ours, _run(_TX_PARTS_JS, node_path, cases))
