@@ -221,8 +221,10 @@ def plan_swap(req: SwapRequest) -> SwapPlan:
     span = TICK_ARRAY_SIZE * pool.tick_spacing
     starts = swap_tick_array_starts(pool.tick_current_index, pool.tick_spacing, a_to_b)
     if req.tick_after is not None:
-        # a->b crossing the lowest array's first tick leaves the pool at that tick - 1
-        low, high = min(starts) - (1 if a_to_b else 0), max(starts) + span
+        # a->b crossing the lowest array's first tick leaves the pool at that tick - 1; b->a
+        # may start below its first array (no initializable tick above the pool's in its own)
+        low = min(min(starts) - (1 if a_to_b else 0), pool.tick_current_index)
+        high = max(starts) + span
         if not low <= req.tick_after < high:
             raise ExecutionError(
                 f"quote ends at tick {req.tick_after}, beyond the tick arrays [{low}, {high}) "

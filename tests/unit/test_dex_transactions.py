@@ -444,3 +444,17 @@ def test_raydium_swap_with_no_initialized_array_ahead_is_refused() -> None:
     pool = replace(req.market, tick_current=300)  # above every position: nothing initialized up
     with pytest.raises(ExecutionError, match="no initialized tick array from tick 300"):
         venues.dex("raydium_clmm").plan_swap(replace(req, market=pool))  # type: ignore[misc]
+
+
+def test_orca_b_to_a_from_the_last_ticks_of_an_array_starts_at_the_next_array() -> None:
+    # spacing 8: array 0 spans [0, 704); from tick 700 the next initializable tick (704) is in
+    # the next array, so the program's sequence is 704, 1408, 2112
+    pool = synth_pool(700, 10**12)
+    arrays = synth_arrays({1408: -(10**11)}, [0, 704, 1408, 2112])
+    quote = quote_swap(pool, arrays, 1_000, a_to_b=False)
+    assert quote.tick_after == 700  # a tiny swap stays below the first array of the sequence
+    req = replace(_orca_request(), market=pool, input_mint=USDC_MINT, tick_after=quote.tick_after)
+    plan = venues.dex("orca").plan_swap(req)  # type: ignore[misc]
+    keys = [str(a.pubkey) for a in plan.instruction.accounts]
+    assert keys[11:14] == [orca_tick_array(pool.address, s) for s in (704, 1408, 2112)]
+    assert keys[15:] == [orca_tick_array(pool.address, s) for s in (0, 2816)]
