@@ -6,6 +6,11 @@ RPC client can be tested without the network. Tests load real account bytes, mut
 `set_account` (each write lands in a new slot and notifies subscribers) and inject faults:
 HTTP 429 with Retry-After, 5xx, stalls, dropped WS connections, muted WS and slot lag.
 
+Transactions calling a DEX program we cannot load offline (Orca, Raydium CLMM, Phoenix,
+OpenBook v2) are checked
+(signatures, blockhash age, fee payer) and executed by `sim.dex_exec.SwapExecutor` with our exact
+quote math; their account writes land in a new slot and notify subscribers like any other.
+
 Start it with `await standin.start()` inside a running loop, or `standin.start_in_thread()`
 from synchronous code; `stop()` / `stop_thread()` close every socket. HTTP and WS share one
 ephemeral port on 127.0.0.1 (`http_url`, `ws_url`).
@@ -34,10 +39,13 @@ from solders.transaction_metadata import (
 )
 
 from operators.errors import ConfigError
+from sim.dex_exec import ProgramError, SwapExecutor
 
 _INVALID_PARAMS = -32602
 _METHOD_NOT_FOUND = -32601
 _PREFLIGHT_FAILURE = -32002
+_SIGNATURE_FAILURE = -32003
+_BLOCKHASH_MAX_AGE_SLOTS = 150
 _U64_MAX = 18446744073709551615
 
 
@@ -111,6 +119,11 @@ class SolanaStandIn:
         self._thread: threading.Thread | None = None
         self.http_requests: list[str] = []
         """Every JSON-RPC method received over HTTP, in order (for assertions)."""
+        self.swaps = SwapExecutor()
+        """Runs swap transactions of the venues' programs (not loadable offline) in Python."""
+        self._blockhashes: dict[str, int] = {}
+        self.fees_charged: dict[str, int] = {}
+        """Lamports charged per landed signature (base + priority fee)."""
 
     # ------------------------------------------------------------------ lifecycle
     @property
@@ -255,6 +268,12 @@ class SolanaStandIn:
         """Close every open WS connection from the server side."""
         for conn in list(self._conns):
             self._schedule_coro(conn.ws.close())
+
+    def expire_blockhash(self) -> None:
+        """Make every blockhash handed out so far unusable (as if 150 slots had passed)."""
+        with self._lock:
+            self.svm.expire_blockhash()
+            self._blockhashes.clear()
 
     def subscription_count(self) -> int:
         """Live subscriptions over all WS connections."""
@@ -445,10 +464,9 @@ class SolanaStandIn:
         return {"context": self._ctx(), "value": [self._get(k) for k in keys]}
 
     def _rpc_getLatestBlockhash(self, params: list[Any]) -> dict[str, Any]:
-        value = {
-            "blockhash": str(self.svm.latest_blockhash()),
-            "lastValidBlockHeight": self._slot + 150,
-        }
+        blockhash = str(self.svm.latest_blockhash())
+        self._blockhashes.setdefault(blockhash, self._slot)
+        value = {"blockhash": blockhash, "lastValidBlockHeight": self._slot + 150}
         return {"context": self._ctx(), "value": value}
 
     def _rpc_getSignatureStatuses(self, params: list[Any]) -> dict[str, Any]:
@@ -496,6 +514,9 @@ class SolanaStandIn:
 
     def _rpc_sendTransaction(self, params: list[Any]) -> str:
         tx = self._decode_tx(params)
+        if self.swaps.handles(tx):
+            cfg = params[1] if len(params) > 1 else {}
+            return self._send_swap(tx, bool(cfg.get("skipPreflight", False)))
         res = self.svm.send_transaction(tx)
         sig = str(tx.signatures[0])
         if isinstance(res, FailedTransactionMetadata):
@@ -514,9 +535,67 @@ class SolanaStandIn:
         self.advance_slot()
         return sig
 
+    def _send_swap(self, tx: VersionedTransaction, skip_preflight: bool) -> str:
+        """Check signatures, blockhash age and fee payer; execute the swap (sim/dex_exec.py);
+        land it (or, with skipPreflight, land its failure and still charge the fee)."""
+        sig = str(tx.signatures[0])
+        if not all(tx.verify_with_results()):
+            message = "Transaction signature verification failure"
+            raise _RpcFail({"code": _SIGNATURE_FAILURE, "message": message})
+        blockhash = str(tx.message.recent_blockhash)
+        served = self._blockhashes.get(blockhash)
+        if blockhash != str(self.svm.latest_blockhash()) and (
+            served is None or self._slot - served > _BLOCKHASH_MAX_AGE_SLOTS
+        ):
+            raise _RpcFail(_preflight("BlockhashNotFound", "Blockhash not found", []))
+
+        def get(key: str) -> Account | None:
+            return self.svm.get_account(Pubkey.from_string(key))
+
+        # the runtime takes the fee before running anything: an unfunded payer fails first
+        payer = str(tx.message.account_keys[0])
+        fee = self.swaps.budget(tx).fee_lamports(len(tx.signatures))
+        funded = get(payer)
+        if funded is None or funded.lamports < fee:
+            raise _RpcFail(_preflight("InsufficientFundsForFee", "Insufficient funds for fee", []))
+        err: Any = None
+        try:
+            outcome = self.swaps.execute(tx, get)
+        except ProgramError as exc:
+            if not skip_preflight or exc.budget is None:
+                message = f"Error processing Instruction {exc.index}: {exc.name} ({exc.code})"
+                raise _RpcFail(_preflight(exc.err_json(), message, [exc.log_line()])) from None
+            outcome, err = exc.budget, exc.err_json()
+        payer_acc = outcome.writes.get(payer) or funded
+        if payer_acc.lamports < fee:  # the swap's own rent payments ate into the fee
+            raise _RpcFail(_preflight("InsufficientFundsForFee", "Insufficient funds for fee", []))
+        writes = dict(outcome.writes)
+        writes[payer] = Account(
+            payer_acc.lamports - fee,
+            bytes(payer_acc.data),
+            payer_acc.owner,
+            payer_acc.executable,
+            payer_acc.rent_epoch,
+        )
+        for key, acc in writes.items():
+            self.svm.set_account(Pubkey.from_string(key), acc)
+            self._schedule(self._publish_account, key, acc, self._slot)
+        self._statuses[sig] = (self._slot, err)
+        self.fees_charged[sig] = fee
+        self.advance_slot()
+        return sig
+
     def signature_known(self, sig: str | Signature) -> bool:
         """Whether a transaction with this signature has landed on this node."""
         return str(sig) in self._statuses
+
+
+def _preflight(err: Any, message: str, logs: list[str]) -> dict[str, Any]:
+    return {
+        "code": _PREFLIGHT_FAILURE,
+        "message": f"Transaction simulation failed: {message}",
+        "data": {"err": err, "logs": logs},
+    }
 
 
 class _RpcFail(Exception):

@@ -12,7 +12,7 @@ venue's name: the engine, transports and live inputs ask the adapter.
   plays, the accounts a market needs besides its main one, and (CLOB) the market checks.
 
 Adapters pickle by id (`__reduce__`), so state holding one can be snapshotted by Bytewax.
-Execution (order clients, instruction builders) joins the adapters as it lands.
+Execution joins the adapters as it lands: a DEX adapter's `plan_swap` builds its swap instruction.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from connectors.cex.common import WireFrame
+from connectors.solana.swap_plan import SwapPlan, SwapRequest
 from operators.events import MarketKind
 
 if TYPE_CHECKING:
@@ -181,6 +182,9 @@ class DexAdapter(_ById):
     tokens: Callable[[Any], TokenPair] | None = None
     """The two tokens of a decoded main account, in the program's order (CLMM: A/B or 0/1;
     CLOB: base/quote), for the start-up check of the markets file against the chain."""
+    plan_swap: Callable[[SwapRequest], SwapPlan] | None = None
+    """The venue's swap instruction builder (connectors/solana/swap_plan.py): instruction, limit
+    fields and token accounts of a request; None while the venue cannot execute."""
 
     def decoder_for(self, payload: bytes) -> AccountDecoder | None:
         """The decoder of an account by its first 8 bytes, None when the program has none."""

@@ -9,10 +9,11 @@ from __future__ import annotations
 from typing import Any
 
 from connectors.solana import openbook as codec
+from connectors.solana import openbook_take
 from connectors.venues.base import AccountDecoder, DexAdapter, TokenPair
 from operators.errors import DecodeError
 
-PROGRAM_ID = "opnb2LAfJYbRMAHHvqjCwQxanZn7ReEHp1k81EohpZb"
+PROGRAM_ID = openbook_take.OPENBOOK_PROGRAM_ID
 
 
 def _check_market(market: Any) -> None:
@@ -46,4 +47,5 @@ OPENBOOK = DexAdapter(
     watch_main=lambda _derive: True,
     check_market=_check_market,
     tokens=_tokens,
+    plan_swap=openbook_take.plan_swap,
 )

@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from connectors.solana import orca as codec
+from connectors.solana import orca_swap
 from connectors.venues._clmm import tick_arrays_around
 from connectors.venues.base import AccountDecoder, DexAdapter, TokenPair
 
@@ -34,4 +35,5 @@ ORCA = DexAdapter(
     wanted_accounts=_wanted,
     watch_main=lambda derive: derive,
     tokens=_tokens,
+    plan_swap=orca_swap.plan_swap,
 )

@@ -9,10 +9,11 @@ import struct
 from typing import Any
 
 from connectors.solana import phoenix as codec
+from connectors.solana import phoenix_swap
 from connectors.venues.base import AccountDecoder, DexAdapter, TokenPair
 from operators.errors import DecodeError
 
-PROGRAM_ID = "PhoeNiXZ8ByJGLkxNfZRnkUfjvmuYqLR89jjFHGqdXY"
+PROGRAM_ID = phoenix_swap.PHOENIX_PROGRAM_ID
 
 
 def _check_market(market: Any) -> None:
@@ -39,4 +40,5 @@ PHOENIX = DexAdapter(
     decode_main=codec.decode_market,
     check_market=_check_market,
     tokens=_tokens,
+    plan_swap=phoenix_swap.plan_swap,
 )

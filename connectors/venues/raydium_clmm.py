@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from connectors.solana import raydium_clmm as codec
+from connectors.solana import raydium_swap
 from connectors.venues._clmm import tick_arrays_around
 from connectors.venues.base import AccountDecoder, DexAdapter, TokenPair
 
@@ -44,4 +45,5 @@ RAYDIUM_CLMM = DexAdapter(
     wanted_accounts=_wanted,
     watch_main=lambda _derive: True,
     tokens=_tokens,
+    plan_swap=raydium_swap.plan_swap,
 )

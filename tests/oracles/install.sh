@@ -21,4 +21,6 @@ install() {  # folder, packages...
 install orca-whirlpools-core-3.1.0 @orca-so/whirlpools-core@3.1.0
 install raydium-sdk-v2 @raydium-io/raydium-sdk-v2@0.2.73-alpha
 install clob-oracle @ellipsis-labs/phoenix-sdk@2.0.3 @openbook-dex/openbook-v2@0.2.10
+# swap_v2 instruction builder (codama client on @solana/kit) for tests/unit/test_dex_swap_oracle.py
+install orca-whirlpools-client @orca-so/whirlpools-client@7.0.0 @solana/kit@5
 exit 0
