@@ -23,8 +23,8 @@ from connectors.otel import GRPC, HTTP, TraceConfig, capture_scope, trace_config
 from connectors.trace_spans import trace_id_of
 from flows.replay import build_flow
 from operators.events import RawFrame
+from sim.otlp_receiver import GrpcReceiver, HttpReceiver, Span
 from sim.simulate import SAMPLE_MARKETS, SAMPLE_POOL, SimConfig, write_capture
-from tests.integration.otlp_receiver import GrpcReceiver, HttpReceiver, Span
 
 pytestmark = pytest.mark.timeout(120)
 

@@ -98,9 +98,8 @@ class GrpcReceiver:
     def __init__(self) -> None:
         self._store = _Store()
         self._server = grpc.server(futures.ThreadPoolExecutor(max_workers=2))
-        trace_service_pb2_grpc.add_TraceServiceServicer_to_server(
-            _Servicer(self._store), self._server
-        )
+        add = trace_service_pb2_grpc.add_TraceServiceServicer_to_server
+        add(_Servicer(self._store), self._server)  # type: ignore[no-untyped-call]
         port = self._server.add_insecure_port("127.0.0.1:0")
         self._server.start()
         self.endpoint = f"http://127.0.0.1:{port}"
