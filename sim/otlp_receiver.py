@@ -8,6 +8,7 @@ Both speak the collector's protocol from `opentelemetry-proto`: the gRPC one imp
 from __future__ import annotations
 
 import gzip
+import sys
 import threading
 import zlib
 from concurrent import futures
@@ -162,3 +163,26 @@ class HttpReceiver:
         self._server.shutdown()
         self._server.server_close()
         self._thread.join(5)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Serve until stdin closes: print the endpoint first, the span count last.
+
+    `python -m sim.otlp_receiver [grpc|http/protobuf]` gives a throwaway collector in a process
+    of its own (benchmarks keep its protobuf decoding off the measured process).
+    """
+    args = sys.argv[1:] if argv is None else argv
+    receiver: GrpcReceiver | HttpReceiver = (
+        HttpReceiver() if args[:1] == ["http/protobuf"] else GrpcReceiver()
+    )
+    try:
+        print(receiver.endpoint, flush=True)
+        sys.stdin.read()
+        print(len(receiver.spans), flush=True)
+    finally:
+        receiver.close()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
