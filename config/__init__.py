@@ -189,10 +189,35 @@ class RpcSettings(_Model):
 
 
 class TelemetrySettings(_Model):
+    """OpenTelemetry traces (docs/observability.md); the standard OTEL_* variables override."""
+
     enabled: bool = False
-    otlp_endpoint: str = "http://127.0.0.1:4317"
+    otlp_endpoint: str = ""
+    """OTLP collector URL; "" means the protocol's local default (gRPC :4317, HTTP :4318)."""
+    protocol: Literal["grpc", "http/protobuf"] = "grpc"
     service_name: str = "solarb"
+    sampler: Literal[
+        "always_on",
+        "always_off",
+        "traceidratio",
+        "parentbased_always_on",
+        "parentbased_always_off",
+        "parentbased_traceidratio",
+    ] = "parentbased_always_on"
+    sampler_arg: float = Field(default=1.0, ge=0.0, le=1.0)
+    """Ratio of traces kept by the `*traceidratio` samplers."""
+    health_traces: list[str] = Field(
+        default_factory=lambda: ["resync", "bad_account", "bad_frame", "kill"]
+    )
+    """Health statuses that get a trace of their own."""
     log_level: str = "INFO"
+
+    @field_validator("otlp_endpoint")
+    @classmethod
+    def _endpoint_is_a_url(cls, v: str) -> str:
+        if v and not v.startswith(("http://", "https://")):
+            raise ValueError("otlp_endpoint must be an http:// or https:// URL (or empty)")
+        return v
 
 
 class MarketSettings(_Model):

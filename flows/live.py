@@ -24,10 +24,12 @@ from bytewax.dataflow import Dataflow
 
 from config import Settings, load_settings
 from connectors.cex.transport import TransportConfig
+from connectors.otel import run_scope
 from engine.graph import build_graph
 from engine.live_inputs import UNBOUNDED, Bounds, bounds_from_env, live_inputs
 from flows.paper import LiveFlow
 from flows.replay import journal_sink
+from flows.tracing import attach_tracing
 from operators.errors import ExecutionError
 
 REFUSAL = (
@@ -57,7 +59,9 @@ def build_flow(
     )
     out = build_graph(flow, inp.raw, settings, health=inp.health, paper=False)
     journal = op.merge("journal_and_feed_health", out.journal, inp.health)
-    op.output("journal", journal, journal_sink(settings, journal_dir, run_id))
+    sink = journal_sink(settings, journal_dir, run_id)
+    op.output("journal", journal, sink)
+    attach_tracing(journal, settings, run_scope(sink.run_id))
     return LiveFlow(flow, inp.handles)
 
 

@@ -27,9 +27,11 @@ from bytewax.dataflow import Dataflow
 
 from config import Settings, load_settings
 from connectors.cex.transport import TransportConfig
+from connectors.otel import run_scope
 from engine.graph import build_graph
 from engine.live_inputs import UNBOUNDED, Bounds, LiveHandles, bounds_from_env, live_inputs
 from flows.replay import journal_sink
+from flows.tracing import attach_tracing
 
 
 @dataclass(frozen=True)
@@ -56,7 +58,9 @@ def build_flow(
     )
     out = build_graph(flow, inp.raw, settings, health=inp.health, paper=True)
     journal = op.merge("journal_and_feed_health", out.journal, inp.health)
-    op.output("journal", journal, journal_sink(settings, journal_dir, run_id))
+    sink = journal_sink(settings, journal_dir, run_id)
+    op.output("journal", journal, sink)
+    attach_tracing(journal, settings, run_scope(sink.run_id))
     return LiveFlow(flow, inp.handles)
 
 

@@ -23,7 +23,9 @@ from bytewax.dataflow import Dataflow
 from config import Settings, load_settings
 from connectors.capture import validate_capture
 from connectors.journal import JournalSink
+from connectors.otel import TraceConfig, capture_scope
 from engine.graph import build_graph
+from flows.tracing import attach_tracing
 from operators.errors import ConfigError
 from replay.source import ReplaySource
 
@@ -37,11 +39,13 @@ def build_flow(
     partition: str = "all",
     run_id: str | None = None,
     stop: threading.Event | None = None,
+    trace: TraceConfig | None = None,
 ) -> Dataflow:
     """Replay `captures` through the graph into run `run_id` of the journal at `journal_dir`.
 
     Every capture is validated first (FeedError naming the file), so a bad capture fails before
     the journal is touched. Setting `stop` ends the replay early with every sink closed.
+    Traces go out when `trace` (default: `[telemetry]` + OTEL_* variables) is enabled.
     """
     for c in captures:
         validate_capture(c)
@@ -55,6 +59,7 @@ def build_flow(
     raw = op.input("capture", flow, source)
     out = build_graph(flow, raw, settings)
     op.output("journal", out.journal, journal_sink(settings, journal_dir, run_id))
+    attach_tracing(out.journal, settings, capture_scope(captures), cfg=trace)
     return flow
 
 
