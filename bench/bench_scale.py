@@ -74,7 +74,7 @@ def _processes(cap: Path, journal: Path) -> float:
         subprocess.Popen(
             [*cmd, "-i", str(i)], cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE, text=True,
-        )  # fmt: skip
+        )
         for i in range(2)
     ]
     errors = [p.communicate(timeout=600)[1] for p in procs]
