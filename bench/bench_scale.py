@@ -6,6 +6,8 @@ longer than the bundled sample) is replayed through the whole graph at the repla
 - two worker threads in one process (`bytewax.testing.cluster_main` via `solarb`'s runner);
 - two processes on loopback (`python -m bytewax.run flows.replay -i 0|1 -a ...`), wall time of
   the slower process, start-up included for both sides of the comparison.
+Several workers replay with one partition per pair (`SOLARB_REPLAY_PARTITION=pair`), so each
+reads and decodes only its own pair's frames.
 Pairs are the keys, so each worker owns one pair. Threads share the GIL, so the thread figure
 shows Bytewax's exchange cost rather than parallelism; processes are the scale-out that counts.
 The target (issue 16): two workers >= 1.7x one worker.
@@ -45,7 +47,8 @@ def _free_port() -> int:
 
 def _one(cap: Path, journal: Path, workers: int) -> float:
     settings = load_settings(markets_path=SAMPLE_MARKETS_MULTI, env={})
-    flow = build_flow(settings, [cap], journal, batch_size=1000)
+    partition = "pair" if workers > 1 else "all"
+    flow = build_flow(settings, [cap], journal, batch_size=1000, partition=partition)
     t0 = time.perf_counter()
     if workers == 1:
         run_main(flow)  # type: ignore[no-untyped-call]
@@ -62,6 +65,7 @@ def _env(cap: Path, journal: Path) -> dict[str, str]:
         "SOLARB_JOURNAL": str(journal),
         "SOLARB_RUN_ID": "bench",
         "SOLARB__ENGINE__REPLAY_BATCH_SIZE": "1000",
+        "SOLARB_REPLAY_PARTITION": "pair",
     }
 
 
