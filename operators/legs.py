@@ -107,6 +107,8 @@ class OpportunityLegs:
     hedge_intent: str = ""
     hedge_filled_base: int = 0
     queried: bool = False
+    last_ns: int = 0
+    """The latest report time seen: reports may arrive in any order, the clock never goes back."""
     transitions: list[LegTransition] = field(default_factory=list)
 
     @property
@@ -157,7 +159,10 @@ class LegMachine:
         legs = self.open.get(r.opportunity_id)
         if legs is None:
             return [], []  # a late report of a closed opportunity: the journal has it
-        now = r.ts_recv_ns
+        # the machine's clock is the latest report seen, so the order reports of one moment
+        # arrive in (batching, merges) cannot change what it decides
+        legs.last_ns = max(legs.last_ns, r.ts_recv_ns, legs.since_ns)
+        now = legs.last_ns
         if r.intent_id == legs.hedge_intent:
             signed = r.filled_base if r.side == "sell" else -r.filled_base
             legs.hedge_filled_base += signed
