@@ -1,0 +1,591 @@
+"""Send, re-broadcast, confirm and report one signed swap transaction.
+
+The same signed bytes go to every healthy RPC endpoint (`maxRetries: 0`: the nodes do not retry
+on their own schedule, we do) and are sent again every `rebroadcast_ms` until the transaction
+is seen or its blockhash's last valid block height has passed. Seen means a
+`signatureNotification` (WS, at `confirmed` or `finalized`) or, checked at every re-broadcast
+tick, `getSignatureStatuses` on any endpoint (the WS may sit on a node that never got the
+transaction). A landed transaction is read back with `getTransaction`: its slot, fee, compute
+units and the owner's realised amounts from `meta.preTokenBalances` / `postTokenBalances`.
+
+Outcomes (`TxOutcome.status`): `landed`; `failed` (preflight refusal on every endpoint, or
+landed with an error: the failing program's error decoded to its name by the venue's
+`SWAP_ERRORS` table); `expired` (block height past the last valid one and never seen);
+`simulated` / `simulated_failed` in dry-run mode, where only `simulateTransaction` runs.
+
+Pure parts (the re-broadcast policy, error decoding, realised amounts, the journal row) are
+functions of values; `DexSender` is the thin async transport around them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from solders.message import MessageV0
+from solders.pubkey import Pubkey
+from solders.transaction import VersionedTransaction
+
+from connectors.solana import openbook_take, orca_swap, phoenix_swap, raydium_swap
+from connectors.solana.openbook_take import OPENBOOK_PROGRAM_ID
+from connectors.solana.orca import WHIRLPOOL_PROGRAM_ID
+from connectors.solana.phoenix_swap import PHOENIX_PROGRAM_ID
+from connectors.solana.raydium_clmm import RAYDIUM_CLMM_PROGRAM_ID
+from connectors.solana.rpc import RpcRefused, SolanaRpc
+from connectors.solana.transactions import SignedSwap
+from operators.errors import ConfigError, ExecutionError
+from operators.events import ExecutionReport, Side
+
+__all__ = [
+    "LIMIT_FIELDS",
+    "PROGRAM_ERRORS",
+    "DexLeg",
+    "DexSender",
+    "Rebroadcast",
+    "SendSettings",
+    "TxOutcome",
+    "TxRecord",
+    "decode_error",
+    "realised_amounts",
+    "to_report",
+    "tx_record",
+]
+
+PROGRAM_ERRORS: Mapping[str, Mapping[int, str]] = {
+    WHIRLPOOL_PROGRAM_ID: orca_swap.SWAP_ERRORS,
+    RAYDIUM_CLMM_PROGRAM_ID: raydium_swap.SWAP_ERRORS,
+    PHOENIX_PROGRAM_ID: phoenix_swap.SWAP_ERRORS,
+    OPENBOOK_PROGRAM_ID: openbook_take.SWAP_ERRORS,
+}
+"""Program id -> its swap error table (each table lives in the venue's swap module)."""
+
+LIMIT_FIELDS = (
+    "other_amount_threshold",
+    "sqrt_price_limit",
+    "min_base_lots_to_fill",
+    "min_quote_lots_to_fill",
+    "price_lots",
+    "max_base_lots",
+    "max_quote_lots_including_fees",
+)
+"""Every venue's swap limit fields, by program name (journal columns; None where not used)."""
+
+_ALREADY_PROCESSED = "AlreadyProcessed"
+_TOKEN_ACCOUNT_LEN = 165
+Status = Literal["landed", "failed", "expired", "simulated", "simulated_failed"]
+
+
+@dataclass(frozen=True, slots=True)
+class SendSettings:
+    """How a swap is sent: preflight, commitment, re-broadcast period, confirm bound, dry run."""
+
+    skip_preflight: bool = False
+    commitment: Literal["confirmed", "finalized"] = "confirmed"
+    rebroadcast_ms: int = 400
+    """Re-send the same bytes this often until seen or expired (a slot is ~400 ms)."""
+    confirm_timeout_ms: int = 90_000
+    """Hard bound on one send; the blockhash (~150 slots, ~60 s) normally expires first."""
+    read_back_attempts: int = 5
+    """getTransaction tries per endpoint set (a node may index it a moment after notifying)."""
+    dry_run: bool = False
+
+    def __post_init__(self) -> None:
+        if self.rebroadcast_ms <= 0 or self.confirm_timeout_ms <= 0:
+            raise ConfigError("sender: rebroadcast_ms and confirm_timeout_ms must be > 0")
+
+
+@dataclass(frozen=True, slots=True)
+class DexLeg:
+    """Who a transaction is for: the intent, opportunity, leg index, venue, market, side."""
+
+    intent_id: str
+    opportunity_id: str
+    leg: int
+    venue: str
+    market: str
+    side: Side
+    owner: str
+
+
+@dataclass(frozen=True, slots=True)
+class TxOutcome:
+    """What became of one signed transaction; amounts in token base units, fee in lamports."""
+
+    status: Status
+    signature: str
+    slot: int = 0
+    fee_lamports: int = 0
+    cu_consumed: int = 0
+    error: str = ""
+    realised_in: int = 0
+    realised_out: int = 0
+    sends: int = 0
+    """Broadcast rounds of the same bytes (each to every healthy endpoint)."""
+    sent_ns: int = 0
+    done_ns: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class TxRecord:
+    """One signed transaction sent and its outcome (journal table `transactions`)."""
+
+    signature: str
+    opportunity_id: str
+    intent_id: str
+    leg: int
+    venue: str
+    market: str
+    tx_base64: str
+    cu_limit: int
+    cu_price_micro_lamports: int
+    blockhash: str
+    sent_ns: int
+    quoted_in: int
+    quoted_out: int
+    other_amount_threshold: int | None
+    sqrt_price_limit: int | None
+    min_base_lots_to_fill: int | None
+    min_quote_lots_to_fill: int | None
+    price_lots: int | None
+    max_base_lots: int | None
+    max_quote_lots_including_fees: int | None
+    status: str
+    slot: int
+    fee_lamports: int
+    cu_consumed: int
+    error: str
+    realised_in: int
+    realised_out: int
+    sends: int
+    done_ns: int
+
+
+def tx_record(leg: DexLeg, signed: SignedSwap, outcome: TxOutcome) -> TxRecord:
+    """The journal row of a sent transaction: wire bytes, quote, limits and outcome."""
+    limits = {name: signed.limits.get(name) for name in LIMIT_FIELDS}
+    # u128 limits (sqrt_price_limit) exceed Parquet's int64: keep them only when they fit
+    for name, value in limits.items():
+        if value is not None and value >= 1 << 63:
+            limits[name] = None
+    return TxRecord(
+        signature=signed.signature,
+        opportunity_id=leg.opportunity_id,
+        intent_id=leg.intent_id,
+        leg=leg.leg,
+        venue=leg.venue,
+        market=leg.market,
+        tx_base64=base64.b64encode(signed.tx_bytes).decode(),
+        cu_limit=signed.cu_limit,
+        cu_price_micro_lamports=signed.cu_price_micro_lamports,
+        blockhash=signed.blockhash,
+        sent_ns=outcome.sent_ns,
+        quoted_in=signed.quoted_in,
+        quoted_out=signed.quoted_out,
+        **limits,
+        status=outcome.status,
+        slot=outcome.slot,
+        fee_lamports=outcome.fee_lamports,
+        cu_consumed=outcome.cu_consumed,
+        error=outcome.error,
+        realised_in=outcome.realised_in,
+        realised_out=outcome.realised_out,
+        sends=outcome.sends,
+        done_ns=outcome.done_ns,
+    )
+
+
+def to_report(leg: DexLeg, outcome: TxOutcome, ts_recv_ns: int) -> ExecutionReport:
+    """The engine's `ExecutionReport` for a leg's outcome.
+
+    Only `landed` is a fill; a dry run never reports filled amounts (its would-be amounts are
+    in `extra`), so nothing downstream books a simulated trade.
+    """
+    landed = outcome.status == "landed"
+    # a buy pays quote and receives base; a sell the reverse
+    base, quote = (
+        (outcome.realised_out, outcome.realised_in)
+        if leg.side == "buy"
+        else (outcome.realised_in, outcome.realised_out)
+    )
+    status: Literal["filled", "rejected", "cancelled"] = (
+        "filled"
+        if landed
+        else "cancelled"
+        if outcome.status in ("simulated", "simulated_failed")
+        else "rejected"
+    )
+    extra = {
+        "outcome": outcome.status,
+        "signature": outcome.signature,
+        "leg": str(leg.leg),
+        "market": leg.market,
+        "slot": str(outcome.slot),
+        "fee_lamports": str(outcome.fee_lamports),
+        "cu_consumed": str(outcome.cu_consumed),
+        "sends": str(outcome.sends),
+    }
+    if not landed and (outcome.realised_in or outcome.realised_out):
+        extra["would_in"] = str(outcome.realised_in)
+        extra["would_out"] = str(outcome.realised_out)
+    return ExecutionReport(
+        intent_id=leg.intent_id,
+        opportunity_id=leg.opportunity_id,
+        venue=leg.venue,
+        side=leg.side,
+        status=status,
+        filled_base=base if landed else 0,
+        quote_amount=quote if landed else 0,
+        fee_quote=0,  # the fee is paid in SOL: `extra["fee_lamports"]`
+        reason=outcome.error or outcome.status,
+        ts_event_ns=outcome.done_ns,
+        ts_recv_ns=ts_recv_ns,
+        ts_fill_ns=outcome.done_ns if landed else 0,
+        extra=extra,
+    )
+
+
+@dataclass(slots=True)
+class Rebroadcast:
+    """When to send the same bytes again, and when they can no longer land (sans-I/O).
+
+    A transaction is valid while the cluster's block height is at most the blockhash's
+    `last_valid_block_height`; past it no node will execute it, so stopping then is safe.
+    """
+
+    last_valid_block_height: int
+    interval_ns: int
+    next_ns: int = 0
+    rounds: int = 0
+
+    def due(self, now_ns: int) -> bool:
+        """Whether a broadcast round should go out now."""
+        return now_ns >= self.next_ns
+
+    def sent(self, now_ns: int) -> None:
+        """Record a broadcast round at `now_ns`."""
+        self.rounds += 1
+        self.next_ns = now_ns + self.interval_ns
+
+    def wait_ns(self, now_ns: int) -> int:
+        """Nanoseconds until the next round is due (0 if due)."""
+        return max(0, self.next_ns - now_ns)
+
+    def expired(self, block_height: int) -> bool:
+        """Whether no node can execute the transaction any more at this block height."""
+        return block_height > self.last_valid_block_height
+
+
+def decode_error(err: Any, tx_bytes: bytes) -> str:
+    """A transaction error as the failing program names it: `AmountOutBelowMinimum (6036)`.
+
+    `err` is the RPC's `err` value (`{"InstructionError": [index, {"Custom": n}]}`, a runtime
+    error by name, or a plain string); the program is read from the instruction at `index`.
+    """
+    if isinstance(err, str):
+        return err
+    if isinstance(err, dict) and "InstructionError" in err:
+        index, inner = err["InstructionError"]
+        if isinstance(inner, dict) and "Custom" in inner:
+            code = int(inner["Custom"])
+            program = _program_at(tx_bytes, int(index))
+            name = PROGRAM_ERRORS.get(program, {}).get(code)
+            return f"{name} ({code})" if name else f"Custom({code}) in {program or '?'}"
+        return str(inner)
+    return str(err)
+
+
+def _program_at(tx_bytes: bytes, index: int) -> str:
+    msg = VersionedTransaction.from_bytes(tx_bytes).message
+    if not 0 <= index < len(msg.instructions):
+        return ""
+    return str(msg.account_keys[msg.instructions[index].program_id_index])
+
+
+def realised_amounts(
+    pre: Sequence[Mapping[str, Any]], post: Sequence[Mapping[str, Any]], owner: str
+) -> tuple[int, int]:
+    """(amount in, amount out) of `owner` from token balances, base units.
+
+    Per mint, the owner's post minus pre balance (an account absent before counts as 0, as an
+    account created in the transaction): the mint that went down is what was paid, the mint
+    that went up what was received.
+    """
+    deltas: dict[str, int] = {}
+    for sign, balances in ((-1, pre), (1, post)):
+        for b in balances:
+            if b.get("owner") == owner:
+                amount = int(b["uiTokenAmount"]["amount"])
+                deltas[str(b["mint"])] = deltas.get(str(b["mint"]), 0) + sign * amount
+    paid = sum(-d for d in deltas.values() if d < 0)
+    received = sum(d for d in deltas.values() if d > 0)
+    return paid, received
+
+
+def _token_balance_entries(
+    keys: Sequence[str], datas: Sequence[bytes | None]
+) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+    for index, (key, data) in enumerate(zip(keys, datas)):
+        if data is None or len(data) != _TOKEN_ACCOUNT_LEN:
+            continue
+        amount = int.from_bytes(data[64:72], "little")
+        out.append(
+            {
+                "accountIndex": index,
+                "account": key,
+                "mint": str(Pubkey.from_bytes(data[:32])),
+                "owner": str(Pubkey.from_bytes(data[32:64])),
+                "uiTokenAmount": {"amount": str(amount)},
+            }
+        )
+    return out
+
+
+@dataclass
+class _Round:
+    accepted: int = 0
+    refusal: Any = None
+    refusal_text: str = ""
+    errors: list[str] = field(default_factory=list)
+
+
+class DexSender:
+    """Sends signed swaps through a `SolanaRpc` and reports their outcome (see module doc)."""
+
+    def __init__(
+        self,
+        rpc: SolanaRpc,
+        settings: SendSettings | None = None,
+        *,
+        clock: Callable[[], int] = time.monotonic_ns,
+        wall_clock: Callable[[], int] = time.time_ns,
+    ) -> None:
+        self.rpc = rpc
+        self.settings = settings or SendSettings()
+        self._clock = clock
+        self._wall = wall_clock
+
+    async def execute(
+        self, leg: DexLeg, signed: SignedSwap, last_valid_block_height: int
+    ) -> tuple[ExecutionReport, TxRecord]:
+        """Send (or simulate) one leg; its report and its journal row. Never raises for the
+        transaction's own fate: every end is a reported outcome."""
+        recv_ns = self._wall()
+        if self.settings.dry_run:
+            outcome = await self._simulate(leg, signed)
+        else:
+            outcome = await self._send(leg, signed, last_valid_block_height)
+        return to_report(leg, outcome, recv_ns), tx_record(leg, signed, outcome)
+
+    # ------------------------------------------------------------------ send and confirm
+    async def _send(self, leg: DexLeg, signed: SignedSwap, last_valid: int) -> TxOutcome:
+        s = self.settings
+        sig = signed.signature
+        sent_ns = self._wall()
+        policy = Rebroadcast(last_valid, s.rebroadcast_ms * 1_000_000)
+        deadline = self._clock() + s.confirm_timeout_ms * 1_000_000
+        waiter = asyncio.ensure_future(
+            self.rpc.confirm_signature(
+                sig, timeout_s=s.confirm_timeout_ms / 1000, commitment=s.commitment
+            )
+        )
+        await asyncio.sleep(0)  # the subscription goes out before the first send
+        try:
+            while True:
+                now = self._clock()
+                if policy.due(now):
+                    result = await self._broadcast(signed)
+                    policy.sent(self._clock())
+                    if result.accepted == 0 and result.refusal is not None:
+                        error = decode_error(result.refusal, signed.tx_bytes)
+                        return TxOutcome(
+                            "failed",
+                            sig,
+                            error=error,
+                            sends=policy.rounds,
+                            sent_ns=sent_ns,
+                            done_ns=self._wall(),
+                        )
+                wait_s = policy.wait_ns(self._clock()) / 1e9
+                await asyncio.wait({waiter}, timeout=wait_s)
+                slot = None
+                if waiter.done() and not waiter.cancelled() and waiter.exception() is None:
+                    slot = waiter.result().slot
+                else:
+                    # the WS may be on a node that never saw it, or missed the notification
+                    slot = await self._poll_status(sig)
+                if slot is not None:
+                    return await self._landed(leg, signed, slot, policy.rounds, sent_ns)
+                if self._clock() >= deadline or policy.expired(await self._block_height()):
+                    # one last look: it may have landed in the very last valid block
+                    slot = await self._poll_status(sig)
+                    if slot is not None:
+                        return await self._landed(leg, signed, slot, policy.rounds, sent_ns)
+                    return TxOutcome(
+                        "expired",
+                        sig,
+                        error="blockhash expired before the transaction landed",
+                        sends=policy.rounds,
+                        sent_ns=sent_ns,
+                        done_ns=self._wall(),
+                    )
+        finally:
+            if not waiter.done():
+                waiter.cancel()
+            with contextlib.suppress(asyncio.CancelledError, ExecutionError):
+                await waiter
+
+    async def _broadcast(self, signed: SignedSwap) -> _Round:
+        cfg = {
+            "encoding": "base64",
+            "skipPreflight": self.settings.skip_preflight,
+            "preflightCommitment": self.settings.commitment,
+            "maxRetries": 0,  # re-broadcasting is ours: a node's queue would outlive our view
+        }
+        wire = base64.b64encode(signed.tx_bytes).decode()
+        endpoints = self.rpc.healthy_endpoints()
+        answers = await asyncio.gather(
+            *(self.rpc.call_on(ep, "sendTransaction", [wire, cfg]) for ep in endpoints),
+            return_exceptions=True,
+        )
+        out = _Round()
+        for answer in answers:
+            if isinstance(answer, RpcRefused) and not answer.retryable:
+                err = answer.data.get("err") if isinstance(answer.data, dict) else None
+                if err == _ALREADY_PROCESSED:
+                    out.accepted += 1  # landed already on that node: wait for its status
+                else:
+                    out.refusal = err if err is not None else str(answer)
+            elif isinstance(answer, ExecutionError):
+                out.errors.append(str(answer))
+            elif isinstance(answer, BaseException):
+                raise answer
+            else:
+                out.accepted += 1
+        return out
+
+    async def _poll_status(self, sig: str) -> int | None:
+        for ep in self.rpc.healthy_endpoints():
+            try:
+                res = await self.rpc.call_on(ep, "getSignatureStatuses", [[sig]])
+            except ExecutionError:
+                continue
+            value = res["value"][0]
+            if value is not None:
+                return int(value["slot"])
+        return None
+
+    async def _block_height(self) -> int:
+        for ep in self.rpc.healthy_endpoints():
+            cfg = {"commitment": self.settings.commitment}
+            with contextlib.suppress(ExecutionError):
+                return int(await self.rpc.call_on(ep, "getBlockHeight", [cfg]))
+        return 0  # no endpoint answers: not known to be expired; the deadline still bounds us
+
+    async def _landed(
+        self, leg: DexLeg, signed: SignedSwap, slot: int, rounds: int, sent_ns: int
+    ) -> TxOutcome:
+        cfg = {
+            "encoding": "json",
+            "commitment": self.settings.commitment,
+            "maxSupportedTransactionVersion": 0,
+        }
+        for attempt in range(self.settings.read_back_attempts):
+            for ep in self.rpc.healthy_endpoints():
+                try:
+                    tx = await self.rpc.call_on(ep, "getTransaction", [signed.signature, cfg])
+                except ExecutionError:
+                    continue
+                if tx is None:
+                    continue
+                meta = tx["meta"]
+                paid, got = realised_amounts(
+                    meta.get("preTokenBalances") or [],
+                    meta.get("postTokenBalances") or [],
+                    leg.owner,
+                )
+                err = meta.get("err")
+                return TxOutcome(
+                    "landed" if err is None else "failed",
+                    signed.signature,
+                    slot=int(tx["slot"]),
+                    fee_lamports=int(meta["fee"]),
+                    cu_consumed=int(meta.get("computeUnitsConsumed") or 0),
+                    error="" if err is None else decode_error(err, signed.tx_bytes),
+                    realised_in=paid if err is None else 0,
+                    realised_out=got if err is None else 0,
+                    sends=rounds,
+                    sent_ns=sent_ns,
+                    done_ns=self._wall(),
+                )
+            await asyncio.sleep(self.settings.rebroadcast_ms / 1000 * (attempt + 1) / 4)
+        # it landed (its status says so) but no node serves it yet: report what is known
+        return TxOutcome(
+            "landed",
+            signed.signature,
+            slot=slot,
+            error="getTransaction unavailable",
+            sends=rounds,
+            sent_ns=sent_ns,
+            done_ns=self._wall(),
+        )
+
+    # ------------------------------------------------------------------ dry run
+    async def _simulate(self, leg: DexLeg, signed: SignedSwap) -> TxOutcome:
+        msg = VersionedTransaction.from_bytes(signed.tx_bytes).message
+        if not isinstance(msg, MessageV0):
+            raise ExecutionError("dry run needs a v0 message", retryable=False, venue=leg.venue)
+        keys = [
+            str(k)
+            for i, k in enumerate(msg.account_keys)
+            if msg.is_maybe_writable(i) and not msg.is_signer(i)
+        ]
+        before = await self.rpc.get_multiple_accounts(keys)
+        cfg = {
+            "encoding": "base64",
+            "sigVerify": True,
+            "commitment": self.settings.commitment,
+            "accounts": {"addresses": keys, "encoding": "base64"},
+        }
+        sent_ns = self._wall()
+        wire = base64.b64encode(signed.tx_bytes).decode()
+        try:
+            value = (await self.rpc.call("simulateTransaction", [wire, cfg]))["value"]
+        except ExecutionError as exc:
+            return TxOutcome(
+                "simulated_failed",
+                signed.signature,
+                error=str(exc),
+                sent_ns=sent_ns,
+                done_ns=self._wall(),
+            )
+        err = value.get("err")
+        cu = int(value.get("unitsConsumed") or 0)
+        if err is not None:
+            return TxOutcome(
+                "simulated_failed",
+                signed.signature,
+                cu_consumed=cu,
+                error=decode_error(err, signed.tx_bytes),
+                sent_ns=sent_ns,
+                done_ns=self._wall(),
+            )
+        after_json = value.get("accounts") or [None] * len(keys)
+        after = [None if a is None else base64.b64decode(a["data"][0]) for a in after_json]
+        pre = _token_balance_entries(keys, [None if b is None else b.data for b in before])
+        post = _token_balance_entries(keys, after)
+        paid, got = realised_amounts(pre, post, leg.owner)
+        return TxOutcome(
+            "simulated",
+            signed.signature,
+            cu_consumed=cu,
+            realised_in=paid,
+            realised_out=got,
+            sent_ns=sent_ns,
+            done_ns=self._wall(),
+        )
