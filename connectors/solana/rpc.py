@@ -290,6 +290,10 @@ class SolanaRpc:
         res = await self.call("getLatestBlockhash", [{"commitment": self.commitment}])
         return str(res["value"]["blockhash"]), int(res["value"]["lastValidBlockHeight"])
 
+    async def get_block_height(self) -> int:
+        """Current block height at the configured commitment (what lastValidBlockHeight bounds)."""
+        return int(await self.call("getBlockHeight", [{"commitment": self.commitment}]))
+
     async def get_multiple_accounts(
         self, pubkeys: Sequence[str], *, prefer: Endpoint | None = None
     ) -> list[AccountUpdate | None]:
