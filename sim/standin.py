@@ -289,6 +289,15 @@ class SolanaStandIn:
             self.svm.expire_blockhash()
             self._blockhashes.clear()
 
+    def add_native_mint(self) -> None:
+        """Create the wrapped-SOL mint (every cluster has it), so the real SPL Token program in
+        LiteSVM can create, fund and `SyncNative` wSOL accounts."""
+        mint = bytes(36) + bytes(8) + bytes([9, 1]) + bytes(36)  # no authority, 9 decimals
+        token = Pubkey.from_string("TokenkegQfeZyiNwAJbNbGKPFXCWuBvf9Ss623VQ5DA")
+        with self._lock:
+            native = Pubkey.from_string("So11111111111111111111111111111111111111112")
+            self.svm.set_account(native, Account(1_461_600, mint, token, False, _U64_MAX))
+
     def drop_sends(self, count: int) -> None:
         """Acknowledge the next `count` sendTransaction calls and discard them (a lost packet)."""
         with self._lock:
