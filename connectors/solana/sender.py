@@ -386,7 +386,7 @@ class DexSender:
     async def _send(self, leg: DexLeg, signed: SignedSwap, last_valid: int) -> TxOutcome:
         s = self.settings
         sig = signed.signature
-        sent_ns = self._wall()
+        sent_ns = 0  # when the first round leaves (wall clock)
         policy = Rebroadcast(last_valid, s.rebroadcast_ms * 1_000_000)
         deadline = self._clock() + s.confirm_timeout_ms * 1_000_000
         waiter = asyncio.ensure_future(
@@ -399,6 +399,7 @@ class DexSender:
             while True:
                 now = self._clock()
                 if policy.due(now):
+                    sent_ns = sent_ns or self._wall()
                     result = await self._broadcast(signed)
                     policy.sent(self._clock())
                     if result.accepted == 0 and result.refusal is not None:
