@@ -21,6 +21,7 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
+from config import DexExecutionSettings
 from operators.errors import ConfigError, ExecutionError, FeedError
 
 __all__ = ["BlockhashCache", "BlockhashRefresher", "BlockhashSettings", "RecentBlockhash"]
@@ -34,6 +35,14 @@ class BlockhashSettings:
     slot_ms: int = 400
     min_remaining_blocks: int = 40
     """~16 s at 400 ms: the sender re-broadcasts for at least this long."""
+
+    @classmethod
+    def from_config(cls, cfg: DexExecutionSettings) -> BlockhashSettings:
+        """From the `[dex_execution]` config section."""
+        return cls(
+            refresh_ms=cfg.blockhash_refresh_ms,
+            min_remaining_blocks=cfg.blockhash_min_remaining_blocks,
+        )
 
     def __post_init__(self) -> None:
         if self.refresh_ms <= 0 or self.slot_ms <= 0 or self.min_remaining_blocks < 1:

@@ -31,6 +31,7 @@ from solders.message import MessageV0
 from solders.pubkey import Pubkey
 from solders.transaction import VersionedTransaction
 
+from config import DexExecutionSettings
 from connectors.solana import openbook_take, orca_swap, phoenix_swap, raydium_swap
 from connectors.solana.openbook_take import OPENBOOK_PROGRAM_ID
 from connectors.solana.orca import WHIRLPOOL_PROGRAM_ID
@@ -93,6 +94,17 @@ class SendSettings:
     read_back_attempts: int = 5
     """getTransaction tries per endpoint set (a node may index it a moment after notifying)."""
     dry_run: bool = False
+
+    @classmethod
+    def from_config(cls, cfg: DexExecutionSettings) -> SendSettings:
+        """From the `[dex_execution]` config section."""
+        return cls(
+            skip_preflight=cfg.skip_preflight,
+            commitment=cfg.confirm_commitment,
+            rebroadcast_ms=cfg.rebroadcast_ms,
+            confirm_timeout_ms=cfg.confirm_timeout_ms,
+            dry_run=cfg.dry_run,
+        )
 
     def __post_init__(self) -> None:
         if self.rebroadcast_ms <= 0 or self.confirm_timeout_ms <= 0:

@@ -24,6 +24,7 @@ from solders.pubkey import Pubkey
 from solders.system_program import TransferParams, transfer
 from solders.transaction import VersionedTransaction
 
+from config import DexExecutionSettings
 from connectors.solana.programs import (
     TOKEN_PROGRAM_ID,
     associated_token_address,
@@ -76,6 +77,11 @@ class WsolPolicy:
 
     floor_lamports: int
     target_lamports: int
+
+    @classmethod
+    def from_config(cls, cfg: DexExecutionSettings) -> WsolPolicy:
+        """From the `[dex_execution]` config section."""
+        return cls(cfg.wsol_floor_lamports, cfg.wsol_target_lamports)
 
     def __post_init__(self) -> None:
         if not 0 <= self.floor_lamports < self.target_lamports:

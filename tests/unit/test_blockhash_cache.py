@@ -48,3 +48,24 @@ def test_a_height_read_re_anchors_the_estimate_but_never_backwards() -> None:
 def test_a_refresh_period_longer_than_the_margin_is_refused() -> None:
     with pytest.raises(ConfigError, match="refresh_ms 16000 must be shorter"):
         BlockhashSettings(refresh_ms=16_000, slot_ms=400, min_remaining_blocks=40)
+
+
+def test_the_dex_execution_config_section_builds_every_setting() -> None:
+    from config import DexExecutionSettings
+    from connectors.solana.sender import SendSettings
+    from connectors.solana.wsol import WsolPolicy
+
+    cfg = DexExecutionSettings(
+        skip_preflight=True, confirm_commitment="finalized", rebroadcast_ms=300,
+        blockhash_refresh_ms=1_000, blockhash_min_remaining_blocks=30,
+        wsol_floor_lamports=5, wsol_target_lamports=9,
+    )  # fmt: skip
+    assert SendSettings.from_config(cfg) == SendSettings(
+        skip_preflight=True, commitment="finalized", rebroadcast_ms=300
+    )
+    assert BlockhashSettings.from_config(cfg) == BlockhashSettings(
+        refresh_ms=1_000, min_remaining_blocks=30
+    )
+    assert WsolPolicy.from_config(cfg) == WsolPolicy(5, 9)
+    with pytest.raises(ValueError, match="wsol_floor_lamports must be below"):
+        DexExecutionSettings(wsol_floor_lamports=9, wsol_target_lamports=9)
