@@ -77,6 +77,8 @@ LIMIT_FIELDS = (
 """Every venue's swap limit fields, by program name (journal columns; None where not used)."""
 
 _ALREADY_PROCESSED = "AlreadyProcessed"
+_BLOCKHASH_NOT_FOUND = "BlockhashNotFound"
+"""Preflight: the node no longer (or not yet) knows the blockhash; no node will execute it."""
 _TOKEN_ACCOUNT_LEN = 165
 Status = Literal["landed", "failed", "expired", "simulated", "simulated_failed"]
 
@@ -415,9 +417,13 @@ class DexSender:
                     result = await self._broadcast(signed)
                     policy.sent(self._clock())
                     if result.accepted == 0 and result.refusal is not None:
+                        # an earlier round may still have landed before this refusal
+                        slot = await self._poll_status(sig) if policy.rounds > 1 else None
+                        if slot is not None:
+                            return await self._landed(leg, signed, slot, policy.rounds, sent_ns)
                         error = decode_error(result.refusal, signed.tx_bytes)
                         return TxOutcome(
-                            "failed",
+                            "expired" if result.refusal == _BLOCKHASH_NOT_FOUND else "failed",
                             sig,
                             error=error,
                             sends=policy.rounds,

@@ -238,6 +238,18 @@ async def test_an_unseen_transaction_expires_when_the_block_height_passes_its_la
     _only_these_bytes(nodes, signed)
 
 
+async def test_an_expired_blockhash_refused_by_every_node_is_reported_expired(
+    nodes: list[SolanaStandIn], rpc: SolanaRpc
+) -> None:
+    signed, last_valid = await _signed(rpc)
+    for node in nodes:
+        node.expire_blockhash()
+    report, record = await DexSender(rpc, FAST).execute(LEG, signed, last_valid)
+    assert (record.status, record.error, record.sends) == ("expired", "BlockhashNotFound", 1)
+    assert (report.status, report.extra["outcome"]) == ("rejected", "expired")
+    assert not any(n.signature_known(signed.signature) for n in nodes)
+
+
 async def test_one_rpc_down_the_other_lands_it_and_the_status_poll_confirms(
     nodes: list[SolanaStandIn], rpc: SolanaRpc
 ) -> None:
