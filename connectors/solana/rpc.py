@@ -388,6 +388,10 @@ class SolanaRpc:
                 rpc_code=e.code,
                 data=e.data,
             ) from None
+        except FeedError as e:
+            # an HTTP status no retry cures (401, 403, 404): this endpoint is of no use for now
+            ep.cooldown_until_ns = time.monotonic_ns() + int(self.backoff_max_s * 1e9)
+            raise ExecutionError(str(e), retryable=True, venue="solana", code="http") from None
         ep.failures = 0
         return result
 

@@ -250,11 +250,12 @@ async def test_an_expired_blockhash_refused_by_every_node_is_reported_expired(
     assert not any(n.signature_known(signed.signature) for n in nodes)
 
 
+@pytest.mark.parametrize("status", [503, 403])
 async def test_one_rpc_down_the_other_lands_it_and_the_status_poll_confirms(
-    nodes: list[SolanaStandIn], rpc: SolanaRpc
+    nodes: list[SolanaStandIn], rpc: SolanaRpc, status: int
 ) -> None:
     signed, last_valid = await _signed(rpc)
-    nodes[0].fail_http(503, count=10_000)
+    nodes[0].fail_http(status, count=10_000)
     report, record = await DexSender(rpc, FAST).execute(LEG, signed, last_valid)
     assert (record.status, report.status, record.fee_lamports) == ("landed", "filled", FEE)
     assert record.realised_out == _quote()[1]
