@@ -3,7 +3,7 @@ every stand-in (so the same signed bytes execute on each), deep enough for hundr
 
 `legs()` gives, per venue, the accounts to seed and a `SwapRequest` selling SOL for USDC with
 a minimum output of 1 (the market moves as the bench trades; the bench measures latency, not
-slippage).
+slippage) and the exact quote of a first trade as `quoted_in` / `quoted_out`.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from connectors.solana.swap_plan import SwapRequest
 from operators.clmm import quote_swap
 from operators.clmm.accounts import Tick, TickArray, Whirlpool
 from operators.clmm.math import sqrt_price_from_tick_index
-from operators.clob import OpenBookLeaf
+from operators.clob import OpenBookLeaf, clob_sell_proceeds, openbook_view, phoenix_view
 
 __all__ = ["SOL", "USDC", "BenchLeg", "legs"]
 
@@ -132,7 +132,13 @@ def _phoenix(owner: str) -> BenchLeg:
         market.base_vault: _token(SOL, address, _DEEP),
         market.quote_vault: _token(USDC, address, _DEEP),
     }
-    req = SwapRequest("phoenix", address, market, owner, SOL, True, 60_000, 1, 60_000, 899_800)
+    view = phoenix_view(
+        market, venue="phoenix", market_id=address, pair="SOL-USDC", quote_currency="USDC",
+        slot=0, ts_event_ns=0, ts_recv_ns=0,
+    )  # fmt: skip
+    fill = clob_sell_proceeds(view, 60_000)
+    out = fill.quote_amount - fill.fee_quote
+    req = SwapRequest("phoenix", address, market, owner, SOL, True, 60_000, 1, 60_000, out)
     return BenchLeg("phoenix", accounts, req)
 
 
@@ -152,9 +158,16 @@ def _openbook(owner: str) -> BenchLeg:
         market.market_base_vault: _token(SOL, address, _DEEP),
         market.market_quote_vault: _token(USDC, address, _DEEP),
     }
+    side = ob_codec.decode_book_side(bids)
+    view = openbook_view(
+        market, side, ob_codec.decode_book_side(accounts[asks_key][0]), 0, venue="openbook",
+        market_id=address, pair="SOL-USDC", quote_currency="USDC", slot=0, ts_event_ns=0,
+        ts_recv_ns=0,
+    )  # fmt: skip
+    fill = clob_sell_proceeds(view, 3_000_000)
     req = SwapRequest(
-        "openbook", address, market, owner, SOL, True, 3_000_000, 1, 3_000_000, 2_988,
-        book_side=ob_codec.decode_book_side(bids), worst_price=100,
+        "openbook", address, market, owner, SOL, True, 3_000_000, 1, 3_000_000,
+        fill.quote_amount - fill.fee_quote, book_side=side, worst_price=fill.worst_price_ticks,
     )  # fmt: skip
     return BenchLeg("openbook", accounts, req)
 
