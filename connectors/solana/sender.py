@@ -52,6 +52,7 @@ __all__ = [
     "TxOutcome",
     "TxRecord",
     "decode_error",
+    "expected_fee_lamports",
     "realised_amounts",
     "to_report",
     "tx_record",
@@ -76,6 +77,7 @@ LIMIT_FIELDS = (
 )
 """Every venue's swap limit fields, by program name (journal columns; None where not used)."""
 
+LAMPORTS_PER_SIGNATURE = 5_000
 _ALREADY_PROCESSED = "AlreadyProcessed"
 _BLOCKHASH_NOT_FOUND = "BlockhashNotFound"
 """Preflight: the node no longer (or not yet) knows the blockhash; no node will execute it."""
@@ -294,6 +296,13 @@ class Rebroadcast:
         return block_height > self.last_valid_block_height
 
 
+def expected_fee_lamports(signed: SignedSwap, signatures: int = 1) -> int:
+    """The fee the runtime charges: 5000 lamports per signature plus the priority fee
+    (compute unit limit x price in micro-lamports, rounded up)."""
+    priority = -(-signed.cu_limit * signed.cu_price_micro_lamports // 1_000_000)
+    return LAMPORTS_PER_SIGNATURE * signatures + priority
+
+
 def decode_error(err: Any, tx_bytes: bytes) -> str:
     """A transaction error as the failing program names it: `AmountOutBelowMinimum (6036)`.
 
@@ -327,7 +336,12 @@ def realised_amounts(
 
     Per mint, the owner's post minus pre balance (an account absent before counts as 0, as an
     account created in the transaction): the mint that went down is what was paid, the mint
-    that went up what was received.
+    that went up what was received. One entry of `meta.postTokenBalances` (`getTransaction`,
+    encoding json):
+
+        {"accountIndex": 3, "mint": "EPjFWdd5AufqSSqeM2qN1xzybapC8G4wEGGkZwyTDt1v",
+         "owner": "<owner>", "programId": "TokenkegQfeZyiNwAJbNbGKPFXCWuBvf9Ss623VQ5DA",
+         "uiTokenAmount": {"amount": "123456", "decimals": 6, "uiAmountString": "0.123456"}}
     """
     deltas: dict[str, int] = {}
     for sign, balances in ((-1, pre), (1, post)):
@@ -589,6 +603,7 @@ class DexSender:
             return TxOutcome(
                 "simulated_failed",
                 signed.signature,
+                fee_lamports=expected_fee_lamports(signed),  # a landed failure pays it too
                 cu_consumed=cu,
                 error=decode_error(err, signed.tx_bytes),
                 sent_ns=sent_ns,
@@ -602,6 +617,7 @@ class DexSender:
         return TxOutcome(
             "simulated",
             signed.signature,
+            fee_lamports=expected_fee_lamports(signed),  # what landing would have cost
             cu_consumed=cu,
             realised_in=paid,
             realised_out=got,

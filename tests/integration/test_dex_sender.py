@@ -270,16 +270,37 @@ async def test_dry_run_simulates_and_reports_what_would_have_happened(
     amount_in, amount_out, _ = _quote()
     settings = SendSettings(dry_run=True)
     report, record = await DexSender(rpc, settings).execute(LEG, signed, last_valid)
-    assert (record.status, record.realised_in, record.realised_out) == (
+    assert (record.status, record.realised_in, record.realised_out, record.fee_lamports) == (
         "simulated",
         amount_in,
         amount_out,
+        FEE,
     )
     assert (report.status, report.filled_base, report.quote_amount) == ("cancelled", 0, 0)
     assert (report.extra["would_in"], report.extra["would_out"]) == (
         str(amount_in),
         str(amount_out),
     )
+    assert all(n.sends == [] for n in nodes)
+    _, _, crossed = _quote()
+    cu = 2 * CU_COMPUTE_BUDGET + CU_CREATE_ATA + CU_SWAP_BASE + CU_PER_TICK_CROSSED * crossed
+    assert record.cu_consumed == cu
+
+
+async def test_dry_run_of_a_breached_threshold_names_the_programs_error(
+    nodes: list[SolanaStandIn], rpc: SolanaRpc
+) -> None:
+    _, amount_out, _ = _quote()
+    signed, last_valid = await _signed(rpc, limit=amount_out + 1)
+    report, record = await DexSender(rpc, SendSettings(dry_run=True)).execute(
+        LEG, signed, last_valid
+    )
+    assert (record.status, record.error, record.realised_out) == (
+        "simulated_failed",
+        "AmountOutBelowMinimum (6036)",
+        0,
+    )
+    assert (report.status, report.reason) == ("cancelled", "AmountOutBelowMinimum (6036)")
     assert all(n.sends == [] for n in nodes)
 
 
