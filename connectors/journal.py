@@ -41,7 +41,7 @@ from bytewax.outputs import DynamicSink, StatelessSinkPartition
 
 from connectors.order_journal import OrderRecord
 from connectors.redact import redact_text
-from connectors.solana.sender import TxRecord
+from connectors.solana.tx_outcome import TxRecord
 from operators.errors import ConfigError
 from operators.events import CostBreakdown, ExecutionReport, HealthEvent, Opportunity, OrderIntent
 from operators.risk import RiskDecision
