@@ -135,6 +135,8 @@ class SolanaStandIn:
         self.sends: list[tuple[str, bytes]] = []
         """Every sendTransaction received: (signature, wire bytes), in order (for assertions)."""
         self._drop_sends = 0
+        self.signature_commitments: list[tuple[str, str]] = []
+        """(signature, commitment) of every signatureSubscribe received (for assertions)."""
         self._held: dict[str, tuple[VersionedTransaction, bool]] = {}
         self._holding = False
         self._fail_next: tuple[int, str] | None = None
@@ -456,6 +458,9 @@ class SolanaStandIn:
             sub_id = self._next_sub
             self._next_sub += 1
             conn.subs[sub_id] = (kind, arg)
+            if kind == "signature":
+                cfg = params[1] if len(params) > 1 else {}
+                self.signature_commitments.append((str(arg), str(cfg.get("commitment", ""))))
             reply = {"jsonrpc": "2.0", "result": sub_id, "id": rid}
             if kind == "signature" and arg in self._statuses:
                 # already landed: answer now rather than never (a client must not hang on it)

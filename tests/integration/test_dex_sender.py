@@ -139,6 +139,17 @@ async def test_swap_lands_on_both_rpcs_and_reports_realised_amounts_fee_and_comp
     )
 
 
+async def test_finalized_commitment_is_what_the_signature_subscription_asks_for(
+    nodes: list[SolanaStandIn], rpc: SolanaRpc
+) -> None:
+    signed, last_valid = await _signed(rpc)
+    settings = SendSettings(commitment="finalized", rebroadcast_ms=100)
+    _, record = await DexSender(rpc, settings).execute(LEG, signed, last_valid)
+    assert record.status == "landed"
+    subscribed = [c for n in nodes for c in n.signature_commitments]
+    assert subscribed == [(signed.signature, "finalized")]
+
+
 async def test_a_breached_threshold_is_failed_with_the_programs_error_name(
     nodes: list[SolanaStandIn], rpc: SolanaRpc
 ) -> None:
