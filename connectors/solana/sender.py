@@ -24,7 +24,7 @@ import asyncio
 import base64
 import contextlib
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -32,8 +32,11 @@ from solders.message import MessageV0
 from solders.transaction import VersionedTransaction
 
 from config import DexExecutionSettings
+from connectors.keypair import Signer
+from connectors.solana.blockhash import BlockhashRefresher
 from connectors.solana.rpc import RpcRefused, SolanaRpc
-from connectors.solana.transactions import SignedSwap
+from connectors.solana.swap_plan import SwapRequest
+from connectors.solana.transactions import SignedSwap, build_swap_transaction
 from connectors.solana.tx_outcome import (
     LIMIT_FIELDS,
     PROGRAM_ERRORS,
@@ -48,6 +51,7 @@ from connectors.solana.tx_outcome import (
     token_balance_entries,
     tx_record,
 )
+from connectors.venues.base import DexAdapter
 from operators.errors import ConfigError, ExecutionError
 from operators.events import ExecutionReport
 
@@ -138,6 +142,35 @@ class DexSender:
         else:
             outcome = await self._send(leg, signed, last_valid_block_height)
         return to_report(leg, outcome, recv_ns), tx_record(leg, signed, outcome)
+
+    async def send_swap(
+        self,
+        leg: DexLeg,
+        adapter: DexAdapter,
+        request: SwapRequest,
+        *,
+        signer: Signer,
+        blockhashes: BlockhashRefresher,
+        cu_limit: int,
+        cu_price_micro_lamports: int,
+        missing_token_accounts: Collection[str] = (),
+    ) -> tuple[ExecutionReport, TxRecord]:
+        """Sign one leg with the cached blockhash and send it (`execute`).
+
+        Raises `ExecutionError` only before anything is sent: no blockhash with enough validity
+        left (retryable) or a leg that cannot be built (not retryable).
+        """
+        recent = blockhashes.current()
+        signed = build_swap_transaction(
+            adapter,
+            request,
+            payer=signer.solders_keypair(),
+            recent_blockhash=recent.blockhash,
+            cu_limit=cu_limit,
+            cu_price_micro_lamports=cu_price_micro_lamports,
+            missing_token_accounts=missing_token_accounts,
+        )
+        return await self.execute(leg, signed, recent.last_valid_block_height)
 
     # ------------------------------------------------------------------ send and confirm
     async def _send(self, leg: DexLeg, signed: SignedSwap, last_valid: int) -> TxOutcome:

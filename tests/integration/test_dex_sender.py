@@ -19,6 +19,8 @@ from solders.keypair import Keypair
 
 from connectors import venues
 from connectors.journal import TABLES, journal_row, row_id
+from connectors.keypair import Signer
+from connectors.solana.blockhash import BlockhashRefresher
 from connectors.solana.rpc import SolanaRpc
 from connectors.solana.sender import DexLeg, DexSender, SendSettings, TxRecord
 from connectors.solana.transactions import SignedSwap, build_swap_transaction
@@ -148,6 +150,22 @@ async def test_finalized_commitment_is_what_the_signature_subscription_asks_for(
     assert record.status == "landed"
     subscribed = [c for n in nodes for c in n.signature_commitments]
     assert subscribed == [(signed.signature, "finalized")]
+
+
+async def test_send_swap_signs_with_the_sealed_signer_and_the_cached_blockhash(
+    nodes: list[SolanaStandIn], rpc: SolanaRpc
+) -> None:
+    refresher = BlockhashRefresher(rpc.get_latest_blockhash, rpc.get_block_height)
+    await refresher.refresh()
+    pool, _ = _whirlpool()
+    signer = Signer(PAYER)
+    report, record = await DexSender(rpc, FAST).send_swap(
+        LEG, venues.dex("orca"), _orca_leg(pool, AMOUNT), signer=signer, blockhashes=refresher,
+        cu_limit=CU_LIMIT, cu_price_micro_lamports=CU_PRICE, missing_token_accounts={USDC_ATA},
+    )  # fmt: skip
+    assert (record.status, record.blockhash) == ("landed", refresher.current().blockhash)
+    assert (report.filled_base, report.quote_amount) == _quote()[:2]
+    assert repr(signer) == f"Signer(pubkey={OWNER})"
 
 
 async def test_a_breached_threshold_is_failed_with_the_programs_error_name(
