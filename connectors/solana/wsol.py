@@ -25,6 +25,7 @@ from solders.system_program import TransferParams, transfer
 from solders.transaction import VersionedTransaction
 
 from config import DexExecutionSettings
+from connectors.keypair import Signer
 from connectors.solana.programs import (
     TOKEN_PROGRAM_ID,
     associated_token_address,
@@ -110,7 +111,7 @@ class SignedTopUp:
 
 
 def build_top_up_transaction(
-    payer: Keypair,
+    payer: Signer | Keypair,
     lamports: int,
     *,
     recent_blockhash: str,
@@ -118,6 +119,7 @@ def build_top_up_transaction(
     extra: list[Instruction] | None = None,
 ) -> SignedTopUp:
     """Sign a v0 top-up of the payer's wSOL account; `extra` (e.g. ComputeBudget) goes first."""
+    keypair = payer.solders_keypair() if isinstance(payer, Signer) else payer
     if lamports <= 0:
         raise ExecutionError(f"top-up of {lamports} lamports", retryable=False, venue="solana")
     try:
@@ -126,10 +128,10 @@ def build_top_up_transaction(
         raise ExecutionError(
             f"recent blockhash {recent_blockhash!r} is not base58", retryable=False, venue="solana"
         ) from exc
-    ixs = [*(extra or []), *top_up_instructions(payer.pubkey(), lamports, create=create)]
+    ixs = [*(extra or []), *top_up_instructions(keypair.pubkey(), lamports, create=create)]
     try:
         tx = VersionedTransaction(
-            MessageV0.try_compile(payer.pubkey(), ixs, [], blockhash), [payer]
+            MessageV0.try_compile(keypair.pubkey(), ixs, [], blockhash), [keypair]
         )
     except (CompileError, SignerError) as exc:
         # only the error's type: nothing derived from the signer goes into a message

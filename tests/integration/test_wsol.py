@@ -9,6 +9,7 @@ import pytest
 from solders.transaction import VersionedTransaction
 
 from connectors import venues
+from connectors.keypair import Signer
 from connectors.solana import orca
 from connectors.solana.programs import TOKEN_PROGRAM_ID, associated_token_address
 from connectors.solana.rpc import SolanaRpc
@@ -132,7 +133,9 @@ async def test_topped_up_wsol_pays_for_swaps_without_a_wrap_per_trade() -> None:
         assert more == 2 * 10**9 + big - left
         node.expire_blockhash()
         blockhash, _ = await rpc.get_latest_blockhash()
-        again = build_top_up_transaction(PAYER, more, recent_blockhash=blockhash, create=False)
+        again = build_top_up_transaction(
+            Signer(PAYER), more, recent_blockhash=blockhash, create=False
+        )
         await rpc.send_transaction(again.tx_bytes)
         assert await _wsol(rpc) == (left + more, RENT + left + more, True)
         assert str(PAYER) not in repr(again)
