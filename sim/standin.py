@@ -135,6 +135,8 @@ class SolanaStandIn:
         self.sends: list[tuple[str, bytes]] = []
         """Every sendTransaction received: (signature, wire bytes), in order (for assertions)."""
         self._drop_sends = 0
+        self.serve_transactions = True
+        """False: getTransaction answers null (a node that has not indexed it yet)."""
         self.signature_commitments: list[tuple[str, str]] = []
         """(signature, commitment) of every signatureSubscribe received (for assertions)."""
         self._held: dict[str, tuple[VersionedTransaction, bool]] = {}
@@ -507,7 +509,7 @@ class SolanaStandIn:
 
     def _rpc_getTransaction(self, params: list[Any]) -> dict[str, Any] | None:
         sig = str(params[0])
-        meta = self._tx_meta.get(sig)
+        meta = self._tx_meta.get(sig) if self.serve_transactions else None
         if meta is None:
             return None
         return {"slot": self._statuses[sig][0], "blockTime": None, "meta": meta, "version": 0}

@@ -194,9 +194,9 @@ class DexSender:
                     policy.sent(self._clock())
                     if result.accepted == 0 and result.refusal is not None:
                         # an earlier round may still have landed before this refusal
-                        slot = await self._poll_status(sig) if policy.rounds > 1 else None
-                        if slot is not None:
-                            return await self._landed(leg, signed, slot, policy.rounds, sent_ns)
+                        seen = await self._poll_status(sig) if policy.rounds > 1 else None
+                        if seen is not None:
+                            return await self._landed(leg, signed, seen, policy.rounds, sent_ns)
                         error = decode_error(result.refusal, signed.tx_bytes)
                         return TxOutcome(
                             "expired" if result.refusal == _BLOCKHASH_NOT_FOUND else "failed",
@@ -208,19 +208,19 @@ class DexSender:
                         )
                 wait_s = policy.wait_ns(self._clock()) / 1e9
                 await asyncio.wait({waiter}, timeout=wait_s)
-                slot = None
                 if waiter.done() and not waiter.cancelled() and waiter.exception() is None:
-                    slot = waiter.result().slot
+                    update = waiter.result()
+                    seen = (update.slot, update.err)
                 else:
                     # the WS may be on a node that never saw it, or missed the notification
-                    slot = await self._poll_status(sig)
-                if slot is not None:
-                    return await self._landed(leg, signed, slot, policy.rounds, sent_ns)
+                    seen = await self._poll_status(sig)
+                if seen is not None:
+                    return await self._landed(leg, signed, seen, policy.rounds, sent_ns)
                 if self._clock() >= deadline or policy.expired(await self._block_height()):
                     # one last look: it may have landed in the very last valid block
-                    slot = await self._poll_status(sig)
-                    if slot is not None:
-                        return await self._landed(leg, signed, slot, policy.rounds, sent_ns)
+                    seen = await self._poll_status(sig)
+                    if seen is not None:
+                        return await self._landed(leg, signed, seen, policy.rounds, sent_ns)
                     return TxOutcome(
                         "expired",
                         sig,
@@ -264,7 +264,8 @@ class DexSender:
                 out.accepted += 1
         return out
 
-    async def _poll_status(self, sig: str) -> int | None:
+    async def _poll_status(self, sig: str) -> tuple[int, Any] | None:
+        """(slot, err) from the first endpoint that knows the signature."""
         for ep in self.rpc.healthy_endpoints():
             try:
                 res = await self.rpc.call_on(ep, "getSignatureStatuses", [[sig]])
@@ -272,7 +273,7 @@ class DexSender:
                 continue
             value = res["value"][0]
             if value is not None:
-                return int(value["slot"])
+                return int(value["slot"]), value.get("err")
         return None
 
     async def _block_height(self) -> int:
@@ -283,8 +284,9 @@ class DexSender:
         return 0  # no endpoint answers: not known to be expired; the deadline still bounds us
 
     async def _landed(
-        self, leg: DexLeg, signed: SignedSwap, slot: int, rounds: int, sent_ns: int
+        self, leg: DexLeg, signed: SignedSwap, seen: tuple[int, Any], rounds: int, sent_ns: int
     ) -> TxOutcome:
+        """Read a landed transaction back; `seen` is its (slot, err) from the status."""
         cfg = {
             "encoding": "json",
             "commitment": self.settings.commitment,
@@ -320,11 +322,14 @@ class DexSender:
                 )
             await asyncio.sleep(self.settings.rebroadcast_ms / 1000 * (attempt + 1) / 4)
         # it landed (its status says so) but no node serves it yet: report what is known
+        slot, err = seen
         return TxOutcome(
-            "landed",
+            "landed" if err is None else "failed",
             signed.signature,
             slot=slot,
-            error="getTransaction unavailable",
+            error="getTransaction unavailable"
+            if err is None
+            else decode_error(err, signed.tx_bytes),
             sends=rounds,
             sent_ns=sent_ns,
             done_ns=self._wall(),

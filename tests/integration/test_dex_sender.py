@@ -205,6 +205,35 @@ async def test_a_landed_program_error_is_failed_by_name_and_pays_the_fee(
     assert (report.status, report.extra["outcome"]) == ("rejected", "failed")
 
 
+async def test_without_a_read_back_the_status_still_says_landed_or_failed_by_name(
+    nodes: list[SolanaStandIn], rpc: SolanaRpc
+) -> None:
+    for node in nodes:
+        node.serve_transactions = False
+        node.fail_next_swap(6036, "AmountOutBelowMinimum")
+    settings = SendSettings(skip_preflight=True, rebroadcast_ms=50, read_back_attempts=2)
+    signed, last_valid = await _signed(rpc)
+    _, record = await DexSender(rpc, settings).execute(LEG, signed, last_valid)
+    assert (record.status, record.error, record.fee_lamports) == (
+        "failed",
+        "AmountOutBelowMinimum (6036)",
+        0,
+    )
+    pool, _ = _whirlpool()
+    ok = build_swap_transaction(
+        venues.dex("orca"), _orca_leg(pool, AMOUNT + 1), payer=PAYER,
+        recent_blockhash=signed.blockhash, cu_limit=CU_LIMIT, cu_price_micro_lamports=CU_PRICE,
+        missing_token_accounts={USDC_ATA},
+    )  # fmt: skip
+    report, record = await DexSender(rpc, settings).execute(LEG, ok, last_valid)
+    assert (record.status, record.error, record.realised_out) == (
+        "landed",
+        "getTransaction unavailable",
+        0,
+    )
+    assert report.reason == "getTransaction unavailable"
+
+
 async def test_a_dropped_send_is_rebroadcast_with_the_same_bytes_and_lands(
     nodes: list[SolanaStandIn], rpc: SolanaRpc
 ) -> None:
