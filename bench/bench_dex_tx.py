@@ -12,7 +12,6 @@ import asyncio
 import time
 from collections.abc import Callable
 from dataclasses import replace
-from typing import Any
 
 from solders.hash import Hash
 from solders.keypair import Keypair
@@ -20,9 +19,7 @@ from solders.keypair import Keypair
 from bench import bench_raydium
 from connectors import venues
 from connectors.solana import openbook as ob_codec
-from connectors.solana import orca
 from connectors.solana import phoenix as ph_codec
-from connectors.solana.programs import TOKEN_PROGRAM_ID, associated_token_address
 from connectors.solana.swap_plan import SwapRequest
 from connectors.solana.transactions import build_swap_transaction
 from operators.clmm import quote_swap
@@ -212,43 +209,27 @@ def run(quick: bool = False) -> list[dict[str, object]]:
 # ------------------------------------------------------------------ sent and confirmed
 
 
-def _seed_standin(node: Any, req: SwapRequest) -> None:
-    from sim.dex_exec import encode_token_account
-
-    pool = req.market
-    rent = 2_039_280
-    token = str(TOKEN_PROGRAM_ID)
-    node.set_account(pool.address, orca.encode_whirlpool(pool), orca.WHIRLPOOL_PROGRAM_ID, 10**7)
-    for start in (-28_160, -22_528, -16_896):
-        ticks = tuple(
-            Tick.initialized_with(10**11, 10**11) if i % 11 == 0 else Tick.empty()
-            for i in range(88)
-        )
-        data = orca.encode_tick_array(TickArray(start, ticks, pool.address))
-        address = orca.tick_array_address(pool.address, start)
-        node.set_account(address, data, orca.WHIRLPOOL_PROGRAM_ID, 10**8)
-    vaults = ((pool.token_vault_a, _SOL), (pool.token_vault_b, _USDC))
-    for vault, mint in vaults:
-        node.set_account(vault, encode_token_account(mint, pool.address, 10**15), token, rent)
-    for mint in (_SOL, _USDC):
-        ata = str(associated_token_address(_OWNER, mint))
-        node.set_account(ata, encode_token_account(mint, _OWNER, 10**15), token, rent)
-    node.svm.airdrop(_PAYER.pubkey(), 10**12)
-
-
-async def _confirmed_samples(repeat: int) -> list[int]:
+async def _sent_confirmed_samples(repeat: int) -> dict[str, tuple[list[int], list[int]]]:
+    """Per venue: (intent -> sent, intent -> confirmed) ns through `DexSender` on two
+    stand-ins (the same bytes to both, confirmed by signatureSubscribe, read back)."""
     from types import SimpleNamespace
 
+    from bench.dex_send_setup import legs
     from connectors.solana.rpc import SolanaRpc
+    from connectors.solana.sender import DexLeg, DexSender, SendSettings
     from sim.standin import SolanaStandIn
 
-    req, _ = _orca()
-    node = SolanaStandIn(start_slot=100)
-    await node.start()
-    _seed_standin(node, req)
+    bench_legs = legs(_OWNER)
+    nodes = [SolanaStandIn(start_slot=100, name=f"rpc{i}") for i in range(2)]
+    for node in nodes:
+        await node.start()
+        for leg in bench_legs:
+            for key, (data, owner, lamports) in leg.accounts.items():
+                node.set_account(key, data, owner, lamports)
+        node.svm.airdrop(_PAYER.pubkey(), 10**12)
     settings = SimpleNamespace(
-        http=[node.http_url],
-        ws=[node.ws_url],
+        http=[n.http_url for n in nodes],
+        ws=[n.ws_url for n in nodes],
         failover_http="",
         failover_ws="",
         commitment="confirmed",
@@ -256,47 +237,62 @@ async def _confirmed_samples(repeat: int) -> list[int]:
     )
     rpc = SolanaRpc(settings, heartbeat_timeout_s=5.0)
     await rpc.start()
-    adapter = venues.dex("orca")
-    samples = []
+    # the sender's clocks on perf_counter: sent_ns / done_ns are comparable with t0
+    sender = DexSender(
+        rpc, SendSettings(rebroadcast_ms=200), clock=time.perf_counter_ns,
+        wall_clock=time.perf_counter_ns,
+    )  # fmt: skip
+    out: dict[str, tuple[list[int], list[int]]] = {}
     try:
-        blockhash, _ = await rpc.get_latest_blockhash()
-        for i in range(repeat + 1):
-            t0 = time.perf_counter_ns()
-            # a fresh amount per trade: a fresh signature; limit 1 as the pool keeps moving
-            leg = replace(req, amount=10**8 + i, limit=1)
-            signed = build_swap_transaction(
-                adapter,
-                leg,
-                payer=_PAYER,
-                recent_blockhash=blockhash,
-                cu_limit=200_000,
-                cu_price_micro_lamports=1,
-            )
-            waiter = asyncio.ensure_future(rpc.confirm_signature(signed.signature, timeout_s=5))
-            await asyncio.sleep(0)  # let the subscription go out before the send
-            await rpc.send_transaction(signed.tx_bytes)
-            update = await waiter
-            if update.err is not None:
-                raise RuntimeError(f"bench swap failed on the stand-in: {update.err}")
-            if i:  # the first trade warms the subscription path and the PDA caches
-                samples.append(time.perf_counter_ns() - t0)
+        blockhash, last_valid = await rpc.get_latest_blockhash()
+        for leg in bench_legs:
+            adapter = venues.dex(leg.venue)
+            who = DexLeg("bench", "bench", 0, leg.venue, leg.request.market_address, "sell", _OWNER)
+            sent, confirmed = [], []
+            for i in range(repeat + 1):
+                t0 = time.perf_counter_ns()
+                # a fresh priority fee per trade: a fresh signature for the same swap
+                signed = build_swap_transaction(
+                    adapter, leg.request, payer=_PAYER, recent_blockhash=blockhash,
+                    cu_limit=200_000, cu_price_micro_lamports=1 + i,
+                )  # fmt: skip
+                _, record = await sender.execute(who, signed, last_valid)
+                if record.status != "landed":
+                    raise RuntimeError(f"bench {leg.venue} swap: {record.status} {record.error}")
+                if i:  # the first trade warms the subscription path and the PDA caches
+                    sent.append(record.sent_ns - t0)
+                    confirmed.append(record.done_ns - t0)
+            out[leg.venue] = (sent, confirmed)
     finally:
         await rpc.close()
-        await node.stop()
-    return samples
+        for node in nodes:
+            await node.stop()
+    return out
 
 
 def run_confirmed(quick: bool = False) -> list[dict[str, object]]:
-    """Intent -> sent -> confirmed (signatureSubscribe) on a loopback stand-in, Orca, p50/p99."""
-    samples = asyncio.run(_confirmed_samples(20 if quick else 300))
-    return [
-        {
-            "name": f"dex_tx_orca_intent_to_confirmed_standin_{stat}",
-            "value": _pct(samples, q),
-            "unit": "us",
-            "target": "report only (loopback, one slot per send)",
-            "better": "lower",
-            "note": "build + sign + sendTransaction (HTTP) + signatureNotification (WS)",
-        }
-        for stat, q in (("p50", 0.5), ("p99", 0.99))
-    ]
+    """Intent -> sent and intent -> confirmed (landed, read back) on two loopback stand-ins,
+    per venue, p50/p99."""
+    samples = asyncio.run(_sent_confirmed_samples(20 if quick else 200))
+    out: list[dict[str, object]] = []
+    for venue, (sent, confirmed) in samples.items():
+        for what, series, note in (
+            ("sent", sent, "build + sign until the first sendTransaction round leaves"),
+            (
+                "confirmed",
+                confirmed,
+                "build + sign + sendTransaction to 2 RPCs + signatureNotification + getTransaction",
+            ),
+        ):
+            for stat, q in (("p50", 0.5), ("p99", 0.99)):
+                out.append(
+                    {
+                        "name": f"dex_tx_{venue}_intent_to_{what}_standin_{stat}",
+                        "value": _pct(series, q),
+                        "unit": "us",
+                        "target": "report only (loopback, one slot per send)",
+                        "better": "lower",
+                        "note": note,
+                    }
+                )
+    return out

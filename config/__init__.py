@@ -172,6 +172,26 @@ class ExecutionSettings(_Model):
     user_stream_backoff_max_ms: int = Field(default=10_000, ge=1)  # private-stream reconnects
 
 
+class DexExecutionSettings(_Model):
+    """DEX send and confirm (connectors/solana/sender.py, blockhash.py, wsol.py)."""
+
+    skip_preflight: bool = False  # True: no simulation by the node before it forwards
+    confirm_commitment: Literal["confirmed", "finalized"] = "confirmed"
+    rebroadcast_ms: int = Field(default=400, ge=50)  # re-send the same bytes this often
+    confirm_timeout_ms: int = Field(default=90_000, ge=1)  # hard bound on one send
+    dry_run: bool = False  # only simulateTransaction; report what would have happened
+    blockhash_refresh_ms: int = Field(default=2_000, ge=50)
+    blockhash_min_remaining_blocks: int = Field(default=40, ge=1, le=150)
+    wsol_floor_lamports: int = Field(default=100_000_000, ge=0)  # top up below this
+    wsol_target_lamports: int = Field(default=2_000_000_000, ge=1)  # ... back to this
+
+    @model_validator(mode="after")
+    def _floor_below_target(self) -> DexExecutionSettings:
+        if self.wsol_floor_lamports >= self.wsol_target_lamports:
+            raise ValueError("wsol_floor_lamports must be below wsol_target_lamports")
+        return self
+
+
 class RpcSettings(_Model):
     http: list[str] = Field(min_length=1)
     ws: list[str] = Field(min_length=1)
@@ -270,6 +290,7 @@ class Settings(_Model):
     gas: GasSettings = GasSettings()
     risk: RiskSettings = RiskSettings()
     execution: ExecutionSettings = ExecutionSettings()
+    dex_execution: DexExecutionSettings = DexExecutionSettings()
     rpc: RpcSettings
     telemetry: TelemetrySettings = TelemetrySettings()
     fx: dict[str, Decimal] = Field(default_factory=lambda: {"USDC": Decimal(1)})

@@ -5,7 +5,8 @@ Layout (see docs/journal.md):
     <journal_dir>/latest                         text file: the run id of the newest run
     <journal_dir>/<run-id>/<table>/w<worker>-<part>.parquet
 
-Tables: `opportunities`, `decisions`, `intents`, `fills`, `health`, `counters`. Each row keeps
+Tables: `opportunities`, `decisions`, `intents`, `fills`, `health`, `counters`, `orders`,
+`transactions`. Each row keeps
 the record's per-stage timestamps (`ts_event_ns`, `ts_recv_ns`, `ts_ingest_ns`,
 `ts_detect_wall_ns`, `ts_intent_ns`, `ts_fill_ns`), so latency is measurable at every stage, and
 a deterministic `row_id` derived from the record's identity. Nested cost breakdowns are
@@ -40,6 +41,7 @@ from bytewax.outputs import DynamicSink, StatelessSinkPartition
 
 from connectors.order_journal import OrderRecord
 from connectors.redact import redact_text
+from connectors.solana.tx_outcome import TxRecord
 from operators.errors import ConfigError
 from operators.events import CostBreakdown, ExecutionReport, HealthEvent, Opportunity, OrderIntent
 from operators.legs import LegTransition
@@ -71,6 +73,7 @@ class CounterRecord:
 TABLES[CounterRecord] = "counters"
 TABLES[OrderRecord] = "orders"
 TABLES[LegTransition] = "legs"
+TABLES[TxRecord] = "transactions"
 
 
 def _digest(text: str) -> str:
@@ -101,6 +104,9 @@ def row_id(record: Any) -> str:
     if isinstance(record, OrderRecord):
         # one row per request sent: a re-send of the same client id is a new request
         return f"order:{record.venue}|{record.client_order_id}@{record.ts_sent_ns}"
+    if isinstance(record, TxRecord):
+        # one row per signed transaction sent: its signature is its identity
+        return f"tx:{record.signature}"
     raise ConfigError(f"journal: no row id for a {type(record).__name__}")
 
 
@@ -120,7 +126,7 @@ def flatten(record: Any) -> dict[str, Any]:
             row[f.name] = ",".join(str(x) for x in v)
         elif isinstance(v, dict):
             row[f.name] = json.dumps(v, sort_keys=True)
-        elif isinstance(v, str) and f.name in ("detail", "reason"):
+        elif isinstance(v, str) and f.name in ("detail", "reason", "error"):
             # free text may quote an endpoint URL; its key must not reach the journal
             row[f.name] = redact_text(v)
         else:

@@ -162,7 +162,13 @@ class _Overlay:
                 # the token program's InsufficientFunds (custom error 1)
                 raise ProgramError(index, 1, "InsufficientFunds", f"token account {key}")
             struct.pack_into("<Q", data, 64, new)
-            self.put(key, acc, bytes(data))
+            lamports = acc.lamports
+            if data[109:113] == b"\x01\x00\x00\x00":
+                # a native (wSOL) account: the token program moves its lamports with the amount
+                lamports += delta
+            self.writes[key] = Account(
+                lamports, bytes(data), acc.owner, acc.executable, acc.rent_epoch
+            )
 
 
 def _liquidity_after(

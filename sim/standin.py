@@ -4,7 +4,10 @@ It speaks the real agave wire shapes (as documented for getAccountInfo, getMulti
 accountNotification, programNotification, slotNotification, signatureNotification) so the real
 RPC client can be tested without the network. Tests load real account bytes, mutate them with
 `set_account` (each write lands in a new slot and notifies subscribers) and inject faults:
-HTTP 429 with Retry-After, 5xx, stalls, dropped WS connections, muted WS and slot lag.
+HTTP 429 with Retry-After, 5xx, stalls, dropped WS connections, muted WS and slot lag; for
+swaps also dropped sends (acknowledged, never executed), held sends (landing late, on release)
+and an injected program error. A landed swap is served back by `getTransaction` with `fee`,
+`computeUnitsConsumed` and `pre/postTokenBalances`; a duplicate send is `AlreadyProcessed`.
 
 Transactions calling a DEX program we cannot load offline (Orca, Raydium CLMM, Phoenix,
 OpenBook v2) are checked
@@ -39,7 +42,7 @@ from solders.transaction_metadata import (
 )
 
 from operators.errors import ConfigError
-from sim.dex_exec import ProgramError, SwapExecutor
+from sim.dex_exec import TOKEN_ACCOUNT_LEN, ProgramError, SwapExecutor, token_amount
 
 _INVALID_PARAMS = -32602
 _METHOD_NOT_FOUND = -32601
@@ -47,6 +50,10 @@ _PREFLIGHT_FAILURE = -32002
 _SIGNATURE_FAILURE = -32003
 _BLOCKHASH_MAX_AGE_SLOTS = 150
 _U64_MAX = 18446744073709551615
+_TOKEN_OWNERS = {
+    "TokenkegQfeZyiNwAJbNbGKPFXCWuBvf9Ss623VQ5DA",
+    "TokenzQdBNbLqP5VEhdkAS6EPFLC1PHnBqCXEpPxuEb",
+}
 
 
 def _b58_or_b64(raw: str, encoding: str) -> bytes:
@@ -124,6 +131,17 @@ class SolanaStandIn:
         self._blockhashes: dict[str, int] = {}
         self.fees_charged: dict[str, int] = {}
         """Lamports charged per landed signature (base + priority fee)."""
+        self._tx_meta: dict[str, dict[str, Any]] = {}
+        self.sends: list[tuple[str, bytes]] = []
+        """Every sendTransaction received: (signature, wire bytes), in order (for assertions)."""
+        self._drop_sends = 0
+        self.serve_transactions = True
+        """False: getTransaction answers null (a node that has not indexed it yet)."""
+        self.signature_commitments: list[tuple[str, str]] = []
+        """(signature, commitment) of every signatureSubscribe received (for assertions)."""
+        self._held: dict[str, tuple[VersionedTransaction, bool]] = {}
+        self._holding = False
+        self._fail_next: tuple[int, str] | None = None
 
     # ------------------------------------------------------------------ lifecycle
     @property
@@ -275,6 +293,34 @@ class SolanaStandIn:
             self.svm.expire_blockhash()
             self._blockhashes.clear()
 
+    def add_native_mint(self) -> None:
+        """Create the wrapped-SOL mint (every cluster has it), so the real SPL Token program in
+        LiteSVM can create, fund and `SyncNative` wSOL accounts."""
+        mint = bytes(36) + bytes(8) + bytes([9, 1]) + bytes(36)  # no authority, 9 decimals
+        token = Pubkey.from_string("TokenkegQfeZyiNwAJbNbGKPFXCWuBvf9Ss623VQ5DA")
+        with self._lock:
+            native = Pubkey.from_string("So11111111111111111111111111111111111111112")
+            self.svm.set_account(native, Account(1_461_600, mint, token, False, _U64_MAX))
+
+    def drop_sends(self, count: int) -> None:
+        """Acknowledge the next `count` sendTransaction calls and discard them (a lost packet)."""
+        with self._lock:
+            self._drop_sends = count
+
+    def hold_sends(self, holding: bool) -> None:
+        """Hold accepted swaps unexecuted (True); on False land every held one (lands late)."""
+        with self._lock:
+            self._holding = holding
+            held, self._held = ([], self._held) if holding else (list(self._held.values()), {})
+            for tx, skip in held:
+                with contextlib.suppress(_RpcFail):
+                    self._send_swap(tx, skip)
+
+    def fail_next_swap(self, code: int, name: str) -> None:
+        """The next swap executed fails at its swap instruction with this program error."""
+        with self._lock:
+            self._fail_next = (code, name)
+
     def subscription_count(self) -> int:
         """Live subscriptions over all WS connections."""
         return sum(len(c.subs) for c in self._conns)
@@ -414,6 +460,9 @@ class SolanaStandIn:
             sub_id = self._next_sub
             self._next_sub += 1
             conn.subs[sub_id] = (kind, arg)
+            if kind == "signature":
+                cfg = params[1] if len(params) > 1 else {}
+                self.signature_commitments.append((str(arg), str(cfg.get("commitment", ""))))
             reply = {"jsonrpc": "2.0", "result": sub_id, "id": rid}
             if kind == "signature" and arg in self._statuses:
                 # already landed: answer now rather than never (a client must not hang on it)
@@ -453,6 +502,17 @@ class SolanaStandIn:
 
     def _rpc_getSlot(self, params: list[Any]) -> int:
         return self._slot
+
+    def _rpc_getBlockHeight(self, params: list[Any]) -> int:
+        # no skipped slots here: block height and slot move together (see getLatestBlockhash)
+        return self._slot
+
+    def _rpc_getTransaction(self, params: list[Any]) -> dict[str, Any] | None:
+        sig = str(params[0])
+        meta = self._tx_meta.get(sig) if self.serve_transactions else None
+        if meta is None:
+            return None
+        return {"slot": self._statuses[sig][0], "blockTime": None, "meta": meta, "version": 0}
 
     def _rpc_getAccountInfo(self, params: list[Any]) -> dict[str, Any]:
         return {"context": self._ctx(), "value": self._get(params[0])}
@@ -497,6 +557,9 @@ class SolanaStandIn:
 
     def _rpc_simulateTransaction(self, params: list[Any]) -> dict[str, Any]:
         tx = self._decode_tx(params)
+        if self.swaps.handles(tx):
+            cfg = params[1] if len(params) > 1 else {}
+            return {"context": self._ctx(), "value": self._simulate_swap(tx, cfg)}
         res = self.svm.simulate_transaction(tx)
         if isinstance(res, SimulatedTransactionInfo):
             meta, err = res.meta(), None
@@ -512,11 +575,54 @@ class SolanaStandIn:
         }
         return {"context": self._ctx(), "value": value}
 
+    def _simulate_swap(self, tx: VersionedTransaction, cfg: dict[str, Any]) -> dict[str, Any]:
+        """Execute on an overlay, apply nothing; `accounts.addresses` read after the swap."""
+
+        def get(key: str) -> Account | None:
+            return self.svm.get_account(Pubkey.from_string(key))
+
+        err: Any = None
+        logs: list[str] = []
+        try:
+            outcome = self.swaps.execute(tx, get)
+            writes, consumed = outcome.writes, outcome.cu_consumed
+        except ProgramError as exc:
+            err, logs, writes, consumed = exc.err_json(), [exc.log_line()], {}, 0
+        accounts = None
+        wanted = (cfg.get("accounts") or {}).get("addresses")
+        if wanted is not None and err is None:
+            accounts = []
+            for key in wanted:
+                acc = writes.get(key) or get(key)
+                accounts.append(None if acc is None else _account_json(acc))
+        return {
+            "err": err,
+            "accounts": accounts,
+            "logs": logs,
+            "returnData": None,
+            "unitsConsumed": consumed,
+            "innerInstructions": None,
+        }
+
     def _rpc_sendTransaction(self, params: list[Any]) -> str:
         tx = self._decode_tx(params)
         if self.swaps.handles(tx):
             cfg = params[1] if len(params) > 1 else {}
-            return self._send_swap(tx, bool(cfg.get("skipPreflight", False)))
+            sig = str(tx.signatures[0])
+            self.sends.append((sig, bytes(tx)))
+            if self._drop_sends > 0:
+                self._drop_sends -= 1
+                return sig
+            skip = bool(cfg.get("skipPreflight", False))
+            if sig in self._statuses:
+                # a node answers a duplicate with AlreadyProcessed (preflight) or drops it
+                if skip:
+                    return sig
+                raise _RpcFail(_preflight("AlreadyProcessed", "AlreadyProcessed", []))
+            if self._holding:
+                self._held.setdefault(sig, (tx, skip))
+                return sig
+            return self._send_swap(tx, skip)
         res = self.svm.send_transaction(tx)
         sig = str(tx.signatures[0])
         if isinstance(res, FailedTransactionMetadata):
@@ -559,7 +665,16 @@ class SolanaStandIn:
         if funded is None or funded.lamports < fee:
             raise _RpcFail(_preflight("InsufficientFundsForFee", "Insufficient funds for fee", []))
         err: Any = None
+        keys = [str(k) for k in tx.message.account_keys]
+        pre = _token_balances(keys, get)
         try:
+            if self._fail_next is not None:
+                code, name = self._fail_next
+                self._fail_next = None
+                failing = ProgramError(len(tx.message.instructions) - 1, code, name, "injected")
+                failing.budget = self.swaps.budget(tx)
+                failing.budget.cu_consumed = failing.budget.cu_limit
+                raise failing
             outcome = self.swaps.execute(tx, get)
         except ProgramError as exc:
             if not skip_preflight or exc.budget is None:
@@ -582,12 +697,43 @@ class SolanaStandIn:
             self._schedule(self._publish_account, key, acc, self._slot)
         self._statuses[sig] = (self._slot, err)
         self.fees_charged[sig] = fee
+        self._tx_meta[sig] = {
+            "err": err,
+            "status": {"Ok": None} if err is None else {"Err": err},
+            "fee": fee,
+            "computeUnitsConsumed": outcome.cu_consumed,
+            "preTokenBalances": pre,
+            "postTokenBalances": _token_balances(keys, get),
+            "logMessages": [],
+        }
         self.advance_slot()
         return sig
 
     def signature_known(self, sig: str | Signature) -> bool:
         """Whether a transaction with this signature has landed on this node."""
         return str(sig) in self._statuses
+
+
+def _token_balances(keys: list[str], get: Any) -> list[dict[str, Any]]:
+    """`meta.pre/postTokenBalances` entries for the transaction's SPL token accounts."""
+    out = []
+    for index, key in enumerate(keys):
+        acc = get(key)
+        if acc is None or len(acc.data) != TOKEN_ACCOUNT_LEN or str(acc.owner) not in _TOKEN_OWNERS:
+            continue
+        data = bytes(acc.data)
+        amount = str(token_amount(data))
+        out.append(
+            {
+                "accountIndex": index,
+                "mint": str(Pubkey.from_bytes(data[:32])),
+                "owner": str(Pubkey.from_bytes(data[32:64])),
+                "programId": str(acc.owner),
+                # decimals are not held here; the amount in base units is what we read
+                "uiTokenAmount": {"amount": amount, "decimals": 0, "uiAmountString": amount},
+            }
+        )
+    return out
 
 
 def _preflight(err: Any, message: str, logs: list[str]) -> dict[str, Any]:

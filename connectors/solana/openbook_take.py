@@ -40,6 +40,7 @@ from operators.errors import ExecutionError
 
 __all__ = [
     "OPENBOOK_PROGRAM_ID",
+    "SWAP_ERRORS",
     "OpenBookTake",
     "TakeOrderType",
     "maker_open_orders",
@@ -244,3 +245,14 @@ def plan_swap(req: SwapRequest) -> SwapPlan:
         "max_quote_lots_including_fees": take.max_quote_lots_including_fees,
     }
     return SwapPlan(ix, limits, accounts)
+
+
+SWAP_ERRORS: dict[int, str] = {
+    # the OpenBook v2 program (`OpenBookError`, Anchor numbering from 6000):
+    # the codes a swap can end with, named in reports; other codes stay Custom(n)
+    6043: "WouldExecutePartially",
+    # Anchor's own account checks (every Anchor program shares these numbers)
+    3003: "AccountDidNotDeserialize",
+    3012: "AccountNotInitialized",
+}
+"""Custom error number -> the program's error name, for failed swap transactions."""

@@ -46,6 +46,7 @@ from operators.errors import ExecutionError
 __all__ = [
     "ACCOUNTS_TYPE_SUPPLEMENTAL_TICK_ARRAYS",
     "MAX_SUPPLEMENTAL_TICK_ARRAYS",
+    "SWAP_ERRORS",
     "OrcaSwapAccounts",
     "oracle_address",
     "plan_swap",
@@ -259,3 +260,24 @@ def plan_swap(req: SwapRequest) -> SwapPlan:
     )
     limits = {"other_amount_threshold": req.limit, "sqrt_price_limit": 0}
     return SwapPlan(ix, limits, accounts)
+
+
+SWAP_ERRORS: dict[int, str] = {
+    # the Whirlpool program (`ErrorCode` in its `errors.rs`, Anchor numbering from 6000):
+    # the codes a swap can end with, named in reports; other codes stay Custom(n)
+    6009: "TickNotFound",
+    6010: "InvalidTickIndex",
+    6011: "SqrtPriceOutOfBounds",
+    6023: "InvalidTickArraySequence",
+    6034: "InvalidSqrtPriceLimitDirection",
+    6035: "ZeroTradableAmount",
+    6036: "AmountOutBelowMinimum",
+    6037: "AmountInAboveMaximum",
+    6038: "TickArraySequenceInvalidIndex",
+    6039: "AmountCalcOverflow",
+    6040: "AmountRemainingOverflow",
+    # Anchor's own account checks (every Anchor program shares these numbers)
+    3003: "AccountDidNotDeserialize",
+    3012: "AccountNotInitialized",
+}
+"""Custom error number -> the program's error name, for failed swap transactions."""

@@ -35,6 +35,7 @@ from operators.errors import ExecutionError
 
 __all__ = [
     "PHOENIX_PROGRAM_ID",
+    "SWAP_ERRORS",
     "PhoenixIoc",
     "SelfTradeBehavior",
     "log_authority",
@@ -226,3 +227,20 @@ def plan_swap(req: SwapRequest) -> SwapPlan:
         "min_quote_lots_to_fill": order.min_quote_lots_to_fill,
     }
     return SwapPlan(ix, limits, accounts)
+
+
+SWAP_ERRORS: dict[int, str] = {
+    # the Phoenix program (`PhoenixError`, numbered from 0, not Anchor):
+    # the codes a swap can end with, named in reports; other codes stay Custom(n)
+    2: "FailedToLoadMarketFromAccount",
+    4: "MarketUninitialized",
+    7: "InvalidLotSize",
+    8: "InvalidTickSize",
+    9: "InvalidMint",
+    10: "InvalidBaseVault",
+    11: "InvalidQuoteVault",
+    12: "InvalidBaseAccount",
+    13: "InvalidQuoteAccount",
+    15: "NewOrderError",
+}
+"""Custom error number -> the program's error name, for failed swap transactions."""

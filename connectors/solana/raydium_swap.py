@@ -48,7 +48,13 @@ from operators.clmm.raydium import next_initialized_tick_array_start
 from operators.clmm.raydium_accounts import PoolState, TickArrayBitmapExtension
 from operators.errors import ExecutionError, QuoteError
 
-__all__ = ["RaydiumSwapAccounts", "plan_swap", "swap_tick_array_starts", "swap_v2_instruction"]
+__all__ = [
+    "SWAP_ERRORS",
+    "RaydiumSwapAccounts",
+    "plan_swap",
+    "swap_tick_array_starts",
+    "swap_v2_instruction",
+]
 
 _PROGRAM = Pubkey.from_string(RAYDIUM_CLMM_PROGRAM_ID)
 _DISC = anchor_ix_discriminator("swap_v2")
@@ -245,3 +251,23 @@ def plan_swap(req: SwapRequest) -> SwapPlan:
     )
     limits = {"other_amount_threshold": req.limit, "sqrt_price_limit": 0}
     return SwapPlan(ix, limits, accounts)
+
+
+SWAP_ERRORS: dict[int, str] = {
+    # the Raydium CLMM program (`ErrorCode` in its `error.rs`, Anchor numbering from 6000):
+    # the codes a swap can end with, named in reports; other codes stay Custom(n)
+    6013: "SqrtPriceLimitOverflow",
+    6019: "LiquidityInsufficient",
+    6021: "PriceSlippageCheck",
+    6022: "TooLittleOutputReceived",
+    6023: "TooMuchInputPaid",
+    6024: "ZeroAmountSpecified",
+    6025: "InvalidInputPoolVault",
+    6026: "TooSmallInputOrOutputAmount",
+    6027: "NotEnoughTickArrayAccount",
+    6028: "InvalidFirstTickArrayAccount",
+    # Anchor's own account checks (every Anchor program shares these numbers)
+    3003: "AccountDidNotDeserialize",
+    3012: "AccountNotInitialized",
+}
+"""Custom error number -> the program's error name, for failed swap transactions."""

@@ -52,6 +52,7 @@ __all__ = [
     "AccountUpdate",
     "Endpoint",
     "RpcItem",
+    "RpcRefused",
     "RpcSettingsLike",
     "SignatureUpdate",
     "SlotUpdate",
@@ -289,6 +290,10 @@ class SolanaRpc:
         res = await self.call("getLatestBlockhash", [{"commitment": self.commitment}])
         return str(res["value"]["blockhash"]), int(res["value"]["lastValidBlockHeight"])
 
+    async def get_block_height(self) -> int:
+        """Current block height at the configured commitment (what lastValidBlockHeight bounds)."""
+        return int(await self.call("getBlockHeight", [{"commitment": self.commitment}]))
+
     async def get_multiple_accounts(
         self, pubkeys: Sequence[str], *, prefer: Endpoint | None = None
     ) -> list[AccountUpdate | None]:
@@ -351,6 +356,44 @@ class SolanaRpc:
             raise ExecutionError(
                 f"sendTransaction: {e}", retryable=retryable, venue="solana"
             ) from e
+
+    def healthy_endpoints(self) -> list[Endpoint]:
+        """Endpoints neither cooling down after a failure nor lagging (all of them if none is)."""
+        now = time.monotonic_ns()
+        healthy = [e for e in self.endpoints if e.cooldown_until_ns <= now and not e.lagging]
+        return healthy or list(self.endpoints)
+
+    async def call_on(self, ep: Endpoint, method: str, params: list[Any]) -> Any:
+        """One JSON-RPC call on this endpoint only (no failover): a fan-out's single leg.
+
+        A transport failure or a retryable node error cools the endpoint down and raises
+        `ExecutionError(retryable=True, code="transport")`; a node's refusal raises `RpcRefused`
+        with the node's error code and `data` (e.g. the preflight `err`).
+        """
+        try:
+            result = await self._post_once(ep, method, params)
+        except _Retry as r:
+            ep.failures += 1
+            delay = max(self._backoff_s(ep.failures), r.retry_after_s or 0.0)
+            ep.cooldown_until_ns = time.monotonic_ns() + int(delay * 1e9)
+            raise ExecutionError(
+                f"{method} on {ep.name}: {redact_text(r.reason)}",
+                retryable=True,
+                venue="solana",
+                code="transport",
+            ) from None
+        except _RpcError as e:
+            raise RpcRefused(
+                f"{method} on {ep.name}: RPC error {e.code}: {redact_text(e.message)}",
+                rpc_code=e.code,
+                data=e.data,
+            ) from None
+        except FeedError as e:
+            # an HTTP status no retry cures (401, 403, 404): this endpoint is of no use for now
+            ep.cooldown_until_ns = time.monotonic_ns() + int(self.backoff_max_s * 1e9)
+            raise ExecutionError(str(e), retryable=True, venue="solana", code="http") from None
+        ep.failures = 0
+        return result
 
     async def get_signature_statuses(
         self, signatures: Sequence[str]
@@ -472,12 +515,16 @@ class SolanaRpc:
                     await self._ws.send(orjson.dumps(msg).decode())
 
     async def confirm_signature(
-        self, signature: str, *, timeout_s: float = 30.0
+        self, signature: str, *, timeout_s: float = 30.0, commitment: str | None = None
     ) -> SignatureUpdate:
-        """Wait for signatureNotification at the configured commitment (survives reconnects)."""
+        """Wait for signatureNotification at `commitment` (default: the configured one);
+        the subscription survives reconnects."""
         fut: asyncio.Future[SignatureUpdate] = asyncio.get_running_loop().create_future()
         self._sig_waiters[signature] = fut
-        cfg = {"commitment": self.commitment, "enableReceivedNotification": False}
+        cfg = {
+            "commitment": commitment or self.commitment,
+            "enableReceivedNotification": False,
+        }
         await self._add_sub(f"signature:{signature}", _Sub("signatureSubscribe", [signature, cfg]))
         try:
             return await asyncio.wait_for(fut, timeout_s)
@@ -655,6 +702,17 @@ def _retry_after_s(value: str | None) -> float | None:
     except (TypeError, ValueError):
         return None
     return max(0.0, when.timestamp() - time.time())
+
+
+class RpcRefused(ExecutionError):
+    """A node answered a call with a JSON-RPC error: `rpc_code` and its `data` as sent."""
+
+    def __init__(self, message: str, *, rpc_code: int, data: object) -> None:
+        # a preflight failure is the transaction's own fault: the same bytes fail again
+        retryable = rpc_code != _PREFLIGHT_FAILURE
+        super().__init__(message, retryable=retryable, venue="solana", code=str(rpc_code))
+        self.rpc_code = rpc_code
+        self.data = data
 
 
 class _RpcError(Exception):
