@@ -35,7 +35,9 @@ from operators.events import RawFrame
 
 HERE = Path(__file__).resolve().parent
 SAMPLE_DIR = HERE / "sample"
-SAMPLE_CAPTURE = SAMPLE_DIR / "sol_usdc_sample.parquet"
+SAMPLE_CAPTURE = SAMPLE_DIR / "sol_usdc_market.parquet"
+"""The main sample: a session of the market simulator (sim/market.py). Its name differs from
+the old planted-jump sample's, so a checkout that still holds that file regenerates."""
 SAMPLE_MARKETS = SAMPLE_DIR / "markets.toml"
 SAMPLE_MARKETS_ALL = SAMPLE_DIR / "markets_all.toml"
 SAMPLE_CAPTURE_ALL = SAMPLE_DIR / "sol_usdc_all_venues.parquet"
@@ -492,7 +494,9 @@ def ensure_sample(
     all_venues: bool = False,
     multi_pair: bool = False,
 ) -> Path:
-    """The bundled sample capture (all seven venues, or two pairs, if asked), made on first use."""
+    """The bundled sample capture, made on first use: a session of the market simulator
+    (`sim.market`, Binance + Orca), or the planted-shock sessions of all seven venues or of two
+    pairs if asked (those demonstrate the plumbing across venues and workers, not profit)."""
     if all_venues and multi_pair:
         raise ConfigError("the samples are either all venues of one pair or two pairs, not both")
     path = (
@@ -502,8 +506,12 @@ def ensure_sample(
         tmp = path.with_suffix(".tmp")
         if multi_pair:
             n = write_multi_pair_capture(tmp)
+        elif all_venues:
+            n = write_capture(tmp, SimConfig(venues=ALL_VENUES))
         else:
-            n = write_capture(tmp, SimConfig(venues=ALL_VENUES) if all_venues else SimConfig())
+            from sim.market import write_market_capture  # imports this module: bound late
+
+            n = write_market_capture(tmp)
         tmp.replace(path)
         if progress:
             progress(f"solarb: generated sample session: {n} frames -> {path}")
