@@ -20,13 +20,14 @@ from typing import Any
 import bytewax.operators as op
 from bytewax.operators import StatefulLogic
 
-from config import Settings
+from config import DelaySettings, Settings
 from connectors.journal import CounterRecord
 from connectors.solana.sources import FEED_SOURCE
 from engine.markets import CexMarketState, MarketState, build_market_state
 from engine.params import risk_params, spread_params_from_settings
 from engine.router import Router
 from operators.events import HealthEvent, OrderIntent
+from operators.latency import DelayDist, LatencyModel, VenueDelays
 from operators.paper import PaperVenue
 from operators.risk import RiskGuard
 from operators.spread import PairEngine
@@ -170,6 +171,23 @@ class RiskStep:
         ]
 
 
+def paper_latency_model(settings: Settings) -> LatencyModel | None:
+    """The `[paper]` latency distributions as the paper venue's model (None: none configured)."""
+    if not settings.paper.latency:
+        return None
+
+    def dist(d: DelaySettings | None) -> DelayDist | None:
+        if d is None:
+            return None
+        return DelayDist(round(d.median_ms * 1_000_000), round(d.p99_ms * 1_000_000))
+
+    venues = {
+        v: VenueDelays(dist(lat.feed), dist(lat.ack), dist(lat.confirm))
+        for v, lat in settings.paper.latency.items()
+    }
+    return LatencyModel(settings.paper.seed, venues)
+
+
 class PaperStep:
     def __init__(self, settings: Settings, pair: str) -> None:
         p = settings.pair(pair)
@@ -179,6 +197,7 @@ class PaperStep:
             p.quote_decimals,
             e.paper_cex_latency_ms * 1_000_000,
             e.paper_dex_latency_ms * 1_000_000,
+            latency=paper_latency_model(settings),
         )
 
     def on_item(self, item: Any) -> list[Any]:
