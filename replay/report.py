@@ -11,6 +11,7 @@ import numpy as np
 from config import Settings
 from connectors.journal import read_table, run_dir
 from operators.errors import ConfigError
+from replay.outcomes import outcome_table
 
 UNROUTED_WARN_SHARE = 0.5
 """Above this share of frames matching no market, the summary warns (a wrong markets file)."""
@@ -124,7 +125,9 @@ def summarize(journal: str | Path, settings: Settings) -> Summary:
     by_opp: dict[str, list[dict[str, Any]]] = {}
     for f in fills:
         by_opp.setdefault(f["opportunity_id"], []).append(f)
-    opp_by_id = {o["opportunity_id"]: o for o in opps}
+    # the signal row is the one the risk guard accepted and the legs were sized on (its later
+    # updates are rejected as `signal_update`), so gas is valued on it
+    opp_by_id = {o["opportunity_id"]: o for o in opps if o["update_seq"] == 0}
     unknown = sorted({o["pair"] for o in opps} - set(units))
     if unknown:
         raise ConfigError(
@@ -226,6 +229,8 @@ def summary_lines(s: Summary) -> list[str]:
         lines.append(
             f"net PnL        {name}: {_money(pnl, u.quote_decimals)} {u.quote} on "
             f"{_money(notional, u.quote_decimals)} {u.quote} = {s.pnl_bps(name):.2f} bps"
+            # never overstate: a one-legged arb is open inventory this figure does not value
+            + (" (completed arbs only; one-legged ones not valued)" if s.arbs_one_legged else "")
         )
     lines += [
         f"latency        {lat_txt}",
@@ -272,6 +277,7 @@ def write_report(s: Summary, path: str | Path, journal: str | Path, title: str) 
                 f"{o['cu_price_micro_lamports']} |"
             )
         lines.append("")
+    lines += outcome_table(journal, s.pairs)
     lines += [
         f"Journal: `{run_dir(journal)}` (Parquet: opportunities, decisions, intents, fills, "
         "health, counters).",

@@ -104,3 +104,21 @@ def test_bad_simulator_parameters_are_a_config_error(change: dict, field: str) -
 def test_latency_distribution_with_median_above_p99_is_a_config_error() -> None:
     with pytest.raises(ConfigError, match="median_ms <= p99_ms"):
         LatencyDist(median_ms=50, p99_ms=10)
+
+
+def test_bundled_sample_report_shows_the_one_legged_arbs_and_why(tmp_path: Path) -> None:
+    from replay.report import summarize, summary_lines, write_report
+    from sim.simulate import ensure_sample
+
+    settings = load_settings(markets_path=SAMPLE_MARKETS, env={})
+    run_main(build_flow(settings, [ensure_sample()], tmp_path / "j", batch_size=1000, run_id="r"))
+    s = summarize(tmp_path / "j" / "r", settings)
+    assert (s.signals, s.arbs_completed, s.arbs_one_legged, s.legs_rejected) == (3, 1, 2, 2)
+    assert s.pnl_by_pair["SOL/USDC"] == 6_542_171
+    [pnl_line] = [line for line in summary_lines(s) if line.startswith("net PnL")]
+    assert pnl_line.endswith("(completed arbs only; one-legged ones not valued)")
+    report = write_report(s, tmp_path / "r.md", tmp_path / "j" / "r", "sample").read_text()
+    outcome_rows = [line for line in report.splitlines() if "| one-legged |" in line]
+    assert len(outcome_rows) == 2
+    assert all("price moved" in row for row in outcome_rows)
+    assert "| won | 6.542171 USDC |" in report
