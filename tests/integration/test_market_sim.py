@@ -18,7 +18,13 @@ from config import load_settings
 from connectors.journal import read_table
 from flows.replay import build_flow
 from operators.errors import ConfigError
-from sim.market import LatencyDist, MarketConfig, MarketTruth, write_market_capture
+from sim.market import (
+    LatencyDist,
+    MarketConfig,
+    MarketTruth,
+    simulate_market,
+    write_market_capture,
+)
 from sim.scoring import SessionScore, score_session
 from sim.simulate import SAMPLE_MARKETS
 
@@ -72,7 +78,7 @@ def test_same_seed_gives_the_same_capture_bytes(tmp_path: Path) -> None:
 
 def test_most_dislocations_are_too_small_to_pay() -> None:
     truth = MarketTruth()
-    write_market_capture(Path("/dev/null"), MarketConfig(duration_s=600), truth)
+    simulate_market(MarketConfig(duration_s=600), truth)
     sizes = [abs(bps) for _, _, bps in truth.dislocations]
     assert len(sizes) == 25
     assert sum(s > 24.0 for s in sizes) == 3  # the default trigger is ~24 bps
