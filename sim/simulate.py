@@ -1,11 +1,14 @@
-"""Deterministic market simulator: writes a capture in the venues' real wire formats.
+"""Planted-shock simulator: writes a capture in the venues' real wire formats.
 
-The bundled sample session is made here, by our own code (no recorded data is shipped):
-a SOL/USDC fair price follows a seeded random walk with a few scheduled jumps; Binance spot
-publishes `depth@100ms` diffs (combined-stream envelope, string prices, `U`/`u` ids) after a REST
-snapshot; an Orca Whirlpool (real account byte layout, built with `connectors.solana.orca`
-encoders) follows the CEX with a lag, because "other arbitrageurs" only close a gap after a
-few slots. Most gaps stay under the trigger; each scheduled jump opens one that beats it.
+The main bundled sample is a session of the market simulator (`sim/market.py`,
+docs/simulator.md); this generator keeps the sessions whose every decision the tests pin, and
+the 7-venue and two-pair samples. Its dislocations are planted to beat the trigger, so its
+profits measure the plumbing, never the strategy. A SOL/USDC fair price follows a seeded random
+walk with a few scheduled jumps; Binance spot publishes `depth@100ms` diffs (combined-stream
+envelope, string prices, `U`/`u` ids) after a REST snapshot; an Orca Whirlpool (real account
+byte layout, built with `connectors.solana.orca` encoders) follows the CEX with a lag, because
+"other arbitrageurs" only close a gap after a few slots. Most gaps stay under the trigger; each
+scheduled jump opens one that beats it.
 
 `SimConfig(venues=ALL_VENUES)` adds the other venues, each in its own wire format or account
 layout and built with the project's own encoders: OKX v5 `books` and Bybit v5 `orderbook.50`

@@ -7,13 +7,14 @@ from pathlib import Path
 import pytest
 from bytewax.testing import run_main
 
+from cli.main import main as solarb
 from config import load_settings
-from connectors.journal import read_table
+from connectors.journal import read_table, run_dir
 from flows.replay import build_flow
 from replay.report import Summary, summarize
 from sim.market import MarketConfig, MarketTruth, write_market_capture
 from sim.scoring import SessionScore, score_session
-from sim.simulate import SAMPLE_MARKETS
+from sim.simulate import SAMPLE_MARKETS, SAMPLE_MARKETS_MULTI, write_multi_pair_capture
 
 FAST = {  # a co-located CEX order path, a DEX transaction landing within the slot
     "SOLARB__PAPER__LATENCY__BINANCE__ACK": "{median_ms = 5, p99_ms = 30}",
@@ -69,3 +70,29 @@ def test_latency_draws_are_the_same_at_any_batch_size(
         assert t is not None
         fills.append(sorted((r["intent_id"], r["status"], r["ts_fill_ns"]) for r in t.to_pylist()))
     assert fills[0] == fills[1]
+
+
+def test_two_workers_draw_the_same_latencies_as_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cap = tmp_path / "multi.parquet"
+    write_multi_pair_capture(cap, duration_s=60)  # SOL/USDC and ETH/USDC land on w0 and w1
+
+    def fills(workers: int, tag: str) -> list[tuple[str, str, int, int]]:
+        journal = tmp_path / tag
+        args = ["--markets", str(SAMPLE_MARKETS_MULTI), "replay", str(cap)]
+        args += ["--workers", str(workers), "--journal", str(journal)]
+        assert solarb([*args, "--report", str(tmp_path / f"{tag}.md")]) == 0
+        t = read_table(run_dir(journal), "fills")
+        assert t is not None
+        return sorted(
+            (r["intent_id"], r["status"], r["ts_fill_ns"], r["quote_amount"])
+            for r in t.to_pylist()
+        )
+
+    fixed = fills(1, "fixed")
+    for key, value in SLOW.items():
+        monkeypatch.setenv(key, value)
+    one = fills(1, "one")
+    assert one == fills(2, "two")
+    assert one != fixed  # the model was in force
