@@ -80,3 +80,19 @@ def test_paper_latency_config_becomes_the_model_in_ns() -> None:
 def test_bad_paper_latency_config_is_a_config_error(key: str, value: str, message: str) -> None:
     with pytest.raises(ConfigError, match=message):
         load_settings(markets_path=SAMPLE_MARKETS, env={f"SOLARB__PAPER__{key}": value})
+
+
+def test_paper_venue_with_a_model_resumes_from_a_pickle_with_the_same_draws() -> None:
+    import pickle
+
+    model = LatencyModel(3, {"binance": VenueDelays(ack=DelayDist(20 * MS, 200 * MS))})
+    v = PaperVenue(9, 6, cex_latency_ns=20 * MS, dex_latency_ns=400 * MS, latency=model)
+    v.on_view(_view(0, LADDER))
+    v.on_intent(_intent(1, 0))
+    resumed = pickle.loads(pickle.dumps(v))
+    later = _view(1000, (("200", "3"),))
+    reports = v.on_view(later)
+    assert resumed.on_view(later) == reports
+    [r] = reports
+    assert r.ts_fill_ns == DelayDist(20 * MS, 200 * MS).at(uniform(3, "i1/buy", "binance", "ack"))
+    assert r.ts_fill_ns != 20 * MS  # drawn, not the fixed latency
