@@ -6,6 +6,7 @@ import argparse
 import sys
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from pathlib import Path
 
 from operators.errors import ConfigError, DecodeError, SolarbError
@@ -106,13 +107,26 @@ def cmd_sample(args: argparse.Namespace) -> int:
     if args.all_venues and args.multi_pair:
         raise ConfigError("--all-venues and --multi-pair are two different samples: pick one")
     if args.out and args.multi_pair:
-        # each pair keeps its own seed (the SOL/USDC one is --seed's default)
-        n = write_multi_pair_capture(Path(args.out), duration_s=args.duration)
+        # each pair keeps its own seed
+        n = write_multi_pair_capture(Path(args.out), duration_s=args.duration or 180)
+        print(f"solarb: wrote {n} frames to {args.out}")
+        return 0
+    if args.out and not (args.all_venues or args.planted):
+        from sim.market import MarketConfig, write_market_capture
+
+        mc = MarketConfig()
+        mc = replace(
+            mc,
+            seed=mc.seed if args.seed is None else args.seed,
+            duration_s=args.duration or mc.duration_s,
+        )
+        n = write_market_capture(Path(args.out), mc)
         print(f"solarb: wrote {n} frames to {args.out}")
         return 0
     if args.out:
         venues = ALL_VENUES if args.all_venues else SimConfig().venues
-        cfg = SimConfig(seed=args.seed, duration_s=args.duration, venues=venues)
+        seed = 7 if args.seed is None else args.seed
+        cfg = SimConfig(seed=seed, duration_s=args.duration or 180, venues=venues)
         n = write_capture(Path(args.out), cfg)
         print(f"solarb: wrote {n} frames to {args.out}")
         return 0
@@ -284,8 +298,14 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--all-venues", action="store_true", help="all 7 venues, not Binance + Orca")
     s.add_argument("--multi-pair", action="store_true", help="two pairs: SOL/USDC and ETH/USDC")
     s.add_argument("--out", help="write a capture here instead of the bundled sample path")
-    s.add_argument("--seed", type=int, default=7)
-    s.add_argument("--duration", type=int, default=180, help="seconds of market time")
+    s.add_argument(
+        "--planted",
+        action="store_true",
+        help="with --out: the old planted-jump Binance + Orca session (sim/simulate.py), "
+        "not the market simulator (sim/market.py)",
+    )
+    s.add_argument("--seed", type=int, help="default: the simulator's (docs/simulator.md)")
+    s.add_argument("--duration", type=int, help="seconds of market time (default: the sample's)")
     s.set_defaults(func=cmd_sample)
 
     rep = sub.add_parser("report", help="summarize an existing journal")

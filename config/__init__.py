@@ -192,6 +192,34 @@ class DexExecutionSettings(_Model):
         return self
 
 
+class DelaySettings(_Model):
+    """A log-normal delay by its median and 99th percentile (operators/latency.py)."""
+
+    median_ms: float = Field(ge=0)
+    p99_ms: float = Field(ge=0)
+
+    @model_validator(mode="after")
+    def _median_within_p99(self) -> DelaySettings:
+        if self.median_ms > self.p99_ms or (self.median_ms == 0 < self.p99_ms):
+            raise ValueError("need 0 < median_ms <= p99_ms (or both 0)")
+        return self
+
+
+class VenueLatencySettings(_Model):
+    """One venue's paper delays; a component left out keeps its fixed default."""
+
+    feed: DelaySettings | None = None  # extra market-data delay before our decision
+    ack: DelaySettings | None = None  # intent -> matched (CEX) / landed and executed (DEX)
+    confirm: DelaySettings | None = None  # executed -> reported to us (moves report time only)
+
+
+class PaperSettings(_Model):
+    """Paper/replay latency model; no venue listed = the fixed `engine.paper_*_latency_ms`."""
+
+    seed: int = 0  # draws are hash-seeded by (seed, intent id, venue, component)
+    latency: dict[str, VenueLatencySettings] = Field(default_factory=dict)
+
+
 class RpcSettings(_Model):
     http: list[str] = Field(min_length=1)
     ws: list[str] = Field(min_length=1)
@@ -293,6 +321,7 @@ class Settings(_Model):
     dex_execution: DexExecutionSettings = DexExecutionSettings()
     rpc: RpcSettings
     telemetry: TelemetrySettings = TelemetrySettings()
+    paper: PaperSettings = PaperSettings()
     fx: dict[str, Decimal] = Field(default_factory=lambda: {"USDC": Decimal(1)})
     sol_price_quote: Decimal = Field(default=Decimal("150"), gt=0)
     pairs: list[PairSettings] = Field(default_factory=list)
@@ -309,6 +338,13 @@ class Settings(_Model):
                     raise ValueError(
                         f"pair {pair.name}: quote currency {m.quote_currency!r} has no [fx] rate"
                     )
+        return self
+
+    @model_validator(mode="after")
+    def _paper_latency_names_known_venues(self) -> Settings:
+        unknown = sorted(set(self.paper.latency) - set(self.venues))
+        if unknown:
+            raise ValueError(f"[paper.latency] names venues not in [venues]: {unknown}")
         return self
 
     def pair(self, name: str) -> PairSettings:

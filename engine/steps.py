@@ -20,7 +20,7 @@ from typing import Any
 import bytewax.operators as op
 from bytewax.operators import StatefulLogic
 
-from config import Settings
+from config import DelaySettings, Settings
 from connectors import venues
 from connectors.journal import CounterRecord
 from connectors.solana.sources import FEED_SOURCE
@@ -28,6 +28,7 @@ from engine.markets import CexMarketState, MarketState, build_market_state
 from engine.params import risk_params, spread_params_from_settings
 from engine.router import Router
 from operators.events import ExecutionReport, HealthEvent, OrderIntent
+from operators.latency import DelayDist, LatencyModel, VenueDelays
 from operators.legs import LegCommand, LegMachine, LegPolicy
 from operators.paper import PaperVenue
 from operators.risk import RiskGuard
@@ -172,6 +173,23 @@ class RiskStep:
         ]
 
 
+def paper_latency_model(settings: Settings) -> LatencyModel | None:
+    """The `[paper]` latency distributions as the paper venue's model (None: none configured)."""
+    if not settings.paper.latency:
+        return None
+
+    def dist(d: DelaySettings | None) -> DelayDist | None:
+        if d is None:
+            return None
+        return DelayDist(round(d.median_ms * 1_000_000), round(d.p99_ms * 1_000_000))
+
+    venues = {
+        v: VenueDelays(dist(lat.feed), dist(lat.ack), dist(lat.confirm))
+        for v, lat in settings.paper.latency.items()
+    }
+    return LatencyModel(settings.paper.seed, venues)
+
+
 class PaperStep:
     """The paper venue and the legs' state machine of one pair, in one keyed step.
 
@@ -190,6 +208,7 @@ class PaperStep:
             p.quote_decimals,
             e.paper_cex_latency_ms * 1_000_000,
             e.paper_dex_latency_ms * 1_000_000,
+            latency=paper_latency_model(settings),
         )
         self.legs = LegMachine(LegPolicy(order=e.leg_order), {})
         self.dex_markets = frozenset(

@@ -37,6 +37,10 @@ LegsState = Literal[
 ]  # fmt: skip
 LegOrder = Literal["dex_first", "both"]
 CommandKind = Literal["send", "hedge", "unwind", "query"]
+HEDGE_SUFFIX = "/hedge"
+UNWIND_SUFFIX = "/unwind"
+FLATTENING = (HEDGE_SUFFIX, UNWIND_SUFFIX)
+"""Intent-id suffixes of the orders that flatten a one-legged opportunity (not its legs)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -230,7 +234,7 @@ class LegMachine:
             return self._unwind(legs, now, "no hedge market configured")
         venue, market = legs.hedge_market
         side: Side = "sell" if net > 0 else "buy"
-        legs.hedge_intent = f"{legs.opportunity_id}/hedge"
+        legs.hedge_intent = legs.opportunity_id + HEDGE_SUFFIX
         cmd = LegCommand("hedge", legs.opportunity_id, venue, market, side, abs(net),
                          legs.hedge_intent, now)  # fmt: skip
         return [cmd], [self._move(legs, "hedging", f"hedge {side} {abs(net)} on {market}", now)]
@@ -252,7 +256,7 @@ class LegMachine:
         net = legs.net_base
         filled = legs.buy if net > 0 else legs.sell
         side: Side = "sell" if net > 0 else "buy"
-        legs.hedge_intent = f"{legs.opportunity_id}/unwind"
+        legs.hedge_intent = legs.opportunity_id + UNWIND_SUFFIX
         i = filled.intent
         cmd = LegCommand(
             "unwind", legs.opportunity_id, i.venue, i.market_id, side, abs(net),

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 
 from operators.errors import QuoteError
 from operators.events import ExecutionReport, OrderIntent
+from operators.latency import LatencyModel
 from operators.pricing import buy_base, sell_base
 from operators.views import CexBookView, VenueView
 
@@ -37,9 +38,21 @@ class PaperVenue:
     """(market, side) -> (ts_recv_ns of the view, base units already filled against it)."""
     filled: int = 0
     rejected: int = 0
+    latency: LatencyModel | None = None
+    """Seeded per-venue delay distributions (operators/latency.py); None = the fixed latencies."""
 
-    def _latency(self, view_or_none: VenueView | None) -> int:
-        return self.cex_latency_ns if isinstance(view_or_none, CexBookView) else self.dex_latency_ns
+    def _delays(self, intent: OrderIntent, view_or_none: VenueView | None) -> tuple[int, int]:
+        """(intent -> execution, execution -> report) delays of `intent`, ns."""
+        fixed = (
+            self.cex_latency_ns if isinstance(view_or_none, CexBookView) else self.dex_latency_ns
+        )
+        if self.latency is None:
+            return fixed, 0
+        venue = intent.market_id.split(":", 1)[0]
+        return self.latency.leg_delays_ns(intent.intent_id, venue, fixed)
+
+    def _latency(self, intent: OrderIntent, view_or_none: VenueView | None) -> int:
+        return self._delays(intent, view_or_none)[0]
 
     def on_view(self, view: VenueView) -> list[ExecutionReport]:
         """Record a view; fill the pending intents whose fill time it has passed."""
@@ -49,7 +62,7 @@ class PaperVenue:
             i
             for i in self.pending
             if i.market_id == view.market_id
-            and view.ts_recv_ns > i.ts_intent_ns + self._latency(view)
+            and view.ts_recv_ns > i.ts_intent_ns + self._latency(i, view)
         ]
         if not ready:
             return []
@@ -60,7 +73,7 @@ class PaperVenue:
         """Queue an intent; fill at once if a view past its fill time is already held."""
         hist = self.views.get(intent.market_id)
         last = hist[-1] if hist else None
-        if last is not None and last.ts_recv_ns > intent.ts_intent_ns + self._latency(last):
+        if last is not None and last.ts_recv_ns > intent.ts_intent_ns + self._latency(intent, last):
             return [self._fill(intent)]
         self.pending.append(intent)
         return []
@@ -75,7 +88,7 @@ class PaperVenue:
         hist = self.views.get(intent.market_id)
         if not hist:
             return None
-        target = intent.ts_intent_ns + self._latency(hist[-1])
+        target = intent.ts_intent_ns + self._latency(intent, hist[-1])
         chosen = None
         for v in hist:
             if v.ts_recv_ns <= target:
@@ -86,7 +99,9 @@ class PaperVenue:
 
     def _fill(self, intent: OrderIntent) -> ExecutionReport:
         view = self._view_at(intent)
-        fill_ns = intent.ts_intent_ns + self._latency(view)
+        execute_ns, confirm_ns = self._delays(intent, view)
+        # the price is the one at execution; we learn of it `confirm_ns` later
+        fill_ns = intent.ts_intent_ns + execute_ns + confirm_ns
         if view is None or not view.in_sync:
             why = "no view" if view is None else "view out of sync"
             return self._reject(intent, fill_ns, why)

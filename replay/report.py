@@ -11,9 +11,9 @@ import numpy as np
 from config import Settings
 from connectors.journal import read_table, run_dir
 from operators.errors import ConfigError
+from operators.legs import FLATTENING
+from replay.outcomes import outcome_table
 
-FLATTENING = ("/hedge", "/unwind")
-"""Intent-id suffixes of the orders that flatten a one-legged trade (operators/legs.py)."""
 UNROUTED_WARN_SHARE = 0.5
 """Above this share of frames matching no market, the summary warns (a wrong markets file)."""
 
@@ -50,6 +50,8 @@ class Summary:
     rejected_by_rail: dict[str, int]
     legs_filled: int
     legs_rejected: int
+    flattening_filled: int
+    """Hedge / unwind orders filled to close one-legged arbs (not arb legs)."""
     arbs_completed: int
     arbs_one_legged: int
     pnl_by_pair: dict[str, int]
@@ -91,6 +93,11 @@ class Summary:
         return self.pnl_by_pair.get(pair, 0) / n * 1e4 if n else 0.0
 
 
+def _flattening(fill: dict[str, Any]) -> bool:
+    """Whether a fill is a hedge or unwind of a one-legged arb, not one of its legs."""
+    return str(fill["intent_id"]).endswith(FLATTENING)
+
+
 def _rows(root: Path, name: str) -> list[dict[str, Any]]:
     t = read_table(root, name)
     return [] if t is None else t.to_pylist()
@@ -126,7 +133,9 @@ def summarize(journal: str | Path, settings: Settings) -> Summary:
     by_opp: dict[str, list[dict[str, Any]]] = {}
     for f in fills:
         by_opp.setdefault(f["opportunity_id"], []).append(f)
-    opp_by_id = {o["opportunity_id"]: o for o in opps}
+    # the signal row is the one the risk guard accepted and the legs were sized on (its later
+    # updates are rejected as `signal_update`), so gas is valued on it
+    opp_by_id = {o["opportunity_id"]: o for o in opps if o["update_seq"] == 0}
     unknown = sorted({o["pair"] for o in opps} - set(units))
     if unknown:
         raise ConfigError(
@@ -190,8 +199,11 @@ def summarize(journal: str | Path, settings: Settings) -> Summary:
         signal_updates=sum(1 for o in opps if o["update_seq"] != 0),
         accepted=sum(1 for d in decisions if d["accepted"]),
         rejected_by_rail=rejected,
-        legs_filled=sum(1 for f in fills if f["status"] == "filled"),
-        legs_rejected=sum(1 for f in fills if f["status"] != "filled"),
+        legs_filled=sum(
+            1 for f in fills if f["status"] == "filled" and not _flattening(f)
+        ),
+        legs_rejected=sum(1 for f in fills if f["status"] != "filled" and not _flattening(f)),
+        flattening_filled=sum(1 for f in fills if f["status"] == "filled" and _flattening(f)),
         arbs_completed=done,
         arbs_one_legged=one_leg,
         pnl_by_pair=pnl,
@@ -236,7 +248,9 @@ def summary_lines(s: Summary) -> list[str]:
         f"resyncs        {s.resyncs}",
         f"opportunities  {s.signals} signals, {s.signal_updates} updates",
         f"risk guard     {s.accepted} accepted; rejected: {rej}",
-        f"paper fills    {s.legs_filled} legs filled, {s.legs_rejected} rejected; "
+        f"paper fills    {s.legs_filled} legs filled, {s.legs_rejected} rejected"
+        + (f", {s.flattening_filled} unwinds/hedges" if s.flattening_filled else "")
+        + "; "
         f"{s.arbs_completed} arbs completed, {s.arbs_one_legged} one-legged",
     ]
     for name, u in sorted(s.pairs.items()):
@@ -244,6 +258,9 @@ def summary_lines(s: Summary) -> list[str]:
         lines.append(
             f"net PnL        {name}: {_money(pnl, u.quote_decimals)} {u.quote} on "
             f"{_money(notional, u.quote_decimals)} {u.quote} = {s.pnl_bps(name):.2f} bps"
+            # never overstate: one-legged arbs are in the figure at their unwind (or, while a
+            # leg is still open, at the worse of the two quoted prices)
+            + (" (one-legged arbs included at their unwind cost)" if s.arbs_one_legged else "")
         )
     lines += [
         f"latency        {lat_txt}",
@@ -290,6 +307,7 @@ def write_report(s: Summary, path: str | Path, journal: str | Path, title: str) 
                 f"{o['cu_price_micro_lamports']} |"
             )
         lines.append("")
+    lines += outcome_table(journal, s.pairs)
     lines += [
         f"Journal: `{run_dir(journal)}` (Parquet: opportunities, decisions, intents, fills, "
         "health, counters).",

@@ -1,11 +1,14 @@
-"""Deterministic market simulator: writes a capture in the venues' real wire formats.
+"""Planted-shock simulator: writes a capture in the venues' real wire formats.
 
-The bundled sample session is made here, by our own code (no recorded data is shipped):
-a SOL/USDC fair price follows a seeded random walk with a few scheduled jumps; Binance spot
-publishes `depth@100ms` diffs (combined-stream envelope, string prices, `U`/`u` ids) after a REST
-snapshot; an Orca Whirlpool (real account byte layout, built with `connectors.solana.orca`
-encoders) follows the CEX with a lag, because "other arbitrageurs" only close a gap after a
-few slots. Most gaps stay under the trigger; each scheduled jump opens one that beats it.
+The main bundled sample is a session of the market simulator (`sim/market.py`,
+docs/simulator.md); this generator keeps the sessions whose every decision the tests pin, and
+the 7-venue and two-pair samples. Its dislocations are planted to beat the trigger, so its
+profits measure the plumbing, never the strategy. A SOL/USDC fair price follows a seeded random
+walk with a few scheduled jumps; Binance spot publishes `depth@100ms` diffs (combined-stream
+envelope, string prices, `U`/`u` ids) after a REST snapshot; an Orca Whirlpool (real account
+byte layout, built with `connectors.solana.orca` encoders) follows the CEX with a lag, because
+"other arbitrageurs" only close a gap after a few slots. Most gaps stay under the trigger; each
+scheduled jump opens one that beats it.
 
 `SimConfig(venues=ALL_VENUES)` adds the other venues, each in its own wire format or account
 layout and built with the project's own encoders: OKX v5 `books` and Bybit v5 `orderbook.50`
@@ -35,7 +38,9 @@ from operators.events import RawFrame
 
 HERE = Path(__file__).resolve().parent
 SAMPLE_DIR = HERE / "sample"
-SAMPLE_CAPTURE = SAMPLE_DIR / "sol_usdc_sample.parquet"
+SAMPLE_CAPTURE = SAMPLE_DIR / "sol_usdc_market.parquet"
+"""The main sample: a session of the market simulator (sim/market.py). Its name differs from
+the old planted-jump sample's, so a checkout that still holds that file regenerates."""
 SAMPLE_MARKETS = SAMPLE_DIR / "markets.toml"
 SAMPLE_MARKETS_ALL = SAMPLE_DIR / "markets_all.toml"
 SAMPLE_CAPTURE_ALL = SAMPLE_DIR / "sol_usdc_all_venues.parquet"
@@ -492,7 +497,9 @@ def ensure_sample(
     all_venues: bool = False,
     multi_pair: bool = False,
 ) -> Path:
-    """The bundled sample capture (all seven venues, or two pairs, if asked), made on first use."""
+    """The bundled sample capture, made on first use: a session of the market simulator
+    (`sim.market`, Binance + Orca), or the planted-shock sessions of all seven venues or of two
+    pairs if asked (those demonstrate the plumbing across venues and workers, not profit)."""
     if all_venues and multi_pair:
         raise ConfigError("the samples are either all venues of one pair or two pairs, not both")
     path = (
@@ -502,8 +509,12 @@ def ensure_sample(
         tmp = path.with_suffix(".tmp")
         if multi_pair:
             n = write_multi_pair_capture(tmp)
+        elif all_venues:
+            n = write_capture(tmp, SimConfig(venues=ALL_VENUES))
         else:
-            n = write_capture(tmp, SimConfig(venues=ALL_VENUES) if all_venues else SimConfig())
+            from sim.market import write_market_capture  # imports this module: bound late
+
+            n = write_market_capture(tmp)
         tmp.replace(path)
         if progress:
             progress(f"solarb: generated sample session: {n} frames -> {path}")

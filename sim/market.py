@@ -1,0 +1,350 @@
+"""A market simulator that can say no: competitors, random flow, quiet periods, latency.
+
+The classic generator (`sim.simulate`) plants five dislocations that all beat the trigger and
+then keeps the pool still for eight slots, so the engine cannot lose on it. This one models a
+market where the engine can lose (docs/simulator.md says what it models and what it does not):
+
+- a fair SOL/USDC price that the CEX book follows (price discovery happens on the CEX), as a
+  seeded random walk whose volatility switches between an active and a quiet regime;
+- dislocations arriving as a Poisson process in the active regime, their sizes drawn from an
+  exponential distribution, most of them too small to pay; a share of them starts on the DEX
+  (a large swap on the pool) rather than on the CEX;
+- other arbitrageurs who close any gap between pool and CEX wider than their own hurdle, a
+  configurable number of slots after it opened (and miss a slot now and then);
+- random flow on every venue: swaps that move the pool every slot, market orders that walk the
+  CEX book; the book keeps moving every 100 ms, during our latency too;
+- per-venue feed latency: every frame is received a seeded draw after its event, in order
+  per stream (a TCP stream or a subscription never reorders).
+
+Everything is drawn from `MarketConfig` and its seed, one random stream per component, so
+changing one knob (say the competitors' lag) leaves every other component's draws unchanged.
+The output is a capture in the venues' wire formats, for the sample's markets file
+(`sim/sample/markets.toml`: Binance SOLUSDC + the sample Whirlpool).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
+
+from connectors.capture import CaptureWriter
+from operators.errors import ConfigError
+from operators.events import RawFrame
+from sim.simulate import SAMPLE_POOL, BinanceBook, SimConfig, SimPool
+
+Z99 = 2.3263478740408408
+"""Standard normal 99th percentile: turns (median, p99) into a log-normal's sigma."""
+
+
+@dataclass(frozen=True)
+class LatencyDist:
+    """A log-normal delay given by its median and 99th percentile, in milliseconds."""
+
+    median_ms: float
+    """Half the draws are shorter than this."""
+    p99_ms: float
+    """One draw in a hundred is longer than this (the tail: GC pauses, congestion, retries)."""
+
+    def __post_init__(self) -> None:
+        if not 0 < self.median_ms <= self.p99_ms:
+            raise ConfigError(
+                f"latency distribution: need 0 < median_ms <= p99_ms, got "
+                f"{self.median_ms} / {self.p99_ms}"
+            )
+
+    def draw_ns(self, rng: random.Random) -> int:
+        """One delay in ns."""
+        sigma = math.log(self.p99_ms / self.median_ms) / Z99
+        return int(self.median_ms * math.exp(sigma * rng.gauss(0.0, 1.0)) * 1_000_000)
+
+
+@dataclass(frozen=True)
+class MarketConfig:
+    """Parameters of a simulated Binance + Orca SOL/USDC session; all draws follow `seed`.
+
+    The defaults are plausible orders of magnitude for SOL/USDC, chosen before looking at what
+    the engine makes of them and NOT calibrated on recorded data (docs/simulator.md).
+    """
+
+    seed: int = 2026
+    """Seed of every random stream (each component draws from its own, derived from this)."""
+    duration_s: int = 600
+    """Length of the session, seconds."""
+    start_ns: int = 1_767_225_600_000_000_000
+    """Event time of the first frame (2026-01-01T00:00:00Z)."""
+    mid0: Decimal = Decimal("150")
+    """Fair price at the start, USDC per SOL."""
+    depth_interval_ms: int = 100
+    """Binance `depth@100ms` cadence: the book moves and publishes a diff this often."""
+    slot_ms: int = 400
+    """Solana slot time: the pool account changes at most once per slot."""
+    active_vol_bps_per_step: float = 0.6
+    """Fair-price volatility per depth step in the active regime, bps (SOL's ~4-6 %/day
+    realised volatility is ~0.5 bps per 100 ms; active hours run above the daily average)."""
+    quiet_vol_bps_per_step: float = 0.2
+    """Fair-price volatility per depth step in the quiet regime, bps."""
+    mean_active_s: float = 90.0
+    """Mean length of an active period, seconds (exponential)."""
+    mean_quiet_s: float = 60.0
+    """Mean length of a quiet period (no dislocations, low volatility), seconds (exponential)."""
+    dislocations_per_min: float = 4.0
+    """Poisson rate of dislocations in the active regime, per minute (0 = none at all)."""
+    dislocation_mean_bps: float = 10.0
+    """Mean size of a dislocation, bps; sizes are exponential, so with the default ~24 bps
+    trigger only about e^-2.4 = 9 % of them are wide enough to pay, before any competition."""
+    dex_origin_share: float = 0.3
+    """Share of dislocations that start on the pool (a large swap) instead of the CEX."""
+    competitor_hurdle_bps: float = 8.0
+    """Other arbitrageurs trade any pool-vs-CEX gap wider than this (their all-in cost)."""
+    competitor_lag_slots: int = 1
+    """They close a gap this many slots after the slot in which it first exceeds the hurdle
+    (0 = in that very slot). Mainnet SOL/USDC gaps are typically closed within a slot or two."""
+    competitor_miss_prob: float = 0.25
+    """Each slot they are due, they fail to land with this probability (congestion, lost
+    auctions), so the actual lag is the configured one plus a geometric tail."""
+    competitor_residual_bps: float = 3.0
+    """After their trade the gap left is this many bps, on the side it was (they stop where
+    the next unit no longer pays them)."""
+    dex_swaps_per_slot: float = 1.0
+    """Poisson mean of other traders' swaps on the pool per slot."""
+    dex_swap_impact_bps: float = 1.5
+    """Standard deviation of one such swap's price impact, bps (normal, either side)."""
+    cex_trades_per_step: float = 0.3
+    """Poisson mean of market orders on the CEX per depth step."""
+    cex_trade_mean_base: float = 6.0
+    """Mean size of one such market order, SOL (exponential); it walks the book from the
+    touch, and the next step's requotes replenish what it took."""
+    levels: int = 60
+    """Levels per side of the CEX book."""
+    feed_latency: dict[str, LatencyDist] = field(
+        default_factory=lambda: {
+            "binance": LatencyDist(median_ms=8.0, p99_ms=60.0),
+            "orca": LatencyDist(median_ms=25.0, p99_ms=150.0),
+        }
+    )
+    """Per venue: delay from the event (Binance `E`, the end of the slot) to our receive time.
+    The paper venue fills against views by receive time, so a slower pool feed would make
+    paper fills on the stale pool *more* optimistic; these are a good co-located setup's."""
+
+    def __post_init__(self) -> None:
+        for name in ("duration_s", "depth_interval_ms", "slot_ms", "levels"):
+            if getattr(self, name) <= 0:
+                raise ConfigError(f"market simulator: {name} must be > 0")
+        if self.slot_ms % self.depth_interval_ms:
+            raise ConfigError("market simulator: slot_ms must be a multiple of depth_interval_ms")
+        for name in ("competitor_miss_prob", "dex_origin_share"):
+            if not 0.0 <= getattr(self, name) < 1.0:
+                raise ConfigError(f"market simulator: {name} must be in [0, 1)")
+        if self.competitor_lag_slots < 0 or self.dislocations_per_min < 0:
+            raise ConfigError("market simulator: lags and rates must be >= 0")
+        missing = {"binance", "orca"} - set(self.feed_latency)
+        if missing:
+            raise ConfigError(f"market simulator: no feed latency for {sorted(missing)}")
+
+
+@dataclass
+class MarketTruth:
+    """What really happened in a session, for tests and docs (never fed to the engine)."""
+
+    dislocations: list[tuple[int, str, float]] = field(default_factory=list)
+    """(event ns, 'cex' or 'dex', signed size bps) of every dislocation."""
+    competitor_trades: int = 0
+    mid_by_step: list[float] = field(default_factory=list)
+    """Fair (CEX mid) price after each depth step, USDC per SOL (index 0 = the start)."""
+    start_ns: int = 0
+    step_ns: int = 1
+
+    def mid_at(self, ts_ns: int) -> float:
+        """Fair price at event time `ts_ns` (the last step at or before it), USDC per SOL."""
+        i = min(max((ts_ns - self.start_ns) // self.step_ns, 0), len(self.mid_by_step) - 1)
+        return self.mid_by_step[i]
+
+
+def _fmt(d: Decimal) -> str:
+    return f"{d:.8f}"
+
+
+def _walk(book: dict[Decimal, Decimal], best_first: list[Decimal], size: Decimal) -> set[Decimal]:
+    """Take `size` from the touch of one side of `book`; return the prices of the levels hit."""
+    hit: set[Decimal] = set()
+    for px in best_first:
+        if size <= 0:
+            break
+        take = min(book[px], size)
+        size -= take
+        hit.add(px)
+        if book[px] > take:
+            book[px] -= take
+        else:
+            del book[px]
+    return hit
+
+
+class _Cex:
+    """The Binance book: rebuilt around the fair mid every step, walked by market orders."""
+
+    def __init__(self, cfg: MarketConfig, book_rng: random.Random, flow_rng: random.Random):
+        self.cfg = cfg
+        self.book = BinanceBook(book_rng, cfg.levels)
+        self.rng = book_rng
+        self.flow = flow_rng
+
+    def step(self, mid: float, event_ns: int, recv_ns: int, snapshot: bool) -> list[RawFrame]:
+        """Trades walk the book, then it requotes around `mid`; the step's diff (+ snapshot)."""
+        hit_bids: set[Decimal] = set()
+        hit_asks: set[Decimal] = set()
+        for _ in range(_poisson(self.flow, self.cfg.cex_trades_per_step)):
+            mean = self.cfg.cex_trade_mean_base
+            size = Decimal(repr(round(self.flow.expovariate(1.0 / mean), 3)))
+            if self.flow.random() < 0.5:  # a market sell hits the bids
+                hit_bids |= _walk(self.book.bids, sorted(self.book.bids, reverse=True), size)
+            else:
+                hit_asks |= _walk(self.book.asks, sorted(self.book.asks), size)
+        bids, asks = self.book.rebuild(Decimal(repr(round(mid, 6))))
+        # the rebuild diffs against the walked book, but the reader still holds the levels as
+        # they were before the trades: every level a trade touched goes on the wire too
+        for diff, side, hit in ((bids, self.book.bids, hit_bids), (asks, self.book.asks, hit_asks)):
+            listed = {row[0] for row in diff}
+            for px in sorted(hit):
+                if _fmt(px) not in listed:
+                    diff.append([_fmt(px), _fmt(side.get(px) or Decimal(0))])
+        first = self.book.update_id + 1
+        self.book.update_id += 1 + self.rng.randrange(0, 20)
+        body = {
+            "e": "depthUpdate",
+            "E": event_ns // 1_000_000,
+            "s": "SOLUSDC",
+            "U": first,
+            "u": self.book.update_id,
+            "b": bids,
+            "a": asks,
+        }
+        stream = "solusdc@depth@100ms"
+        payload = json.dumps({"stream": stream, "data": body}, separators=(",", ":")).encode()
+        out = [RawFrame(recv_ns, "binance", stream, "ws", payload)]
+        if snapshot:
+            snap = json.dumps(self.book.snapshot(), separators=(",", ":")).encode()
+            rest = "GET /api/v3/depth?symbol=SOLUSDC&limit=1000"
+            out.append(RawFrame(recv_ns + 30_000_000, "binance", rest, "rest", snap))
+        return out
+
+
+def _poisson(rng: random.Random, mean: float) -> int:
+    """A Poisson draw (Knuth; the means here are small)."""
+    if mean <= 0:
+        return 0
+    limit, k, p = math.exp(-mean), 0, rng.random()
+    while p > limit:
+        k += 1
+        p *= rng.random()
+    return k
+
+
+class _InOrder:
+    """Receive times of one stream: event + a drawn delay, never before the previous frame."""
+
+    def __init__(self, dist: LatencyDist, rng: random.Random) -> None:
+        self.dist = dist
+        self.rng = rng
+        self.last_ns = 0
+
+    def recv_ns(self, event_ns: int) -> int:
+        t = max(event_ns + self.dist.draw_ns(self.rng), self.last_ns + 1)
+        self.last_ns = t
+        return t
+
+
+def simulate_market(cfg: MarketConfig, truth: MarketTruth | None = None) -> list[RawFrame]:
+    """The session's frames in receive order; fills `truth` with what really happened."""
+    truth = truth if truth is not None else MarketTruth()
+
+    def stream(name: str) -> random.Random:
+        return random.Random(f"solarb market {cfg.seed} {name}")
+
+    walk, regime, disl, comp, dexflow = (
+        stream(n) for n in ("walk", "regime", "dislocations", "competitors", "dex flow")
+    )
+    cex = _Cex(cfg, stream("cex book"), stream("cex flow"))
+    cex_recv = _InOrder(cfg.feed_latency["binance"], stream("binance feed"))
+    dex_recv = _InOrder(cfg.feed_latency["orca"], stream("orca feed"))
+    pool = SimPool(SimConfig(mid0=cfg.mid0), SAMPLE_POOL)
+    pool_stream = f"{SAMPLE_POOL}:{SAMPLE_POOL}"
+    slot = 300_000_000
+    t0 = cfg.start_ns
+    frames = [
+        RawFrame(t0, "orca", f"{SAMPLE_POOL}:{addr}", "account", data, slot)
+        for addr, data in pool.tick_arrays()
+    ]
+    frames.append(RawFrame(t0 + 1, "orca", pool_stream, "account", pool.account_bytes(), slot))
+    mid = float(cfg.mid0)
+    truth.start_ns, truth.step_ns, truth.mid_by_step = t0, cfg.depth_interval_ms * 1_000_000, [mid]
+    cex.book.rebuild(Decimal(repr(mid)))
+    step_ns = cfg.depth_interval_ms * 1_000_000
+    steps = cfg.duration_s * 1000 // cfg.depth_interval_ms
+    per_slot = cfg.slot_ms // cfg.depth_interval_ms
+    active = True
+    regime_left_s = regime.expovariate(1.0 / cfg.mean_active_s)
+    step_s = cfg.depth_interval_ms / 1000
+    rate_per_step = cfg.dislocations_per_min * step_s / 60.0
+    gap_slots = 0
+    pool_moved = False
+    for i in range(1, steps + 1):
+        event_ns = t0 + i * step_ns
+        regime_left_s -= step_s
+        if regime_left_s <= 0:
+            active = not active
+            mean = cfg.mean_active_s if active else cfg.mean_quiet_s
+            regime_left_s = regime.expovariate(1.0 / mean)
+        vol = cfg.active_vol_bps_per_step if active else cfg.quiet_vol_bps_per_step
+        mid *= math.exp(walk.gauss(0.0, vol / 1e4))
+        # draws happen in every regime so the stream stays aligned whatever the regimes are
+        arrives = disl.random() < rate_per_step
+        size_bps = disl.expovariate(1.0 / cfg.dislocation_mean_bps) if arrives else 0.0
+        size_bps *= 1 if disl.random() < 0.5 else -1
+        on_dex = disl.random() < cfg.dex_origin_share
+        if arrives and active:
+            truth.dislocations.append((event_ns, "dex" if on_dex else "cex", size_bps))
+            if on_dex:
+                pool.move_to(pool.price() * math.exp(size_bps / 1e4))
+                pool_moved = True
+            else:
+                mid *= math.exp(size_bps / 1e4)
+        truth.mid_by_step.append(mid)
+        frames += cex.step(mid, event_ns, cex_recv.recv_ns(event_ns), snapshot=i == 3)
+        if i % per_slot:
+            continue
+        # end of a slot: other traders' swaps, then the competitors, then one account update
+        slot += 1
+        for _ in range(_poisson(dexflow, cfg.dex_swaps_per_slot)):
+            pool.move_to(pool.price() * math.exp(dexflow.gauss(0.0, cfg.dex_swap_impact_bps) / 1e4))
+            pool_moved = True
+        gap_bps = (mid / pool.price() - 1.0) * 1e4
+        gap_slots = gap_slots + 1 if abs(gap_bps) > cfg.competitor_hurdle_bps else 0
+        lands = comp.random() >= cfg.competitor_miss_prob
+        if gap_slots > cfg.competitor_lag_slots and lands:
+            pool.move_to(mid * (1.0 - math.copysign(cfg.competitor_residual_bps, gap_bps) / 1e4))
+            truth.competitor_trades += 1
+            gap_slots = 0
+            pool_moved = True
+        if pool_moved:
+            data = pool.account_bytes()
+            frames.append(
+                RawFrame(dex_recv.recv_ns(event_ns), "orca", pool_stream, "account", data, slot)
+            )
+            pool_moved = False
+    frames.sort(key=lambda f: f.ts_recv_ns)
+    return frames
+
+
+def write_market_capture(
+    path: Path, cfg: MarketConfig | None = None, truth: MarketTruth | None = None
+) -> int:
+    """Write a simulated session to `path`; return the number of frames."""
+    frames = simulate_market(cfg or MarketConfig(), truth)
+    with CaptureWriter(path) as w:
+        w.write_all(frames)
+    return len(frames)
