@@ -42,7 +42,7 @@ from connectors.order_journal import OrderRecord
 from connectors.redact import redact_text
 from operators.errors import ConfigError
 from operators.events import CostBreakdown, ExecutionReport, HealthEvent, Opportunity, OrderIntent
-from operators.risk import RiskDecision
+from operators.risk import KillRecord, RiskDecision
 
 TABLES: dict[type, str] = {
     Opportunity: "opportunities",
@@ -69,6 +69,7 @@ class CounterRecord:
 
 TABLES[CounterRecord] = "counters"
 TABLES[OrderRecord] = "orders"
+TABLES[KillRecord] = "kills"
 
 
 def _digest(text: str) -> str:
@@ -97,6 +98,8 @@ def row_id(record: Any) -> str:
     if isinstance(record, OrderRecord):
         # one row per request sent: a re-send of the same client id is a new request
         return f"order:{record.venue}|{record.client_order_id}@{record.ts_sent_ns}"
+    if isinstance(record, KillRecord):
+        return f"kill:{record.cause}@{record.tripped_ns}"
     raise ConfigError(f"journal: no row id for a {type(record).__name__}")
 
 
