@@ -156,7 +156,7 @@ def cmd_paper(args: argparse.Namespace) -> int:
         settings = journal_settings(opts, settings)
         run_id = recovery_run_id(opts, new_run_id(), explicit=False)
         bounds = _bounds(args)
-        lf = build_flow(settings, root, bounds=bounds, run_id=run_id)
+        lf = build_flow(settings, root, bounds=bounds, run_id=run_id, control_signal=True)
         print(
             f"solarb paper: {', '.join(market_ids(settings))}; "
             + (f"stops after {bounds}" if bounds.bounded else "until Ctrl-C")
@@ -182,7 +182,14 @@ def cmd_live(args: argparse.Namespace) -> int:
         root = Path(args.journal or settings.engine.journal_dir)
         report = Path(args.report or settings.engine.report_path)
         run_id = new_run_id()
-        lf = build_flow(settings, root, signals_only=True, bounds=_bounds(args), run_id=run_id)
+        lf = build_flow(
+            settings,
+            root,
+            signals_only=True,
+            bounds=_bounds(args),
+            run_id=run_id,
+            control_signal=True,
+        )
         print("solarb live: SIGNALS ONLY - nothing is sent to any venue")
         wall, code = run_live(lf, "live", stop=stop)
     journal = root / run_id
