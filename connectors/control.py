@@ -10,9 +10,12 @@ Layout of `engine.control_dir`:
                 rather than at its next poll (`engine.control_poll_ms`).
 
 `ControlSource` is a one-partition Bytewax input emitting `HealthEvent`s from `MANUAL_SOURCE`:
-`kill` when the flag file appears (or is there at start-up), `rearm` when it goes. Its
-timestamps are wall-clock (`time.time_ns`) like every live source's; replay never wires it, so
-replayed decisions stay deterministic.
+`kill` when the flag file appears (or is there at start-up), `rearm` when it goes. Every read
+also emits a `tick` from `TICK_SOURCE`: the risk guard's clock is its events' own, so without a
+tick a feed that went silent would trip the kill only at the next event (a heartbeat, up to a
+second late); ticks reach the guard only, never the journal. Timestamps are wall-clock
+(`time.time_ns`) like every live source's; replay never wires this source, so replayed
+decisions stay deterministic.
 """
 
 from __future__ import annotations
@@ -34,6 +37,8 @@ from operators.errors import ConfigError
 from operators.events import HealthEvent
 from operators.risk import MANUAL_SOURCE
 
+TICK_SOURCE = "control:tick"
+"""`HealthEvent.source` of the guard's clock ticks (`status="tick"`); not journaled."""
 KILL_FILE = "kill"
 PID_FILE = "engine.pid"
 
@@ -44,6 +49,11 @@ class KillFlag:
 
     reason: str
     requested_ns: int
+
+
+def is_tick(ev: HealthEvent) -> bool:
+    """Whether `ev` is a guard clock tick (kept out of the journal)."""
+    return ev.source == TICK_SOURCE
 
 
 def read_kill(control_dir: Path) -> KillFlag | None:
@@ -138,6 +148,7 @@ class ControlPartition(StatefulSourcePartition[HealthEvent, None]):
         elif flag is None and self.seen is not None:
             out.append(HealthEvent(MANUAL_SOURCE, "rearm", "solarb arm", now_ns, now_ns))
         self.seen, self.first = flag, False
+        out.append(HealthEvent(TICK_SOURCE, "tick", "", now_ns, now_ns))
         return out
 
     def next_awake(self) -> datetime | None:

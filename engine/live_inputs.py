@@ -35,7 +35,7 @@ from connectors import venues
 from connectors.bounded import UNBOUNDED, BoundedPartition, BoundedSource, Bounds
 from connectors.cex.sources import CexFeedSource
 from connectors.cex.transport import TransportConfig
-from connectors.control import ControlSource
+from connectors.control import ControlSource, is_tick
 from connectors.secrets import resolve_rpc, resolve_url
 from connectors.solana.sources import AccountFeedSource
 from connectors.solana.watcher import TickArrayWatcher, wanted_pool_accounts
@@ -91,6 +91,9 @@ class LiveInputs:
     raw: Stream[RawFrame]
     health: Stream[HealthEvent]
     handles: LiveHandles
+    guard_health: Stream[HealthEvent] | None = None
+    """`health` plus the control source's clock ticks: for the risk guard, not the journal
+    (None without `control`: then `health` is all the guard needs)."""
 
 
 def _markets(settings: Settings) -> list[MarketSettings]:
@@ -218,8 +221,11 @@ def live_inputs(
         streams.append(cast(Stream[Item], op.input("control", flow, ctl)))
     merged = streams[0] if len(streams) == 1 else op.merge("live_in", *streams)
     split = op.branch("frames_or_health", merged, _is_frame)
-    health = cast(Stream[HealthEvent], split.falses)  # a live source emits nothing else
-    return LiveInputs(raw=split.trues, health=health, handles=handles)
+    every = cast(Stream[HealthEvent], split.falses)  # a live source emits nothing else
+    if not control:
+        return LiveInputs(raw=split.trues, health=every, handles=handles)
+    health = op.filter("health_without_ticks", every, lambda ev: not is_tick(ev))
+    return LiveInputs(raw=split.trues, health=health, handles=handles, guard_health=every)
 
 
 def _is_frame(item: Item) -> TypeGuard[RawFrame]:

@@ -64,7 +64,7 @@ def build_flow(
         control=True,  # `solarb kill` / `arm` (connectors/control.py)
         control_signal=control_signal,
     )
-    out = build_graph(flow, inp.raw, settings, health=inp.health, paper=False)
+    out = build_graph(flow, inp.raw, settings, health=inp.guard_health, paper=False)
     journal = op.merge("journal_and_feed_health", out.journal, inp.health)
     sink = journal_sink(settings, journal_dir, run_id)
     op.output("journal", journal, sink)

@@ -116,8 +116,10 @@ def test_kill_survives_a_restart_until_solarb_arm_then_trades_again(
     assert rails.count("ok") == 1
     armed_at = rails.index("ok")
     assert armed_at >= 1 and rails[:armed_at] == ["kill_switch"] * armed_at
+    rows = _rows(journal, "health")
+    assert "control:tick" not in {h["source"] for h in rows}  # the guard's clock, not journaled
     health = [
-        (h["source"], h["status"]) for h in _rows(journal, "health")
+        (h["source"], h["status"]) for h in rows
         if h["source"] in ("control:manual", "risk:kill_switch")
     ]
     assert health.count(("control:manual", "rearm")) == 1
