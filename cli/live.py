@@ -176,6 +176,14 @@ def cmd_live(args: argparse.Namespace) -> int:
     if not args.signals_only:
         raise ExecutionError(REFUSAL, retryable=False)  # before any socket or thread starts
     with GracefulStop(None, "live") as stop, prepared(args) as (settings, loop):
+        if args.skip_check:
+            print("solarb live: WARNING: preflight `solarb check --online` SKIPPED (--skip-check)")
+        else:
+            from cli.check_online import run_online_checks
+
+            if not run_online_checks(settings):
+                print("solarb live: refusing to start: the preflight is red (see FAIL lines)")
+                return 1
         verify_markets(settings, args)
         if loop is not None and args.loopback_jump_bps:
             loop.start_scenario(args.loopback_jump_bps)
@@ -258,6 +266,11 @@ def add_live_parsers(subparsers: Any) -> None:
             # One worker: the live feeds are single-partition sources (one socket per venue).
             add_run_options(q, workers=False)
         if name == "live":
+            q.add_argument(
+                "--skip-check",
+                action="store_true",
+                help="do not run the `solarb check --online` preflight (tests/dev only)",
+            )
             q.add_argument(
                 "--signals-only",
                 action="store_true",
