@@ -3,8 +3,9 @@
 One line per check, `OK` or `FAIL`, with the measured value; any FAIL makes the exit code 1 and
 makes `solarb live` refuse to start. Checks: risk caps sane, keychain reachable, each CEX
 venue's clock against ours, each RPC's slot lag and latency, every feed (CEX streams, Solana
-account feed) connected and in sync within `--within` s, and the DEX markets verified against
-the chain (`engine/verify.py`). The probes are the production clients (REST client, RPC,
+account feed) connected and in sync within `--within` s, the DEX markets verified against
+the chain (`engine/verify.py`) and the CEX symbols against the venues' instrument lists (tick and
+lot sizes equal to the order filters). The probes are the production clients (REST client, RPC,
 live sources); nothing is sent but reads.
 """
 
@@ -99,6 +100,47 @@ async def _clocks(settings: Settings, timeout_s: float) -> list[Check]:
             out.append(
                 Check(f"clock {venue}", abs(off_ms) <= cap_ms, f"{off_ms:+.0f} ms (cap {cap_ms})")
             )
+    return out
+
+
+async def _symbols(settings: Settings, timeout_s: float) -> list[Check]:
+    """Every CEX symbol listed by its venue (exchangeInfo / instruments), with the configured
+    tick and lot sizes equal to the venue's filters."""
+    from decimal import Decimal
+
+    from connectors import venues
+    from connectors.cex.order_transport import INFO_REQUESTS
+    from connectors.secrets import resolve_url
+
+    out = []
+    async with aiohttp.ClientSession() as session:
+        for pair in settings.pairs:
+            for m in pair.markets:
+                codec = venues.cex(m.venue).orders if venues.is_cex(m.venue) else None
+                if codec is None or not settings.venues[m.venue].enabled:
+                    continue
+                name = f"symbol {m.venue}:{m.symbol}"
+                url = resolve_url(settings.venues[m.venue].rest_url or "").rstrip("/")
+                try:
+                    async with session.get(
+                        url + INFO_REQUESTS[m.venue](m.symbol, m.market),
+                        timeout=aiohttp.ClientTimeout(total=timeout_s),
+                    ) as resp:
+                        body = await resp.read()
+                    f = codec.parse_filters(body, m.symbol, m.market)
+                except (SolarbError, TimeoutError, aiohttp.ClientError) as exc:
+                    out.append(Check(name, False, str(exc) or repr(exc)))
+                    continue
+                tick = Decimal(f.tick_units).scaleb(-f.price_decimals)
+                lot = Decimal(f.step_units).scaleb(-f.qty_decimals)
+                wrong = [
+                    f"{what} {mine} in the markets file, {theirs} at the venue"
+                    for what, mine, theirs in (("tick_size", m.tick_size, tick),
+                                               ("lot_size", m.lot_size, lot))
+                    if mine is not None and mine != theirs
+                ]
+                out.append(Check(name, not wrong,
+                                 "; ".join(wrong) or f"listed, tick {tick}, lot {lot}"))
     return out
 
 
@@ -205,6 +247,7 @@ def run_online_checks(
     add(asyncio.run(_clocks(settings, timeout_s)))
     add(asyncio.run(_rpcs(settings, timeout_s)))
     add(check_markets(settings))
+    add(asyncio.run(_symbols(settings, timeout_s)))
     add(check_feeds(settings, within_s))
     bad = [c.name for c in checks if not c.ok]
     emit(f"{'GREEN' if not bad else 'RED'}: {len(checks) - len(bad)}/{len(checks)} checks passed"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -39,8 +40,8 @@ def test_check_loopback_is_green_on_a_healthy_setup(
     assert main(["--markets", str(SAMPLE_MARKETS), "check", "--loopback", "--within", "5"]) == 0
     out = capsys.readouterr().out
     names = [line.split()[1] for line in out.splitlines() if line.startswith(("OK", "FAIL"))]
-    assert names == ["risk", "keychain", "clock", "rpc", "markets", "feed", "feed"]
-    assert "FAIL" not in out and "GREEN: 7/7 checks passed" in out
+    assert names == ["risk", "keychain", "clock", "rpc", "markets", "symbol", "feed", "feed"]
+    assert "FAIL" not in out and "GREEN: 8/8 checks passed" in out
     assert "test-key" not in out and "test-secret" not in out
 
 
@@ -52,8 +53,12 @@ def test_check_names_the_stopped_venue_and_fails(keys: MemoryKeyring, loop: Loop
     lines: list[str] = []
     assert run_online_checks(settings, within_s=2.0, timeout_s=2.0, emit=lines.append) is False
     failing = [line.split()[1:3] for line in lines if line.startswith("FAIL")]
-    assert failing == [["clock", "binance"], ["feed", "binance:spot"]]
-    assert lines[-1] == "RED: 5/7 checks passed; failing: clock binance, feed binance:spot"
+    assert failing == [
+        ["clock", "binance"], ["symbol", "binance:SOLUSDC"], ["feed", "binance:spot"]
+    ]
+    assert lines[-1] == (
+        "RED: 5/8 checks passed; failing: clock binance, symbol binance:SOLUSDC, feed binance:spot"
+    )
 
 
 def test_check_fails_on_a_clock_past_the_drift_cap(keys: MemoryKeyring, loop: Loopback) -> None:
@@ -79,3 +84,21 @@ def test_live_refuses_to_start_when_the_preflight_is_red(
     assert "FAIL keychain                     missing: binance.api_key, binance.api_secret" in out
     assert "solarb live: refusing to start: the preflight is red" in out
     assert not (tmp_path / "j").exists()
+
+
+def test_check_names_a_tick_size_the_venue_does_not_have(
+    keys: MemoryKeyring, loop: Loopback
+) -> None:
+    settings = loop.settings(None, SAMPLE_MARKETS)
+    pair = settings.pairs[0]
+    cex = pair.markets[0].model_copy(update={"tick_size": Decimal("0.1")})
+    pair = pair.model_copy(update={"markets": [cex, *pair.markets[1:]]})
+    lines: list[str] = []
+    ok = run_online_checks(
+        settings.model_copy(update={"pairs": [pair]}), within_s=5.0, emit=lines.append
+    )
+    assert ok is False
+    assert (
+        "FAIL symbol binance:SOLUSDC       tick_size 0.1 in the markets file, 0.01 at the venue"
+        in lines
+    )
