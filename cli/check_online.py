@@ -5,8 +5,9 @@ makes `solarb live` refuse to start. Checks: risk caps sane, keychain reachable,
 venue's clock against ours, each RPC's slot lag and latency, every feed (CEX streams, Solana
 account feed) connected and in sync within `--within` s, the DEX markets verified against
 the chain (`engine/verify.py`) and the CEX symbols against the venues' instrument lists (tick and
-lot sizes equal to the order filters). The probes are the production clients (REST client, RPC,
-live sources); nothing is sent but reads.
+lot sizes equal to the order filters), and each configured CEX API key without withdraw
+permission (connectors/cex/key_permissions.py; a key that can withdraw is red). The probes are
+the production clients (REST client, RPC, live sources); nothing is sent but reads.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import asyncio
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import aiohttp
 import orjson
@@ -22,6 +24,9 @@ import orjson
 from config import Settings
 from operators.errors import SolarbError
 from operators.events import HealthEvent
+
+if TYPE_CHECKING:
+    from sim.loopback import Loopback
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,6 +149,70 @@ async def _symbols(settings: Settings, timeout_s: float) -> list[Check]:
     return out
 
 
+async def _keys(settings: Settings, timeout_s: float) -> list[Check]:
+    """Every configured CEX API key: no withdraw permission (the venue's own answer)."""
+    from connectors.cex import key_permissions
+    from connectors.cex.orders.keys import load_credentials
+    from connectors.secrets import resolve_url
+
+    out = []
+    async with aiohttp.ClientSession() as session:
+        for venue in _cex_venues(settings):
+            v = settings.venues[venue]
+            if v.api_key is None:
+                continue  # market data only: no key, nothing that could withdraw
+            name = f"key {venue}"
+            if not key_permissions.supported(venue):
+                out.append(Check(name, False, "permission check not built for this venue: "
+                                              "cannot prove the key cannot withdraw"))
+                continue
+            try:
+                creds = load_credentials(venue, v)
+                req = key_permissions.request_for(
+                    venue, creds, time.time_ns() // 1_000_000, v.recv_window_ms
+                )
+                url = resolve_url(v.rest_url or "").rstrip("/") + f"{req.path}?{req.query}"
+                async with session.request(
+                    req.method, url, headers=dict(req.headers),
+                    timeout=aiohttp.ClientTimeout(total=timeout_s),
+                ) as resp:
+                    body, status = await resp.read(), resp.status
+                if status != 200:
+                    out.append(Check(name, False, f"HTTP {status}: {body[:120]!r}"))
+                    continue
+                perm = key_permissions.parse(venue, body)
+            except (SolarbError, TimeoutError, aiohttp.ClientError) as exc:
+                out.append(Check(name, False, str(exc) or repr(exc)))
+                continue
+            ip = "IP-restricted" if perm.ip_restricted else "NOT IP-restricted"
+            if perm.can_withdraw:
+                out.append(Check(name, False, f"CAN WITHDRAW: refuse to trade with it ({ip})"))
+            else:
+                trade = "can trade" if perm.can_trade else "CANNOT trade"
+                out.append(Check(name, perm.can_trade, f"no withdraw, {trade}, {ip}"))
+    return out
+
+
+def register_loopback_keys(loop: Loopback, settings: Settings) -> None:
+    """Have the loopback venues accept the keychain's keys (no withdraw), as a real account
+    would: the dev preflight then proves the signing and the permission path end to end."""
+    from connectors.cex import key_permissions
+    from connectors.cex.orders.keys import load_credentials
+    from connectors.secrets import resolve_secret
+
+    if loop.venues is None:
+        return
+    for venue in _cex_venues(settings):
+        v = settings.venues[venue]
+        if v.api_key is None or v.api_secret is None or not key_permissions.supported(venue):
+            continue
+        try:
+            creds = load_credentials(venue, v)
+        except SolarbError:
+            continue  # the keychain check reports the missing entry; nothing to register
+        loop.venues.venues.desk(venue).add_account(creds.api_key, resolve_secret(v.api_secret))
+
+
 async def _rpcs(settings: Settings, timeout_s: float) -> list[Check]:
     from connectors.redact import redact_url
     from connectors.secrets import resolve_rpc
@@ -248,6 +317,7 @@ def run_online_checks(
     add(asyncio.run(_rpcs(settings, timeout_s)))
     add(check_markets(settings))
     add(asyncio.run(_symbols(settings, timeout_s)))
+    add(asyncio.run(_keys(settings, timeout_s)))
     add(check_feeds(settings, within_s))
     bad = [c.name for c in checks if not c.ok]
     emit(f"{'GREEN' if not bad else 'RED'}: {len(checks) - len(bad)}/{len(checks)} checks passed"

@@ -179,8 +179,10 @@ def cmd_live(args: argparse.Namespace) -> int:
         if args.skip_check:
             print("solarb live: WARNING: preflight `solarb check --online` SKIPPED (--skip-check)")
         else:
-            from cli.check_online import run_online_checks
+            from cli.check_online import register_loopback_keys, run_online_checks
 
+            if loop is not None:
+                register_loopback_keys(loop, settings)
             if not run_online_checks(settings):
                 print("solarb live: refusing to start: the preflight is red (see FAIL lines)")
                 return 1

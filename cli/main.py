@@ -146,7 +146,11 @@ def cmd_check(args: argparse.Namespace) -> int:
         from cli.check_online import run_online_checks
         from cli.live import prepared
 
-        with prepared(args) as (online, _loop):
+        with prepared(args) as (online, loop):
+            if loop is not None:
+                from cli.check_online import register_loopback_keys
+
+                register_loopback_keys(loop, online)
             return 0 if run_online_checks(online, within_s=args.within) else 1
     settings = _settings(args)
     print(f"config         OK ({len(settings.pairs)} pairs, {len(settings.venues)} venues)")

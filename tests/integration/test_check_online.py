@@ -40,8 +40,11 @@ def test_check_loopback_is_green_on_a_healthy_setup(
     assert main(["--markets", str(SAMPLE_MARKETS), "check", "--loopback", "--within", "5"]) == 0
     out = capsys.readouterr().out
     names = [line.split()[1] for line in out.splitlines() if line.startswith(("OK", "FAIL"))]
-    assert names == ["risk", "keychain", "clock", "rpc", "markets", "symbol", "feed", "feed"]
-    assert "FAIL" not in out and "GREEN: 8/8 checks passed" in out
+    assert names == [
+        "risk", "keychain", "clock", "rpc", "markets", "symbol", "key", "feed", "feed"
+    ]
+    assert "FAIL" not in out and "GREEN: 9/9 checks passed" in out
+    assert "OK   key binance                  no withdraw, can trade, NOT IP-restricted" in out
     assert "test-key" not in out and "test-secret" not in out
 
 
@@ -54,10 +57,12 @@ def test_check_names_the_stopped_venue_and_fails(keys: MemoryKeyring, loop: Loop
     assert run_online_checks(settings, within_s=2.0, timeout_s=2.0, emit=lines.append) is False
     failing = [line.split()[1:3] for line in lines if line.startswith("FAIL")]
     assert failing == [
-        ["clock", "binance"], ["symbol", "binance:SOLUSDC"], ["feed", "binance:spot"]
+        ["clock", "binance"], ["symbol", "binance:SOLUSDC"], ["key", "binance"],
+        ["feed", "binance:spot"],
     ]
     assert lines[-1] == (
-        "RED: 5/8 checks passed; failing: clock binance, symbol binance:SOLUSDC, feed binance:spot"
+        "RED: 5/9 checks passed; failing: clock binance, symbol binance:SOLUSDC, key binance, "
+        "feed binance:spot"
     )
 
 
@@ -102,3 +107,14 @@ def test_check_names_a_tick_size_the_venue_does_not_have(
         "FAIL symbol binance:SOLUSDC       tick_size 0.1 in the markets file, 0.01 at the venue"
         in lines
     )
+
+
+def test_check_is_red_for_a_key_that_can_withdraw(keys: MemoryKeyring, loop: Loopback) -> None:
+    assert loop.venues is not None
+    loop.venues.venues.desk("binance").add_account("test-key", "test-secret", can_withdraw=True)
+    lines: list[str] = []
+    ok = run_online_checks(loop.settings(None, SAMPLE_MARKETS), within_s=5.0, emit=lines.append)
+    assert ok is False
+    assert "FAIL key binance                  CAN WITHDRAW: refuse to trade with it " \
+        "(NOT IP-restricted)" in lines
+    assert lines[-1] == "RED: 8/9 checks passed; failing: key binance"
