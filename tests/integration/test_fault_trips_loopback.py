@@ -23,6 +23,7 @@ from connectors.journal import read_table
 from flows import paper
 from sim.loopback import Loopback
 from sim.simulate import SAMPLE_MARKETS, SAMPLE_POOL
+from sim.standin import SolanaStandIn
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(40)]
 
@@ -49,11 +50,16 @@ def _trip(
     inject: Callable[[], None],
     seconds: float = 6.0,
     transport: TransportConfig | None = None,
+    settings: Settings | None = None,
 ) -> tuple[dict, float]:
     """Run paper on loopback, inject once both feeds flow; (the first kills row, fault->trip ms)."""
     journal = tmp / "journal"
     lf = paper.build_flow(
-        _settings(lb, tmp), journal, bounds=Bounds(seconds=seconds), transport_config=transport
+        settings or _settings(lb, tmp),
+        journal,
+        bounds=Bounds(seconds=seconds),
+        transport_config=transport,
+        rpc_kwargs={"health_interval_s": 0.1},
     )
     injected: list[int] = []
 
@@ -115,3 +121,31 @@ def test_every_rpc_silent_trips_a_feed_kill(loop: Loopback, tmp_path: Path) -> N
     print(f"every RPC silent -> kill: {ms:.0f} ms ({kill['reason']})")
     assert kill["cause"] == "feed" and kill["reason"].startswith("feed solana:feed")
     assert 0 < ms < 8_000
+
+
+def test_slot_lag_of_the_rpc_in_use_trips_a_feed_kill(loop: Loopback, tmp_path: Path) -> None:
+    assert loop.standin is not None
+    primary = loop.standin
+    other = SolanaStandIn(name="second", start_slot=primary.slot)
+    other.start_in_thread()
+    try:
+        s = _settings(loop, tmp_path)
+        rpc = s.rpc.model_copy(
+            update={
+                "http": [primary.http_url, other.http_url],
+                "ws": [primary.ws_url, other.ws_url],
+            }
+        )
+
+        def lag() -> None:
+            primary.set_lagging(True)  # the node the account feed listens to stops
+            other.advance_slot(50)  # while the cluster moves on: 50 > max_slot_lag 20
+
+        kill, ms = _trip(loop, tmp_path, lag, settings=s.model_copy(update={"rpc": rpc}))
+    finally:
+        other.stop_thread()
+    print(f"slot lag 50 -> kill: {ms:.0f} ms ({kill['reason']})")
+    # 50 slots ahead of the frozen node, give or take the slot it advanced meanwhile
+    assert kill["cause"] == "feed" and kill["reason"].endswith(" > 20 on solana:feed")
+    assert int(kill["reason"].split()[2]) in range(48, 51)
+    assert 0 < ms < 1_500
