@@ -6,6 +6,10 @@ the pool 80 bps under the CEX book, a dislocation the guard accepts when armed.
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -22,7 +26,8 @@ from flows import paper
 from sim.loopback import Loopback
 from sim.simulate import SAMPLE_MARKETS, SAMPLE_POOL
 
-pytestmark = [pytest.mark.integration, pytest.mark.timeout(40)]
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(60)]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
@@ -124,3 +129,34 @@ def test_kill_survives_a_restart_until_solarb_arm_then_trades_again(
     ]
     assert health.count(("control:manual", "rearm")) == 1
     assert ("risk:kill_switch", "up") in health
+
+
+def test_solarb_kill_from_another_process_reaches_a_running_solarb_paper(tmp_path: Path) -> None:
+    """The real path: `solarb paper --loopback` (SIGUSR1 handler, pid file) and `solarb kill`."""
+    ctl, journal = tmp_path / "control", tmp_path / "journal"
+    env = {**os.environ, "SOLARB__ENGINE__CONTROL_DIR": json.dumps(str(ctl))}
+    cmd = [sys.executable, "-m", "cli.main", "paper", "--loopback", "--duration", "6",
+           "--loopback-jump-bps", "80", "--journal", str(journal),
+           "--report", str(tmp_path / "r.md")]
+    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        _wait(lambda: (ctl / "engine.pid").exists(), timeout_s=20.0)
+        time.sleep(0.5)  # feeds up
+        assert (ctl / "engine.pid").read_text() == f"{proc.pid}\n"
+        kill = subprocess.run(
+            [sys.executable, "-m", "cli.main", "kill", "--reason", "e2e", "--control-dir",
+             str(ctl)], cwd=ROOT, capture_output=True, text=True, timeout=20,
+        )
+        assert kill.returncode == 0
+        assert f"engine pid {proc.pid} signalled" in kill.stdout
+        _out, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, err
+    (row,) = _rows(journal, "kills")
+    assert (row["cause"], row["reason"]) == ("manual", "kill requested by control:manual: e2e")
+    print(f"solarb kill -> tripped: {(row['tripped_ns'] - row['detected_ns']) / 1e6:.1f} ms")
+    assert not (ctl / "engine.pid").exists()  # removed by the engine at its end
+    assert (ctl / "kill").exists()  # the kill holds until `solarb arm`
