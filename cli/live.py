@@ -156,7 +156,7 @@ def cmd_paper(args: argparse.Namespace) -> int:
         settings = journal_settings(opts, settings)
         run_id = recovery_run_id(opts, new_run_id(), explicit=False)
         bounds = _bounds(args)
-        lf = build_flow(settings, root, bounds=bounds, run_id=run_id)
+        lf = build_flow(settings, root, bounds=bounds, run_id=run_id, control_signal=True)
         print(
             f"solarb paper: {', '.join(market_ids(settings))}; "
             + (f"stops after {bounds}" if bounds.bounded else "until Ctrl-C")
@@ -176,13 +176,30 @@ def cmd_live(args: argparse.Namespace) -> int:
     if not args.signals_only:
         raise ExecutionError(REFUSAL, retryable=False)  # before any socket or thread starts
     with GracefulStop(None, "live") as stop, prepared(args) as (settings, loop):
+        if args.skip_check:
+            print("solarb live: WARNING: preflight `solarb check --online` SKIPPED (--skip-check)")
+        else:
+            from cli.check_online import register_loopback_keys, run_online_checks
+
+            if loop is not None:
+                register_loopback_keys(loop, settings)
+            if not run_online_checks(settings):
+                print("solarb live: refusing to start: the preflight is red (see FAIL lines)")
+                return 1
         verify_markets(settings, args)
         if loop is not None and args.loopback_jump_bps:
             loop.start_scenario(args.loopback_jump_bps)
         root = Path(args.journal or settings.engine.journal_dir)
         report = Path(args.report or settings.engine.report_path)
         run_id = new_run_id()
-        lf = build_flow(settings, root, signals_only=True, bounds=_bounds(args), run_id=run_id)
+        lf = build_flow(
+            settings,
+            root,
+            signals_only=True,
+            bounds=_bounds(args),
+            run_id=run_id,
+            control_signal=True,
+        )
         print("solarb live: SIGNALS ONLY - nothing is sent to any venue")
         wall, code = run_live(lf, "live", stop=stop)
     journal = root / run_id
@@ -251,6 +268,11 @@ def add_live_parsers(subparsers: Any) -> None:
             # One worker: the live feeds are single-partition sources (one socket per venue).
             add_run_options(q, workers=False)
         if name == "live":
+            q.add_argument(
+                "--skip-check",
+                action="store_true",
+                help="do not run the `solarb check --online` preflight (tests/dev only)",
+            )
             q.add_argument(
                 "--signals-only",
                 action="store_true",

@@ -157,7 +157,18 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    """Daily checklist (offline part): config valid, caps loaded, thresholds sane, keychain."""
+    """Daily checklist: offline (config, caps, thresholds, keychain), or with `--online` the
+    preflight against venues and chain (cli/check_online.py); exit 1 on any red line."""
+    if args.online or args.loopback:
+        from cli.check_online import run_online_checks
+        from cli.live import prepared
+
+        with prepared(args) as (online, loop):
+            if loop is not None:
+                from cli.check_online import register_loopback_keys
+
+                register_loopback_keys(loop, online)
+            return 0 if run_online_checks(online, within_s=args.within) else 1
     settings = _settings(args)
     print(f"config         OK ({len(settings.pairs)} pairs, {len(settings.venues)} venues)")
     r = settings.risk
@@ -314,6 +325,13 @@ def build_parser() -> argparse.ArgumentParser:
     rep.set_defaults(func=cmd_report)
 
     c = sub.add_parser("check", help="daily checklist")
+    c.add_argument(
+        "--online", action="store_true", help="probe venues, RPCs, feeds and markets (preflight)"
+    )
+    c.add_argument(
+        "--loopback", action="store_true", help="--online against the loopback venues + stand-in"
+    )
+    c.add_argument("--within", type=float, default=10.0, help="feeds must be up within N s")
     c.set_defaults(func=cmd_check)
 
     qp = sub.add_parser("quote", help="exact CLMM quote from account files")
@@ -330,11 +348,13 @@ def build_parser() -> argparse.ArgumentParser:
     qp.add_argument("--exact-out", action="store_true", help="amount is the output amount")
     qp.set_defaults(func=cmd_quote)
 
+    from cli.control import add_control_parsers
     from cli.keys import add_keys_parser
     from cli.live import add_live_parsers
 
     add_live_parsers(sub)
     add_keys_parser(sub)
+    add_control_parsers(sub)
     return p
 
 

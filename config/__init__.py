@@ -110,6 +110,8 @@ class EngineSettings(_Model):
     CEX leg on its fill (operators/legs.py)."""
     journal_flush_rows: int = Field(default=1000, ge=1)  # journal rows pending before a write
     journal_flush_ms: int = Field(default=1000, ge=0)  # ... or age of the oldest pending row
+    control_dir: str = "out/control"  # `solarb kill` / `arm` flag file and the engine's pid
+    control_poll_ms: int = Field(default=100, ge=1)  # how often a live run reads control_dir
 
 
 class ThresholdSettings(_Model):
@@ -159,6 +161,9 @@ class RiskSettings(_Model):
     rearm_after_ms: int = Field(default=5000, ge=0)
     max_slot_lag: int = Field(default=20, ge=0)
     limit_slippage_bps: int = Field(default=10, ge=0, le=1000)
+    # issue 13 rails: a gross spread above this is refused as too good to be true
+    max_spread_bps: int = Field(default=300, ge=1)
+    max_clock_drift_ms: int = Field(default=1000, ge=1)  # venue clock vs ours: kill above this
 
 
 class ExecutionSettings(_Model):

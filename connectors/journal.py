@@ -45,7 +45,7 @@ from connectors.solana.tx_outcome import TxRecord
 from operators.errors import ConfigError
 from operators.events import CostBreakdown, ExecutionReport, HealthEvent, Opportunity, OrderIntent
 from operators.legs import LegTransition
-from operators.risk import RiskDecision
+from operators.risk import KillRecord, RiskDecision
 
 TABLES: dict[type, str] = {
     Opportunity: "opportunities",
@@ -74,6 +74,7 @@ TABLES[CounterRecord] = "counters"
 TABLES[OrderRecord] = "orders"
 TABLES[LegTransition] = "legs"
 TABLES[TxRecord] = "transactions"
+TABLES[KillRecord] = "kills"
 
 
 def _digest(text: str) -> str:
@@ -107,6 +108,8 @@ def row_id(record: Any) -> str:
     if isinstance(record, TxRecord):
         # one row per signed transaction sent: its signature is its identity
         return f"tx:{record.signature}"
+    if isinstance(record, KillRecord):
+        return f"kill:{record.cause}@{record.tripped_ns}"
     raise ConfigError(f"journal: no row id for a {type(record).__name__}")
 
 

@@ -2,7 +2,11 @@
 
     CexFeedSource per (venue, market) ───┐
                                          ├─► merge ─► account watcher ─► branch ─► RawFrames
-    AccountFeedSource (every DEX market) ┘            (op.inspect)              └─► HealthEvents
+    AccountFeedSource (every DEX market) ┤            (op.inspect)              └─► HealthEvents
+    ControlSource (paper/live only)      ┘
+
+- With `control`, one `ControlSource` (connectors/control.py) turns `solarb kill` / `arm` into
+  `HealthEvent`s for the risk guard; it ends once every feed partition has (or on stop).
 
 - One `CexFeedSource` per configured CEX (venue, spot|perp) with every symbol of that venue on
   one WS connection, URLs from `[venues.<name>]` (the adapter maps the URL per market).
@@ -20,6 +24,7 @@ import threading
 from collections import defaultdict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Any, TypeGuard, cast
 
 import bytewax.operators as op
@@ -30,6 +35,7 @@ from connectors import venues
 from connectors.bounded import UNBOUNDED, BoundedPartition, BoundedSource, Bounds
 from connectors.cex.sources import CexFeedSource
 from connectors.cex.transport import TransportConfig
+from connectors.control import ControlSource, is_tick
 from connectors.secrets import resolve_rpc, resolve_url
 from connectors.solana.sources import AccountFeedSource
 from connectors.solana.watcher import TickArrayWatcher, wanted_pool_accounts
@@ -85,6 +91,9 @@ class LiveInputs:
     raw: Stream[RawFrame]
     health: Stream[HealthEvent]
     handles: LiveHandles
+    guard_health: Stream[HealthEvent] | None = None
+    """`health` plus the control source's clock ticks: for the risk guard, not the journal
+    (None without `control`: then `health` is all the guard needs)."""
 
 
 def _markets(settings: Settings) -> list[MarketSettings]:
@@ -169,8 +178,14 @@ def live_inputs(
     bounds: Bounds = UNBOUNDED,
     transport_config: TransportConfig | None = None,
     rpc_kwargs: Mapping[str, Any] | None = None,
+    control: bool = False,
+    control_signal: bool = False,
 ) -> LiveInputs:
-    """Add every live input of `settings` to `flow`; return the frame and health streams."""
+    """Add every live input of `settings` to `flow`; return the frame and health streams.
+
+    `control` adds the manual kill / arm source (`engine.control_dir`); `control_signal` also
+    has it handle SIGUSR1 (main thread only: the CLI's runs).
+    """
     handles = LiveHandles()
     streams: list[Stream[Item]] = []
     for src in cex_sources(settings, transport_config=transport_config):
@@ -190,10 +205,27 @@ def live_inputs(
         streams.append(op.inspect("tick_array_watcher", s, handles.watcher))
     if not streams:
         raise ConfigError("no enabled market in the markets config: nothing to watch")
+    if control:
+        parts, stop = handles.partitions, handles.stop_event
+
+        def feeds_over() -> bool:
+            return stop.is_set() or (bool(parts) and all(p.closed for p in parts))
+
+        e = settings.engine
+        ctl = ControlSource(
+            Path(e.control_dir),
+            e.control_poll_ms / 1000,
+            feeds_over,
+            install_signal=control_signal,
+        )
+        streams.append(cast(Stream[Item], op.input("control", flow, ctl)))
     merged = streams[0] if len(streams) == 1 else op.merge("live_in", *streams)
     split = op.branch("frames_or_health", merged, _is_frame)
-    health = cast(Stream[HealthEvent], split.falses)  # a live source emits nothing else
-    return LiveInputs(raw=split.trues, health=health, handles=handles)
+    every = cast(Stream[HealthEvent], split.falses)  # a live source emits nothing else
+    if not control:
+        return LiveInputs(raw=split.trues, health=every, handles=handles)
+    health = op.filter("health_without_ticks", every, lambda ev: not is_tick(ev))
+    return LiveInputs(raw=split.trues, health=health, handles=handles, guard_health=every)
 
 
 def _is_frame(item: Item) -> TypeGuard[RawFrame]:

@@ -172,4 +172,6 @@ def risk_params(settings: Settings) -> RiskParams:
         rearm_auto=r.rearm == "auto",
         rearm_after_ns=r.rearm_after_ms * NS_PER_MS,
         feed_of=feed_of_sources(settings),
+        max_spread_bps=r.max_spread_bps,
+        max_clock_drift_ns=r.max_clock_drift_ms * NS_PER_MS,
     )

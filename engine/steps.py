@@ -159,10 +159,10 @@ class RiskStep:
 
     def on_item(self, item: Any) -> list[Any]:
         if isinstance(item, HealthEvent):
-            return list(self.guard.on_health(item))
+            return [*self.guard.on_health(item), *self.guard.take_kills()]
         decision, intents = self.guard.on_opportunity(item)
         # a kill or re-arm the opportunity's clock brought about is journaled after it
-        return [decision, *intents, *self.guard.take_events()]
+        return [decision, *intents, *self.guard.take_events(), *self.guard.take_kills()]
 
     def on_eof(self) -> list[Any]:
         s = self.guard.s

@@ -50,13 +50,20 @@ def build_flow(
     transport_config: TransportConfig | None = None,
     rpc_kwargs: dict[str, Any] | None = None,
     run_id: str | None = None,
+    control_signal: bool = False,
 ) -> LiveFlow:
     """Live feeds of `settings` through the graph with paper fills into `journal_dir`."""
     flow = Dataflow("solarb_paper")
     inp = live_inputs(
-        flow, settings, bounds=bounds, transport_config=transport_config, rpc_kwargs=rpc_kwargs
+        flow,
+        settings,
+        bounds=bounds,
+        transport_config=transport_config,
+        rpc_kwargs=rpc_kwargs,
+        control=True,  # `solarb kill` / `arm` (connectors/control.py)
+        control_signal=control_signal,
     )
-    out = build_graph(flow, inp.raw, settings, health=inp.health, paper=True)
+    out = build_graph(flow, inp.raw, settings, health=inp.guard_health, paper=True)
     journal = op.merge("journal_and_feed_health", out.journal, inp.health)
     sink = journal_sink(settings, journal_dir, run_id)
     op.output("journal", journal, sink)

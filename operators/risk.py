@@ -19,12 +19,20 @@ forever). A `resync` of a feed that was up starts no timer: the book or pool vie
 flagged by their market state and never priced meanwhile.
 
 Kill switch. It trips when a feed stays down/stale/resyncing longer than `feed_down_kill_ns`
-(`risk.ws_down_kill_ms`), on slot lag over `max_slot_lag`, on a `kill` event, or from config.
+(`risk.ws_down_kill_ms`), on slot lag over `max_slot_lag`, on a venue clock drifting more than
+`max_clock_drift_ns` (`risk.max_clock_drift_ms`, cause `clock`), on a `kill` event (cause
+`manual` from `solarb kill`, `MANUAL_SOURCE`; else `request`), or from config.
 Re-arm rule: a kill tripped by feed health (down/stale or slot lag) re-arms by itself when
 `rearm_auto` (`risk.rearm = "auto"`) once every followed feed has been `up` without a break for
 `rearm_after_ns` (`risk.rearm_after_ms`); with `manual` it stays until a `rearm` event (or a
-restart). A `kill` event is cleared only by a `rearm` event; the config kill switch never.
-Each trip and re-arm is emitted as a `HealthEvent` from `risk:kill_switch` for the journal.
+restart). A clock kill follows the same rule, its clock counting as a feed until a drift
+sample back in bounds. A `kill` event is cleared only by a `rearm` event, also when it lands on
+a health kill already held (it takes that kill's place); the config kill switch never clears.
+Each trip and re-arm is emitted as a `HealthEvent` from `risk:kill_switch` for the journal, and
+each trip as a `KillRecord` (`take_kills`) for the `kills` table.
+
+Sanity rail. An opportunity whose gross spread is above `max_spread_bps` (`risk.max_spread_bps`)
+is refused with rail `too_good_to_be_true` and flagged as a `HealthEvent` from `risk:sanity`.
 """
 
 from __future__ import annotations
@@ -40,6 +48,16 @@ from operators.events import HealthEvent, Opportunity, OrderIntent
 MINUTE_NS = 60_000_000_000
 KILL_SOURCE = "risk:kill_switch"
 """`HealthEvent.source` of the guard's own kill / re-arm events."""
+MANUAL_SOURCE = "control:manual"
+"""`HealthEvent.source` of `solarb kill` / `solarb arm` (engine/control.py): cause `manual`."""
+CLOCK_PREFIX = "clock:"
+"""`HealthEvent.source` prefix of a venue's clock drift (`status="drift"`, `value` in ms)."""
+NOTHING_RESTING = "nothing resting"
+"""`KillRecord.cancelled` while no order execution is wired: there is nothing to cancel."""
+SANITY_SOURCE = "risk:sanity"
+"""`HealthEvent.source` of the flag raised for each opportunity refused as too good to be true."""
+_AUTO_CAUSES = frozenset({"feed", "clock"})
+"""Kill causes the auto re-arm rule may clear; `manual` / `request` need a `rearm` event."""
 _NOT_UP = frozenset({"down", "stale"})
 
 
@@ -68,6 +86,27 @@ class RiskParams:
     """How long every feed must have been up before an automatic re-arm."""
     feed_of: Mapping[str, str] | None = None
     """Health source -> the feed it speaks for; None = every source is its own feed."""
+    max_clock_drift_ns: int = 500_000_000
+    """A venue clock further than this from ours (either way) trips the kill (cause `clock`)."""
+    max_spread_bps: int = 300
+    """A gross spread above this is a broken view (wrong decimals, token order, a bad print),
+    not an opportunity: refused with rail `too_good_to_be_true` and flagged (`SANITY_SOURCE`)."""
+
+
+@dataclass(frozen=True, slots=True)
+class KillRecord:
+    """One trip of the kill switch (the journal's `kills` table).
+
+    `detected_ns` is when the fault was first seen (a feed leaving `up`, the drift or lag
+    sample, the `solarb kill` request), `tripped_ns` when the guard stopped new intents, both on
+    the events' clock. `cause` is `feed`, `clock`, `manual` or `request`.
+    """
+
+    cause: str
+    reason: str
+    detected_ns: int
+    tripped_ns: int
+    cancelled: str = NOTHING_RESTING
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,7 +128,8 @@ class RiskState:
     killed: bool = False
     kill_reason: str = ""
     kill_cause: str = ""
-    """`config`, `request` or `feed`: what tripped the kill, hence what may clear it."""
+    """`config`, `manual`, `request`, `feed` or `clock`: what tripped the kill, hence what may
+    clear it (`feed` / `clock`: the auto re-arm rule; `manual` / `request`: a `rearm` event)."""
     window: deque[tuple[int, int]] = field(default_factory=deque)
     """(ts_ns, notional micro-USD) of the trades accepted in the last minute."""
     exposure_usd_micro: dict[str, int] = field(default_factory=dict)
@@ -106,6 +146,13 @@ class RiskState:
     """Kill / re-arm events not yet handed out (`take_events`)."""
     accepted: int = 0
     rejected: int = 0
+    kills: list[KillRecord] = field(default_factory=list)
+    """Trips not yet handed out (`take_kills`)."""
+
+
+def _gross_bps_above(buy_quote: int, sell_quote: int, max_bps: int) -> bool:
+    """Whether (sell - buy) / buy exceeds `max_bps`, in integers (no float rounding at the edge)."""
+    return (sell_quote - buy_quote) * 10_000 > max_bps * buy_quote
 
 
 def usd_to_quote_units(usd: Decimal, quote_decimals: int, usd_per_quote: Decimal) -> int:
@@ -143,9 +190,12 @@ class RiskGuard:
         s, now = self.s, ev.ts_recv_ns
         feed = self._feed(ev.source)
         if ev.status == "kill":
-            self._kill(f"kill requested by {ev.source}: {ev.detail}", "request", now)
+            cause = "manual" if ev.source == MANUAL_SOURCE else "request"
+            self._kill(f"kill requested by {ev.source}: {ev.detail}", cause, now, ev.ts_event_ns)
         elif ev.status == "rearm":
             self._rearm(f"re-armed by {ev.source}: {ev.detail}", now)
+        elif ev.status == "drift" and ev.source.startswith(CLOCK_PREFIX):
+            self._on_drift(ev)
         elif feed is None:
             pass  # not a feed trading depends on (e.g. one RPC endpoint among several)
         elif ev.source != feed:
@@ -162,7 +212,7 @@ class RiskGuard:
         elif ev.status == "lag" and ev.value > self.p.max_slot_lag:
             s.feed_state[feed] = "lag"
             self._kill(f"slot lag {ev.value:.0f} > {self.p.max_slot_lag} on {ev.source}", "feed",
-                       now)
+                       now, ev.ts_event_ns)
         self._check_feeds(now)
         return self.take_events()
 
@@ -171,6 +221,26 @@ class RiskGuard:
         out, self.s.pending = self.s.pending, []
         return out
 
+    def take_kills(self) -> list[KillRecord]:
+        """Kill switch trips since the last call (the journal's `kills` table)."""
+        out, self.s.kills = self.s.kills, []
+        return out
+
+    def _on_drift(self, ev: HealthEvent) -> None:
+        # a drifting clock is followed like a feed: it blocks the auto re-arm until back in bounds
+        drift_ns = int(abs(ev.value) * 1_000_000)
+        if drift_ns > self.p.max_clock_drift_ns:
+            self.s.feed_state[ev.source] = "drift"
+            self._kill(
+                f"clock drift {ev.value:.0f} ms > {self.p.max_clock_drift_ns // 1_000_000} ms "
+                f"on {ev.source}",
+                "clock",
+                ev.ts_recv_ns,
+                ev.ts_event_ns,
+            )
+        else:
+            self.s.feed_state[ev.source] = "up"
+
     def _feed(self, source: str) -> str | None:
         return source if self.p.feed_of is None else self.p.feed_of.get(source)
 
@@ -178,11 +248,15 @@ class RiskGuard:
         self.s.feed_state[feed] = "up"
         self.s.feeds_down_since.pop(feed, None)
 
-    def _kill(self, reason: str, cause: str, now_ns: int) -> None:
+    def _kill(self, reason: str, cause: str, now_ns: int, detected_ns: int) -> None:
         s = self.s
-        if not s.killed:
+        # a manual or requested kill over a health kill takes its place, so that the health
+        # kill's auto re-arm cannot clear it; a health kill never replaces a kill already held
+        upgrade = s.killed and s.kill_cause in _AUTO_CAUSES and cause not in _AUTO_CAUSES
+        if not s.killed or upgrade:
             s.killed, s.kill_reason, s.kill_cause = True, reason, cause
             s.pending.append(HealthEvent(KILL_SOURCE, "kill", reason, now_ns, now_ns))
+            s.kills.append(KillRecord(cause, reason, detected_ns, now_ns))
 
     def _rearm(self, reason: str, now_ns: int) -> None:
         s = self.s
@@ -198,9 +272,9 @@ class RiskGuard:
             if now_ns - since > p.feed_down_kill_ns:
                 state = s.feed_state.get(src, "down")
                 self._kill(f"feed {src} {state} for {(now_ns - since) / 1e6:.0f} ms", "feed",
-                           now_ns)
+                           now_ns, since)
                 break
-        healthy = not s.feeds_down_since and "lag" not in s.feed_state.values()
+        healthy = not s.feeds_down_since and not {"lag", "drift"} & set(s.feed_state.values())
         if not healthy:
             s.all_up_since = None
             return
@@ -208,7 +282,7 @@ class RiskGuard:
             s.all_up_since = now_ns
         if (
             s.killed
-            and s.kill_cause == "feed"
+            and s.kill_cause in _AUTO_CAUSES
             and p.rearm_auto
             and now_ns - s.all_up_since >= p.rearm_after_ns
         ):
@@ -239,6 +313,15 @@ class RiskGuard:
             )
         elif opp.stale_venues:
             rail, reason = "stale_view", f"stale: {', '.join(opp.stale_venues)}"
+        elif _gross_bps_above(opp.buy_quote, opp.sell_quote, p.max_spread_bps):
+            rail = "too_good_to_be_true"
+            reason = (
+                f"gross spread {opp.buy_venue}->{opp.sell_venue} above {p.max_spread_bps} bps "
+                f"(buy {opp.buy_quote}, sell {opp.sell_quote} quote units)"
+            )
+            s.pending.append(
+                HealthEvent(SANITY_SOURCE, "too_good", f"{opp.opportunity_id}: {reason}", now, now)
+            )
         elif opp.net_bps < 0 or opp.expected_pnl_quote <= 0:
             rail, reason = "spread_under_threshold", f"net {opp.net_bps:.2f} bps"
         elif notional > p.max_notional_usd_micro:

@@ -54,7 +54,7 @@ if TYPE_CHECKING:
 _BINANCE = ("binance", "binance-usdm")
 ORDER_PATHS = ("/api/v3/order", "/fapi/v1/order", "/api/v5/trade/order",
                "/api/v5/trade/cancel-order", "/v5/order/create", "/v5/order/cancel",
-               "/v5/order/realtime")
+               "/v5/order/realtime", "/sapi/v1/account/apiRestrictions")
 INFO_PATHS = ("/api/v3/exchangeInfo", "/fapi/v1/exchangeInfo", "/api/v5/public/instruments",
               "/v5/market/instruments-info")
 OKX_WINDOW_MS = 30_000
@@ -68,6 +68,8 @@ class Account:
     secret: bytes = b""
     passphrase: str = ""
     ed25519: Ed25519PublicKey | None = None
+    can_withdraw: bool = False
+    """What the key-permission endpoint (Binance apiRestrictions) says about withdrawals."""
 
 
 @dataclass
@@ -158,7 +160,7 @@ class OrderDesk:
     # -- set-up ---------------------------------------------------------------------------
 
     def add_account(self, api_key: str, secret: str = "", *, passphrase: str = "",
-                    ed25519_pem: bytes | None = None) -> None:
+                    ed25519_pem: bytes | None = None, can_withdraw: bool = False) -> None:
         """Accept requests signed by this test key (HMAC secret or Ed25519 private key PEM)."""
         pub = None
         if ed25519_pem is not None:
@@ -166,7 +168,7 @@ class OrderDesk:
             if not isinstance(key, Ed25519PrivateKey):
                 raise ValueError("not an Ed25519 private key")
             pub = key.public_key()
-        self.accounts[api_key] = Account(api_key, secret.encode(), passphrase, pub)
+        self.accounts[api_key] = Account(api_key, secret.encode(), passphrase, pub, can_withdraw)
 
     def inject(self, kind: str, *, seconds: float = 1.0, count: int = 1) -> None:
         """Fault on the next `count` placements: timeout_after_accept | delay_ack | reject."""
@@ -287,6 +289,13 @@ class OrderDesk:
         if why := self._binance_time_ok(ts, recv):
             return self._binance_err(400, -1021, why)
         spot = self.venue == "binance"
+        if request.path == "/sapi/v1/account/apiRestrictions":
+            return self._json(200, {
+                "ipRestrict": False, "createTime": 1698645219000, "enableReading": True,
+                "enableWithdrawals": account.can_withdraw, "enableInternalTransfer": False,
+                "enableMargin": False, "enableFutures": False, "permitsUniversalTransfer": False,
+                "enableVanillaOptions": False, "enableSpotAndMarginTrading": True,
+                "enablePortfolioMarginTrading": False})
         if request.method == "GET" or request.method == "DELETE":
             order = self.orders.get(p.get("origClientOrderId", ""))
             if order is None:

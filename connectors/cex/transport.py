@@ -53,6 +53,7 @@ from operators.events import (
     RawFrame,
     ResyncRequired,
 )
+from operators.risk import CLOCK_PREFIX
 
 Emit = Callable[[RawFrame | HealthEvent], None]
 
@@ -465,6 +466,11 @@ class CexTransport:
             try:
                 off = await self.rest.sync_time()
                 self._beat("clock offset (venue - local), ms", off / 1e6)
+                # the risk guard trips on this value past risk.max_clock_drift_ms: signed
+                # requests outside the venue's recvWindow are refused, and our timestamps lie
+                ts = self.clock_ns()
+                self.emit(HealthEvent(f"{CLOCK_PREFIX}{self.source}", "drift",
+                                      "venue clock - local, ms", ts, ts, off / 1e6))
             except FeedError as exc:
                 self._health("lag", f"server time unavailable: {exc}")
             await asyncio.sleep(self.config.time_sync_interval_s)
