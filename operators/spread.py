@@ -235,6 +235,8 @@ class PairEngine:
         g = c.gas
         self.landing = LandingStats(g.landing_window, g.landing_min_samples, g.landing_target_rate)
         self._model = CostModel(c, params.quote_decimals)
+        self._flat_perp_ppb = c.safety_margin_ppb + hedge_ppb(c, True)
+        self._trigger_net_ppb = max(0, params.min_net_ppb)
         self.stats: dict[str, int] = {
             "views": 0,
             "foreign_views": 0,
@@ -602,11 +604,13 @@ class PairEngine:
             fee = bps_to_ppb(cex.taker_fee_bps)
         if slip is None:
             slip = self._slippage_ppb(cex.market_id, dex.market_id)
-        flat = slip + hedge_ppb(c, cex.market == "perp") + c.safety_margin_ppb
-        # sell / buy = rn / rd; the CEX fee is on the sell amount when the CEX sells, and
-        # costs are ppb of the buy notional: fee x sell / buy.
+        flat = slip + (self._flat_perp_ppb if cex.market == "perp" else c.safety_margin_ppb)
+        # sell / buy = rn / rd; bound = (rn / rd - 1) x 10^9 - fee x (1 or, when the CEX
+        # sells, rn / rd: the fee is on the sell amount, costs on the buy notional) - flat.
         rn, rd = sell_p[0] * buy_p[1], sell_p[1] * buy_p[0]
-        return (rn - rd) * PPB - fee * (rd if cex_buys else rn) - flat * rd, rd
+        if cex_buys:
+            return rn * PPB - rd * (PPB + fee + flat), rd
+        return rn * (PPB - fee) - rd * (PPB + flat), rd
 
     def _spread_bound_bps(
         self, cex: CexBookView, dex: DexView, cex_buys: bool, slip: int | None = None
@@ -627,25 +631,27 @@ class PairEngine:
         buy_mid = cex.market_id if cex_buys else dex.market_id
         sell_mid = dex.market_id if cex_buys else cex.market_id
         key = self._key(direction, buy_mid, sell_mid)
-        trigger_net = max(0, self.p.min_net_ppb)
+        trigger_net = self._trigger_net_ppb
         slip = self._slippage_ppb(cex.market_id, dex.market_id)
         bound = self._spread_bound(cex, dex, cex_buys, slip)
         # Skip the walks when the bound proves the outcome: below the trigger, and either armed
-        # (nothing to do) or already below the re-arm line (re-arm).
-        slack = None if bound is None else (bound[0] + BOUND_SLACK_PPB * bound[1], bound[1])
-        if slack is not None and ratio_lt(slack, trigger_net):
+        # (nothing to do) or already below the re-arm line (re-arm). Exact: ratios compared
+        # by cross-multiplication (den > 0), with the slack added.
+        if bound is not None and (n := bound[0] + BOUND_SLACK_PPB * bound[1]) < trigger_net * (
+            d := bound[1]
+        ):
             st = self.debouncer.states.get(key)
             if st is not None and st.armed:
                 # An armed key that does not trigger: `decide` would change nothing.
                 self.stats["bound_skips"] += 1
                 return None
             rearm_line = trigger_net - self.p.hysteresis.rearm_below_ppb
-            if st is None or ratio_lt(slack, rearm_line):
+            if st is None or n < rearm_line * d:
                 self.stats["bound_skips"] += 1
                 self.debouncer.decide(
                     key,
                     triggered=False,
-                    net=slack,
+                    net=(n, d),
                     trigger_net_ppb=trigger_net,
                     size_base=0,
                     now_ns=now_ns,
