@@ -37,6 +37,7 @@ PPB = 1_000_000_000
 PPB_PER_BPS = 100_000
 """ppb in one basis point."""
 
+_FAST = 1 << 50
 Ratio = tuple[int, int]
 """An exact value in ppb as (numerator, denominator), denominator > 0."""
 
@@ -47,7 +48,9 @@ def to_ppb(value: float, per_unit: int = PPB) -> int:
         raise ConfigError(f"{value!r} is not a finite number")
     scaled = value * per_unit
     near = round(scaled)
-    if scaled == near:  # the float product is a whole number: the decimal's is the same one
+    if scaled == near and -_FAST < near < _FAST:
+        # A whole float product this small is within 1e-15 of the decimal's, which therefore
+        # rounds to the same integer: the common case, without a Decimal.
         return near
     exact = Decimal(repr(value)) * per_unit
     return int(exact.quantize(Decimal(1), rounding=ROUND_HALF_EVEN))

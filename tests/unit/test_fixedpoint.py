@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from decimal import Decimal
+from decimal import ROUND_HALF_EVEN, Decimal
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from operators.costs import CostParams, GasParams, LandingStats, evaluate_candidate
 from operators.errors import ConfigError
@@ -39,6 +41,12 @@ def test_config_bps_become_ppb_of_the_decimal_written() -> None:
     assert [bps_to_ppb(x) for x in (0.000004, 0.000005, 0.000015, -0.000015)] == [0, 0, 2, -2]
     assert to_ppb(0.8) == 800_000_000
     assert to_ppb(10.0, 10_000_000) == 100_000_000  # a percent as ppb of the size
+
+
+@given(st.floats(min_value=-1e6, max_value=1e6, allow_nan=False))
+def test_bps_to_ppb_is_the_written_decimal_rounded_half_even(bps: float) -> None:
+    exact = (Decimal(repr(bps)) * 100_000).quantize(Decimal(1), rounding=ROUND_HALF_EVEN)
+    assert bps_to_ppb(bps) == int(exact)
 
 
 def test_non_finite_bps_are_a_config_error() -> None:
