@@ -12,7 +12,9 @@ Trigger (MISSION.md), all in bps of the buying leg's gross notional:
     spread_bps >= fees_cex + fees_dex + gas + slippage + safety (+ hedge for a perp CEX leg)
 and net_bps = spread_bps - costs >= min_net_bps, i.e. net_bps >= max(0, min_net_bps).
 Both are decided exactly on integers (operators/fixedpoint.py): the net edge as a ppb ratio of
-the notional, thresholds in ppb; the float bps of an `Opportunity` are its report view.
+the notional, thresholds in ppb; the float bps of an `Opportunity` are its report view. The
+expected PnL is the floor of that exact net edge in quote base units, so `pnl > 0` (also
+required) already implies net > 0: a sign the risk guard can check on the integer.
 
 Size. A linear grid of `size_steps` sizes up to `max_trade_base`, rounded down to the lot size
 of both legs (the CEX market's configured lot, a CLOB's base lot). Sizes whose buy or sell quote
