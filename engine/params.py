@@ -2,6 +2,11 @@
 
 Operators never import config: this module is the one place where TOML-shaped settings become
 integers in base units, ns and bps for `operators.spread.PairEngine`.
+
+Every bps, percent and rate threshold is converted here, once, to integer ppb: the parameter
+dataclasses keep the configured float (for reports) and work out its ppb when built
+(`operators.fixedpoint.to_ppb`: the decimal the TOML wrote, scaled, nearest, ties to even);
+decisions read only the ppb.
 """
 
 from __future__ import annotations

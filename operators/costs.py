@@ -15,6 +15,10 @@ Terms:
   (charged whichever way the position points: conservative). Spot legs leave no position: 0;
 - safety margin: a flat buffer, counted as a cost so the expected PnL is conservative.
 
+Every decision is made on integers (operators/fixedpoint.py): the bps terms are held as ppb
+of the notional (converted once, when `CostParams` is built), the net edge as an exact ppb
+ratio (`CandidateCost.net`); the float bps of `CostBreakdown` are the report view.
+
 Priority fee rule (documented in `choose_cu_price`): spend `priority_share_of_edge` of the edge
 left before gas on priority, converted to micro-lamports per CU, clamped to [floor, cap], where
 the floor is raised by `LandingStats` when recent transactions at that price stopped landing.
@@ -30,6 +34,7 @@ from typing import NamedTuple
 
 from operators.errors import QuoteError
 from operators.events import CostBreakdown
+from operators.fixedpoint import PPB, Ratio, bps_to_ppb, ppb_of, ppb_to_bps, to_ppb
 
 __all__ = [
     "LAMPORTS_PER_SOL",
@@ -46,6 +51,7 @@ __all__ = [
     "gas_lamports",
     "gas_quote_units",
     "hedge_bps",
+    "hedge_ppb",
     "lamports_to_quote_units",
 ]
 
@@ -84,6 +90,39 @@ class CostParams:
     funding_bps_per_hour: float = 0.0
     expected_hold_s: float = 5.0
     safety_margin_bps: float = 5.0
+    cex_taker_fee_ppb: Mapping[str, int] = field(init=False, repr=False, compare=False)
+    dex_taker_fee_ppb: Mapping[str, int] = field(init=False, repr=False, compare=False)
+    slippage_default_ppb: int = field(init=False, repr=False, compare=False)
+    safety_margin_ppb: int = field(init=False, repr=False, compare=False)
+    hedge_perp_ppb: int = field(init=False, repr=False, compare=False)
+    """Hedge cost of a perp CEX leg (`hedge_ppb`)."""
+
+    def __post_init__(self) -> None:
+        # The decision values, converted once (operators/fixedpoint.py); floats stay as given.
+        put = object.__setattr__
+        put(
+            self, "cex_taker_fee_ppb", {k: bps_to_ppb(f) for k, f in self.cex_taker_fee_bps.items()}
+        )
+        put(
+            self, "dex_taker_fee_ppb", {k: bps_to_ppb(f) for k, f in self.dex_taker_fee_bps.items()}
+        )
+        put(self, "slippage_default_ppb", bps_to_ppb(self.slippage_default_bps))
+        put(self, "safety_margin_ppb", bps_to_ppb(self.safety_margin_bps))
+        put(self, "hedge_perp_ppb", _hedge_perp_ppb(self))
+
+
+def _hedge_perp_ppb(params: CostParams) -> int:
+    # fee + |funding per hour| x hold / 3600 s, on the configured decimals, rounded to the
+    # nearest ppb (ties to even): the one term that is not a whole number of ppb.
+    fee = Decimal(bps_to_ppb(params.hedge_fee_bps))
+    funding = abs(Decimal(repr(params.funding_bps_per_hour))) * 100_000
+    hold_s = Decimal(repr(params.expected_hold_s))
+    return round(fee + funding * hold_s / 3600)
+
+
+def hedge_ppb(params: CostParams, cex_is_perp: bool) -> int:
+    """Hedge cost of a candidate, ppb of the notional (0 for a spot CEX leg)."""
+    return params.hedge_perp_ppb if cex_is_perp else 0
 
 
 def hedge_bps(params: CostParams, cex_is_perp: bool) -> float:
@@ -158,6 +197,11 @@ class SlippageEstimator:
         p95 = self.p95_bps(venue)
         return default_bps if p95 is None else p95
 
+    def expected_ppb(self, venue: str, default_ppb: int) -> int:
+        """`expected_bps` as integer ppb of the notional (the realised p95 converted once)."""
+        p95 = self.p95_bps(venue)
+        return default_ppb if p95 is None else bps_to_ppb(p95)
+
 
 def cu_price_bucket(cu_price_micro_lamports: int) -> int:
     """Lower bound of the power-of-two bucket holding a CU price (0 for 0)."""
@@ -205,9 +249,11 @@ class LandingStats:
             return hit
         eff = floor_micro_lamports
         bucket = cu_price_bucket(eff)
+        target_ppb = to_ppb(self.target_rate)
         while eff < cap_micro_lamports:
-            rate = self.landing_rate(bucket)
-            if rate is None or rate >= self.target_rate:
+            q = self.outcomes.get(bucket)
+            # landing rate >= target, exact: landed x 10^9 >= target ppb x outcomes
+            if q is None or len(q) < self.min_samples or sum(q) * PPB >= target_ppb * len(q):
                 break
             bucket = max(1, bucket * 2)
             eff = max(eff, bucket)
@@ -237,7 +283,7 @@ def choose_cu_price(
     n, d = params.sol_price_quote.as_integer_ratio()
     if n <= 0:
         raise QuoteError(f"sol_price_quote must be positive, got {params.sol_price_quote}")
-    share_ppm = round(gas.priority_share_of_edge * 1_000_000)
+    share_ppm = to_ppb(gas.priority_share_of_edge, 1_000_000)
     # micro-lamports/CU = share * edge / 10^qd [quote] / price [quote/SOL] * 10^9 [lamports/SOL]
     #                     * 10^6 [micro/lamport] / cu_limit; share in ppm cancels the 10^6.
     micro = share_ppm * edge_before_gas_quote * LAMPORTS_PER_SOL * d // (
@@ -251,8 +297,7 @@ def choose_cu_price(
 
 def bps_of(bps: float, notional_quote: int) -> int:
     """`bps` of a notional in quote base units, rounded up (bps held to 1e-5 bps)."""
-    ppb = round(bps * 100_000)  # parts per 10^9
-    return -(-notional_quote * ppb // 1_000_000_000)
+    return ppb_of(bps_to_ppb(bps), notional_quote)
 
 
 class CandidateCost(NamedTuple):
@@ -265,6 +310,11 @@ class CandidateCost(NamedTuple):
     gas_quote: int
     pnl_quote: int
     net_bps: float
+    """Float view of `net` (report only)."""
+    net: Ratio
+    """Net edge, exact ppb of the notional: what every decision compares."""
+    flat_ppb: int
+    """Slippage + hedge + safety, ppb of the notional."""
 
 
 class CostModel:
@@ -281,6 +331,7 @@ class CostModel:
         "_floor",
         "_gas_memo",
         "_hedge_perp",
+        "_hedge_perp_ppb",
         "_micro_den",
         "_micro_num",
         "_n_scale",
@@ -302,6 +353,7 @@ class CostModel:
         self._cap = gas.cu_price_cap_micro_lamports
         self._share_on = gas.priority_share_of_edge > 0
         self._hedge_perp = hedge_bps(params, True)
+        self._hedge_perp_ppb = params.hedge_perp_ppb
         self._safety = params.safety_margin_bps
         self._gas_memo: dict[int, int] = {}
         try:
@@ -314,7 +366,7 @@ class CostModel:
         self._sol_n = n
         scale = 10**quote_decimals
         # choose_cu_price: share_ppm * edge * LAMPORTS_PER_SOL * d // (n * 10^qd * cu_limit)
-        self._micro_num = round(gas.priority_share_of_edge * 1_000_000) * LAMPORTS_PER_SOL * d
+        self._micro_num = to_ppb(gas.priority_share_of_edge, 1_000_000) * LAMPORTS_PER_SOL * d
         self._micro_den = n * scale * gas.cu_limit
         # lamports_to_quote_units: ceil(lamports * n * 10^qd / (d * LAMPORTS_PER_SOL))
         self._n_scale = n * scale
@@ -341,12 +393,12 @@ class CostModel:
         buy_fee_quote: int,
         sell_gross_quote: int,
         sell_fee_quote: int,
-        flat_bps: float,
+        flat_ppb: int,
         landing: LandingStats | None,
     ) -> tuple[int, int, int]:
         """(edge before gas, CU price, gas): pair-quote base units / micro-lamports per CU."""
         edge = (sell_gross_quote - sell_fee_quote) - (buy_gross_quote + buy_fee_quote)
-        edge -= bps_of(flat_bps, buy_gross_quote)
+        edge -= ppb_of(flat_ppb, buy_gross_quote)
         if not self._sol_ok:
             cu_price = choose_cu_price(self.params, edge, self.quote_decimals, landing)
             return edge, cu_price, self.gas_quote(cu_price)
@@ -372,22 +424,19 @@ class CostModel:
         sell_fee_quote: int,
         cex_buys: bool,
         cex_is_perp: bool,
-        slippage_bps: float,
+        slippage_ppb: int,
         landing: LandingStats | None = None,
     ) -> CandidateCost:
-        """`evaluate_candidate` with these params (amounts in pair-quote base units)."""
+        """`evaluate_candidate` with these params (amounts in pair-quote base units, ppb)."""
         notional = buy_gross_quote
         if notional <= 0:
             raise QuoteError(f"buy leg notional must be positive, got {notional}")
         hedge = self._hedge_perp if cex_is_perp else 0.0
         safety = self._safety
+        flat_ppb = slippage_ppb + (self._hedge_perp_ppb if cex_is_perp else 0)
+        flat_ppb += self.params.safety_margin_ppb
         edge, cu_price, gas_q = self.edge_and_gas(
-            buy_gross_quote,
-            buy_fee_quote,
-            sell_gross_quote,
-            sell_fee_quote,
-            slippage_bps + hedge + safety,
-            landing,
+            buy_gross_quote, buy_fee_quote, sell_gross_quote, sell_fee_quote, flat_ppb, landing
         )
         cex_fee, dex_fee = (buy_fee_quote, sell_fee_quote) if cex_buys else (
             sell_fee_quote,
@@ -398,14 +447,18 @@ class CostModel:
             cex_fee * 10_000 / notional,
             dex_fee * 10_000 / notional,
             gas_q * 10_000 / notional,
-            slippage_bps,
+            ppb_to_bps(slippage_ppb),
             hedge,
             safety,
         )
         spread = (sell_gross_quote - buy_gross_quote) * 10_000 / notional
+        # Exact net edge in ppb: (spread - fees - gas) x 10^9 / notional - flat.
+        net_units = sell_gross_quote - buy_gross_quote - buy_fee_quote - sell_fee_quote - gas_q
+        net = (net_units * PPB - flat_ppb * notional, notional)
         return CandidateCost(
-            notional, spread, costs, cu_price, gas_q, edge - gas_q, spread - costs.total_bps
-        )
+            notional, spread, costs, cu_price, gas_q, edge - gas_q, spread - costs.total_bps,
+            net, flat_ppb,
+        )  # fmt: skip
 
 
 def evaluate_candidate(
@@ -434,7 +487,7 @@ def evaluate_candidate(
         sell_fee_quote,
         cex_buys,
         cex_is_perp,
-        slippage_bps,
+        bps_to_ppb(slippage_bps),
         landing,
     )
 
@@ -455,6 +508,11 @@ def candidate_pnl(
     `flat_bps` = slippage + hedge + safety. Used where only the PnL is needed (marginal bps).
     """
     edge, _, gas_q = CostModel(params, quote_decimals).edge_and_gas(
-        buy_gross_quote, buy_fee_quote, sell_gross_quote, sell_fee_quote, flat_bps, landing
+        buy_gross_quote,
+        buy_fee_quote,
+        sell_gross_quote,
+        sell_fee_quote,
+        bps_to_ppb(flat_bps),
+        landing,
     )
     return edge - gas_q

@@ -16,6 +16,7 @@ Never mid, never a top-of-book VWAP: every quote walks the levels (or ticks) the
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from typing import Literal, NamedTuple
@@ -24,6 +25,7 @@ from operators import clmm as clmm_quotes
 from operators.clob import clob_buy_cost, clob_sell_proceeds
 from operators.errors import InsufficientLiquidity, QuoteError
 from operators.events import FIXED_SCALE, FixedLevel
+from operators.fixedpoint import bps_to_ppb
 from operators.views import CexBookView, ClmmView, ClobView, VenueView
 
 __all__ = [
@@ -142,8 +144,7 @@ def _cex_walk(
                 side = "asks" if buy else "bids"
                 out.append(
                     InsufficientLiquidity(
-                        f"{where}: {side} hold {filled + cur_units} of the {size} base units "
-                        "wanted"
+                        f"{where}: {side} hold {filled + cur_units} of the {size} base units wanted"
                     )
                 )
                 break
@@ -171,6 +172,7 @@ def cex_curve_amounts(
     *,
     buy: bool,
     cex_fee_bps: float | None = None,
+    cex_fee_ppb: int | None = None,
 ) -> list[tuple[int, int, int] | QuoteError]:
     """(quote_amount, fee_quote, levels_used) per size (base units, ascending), quote base units.
 
@@ -179,9 +181,13 @@ def cex_curve_amounts(
     Raises QuoteError when the whole book cannot be priced; errors per size in place.
     """
     levels = view.asks if buy else view.bids
-    fee_bps = view.taker_fee_bps if cex_fee_bps is None else cex_fee_bps
     walked = _cex_walk(view, levels, sizes, base_decimals, quote_decimals, buy)
-    fee_ppb = _fee_ppb(fee_bps)
+    if cex_fee_ppb is None:
+        fee_ppb = _fee_ppb(view.taker_fee_bps if cex_fee_bps is None else cex_fee_bps)
+    elif cex_fee_ppb < 0:
+        raise QuoteError(f"taker fee {cex_fee_ppb} ppb must not be negative")
+    else:
+        fee_ppb = cex_fee_ppb
     return [
         w if isinstance(w, QuoteError) else (w[0], -(-w[0] * fee_ppb // 1_000_000_000), w[1])
         for w in walked
@@ -190,7 +196,9 @@ def cex_curve_amounts(
 
 def _fee_ppb(fee_bps: float) -> int:
     """A fee in bps as parts per 10^9 (held to 1e-5 bps); the fee is then rounded up."""
-    ppb = round(fee_bps * 100_000)
+    if not math.isfinite(fee_bps):
+        raise QuoteError(f"taker fee {fee_bps} bps is not a finite number")
+    ppb = bps_to_ppb(fee_bps)
     if ppb < 0:
         raise QuoteError(f"taker fee {fee_bps} bps must not be negative")
     return ppb

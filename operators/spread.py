@@ -11,6 +11,10 @@ event saying so, as in a replay); a DEX view's is `stale_after_ns`.
 Trigger (MISSION.md), all in bps of the buying leg's gross notional:
     spread_bps >= fees_cex + fees_dex + gas + slippage + safety (+ hedge for a perp CEX leg)
 and net_bps = spread_bps - costs >= min_net_bps, i.e. net_bps >= max(0, min_net_bps).
+Both are decided exactly on integers (operators/fixedpoint.py): the net edge as a ppb ratio of
+the notional, thresholds in ppb; the float bps of an `Opportunity` are its report view. The
+expected PnL is the floor of that exact net edge in quote base units, so `pnl > 0` (also
+required) already implies net > 0: a sign the risk guard can check on the integer.
 
 Size. A linear grid of `size_steps` sizes up to `max_trade_base`, rounded down to the lot size
 of both legs (the CEX market's configured lot, a CLOB's base lot). Sizes whose buy or sell quote
@@ -43,11 +47,11 @@ from operators.costs import (
     CostParams,
     LandingStats,
     SlippageEstimator,
-    bps_of,
-    hedge_bps,
+    hedge_ppb,
 )
 from operators.errors import QuoteError
 from operators.events import Opportunity
+from operators.fixedpoint import PPB, PPB_PER_BPS, Ratio, bps_to_ppb, ppb_of, ratio_lt
 from operators.pricing import (
     PRICE_SCALE,
     LegQuote,
@@ -73,7 +77,9 @@ __all__ = [
 BUY_CEX_SELL_DEX = "buy_cex_sell_dex"
 BUY_DEX_SELL_CEX = "buy_dex_sell_cex"
 DIRECTIONS = (BUY_CEX_SELL_DEX, BUY_DEX_SELL_CEX)
-BOUND_SLACK_BPS = 0.01
+BOUND_SLACK_PPB = 1_000
+"""0.01 bps under the exact bound before a skip: the same skip/evaluate split (and journal
+counters) as when the bound was a float; a skip is proven either way."""
 
 DexView = ClmmView | ClobView
 _OPPORTUNITY_FIELDS = (
@@ -197,6 +203,11 @@ class SpreadParams:
     hysteresis: HysteresisParams = field(default_factory=HysteresisParams)
     prewarm_dex_curves: bool = True
     """Price every quiet DEX view's size curves on arrival (see `PairEngine._prewarm`)."""
+    min_net_ppb: int = field(init=False, repr=False, compare=False)
+    """`min_net_bps` in ppb, converted once (operators/fixedpoint.py)."""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "min_net_ppb", bps_to_ppb(self.min_net_bps))
 
 
 class SizedCandidate(NamedTuple):
@@ -226,6 +237,8 @@ class PairEngine:
         g = c.gas
         self.landing = LandingStats(g.landing_window, g.landing_min_samples, g.landing_target_rate)
         self._model = CostModel(c, params.quote_decimals)
+        self._flat_perp_ppb = c.safety_margin_ppb + hedge_ppb(c, True)
+        self._trigger_net_ppb = max(0, params.min_net_ppb)
         self.stats: dict[str, int] = {
             "views": 0,
             "foreign_views": 0,
@@ -237,7 +250,7 @@ class PairEngine:
         self._fx: dict[str, tuple[int, int]] = {}
         self._grids: dict[int, list[int]] = {}
         self._curves: dict[tuple[str, bool, int], tuple[VenueView, _Curve]] = {}
-        self._tops: dict[tuple[str, bool], tuple[VenueView, float | None]] = {}
+        self._tops: dict[tuple[str, bool], tuple[VenueView, tuple[int, int] | None]] = {}
         self._lots: dict[tuple[str, int], int] = {}
         self._keys: dict[tuple[str, str, str], str] = {}
 
@@ -385,7 +398,7 @@ class PairEngine:
         try:
             raw: list[tuple[int, int, int] | QuoteError] = cex_curve_amounts(
                 view, sizes, p.base_decimals, p.quote_decimals, buy=buy,
-                cex_fee_bps=p.costs.cex_taker_fee_bps.get(view.venue),
+                cex_fee_ppb=p.costs.cex_taker_fee_ppb.get(view.venue),
             )  # fmt: skip
         except QuoteError:  # the whole book cannot be priced (bad level, bad fee)
             return curve
@@ -414,10 +427,10 @@ class PairEngine:
     def _clob_fee_floor(self, view: ClobView, q: LegQuote | QuoteError) -> LegQuote | QuoteError:
         # The market account's fee is what the program charges; config may only raise it
         # (e.g. a referrer or a fee change not yet seen on chain).
-        cfg = self.p.costs.dex_taker_fee_bps.get(view.venue)
+        cfg = self.p.costs.dex_taker_fee_ppb.get(view.venue)
         if isinstance(q, QuoteError) or cfg is None:
             return q
-        floor = bps_of(cfg, q.quote_amount)
+        floor = ppb_of(cfg, q.quote_amount)
         if floor <= q.fee_quote:
             return q
         return LegQuote(
@@ -445,23 +458,23 @@ class PairEngine:
             to_pair_quote(q.quote_amount, r, round_up=buy),
         )
 
-    def _slippage_bps(self, buy_market_id: str, sell_market_id: str) -> float:
-        """Expected slippage of both legs, bps: realised p95 per market, else the default."""
-        d = self.p.costs.slippage_default_bps
+    def _slippage_ppb(self, buy_market_id: str, sell_market_id: str) -> int:
+        """Expected slippage of both legs, ppb: realised p95 per market, else the default."""
+        d = self.p.costs.slippage_default_ppb
         est = self.slippage
-        return est.expected_bps(buy_market_id, d) + est.expected_bps(sell_market_id, d)
+        return est.expected_ppb(buy_market_id, d) + est.expected_ppb(sell_market_id, d)
 
     def _cost(
-        self, b: Point, s: Point, cex: CexBookView, cex_buys: bool, slip: float
+        self, b: Point, s: Point, cex: CexBookView, cex_buys: bool, slip: int
     ) -> CandidateCost:
         return self._model.evaluate(
             b[1], b[2], s[1], s[2], cex_buys, cex.market == "perp", slip, self.landing
         )
 
     def _best(
-        self, cex: CexBookView, dex: DexView, cex_buys: bool, slip: float | None = None
+        self, cex: CexBookView, dex: DexView, cex_buys: bool, slip: int | None = None
     ) -> SizedCandidate | None:
-        """The PnL-maximising size; `slip` is the candidate's expected slippage when known."""
+        """The PnL-maximising size; `slip` is the candidate's expected slippage (ppb) if known."""
         lot = self._lot(cex, dex)
         buy_view: VenueView = cex if cex_buys else dex
         sell_view: VenueView = dex if cex_buys else cex
@@ -470,9 +483,9 @@ class PairEngine:
         c = self.p.costs
         cap = self.p.max_notional_quote
         # Bps terms that do not depend on the size: rank sizes on the edge before gas.
-        if slip is None:  # (float addition commutes: the same sum in either leg order)
-            slip = self._slippage_bps(buy_view.market_id, sell_view.market_id)
-        flat_ppb = round((slip + hedge_bps(c, cex.market == "perp") + c.safety_margin_bps) * 1e5)
+        if slip is None:
+            slip = self._slippage_ppb(buy_view.market_id, sell_view.market_id)
+        flat_ppb = slip + hedge_ppb(c, cex.market == "perp") + c.safety_margin_ppb
         b_size, s_size = buys.size, sells.size
         if buys.clean and sells.clean and b_size == s_size:
             # Every size valid on both legs: the loop below reduces to "first maximum of the
@@ -513,7 +526,7 @@ class PairEngine:
         prev_i: int,
         cex: CexBookView,
         cex_buys: bool,
-        slip: float,
+        slip: int,
     ) -> SizedCandidate:
         b, s = buys.point(best_i), sells.point(best_i)
         cost = self._cost(b, s, cex, cex_buys, slip)
@@ -527,16 +540,14 @@ class PairEngine:
         if best.prev is None:
             return best.cost.net_bps
         b, s = best.prev
-        c = self.p.costs
-        slip = best.cost.costs.slippage_bps
-        flat = slip + hedge_bps(c, best.cex.market == "perp") + c.safety_margin_bps
+        flat = best.cost.flat_ppb
         edge, _, gas_q = self._model.edge_and_gas(b[1], b[2], s[1], s[2], flat, self.landing)
         prev_pnl = edge - gas_q  # = costs.candidate_pnl
         dn = best.cost.notional_quote - b[1]
         return (best.cost.pnl_quote - prev_pnl) * 10_000.0 / dn if dn > 0 else 0.0
 
-    def _top_price(self, view: VenueView, buy: bool) -> float | None:
-        """Best marginal price, pair-quote units per base unit (float: bounds only)."""
+    def _top_price(self, view: VenueView, buy: bool) -> tuple[int, int] | None:
+        """Best marginal price as (num, den), pair-quote base units per base unit, exact."""
         key = (view.market_id, buy)
         hit = self._tops.get(key)
         if hit is not None and hit[0] is view:
@@ -545,22 +556,22 @@ class PairEngine:
         self._tops[key] = (view, price)
         return price
 
-    def _top_price_of(self, view: VenueView, buy: bool) -> float | None:
+    def _top_price_of(self, view: VenueView, buy: bool) -> tuple[int, int] | None:
         if isinstance(view, CexBookView):
             levels = view.asks if buy else view.bids
             if not levels:
                 return None
             n, d = self._ratio(view.quote_currency)
-            scale = 10.0 ** (self.p.quote_decimals - self.p.base_decimals)
-            # int / int is correctly rounded, like float(Decimal) was: the same float.
-            return levels[0][0] / PRICE_SCALE * scale * n / d
+            shift = self.p.quote_decimals - self.p.base_decimals
+            num, den = levels[0][0] * n, PRICE_SCALE * d
+            return (num * 10**shift, den) if shift >= 0 else (num, den * 10**-shift)
         if isinstance(view, ClobView):
             ladder = view.asks if buy else view.bids
             if not ladder or view.base_units_per_lot <= 0 or view.quote_units_per_tick_lot_den <= 0:
                 return None
             n, d = self._ratio(view.quote_currency)
             per_lot = ladder[0][0] * view.quote_units_per_tick_lot_num
-            return per_lot / view.quote_units_per_tick_lot_den / view.base_units_per_lot * n / d
+            return per_lot * n, view.quote_units_per_tick_lot_den * view.base_units_per_lot * d
         pool = view.pool
         if isinstance(pool, Whirlpool):
             sqrt_x64 = pool.sqrt_price
@@ -570,14 +581,15 @@ class PairEngine:
             return None  # no pool held yet
         if sqrt_x64 <= 0:
             return None
-        b_per_a = (sqrt_x64 / 2.0**64) ** 2  # token-B base units per token-A base unit
+        # token-B base units per token-A base unit = (sqrt_x64 / 2^64)^2
+        sq, one = sqrt_x64 * sqrt_x64, 1 << 128
         n, d = self._ratio(view.quote_currency)
-        return (b_per_a if view.base_is_a else 1.0 / b_per_a) * n / d
+        return (sq * n, one * d) if view.base_is_a else (one * n, sq * d)
 
-    def _spread_bound_bps(
-        self, cex: CexBookView, dex: DexView, cex_buys: bool, slip: float | None = None
-    ) -> float | None:
-        """Upper bound of the net edge at any size, bps (None: cannot bound, evaluate fully).
+    def _spread_bound(
+        self, cex: CexBookView, dex: DexView, cex_buys: bool, slip: int | None = None
+    ) -> Ratio | None:
+        """Upper bound of the net edge at any size, exact ppb ratio (None: cannot bound).
 
         At any size a buy pays at least the best ask (a CLMM: at least the pool price) and a
         sell gets at most the best bid (pool price), so the gross spread is at most the top
@@ -586,16 +598,28 @@ class PairEngine:
         """
         buy_p = self._top_price(cex if cex_buys else dex, True)
         sell_p = self._top_price(dex if cex_buys else cex, False)
-        if buy_p is None or sell_p is None or buy_p <= 0:
+        if buy_p is None or sell_p is None or buy_p[0] <= 0:
             return None
         c = self.p.costs
-        cex_fee = c.cex_taker_fee_bps.get(cex.venue, cex.taker_fee_bps)
-        if not cex_buys:  # the CEX fee is on the sell amount; costs are bps of the buy notional
-            cex_fee *= sell_p / buy_p
+        fee = c.cex_taker_fee_ppb.get(cex.venue)
+        if fee is None:
+            fee = bps_to_ppb(cex.taker_fee_bps)
         if slip is None:
-            slip = self._slippage_bps(cex.market_id, dex.market_id)
-        flat = cex_fee + slip + hedge_bps(c, cex.market == "perp") + c.safety_margin_bps
-        return (sell_p - buy_p) / buy_p * 10_000.0 - flat
+            slip = self._slippage_ppb(cex.market_id, dex.market_id)
+        flat = slip + (self._flat_perp_ppb if cex.market == "perp" else c.safety_margin_ppb)
+        # sell / buy = rn / rd; bound = (rn / rd - 1) x 10^9 - fee x (1 or, when the CEX
+        # sells, rn / rd: the fee is on the sell amount, costs on the buy notional) - flat.
+        rn, rd = sell_p[0] * buy_p[1], sell_p[1] * buy_p[0]
+        if cex_buys:
+            return rn * PPB - rd * (PPB + fee + flat), rd
+        return rn * (PPB - fee) - rd * (PPB + flat), rd
+
+    def _spread_bound_bps(
+        self, cex: CexBookView, dex: DexView, cex_buys: bool, slip: int | None = None
+    ) -> float | None:
+        """Float view of `_spread_bound`, bps (reports and tests)."""
+        bound = self._spread_bound(cex, dex, cex_buys, slip)
+        return None if bound is None else bound[0] / (bound[1] * PPB_PER_BPS)
 
     def _evaluate(
         self,
@@ -609,26 +633,28 @@ class PairEngine:
         buy_mid = cex.market_id if cex_buys else dex.market_id
         sell_mid = dex.market_id if cex_buys else cex.market_id
         key = self._key(direction, buy_mid, sell_mid)
-        trigger_net = max(0.0, self.p.min_net_bps)
-        slip = self._slippage_bps(cex.market_id, dex.market_id)
-        bound = self._spread_bound_bps(cex, dex, cex_buys, slip)
+        trigger_net = self._trigger_net_ppb
+        slip = self._slippage_ppb(cex.market_id, dex.market_id)
+        bound = self._spread_bound(cex, dex, cex_buys, slip)
         # Skip the walks when the bound proves the outcome: below the trigger, and either armed
-        # (nothing to do) or already below the re-arm line (re-arm). BOUND_SLACK_BPS absorbs the
-        # float rounding of the bound so a skip is never wrong.
-        if bound is not None and bound + BOUND_SLACK_BPS < trigger_net:
+        # (nothing to do) or already below the re-arm line (re-arm). Exact: ratios compared
+        # by cross-multiplication (den > 0), with the slack added.
+        if bound is not None and (n := bound[0] + BOUND_SLACK_PPB * bound[1]) < trigger_net * (
+            d := bound[1]
+        ):
             st = self.debouncer.states.get(key)
             if st is not None and st.armed:
                 # An armed key that does not trigger: `decide` would change nothing.
                 self.stats["bound_skips"] += 1
                 return None
-            rearm_line = trigger_net - self.p.hysteresis.rearm_below_bps
-            if st is None or bound + BOUND_SLACK_BPS < rearm_line:
+            rearm_line = trigger_net - self.p.hysteresis.rearm_below_ppb
+            if st is None or n < rearm_line * d:
                 self.stats["bound_skips"] += 1
                 self.debouncer.decide(
                     key,
                     triggered=False,
-                    net_bps=bound + BOUND_SLACK_BPS,
-                    trigger_net_bps=trigger_net,
+                    net=(n, d),
+                    trigger_net_ppb=trigger_net,
                     size_base=0,
                     now_ns=now_ns,
                 )
@@ -640,23 +666,20 @@ class PairEngine:
             self.debouncer.decide(
                 key,
                 triggered=False,
-                net_bps=float("-inf"),
-                trigger_net_bps=trigger_net,
+                net=None,
+                trigger_net_ppb=trigger_net,
                 size_base=0,
                 now_ns=now_ns,
             )
             return None
         cost = best.cost
-        triggered = (
-            cost.spread_bps >= cost.costs.total_bps
-            and cost.net_bps >= self.p.min_net_bps
-            and cost.pnl_quote > 0
-        )
+        # spread >= costs and net >= min_net, i.e. the exact net >= max(0, min_net)
+        triggered = cost.pnl_quote > 0 and not ratio_lt(cost.net, trigger_net)
         decision, st = self.debouncer.decide(
             key,
             triggered=triggered,
-            net_bps=cost.net_bps,
-            trigger_net_bps=trigger_net,
+            net=cost.net,
+            trigger_net_ppb=trigger_net,
             size_base=best.buy.size_base,
             now_ns=now_ns,
         )
@@ -674,7 +697,7 @@ class PairEngine:
             best.sell_quote,  # sell_quote
             cost.spread_bps,  # spread_bps
             cost.costs,  # costs
-            cost.costs.total_bps + trigger_net,  # threshold_bps
+            cost.costs.total_bps + max(0.0, self.p.min_net_bps),  # threshold_bps (report)
             cost.net_bps,  # net_bps
             cost.pnl_quote,  # expected_pnl_quote
             self.marginal_bps(best),  # marginal_bps
@@ -686,4 +709,3 @@ class PairEngine:
             (),  # stale_venues
             trigger_view.ts_ingest_ns,  # ts_ingest_ns
         )
-

@@ -35,9 +35,8 @@ import itertools
 import struct
 from collections.abc import Sequence
 
-from solders.pubkey import Pubkey
-
 from connectors.solana.anchor import account_discriminator
+from connectors.solana.keys import b58, b58_or_none
 from operators.clob import BookSide, BookSideKind, OpenBookLeaf, OpenBookMarket
 from operators.errors import DecodeError
 
@@ -83,14 +82,6 @@ _INNER = struct.Struct("<B3xIQQII")
 _LEAF = struct.Struct("<BBH4xQQ32sqQqQ")
 
 
-def _pk(raw: bytes) -> str:
-    return str(Pubkey.from_bytes(raw))
-
-
-def _opt_pk(raw: bytes) -> str | None:
-    return None if raw == bytes(32) else _pk(raw)
-
-
 def fixed_key(side: BookSideKind, price_lots: int, seq_num: int) -> int:
     """Tree key of a fixed-price order: price in the top 64 bits, seq (inverted for bids) below."""
     low = (~seq_num) & U64_MAX if side == "bids" else seq_num
@@ -118,18 +109,18 @@ def decode_market(data: bytes) -> OpenBookMarket:
         bump=f[1],
         base_decimals=f[2],
         quote_decimals=f[3],
-        market_authority=_pk(f[4]),
+        market_authority=b58(f[4]),
         time_expiry=f[5],
-        collect_fee_admin=_pk(f[6]),
-        open_orders_admin=_opt_pk(f[7]),
-        consume_events_admin=_opt_pk(f[8]),
-        close_market_admin=_opt_pk(f[9]),
+        collect_fee_admin=b58(f[6]),
+        open_orders_admin=b58_or_none(f[7]),
+        consume_events_admin=b58_or_none(f[8]),
+        close_market_admin=b58_or_none(f[9]),
         name=f[10].rstrip(b"\0").decode("utf-8", errors="replace"),
-        bids=_pk(f[11]),
-        asks=_pk(f[12]),
-        event_heap=_pk(f[13]),
-        oracle_a=_opt_pk(f[14]),
-        oracle_b=_opt_pk(f[15]),
+        bids=b58(f[11]),
+        asks=b58(f[12]),
+        event_heap=b58(f[13]),
+        oracle_a=b58_or_none(f[14]),
+        oracle_b=b58_or_none(f[15]),
         oracle_conf_filter=f[16],
         oracle_max_staleness_slots=f[17],
         quote_lot_size=f[18],
@@ -144,11 +135,11 @@ def decode_market(data: bytes) -> OpenBookMarket:
         fees_available=f[29],
         maker_volume=f[30] | f[31] << 64,
         taker_volume_wo_oo=f[32] | f[33] << 64,
-        base_mint=_pk(f[34]),
-        quote_mint=_pk(f[35]),
-        market_base_vault=_pk(f[36]),
+        base_mint=b58(f[34]),
+        quote_mint=b58(f[35]),
+        market_base_vault=b58(f[36]),
         base_deposit_total=f[37],
-        market_quote_vault=_pk(f[38]),
+        market_quote_vault=b58(f[38]),
         quote_deposit_total=f[39],
     )
 

@@ -26,6 +26,7 @@ from enum import IntEnum
 from solders.instruction import AccountMeta, Instruction
 from solders.pubkey import Pubkey
 
+from connectors.solana.keys import b58
 from connectors.solana.programs import (
     SYSTEM_PROGRAM_ID,
     TOKEN_PROGRAM_ID,
@@ -121,7 +122,7 @@ def maker_open_orders(
         price = leaf.price_data
         if (price < take.price_lots) if taking_bids else (price > take.price_lots):
             break
-        owner = str(Pubkey.from_bytes(leaf.owner))
+        owner = b58(leaf.owner)
         if owner not in owners:
             owners.append(owner)
         remaining -= leaf.quantity

@@ -15,6 +15,7 @@ import struct
 from solders.pubkey import Pubkey
 
 from connectors.solana.anchor import account_discriminator
+from connectors.solana.keys import b58, key_bytes
 from operators.clmm.accounts import (
     NUM_REWARDS,
     TICK_ARRAY_SIZE,
@@ -70,17 +71,6 @@ _ZERO_TICK = bytes(_TICK_LEN)
 _EMPTY_TICK = Tick.empty()
 
 
-def _b58(raw: bytes) -> str:
-    return str(Pubkey.from_bytes(raw))
-
-
-def _raw(key: str, what: str) -> bytes:
-    try:
-        return bytes(Pubkey.from_string(key))
-    except ValueError as exc:
-        raise DecodeError(f"cannot encode {what}: {key!r} is not a base58 pubkey") from exc
-
-
 def _lohi(value: int) -> tuple[int, int]:
     return value & _M64, value >> 64
 
@@ -127,11 +117,11 @@ def decode_whirlpool(data: bytes, address: str = "") -> Whirlpool:
         offset += _REWARD.size
         rewards.append(
             WhirlpoolRewardInfo(
-                _b58(mint), _b58(vault), _b58(ext), eps_lo | eps_hi << 64, gg_lo | gg_hi << 64
+                b58(mint), b58(vault), b58(ext), eps_lo | eps_hi << 64, gg_lo | gg_hi << 64
             )
         )
     pool = Whirlpool(
-        whirlpools_config=_b58(config),
+        whirlpools_config=b58(config),
         whirlpool_bump=bump,
         tick_spacing=tick_spacing,
         fee_tier_index_seed=int.from_bytes(seed, "little"),
@@ -142,11 +132,11 @@ def decode_whirlpool(data: bytes, address: str = "") -> Whirlpool:
         tick_current_index=tick_current,
         protocol_fee_owed_a=fee_owed_a,
         protocol_fee_owed_b=fee_owed_b,
-        token_mint_a=_b58(mint_a),
-        token_vault_a=_b58(vault_a),
+        token_mint_a=b58(mint_a),
+        token_vault_a=b58(vault_a),
         fee_growth_global_a=fga_lo | fga_hi << 64,
-        token_mint_b=_b58(mint_b),
-        token_vault_b=_b58(vault_b),
+        token_mint_b=b58(mint_b),
+        token_vault_b=b58(vault_b),
         fee_growth_global_b=fgb_lo | fgb_hi << 64,
         reward_last_updated_timestamp=reward_ts,
         reward_infos=tuple(rewards),
@@ -164,7 +154,7 @@ def encode_whirlpool(w: Whirlpool) -> bytes:
     try:
         head = _WHIRLPOOL.pack(
             DISC_WHIRLPOOL,
-            _raw(w.whirlpools_config, "whirlpools_config"),
+            key_bytes(w.whirlpools_config, "whirlpools_config"),
             w.whirlpool_bump,
             w.tick_spacing,
             w.fee_tier_index_seed.to_bytes(2, "little"),
@@ -175,11 +165,11 @@ def encode_whirlpool(w: Whirlpool) -> bytes:
             w.tick_current_index,
             w.protocol_fee_owed_a,
             w.protocol_fee_owed_b,
-            _raw(w.token_mint_a, "token_mint_a"),
-            _raw(w.token_vault_a, "token_vault_a"),
+            key_bytes(w.token_mint_a, "token_mint_a"),
+            key_bytes(w.token_vault_a, "token_vault_a"),
             *_lohi(w.fee_growth_global_a),
-            _raw(w.token_mint_b, "token_mint_b"),
-            _raw(w.token_vault_b, "token_vault_b"),
+            key_bytes(w.token_mint_b, "token_mint_b"),
+            key_bytes(w.token_vault_b, "token_vault_b"),
             *_lohi(w.fee_growth_global_b),
             w.reward_last_updated_timestamp,
         )
@@ -187,9 +177,9 @@ def encode_whirlpool(w: Whirlpool) -> bytes:
         for r in w.reward_infos:
             parts.append(
                 _REWARD.pack(
-                    _raw(r.mint, "reward mint"),
-                    _raw(r.vault, "reward vault"),
-                    _raw(r.authority, "reward authority"),
+                    key_bytes(r.mint, "reward mint"),
+                    key_bytes(r.vault, "reward vault"),
+                    key_bytes(r.authority, "reward authority"),
                     *_lohi(r.emissions_per_second_x64),
                     *_lohi(r.growth_global_x64),
                 )
@@ -246,7 +236,7 @@ def _decode_fixed(data: bytes, address: str) -> TickArray:
                 )
             ticks.append(_tick_from_fields(fields[0] == 1, fields[1:]))
         offset += _TICK_LEN
-    whirlpool = _b58(data[offset : offset + 32])
+    whirlpool = b58(data[offset : offset + 32])
     ta = TickArray(start, tuple(ticks), whirlpool, False, address)
     check_orca_tick_array(ta, where)
     return ta
@@ -262,7 +252,7 @@ def _decode_dynamic(data: bytes, address: str) -> TickArray:
             account=where,
         )
     (start,) = struct.unpack_from("<i", data, 8)
-    whirlpool = _b58(data[12:44])
+    whirlpool = b58(data[12:44])
     bitmap = int.from_bytes(data[44:60], "little")
     ticks: list[Tick] = []
     offset = _DYN_HEADER_LEN
@@ -310,7 +300,7 @@ def encode_tick_array(ta: TickArray) -> bytes:
     """Encode a TickArray to account bytes: fixed layout, or dynamic when `ta.is_dynamic`."""
     if len(ta.ticks) != TICK_ARRAY_SIZE:
         raise DecodeError(f"cannot encode TickArray: {len(ta.ticks)} ticks != {TICK_ARRAY_SIZE}")
-    whirlpool = _raw(ta.whirlpool, "TickArray whirlpool")
+    whirlpool = key_bytes(ta.whirlpool, "TickArray whirlpool")
     try:
         if not ta.is_dynamic:
             parts = [DISC_TICK_ARRAY, struct.pack("<i", ta.start_tick_index)]

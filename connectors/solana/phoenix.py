@@ -33,8 +33,7 @@ import itertools
 import struct
 from collections.abc import Sequence
 
-from solders.pubkey import Pubkey
-
+from connectors.solana.keys import b58
 from operators.clob import PhoenixMarket, PhoenixOrder, aggregate_levels
 from operators.errors import DecodeError
 
@@ -71,10 +70,6 @@ def market_account_size(bids_size: int, asks_size: int, num_seats: int) -> int:
         + ORDER_NODE_SIZE * (bids_size + asks_size)
         + TRADER_NODE_SIZE * num_seats
     )
-
-
-def _pk(raw: bytes) -> str:
-    return str(Pubkey.from_bytes(raw))
 
 
 def _check_allocator(where: str, size: int, bump_index: int, free_head: int, capacity: int) -> bool:
@@ -212,19 +207,19 @@ def decode_market(data: bytes) -> PhoenixMarket:
         num_seats=num_seats,
         base_decimals=h[5],
         base_vault_bump=h[6],
-        base_mint=_pk(h[7]),
-        base_vault=_pk(h[8]),
+        base_mint=b58(h[7]),
+        base_vault=b58(h[8]),
         base_lot_size=h[9],
         quote_decimals=h[10],
         quote_vault_bump=h[11],
-        quote_mint=_pk(h[12]),
-        quote_vault=_pk(h[13]),
+        quote_mint=b58(h[12]),
+        quote_vault=b58(h[13]),
         quote_lot_size=h[14],
         tick_size_in_quote_atoms_per_base_unit=h[15],
-        authority=_pk(h[16]),
-        fee_recipient=_pk(h[17]),
+        authority=b58(h[16]),
+        fee_recipient=b58(h[17]),
         market_sequence_number=h[18],
-        successor=_pk(h[19]),
+        successor=b58(h[19]),
         raw_base_units_per_base_unit=h[20],
         base_lots_per_base_unit=blpbu,
         tick_size_in_quote_lots_per_base_unit=tick_qlpbu,

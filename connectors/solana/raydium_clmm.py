@@ -14,6 +14,7 @@ from typing import Any
 from solders.pubkey import Pubkey
 
 from connectors.solana.anchor import account_discriminator
+from connectors.solana.keys import b58, key_bytes
 from operators.clmm.invariants import (
     check_amm_config,
     check_raydium_pool,
@@ -78,17 +79,6 @@ assert POOL_STATE_LEN == 1544 and AMM_CONFIG_LEN == 117
 assert TICK_ARRAY_LEN == 10240 and BITMAP_EXTENSION_LEN == 1832 and _TICK.size == 168
 
 
-def _b58(raw: bytes) -> str:
-    return str(Pubkey.from_bytes(raw))
-
-
-def _raw(key: str, what: str) -> bytes:
-    try:
-        return bytes(Pubkey.from_string(key))
-    except ValueError as exc:
-        raise DecodeError(f"{what} is not a base58 pubkey: {key!r}", account=what) from exc
-
-
 def _check(data: bytes, name: str, disc: bytes, size: int) -> None:
     if len(data) != size:
         raise DecodeError(f"size {len(data)} != {size}", account=f"raydium {name}")
@@ -126,22 +116,22 @@ def decode_pool_state(data: bytes) -> PoolState:
                 _u128(r[4], r[5]),
                 r[6],
                 r[7],
-                _b58(r[8]),
-                _b58(r[9]),
-                _b58(r[10]),
+                b58(r[8]),
+                b58(r[9]),
+                b58(r[10]),
                 _u128(r[11], r[12]),
             )
         )
     t = _POOL_TAIL.unpack_from(data, off)
     pool = PoolState(
         bump=h[1],
-        amm_config=_b58(h[2]),
-        owner=_b58(h[3]),
-        token_mint_0=_b58(h[4]),
-        token_mint_1=_b58(h[5]),
-        token_vault_0=_b58(h[6]),
-        token_vault_1=_b58(h[7]),
-        observation_key=_b58(h[8]),
+        amm_config=b58(h[2]),
+        owner=b58(h[3]),
+        token_mint_0=b58(h[4]),
+        token_mint_1=b58(h[5]),
+        token_vault_0=b58(h[6]),
+        token_vault_1=b58(h[7]),
+        observation_key=b58(h[8]),
         mint_decimals_0=h[9],
         mint_decimals_1=h[10],
         tick_spacing=h[11],
@@ -183,13 +173,13 @@ def encode_pool_state(p: PoolState) -> bytes:
     head = _POOL_HEAD.pack(
         DISC_POOL_STATE,
         p.bump,
-        _raw(p.amm_config, "amm_config"),
-        _raw(p.owner, "owner"),
-        _raw(p.token_mint_0, "token_mint_0"),
-        _raw(p.token_mint_1, "token_mint_1"),
-        _raw(p.token_vault_0, "token_vault_0"),
-        _raw(p.token_vault_1, "token_vault_1"),
-        _raw(p.observation_key, "observation_key"),
+        key_bytes(p.amm_config, "amm_config"),
+        key_bytes(p.owner, "owner"),
+        key_bytes(p.token_mint_0, "token_mint_0"),
+        key_bytes(p.token_mint_1, "token_mint_1"),
+        key_bytes(p.token_vault_0, "token_vault_0"),
+        key_bytes(p.token_vault_1, "token_vault_1"),
+        key_bytes(p.observation_key, "observation_key"),
         p.mint_decimals_0,
         p.mint_decimals_1,
         p.tick_spacing,
@@ -218,9 +208,9 @@ def encode_pool_state(p: PoolState) -> bytes:
             *_split(r.emissions_per_second_x64, "emissions_per_second_x64"),
             r.reward_total_emissioned,
             r.reward_claimed,
-            _raw(r.token_mint, "token_mint"),
-            _raw(r.token_vault, "token_vault"),
-            _raw(r.authority, "authority"),
+            key_bytes(r.token_mint, "token_mint"),
+            key_bytes(r.token_vault, "token_vault"),
+            key_bytes(r.authority, "authority"),
             *_split(r.reward_growth_global_x64, "reward_growth_global_x64"),
         )
         for r in p.reward_infos
@@ -248,13 +238,13 @@ def decode_amm_config(data: bytes) -> AmmConfig:
     config = AmmConfig(
         bump=c[1],
         index=c[2],
-        owner=_b58(c[3]),
+        owner=b58(c[3]),
         protocol_fee_rate=c[4],
         trade_fee_rate=c[5],
         tick_spacing=c[6],
         fund_fee_rate=c[7],
         padding_u32=c[8],
-        fund_owner=_b58(c[9]),
+        fund_owner=b58(c[9]),
         padding=tuple(c[10:13]),
     )
     check_amm_config(config, "raydium AmmConfig")
@@ -267,13 +257,13 @@ def encode_amm_config(c: AmmConfig) -> bytes:
         DISC_AMM_CONFIG,
         c.bump,
         c.index,
-        _raw(c.owner, "owner"),
+        key_bytes(c.owner, "owner"),
         c.protocol_fee_rate,
         c.trade_fee_rate,
         c.tick_spacing,
         c.fund_fee_rate,
         c.padding_u32,
-        _raw(c.fund_owner, "fund_owner"),
+        key_bytes(c.fund_owner, "fund_owner"),
         *c.padding,
     )
 
@@ -299,7 +289,7 @@ def decode_tick_array(data: bytes) -> RaydiumTickArray:
     )
     count, epoch, padding = _TA_TAIL.unpack_from(data, TICK_ARRAY_LEN - _TA_TAIL.size)
     array = RaydiumTickArray(
-        pool_id=_b58(pool_id),
+        pool_id=b58(pool_id),
         start_tick_index=start,
         ticks=ticks,
         initialized_tick_count=count,
@@ -314,7 +304,7 @@ def encode_tick_array(a: RaydiumTickArray) -> bytes:
     """Encode a tick array back to its exact account bytes."""
     if len(a.ticks) != TICK_ARRAY_SIZE:
         raise DecodeError(f"{len(a.ticks)} ticks != {TICK_ARRAY_SIZE}", account="raydium encode")
-    parts = [_TA_HEAD.pack(DISC_TICK_ARRAY, _raw(a.pool_id, "pool_id"), a.start_tick_index)]
+    parts = [_TA_HEAD.pack(DISC_TICK_ARRAY, key_bytes(a.pool_id, "pool_id"), a.start_tick_index)]
     for t in a.ticks:
         if not -(1 << 127) <= t.liquidity_net < 1 << 127:
             raise DecodeError(f"liquidity_net={t.liquidity_net} not i128", account="raydium encode")
@@ -345,23 +335,23 @@ def decode_tick_array_bitmap_extension(data: bytes) -> TickArrayBitmapExtension:
     n = EXTENSION_TICKARRAY_BITMAP_SIZE
     pos = tuple(tuple(words[8 * i : 8 * i + 8]) for i in range(n))
     neg = tuple(tuple(words[8 * (n + i) : 8 * (n + i) + 8]) for i in range(n))
-    return TickArrayBitmapExtension(_b58(v[1]), pos, neg)
+    return TickArrayBitmapExtension(b58(v[1]), pos, neg)
 
 
 def encode_tick_array_bitmap_extension(e: TickArrayBitmapExtension) -> bytes:
     """Encode a bitmap extension back to its exact account bytes."""
     words = [w for bm in e.positive_tick_array_bitmap for w in bm]
     words += [w for bm in e.negative_tick_array_bitmap for w in bm]
-    return _EXT.pack(DISC_BITMAP_EXTENSION, _raw(e.pool_id, "pool_id"), *words)
+    return _EXT.pack(DISC_BITMAP_EXTENSION, key_bytes(e.pool_id, "pool_id"), *words)
 
 
 def tick_array_address(pool: str, start_index: int) -> str:
     """PDA of the tick array starting at start_index (tick units) for `pool`."""
-    seeds = [b"tick_array", _raw(pool, "pool"), struct.pack(">i", start_index)]
+    seeds = [b"tick_array", key_bytes(pool, "pool"), struct.pack(">i", start_index)]
     return str(Pubkey.find_program_address(seeds, _PROGRAM)[0])
 
 
 def bitmap_extension_address(pool: str) -> str:
     """PDA of the pool's TickArrayBitmapExtension account."""
-    seeds = [b"pool_tick_array_bitmap_extension", _raw(pool, "pool")]
+    seeds = [b"pool_tick_array_bitmap_extension", key_bytes(pool, "pool")]
     return str(Pubkey.find_program_address(seeds, _PROGRAM)[0])
