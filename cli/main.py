@@ -34,6 +34,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
     from connectors.journal import check_run_id, new_run_id
     from flows.replay import build_flow
     from flows.stopping import GracefulStop
+    from replay.html_report import html_path
     from replay.report import summarize, summary_lines, write_report
     from sim.simulate import ensure_sample
 
@@ -83,7 +84,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
     title += " (interrupted)" if interrupt.interrupted else ""
     path = write_report(s, report, journal, title=title)
     print(f"journal        {journal}/")
-    print(f"report         {path}")
+    print(f"report         {path} (+ {html_path(path)})")
     if s.unrouted_warning:
         print(f"warning: {s.unrouted_warning}", file=sys.stderr)
     return interrupt.exit_code
@@ -124,6 +125,7 @@ def cmd_sample(args: argparse.Namespace) -> int:
 def cmd_report(args: argparse.Namespace) -> int:
     """Print the summary of an existing journal and (re)write its report."""
     from connectors.journal import run_dir
+    from replay.html_report import html_path
     from replay.report import summarize, summary_lines, write_report
 
     settings = _settings(args)
@@ -135,7 +137,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     for line in summary_lines(s):
         print(line)
     path = write_report(s, args.report or settings.engine.report_path, journal, str(journal))
-    print(f"report         {path}")
+    print(f"report         {path} (+ {html_path(path)})")
     return 0
 
 

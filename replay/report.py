@@ -243,9 +243,15 @@ def _price(quote_units: int, base_units: int, u: PairUnits) -> str:
 
 
 def write_report(s: Summary, path: str | Path, journal: str | Path, title: str) -> Path:
-    """Write the markdown report of a run."""
+    """Write the markdown report of a run and, beside it, the HTML one (same stem, `.html`;
+    `replay/html_report.py`); the Markdown path."""
+    from replay.html_report import html_path, write_html_report
+
     p = Path(path)
+    if p.suffix == ".html":
+        p = p.with_suffix(".md")  # asked for the HTML by name: the Markdown goes beside it
     p.parent.mkdir(parents=True, exist_ok=True)
+    write_html_report(s, html_path(p), journal, title)
     opps = _rows(run_dir(journal), "opportunities")
     lines = [f"# solarb report: {title}", "", "```", *summary_lines(s), "```", ""]
     if opps:
