@@ -30,9 +30,11 @@ def cmd_replay(args: argparse.Namespace) -> int:
     """
     import threading
 
+    from cli.progress import replay_progress
     from cli.runner import journal_settings, recovery_run_id, run_flow, run_options
     from connectors.journal import check_run_id, new_run_id
     from flows.replay import build_flow
+    from flows.replay import replay_progress as flow_progress
     from flows.stopping import GracefulStop
     from replay.html_report import html_path
     from replay.report import summarize, summary_lines, write_report
@@ -61,12 +63,19 @@ def cmd_replay(args: argparse.Namespace) -> int:
         run_id = recovery_run_id(opts, run_id, explicit=bool(args.run_id))
         report = Path(args.report or settings.engine.report_path)
         flow = build_flow(
-            settings, captures, root, batch_size=args.batch_size, run_id=run_id, stop=stop
+            settings,
+            captures,
+            root,
+            batch_size=args.batch_size,
+            run_id=run_id,
+            stop=stop,
+            progress=True,
         )
         journal = root / run_id
         print(f"solarb: replaying {', '.join(str(c) for c in captures)} ...", flush=True)
         t0 = time.perf_counter()
-        run_flow(flow, opts)
+        with replay_progress(flow_progress(flow)):
+            run_flow(flow, opts)
         wall = time.perf_counter() - t0
     s = summarize(journal, settings)
     print("")

@@ -27,7 +27,7 @@ from connectors.otel import TraceConfig, capture_scope
 from engine.graph import build_graph
 from flows.tracing import attach_tracing
 from operators.errors import ConfigError
-from replay.source import ReplaySource
+from replay.source import ReplayProgress, ReplaySource
 
 
 def build_flow(
@@ -40,12 +40,14 @@ def build_flow(
     run_id: str | None = None,
     stop: threading.Event | None = None,
     trace: TraceConfig | None = None,
+    progress: bool = False,
 ) -> Dataflow:
     """Replay `captures` through the graph into run `run_id` of the journal at `journal_dir`.
 
     Every capture is validated first (FeedError naming the file), so a bad capture fails before
     the journal is touched. Setting `stop` ends the replay early with every sink closed.
     Traces go out when `trace` (default: `[telemetry]` + OTEL_* variables) is enabled.
+    With `progress`, the source counts frames for a display: `replay_progress(flow)`.
     """
     for c in captures:
         validate_capture(c)
@@ -55,12 +57,22 @@ def build_flow(
         partition_of=(lambda _s: "all") if partition == "all" else None,
         batch_size=batch_size or settings.engine.replay_batch_size,
         stop=stop,
+        progress=progress,
     )
     raw = op.input("capture", flow, source)
     out = build_graph(flow, raw, settings)
     op.output("journal", out.journal, journal_sink(settings, journal_dir, run_id))
     attach_tracing(out.journal, settings, capture_scope(captures), cfg=trace)
     return flow
+
+
+def replay_progress(flow: Dataflow) -> ReplayProgress | None:
+    """The frame counter of a replay flow built with `progress=True` (else None)."""
+    for step in flow.substeps:
+        source = getattr(step, "source", None)
+        if isinstance(source, ReplaySource):
+            return source.progress
+    return None
 
 
 def journal_sink(settings: Settings, journal_dir: Path, run_id: str | None) -> JournalSink:
