@@ -79,3 +79,21 @@ def test_replay_journals_do_not_rotate(tmp_path: Path) -> None:
     part = JournalSink(tmp_path, "r1", flush_rows=1).build("journal", 0, 1)
     part.write_batch([_health(0)])
     assert _files(tmp_path / "r1") == ["health/w0-00000.parquet"]
+
+
+def test_duckdb_reads_the_day_of_a_rotated_run_as_a_column(tmp_path: Path) -> None:
+    import duckdb
+
+    wall = Clock(BEFORE_MIDNIGHT_NS)
+    part = JournalSink(tmp_path, "p", flush_rows=1, rotate_daily=True, wall_clock=wall).build(
+        "journal", 0, 1
+    )
+    part.write_batch([_health(0), _health(1)])
+    wall.now_ns = MIDNIGHT_NS
+    part.write_batch([_health(2)])
+    glob = tmp_path / "p" / "health" / "**" / "*.parquet"
+    rows = duckdb.sql(
+        f"SELECT day, count(*) FROM read_parquet('{glob}', hive_partitioning = true) "
+        "GROUP BY day ORDER BY day"
+    ).fetchall()
+    assert [(str(d), n) for d, n in rows] == [("2026-12-04", 2), ("2026-12-05", 1)]
