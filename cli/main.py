@@ -260,6 +260,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--markets", help="markets TOML (default: config/markets.toml or $SOLARB_MARKETS)"
     )
+    p.add_argument(
+        "--log-format",
+        choices=("text", "json"),
+        default="text",
+        help="log lines on stderr: text, or one JSON object per line (default text)",
+    )
+    p.add_argument(
+        "--log-level",
+        default=None,
+        metavar="SPEC",
+        help="levels per module, e.g. 'connectors.cex=DEBUG,engine=INFO', or a bare root level "
+        "(default WARNING)",
+    )
     sub = p.add_subparsers(dest="cmd", required=True)
 
     r = sub.add_parser("replay", help="replay a capture (default: the bundled sample session)")
@@ -364,6 +377,12 @@ def run_command(func: Callable[[argparse.Namespace], int], args: argparse.Namesp
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `solarb` console script."""
     args = build_parser().parse_args(argv)
+    from cli.logs import configure_logging
+
+    try:
+        configure_logging(args.log_format, args.log_level)
+    except SolarbError as exc:
+        return report_error(exc)
     return run_command(args.func, args)
 
 

@@ -103,7 +103,7 @@ def replay_progress(
     if counter is None:
         yield
         return
-    stream = out or sys.stderr
+    stream = out or sys.stdout  # beside the run's other progress lines (`solarb paper: ...`)
     stop = threading.Event()
     if stream.isatty():
         target: Callable[[], None] = lambda: _bar(counter, label, stream, stop)  # noqa: E731
