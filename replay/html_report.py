@@ -203,6 +203,31 @@ def _fig_pnl(arbs: list[Arb], units: dict[str, PairUnits]) -> go.Figure:
     return fig
 
 
+def _fig_slippage(arbs: list[Arb], signals: list[dict[str, Any]]) -> go.Figure:
+    predicted = {o["opportunity_id"]: o["cost_slippage_bps"] for o in signals}
+    fig = go.Figure()
+    for side in ("buy", "sell"):
+        legs = [(a, getattr(a, side)) for a in arbs]
+        pts = [(a, leg.slippage_bps) for a, leg in legs if leg is not None]
+        pts = [(a, s) for a, s in pts if s is not None]
+        fig.add_trace(
+            go.Scatter(
+                x=[predicted.get(a.opportunity_id, 0.0) for a, _ in pts],
+                y=[s for _, s in pts],
+                mode="markers",
+                name=f"{side} legs",
+                text=[a.opportunity_id for a, _ in pts],
+            )
+        )
+    fig.update_layout(
+        title="Slippage per leg: predicted (cost model) vs paper fill vs detected price (bps); "
+        "realised slippage needs live fills",
+        xaxis_title="predicted slippage (bps)",
+        yaxis_title="paper fill slippage (bps, positive = worse)",
+    )
+    return fig
+
+
 def _fig_latency(lat_ms: list[float]) -> go.Figure:
     fig = go.Figure(go.Histogram(x=lat_ms, name="tick -> opportunity", nbinsx=40))
     fig.update_layout(
@@ -285,6 +310,7 @@ def render_html(s: Summary, journal: str | Path, title: str) -> str:
         _fig_block("spread", _fig_spread(opps)),
         _fig_block("costs", _fig_costs(signals)),
         _fig_block("pnl", _fig_pnl(arbs, s.pairs)),
+        _fig_block("slippage", _fig_slippage(arbs, signals)),
         _fig_block("latency", _fig_latency(lat_ms)),
         f"<script>{_LOADER}</script>",
         "</body></html>",

@@ -94,12 +94,16 @@ def test_html_report_loads_nothing_from_the_network(page: tuple[_Page, str]) -> 
     assert len(text) > 1_000_000
 
 
-def test_html_report_has_the_four_plots_with_the_journal_figures(
+def test_html_report_has_the_five_plots_with_the_journal_figures(
     page: tuple[_Page, str],
 ) -> None:
     p, _ = page
     journal = p.journal
-    assert sorted(p.figures) == ["costs", "latency", "pnl", "spread"]
+    assert sorted(p.figures) == ["costs", "latency", "pnl", "slippage", "spread"]
+    slip = p.figures["slippage"]["data"]
+    assert [(t["name"], len(t["y"])) for t in slip] == [("buy legs", 2), ("sell legs", 2)]
+    # the first arb's DEX buy: paid 4_504_572_985 for what was detected at 4_505_332_948
+    assert slip[0]["y"][0] == (4_504_572_985 - 4_505_332_948) / 4_505_332_948 * 1e4
     pnl = p.figures["pnl"]["data"]
     assert [t["name"] for t in pnl] == ["SOL/USDC (USDC)"]
     # two completed arbs, cumulative, in USDC: the exact integers of the journal / 1e6
