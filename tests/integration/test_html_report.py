@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from bytewax.testing import run_main
 
+from cli.main import main
 from config import load_settings
 from connectors.journal import read_table
 from flows.replay import build_flow
@@ -150,3 +151,16 @@ def test_html_report_go_no_go_marks_what_cannot_be_computed(page: tuple[_Page, s
     assert gng[3][2].startswith("n/a (the session covers")
     assert gng[4][2:] == ["max 2 signals in a 60 s window", "pass"]
     assert gng[5][2:] == ["0 kill-switch trips", "pass"]
+
+
+def test_solarb_report_command_rewrites_both_reports_of_a_journal(
+    page: tuple[_Page, str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    p, _ = page
+    out = tmp_path / "again.md"
+    args = ["--markets", str(SAMPLE_MARKETS), "report", "--journal", str(p.journal)]
+    assert main([*args, "--report", str(out)]) == 0
+    assert f"report         {out} (+ {out.with_suffix('.html')})" in capsys.readouterr().out
+    again = _Page()
+    again.feed(out.with_suffix(".html").read_text(encoding="utf-8"))
+    assert again.figures["pnl"]["data"][0]["y"] == p.figures["pnl"]["data"][0]["y"]
