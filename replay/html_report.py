@@ -21,7 +21,7 @@ import plotly.graph_objects as go
 from plotly.offline import get_plotlyjs
 
 from connectors.journal import read_table, run_dir
-from replay.figures import KILL_SOURCE, Arb, Leg, arbs_of, go_no_go
+from replay.figures import KILL_SOURCE, Arb, Criterion, Leg, arbs_of, go_no_go
 from replay.report import PairUnits, Summary, summary_lines
 
 COST_PARTS = (
@@ -259,6 +259,28 @@ def _jsonable(v: object) -> object:
     raise TypeError(f"not JSON: {type(v).__name__}")
 
 
+def criteria_of(
+    opps: list[dict[str, Any]],
+    arbs: list[Arb],
+    fills: list[dict[str, Any]],
+    health: list[dict[str, Any]],
+) -> list[Criterion]:
+    """The go/no-go table of a run from its journal rows (session span: market-clock times)."""
+    signals = [o["ts_detect_ns"] for o in opps if o["update_seq"] == 0]
+    times = [r["ts_recv_ns"] for r in (*opps, *fills, *health) if r.get("ts_recv_ns")]
+    session = (min(times), max(times)) if times else None
+    kills = sum(1 for h in health if h["source"] == KILL_SOURCE and h["status"] == "kill")
+    return go_no_go(arbs, signals, session, kills)
+
+
+def go_no_go_of(journal: str | Path) -> list[Criterion]:
+    """The go/no-go table of a run (its folder, or a journal folder's latest run)."""
+    root = run_dir(journal)
+    opps, fills = _rows(root, "opportunities"), _rows(root, "fills")
+    arbs = arbs_of(opps, _rows(root, "decisions"), fills)
+    return criteria_of(opps, arbs, fills, _rows(root, "health"))
+
+
 def render_html(s: Summary, journal: str | Path, title: str) -> str:
     """The whole report page of a run (self-contained: plotly.js inlined)."""
     root = run_dir(journal)
@@ -268,10 +290,7 @@ def render_html(s: Summary, journal: str | Path, title: str) -> str:
     health = _rows(root, "health")
     signals = sorted((o for o in opps if o["update_seq"] == 0), key=lambda o: o["ts_detect_ns"])
     arbs = arbs_of(opps, decisions, fills)
-    times = [r["ts_recv_ns"] for r in (*opps, *fills, *health) if r.get("ts_recv_ns")]
-    session = (min(times), max(times)) if times else None
-    kills = sum(1 for h in health if h["source"] == KILL_SOURCE and h["status"] == "kill")
-    criteria = go_no_go(arbs, [o["ts_detect_ns"] for o in signals], session, kills)
+    criteria = criteria_of(opps, arbs, fills, health)
     lat_ms = [
         (o["ts_detect_wall_ns"] - o["ts_ingest_ns"]) / 1e6
         for o in opps

@@ -81,6 +81,9 @@ def page(tmp_path_factory: pytest.TempPathFactory) -> tuple[_Page, str]:
     s = summarize(tmp / "j", settings)
     md = write_report(s, tmp / "out" / "report.md", tmp / "j", title="small session")
     assert md == tmp / "out" / "report.md"
+    assert "| signal storm | <= 50 signals/min | max 2 signals in a 60 s window | pass |" in (
+        md.read_text().splitlines()
+    )
     text = (tmp / "out" / "report.html").read_text(encoding="utf-8")
     p = _Page()
     p.feed(text)
