@@ -97,3 +97,18 @@ def test_duckdb_reads_the_day_of_a_rotated_run_as_a_column(tmp_path: Path) -> No
         "GROUP BY day ORDER BY day"
     ).fetchall()
     assert [(str(d), n) for d, n in rows] == [("2026-12-04", 2), ("2026-12-05", 1)]
+
+
+def test_csv_export_of_a_rotated_run_has_every_day(tmp_path: Path) -> None:
+    from connectors.journal_export import export_csv
+
+    wall = Clock(BEFORE_MIDNIGHT_NS)
+    part = JournalSink(tmp_path, "p", flush_rows=1, rotate_daily=True, wall_clock=wall).build(
+        "journal", 0, 1
+    )
+    part.write_batch([_health(0)])
+    wall.now_ns = MIDNIGHT_NS
+    part.write_batch([_health(1)])
+    assert export_csv(tmp_path, tmp_path / "csv") == {"health": 2}
+    lines = (tmp_path / "csv" / "health.csv").read_text().splitlines()
+    assert [ln.split(",")[3] for ln in lines[1:]] == ['"tick 0"', '"tick 1"']
