@@ -114,6 +114,7 @@ def _print_summary(
     label: str,
     interrupted: bool = False,
 ) -> None:
+    from replay.html_report import html_path
     from replay.report import summarize, summary_lines, write_report
 
     s = summarize(journal, settings)
@@ -124,7 +125,7 @@ def _print_summary(
     print(f"wall time      {wall_s:.2f} s")
     path = write_report(s, report, journal, title=title)
     print(f"journal        {journal}/")
-    print(f"report         {path}")
+    print(f"report         {path} (+ {html_path(path)})")
 
 
 def verify_markets(settings: Settings, args: argparse.Namespace) -> None:

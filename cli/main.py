@@ -31,10 +31,13 @@ def cmd_replay(args: argparse.Namespace) -> int:
     """
     import threading
 
+    from cli.progress import replay_progress
     from cli.runner import journal_settings, recovery_run_id, run_flow, run_options
     from connectors.journal import check_run_id, new_run_id
     from flows.replay import build_flow
+    from flows.replay import replay_progress as flow_progress
     from flows.stopping import GracefulStop
+    from replay.html_report import html_path
     from replay.report import summarize, summary_lines, write_report
     from sim.simulate import ensure_sample
 
@@ -63,13 +66,20 @@ def cmd_replay(args: argparse.Namespace) -> int:
         # several workers: one replay partition per pair, so each worker reads its own pairs
         partition = "pair" if opts.workers > 1 else "all"
         flow = build_flow(
-            settings, captures, root, batch_size=args.batch_size, run_id=run_id, stop=stop,
+            settings,
+            captures,
+            root,
+            batch_size=args.batch_size,
+            run_id=run_id,
+            stop=stop,
+            progress=True,
             partition=partition,
         )
         journal = root / run_id
         print(f"solarb: replaying {', '.join(str(c) for c in captures)} ...", flush=True)
         t0 = time.perf_counter()
-        run_flow(flow, opts)
+        with replay_progress(flow_progress(flow)):
+            run_flow(flow, opts)
         wall = time.perf_counter() - t0
     s = summarize(journal, settings)
     print("")
@@ -87,7 +97,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
     title += " (interrupted)" if interrupt.interrupted else ""
     path = write_report(s, report, journal, title=title)
     print(f"journal        {journal}/")
-    print(f"report         {path}")
+    print(f"report         {path} (+ {html_path(path)})")
     if s.unrouted_warning:
         print(f"warning: {s.unrouted_warning}", file=sys.stderr)
     return interrupt.exit_code
@@ -141,6 +151,7 @@ def cmd_sample(args: argparse.Namespace) -> int:
 def cmd_report(args: argparse.Namespace) -> int:
     """Print the summary of an existing journal and (re)write its report."""
     from connectors.journal import run_dir
+    from replay.html_report import html_path
     from replay.report import summarize, summary_lines, write_report
 
     settings = _settings(args)
@@ -152,7 +163,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     for line in summary_lines(s):
         print(line)
     path = write_report(s, args.report or settings.engine.report_path, journal, str(journal))
-    print(f"report         {path}")
+    print(f"report         {path} (+ {html_path(path)})")
     return 0
 
 
@@ -277,6 +288,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--markets", help="markets TOML (default: config/markets.toml or $SOLARB_MARKETS)"
     )
+    p.add_argument(
+        "--log-format",
+        choices=("text", "json"),
+        default="text",
+        help="log lines on stderr: text, or one JSON object per line (default text)",
+    )
+    p.add_argument(
+        "--log-level",
+        default=None,
+        metavar="SPEC",
+        help="levels per module, e.g. 'connectors.cex=DEBUG,engine=INFO', or a bare root level "
+        "(default WARNING)",
+    )
     sub = p.add_subparsers(dest="cmd", required=True)
 
     r = sub.add_parser("replay", help="replay a capture (default: the bundled sample session)")
@@ -349,12 +373,14 @@ def build_parser() -> argparse.ArgumentParser:
     qp.set_defaults(func=cmd_quote)
 
     from cli.control import add_control_parsers
+    from cli.journal_cmd import add_journal_parser
     from cli.keys import add_keys_parser
     from cli.live import add_live_parsers
 
     add_live_parsers(sub)
     add_keys_parser(sub)
     add_control_parsers(sub)
+    add_journal_parser(sub)
     return p
 
 
@@ -394,6 +420,12 @@ def run_command(func: Callable[[argparse.Namespace], int], args: argparse.Namesp
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `solarb` console script."""
     args = build_parser().parse_args(argv)
+    from cli.logs import configure_logging
+
+    try:
+        configure_logging(args.log_format, args.log_level)
+    except SolarbError as exc:
+        return report_error(exc)
     return run_command(args.func, args)
 
 

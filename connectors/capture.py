@@ -150,6 +150,12 @@ def validate_capture(path: str | Path) -> int:
     return frames
 
 
+def capture_frames(path: str | Path) -> int:
+    """Number of frames in a capture, from its Parquet footer (reads no row group)."""
+    p = Path(path)
+    return int(_open(p).metadata.num_rows)
+
+
 def read_capture(path: str | Path, streams: Sequence[str] | None = None) -> Iterator[RawFrame]:
     """Yield the frames of one capture file in file order (receive order), optionally filtered."""
     p = Path(path)

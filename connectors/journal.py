@@ -19,6 +19,14 @@ last batch and never leaves a half-written file. Each run writes only into its o
 runs never mix and nothing of an earlier run is deleted. The sink is idempotent on resume: at
 open it reads the row ids already in the run folder and skips any row whose id is there (Bytewax
 recovery replays the batches after its last snapshot). Readers dedupe by `row_id` as well.
+
+Daily rotation (paper and live runs, `rotate_daily=True`): a run that lives across UTC midnight
+keeps one run folder (one run id, one `latest`), and its part files go into one sub-folder per
+UTC day of arrival, `<table>/day=YYYY-MM-DD/w<worker>-<part>.parquet`. The run stays one unit
+(resume, dedupe and the report read it whole), a day is one folder to archive or drop, and the
+`day=` spelling is Hive partitioning, so DuckDB and Polars read the day as a column. A row's day
+is the UTC wall-clock day when the sink received it, so a batch pending across midnight splits.
+Replays do not rotate: their rows carry market time, and their wall time means nothing.
 """
 
 from __future__ import annotations
@@ -176,14 +184,28 @@ def _point_latest(root: Path, run_id: str, worker: int) -> None:
     os.replace(tmp, root / LATEST)
 
 
-def _part_order(path: Path) -> tuple[str, int, str]:
-    # numeric part order: a long run passes w0-99999 and w0-100000 must come after it
+DAY_NS = 86_400_000_000_000
+DAY_PREFIX = "day="
+
+
+def day_folder(wall_ns: int) -> str:
+    """The rotation sub-folder of a UTC wall-clock time (ns): `day=YYYY-MM-DD`."""
+    return DAY_PREFIX + time.strftime("%Y-%m-%d", time.gmtime(wall_ns // 1_000_000_000))
+
+
+def _part_order(path: Path) -> tuple[str, str, int, str]:
+    # day folders in date order (flat tables have none), then numeric part order: a long run
+    # passes w0-99999 and w0-100000 must come after it
+    day = path.parent.name if path.parent.name.startswith(DAY_PREFIX) else ""
     worker, _, part = path.stem.partition("-")
-    return (worker, int(part), "") if part.isdigit() else (worker, -1, path.name)
+    return (day, worker, int(part), "") if part.isdigit() else (day, worker, -1, path.name)
 
 
 def _parts(folder: Path) -> list[Path]:
-    return sorted(folder.glob("*.parquet"), key=_part_order) if folder.is_dir() else []
+    if not folder.is_dir():
+        return []
+    found = [*folder.glob("*.parquet"), *folder.glob(f"{DAY_PREFIX}*/*.parquet")]
+    return sorted(found, key=_part_order)
 
 
 def _read_part(path: Path) -> pa.Table:
@@ -213,13 +235,15 @@ class _JournalPartition(StatelessSinkPartition[Any]):
         flush_ns: int,
         clock: Callable[[], int],
         seen: set[str],
+        wall_clock: Callable[[], int] | None = None,
     ) -> None:
         self._run = run
+        self._wall = wall_clock
         self._worker = worker
         self._flush_rows = flush_rows
         self._flush_ns = flush_ns
         self._clock = clock
-        self._rows: dict[str, list[dict[str, Any]]] = {}
+        self._rows: dict[tuple[str, str], list[dict[str, Any]]] = {}
         self._pending = 0
         self._oldest_ns = 0
         self._seen = seen
@@ -247,7 +271,8 @@ class _JournalPartition(StatelessSinkPartition[Any]):
                 self.duplicates += 1
                 continue
             seen.add(rid)
-            self._rows.setdefault(name, []).append(row)
+            day = day_folder(self._wall()) if self._wall is not None else ""
+            self._rows.setdefault((name, day), []).append(row)
             if self._pending == 0:
                 self._oldest_ns = self._clock()
             self._pending += 1
@@ -258,12 +283,12 @@ class _JournalPartition(StatelessSinkPartition[Any]):
 
     def flush(self) -> None:
         """Write every pending row: one new part file per table that has rows."""
-        for name, rows in self._rows.items():
+        for (name, day), rows in self._rows.items():
             if not rows:
                 continue
             part = self._next_part[name]
             self._next_part[name] = part + 1
-            folder = self._run / name
+            folder = self._run / name / day if day else self._run / name
             folder.mkdir(parents=True, exist_ok=True)
             final = folder / f"w{self._worker}-{part:05d}.parquet"
             tmp = folder / f".{final.name}.tmp"
@@ -287,6 +312,8 @@ class JournalSink(DynamicSink[Any]):
         flush_rows: int = 1000,
         flush_ms: int = 1000,
         clock: Callable[[], int] = time.monotonic_ns,
+        rotate_daily: bool = False,
+        wall_clock: Callable[[], int] = time.time_ns,
     ) -> None:
         if flush_rows < 1 or flush_ms < 0:
             raise ConfigError(
@@ -297,6 +324,9 @@ class JournalSink(DynamicSink[Any]):
         self.flush_rows = flush_rows
         self.flush_ms = flush_ms
         self.clock = clock
+        self.rotate_daily = rotate_daily
+        """Part files go into `day=YYYY-MM-DD` sub-folders by UTC arrival day (`wall_clock`)."""
+        self.wall_clock = wall_clock
         # read now, while the flow is built, so an unreadable folder fails before the run starts
         # (an error inside Bytewax's run comes wrapped in a panic); shared by this process's
         # workers, so a row replayed on another worker after a resume is skipped too
@@ -318,6 +348,7 @@ class JournalSink(DynamicSink[Any]):
             self.flush_ms * 1_000_000,
             self.clock,
             self._seen,
+            self.wall_clock if self.rotate_daily else None,
         )
 
 

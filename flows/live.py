@@ -66,7 +66,7 @@ def build_flow(
     )
     out = build_graph(flow, inp.raw, settings, health=inp.guard_health, paper=False)
     journal = op.merge("journal_and_feed_health", out.journal, inp.health)
-    sink = journal_sink(settings, journal_dir, run_id)
+    sink = journal_sink(settings, journal_dir, run_id, rotate_daily=True)
     op.output("journal", journal, sink)
     attach_tracing(journal, settings, run_scope(sink.run_id))
     return LiveFlow(flow, inp.handles)

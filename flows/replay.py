@@ -30,7 +30,7 @@ from engine.graph import build_graph
 from engine.router import replay_partitioning
 from flows.tracing import attach_tracing
 from operators.errors import ConfigError
-from replay.source import ReplaySource
+from replay.source import ReplayProgress, ReplaySource
 
 
 def build_flow(
@@ -43,12 +43,14 @@ def build_flow(
     run_id: str | None = None,
     stop: threading.Event | None = None,
     trace: TraceConfig | None = None,
+    progress: bool = False,
 ) -> Dataflow:
     """Replay `captures` through the graph into run `run_id` of the journal at `journal_dir`.
 
     Every capture is validated first (FeedError naming the file), so a bad capture fails before
     the journal is touched. Setting `stop` ends the replay early with every sink closed.
     Traces go out when `trace` (default: `[telemetry]` + OTEL_* variables) is enabled.
+    With `progress`, the source counts frames for a display: `replay_progress(flow)`.
     """
     for c in captures:
         validate_capture(c)
@@ -58,6 +60,7 @@ def build_flow(
         partition_of=replay_partitioning(settings, captures, partition),
         batch_size=batch_size or settings.engine.replay_batch_size,
         stop=stop,
+        progress=progress,
     )
     raw = op.input("capture", flow, source)
     out = build_graph(flow, raw, settings)
@@ -66,11 +69,27 @@ def build_flow(
     return flow
 
 
-def journal_sink(settings: Settings, journal_dir: Path, run_id: str | None) -> JournalSink:
-    """The journal sink of a run, flushing as often as `[engine]` says."""
+def replay_progress(flow: Dataflow) -> ReplayProgress | None:
+    """The frame counter of a replay flow built with `progress=True` (else None)."""
+    for step in flow.substeps:
+        source = getattr(step, "source", None)
+        if isinstance(source, ReplaySource):
+            return source.progress
+    return None
+
+
+def journal_sink(
+    settings: Settings, journal_dir: Path, run_id: str | None, *, rotate_daily: bool = False
+) -> JournalSink:
+    """The journal sink of a run, flushing as often as `[engine]` says; live runs rotate their
+    part files per UTC day (docs/journal.md)."""
     e = settings.engine
     return JournalSink(
-        journal_dir, run_id, flush_rows=e.journal_flush_rows, flush_ms=e.journal_flush_ms
+        journal_dir,
+        run_id,
+        flush_rows=e.journal_flush_rows,
+        flush_ms=e.journal_flush_ms,
+        rotate_daily=rotate_daily,
     )
 
 

@@ -278,11 +278,24 @@ def _price(quote_units: int, base_units: int, u: PairUnits) -> str:
 
 
 def write_report(s: Summary, path: str | Path, journal: str | Path, title: str) -> Path:
-    """Write the markdown report of a run."""
+    """Write the markdown report of a run and, beside it, the HTML one (same stem, `.html`;
+    `replay/html_report.py`); the Markdown path."""
+    from replay.html_report import go_no_go_of, html_path, write_html_report
+
     p = Path(path)
+    if p.suffix == ".html":
+        p = p.with_suffix(".md")  # asked for the HTML by name: the Markdown goes beside it
     p.parent.mkdir(parents=True, exist_ok=True)
+    write_html_report(s, html_path(p), journal, title)
     opps = _rows(run_dir(journal), "opportunities")
     lines = [f"# solarb report: {title}", "", "```", *summary_lines(s), "```", ""]
+    verdict = {True: "pass", False: "FAIL", None: "n/a"}
+    lines += ["## Go / no-go (paper)", "", "| criterion | target | figure | verdict |"]
+    lines += ["|---|---|---|---|"]
+    lines += [
+        f"| {c.name} | {c.target} | {c.text} | {verdict[c.passed]} |" for c in go_no_go_of(journal)
+    ]
+    lines += ["", f"Plots and the per-arb table: `{html_path(p).name}` beside this file.", ""]
     if opps:
         lines += [
             "## Signals",

@@ -21,8 +21,30 @@ from pathlib import Path
 
 from bytewax.inputs import FixedPartitionedSource, StatefulSourcePartition
 
-from connectors.capture import capture_streams, merge_by_time, read_capture
+from connectors.capture import capture_frames, capture_streams, merge_by_time, read_capture
 from operators.events import RawFrame
+
+
+class ReplayProgress:
+    """Frames emitted so far, for a progress display outside the dataflow.
+
+    Each partition bumps its own slot (one writer per key, so worker threads never race on a
+    shared integer); a reader sums them. `total` is the capture's frame count from the Parquet
+    footers, known before the first frame.
+    """
+
+    def __init__(self, total: int) -> None:
+        self.total = total
+        self._done: dict[str, int] = {}
+
+    def bump(self, part: str, frames: int) -> None:
+        """Partition `part` has emitted `frames` more frames."""
+        self._done[part] = self._done.get(part, 0) + frames
+
+    @property
+    def done(self) -> int:
+        """Frames emitted by every partition of this process so far."""
+        return sum(list(self._done.values()))
 
 
 class _ReplayPartition(StatefulSourcePartition[RawFrame, int]):
@@ -34,13 +56,19 @@ class _ReplayPartition(StatefulSourcePartition[RawFrame, int]):
         batch_size: int,
         stamp_ingest: bool,
         stop: threading.Event | None,
+        progress: ReplayProgress | None = None,
+        part: str = "",
     ) -> None:
         self._stop = stop
+        self._progress = progress
+        self._part = part
         self._it: Iterator[RawFrame] = merge_by_time([read_capture(p, streams) for p in paths])
         # The position is the offset of the next frame to emit: what a snapshot hands to a
         # resumed run, so that it neither repeats nor loses a frame. Skipping re-reads the
         # frames already emitted (the merge order is deterministic, so they are the same ones).
         self._pos = sum(1 for _ in itertools.islice(self._it, resume_at))
+        if progress is not None and self._pos:
+            progress.bump(part, self._pos)  # a resumed run starts where the last one stopped
         self._batch = batch_size
         self._stamp = stamp_ingest
 
@@ -58,6 +86,8 @@ class _ReplayPartition(StatefulSourcePartition[RawFrame, int]):
         if not out:
             raise StopIteration
         self._pos += len(out)
+        if self._progress is not None:
+            self._progress.bump(self._part, len(out))
         if self._stamp:
             now = time.perf_counter_ns()
             out = [replace(f, ts_ingest_ns=now) for f in out]
@@ -79,8 +109,13 @@ class ReplaySource(FixedPartitionedSource[RawFrame, int]):
         batch_size: int = 1000,
         stamp_ingest: bool = True,
         stop: threading.Event | None = None,
+        progress: bool = False,
     ) -> None:
         self.paths = [Path(p) for p in paths]
+        self.progress = (
+            ReplayProgress(sum(capture_frames(p) for p in self.paths)) if progress else None
+        )
+        """Frames emitted / total (from the Parquet footers), when asked for: a display reads it."""
         self.stop = stop
         """Set it (e.g. from a signal handler) to end the replay early, cleanly."""
         self.batch_size = batch_size
@@ -107,4 +142,6 @@ class ReplaySource(FixedPartitionedSource[RawFrame, int]):
             self.batch_size,
             self.stamp_ingest,
             self.stop,
+            self.progress,
+            for_part,
         )

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import random
 import time
 from collections import Counter
@@ -56,6 +57,8 @@ from operators.events import (
 from operators.risk import CLOCK_PREFIX
 
 Emit = Callable[[RawFrame | HealthEvent], None]
+
+log = logging.getLogger(__name__)
 
 
 def source_id(venue: str, market: str) -> str:
@@ -182,7 +185,17 @@ class CexTransport:
     def _health(self, status: str, detail: str, value: float = 0.0) -> None:
         ts = self.clock_ns()
         # details quote URLs and socket errors; a key in a URL must not reach the journal
-        self.emit(HealthEvent(self.source, status, redact_text(detail), ts, ts, value))
+        clean = redact_text(detail)
+        # INFO, not WARNING: a retried or failed-over endpoint is routine and journaled as
+        # health; the default (WARNING) stderr stays one `error:` line on failure
+        log.info(
+            "%s %s: %s",
+            self.source,
+            status,
+            clean,
+            extra={"source": self.source, "status": status, "value": value},
+        )
+        self.emit(HealthEvent(self.source, status, clean, ts, ts, value))
 
     def _report(self, status: str, detail: str, value: float = 0.0) -> None:
         """Move the feed state to `status` and say so."""

@@ -23,6 +23,7 @@ import base64
 import contextlib
 import email.utils
 import itertools
+import logging
 import random
 import time
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
@@ -64,6 +65,8 @@ _RETRYABLE_RPC_CODES = {-32004, -32005, -32007, -32014, -32016}
 """Block not available, node unhealthy/behind, slot skipped, status unavailable, min slot."""
 _PREFLIGHT_FAILURE = -32002
 MAX_MULTIPLE_ACCOUNTS = 100
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(slots=True)
@@ -190,7 +193,17 @@ class SolanaRpc:
     def _health(self, source: str, status: str, detail: str, value: float = 0.0) -> None:
         now = time.time_ns()
         # details quote endpoint URLs and transport errors, which carry the provider's key
-        self._emit(HealthEvent(f"rpc:{source}", status, redact_text(detail), now, now, value))
+        clean = redact_text(detail)
+        # INFO, not WARNING: a retried or failed-over endpoint is routine and journaled as
+        # health; the default (WARNING) stderr stays one `error:` line on failure
+        log.info(
+            "rpc:%s %s: %s",
+            source,
+            status,
+            clean,
+            extra={"source": f"rpc:{source}", "status": status, "value": value},
+        )
+        self._emit(HealthEvent(f"rpc:{source}", status, clean, now, now, value))
 
     # ------------------------------------------------------------------ HTTP
     def _backoff_s(self, attempt: int) -> float:

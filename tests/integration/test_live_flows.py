@@ -380,6 +380,9 @@ def test_paper_command_with_loopback_prints_the_summary_and_writes_the_report(
     assert "== solarb paper summary" in out
     assert f"markets        2: {CEX}, {DEX}" in out
     assert report.read_text().startswith("# solarb report: paper session")
+    page = report.with_suffix(".html").read_text(encoding="utf-8")
+    assert "<h1>solarb report: paper session</h1>" in page
+    assert f"report         {report} (+ {report.with_suffix('.html')})" in out
     deadline = time.monotonic() + 5
     while _our_threads() - before and time.monotonic() < deadline:
         time.sleep(0.05)
