@@ -307,11 +307,13 @@ def build_parser() -> argparse.ArgumentParser:
     qp.add_argument("--exact-out", action="store_true", help="amount is the output amount")
     qp.set_defaults(func=cmd_quote)
 
+    from cli.dash import add_dash_parser
     from cli.keys import add_keys_parser
     from cli.live import add_live_parsers
 
     add_live_parsers(sub)
     add_keys_parser(sub)
+    add_dash_parser(sub)
     return p
 
 
