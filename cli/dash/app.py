@@ -32,6 +32,7 @@ class DashApp(App[None]):
     TITLE = "solarb dash"
     CSS = """
     #header { color: $text-muted; }
+    #pairs-anchor { height: 0; }
     #kill { padding: 0 1; background: $success-darken-2; }
     #kill.killed { background: $error; text-style: bold; }
     .pair { text-style: bold; margin-top: 1; }
@@ -63,8 +64,9 @@ class DashApp(App[None]):
         yield Static("", id="header")
         yield Static("", id="kill")
         with VerticalScroll(id="body"):
+            yield Static(view.SPREADS_CAPTION, classes="section")
             yield Static("", id="pairs-anchor")
-            yield Static("feeds (health): freshness and sync", classes="section")
+            yield Static(view.FEEDS_CAPTION, classes="section")
             yield DataTable(id="feeds", show_cursor=False)
             yield Static("figures", classes="section")
             yield Static("", id="figures")

@@ -14,6 +14,14 @@ from replay.report import PairUnits
 
 SLIPPAGE_NA = "n/a: fills do not carry realised slippage yet"
 OPEN_LEGS_NA = "n/a: live execution is not built"
+SPREADS_CAPTION = (
+    "per pair: latest journaled spread per direction and venue combination "
+    "(the engine journals a spread only while it beats the trigger)"
+)
+FEEDS_CAPTION = (
+    "feeds: sync and freshness (age of each source's latest health event; "
+    "live feeds repeat `up` as a heartbeat)"
+)
 SPREAD_COLUMNS = ("direction", "buy", "sell", "spread bps", "trigger bps", "net bps", "size", "age")
 FEED_COLUMNS = ("source", "status", "in sync", "last event", "age", "events", "not up", "detail")
 SIGNAL_COLUMNS = (
@@ -95,15 +103,16 @@ def kill_line(s: DashState) -> str:
 
 
 def pair_line(p: PairFigures, u: PairUnits | None) -> str:
-    """One pair's headline: signals, hit rate, PnL (quote and bps), volume."""
-    hit = f"{p.hits}/{p.accepted} = {p.hit_rate * 100:.1f} %" if p.hit_rate is not None else "n/a"
+    """One pair's headline, two lines: signals and hit rate; PnL (quote and bps) and volume."""
+    hit = (
+        f"{p.hits}/{p.accepted} = {p.hit_rate * 100:.1f} %" if p.hit_rate is not None else "n/a"
+    )
     bps = f"{p.pnl_bps:+.2f} bps" if p.pnl_bps is not None else "n/a"
     notional = quote(p.notional_quote, u).lstrip("+")
     return (
         f"{p.pair}  signals {p.signals} (accepted {p.accepted})  hit rate {hit}  "
-        f"PnL {quote(p.pnl_quote, u)} on {notional} = {bps}  "
-        f"arbs {p.completed} completed, {p.one_legged} one-legged  "
-        f"volume {size(p.volume_base, u)}"
+        f"arbs {p.completed} completed, {p.one_legged} one-legged\n"
+        f"  PnL {quote(p.pnl_quote, u)} on {notional} = {bps}  volume {size(p.volume_base, u)}"
     )
 
 

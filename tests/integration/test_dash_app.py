@@ -57,8 +57,8 @@ async def test_dashboard_mounts_and_shows_the_pair_and_its_figures(journal: Path
         )
         assert _text(app, "#pair-SOL-USDC") == (
             "SOL/USDC  signals 2 (accepted 2)  hit rate 2/2 = 100.0 %  "
-            "PnL +49.52 USDC on 9,004.26 USDC = +54.99 bps  arbs 2 completed, 0 one-legged  "
-            "volume 60.000 SOL"
+            "arbs 2 completed, 0 one-legged\n"
+            "  PnL +49.52 USDC on 9,004.26 USDC = +54.99 bps  volume 60.000 SOL"
         )
         assert _rows(app, "#spreads-SOL-USDC") == [
             ["buy_cex_sell_dex", "binance:SOLUSDC", "orca:DpLa…ogRc", "76.16", "24.17",

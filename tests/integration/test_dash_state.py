@@ -75,8 +75,8 @@ def test_dash_text_shows_human_units(journal: Path) -> None:
     u = pair_units(sample_settings())["SOL/USDC"]
     assert view.pair_line(s.pairs[0], u) == (
         "SOL/USDC  signals 2 (accepted 2)  hit rate 2/2 = 100.0 %  "
-        "PnL +49.52 USDC on 9,004.26 USDC = +54.99 bps  arbs 2 completed, 0 one-legged  "
-        "volume 60.000 SOL"
+        "arbs 2 completed, 0 one-legged\n"
+        "  PnL +49.52 USDC on 9,004.26 USDC = +54.99 bps  volume 60.000 SOL"
     )
     assert view.spread_row(s.pairs[0].spreads[1], u) == (
         "buy_dex_sell_cex", "orca:DpLa…ogRc", BINANCE, "68.59", "24.21", "+44.38",
