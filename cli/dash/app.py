@@ -96,12 +96,12 @@ class DashApp(App[None]):
             self.fold = DashFold()
         for table, rows in new.rows.items():
             self.fold.add(table, rows)
-        self.state = self.fold.state(self._now_ns())
-        self._draw(new.run.name)
+        now = self._now_ns()
+        self.state = self.fold.state(now)
+        self._draw(new.run.name, "journal" if now is None else "wall")
 
-    def _draw(self, run: str) -> None:
+    def _draw(self, run: str, clock: str) -> None:
         s = self.state
-        clock = "journal" if self._now_ns() is None else "wall"
         self.query_one("#header", Static).update(view.header_line(s, run, clock))
         kill = self.query_one("#kill", Static)
         kill.update(view.kill_line(s))

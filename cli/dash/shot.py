@@ -30,10 +30,11 @@ async def _shoot(app: DashApp, out: Path) -> None:
         app.save_screenshot(filename=out.name, path=str(out.parent))
 
 
-def shoot(out: Path, all_venues: bool = False) -> Path:
-    """Replay the sample into a temporary journal and save the dashboard over it to `out`."""
+def shoot(out: Path, all_venues: bool = False, capture: Path | None = None) -> Path:
+    """Replay the sample (or `capture`, of the sample's markets) into a temporary journal and
+    save the dashboard over it to `out`."""
     settings = load_settings(markets_path=sample_markets(all_venues))
-    capture = ensure_sample(all_venues=all_venues)
+    capture = capture or ensure_sample(all_venues=all_venues)
     with tempfile.TemporaryDirectory(prefix="solarb-dash-") as tmp:
         journal = Path(tmp) / "journal"
         run_flow(build_flow(settings, [capture], journal, run_id="sample-replay"), RunOptions())

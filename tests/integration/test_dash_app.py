@@ -11,10 +11,12 @@ import pytest
 from textual.widgets import DataTable, Static
 
 from cli.dash.app import DashApp
-from cli.main import build_parser
+from cli.dash.shot import shoot
+from cli.main import build_parser, main
 from operators.risk import KILL_SOURCE
 from replay.report import pair_units
-from tests.integration.dash_support import RUN_ID, replay_journal, sample_settings
+from sim.simulate import write_capture
+from tests.integration.dash_support import CFG, RUN_ID, replay_journal, sample_settings
 
 KILL_TS = 1767225650000000000
 
@@ -117,12 +119,59 @@ async def test_dashboard_refreshes_when_a_new_part_file_appears(journal: Path) -
         assert _text(app, "#header").endswith("42 journal rows")
 
 
+async def test_a_new_pair_gets_its_own_section_in_raw_units_when_not_configured(
+    journal: Path,
+) -> None:
+    app = _app(journal, refresh_s=0.05)
+    async with app.run_test(size=(160, 60)) as pilot:
+        await pilot.pause()
+        folder = journal / RUN_ID / "opportunities"
+        row = pq.read_table(next(folder.glob("*.parquet"))).to_pylist()[0]
+        row |= {
+            "row_id": "opp:ETH/USDC|x#0",
+            "opportunity_id": "ETH/USDC|x",
+            "pair": "ETH/USDC",
+            "ts_detect_ns": KILL_TS,
+        }
+        pq.write_table(pa.Table.from_pylist([row]), folder / "w0-00001.parquet")
+        for _ in range(100):
+            await pilot.pause(0.05)
+            if app.query("#pair-ETH-USDC"):
+                break
+        assert _text(app, "#pair-ETH-USDC") == (
+            "ETH/USDC  signals 1 (accepted 0)  hit rate n/a  arbs 0 completed, 0 one-legged\n"
+            "  PnL 0 on 0 = n/a  volume 0 base units"
+        )
+        assert _rows(app, "#spreads-ETH-USDC") == [
+            ["buy_dex_sell_cex", "orca:DpLa…ogRc", "binance:SOLUSDC", "64.92", "24.20",
+             "+40.72", "30000000000 base units", "0 ms"],
+        ]  # fmt: skip
+        assert _rows(app, "#signals")[0][:3] == ["00:00:50.000", "ETH/USDC", "buy_dex_sell_cex"]
+        assert _rows(app, "#signals")[0][-2:] == ["pending", "-"]
+
+
 async def test_dashboard_quits_on_q(journal: Path) -> None:
     app = _app(journal)
     async with app.run_test() as pilot:
         await pilot.press("q")
         await pilot.pause()
         assert not app.is_running
+
+
+def test_dash_without_a_journal_is_one_error_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["dash", "--journal", str(tmp_path / "none")]) == 2
+    assert capsys.readouterr().err == f"error: no journal at {tmp_path / 'none'}\n"
+
+
+def test_screenshot_script_writes_the_dashboard_as_svg(tmp_path: Path) -> None:
+    capture = tmp_path / "session.parquet"
+    write_capture(capture, CFG)
+    svg = shoot(tmp_path / "docs" / "dash.svg", capture=capture).read_text()
+    assert svg.startswith("<svg")
+    # the pair headline, with the SVG's non-breaking spaces
+    assert "SOL/USDC&#160;&#160;signals&#160;2&#160;(accepted&#160;2)" in svg
 
 
 def test_dash_command_takes_journal_and_refresh() -> None:
