@@ -20,6 +20,7 @@ from textual.widgets import DataTable, Footer, Static
 from cli.dash import view
 from cli.dash.state import DashFold, DashState
 from cli.dash.tail import JournalTail
+from operators.errors import SolarbError
 from replay.report import PairUnits
 
 LIVE_WINDOW_NS = 600_000_000_000
@@ -89,9 +90,14 @@ class DashApp(App[None]):
         return wall if live else None
 
     def action_poll(self) -> None:
-        """Read the new part files and redraw."""
-        new = self.tail.poll()
+        """Read the new part files and redraw; a journal error is shown, not fatal (the part
+        is read again at the next poll)."""
         self.polls += 1
+        try:
+            new = self.tail.poll()
+        except SolarbError as exc:
+            self.query_one("#header", Static).update(f"journal unreadable: {exc}")
+            return
         if new.restarted:
             self.fold = DashFold()
         for table, rows in new.rows.items():

@@ -308,11 +308,11 @@ class DashFold:
             for src, r in sorted(self.health.items())
         )
         signals = sorted(
-            (o for o in self.opps.values() if o.first is not None),
-            key=lambda o: o.first["ts_detect_ns"] if o.first else 0,
+            ((o.first, oid, o) for oid, o in self.opps.items() if o.first is not None),
+            key=lambda x: x[0]["ts_detect_ns"],
             reverse=True,
         )[:RECENT_SIGNALS]
-        recent = tuple(_signal_line(o, arbs[o.first["opportunity_id"]]) for o in signals if o.first)
+        recent = tuple(_signal_line(first, o, arbs[oid]) for first, oid, o in signals)
         return DashState(
             clock_ns=now,
             rows=self.rows,
@@ -379,9 +379,9 @@ def _spread_line(r: Mapping[str, Any], now_ns: int) -> SpreadLine:
     )
 
 
-def _signal_line(o: _Opp, arb: tuple[int, int | None, tuple[int, int]]) -> SignalLine:
-    first = o.first
-    assert first is not None  # callers pass signals only
+def _signal_line(
+    first: dict[str, Any], o: _Opp, arb: tuple[int, int | None, tuple[int, int]]
+) -> SignalLine:
     accepted = any(d["accepted"] for d in o.decisions)
     acted = [d for d in o.decisions if d["rail"] != _UPDATE_RAIL]
     if accepted:

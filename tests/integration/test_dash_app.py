@@ -150,6 +150,24 @@ async def test_a_new_pair_gets_its_own_section_in_raw_units_when_not_configured(
         assert _rows(app, "#signals")[0][-2:] == ["pending", "-"]
 
 
+async def test_an_unreadable_part_is_shown_and_the_figures_stay(journal: Path) -> None:
+    app = _app(journal, refresh_s=0.05)
+    async with app.run_test(size=(160, 60)) as pilot:
+        await pilot.pause()
+        pair = _text(app, "#pair-SOL-USDC")
+        bad = journal / RUN_ID / "health" / "w0-00001.parquet"
+        bad.write_bytes(b"not parquet")
+        for _ in range(100):
+            await pilot.pause(0.05)
+            if _text(app, "#header").startswith("journal unreadable"):
+                break
+        assert _text(app, "#header").startswith(
+            f"journal unreadable: {bad}: unreadable journal part: "
+        )
+        assert _text(app, "#pair-SOL-USDC") == pair
+        assert app.is_running
+
+
 async def test_dashboard_quits_on_q(journal: Path) -> None:
     app = _app(journal)
     async with app.run_test() as pilot:
