@@ -79,20 +79,25 @@ class PairFigures:
 
 @dataclass(frozen=True, slots=True)
 class FeedLine:
-    """A health source's latest state."""
+    """A health source's latest state, and for a market its end-of-run frame counters.
+
+    A market that journaled counters but no health event (a replayed CEX book) has no status:
+    `status` is "", `ts_recv_ns` and `age_ns` None."""
 
     source: str
     status: str
     detail: str
-    ts_recv_ns: int
-    age_ns: int
+    ts_recv_ns: int | None
+    age_ns: int | None
     events: int
     not_up_events: int
+    frames: int | None = None
+    resyncs: int | None = None
 
     @property
-    def in_sync(self) -> bool:
-        """True when the source's latest word is `up`."""
-        return self.status == "up"
+    def in_sync(self) -> bool | None:
+        """True when the source's latest word is `up`; None without any health event."""
+        return self.status == "up" if self.status else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -170,6 +175,7 @@ class DashFold:
     spreads: dict[tuple[str, str, str, str], dict[str, Any]] = field(default_factory=dict)
     health: dict[str, dict[str, Any]] = field(default_factory=dict)
     health_counts: dict[str, tuple[int, int]] = field(default_factory=dict)
+    market_counters: dict[str, dict[str, int]] = field(default_factory=dict)
     kill_event: dict[str, Any] | None = None
     kill_trips: int = 0
     kill_rearms: int = 0
@@ -191,6 +197,7 @@ class DashFold:
             "fills": self._fill,
             "intents": self._intent,
             "health": self._health,
+            "counters": self._counter,
         }.get(table)
         for r in rows:
             self.rows += 1
@@ -258,6 +265,11 @@ class DashFold:
         if _latest(self.health.get(src), r, "ts_recv_ns"):
             self.health[src] = r
 
+    def _counter(self, r: dict[str, Any]) -> None:
+        # written when a run ends (or a live one stops): frames and resyncs per market
+        if r["step"] == "market_state" and r["name"] in ("frames", "resyncs"):
+            self.market_counters.setdefault(r["key"], {})[r["name"]] = int(r["value"])
+
     def state(self, now_ns: int | None = None) -> DashState:
         """The figures as of `now_ns` (default: the journal's own clock, its newest event)."""
         now = self.clock_ns if now_ns is None else now_ns
@@ -296,16 +308,7 @@ class DashFold:
                 )
             )
         feeds = tuple(
-            FeedLine(
-                source=src,
-                status=r["status"],
-                detail=r["detail"],
-                ts_recv_ns=r["ts_recv_ns"],
-                age_ns=now - r["ts_recv_ns"],
-                events=self.health_counts[src][0],
-                not_up_events=self.health_counts[src][1],
-            )
-            for src, r in sorted(self.health.items())
+            self._feed(src, now) for src in sorted(self.health.keys() | self.market_counters)
         )
         signals = sorted(
             ((o.first, oid, o) for oid, o in self.opps.items() if o.first is not None),
@@ -325,6 +328,23 @@ class DashFold:
             ),
             awaiting_fill=len(self.intents - self.filled_intents),
             recent=recent,
+        )
+
+    def _feed(self, src: str, now_ns: int) -> FeedLine:
+        r = self.health.get(src)
+        n, bad = self.health_counts.get(src, (0, 0))
+        c = self.market_counters.get(src, {})
+        ts = None if r is None else r["ts_recv_ns"]
+        return FeedLine(
+            source=src,
+            status="" if r is None else r["status"],
+            detail="" if r is None else r["detail"],
+            ts_recv_ns=ts,
+            age_ns=None if ts is None else now_ns - ts,
+            events=n,
+            not_up_events=bad,
+            frames=c.get("frames"),
+            resyncs=c.get("resyncs"),
         )
 
     def _kill(self) -> KillState:

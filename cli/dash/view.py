@@ -14,16 +14,20 @@ from replay.report import PairUnits
 
 SLIPPAGE_NA = "n/a: fills do not carry realised slippage yet"
 OPEN_LEGS_NA = "n/a: live execution is not built"
+UNITS_UNKNOWN = "pair not in the markets config: amounts in base units; pass the run's --markets"
 SPREADS_CAPTION = (
     "per pair: latest journaled spread per direction and venue combination "
     "(the engine journals a spread only while it beats the trigger)"
 )
 FEEDS_CAPTION = (
     "feeds: sync and freshness (age of each source's latest health event; "
-    "live feeds repeat `up` as a heartbeat)"
+    "live feeds repeat `up` as a heartbeat; frames and resyncs per market when a run ends)"
 )
 SPREAD_COLUMNS = ("direction", "buy", "sell", "spread bps", "trigger bps", "net bps", "size", "age")
-FEED_COLUMNS = ("source", "status", "in sync", "last event", "age", "events", "not up", "detail")
+FEED_COLUMNS = (
+    "source", "status", "in sync", "last event", "age", "events", "not up", "frames", "resyncs",
+    "detail",
+)
 SIGNAL_COLUMNS = (
     "time (UTC)",
     "pair",
@@ -113,6 +117,7 @@ def pair_line(p: PairFigures, u: PairUnits | None) -> str:
         f"{p.pair}  signals {p.signals} (accepted {p.accepted})  hit rate {hit}  "
         f"arbs {p.completed} completed, {p.one_legged} one-legged\n"
         f"  PnL {quote(p.pnl_quote, u)} on {notional} = {bps}  volume {size(p.volume_base, u)}"
+        + ("" if u else f"  ({UNITS_UNKNOWN})")
     )
 
 
@@ -131,15 +136,18 @@ def spread_row(x: SpreadLine, u: PairUnits | None) -> tuple[str, ...]:
 
 
 def feed_row(f: FeedLine) -> tuple[str, ...]:
-    """One health source's latest state."""
+    """One health source's latest state ("-" where the journal has no figure yet)."""
+    sync = {True: "yes", False: "NO", None: "-"}[f.in_sync]
     return (
         venue(f.source),
-        f.status,
-        "yes" if f.in_sync else "NO",
-        utc(f.ts_recv_ns),
-        age(f.age_ns),
+        f.status or "-",
+        sync,
+        "-" if f.ts_recv_ns is None else utc(f.ts_recv_ns),
+        "-" if f.age_ns is None else age(f.age_ns),
         str(f.events),
         str(f.not_up_events),
+        "-" if f.frames is None else f"{f.frames:,}",
+        "-" if f.resyncs is None else str(f.resyncs),
         f.detail,
     )
 

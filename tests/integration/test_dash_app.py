@@ -69,7 +69,9 @@ async def test_dashboard_mounts_and_shows_the_pair_and_its_figures(journal: Path
              "+44.38", "30.000 SOL", "24.5 s"],
         ]  # fmt: skip
         assert _rows(app, "#feeds") == [
-            ["orca:DpLa…ogRc", "up", "yes", "00:00:00.000", "47.1 s", "1", "0",
+            ["binance:SOLUSDC", "-", "-", "-", "-", "0", "0", "601", "0", ""],
+            # a pool counts decode errors, not resyncs
+            ["orca:DpLa…ogRc", "up", "yes", "00:00:00.000", "47.1 s", "1", "0", "86", "-",
              "in sync at slot 300000000"],
         ]  # fmt: skip
         assert _rows(app, "#signals") == [
@@ -140,7 +142,8 @@ async def test_a_new_pair_gets_its_own_section_in_raw_units_when_not_configured(
                 break
         assert _text(app, "#pair-ETH-USDC") == (
             "ETH/USDC  signals 1 (accepted 0)  hit rate n/a  arbs 0 completed, 0 one-legged\n"
-            "  PnL 0 on 0 = n/a  volume 0 base units"
+            "  PnL 0 on 0 = n/a  volume 0 base units  (pair not in the markets config: amounts "
+            "in base units; pass the run's --markets)"
         )
         assert _rows(app, "#spreads-ETH-USDC") == [
             ["buy_dex_sell_cex", "orca:DpLa…ogRc", "binance:SOLUSDC", "64.92", "24.20",
