@@ -20,8 +20,8 @@ SPREADS_CAPTION = (
     "(the engine journals a spread only while it beats the trigger)"
 )
 FEEDS_CAPTION = (
-    "feeds: sync and freshness (age of each source's latest health event; "
-    "live feeds repeat `up` as a heartbeat; frames and resyncs per market when a run ends)"
+    "feeds: sync and freshness (age of the latest health event; live feeds send `up` "
+    "heartbeats; frames and resyncs when a run ends)"
 )
 SPREAD_COLUMNS = ("direction", "buy", "sell", "spread bps", "trigger bps", "net bps", "size", "age")
 FEED_COLUMNS = (
