@@ -59,8 +59,11 @@ def cmd_replay(args: argparse.Namespace) -> int:
         # a run resumed from recovery snapshots continues the interrupted run's journal folder
         run_id = recovery_run_id(opts, run_id, explicit=bool(args.run_id))
         report = Path(args.report or settings.engine.report_path)
+        # several workers: one replay partition per pair, so each worker reads its own pairs
+        partition = "pair" if opts.workers > 1 else "all"
         flow = build_flow(
-            settings, captures, root, batch_size=args.batch_size, run_id=run_id, stop=stop
+            settings, captures, root, batch_size=args.batch_size, run_id=run_id, stop=stop,
+            partition=partition,
         )
         journal = root / run_id
         print(f"solarb: replaying {', '.join(str(c) for c in captures)} ...", flush=True)

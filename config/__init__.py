@@ -105,6 +105,9 @@ class EngineSettings(_Model):
     replay_batch_size: int = Field(default=1, ge=1)
     paper_cex_latency_ms: int = Field(default=20, ge=0)
     paper_dex_latency_ms: int = Field(default=400, ge=0)
+    leg_order: Literal["both", "dex_first"] = "both"
+    """Paper/replay legs: `both` at once (what the samples pin), or the DEX leg first and the
+    CEX leg on its fill (operators/legs.py)."""
     journal_flush_rows: int = Field(default=1000, ge=1)  # journal rows pending before a write
     journal_flush_ms: int = Field(default=1000, ge=0)  # ... or age of the oldest pending row
 

@@ -42,6 +42,7 @@ from connectors.order_journal import OrderRecord
 from connectors.redact import redact_text
 from operators.errors import ConfigError
 from operators.events import CostBreakdown, ExecutionReport, HealthEvent, Opportunity, OrderIntent
+from operators.legs import LegTransition
 from operators.risk import RiskDecision
 
 TABLES: dict[type, str] = {
@@ -69,6 +70,7 @@ class CounterRecord:
 
 TABLES[CounterRecord] = "counters"
 TABLES[OrderRecord] = "orders"
+TABLES[LegTransition] = "legs"
 
 
 def _digest(text: str) -> str:
@@ -94,6 +96,8 @@ def row_id(record: Any) -> str:
         )
     if isinstance(record, CounterRecord):
         return f"counter:{record.step}|{record.key}|{record.name}"
+    if isinstance(record, LegTransition):
+        return f"leg:{record.opportunity_id}|{record.from_state}>{record.to_state}@{record.ts_ns}"
     if isinstance(record, OrderRecord):
         # one row per request sent: a re-send of the same client id is a new request
         return f"order:{record.venue}|{record.client_order_id}@{record.ts_sent_ns}"

@@ -8,10 +8,14 @@ guessed.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from pathlib import Path
 
 from config import MarketSettings, PairSettings, Settings
 from connectors import venues
+from connectors.capture import capture_streams
+from operators.errors import ConfigError
 from operators.events import RawFrame
 
 
@@ -55,3 +59,57 @@ class Router:
     def pair_of(self, market_id: str) -> str:
         """Trading pair of a market id."""
         return self.by_id[market_id].pair.name
+
+    def pairs_of_stream(self, stream: str) -> set[str]:
+        """Every configured pair a capture stream name may belong to (the name alone, without
+        its source: a CEX stream is matched by every CEX adapter's stream names)."""
+        out = {
+            ref.pair.name
+            for (_venue, address), mid in self._dex.items()
+            if stream.split(":", 1)[0] == address
+            for ref in (self.by_id[mid],)
+        }
+        for (venue, symbol), mid in self._cex.items():
+            sym = venues.cex(venue).stream_symbol(stream)
+            if sym is not None and sym.upper() == symbol:
+                out.add(self.by_id[mid].pair.name)
+        return out
+
+
+def pair_partitions(settings: Settings, streams: Iterable[str]) -> dict[str, str]:
+    """Replay partition of each capture stream: one group per pair, so each pair's frames keep
+    their receive order through the pair step while pairs spread over workers.
+
+    Pairs that share a stream name (the name alone can be ambiguous across venues) are merged
+    into one group; streams of no configured pair share the group `unrouted`.
+    """
+    router = Router(settings)
+    parent = {p.name: p.name for p in settings.pairs}
+
+    def find(x: str) -> str:
+        while parent[x] != x:
+            x = parent[x]
+        return x
+
+    first: dict[str, str | None] = {}
+    for stream in streams:
+        pairs = sorted(router.pairs_of_stream(stream))
+        for other in pairs[1:]:  # ambiguous: these pairs must share a partition
+            parent[find(other)] = find(pairs[0])
+        first[stream] = pairs[0] if pairs else None
+    return {s: "unrouted" if p is None else find(p) for s, p in first.items()}
+
+
+def replay_partitioning(
+    settings: Settings, captures: list[Path], partition: str
+) -> Callable[[str], str] | None:
+    """`all`: one partition (one worker reads it all); `pair`: one per pair (pairs spread over
+    workers and processes); `stream`: one per stream."""
+    if partition == "all":
+        return lambda _s: "all"
+    if partition == "pair":
+        groups = pair_partitions(settings, (s for c in captures for s in capture_streams(c)))
+        return groups.__getitem__
+    if partition == "stream":
+        return None
+    raise ConfigError(f"replay partition must be all, pair or stream, not {partition!r}")

@@ -21,12 +21,14 @@ import bytewax.operators as op
 from bytewax.operators import StatefulLogic
 
 from config import Settings
+from connectors import venues
 from connectors.journal import CounterRecord
 from connectors.solana.sources import FEED_SOURCE
 from engine.markets import CexMarketState, MarketState, build_market_state
 from engine.params import risk_params, spread_params_from_settings
 from engine.router import Router
-from operators.events import HealthEvent, OrderIntent
+from operators.events import ExecutionReport, HealthEvent, OrderIntent
+from operators.legs import LegCommand, LegMachine, LegPolicy
 from operators.paper import PaperVenue
 from operators.risk import RiskGuard
 from operators.spread import PairEngine
@@ -171,6 +173,15 @@ class RiskStep:
 
 
 class PaperStep:
+    """The paper venue and the legs' state machine of one pair, in one keyed step.
+
+    A Bytewax graph has no cycles, so the leg machine (operators/legs.py) and the venue that
+    answers its orders live together: the guard's two intents start an opportunity's legs, the
+    machine's `send` / `unwind` commands become paper orders, the paper fills go back to the
+    machine, and views move its clocks (timeouts). Out come the fills and the leg transitions
+    (the journal's `fills` and `legs` tables).
+    """
+
     def __init__(self, settings: Settings, pair: str) -> None:
         p = settings.pair(pair)
         e = settings.engine
@@ -180,13 +191,66 @@ class PaperStep:
             e.paper_cex_latency_ms * 1_000_000,
             e.paper_dex_latency_ms * 1_000_000,
         )
+        self.legs = LegMachine(LegPolicy(order=e.leg_order), {})
+        self.dex_markets = frozenset(
+            m.market_id for m in p.markets if not venues.is_cex(m.venue)
+        )
+        self.waiting: dict[str, OrderIntent] = {}
+        """The first intent of an opportunity until its twin arrives (keyed by opportunity)."""
+        self.intents: dict[str, OrderIntent] = {}
+        """Every intent the legs may send, by intent id (resized twins replace theirs)."""
 
     def on_item(self, item: Any) -> list[Any]:
         if isinstance(item, OrderIntent):
-            return list(self.venue.on_intent(item))
-        return list(self.venue.on_view(item))
+            return self._on_intent(item)
+        out: list[Any] = list(self.venue.on_view(item))
+        cmds, moves = self.legs.on_tick(item.ts_recv_ns)
+        return self._reports(out) + list(moves) + self._run(cmds)
 
     def on_eof(self) -> list[Any]:
-        return list(self.venue.on_end())
+        return self._reports(list(self.venue.on_end()))
+
+    def _on_intent(self, intent: OrderIntent) -> list[Any]:
+        twin = self.waiting.pop(intent.opportunity_id, None)
+        if twin is None:
+            self.waiting[intent.opportunity_id] = intent
+            return []
+        buy, sell = (twin, intent) if twin.side == "buy" else (intent, twin)
+        self.intents[buy.intent_id], self.intents[sell.intent_id] = buy, sell
+        cmds, moves = self.legs.on_intents(buy, sell, self.dex_markets, intent.ts_intent_ns)
+        return list(moves) + self._run(cmds)
+
+    def _run(self, cmds: list[LegCommand]) -> list[Any]:
+        """Turn the machine's commands into paper orders (their fills feed the machine)."""
+        out: list[Any] = []
+        for c in cmds:
+            if c.kind == "query":
+                continue  # the paper venue answers every order: nothing is ever unknown
+            known = self.intents.get(c.intent_id)
+            if known is not None and c.kind == "send":
+                order = replace(known, size_base=c.size_base, ts_intent_ns=c.ts_ns)
+                legs = self.legs.open.get(c.opportunity_id)
+                if legs is not None:  # a twin cut to its first leg's fill: its scaled limit
+                    leg = legs.buy if c.side == "buy" else legs.sell
+                    order = replace(order, limit_quote=leg.intent.limit_quote)
+            else:
+                # hedge / unwind: get flat at the market (no limit), on the command's market
+                limit = 2**62 if c.side == "buy" else 0
+                order = OrderIntent(
+                    c.intent_id, c.opportunity_id, c.venue, c.market_id, c.side, c.size_base,
+                    limit, c.ts_ns, c.ts_ns, c.ts_ns, known.pair if known else "",
+                )  # fmt: skip
+            out += self._reports(list(self.venue.on_intent(order)))
+        return out
+
+    def _reports(self, reports: list[ExecutionReport]) -> list[Any]:
+        """Journal each fill and feed it to the legs (at its fill time)."""
+        out: list[Any] = []
+        for r in reports:
+            out.append(r)
+            cmds, moves = self.legs.on_report(replace(r, ts_recv_ns=r.ts_fill_ns))
+            out += list(moves)
+            out += self._run(cmds)
+        return out
 
 

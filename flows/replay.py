@@ -6,6 +6,8 @@
     SOLARB_CONFIG / SOLARB_MARKETS   config files (default: config/default.toml, markets.toml)
     SOLARB_JOURNAL   journal folder (default: engine.journal_dir); the run writes into
                      `<journal>/<run id>/` and points `<journal>/latest` at it
+    SOLARB_REPLAY_PARTITION   `all` (default: one partition), `pair` (one per pair: pairs
+                     spread over workers and processes, `-w N` / `-i/-a`) or `stream`
     SOLARB_RUN_ID    run id (default: a fresh one); give the same id to resume a run with
                      Bytewax recovery (the journal skips rows it already holds)
 """
@@ -25,6 +27,7 @@ from connectors.capture import validate_capture
 from connectors.journal import JournalSink
 from connectors.otel import TraceConfig, capture_scope
 from engine.graph import build_graph
+from engine.router import replay_partitioning
 from flows.tracing import attach_tracing
 from operators.errors import ConfigError
 from replay.source import ReplaySource
@@ -52,7 +55,7 @@ def build_flow(
     flow = Dataflow("solarb_replay")
     source = ReplaySource(
         captures,
-        partition_of=(lambda _s: "all") if partition == "all" else None,
+        partition_of=replay_partitioning(settings, captures, partition),
         batch_size=batch_size or settings.engine.replay_batch_size,
         stop=stop,
     )
@@ -81,7 +84,10 @@ def _from_env() -> Dataflow:
         )
     settings = load_settings()
     journal = Path(os.environ.get("SOLARB_JOURNAL") or settings.engine.journal_dir)
-    return build_flow(settings, captures, journal, run_id=os.environ.get("SOLARB_RUN_ID"))
+    partition = os.environ.get("SOLARB_REPLAY_PARTITION") or "all"
+    return build_flow(
+        settings, captures, journal, run_id=os.environ.get("SOLARB_RUN_ID"), partition=partition
+    )
 
 
 def __getattr__(name: str) -> Any:

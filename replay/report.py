@@ -12,6 +12,8 @@ from config import Settings
 from connectors.journal import read_table, run_dir
 from operators.errors import ConfigError
 
+FLATTENING = ("/hedge", "/unwind")
+"""Intent-id suffixes of the orders that flatten a one-legged trade (operators/legs.py)."""
 UNROUTED_WARN_SHARE = 0.5
 """Above this share of frames matching no market, the summary warns (a wrong markets file)."""
 
@@ -134,21 +136,37 @@ def summarize(journal: str | Path, settings: Settings) -> Summary:
     pnl = {name: 0 for name in units}
     notional = {name: 0 for name in units}
     done = one_leg = 0
-    for oid, legs in by_opp.items():
-        ok = [x for x in legs if x["status"] == "filled"]
-        if len(ok) == 2:
-            buy = next(x for x in ok if x["side"] == "buy")
-            sell = next(x for x in ok if x["side"] == "sell")
-            o = opp_by_id.get(oid)
-            if o is None:
-                raise ConfigError(f"journal: fills of {oid} but no such opportunity")
-            gas = round(o["cost_gas_bps"] * o["buy_quote"] / 1e4)
-            net = sell["quote_amount"] - sell["fee_quote"] - buy["quote_amount"] - buy["fee_quote"]
-            pair = o["pair"]
-            pnl[pair] = pnl.get(pair, 0) + net - gas
-            notional[pair] = notional.get(pair, 0) + buy["quote_amount"]
+    for oid, fills_of in by_opp.items():
+        ok = [x for x in fills_of if x["status"] == "filled"]
+        if not ok:
+            continue
+        o = opp_by_id.get(oid)
+        if o is None:
+            raise ConfigError(f"journal: fills of {oid} but no such opportunity")
+        pair = o["pair"]
+        legs_ok = [x for x in ok if not x["intent_id"].endswith(FLATTENING)]
+        # every fill counts: legs, and the hedge / unwind that flattened a one-legged trade
+        cash = sum(
+            (x["quote_amount"] if x["side"] == "sell" else -x["quote_amount"]) - x["fee_quote"]
+            for x in ok
+        )
+        net_base = sum(x["filled_base"] if x["side"] == "buy" else -x["filled_base"] for x in ok)
+        if net_base:
+            # still open (no unwind filled yet): marked at the worse of the two quoted prices
+            size = o["size_base"]
+            worse = min(o["buy_quote"], o["sell_quote"]) if net_base > 0 else max(
+                o["buy_quote"], o["sell_quote"]
+            )
+            cash += net_base * worse // size if net_base > 0 else -(-net_base * worse // size)
+        gas = round(o["cost_gas_bps"] * o["buy_quote"] / 1e4)  # the DEX transaction was sent
+        pnl[pair] = pnl.get(pair, 0) + cash - gas
+        if len(legs_ok) == 2:
+            notional[pair] = notional.get(pair, 0) + next(
+                x["quote_amount"] for x in legs_ok if x["side"] == "buy"
+            )
             done += 1
-        elif len(ok) == 1:
+        else:
+            notional[pair] = notional.get(pair, 0) + sum(x["quote_amount"] for x in legs_ok)
             one_leg += 1
     lat = [
         (o["ts_detect_wall_ns"] - o["ts_ingest_ns"]) / 1e3

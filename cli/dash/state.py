@@ -26,12 +26,15 @@ from typing import Any
 import numpy as np
 
 from operators.risk import KILL_SOURCE
+from replay.report import FLATTENING
 
 SLIPPAGE_EXTRA_KEY = "slippage_bps"
 """Key of a fill's `extra` that will carry its realised slippage; no fill carries it yet."""
 RECENT_SIGNALS = 10
 """How many of the newest signals the dashboard lists."""
 _UPDATE_RAIL = "signal_update"
+UNWIND_TIMED_OUT = "UNWIND TIMED OUT"
+"""How a leg machine's reason starts when a position was left open (docs/journal.md, legs)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,6 +155,10 @@ class DashState:
     latency: Latency | None
     slippage_p95_bps: float | None
     awaiting_fill: int
+    open_legs: dict[str, int] | None
+    """Opportunities whose legs are not `closed`, per leg state; None without a legs table."""
+    stuck_legs: int
+    """Open legs whose unwind timed out: a position a person must close."""
     recent: tuple[SignalLine, ...]
 
 
@@ -176,6 +183,7 @@ class DashFold:
     health: dict[str, dict[str, Any]] = field(default_factory=dict)
     health_counts: dict[str, tuple[int, int]] = field(default_factory=dict)
     market_counters: dict[str, dict[str, int]] = field(default_factory=dict)
+    legs: dict[str, dict[str, Any]] = field(default_factory=dict)
     kill_event: dict[str, Any] | None = None
     kill_trips: int = 0
     kill_rearms: int = 0
@@ -198,6 +206,7 @@ class DashFold:
             "intents": self._intent,
             "health": self._health,
             "counters": self._counter,
+            "legs": self._leg,
         }.get(table)
         for r in rows:
             self.rows += 1
@@ -265,6 +274,11 @@ class DashFold:
         if _latest(self.health.get(src), r, "ts_recv_ns"):
             self.health[src] = r
 
+    def _leg(self, r: dict[str, Any]) -> None:
+        self._tick(r["ts_ns"])
+        if _latest(self.legs.get(r["opportunity_id"]), r, "ts_ns"):
+            self.legs[r["opportunity_id"]] = r
+
     def _counter(self, r: dict[str, Any]) -> None:
         # written when a run ends (or a live one stops): frames and resyncs per market
         if r["step"] == "market_state" and r["name"] in ("frames", "resyncs"):
@@ -279,14 +293,16 @@ class DashFold:
             mine = [(oid, o) for oid, o in self.opps.items() if o.last and o.last["pair"] == pair]
             pnl = notional = volume = hits = completed = one_leg = 0
             for oid, _ in mine:
-                legs, net, buy = arbs[oid]
-                if legs == 2 and net is not None:
+                a = arbs[oid]
+                if a.net_quote is None:
+                    continue
+                pnl += a.net_quote
+                notional += a.notional_quote
+                volume += a.volume_base
+                if a.complete:
                     completed += 1
-                    hits += net > 0
-                    pnl += net
-                    notional += buy[0]
-                    volume += buy[1]
-                elif legs == 1:
+                    hits += a.net_quote > 0
+                else:
                     one_leg += 1
             spreads = tuple(
                 _spread_line(r, now)
@@ -327,8 +343,23 @@ class DashFold:
                 float(np.percentile(self.slippage_bps, 95)) if self.slippage_bps else None
             ),
             awaiting_fill=len(self.intents - self.filled_intents),
+            open_legs=self._open_legs(),
+            stuck_legs=sum(
+                1
+                for r in self.legs.values()
+                if r["to_state"] != "closed" and r["reason"].startswith(UNWIND_TIMED_OUT)
+            ),
             recent=recent,
         )
+
+    def _open_legs(self) -> dict[str, int] | None:
+        if not self.legs:
+            return None
+        out: dict[str, int] = {}
+        for r in self.legs.values():
+            if r["to_state"] != "closed":
+                out[r["to_state"]] = out.get(r["to_state"], 0) + 1
+        return dict(sorted(out.items()))
 
     def _feed(self, src: str, now_ns: int) -> FeedLine:
         r = self.health.get(src)
@@ -368,19 +399,48 @@ class DashFold:
         )
 
 
-def _arb(o: _Opp) -> tuple[int, int | None, tuple[int, int]]:
-    """(legs filled, net PnL in quote units once both legs filled, (buy cost, base bought))."""
+@dataclass(frozen=True, slots=True)
+class _Arb:
+    legs_filled: int
+    complete: bool
+    net_quote: int | None
+    notional_quote: int
+    volume_base: int
+
+
+def _arb(o: _Opp) -> _Arb:
+    """One opportunity's money, counted as `replay.report.summarize` counts it: every fill
+    (legs, and the hedge / unwind that flattened a one-legged trade), a position still open
+    marked at the worse of the two quoted prices, gas once the DEX transaction was sent."""
     ok = [f for f in o.fills if f["status"] == "filled"]
-    if len(ok) != 2 or o.last is None:
-        return len(ok), None, (0, 0)
-    buy = next((f for f in ok if f["side"] == "buy"), None)
-    sell = next((f for f in ok if f["side"] == "sell"), None)
-    if buy is None or sell is None:
-        return 2, None, (0, 0)
-    # gas as `replay.report.summarize` counts it: the latest estimate of the signal, in quote
-    gas = round(o.last["cost_gas_bps"] * o.last["buy_quote"] / 1e4)
-    net = sell["quote_amount"] - sell["fee_quote"] - buy["quote_amount"] - buy["fee_quote"] - gas
-    return 2, net, (buy["quote_amount"], buy["filled_base"])
+    if not ok or o.last is None:
+        return _Arb(0, False, None, 0, 0)
+    legs = [f for f in ok if not f["intent_id"].endswith(FLATTENING)]
+    cash = sum(
+        (f["quote_amount"] if f["side"] == "sell" else -f["quote_amount"]) - f["fee_quote"]
+        for f in ok
+    )
+    net_base = sum(f["filled_base"] if f["side"] == "buy" else -f["filled_base"] for f in ok)
+    size, buy_q, sell_q = o.last["size_base"], o.last["buy_quote"], o.last["sell_quote"]
+    if net_base > 0:
+        cash += net_base * min(buy_q, sell_q) // size
+    elif net_base < 0:
+        cash -= -net_base * max(buy_q, sell_q) // size
+    gas = round(o.last["cost_gas_bps"] * buy_q / 1e4)
+    complete = len(legs) == 2
+    bought = [f for f in legs if f["side"] == "buy"]
+    notional = (
+        sum(f["quote_amount"] for f in bought)
+        if complete
+        else sum(f["quote_amount"] for f in legs)
+    )
+    return _Arb(
+        legs_filled=len(legs),
+        complete=complete,
+        net_quote=cash - gas,
+        notional_quote=notional,
+        volume_base=sum(f["filled_base"] for f in bought),
+    )
 
 
 def _spread_line(r: Mapping[str, Any], now_ns: int) -> SpreadLine:
@@ -399,9 +459,7 @@ def _spread_line(r: Mapping[str, Any], now_ns: int) -> SpreadLine:
     )
 
 
-def _signal_line(
-    first: dict[str, Any], o: _Opp, arb: tuple[int, int | None, tuple[int, int]]
-) -> SignalLine:
+def _signal_line(first: dict[str, Any], o: _Opp, arb: _Arb) -> SignalLine:
     accepted = any(d["accepted"] for d in o.decisions)
     acted = [d for d in o.decisions if d["rail"] != _UPDATE_RAIL]
     if accepted:
@@ -419,9 +477,9 @@ def _signal_line(
         size_base=first["size_base"],
         net_bps=first["net_bps"],
         decision=decision,
-        legs_filled=arb[0],
+        legs_filled=arb.legs_filled,
         legs_reported=len(o.fills),
-        pnl_quote=arb[1],
+        pnl_quote=arb.net_quote,
     )
 
 

@@ -13,7 +13,7 @@ from cli.dash.state import DashState, FeedLine, PairFigures, SignalLine, SpreadL
 from replay.report import PairUnits
 
 SLIPPAGE_NA = "n/a: fills do not carry realised slippage yet"
-OPEN_LEGS_NA = "n/a: live execution is not built"
+OPEN_LEGS_NA = "n/a: no legs table in this journal"
 UNITS_UNKNOWN = "pair not in the markets config: amounts in base units; pass the run's --markets"
 SPREADS_CAPTION = (
     "per pair: latest journaled spread per direction and venue combination "
@@ -155,9 +155,9 @@ def feed_row(f: FeedLine) -> tuple[str, ...]:
 def signal_row(x: SignalLine, u: PairUnits | None) -> tuple[str, ...]:
     """One recent signal and its outcome."""
     if x.pnl_quote is not None:
-        fills = f"2/2 filled, {quote(x.pnl_quote, u)}"
+        fills = f"{x.legs_filled}/2 filled, {quote(x.pnl_quote, u)}"
     elif x.legs_reported:
-        fills = f"{x.legs_filled}/{x.legs_reported} filled"
+        fills = f"{x.legs_filled}/2 filled"
     else:
         fills = "-"
     return (
@@ -186,8 +186,18 @@ def figures_lines(s: DashState) -> list[str]:
     return [
         f"tick -> opportunity  {lat_txt}",
         f"p95 slippage         {slip}",
-        f"open legs            {OPEN_LEGS_NA} (paper intents awaiting a fill: {s.awaiting_fill})",
+        f"open legs            {open_legs_text(s)}",
     ]
+
+
+def open_legs_text(s: DashState) -> str:
+    """Open legs per state (from the legs table), and the ones a person must close."""
+    if s.open_legs is None:
+        return f"{OPEN_LEGS_NA} (paper intents awaiting a fill: {s.awaiting_fill})"
+    n = sum(s.open_legs.values())
+    states = ", ".join(f"{k} {v}" for k, v in s.open_legs.items())
+    stuck = f"; {s.stuck_legs} UNWIND TIMED OUT, close by hand" if s.stuck_legs else ""
+    return f"{n}" + (f" ({states})" if states else "") + stuck
 
 
 def header_line(s: DashState, run: str, clock: str) -> str:

@@ -152,6 +152,14 @@ class TokenPair:
     """True for CLOB markets: token A is always the base (`base_is_a` has no meaning)."""
 
 
+def base_quote_tokens(market: Any) -> TokenPair:
+    """The tokens of an on-chain order book market (Phoenix, OpenBook v2): base and quote are
+    fixed by the program, each with its decimals in the market account."""
+    return TokenPair(
+        market.base_mint, market.quote_mint, market.base_decimals, market.quote_decimals, True
+    )
+
+
 @dataclass(frozen=True, slots=True)
 class AccountDecoder:
     """One account type of a DEX program: the role it plays and its decoder (bytes -> value)."""

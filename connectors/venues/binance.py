@@ -9,6 +9,8 @@ stale after 10 silent periods: 1 s (`CexAdapter.stale_after_ms`), not the 30 s a
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import msgspec
 
 from connectors.cex import binance as codec
@@ -59,22 +61,14 @@ SPOT = CexAdapter(
     orders=orders.SPOT,
 )
 
-USDM = CexAdapter(
+# USD-M speaks the same wire protocol on its own hosts, with its own REST weights and orders.
+USDM = replace(
+    SPOT,
     id="binance-usdm",
-    book_sync=codec.BookSync,
-    decode_frame=codec.decode_frame,
-    stream_symbol=codec.stream_symbol,
-    subscribe_message=codec.subscribe_message,
-    snapshot_path=codec.snapshot_path,
-    resync="rest",
-    client_ping=None,
-    ping_interval_s=15.0,
-    snapshot_limit=1000,
     rest_budget=(2400, 60.0),
     server_time_path="/fapi/v1/time",
     parse_server_time_ms=_server_time("binance-usdm"),
     depth_weight=_usdm_depth_weight,
-    used_weight_header="X-MBX-USED-WEIGHT-1M",
-    book_cadence_ms=100,
+    market_sources={},
     orders=orders.USDM,
 )

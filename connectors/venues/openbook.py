@@ -10,7 +10,7 @@ from typing import Any
 
 from connectors.solana import openbook as codec
 from connectors.solana import openbook_take
-from connectors.venues.base import AccountDecoder, DexAdapter, TokenPair
+from connectors.venues.base import AccountDecoder, DexAdapter, base_quote_tokens
 from operators.errors import DecodeError
 
 PROGRAM_ID = openbook_take.OPENBOOK_PROGRAM_ID
@@ -28,12 +28,6 @@ def _wanted(_address: str, market: Any, _derive: bool) -> list[str]:
     return [str(market.bids), str(market.asks)]
 
 
-def _tokens(market: Any) -> TokenPair:
-    return TokenPair(
-        market.base_mint, market.quote_mint, market.base_decimals, market.quote_decimals, True
-    )
-
-
 OPENBOOK = DexAdapter(
     id="openbook",
     kind="clob",
@@ -46,6 +40,6 @@ OPENBOOK = DexAdapter(
     wanted_accounts=_wanted,
     watch_main=lambda _derive: True,
     check_market=_check_market,
-    tokens=_tokens,
+    tokens=base_quote_tokens,
     plan_swap=openbook_take.plan_swap,
 )

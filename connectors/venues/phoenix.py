@@ -10,7 +10,7 @@ from typing import Any
 
 from connectors.solana import phoenix as codec
 from connectors.solana import phoenix_swap
-from connectors.venues.base import AccountDecoder, DexAdapter, TokenPair
+from connectors.venues.base import AccountDecoder, DexAdapter, base_quote_tokens
 from operators.errors import DecodeError
 
 PROGRAM_ID = phoenix_swap.PHOENIX_PROGRAM_ID
@@ -24,12 +24,6 @@ def _check_market(market: Any) -> None:
         )
 
 
-def _tokens(market: Any) -> TokenPair:
-    return TokenPair(
-        market.base_mint, market.quote_mint, market.base_decimals, market.quote_decimals, True
-    )
-
-
 PHOENIX = DexAdapter(
     id="phoenix",
     kind="clob",
@@ -39,6 +33,6 @@ PHOENIX = DexAdapter(
     },
     decode_main=codec.decode_market,
     check_market=_check_market,
-    tokens=_tokens,
+    tokens=base_quote_tokens,
     plan_swap=phoenix_swap.plan_swap,
 )

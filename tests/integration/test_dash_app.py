@@ -52,7 +52,7 @@ async def test_dashboard_mounts_and_shows_the_pair_and_its_figures(journal: Path
     async with app.run_test(size=(160, 60)) as pilot:
         await pilot.pause()
         assert _text(app, "#header") == (
-            f"run {RUN_ID}  |  journal clock 2026-01-01 00:00:47 UTC  |  41 journal rows"
+            f"run {RUN_ID}  |  journal clock 2026-01-01 00:00:47 UTC  |  47 journal rows"
         )
         assert _text(app, "#kill") == (
             "kill switch: armed | 0 trips, 0 re-arms, 0 signals rejected by it"
@@ -85,8 +85,7 @@ async def test_dashboard_mounts_and_shows_the_pair_and_its_figures(journal: Path
         assert figures[0].endswith("(6 samples)")
         assert figures[1:] == [
             "p95 slippage         n/a: fills do not carry realised slippage yet",
-            "open legs            n/a: live execution is not built "
-            "(paper intents awaiting a fill: 0)",
+            "open legs            0",
         ]
 
 
@@ -118,7 +117,7 @@ async def test_dashboard_refreshes_when_a_new_part_file_appears(journal: Path) -
             "1 trips, 0 re-arms, 0 signals rejected by it"
         )
         assert app.query_one("#kill", Static).has_class("killed")
-        assert _text(app, "#header").endswith("42 journal rows")
+        assert _text(app, "#header").endswith("48 journal rows")
 
 
 async def test_a_new_pair_gets_its_own_section_in_raw_units_when_not_configured(

@@ -36,7 +36,7 @@ def _state(journal: Path) -> DashState:
 def test_dash_figures_of_the_replay_are_exact(journal: Path) -> None:
     s = _state(journal)
     assert s.clock_ns == 1767225647101428639  # the newest event: the last signal update
-    assert s.rows == 41
+    assert s.rows == 47  # 41 records and 6 leg state changes
     (p,) = s.pairs
     assert (p.pair, p.signals, p.accepted, p.hits, p.completed, p.one_legged) == (
         "SOL/USDC", 2, 2, 2, 2, 0,
@@ -59,6 +59,7 @@ def test_dash_figures_of_the_replay_are_exact(journal: Path) -> None:
     assert s.latency is not None and s.latency.n == 6  # wall-clock stamps: only the count
     assert s.slippage_p95_bps is None
     assert s.awaiting_fill == 0
+    assert (s.open_legs, s.stuck_legs) == ({}, 0)  # both arbs closed
     assert [(x.direction, x.decision, x.legs_filled, x.pnl_quote) for x in s.recent] == [
         ("buy_cex_sell_dex", "accepted", 2, 26_367_967),
         ("buy_dex_sell_cex", "accepted", 2, 23_150_068),
@@ -88,7 +89,7 @@ def test_dash_text_shows_human_units(journal: Path) -> None:
     assert view.signal_row(s.recent[0], u)[-3:] == ("+47.56", "accepted", "2/2 filled, +26.37 USDC")
     assert view.figures_lines(s)[1:] == [
         "p95 slippage         n/a: fills do not carry realised slippage yet",
-        "open legs            n/a: live execution is not built (paper intents awaiting a fill: 0)",
+        "open legs            0",
     ]
     assert view.kill_line(s) == "kill switch: armed | 0 trips, 0 re-arms, 0 signals rejected by it"
 
@@ -107,7 +108,7 @@ def test_incremental_polls_read_each_part_once_and_end_with_the_same_figures(
     (tmp_path / "journal" / "latest").write_text(RUN_ID + "\n")
     tail, fold = JournalTail(tmp_path / "journal"), DashFold()
     parts = _copy_parts_one_by_one(src, dst)
-    assert len(parts) == 21
+    assert len(parts) == 25
     rows_per_poll = []
     for target in parts:
         target.parent.mkdir(exist_ok=True)
@@ -118,7 +119,7 @@ def test_incremental_polls_read_each_part_once_and_end_with_the_same_figures(
         for table, rows in new.rows.items():
             fold.add(table, rows)
     assert tail.poll().empty
-    assert sum(rows_per_poll) == 41
+    assert sum(rows_per_poll) == 47
     assert fold.state() == _state(journal)
 
 
@@ -131,7 +132,7 @@ def test_tail_starts_over_when_latest_names_a_new_run(journal: Path, tmp_path: P
     (root / "latest").write_text("second-run\n")
     new = tail.poll()
     assert (new.restarted, new.run.name, sum(len(r) for r in new.rows.values())) == (
-        True, "second-run", 41,
+        True, "second-run", 47,
     )
 
 
@@ -211,6 +212,47 @@ def test_p95_slippage_comes_from_filled_legs_that_carry_it() -> None:
     fold.add("fills", fills)
     assert fold.state().slippage_p95_bps == pytest.approx(2.9)
     assert fold.state().awaiting_fill == 0
+
+
+def test_a_one_legged_position_is_marked_at_the_worse_quote_like_the_report() -> None:
+    fold = DashFold()
+    opp = {
+        "opportunity_id": "o", "pair": "SOL/USDC", "direction": "buy_cex_sell_dex",
+        "buy_venue": "a", "sell_venue": "b", "update_seq": 0, "ts_detect_ns": 1,
+        "spread_bps": 30.0, "threshold_bps": 20.0, "net_bps": 10.0, "size_base": 10,
+        "buy_quote": 100, "sell_quote": 110, "cost_gas_bps": 0.0,
+    }
+    buy = {
+        "intent_id": "o/buy", "opportunity_id": "o", "status": "filled", "side": "buy",
+        "filled_base": 10, "quote_amount": 100, "fee_quote": 1, "ts_fill_ns": 2, "extra": "{}",
+    }
+    fold.add("opportunities", [opp])
+    fold.add("fills", [buy])
+    (p,) = fold.state().pairs
+    # -100 paid - 1 fee + 10 base marked at min(100, 110)
+    assert (p.pnl_quote, p.notional_quote, p.completed, p.one_legged, p.hits) == (-1, 100, 0, 1, 0)
+    # the unwind sells the 10 back at 98: the position is flat, the loss realised
+    unwind = buy | {"intent_id": "o/unwind", "side": "sell", "quote_amount": 98, "ts_fill_ns": 3}
+    fold.add("fills", [unwind])
+    (p,) = fold.state().pairs
+    assert (p.pnl_quote, p.notional_quote, p.one_legged) == (-4, 100, 1)
+
+
+def _leg(oid: str, to_state: str, ts: int, reason: str = "") -> dict[str, Any]:
+    return {
+        "opportunity_id": oid, "from_state": "x", "to_state": to_state, "reason": reason,
+        "net_base": 0, "ts_ns": ts,
+    }
+
+
+def test_open_legs_count_opportunities_not_closed_per_state() -> None:
+    fold = DashFold()
+    assert fold.state().open_legs is None  # a journal without a legs table
+    fold.add("legs", [_leg("a", "sent", 1), _leg("a", "closed", 2), _leg("b", "sent", 3)])
+    fold.add("legs", [_leg("c", "unwinding", 4, "UNWIND TIMED OUT after 3 tries")])
+    s = fold.state()
+    assert (s.open_legs, s.stuck_legs) == ({"sent": 1, "unwinding": 1}, 1)
+    assert view.open_legs_text(s) == "2 (sent 1, unwinding 1); 1 UNWIND TIMED OUT, close by hand"
 
 
 def test_amounts_round_half_up_with_integer_maths() -> None:

@@ -52,7 +52,7 @@ RISK_ENV = {
 }
 Journal = dict[str, list[dict[str, Any]]]
 WALL_CLOCK = {"ts_ingest_ns", "ts_detect_wall_ns"}
-TABLES = ("opportunities", "decisions", "intents", "fills", "health", "counters")
+TABLES = ("opportunities", "decisions", "intents", "fills", "health", "counters", "legs")
 VIEWS = (CexBookView, ClmmView, ClobView)
 SIZE = 30_000_000_000  # 30 SOL, the pair's max_trade_base
 
@@ -200,7 +200,8 @@ def test_every_paper_leg_is_filled_or_rejected_with_a_reason(
     journal: Journal,
 ) -> None:
     intents = {i["intent_id"]: i for i in journal["intents"]}
-    fills = journal["fills"]
+    unwinds = [f for f in journal["fills"] if f["intent_id"].endswith("/unwind")]
+    fills = [f for f in journal["fills"] if not f["intent_id"].endswith("/unwind")]
     assert len(intents) == len(fills) == 68
     assert sorted(f["intent_id"] for f in fills) == sorted(intents)
     for f in fills:
@@ -213,6 +214,21 @@ def test_every_paper_leg_is_filled_or_rejected_with_a_reason(
     status = Counter((_venue(f["venue"]), f["status"]) for f in fills)
     assert {v for v, s in status if s == "filled"} == set(ALL_VENUES)
     assert status[("phoenix", "rejected")] == 2 and sum(status.values()) == 68
+    # Each one-legged opportunity is unwound (no hedge market in this sample) on the venue whose
+    # leg filled, on the other side, for what it filled: nothing is left open.
+    rejected = {f["opportunity_id"] for f in fills if f["status"] == "rejected"}
+    assert len(unwinds) == len(rejected) == 3
+    for u in unwinds:
+        (done,) = [f for f in fills if f["opportunity_id"] == u["opportunity_id"]
+                   and f["status"] == "filled"]  # fmt: skip
+        assert (u["status"], u["venue"], u["filled_base"]) == (
+            "filled", done["venue"], done["filled_base"],
+        )  # fmt: skip
+        assert u["side"] != done["side"]
+    legs = journal.get("legs")
+    if legs is not None:
+        closed = {r["opportunity_id"] for r in legs if r["to_state"] == "closed"}
+        assert closed == {i["opportunity_id"] for i in intents.values()}
 
 
 def test_replay_is_identical_at_batch_size_1_and_1000(

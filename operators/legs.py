@@ -1,0 +1,322 @@
+"""Leg risk: one state machine per opportunity, from its two intents to a closed, flat position.
+
+    planned ─► sent ─► filled ─────────────────────────► closed
+                 │                                          ▲
+                 └─► partial | failed ─► hedging ─► hedged ─┤
+                                            └─(timeout)─► unwinding ─► unwound ─┘
+
+- `planned`: the guard accepted the opportunity; nothing is on the wire yet. With the default
+  leg order `dex_first` the DEX leg goes first and the CEX IOC only once the DEX leg has filled
+  (a DEX leg that fails then costs nothing but gas); `both` sends the two legs at once.
+- `sent`: orders are out; every execution report moves the legs' fills on.
+- `filled`: both legs filled in full, base amounts equal: the arb is flat and `closed` at once.
+- `partial` / `failed`: a leg filled less than its twin (or nothing): the position holds net
+  base. It is hedged on the policy's hedge market (the CEX's USDT perp, lowest latency) for the
+  net amount; `hedged` once the hedge fills, then `closed`.
+- If the hedge does not fill within its timeout, the net position is unwound on the spot venue
+  that filled (the opposite side), `unwound`, then `closed`.
+
+Every state has a timeout (`LegPolicy`), so no opportunity can wait forever. Time is the
+events' own (`ts_recv_ns` of reports, `now_ns` of ticks), never a wall clock, so a replay takes
+the same steps. The machine only decides: it returns `LegCommand`s (send / hedge / unwind /
+query) for the execution sinks and `LegTransition`s for the journal's `legs` table. Amounts are
+base units and quote base units (integers).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+from operators.errors import ExecutionError
+from operators.events import ExecutionReport, OrderIntent, Side
+
+LegsState = Literal[
+    "planned", "sent", "filled", "partial", "failed", "hedging", "hedged", "unwinding",
+    "unwound", "closed",
+]  # fmt: skip
+LegOrder = Literal["dex_first", "both"]
+CommandKind = Literal["send", "hedge", "unwind", "query"]
+
+
+@dataclass(frozen=True, slots=True)
+class LegPolicy:
+    """How legs are sent and how long each state may last (ns)."""
+
+    order: LegOrder = "dex_first"
+    planned_timeout_ns: int = 1_000_000_000
+    """planned -> failed when the first order is not out by then."""
+    sent_timeout_ns: int = 5_000_000_000
+    """sent -> query the venues, then partial/failed, when a leg has no final report by then."""
+    hedge_timeout_ns: int = 2_000_000_000
+    """hedging -> unwinding when the hedge has not filled by then."""
+    unwind_timeout_ns: int = 10_000_000_000
+    """unwinding -> closed (flagged) when the unwind has not filled by then: a person must look."""
+    lot_base: int = 1
+    """Net base below one lot is flat (nothing to hedge)."""
+
+
+@dataclass(frozen=True, slots=True)
+class LegCommand:
+    """What the execution sinks must do for an opportunity."""
+
+    kind: CommandKind
+    opportunity_id: str
+    venue: str
+    market_id: str
+    side: Side
+    size_base: int
+    intent_id: str
+    ts_ns: int
+
+
+@dataclass(frozen=True, slots=True)
+class LegTransition:
+    """One row of the `legs` journal table: a state change and why."""
+
+    opportunity_id: str
+    from_state: LegsState
+    to_state: LegsState
+    reason: str
+    net_base: int
+    ts_ns: int
+
+
+@dataclass(slots=True)
+class _Leg:
+    intent: OrderIntent
+    sent: bool = False
+    done: bool = False
+    filled_base: int = 0
+    quote_amount: int = 0
+    fee_quote: int = 0
+
+
+@dataclass(slots=True)
+class OpportunityLegs:
+    """The legs of one opportunity and where they stand. Plain data: snapshot-able."""
+
+    opportunity_id: str
+    buy: _Leg
+    sell: _Leg
+    dex_venues: frozenset[str]
+    hedge_market: tuple[str, str] | None
+    """(venue, market_id) of the hedge (a CEX perp), or None: unwind straight away."""
+    state: LegsState = "planned"
+    since_ns: int = 0
+    hedge_intent: str = ""
+    hedge_filled_base: int = 0
+    queried: bool = False
+    last_ns: int = 0
+    """The latest report time seen: reports may arrive in any order, the clock never goes back."""
+    transitions: list[LegTransition] = field(default_factory=list)
+
+    @property
+    def net_base(self) -> int:
+        """Base bought minus base sold (the hedge counts on its side), base units."""
+        return self.buy.filled_base - self.sell.filled_base - self.hedge_filled_base
+
+    def legs(self) -> tuple[_Leg, _Leg]:
+        """(buy leg, sell leg)."""
+        return self.buy, self.sell
+
+
+class LegMachine:
+    """Every open opportunity's legs; `on_intents`, `on_report`, `on_tick` drive them."""
+
+    def __init__(self, policy: LegPolicy, hedge_markets: dict[str, tuple[str, str]]) -> None:
+        self.p = policy
+        self.hedge_markets = hedge_markets
+        """CEX venue -> (perp venue, perp market id) used to hedge its pair's base."""
+        self.open: dict[str, OpportunityLegs] = {}
+        self.closed = 0
+
+    # -- inputs -------------------------------------------------------------------------------
+
+    def on_intents(
+        self, buy: OrderIntent, sell: OrderIntent, dex_venues: frozenset[str], now_ns: int
+    ) -> tuple[list[LegCommand], list[LegTransition]]:
+        """Start an accepted opportunity: send its first leg(s) as the leg order says."""
+        oid = buy.opportunity_id
+        if sell.opportunity_id != oid or buy.side != "buy" or sell.side != "sell":
+            raise ExecutionError(
+                f"{oid}: intents are not one buy and one sell leg", retryable=False
+            )
+        if oid in self.open:
+            raise ExecutionError(f"{oid}: legs already planned (never sent twice)", retryable=False)
+        cex = sell.venue if buy.venue in dex_venues else buy.venue
+        legs = OpportunityLegs(
+            oid, _Leg(buy), _Leg(sell), dex_venues, self.hedge_markets.get(cex), since_ns=now_ns
+        )
+        self.open[oid] = legs
+        first = [x for x in legs.legs() if x.intent.venue in dex_venues]
+        to_send = first if self.p.order == "dex_first" and len(first) == 1 else list(legs.legs())
+        cmds = [self._send(legs, leg, now_ns) for leg in to_send]
+        return cmds, [self._move(legs, "sent", f"sent {len(cmds)} leg(s)", now_ns)]
+
+    def on_report(self, r: ExecutionReport) -> tuple[list[LegCommand], list[LegTransition]]:
+        """Apply one execution report (leg, hedge or unwind) and move the machine on."""
+        legs = self.open.get(r.opportunity_id)
+        if legs is None:
+            return [], []  # a late report of a closed opportunity: the journal has it
+        # the machine's clock is the latest report seen, so the order reports of one moment
+        # arrive in (batching, merges) cannot change what it decides
+        legs.last_ns = max(legs.last_ns, r.ts_recv_ns, legs.since_ns)
+        now = legs.last_ns
+        if r.intent_id == legs.hedge_intent:
+            signed = r.filled_base if r.side == "sell" else -r.filled_base
+            legs.hedge_filled_base += signed
+            return self._after_hedge(legs, r, now)
+        leg = next((x for x in legs.legs() if x.intent.intent_id == r.intent_id), None)
+        if leg is None:
+            raise ExecutionError(f"{r.opportunity_id}: report for unknown leg {r.intent_id}",
+                                 retryable=False)  # fmt: skip
+        leg.filled_base += r.filled_base
+        leg.quote_amount += r.quote_amount
+        leg.fee_quote += r.fee_quote
+        if r.status in ("filled", "rejected", "cancelled"):
+            leg.done = True
+        return self._after_leg(legs, leg, now)
+
+    def on_tick(self, now_ns: int) -> tuple[list[LegCommand], list[LegTransition]]:
+        """Fire the timeouts due at `now_ns` (event time)."""
+        cmds: list[LegCommand] = []
+        moves: list[LegTransition] = []
+        for legs in list(self.open.values()):
+            c, m = self._timeout(legs, now_ns)
+            cmds += c
+            moves += m
+        return cmds, moves
+
+    # -- transitions --------------------------------------------------------------------------
+
+    def _after_leg(
+        self, legs: OpportunityLegs, leg: _Leg, now: int
+    ) -> tuple[list[LegCommand], list[LegTransition]]:
+        if legs.state != "sent":
+            return [], []
+        buy, sell = legs.legs()
+        twin = sell if leg is buy else buy
+        if leg.done and not twin.sent:
+            # dex_first: the DEX leg's outcome decides whether the CEX leg goes at all
+            if leg.filled_base == 0:
+                return [], [self._close(legs, "first leg filled nothing", now)]
+            twin_intent = twin.intent
+            if leg.filled_base < twin_intent.size_base:
+                twin.intent = _resized(twin_intent, leg.filled_base)
+            return [self._send(legs, twin, now)], []
+        if not (buy.done and sell.done):
+            return [], []
+        if legs.net_base == 0 and buy.filled_base > 0:
+            return [], [
+                self._move(legs, "filled", "both legs filled", now),
+                self._close(legs, "flat", now),
+            ]
+        if buy.filled_base == 0 and sell.filled_base == 0:
+            return [], [self._move(legs, "failed", "no leg filled", now),
+                        self._close(legs, "nothing filled, nothing to hedge", now)]  # fmt: skip
+        state: LegsState = "partial" if buy.filled_base and sell.filled_base else "failed"
+        move = self._move(legs, state, f"net {legs.net_base} base after both legs", now)
+        cmds, more = self._hedge_or_unwind(legs, now)
+        return cmds, [move, *more]
+
+    def _hedge_or_unwind(
+        self, legs: OpportunityLegs, now: int
+    ) -> tuple[list[LegCommand], list[LegTransition]]:
+        net = legs.net_base
+        if abs(net) < self.p.lot_base:
+            return [], [self._close(legs, f"net {net} base is under one lot", now)]
+        if legs.hedge_market is None:
+            return self._unwind(legs, now, "no hedge market configured")
+        venue, market = legs.hedge_market
+        side: Side = "sell" if net > 0 else "buy"
+        legs.hedge_intent = f"{legs.opportunity_id}/hedge"
+        cmd = LegCommand("hedge", legs.opportunity_id, venue, market, side, abs(net),
+                         legs.hedge_intent, now)  # fmt: skip
+        return [cmd], [self._move(legs, "hedging", f"hedge {side} {abs(net)} on {market}", now)]
+
+    def _after_hedge(
+        self, legs: OpportunityLegs, r: ExecutionReport, now: int
+    ) -> tuple[list[LegCommand], list[LegTransition]]:
+        if abs(legs.net_base) < self.p.lot_base:
+            to: LegsState = "hedged" if legs.state == "hedging" else "unwound"
+            return [], [self._move(legs, to, f"{r.status} {r.filled_base}", now),
+                        self._close(legs, "flat", now)]  # fmt: skip
+        if r.status in ("rejected", "cancelled", "filled") and legs.state == "hedging":
+            return self._unwind(legs, now, f"hedge {r.status} with net {legs.net_base} left")
+        return [], []
+
+    def _unwind(
+        self, legs: OpportunityLegs, now: int, why: str
+    ) -> tuple[list[LegCommand], list[LegTransition]]:
+        net = legs.net_base
+        filled = legs.buy if net > 0 else legs.sell
+        side: Side = "sell" if net > 0 else "buy"
+        legs.hedge_intent = f"{legs.opportunity_id}/unwind"
+        i = filled.intent
+        cmd = LegCommand(
+            "unwind", legs.opportunity_id, i.venue, i.market_id, side, abs(net),
+            legs.hedge_intent, now,
+        )  # fmt: skip
+        return [cmd], [self._move(legs, "unwinding", why, now)]
+
+    def _timeout(
+        self, legs: OpportunityLegs, now: int
+    ) -> tuple[list[LegCommand], list[LegTransition]]:
+        age = now - legs.since_ns
+        p = self.p
+        if legs.state == "sent" and age > p.sent_timeout_ns:
+            if not legs.queried:
+                # resolve by asking the venues before anything else: never re-send blindly
+                legs.queried = True
+                legs.since_ns = now
+                return [
+                    LegCommand("query", legs.opportunity_id, x.intent.venue, x.intent.market_id,
+                               x.intent.side, x.intent.size_base, x.intent.intent_id, now)
+                    for x in legs.legs() if x.sent and not x.done
+                ], []  # fmt: skip
+            for x in legs.legs():
+                x.done = True
+            if legs.net_base == 0:
+                return [], [self._move(legs, "failed", "no report after query", now),
+                            self._close(legs, "flat", now)]  # fmt: skip
+            move = self._move(legs, "partial", "legs timed out with a net position", now)
+            cmds, more = self._hedge_or_unwind(legs, now)
+            return cmds, [move, *more]
+        if legs.state == "hedging" and age > p.hedge_timeout_ns:
+            return self._unwind(legs, now, "hedge timed out")
+        if legs.state == "unwinding" and age > p.unwind_timeout_ns:
+            return [], [self._close(legs, f"UNWIND TIMED OUT: net {legs.net_base} base open", now)]
+        return [], []
+
+    # -- helpers ------------------------------------------------------------------------------
+
+    def _send(self, legs: OpportunityLegs, leg: _Leg, now: int) -> LegCommand:
+        leg.sent = True
+        i = leg.intent
+        return LegCommand("send", legs.opportunity_id, i.venue, i.market_id, i.side, i.size_base,
+                          i.intent_id, now)  # fmt: skip
+
+    def _move(self, legs: OpportunityLegs, to: LegsState, why: str, now: int) -> LegTransition:
+        t = LegTransition(legs.opportunity_id, legs.state, to, why, legs.net_base, now)
+        legs.state = to
+        legs.since_ns = now
+        legs.transitions.append(t)
+        return t
+
+    def _close(self, legs: OpportunityLegs, why: str, now: int) -> LegTransition:
+        t = self._move(legs, "closed", why, now)
+        del self.open[legs.opportunity_id]
+        self.closed += 1
+        return t
+
+
+def _resized(i: OrderIntent, size_base: int) -> OrderIntent:
+    """The twin leg cut down to what the first leg filled (its limit scaled pro rata, rounded
+    in the venue's favour so the limit never loosens)."""
+    if i.side == "buy":
+        limit = i.limit_quote * size_base // i.size_base
+    else:
+        limit = -(-i.limit_quote * size_base // i.size_base)
+    return OrderIntent(i.intent_id, i.opportunity_id, i.venue, i.market_id, i.side, size_base,
+                       limit, i.ts_event_ns, i.ts_recv_ns, i.ts_intent_ns, i.pair)  # fmt: skip
