@@ -37,6 +37,14 @@ replay *ARGS:
 paper *ARGS:
     {{venv}}/bin/solarb paper {{ARGS}}
 
+# Terminal dashboard over the journal (beside `just paper`, or after a replay).
+dash *ARGS:
+    {{venv}}/bin/solarb dash {{ARGS}}
+
+# Regenerate docs/dash.svg: the dashboard over a replay of the bundled sample.
+dash-shot *ARGS:
+    {{py}} -m cli.dash.shot {{ARGS}}
+
 # Record live feeds to a Parquet capture.
 record *ARGS:
     {{venv}}/bin/solarb record {{ARGS}}

@@ -373,6 +373,7 @@ def build_parser() -> argparse.ArgumentParser:
     qp.set_defaults(func=cmd_quote)
 
     from cli.control import add_control_parsers
+    from cli.dash import add_dash_parser
     from cli.journal_cmd import add_journal_parser
     from cli.keys import add_keys_parser
     from cli.live import add_live_parsers
@@ -381,6 +382,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_keys_parser(sub)
     add_control_parsers(sub)
     add_journal_parser(sub)
+    add_dash_parser(sub)
     return p
 
 
