@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from operators.legs import FLATTENING
+from replay.money import fill_cash, gas_quote, is_flattening
 
 DAY_NS = 86_400_000_000_000
 MINUTE_NS = 60_000_000_000
@@ -147,11 +147,10 @@ def arbs_of(
         by_side: dict[str, Leg] = {}
         unwind: int | None = None
         for f in legs.get(oid, []):
-            if str(f.get("intent_id", "")).endswith(FLATTENING):
+            if is_flattening(f):
                 # a hedge / unwind closes a one-legged arb: its cash, never one of the legs
                 if f["status"] == "filled":
-                    sign = 1 if f["side"] == "sell" else -1
-                    unwind = (unwind or 0) + sign * f["quote_amount"] - f["fee_quote"]
+                    unwind = (unwind or 0) + fill_cash(f)
                 continue
             detected = o["buy_quote"] if f["side"] == "buy" else o["sell_quote"]
             leg = Leg(
@@ -177,7 +176,7 @@ def arbs_of(
                 ts,
                 by_side.get("buy"),
                 by_side.get("sell"),
-                round(o["cost_gas_bps"] * o["buy_quote"] / 1e4),
+                gas_quote(o),
                 o["net_bps"],
                 unwind,
             )

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from connectors.journal import read_table, run_dir
-from operators.legs import FLATTENING
+from replay.money import fill_cash, gas_quote, is_flattening
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,17 +48,14 @@ def outcomes(journal: str | Path) -> list[Outcome]:
     order = sorted(by_opp, key=lambda oid: (opps[oid]["ts_detect_ns"] if oid in opps else 0, oid))
     for oid in order:
         every = by_opp[oid]
-        legs = [x for x in every if not str(x["intent_id"]).endswith(FLATTENING)]
+        legs = [x for x in every if not is_flattening(x)]
         flat = [x for x in every if x not in legs and x["status"] == "filled"]
         o = opps.get(oid)
         ok = [x for x in legs if x["status"] == "filled"]
         reasons = "; ".join(f"{x['side']}: {x['reason']}" for x in legs if x["status"] != "filled")
         pair = "" if o is None else o["pair"]
-        gas = 0 if o is None else round(o["cost_gas_bps"] * o["buy_quote"] / 1e4)
-        net = -gas + sum(
-            (x["quote_amount"] if x["side"] == "sell" else -x["quote_amount"]) - x["fee_quote"]
-            for x in ok + flat
-        )
+        gas = 0 if o is None else gas_quote(o)
+        net = -gas + sum(fill_cash(x) for x in ok + flat)
         if len(ok) == 2 and o is not None:
             out.append(Outcome(oid, pair, "won" if net >= 0 else "lost", net, "", reasons))
         elif len(ok) == 1:

@@ -11,7 +11,7 @@ import numpy as np
 from config import Settings
 from connectors.journal import read_table, run_dir
 from operators.errors import ConfigError
-from operators.legs import FLATTENING
+from replay.money import fill_cash, gas_quote, is_flattening, net_base, open_mark
 from replay.outcomes import outcome_table
 
 UNROUTED_WARN_SHARE = 0.5
@@ -93,11 +93,6 @@ class Summary:
         return self.pnl_by_pair.get(pair, 0) / n * 1e4 if n else 0.0
 
 
-def _flattening(fill: dict[str, Any]) -> bool:
-    """Whether a fill is a hedge or unwind of a one-legged arb, not one of its legs."""
-    return str(fill["intent_id"]).endswith(FLATTENING)
-
-
 def _rows(root: Path, name: str) -> list[dict[str, Any]]:
     t = read_table(root, name)
     return [] if t is None else t.to_pylist()
@@ -153,22 +148,11 @@ def summarize(journal: str | Path, settings: Settings) -> Summary:
         if o is None:
             raise ConfigError(f"journal: fills of {oid} but no such opportunity")
         pair = o["pair"]
-        legs_ok = [x for x in ok if not x["intent_id"].endswith(FLATTENING)]
-        # every fill counts: legs, and the hedge / unwind that flattened a one-legged trade
-        cash = sum(
-            (x["quote_amount"] if x["side"] == "sell" else -x["quote_amount"]) - x["fee_quote"]
-            for x in ok
-        )
-        net_base = sum(x["filled_base"] if x["side"] == "buy" else -x["filled_base"] for x in ok)
-        if net_base:
-            # still open (no unwind filled yet): marked at the worse of the two quoted prices
-            size = o["size_base"]
-            worse = min(o["buy_quote"], o["sell_quote"]) if net_base > 0 else max(
-                o["buy_quote"], o["sell_quote"]
-            )
-            cash += net_base * worse // size if net_base > 0 else -(-net_base * worse // size)
-        gas = round(o["cost_gas_bps"] * o["buy_quote"] / 1e4)  # the DEX transaction was sent
-        pnl[pair] = pnl.get(pair, 0) + cash - gas
+        legs_ok = [x for x in ok if not is_flattening(x)]
+        # every fill counts: legs, and the hedge / unwind that flattened a one-legged trade;
+        # base still open (no unwind filled yet) is marked at the worse quoted price
+        cash = sum(fill_cash(x) for x in ok) + open_mark(net_base(ok), o)
+        pnl[pair] = pnl.get(pair, 0) + cash - gas_quote(o)
         if len(legs_ok) == 2:
             notional[pair] = notional.get(pair, 0) + next(
                 x["quote_amount"] for x in legs_ok if x["side"] == "buy"
@@ -199,11 +183,9 @@ def summarize(journal: str | Path, settings: Settings) -> Summary:
         signal_updates=sum(1 for o in opps if o["update_seq"] != 0),
         accepted=sum(1 for d in decisions if d["accepted"]),
         rejected_by_rail=rejected,
-        legs_filled=sum(
-            1 for f in fills if f["status"] == "filled" and not _flattening(f)
-        ),
-        legs_rejected=sum(1 for f in fills if f["status"] != "filled" and not _flattening(f)),
-        flattening_filled=sum(1 for f in fills if f["status"] == "filled" and _flattening(f)),
+        legs_filled=sum(1 for f in fills if f["status"] == "filled" and not is_flattening(f)),
+        legs_rejected=sum(1 for f in fills if f["status"] != "filled" and not is_flattening(f)),
+        flattening_filled=sum(1 for f in fills if f["status"] == "filled" and is_flattening(f)),
         arbs_completed=done,
         arbs_one_legged=one_leg,
         pnl_by_pair=pnl,

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from connectors.journal import read_table, run_dir
-from operators.legs import FLATTENING
+from replay.money import fill_cash, gas_quote, is_flattening
 from sim.market import MarketTruth
 
 
@@ -53,7 +53,7 @@ def score_session(
     rows = [] if t is None else t.to_pylist()
     o = read_table(root, "opportunities")
     gas = {
-        r["opportunity_id"]: round(r["cost_gas_bps"] * r["buy_quote"] / 1e4)
+        r["opportunity_id"]: gas_quote(r)
         for r in ([] if o is None else o.to_pylist())
         if r["update_seq"] == 0
     }
@@ -64,11 +64,8 @@ def score_session(
     completed = one_legged = losing = 0
     pnl_done = pnl_one = 0
     for oid, fills in by_opp.items():
-        cash = -gas.get(oid, 0) + sum(
-            (x["quote_amount"] if x["side"] == "sell" else -x["quote_amount"]) - x["fee_quote"]
-            for x in fills
-        )
-        legs = [x for x in fills if not x["intent_id"].endswith(FLATTENING)]
+        cash = -gas.get(oid, 0) + sum(fill_cash(x) for x in fills)
+        legs = [x for x in fills if not is_flattening(x)]
         if len(legs) == 2:
             completed += 1
             losing += cash < 0

@@ -25,8 +25,8 @@ from typing import Any
 
 import numpy as np
 
-from operators.legs import FLATTENING
 from operators.risk import KILL_SOURCE
+from replay.money import fill_cash, gas_quote, is_flattening, net_base, open_mark
 
 SLIPPAGE_EXTRA_KEY = "slippage_bps"
 """Key of a fill's `extra` that will carry its realised slippage; no fill carries it yet."""
@@ -415,18 +415,9 @@ def _arb(o: _Opp) -> _Arb:
     ok = [f for f in o.fills if f["status"] == "filled"]
     if not ok or o.last is None:
         return _Arb(0, False, None, 0, 0)
-    legs = [f for f in ok if not f["intent_id"].endswith(FLATTENING)]
-    cash = sum(
-        (f["quote_amount"] if f["side"] == "sell" else -f["quote_amount"]) - f["fee_quote"]
-        for f in ok
-    )
-    net_base = sum(f["filled_base"] if f["side"] == "buy" else -f["filled_base"] for f in ok)
-    size, buy_q, sell_q = o.last["size_base"], o.last["buy_quote"], o.last["sell_quote"]
-    if net_base > 0:
-        cash += net_base * min(buy_q, sell_q) // size
-    elif net_base < 0:
-        cash -= -net_base * max(buy_q, sell_q) // size
-    gas = round(o.last["cost_gas_bps"] * buy_q / 1e4)
+    legs = [f for f in ok if not is_flattening(f)]
+    cash = sum(fill_cash(f) for f in ok) + open_mark(net_base(ok), o.last)
+    gas = gas_quote(o.last)
     complete = len(legs) == 2
     bought = [f for f in legs if f["side"] == "buy"]
     notional = (

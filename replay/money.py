@@ -1,0 +1,50 @@
+"""What the journal's fill and opportunity rows are worth: one set of rules for every reader.
+
+The run summary, the outcomes table, the HTML report's arbs, the dashboard and the simulator's
+scoring all count money from the same rows; they share these functions so that they cannot
+disagree. Amounts are the pair's quote base units (integers).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from operators.legs import FLATTENING
+
+Row = Mapping[str, Any]
+
+
+def is_flattening(fill: Row) -> bool:
+    """Whether a fill is the hedge or unwind of a one-legged arb, not one of its legs."""
+    return str(fill.get("intent_id", "")).endswith(FLATTENING)
+
+
+def fill_cash(fill: Row) -> int:
+    """Quote received (sell) or paid (buy, negative) by a fill, its fee taken out."""
+    gross = fill["quote_amount"] if fill["side"] == "sell" else -fill["quote_amount"]
+    return int(gross - fill["fee_quote"])
+
+
+def net_base(fills: Iterable[Row]) -> int:
+    """Base bought minus base sold by `fills` (0 = flat)."""
+    return int(sum(f["filled_base"] if f["side"] == "buy" else -f["filled_base"] for f in fills))
+
+
+def gas_quote(opportunity: Row) -> int:
+    """The gas the opportunity's costs put on its buy notional (its DEX transaction was sent)."""
+    gas_bps: float = opportunity["cost_gas_bps"]
+    buy_quote: int = opportunity["buy_quote"]
+    return round(gas_bps * buy_quote / 1e4)
+
+
+def open_mark(base: int, opportunity: Row) -> int:
+    """Value of base still open after an opportunity's fills, at the worse of its two quoted
+    prices (long: the lower, short: the higher) so an open leg never looks better than it is."""
+    size = opportunity["size_base"]
+    buy_q, sell_q = opportunity["buy_quote"], opportunity["sell_quote"]
+    if base > 0:
+        return int(base * min(buy_q, sell_q) // size)
+    if base < 0:
+        return -int(-base * max(buy_q, sell_q) // size)
+    return 0
