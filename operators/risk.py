@@ -44,6 +44,7 @@ from decimal import Decimal
 from math import gcd
 
 from operators.events import HealthEvent, Opportunity, OrderIntent
+from operators.fixedpoint import bps_to_ppb
 
 MINUTE_NS = 60_000_000_000
 KILL_SOURCE = "risk:kill_switch"
@@ -165,17 +166,29 @@ LIMIT_FEE_BOUND_PPB = 10_000_000
 
 
 def leg_limits(
-    buy_quote: int, sell_quote: int, expected_pnl_quote: int, give_up_ppb: int, cap_bps: int
+    buy_quote: int,
+    sell_quote: int,
+    expected_pnl_quote: int,
+    give_up_ppb: int,
+    cap_bps: int,
+    provisions_quote: int = 0,
 ) -> tuple[int, int]:
     """(buy limit, sell limit) in quote base units, from the opportunity's edge.
 
-    The slack both legs may give away together is the expected PnL (after every cost) plus the
-    give-up (`give_up_ppb` of the buy notional); each leg gets half, the buy's half shrunk so its
-    fee on the extra fits too. Both legs filled at their limits then lose at most the give-up:
-    `sell_limit * (1 - f_s) - buy_limit * (1 + f_b) - gas >= -give_up` for any fee rates up to
-    `LIMIT_FEE_BOUND_PPB`. No leg is ever wider than `cap_bps` (`risk.limit_slippage_bps`).
+    The slack both legs may give away together is the expected PnL (after every cost), plus the
+    provisions the cost model took for what may not come (expected slippage, hedge, safety
+    margin: `provisions_quote`, never more than were deducted), plus the give-up (`give_up_ppb`
+    of the buy notional); each leg gets half, the buy's half shrunk so its fee on the extra
+    fits too. Both legs filled at their limits then lose at most the give-up, counting the costs
+    that are certain: `sell_limit * (1 - f_s) - buy_limit * (1 + f_b) - gas >= -give_up` for any
+    fee rates up to `LIMIT_FEE_BOUND_PPB`. No leg is ever wider than `cap_bps`
+    (`risk.limit_slippage_bps`).
     """
-    slack = max(expected_pnl_quote, 0) + buy_quote * give_up_ppb // 1_000_000_000
+    slack = (
+        max(expected_pnl_quote, 0)
+        + max(provisions_quote, 0)
+        + buy_quote * give_up_ppb // 1_000_000_000
+    )
     half = slack // 2
     buy_slack = min(
         half * 1_000_000_000 // (1_000_000_000 + LIMIT_FEE_BOUND_PPB),
@@ -183,6 +196,18 @@ def leg_limits(
     )
     sell_slack = min(half, sell_quote * cap_bps // 10_000)
     return buy_quote + buy_slack, sell_quote - sell_slack
+
+
+def provisions_quote(opp: Opportunity) -> int:
+    """The opportunity's provisions (expected slippage, hedge, safety margin) in quote units.
+
+    The cost breakdown carries them as float bps, report views of integer ppb
+    (operators/fixedpoint.py): each is taken back to its nearest ppb, which is that integer,
+    and applied to the smaller leg notional, rounded down, so never more than was deducted.
+    """
+    c = opp.costs
+    ppb = sum(bps_to_ppb(x) for x in (c.slippage_bps, c.hedge_bps, c.safety_margin_bps))
+    return min(opp.buy_quote, opp.sell_quote) * ppb // 1_000_000_000
 
 
 def usd_to_quote_units(usd: Decimal, quote_decimals: int, usd_per_quote: Decimal) -> int:
@@ -380,7 +405,7 @@ class RiskGuard:
         exp[opp.sell_venue] = exp.get(opp.sell_venue, 0) - opp.sell_quote * num // den
         buy_limit, sell_limit = leg_limits(
             opp.buy_quote, opp.sell_quote, opp.expected_pnl_quote, p.give_up_ppb,
-            p.limit_slippage_bps,
+            p.limit_slippage_bps, provisions_quote(opp),
         )  # fmt: skip
         intents = [
             OrderIntent(

@@ -31,8 +31,9 @@ def test_both_legs_filled_at_their_limits_never_lose_more_than_the_give_up(
     expected = sell_quote * (1 - fs) - buy_quote * (1 + fb) - gas - other_costs
     if expected <= 0:
         return  # the guard never accepts a trade expected to lose
+    # the provisions go back into the slack: they were taken for what may not come
     buy_limit, sell_limit = leg_limits(
-        buy_quote, sell_quote, int(expected), give_up_ppb, cap_bps
+        buy_quote, sell_quote, int(expected), give_up_ppb, cap_bps, other_costs
     )
     assert buy_quote <= buy_limit <= buy_quote + buy_quote * cap_bps // 10_000
     assert sell_quote - sell_quote * cap_bps // 10_000 <= sell_limit <= sell_quote
