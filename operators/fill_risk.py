@@ -96,6 +96,7 @@ class _OppCash:
     net_base: int = 0
     cash_quote: int = 0
     filled: bool = False
+    open_orders: int = 0
 
 
 def _assets(pair: str) -> tuple[str, str]:
@@ -129,22 +130,31 @@ class FillRisk:
 
     def on_intent(self, intent: OrderIntent) -> None:
         """An order the host will send (a leg, a resized twin, a hedge or an unwind)."""
+        if intent.intent_id not in self.open_orders:
+            self.open_orders.add(intent.intent_id)
+            if intent.pair:
+                opp = self.opps.setdefault(intent.opportunity_id, _OppCash(intent.pair))
+                opp.open_orders += 1
         self.intents[intent.intent_id] = intent
-        self.open_orders.add(intent.intent_id)
-        if intent.pair:
-            self.opps.setdefault(intent.opportunity_id, _OppCash(intent.pair))
 
     def on_report(self, r: ExecutionReport) -> list[KillRecord]:
         """Book one execution report; returns the kills it trips (at most one)."""
         now = r.ts_recv_ns
         intent = self.intents.get(r.intent_id)
-        if r.status in FINAL:
-            self.open_orders.discard(r.intent_id)
         kills: list[KillRecord] = []
         if r.status == "rejected" and r.venue in self.dex_venues:
             kills += self._on_dex_failure(r, now)
         if r.filled_base > 0:
             kills += self._on_fill(r, intent, now)
+        if r.status in FINAL and r.intent_id in self.open_orders:
+            # the order is done: forget it, and an opportunity nothing of which ever filled
+            self.open_orders.discard(r.intent_id)
+            self.intents.pop(r.intent_id, None)
+            opp = self.opps.get(r.opportunity_id)
+            if opp is not None:
+                opp.open_orders -= 1
+                if opp.open_orders <= 0 and not opp.filled:
+                    del self.opps[r.opportunity_id]
         return kills[:1]
 
     def refuses(self, intent: OrderIntent) -> str | None:

@@ -143,7 +143,10 @@ class PaperVenue:
                 return [self._reject(intent, fill_ns, why)]
             return [self._report(intent, view, full, taken_base, fill_ns, "filled")]
         room = min(intent.size_base, at_limit - taken_base)
-        if room >= intent.size_base and full is not None and not failure:
+        if room >= intent.size_base:
+            # every level walked is within the limit price, so the whole is within the limit
+            if full is None or failure:
+                return [self._reject(intent, fill_ns, failure)]
             return [self._report(intent, view, full, taken_base, fill_ns, "filled")]
         if room <= 0:
             return [self._reject(intent, fill_ns, failure or "nothing at the limit")]

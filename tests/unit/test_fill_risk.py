@@ -71,6 +71,12 @@ def test_realised_daily_loss_kills_once_past_the_limit_and_resets_on_the_utc_day
     assert (k.cause, k.tripped_ns, k.scope) == ("daily_loss", DAY_NS + day + 3, "SOL/USDC")
     assert k.reason == "realised loss today 10500001 micro-USD > 10000000 (last d)"
     assert r.refuses(_intent("e", CEX, "buy", 1)) == f"fill risk kill (daily_loss): {k.reason}"
+    # nothing is held for an order or opportunity that is done: state stays bounded
+    assert (r.opps, r.intents, r.open_orders) == ({}, {}, set())
+    nothing = _intent("f", DEX, "sell", 100)
+    r.on_intent(nothing)
+    r.on_report(_report(nothing, 0, DAY_NS + day + 4, status="rejected"))
+    assert (r.opps, r.intents, r.open_orders) == ({}, {}, set())
 
 
 def test_an_opportunity_realises_only_when_its_base_is_flat_fees_included() -> None:
