@@ -22,6 +22,7 @@ request is outside of the recvWindow."}`.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from decimal import Decimal
 from urllib.parse import quote, urlencode
 
@@ -39,6 +40,7 @@ from connectors.cex.orders.common import (
     decimals_of,
     to_units,
 )
+from connectors.cex.orders.limits import HeaderLimit, RequestLimit, used_count_hold_ms
 from connectors.cex.orders.private import PrivateStream
 from operators.errors import ConfigError, ExecutionError
 
@@ -72,6 +74,22 @@ ERRORS: dict[str, ErrorRule] = {
     "-2014": ErrorRule(False),                # BAD_API_KEY_FMT
     "-2015": ErrorRule(False),                # REJECTED_MBX_KEY: key, IP or permissions
 }
+
+
+_MINUTE_MS, _DAY_MS = 60_000, 86_400_000
+SPOT_LIMITS = (
+    HeaderLimit("X-MBX-USED-WEIGHT-1M", 6000, _MINUTE_MS, reserve=20),
+    HeaderLimit("X-MBX-ORDER-COUNT-10S", 100, 10_000),
+    HeaderLimit("X-MBX-ORDER-COUNT-1D", 200_000, _DAY_MS),
+)
+"""Spot limits (exchangeInfo `rateLimits`: REQUEST_WEIGHT 6000/min, ORDERS 100/10 s and
+200000/day); the weight reserve leaves room for queries (weight 4) and cancels."""
+USDM_LIMITS = (
+    HeaderLimit("X-MBX-USED-WEIGHT-1M", 2400, _MINUTE_MS, reserve=20),
+    HeaderLimit("X-MBX-ORDER-COUNT-10S", 300, 10_000),
+    HeaderLimit("X-MBX-ORDER-COUNT-1M", 1200, _MINUTE_MS),
+)
+"""USD-M limits (REQUEST_WEIGHT 2400/min, ORDERS 300/10 s and 1200/min)."""
 
 
 class _Fill(msgspec.Struct, frozen=True):
@@ -117,8 +135,20 @@ class _Symbol(msgspec.Struct, frozen=True):
     filters: list[_Filter]
 
 
+class _RateLimit(msgspec.Struct, frozen=True):
+    rateLimitType: str
+    interval: str
+    intervalNum: int
+    limit: int
+
+
 class _Info(msgspec.Struct, frozen=True):
     symbols: list[_Symbol]
+    rateLimits: list[_RateLimit] = []
+
+
+_INTERVAL_MS = {"SECOND": 1000, "MINUTE": 60_000, "HOUR": 3_600_000, "DAY": 86_400_000}
+_HEADER_OF = {"REQUEST_WEIGHT": "X-MBX-USED-WEIGHT-", "ORDERS": "X-MBX-ORDER-COUNT-"}
 
 
 class BinanceOrders:
@@ -127,11 +157,38 @@ class BinanceOrders:
     needs_passphrase = False
     key_types: tuple[str, ...] = ("hmac", "ed25519")
     pre_sign_window_ms = 1000
+    hold_statuses = frozenset({418, 429})
+    request_limits: tuple[RequestLimit, ...] = ()
 
-    def __init__(self, venue: str, user_stream: PrivateStream | None = None) -> None:
+    def __init__(self, venue: str, user_stream: PrivateStream | None = None, *,
+                 limits: tuple[HeaderLimit, ...] = SPOT_LIMITS) -> None:
         self.venue = venue
+        self.limits = limits
         self.user_stream = user_stream
-        """Spot: the WS API user-data stream; USD-M: None (its stream is not built yet)."""
+        """Spot: the WS API user-data stream; USD-M: the listenKey stream (binance_usdm_ws)."""
+
+    def hold_ms(self, headers: Mapping[str, str], now_ms: int,
+                limits: tuple[HeaderLimit, ...] = ()) -> int:
+        """Wait for the interval's end once weight or order count is near its limit
+        (`limits`: the account's own, from exchangeInfo; else the documented defaults)."""
+        return used_count_hold_ms(headers, limits or self.limits, now_ms)
+
+    def parse_limits(self, body: bytes) -> tuple[HeaderLimit, ...]:
+        """The account's limits from exchangeInfo `rateLimits` (the header each one's usage
+        comes in: `X-MBX-USED-WEIGHT-1M`, `X-MBX-ORDER-COUNT-10S`, ...); () if none."""
+        try:
+            info = msgspec.json.decode(body, type=_Info)
+        except (msgspec.ValidationError, msgspec.DecodeError):
+            return ()
+        out = []
+        for r in info.rateLimits:
+            prefix, unit_ms = _HEADER_OF.get(r.rateLimitType), _INTERVAL_MS.get(r.interval)
+            if prefix is None or unit_ms is None or r.intervalNum <= 0 or r.limit <= 0:
+                continue  # RAW_REQUESTS has no usage header
+            reserve = 20 if r.rateLimitType == "REQUEST_WEIGHT" else 1
+            out.append(HeaderLimit(f"{prefix}{r.intervalNum}{r.interval[0]}", r.limit,
+                                   r.intervalNum * unit_ms, reserve=min(reserve, r.limit - 1)))
+        return tuple(out)
 
     def ack_is_final(self, market: str) -> bool:
         """Spot FULL and USD-M RESULT answers carry an IOC/FOK order's final state."""
@@ -240,4 +297,4 @@ class BinanceOrders:
 
 
 SPOT = BinanceOrders("binance", binance_ws.STREAM)
-USDM = BinanceOrders("binance-usdm")
+USDM = BinanceOrders("binance-usdm", limits=USDM_LIMITS)

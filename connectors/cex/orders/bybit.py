@@ -19,6 +19,7 @@ Rejected, `cumExecQty`, `cumExecValue`, `cumFeeDetail` {coin: fee}). Cancel:
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from decimal import Decimal
 from urllib.parse import urlencode
 
@@ -37,6 +38,7 @@ from connectors.cex.orders.common import (
     decimals_of,
     to_units,
 )
+from connectors.cex.orders.limits import HeaderLimit, RequestLimit, remaining_hold_ms
 from connectors.cex.orders.private import PrivateStream
 from operators.errors import ConfigError, ExecutionError
 
@@ -143,6 +145,22 @@ class BybitOrders:
     needs_passphrase = False
     key_types: tuple[str, ...] = ("hmac",)
     pre_sign_window_ms = 1000
+    hold_statuses = frozenset({403, 429})
+    """403: Bybit's IP rate limit ("access too frequent"), 429: too many requests."""
+    request_limits: tuple[RequestLimit, ...] = ()
+    limit_reserve = 1
+    """Hold back with this many requests left in the endpoint's window (room for a query)."""
+
+    def hold_ms(self, headers: Mapping[str, str], now_ms: int,
+                limits: tuple[HeaderLimit, ...] = ()) -> int:
+        """Wait until `X-Bapi-Limit-Reset-Timestamp` once `X-Bapi-Limit-Status` is near 0
+        (each answer carries its endpoint's own limit, so `limits` is not needed)."""
+        return remaining_hold_ms(headers, "X-Bapi-Limit-Status", "X-Bapi-Limit-Reset-Timestamp",
+                                 self.limit_reserve, now_ms)
+
+    def parse_limits(self, body: bytes) -> tuple[HeaderLimit, ...]:
+        """Bybit's limits come with every answer (`X-Bapi-Limit`): nothing to read here."""
+        return ()
 
     def ack_is_final(self, market: str) -> bool:
         """Bybit answers a placement with an ack only: the state needs a query."""

@@ -9,6 +9,7 @@ moves bytes and applies the error's `retryable` / `action`.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from fractions import Fraction
@@ -21,6 +22,7 @@ from connectors.cex.orders.common import (
     SignedRequest,
     SymbolFilters,
 )
+from connectors.cex.orders.limits import HeaderLimit, RequestLimit
 from connectors.cex.orders.private import PrivateStream
 from operators.errors import ExecutionError
 
@@ -44,9 +46,23 @@ class OrderCodec(Protocol):
     key_types: tuple[str, ...]
     """API key types the venue signs with (`hmac`, `ed25519`)."""
     pre_sign_window_ms: int
+    """How far ahead of the venue clock a timestamp may be before it is refused."""
     user_stream: PrivateStream | None
     """The venue's private order stream (connectors/cex/orders/<venue>_ws.py), if built."""
-    """How far ahead of the venue clock a timestamp may be before it is refused."""
+    hold_statuses: frozenset[int]
+    """HTTP statuses that mean "rate limited": every request is held back (Retry-After)."""
+    request_limits: tuple[RequestLimit, ...]
+    """Documented per-endpoint limits the venue reports in no header (counted locally)."""
+
+    def hold_ms(self, headers: Mapping[str, str], now_ms: int,
+                limits: tuple[HeaderLimit, ...] = ()) -> int:
+        """ms (venue clock) to hold every request back after an answer with `headers`
+        (`limits`: the account's own as `parse_limits` read them, () for the defaults)."""
+        ...
+
+    def parse_limits(self, body: bytes) -> tuple[HeaderLimit, ...]:
+        """The account's limits declared in the instrument answer (Binance `rateLimits`)."""
+        ...
 
     def place(self, creds: Credentials, filters: SymbolFilters, spec: OrderSpec, ts_ms: int,
               recv_window_ms: int) -> SignedRequest: ...

@@ -20,6 +20,7 @@ canceled, `accFillSz`, `avgPx`, `fee` negative when charged, `feeCcy`). Cancel:
 from __future__ import annotations
 
 import base64
+from collections.abc import Mapping
 from fractions import Fraction
 from urllib.parse import urlencode
 
@@ -39,6 +40,7 @@ from connectors.cex.orders.common import (
     iso_ms,
     to_units,
 )
+from connectors.cex.orders.limits import HeaderLimit, RequestLimit
 from connectors.cex.orders.private import PrivateStream
 from operators.errors import ConfigError, ExecutionError
 
@@ -141,6 +143,23 @@ class OkxOrders:
     needs_passphrase = True
     key_types: tuple[str, ...] = ("hmac",)
     pre_sign_window_ms = TIMESTAMP_WINDOW_MS
+    hold_statuses = frozenset({429})
+    request_limits: tuple[RequestLimit, ...] = (
+        RequestLimit("POST", PLACE_PATH, 60, 2000),
+        RequestLimit("POST", CANCEL_PATH, 60, 2000),
+        RequestLimit("GET", QUERY_PATH, 60, 2000),
+    )
+    """Place, cancel and order details: 60 requests per 2 s each (per instrument on OKX; one
+    window per endpoint here is the stricter reading). OKX sends no usage header."""
+
+    def hold_ms(self, headers: Mapping[str, str], now_ms: int,
+                limits: tuple[HeaderLimit, ...] = ()) -> int:
+        """OKX reports no usage in headers: nothing to read (its windows are counted locally)."""
+        return 0
+
+    def parse_limits(self, body: bytes) -> tuple[HeaderLimit, ...]:
+        """OKX's instruments answer declares no limits."""
+        return ()
 
     def ack_is_final(self, market: str) -> bool:
         """OKX answers a placement with an ack only: the state needs a query."""
