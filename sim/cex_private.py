@@ -12,6 +12,11 @@
   expires`), then `subscribe` `order` + `execution`; pushes `order` New, one `execution` per
   fill, `order` Filled / Cancelled / PartiallyFilledCanceled.
 
+- Binance USD-M: `POST|PUT|DELETE /fapi/v1/listenKey` (known `X-MBX-APIKEY` else -2015; PUT of
+  a key that is not active -1125), then the socket `/private/ws/<listenKey>` (an unknown key is
+  refused at the handshake); pushes `ORDER_TRADE_UPDATE` NEW, one TRADE per fill, EXPIRED for a
+  remainder. `expire_listen_keys()` sends `listenKeyExpired` and forgets every key.
+
 The refusal codes/texts of the login steps are the simulator's own choice where the venues'
 docs give none (OKX 60005/60006/60007/60024 as commonly reported; Bybit `success: false`).
 `disconnect()` drops every private socket (the "user stream lost mid-order" fault); events
@@ -39,7 +44,10 @@ from sim.cex_orders import Account, SimOrder, _fmt, quote_asset
 if TYPE_CHECKING:
     from sim.cex_orders import OrderDesk
 
-PRIVATE_PATHS = {"binance": "/ws-api/v3", "okx": "/ws/v5/private", "bybit": "/v5/private"}
+PRIVATE_PATHS = {"binance": "/ws-api/v3", "okx": "/ws/v5/private", "bybit": "/v5/private",
+                 "binance-usdm": "/private/ws"}
+LISTEN_KEY_ROUTES = {"binance-usdm": ("/fapi/v1/listenKey", "/private/ws/{listen_key}")}
+"""Venues whose stream opens with a REST listenKey: (key endpoint, socket route)."""
 
 
 @dataclass(eq=False)
@@ -61,15 +69,23 @@ class PrivateHub:
         self.conns: set[_Private] = set()
         self.logins = 0
         self._sub_ids = 0
+        self.listen_keys: dict[str, Account] = {}
+        """Active listenKeys (USD-M) and whose they are."""
         desk.listeners.append(self.publish)
 
     # -- socket ---------------------------------------------------------------------------
 
-    async def handle_ws(self, request: web.Request) -> web.WebSocketResponse:
+    async def handle_ws(self, request: web.Request) -> web.StreamResponse:
         """One private connection: login steps, then pushes until it closes."""
+        key = request.match_info.get("listen_key")
+        if key is not None and key not in self.listen_keys:
+            return web.Response(status=400, text="invalid listenKey")
         ws = web.WebSocketResponse(max_msg_size=1 << 20)
         await ws.prepare(request)
         conn = _Private(ws)
+        if key is not None:  # the key in the URL is the login
+            conn.account, conn.subscribed = self.listen_keys[key], True
+            self.logins += 1
         self.conns.add(conn)
         writer = asyncio.create_task(self._writer(conn))
         try:
@@ -118,8 +134,9 @@ class PrivateHub:
             self._binance(conn, msg)
         elif self.venue == "okx":
             self._okx(conn, msg)
-        else:
+        elif self.venue == "bybit":
             self._bybit(conn, msg)
+        # binance-usdm: the stream is receive-only (the server pings; nothing to answer)
 
     # -- login steps ----------------------------------------------------------------------
 
@@ -261,7 +278,8 @@ class PrivateHub:
             return
         frames = (self._binance_events(order) if self.venue == "binance"
                   else self._okx_events(order) if self.venue == "okx"
-                  else self._bybit_events(order) if self.venue == "bybit" else [])
+                  else self._bybit_events(order) if self.venue == "bybit"
+                  else self._usdm_events(order) if self.venue == "binance-usdm" else [])
         for c in targets:
             for f in frames:
                 if self.venue == "binance":
@@ -358,6 +376,66 @@ class PrivateHub:
         else:
             status = "Cancelled"
         out.append(order(status, o.filled_units, o.quote_units))
+        return out
+
+    # -- USD-M listenKey stream ------------------------------------------------------------
+
+    async def handle_listen_key(self, request: web.Request) -> web.Response:
+        """`POST|PUT|DELETE /fapi/v1/listenKey`: USER_STREAM security (API key, no signature)."""
+        account = self.desk.accounts.get(request.headers.get("X-MBX-APIKEY", ""))
+        if account is None:
+            return self.desk._binance_err(401, -2015,
+                                          "Invalid API-key, IP, or permissions for action.")
+        active = next((k for k, a in self.listen_keys.items() if a is account), None)
+        if request.method == "POST":
+            key = active or secrets.token_urlsafe(48)
+            self.listen_keys[key] = account
+            return self.desk._json(200, {"listenKey": key})
+        if active is None:
+            return self.desk._binance_err(400, -1125, "This listenKey does not exist.")
+        if request.method == "DELETE":
+            del self.listen_keys[active]
+            return self.desk._json(200, {})
+        return self.desk._json(200, {"listenKey": active})
+
+    def expire_listen_keys(self) -> int:
+        """Every key lapses: `listenKeyExpired` on its sockets, which stop getting events."""
+        now = self.desk.sim.now_ms()
+        for key, account in self.listen_keys.items():
+            for c in [c for c in self.conns if c.account is account]:
+                self._send(c, {"e": "listenKeyExpired", "E": now, "listenKey": key})
+                c.subscribed = False
+        n = len(self.listen_keys)
+        self.listen_keys.clear()
+        return n
+
+    def _usdm_events(self, o: SimOrder) -> list[dict[str, Any]]:
+        pd, qd = self._scales(o)
+        base = {"s": o.symbol, "c": o.client_order_id, "S": o.side.upper(), "o": "LIMIT",
+                "f": o.tif, "q": _fmt(o.qty_units, qd), "p": _fmt(o.price_units, pd),
+                "sp": "0", "i": o.venue_order_id, "T": o.ts_ms, "b": "0", "a": "0",
+                "m": False, "R": False, "wt": "CONTRACT_PRICE", "ot": "LIMIT", "ps": "BOTH",
+                "cp": False, "rp": "0", "pP": False, "si": 0, "ss": 0, "V": "EXPIRE_TAKER",
+                "pm": "NONE", "gtd": 0}
+
+        def event(order: dict[str, Any]) -> dict[str, Any]:
+            return {"e": "ORDER_TRADE_UPDATE", "E": o.ts_ms, "T": o.ts_ms, "o": base | order}
+
+        out = [event({"x": "NEW", "X": "NEW", "ap": "0", "l": "0", "z": "0", "L": "0",
+                      "t": 0})]
+        cum = cum_quote = 0
+        for k, ((px, qty), fee) in enumerate(zip(o.fills, self._fees(o), strict=True)):
+            cum += qty
+            cum_quote += px * qty
+            out.append(event({
+                "x": "TRADE", "X": "FILLED" if cum == o.qty_units else "PARTIALLY_FILLED",
+                "ap": _fmt(cum_quote // cum, pd), "l": _fmt(qty, qd), "z": _fmt(cum, qd),
+                "L": _fmt(px, pd), "N": quote_asset(o.symbol), "n": _fmt(fee, pd + qd),
+                "t": k + 1}))
+        if o.filled_units < o.qty_units:
+            out.append(event({"x": "EXPIRED", "X": "EXPIRED", "l": "0", "z": _fmt(cum, qd),
+                              "L": "0", "t": 0,
+                              "ap": _fmt(cum_quote // cum, pd) if cum else "0"}))
         return out
 
 

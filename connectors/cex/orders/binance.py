@@ -28,7 +28,7 @@ from urllib.parse import quote, urlencode
 
 import msgspec
 
-from connectors.cex.orders import binance_ws
+from connectors.cex.orders import binance_usdm_ws, binance_ws
 from connectors.cex.orders.codec import ErrorRule, bad_answer, classify, dec, units
 from connectors.cex.orders.common import (
     Credentials,
@@ -297,4 +297,4 @@ class BinanceOrders:
 
 
 SPOT = BinanceOrders("binance", binance_ws.STREAM)
-USDM = BinanceOrders("binance-usdm", limits=USDM_LIMITS)
+USDM = BinanceOrders("binance-usdm", binance_usdm_ws.STREAM, limits=USDM_LIMITS)

@@ -27,6 +27,7 @@ import msgspec
 import orjson
 
 from connectors.cex.orders.common import Credentials, OrderSpec, SymbolFilters
+from connectors.cex.orders.private import ListenKey
 from connectors.cex.orders.updates import OrderUpdate, UpdateKind
 from operators.errors import FeedError
 
@@ -145,6 +146,7 @@ class BinanceUserStream:
 
     ping: bytes | None = None  # the server pings; aiohttp answers
     ping_interval_s = 30.0
+    listen_key: ListenKey | None = None
 
     def steps(self, creds: Credentials, now_ms: int) -> list[bytes]:
         """One step: the signed user-data subscription."""
