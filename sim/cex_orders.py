@@ -11,7 +11,9 @@ real order paths and instrument endpoints:
 - OKX: `POST /api/v5/trade/order`, `POST /api/v5/trade/cancel-order`, `GET /api/v5/trade/order`;
   headers checked in turn: key (50103 / 50111), passphrase (50105), timestamp format (50112),
   more than 30 s off (50102), base64 HMAC of `ts + METHOD + path?query + body` (50113), all with
-  HTTP 401. A refused order: HTTP 200, `code` "1", `sCode` 51xxx.
+  HTTP 401. A placement with an `expTime` header is not processed once the venue clock is past
+  it (checked when it reaches matching, after any injected delay): HTTP 200, code 50036. A
+  refused order: HTTP 200, `code` "1", `sCode` 51xxx.
 - Bybit v5: `POST /v5/order/create`, `POST /v5/order/cancel`, `GET /v5/order/realtime`; key
   (10003), `server - recv_window <= ts < server + 1000` (10002), lowercase hex HMAC of
   `ts + key + recv_window + (query | body)` (10004); answers are HTTP 200 with `retCode`.
@@ -388,6 +390,8 @@ class OrderDesk:
         except (KeyError, ValueError):
             return self._binance_err(400, -1102, "Mandatory parameter 'timestamp' was not sent, "
                                                  "was empty/null, or malformed.")
+        if recv > 60_000:
+            return self._binance_err(400, -1131, "recvWindow must be less than 60000")
         if why := self._binance_time_ok(ts, recv):
             return self._binance_err(400, -1021, why)
         spot = self.venue == "binance"
@@ -514,6 +518,11 @@ class OrderDesk:
             return self._json(200, {"code": "1", "msg": "", "data": [
                 {"clOrdId": cid, "ordId": "", "sCode": code, "sMsg": msg}]}, code)
         fault = await self._fault_before()
+        if (exp := request.headers.get("expTime")) is not None and (
+                not exp.isdigit() or self.sim.now_ms() > int(exp)):
+            return self._okx_err(200, "50036", "The expTime can't be earlier than the current "
+                                               "system time. Please adjust the expTime and try "
+                                               "again.")
         if fault is not None and fault.kind == "reject":
             return self._okx_refuse(cid, "51008", "Order failed. Insufficient USDT balance in "
                                                   "account.")

@@ -49,10 +49,16 @@ CANCEL_PATH = "/api/v5/trade/cancel-order"
 QUERY_PATH = "/api/v5/trade/order"
 INSTRUMENTS_PATH = "/api/v5/public/instruments"
 TIMESTAMP_WINDOW_MS = 30_000
-"""OKX refuses a request whose timestamp is more than 30 s from its clock (no recvWindow).
-
-Taken from OKX's authentication notes as quoted by secondary sources (50102 "Timestamp request
-expired"); the official page could not be read in this session: re-check against it."""
+"""OKX refuses (50102 "Timestamp request expired", HTTP 401) a request whose
+`OK-ACCESS-TIMESTAMP` is too far from its clock. OKX's own docs state 30 s for the WebSocket
+login ("The request will expire 30 seconds after the timestamp"); the REST page names the error
+but no number, and 30 s is what OKX applies in practice, so 30 s either way it is."""
+EXP_TIME_HEADER = "expTime"
+"""Placements carry `expTime` (OKX docs "Transaction timeouts": "Request effective deadline.
+Unix timestamp in milliseconds"; place / amend (multiple) orders only): "the request will not
+be processed if the current system time of the server is after the expTime", refused with
+50036. We set it to the timestamp plus `recv_window_ms`, so an OKX placement has the same
+exact deadline a Binance recvWindow gives (after it, the venue never executes the request)."""
 
 STATUS: dict[str, OrderStatus] = {
     "live": "new", "partially_filled": "partially_filled", "filled": "filled",
@@ -66,6 +72,7 @@ ERRORS: dict[str, ErrorRule] = {
     "50013": ErrorRule(True, "backoff"),      # system is busy
     "50026": ErrorRule(True, "query"),        # system error
     "50061": ErrorRule(True, "backoff"),      # sub-account rate limit reached
+    "50036": ErrorRule(True, "resync_time"),  # expTime passed: never processed
     "50102": ErrorRule(True, "resync_time"),  # timestamp request expired
     "50103": ErrorRule(False),                # OK-ACCESS-KEY header empty
     "50104": ErrorRule(False),                # OK-ACCESS-PASSPHRASE header empty
@@ -166,8 +173,10 @@ class OkxOrders:
         return False
 
     def signed(self, creds: Credentials, method: str, path: str, query: str, body: bytes,
-                params: tuple[tuple[str, str], ...], ts_ms: int) -> SignedRequest:
-        """Sign `method path?query` + `body` with OKX headers at venue-clock `ts_ms`."""
+                params: tuple[tuple[str, str], ...], ts_ms: int,
+                exp_ms: int = 0) -> SignedRequest:
+        """Sign `method path?query` + `body` with OKX headers at venue-clock `ts_ms`; with
+        `exp_ms`, an `expTime` deadline header (not a signing input)."""
         ts = iso_ms(ts_ms)
         target = f"{path}?{query}" if query else path
         prehash = ts.encode() + method.encode() + target.encode() + body
@@ -176,25 +185,29 @@ class OkxOrders:
                    ("OK-ACCESS-TIMESTAMP", ts), ("OK-ACCESS-PASSPHRASE", creds.passphrase)]
         if body:
             headers.append(("Content-Type", "application/json"))
+        expires_ms = ts_ms + TIMESTAMP_WINDOW_MS
+        if exp_ms:
+            headers.append((EXP_TIME_HEADER, str(exp_ms)))
+            expires_ms = min(expires_ms, exp_ms)
         return SignedRequest(method=method, path=path, query=query,  # type: ignore[arg-type]
                              body=body, headers=tuple(headers), params=params, ts_ms=ts_ms,
-                             expires_ms=ts_ms + TIMESTAMP_WINDOW_MS)
+                             expires_ms=expires_ms)
 
     def _post(self, creds: Credentials, path: str, fields: list[tuple[str, str]],
-              ts_ms: int) -> SignedRequest:
+              ts_ms: int, exp_ms: int = 0) -> SignedRequest:
         body = orjson.dumps(dict(fields))
-        return self.signed(creds, "POST", path, "", body, tuple(fields), ts_ms)
+        return self.signed(creds, "POST", path, "", body, tuple(fields), ts_ms, exp_ms)
 
     def place(self, creds: Credentials, filters: SymbolFilters, spec: OrderSpec, ts_ms: int,
               recv_window_ms: int) -> SignedRequest:
-        """`POST /api/v5/trade/order`: a limit IOC/FOK order (`recv_window_ms` unused: 30 s)."""
+        """`POST /api/v5/trade/order`: a limit IOC/FOK order, `expTime` = ts + recv window."""
         fields = [
             ("instId", spec.symbol), ("tdMode", "cross" if spec.market == "perp" else "cash"),
             ("side", spec.side), ("ordType", spec.tif.lower()),
             ("px", filters.price_str(spec.price_units)), ("sz", filters.qty_str(spec.qty_units)),
             ("clOrdId", spec.client_order_id),
         ]
-        return self._post(creds, PLACE_PATH, fields, ts_ms)
+        return self._post(creds, PLACE_PATH, fields, ts_ms, ts_ms + recv_window_ms)
 
     def cancel(self, creds: Credentials, filters: SymbolFilters, client_order_id: str,
                ts_ms: int, recv_window_ms: int) -> SignedRequest:
