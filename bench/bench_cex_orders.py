@@ -18,12 +18,12 @@ from fractions import Fraction
 
 import aiohttp
 
-from connectors.cex.binance_ws_orders import BinanceWsOrderEntry
 from connectors.cex.order_transport import OrderTransport, OrderTransportConfig
 from connectors.cex.orders import binance, bybit, okx
 from connectors.cex.orders.codec import OrderCodec
 from connectors.cex.orders.common import Credentials, SymbolFilters, order_from_intent
 from connectors.cex.orders.ids import client_order_id
+from connectors.cex.ws_orders import WsOrderEntry
 from sim.cex_venues import start_venues
 
 ED25519_PEM = (b"-----BEGIN PRIVATE KEY-----\n"
@@ -82,7 +82,7 @@ async def _loopback(n: int) -> dict[str, list[float]]:
                     times.append((time.perf_counter_ns() - t0) / 1e6)
                 out[venue] = times
                 if venue == "binance":
-                    ws = BinanceWsOrderEntry(sim.private_url("binance"), session, t)
+                    ws = WsOrderEntry(sim.private_url("binance"), session, t)
                     await ws.connect()
                     ws_times = []
                     for i in range(n):

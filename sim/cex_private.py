@@ -17,6 +17,12 @@
   refused at the handshake); pushes `ORDER_TRADE_UPDATE` NEW, one TRADE per fill, EXPIRED for a
   remainder. `expire_listen_keys()` sends `listenKeyExpired` and forgets every key.
 
+- WS order entry (TRADE_PATHS): Binance `order.place` on the WS API (above), OKX `op: "order"`
+  on the logged-in private socket (expTime checked when the order reaches matching: 50036),
+  Bybit `order.create` on `/v5/trade` after `auth` (`header` timestamp window: 10002), each with
+  the REST desk's matching, duplicate refusals and faults (reject, delay_ack, timeout_after_accept
+  holding the answer back), Bybit answers with its `X-Bapi-Limit*` headers.
+
 The refusal codes/texts of the login steps are the simulator's own choice where the venues'
 docs give none (OKX 60005/60006/60007/60024 as commonly reported; Bybit `success: false`).
 `disconnect()` drops every private socket (the "user stream lost mid-order" fault); events
@@ -32,6 +38,7 @@ import contextlib
 import hashlib
 import hmac
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -39,13 +46,15 @@ import orjson
 from aiohttp import WSMsgType, web
 from cryptography.exceptions import InvalidSignature
 
-from sim.cex_orders import Account, SimOrder, _fmt, quote_asset
+from sim.cex_orders import Account, SimOrder, _Fault, _fmt, quote_asset
 
 if TYPE_CHECKING:
     from sim.cex_orders import OrderDesk
 
 PRIVATE_PATHS = {"binance": "/ws-api/v3", "okx": "/ws/v5/private", "bybit": "/v5/private",
                  "binance-usdm": "/private/ws"}
+TRADE_PATHS = {"binance": "/ws-api/v3", "okx": "/ws/v5/private", "bybit": "/v5/trade"}
+"""Where each venue takes WS orders (Bybit: its own socket, logged in like /v5/private)."""
 LISTEN_KEY_ROUTES = {"binance-usdm": ("/fapi/v1/listenKey", "/private/ws/{listen_key}")}
 """Venues whose stream opens with a REST listenKey: (key endpoint, socket route)."""
 
@@ -234,6 +243,8 @@ class PrivateHub:
                 return
             conn.subscribed = True
             self._send(conn, {"event": "subscribe", "arg": args[0], "connId": conn.conn_id})
+        elif op == "order":
+            self._okx_ws_order(conn, msg)
 
     def _bybit(self, conn: _Private, msg: dict[str, Any]) -> None:
         op, args = msg.get("op"), msg.get("args") or []
@@ -268,6 +279,8 @@ class PrivateHub:
                 return
             conn.subscribed = True
             answer(True)
+        elif op == "order.create":
+            self._bybit_ws_order(conn, msg)
 
     # -- events ---------------------------------------------------------------------------
 
@@ -377,6 +390,119 @@ class PrivateHub:
             status = "Cancelled"
         out.append(order(status, o.filled_units, o.quote_units))
         return out
+
+    # -- WS order entry (OKX op "order", Bybit /v5/trade "order.create") --------------------
+
+    def _ws_place(self, conn: _Private, process: Callable[[_Fault | None], object]) -> None:
+        """Process one WS placement with the desk's next fault: `delay_ack` runs it late,
+        `timeout_after_accept` sends its answer late."""
+        fault = self.desk.faults.pop(0) if self.desk.faults else None
+        loop = asyncio.get_running_loop()
+
+        def run() -> None:
+            answer = process(fault)
+            if fault is not None and fault.kind == "timeout_after_accept":
+                loop.call_later(fault.seconds, self._send, conn, answer)
+            else:
+                self._send(conn, answer)
+
+        if fault is not None and fault.kind == "delay_ack":
+            loop.call_later(fault.seconds, run)
+        else:
+            run()
+
+    def _okx_ws_order(self, conn: _Private, msg: dict[str, Any]) -> None:
+        req_id = str(msg.get("id", ""))
+        a = (msg.get("args") or [{}])[0]
+        cid = str(a.get("clOrdId", ""))
+
+        def answer(code: str, text: str, data: list[dict[str, str]]) -> dict[str, Any]:
+            if code != "0":
+                self.desk.stats.refusals.append(data[0]["sCode"] if data else code)
+            now = str(self.desk.sim.now_ms())
+            return {"id": req_id, "op": "order", "code": code, "msg": text, "data": data,
+                    "inTime": now, "outTime": now}
+
+        def refuse(s_code: str, s_msg: str) -> dict[str, Any]:
+            return answer("1", "", [{"clOrdId": cid, "ordId": "", "tag": "",
+                                     "ts": str(self.desk.sim.now_ms()), "sCode": s_code,
+                                     "sMsg": s_msg}])
+
+        if conn.account is None:
+            self._send(conn, answer("60011", "Please log in", []))
+            return
+
+        def process(fault: _Fault | None) -> object:
+            exp = str(msg.get("expTime", ""))
+            if exp and (not exp.isdigit() or self.desk.sim.now_ms() > int(exp)):
+                return answer("50036", "The expTime can't be earlier than the current system "
+                                       "time. Please adjust the expTime and try again.", [])
+            if fault is not None and fault.kind == "reject":
+                return refuse("51008", "Order failed. Insufficient USDT balance in account.")
+            if cid in self.desk.orders:
+                return refuse("51016", "Duplicated clOrdId")
+            try:
+                order = self.desk._execute(str(a["instId"]), "spot", str(a["side"]),
+                                           str(a["ordType"]).upper(), str(a["px"]),
+                                           str(a["sz"]), cid)
+            except (KeyError, ValueError) as exc:
+                return refuse("51000", f"Parameter error: {exc}")
+            return answer("0", "", [{"clOrdId": cid, "ordId": str(order.venue_order_id),
+                                     "tag": "", "ts": str(order.ts_ms), "sCode": "0",
+                                     "sMsg": "Order placed"}])
+
+        self._ws_place(conn, process)
+
+    def _bybit_ws_order(self, conn: _Private, msg: dict[str, Any]) -> None:
+        req_id = str(msg.get("reqId", ""))
+        a = (msg.get("args") or [{}])[0]
+        cid = str(a.get("orderLinkId", ""))
+        spot = a.get("category") == "spot"
+
+        def answer(code: int, text: str, data: dict[str, str]) -> dict[str, Any]:
+            now = self.desk.sim.now_ms()
+            used, end = self.desk._count("bybit:/v5/order/create", 1000, now, 1)
+            limit = self.desk.limits.bybit_per_s
+            if code:
+                self.desk.stats.refusals.append(str(code))
+            return {"reqId": req_id, "retCode": code, "retMsg": text, "op": "order.create",
+                    "data": data, "retExtInfo": {}, "header": {
+                        "X-Bapi-Limit": str(limit),
+                        "X-Bapi-Limit-Status": str(max(0, limit - used)),
+                        "X-Bapi-Limit-Reset-Timestamp": str(end), "Timenow": str(now)},
+                    "connId": conn.conn_id}
+
+        if conn.account is None:
+            self._send(conn, answer(10003, "Request not authorized", {}))
+            return
+        h = msg.get("header") or {}
+        try:
+            ts, recv = int(h["X-BAPI-TIMESTAMP"]), int(h.get("X-BAPI-RECV-WINDOW", 5000))
+        except (KeyError, ValueError):
+            self._send(conn, answer(10001, "Request parameter error.", {}))
+            return
+        now = self.desk.sim.now_ms()
+        if not now - recv <= ts < now + 1000:
+            self._send(conn, answer(10002, "The request time exceeds the time window range.",
+                                    {}))
+            return
+
+        def process(fault: _Fault | None) -> object:
+            if fault is not None and fault.kind == "reject":
+                return (answer(170131, "Balance insufficient", {}) if spot
+                        else answer(110007, "Available balance is insufficient", {}))
+            if cid in self.desk.orders:
+                return (answer(170141, "Duplicate clientOrderId", {}) if spot
+                        else answer(110072, "OrderLinkedID is duplicate", {}))
+            try:
+                order = self.desk._execute(str(a["symbol"]), "spot" if spot else "linear",
+                                           str(a["side"]).lower(), str(a["timeInForce"]),
+                                           str(a["price"]), str(a["qty"]), cid)
+            except (KeyError, ValueError):
+                return answer(10001, "Request parameter error.", {})
+            return answer(0, "OK", {"orderId": str(order.venue_order_id), "orderLinkId": cid})
+
+        self._ws_place(conn, process)
 
     # -- USD-M listenKey stream ------------------------------------------------------------
 

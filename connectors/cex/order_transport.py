@@ -31,7 +31,7 @@ import asyncio
 import math
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Literal
@@ -163,14 +163,18 @@ class OrderTransport:
             timeout=aiohttp.ClientTimeout(total=self.config.timeout_s),
         ) as resp:
             body = await resp.read()
-            if resp.status in self.codec.hold_statuses:
-                self._hold_back(resp.headers.get("Retry-After"))
-            else:
-                hold_ms = self.codec.hold_ms(resp.headers, self.now_ms(), self.limits)
-                if hold_ms > 0:
-                    self.stats.rate_limit_holds += 1
-                    self._hold_for(hold_ms / 1000)
+            self.note_answer(resp.status, resp.headers)
             return resp.status, body
+
+    def note_answer(self, status: int, headers: Mapping[str, str]) -> None:
+        """Apply an answer's rate-limit status or usage headers (REST or WS order entry)."""
+        if status in self.codec.hold_statuses:
+            self._hold_back(headers.get("Retry-After"))
+            return
+        hold_ms = self.codec.hold_ms(headers, self.now_ms(), self.limits)
+        if hold_ms > 0:
+            self.stats.rate_limit_holds += 1
+            self._hold_for(hold_ms / 1000)
 
     def _hold_back(self, retry_after: str | None) -> None:
         try:
@@ -225,7 +229,7 @@ class OrderTransport:
                 return None
             raise
 
-    async def _settle(self, filters: SymbolFilters, result: OrderResult) -> OrderResult:
+    async def settle(self, filters: SymbolFilters, result: OrderResult) -> OrderResult:
         """Query a non-final order until it is final (bounded)."""
         cfg = self.config
         for _ in range(cfg.settle_queries):
@@ -253,7 +257,7 @@ class OrderTransport:
                 continue
             if found is not None:
                 self.stats.resolved_by_query += 1
-                return await self._settle(filters, found)
+                return await self.settle(filters, found)
             if waited_out:
                 return None
             # Not there yet: it may still be in flight. Once the venue clock passes the
@@ -303,7 +307,7 @@ class OrderTransport:
                 continue
             err = self.codec.error(status, body)
             if err is None:
-                result = await self._settle(
+                result = await self.settle(
                     filters, self.codec.parse_order(body, filters, spec.client_order_id))
                 self._record(req, filters, spec, ts_intent_ns, sent_ns, result=result)
                 return result

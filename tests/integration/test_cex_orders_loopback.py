@@ -16,7 +16,6 @@ from decimal import Decimal
 import aiohttp
 import pytest
 
-from connectors.cex.binance_ws_orders import BinanceWsOrderEntry
 from connectors.cex.order_transport import (
     OrderTransport,
     OrderTransportConfig,
@@ -25,6 +24,7 @@ from connectors.cex.order_transport import (
 )
 from connectors.cex.orders.common import Credentials, OrderSpec, SymbolFilters
 from connectors.cex.orders.ids import client_order_id
+from connectors.cex.ws_orders import WsOrderEntry
 from connectors.journal import JournalSink, read_table
 from operators.errors import ExecutionError
 from operators.events import OrderIntent
@@ -322,7 +322,7 @@ async def test_rate_limit_answer_holds_every_order_back_until_retry_after(sim, s
 
 async def _ws_entry(sim, session, config: OrderTransportConfig = FAST):  # type: ignore[no-untyped-def]
     t, f = await _transport(sim, session, CASES[0], config=config)
-    return BinanceWsOrderEntry(sim.private_url("binance"), session, t), t, f
+    return WsOrderEntry(sim.private_url("binance"), session, t), t, f
 
 
 async def test_binance_ws_api_order_entry_fills_like_rest(sim, session):

@@ -29,7 +29,14 @@ from urllib.parse import quote, urlencode
 import msgspec
 
 from connectors.cex.orders import binance_usdm_ws, binance_ws
-from connectors.cex.orders.codec import ErrorRule, bad_answer, classify, dec, units
+from connectors.cex.orders.codec import (
+    ErrorRule,
+    WsOrderCodec,
+    bad_answer,
+    classify,
+    dec,
+    units,
+)
 from connectors.cex.orders.common import (
     Credentials,
     OrderResult,
@@ -161,9 +168,12 @@ class BinanceOrders:
     request_limits: tuple[RequestLimit, ...] = ()
 
     def __init__(self, venue: str, user_stream: PrivateStream | None = None, *,
-                 limits: tuple[HeaderLimit, ...] = SPOT_LIMITS) -> None:
+                 limits: tuple[HeaderLimit, ...] = SPOT_LIMITS,
+                 ws_orders: WsOrderCodec | None = None) -> None:
         self.venue = venue
         self.limits = limits
+        self.ws_orders = ws_orders
+        """Spot: the WS API's `order.place`; USD-M: None (REST only here)."""
         self.user_stream = user_stream
         """Spot: the WS API user-data stream; USD-M: the listenKey stream (binance_usdm_ws)."""
 
@@ -296,5 +306,5 @@ class BinanceOrders:
         return classify(self.venue, ERRORS, code, msg, status)
 
 
-SPOT = BinanceOrders("binance", binance_ws.STREAM)
+SPOT = BinanceOrders("binance", binance_ws.STREAM, ws_orders=binance_ws.ORDERS)
 USDM = BinanceOrders("binance-usdm", binance_usdm_ws.STREAM, limits=USDM_LIMITS)

@@ -26,6 +26,7 @@ from decimal import Decimal
 import msgspec
 import orjson
 
+from connectors.cex.orders.codec import WsAnswer
 from connectors.cex.orders.common import Credentials, OrderSpec, SymbolFilters
 from connectors.cex.orders.private import ListenKey
 from connectors.cex.orders.updates import OrderUpdate, UpdateKind
@@ -168,3 +169,57 @@ class BinanceUserStream:
 
 
 STREAM = BinanceUserStream()
+
+
+class _Limit(msgspec.Struct, frozen=True):
+    rateLimitType: str
+    interval: str
+    intervalNum: int
+    count: int = 0
+
+
+class _Answer(msgspec.Struct, frozen=True):
+    id: str | int | None = None
+    status: int = 0
+    result: msgspec.Raw = msgspec.Raw(b"null")
+    error: msgspec.Raw = msgspec.Raw(b"null")
+    rateLimits: list[_Limit] = []
+
+
+_DECODE_ANSWER = msgspec.json.Decoder(_Answer)
+_USAGE_HEADER = {"REQUEST_WEIGHT": "X-MBX-USED-WEIGHT-", "ORDERS": "X-MBX-ORDER-COUNT-"}
+
+
+class BinanceWsOrders:
+    """Spot order entry over the WS API (`WsOrderCodec`): `order.place`, answered as REST."""
+
+    def steps(self, creds: Credentials, now_ms: int) -> list[bytes]:
+        """None: every request is signed on its own."""
+        return []
+
+    def step_reply(self, frame: bytes) -> bool | None:
+        """No steps, so no replies."""
+        return None
+
+    def place(self, creds: Credentials, filters: SymbolFilters, spec: OrderSpec, ts_ms: int,
+              recv_window_ms: int) -> bytes:
+        """`order.place` with the client order id as the request id."""
+        return place_order(creds, filters, spec, spec.client_order_id, ts_ms, recv_window_ms)
+
+    def answer(self, frame: bytes) -> WsAnswer | None:
+        """`{"id","status","result"|"error","rateLimits"}`: `result` is the REST FULL body,
+        `error` the REST error body; `rateLimits` counts become the REST usage headers."""
+        try:
+            a = _DECODE_ANSWER.decode(frame)
+        except (msgspec.ValidationError, msgspec.DecodeError):
+            return None
+        if a.id is None or not a.status:
+            return None  # an event, not an answer
+        ok = bytes(a.result) != b"null"
+        headers = tuple((f"{_USAGE_HEADER[x.rateLimitType]}{x.intervalNum}{x.interval[0]}",
+                         str(x.count)) for x in a.rateLimits if x.rateLimitType in _USAGE_HEADER)
+        return WsAnswer(str(a.id), a.status if ok or a.status != 200 else 400,
+                        bytes(a.result if ok else a.error), headers)
+
+
+ORDERS = BinanceWsOrders()

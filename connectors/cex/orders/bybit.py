@@ -27,7 +27,15 @@ import msgspec
 import orjson
 
 from connectors.cex.orders import bybit_ws
-from connectors.cex.orders.codec import ErrorRule, bad_answer, classify, dec, units
+from connectors.cex.orders.codec import (
+    ErrorRule,
+    WsAnswer,
+    WsOrderCodec,
+    bad_answer,
+    classify,
+    dec,
+    units,
+)
 from connectors.cex.orders.common import (
     Credentials,
     OrderResult,
@@ -132,6 +140,17 @@ class _Instruments(msgspec.Struct, frozen=True):
     instruments: list[_Instrument] = msgspec.field(name="list")
 
 
+def place_fields(filters: SymbolFilters, spec: OrderSpec) -> list[tuple[str, str]]:
+    """The fields of a limit IOC/FOK placement (REST body and WS `args`, in this order)."""
+    return [
+        ("category", category(spec.market)), ("symbol", spec.symbol),
+        ("side", spec.side.capitalize()), ("orderType", "Limit"),
+        ("qty", filters.qty_str(spec.qty_units)),
+        ("price", filters.price_str(spec.price_units)),
+        ("timeInForce", spec.tif), ("orderLinkId", spec.client_order_id),
+    ]
+
+
 def category(market: str) -> str:
     """Bybit `category` of a market kind."""
     return "linear" if market == "perp" else "spot"
@@ -142,6 +161,7 @@ class BybitOrders:
 
     venue = "bybit"
     user_stream: PrivateStream | None = bybit_ws.STREAM
+    ws_orders: WsOrderCodec | None = None  # set below: BybitWsOrders
     needs_passphrase = False
     key_types: tuple[str, ...] = ("hmac",)
     pre_sign_window_ms = 1000
@@ -189,14 +209,8 @@ class BybitOrders:
     def place(self, creds: Credentials, filters: SymbolFilters, spec: OrderSpec, ts_ms: int,
               recv_window_ms: int) -> SignedRequest:
         """`POST /v5/order/create`: a limit IOC/FOK order."""
-        fields = [
-            ("category", category(spec.market)), ("symbol", spec.symbol),
-            ("side", spec.side.capitalize()), ("orderType", "Limit"),
-            ("qty", filters.qty_str(spec.qty_units)),
-            ("price", filters.price_str(spec.price_units)),
-            ("timeInForce", spec.tif), ("orderLinkId", spec.client_order_id),
-        ]
-        return self._post(creds, PLACE_PATH, fields, ts_ms, recv_window_ms)
+        return self._post(creds, PLACE_PATH, place_fields(filters, spec), ts_ms,
+                          recv_window_ms)
 
     def cancel(self, creds: Credentials, filters: SymbolFilters, client_order_id: str,
                ts_ms: int, recv_window_ms: int) -> SignedRequest:
@@ -295,4 +309,54 @@ class BybitOrders:
         return classify(self.venue, ERRORS, str(ans.retCode), ans.retMsg, status)
 
 
+class _WsAnswer(msgspec.Struct, frozen=True):
+    reqId: str
+    op: str
+    retCode: int
+    retMsg: str = ""
+    data: msgspec.Raw = msgspec.Raw(b"{}")
+    header: dict[str, str] = {}
+
+
+class BybitWsOrders:
+    """Bybit v5 order entry over `wss://stream.bybit.com/v5/trade` (`WsOrderCodec`), docs
+    "WebSocket Trade / Guideline".
+
+    After `auth` (bybit_ws.py, the same signed `GET/realtime` + expires): `{"reqId": orderLinkId,
+    "header": {"X-BAPI-TIMESTAMP","X-BAPI-RECV-WINDOW"}, "op": "order.create", "args":
+    [{...the REST body's fields...}]}`; the answer `{"reqId","retCode","retMsg","op","data":
+    {"orderId","orderLinkId"},"header":{"X-Bapi-Limit","X-Bapi-Limit-Status",
+    "X-Bapi-Limit-Reset-Timestamp",...},"connId"}` is the REST ack with `data` for `result`.
+    """
+
+    def steps(self, creds: Credentials, now_ms: int) -> list[bytes]:
+        """Auth, valid `AUTH_VALID_MS` from now."""
+        return [bybit_ws.auth(creds, now_ms + bybit_ws.AUTH_VALID_MS)]
+
+    def step_reply(self, frame: bytes) -> bool | None:
+        """The auth answer's `success`."""
+        return bybit_ws.STREAM.step_reply(frame)
+
+    def place(self, creds: Credentials, filters: SymbolFilters, spec: OrderSpec, ts_ms: int,
+              recv_window_ms: int) -> bytes:
+        """The `order.create` op for one limit IOC/FOK order."""
+        return orjson.dumps({
+            "reqId": spec.client_order_id,
+            "header": {"X-BAPI-TIMESTAMP": str(ts_ms), "X-BAPI-RECV-WINDOW": str(recv_window_ms)},
+            "op": "order.create", "args": [dict(place_fields(filters, spec))]})
+
+    def answer(self, frame: bytes) -> WsAnswer | None:
+        """An `order.*` answer as the REST body (`data` as `result`) with its limit headers."""
+        try:
+            a = msgspec.json.decode(frame, type=_WsAnswer)
+        except (msgspec.ValidationError, msgspec.DecodeError):
+            return None
+        if not a.op.startswith("order."):
+            return None
+        body = (b'{"retCode":' + str(a.retCode).encode() + b',"retMsg":' + orjson.dumps(a.retMsg)
+                + b',"result":' + bytes(a.data) + b"}")
+        return WsAnswer(a.reqId, 200, body, tuple(a.header.items()))
+
+
 BYBIT = BybitOrders()
+BYBIT.ws_orders = BybitWsOrders()

@@ -37,6 +37,42 @@ class ErrorRule:
     state is unknown: ask by client id before anything is re-sent), `not_found` or ""."""
 
 
+@dataclass(frozen=True, slots=True)
+class WsAnswer:
+    """A WS order-entry answer in the REST codec's terms: its request id, an HTTP-like status
+    and a REST-shaped body (so `error` / `parse_order` read it), plus any rate-limit headers."""
+
+    request_id: str
+    status: int
+    body: bytes
+    headers: tuple[tuple[str, str], ...] = ()
+
+
+class WsOrderCodec(Protocol):
+    """One venue's WebSocket order entry, sans-I/O (connectors/cex/ws_orders.py moves it).
+
+    The request id is the client order id (unique per order, within every venue's id rules),
+    so an answer is matched to its order without any state here.
+    """
+
+    def steps(self, creds: Credentials, now_ms: int) -> list[bytes]:
+        """What to send after connecting, each answered before the next (login)."""
+        ...
+
+    def step_reply(self, frame: bytes) -> bool | None:
+        """True: the step succeeded; False: refused; None: not a reply to a step."""
+        ...
+
+    def place(self, creds: Credentials, filters: SymbolFilters, spec: OrderSpec, ts_ms: int,
+              recv_window_ms: int) -> bytes:
+        """The signed placement frame (request id = `spec.client_order_id`)."""
+        ...
+
+    def answer(self, frame: bytes) -> WsAnswer | None:
+        """The answer to a request in `frame`, or None (pushes, pongs, login events)."""
+        ...
+
+
 class OrderCodec(Protocol):
     """One venue's order client, sans-I/O."""
 
@@ -53,6 +89,8 @@ class OrderCodec(Protocol):
     """HTTP statuses that mean "rate limited": every request is held back (Retry-After)."""
     request_limits: tuple[RequestLimit, ...]
     """Documented per-endpoint limits the venue reports in no header (counted locally)."""
+    ws_orders: WsOrderCodec | None
+    """The venue's WebSocket order entry, where it exists and is faster than REST."""
 
     def hold_ms(self, headers: Mapping[str, str], now_ms: int,
                 limits: tuple[HeaderLimit, ...] = ()) -> int:

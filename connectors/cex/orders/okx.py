@@ -28,7 +28,15 @@ import msgspec
 import orjson
 
 from connectors.cex.orders import okx_ws
-from connectors.cex.orders.codec import ErrorRule, bad_answer, classify, dec, units
+from connectors.cex.orders.codec import (
+    ErrorRule,
+    WsAnswer,
+    WsOrderCodec,
+    bad_answer,
+    classify,
+    dec,
+    units,
+)
 from connectors.cex.orders.common import (
     Credentials,
     OrderResult,
@@ -137,6 +145,16 @@ class _Instruments(msgspec.Struct, frozen=True):
     data: list[_Instrument]
 
 
+def place_fields(filters: SymbolFilters, spec: OrderSpec) -> list[tuple[str, str]]:
+    """The fields of a limit IOC/FOK placement (REST body and WS `args`, in this order)."""
+    return [
+        ("instId", spec.symbol), ("tdMode", "cross" if spec.market == "perp" else "cash"),
+        ("side", spec.side), ("ordType", spec.tif.lower()),
+        ("px", filters.price_str(spec.price_units)), ("sz", filters.qty_str(spec.qty_units)),
+        ("clOrdId", spec.client_order_id),
+    ]
+
+
 def inst_type(market: str) -> str:
     """OKX instType of a market kind."""
     return "SWAP" if market == "perp" else "SPOT"
@@ -147,6 +165,7 @@ class OkxOrders:
 
     venue = "okx"
     user_stream: PrivateStream | None = okx_ws.STREAM
+    ws_orders: WsOrderCodec | None = None  # set below: OkxWsOrders
     needs_passphrase = True
     key_types: tuple[str, ...] = ("hmac",)
     pre_sign_window_ms = TIMESTAMP_WINDOW_MS
@@ -201,13 +220,8 @@ class OkxOrders:
     def place(self, creds: Credentials, filters: SymbolFilters, spec: OrderSpec, ts_ms: int,
               recv_window_ms: int) -> SignedRequest:
         """`POST /api/v5/trade/order`: a limit IOC/FOK order, `expTime` = ts + recv window."""
-        fields = [
-            ("instId", spec.symbol), ("tdMode", "cross" if spec.market == "perp" else "cash"),
-            ("side", spec.side), ("ordType", spec.tif.lower()),
-            ("px", filters.price_str(spec.price_units)), ("sz", filters.qty_str(spec.qty_units)),
-            ("clOrdId", spec.client_order_id),
-        ]
-        return self._post(creds, PLACE_PATH, fields, ts_ms, ts_ms + recv_window_ms)
+        return self._post(creds, PLACE_PATH, place_fields(filters, spec), ts_ms,
+                          ts_ms + recv_window_ms)
 
     def cancel(self, creds: Credentials, filters: SymbolFilters, client_order_id: str,
                ts_ms: int, recv_window_ms: int) -> SignedRequest:
@@ -305,4 +319,47 @@ class OkxOrders:
         return classify(self.venue, ERRORS, code, msg, status)
 
 
+class _WsAnswer(msgspec.Struct, frozen=True):
+    id: str
+    op: str
+    code: str = "0"
+
+
+class OkxWsOrders:
+    """OKX order entry on the private socket (`WsOrderCodec`), docs "WS / Place order".
+
+    After `login` (okx_ws.py): `{"id": clOrdId, "op": "order", "expTime": "..", "args":
+    [{...the REST body's fields...}]}`; the answer `{"id","op":"order","code","msg","data":
+    [{"clOrdId","ordId","tag","ts","sCode","sMsg"}],"inTime","outTime"}` has the REST
+    placement's shape, so the REST codec reads it. `id` is the client order id (OKX: up to 32
+    letters and digits, as ours). `expTime` is the same deadline as over REST.
+    """
+
+    def steps(self, creds: Credentials, now_ms: int) -> list[bytes]:
+        """Login (Unix seconds, signed `ts + GET + /users/self/verify`)."""
+        return [okx_ws.login(creds, now_ms // 1000)]
+
+    def step_reply(self, frame: bytes) -> bool | None:
+        """The login event (code 0) or an error event."""
+        return okx_ws.STREAM.step_reply(frame)
+
+    def place(self, creds: Credentials, filters: SymbolFilters, spec: OrderSpec, ts_ms: int,
+              recv_window_ms: int) -> bytes:
+        """The `order` op for one limit IOC/FOK order."""
+        return orjson.dumps({"id": spec.client_order_id, "op": "order",
+                             "expTime": str(ts_ms + recv_window_ms),
+                             "args": [dict(place_fields(filters, spec))]})
+
+    def answer(self, frame: bytes) -> WsAnswer | None:
+        """An `order` / `cancel-order` answer (HTTP-like 200, the frame as the REST body)."""
+        try:
+            a = msgspec.json.decode(frame, type=_WsAnswer)
+        except (msgspec.ValidationError, msgspec.DecodeError):
+            return None
+        if a.op not in ("order", "cancel-order"):
+            return None
+        return WsAnswer(a.id, 429 if a.code == "50011" else 200, frame)
+
+
 OKX = OkxOrders()
+OKX.ws_orders = OkxWsOrders()

@@ -1,0 +1,129 @@
+"""WebSocket order entry: one kept-open, logged-in socket per account, no per-order HTTP.
+
+Where a venue's WS order entry exists and is faster than REST (Binance spot WS API
+`order.place`, OKX private socket `op: "order"`, Bybit v5 `/v5/trade` `order.create`), its
+order codec exposes a sans-I/O `WsOrderCodec` (`codec.ws_orders`): the login steps, the signed
+placement frame and how to read an answer into the REST codec's terms. This module only moves
+frames. Everything else is the REST transport's, so idempotency and error mapping are the same:
+
+- the request id is the client order id, so answers match orders without extra state;
+- a missing answer (timeout, socket lost) is resolved as over REST: the order is queried by
+  client id before anything is sent again (`OrderTransport.resolve`); this client never
+  re-sends on its own;
+- the answer's error goes through the REST codec's `error` (same codes, same
+  `retryable`/`action`; `query` resolves by query), a rate-limit status or usage header holds
+  the REST transport back too (one budget per account);
+- an ack that is not final (OKX, Bybit) is settled by REST queries, as a REST ack would be.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+
+import aiohttp
+
+from connectors.cex.order_transport import OrderTransport
+from connectors.cex.orders.codec import WsAnswer, WsOrderCodec
+from connectors.cex.orders.common import OrderResult, OrderSpec, SymbolFilters
+from operators.errors import ExecutionError
+
+
+class WsOrderEntry:
+    """WS order entry for one venue account; `rest` resolves unknown outcomes and settles."""
+
+    def __init__(self, ws_url: str, session: aiohttp.ClientSession, rest: OrderTransport, *,
+                 timeout_s: float | None = None) -> None:
+        ws_codec = rest.codec.ws_orders
+        if ws_codec is None:
+            raise ExecutionError("this venue has no WS order entry", retryable=False,
+                                 venue=rest.venue, code="config")
+        self.codec: WsOrderCodec = ws_codec
+        self.ws_url = ws_url
+        self.session = session
+        self.rest = rest
+        self.timeout_s = timeout_s if timeout_s is not None else rest.config.timeout_s
+        self._ws: aiohttp.ClientWebSocketResponse | None = None
+        self._reader: asyncio.Task[None] | None = None
+        self._pending: dict[str, asyncio.Future[WsAnswer]] = {}
+        self.logins = 0
+
+    async def connect(self) -> None:
+        """Open the socket and log in (once; `place` reconnects when it was lost)."""
+        if self._ws is not None and not self._ws.closed:
+            return
+        ws = await self.session.ws_connect(self.ws_url, heartbeat=None)
+        try:
+            for step in self.codec.steps(self.rest.creds, self.rest.now_ms()):
+                await ws.send_str(step.decode())
+                async with asyncio.timeout(self.timeout_s):
+                    while True:
+                        msg = await ws.receive()
+                        if msg.type != aiohttp.WSMsgType.TEXT:
+                            raise ConnectionError(f"socket {msg.type.name} during login")
+                        reply = self.codec.step_reply(msg.data.encode())
+                        if reply is not None:
+                            break
+                if not reply:
+                    raise ExecutionError("WS order entry login refused", retryable=False,
+                                         venue=self.rest.venue, code="auth")
+        except BaseException:
+            await ws.close()
+            raise
+        self.logins += 1
+        self._ws = ws
+        self._reader = asyncio.create_task(self._read(ws))
+
+    async def close(self) -> None:
+        """Close the socket; pending orders resolve by query in their own `place`."""
+        if self._ws is not None:
+            await self._ws.close()
+        if self._reader is not None:
+            self._reader.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._reader
+
+    async def _read(self, ws: aiohttp.ClientWebSocketResponse) -> None:
+        async for msg in ws:
+            if msg.type != aiohttp.WSMsgType.TEXT:
+                continue
+            answer = self.codec.answer(msg.data.encode())
+            if answer is None:
+                continue  # pushes, pongs: not an answer to a request of ours
+            fut = self._pending.pop(answer.request_id, None)
+            if fut is not None and not fut.done():
+                fut.set_result(answer)
+
+    async def place(self, filters: SymbolFilters, spec: OrderSpec) -> OrderResult:
+        """Place one IOC/FOK order over the socket; its final state or the venue's error."""
+        rest = self.rest
+        await self.connect()
+        assert self._ws is not None
+        ts_ms = rest.now_ms()
+        recv = rest.config.recv_window_ms
+        frame = self.codec.place(rest.creds, filters, spec, ts_ms, recv)
+        fut: asyncio.Future[WsAnswer] = asyncio.get_running_loop().create_future()
+        self._pending[spec.client_order_id] = fut
+        try:
+            await self._ws.send_str(frame.decode())
+            answer = await asyncio.wait_for(fut, self.timeout_s)
+        except (TimeoutError, aiohttp.ClientError, ConnectionError):
+            self._pending.pop(spec.client_order_id, None)
+            return await self._resolve(filters, spec, ts_ms + recv)  # never a blind re-send
+        rest.note_answer(answer.status, dict(answer.headers))
+        err = rest.codec.error(answer.status, answer.body)
+        if err is not None:
+            if err.action == "query":
+                return await self._resolve(filters, spec, ts_ms + recv)
+            raise err
+        result = rest.codec.parse_order(answer.body, filters, spec.client_order_id)
+        return await rest.settle(filters, result)
+
+    async def _resolve(self, filters: SymbolFilters, spec: OrderSpec,
+                       expires_ms: int) -> OrderResult:
+        self.rest.stats.timeouts += 1
+        found = await self.rest.resolve(filters, expires_ms, spec.client_order_id)
+        if found is None:
+            raise ExecutionError(f"order {spec.client_order_id} never reached the venue",
+                                 retryable=True, venue=self.rest.venue, code="timeout")
+        return found
