@@ -168,25 +168,27 @@ async def test_stream_lost_mid_order_reconnects_and_reconciles_the_missed_fill(s
     await run.stop()
 
 
-def test_order_updates_flow_through_a_bytewax_source():
+@pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
+def test_order_updates_flow_through_a_bytewax_source(case):
     """The private stream as a Bytewax source: a run ends after the order's updates."""
     venues_thread = start_venues_in_thread(seed=17, frame_interval_s=3600.0)
     sim = venues_thread.venues
-    sim.desk("okx").add_account(KEY, SECRET, passphrase=PASSPHRASE)
-    case = CASES[2]  # okx spot
+    venue = case.venue
+    sim.desk(venue).add_account(KEY, SECRET, passphrase=PASSPHRASE)
     creds = Credentials(KEY, SECRET, passphrase=PASSPHRASE)
-    (px, qty), *_ = sim.sims["okx"].feed(case.symbol).book.top(1)[1]
+    (px, qty), *_ = sim.sims[venue].feed(case.symbol, case.category).book.top(1)[1]
     spec = _buy(case, px, qty)
 
     def factory(session: aiohttp.ClientSession, emit) -> UserStream:  # type: ignore[no-untyped-def]
-        return UserStream("okx", sim.private_url("okx"), session, creds, emit, config=QUICK)
+        return UserStream(venue, sim.private_url(venue), session, creds, emit, config=QUICK,
+                          rest_url=sim.rest_url(venue))
 
     async def place_when_logged_in() -> None:
         async with asyncio.timeout(10.0):
-            while sim.sims["okx"].private.logins == 0:
+            while sim.sims[venue].private.logins == 0:
                 await asyncio.sleep(0.01)
         async with aiohttp.ClientSession() as session:
-            t = OrderTransport("okx", sim.rest_url("okx"), session, creds, config=FAST)
+            t = OrderTransport(venue, sim.rest_url(venue), session, creds, config=FAST)
             await t.sync_time()
             f = await t.fetch_filters(case.symbol, case.market)
             await t.place(f, spec)
@@ -194,7 +196,7 @@ def test_order_updates_flow_through_a_bytewax_source():
     placer = threading.Thread(target=lambda: asyncio.run(place_when_logged_in()), daemon=True)
     out: list[object] = []
     flow = Dataflow("user_stream")
-    stream = op.input("orders", flow, UserStreamSource({"okx": factory}, max_updates=2))
+    stream = op.input("orders", flow, UserStreamSource({venue: factory}, max_updates=2))
     op.output("out", op.filter("updates", stream, lambda x: isinstance(x, OrderUpdate)),
               TestingSink(out))
     try:
