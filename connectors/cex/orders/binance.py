@@ -35,7 +35,11 @@ from connectors.cex.orders.codec import (
     bad_answer,
     classify,
     dec,
+    decode_answer,
+    decode_config,
+    try_decode,
     units,
+    unreadable_error,
 )
 from connectors.cex.orders.common import (
     Credentials,
@@ -44,8 +48,7 @@ from connectors.cex.orders.common import (
     OrderStatus,
     SignedRequest,
     SymbolFilters,
-    decimals_of,
-    to_units,
+    filters_from_steps,
 )
 from connectors.cex.orders.limits import HeaderLimit, RequestLimit, used_count_hold_ms
 from connectors.cex.orders.private import PrivateStream
@@ -186,9 +189,8 @@ class BinanceOrders:
     def parse_limits(self, body: bytes) -> tuple[HeaderLimit, ...]:
         """The account's limits from exchangeInfo `rateLimits` (the header each one's usage
         comes in: `X-MBX-USED-WEIGHT-1M`, `X-MBX-ORDER-COUNT-10S`, ...); () if none."""
-        try:
-            info = msgspec.json.decode(body, type=_Info)
-        except (msgspec.ValidationError, msgspec.DecodeError):
+        info = try_decode(body, _Info)
+        if info is None:
             return ()
         out = []
         for r in info.rateLimits:
@@ -246,10 +248,7 @@ class BinanceOrders:
 
     def parse_filters(self, body: bytes, symbol: str, market: str) -> SymbolFilters:
         """`SymbolFilters` of `symbol` from an exchangeInfo body; `ConfigError` when unusable."""
-        try:
-            info = msgspec.json.decode(body, type=_Info)
-        except (msgspec.ValidationError, msgspec.DecodeError) as exc:
-            raise ConfigError(f"{self.venue}: bad exchangeInfo body ({exc})") from None
+        info = decode_config(body, _Info, self.venue, "exchangeInfo")
         sym = next((s for s in info.symbols if s.symbol == symbol), None)
         if sym is None:
             raise ConfigError(f"{self.venue}: {symbol} is not in exchangeInfo")
@@ -259,27 +258,19 @@ class BinanceOrders:
         price, lot = by_type.get("PRICE_FILTER"), by_type.get("LOT_SIZE")
         if price is None or lot is None or not price.tickSize or not lot.stepSize:
             raise ConfigError(f"{self.venue}: {symbol} lacks PRICE_FILTER/LOT_SIZE")
-        pd, qd = decimals_of(price.tickSize), decimals_of(lot.stepSize)
         notional = by_type.get("NOTIONAL") or by_type.get("MIN_NOTIONAL")
         min_notional = "0"
-        if notional is not None:
+        if notional is not None:  # spot NOTIONAL.minNotional, USD-M MIN_NOTIONAL.notional
             min_notional = notional.notional if market == "perp" else notional.minNotional
-        f = SymbolFilters(
-            venue=self.venue, symbol=symbol, market="perp" if market == "perp" else "spot",
-            price_decimals=pd, tick_units=to_units(price.tickSize, pd), qty_decimals=qd,
-            step_units=to_units(lot.stepSize, qd), min_qty_units=to_units(lot.minQty, qd),
-            max_qty_units=to_units(lot.maxQty, qd), min_price_units=to_units(price.minPrice, pd),
-            max_price_units=to_units(price.maxPrice, pd),
-            min_notional_units=units(min_notional, pd + qd, self.venue, "minNotional"))
-        return f
+        return filters_from_steps(
+            self.venue, symbol, market, tick=price.tickSize, step=lot.stepSize,
+            min_qty=lot.minQty, max_qty=lot.maxQty, min_price=price.minPrice,
+            max_price=price.maxPrice, min_notional=min_notional)
 
     def parse_order(self, body: bytes, filters: SymbolFilters,
                     client_order_id: str) -> OrderResult:
         """An order answer (placement or query) as an `OrderResult`."""
-        try:
-            o = msgspec.json.decode(body, type=_Order)
-        except (msgspec.ValidationError, msgspec.DecodeError):
-            raise bad_answer(self.venue, "order answer", body) from None
+        o = decode_answer(body, _Order, self.venue, "order answer")
         status = STATUS.get(o.status)
         if status is None:
             raise bad_answer(self.venue, f"order status {o.status!r}", body)
@@ -298,12 +289,10 @@ class BinanceOrders:
         """None for a 200 answer, else the venue's error as an `ExecutionError`."""
         if status == 200:
             return None
-        try:
-            e = msgspec.json.decode(body, type=_Error)
-            code, msg = str(e.code), e.msg
-        except (msgspec.ValidationError, msgspec.DecodeError):
-            code, msg = "http", body[:120].decode(errors="replace")
-        return classify(self.venue, ERRORS, code, msg, status)
+        e = try_decode(body, _Error)
+        if e is None:
+            return unreadable_error(self.venue, ERRORS, status, body)
+        return classify(self.venue, ERRORS, str(e.code), e.msg, status)
 
 
 SPOT = BinanceOrders("binance", binance_ws.STREAM, ws_orders=binance_ws.ORDERS)

@@ -34,7 +34,11 @@ from connectors.cex.orders.codec import (
     bad_answer,
     classify,
     dec,
+    decode_answer,
+    decode_config,
+    try_decode,
     units,
+    unreadable_error,
 )
 from connectors.cex.orders.common import (
     Credentials,
@@ -43,8 +47,7 @@ from connectors.cex.orders.common import (
     OrderStatus,
     SignedRequest,
     SymbolFilters,
-    decimals_of,
-    to_units,
+    filters_from_steps,
 )
 from connectors.cex.orders.limits import HeaderLimit, RequestLimit, remaining_hold_ms
 from connectors.cex.orders.private import PrivateStream
@@ -229,11 +232,8 @@ class BybitOrders:
 
     def parse_filters(self, body: bytes, symbol: str, market: str) -> SymbolFilters:
         """`SymbolFilters` from an instruments-info body; `ConfigError` when unusable."""
-        try:
-            ans = msgspec.json.decode(body, type=_Answer)
-            insts = msgspec.json.decode(ans.result, type=_Instruments)
-        except (msgspec.ValidationError, msgspec.DecodeError) as exc:
-            raise ConfigError(f"bybit: bad instruments-info body ({exc})") from None
+        ans = decode_config(body, _Answer, self.venue, "instruments-info")
+        insts = decode_config(bytes(ans.result), _Instruments, self.venue, "instruments-info")
         inst = next((i for i in insts.instruments if i.symbol == symbol), None)
         if inst is None:
             raise ConfigError(f"bybit: {symbol} is not in the instruments-info answer")
@@ -243,32 +243,19 @@ class BybitOrders:
         step = lot.qtyStep or lot.basePrecision  # linear: qtyStep; spot: basePrecision
         if not step:
             raise ConfigError(f"bybit: {symbol} has neither qtyStep nor basePrecision")
-        pd, qd = decimals_of(price.tickSize), decimals_of(step)
         min_notional = lot.minNotionalValue if market == "perp" else lot.minOrderAmt
-        return SymbolFilters(
-            venue=self.venue, symbol=symbol, market="perp" if market == "perp" else "spot",
-            price_decimals=pd, tick_units=to_units(price.tickSize, pd), qty_decimals=qd,
-            step_units=to_units(step, qd),
-            min_qty_units=units(lot.minOrderQty, qd, self.venue, "minOrderQty"),
-            max_qty_units=units(lot.maxOrderQty, qd, self.venue, "maxOrderQty"),
-            min_price_units=units(price.minPrice, pd, self.venue, "minPrice"),
-            max_price_units=units(price.maxPrice, pd, self.venue, "maxPrice"),
-            min_notional_units=units(min_notional, pd + qd, self.venue, "minNotional"))
+        return filters_from_steps(
+            self.venue, symbol, market, tick=price.tickSize, step=step,
+            min_qty=lot.minOrderQty, max_qty=lot.maxOrderQty, min_price=price.minPrice,
+            max_price=price.maxPrice, min_notional=min_notional)
 
     def parse_order(self, body: bytes, filters: SymbolFilters,
                     client_order_id: str) -> OrderResult:
         """A placement ack (status `new`) or a realtime-query answer as an `OrderResult`."""
-        try:
-            ans = msgspec.json.decode(body, type=_Answer)
-        except (msgspec.ValidationError, msgspec.DecodeError):
-            raise bad_answer(self.venue, "answer", body) from None
-        try:
-            orders = msgspec.json.decode(ans.result, type=_Orders)
-        except (msgspec.ValidationError, msgspec.DecodeError):
-            try:
-                ack = msgspec.json.decode(ans.result, type=_Ack)
-            except (msgspec.ValidationError, msgspec.DecodeError):
-                raise bad_answer(self.venue, "order answer", body) from None
+        ans = decode_answer(body, _Answer, self.venue, "answer")
+        orders = try_decode(ans.result, _Orders)
+        if orders is None:
+            ack = decode_answer(ans.result, _Ack, self.venue, "order answer")
             return OrderResult(self.venue, filters.symbol, ack.orderLinkId, ack.orderId, "new",
                                0, 0, ts_event_ms=ans.time, raw_status="ack")
         o = next((x for x in orders.orders if x.orderLinkId == client_order_id), None)
@@ -297,13 +284,9 @@ class BybitOrders:
         """None for `retCode` 0, else the venue's error (HTTP 403 = IP rate limit)."""
         if status == 403:
             return classify(self.venue, ERRORS, "10006", "HTTP 403: IP rate limit", 429)
-        try:
-            ans = msgspec.json.decode(body, type=_Answer)
-        except (msgspec.ValidationError, msgspec.DecodeError):
-            if status == 200:
-                return bad_answer(self.venue, "answer", body)
-            return classify(self.venue, ERRORS, "http", body[:120].decode(errors="replace"),
-                            status)
+        ans = try_decode(body, _Answer)
+        if ans is None:
+            return unreadable_error(self.venue, ERRORS, status, body)
         if status == 200 and ans.retCode == 0:
             return None
         return classify(self.venue, ERRORS, str(ans.retCode), ans.retMsg, status)
@@ -347,11 +330,8 @@ class BybitWsOrders:
 
     def answer(self, frame: bytes) -> WsAnswer | None:
         """An `order.*` answer as the REST body (`data` as `result`) with its limit headers."""
-        try:
-            a = msgspec.json.decode(frame, type=_WsAnswer)
-        except (msgspec.ValidationError, msgspec.DecodeError):
-            return None
-        if not a.op.startswith("order."):
+        a = try_decode(frame, _WsAnswer)
+        if a is None or not a.op.startswith("order."):
             return None
         body = (b'{"retCode":' + str(a.retCode).encode() + b',"retMsg":' + orjson.dumps(a.retMsg)
                 + b',"result":' + bytes(a.data) + b"}")

@@ -13,7 +13,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from fractions import Fraction
-from typing import Protocol
+from typing import Protocol, TypeVar
+
+import msgspec
 
 from connectors.cex.orders.common import (
     Credentials,
@@ -24,7 +26,7 @@ from connectors.cex.orders.common import (
 )
 from connectors.cex.orders.limits import HeaderLimit, RequestLimit
 from connectors.cex.orders.private import PrivateStream
-from operators.errors import ExecutionError
+from operators.errors import ConfigError, ExecutionError
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,6 +144,42 @@ def bad_answer(venue: str, what: str, body: bytes) -> ExecutionError:
     """An answer we cannot read: the order's state is unknown, so query before anything else."""
     return ExecutionError(f"unreadable {what}: {body[:160]!r}", retryable=True, venue=venue,
                           code="decode", action="query")
+
+
+T = TypeVar("T")
+
+
+def try_decode(body: bytes | msgspec.Raw, type_: type[T]) -> T | None:
+    """`body` decoded as `type_` (a venue wire schema), or None when it is not that shape."""
+    try:
+        return msgspec.json.decode(body, type=type_)
+    except (msgspec.ValidationError, msgspec.DecodeError):
+        return None
+
+
+def decode_answer(body: bytes | msgspec.Raw, type_: type[T], venue: str, what: str) -> T:
+    """`body` decoded as `type_`; an unreadable answer is `bad_answer` (state unknown: query)."""
+    out = try_decode(body, type_)
+    if out is None:
+        raise bad_answer(venue, what, bytes(body))
+    return out
+
+
+def decode_config(body: bytes, type_: type[T], venue: str, what: str) -> T:
+    """A public instrument answer decoded as `type_`; `ConfigError` when unreadable."""
+    try:
+        return msgspec.json.decode(body, type=type_)
+    except (msgspec.ValidationError, msgspec.DecodeError) as exc:
+        raise ConfigError(f"{venue}: bad {what} body ({exc})") from None
+
+
+def unreadable_error(venue: str, table: dict[str, ErrorRule], status: int,
+                     body: bytes) -> ExecutionError:
+    """The error of an answer whose body is not the venue's JSON: a 200 we cannot read leaves
+    the order's state unknown (`bad_answer`), anything else is classified by HTTP status."""
+    if status == 200:
+        return bad_answer(venue, "answer", body)
+    return classify(venue, table, "http", body[:120].decode(errors="replace"), status)
 
 
 def units(text: str, decimals: int, venue: str, what: str) -> int:

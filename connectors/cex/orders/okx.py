@@ -35,7 +35,11 @@ from connectors.cex.orders.codec import (
     bad_answer,
     classify,
     dec,
+    decode_answer,
+    decode_config,
+    try_decode,
     units,
+    unreadable_error,
 )
 from connectors.cex.orders.common import (
     Credentials,
@@ -44,9 +48,8 @@ from connectors.cex.orders.common import (
     OrderStatus,
     SignedRequest,
     SymbolFilters,
-    decimals_of,
+    filters_from_steps,
     iso_ms,
-    to_units,
 )
 from connectors.cex.orders.limits import HeaderLimit, RequestLimit
 from connectors.cex.orders.private import PrivateStream
@@ -237,50 +240,30 @@ class OkxOrders:
 
     def parse_filters(self, body: bytes, symbol: str, market: str) -> SymbolFilters:
         """`SymbolFilters` from a `/api/v5/public/instruments` body; `ConfigError` if unusable."""
-        try:
-            ans = msgspec.json.decode(body, type=_Instruments)
-        except (msgspec.ValidationError, msgspec.DecodeError) as exc:
-            raise ConfigError(f"okx: bad instruments body ({exc})") from None
+        ans = decode_config(body, _Instruments, self.venue, "instruments")
         inst = next((i for i in ans.data if i.instId == symbol), None)
         if inst is None:
             raise ConfigError(f"okx: {symbol} is not in the instruments answer")
         if inst.state != "live":
             raise ConfigError(f"okx: {symbol} state is {inst.state}, not live")
-        pd, qd = decimals_of(inst.tickSz), decimals_of(inst.lotSz)
         per_qty = Fraction(1)
         if inst.instType == "SWAP":
             if not inst.ctVal:
                 raise ConfigError(f"okx: swap {symbol} has no ctVal")
             per_qty = Fraction(dec(inst.ctVal, self.venue, "ctVal"))
-        return SymbolFilters(
-            venue=self.venue, symbol=symbol, market="perp" if market == "perp" else "spot",
-            price_decimals=pd, tick_units=to_units(inst.tickSz, pd), qty_decimals=qd,
-            step_units=to_units(inst.lotSz, qd), min_qty_units=to_units(inst.minSz, qd),
-            max_qty_units=units(inst.maxLmtSz, qd, self.venue, "maxLmtSz"),
-            base_per_qty=per_qty)
-
-    def _data(self, body: bytes) -> list[msgspec.Raw]:
-        try:
-            ans = msgspec.json.decode(body, type=_Answer)
-        except (msgspec.ValidationError, msgspec.DecodeError):
-            raise bad_answer(self.venue, "answer", body) from None
-        return ans.data
+        return filters_from_steps(
+            self.venue, symbol, market, tick=inst.tickSz, step=inst.lotSz, min_qty=inst.minSz,
+            max_qty=inst.maxLmtSz, base_per_qty=per_qty)  # sizes in contracts for swaps
 
     def parse_order(self, body: bytes, filters: SymbolFilters,
                     client_order_id: str) -> OrderResult:
         """A placement ack (status `new`) or a query answer as an `OrderResult`."""
-        data = self._data(body)
+        data = decode_answer(body, _Answer, self.venue, "answer").data
         if not data:
             raise bad_answer(self.venue, "order answer without data", body)
-        try:
-            o = msgspec.json.decode(data[0], type=_Order)
-        except (msgspec.ValidationError, msgspec.DecodeError):
-            o = None
+        o = try_decode(data[0], _Order)
         if o is None:
-            try:
-                ack = msgspec.json.decode(data[0], type=_Ack)
-            except (msgspec.ValidationError, msgspec.DecodeError):
-                raise bad_answer(self.venue, "order ack", body) from None
+            ack = decode_answer(data[0], _Ack, self.venue, "order ack")
             return OrderResult(self.venue, filters.symbol, ack.clOrdId, ack.ordId, "new", 0, 0,
                                ts_event_ms=int(ack.ts or 0), raw_status=ack.sMsg)
         status = STATUS.get(o.state)
@@ -297,23 +280,15 @@ class OkxOrders:
 
     def error(self, status: int, body: bytes) -> ExecutionError | None:
         """None for a success (`code` "0"), else the error of `code` or the order's `sCode`."""
-        try:
-            ans = msgspec.json.decode(body, type=_Answer)
-        except (msgspec.ValidationError, msgspec.DecodeError):
-            if status == 200:
-                return bad_answer(self.venue, "answer", body)
-            return classify(self.venue, ERRORS, "http", body[:120].decode(errors="replace"),
-                            status)
+        ans = try_decode(body, _Answer)
+        if ans is None:
+            return unreadable_error(self.venue, ERRORS, status, body)
         if status == 200 and ans.code == "0":
             return None
         code, msg = ans.code, ans.msg
-        if ans.data:
-            try:
-                ack = msgspec.json.decode(ans.data[0], type=_Ack)
-                if ack.sCode != "0":
-                    code, msg = ack.sCode, ack.sMsg
-            except (msgspec.ValidationError, msgspec.DecodeError):
-                pass  # no per-order reason: the top-level code stands
+        ack = try_decode(ans.data[0], _Ack) if ans.data else None
+        if ack is not None and ack.sCode != "0":  # else the top-level code stands
+            code, msg = ack.sCode, ack.sMsg
         if code == "0":
             return None
         return classify(self.venue, ERRORS, code, msg, status)
@@ -352,11 +327,8 @@ class OkxWsOrders:
 
     def answer(self, frame: bytes) -> WsAnswer | None:
         """An `order` / `cancel-order` answer (HTTP-like 200, the frame as the REST body)."""
-        try:
-            a = msgspec.json.decode(frame, type=_WsAnswer)
-        except (msgspec.ValidationError, msgspec.DecodeError):
-            return None
-        if a.op not in ("order", "cancel-order"):
+        a = try_decode(frame, _WsAnswer)
+        if a is None or a.op not in ("order", "cancel-order"):
             return None
         return WsAnswer(a.id, 429 if a.code == "50011" else 200, frame)
 
