@@ -17,7 +17,8 @@ a new key and reconciles.
 "X":"NEW","i":8886774,"l":"0","z":"0","L":"0","N":"USDT","n":"0","T":1568879465650,"t":0,
 "b":"0","a":"9.91","m":false,"R":false,"wt":"CONTRACT_PRICE","ot":"LIMIT","ps":"BOTH",
 "cp":false,"rp":"0","pP":false,"si":0,"ss":0,"V":"EXPIRE_TAKER","pm":"NONE","gtd":0}}`:
-`x` what happened now (NEW, TRADE, CANCELED, EXPIRED, CALCULATED, AMENDMENT), `X` the order's
+`x` what happened now (NEW, TRADE, CANCELED, EXPIRED, CALCULATED, AMENDMENT: the spot
+vocabulary, read by binance_ws.execution_kind; the last two are `other`), `X` the order's
 status, `l`/`L` this fill, `z` cumulative qty, `ap` average price, `n`/`N` this fill's
 commission and asset (absent on events without a fill).
 """
@@ -28,9 +29,10 @@ from decimal import Decimal
 
 import msgspec
 
+from connectors.cex.orders.binance_ws import execution_kind
 from connectors.cex.orders.common import Credentials
 from connectors.cex.orders.private import ListenKey
-from connectors.cex.orders.updates import OrderUpdate, UpdateKind
+from connectors.cex.orders.updates import OrderUpdate
 from operators.errors import FeedError
 
 LISTEN_KEY_PATH = "/fapi/v1/listenKey"
@@ -65,18 +67,6 @@ _DECODE_EVENT = msgspec.json.Decoder(_Event)
 _DECODE_ORDER = msgspec.json.Decoder(_Order)
 
 
-def _kind(x: str, status: str) -> UpdateKind:
-    if x == "NEW":
-        return "ack"
-    if x == "TRADE":
-        return "fill" if status == "FILLED" else "partial"
-    if x == "CANCELED":
-        return "cancel"
-    if x == "EXPIRED":
-        return "expire"
-    return "other"  # CALCULATED (liquidation), AMENDMENT: nothing an IOC/FOK leg acts on
-
-
 def parse_user_data(frame: bytes, ts_recv_ns: int) -> list[OrderUpdate]:
     """Order updates in one frame; [] for account/margin events; `FeedError` when the
     listenKey expired (the stream has ended: reconnect with a new key, then reconcile)."""
@@ -94,7 +84,7 @@ def parse_user_data(frame: bytes, ts_recv_ns: int) -> list[OrderUpdate]:
         cum_qty, avg_px = Decimal(o.z), Decimal(o.ap)
         update = OrderUpdate(
             venue="binance-usdm", symbol=o.s, client_order_id=o.c, venue_order_id=str(o.i),
-            kind=_kind(o.x, o.X), side=o.S.lower(), last_qty=Decimal(o.l),
+            kind=execution_kind(o.x, o.X), side=o.S.lower(), last_qty=Decimal(o.l),
             last_price=Decimal(o.L), cum_qty=cum_qty, cum_quote=cum_qty * avg_px,
             fee=Decimal(o.n), fee_asset=o.N or "", trade_id=str(o.t) if o.t else "",
             reason="", ts_event_ns=(o.T or ev.E) * 1_000_000, ts_recv_ns=ts_recv_ns)

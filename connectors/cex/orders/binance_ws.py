@@ -101,7 +101,9 @@ _DECODE_TYPE = msgspec.json.Decoder(_Type)
 _DECODE_EXEC = msgspec.json.Decoder(_Exec)
 
 
-def _kind(x: str, status: str) -> UpdateKind:
+def execution_kind(x: str, status: str) -> UpdateKind:
+    """The update kind of a Binance execution type `x` and order status (spot
+    `executionReport` and USD-M `ORDER_TRADE_UPDATE` share the vocabulary)."""
     if x == "NEW":
         return "ack"
     if x == "TRADE":
@@ -130,7 +132,7 @@ def parse_user_data(frame: bytes, ts_recv_ns: int, venue: str = "binance") -> li
         raise FeedError(f"bad executionReport: {frame[:160]!r} ({exc})", venue=venue) from None
     return [OrderUpdate(
         venue=venue, symbol=ev.s, client_order_id=ev.C if ev.x == "CANCELED" and ev.C else ev.c,
-        venue_order_id=str(ev.i), kind=_kind(ev.x, ev.X), side=ev.S.lower(),
+        venue_order_id=str(ev.i), kind=execution_kind(ev.x, ev.X), side=ev.S.lower(),
         last_qty=Decimal(ev.l), last_price=Decimal(ev.L), cum_qty=Decimal(ev.z),
         cum_quote=Decimal(ev.Z), fee=Decimal(ev.n), fee_asset=ev.N or "",
         trade_id=str(ev.t) if ev.t >= 0 else "", reason=ev.r if ev.r != "NONE" else "",
