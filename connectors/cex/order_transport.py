@@ -270,9 +270,10 @@ class OrderTransport:
                              f"{cfg.resolve_attempts} queries", retryable=False,
                              venue=self.venue, code="unknown", action="query")
 
-    def _record(self, req: SignedRequest, filters: SymbolFilters, spec: OrderSpec,
+    def record(self, req: SignedRequest, filters: SymbolFilters, spec: OrderSpec,
                 ts_intent_ns: int, ts_sent_ns: int, *, result: OrderResult | None = None,
                 error: ExecutionError | None = None) -> None:
+        """One journal row (`orders`) for a request sent, with its outcome (REST or WS)."""
         self.stats.records.append(order_record(
             req, filters, spec, result=result, error=error, ts_intent_ns=ts_intent_ns,
             ts_sent_ns=ts_sent_ns, ts_ack_ns=self.clock_ns()))
@@ -294,13 +295,13 @@ class OrderTransport:
                 self.stats.timeouts += 1
                 found = await self.resolve(filters, req.expires_ms, spec.client_order_id)
                 if found is not None:
-                    self._record(req, filters, spec, ts_intent_ns, sent_ns, result=found)
+                    self.record(req, filters, spec, ts_intent_ns, sent_ns, result=found)
                     return found
                 resends += 1
                 gone = ExecutionError(
                     f"order {spec.client_order_id} never reached the venue ({resends} sends)",
                     retryable=True, venue=self.venue, code="timeout")
-                self._record(req, filters, spec, ts_intent_ns, sent_ns, error=gone)
+                self.record(req, filters, spec, ts_intent_ns, sent_ns, error=gone)
                 if resends > cfg.max_resends:
                     raise gone from None
                 self.stats.resends += 1
@@ -309,14 +310,14 @@ class OrderTransport:
             if err is None:
                 result = await self.settle(
                     filters, self.codec.parse_order(body, filters, spec.client_order_id))
-                self._record(req, filters, spec, ts_intent_ns, sent_ns, result=result)
+                self.record(req, filters, spec, ts_intent_ns, sent_ns, result=result)
                 return result
             if err.action == "query":
                 found = await self.resolve(filters, req.expires_ms, spec.client_order_id)
                 if found is not None:
-                    self._record(req, filters, spec, ts_intent_ns, sent_ns, result=found)
+                    self.record(req, filters, spec, ts_intent_ns, sent_ns, result=found)
                     return found
-            self._record(req, filters, spec, ts_intent_ns, sent_ns, error=err)
+            self.record(req, filters, spec, ts_intent_ns, sent_ns, error=err)
             if err.action == "backoff" and status not in self.codec.hold_statuses:
                 self._hold_back(None)  # a limit code in a 200 answer (OKX 50011, Bybit 10006)
             if err.action == "resync_time" and resyncs == 0:

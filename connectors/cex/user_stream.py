@@ -178,9 +178,11 @@ class UserStream:
             try:
                 await self._listen_key("PUT")
                 self.stats.keepalives += 1
-            except (FeedError, aiohttp.ClientError, TimeoutError):
+            except (FeedError, ExecutionError, aiohttp.ClientError, TimeoutError):
+                # A lapsed key (-1125) or any failure: close, and run() opens a new key (a
+                # refused API key then ends the run there, not here).
                 if self._ws is not None and not self._ws.closed:
-                    await self._ws.close()  # the read loop ends; run() opens a new key
+                    await self._ws.close()
                 return
 
     async def _login(self, ws: aiohttp.ClientWebSocketResponse) -> None:

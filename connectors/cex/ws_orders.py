@@ -13,13 +13,18 @@ frames. Everything else is the REST transport's, so idempotency and error mappin
 - the answer's error goes through the REST codec's `error` (same codes, same
   `retryable`/`action`; `query` resolves by query), a rate-limit status or usage header holds
   the REST transport back too (one budget per account);
-- an ack that is not final (OKX, Bybit) is settled by REST queries, as a REST ack would be.
+- an ack that is not final (OKX, Bybit) is settled by REST queries, as a REST ack would be;
+- every order sent leaves an `OrderRecord` in the REST transport's records (journal `orders`),
+  its path `ws:<socket path>` and its parameters those of the same order over REST (no key,
+  no signature).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+from dataclasses import replace
+from urllib.parse import urlsplit
 
 import aiohttp
 
@@ -94,7 +99,8 @@ class WsOrderEntry:
             if fut is not None and not fut.done():
                 fut.set_result(answer)
 
-    async def place(self, filters: SymbolFilters, spec: OrderSpec) -> OrderResult:
+    async def place(self, filters: SymbolFilters, spec: OrderSpec, *,
+                    ts_intent_ns: int = 0) -> OrderResult:
         """Place one IOC/FOK order over the socket; its final state or the venue's error."""
         rest = self.rest
         await self.connect()
@@ -104,20 +110,42 @@ class WsOrderEntry:
         frame = self.codec.place(rest.creds, filters, spec, ts_ms, recv)
         fut: asyncio.Future[WsAnswer] = asyncio.get_running_loop().create_future()
         self._pending[spec.client_order_id] = fut
+        sent_ns = rest.clock_ns()
         try:
-            await self._ws.send_str(frame.decode())
-            answer = await asyncio.wait_for(fut, self.timeout_s)
-        except (TimeoutError, aiohttp.ClientError, ConnectionError):
-            self._pending.pop(spec.client_order_id, None)
-            return await self._resolve(filters, spec, ts_ms + recv)  # never a blind re-send
+            try:
+                await self._ws.send_str(frame.decode())
+                answer = await asyncio.wait_for(fut, self.timeout_s)
+            except (TimeoutError, aiohttp.ClientError, ConnectionError):
+                self._pending.pop(spec.client_order_id, None)
+                result = await self._resolve(filters, spec, ts_ms + recv)  # never re-sent
+            else:
+                result = await self._answered(filters, spec, answer, ts_ms + recv)
+        except ExecutionError as exc:
+            self._journal(filters, spec, ts_ms, ts_intent_ns, sent_ns, error=exc)
+            raise
+        self._journal(filters, spec, ts_ms, ts_intent_ns, sent_ns, result=result)
+        return result
+
+    async def _answered(self, filters: SymbolFilters, spec: OrderSpec, answer: WsAnswer,
+                        expires_ms: int) -> OrderResult:
+        rest = self.rest
         rest.note_answer(answer.status, dict(answer.headers))
         err = rest.codec.error(answer.status, answer.body)
         if err is not None:
             if err.action == "query":
-                return await self._resolve(filters, spec, ts_ms + recv)
+                return await self._resolve(filters, spec, expires_ms)
             raise err
         result = rest.codec.parse_order(answer.body, filters, spec.client_order_id)
         return await rest.settle(filters, result)
+
+    def _journal(self, filters: SymbolFilters, spec: OrderSpec, ts_ms: int, ts_intent_ns: int,
+                 sent_ns: int, *, result: OrderResult | None = None,
+                 error: ExecutionError | None = None) -> None:
+        """The `orders` row: the same order's REST parameters (built off the hot path)."""
+        rest = self.rest
+        req = rest.codec.place(rest.creds, filters, spec, ts_ms, rest.config.recv_window_ms)
+        req = replace(req, path=f"ws:{urlsplit(self.ws_url).path}")
+        rest.record(req, filters, spec, ts_intent_ns, sent_ns, result=result, error=error)
 
     async def _resolve(self, filters: SymbolFilters, spec: OrderSpec,
                        expires_ms: int) -> OrderResult:

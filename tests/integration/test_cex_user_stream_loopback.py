@@ -270,6 +270,18 @@ async def test_usdm_listen_key_is_kept_alive_while_connected(sim, session):
     await run.stop()
 
 
+async def test_usdm_lapsed_listen_key_on_keepalive_reconnects_with_a_new_key(sim, session):
+    _, _, run = await _setup(sim, session, CASES[1])
+    run.stream.stream = _FastKeepalive(run.stream.stream)
+    await run.wait_for(run.stream.up.is_set)
+    hub = sim.sims["binance-usdm"].private
+    hub.listen_keys.clear()  # the key lapsed silently: the next PUT gets -1125
+    await run.wait_for(lambda: run.stream.stats.listen_keys == 2 and run.stream.up.is_set())
+    assert "-1125" in sim.desk("binance-usdm").stats.refusals
+    assert (run.stream.stats.gaps, len(hub.listen_keys)) == (1, 1)
+    await run.stop()
+
+
 class _FastKeepalive:
     """The USD-M stream with its 30-minute keepalive shrunk to 50 ms."""
 

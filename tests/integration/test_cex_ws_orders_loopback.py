@@ -19,6 +19,7 @@ from tests.integration.test_cex_orders_loopback import (
     FAST,
     KEY,
     PASSPHRASE,
+    SECRET,
     UNFILLED,
     _best_asks,
     _buy,
@@ -138,3 +139,23 @@ def test_a_venue_without_ws_order_entry_is_a_config_error():
     with pytest.raises(ExecutionError) as err:
         WsOrderEntry("ws://127.0.0.1:1/x", None, _Rest())  # type: ignore[arg-type]
     assert (err.value.code, err.value.retryable) == ("config", False)
+
+
+@pytest.mark.parametrize("case", WS_CASES, ids=WS_IDS)
+async def test_ws_orders_land_in_the_orders_journal_without_secrets(sim, session, case):  # noqa: F811
+    entry, t, f = await _entry(sim, session, case)
+    (px, qty), *_ = _best_asks(sim, case)
+    spec = _buy(case, px, qty)
+    await entry.place(f, spec, ts_intent_ns=42)
+    sim.desk(case.venue).inject("reject")
+    with pytest.raises(ExecutionError):
+        await entry.place(f, _buy(case, px, qty, leg="sell"))
+    rows = t.take_records()
+    assert [(r.client_order_id, r.outcome, r.method, r.path[:3]) for r in rows] == [
+        (spec.client_order_id, "filled", "POST", "ws:"),
+        (_buy(case, px, qty, leg="sell").client_order_id, rows[1].outcome, "POST", "ws:")]
+    assert rows[1].outcome.startswith("error:") and rows[0].ts_intent_ns == 42
+    text = repr(rows)
+    for form in (KEY, SECRET, SECRET.encode().hex(), PASSPHRASE, "signature", "SIGN"):
+        assert form not in text
+    await entry.close()

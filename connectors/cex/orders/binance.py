@@ -77,6 +77,7 @@ ERRORS: dict[str, ErrorRule] = {
     "-1100": ErrorRule(False),                # ILLEGAL_CHARS
     "-1102": ErrorRule(False),                # MANDATORY_PARAM_EMPTY_OR_MALFORMED
     "-1111": ErrorRule(False),                # BAD_PRECISION
+    "-1125": ErrorRule(False, "not_found"),   # INVALID_LISTEN_KEY: open a new one
     "-1121": ErrorRule(False),                # BAD_SYMBOL
     "-2010": ErrorRule(False),                # NEW_ORDER_REJECTED (balance, duplicate id, ...)
     "-2011": ErrorRule(False),                # CANCEL_REJECTED
