@@ -158,7 +158,7 @@ class PrivateHub:
                               "error": {"code": code, "msg": text}})
 
         method = msg.get("method")
-        if method not in ("userDataStream.subscribe.signature", "order.place"):
+        if method not in ("userDataStream.subscribe.signature", "order.place", "order.cancel"):
             error(400, -1020, "This operation is not supported.")
             return
         account = self.desk.accounts.get(str(params.get("apiKey", "")))
@@ -176,6 +176,9 @@ class PrivateHub:
             return
         if method == "order.place":
             self._binance_place(conn, req_id, params, error)
+            return
+        if method == "order.cancel":  # IOC/FOK orders are final already, as over REST
+            error(400, -2011, "Unknown order sent.")
             return
         conn.account, conn.subscribed = account, True
         conn.subscription_id = self._sub_ids
@@ -245,6 +248,14 @@ class PrivateHub:
             self._send(conn, {"event": "subscribe", "arg": args[0], "connId": conn.conn_id})
         elif op == "order":
             self._okx_ws_order(conn, msg)
+        elif op == "cancel-order":  # IOC/FOK orders are final already, as over REST
+            cid = str(args[0].get("clOrdId", ""))
+            self.desk.stats.refusals.append("51400")
+            self._send(conn, {"id": str(msg.get("id", "")), "op": "cancel-order", "code": "1",
+                              "msg": "", "data": [{
+                                  "clOrdId": cid, "ordId": "", "sCode": "51400",
+                                  "sMsg": "Order cancellation failed as the order has been "
+                                          "filled, canceled or does not exist"}]})
 
     def _bybit(self, conn: _Private, msg: dict[str, Any]) -> None:
         op, args = msg.get("op"), msg.get("args") or []
@@ -281,6 +292,14 @@ class PrivateHub:
             answer(True)
         elif op == "order.create":
             self._bybit_ws_order(conn, msg)
+        elif op == "order.cancel":  # IOC/FOK orders are final already, as over REST
+            spot = (args[0] if args else {}).get("category") == "spot"
+            code, text = (170213, "Order does not exist.") if spot else (110001,
+                                                                        "Order does not exist")
+            self.desk.stats.refusals.append(str(code))
+            self._send(conn, {"reqId": str(msg.get("reqId", "")), "retCode": code,
+                              "retMsg": text, "op": "order.cancel", "data": {},
+                              "retExtInfo": {}, "header": {}, "connId": conn.conn_id})
 
     # -- events ---------------------------------------------------------------------------
 

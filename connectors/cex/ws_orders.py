@@ -29,7 +29,7 @@ from urllib.parse import urlsplit
 import aiohttp
 
 from connectors.cex.order_transport import OrderTransport
-from connectors.cex.orders.codec import WsAnswer, WsOrderCodec
+from connectors.cex.orders.codec import WsAnswer, WsOrderCodec, cancel_request_id
 from connectors.cex.orders.common import OrderResult, OrderSpec, SymbolFilters
 from operators.errors import ExecutionError
 
@@ -146,6 +146,31 @@ class WsOrderEntry:
         req = rest.codec.place(rest.creds, filters, spec, ts_ms, rest.config.recv_window_ms)
         req = replace(req, path=f"ws:{urlsplit(self.ws_url).path}")
         rest.record(req, filters, spec, ts_intent_ns, sent_ns, result=result, error=error)
+
+    async def cancel(self, filters: SymbolFilters, client_order_id: str) -> OrderResult | None:
+        """Cancel by client id over the socket; the order's state after it (REST query), None
+        if the venue has no such order. A retryable refusal (rate limit) is raised."""
+        rest = self.rest
+        await self.connect()
+        assert self._ws is not None
+        req_id = cancel_request_id(client_order_id)
+        frame = self.codec.cancel(rest.creds, filters, client_order_id, rest.now_ms(),
+                                  rest.config.recv_window_ms)
+        fut: asyncio.Future[WsAnswer] = asyncio.get_running_loop().create_future()
+        self._pending[req_id] = fut
+        try:
+            await self._ws.send_str(frame.decode())
+            answer = await asyncio.wait_for(fut, self.timeout_s)
+        except (TimeoutError, aiohttp.ClientError, ConnectionError):
+            self._pending.pop(req_id, None)
+        else:
+            rest.note_answer(answer.status, dict(answer.headers))
+            err = rest.codec.error(answer.status, answer.body)
+            if err is not None and err.retryable and err.action != "query":
+                raise err
+        # Whatever the answer (cancelled, "already final", unknown), the venue's state is what
+        # counts: an IOC/FOK order is final already, so this is the order's end.
+        return await rest.query(filters, client_order_id)
 
     async def _resolve(self, filters: SymbolFilters, spec: OrderSpec,
                        expires_ms: int) -> OrderResult:

@@ -159,3 +159,18 @@ async def test_ws_orders_land_in_the_orders_journal_without_secrets(sim, session
     for form in (KEY, SECRET, SECRET.encode().hex(), PASSPHRASE, "signature", "SIGN"):
         assert form not in text
     await entry.close()
+
+
+@pytest.mark.parametrize("case", WS_CASES, ids=WS_IDS)
+async def test_ws_cancel_of_a_finished_ioc_returns_its_final_state(sim, session, case):  # noqa: F811
+    entry, _, f = await _entry(sim, session, case)
+    (px, qty), *_ = _best_asks(sim, case)
+    spec = _buy(case, px, qty)
+    await entry.place(f, spec)
+    refusals = len(sim.desk(case.venue).stats.refusals)
+    after = await entry.cancel(f, spec.client_order_id)
+    assert after is not None and (after.status, after.filled_qty_units) == ("filled", qty)
+    # The venue said "cannot cancel" over the socket (its own code), then REST told the state.
+    assert len(sim.desk(case.venue).stats.refusals) == refusals + 1
+    assert await entry.cancel(f, "S" + "0" * 30) is None
+    await entry.close()

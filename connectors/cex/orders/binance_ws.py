@@ -26,7 +26,7 @@ from decimal import Decimal
 import msgspec
 import orjson
 
-from connectors.cex.orders.codec import WsAnswer
+from connectors.cex.orders.codec import WsAnswer, cancel_request_id
 from connectors.cex.orders.common import Credentials, OrderSpec, SymbolFilters
 from connectors.cex.orders.private import ListenKey
 from connectors.cex.orders.updates import OrderUpdate, UpdateKind
@@ -207,6 +207,13 @@ class BinanceWsOrders:
               recv_window_ms: int) -> bytes:
         """`order.place` with the client order id as the request id."""
         return place_order(creds, filters, spec, spec.client_order_id, ts_ms, recv_window_ms)
+
+    def cancel(self, creds: Credentials, filters: SymbolFilters, client_order_id: str,
+               ts_ms: int, recv_window_ms: int) -> bytes:
+        """`order.cancel` by `origClientOrderId`."""
+        return request(creds, cancel_request_id(client_order_id), "order.cancel", {
+            "symbol": filters.symbol, "origClientOrderId": client_order_id,
+            "recvWindow": recv_window_ms, "timestamp": ts_ms})
 
     def answer(self, frame: bytes) -> WsAnswer | None:
         """`{"id","status","result"|"error","rateLimits"}`: `result` is the REST FULL body,

@@ -32,6 +32,7 @@ from connectors.cex.orders.codec import (
     WsAnswer,
     WsOrderCodec,
     bad_answer,
+    cancel_request_id,
     classify,
     dec,
     decode_answer,
@@ -327,6 +328,16 @@ class BybitWsOrders:
             "reqId": spec.client_order_id,
             "header": {"X-BAPI-TIMESTAMP": str(ts_ms), "X-BAPI-RECV-WINDOW": str(recv_window_ms)},
             "op": "order.create", "args": [dict(place_fields(filters, spec))]})
+
+    def cancel(self, creds: Credentials, filters: SymbolFilters, client_order_id: str,
+               ts_ms: int, recv_window_ms: int) -> bytes:
+        """The `order.cancel` op by `orderLinkId`."""
+        return orjson.dumps({
+            "reqId": cancel_request_id(client_order_id),
+            "header": {"X-BAPI-TIMESTAMP": str(ts_ms), "X-BAPI-RECV-WINDOW": str(recv_window_ms)},
+            "op": "order.cancel", "args": [{"category": category(filters.market),
+                                             "symbol": filters.symbol,
+                                             "orderLinkId": client_order_id}]})
 
     def answer(self, frame: bytes) -> WsAnswer | None:
         """An `order.*` answer as the REST body (`data` as `result`) with its limit headers."""

@@ -70,9 +70,20 @@ class WsOrderCodec(Protocol):
         """The signed placement frame (request id = `spec.client_order_id`)."""
         ...
 
+    def cancel(self, creds: Credentials, filters: SymbolFilters, client_order_id: str,
+               ts_ms: int, recv_window_ms: int) -> bytes:
+        """The signed cancel frame (request id = `cancel_request_id(client_order_id)`)."""
+        ...
+
     def answer(self, frame: bytes) -> WsAnswer | None:
         """The answer to a request in `frame`, or None (pushes, pongs, login events)."""
         ...
+
+
+def cancel_request_id(client_order_id: str) -> str:
+    """The WS request id of a cancel: the client id with its first letter `C` (ours all start
+    with `S`), so it never equals a placement's id and keeps every venue's id rules."""
+    return "C" + client_order_id[1:]
 
 
 class OrderCodec(Protocol):

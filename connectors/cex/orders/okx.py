@@ -33,6 +33,7 @@ from connectors.cex.orders.codec import (
     WsAnswer,
     WsOrderCodec,
     bad_answer,
+    cancel_request_id,
     classify,
     dec,
     decode_answer,
@@ -324,6 +325,12 @@ class OkxWsOrders:
         return orjson.dumps({"id": spec.client_order_id, "op": "order",
                              "expTime": str(ts_ms + recv_window_ms),
                              "args": [dict(place_fields(filters, spec))]})
+
+    def cancel(self, creds: Credentials, filters: SymbolFilters, client_order_id: str,
+               ts_ms: int, recv_window_ms: int) -> bytes:
+        """The `cancel-order` op by `clOrdId`."""
+        return orjson.dumps({"id": cancel_request_id(client_order_id), "op": "cancel-order",
+                             "args": [{"instId": filters.symbol, "clOrdId": client_order_id}]})
 
     def answer(self, frame: bytes) -> WsAnswer | None:
         """An `order` / `cancel-order` answer (HTTP-like 200, the frame as the REST body)."""
