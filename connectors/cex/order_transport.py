@@ -255,6 +255,11 @@ class OrderTransport:
                 found = await self.query(filters, client_order_id)
             except (TimeoutError, aiohttp.ClientError):
                 continue
+            except ExecutionError as exc:
+                if exc.action != "backoff":
+                    raise
+                await asyncio.sleep(cfg.backoff_s)  # held back by a limit: ask again later
+                continue
             if found is not None:
                 self.stats.resolved_by_query += 1
                 return await self.settle(filters, found)

@@ -3,6 +3,8 @@ holds back before the limit, so a burst of orders never draws the venue's own re
 
 from __future__ import annotations
 
+import asyncio
+import time
 from dataclasses import replace
 
 import pytest
@@ -75,3 +77,22 @@ async def test_binance_over_the_order_limit_answers_429_with_retry_after(sim, se
         codes.append(None if err is None else (status, err.code, err.action))
     assert codes == [None, None, None, (429, "-1015", "backoff")]
     assert len(sim.desk(venue_case.venue).stats.placements) == 3
+
+
+async def test_a_hold_back_during_resolve_waits_and_asks_again_never_giving_up_early(
+        sim, session):  # noqa: F811
+    case = CASES[0]
+    t, f = await _transport(sim, session, case, config=OrderTransportConfig(
+        timeout_s=0.2, settle_interval_s=0.005, max_wait_s=0.05, backoff_s=0.1))
+    (px, qty), *_ = _best_asks(sim, case)
+    spec = _buy(case, px, qty)
+    desk = sim.desk(case.venue)
+    desk.inject("timeout_after_accept", seconds=1.0)
+    task = asyncio.create_task(t.place(f, spec))
+    while not desk.placements_of(spec.client_order_id):
+        await asyncio.sleep(0.005)
+    t._blocked_until = time.monotonic() + 0.3  # a limit holds every request back meanwhile
+    r = await asyncio.wait_for(task, 5.0)
+    assert (r.status, t.stats.timeouts, t.stats.resolved_by_query, t.stats.resends) == (
+        "filled", 1, 1, 0)
+    assert desk.placements_of(spec.client_order_id) == 1
