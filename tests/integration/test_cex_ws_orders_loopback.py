@@ -174,3 +174,23 @@ async def test_ws_cancel_of_a_finished_ioc_returns_its_final_state(sim, session,
     assert len(sim.desk(case.venue).stats.refusals) == refusals + 1
     assert await entry.cancel(f, "S" + "0" * 30) is None
     await entry.close()
+
+
+@pytest.mark.parametrize("case", WS_CASES, ids=WS_IDS)
+async def test_ws_socket_lost_mid_order_is_resolved_by_query_then_logs_in_again(
+        sim, session, case):  # noqa: F811
+    entry, t, f = await _entry(sim, session, case)
+    (px, qty), *_ = _best_asks(sim, case)
+    spec = _buy(case, px, qty)
+    desk = sim.desk(case.venue)
+    desk.inject("timeout_after_accept", seconds=1.0)
+    task = asyncio.create_task(entry.place(f, spec))
+    while not desk.placements_of(spec.client_order_id):
+        await asyncio.sleep(0.005)
+    await sim.sims[case.venue].private.disconnect()  # the answer will never come
+    r = await asyncio.wait_for(task, 5.0)
+    assert (r.status, t.stats.resolved_by_query) == ("filled", 1)
+    r2 = await entry.place(f, _buy(case, px, qty, leg="sell"))  # a new socket, a new login
+    assert (r2.status, entry.logins) == ("filled", 2)
+    assert desk.placements_of(spec.client_order_id) == 1
+    await entry.close()
