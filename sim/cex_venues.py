@@ -37,7 +37,7 @@ from connectors import venues
 from operators.errors import FeedError
 from sim.cex_frames import VENUES, SimFeed, Truth
 from sim.cex_orders import INFO_PATHS, ORDER_PATHS, OrderDesk
-from sim.cex_private import PRIVATE_PATHS, PrivateHub
+from sim.cex_private import LISTEN_KEY_ROUTES, PRIVATE_PATHS, TRADE_PATHS, PrivateHub
 
 _BINANCE = ("binance", "binance-usdm")
 
@@ -413,6 +413,10 @@ class CexVenues:
         """The private-stream WS URL of `venue` (Binance WS API, OKX / Bybit private)."""
         return self.urls[venue].rest_url.replace("http://", "ws://") + PRIVATE_PATHS[venue]
 
+    def trade_url(self, venue: str) -> str:
+        """The WS order-entry URL of `venue` (Binance WS API, OKX private, Bybit /v5/trade)."""
+        return self.urls[venue].rest_url.replace("http://", "ws://") + TRADE_PATHS[venue]
+
     def desk(self, venue: str) -> OrderDesk:
         """The order-entry desk of `venue` (accounts, order faults, accepted orders)."""
         return self.sims[venue].orders
@@ -500,8 +504,14 @@ async def start_venues(
             app.router.add_get(p, sim.handle_ws)
         for p in (*ORDER_PATHS, *INFO_PATHS):  # before the market-data catch-all below
             app.router.add_route("*", p, sim.orders.handle)
-        if venue in PRIVATE_PATHS:
+        if venue in LISTEN_KEY_ROUTES:  # USD-M: REST listenKey, then /private/ws/<key>
+            key_path, socket_route = LISTEN_KEY_ROUTES[venue]
+            app.router.add_route("*", key_path, sim.private.handle_listen_key)
+            app.router.add_get(socket_route, sim.private.handle_ws)
+        elif venue in PRIVATE_PATHS:
             app.router.add_get(PRIVATE_PATHS[venue], sim.private.handle_ws)
+        if TRADE_PATHS.get(venue, PRIVATE_PATHS.get(venue)) != PRIVATE_PATHS.get(venue):
+            app.router.add_get(TRADE_PATHS[venue], sim.private.handle_ws)  # Bybit /v5/trade
         app.router.add_route("GET", "/{tail:(api|fapi|v5/market).*}", sim.handle_rest)
         runner = web.AppRunner(app, access_log=None)
         await runner.setup()
