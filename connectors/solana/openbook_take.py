@@ -19,7 +19,7 @@ Facts (openbook-dex/openbook-v2 `programs/openbook-v2/src/instructions/place_tak
 from __future__ import annotations
 
 import struct
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from enum import IntEnum
 
@@ -27,6 +27,7 @@ from solders.instruction import AccountMeta, Instruction
 from solders.pubkey import Pubkey
 
 from connectors.solana.keys import b58
+from connectors.solana.program_errors import OPENBOOK_ERRORS
 from connectors.solana.programs import (
     SYSTEM_PROGRAM_ID,
     TOKEN_PROGRAM_ID,
@@ -248,12 +249,5 @@ def plan_swap(req: SwapRequest) -> SwapPlan:
     return SwapPlan(ix, limits, accounts)
 
 
-SWAP_ERRORS: dict[int, str] = {
-    # the OpenBook v2 program (`OpenBookError`, Anchor numbering from 6000):
-    # the codes a swap can end with, named in reports; other codes stay Custom(n)
-    6043: "WouldExecutePartially",
-    # Anchor's own account checks (every Anchor program shares these numbers)
-    3003: "AccountDidNotDeserialize",
-    3012: "AccountNotInitialized",
-}
-"""Custom error number -> the program's error name, for failed swap transactions."""
+SWAP_ERRORS: Mapping[int, str] = OPENBOOK_ERRORS
+"""Custom error number -> the program's error name (its whole enum: `program_errors`)."""

@@ -23,7 +23,7 @@ walk ends beyond them cannot execute.
 from __future__ import annotations
 
 import struct
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -31,6 +31,7 @@ from solders.instruction import AccountMeta, Instruction
 from solders.pubkey import Pubkey
 
 from connectors.solana.orca import WHIRLPOOL_PROGRAM_ID, tick_array_address
+from connectors.solana.program_errors import WHIRLPOOL_ERRORS
 from connectors.solana.programs import (
     MEMO_PROGRAM_ID,
     TOKEN_PROGRAM_ID,
@@ -262,22 +263,5 @@ def plan_swap(req: SwapRequest) -> SwapPlan:
     return SwapPlan(ix, limits, accounts)
 
 
-SWAP_ERRORS: dict[int, str] = {
-    # the Whirlpool program (`ErrorCode` in its `errors.rs`, Anchor numbering from 6000):
-    # the codes a swap can end with, named in reports; other codes stay Custom(n)
-    6009: "TickNotFound",
-    6010: "InvalidTickIndex",
-    6011: "SqrtPriceOutOfBounds",
-    6023: "InvalidTickArraySequence",
-    6034: "InvalidSqrtPriceLimitDirection",
-    6035: "ZeroTradableAmount",
-    6036: "AmountOutBelowMinimum",
-    6037: "AmountInAboveMaximum",
-    6038: "TickArraySequenceInvalidIndex",
-    6039: "AmountCalcOverflow",
-    6040: "AmountRemainingOverflow",
-    # Anchor's own account checks (every Anchor program shares these numbers)
-    3003: "AccountDidNotDeserialize",
-    3012: "AccountNotInitialized",
-}
-"""Custom error number -> the program's error name, for failed swap transactions."""
+SWAP_ERRORS: Mapping[int, str] = WHIRLPOOL_ERRORS
+"""Custom error number -> the program's error name (its whole enum: `program_errors`)."""

@@ -21,6 +21,7 @@ the min-fill fields are the slippage limit the program enforces.
 from __future__ import annotations
 
 import struct
+from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import IntEnum
 from functools import lru_cache
@@ -28,6 +29,7 @@ from functools import lru_cache
 from solders.instruction import AccountMeta, Instruction
 from solders.pubkey import Pubkey
 
+from connectors.solana.program_errors import PHOENIX_ERRORS
 from connectors.solana.programs import TOKEN_PROGRAM_ID, associated_token_address, meta, pubkey
 from connectors.solana.swap_plan import SwapPlan, SwapRequest, TokenAccount, ceil_div
 from operators.clob import PhoenixMarket
@@ -229,18 +231,5 @@ def plan_swap(req: SwapRequest) -> SwapPlan:
     return SwapPlan(ix, limits, accounts)
 
 
-SWAP_ERRORS: dict[int, str] = {
-    # the Phoenix program (`PhoenixError`, numbered from 0, not Anchor):
-    # the codes a swap can end with, named in reports; other codes stay Custom(n)
-    2: "FailedToLoadMarketFromAccount",
-    4: "MarketUninitialized",
-    7: "InvalidLotSize",
-    8: "InvalidTickSize",
-    9: "InvalidMint",
-    10: "InvalidBaseVault",
-    11: "InvalidQuoteVault",
-    12: "InvalidBaseAccount",
-    13: "InvalidQuoteAccount",
-    15: "NewOrderError",
-}
-"""Custom error number -> the program's error name, for failed swap transactions."""
+SWAP_ERRORS: Mapping[int, str] = PHOENIX_ERRORS
+"""Custom error number -> the program's error name (its whole enum: `program_errors`)."""

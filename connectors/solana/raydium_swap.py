@@ -21,13 +21,14 @@ the bitmap extension only when the search for the next array leaves the pool's o
 from __future__ import annotations
 
 import struct
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 
 from solders.instruction import AccountMeta, Instruction
 from solders.pubkey import Pubkey
 
+from connectors.solana.program_errors import RAYDIUM_CLMM_ERRORS
 from connectors.solana.programs import (
     MEMO_PROGRAM_ID,
     TOKEN_2022_PROGRAM_ID,
@@ -253,21 +254,5 @@ def plan_swap(req: SwapRequest) -> SwapPlan:
     return SwapPlan(ix, limits, accounts)
 
 
-SWAP_ERRORS: dict[int, str] = {
-    # the Raydium CLMM program (`ErrorCode` in its `error.rs`, Anchor numbering from 6000):
-    # the codes a swap can end with, named in reports; other codes stay Custom(n)
-    6013: "SqrtPriceLimitOverflow",
-    6019: "LiquidityInsufficient",
-    6021: "PriceSlippageCheck",
-    6022: "TooLittleOutputReceived",
-    6023: "TooMuchInputPaid",
-    6024: "ZeroAmountSpecified",
-    6025: "InvalidInputPoolVault",
-    6026: "TooSmallInputOrOutputAmount",
-    6027: "NotEnoughTickArrayAccount",
-    6028: "InvalidFirstTickArrayAccount",
-    # Anchor's own account checks (every Anchor program shares these numbers)
-    3003: "AccountDidNotDeserialize",
-    3012: "AccountNotInitialized",
-}
-"""Custom error number -> the program's error name, for failed swap transactions."""
+SWAP_ERRORS: Mapping[int, str] = RAYDIUM_CLMM_ERRORS
+"""Custom error number -> the program's error name (its whole enum: `program_errors`)."""

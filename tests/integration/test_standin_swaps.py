@@ -342,6 +342,16 @@ async def test_raydium_swap_moves_pool_and_balances_as_quoted() -> None:
         )
         assert moved.liquidity == 10**12  # the (-70, 25) position is left behind
         assert (token_amount(usdc), token_amount(sol)) == (quote.amount_out, 10**12 - amount)
+        # a leg whose threshold was quoted on the pool before that trade is breached now, and
+        # the program says so with its own number (error.rs at 03b44b7: 6018)
+        before = quote_swap(pool, accounts, 10**6, a_to_b=True, amm_config=CONFIG)
+        now = quote_swap(moved, accounts, 10**6, a_to_b=True, amm_config=CONFIG)
+        assert now.amount_out < before.amount_out
+        stale = replace(
+            req, market=moved, amount=10**6, limit=before.amount_out, tick_after=now.tick_after
+        )
+        with pytest.raises(ExecutionError, match=r"TooLittleOutputReceived \(6018\)"):
+            await _land(rpc, "raydium_clmm", stale)
     finally:
         await rpc.close()
         await node.stop()
