@@ -197,6 +197,24 @@ class DexExecutionSettings(_Model):
         return self
 
 
+class DexComputeSettings(_Model):
+    """Compute unit limits of DEX swap transactions (connectors/solana/compute.py)."""
+
+    cu_limits: dict[str, int] = Field(default_factory=dict)
+    """Venue id -> the compute unit limit of one swap transaction on it (budget instructions,
+    token account creation and the swap itself); a venue without an entry cannot be sent to."""
+    measure_at_startup: bool = False  # simulate a sample swap per venue and size from its units
+    measure_margin_bps: int = Field(default=2_000, ge=0, le=100_000)  # added to measured units
+
+    @field_validator("cu_limits")
+    @classmethod
+    def _limits_in_range(cls, v: dict[str, int]) -> dict[str, int]:
+        bad = {venue: n for venue, n in v.items() if not 1 <= n <= 1_400_000}
+        if bad:
+            raise ValueError(f"compute unit limits must be in [1, 1400000], got {bad}")
+        return v
+
+
 class DelaySettings(_Model):
     """A log-normal delay by its median and 99th percentile (operators/latency.py)."""
 
@@ -324,6 +342,7 @@ class Settings(_Model):
     risk: RiskSettings = RiskSettings()
     execution: ExecutionSettings = ExecutionSettings()
     dex_execution: DexExecutionSettings = DexExecutionSettings()
+    dex_compute: DexComputeSettings = DexComputeSettings()
     rpc: RpcSettings
     telemetry: TelemetrySettings = TelemetrySettings()
     paper: PaperSettings = PaperSettings()
