@@ -189,11 +189,18 @@ class DexExecutionSettings(_Model):
     blockhash_min_remaining_blocks: int = Field(default=40, ge=1, le=150)
     wsol_floor_lamports: int = Field(default=100_000_000, ge=0)  # top up below this
     wsol_target_lamports: int = Field(default=2_000_000_000, ge=1)  # ... back to this
+    wsol_check_ms: int = Field(default=5_000, ge=10)  # the wSOL keeper reads the balance this often
+    wsol_reserve_lamports: int = Field(default=1_000_000_000, ge=0)  # largest SOL input of a trade
+    service_attempts: int = Field(default=3, ge=1, le=20)  # tries per cycle of a DEX service
+    service_backoff_ms: int = Field(default=100, ge=0)  # first wait between tries, doubling
+    service_backoff_max_ms: int = Field(default=2_000, ge=0)  # ... up to this
 
     @model_validator(mode="after")
     def _floor_below_target(self) -> DexExecutionSettings:
         if self.wsol_floor_lamports >= self.wsol_target_lamports:
             raise ValueError("wsol_floor_lamports must be below wsol_target_lamports")
+        if self.service_backoff_ms > self.service_backoff_max_ms:
+            raise ValueError("service_backoff_ms must not exceed service_backoff_max_ms")
         return self
 
 
