@@ -34,16 +34,22 @@ from connectors.solana.programs import (
     TOKEN_2022_PROGRAM_ID,
     TOKEN_PROGRAM_ID,
     anchor_ix_discriminator,
-    associated_token_address,
     meta,
-    pubkey,
 )
 from connectors.solana.raydium_clmm import (
     RAYDIUM_CLMM_PROGRAM_ID,
     bitmap_extension_address,
     tick_array_address,
 )
-from connectors.solana.swap_plan import SwapPlan, SwapRequest, TokenAccount
+from connectors.solana.swap_plan import (
+    SwapPlan,
+    SwapRequest,
+    TokenAccount,
+    input_is_first_mint,
+    owner_token_account,
+    require_market,
+    require_uint,
+)
 from operators.clmm import raydium_math as rm
 from operators.clmm.raydium import next_initialized_tick_array_start
 from operators.clmm.raydium_accounts import PoolState, TickArrayBitmapExtension
@@ -61,7 +67,6 @@ _PROGRAM = Pubkey.from_string(RAYDIUM_CLMM_PROGRAM_ID)
 _DISC = anchor_ix_discriminator("swap_v2")
 _ARGS = struct.Struct("<QQQQ?")
 _U64_MAX = (1 << 64) - 1
-_U128_MAX = (1 << 128) - 1
 _MAX_TICK_ARRAYS = 16  # far more than a transaction's account budget leaves for one swap
 
 _tick_array = lru_cache(maxsize=8192)(tick_array_address)
@@ -142,10 +147,8 @@ class RaydiumSwapAccounts:
     def account(self, index: int, mint: str) -> Pubkey:
         """Token account of mint `index` (0/1): the given one or the payer's ATA."""
         given = self.token_account_0 if index == 0 else self.token_account_1
-        if given:
-            return pubkey(given, f"token_account_{index}")
         program = self.token_program_0 if index == 0 else self.token_program_1
-        return associated_token_address(self.payer, mint, program)
+        return owner_token_account(given, self.payer, mint, f"token_account_{index}", program)
 
 
 def swap_v2_instruction(
@@ -171,8 +174,7 @@ def swap_v2_instruction(
         (other_amount_threshold, 64, "other_amount_threshold"),
         (sqrt_price_limit_x64, 128, "sqrt_price_limit_x64"),
     ):
-        if not 0 <= value <= (_U64_MAX if bits == 64 else _U128_MAX):
-            raise _fail(f"{name} {value} does not fit u{bits}")
+        require_uint(value, bits, name, instruction="swap_v2", venue="raydium_clmm")
     if not tick_array_starts:
         raise _fail("needs at least the first tick array of the swap")
     if zero_for_one:
@@ -213,15 +215,8 @@ def swap_v2_instruction(
 
 def plan_swap(req: SwapRequest) -> SwapPlan:
     """The `swap_v2` of a request: the initialized arrays the quote walked plus one spare."""
-    pool = req.market
-    if not isinstance(pool, PoolState):
-        raise _fail(f"{type(pool).__name__} is not a Raydium PoolState")
-    if req.input_mint == pool.token_mint_0:
-        zero_for_one = True
-    elif req.input_mint == pool.token_mint_1:
-        zero_for_one = False
-    else:
-        raise _fail(f"input mint {req.input_mint} is neither mint 0 nor 1 of {req.market_address}")
+    pool = require_market(req, PoolState, "raydium_clmm")
+    zero_for_one = input_is_first_mint(req, pool.token_mint_0, pool.token_mint_1, "raydium_clmm")
     ext = (
         req.bitmap_extension if isinstance(req.bitmap_extension, TickArrayBitmapExtension) else None
     )
