@@ -10,52 +10,32 @@ import pytest
 from solders.transaction import VersionedTransaction
 
 from config import DexComputeSettings
-from connectors import venues
 from connectors.solana.compute import (
     MAX_CU_LIMIT,
     cu_limit_for,
     cu_price_micro_lamports,
     measure_cu_units,
 )
-from connectors.solana.transactions import build_swap_transaction
 from operators.errors import ExecutionError
 from sim.dex_exec import CU_COMPUTE_BUDGET, CU_CREATE_ATA, CU_PER_TICK_CROSSED, CU_SWAP_BASE
 from sim.standin import SolanaStandIn
-from tests.integration.test_standin_swaps import (
-    PAYER,
-    USDC_ATA,
-    _orca_leg,
-    _rpc,
-    _whirlpool,
-    nodes,
-)
+from tests.integration.dex_support import rpc_for, sign_orca
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(30)]
-
-__all__ = ["nodes"]  # the two-node fixture, seeded with the Orca pool
 
 SETTINGS = DexComputeSettings(cu_limits={"orca": 300_000}, measure_margin_bps=2_000)
 AMOUNT = 60_000_000_000  # crosses one initialized tick
 
 
 def _signed(blockhash: str, cu_limit: int, cu_price: int, limit: int | None = None) -> bytes:
-    pool, _ = _whirlpool()
-    return build_swap_transaction(
-        venues.dex("orca"),
-        _orca_leg(pool, AMOUNT, limit),
-        payer=PAYER,
-        recent_blockhash=blockhash,
-        cu_limit=cu_limit,
-        cu_price_micro_lamports=cu_price,
-        missing_token_accounts={USDC_ATA},
-    ).tx_bytes
+    return sign_orca(blockhash, AMOUNT, limit=limit, cu_limit=cu_limit, cu_price=cu_price).tx_bytes
 
 
 async def test_measured_units_size_the_limit_and_a_swap_sized_so_lands(
-    nodes: list[SolanaStandIn],
+    orca_nodes: list[SolanaStandIn],
 ) -> None:
-    node = nodes[0]
-    rpc = _rpc(node)
+    node = orca_nodes[0]
+    rpc = rpc_for(node)
     await rpc.start()
     try:
         blockhash, _ = await rpc.get_latest_blockhash()
@@ -84,9 +64,9 @@ async def test_measured_units_size_the_limit_and_a_swap_sized_so_lands(
 
 
 async def test_a_failing_sample_stops_the_measurement_with_the_programs_error(
-    nodes: list[SolanaStandIn],
+    orca_nodes: list[SolanaStandIn],
 ) -> None:
-    rpc = _rpc(nodes[1])
+    rpc = rpc_for(orca_nodes[1])
     await rpc.start()
     try:
         blockhash, _ = await rpc.get_latest_blockhash()

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 from base64 import b64decode
-from types import SimpleNamespace
 
 import pytest
 from solders.transaction import VersionedTransaction
@@ -15,40 +14,26 @@ from connectors.keypair import Signer
 from connectors.solana import orca
 from connectors.solana.blockhash import BlockhashCache, BlockhashRefresher, BlockhashSettings
 from connectors.solana.programs import TOKEN_PROGRAM_ID
-from connectors.solana.rpc import SolanaRpc
 from connectors.solana.sender import DexLeg, DexSender, SendSettings
 from connectors.solana.service import RetryPolicy
 from connectors.solana.wsol import WsolPolicy
 from connectors.solana.wsol_keeper import WsolKeeper, WsolKeeperSettings
 from operators.errors import ExecutionError, FeedError
 from operators.events import HealthEvent
-from sim.dex_exec import encode_token_account
 from sim.standin import SolanaStandIn
-from tests.integration.test_standin_swaps import (
+from tests.integration.dex_support import (
     CU_LIMIT,
     CU_PRICE,
     OWNER,
     PAYER,
     POOL,
-    RENT,
-    TOKEN,
     USDC_ATA,
-    VAULT_A,
-    VAULT_B,
-    _orca_leg,
-    _whirlpool,
+    orca_leg,
+    rpc_for,
+    seed_orca,
 )
-from tests.unit.orca_helpers import SOL_MINT, USDC_MINT
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(30)]
-
-
-def _rpc(node: SolanaStandIn, **kw: float) -> SolanaRpc:
-    settings = SimpleNamespace(
-        http=[node.http_url], ws=[node.ws_url], failover_http="", failover_ws="",
-        commitment="confirmed", timeout_ms=2000,
-    )  # fmt: skip
-    return SolanaRpc(settings, heartbeat_timeout_s=5.0, **kw)  # type: ignore[arg-type]
 
 
 async def _until(check: object, timeout_s: float = 5.0) -> None:
@@ -63,7 +48,7 @@ async def _until(check: object, timeout_s: float = 5.0) -> None:
 async def test_the_refresher_keeps_the_blockhash_inside_its_window_while_slots_advance() -> None:
     node = SolanaStandIn(start_slot=100)
     await node.start(auto_advance_s=0.005)
-    rpc = _rpc(node)
+    rpc = rpc_for(node)
     settings = BlockhashSettings(refresh_ms=30, slot_ms=5, min_remaining_blocks=20)
     events: list[HealthEvent] = []
     refresher = BlockhashRefresher(
@@ -98,7 +83,7 @@ async def test_the_refresher_keeps_the_blockhash_inside_its_window_while_slots_a
 async def test_a_dead_rpc_turns_the_refresher_down_after_bounded_retries_then_back_up() -> None:
     node = SolanaStandIn(start_slot=500)
     await node.start()
-    rpc = _rpc(node, max_attempts=1, backoff_base_s=0.001, backoff_max_s=0.002)
+    rpc = rpc_for(node, max_attempts=1, backoff_base_s=0.001, backoff_max_s=0.002)
     events: list[HealthEvent] = []
     attempts_at_event: list[int] = []
 
@@ -188,23 +173,12 @@ FLOOR, TARGET, RESERVE = 10**8, 5 * 10**8, 2 * 10**8
 SPEND = 5 * 10**7  # SOL sold per trade
 
 
-def _seed(node: SolanaStandIn) -> None:
-    pool, arrays = _whirlpool()
-    node.set_account(POOL, orca.encode_whirlpool(pool), orca.WHIRLPOOL_PROGRAM_ID, 10**7)
-    for ta in arrays:
-        address = orca.tick_array_address(POOL, ta.start_tick_index)
-        node.set_account(address, orca.encode_tick_array(ta), orca.WHIRLPOOL_PROGRAM_ID, 10**8)
-    node.set_account(VAULT_A, encode_token_account(SOL_MINT, POOL, 10**13), TOKEN, RENT)
-    node.set_account(VAULT_B, encode_token_account(USDC_MINT, POOL, 10**13), TOKEN, RENT)
-    node.add_native_mint()
-    node.svm.airdrop(PAYER.pubkey(), 10 * 10**9)
-
-
 async def test_the_keeper_keeps_wsol_above_the_floor_with_no_wrap_in_any_trade() -> None:
     node = SolanaStandIn(start_slot=3_000)
     await node.start()
-    _seed(node)
-    rpc = _rpc(node)
+    node.add_native_mint()
+    seed_orca(node, sol_balance=None, payer_lamports=10 * 10**9)
+    rpc = rpc_for(node)
     await rpc.start()
     refresher = BlockhashRefresher(rpc.get_latest_blockhash, rpc.get_block_height)
     keeper = WsolKeeper(
@@ -225,7 +199,7 @@ async def test_the_keeper_keeps_wsol_above_the_floor_with_no_wrap_in_any_trade()
             pool = orca.decode_whirlpool(raw.data, POOL)
             leg = DexLeg(f"i{i}", f"o{i}", i, "orca", POOL, "sell", OWNER)
             _, record = await sender.send_swap(
-                leg, venues.dex("orca"), _orca_leg(pool, SPEND), signer=Signer(PAYER),
+                leg, venues.dex("orca"), orca_leg(pool, SPEND), signer=Signer(PAYER),
                 blockhashes=refresher, cu_limit=CU_LIMIT, cu_price_micro_lamports=CU_PRICE,
                 missing_token_accounts={USDC_ATA} if i == 0 else (),
             )  # fmt: skip

@@ -3,14 +3,11 @@ swaps with no wrap or unwrap in the swap transaction."""
 
 from __future__ import annotations
 
-from types import SimpleNamespace
-
 import pytest
 from solders.transaction import VersionedTransaction
 
 from connectors import venues
 from connectors.keypair import Signer
-from connectors.solana import orca
 from connectors.solana.programs import TOKEN_PROGRAM_ID, associated_token_address
 from connectors.solana.rpc import SolanaRpc
 from connectors.solana.sender import DexLeg, DexSender, SendSettings
@@ -24,23 +21,22 @@ from connectors.solana.wsol import (
 )
 from operators.clmm import quote_swap
 from operators.errors import ConfigError
-from sim.dex_exec import encode_token_account, token_amount
+from sim.dex_exec import token_amount
 from sim.standin import SolanaStandIn
-from tests.integration.test_standin_swaps import (
+from tests.integration.dex_support import (
     CU_LIMIT,
     CU_PRICE,
     OWNER,
     PAYER,
     POOL,
     RENT,
-    TOKEN,
     USDC_ATA,
-    VAULT_A,
-    VAULT_B,
-    _orca_leg,
-    _whirlpool,
+    orca_leg,
+    rpc_for,
+    seed_orca,
+    whirlpool,
 )
-from tests.unit.orca_helpers import SOL_MINT, USDC_MINT
+from tests.unit.orca_helpers import SOL_MINT
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(30)]
 
@@ -67,18 +63,6 @@ def test_sync_native_is_token_instruction_17_on_the_writable_account() -> None:
     assert str(associated_token_address(OWNER, SOL_MINT)) == WSOL
 
 
-def _seed(node: SolanaStandIn) -> None:
-    pool, arrays = _whirlpool()
-    node.set_account(POOL, orca.encode_whirlpool(pool), orca.WHIRLPOOL_PROGRAM_ID, 10**7)
-    for ta in arrays:
-        address = orca.tick_array_address(POOL, ta.start_tick_index)
-        node.set_account(address, orca.encode_tick_array(ta), orca.WHIRLPOOL_PROGRAM_ID, 10**8)
-    node.set_account(VAULT_A, encode_token_account(SOL_MINT, POOL, 10**13), TOKEN, RENT)
-    node.set_account(VAULT_B, encode_token_account(USDC_MINT, POOL, 10**13), TOKEN, RENT)
-    node.add_native_mint()
-    node.svm.airdrop(PAYER.pubkey(), 10 * 10**9)
-
-
 async def _wsol(rpc: SolanaRpc) -> tuple[int, int, bool]:
     (acc,) = await rpc.get_multiple_accounts([WSOL])
     assert acc is not None
@@ -89,12 +73,9 @@ async def test_topped_up_wsol_pays_for_swaps_without_a_wrap_per_trade() -> None:
     assert NATIVE_MINT == SOL_MINT
     node = SolanaStandIn(start_slot=3_000)
     await node.start()
-    _seed(node)
-    settings = SimpleNamespace(
-        http=[node.http_url], ws=[node.ws_url], failover_http="", failover_ws="",
-        commitment="confirmed", timeout_ms=2000,
-    )  # fmt: skip
-    rpc = SolanaRpc(settings, heartbeat_timeout_s=5.0)
+    node.add_native_mint()
+    seed_orca(node, sol_balance=None, payer_lamports=10 * 10**9)
+    rpc = rpc_for(node)
     await rpc.start()
     try:
         spend = 5 * 10**7
@@ -104,10 +85,10 @@ async def test_topped_up_wsol_pays_for_swaps_without_a_wrap_per_trade() -> None:
         assert await rpc.send_transaction(top_up.tx_bytes) == top_up.signature
         assert await _wsol(rpc) == (first, RENT + first, True)
 
-        pool, arrays = _whirlpool()
+        pool, arrays = whirlpool()
         quote = quote_swap(pool, arrays, spend, a_to_b=True)
         signed = build_swap_transaction(
-            venues.dex("orca"), _orca_leg(pool, spend), payer=PAYER, recent_blockhash=blockhash,
+            venues.dex("orca"), orca_leg(pool, spend), payer=PAYER, recent_blockhash=blockhash,
             cu_limit=CU_LIMIT, cu_price_micro_lamports=CU_PRICE,
             missing_token_accounts={USDC_ATA},
         )  # fmt: skip
