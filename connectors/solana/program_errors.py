@@ -19,8 +19,9 @@ their `#[error_code]` enums at 6000, Phoenix numbers its `PhoenixError` from 0 e
 Raydium CLMM renumbered its enum at f16c59a (2026-04-21, "replace production panics with
 ErrorCode propagation"): `LOK`, `ZeroMintAmount`, `InvalidLiquidity`, `TransactionTooOld` and
 `InvalidRewardDesiredAmount` were removed, so e.g. `TooLittleOutputReceived` went from 6022 to
-6018. The table follows the current source; a cluster still running a build from before that
-commit reports the old numbers, and its program log line (`Error Code: <name>`) is the tie-break.
+6018. The table follows the current source. A cluster still running a build from before that
+commit would report the old numbers, which this table names wrongly; the transaction's program
+log (`Error Code: <name>. Error Number: <n>.`, kept with the failure) names the error either way.
 """
 
 from __future__ import annotations
