@@ -21,7 +21,8 @@ ErrorCode propagation"): `LOK`, `ZeroMintAmount`, `InvalidLiquidity`, `Transacti
 `InvalidRewardDesiredAmount` were removed, so e.g. `TooLittleOutputReceived` went from 6022 to
 6018. The table follows the current source. A cluster still running a build from before that
 commit would report the old numbers, which this table names wrongly; the transaction's program
-log (`Error Code: <name>. Error Number: <n>.`, kept with the failure) names the error either way.
+log (`Error Code: <name>. Error Number: <n>.`, in `getTransaction`; the sender does not keep
+logs) names the error either way.
 """
 
 from __future__ import annotations
