@@ -13,7 +13,10 @@ Two numbers go into every swap transaction's ComputeBudget instructions:
   the fee exactly while `cu_limit <= 10^6` and falls short by at most one lamport above.
 
 The priority fee is charged on the limit, not on the units used: a limit sized per venue (rather
-than one for all) is what keeps the fee the engine priced equal to the fee paid.
+than one for all) is what keeps the fee the engine priced equal to the fee paid. The engine
+prices gas at `[gas] cu_limit` (`operators.costs.choose_cu_price` gives micro-lamports per CU
+for that limit): its fee in lamports is `ceil(gas.cu_limit * price / 10^6)`, and this module
+re-spreads that fee over the venue's own limit.
 
 Pure functions except `measure_cu_units`, which takes the RPC's `simulate_transaction`.
 """
@@ -23,7 +26,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
-from config import DexComputeSettings
+from config import DexComputeSettings, Settings
 from connectors.solana.transactions import MAX_CU_LIMIT
 from connectors.solana.tx_outcome import decode_error
 from operators.errors import ConfigError, ExecutionError
@@ -57,15 +60,20 @@ def measured_limit(units_consumed: int, margin_bps: int) -> int:
 
 
 def cu_limit_for(
-    venue: str, settings: DexComputeSettings, measured: Mapping[str, int] | None = None
+    venue: str,
+    settings: DexComputeSettings | Settings,
+    measured: Mapping[str, int] | None = None,
 ) -> int:
     """The compute unit limit of one swap transaction on `venue`, CU.
 
+    `settings`: the `[dex_compute]` section, or the whole `Settings` holding it.
     `measured` maps venue ids to the units their sample swap consumed at start-up
     (`measure_cu_units`); a venue measured gets `measured_limit(units, measure_margin_bps)`,
     any other its `[dex_compute.cu_limits]` entry. `ConfigError` names the key to set when the
     venue has neither.
     """
+    if isinstance(settings, Settings):
+        settings = settings.dex_compute
     if measured is not None and venue in measured:
         return measured_limit(measured[venue], settings.measure_margin_bps)
     try:
@@ -73,7 +81,8 @@ def cu_limit_for(
     except KeyError:
         raise ConfigError(
             f"dex_compute: no compute unit limit for venue {venue!r}: "
-            f"set [dex_compute.cu_limits] {venue} = <units> (known: {sorted(settings.cu_limits)})"
+            f"set [dex_compute.cu_limits] {venue} = <units> "
+            f"(known: {sorted(settings.cu_limits)})"
         ) from None
 
 

@@ -48,12 +48,13 @@ def test_the_default_config_sizes_every_dex_venue() -> None:
     settings = load_settings()
     dex = sorted(v for v, s in settings.venues.items() if s.kind in ("clmm", "clob"))
     assert sorted(settings.dex_compute.cu_limits) == dex
-    assert {v: cu_limit_for(v, settings.dex_compute) for v in dex} == {
+    assert {v: cu_limit_for(v, settings) for v in dex} == {
         "openbook": 250_000,
         "orca": 300_000,
         "phoenix": 200_000,
         "raydium_clmm": 300_000,
     }
+    assert cu_limit_for("orca", settings.dex_compute) == cu_limit_for("orca", settings)
     assert (settings.dex_compute.measure_at_startup, settings.dex_compute.measure_margin_bps) == (
         False,
         2_000,
