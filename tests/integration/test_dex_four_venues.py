@@ -8,13 +8,12 @@ from __future__ import annotations
 import asyncio
 import base64
 import logging
-from collections.abc import AsyncIterator
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
-from bench.dex_send_setup import BenchLeg, legs
+from bench.dex_send_setup import BenchLeg
 from connectors import venues
 from connectors.journal import JournalSink, read_table
 from connectors.keypair import Signer
@@ -29,7 +28,7 @@ from connectors.trace_spans import spans_of
 from operators.errors import ExecutionError
 from operators.events import ExecutionReport, HealthEvent
 from sim.standin import SolanaStandIn
-from tests.integration.dex_support import CU_LIMIT, CU_PRICE, OWNER, PAYER, rpc_for
+from tests.integration.dex_support import CU_LIMIT, CU_PRICE, OWNER, PAYER
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(60)]
 
@@ -43,24 +42,6 @@ BREACH = {
 }
 
 
-@pytest.fixture
-async def world() -> AsyncIterator[tuple[list[SolanaStandIn], SolanaRpc, list[BenchLeg]]]:
-    bench_legs = legs(OWNER)
-    pair = [SolanaStandIn(start_slot=500, name=f"rpc{i}") for i in range(2)]
-    for node in pair:
-        await node.start()
-        for leg in bench_legs:
-            for key, (data, owner, lamports) in leg.accounts.items():
-                node.set_account(key, data, owner, lamports)
-        node.svm.airdrop(PAYER.pubkey(), 10**10)
-    client = rpc_for(*pair, max_attempts=2)
-    await client.start()
-    yield pair, client, bench_legs
-    await client.close()
-    for node in pair:
-        await node.stop()
-
-
 def _breached(leg: BenchLeg) -> BenchLeg:
     # ask far more than the book or pool pays; OpenBook's only bound is its limit price, which
     # the quote's worst level would otherwise cap
@@ -69,9 +50,9 @@ def _breached(leg: BenchLeg) -> BenchLeg:
 
 
 async def test_a_breached_limit_on_every_venue_is_reported_failed_by_its_programs_name(
-    world: tuple[list[SolanaStandIn], SolanaRpc, list[BenchLeg]],
+    four_venues: tuple[list[SolanaStandIn], SolanaRpc, list[BenchLeg]],
 ) -> None:
-    nodes, rpc, bench_legs = world
+    nodes, rpc, bench_legs = four_venues
     blockhash, last_valid = await rpc.get_latest_blockhash()
     sender = DexSender(rpc, FAST)
     seen = {}
@@ -117,12 +98,12 @@ def _forms(secret64: bytes) -> list[str]:
 
 
 async def test_no_keypair_byte_reaches_logs_journal_reports_health_or_traces(
-    world: tuple[list[SolanaStandIn], SolanaRpc, list[BenchLeg]],
+    four_venues: tuple[list[SolanaStandIn], SolanaRpc, list[BenchLeg]],
     tmp_path: Path,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     caplog.set_level(logging.DEBUG)
-    nodes, rpc, bench_legs = world
+    nodes, rpc, bench_legs = four_venues
     signer = Signer(PAYER)
     health: list[HealthEvent] = []
     refresher = BlockhashRefresher(

@@ -16,6 +16,7 @@ from collections.abc import AsyncIterator
 import pytest
 from solders.keypair import Keypair
 
+from bench.dex_send_setup import BenchLeg
 from connectors import venues
 from connectors.journal import TABLES, journal_row, row_id
 from connectors.keypair import Signer
@@ -348,38 +349,24 @@ async def test_no_key_byte_reaches_the_report_the_record_or_its_journal_row(
     assert (TABLES[TxRecord], row_id(record)) == ("transactions", f"tx:{signed.signature}")
 
 
-async def test_all_four_venues_land_on_two_rpcs_with_the_quoted_amounts_realised() -> None:
-    from bench.dex_send_setup import legs
-
-    bench_legs = legs(OWNER)
-    pair = [SolanaStandIn(start_slot=500, name=f"rpc{i}") for i in range(2)]
-    for node in pair:
-        await node.start()
-        for leg in bench_legs:
-            for key, (data, owner, lamports) in leg.accounts.items():
-                node.set_account(key, data, owner, lamports)
-        node.svm.airdrop(PAYER.pubkey(), 10**10)
-    client = rpc_for(*pair)
-    await client.start()
-    try:
-        blockhash, last_valid = await client.get_latest_blockhash()
-        sender = DexSender(client, FAST)
-        for leg in bench_legs:
-            req = leg.request
-            signed = build_swap_transaction(
-                venues.dex(leg.venue), req, payer=PAYER, recent_blockhash=blockhash,
-                cu_limit=CU_LIMIT, cu_price_micro_lamports=CU_PRICE,
-            )  # fmt: skip
-            who = DexLeg("i", "o", 0, leg.venue, req.market_address, "sell", OWNER)
-            report, record = await sender.execute(who, signed, last_valid)
-            assert (leg.venue, record.status, record.fee_lamports) == (leg.venue, "landed", FEE)
-            assert (record.realised_in, record.realised_out) == (req.quoted_in, req.quoted_out)
-            assert (report.filled_base, report.quote_amount) == (req.quoted_in, req.quoted_out)
-            for node in pair:
-                assert node.sends[-1] == (signed.signature, signed.tx_bytes)
-                assert node.fees_charged[signed.signature] == FEE
-        assert [len(n.sends) for n in pair] == [4, 4]  # one send per leg per node
-    finally:
-        await client.close()
+async def test_all_four_venues_land_on_two_rpcs_with_the_quoted_amounts_realised(
+    four_venues: tuple[list[SolanaStandIn], SolanaRpc, list[BenchLeg]],
+) -> None:
+    pair, client, bench_legs = four_venues
+    blockhash, last_valid = await client.get_latest_blockhash()
+    sender = DexSender(client, FAST)
+    for leg in bench_legs:
+        req = leg.request
+        signed = build_swap_transaction(
+            venues.dex(leg.venue), req, payer=PAYER, recent_blockhash=blockhash,
+            cu_limit=CU_LIMIT, cu_price_micro_lamports=CU_PRICE,
+        )  # fmt: skip
+        who = DexLeg("i", "o", 0, leg.venue, req.market_address, "sell", OWNER)
+        report, record = await sender.execute(who, signed, last_valid)
+        assert (leg.venue, record.status, record.fee_lamports) == (leg.venue, "landed", FEE)
+        assert (record.realised_in, record.realised_out) == (req.quoted_in, req.quoted_out)
+        assert (report.filled_base, report.quote_amount) == (req.quoted_in, req.quoted_out)
         for node in pair:
-            await node.stop()
+            assert node.sends[-1] == (signed.signature, signed.tx_bytes)
+            assert node.fees_charged[signed.signature] == FEE
+    assert [len(n.sends) for n in pair] == [4, 4]  # one send per leg per node

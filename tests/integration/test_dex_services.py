@@ -14,6 +14,7 @@ from connectors.keypair import Signer
 from connectors.solana import orca
 from connectors.solana.blockhash import BlockhashCache, BlockhashRefresher, BlockhashSettings
 from connectors.solana.programs import TOKEN_PROGRAM_ID
+from connectors.solana.rpc import SolanaRpc
 from connectors.solana.sender import DexLeg, DexSender, SendSettings
 from connectors.solana.service import RetryPolicy
 from connectors.solana.wsol import WsolPolicy
@@ -30,7 +31,6 @@ from tests.integration.dex_support import (
     USDC_ATA,
     orca_leg,
     rpc_for,
-    seed_orca,
 )
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(30)]
@@ -173,13 +173,10 @@ FLOOR, TARGET, RESERVE = 10**8, 5 * 10**8, 2 * 10**8
 SPEND = 5 * 10**7  # SOL sold per trade
 
 
-async def test_the_keeper_keeps_wsol_above_the_floor_with_no_wrap_in_any_trade() -> None:
-    node = SolanaStandIn(start_slot=3_000)
-    await node.start()
-    node.add_native_mint()
-    seed_orca(node, sol_balance=None, payer_lamports=10 * 10**9)
-    rpc = rpc_for(node)
-    await rpc.start()
+async def test_the_keeper_keeps_wsol_above_the_floor_with_no_wrap_in_any_trade(
+    wsol_node: tuple[SolanaStandIn, SolanaRpc],
+) -> None:
+    _, rpc = wsol_node
     refresher = BlockhashRefresher(rpc.get_latest_blockhash, rpc.get_block_height)
     keeper = WsolKeeper(
         rpc, Signer(PAYER), refresher, WsolPolicy(FLOOR, TARGET),
@@ -227,6 +224,4 @@ async def test_the_keeper_keeps_wsol_above_the_floor_with_no_wrap_in_any_trade()
     finally:
         await keeper.stop()
         await refresher.stop()
-        await rpc.close()
-        await node.stop()
 

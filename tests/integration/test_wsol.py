@@ -32,8 +32,6 @@ from tests.integration.dex_support import (
     RENT,
     USDC_ATA,
     orca_leg,
-    rpc_for,
-    seed_orca,
     whirlpool,
 )
 from tests.unit.orca_helpers import SOL_MINT
@@ -69,57 +67,50 @@ async def _wsol(rpc: SolanaRpc) -> tuple[int, int, bool]:
     return token_amount(acc.data), acc.lamports, acc.data[109:113] == b"\x01\x00\x00\x00"
 
 
-async def test_topped_up_wsol_pays_for_swaps_without_a_wrap_per_trade() -> None:
+async def test_topped_up_wsol_pays_for_swaps_without_a_wrap_per_trade(
+    wsol_node: tuple[SolanaStandIn, SolanaRpc],
+) -> None:
     assert NATIVE_MINT == SOL_MINT
-    node = SolanaStandIn(start_slot=3_000)
-    await node.start()
-    node.add_native_mint()
-    seed_orca(node, sol_balance=None, payer_lamports=10 * 10**9)
-    rpc = rpc_for(node)
-    await rpc.start()
-    try:
-        spend = 5 * 10**7
-        first = POLICY.top_up_lamports(0, spend)
-        blockhash, last_valid = await rpc.get_latest_blockhash()
-        top_up = build_top_up_transaction(PAYER, first, recent_blockhash=blockhash, create=True)
-        assert await rpc.send_transaction(top_up.tx_bytes) == top_up.signature
-        assert await _wsol(rpc) == (first, RENT + first, True)
+    node, rpc = wsol_node
+    spend = 5 * 10**7
+    first = POLICY.top_up_lamports(0, spend)
+    blockhash, last_valid = await rpc.get_latest_blockhash()
+    top_up = build_top_up_transaction(PAYER, first, recent_blockhash=blockhash, create=True)
+    assert await rpc.send_transaction(top_up.tx_bytes) == top_up.signature
+    assert await _wsol(rpc) == (first, RENT + first, True)
 
-        pool, arrays = whirlpool()
-        quote = quote_swap(pool, arrays, spend, a_to_b=True)
-        signed = build_swap_transaction(
-            venues.dex("orca"), orca_leg(pool, spend), payer=PAYER, recent_blockhash=blockhash,
-            cu_limit=CU_LIMIT, cu_price_micro_lamports=CU_PRICE,
-            missing_token_accounts={USDC_ATA},
-        )  # fmt: skip
-        message = VersionedTransaction.from_bytes(signed.tx_bytes).message
-        token_calls = [
-            bytes(ix.data)[:1]
-            for ix in message.instructions
-            if message.account_keys[ix.program_id_index] == TOKEN_PROGRAM_ID
-        ]
-        assert token_calls == []  # no SyncNative, no CloseAccount: the swap only spends
-        leg = DexLeg("i", "o", 0, "orca", POOL, "sell", OWNER)
-        _, record = await DexSender(rpc, SendSettings(rebroadcast_ms=100)).execute(
-            leg, signed, last_valid
-        )
-        assert (record.status, record.realised_in) == ("landed", quote.amount_in)
-        left = first - quote.amount_in
-        assert await _wsol(rpc) == (left, RENT + left, True)
-        assert POLICY.top_up_lamports(left, spend) == 0
+    pool, arrays = whirlpool()
+    quote = quote_swap(pool, arrays, spend, a_to_b=True)
+    signed = build_swap_transaction(
+        venues.dex("orca"), orca_leg(pool, spend), payer=PAYER, recent_blockhash=blockhash,
+        cu_limit=CU_LIMIT, cu_price_micro_lamports=CU_PRICE,
+        missing_token_accounts={USDC_ATA},
+    )  # fmt: skip
+    message = VersionedTransaction.from_bytes(signed.tx_bytes).message
+    token_calls = [
+        bytes(ix.data)[:1]
+        for ix in message.instructions
+        if message.account_keys[ix.program_id_index] == TOKEN_PROGRAM_ID
+    ]
+    assert token_calls == []  # no SyncNative, no CloseAccount: the swap only spends
+    leg = DexLeg("i", "o", 0, "orca", POOL, "sell", OWNER)
+    _, record = await DexSender(rpc, SendSettings(rebroadcast_ms=100)).execute(
+        leg, signed, last_valid
+    )
+    assert (record.status, record.realised_in) == ("landed", quote.amount_in)
+    left = first - quote.amount_in
+    assert await _wsol(rpc) == (left, RENT + left, True)
+    assert POLICY.top_up_lamports(left, spend) == 0
 
-        # a large spend coming: top up the existing account (no creation) to target above it
-        big = 3 * 10**9
-        more = POLICY.top_up_lamports(left, big)
-        assert more == 2 * 10**9 + big - left
-        node.expire_blockhash()
-        blockhash, _ = await rpc.get_latest_blockhash()
-        again = build_top_up_transaction(
-            Signer(PAYER), more, recent_blockhash=blockhash, create=False
-        )
-        await rpc.send_transaction(again.tx_bytes)
-        assert await _wsol(rpc) == (left + more, RENT + left + more, True)
-        assert str(PAYER) not in repr(again)
-    finally:
-        await rpc.close()
-        await node.stop()
+    # a large spend coming: top up the existing account (no creation) to target above it
+    big = 3 * 10**9
+    more = POLICY.top_up_lamports(left, big)
+    assert more == 2 * 10**9 + big - left
+    node.expire_blockhash()
+    blockhash, _ = await rpc.get_latest_blockhash()
+    again = build_top_up_transaction(
+        Signer(PAYER), more, recent_blockhash=blockhash, create=False
+    )
+    await rpc.send_transaction(again.tx_bytes)
+    assert await _wsol(rpc) == (left + more, RENT + left + more, True)
+    assert str(PAYER) not in repr(again)
