@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING
 
 import pytest
 
-from bench.dex_send_setup import BenchLeg, legs
 from connectors.solana.rpc import SolanaRpc
 from sim.standin import SolanaStandIn
 from tests.integration.dex_support import OWNER, PAYER, rpc_for, seed_orca
+
+if TYPE_CHECKING:
+    from bench.dex_send_setup import BenchLeg
 
 
 @pytest.fixture
@@ -43,6 +46,8 @@ async def wsol_node() -> AsyncIterator[tuple[SolanaStandIn, SolanaRpc]]:
 async def four_venues() -> AsyncIterator[tuple[list[SolanaStandIn], SolanaRpc, list[BenchLeg]]]:
     """Two stand-ins holding one market per DEX venue (the send bench's `legs`), a funded
     payer, a started client on both, and the legs."""
+    from bench.dex_send_setup import legs  # bench code: loaded only by the tests that use it
+
     bench_legs = legs(OWNER)
     pair = [SolanaStandIn(start_slot=500, name=f"rpc{i}") for i in range(2)]
     for node in pair:
