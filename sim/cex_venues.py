@@ -36,7 +36,7 @@ from aiohttp import WSMsgType, web
 from connectors import venues
 from operators.errors import FeedError
 from sim.cex_frames import VENUES, SimFeed, Truth
-from sim.cex_orders import INFO_PATHS, ORDER_PATHS, OrderDesk
+from sim.cex_orders import INFO_PATHS, KEY_PATHS, ORDER_PATHS, OrderDesk
 from sim.cex_private import PRIVATE_PATHS, PrivateHub
 
 _BINANCE = ("binance", "binance-usdm")
@@ -506,7 +506,7 @@ async def start_venues(
             ws_base = "/v5/public"
         for p in ws_paths:
             app.router.add_get(p, sim.handle_ws)
-        for p in (*ORDER_PATHS, *INFO_PATHS):  # before the market-data catch-all below
+        for p in (*ORDER_PATHS, *INFO_PATHS, *KEY_PATHS):  # before the market-data catch-all below
             app.router.add_route("*", p, sim.orders.handle)
         if venue in PRIVATE_PATHS:
             app.router.add_get(PRIVATE_PATHS[venue], sim.private.handle_ws)

@@ -21,6 +21,7 @@ from bytewax.testing import run_main
 from config import Settings
 from connectors.bounded import Bounds
 from connectors.cex.transport import TransportConfig
+from connectors.control import write_kill
 from connectors.journal import read_table
 from flows import paper
 from operators.errors import ConfigError
@@ -66,6 +67,7 @@ class World:
     venues: CexVenues
     standin: SolanaStandIn
     second: SolanaStandIn | None
+    control_dir: Path
 
 
 def _stall(w: World) -> None:
@@ -93,6 +95,10 @@ def _slot_lag(w: World) -> None:
     w.second.advance_slot(50)  # while the cluster moves on: 50 > max_slot_lag 20
 
 
+def _manual(w: World) -> None:
+    write_kill(w.control_dir, "bench", time.time_ns())  # what `solarb kill` writes (+ SIGUSR1)
+
+
 def _clock(w: World) -> None:
     w.venues.sims["binance"].clock_skew_ms = 3_000
 
@@ -107,6 +113,8 @@ FAULTS: dict[str, Fault] = {
         Fault("rpc_silent", "every RPC unhealthy (WS silent, HTTP stalled)", 1500, _rpc_silent),
         Fault("slot_lag", "Solana slot lag 50 > 20 on the WS node", 1500, _slot_lag,
               second_rpc=True),
+        Fault("manual", "`solarb kill` flag (read at the 100 ms poll, no signal)", 200, _manual,
+              seconds=3.0),
         Fault("clock_drift", "venue clock +3 s (from the drift sample)", 200, _clock,
               seconds=3.0, transport=TransportConfig(time_sync_interval_s=0.1)),
     )
@@ -140,7 +148,8 @@ def loopback_world(fault: Fault, tmp: Path) -> Iterator[tuple[World, Settings]]:
                 "ws": [lb.standin.ws_url, other.ws_url],
             })
             settings = settings.model_copy(update={"rpc": rpc})
-        yield World(lb.venues.venues, lb.standin, other), settings
+        yield (World(lb.venues.venues, lb.standin, other, Path(settings.engine.control_dir)),
+               settings)
     finally:
         if other is not None:
             other.stop_thread()

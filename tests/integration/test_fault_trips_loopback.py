@@ -62,3 +62,8 @@ def test_venue_clock_drift_trips_a_clock_kill_within_200ms_of_the_sample(tmp_pat
     # the measured offset is the skew give or take half a round trip on loopback
     m = re.fullmatch(r"clock drift (\d+) ms > 1000 ms on clock:binance", reason)
     assert m is not None and 2_900 <= int(m.group(1)) <= 3_100, reason
+
+
+def test_solarb_kill_flag_trips_a_manual_kill_within_200ms(tmp_path: Path) -> None:
+    cause, reason, _ = _trip("manual", tmp_path)
+    assert (cause, reason) == ("manual", "kill requested by control:manual: bench")
