@@ -95,6 +95,10 @@ def _slot_lag(w: World) -> None:
     w.second.advance_slot(50)  # while the cluster moves on: 50 > max_slot_lag 20
 
 
+def _reconnect(w: World) -> None:
+    w.venues.inject("binance", "disconnect", None)  # closed once; the next connect is served
+
+
 def _manual(w: World) -> None:
     write_kill(w.control_dir, "bench", time.time_ns())  # what `solarb kill` writes (+ SIGUSR1)
 
@@ -102,6 +106,10 @@ def _manual(w: World) -> None:
 def _clock(w: World) -> None:
     w.venues.sims["binance"].clock_skew_ms = 3_000
 
+
+ROUTINE_RECONNECT = Fault("cex_reconnect", "CEX WS closed once by the venue (a routine "
+                          "reconnect)", 0, _reconnect, seconds=5.0)
+"""Not a fault to trip on: the transport reconnects and resyncs inside the kill budget."""
 
 FAULTS: dict[str, Fault] = {
     f.name: f
@@ -158,6 +166,18 @@ def loopback_world(fault: Fault, tmp: Path) -> Iterator[tuple[World, Settings]]:
 
 def measure(fault: Fault, tmp: Path) -> Trip:
     """Run paper on a fresh loopback, inject `fault` once both feeds flow, return the trip."""
+    journal, injected_ns = run_fault(fault, tmp)
+    table = read_table(journal, "kills")
+    if table is None:
+        raise ConfigError(f"fault {fault.name}: no kill tripped")
+    first = table.to_pylist()[0]
+    return Trip(first["cause"], first["reason"], (first["tripped_ns"] - injected_ns) / 1e6,
+                first["detected_ns"], first["tripped_ns"])
+
+
+def run_fault(fault: Fault, tmp: Path) -> tuple[Path, int]:
+    """Run paper on a fresh loopback and inject `fault` once both feeds flow: (the journal,
+    the injection's wall time in ns)."""
     journal = tmp / "journal"
     injected: list[int] = []
     with loopback_world(fault, tmp) as (world, settings):
@@ -178,12 +198,9 @@ def measure(fault: Fault, tmp: Path) -> Trip:
         finally:
             lf.handles.close()
             t.join(10)
-    table = read_table(journal, "kills")
-    if table is None or not injected:
-        raise ConfigError(f"fault {fault.name}: no kill tripped")
-    first = table.to_pylist()[0]
-    return Trip(first["cause"], first["reason"], (first["tripped_ns"] - injected[0]) / 1e6,
-                first["detected_ns"], first["tripped_ns"])
+    if not injected:
+        raise ConfigError(f"fault {fault.name}: the feeds never flowed, nothing injected")
+    return journal, injected[0]
 
 
 def summary(trips: dict[str, list[Trip]]) -> list[dict[str, object]]:

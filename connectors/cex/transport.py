@@ -79,7 +79,9 @@ class TransportConfig:
     """No market data for this long = the socket is replaced. Well past the staleness budget, so
     a venue hiccup of a few seconds recovers on the same socket; far under the 30 s an idle
     socket may live, so a dead one is not waited on for long."""
-    backoff_initial_s: float = 0.5
+    backoff_initial_s: float = 0.1
+    """First reconnect after a socket that carried data: 50-100 ms, so a routine venue-side close
+    is repaired well inside the kill budget (`risk.ws_down_kill_ms`); doubles per failed try."""
     backoff_max_s: float = 30.0
     backoff_jitter: float = 0.5
     connect_timeout_s: float = 10.0

@@ -14,7 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from sim.fault_trips import FAULTS, measure
+from connectors.journal import read_table
+from sim.fault_trips import FAULTS, ROUTINE_RECONNECT, measure, run_fault
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(60)]
 
@@ -67,3 +68,16 @@ def test_venue_clock_drift_trips_a_clock_kill_within_200ms_of_the_sample(tmp_pat
 def test_solarb_kill_flag_trips_a_manual_kill_within_200ms(tmp_path: Path) -> None:
     cause, reason, _ = _trip("manual", tmp_path)
     assert (cause, reason) == ("manual", "kill requested by control:manual: bench")
+
+
+def test_a_routine_reconnect_recovers_inside_the_budget_and_never_trips(tmp_path: Path) -> None:
+    journal, injected_ns = run_fault(ROUTINE_RECONNECT, tmp_path)
+    assert read_table(journal, "kills") is None
+    health = read_table(journal, "health")
+    assert health is not None
+    rows = [h for h in health.to_pylist() if h["source"] == "binance"
+            and h["ts_recv_ns"] >= injected_ns]
+    down = min(h["ts_recv_ns"] for h in rows if h["status"] == "down")
+    up = min(h["ts_recv_ns"] for h in rows if h["status"] == "up" and h["ts_recv_ns"] > down)
+    print(f"routine reconnect: down -> up in {(up - down) / 1e6:.0f} ms")
+    assert up - down < 1_000_000_000
