@@ -36,7 +36,7 @@ from aiohttp import WSMsgType, web
 from connectors import venues
 from operators.errors import FeedError
 from sim.cex_frames import VENUES, SimFeed, Truth
-from sim.cex_orders import INFO_PATHS, KEY_PATHS, ORDER_PATHS, OrderDesk
+from sim.cex_orders import INFO_PATHS, ORDER_PATHS, OrderDesk
 from sim.cex_private import PRIVATE_PATHS, PrivateHub
 
 _BINANCE = ("binance", "binance-usdm")
@@ -504,9 +504,13 @@ async def start_venues(
         else:
             ws_paths = ["/v5/public/spot", "/v5/public/linear"]
             ws_base = "/v5/public"
+        from sim.cex_orders import KEY_PATHS  # here, not at the top: apart from the order routes
+
+        for p in KEY_PATHS:  # OKX / Bybit key permissions, signed (before the catch-all below)
+            app.router.add_route("*", p, sim.orders.handle)
         for p in ws_paths:
             app.router.add_get(p, sim.handle_ws)
-        for p in (*ORDER_PATHS, *INFO_PATHS, *KEY_PATHS):  # before the market-data catch-all below
+        for p in (*ORDER_PATHS, *INFO_PATHS):  # before the market-data catch-all below
             app.router.add_route("*", p, sim.orders.handle)
         if venue in PRIVATE_PATHS:
             app.router.add_get(PRIVATE_PATHS[venue], sim.private.handle_ws)
