@@ -156,7 +156,7 @@ class RiskSettings(_Model):
     max_open_orders: int = Field(default=4, ge=1)
     max_exposure_usd: Decimal = Field(default=Decimal("10000"), gt=0)
     kill_switch: bool = False
-    ws_down_kill_ms: int = Field(default=1500, ge=1)
+    ws_down_kill_ms: int = Field(default=1000, ge=1)
     rearm: Literal["auto", "manual"] = "auto"
     rearm_after_ms: int = Field(default=5000, ge=0)
     max_slot_lag: int = Field(default=20, ge=0)
@@ -266,6 +266,8 @@ class RpcSettings(_Model):
     failover_ws: str = ""
     commitment: Literal["processed", "confirmed", "finalized"] = "confirmed"
     timeout_ms: int = Field(default=5000, ge=1)
+    stale_after_ms: int = Field(default=1000, ge=1)
+    """The account feed carried no slot or account this long = `stale` (slots every ~400 ms)."""
 
     @field_validator("http", "ws")
     @classmethod

@@ -64,6 +64,8 @@ _BINANCE = ("binance", "binance-usdm")
 ORDER_PATHS = ("/api/v3/order", "/fapi/v1/order", "/api/v5/trade/order",
                "/api/v5/trade/cancel-order", "/v5/order/create", "/v5/order/cancel",
                "/v5/order/realtime", "/sapi/v1/account/apiRestrictions")
+KEY_PATHS = ("/api/v5/account/config", "/v5/user/query-api")
+"""OKX / Bybit key-permission queries (signed like order queries): `key_config_answer`."""
 INFO_PATHS = ("/api/v3/exchangeInfo", "/fapi/v1/exchangeInfo", "/api/v5/public/instruments",
               "/v5/market/instruments-info")
 OKX_WINDOW_MS = 30_000
@@ -501,6 +503,9 @@ class OrderDesk:
         refused = self._okx_auth(request, body)
         if refused is not None:
             return refused
+        if request.path in KEY_PATHS:
+            return self._json(200, key_config_answer(
+                "okx", self.accounts[request.headers["OK-ACCESS-KEY"]], self.sim.now_ms()))
         now = str(self.sim.now_ms())
         if request.method == "GET":
             order = self.orders.get(request.query.get("clOrdId", ""))
@@ -581,6 +586,8 @@ class OrderDesk:
         if not hmac.compare_digest(expected, h.get("X-BAPI-SIGN", "")):
             return self._bybit_err(10004, "Error sign, please check your signature generation "
                                           "algorithm.")
+        if request.path in KEY_PATHS:
+            return self._json(200, key_config_answer("bybit", account, now))
         if request.method == "GET":
             order = self.orders.get(request.query.get("orderLinkId", ""))
             found = [self._bybit_order(order)] if order is not None else []
@@ -648,3 +655,28 @@ def _parse_iso_ms(text: str) -> int | None:
         return secs * 1000 + int(text[20:23])
     except ValueError:
         return None
+
+
+def key_config_answer(venue: str, account: Account, now_ms: int) -> dict[str, object]:
+    """The OKX `/api/v5/account/config` or Bybit `/v5/user/query-api` answer for a test key:
+    it can trade, can withdraw when the account says so, and is bound to no IP."""
+    if venue == "okx":
+        perm = "read_only,trade" + (",withdraw" if account.can_withdraw else "")
+        return {"code": "0", "msg": "", "data": [{
+            "uid": "44705892343619584", "mainUid": "44705892343619584", "acctLv": "2",
+            "posMode": "net_mode", "autoLoan": False, "greeksType": "PA", "level": "Lv1",
+            "levelTmp": "", "ctIsoMode": "automatic", "mgnIsoMode": "automatic",
+            "perm": perm, "ip": "", "label": "solarb loopback", "roleType": "0"}]}
+    wallet = ["AccountTransfer", "SubMemberTransfer"] + (
+        ["Withdraw"] if account.can_withdraw else [])
+    return {"retCode": 0, "retMsg": "", "result": {
+        "id": "13770661", "note": "solarb loopback", "apiKey": account.api_key, "readOnly": 0,
+        "secret": "", "permissions": {
+            "ContractTrade": ["Order", "Position"], "Spot": ["SpotTrade"], "Wallet": wallet,
+            "Options": [], "Derivatives": [], "CopyTrading": [], "BlockTrade": [],
+            "Exchange": [], "NFT": [], "Affiliate": []},
+        "ips": ["*"], "type": 1, "deadlineDay": 83, "expiredAt": "2026-12-31T00:00:00Z",
+        "createdAt": "2026-01-01T00:00:00Z", "unified": 0, "uta": 1, "userID": 24617703,
+        "inviterID": 0, "vipLevel": "No VIP", "mktMakerLevel": "0", "affiliateID": 0,
+        "rsaPublicKey": "", "isMaster": False, "parentUid": "24617700"},
+        "retExtInfo": {}, "time": now_ms}

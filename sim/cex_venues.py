@@ -91,6 +91,8 @@ class VenueSim:
         self.feeds: dict[str, SimFeed] = {}
         self.conns: set[_Conn] = set()
         self.http_faults: list[tuple[int, float | None]] = []
+        self.ws_refused_until = 0.0
+        """Monotonic time until which WS upgrades are refused (fault `down`: venue unreachable)."""
         self.rest_log: list[RestHit] = []
         self.pings_sent = 0
         self.pongs_received = 0
@@ -224,8 +226,10 @@ class VenueSim:
 
     # -- WS -------------------------------------------------------------------------------
 
-    async def handle_ws(self, request: web.Request) -> web.WebSocketResponse:
+    async def handle_ws(self, request: web.Request) -> web.StreamResponse:
         """One client WS connection: subscriptions, pings, writer and (Binance) server pings."""
+        if time.monotonic() < self.ws_refused_until:
+            return web.Response(status=503, text="simulated outage")
         ws = web.WebSocketResponse(autoping=False, max_msg_size=1 << 20)
         await ws.prepare(request)
         self.connections_opened += 1
@@ -424,7 +428,8 @@ class CexVenues:
     def inject(self, venue: str, kind: str, symbol: str | None = None, *, market: str = "spot",
                seconds: float = 0.5, status: int = 429, retry_after_s: float | None = 1.0,
                count: int = 1) -> None:
-        """Inject a fault: drop|reorder|corrupt (symbol), disconnect|stall (symbol or all), http."""
+        """Inject a fault: drop|reorder|corrupt (symbol), disconnect|stall (symbol or all), http,
+        down (disconnect, then refuse reconnects for `seconds`)."""
         sim = self.sims[venue]
         cat = "linear" if market == "perp" else "spot"
 
@@ -437,6 +442,9 @@ class CexVenues:
                 self._loop.create_task(sim.disconnect(symbol, cat))
             elif kind == "stall":
                 sim.stall(symbol, cat, seconds)
+            elif kind == "down":
+                sim.ws_refused_until = time.monotonic() + seconds
+                self._loop.create_task(sim.disconnect(symbol, cat))
             elif kind == "http":
                 sim.http_faults.extend([(status, retry_after_s)] * count)
             else:
@@ -500,6 +508,10 @@ async def start_venues(
         else:
             ws_paths = ["/v5/public/spot", "/v5/public/linear"]
             ws_base = "/v5/public"
+        from sim.cex_orders import KEY_PATHS  # here, not at the top: apart from the order routes
+
+        for p in KEY_PATHS:  # OKX / Bybit key permissions, signed (before the catch-all below)
+            app.router.add_route("*", p, sim.orders.handle)
         for p in ws_paths:
             app.router.add_get(p, sim.handle_ws)
         for p in (*ORDER_PATHS, *INFO_PATHS):  # before the market-data catch-all below

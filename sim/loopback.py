@@ -88,8 +88,11 @@ class Loopback:
             key = f"SOLARB__VENUES__{venue.upper()}"
             out[f"{key}__WS_URL"] = json.dumps(v.ws_url(venue, "spot"))
             out[f"{key}__REST_URL"] = json.dumps(v.rest_url(venue))
-        out["SOLARB__RPC__HTTP"] = json.dumps([self.standin.http_url])
-        out["SOLARB__RPC__WS"] = json.dumps([self.standin.ws_url])
+        # a provider token in the RPC URLs, as paid endpoints carry one (the secrets test)
+        token = os.environ.get("SOLARB_LOOPBACK_RPC_TOKEN", "")
+        tail = f"?api-key={token}" if token else ""
+        out["SOLARB__RPC__HTTP"] = json.dumps([self.standin.http_url + tail])
+        out["SOLARB__RPC__WS"] = json.dumps([self.standin.ws_url + tail])
         out["SOLARB__RPC__FAILOVER_HTTP"] = '""'  # no public failover: 127.0.0.1 only
         out["SOLARB__RPC__FAILOVER_WS"] = '""'
         return out
