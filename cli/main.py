@@ -19,7 +19,7 @@ def _settings(args: argparse.Namespace, sample: bool = False):  # type: ignore[n
     all_venues = bool(getattr(args, "all_venues", False))
     multi_pair = bool(getattr(args, "multi_pair", False))
     markets = args.markets or (sample_markets(all_venues, multi_pair) if sample else None)
-    return load_settings(args.config, markets)
+    return load_settings(args.config, markets, overrides=getattr(args, "override", None) or ())
 
 
 def cmd_replay(args: argparse.Namespace) -> int:
@@ -289,6 +289,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--markets", help="markets TOML (default: config/markets.toml or $SOLARB_MARKETS)"
     )
     p.add_argument(
+        "--override",
+        action="append",
+        metavar="TOML",
+        help="config snippet merged over --config (repeat; e.g. `solarb calibrate`'s "
+        "calibrated.toml); also $SOLARB_OVERRIDES",
+    )
+    p.add_argument(
         "--log-format",
         choices=("text", "json"),
         default="text",
@@ -372,6 +379,7 @@ def build_parser() -> argparse.ArgumentParser:
     qp.add_argument("--exact-out", action="store_true", help="amount is the output amount")
     qp.set_defaults(func=cmd_quote)
 
+    from cli.calibrate import add_calibrate_parser
     from cli.control import add_control_parsers
     from cli.dash import add_dash_parser
     from cli.journal_cmd import add_journal_parser
@@ -383,6 +391,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_control_parsers(sub)
     add_journal_parser(sub)
     add_dash_parser(sub)
+    add_calibrate_parser(sub)
     return p
 
 
