@@ -26,7 +26,7 @@ import json
 import math
 import random
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
 
@@ -43,7 +43,7 @@ SAMPLE_CAPTURE = SAMPLE_DIR / "sol_usdc_market.parquet"
 the old planted-jump sample's, so a checkout that still holds that file regenerates."""
 SAMPLE_MARKETS = SAMPLE_DIR / "markets.toml"
 SAMPLE_MARKETS_ALL = SAMPLE_DIR / "markets_all.toml"
-SAMPLE_CAPTURE_ALL = SAMPLE_DIR / "sol_usdc_all_venues.parquet"
+SAMPLE_CAPTURE_ALL = SAMPLE_DIR / "all_venues_market.parquet"
 CLASSIC_VENUES = ("binance", "orca")
 ALL_VENUES = ("binance", "okx", "bybit", "orca", "raydium_clmm", "phoenix", "openbook")
 
@@ -75,7 +75,7 @@ SAMPLE_OPENBOOK_BIDS = sample_pubkey("openbook SOL/USDC bids")
 SAMPLE_OPENBOOK_ASKS = sample_pubkey("openbook SOL/USDC asks")
 SAMPLE_WETH_POOL = sample_pubkey("whirlpool wETH/USDC")
 WETH_MINT = "7vfCXTUXx5WJV5JADk17DUJ4ksgau7utNKj4b963voxs"  # Wormhole wETH, 8 decimals
-SAMPLE_CAPTURE_MULTI = SAMPLE_DIR / "multi_pair_sample.parquet"
+SAMPLE_CAPTURE_MULTI = SAMPLE_DIR / "multi_pair_market.parquet"
 SAMPLE_MARKETS_MULTI = SAMPLE_DIR / "markets_multi.toml"
 
 
@@ -451,45 +451,6 @@ def write_capture(path: Path, cfg: SimConfig | None = None) -> int:
     return len(frames)
 
 
-# The multi-pair session: SOL/USDC as the classic sample, and ETH/USDC (Wormhole wETH, 8
-# decimals, ~3000 USDC) on Binance + its own Whirlpool, with its own seed, its pool liquidity
-# scaled to a similar USD depth, and signals at other times, so each pair trades on its own.
-WETH_CONFIG = SimConfig(
-    seed=11,
-    mid0=Decimal("3000"),
-    jumps=((30, -75), (70, 85), (105, 70), (140, -80), (170, 75), (60, 13), (125, -15)),
-    positions=(
-        (33088, 34944, 2_100_000_000_000),
-        (32512, 35520, 1_400_000_000_000),
-        (29952, 38016, 700_000_000_000),
-    ),
-)
-MULTI_PAIR: tuple[tuple[SimConfig, PairSpec], ...] = (
-    (SimConfig(), SOL_USDC),
-    (WETH_CONFIG, WETH_USDC),
-)
-
-
-def write_multi_pair_capture(
-    path: Path,
-    pairs: tuple[tuple[SimConfig, PairSpec], ...] = MULTI_PAIR,
-    duration_s: int | None = None,
-) -> int:
-    """Write several classic (Binance + Orca) pairs as one session; return the frame count.
-
-    Each pair is its own simulation (own seed and events); their frames are merged in receive
-    order (stable: at equal times, the earlier pair's frames first)."""
-    frames: list[RawFrame] = []
-    for cfg, spec in pairs:
-        if duration_s is not None:
-            cfg = replace(cfg, duration_s=duration_s)
-        frames += _generate_classic(cfg, spec)
-    frames.sort(key=lambda f: f.ts_recv_ns)
-    with CaptureWriter(path) as w:
-        w.write_all(frames)
-    return len(frames)
-
-
 def ensure_sample(
     force: bool = False,
     progress: Callable[[str], object] | None = None,
@@ -498,8 +459,7 @@ def ensure_sample(
     multi_pair: bool = False,
 ) -> Path:
     """The bundled sample capture, made on first use: a session of the market simulator
-    (`sim.market`, Binance + Orca), or the planted-shock sessions of all seven venues or of two
-    pairs if asked (those demonstrate the plumbing across venues and workers, not profit)."""
+    (`sim.market`): Binance + Orca SOL/USDC, or all seven venues, or two pairs if asked."""
     if all_venues and multi_pair:
         raise ConfigError("the samples are either all venues of one pair or two pairs, not both")
     path = (
@@ -507,13 +467,14 @@ def ensure_sample(
     )
     if force or not path.is_file():
         tmp = path.with_suffix(".tmp")
+        # sim.market imports this module: bound late
+        from sim.market import ALL_VENUES_MARKET, write_market_capture, write_multi_pair_capture
+
         if multi_pair:
             n = write_multi_pair_capture(tmp)
         elif all_venues:
-            n = write_capture(tmp, SimConfig(venues=ALL_VENUES))
+            n = write_market_capture(tmp, ALL_VENUES_MARKET)
         else:
-            from sim.market import write_market_capture  # imports this module: bound late
-
             n = write_market_capture(tmp)
         tmp.replace(path)
         if progress:
