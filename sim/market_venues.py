@@ -16,14 +16,47 @@ import random
 from typing import TYPE_CHECKING
 
 from operators.events import RawFrame
-from sim.dex_venues import _DEX_VENUES, _CexVenue, _DexVenue, _TrackingFeed
-from sim.simulate import SimConfig, SimPool, VenueProfile
+from sim.cex_frames import BAND_TICKS, SIDE_MIN_LEVELS, SimFeed
+from sim.dex_venues import _DEX_VENUES, _DexVenue
+from sim.simulate import SimConfig, SimPool
 
 if TYPE_CHECKING:
     from sim.market import MarketConfig, _InOrder
 
 N_CHANGED = {"orca": 1, "raydium_clmm": 1, "phoenix": 1, "openbook": 2}
 """Accounts a price move rewrites, per DEX venue (the last ones of its first publication)."""
+CEX_SYMBOLS = {"okx": "SOL-USDC", "bybit": "SOLUSDC"}
+"""Follower CEX -> its SOL/USDC symbol (sim/sample/markets_all.toml)."""
+
+
+class TrackingFeed(SimFeed):
+    """A `SimFeed` whose book re-centres on a moving mid (the venue following the fair price)."""
+
+    def step_to(self, mid_ticks: int, ts_ms: int) -> bytes:
+        """Move the book to `mid_ticks`, change a few levels, return the venue's update frame."""
+        book = self.book
+        book.mid_ticks = mid_ticks
+        changed_b: dict[int, int] = {}
+        changed_a: dict[int, int] = {}
+        for side, changed, sign in ((book.bids, changed_b, -1), (book.asks, changed_a, 1)):
+            for px in [p for p in side if not 1 <= sign * (p - mid_ticks) <= BAND_TICKS]:
+                del side[px]  # crossed or out of the band: pulled
+                changed[px] = 0
+            while len(side) < SIDE_MIN_LEVELS + 10:
+                px = mid_ticks + sign * self.rng.randint(1, BAND_TICKS)
+                if px not in side:
+                    side[px] = changed[px] = self.rng.randint(1, 50_000)
+        more_b, more_a = book.step(self.rng.randint(1, 4))
+        changed_b.update(more_b)
+        changed_a.update(more_a)
+        prev_u, prev_seq = self.update_id, self.seq
+        self.update_id += 1
+        self.seq += self.rng.randint(1, 5)
+        self._record_truth()
+        prev = prev_seq if self.venue == "okx" else prev_u
+        return self._render_update(changed_b, changed_a, prev_u + 1, prev, ts_ms)
+
+
 
 
 class CexFollower:
@@ -36,9 +69,9 @@ class CexFollower:
         self.recv = recv
         self.lag_steps, self.noise_bps = cfg.cex_followers[venue]
         self.offset_bps = 0.0
-        self.feed = _TrackingFeed(
+        self.feed = TrackingFeed(
             venue,
-            _CexVenue.SYMBOLS[venue],
+            CEX_SYMBOLS[venue],
             seed=rng.randrange(1 << 30),
             mid_ticks=round(float(cfg.mid0) * 100),
             truth_keep=2,
@@ -167,7 +200,7 @@ class _Rendered(DexMarket):
     ) -> None:
         super().__init__(cfg, venue, *args)  # type: ignore[arg-type]
         pools = cfg.pool or SimConfig(mid0=cfg.mid0)
-        self.inner: _DexVenue = _DEX_VENUES[venue](pools, VenueProfile(venue), book_rng)
+        self.inner: _DexVenue = _DEX_VENUES[venue](pools, venue, book_rng)
         self.address = self.inner.address
 
     def price(self) -> float:

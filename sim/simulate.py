@@ -1,22 +1,17 @@
-"""Planted-shock simulator: writes a capture in the venues' real wire formats.
+"""Planted-shock simulator (Binance + Orca), and the sample's shared names and pool model.
 
-The main bundled sample is a session of the market simulator (`sim/market.py`,
-docs/simulator.md); this generator keeps the sessions whose every decision the tests pin, and
-the 7-venue and two-pair samples. Its dislocations are planted to beat the trigger, so its
-profits measure the plumbing, never the strategy. A SOL/USDC fair price follows a seeded random
-walk with a few scheduled jumps; Binance spot publishes `depth@100ms` diffs (combined-stream
-envelope, string prices, `U`/`u` ids) after a REST snapshot; an Orca Whirlpool (real account
-byte layout, built with `connectors.solana.orca` encoders) follows the CEX with a lag, because
-"other arbitrageurs" only close a gap after a few slots. Most gaps stay under the trigger; each
+Every bundled sample is a session of the market simulator (`sim/market.py`,
+docs/simulator.md). This generator is kept for the plumbing tests that pin every decision of a
+short session: its dislocations are planted to beat the trigger, so its profits measure the
+plumbing, never the strategy. A SOL/USDC fair price follows a seeded random walk with a few
+scheduled jumps; Binance spot publishes `depth@100ms` diffs (combined-stream envelope, string
+prices, `U`/`u` ids) after a REST snapshot; an Orca Whirlpool (real account byte layout, built
+with `connectors.solana.orca` encoders) follows the CEX with a lag, because "other
+arbitrageurs" only close a gap after a few slots. Most gaps stay under the trigger; each
 scheduled jump opens one that beats it.
 
-`SimConfig(venues=ALL_VENUES)` adds the other venues, each in its own wire format or account
-layout and built with the project's own encoders: OKX v5 `books` and Bybit v5 `orderbook.50`
-(`sim.cex_frames`, real CRC32 checksums and seqId chains), a Raydium CLMM pool with
-its AmmConfig, tick arrays and bitmap extension, a Phoenix market and an OpenBook v2 market with
-its two book sides. Every venue follows the same fair price with its own lag and noise, and
-scheduled per-venue shocks (`venue_shocks`) open dislocations between particular venue pairs.
-The default `SimConfig()` keeps the Binance + Orca session frame for frame.
+`SimPool` (the Whirlpool model), `BinanceBook`, the sample addresses, pair specs and sample
+paths here are shared with the market simulator.
 """
 
 from __future__ import annotations
@@ -99,35 +94,6 @@ WETH_USDC = PairSpec(
 
 
 @dataclass(frozen=True)
-class VenueProfile:
-    """How one simulated venue follows the fair price (multi-venue sessions only).
-
-    CEX books track the fair price `lag_steps` depth steps late with `noise_bps` of Gaussian
-    noise; DEX markets drift by `noise_bps` per slot and are pulled back next to the fair price
-    once it has been more than `arb_gap_bps` away for `arb_lag_slots` slots. `offset_ms` is the
-    venue's receive delay after the depth step.
-    """
-
-    venue: str
-    lag_steps: int = 0
-    noise_bps: float = 1.5
-    arb_gap_bps: float = 12.0
-    arb_lag_slots: int = 8
-    offset_ms: int = 5
-
-
-DEFAULT_PROFILES = (
-    VenueProfile("binance", lag_steps=0, noise_bps=0.0, offset_ms=0),
-    VenueProfile("okx", lag_steps=1, noise_bps=0.6, offset_ms=7),
-    VenueProfile("bybit", lag_steps=2, noise_bps=0.8, offset_ms=11),
-    VenueProfile("orca", noise_bps=1.5, arb_gap_bps=12.0, arb_lag_slots=8, offset_ms=5),
-    VenueProfile("raydium_clmm", noise_bps=1.5, arb_gap_bps=11.0, arb_lag_slots=6, offset_ms=6),
-    VenueProfile("phoenix", noise_bps=1.0, arb_gap_bps=9.0, arb_lag_slots=4, offset_ms=4),
-    VenueProfile("openbook", noise_bps=2.0, arb_gap_bps=14.0, arb_lag_slots=11, offset_ms=8),
-)
-
-
-@dataclass(frozen=True)
 class SimConfig:
     """Knobs of the simulated session (all deterministic given `seed`)."""
 
@@ -167,19 +133,6 @@ class SimConfig:
         (-19900, -18050, 25_000_000_000_000),
         (-20500, -17500, 15_000_000_000_000),
         (-23000, -15000, 8_000_000_000_000),
-    )
-    venues: tuple[str, ...] = CLASSIC_VENUES
-    """Venues in the session: the default is the classic Binance + Orca sample; any other set
-    (a subset of ALL_VENUES, e.g. ALL_VENUES itself) uses the multi-venue generator."""
-    venue_profiles: tuple[VenueProfile, ...] = DEFAULT_PROFILES
-    # (second, venue, bps): one venue alone moves that far (a local liquidation, a whale swap,
-    # a maker requoting wrong), so a dislocation opens between it and every other side.
-    venue_shocks: tuple[tuple[int, str, int], ...] = (
-        (28, "bybit", -70),
-        (62, "phoenix", 60),
-        (92, "okx", 65),
-        (128, "openbook", -65),
-        (165, "raydium_clmm", 70),
     )
 
 
@@ -232,10 +185,6 @@ class BinanceBook:
             "bids": [[_fmt(p), _fmt(q)] for p, q in sorted(self.bids.items(), reverse=True)],
             "asks": [[_fmt(p), _fmt(q)] for p, q in sorted(self.asks.items())],
         }
-
-
-BINANCE_DEPTH_STREAM = "solusdc@depth@100ms"
-BINANCE_SNAPSHOT = "GET /api/v3/depth?symbol=SOLUSDC&limit=1000"
 
 
 def binance_depth_frames(
@@ -389,11 +338,7 @@ class SimPool:
 
 def generate(cfg: SimConfig) -> Iterator[RawFrame]:
     """Yield the session's frames (receive order per venue; `write_capture` sorts them)."""
-    if tuple(cfg.venues) == CLASSIC_VENUES:
-        return _generate_classic(cfg)
-    from sim.dex_venues import generate_venues  # imports this module: bound late
-
-    return generate_venues(cfg)
+    return _generate_classic(cfg)
 
 
 def _generate_classic(cfg: SimConfig, spec: PairSpec = SOL_USDC) -> Iterator[RawFrame]:
