@@ -24,7 +24,6 @@ The output is a capture in the venues' wire formats, for the sample's markets fi
 
 from __future__ import annotations
 
-import json
 import math
 import random
 from dataclasses import dataclass, field, replace
@@ -39,9 +38,11 @@ from sim.simulate import (
     CLASSIC_VENUES,
     SOL_USDC,
     WETH_USDC,
-    BinanceBook,
     PairSpec,
     SimConfig,
+    binance_best_bid_ticks,
+    binance_depth_frames,
+    binance_feed,
 )
 
 Z99 = 2.3263478740408408
@@ -209,72 +210,42 @@ class MarketTruth:
         return self.mid_by_step[i]
 
 
-def _fmt(d: Decimal) -> str:
-    return f"{d:.8f}"
-
-
-def _walk(book: dict[Decimal, Decimal], best_first: list[Decimal], size: Decimal) -> set[Decimal]:
-    """Take `size` from the touch of one side of `book`; return the prices of the levels hit."""
-    hit: set[Decimal] = set()
-    for px in best_first:
-        if size <= 0:
-            break
-        take = min(book[px], size)
-        size -= take
-        hit.add(px)
-        if book[px] > take:
-            book[px] -= take
-        else:
-            del book[px]
-    return hit
-
-
 class _Cex:
-    """The Binance book: rebuilt around the fair mid every step, walked by market orders."""
+    """The Binance book: requoted around the fair mid every step, walked by market orders."""
 
     def __init__(self, cfg: MarketConfig, book_rng: random.Random, flow_rng: random.Random):
         self.cfg = cfg
-        self.book = BinanceBook(book_rng, cfg.levels)
+        self.feed = binance_feed(book_rng, cfg.pair.cex_symbol)
+        self.book = self.feed.book
         self.rng = book_rng
         self.flow = flow_rng
 
     def step(self, mid: float, event_ns: int, recv_ns: int, snapshot: bool) -> list[RawFrame]:
         """Trades walk the book, then it requotes around `mid`; the step's diff (+ snapshot)."""
-        hit_bids: set[Decimal] = set()
-        hit_asks: set[Decimal] = set()
+        hit_bids: set[int] = set()
+        hit_asks: set[int] = set()
         for _ in range(_poisson(self.flow, self.cfg.cex_trades_per_step)):
             mean = self.cfg.cex_trade_mean_base
-            size = Decimal(repr(round(self.flow.expovariate(1.0 / mean), 3)))
+            units = int(Decimal(repr(round(self.flow.expovariate(1.0 / mean), 3))) * 1000)
             if self.flow.random() < 0.5:  # a market sell hits the bids
-                hit_bids |= _walk(self.book.bids, sorted(self.book.bids, reverse=True), size)
+                hit_bids |= self.book.take(True, units)
             else:
-                hit_asks |= _walk(self.book.asks, sorted(self.book.asks), size)
-        bids, asks = self.book.rebuild(Decimal(repr(round(mid, 6))))
-        # the rebuild diffs against the walked book, but the reader still holds the levels as
+                hit_asks |= self.book.take(False, units)
+        # the requote diffs against the walked book, but the reader still holds the levels as
         # they were before the trades: every level a trade touched goes on the wire too
-        for diff, side, hit in ((bids, self.book.bids, hit_bids), (asks, self.book.asks, hit_asks)):
-            listed = {row[0] for row in diff}
-            for px in sorted(hit):
-                if _fmt(px) not in listed:
-                    diff.append([_fmt(px), _fmt(side.get(px) or Decimal(0))])
-        first = self.book.update_id + 1
-        self.book.update_id += 1 + self.rng.randrange(0, 20)
-        body = {
-            "e": "depthUpdate",
-            "E": event_ns // 1_000_000,
-            "s": self.cfg.pair.cex_symbol,
-            "U": first,
-            "u": self.book.update_id,
-            "b": bids,
-            "a": asks,
-        }
-        stream = f"{self.cfg.pair.cex_symbol.lower()}@depth@100ms"
-        payload = json.dumps({"stream": stream, "data": body}, separators=(",", ":")).encode()
-        out = [RawFrame(recv_ns, "binance", stream, "ws", payload)]
+        frames = binance_depth_frames(
+            self.feed,
+            self.rng,
+            mid,
+            event_ns,
+            with_snapshot=snapshot,
+            levels=self.cfg.levels,
+            hit=(hit_bids, hit_asks),
+        )
+        # received, not sent, times: the diff after the feed latency, the snapshot 30 ms later
+        out = [replace(frames[0], ts_recv_ns=recv_ns)]
         if snapshot:
-            snap = json.dumps(self.book.snapshot(), separators=(",", ":")).encode()
-            rest = f"GET /api/v3/depth?symbol={self.cfg.pair.cex_symbol}&limit=1000"
-            out.append(RawFrame(recv_ns + 30_000_000, "binance", rest, "rest", snap))
+            out.append(replace(frames[1], ts_recv_ns=recv_ns + 30_000_000))
         return out
 
 
@@ -345,7 +316,7 @@ def simulate_market(cfg: MarketConfig, truth: MarketTruth | None = None) -> list
         frames += dex.start(t0, slot)
     mid = float(cfg.mid0)
     truth.start_ns, truth.step_ns, truth.mid_by_step = t0, cfg.depth_interval_ms * 1_000_000, [mid]
-    cex.book.rebuild(Decimal(repr(mid)))
+    cex.book.requote(binance_best_bid_ticks(mid), cfg.levels)
     for f in followers:
         frames += f.start(t0)
     history = [mid]

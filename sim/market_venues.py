@@ -54,7 +54,7 @@ class TrackingFeed(SimFeed):
         self.seq += self.rng.randint(1, 5)
         self._record_truth()
         prev = prev_seq if self.venue == "okx" else prev_u
-        return self._render_update(changed_b, changed_a, prev_u + 1, prev, ts_ms)
+        return self.render_update(changed_b, changed_a, prev_u + 1, prev, ts_ms)
 
 
 

@@ -10,14 +10,13 @@ with `connectors.solana.orca` encoders) follows the CEX with a lag, because "oth
 arbitrageurs" only close a gap after a few slots. Most gaps stay under the trigger; each
 scheduled jump opens one that beats it.
 
-`SimPool` (the Whirlpool model), `BinanceBook`, the sample addresses, pair specs and sample
-paths here are shared with the market simulator.
+`SimPool` (the Whirlpool model), the Binance book (`binance_feed`), the sample addresses, pair
+specs and sample paths here are shared with the market simulator.
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
 import math
 import random
 from collections.abc import Callable, Iterator
@@ -30,6 +29,7 @@ from solders.pubkey import Pubkey
 from connectors.capture import CaptureWriter
 from operators.errors import ConfigError
 from operators.events import RawFrame
+from sim.cex_frames import SimBook, SimFeed
 
 HERE = Path(__file__).resolve().parent
 SAMPLE_DIR = HERE / "sample"
@@ -139,95 +139,49 @@ class SimConfig:
 # ---------------------------------------------------------------- Binance side
 
 
-def _fmt(d: Decimal) -> str:
-    return f"{d:.8f}"
+def binance_feed(rng: random.Random, symbol: str = "SOLUSDC") -> SimFeed:
+    """The sample's Binance spot book: `sim.cex_frames`' one simulated book (`SimBook`,
+    integer cents and 0.001 lots, drawing from `rng`) rendered by its Binance feed; empty until
+    `binance_requote` places the first ladder."""
+    feed = SimFeed("binance", symbol, seed=0, book=SimBook(mid_ticks=0, rng=rng), truth_keep=1)
+    feed.update_id = 1_000_000
+    return feed
 
 
-class BinanceBook:
-    """A simulated Binance spot book around a mid, with deterministic sizes."""
-
-    def __init__(self, rng: random.Random, levels: int) -> None:
-        self.rng = rng
-        self.levels = levels
-        self.bids: dict[Decimal, Decimal] = {}
-        self.asks: dict[Decimal, Decimal] = {}
-        self.update_id = 1_000_000
-
-    def _size(self, i: int) -> Decimal:
-        base = 2 + i * 1.5
-        return Decimal(str(round(base * (0.5 + self.rng.random()), 3)))
-
-    def rebuild(self, mid: Decimal) -> tuple[list[list[str]], list[list[str]]]:
-        """Move the book to `mid`; return the changed levels (qty '0' removes) as wire lists."""
-        cent = Decimal("0.01")
-        best_bid = (mid - cent / 2).quantize(cent, rounding="ROUND_FLOOR")
-        best_ask = best_bid + cent
-        new_bids = {
-            best_bid - cent * i: self.bids.get(best_bid - cent * i) for i in range(self.levels)
-        }
-        new_asks = {
-            best_ask + cent * i: self.asks.get(best_ask + cent * i) for i in range(self.levels)
-        }
-        for book in (new_bids, new_asks):
-            for i, px in enumerate(sorted(book, reverse=book is new_bids)):
-                q = book[px]
-                if q is None or self.rng.random() < 0.15:
-                    book[px] = self._size(i)
-        diff_b = _diff(self.bids, new_bids)
-        diff_a = _diff(self.asks, new_asks)
-        self.bids, self.asks = new_bids, new_asks  # type: ignore[assignment]
-        return diff_b, diff_a
-
-    def snapshot(self) -> dict[str, object]:
-        """A REST `/api/v3/depth` body of the current book."""
-        return {
-            "lastUpdateId": self.update_id,
-            "bids": [[_fmt(p), _fmt(q)] for p, q in sorted(self.bids.items(), reverse=True)],
-            "asks": [[_fmt(p), _fmt(q)] for p, q in sorted(self.asks.items())],
-        }
+def binance_best_bid_ticks(mid: float) -> int:
+    """Best bid in cents of a ladder around `mid` (USDC per base): the cent below mid - half a
+    cent, so the touch straddles the mid."""
+    exact = Decimal(repr(round(mid, 6)))
+    return int(((exact - Decimal("0.005")) * 100).to_integral_value(rounding="ROUND_FLOOR"))
 
 
 def binance_depth_frames(
-    book: BinanceBook,
+    feed: SimFeed,
     rng: random.Random,
     mid: float,
     ts: int,
     *,
     with_snapshot: bool,
-    symbol: str = "SOLUSDC",
+    levels: int = 60,
+    hit: tuple[set[int], set[int]] = (set(), set()),
 ) -> list[RawFrame]:
-    """Move the book to `mid` and give its `depth@100ms` diff frame (and the REST snapshot,
-    which lands 30 ms later after a few buffered diffs, as live)."""
-    depth_stream = f"{symbol.lower()}@depth@100ms"
-    snapshot_stream = f"GET /api/v3/depth?symbol={symbol}&limit=1000"
-    bids, asks = book.rebuild(Decimal(repr(round(mid, 6))))
-    first = book.update_id + 1
-    book.update_id += 1 + rng.randrange(0, 20)
-    body = {
-        "e": "depthUpdate",
-        "E": ts // 1_000_000,
-        "s": symbol,
-        "U": first,
-        "u": book.update_id,
-        "b": bids,
-        "a": asks,
-    }
-    payload = json.dumps({"stream": depth_stream, "data": body}, separators=(",", ":"))
-    out = [RawFrame(ts, "binance", depth_stream, "ws", payload.encode())]
+    """Requote the book around `mid` and give its `depth@100ms` diff frame (and the REST
+    snapshot, which lands 30 ms later after a few buffered diffs, as live). Levels in `hit`
+    (bids, asks a trade walked since the last frame) go on the wire even when the requote left
+    them as the reader last saw them not."""
+    book = feed.book
+    changed_b, changed_a = book.requote(binance_best_bid_ticks(mid), levels)
+    for changed, side, prices in ((changed_b, book.bids, hit[0]), (changed_a, book.asks, hit[1])):
+        for px in prices:
+            changed.setdefault(px, side.get(px, 0))
+    first = feed.update_id + 1
+    feed.update_id += 1 + rng.randrange(0, 20)
+    payload = feed.render_update(changed_b, changed_a, first, first - 1, ts // 1_000_000)
+    out = [RawFrame(ts, "binance", feed.stream, "ws", payload)]
     if with_snapshot:
-        snap = json.dumps(book.snapshot(), separators=(",", ":")).encode()
+        snapshot_stream = f"GET /api/v3/depth?symbol={feed.symbol}&limit=1000"
+        snap = feed.rest_snapshot(1000, ts // 1_000_000)
         out.append(RawFrame(ts + 30_000_000, "binance", snapshot_stream, "rest", snap))
-    return out
-
-
-def _diff(old: dict[Decimal, Decimal], new: dict[Decimal, Decimal | None]) -> list[list[str]]:
-    out = []
-    for px in sorted(set(old) | set(new)):
-        q_new = new.get(px)
-        if q_new is None:
-            out.append([_fmt(px), _fmt(Decimal(0))])
-        elif old.get(px) != q_new:
-            out.append([_fmt(px), _fmt(q_new)])
     return out
 
 
@@ -343,7 +297,7 @@ def generate(cfg: SimConfig) -> Iterator[RawFrame]:
 
 def _generate_classic(cfg: SimConfig, spec: PairSpec = SOL_USDC) -> Iterator[RawFrame]:
     rng = random.Random(cfg.seed)
-    book = BinanceBook(rng, cfg.levels)
+    feed = binance_feed(rng, spec.cex_symbol)
     pool = SimPool(cfg, spec.pool_address, spec)
     pool_stream = f"{spec.pool_address}:{spec.pool_address}"
     slot = 300_000_000
@@ -359,7 +313,7 @@ def _generate_classic(cfg: SimConfig, spec: PairSpec = SOL_USDC) -> Iterator[Raw
         frames.append(RawFrame(t0, "orca", f"{spec.pool_address}:{addr}", "account", data, slot))
     frames.append(RawFrame(t0 + 1, "orca", pool_stream, "account", pool.account_bytes(), slot))
     yield from frames
-    book.rebuild(Decimal(repr(mid)))
+    feed.book.requote(binance_best_bid_ticks(mid), cfg.levels)
     snapshot_at = 3
     for i in range(1, steps + 1):
         ts = t0 + i * step_ns + rng.randrange(0, 2_000_000)
@@ -369,7 +323,7 @@ def _generate_classic(cfg: SimConfig, spec: PairSpec = SOL_USDC) -> Iterator[Raw
         if sec_now != sec_before and sec_now in jumps:
             mid *= math.exp(jumps[sec_now] / 1e4)
         yield from binance_depth_frames(
-            book, rng, mid, ts, with_snapshot=i == snapshot_at, symbol=spec.cex_symbol
+            feed, rng, mid, ts, with_snapshot=i == snapshot_at, levels=cfg.levels
         )
         if i % per_slot == 0:
             slot += 1
