@@ -27,7 +27,8 @@ def _captures(args: argparse.Namespace) -> list[object]:
 
 def cmd_calibrate(args: argparse.Namespace) -> int:
     """Replay every grid setting over the captures; write report, HTML and config snippet."""
-    from replay.calibrate import Capture, calibrate, parse_grid, write_outputs
+    from replay.calibrate import Capture, calibrate, parse_grid
+    from replay.calibrate_report import write_outputs
 
     grid = parse_grid(args.grid or [])
     captures = [c for c in _captures(args) if isinstance(c, Capture)]

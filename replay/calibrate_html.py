@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 import plotly.graph_objects as go
 from plotly.offline import get_plotlyjs
 
-from replay.calibrate import ROW_HEAD, report_lines, stats_row
+from replay.calibrate_report import ROW_HEAD, report_lines, stats_row
 from replay.html_report import _CSS, _LOADER, _fig_block, _table
 
 if TYPE_CHECKING:

@@ -32,8 +32,8 @@ from replay.calibrate import (
     parse_grid,
     settings_of,
     window_bounds,
-    write_outputs,
 )
+from replay.calibrate_report import write_outputs
 from replay.report import summarize
 from sim.market import MarketConfig, write_market_capture
 from sim.simulate import SAMPLE_MARKETS
@@ -108,7 +108,7 @@ def test_window_figures_add_up_to_the_run_summary(capture: Capture, tmp_path: Pa
     # every signal and every unit of PnL lands in exactly one window
     settings = load_settings(markets_path=SAMPLE_MARKETS, env={})
     run_main(build_flow(settings, [capture.path], tmp_path, run_id="r"))
-    from replay.calibrate import capture_span
+    from replay.calibrate_stats import capture_span
 
     wins = journal_windows(tmp_path / "r", window_bounds(*capture_span(capture.path), 4))
     total = WindowStats()
