@@ -16,10 +16,17 @@ market where the engine can lose (docs/simulator.md says what it models and what
 - per-venue feed latency: every frame is received a seeded draw after its event, in order
   per stream (a TCP stream or a subscription never reorders).
 
+With more venues (`MarketConfig.venues`, sim/market_venues.py), OKX and Bybit books follow the
+fair price a step or two late and take local dislocations of their own, and every DEX market
+(Orca, Raydium CLMM, Phoenix, OpenBook) has its own flow and its own competitors. `pair` and
+`pool` give another pair (ETH/USDC of the two-pair sample) on Binance + Orca.
+
 Everything is drawn from `MarketConfig` and its seed, one random stream per component, so
-changing one knob (say the competitors' lag) leaves every other component's draws unchanged.
-The output is a capture in the venues' wire formats, for the sample's markets file
-(`sim/sample/markets.toml`: Binance SOLUSDC + the sample Whirlpool).
+changing one knob (say the competitors' lag) leaves every other component's draws unchanged
+(adding venues does change where dislocations start, so the fair path of the 7-venue session
+differs from the two-venue one). The output is a capture in the venues' wire formats, for the
+sample's markets files (`sim/sample/markets*.toml`). Every bundled sample is made here
+(`MarketConfig()`, `ALL_VENUES_MARKET`, `MULTI_PAIR_MARKETS`).
 """
 
 from __future__ import annotations
