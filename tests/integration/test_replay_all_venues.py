@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 from bytewax.testing import run_main
 
-from config import load_settings
+from config import RiskSettings, load_settings
 from connectors.capture import read_capture
 from connectors.journal import read_table
 from connectors.solana import openbook, phoenix
@@ -61,6 +61,20 @@ RISK_ENV = {
     "SOLARB__RISK__MAX_OPEN_ORDERS": "64",
     "SOLARB__RISK__MAX_EXPOSURE_USD": "1000000",
 }
+# The fill-risk kills (a day's realised loss, a venue's p95 fill slippage, failed DEX legs in a
+# window) would stop this busy honest session after its first failed legs; raised too, where the
+# config has them (they arrive with the fill-risk rails: a branch without them has no such keys)
+RISK_ENV.update(
+    {
+        f"SOLARB__RISK__{key.upper()}": value
+        for key, value in (
+            ("max_daily_loss_usd", "1000000"),
+            ("max_slippage_p95_bps", "100000"),
+            ("max_dex_failures", "1000000"),
+        )
+        if key in RiskSettings.model_fields
+    }
+)
 Journal = dict[str, list[dict[str, Any]]]
 WALL_CLOCK = {"ts_ingest_ns", "ts_detect_wall_ns"}
 TABLES = ("opportunities", "decisions", "intents", "fills", "health", "counters", "legs")
