@@ -253,6 +253,7 @@ class PairEngine:
         self._tops: dict[tuple[str, bool], tuple[VenueView, tuple[int, int] | None]] = {}
         self._lots: dict[tuple[str, int], int] = {}
         self._keys: dict[tuple[str, str, str], str] = {}
+        self._cands: dict[tuple[str, str], tuple[str, str]] = {}
 
     # ----------------------------------------------------------------------------- public
 
@@ -282,37 +283,53 @@ class PairEngine:
         return self._best(cex, dex, direction == BUY_CEX_SELL_DEX, None)
 
     def on_view(self, view: VenueView, now_ns: int) -> list[Opportunity]:
-        """Store `view`; evaluate every candidate it is part of; return signals and updates."""
+        """Store `view`; evaluate every candidate it is part of; return signals and updates.
+
+        Only the candidates `view` takes part in are evaluated (the others' inputs did not
+        change), in the order their other views arrived first; per candidate the expected
+        slippage, both hysteresis keys and the staleness are worked out once for both
+        directions.
+        """
         if view.pair != self.p.pair:
             self.stats["foreign_views"] += 1
             return []
-        self.stats["views"] += 1
-        self.views[view.market_id] = view
-        cands: list[tuple[CexBookView, DexView]]
-        if isinstance(view, CexBookView):
-            cands = [(view, d) for d in self.views.values() if not isinstance(d, CexBookView)]
-        else:
-            cands = [(c, view) for c in self.views.values() if isinstance(c, CexBookView)]
+        stats = self.stats
+        stats["views"] += 1
+        mid = view.market_id
+        self.views[mid] = view
+        is_cex = isinstance(view, CexBookView)
         out: list[Opportunity] = []
         stale_after = self.p.stale_after_ns
         cex_budget = self.p.cex_stale_after_ns
-        for cex, dex in cands:
-            # = self.is_stale(cex, now_ns) or self.is_stale(dex, now_ns), inlined (hot loop)
-            stale = (
-                not cex.in_sync
-                or now_ns - cex.ts_recv_ns > cex_budget.get(cex.market_id, stale_after)
-                or not dex.in_sync
-                or now_ns - dex.ts_recv_ns > stale_after
-            )
-            for direction in DIRECTIONS:
-                if stale:
-                    self.stats["stale_skips"] += 1
-                    continue
-                opp = self._evaluate(cex, dex, direction, view, now_ns)
-                if opp is not None:
-                    out.append(opp)
-        if self.p.prewarm_dex_curves and not out and not isinstance(view, CexBookView):
-            self._prewarm(view, now_ns)
+        # = self.is_stale(view, now_ns), inlined (hot loop); the other side's check below
+        view_stale = (not view.in_sync) or now_ns - view.ts_recv_ns > (
+            cex_budget.get(mid, stale_after) if is_cex else stale_after
+        )
+        evaluate = self._evaluate
+        for other in self.views.values():
+            if isinstance(other, CexBookView) is is_cex:
+                continue
+            if view_stale or (not other.in_sync) or now_ns - other.ts_recv_ns > (
+                stale_after if is_cex else cex_budget.get(other.market_id, stale_after)
+            ):
+                stats["stale_skips"] += 2  # both directions
+                continue
+            cex: CexBookView
+            dex: DexView
+            if is_cex:
+                cex, dex = view, other  # type: ignore[assignment]
+            else:
+                cex, dex = other, view  # type: ignore[assignment]
+            slip = self._slippage_ppb(cex.market_id, dex.market_id)
+            keys = self._cand_keys(cex.market_id, dex.market_id)
+            opp = evaluate(cex, dex, True, keys[0], slip, view, now_ns)
+            if opp is not None:
+                out.append(opp)
+            opp = evaluate(cex, dex, False, keys[1], slip, view, now_ns)
+            if opp is not None:
+                out.append(opp)
+        if self.p.prewarm_dex_curves and not out and not is_cex:
+            self._prewarm(view, now_ns)  # type: ignore[arg-type]
         return out
 
     def _prewarm(self, dex: DexView, now_ns: int) -> None:
@@ -348,6 +365,17 @@ class PairEngine:
         if key is None:
             key = self._keys[k] = f"{self.p.pair}|{direction}|{buy_market_id}>{sell_market_id}"
         return key
+
+    def _cand_keys(self, cex_market_id: str, dex_market_id: str) -> tuple[str, str]:
+        """Hysteresis keys of one (CEX, DEX) candidate: (buy CEX / sell DEX, buy DEX / sell CEX)."""
+        k = (cex_market_id, dex_market_id)
+        keys = self._cands.get(k)
+        if keys is None:
+            keys = self._cands[k] = (
+                self._key(BUY_CEX_SELL_DEX, cex_market_id, dex_market_id),
+                self._key(BUY_DEX_SELL_CEX, dex_market_id, cex_market_id),
+            )
+        return keys
 
     def grid(self, lot: int) -> list[int]:
         """Ascending candidate sizes (base units) for legs whose lots divide `lot`."""
@@ -625,16 +653,14 @@ class PairEngine:
         self,
         cex: CexBookView,
         dex: DexView,
-        direction: str,
+        cex_buys: bool,
+        key: str,
+        slip: int,
         trigger_view: VenueView,
         now_ns: int,
     ) -> Opportunity | None:
-        cex_buys = direction == BUY_CEX_SELL_DEX
-        buy_mid = cex.market_id if cex_buys else dex.market_id
-        sell_mid = dex.market_id if cex_buys else cex.market_id
-        key = self._key(direction, buy_mid, sell_mid)
+        """One direction of one candidate; `key` its hysteresis key, `slip` its slippage ppb."""
         trigger_net = self._trigger_net_ppb
-        slip = self._slippage_ppb(cex.market_id, dex.market_id)
         bound = self._spread_bound(cex, dex, cex_buys, slip)
         # Skip the walks when the bound proves the outcome: below the trigger, and either armed
         # (nothing to do) or already below the re-arm line (re-arm). Exact: ratios compared
@@ -685,6 +711,10 @@ class PairEngine:
         )
         if decision not in ("signal", "update"):
             return None
+        if cex_buys:
+            direction, buy_mid, sell_mid = BUY_CEX_SELL_DEX, cex.market_id, dex.market_id
+        else:
+            direction, buy_mid, sell_mid = BUY_DEX_SELL_CEX, dex.market_id, cex.market_id
         # Positional (keywords cost ~1.5 us a signal); `_OPPORTUNITY_FIELDS` pins the order.
         return Opportunity(
             f"{key}|{st.signals}",  # opportunity_id
