@@ -94,6 +94,8 @@ if tuple(f.name for f in fields(Opportunity)) != _OPPORTUNITY_FIELDS:  # pragma:
 Point = tuple[LegQuote, int, int, int]
 """A priced size: the leg, then gross, fee and amount in pair-quote base units (against us)."""
 Curve = list[Point | None]
+Top = tuple[int, int] | None
+"""A view's best marginal price as (num, den), pair-quote base units per base unit, exact."""
 
 
 class _Curve:
@@ -250,7 +252,7 @@ class PairEngine:
         self._fx: dict[str, tuple[int, int]] = {}
         self._grids: dict[int, list[int]] = {}
         self._curves: dict[tuple[str, bool, int], tuple[VenueView, _Curve]] = {}
-        self._tops: dict[tuple[str, bool], tuple[VenueView, tuple[int, int] | None]] = {}
+        self._tops: dict[str, tuple[VenueView, Top, Top]] = {}
         self._lots: dict[tuple[str, int], int] = {}
         self._keys: dict[tuple[str, str, str], str] = {}
         self._cands: dict[tuple[str, str], tuple[str, str]] = {}
@@ -306,11 +308,15 @@ class PairEngine:
             cex_budget.get(mid, stale_after) if is_cex else stale_after
         )
         evaluate = self._evaluate
+        tops_of = self._tops_of
         for other in self.views.values():
             if isinstance(other, CexBookView) is is_cex:
                 continue
-            if view_stale or (not other.in_sync) or now_ns - other.ts_recv_ns > (
-                stale_after if is_cex else cex_budget.get(other.market_id, stale_after)
+            if (
+                view_stale
+                or (not other.in_sync)
+                or now_ns - other.ts_recv_ns
+                > (stale_after if is_cex else cex_budget.get(other.market_id, stale_after))
             ):
                 stats["stale_skips"] += 2  # both directions
                 continue
@@ -322,10 +328,11 @@ class PairEngine:
                 cex, dex = other, view  # type: ignore[assignment]
             slip = self._slippage_ppb(cex.market_id, dex.market_id)
             keys = self._cand_keys(cex.market_id, dex.market_id)
-            opp = evaluate(cex, dex, True, keys[0], slip, view, now_ns)
+            tops = (tops_of(view), tops_of(other)) if is_cex else (tops_of(other), tops_of(view))
+            opp = evaluate(cex, dex, True, keys[0], slip, tops, view, now_ns)
             if opp is not None:
                 out.append(opp)
-            opp = evaluate(cex, dex, False, keys[1], slip, view, now_ns)
+            opp = evaluate(cex, dex, False, keys[1], slip, tops, view, now_ns)
             if opp is not None:
                 out.append(opp)
         if self.p.prewarm_dex_curves and not out and not is_cex:
@@ -574,15 +581,19 @@ class PairEngine:
         dn = best.cost.notional_quote - b[1]
         return (best.cost.pnl_quote - prev_pnl) * 10_000.0 / dn if dn > 0 else 0.0
 
-    def _top_price(self, view: VenueView, buy: bool) -> tuple[int, int] | None:
+    def _top_price(self, view: VenueView, buy: bool) -> Top:
         """Best marginal price as (num, den), pair-quote base units per base unit, exact."""
-        key = (view.market_id, buy)
-        hit = self._tops.get(key)
+        tops = self._tops_of(view)
+        return tops[0] if buy else tops[1]
+
+    def _tops_of(self, view: VenueView) -> tuple[Top, Top]:
+        """(best price to buy at, best price to sell at) of `view`, once per view object."""
+        hit = self._tops.get(view.market_id)
         if hit is not None and hit[0] is view:
-            return hit[1]
-        price = self._top_price_of(view, buy)
-        self._tops[key] = (view, price)
-        return price
+            return hit[1], hit[2]
+        buy, sell = self._top_price_of(view, True), self._top_price_of(view, False)
+        self._tops[view.market_id] = (view, buy, sell)
+        return buy, sell
 
     def _top_price_of(self, view: VenueView, buy: bool) -> tuple[int, int] | None:
         if isinstance(view, CexBookView):
@@ -615,7 +626,12 @@ class PairEngine:
         return (sq * n, one * d) if view.base_is_a else (one * n, sq * d)
 
     def _spread_bound(
-        self, cex: CexBookView, dex: DexView, cex_buys: bool, slip: int | None = None
+        self,
+        cex: CexBookView,
+        dex: DexView,
+        cex_buys: bool,
+        slip: int | None = None,
+        tops: tuple[tuple[Top, Top], tuple[Top, Top]] | None = None,
     ) -> Ratio | None:
         """Upper bound of the net edge at any size, exact ppb ratio (None: cannot bound).
 
@@ -623,9 +639,13 @@ class PairEngine:
         sell gets at most the best bid (pool price), so the gross spread is at most the top
         prices' spread; the size-independent costs (CEX fee, slippage, hedge, safety) are sure
         to be paid on top. DEX fees and gas only lower the edge further and are left out.
+        `tops` are `_tops_of(cex)` and `_tops_of(dex)` when the caller holds them already.
         """
-        buy_p = self._top_price(cex if cex_buys else dex, True)
-        sell_p = self._top_price(dex if cex_buys else cex, False)
+        cex_tops, dex_tops = tops or (self._tops_of(cex), self._tops_of(dex))
+        if cex_buys:
+            buy_p, sell_p = cex_tops[0], dex_tops[1]
+        else:
+            buy_p, sell_p = dex_tops[0], cex_tops[1]
         if buy_p is None or sell_p is None or buy_p[0] <= 0:
             return None
         c = self.p.costs
@@ -656,12 +676,14 @@ class PairEngine:
         cex_buys: bool,
         key: str,
         slip: int,
+        tops: tuple[tuple[Top, Top], tuple[Top, Top]],
         trigger_view: VenueView,
         now_ns: int,
     ) -> Opportunity | None:
-        """One direction of one candidate; `key` its hysteresis key, `slip` its slippage ppb."""
+        """One direction of one candidate; `key` its hysteresis key, `slip` its slippage ppb,
+        `tops` the CEX and DEX views' `_tops_of`."""
         trigger_net = self._trigger_net_ppb
-        bound = self._spread_bound(cex, dex, cex_buys, slip)
+        bound = self._spread_bound(cex, dex, cex_buys, slip, tops)
         # Skip the walks when the bound proves the outcome: below the trigger, and either armed
         # (nothing to do) or already below the re-arm line (re-arm). Exact: ratios compared
         # by cross-multiplication (den > 0), with the slack added.
