@@ -309,6 +309,9 @@ class PairEngine:
         )
         evaluate = self._evaluate
         tops_of = self._tops_of
+        expected = self.slippage.expected_ppb
+        slip_default = self.p.costs.slippage_default_ppb
+        view_slip = expected(mid, slip_default)
         for other in self.views.values():
             if isinstance(other, CexBookView) is is_cex:
                 continue
@@ -326,7 +329,8 @@ class PairEngine:
                 cex, dex = view, other  # type: ignore[assignment]
             else:
                 cex, dex = other, view  # type: ignore[assignment]
-            slip = self._slippage_ppb(cex.market_id, dex.market_id)
+            # = self._slippage_ppb(cex.market_id, dex.market_id), the view's share looked up once
+            slip = view_slip + expected(other.market_id, slip_default)
             keys = self._cand_keys(cex.market_id, dex.market_id)
             tops = (tops_of(view), tops_of(other)) if is_cex else (tops_of(other), tops_of(view))
             opp = evaluate(cex, dex, True, keys[0], slip, tops, view, now_ns)
