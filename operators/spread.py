@@ -36,7 +36,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from decimal import Decimal
 from math import gcd
-from operator import sub
+from operator import add, sub
 from typing import NamedTuple
 
 from operators.clmm.accounts import Whirlpool
@@ -446,6 +446,24 @@ class PairEngine:
         ]
         curve._cex = (view, held)
         curve._side = "buy" if buy else "sell"
+        if held and None not in held:
+            # Every size priced (the usual case): whole columns at once, the same integers as
+            # the loop below (`to_pair_quote`: buy amounts and fees round up, sales down).
+            ok: list[tuple[int, int, int]] = held  # type: ignore[assignment]
+            n, d = self._ratio(view.quote_currency)
+            if n == 1 and d == 1:
+                amounts = [w[0] for w in ok]
+                fees = [w[1] for w in ok]
+            else:
+                up = -1 if buy else 1  # -(-x // d) rounds up, x // d down
+                amounts = [up * (up * w[0] * n // d) for w in ok]
+                fees = [-(-w[1] * n // d) for w in ok]
+            sized: list[int | None] = list(sizes)
+            curve.size = sized
+            curve.gross = amounts
+            curve.amount = amounts.copy()
+            curve.part = list(map(add if buy else sub, amounts, fees))
+            return curve.seal(buy)
         r: tuple[int, int] | None = None
         for i, w in enumerate(held):
             if w is None:
