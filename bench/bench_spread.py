@@ -292,8 +292,8 @@ def run(quick: bool = False) -> list[dict[str, object]]:
     note = f"{views}; {ticks} ticks, {counters.get('signals', 0)} signals"
     out: list[dict[str, object]] = []
     for kind, target50, target99 in (
-        ("all", "<= 150 us p50", "<= 1000 us p99"),
-        ("cex_signal", "<= 150 us p50", "<= 1000 us p99"),
+        ("all", "<= 100 us p50", "<= 500 us p99"),
+        ("cex_signal", "<= 100 us p50", "<= 500 us p99"),
         ("dex_signal", "<= 1000 us p50", "<= 2000 us p99"),
     ):
         xs = lat.get(kind, [])
