@@ -17,6 +17,7 @@ Bytewax floor.
 
 from __future__ import annotations
 
+import os
 import random
 import time
 from collections.abc import Callable, Iterator
@@ -41,9 +42,10 @@ from operators.views import CexBookView, ClmmView, ClobView, VenueView
 
 D = Decimal
 FIXTURE_POOL = (
-    Path(__file__).resolve().parent.parent.parent
-    / "shared"
-    / "fixtures"
+    Path(
+        os.environ.get("SOLARB_FIXTURES")
+        or Path(__file__).resolve().parents[2] / "shared" / "fixtures"
+    )
     / "solana"
     / "orca_whirlpool"
     / "sol_usdc_ts64_2022-11"
