@@ -116,6 +116,13 @@ def spread_params_from_settings(settings: Settings, pair_name: str) -> SpreadPar
             for m in pair.markets
             if venues.is_cex(m.venue)
         },
+        feed_of={
+            mid: feed
+            for mid, feed in feed_of_sources(settings).items()
+            if mid in {m.market_id for m in pair.markets}
+        },
+        dex_feed=FEED_SOURCE,
+        max_slot_lag=settings.risk.max_slot_lag,
         min_net_bps=t.min_net_bps,
         hysteresis=HysteresisParams(
             debounce_ns=t.debounce_ms * NS_PER_MS,

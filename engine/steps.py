@@ -98,6 +98,7 @@ class PairStep:
             # moment its feed is, not only after the staleness timeout.
             out: list[Any] = []
             solana = frame.source == FEED_SOURCE
+            self.engine.on_feed_health(frame)
             for st in self.markets.values():
                 if solana != isinstance(st, CexMarketState):
                     out += st.on_health(frame)
@@ -107,6 +108,11 @@ class PairStep:
                 state = self.markets[market_id] = build_market_state(
                     self.settings, self.router, market_id
                 )
+            # every frame says its feed is alive, whether or not it changes a view
+            self.engine.heard(
+                market_id, isinstance(state, CexMarketState), state.ref.market.venue,
+                frame.ts_recv_ns, frame.slot or 0,
+            )  # fmt: skip
             out = state.on_frame(frame)
         opps: list[Any] = []
         engine = self.engine

@@ -2,11 +2,14 @@
 
 `PairEngine.on_view(view, now_ns)` keeps the latest view per market id and re-evaluates every
 candidate the new view takes part in: (CEX view, DEX view) x {buy CEX / sell DEX, buy DEX / sell
-CEX}. A candidate whose views are stale or not in sync is skipped and never signals. Stale is
-`now_ns - ts_recv_ns` over a budget, `now_ns` being the triggering view's receive time: a CEX
-book's budget is its venue's (`cex_stale_after_ns`, from the book stream's cadence: a liquid
-book that has not changed for 10 stream periods has a stalled feed, with or without a health
-event saying so, as in a replay); a DEX view's is `stale_after_ns`.
+CEX}. A candidate whose views are stale or not in sync is skipped and never signals. Stale comes
+from the feed, not from the view's age (`is_stale`, `FeedClock`): a view is stale when its feed
+reported down / stale / lag, or when its feed has been silent (no frame of any of its markets in
+this pair, no healthy heartbeat) for longer than the budget at `now_ns` (the triggering view's
+receive time; a CEX venue's budget `cex_stale_after_ns`, from its book stream's cadence; DEX
+`stale_after_ns`), or when a DEX view's feed broke since it arrived and has moved on more than
+`max_slot_lag` slots. An unchanged book on a live stream, or a quiet pool behind a healthy
+subscription, is current and tradeable.
 
 Trigger (MISSION.md), all in bps of the buying leg's gross notional:
     spread_bps >= fees_cex + fees_dex + gas + slippage + safety (+ hedge for a perp CEX leg)
@@ -50,7 +53,7 @@ from operators.costs import (
     hedge_ppb,
 )
 from operators.errors import QuoteError
-from operators.events import Opportunity
+from operators.events import HealthEvent, Opportunity
 from operators.fixedpoint import PPB, PPB_PER_BPS, Ratio, bps_to_ppb, ppb_of, ratio_lt
 from operators.pricing import (
     PRICE_SCALE,
@@ -198,7 +201,15 @@ class SpreadParams:
     stale_after_ns: int = 2_000_000_000
     """Staleness budget of DEX views and of CEX books absent from `cex_stale_after_ns`."""
     cex_stale_after_ns: Mapping[str, int] = field(default_factory=dict)
-    """CEX market id -> its venue's staleness budget (ns)."""
+    """CEX market id -> its venue's staleness budget (ns): its feed silent this long is stale."""
+    feed_of: Mapping[str, str] = field(default_factory=dict)
+    """Market id -> the feed carrying it (a CEX connection's venue id, the Solana account feed);
+    absent: a CEX book's own venue id, a DEX view's `dex_feed`."""
+    dex_feed: str = "solana:feed"
+    """Feed of DEX markets absent from `feed_of`."""
+    max_slot_lag: int = 20
+    """A DEX view whose feed broke since it arrived is current at its own slot only: stale once
+    the feed's latest slot is more than this many slots past it."""
     min_net_bps: float = 0.0
     hysteresis: HysteresisParams = field(default_factory=HysteresisParams)
     prewarm_dex_curves: bool = True
@@ -223,6 +234,27 @@ class SizedCandidate(NamedTuple):
     """The grid step below, when it priced (for the marginal)."""
     cex: CexBookView
     cex_buys: bool
+
+
+_FEED_BAD = frozenset({"down", "stale", "lag", "switch", "kill"})
+_FEED_GOOD = frozenset({"up", "resync"})
+
+
+@dataclass(slots=True)
+class FeedClock:
+    """What the engine knows of one feed: healthy or not, when it was last heard, its slot.
+
+    `epoch` moves each time the feed turns unhealthy: a view that arrived in the current epoch
+    of a healthy feed is current at the feed's latest slot (the subscription would have
+    delivered any change), however long its account has been quiet.
+    """
+
+    healthy: bool = True
+    epoch: int = 0
+    heard_ns: int = 0
+    """Receive time (ns) of the feed's latest frame, view or healthy heartbeat."""
+    slot: int = 0
+    """Latest slot the feed reported (account frames, heartbeats); 0 for CEX feeds."""
 
 
 class PairEngine:
@@ -253,6 +285,9 @@ class PairEngine:
         self._tops: dict[tuple[str, bool], tuple[VenueView, tuple[int, int] | None]] = {}
         self._lots: dict[tuple[str, int], int] = {}
         self._keys: dict[tuple[str, str, str], str] = {}
+        self.feeds: dict[str, FeedClock] = {}
+        self._view_epoch: dict[str, int] = {}
+        """Market id -> epoch of its feed when its latest view arrived."""
 
     # ----------------------------------------------------------------------------- public
 
@@ -269,10 +304,82 @@ class PairEngine:
         """Feed whether a DEX transaction sent at this CU price landed."""
         self.landing.observe(cu_price_micro_lamports, landed)
 
+    def feed_id(self, market_id: str, cex: bool, venue: str) -> str:
+        """The feed carrying a market (see `SpreadParams.feed_of`)."""
+        feed = self.p.feed_of.get(market_id)
+        if feed is None:
+            feed = venue if cex else self.p.dex_feed
+        return feed
+
+    def _feed_of_view(self, view: VenueView) -> FeedClock:
+        feed_id = self.feed_id(view.market_id, isinstance(view, CexBookView), view.venue)
+        f = self.feeds.get(feed_id)
+        if f is None:
+            f = self.feeds[feed_id] = FeedClock()
+        return f
+
+    def heard(self, market_id: str, cex: bool, venue: str, ts_recv_ns: int, slot: int) -> None:
+        """A frame of `market_id` arrived (ns, slot or 0), whether or not it changed the view:
+        the market's feed is alive. The pair step calls it for every routed frame."""
+        feed_id = self.feed_id(market_id, cex, venue)
+        f = self.feeds.get(feed_id)
+        if f is None:
+            f = self.feeds[feed_id] = FeedClock()
+        if ts_recv_ns > f.heard_ns:
+            f.heard_ns = ts_recv_ns
+        if slot > f.slot:
+            f.slot = slot
+
+    def on_feed_health(self, event: HealthEvent) -> None:
+        """A feed's health (`HealthEvent.source` = feed id): down / stale / lag make every view
+        it carries stale at once; up / resync (a heartbeat: `value` = its slot, for the Solana
+        feed) say it is alive."""
+        f = self.feeds.get(event.source)
+        if f is None:
+            f = self.feeds[event.source] = FeedClock()
+        if event.status in _FEED_BAD:
+            if f.healthy:
+                f.healthy = False
+                f.epoch += 1
+        elif event.status in _FEED_GOOD:
+            f.healthy = True
+            if event.ts_recv_ns > f.heard_ns:
+                f.heard_ns = event.ts_recv_ns
+            if event.status == "up" and event.source == self.p.dex_feed and event.value > f.slot:
+                f.slot = int(event.value)
+
+    def _note_view(self, view: VenueView) -> None:
+        """A view arrived: its feed is heard at its receive time (and slot, for a DEX view)."""
+        f = self._feed_of_view(view)
+        if view.ts_recv_ns > f.heard_ns:
+            f.heard_ns = view.ts_recv_ns
+        if not isinstance(view, CexBookView) and view.slot > f.slot:
+            f.slot = view.slot
+        self._view_epoch[view.market_id] = f.epoch
+
     def is_stale(self, view: VenueView, now_ns: int) -> bool:
-        """True when `view` must not be traded: out of sync, or older than its budget (ns)."""
-        budget = self.p.cex_stale_after_ns.get(view.market_id, self.p.stale_after_ns)
-        return (not view.in_sync) or now_ns - view.ts_recv_ns > budget
+        """True when `view` must not be traded at `now_ns`: out of sync, or its feed is not
+        healthy, or its feed has been silent (no frame of any of its markets here, no healthy
+        heartbeat) for longer than the budget, or (DEX) it is behind the feed's slot.
+
+        Not when the view is merely unchanged: a quiet pool behind a healthy subscription, or an
+        unchanged book on a live stream, is current."""
+        if not view.in_sync:
+            return True
+        f = self._feed_of_view(view)
+        if not f.healthy:
+            return True
+        p = self.p
+        if now_ns - f.heard_ns > p.cex_stale_after_ns.get(view.market_id, p.stale_after_ns):
+            return True
+        if isinstance(view, CexBookView):
+            return False
+        # Current at the feed's slot while the feed stayed healthy since the view; else at
+        # its own slot, stale once the feed has moved on past the lag budget.
+        return (
+            self._view_epoch.get(view.market_id) != f.epoch
+            and f.slot - view.slot > p.max_slot_lag
+        )
 
     def best(self, cex_market_id: str, dex_market_id: str, direction: str) -> SizedCandidate | None:
         """Best size of one held candidate, ignoring staleness and hysteresis (for reports)."""
@@ -288,22 +395,16 @@ class PairEngine:
             return []
         self.stats["views"] += 1
         self.views[view.market_id] = view
+        self._note_view(view)
         cands: list[tuple[CexBookView, DexView]]
         if isinstance(view, CexBookView):
             cands = [(view, d) for d in self.views.values() if not isinstance(d, CexBookView)]
         else:
             cands = [(c, view) for c in self.views.values() if isinstance(c, CexBookView)]
         out: list[Opportunity] = []
-        stale_after = self.p.stale_after_ns
-        cex_budget = self.p.cex_stale_after_ns
+        is_stale = self.is_stale
         for cex, dex in cands:
-            # = self.is_stale(cex, now_ns) or self.is_stale(dex, now_ns), inlined (hot loop)
-            stale = (
-                not cex.in_sync
-                or now_ns - cex.ts_recv_ns > cex_budget.get(cex.market_id, stale_after)
-                or not dex.in_sync
-                or now_ns - dex.ts_recv_ns > stale_after
-            )
+            stale = is_stale(cex, now_ns) or is_stale(dex, now_ns)
             for direction in DIRECTIONS:
                 if stale:
                     self.stats["stale_skips"] += 1
