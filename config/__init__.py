@@ -286,6 +286,9 @@ class MarketSettings(_Model):
     quote_currency: str = "USDC"
     tick_size: Decimal | None = None
     lot_size: Decimal | None = None
+    min_notional: Decimal | None = Field(default=None, gt=0)
+    """The venue's minimum order notional, in this market's quote currency (a smaller leg is
+    not executable); unset: no minimum beyond one lot."""
     base_is_a: bool = True
     tick_arrays: list[str] = Field(default_factory=list)
 

@@ -11,7 +11,7 @@ decisions read only the ppb.
 
 from __future__ import annotations
 
-from decimal import Decimal
+from decimal import ROUND_CEILING, Decimal
 
 from config import PairSettings, Settings
 from connectors import venues
@@ -110,6 +110,13 @@ def spread_params_from_settings(settings: Settings, pair_name: str) -> SpreadPar
         fx=dict(settings.fx),
         size_steps=pair.size_steps,
         lot_size_base=lots,
+        min_notional={
+            m.market_id: int((m.min_notional.scaleb(pair.quote_decimals)).to_integral_value(
+                rounding=ROUND_CEILING
+            ))
+            for m in pair.markets
+            if m.min_notional is not None
+        },
         stale_after_ns=settings.engine.stale_after_ms * NS_PER_MS,
         cex_stale_after_ns={
             m.market_id: cex_stale_after_ms(settings, m.venue, m.market) * NS_PER_MS

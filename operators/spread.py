@@ -22,11 +22,16 @@ required) already implies net > 0: a sign the risk guard can check on the intege
 Size. A linear grid of `size_steps` sizes up to `max_trade_base`, rounded down to the lot size
 of both legs (the CEX market's configured lot, a CLOB's base lot). Sizes whose buy or sell quote
 exceeds `max_notional_quote` are dropped. Each leg is priced for the whole grid in one walk (one
-CLMM tick walk via `quote_curve`; DEX curves are cached until that DEX view changes). The size
-maximising the expected PnL in quote units wins: PnL = proceeds - cost - gas - (slippage +
-hedge + safety) of the notional. Gas rises with the edge by at most `priority_share_of_edge` of
-it, so the PnL is maximal where the edge before gas is: the grid is ranked on that, and only the
-winner (and the grid step below it, for `marginal_bps`) is fully costed.
+CLMM tick walk via `quote_curve`; DEX curves are cached until that DEX view changes). PnL =
+proceeds - cost - gas - (slippage + hedge + safety) of the notional. Gas rises with the edge by
+at most `priority_share_of_edge` of it, so the PnL is maximal where the edge before gas is: the
+grid is ranked on that. The grid only brackets the answer: the edge before gas is concave in the
+size (a buy walks ever dearer levels / ticks, a sell ever cheaper ones, fees and flat bps are
+proportional), so its maximum lies between the grid neighbours of the best grid size (below the
+first grid size when none executes), where `_exact` finds the best whole lot by a binary search
+on the sign of the one-lot step (`_Probe`, exact integers, batched walks shared by the view's
+candidates). Venue minimums: whole lots of both legs, and `min_notional` per market. Only the
+winner (and the grid size below it, for `marginal_bps`) is fully costed.
 
 Ids are `pair|direction|buy_market>sell_market|n`, n counting signals of that key: no clock, no
 randomness, so a replay reproduces them. `buy_venue`/`sell_venue` of an opportunity are MARKET
@@ -80,6 +85,8 @@ __all__ = [
 BUY_CEX_SELL_DEX = "buy_cex_sell_dex"
 BUY_DEX_SELL_CEX = "buy_dex_sell_cex"
 DIRECTIONS = (BUY_CEX_SELL_DEX, BUY_DEX_SELL_CEX)
+POLISH_LOTS = 2
+"""Lots either side of the binary search's pick also tried (rounding can flatten a step)."""
 BOUND_SLACK_PPB = 1_000
 """0.01 bps under the exact bound before a skip: the same skip/evaluate split (and journal
 counters) as when the bound was a float; a skip is proven either way."""
@@ -198,6 +205,9 @@ class SpreadParams:
     size_steps: int = 16
     lot_size_base: Mapping[str, int] = field(default_factory=dict)
     """CEX market id -> order lot in base units (1 when absent)."""
+    min_notional: Mapping[str, int] = field(default_factory=dict)
+    """Market id -> the venue's minimum order notional, that market's quote base units: a
+    size whose leg there is smaller is not executable."""
     stale_after_ns: int = 2_000_000_000
     """Staleness budget of DEX views and of CEX books absent from `cex_stale_after_ns`."""
     cex_stale_after_ns: Mapping[str, int] = field(default_factory=dict)
@@ -225,15 +235,106 @@ class SizedCandidate(NamedTuple):
     """The PnL-maximising size of one candidate and its legs (pair-quote base units)."""
 
     grid_index: int
+    """The best grid size's index (-1: none executed); the chosen size is exact, near it."""
     buy: LegQuote
     sell: LegQuote
     buy_quote: int
     sell_quote: int
     cost: CandidateCost
     prev: tuple[Point, Point] | None
-    """The grid step below, when it priced (for the marginal)."""
+    """The grid size below the chosen size, when it priced (for the marginal)."""
     cex: CexBookView
     cex_buys: bool
+
+
+class _Probe:
+    """One candidate's edge before gas at whole-lot sizes, memoised (see `PairEngine._exact`).
+
+    Sizes are priced in batches (one walk of each leg's book, ladder or ticks prices many
+    sizes), and each leg's prices are shared by every candidate of the same view
+    (`PairEngine._leg_prices`).
+    """
+
+    __slots__ = ("_cap", "_eng", "_flat", "_lot", "_memo", "_views")
+
+    def __init__(
+        self, eng: PairEngine, buy_view: VenueView, sell_view: VenueView, lot: int, flat: int
+    ) -> None:
+        self._eng, self._views, self._lot, self._flat = eng, (buy_view, sell_view), lot, flat
+        self._cap = eng.p.max_notional_quote
+        self._memo: dict[int, tuple[int, int, tuple[Point, Point] | None]] = {}
+
+    def price(self, ns: list[int]) -> None:
+        """Price the sizes of `ns` lots not priced yet (one walk per leg)."""
+        todo = [n for n in ns if n not in self._memo]
+        if not todo:
+            return
+        eng, lot, cap, flat = self._eng, self._lot, self._cap, self._flat
+        sizes = [n * lot for n in todo]
+        buys = eng._leg_prices(self._views[0], True, sizes)
+        sells = eng._leg_prices(self._views[1], False, sizes)
+        memo = self._memo
+        for n, b, s in zip(todo, buys, sells):
+            if isinstance(b, int) or isinstance(s, int):
+                memo[n] = (-1 if -1 in (b, s) else 1, 0, None)
+            elif b[3] > cap or s[3] > cap:
+                memo[n] = (1, 0, None)
+            elif b[1] <= 0:
+                memo[n] = (-1, 0, None)
+            else:
+                edge = (s[1] - s[2]) - (b[1] + b[2]) + (-b[1] * flat // 1_000_000_000)
+                memo[n] = (0, edge, (b, s))
+
+    def _at(self, n: int) -> tuple[int, int, tuple[Point, Point] | None]:
+        """(kind, edge, points) at n lots: kind -1 too small to execute, +1 too large, 0 ok."""
+        if n not in self._memo:
+            self.price([n])
+        return self._memo[n]
+
+    def edge(self, n: int) -> int | None:
+        """Edge before gas at n lots (pair-quote base units), None when not executable."""
+        kind, edge, _ = self._at(n)
+        return edge if kind == 0 else None
+
+    def points(self, n: int) -> tuple[Point, Point]:
+        """Both legs' Points at n lots (which must be executable)."""
+        pts = self._at(n)[2]
+        assert pts is not None, "not executable"
+        return pts
+
+    def argmax(self, lo: int, hi: int) -> int | None:
+        """The executable n in [lo, hi] with the largest edge, None when none is.
+
+        The edge is concave in n (up to one unit of rounding per amount), so a binary search
+        on the sign of the one-lot step finds its top (sizes too small or too large to
+        execute steer the search), and the few lots either side are checked for rounding."""
+        lo = max(lo, 1)
+        if lo > hi:
+            return None
+        memo, at = self._memo, self._at
+        a, b = lo, hi
+        while a < b:
+            m = (a + b) // 2
+            self.price([m, m + 1])
+            kind, edge, _ = memo[m]
+            if kind < 0:
+                a = m + 1
+            elif kind > 0:
+                b = m - 1
+            else:
+                k2, e2, _ = memo[m + 1]
+                if k2 == 0 and e2 > edge:
+                    a = m + 1
+                else:
+                    b = m
+        near = list(range(max(lo, a - POLISH_LOTS), min(hi, a + POLISH_LOTS) + 1))
+        self.price(near)
+        best: int | None = None
+        for n in near:
+            kind, edge, _ = at(n)
+            if kind == 0 and (best is None or edge > memo[best][1]):
+                best = n
+        return best
 
 
 _FEED_BAD = frozenset({"down", "stale", "lag", "switch", "kill"})
@@ -286,6 +387,7 @@ class PairEngine:
         self._lots: dict[tuple[str, int], int] = {}
         self._keys: dict[tuple[str, str, str], str] = {}
         self.feeds: dict[str, FeedClock] = {}
+        self._leg_cache: dict[tuple[str, bool], tuple[VenueView, dict[int, Point | int]]] = {}
         self._view_epoch: dict[str, int] = {}
         """Market id -> epoch of its feed when its latest view arrived."""
 
@@ -593,10 +695,14 @@ class PairEngine:
             # edges before the cap", done with C-level list operations (same ints, same pick).
             stop = min(buys.over_cap(cap), sells.over_cap(cap))
             if stop == 0:
-                return None
+                return self._exact(
+                    buy_view, sell_view, buys, sells, -1, -1, cex, lot, flat_ppb, slip
+                )
             edges = list(map(sub, sells.part[:stop], buys.adjusted(flat_ppb)[:stop]))
             best_i = edges.index(max(edges))
-            return self._sized(buys, sells, best_i, best_i - 1, cex, cex_buys, slip)
+            return self._exact(
+                buy_view, sell_view, buys, sells, best_i, best_i - 1, cex, lot, flat_ppb, slip
+            )
         best_i, best_edge, prev_i = -1, 0, -1
         last_ok = -1
         b_amount, s_amount = buys.amount, sells.amount
@@ -615,29 +721,123 @@ class PairEngine:
             if best_i < 0 or edge > best_edge:
                 best_i, best_edge, prev_i = i, edge, last_ok
             last_ok = i
-        if best_i < 0:
-            return None
-        return self._sized(buys, sells, best_i, prev_i, cex, cex_buys, slip)
+        return self._exact(
+            buy_view, sell_view, buys, sells, best_i, prev_i, cex, lot, flat_ppb, slip
+        )
 
-    def _sized(
+    def _exact(
         self,
+        buy_view: VenueView,
+        sell_view: VenueView,
         buys: _Curve,
         sells: _Curve,
         best_i: int,
         prev_i: int,
         cex: CexBookView,
-        cex_buys: bool,
+        lot: int,
+        flat_ppb: int,
         slip: int,
-    ) -> SizedCandidate:
-        b, s = buys.point(best_i), sells.point(best_i)
+    ) -> SizedCandidate | None:
+        """Refine the grid's pick to the exact best whole lot between its grid neighbours.
+
+        The edge before gas is concave in the size: a buy walks ever dearer levels, ticks or
+        ladder prices, a sell ever cheaper ones, fees and the flat bps are proportional. So the
+        grid's best point (`best_i`, -1 when no grid size executes) brackets the maximum
+        between the grid sizes either side of it (below the first grid size when none
+        executes), and a binary search on the sign of the one-lot step finds it there
+        (integers throughout; the grid point wins ties). PnL rises with that edge (gas takes at
+        most `priority_share_of_edge` of it), so this is the PnL-maximising whole lot too.
+        Venue minimums: sizes are whole lots of both legs, and a leg below its market's
+        `min_notional` is not executable.
+        """
+        cex_buys = buy_view is cex
+        grid = self.grid(lot)
+        probe = _Probe(self, buy_view, sell_view, lot, flat_ppb)
+        g_edge: int | None = None
+        if best_i >= 0:
+            g_size = buys.size[best_i]
+            assert g_size is not None, "grid pick is priced"
+            g_at = grid.index(g_size)
+            lo = grid[g_at - 1] if g_at > 0 else 0
+            hi = grid[g_at + 1] if g_at + 1 < len(grid) else g_size
+            g_edge = probe.edge(g_size // lot)
+        else:
+            lo, hi = 0, grid[0] if grid else 0
+        n = probe.argmax(lo // lot + 1, (hi - 1) // lot if hi > lo else lo // lot)
+        n_edge = None if n is None else probe.edge(n)
+        if n is None or n_edge is None or (g_edge is not None and n_edge <= g_edge):
+            if g_edge is None:
+                return None  # nothing executes (or the grid pick is below a venue minimum)
+            b, s = buys.point(best_i), sells.point(best_i)
+            prev = None
+            if prev_i >= 0 and prev_i == best_i - 1:
+                prev = (buys.point(prev_i), sells.point(prev_i))
+            cost = self._cost(b, s, cex, cex_buys, slip)
+            return SizedCandidate(best_i, b[0], s[0], b[3], s[3], cost, prev, cex, cex_buys)
+        b, s = probe.points(n)
         cost = self._cost(b, s, cex, cex_buys, slip)
-        prev = None
-        if prev_i >= 0 and prev_i == best_i - 1:
-            prev = (buys.point(prev_i), sells.point(prev_i))
+        size = n * lot
+        below = [
+            i for i, z in enumerate(buys.size) if z is not None and z < size and z == sells.size[i]
+        ]
+        prev = (buys.point(below[-1]), sells.point(below[-1])) if below else None
         return SizedCandidate(best_i, b[0], s[0], b[3], s[3], cost, prev, cex, cex_buys)
 
+    def _leg_prices(self, view: VenueView, buy: bool, sizes: list[int]) -> list[Point | int]:
+        """One leg at each size (base units, any order) as Points, the same numbers as the
+        grid's curves; -1 where below its market's minimum notional, +1 where it cannot be
+        priced (depth). Cached per view, so every candidate of the view shares the walks."""
+        key = (view.market_id, buy)
+        hit = self._leg_cache.get(key)
+        if hit is None or hit[0] is not view:
+            hit = self._leg_cache[key] = (view, {})
+        cache = hit[1]
+        todo = sorted({z for z in sizes if z not in cache})
+        if todo:
+            for z, pt in zip(todo, self._price_leg(view, buy, todo)):
+                cache[z] = pt
+        return [cache[z] for z in sizes]
+
+    def _price_leg(self, view: VenueView, buy: bool, sizes: list[int]) -> list[Point | int]:
+        p = self.p
+        quotes: list[LegQuote | QuoteError]
+        if isinstance(view, CexBookView):
+            try:
+                raw = cex_curve_amounts(
+                    view, sizes, p.base_decimals, p.quote_decimals, buy=buy,
+                    cex_fee_ppb=p.costs.cex_taker_fee_ppb.get(view.venue),
+                )  # fmt: skip
+            except QuoteError:
+                return [1] * len(sizes)
+            side: LegSide = "buy" if buy else "sell"
+            quotes = [
+                w if isinstance(w, QuoteError) else LegQuote(
+                    view.venue, view.market_id, side, z, w[0], w[1], False, w[2],
+                    view.quote_currency,
+                )
+                for z, w in zip(sizes, raw)
+            ]  # fmt: skip
+        else:
+            fn = buy_base_curve if buy else sell_base_curve
+            try:
+                quotes = fn(view, sizes, p.base_decimals, p.quote_decimals)
+            except QuoteError:
+                return [1] * len(sizes)
+            if isinstance(view, ClobView):
+                quotes = [self._clob_fee_floor(view, q) for q in quotes]
+        minimum = p.min_notional.get(view.market_id)
+        out: list[Point | int] = []
+        for z, q in zip(sizes, quotes):
+            if isinstance(q, QuoteError) or q.size_base != z:
+                out.append(1)
+            elif minimum is not None and q.gross_quote < minimum:
+                out.append(-1)
+            else:
+                out.append(self._point(q))
+        return out
+
     def marginal_bps(self, best: SizedCandidate) -> float:
-        """PnL gained by the last grid step, bps of the notional it added (the first step: net)."""
+        """PnL gained since the grid size below, bps of the notional it added (none: net)."""
         if best.prev is None:
             return best.cost.net_bps
         b, s = best.prev

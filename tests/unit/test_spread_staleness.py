@@ -33,7 +33,7 @@ def test_quiet_pool_at_current_slot_behind_healthy_feed_is_tradeable_after_10_s(
     now = 10 * S + 500 * MS
     assert eng.is_stale(eng.views[CLOB_ID], now) is False
     [opp] = eng.on_view(cex("99.90", "100.05", ts_ns=now), now)  # the CEX moves +100 bps
-    assert (opp.buy_venue, opp.sell_venue, opp.size_base) == (CEX_ID, CLOB_ID, 8 * 10**9)
+    assert (opp.buy_venue, opp.sell_venue, opp.size_base) == (CEX_ID, CLOB_ID, 10 * 10**9)
     assert eng.counters["stale_skips"] == 0
 
 
