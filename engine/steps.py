@@ -89,9 +89,20 @@ class PairStep:
         self.markets: dict[str, MarketState] = {}
         self.engine = PairEngine(spread_params_from_settings(settings, pair))
         self.views = 0
+        self._notes_pending = True
 
     def on_item(self, item: tuple[str, Any, str]) -> list[Any]:
         market_id, frame, _pair = item
+        if self._notes_pending:
+            # constants standing in for live reference prices are journaled once, at start
+            self._notes_pending = False
+            ts = frame.ts_recv_ns
+            notes = [
+                HealthEvent(f"reference:{self.pair}", "constant", note, ts, ts)
+                for note in self.engine.p.reference_notes
+            ]
+            if notes:
+                return notes + self.on_item(item)
         if market_id == FEED_HEALTH:
             # Feed down/lag/resync reaches the pair's markets of that feed (the Solana feed:
             # every DEX market; a CEX connection: its venue's books), so a view is flagged the

@@ -41,7 +41,7 @@ ids (what the risk guard and the execution venues key on).
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from decimal import Decimal
 from math import gcd
 from operator import sub
@@ -220,6 +220,18 @@ class SpreadParams:
     max_slot_lag: int = 20
     """A DEX view whose feed broke since it arrived is current at its own slot only: stale once
     the feed's latest slot is more than this many slots past it."""
+    base_currency: str = "SOL"
+    """The pair's base currency: a SOL pair prices SOL (gas) from its own CEX books."""
+    reference_markets: Mapping[str, str] = field(default_factory=dict)
+    """Reference-only CEX book market id -> its base currency: never traded, they price SOL
+    (a non-SOL pair's gas) and the currencies of `fx_from_books`."""
+    sol_from_books: bool = False
+    """Value gas at the live SOL price (the candidate's CEX book mid for a SOL pair, else a SOL
+    reference book); False: `costs.sol_price_quote`."""
+    fx_from_books: frozenset[str] = frozenset()
+    """Quote currencies valued from a reference book (else at their `fx` constant)."""
+    reference_notes: tuple[str, ...] = ()
+    """Constants used instead of books (journaled at start by the pair step)."""
     min_net_bps: float = 0.0
     hysteresis: HysteresisParams = field(default_factory=HysteresisParams)
     prewarm_dex_curves: bool = True
@@ -379,6 +391,7 @@ class PairEngine:
             "bound_skips": 0,
             "stale_skips": 0,
             "no_executable_size": 0,
+            "reference_skips": 0,
         }
         self._fx: dict[str, tuple[int, int]] = {}
         self._grids: dict[int, list[int]] = {}
@@ -387,6 +400,11 @@ class PairEngine:
         self._lots: dict[tuple[str, int], int] = {}
         self._keys: dict[tuple[str, str, str], str] = {}
         self.feeds: dict[str, FeedClock] = {}
+        self.refs: dict[str, CexBookView] = {}
+        """Latest view of each reference-only book."""
+        self._needs_refs = bool(params.fx_from_books) or (
+            params.sol_from_books and params.base_currency != "SOL"
+        )
         self._leg_cache: dict[tuple[str, bool], tuple[VenueView, dict[int, Point | int]]] = {}
         self._view_epoch: dict[str, int] = {}
         """Market id -> epoch of its feed when its latest view arrived."""
@@ -496,6 +514,8 @@ class PairEngine:
             self.stats["foreign_views"] += 1
             return []
         self.stats["views"] += 1
+        if view.market_id in self.p.reference_markets and isinstance(view, CexBookView):
+            return self._on_reference(view)
         self.views[view.market_id] = view
         self._note_view(view)
         cands: list[tuple[CexBookView, DexView]]
@@ -506,7 +526,11 @@ class PairEngine:
         out: list[Opportunity] = []
         is_stale = self.is_stale
         for cex, dex in cands:
-            stale = is_stale(cex, now_ns) or is_stale(dex, now_ns)
+            stale = (
+                is_stale(cex, now_ns)
+                or is_stale(dex, now_ns)
+                or (self._needs_refs and not self._refs_ok(cex, dex, now_ns))
+            )
             for direction in DIRECTIONS:
                 if stale:
                     self.stats["stale_skips"] += 1
@@ -642,11 +666,93 @@ class PairEngine:
         )
 
     def _ratio(self, currency: str) -> tuple[int, int]:
+        """One `currency` unit in the pair quote, exact (num, den): a reference book's mid for
+        the currencies of `fx_from_books` (QuoteError without one), else the `fx` constant."""
         r = self._fx.get(currency)
         if r is None:
-            r = (1, 1) if currency == self.p.quote_currency else fx_ratio(self.p.fx, currency)
+            if currency == self.p.quote_currency:
+                r = (1, 1)
+            elif currency in self.p.fx_from_books:
+                r = self._book_ratio(currency)
+            else:
+                r = fx_ratio(self.p.fx, currency)
             self._fx[currency] = r
         return r
+
+    # ------------------------------------------------------------------ reference prices
+
+    def _on_reference(self, view: CexBookView) -> list[Opportunity]:
+        """Hold a reference book; a new FX mid re-prices everything quoted in that currency."""
+        self.refs[view.market_id] = view
+        self._note_view(view)
+        base, quote = self.p.reference_markets[view.market_id], view.quote_currency
+        pair_quote = self.p.quote_currency
+        for c in self.p.fx_from_books:
+            if {base, quote} == {c, pair_quote} and c in self._fx:
+                # cached curves and tops hold amounts converted at the old rate
+                self._fx.clear()
+                self._curves.clear()
+                self._tops.clear()
+                self._leg_cache.clear()
+                break
+        return []
+
+    def _ref_book(self, base: str, quote: str | None = None) -> CexBookView | None:
+        """The latest in-sync two-sided reference book of `base` (priced in `quote` if given,
+        else in any currency); with `quote`, a book of `quote` in `base` counts too."""
+        best: CexBookView | None = None
+        for mid, v in self.refs.items():
+            b = self.p.reference_markets[mid]
+            ok = b == base if quote is None else {b, v.quote_currency} == {base, quote}
+            if ok and v.in_sync and v.bids and v.asks and (
+                best is None or v.ts_recv_ns > best.ts_recv_ns
+            ):
+                best = v
+        return best
+
+    def _book_ratio(self, currency: str) -> tuple[int, int]:
+        q = self.p.quote_currency
+        v = self._ref_book(currency, q)
+        if v is None:
+            raise QuoteError(f"{self.p.pair}: no reference book prices {currency} in {q}")
+        two_mid = v.bids[0][0] + v.asks[0][0]  # 2 x mid, e18
+        if self.p.reference_markets[v.market_id] == currency:
+            return two_mid, 2 * 10**18  # the book's base is the currency: mid pair-quote units
+        return 2 * 10**18, two_mid  # the book prices the pair quote in the currency
+
+    def _refs_ok(self, cex: CexBookView, dex: DexView, now_ns: int) -> bool:
+        """Every reference this candidate is priced with is held and not stale at `now_ns`."""
+        p = self.p
+        need = {c for c in (cex.quote_currency, dex.quote_currency) if c in p.fx_from_books}
+        books = [self._ref_book(c, p.quote_currency) for c in need]
+        if p.sol_from_books and p.base_currency != "SOL":
+            sol = self._ref_book("SOL")
+            books.append(sol)
+            if sol is not None and sol.quote_currency in p.fx_from_books:
+                books.append(self._ref_book(sol.quote_currency, p.quote_currency))
+        if all(b is not None and not self.is_stale(b, now_ns) for b in books):
+            return True
+        self.stats["reference_skips"] += 1
+        return False
+
+    def sol_price(self, cex: CexBookView) -> Decimal | None:
+        """SOL in the pair quote (human units) for a candidate of this CEX book: the book's mid
+        for a SOL pair, else a SOL reference book's, converted at the pair's FX; the constant
+        when `sol_from_books` is off; None when no book can say."""
+        p = self.p
+        if not p.sol_from_books:
+            return p.costs.sol_price_quote
+        book = cex if p.base_currency == "SOL" else self._ref_book("SOL")
+        if book is None or not book.bids or not book.asks:
+            return None
+        n, d = self._ratio(book.quote_currency)
+        return Decimal(book.bids[0][0] + book.asks[0][0]) * n / (2 * 10**18 * d)
+
+    def _use_sol(self, price: Decimal) -> None:
+        """Cost the next candidate with gas valued at `price` (pair quote per SOL)."""
+        if price != self._model.params.sol_price_quote:
+            costs = replace(self.p.costs, sol_price_quote=price)
+            self._model = CostModel(costs, self.p.quote_decimals)
 
     def _point(self, q: LegQuote) -> Point:
         r = self._ratio(q.quote_currency)
@@ -678,6 +784,10 @@ class PairEngine:
         self, cex: CexBookView, dex: DexView, cex_buys: bool, slip: int | None = None
     ) -> SizedCandidate | None:
         """The PnL-maximising size; `slip` is the candidate's expected slippage (ppb) if known."""
+        sol = self.sol_price(cex)
+        if sol is None or sol <= 0:
+            return None  # no SOL price to value the gas with (`_refs_ok` flags it first)
+        self._use_sol(sol)
         lot = self._lot(cex, dex)
         buy_view: VenueView = cex if cex_buys else dex
         sell_view: VenueView = dex if cex_buys else cex
