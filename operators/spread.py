@@ -391,7 +391,6 @@ class PairEngine:
             "bound_skips": 0,
             "stale_skips": 0,
             "no_executable_size": 0,
-            "reference_skips": 0,
         }
         self._fx: dict[str, tuple[int, int]] = {}
         self._grids: dict[int, list[int]] = {}
@@ -405,6 +404,8 @@ class PairEngine:
         self._needs_refs = bool(params.fx_from_books) or (
             params.sol_from_books and params.base_currency != "SOL"
         )
+        if self._needs_refs:  # a counter only for pairs priced with reference books
+            self.stats["reference_skips"] = 0
         self._leg_cache: dict[tuple[str, bool], tuple[VenueView, dict[int, Point | int]]] = {}
         self._view_epoch: dict[str, int] = {}
         """Market id -> epoch of its feed when its latest view arrived."""
