@@ -49,6 +49,7 @@ from typing import NamedTuple
 
 from operators.clmm.accounts import Whirlpool
 from operators.clmm.raydium_accounts import PoolState
+from operators.clob import clob_walk_curve
 from operators.costs import (
     CandidateCost,
     CostModel,
@@ -86,7 +87,9 @@ BUY_CEX_SELL_DEX = "buy_cex_sell_dex"
 BUY_DEX_SELL_CEX = "buy_dex_sell_cex"
 DIRECTIONS = (BUY_CEX_SELL_DEX, BUY_DEX_SELL_CEX)
 POLISH_LOTS = 2
-"""Lots either side of the binary search's pick also tried (rounding can flatten a step)."""
+"""Lots either side of the search's pick also tried (rounding can flatten a step)."""
+SEARCH_FAN = 16
+"""Sizes priced per round of the exact-size search (one batched walk per leg)."""
 BOUND_SLACK_PPB = 1_000
 """0.01 bps under the exact bound before a skip: the same skip/evaluate split (and journal
 counters) as when the bound was a float; a skip is proven either way."""
@@ -315,37 +318,57 @@ class _Probe:
         return pts
 
     def argmax(self, lo: int, hi: int) -> int | None:
-        """The executable n in [lo, hi] with the largest edge, None when none is.
+        """The executable n in [lo, hi] with the largest edge (the first on ties), None when
+        none is.
 
-        The edge is concave in n (up to one unit of rounding per amount), so a binary search
-        on the sign of the one-lot step finds its top (sizes too small or too large to
-        execute steer the search), and the few lots either side are checked for rounding."""
+        The edge is concave in n (up to a unit of rounding per amount): price `SEARCH_FAN` + 1
+        evenly spaced sizes in one walk per leg, keep the two spacings around the best (or the
+        window between sizes too small and too large to execute), repeat, then price the few
+        lots left, with `POLISH_LOTS` either side of the best for rounding."""
         lo = max(lo, 1)
         if lo > hi:
             return None
-        memo, at = self._memo, self._at
-        a, b = lo, hi
-        while a < b:
-            m = (a + b) // 2
-            self.price([m, m + 1])
-            kind, edge, _ = memo[m]
-            if kind < 0:
-                a = m + 1
-            elif kind > 0:
-                b = m - 1
-            else:
-                k2, e2, _ = memo[m + 1]
-                if k2 == 0 and e2 > edge:
-                    a = m + 1
-                else:
-                    b = m
-        near = list(range(max(lo, a - POLISH_LOTS), min(hi, a + POLISH_LOTS) + 1))
-        self.price(near)
+        memo, fan = self._memo, SEARCH_FAN
+        first, last = lo, hi
+        while hi - lo > fan:
+            step = (hi - lo) // fan
+            pts = list(range(lo, hi + 1, step))
+            if pts[-1] != hi:
+                pts.append(hi)
+            self.price(pts)
+            best_j = -1
+            for j, n in enumerate(pts):
+                kind, edge, _ = memo[n]
+                if kind == 0 and (best_j < 0 or edge > memo[pts[best_j]][1]):
+                    best_j = j
+            if best_j >= 0:
+                lo = pts[best_j - 1] if best_j > 0 else lo
+                hi = pts[best_j + 1] if best_j + 1 < len(pts) else hi
+                continue
+            # nothing executes on this lattice: only between the last size too small and the
+            # first too large can anything
+            small = [j for j, n in enumerate(pts) if memo[n][0] < 0]
+            j0 = small[-1] if small else -1
+            j1 = next((j for j, n in enumerate(pts) if memo[n][0] > 0), len(pts))
+            new_lo = pts[j0] + 1 if j0 >= 0 else lo
+            new_hi = pts[j1] - 1 if j1 < len(pts) else hi
+            if j1 <= j0 or new_lo > new_hi or (new_lo, new_hi) == (lo, hi):
+                return None
+            lo, hi = new_lo, new_hi
+        rest = list(range(lo, hi + 1))
+        self.price(rest)
         best: int | None = None
-        for n in near:
-            kind, edge, _ = at(n)
+        for n in rest:
+            kind, edge, _ = memo[n]
             if kind == 0 and (best is None or edge > memo[best][1]):
                 best = n
+        if best is not None:
+            near = range(max(first, best - POLISH_LOTS), min(last, best + POLISH_LOTS) + 1)
+            self.price([n for n in near if n not in memo])
+            for n in near:
+                kind, edge, _ = memo[n]
+                if kind == 0 and edge > memo[best][1]:
+                    best = n
         return best
 
 
@@ -928,14 +951,23 @@ class PairEngine:
                 )
                 for z, w in zip(sizes, raw)
             ]  # fmt: skip
+        elif isinstance(view, ClobView):
+            # one ladder walk for every size (the same fills as `clob_buy_cost` / `_sell_`)
+            side = "buy" if buy else "sell"
+            v, m, ccy = view.venue, view.market_id, view.quote_currency
+            quotes = [
+                f if isinstance(f, QuoteError) else self._clob_fee_floor(view, LegQuote(
+                    v, m, side, f.size_base, f.quote_amount, f.fee_quote, False, f.levels_used,
+                    ccy,
+                ))
+                for f in clob_walk_curve(view, sizes, buy=buy)
+            ]  # fmt: skip
         else:
             fn = buy_base_curve if buy else sell_base_curve
             try:
                 quotes = fn(view, sizes, p.base_decimals, p.quote_decimals)
             except QuoteError:
                 return [1] * len(sizes)
-            if isinstance(view, ClobView):
-                quotes = [self._clob_fee_floor(view, q) for q in quotes]
         minimum = p.min_notional.get(view.market_id)
         out: list[Point | int] = []
         for z, q in zip(sizes, quotes):

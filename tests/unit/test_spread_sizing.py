@@ -5,6 +5,7 @@ functions and the public cost model, then compares the best PnL with the engine'
 
 from __future__ import annotations
 
+from dataclasses import replace
 from decimal import Decimal
 from pathlib import Path
 
@@ -12,6 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from operators.book import fixed_levels
+from operators.clob import clob_buy_cost, clob_sell_proceeds, clob_walk_curve
 from operators.costs import evaluate_candidate
 from operators.errors import QuoteError
 from operators.pricing import LegQuote, buy_base_curve, sell_base_curve
@@ -196,3 +198,36 @@ def test_exact_size_against_the_real_orca_pool_beats_every_lot(fixtures: Path) -
         # grid-only sizing (1.5, 3, 4.5, 6 SOL) missed it; the exact search finds the top
         assert (best.cost.pnl_quote, best.buy.size_base) == (top_pnl, top_size)
         assert top_size not in eng.grid(lot)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.integers(min_value=-1, max_value=200), st.integers(min_value=-1, max_value=50)
+        ),
+        max_size=6,
+    ),
+    st.lists(st.integers(min_value=-LOT, max_value=400 * LOT), min_size=1, max_size=12),
+    st.booleans(),
+)
+def test_one_ladder_walk_gives_every_size_the_fill_of_its_own_walk(
+    levels: list[tuple[int, int]], sizes: list[int], buy: bool
+) -> None:
+    """`clob_walk_curve` (the sizing search's batched walk) equals one walk per size, errors
+    included (bad levels, below one lot, more than the ladder holds)."""
+    ladder = tuple(levels)
+    view = replace(clob(1, 2), bids=ladder, asks=ladder, fee_rounding_quote_units=7)
+    sizes = sorted(sizes)
+    one = clob_buy_cost if buy else clob_sell_proceeds
+    want: list[object] = []
+    for z in sizes:
+        try:
+            want.append(one(view, z))
+        except QuoteError as exc:
+            want.append((type(exc), str(exc)))
+    got = [
+        (type(f), str(f)) if isinstance(f, QuoteError) else f
+        for f in clob_walk_curve(view, sizes, buy=buy)
+    ]
+    assert got == want
