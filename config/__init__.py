@@ -324,6 +324,14 @@ class MarketSettings(_Model):
     quote_currency: str = "USDC"
     tick_size: Decimal | None = None
     lot_size: Decimal | None = None
+    reference: bool = False
+    """A reference book, never traded: it prices SOL (gas) or a stablecoin for its pair
+    (`[reference]`); needs `base_currency`. CEX markets only."""
+    base_currency: str = ""
+    """What one unit of the book's base is (`SOL`, `USDC`, ...): reference books only."""
+    min_notional: Decimal | None = Field(default=None, gt=0)
+    """The venue's minimum order notional, in this market's quote currency (a smaller leg is
+    not executable); unset: no minimum beyond one lot."""
     base_is_a: bool = True
     tick_arrays: list[str] = Field(default_factory=list)
 
@@ -338,6 +346,20 @@ class MarketSettings(_Model):
         if not (self.symbol or self.address):
             raise ValueError(f"market on {self.venue} needs a 'symbol' (CEX) or 'address' (DEX)")
         return self
+
+
+class ReferenceSettings(_Model):
+    """Where reference prices come from: the SOL price (gas, priority fees) and the value of
+    each non-pair quote currency (USDT in a USDC pair...)."""
+
+    sol: Literal["books", "constant"] = "books"
+    """`books`: the pair's own CEX books when its base is SOL, else a reference book of SOL;
+    `constant`: `sol_price_quote` (journaled)."""
+    fx: Literal["books", "constant"] = "books"
+    """`books`: a reference book pricing the currency in the pair quote; `constant`: [fx]."""
+    constant_fallback: bool = False
+    """A pair with no book for a reference it needs falls back to the constant (journaled at
+    start) instead of being refused."""
 
 
 class PairSettings(_Model):
@@ -368,6 +390,7 @@ class Settings(_Model):
     paper: PaperSettings = PaperSettings()
     fx: dict[str, Decimal] = Field(default_factory=lambda: {"USDC": Decimal(1)})
     sol_price_quote: Decimal = Field(default=Decimal("150"), gt=0)
+    reference: ReferenceSettings = ReferenceSettings()
     pairs: list[PairSettings] = Field(default_factory=list)
 
     @model_validator(mode="after")

@@ -11,7 +11,8 @@ decisions read only the ppb.
 
 from __future__ import annotations
 
-from decimal import Decimal
+from dataclasses import dataclass
+from decimal import ROUND_CEILING, Decimal
 
 from config import PairSettings, Settings
 from connectors import venues
@@ -33,6 +34,7 @@ __all__ = [
     "cex_stale_after_ms",
     "cost_params_from_settings",
     "feed_of_sources",
+    "reference_params",
     "risk_params",
     "spread_params_from_settings",
 ]
@@ -99,6 +101,7 @@ def spread_params_from_settings(settings: Settings, pair_name: str) -> SpreadPar
     if pair.quote not in settings.fx:
         raise ConfigError(f"pair {pair.name}: pair quote {pair.quote!r} has no [fx] rate")
     usd_rate = settings.fx[pair.quote]
+    refs = reference_params(settings, pair)
     return SpreadParams(
         pair=pair.name,
         base_decimals=pair.base_decimals,
@@ -112,12 +115,31 @@ def spread_params_from_settings(settings: Settings, pair_name: str) -> SpreadPar
         fx=dict(settings.fx),
         size_steps=pair.size_steps,
         lot_size_base=lots,
+        min_notional={
+            m.market_id: int((m.min_notional.scaleb(pair.quote_decimals)).to_integral_value(
+                rounding=ROUND_CEILING
+            ))
+            for m in pair.markets
+            if m.min_notional is not None
+        },
         stale_after_ns=settings.engine.stale_after_ms * NS_PER_MS,
         cex_stale_after_ns={
             m.market_id: cex_stale_after_ms(settings, m.venue, m.market) * NS_PER_MS
             for m in pair.markets
             if venues.is_cex(m.venue)
         },
+        base_currency=pair.base,
+        reference_markets=refs.markets,
+        sol_from_books=refs.sol_from_books,
+        fx_from_books=refs.fx_from_books,
+        reference_notes=refs.notes,
+        feed_of={
+            mid: feed
+            for mid, feed in feed_of_sources(settings).items()
+            if mid in {m.market_id for m in pair.markets}
+        },
+        dex_feed=FEED_SOURCE,
+        max_slot_lag=settings.risk.max_slot_lag,
         min_net_bps=t.min_net_bps,
         hysteresis=HysteresisParams(
             debounce_ns=t.debounce_ms * NS_PER_MS,
@@ -126,6 +148,71 @@ def spread_params_from_settings(settings: Settings, pair_name: str) -> SpreadPar
             update_min_size_change_pct=t.update_min_size_change_pct,
         ),
     )
+
+
+@dataclass(frozen=True)
+class ReferencePlan:
+    """Where one pair's reference prices come from (see `reference_params`)."""
+
+    markets: dict[str, str]
+    """Reference-only book market id -> its base currency."""
+    sol_from_books: bool
+    fx_from_books: frozenset[str]
+    notes: tuple[str, ...]
+    """Constants used instead of books, one sentence each (journaled at start)."""
+
+
+def reference_params(settings: Settings, pair: PairSettings) -> ReferencePlan:
+    """The pair's reference prices: SOL (gas) and each non-pair quote currency, from books
+    unless `[reference]` says `constant`; a pair lacking a book it needs is refused unless
+    `reference.constant_fallback` is set, and every constant used is noted for the journal."""
+    ref = settings.reference
+    markets: dict[str, str] = {}
+    for m in pair.markets:
+        if not m.reference:
+            continue
+        if not venues.is_cex(m.venue) or not m.base_currency:
+            raise ConfigError(
+                f"pair {pair.name}: reference market {m.market_id} must be a CEX book with a "
+                "base_currency"
+            )
+        markets[m.market_id] = m.base_currency
+    notes: list[str] = []
+    quote = pair.quote
+
+    def fallback(what: str) -> None:
+        if not ref.constant_fallback:
+            raise ConfigError(
+                f"pair {pair.name}: no book prices {what}; add a reference market "
+                "(reference = true, base_currency) or set reference.constant_fallback = true"
+            )
+
+    sol_books = pair.base == "SOL" or "SOL" in markets.values()
+    sol_from_books = ref.sol == "books" and sol_books
+    if ref.sol == "constant":
+        notes.append(f"SOL priced at the constant sol_price_quote {settings.sol_price_quote} "
+                     f"{quote} (reference.sol = constant)")
+    elif not sol_books:
+        fallback("SOL (gas)")
+        notes.append(f"no SOL book: SOL priced at the constant sol_price_quote "
+                     f"{settings.sol_price_quote} {quote} (reference.constant_fallback)")
+    currencies = {m.quote_currency for m in pair.markets} - {quote}
+    live: set[str] = set()
+    for c in sorted(currencies):
+        priced = any(
+            {b, m.quote_currency} == {c, quote}
+            for m in pair.markets
+            if m.reference
+            for b in (m.base_currency,)
+        )
+        if ref.fx == "books" and priced:
+            live.add(c)
+            continue
+        if ref.fx == "books":
+            fallback(f"{c} in {quote}")
+        why = "reference.constant_fallback" if ref.fx == "books" else "reference.fx = constant"
+        notes.append(f"{c} valued at the constant [fx] {settings.fx[c]} {quote} ({why})")
+    return ReferencePlan(markets, sol_from_books, frozenset(live), tuple(notes))
 
 
 def cex_stale_after_ms(settings: Settings, venue: str, market: str) -> int:

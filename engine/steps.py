@@ -96,15 +96,27 @@ class PairStep:
             params = replace(params, prewarm_dex_curves=False)
         self.engine = PairEngine(params)
         self.views = 0
+        self._notes_pending = True
 
     def on_item(self, item: tuple[str, Any, str]) -> list[Any]:
         market_id, frame, _pair = item
+        if self._notes_pending:
+            # constants standing in for live reference prices are journaled once, at start
+            self._notes_pending = False
+            ts = frame.ts_recv_ns
+            notes = [
+                HealthEvent(f"reference:{self.pair}", "constant", note, ts, ts)
+                for note in self.engine.p.reference_notes
+            ]
+            if notes:
+                return notes + self.on_item(item)
         if market_id == FEED_HEALTH:
             # Feed down/lag/resync reaches the pair's markets of that feed (the Solana feed:
             # every DEX market; a CEX connection: its venue's books), so a view is flagged the
             # moment its feed is, not only after the staleness timeout.
             out: list[Any] = []
             solana = frame.source == FEED_SOURCE
+            self.engine.on_feed_health(frame)
             for st in self.markets.values():
                 if solana != isinstance(st, CexMarketState):
                     out += st.on_health(frame)
@@ -114,6 +126,11 @@ class PairStep:
                 state = self.markets[market_id] = build_market_state(
                     self.settings, self.router, market_id
                 )
+            # every frame says its feed is alive, whether or not it changes a view
+            self.engine.heard(
+                market_id, isinstance(state, CexMarketState), state.ref.market.venue,
+                frame.ts_recv_ns, frame.slot or 0,
+            )  # fmt: skip
             out = state.on_frame(frame)
         opps: list[Any] = []
         engine = self.engine

@@ -17,7 +17,7 @@ because the programs only ever fill whole lots (an IOC order carries `num_base_l
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Literal, NamedTuple
 
@@ -37,6 +37,7 @@ __all__ = [
     "aggregate_levels",
     "clob_buy_cost",
     "clob_sell_proceeds",
+    "clob_walk_curve",
     "openbook_view",
     "phoenix_view",
 ]
@@ -362,6 +363,69 @@ def clob_buy_cost(view: ClobView, size_base: int) -> ClobFill:
 def clob_sell_proceeds(view: ClobView, size_base: int) -> ClobFill:
     """Walk the bids to sell `size_base` base units (rounded down to lots); quote units got."""
     return _walk(view, view.bids, size_base, buy=False)
+
+
+def clob_walk_curve(
+    view: ClobView, sizes: Sequence[int], *, buy: bool
+) -> list[ClobFill | QuoteError]:
+    """`clob_buy_cost` (buy) or `clob_sell_proceeds` of every size (base units, ascending) in
+    one walk of the ladder: the same fills, or the same error in place of each."""
+    ladder = view.asks if buy else view.bids
+    n = len(sizes)
+    if view.base_units_per_lot <= 0 or view.quote_units_per_tick_lot_den <= 0:
+        return [QuoteError(f"{_where(view)}: lot/tick conversion must be positive")] * n
+    bul, num = view.base_units_per_lot, view.quote_units_per_tick_lot_num
+    den = view.quote_units_per_tick_lot_den
+    out: list[ClobFill | QuoteError] = []
+    li, cum_lots, cum_tick_lots = 0, 0, 0
+    broken: QuoteError | None = None  # a bad level: every size reaching it fails with it
+    for size_base in sizes:
+        if size_base <= 0:
+            out.append(
+                QuoteError(f"{_where(view)}: size {size_base} base units must be positive")
+            )
+            continue
+        want = size_base // bul
+        if want == 0:
+            out.append(QuoteError(
+                f"{_where(view)}: size {size_base} base units is below one lot ({bul} base units)"
+            ))
+            continue
+        if broken is not None and want > cum_lots:
+            out.append(broken)
+            continue
+        while li < len(ladder):
+            price_ticks, size_lots = ladder[li]
+            if price_ticks <= 0 or size_lots <= 0:
+                broken = QuoteError(
+                    f"{_where(view)}: bad ladder level ({price_ticks}, {size_lots}): "
+                    "price and size must be positive"
+                )
+                break
+            if cum_lots + size_lots >= want:
+                break
+            cum_lots += size_lots
+            cum_tick_lots += size_lots * price_ticks
+            li += 1
+        if broken is not None:
+            out.append(broken)
+            continue
+        if li == len(ladder):
+            side = "asks" if buy else "bids"
+            out.append(InsufficientLiquidity(
+                f"{_where(view)}: {side} hold {cum_lots} of the {want} lots wanted"
+            ))
+            continue
+        price_ticks = ladder[li][0]
+        tick_lots = cum_tick_lots + (want - cum_lots) * price_ticks
+        q = -(-tick_lots * num // den) if buy else tick_lots * num // den
+        try:
+            fee = _fee_quote(view, q)
+        except QuoteError as exc:
+            out.append(exc)
+            continue
+        out.append(ClobFill(want * bul, q, fee, li + 1, price_ticks))
+    return out
 
 
 # ----------------------------------------------------------------------------------- views

@@ -2,11 +2,14 @@
 
 `PairEngine.on_view(view, now_ns)` keeps the latest view per market id and re-evaluates every
 candidate the new view takes part in: (CEX view, DEX view) x {buy CEX / sell DEX, buy DEX / sell
-CEX}. A candidate whose views are stale or not in sync is skipped and never signals. Stale is
-`now_ns - ts_recv_ns` over a budget, `now_ns` being the triggering view's receive time: a CEX
-book's budget is its venue's (`cex_stale_after_ns`, from the book stream's cadence: a liquid
-book that has not changed for 10 stream periods has a stalled feed, with or without a health
-event saying so, as in a replay); a DEX view's is `stale_after_ns`.
+CEX}. A candidate whose views are stale or not in sync is skipped and never signals. Stale comes
+from the feed, not from the view's age (`is_stale`, `FeedClock`): a view is stale when its feed
+reported down / stale / lag, or when its feed has been silent (no frame of any of its markets in
+this pair, no healthy heartbeat) for longer than the budget at `now_ns` (the triggering view's
+receive time; a CEX venue's budget `cex_stale_after_ns`, from its book stream's cadence; DEX
+`stale_after_ns`), or when a DEX view's feed broke since it arrived and has moved on more than
+`max_slot_lag` slots. An unchanged book on a live stream, or a quiet pool behind a healthy
+subscription, is current and tradeable.
 
 Trigger (MISSION.md), all in bps of the buying leg's gross notional:
     spread_bps >= fees_cex + fees_dex + gas + slippage + safety (+ hedge for a perp CEX leg)
@@ -19,11 +22,16 @@ required) already implies net > 0: a sign the risk guard can check on the intege
 Size. A linear grid of `size_steps` sizes up to `max_trade_base`, rounded down to the lot size
 of both legs (the CEX market's configured lot, a CLOB's base lot). Sizes whose buy or sell quote
 exceeds `max_notional_quote` are dropped. Each leg is priced for the whole grid in one walk (one
-CLMM tick walk via `quote_curve`; DEX curves are cached until that DEX view changes). The size
-maximising the expected PnL in quote units wins: PnL = proceeds - cost - gas - (slippage +
-hedge + safety) of the notional. Gas rises with the edge by at most `priority_share_of_edge` of
-it, so the PnL is maximal where the edge before gas is: the grid is ranked on that, and only the
-winner (and the grid step below it, for `marginal_bps`) is fully costed.
+CLMM tick walk via `quote_curve`; DEX curves are cached until that DEX view changes). PnL =
+proceeds - cost - gas - (slippage + hedge + safety) of the notional. Gas rises with the edge by
+at most `priority_share_of_edge` of it, so the PnL is maximal where the edge before gas is: the
+grid is ranked on that. The grid only brackets the answer: the edge before gas is concave in the
+size (a buy walks ever dearer levels / ticks, a sell ever cheaper ones, fees and flat bps are
+proportional), so its maximum lies between the grid neighbours of the best grid size (below the
+first grid size when none executes), where `_exact` finds the best whole lot by a binary search
+on the sign of the one-lot step (`_Probe`, exact integers, batched walks shared by the view's
+candidates). Venue minimums: whole lots of both legs, and `min_notional` per market. Only the
+winner (and the grid size below it, for `marginal_bps`) is fully costed.
 
 Ids are `pair|direction|buy_market>sell_market|n`, n counting signals of that key: no clock, no
 randomness, so a replay reproduces them. `buy_venue`/`sell_venue` of an opportunity are MARKET
@@ -33,7 +41,7 @@ ids (what the risk guard and the execution venues key on).
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from decimal import Decimal
 from math import gcd
 from operator import add, sub
@@ -41,6 +49,7 @@ from typing import NamedTuple
 
 from operators.clmm.accounts import Whirlpool
 from operators.clmm.raydium_accounts import PoolState
+from operators.clob import clob_walk_curve
 from operators.costs import (
     CandidateCost,
     CostModel,
@@ -50,7 +59,7 @@ from operators.costs import (
     hedge_ppb,
 )
 from operators.errors import QuoteError
-from operators.events import Opportunity
+from operators.events import HealthEvent, Opportunity
 from operators.fixedpoint import PPB, PPB_PER_BPS, Ratio, bps_to_ppb, ppb_of, ratio_lt
 from operators.pricing import (
     PRICE_SCALE,
@@ -77,6 +86,10 @@ __all__ = [
 BUY_CEX_SELL_DEX = "buy_cex_sell_dex"
 BUY_DEX_SELL_CEX = "buy_dex_sell_cex"
 DIRECTIONS = (BUY_CEX_SELL_DEX, BUY_DEX_SELL_CEX)
+POLISH_LOTS = 2
+"""Lots either side of the search's pick also tried (rounding can flatten a step)."""
+SEARCH_FAN = 16
+"""Sizes priced per round of the exact-size search (one batched walk per leg)."""
 BOUND_SLACK_PPB = 1_000
 """0.01 bps under the exact bound before a skip: the same skip/evaluate split (and journal
 counters) as when the bound was a float; a skip is proven either way."""
@@ -197,10 +210,33 @@ class SpreadParams:
     size_steps: int = 16
     lot_size_base: Mapping[str, int] = field(default_factory=dict)
     """CEX market id -> order lot in base units (1 when absent)."""
+    min_notional: Mapping[str, int] = field(default_factory=dict)
+    """Market id -> the venue's minimum order notional, that market's quote base units: a
+    size whose leg there is smaller is not executable."""
     stale_after_ns: int = 2_000_000_000
     """Staleness budget of DEX views and of CEX books absent from `cex_stale_after_ns`."""
     cex_stale_after_ns: Mapping[str, int] = field(default_factory=dict)
-    """CEX market id -> its venue's staleness budget (ns)."""
+    """CEX market id -> its venue's staleness budget (ns): its feed silent this long is stale."""
+    feed_of: Mapping[str, str] = field(default_factory=dict)
+    """Market id -> the feed carrying it (a CEX connection's venue id, the Solana account feed);
+    absent: a CEX book's own venue id, a DEX view's `dex_feed`."""
+    dex_feed: str = "solana:feed"
+    """Feed of DEX markets absent from `feed_of`."""
+    max_slot_lag: int = 20
+    """A DEX view whose feed broke since it arrived is current at its own slot only: stale once
+    the feed's latest slot is more than this many slots past it."""
+    base_currency: str = "SOL"
+    """The pair's base currency: a SOL pair prices SOL (gas) from its own CEX books."""
+    reference_markets: Mapping[str, str] = field(default_factory=dict)
+    """Reference-only CEX book market id -> its base currency: never traded, they price SOL
+    (a non-SOL pair's gas) and the currencies of `fx_from_books`."""
+    sol_from_books: bool = False
+    """Value gas at the live SOL price (the candidate's CEX book mid for a SOL pair, else a SOL
+    reference book); False: `costs.sol_price_quote`."""
+    fx_from_books: frozenset[str] = frozenset()
+    """Quote currencies valued from a reference book (else at their `fx` constant)."""
+    reference_notes: tuple[str, ...] = ()
+    """Constants used instead of books (journaled at start by the pair step)."""
     min_net_bps: float = 0.0
     hysteresis: HysteresisParams = field(default_factory=HysteresisParams)
     prewarm_dex_curves: bool = True
@@ -216,15 +252,147 @@ class SizedCandidate(NamedTuple):
     """The PnL-maximising size of one candidate and its legs (pair-quote base units)."""
 
     grid_index: int
+    """The best grid size's index (-1: none executed); the chosen size is exact, near it."""
     buy: LegQuote
     sell: LegQuote
     buy_quote: int
     sell_quote: int
     cost: CandidateCost
     prev: tuple[Point, Point] | None
-    """The grid step below, when it priced (for the marginal)."""
+    """The grid size below the chosen size, when it priced (for the marginal)."""
     cex: CexBookView
     cex_buys: bool
+
+
+class _Probe:
+    """One candidate's edge before gas at whole-lot sizes, memoised (see `PairEngine._exact`).
+
+    Sizes are priced in batches (one walk of each leg's book, ladder or ticks prices many
+    sizes), and each leg's prices are shared by every candidate of the same view
+    (`PairEngine._leg_prices`).
+    """
+
+    __slots__ = ("_cap", "_eng", "_flat", "_lot", "_memo", "_views")
+
+    def __init__(
+        self, eng: PairEngine, buy_view: VenueView, sell_view: VenueView, lot: int, flat: int
+    ) -> None:
+        self._eng, self._views, self._lot, self._flat = eng, (buy_view, sell_view), lot, flat
+        self._cap = eng.p.max_notional_quote
+        self._memo: dict[int, tuple[int, int, tuple[Point, Point] | None]] = {}
+
+    def price(self, ns: list[int]) -> None:
+        """Price the sizes of `ns` lots not priced yet (one walk per leg)."""
+        todo = [n for n in ns if n not in self._memo]
+        if not todo:
+            return
+        eng, lot, cap, flat = self._eng, self._lot, self._cap, self._flat
+        sizes = [n * lot for n in todo]
+        buys = eng._leg_prices(self._views[0], True, sizes)
+        sells = eng._leg_prices(self._views[1], False, sizes)
+        memo = self._memo
+        for n, b, s in zip(todo, buys, sells):
+            if isinstance(b, int) or isinstance(s, int):
+                memo[n] = (-1 if -1 in (b, s) else 1, 0, None)
+            elif b[3] > cap or s[3] > cap:
+                memo[n] = (1, 0, None)
+            elif b[1] <= 0:
+                memo[n] = (-1, 0, None)
+            else:
+                edge = (s[1] - s[2]) - (b[1] + b[2]) + (-b[1] * flat // 1_000_000_000)
+                memo[n] = (0, edge, (b, s))
+
+    def _at(self, n: int) -> tuple[int, int, tuple[Point, Point] | None]:
+        """(kind, edge, points) at n lots: kind -1 too small to execute, +1 too large, 0 ok."""
+        if n not in self._memo:
+            self.price([n])
+        return self._memo[n]
+
+    def edge(self, n: int) -> int | None:
+        """Edge before gas at n lots (pair-quote base units), None when not executable."""
+        kind, edge, _ = self._at(n)
+        return edge if kind == 0 else None
+
+    def points(self, n: int) -> tuple[Point, Point]:
+        """Both legs' Points at n lots (which must be executable)."""
+        pts = self._at(n)[2]
+        assert pts is not None, "not executable"
+        return pts
+
+    def argmax(self, lo: int, hi: int) -> int | None:
+        """The executable n in [lo, hi] with the largest edge (the first on ties), None when
+        none is.
+
+        The edge is concave in n (up to a unit of rounding per amount): price `SEARCH_FAN` + 1
+        evenly spaced sizes in one walk per leg, keep the two spacings around the best (or the
+        window between sizes too small and too large to execute), repeat, then price the few
+        lots left, with `POLISH_LOTS` either side of the best for rounding."""
+        lo = max(lo, 1)
+        if lo > hi:
+            return None
+        memo, fan = self._memo, SEARCH_FAN
+        first, last = lo, hi
+        while hi - lo > fan:
+            step = (hi - lo) // fan
+            pts = list(range(lo, hi + 1, step))
+            if pts[-1] != hi:
+                pts.append(hi)
+            self.price(pts)
+            best_j = -1
+            for j, n in enumerate(pts):
+                kind, edge, _ = memo[n]
+                if kind == 0 and (best_j < 0 or edge > memo[pts[best_j]][1]):
+                    best_j = j
+            if best_j >= 0:
+                lo = pts[best_j - 1] if best_j > 0 else lo
+                hi = pts[best_j + 1] if best_j + 1 < len(pts) else hi
+                continue
+            # nothing executes on this lattice: only between the last size too small and the
+            # first too large can anything
+            small = [j for j, n in enumerate(pts) if memo[n][0] < 0]
+            j0 = small[-1] if small else -1
+            j1 = next((j for j, n in enumerate(pts) if memo[n][0] > 0), len(pts))
+            new_lo = pts[j0] + 1 if j0 >= 0 else lo
+            new_hi = pts[j1] - 1 if j1 < len(pts) else hi
+            if j1 <= j0 or new_lo > new_hi or (new_lo, new_hi) == (lo, hi):
+                return None
+            lo, hi = new_lo, new_hi
+        rest = list(range(lo, hi + 1))
+        self.price(rest)
+        best: int | None = None
+        for n in rest:
+            kind, edge, _ = memo[n]
+            if kind == 0 and (best is None or edge > memo[best][1]):
+                best = n
+        if best is not None:
+            near = range(max(first, best - POLISH_LOTS), min(last, best + POLISH_LOTS) + 1)
+            self.price([n for n in near if n not in memo])
+            for n in near:
+                kind, edge, _ = memo[n]
+                if kind == 0 and edge > memo[best][1]:
+                    best = n
+        return best
+
+
+_FEED_BAD = frozenset({"down", "stale", "lag", "switch", "kill"})
+_FEED_GOOD = frozenset({"up", "resync"})
+
+
+@dataclass(slots=True)
+class FeedClock:
+    """What the engine knows of one feed: healthy or not, when it was last heard, its slot.
+
+    `epoch` moves each time the feed turns unhealthy: a view that arrived in the current epoch
+    of a healthy feed is current at the feed's latest slot (the subscription would have
+    delivered any change), however long its account has been quiet.
+    """
+
+    healthy: bool = True
+    epoch: int = 0
+    heard_ns: int = 0
+    """Receive time (ns) of the feed's latest frame, view or healthy heartbeat."""
+    slot: int = 0
+    """Latest slot the feed reported (account frames, heartbeats); 0 for CEX feeds."""
 
 
 class PairEngine:
@@ -255,6 +423,17 @@ class PairEngine:
         self._tops: dict[str, tuple[VenueView, Top, Top]] = {}
         self._lots: dict[tuple[str, int], int] = {}
         self._keys: dict[tuple[str, str, str], str] = {}
+        self.feeds: dict[str, FeedClock] = {}
+        self.refs: dict[str, CexBookView] = {}
+        """Latest view of each reference-only book."""
+        self._needs_refs = bool(params.fx_from_books) or (
+            params.sol_from_books and params.base_currency != "SOL"
+        )
+        if self._needs_refs:  # a counter only for pairs priced with reference books
+            self.stats["reference_skips"] = 0
+        self._leg_cache: dict[tuple[str, bool], tuple[VenueView, dict[int, Point | int]]] = {}
+        self._view_epoch: dict[str, int] = {}
+        """Market id -> epoch of its feed when its latest view arrived."""
         self._cands: dict[tuple[str, str], tuple[str, str]] = {}
 
     # ----------------------------------------------------------------------------- public
@@ -272,10 +451,82 @@ class PairEngine:
         """Feed whether a DEX transaction sent at this CU price landed."""
         self.landing.observe(cu_price_micro_lamports, landed)
 
+    def feed_id(self, market_id: str, cex: bool, venue: str) -> str:
+        """The feed carrying a market (see `SpreadParams.feed_of`)."""
+        feed = self.p.feed_of.get(market_id)
+        if feed is None:
+            feed = venue if cex else self.p.dex_feed
+        return feed
+
+    def _feed_of_view(self, view: VenueView) -> FeedClock:
+        feed_id = self.feed_id(view.market_id, isinstance(view, CexBookView), view.venue)
+        f = self.feeds.get(feed_id)
+        if f is None:
+            f = self.feeds[feed_id] = FeedClock()
+        return f
+
+    def heard(self, market_id: str, cex: bool, venue: str, ts_recv_ns: int, slot: int) -> None:
+        """A frame of `market_id` arrived (ns, slot or 0), whether or not it changed the view:
+        the market's feed is alive. The pair step calls it for every routed frame."""
+        feed_id = self.feed_id(market_id, cex, venue)
+        f = self.feeds.get(feed_id)
+        if f is None:
+            f = self.feeds[feed_id] = FeedClock()
+        if ts_recv_ns > f.heard_ns:
+            f.heard_ns = ts_recv_ns
+        if slot > f.slot:
+            f.slot = slot
+
+    def on_feed_health(self, event: HealthEvent) -> None:
+        """A feed's health (`HealthEvent.source` = feed id): down / stale / lag make every view
+        it carries stale at once; up / resync (a heartbeat: `value` = its slot, for the Solana
+        feed) say it is alive."""
+        f = self.feeds.get(event.source)
+        if f is None:
+            f = self.feeds[event.source] = FeedClock()
+        if event.status in _FEED_BAD:
+            if f.healthy:
+                f.healthy = False
+                f.epoch += 1
+        elif event.status in _FEED_GOOD:
+            f.healthy = True
+            if event.ts_recv_ns > f.heard_ns:
+                f.heard_ns = event.ts_recv_ns
+            if event.status == "up" and event.source == self.p.dex_feed and event.value > f.slot:
+                f.slot = int(event.value)
+
+    def _note_view(self, view: VenueView) -> None:
+        """A view arrived: its feed is heard at its receive time (and slot, for a DEX view)."""
+        f = self._feed_of_view(view)
+        if view.ts_recv_ns > f.heard_ns:
+            f.heard_ns = view.ts_recv_ns
+        if not isinstance(view, CexBookView) and view.slot > f.slot:
+            f.slot = view.slot
+        self._view_epoch[view.market_id] = f.epoch
+
     def is_stale(self, view: VenueView, now_ns: int) -> bool:
-        """True when `view` must not be traded: out of sync, or older than its budget (ns)."""
-        budget = self.p.cex_stale_after_ns.get(view.market_id, self.p.stale_after_ns)
-        return (not view.in_sync) or now_ns - view.ts_recv_ns > budget
+        """True when `view` must not be traded at `now_ns`: out of sync, or its feed is not
+        healthy, or its feed has been silent (no frame of any of its markets here, no healthy
+        heartbeat) for longer than the budget, or (DEX) it is behind the feed's slot.
+
+        Not when the view is merely unchanged: a quiet pool behind a healthy subscription, or an
+        unchanged book on a live stream, is current."""
+        if not view.in_sync:
+            return True
+        f = self._feed_of_view(view)
+        if not f.healthy:
+            return True
+        p = self.p
+        if now_ns - f.heard_ns > p.cex_stale_after_ns.get(view.market_id, p.stale_after_ns):
+            return True
+        if isinstance(view, CexBookView):
+            return False
+        # Current at the feed's slot while the feed stayed healthy since the view; else at
+        # its own slot, stale once the feed has moved on past the lag budget.
+        return (
+            self._view_epoch.get(view.market_id) != f.epoch
+            and f.slot - view.slot > p.max_slot_lag
+        )
 
     def best(self, cex_market_id: str, dex_market_id: str, direction: str) -> SizedCandidate | None:
         """Best size of one held candidate, ignoring staleness and hysteresis (for reports)."""
@@ -298,15 +549,15 @@ class PairEngine:
         stats = self.stats
         stats["views"] += 1
         mid = view.market_id
-        self.views[mid] = view
         is_cex = isinstance(view, CexBookView)
+        if is_cex and mid in self.p.reference_markets:
+            return self._on_reference(view)  # type: ignore[arg-type]
+        self.views[mid] = view
+        self._note_view(view)
         out: list[Opportunity] = []
-        stale_after = self.p.stale_after_ns
-        cex_budget = self.p.cex_stale_after_ns
-        # = self.is_stale(view, now_ns), inlined (hot loop); the other side's check below
-        view_stale = (not view.in_sync) or now_ns - view.ts_recv_ns > (
-            cex_budget.get(mid, stale_after) if is_cex else stale_after
-        )
+        is_stale = self.is_stale
+        view_stale = is_stale(view, now_ns)
+        needs_refs = self._needs_refs
         evaluate = self._evaluate
         tops_of = self._tops_of
         expected = self.slippage.expected_ppb
@@ -315,20 +566,19 @@ class PairEngine:
         for other in self.views.values():
             if isinstance(other, CexBookView) is is_cex:
                 continue
-            if (
-                view_stale
-                or (not other.in_sync)
-                or now_ns - other.ts_recv_ns
-                > (stale_after if is_cex else cex_budget.get(other.market_id, stale_after))
-            ):
-                stats["stale_skips"] += 2  # both directions
-                continue
             cex: CexBookView
             dex: DexView
             if is_cex:
                 cex, dex = view, other  # type: ignore[assignment]
             else:
                 cex, dex = other, view  # type: ignore[assignment]
+            if (
+                view_stale
+                or is_stale(other, now_ns)
+                or (needs_refs and not self._refs_ok(cex, dex, now_ns))
+            ):
+                stats["stale_skips"] += 2  # both directions
+                continue
             # = self._slippage_ppb(cex.market_id, dex.market_id), the view's share looked up once
             slip = view_slip + expected(other.market_id, slip_default)
             keys = self._cand_keys(cex.market_id, dex.market_id)
@@ -496,11 +746,93 @@ class PairEngine:
         )
 
     def _ratio(self, currency: str) -> tuple[int, int]:
+        """One `currency` unit in the pair quote, exact (num, den): a reference book's mid for
+        the currencies of `fx_from_books` (QuoteError without one), else the `fx` constant."""
         r = self._fx.get(currency)
         if r is None:
-            r = (1, 1) if currency == self.p.quote_currency else fx_ratio(self.p.fx, currency)
+            if currency == self.p.quote_currency:
+                r = (1, 1)
+            elif currency in self.p.fx_from_books:
+                r = self._book_ratio(currency)
+            else:
+                r = fx_ratio(self.p.fx, currency)
             self._fx[currency] = r
         return r
+
+    # ------------------------------------------------------------------ reference prices
+
+    def _on_reference(self, view: CexBookView) -> list[Opportunity]:
+        """Hold a reference book; a new FX mid re-prices everything quoted in that currency."""
+        self.refs[view.market_id] = view
+        self._note_view(view)
+        base, quote = self.p.reference_markets[view.market_id], view.quote_currency
+        pair_quote = self.p.quote_currency
+        for c in self.p.fx_from_books:
+            if {base, quote} == {c, pair_quote} and c in self._fx:
+                # cached curves and tops hold amounts converted at the old rate
+                self._fx.clear()
+                self._curves.clear()
+                self._tops.clear()
+                self._leg_cache.clear()
+                break
+        return []
+
+    def _ref_book(self, base: str, quote: str | None = None) -> CexBookView | None:
+        """The latest in-sync two-sided reference book of `base` (priced in `quote` if given,
+        else in any currency); with `quote`, a book of `quote` in `base` counts too."""
+        best: CexBookView | None = None
+        for mid, v in self.refs.items():
+            b = self.p.reference_markets[mid]
+            ok = b == base if quote is None else {b, v.quote_currency} == {base, quote}
+            if ok and v.in_sync and v.bids and v.asks and (
+                best is None or v.ts_recv_ns > best.ts_recv_ns
+            ):
+                best = v
+        return best
+
+    def _book_ratio(self, currency: str) -> tuple[int, int]:
+        q = self.p.quote_currency
+        v = self._ref_book(currency, q)
+        if v is None:
+            raise QuoteError(f"{self.p.pair}: no reference book prices {currency} in {q}")
+        two_mid = v.bids[0][0] + v.asks[0][0]  # 2 x mid, e18
+        if self.p.reference_markets[v.market_id] == currency:
+            return two_mid, 2 * 10**18  # the book's base is the currency: mid pair-quote units
+        return 2 * 10**18, two_mid  # the book prices the pair quote in the currency
+
+    def _refs_ok(self, cex: CexBookView, dex: DexView, now_ns: int) -> bool:
+        """Every reference this candidate is priced with is held and not stale at `now_ns`."""
+        p = self.p
+        need = {c for c in (cex.quote_currency, dex.quote_currency) if c in p.fx_from_books}
+        books = [self._ref_book(c, p.quote_currency) for c in need]
+        if p.sol_from_books and p.base_currency != "SOL":
+            sol = self._ref_book("SOL")
+            books.append(sol)
+            if sol is not None and sol.quote_currency in p.fx_from_books:
+                books.append(self._ref_book(sol.quote_currency, p.quote_currency))
+        if all(b is not None and not self.is_stale(b, now_ns) for b in books):
+            return True
+        self.stats["reference_skips"] += 1
+        return False
+
+    def sol_price(self, cex: CexBookView) -> Decimal | None:
+        """SOL in the pair quote (human units) for a candidate of this CEX book: the book's mid
+        for a SOL pair, else a SOL reference book's, converted at the pair's FX; the constant
+        when `sol_from_books` is off; None when no book can say."""
+        p = self.p
+        if not p.sol_from_books:
+            return p.costs.sol_price_quote
+        book = cex if p.base_currency == "SOL" else self._ref_book("SOL")
+        if book is None or not book.bids or not book.asks:
+            return None
+        n, d = self._ratio(book.quote_currency)
+        return Decimal(book.bids[0][0] + book.asks[0][0]) * n / (2 * 10**18 * d)
+
+    def _use_sol(self, price: Decimal) -> None:
+        """Cost the next candidate with gas valued at `price` (pair quote per SOL)."""
+        if price != self._model.params.sol_price_quote:
+            costs = replace(self.p.costs, sol_price_quote=price)
+            self._model = CostModel(costs, self.p.quote_decimals)
 
     def _point(self, q: LegQuote) -> Point:
         r = self._ratio(q.quote_currency)
@@ -532,6 +864,10 @@ class PairEngine:
         self, cex: CexBookView, dex: DexView, cex_buys: bool, slip: int | None = None
     ) -> SizedCandidate | None:
         """The PnL-maximising size; `slip` is the candidate's expected slippage (ppb) if known."""
+        sol = self.sol_price(cex)
+        if sol is None or sol <= 0:
+            return None  # no SOL price to value the gas with (`_refs_ok` flags it first)
+        self._use_sol(sol)
         lot = self._lot(cex, dex)
         buy_view: VenueView = cex if cex_buys else dex
         sell_view: VenueView = dex if cex_buys else cex
@@ -549,10 +885,14 @@ class PairEngine:
             # edges before the cap", done with C-level list operations (same ints, same pick).
             stop = min(buys.over_cap(cap), sells.over_cap(cap))
             if stop == 0:
-                return None
+                return self._exact(
+                    buy_view, sell_view, buys, sells, -1, -1, cex, lot, flat_ppb, slip
+                )
             edges = list(map(sub, sells.part[:stop], buys.adjusted(flat_ppb)[:stop]))
             best_i = edges.index(max(edges))
-            return self._sized(buys, sells, best_i, best_i - 1, cex, cex_buys, slip)
+            return self._exact(
+                buy_view, sell_view, buys, sells, best_i, best_i - 1, cex, lot, flat_ppb, slip
+            )
         best_i, best_edge, prev_i = -1, 0, -1
         last_ok = -1
         b_amount, s_amount = buys.amount, sells.amount
@@ -571,29 +911,132 @@ class PairEngine:
             if best_i < 0 or edge > best_edge:
                 best_i, best_edge, prev_i = i, edge, last_ok
             last_ok = i
-        if best_i < 0:
-            return None
-        return self._sized(buys, sells, best_i, prev_i, cex, cex_buys, slip)
+        return self._exact(
+            buy_view, sell_view, buys, sells, best_i, prev_i, cex, lot, flat_ppb, slip
+        )
 
-    def _sized(
+    def _exact(
         self,
+        buy_view: VenueView,
+        sell_view: VenueView,
         buys: _Curve,
         sells: _Curve,
         best_i: int,
         prev_i: int,
         cex: CexBookView,
-        cex_buys: bool,
+        lot: int,
+        flat_ppb: int,
         slip: int,
-    ) -> SizedCandidate:
-        b, s = buys.point(best_i), sells.point(best_i)
+    ) -> SizedCandidate | None:
+        """Refine the grid's pick to the exact best whole lot between its grid neighbours.
+
+        The edge before gas is concave in the size: a buy walks ever dearer levels, ticks or
+        ladder prices, a sell ever cheaper ones, fees and the flat bps are proportional. So the
+        grid's best point (`best_i`, -1 when no grid size executes) brackets the maximum
+        between the grid sizes either side of it (below the first grid size when none
+        executes), and a binary search on the sign of the one-lot step finds it there
+        (integers throughout; the grid point wins ties). PnL rises with that edge (gas takes at
+        most `priority_share_of_edge` of it), so this is the PnL-maximising whole lot too.
+        Venue minimums: sizes are whole lots of both legs, and a leg below its market's
+        `min_notional` is not executable.
+        """
+        cex_buys = buy_view is cex
+        grid = self.grid(lot)
+        probe = _Probe(self, buy_view, sell_view, lot, flat_ppb)
+        g_edge: int | None = None
+        if best_i >= 0:
+            g_size = buys.size[best_i]
+            assert g_size is not None, "grid pick is priced"
+            g_at = grid.index(g_size)
+            lo = grid[g_at - 1] if g_at > 0 else 0
+            hi = grid[g_at + 1] if g_at + 1 < len(grid) else g_size
+            g_edge = probe.edge(g_size // lot)
+        else:
+            lo, hi = 0, grid[0] if grid else 0
+        n = probe.argmax(lo // lot + 1, (hi - 1) // lot if hi > lo else lo // lot)
+        n_edge = None if n is None else probe.edge(n)
+        if n is None or n_edge is None or (g_edge is not None and n_edge <= g_edge):
+            if g_edge is None:
+                return None  # nothing executes (or the grid pick is below a venue minimum)
+            b, s = buys.point(best_i), sells.point(best_i)
+            prev = None
+            if prev_i >= 0 and prev_i == best_i - 1:
+                prev = (buys.point(prev_i), sells.point(prev_i))
+            cost = self._cost(b, s, cex, cex_buys, slip)
+            return SizedCandidate(best_i, b[0], s[0], b[3], s[3], cost, prev, cex, cex_buys)
+        b, s = probe.points(n)
         cost = self._cost(b, s, cex, cex_buys, slip)
-        prev = None
-        if prev_i >= 0 and prev_i == best_i - 1:
-            prev = (buys.point(prev_i), sells.point(prev_i))
+        size = n * lot
+        below = [
+            i for i, z in enumerate(buys.size) if z is not None and z < size and z == sells.size[i]
+        ]
+        prev = (buys.point(below[-1]), sells.point(below[-1])) if below else None
         return SizedCandidate(best_i, b[0], s[0], b[3], s[3], cost, prev, cex, cex_buys)
 
+    def _leg_prices(self, view: VenueView, buy: bool, sizes: list[int]) -> list[Point | int]:
+        """One leg at each size (base units, any order) as Points, the same numbers as the
+        grid's curves; -1 where below its market's minimum notional, +1 where it cannot be
+        priced (depth). Cached per view, so every candidate of the view shares the walks."""
+        key = (view.market_id, buy)
+        hit = self._leg_cache.get(key)
+        if hit is None or hit[0] is not view:
+            hit = self._leg_cache[key] = (view, {})
+        cache = hit[1]
+        todo = sorted({z for z in sizes if z not in cache})
+        if todo:
+            for z, pt in zip(todo, self._price_leg(view, buy, todo)):
+                cache[z] = pt
+        return [cache[z] for z in sizes]
+
+    def _price_leg(self, view: VenueView, buy: bool, sizes: list[int]) -> list[Point | int]:
+        p = self.p
+        quotes: list[LegQuote | QuoteError]
+        if isinstance(view, CexBookView):
+            try:
+                raw = cex_curve_amounts(
+                    view, sizes, p.base_decimals, p.quote_decimals, buy=buy,
+                    cex_fee_ppb=p.costs.cex_taker_fee_ppb.get(view.venue),
+                )  # fmt: skip
+            except QuoteError:
+                return [1] * len(sizes)
+            side: LegSide = "buy" if buy else "sell"
+            quotes = [
+                w if isinstance(w, QuoteError) else LegQuote(
+                    view.venue, view.market_id, side, z, w[0], w[1], False, w[2],
+                    view.quote_currency,
+                )
+                for z, w in zip(sizes, raw)
+            ]  # fmt: skip
+        elif isinstance(view, ClobView):
+            # one ladder walk for every size (the same fills as `clob_buy_cost` / `_sell_`)
+            side = "buy" if buy else "sell"
+            v, m, ccy = view.venue, view.market_id, view.quote_currency
+            quotes = [
+                f if isinstance(f, QuoteError) else self._clob_fee_floor(view, LegQuote(
+                    v, m, side, f.size_base, f.quote_amount, f.fee_quote, False, f.levels_used,
+                    ccy,
+                ))
+                for f in clob_walk_curve(view, sizes, buy=buy)
+            ]  # fmt: skip
+        else:
+            fn = buy_base_curve if buy else sell_base_curve
+            try:
+                quotes = fn(view, sizes, p.base_decimals, p.quote_decimals)
+            except QuoteError:
+                return [1] * len(sizes)
+        minimum = p.min_notional.get(view.market_id)
+        out: list[Point | int] = []
+        for z, q in zip(sizes, quotes):
+            if isinstance(q, QuoteError) or q.size_base != z:
+                out.append(1)
+            elif minimum is not None and q.gross_quote < minimum:
+                out.append(-1)
+            else:
+                out.append(self._point(q))
+        return out
+
     def marginal_bps(self, best: SizedCandidate) -> float:
-        """PnL gained by the last grid step, bps of the notional it added (the first step: net)."""
+        """PnL gained since the grid size below, bps of the notional it added (none: net)."""
         if best.prev is None:
             return best.cost.net_bps
         b, s = best.prev

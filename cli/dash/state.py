@@ -413,11 +413,14 @@ def _arb(o: _Opp) -> _Arb:
     (legs, and the hedge / unwind that flattened a one-legged trade), a position still open
     marked at the worse of the two quoted prices, gas once the DEX transaction was sent."""
     ok = [f for f in o.fills if moved(f)]
-    if not ok or o.last is None:
+    # the signal row is the one accepted and sized on (as in the report); an update's gas can
+    # differ (live SOL price), so the latest row only stands in until the signal row is read
+    row = o.first if o.first is not None else o.last
+    if not ok or row is None:
         return _Arb(0, False, None, 0, 0)
     legs = [f for f in ok if not is_flattening(f)]
-    cash = sum(fill_cash(f) for f in ok) + open_mark(net_base(ok), o.last)
-    gas = gas_quote(o.last)
+    cash = sum(fill_cash(f) for f in ok) + open_mark(net_base(ok), row)
+    gas = gas_quote(row)
     complete = len({f["side"] for f in legs}) == 2
     bought = [f for f in legs if f["side"] == "buy"]
     notional = (

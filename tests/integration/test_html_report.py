@@ -20,8 +20,10 @@ from sim.simulate import SAMPLE_MARKETS, SAMPLE_POOL, SimConfig, write_capture
 COLUMNS = [f"cost_{c}" for c, _ in COST_PARTS]
 CFG = SimConfig(duration_s=60, jumps=((20, 70), (35, 12), (45, -80)))
 # The two arbs of this session (fills pinned in test_replay_graph.py), quote base units (µUSDC):
-# net = sell - sell fee - buy - buy fee - gas, gas = the journal's gas bps x the buy quote.
-GAS_1, GAS_2 = 60_780, 60_750
+# net = sell - sell fee - buy - buy fee - gas, gas = the journal's gas bps x the buy quote,
+# valued at the live SOL price of the CEX book (~151.08 and ~149.99 USDC; 60_780 and 60_750
+# at the former constant 150 USDC/SOL).
+GAS_1, GAS_2 = 61_229, 60_732
 PNL_1 = 4_532_316_150 - 4_532_317 - 4_504_572_985 - 0 - GAS_1
 PNL_2 = 4_530_613_863 - 0 - 4_499_685_460 - 4_499_686 - GAS_2
 
@@ -133,12 +135,12 @@ def test_html_report_arb_table_shows_human_units_and_exact_net(page: tuple[_Page
     p, _ = page
     arbs = next(t for t in p.tables if t and t[0][:2] == ["signal", "pair"])
     rows = arbs[1:]
-    assert (PNL_1, PNL_2) == (23_150_068, 26_367_967)
+    assert (PNL_1, PNL_2) == (23_149_619, 26_367_985)
     assert [tuple(r[3:4] + r[5:8] + r[9:]) for r in rows] == [
         ("30.000 SOL", "filled", "150.1524", "0.0000", "filled", "151.0772", "4.5323",
-         "0.0608", "completed", "23.1501 USDC", "51.39", "40.72"),
+         "0.0612", "completed", "23.1496 USDC", "51.39", "40.72"),
         ("30.000 SOL", "filled", "149.9895", "4.4997", "filled", "151.0205", "0.0000",
-         "0.0608", "completed", "26.3680 USDC", "58.60", "47.56"),
+         "0.0607", "completed", "26.3680 USDC", "58.60", "47.56"),
     ]  # fmt: skip
 
 

@@ -78,7 +78,7 @@ def test_duckdb_counts_reconcile_with_the_report(run: tuple[Path, Summary]) -> N
         WHERE o.update_seq = 0 AND filled = 2
         """
     )
-    assert (done, net) == (s.arbs_completed, s.pnl_quote) == (2, 23_150_068 + 26_367_967)
+    assert (done, net) == (s.arbs_completed, s.pnl_quote) == (2, 23_149_619 + 26_367_985)
 
 
 def test_report_arbs_equal_the_sql_view_of_the_journal(run: tuple[Path, Summary]) -> None:

@@ -120,9 +120,12 @@ def test_bundled_sample_report_shows_the_one_legged_arbs_and_why(tmp_path: Path)
     run_main(build_flow(settings, [ensure_sample()], tmp_path / "j", batch_size=1000, run_id="r"))
     s = summarize(tmp_path / "j" / "r", settings)
     assert (s.signals, s.arbs_completed, s.arbs_one_legged, s.legs_rejected) == (3, 1, 2, 2)
-    # the one completed arb won 6.542171 USDC; the two one-legged ones were unwound by the paper
-    # venue at a loss, and the session loses money overall
-    assert s.pnl_by_pair["SOL/USDC"] == -1_902_400
+    # the one completed arb won 6.542569 USDC (6.542171 with gas at 150 USDC/SOL); the two
+    # one-legged ones were unwound by the paper
+    # venue at a loss, and the session loses money overall (-1_902_400 with grid-only sizing
+    # and gas at a constant 150 USDC/SOL: exact sizing took 1.175 SOL, not 1.875, and 23.111
+    # SOL, not 22.5, for the one-legged two, and gas is valued at the book's ~149.5)
+    assert s.pnl_by_pair["SOL/USDC"] == -1_889_224
     assert s.flattening_filled == 2
     [pnl_line] = [line for line in summary_lines(s) if line.startswith("net PnL")]
     assert pnl_line.endswith("(one-legged arbs included at their unwind cost)")
@@ -130,7 +133,7 @@ def test_bundled_sample_report_shows_the_one_legged_arbs_and_why(tmp_path: Path)
     outcome_rows = [line for line in report.splitlines() if "| one-legged |" in line]
     assert len(outcome_rows) == 2
     assert all("price moved" in row for row in outcome_rows)
-    assert "| won | 6.542171 USDC |" in report
+    assert "| won | 6.542569 USDC |" in report
 
 
 def test_the_two_pair_session_holds_the_main_sessions_sol_usdc_frames_unchanged(

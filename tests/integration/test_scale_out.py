@@ -36,11 +36,12 @@ Journal = dict[str, list[tuple[tuple[str, Any], ...]]]
 PINNED_FRAMES = 5587
 PINNED_SIGNALS = [
     ("ETH/USDC", "buy_cex_sell_dex"),
+    ("ETH/USDC", "buy_cex_sell_dex"),
     ("SOL/USDC", "buy_cex_sell_dex"),
     ("SOL/USDC", "buy_dex_sell_cex"),
 ]
-PINNED_ACCEPTED = 3
-PINNED_FILLS = 8  # 6 legs (2 rejected) + 2 unwinds of the one-legged SOL/USDC arbs
+PINNED_ACCEPTED = 4
+PINNED_FILLS = 11  # 8 legs + unwinds; the 2nd ETH signal came with exact sizing and live SOL gas (issue 15)
 # ---- end of PINNED
 
 

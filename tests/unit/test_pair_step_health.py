@@ -61,3 +61,41 @@ def test_cex_connection_down_flags_its_book_view_until_frames_flow_again() -> No
     nxt = next(f for f in frames[cut:] if f.source == "binance")
     out = step.on_item((router.market_of(nxt), nxt, "SOL/USDC"))
     assert [x.in_sync for x in out if hasattr(x, "bids")] == [True]  # ids continuous: in sync
+
+
+def _quiet_pool_session(heartbeats: bool) -> tuple[PairStep, int]:
+    """12 s of the sample with the pool's accounts silent after 2 s; the Solana feed beats (up,
+    with its slot) every 500 ms when `heartbeats`."""
+    settings = load_settings(markets_path=SAMPLE_MARKETS, env={})
+    router = Router(settings)
+    step = PairStep(settings, router, "SOL/USDC")
+    frames = sorted(generate(SimConfig(duration_s=12)), key=lambda f: f.ts_recv_ns)
+    start = frames[0].ts_recv_ns
+    next_beat, slot = start, 300_000_000
+    for f in frames:
+        if f.kind == "account" and f.ts_recv_ns - start > 2_000_000_000:
+            continue  # the pool does not change any more
+        while heartbeats and next_beat <= f.ts_recv_ns:
+            slot += 1
+            beat = HealthEvent(FEED_SOURCE, "up", "slot", next_beat, next_beat, float(slot))
+            step.on_item((FEED_HEALTH, beat, "SOL/USDC"))
+            next_beat += 500_000_000
+        step.on_item((router.market_of(f), f, "SOL/USDC"))
+    return step, frames[-1].ts_recv_ns
+
+
+def test_quiet_pool_behind_a_beating_feed_stays_tradeable_in_the_pair_step() -> None:
+    step, now = _quiet_pool_session(heartbeats=True)
+    [pool] = [v for v in step.engine.views.values() if isinstance(v, ClmmView)]
+    assert pool.in_sync and now - pool.ts_recv_ns > 9_000_000_000  # quiet for > 9 s
+    assert step.engine.is_stale(pool, now) is False
+    assert step.engine.feeds[FEED_SOURCE].slot > 300_000_020
+
+
+def test_quiet_pool_without_any_sign_of_its_feed_is_stale_in_the_pair_step() -> None:
+    step, now = _quiet_pool_session(heartbeats=False)
+    [pool] = [v for v in step.engine.views.values() if isinstance(v, ClmmView)]
+    assert pool.in_sync  # the pool state cannot tell (no clock without feed events)
+    assert step.engine.is_stale(pool, now) is True
+    [book] = [v for v in step.engine.views.values() if not isinstance(v, ClmmView)]
+    assert step.engine.is_stale(book, now) is False  # Binance frames keep flowing

@@ -119,36 +119,38 @@ def test_buy_cex_sell_clob_opportunity_has_exact_size_amounts_and_costs() -> Non
     eng = PairEngine(make_params())
     assert eng.on_view(clob(10_100, 10_110), 0) == []  # no CEX view yet
     [opp] = eng.on_view(cex("99.90", "100.05"), 0)
-    # Grid 4/8/12/16 SOL; the CEX holds 10 SOL, so 8 SOL is the largest executable size and
-    # the PnL (linear in size here) is maximal there.
-    # buy 8 SOL at 100.05 = 800_400_000, fee 10 bps = 800_400
-    # sell 8000 lots at 10100 ticks x 10 = 808_000_000, fee 2 bps = 161_600
-    # flat (2+2 slippage + 5 safety) bps of the notional = 720_360
-    # edge before gas = 807_838_400 - 801_200_400 - 720_360 = 5_917_640 -> CU price capped at
-    # 2_000_000 -> gas 5000 + 400_000 lamports at 150 USDC = 60_750 micro-USDC
+    # Grid 4/8/12/16 SOL; the CEX holds 10 SOL, so 8 SOL is the grid's best and the exact
+    # search between its neighbours (8 and 12 SOL) finds the whole book, 10 SOL (the PnL is
+    # linear in size up to there).
+    # buy 10 SOL at 100.05 = 1_000_500_000, fee 10 bps = 1_000_500
+    # sell 10_000 lots at 10100 ticks x 10 = 1_010_000_000, fee 2 bps = 202_000
+    # flat (2+2 slippage + 5 safety) bps of the notional = 900_450
+    # edge before gas = 1_009_798_000 - 1_001_500_500 - 900_450 = 7_397_050 -> CU price capped
+    # at 2_000_000 -> gas 5000 + 400_000 lamports at 150 USDC = 60_750 micro-USDC
     expected = Opportunity(
         opportunity_id="SOL/USDC|buy_cex_sell_dex|binance:SOLUSDC>phoenix:MKT|1",
         pair="SOL/USDC",
         direction=BUY_CEX_SELL_DEX,
         buy_venue=CEX_ID,
         sell_venue=CLOB_ID,
-        size_base=8 * SOL,
-        buy_quote=800_400_000,
-        sell_quote=808_000_000,
-        spread_bps=7_600_000 * 10_000 / 800_400_000,
+        size_base=10 * SOL,
+        buy_quote=1_000_500_000,
+        sell_quote=1_010_000_000,
+        spread_bps=9_500_000 * 10_000 / 1_000_500_000,
         costs=CostBreakdown(
-            fees_cex_bps=800_400 * 10_000 / 800_400_000,
-            fees_dex_bps=161_600 * 10_000 / 800_400_000,
-            gas_bps=60_750 * 10_000 / 800_400_000,
+            fees_cex_bps=1_000_500 * 10_000 / 1_000_500_000,
+            fees_dex_bps=202_000 * 10_000 / 1_000_500_000,
+            gas_bps=60_750 * 10_000 / 1_000_500_000,
             slippage_bps=4.0,
             hedge_bps=0.0,
             safety_margin_bps=5.0,
         ),
         threshold_bps=opp.costs.total_bps,
         net_bps=opp.spread_bps - opp.costs.total_bps,
-        expected_pnl_quote=5_917_640 - 60_750,
-        # 4 SOL: edge 2_958_820 - gas 60_750 = 2_898_070; the step adds 2_958_820 on 400_200_000.
-        marginal_bps=2_958_820 * 10_000 / 400_200_000,
+        expected_pnl_quote=7_397_050 - 60_750,
+        # from the grid size below (8 SOL: edge 5_917_640 - gas 60_750), bps of the notional
+        # the 2 SOL added (200_100_000)
+        marginal_bps=(7_397_050 - 5_917_640) * 10_000 / 200_100_000,
         cu_price_micro_lamports=2_000_000,
         update_seq=0,
         ts_event_ns=0,
@@ -157,7 +159,7 @@ def test_buy_cex_sell_clob_opportunity_has_exact_size_amounts_and_costs() -> Non
     )
     assert opp == expected
     assert opp.costs.total_bps == pytest.approx(
-        10.0 + (161_600 + 60_750) * 10_000 / 800_400_000 + 9.0, abs=1e-9
+        10.0 + (202_000 + 60_750) * 10_000 / 1_000_500_000 + 9.0, abs=1e-9
     )
     assert eng.counters["signals"] == 1
 
@@ -166,15 +168,17 @@ def test_buy_clob_sell_cex_opportunity_has_exact_amounts() -> None:
     eng = PairEngine(make_params())
     eng.on_view(cex("101.00", "101.10"), 0)
     [opp] = eng.on_view(clob(10_000, 10_005), 0)
-    # buy 8 SOL at 100.05 on the CLOB: 8000 x 10005 x 10 = 800_400_000 (fee 160_080);
-    # sell 8 SOL at 101.00 on the CEX: 808_000_000, fee 808_000.
+    # buy 10 SOL (all the CEX bid holds) at 100.05 on the CLOB: 10_000 x 10005 x 10 =
+    # 1_000_500_000 (fee 200_100); sell 10 SOL at 101.00 on the CEX: 1_010_000_000, fee 1_010_000.
     assert opp.direction == BUY_DEX_SELL_CEX
     assert opp.opportunity_id == "SOL/USDC|buy_dex_sell_cex|phoenix:MKT>binance:SOLUSDC|1"
     assert (opp.buy_venue, opp.sell_venue) == (CLOB_ID, CEX_ID)
-    assert (opp.size_base, opp.buy_quote, opp.sell_quote) == (8 * SOL, 800_400_000, 808_000_000)
-    assert opp.costs.fees_cex_bps == 808_000 * 10_000 / 800_400_000
-    assert opp.costs.fees_dex_bps == 160_080 * 10_000 / 800_400_000
-    edge = (808_000_000 - 808_000) - (800_400_000 + 160_080) - 720_360
+    assert (opp.size_base, opp.buy_quote, opp.sell_quote) == (
+        10 * SOL, 1_000_500_000, 1_010_000_000
+    )
+    assert opp.costs.fees_cex_bps == 1_010_000 * 10_000 / 1_000_500_000
+    assert opp.costs.fees_dex_bps == 200_100 * 10_000 / 1_000_500_000
+    edge = (1_010_000_000 - 1_010_000) - (1_000_500_000 + 200_100) - 900_450
     assert opp.expected_pnl_quote == edge - 60_750
 
 
@@ -191,11 +195,11 @@ def test_perp_cex_leg_adds_hedge_cost_and_converts_usdt() -> None:
     )
     eng.on_view(perp, 0)
     [opp] = eng.on_view(clob(10_000, 10_005), 0)
-    # sell 8 SOL at 101.00 USDT = 808_000_000 micro-USDT = 807_192_000 micro-USDC (floored)
-    assert opp.sell_quote == 807_192_000
+    # sell 10 SOL at 101.00 USDT = 1_010_000_000 micro-USDT = 1_008_990_000 micro-USDC
+    assert (opp.size_base, opp.sell_quote) == (10 * SOL, 1_008_990_000)
     assert opp.costs.hedge_bps == pytest.approx(5.1, abs=1e-12)  # 5 bps close + 0.1/h x 1 h
-    # perp fee 5 bps of 808_000_000 = 404_000 micro-USDT -> 403_596 micro-USDC (rounded up)
-    assert opp.costs.fees_cex_bps == 403_596 * 10_000 / 800_400_000
+    # perp fee 5 bps of 1_010_000_000 = 505_000 micro-USDT -> 504_495 micro-USDC
+    assert opp.costs.fees_cex_bps == 504_495 * 10_000 / 1_000_500_000
 
 
 def test_no_signal_when_spread_is_below_costs() -> None:
@@ -276,8 +280,11 @@ def test_optimal_size_respects_the_notional_cap() -> None:
     eng = PairEngine(make_params(max_notional_quote=500 * 10**6))
     eng.on_view(clob(10_100, 10_110), 0)
     [opp] = eng.on_view(cex("99.90", "100.05"), 0)
-    assert opp.size_base == 4 * SOL  # 8 SOL would sell for 808 USDC > 500 USDC cap
-    assert opp.marginal_bps == opp.net_bps  # first grid step: marginal = average
+    # the grid's 8 SOL would sell for 808 USDC > 500 USDC cap; between 4 and 8 SOL the exact
+    # search finds the largest whole lot under the cap: 4.950 SOL sells for 499.95 USDC
+    # (4.951 SOL: 500.051 USDC)
+    assert (opp.size_base, opp.sell_quote) == (4_950_000_000, 499_950_000)
+    assert opp.marginal_bps > opp.net_bps  # past the 4 SOL grid size the gas is already paid
 
 
 def test_views_of_another_pair_are_counted_and_ignored() -> None:

@@ -86,10 +86,13 @@ def test_lazy_cex_legs_equal_the_pricing_curve_quotes(
     sizes = eng.grid(eng._lot(cex, dex))
     fee = eng.p.costs.cex_taker_fee_bps.get(cex.venue)
     fn = buy_base_curve if cex_buys else sell_base_curve
-    want = fn(cex, sizes, eng.p.base_decimals, eng.p.quote_decimals, cex_fee_bps=fee)
     got = best.buy if cex_buys else best.sell
-    assert got == want[best.grid_index]
+    # the chosen (exactly refined) size, priced by the public curve
+    [want] = fn(cex, [got.size_base], eng.p.base_decimals, eng.p.quote_decimals, cex_fee_bps=fee)
+    assert got == want
     if best.prev is not None:
         prev_leg = best.prev[0 if cex_buys else 1]
-        assert prev_leg[0] == want[best.grid_index - 1]
+        grid_want = fn(cex, sizes, eng.p.base_decimals, eng.p.quote_decimals, cex_fee_bps=fee)
+        assert prev_leg[0] in grid_want  # the grid size below the chosen one
+        assert prev_leg[0].size_base < got.size_base
         assert prev_leg == eng._point(prev_leg[0])
