@@ -38,6 +38,7 @@ is refused with rail `too_good_to_be_true` and flagged as a `HealthEvent` from `
 
 from __future__ import annotations
 
+from bisect import insort
 from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -48,6 +49,8 @@ from operators.events import HealthEvent, Opportunity, OrderIntent
 from operators.fixedpoint import bps_to_ppb
 
 MINUTE_NS = 60_000_000_000
+PRUNE_BEHIND_NS = 30 * MINUTE_NS
+"""How far behind the newest time seen the rolling budgets keep entries (cross-worker skew)."""
 KILL_SOURCE = "risk:kill_switch"
 """`HealthEvent.source` of the guard's own kill / re-arm events."""
 MANUAL_SOURCE = "control:manual"
@@ -278,8 +281,12 @@ class RiskGuard:
             s.feed_state[feed] = "resync"
         elif ev.status == "lag" and ev.value > self.p.max_slot_lag:
             s.feed_state[feed] = "lag"
-            self._kill(f"slot lag {ev.value:.0f} > {self.p.max_slot_lag} on {ev.source}", "feed",
-                       now, ev.ts_event_ns)
+            self._kill(
+                f"slot lag {ev.value:.0f} > {self.p.max_slot_lag} on {ev.source}",
+                "feed",
+                now,
+                ev.ts_event_ns,
+            )
         self._check_feeds(now)
         return self.take_events()
 
@@ -338,8 +345,9 @@ class RiskGuard:
         for src, since in s.feeds_down_since.items():
             if now_ns - since > p.feed_down_kill_ns:
                 state = s.feed_state.get(src, "down")
-                self._kill(f"feed {src} {state} for {(now_ns - since) / 1e6:.0f} ms", "feed",
-                           now_ns, since)
+                self._kill(
+                    f"feed {src} {state} for {(now_ns - since) / 1e6:.0f} ms", "feed", now_ns, since
+                )
                 break
         healthy = not s.feeds_down_since and not {"lag", "drift"} & set(s.feed_state.values())
         if not healthy:
@@ -361,10 +369,18 @@ class RiskGuard:
         s, p = self.s, self.p
         now = opp.ts_detect_ns
         self._check_feeds(now)
-        while s.window and now - s.window[0][0] > MINUTE_NS:
+        # Pairs on other workers reach this one key out of time order (a worker may run ahead in
+        # capture time), so the rolling budgets count by the entries' own times, (now - span,
+        # now], rather than by arrival: in time order this is the same as popping the front.
+        # Entries are dropped only well behind the newest time seen (PRUNE_BEHIND_NS).
+        newest = max(now, s.window[-1][0] if s.window else now)
+        horizon = newest - max(PRUNE_BEHIND_NS, p.open_order_ttl_ns)
+        while s.window and s.window[0][0] < horizon:
             s.window.popleft()
-        while s.open_orders and now - s.open_orders[0] > p.open_order_ttl_ns:
+        while s.open_orders and s.open_orders[0] < horizon:
             s.open_orders.popleft()
+        minute_used = sum(n for t, n in s.window if 0 <= now - t <= MINUTE_NS)
+        open_now = sum(1 for t in s.open_orders if 0 <= now - t <= p.open_order_ttl_ns)
         ratio = p.quote_usd_micro.get(opp.pair)
         num, den = ratio if ratio is not None else (0, 1)
         notional = max(opp.buy_quote, opp.sell_quote) * num // den
@@ -393,10 +409,10 @@ class RiskGuard:
             rail, reason = "spread_under_threshold", f"net {opp.net_bps:.2f} bps"
         elif notional > p.max_notional_usd_micro:
             rail, reason = "max_notional", f"{notional} > {p.max_notional_usd_micro}"
-        elif sum(n for _, n in s.window) + notional > p.max_notional_per_minute_usd_micro:
+        elif minute_used + notional > p.max_notional_per_minute_usd_micro:
             rail, reason = "max_notional_per_minute", "minute budget exhausted"
-        elif len(s.open_orders) + 2 > p.max_open_orders:
-            rail, reason = "max_open_orders", f"{len(s.open_orders)} open"
+        elif open_now + 2 > p.max_open_orders:
+            rail, reason = "max_open_orders", f"{open_now} open"
         else:
             for venue, signed in (
                 (opp.buy_venue, opp.buy_quote * num // den),
@@ -410,8 +426,9 @@ class RiskGuard:
             s.rejected += 1
             return decision, []
         s.accepted += 1
-        s.window.append((now, notional))
-        s.open_orders.extend((now, now))
+        insort(s.window, (now, notional))
+        insort(s.open_orders, now)
+        insort(s.open_orders, now)
         exp = s.exposure_usd_micro
         exp[opp.buy_venue] = exp.get(opp.buy_venue, 0) + opp.buy_quote * num // den
         exp[opp.sell_venue] = exp.get(opp.sell_venue, 0) - opp.sell_quote * num // den

@@ -159,6 +159,7 @@ def test_a_pair_without_a_usd_rate_is_rejected_not_guessed() -> None:
     d, intents = g.on_opportunity(_opp(pair="BONK/SOL"))
     assert (d.accepted, d.rail, intents) == (False, "unpriced_pair", [])
 
+
 # -- feed health and the kill switch's re-arm rule ---------------------------------------------
 
 MS = 1_000_000
@@ -180,8 +181,11 @@ def _h(source: str, status: str, ts: int, value: float = 0.0) -> HealthEvent:
 
 
 def test_solana_94ms_blip_down_resync_data_does_not_kill_for_the_rest_of_the_session() -> None:
-    g = _fed(max_notional_per_minute_usd_micro=10**15, max_open_orders=10**6,
-             max_exposure_usd_micro=10**15)
+    g = _fed(
+        max_notional_per_minute_usd_micro=10**15,
+        max_open_orders=10**6,
+        max_exposure_usd_micro=10**15,
+    )
     t0 = 10 * SEC
     # what the Solana feed says on a WS reconnect: the endpoint's events, the feed's events,
     # then data (the pool's view in sync again) -- and never a feed-level `up`
@@ -220,7 +224,10 @@ def test_binance_stall_of_10s_flagged_stale_within_budget_trips_the_kill_then_re
     assert g.on_health(_h("binance", "stale", t0 + 2 * SEC)) == []
     [kill] = g.on_health(_h("binance", "stale", t0 + 3 * SEC))
     assert (kill.status, kill.detail, kill.ts_recv_ns) == (
-        "kill", "feed binance stale for 2000 ms", t0 + 3 * SEC)
+        "kill",
+        "feed binance stale for 2000 ms",
+        t0 + 3 * SEC,
+    )
     for k in range(4, 10):
         assert g.on_health(_h("binance", "stale", t0 + k * SEC)) == []
     assert g.on_health(_h("binance", "up", t0 + 10 * SEC + 100 * MS)) == []  # books in sync
@@ -319,3 +326,25 @@ def test_sources_outside_the_feed_map_never_trip_the_kill() -> None:
     g.on_health(_h("rpc:ws:backup", "down", 0))  # the endpoint the feed failed over from
     g.on_health(_h("orca:P", "stale", 0))  # one quiet pool: its view is flagged, not the feed
     assert g.on_opportunity(_opp(ts=60 * SEC))[0].rail == "ok"
+
+
+def test_rolling_budgets_count_by_time_so_another_workers_pair_arriving_late_decides_the_same() -> (
+    None
+):
+    # Two workers: pair A's worker runs ahead in capture time, so the guard sees A's opportunity
+    # at 200 s before B's at 70 s. Entries more than a minute apart must not share a budget, as
+    # in time order: 4 USD per trade against a 6 USD minute budget (and open-order TTL 1 s).
+    params = _params(max_notional_per_minute_usd_micro=6_000_000_000)
+    late, early = _opp(ts=200 * SEC), _opp(ts=70 * SEC, buy=3_000_000_000)
+    in_order, out_of_order = RiskGuard(params), RiskGuard(params)
+    first = [in_order.on_opportunity(o)[0] for o in (early, late)]
+    second = [out_of_order.on_opportunity(o)[0] for o in (late, early)]
+    assert [d.accepted for d in first] == [True, True]
+    assert sorted((d.opportunity_id, d.accepted, d.rail) for d in second) == sorted(
+        (d.opportunity_id, d.accepted, d.rail) for d in first
+    )
+    # within one minute the budget still binds; which of the two it refuses depends on the
+    # order they reach the guard (the known limit of several workers, docs/architecture.md)
+    g = RiskGuard(params)
+    assert g.on_opportunity(_opp(ts=90 * SEC))[0].accepted
+    assert g.on_opportunity(_opp(ts=100 * SEC))[0].rail == "max_notional_per_minute"
