@@ -189,6 +189,31 @@ class DexExecutionSettings(_Model):
     blockhash_min_remaining_blocks: int = Field(default=40, ge=1, le=150)
     wsol_floor_lamports: int = Field(default=100_000_000, ge=0)  # top up below this
     wsol_target_lamports: int = Field(default=2_000_000_000, ge=1)  # ... back to this
+    # live execution (connectors/execution.py):
+    cu_limits: dict[str, int] = Field(
+        default_factory=lambda: {
+            "orca": 200_000, "raydium_clmm": 250_000, "phoenix": 200_000, "openbook": 300_000
+        }
+    )  # fmt: skip
+    """Per DEX venue: the swap transaction's compute unit limit (`gas.cu_limit` for others)."""
+    keypair_path: str = ""  # the sealed Solana keypair (`solarb keys keypair-new --out F`)
+    keypair_password: str | None = None  # its password: a keychain reference
+    unwind_slippage_bps: int = Field(default=100, ge=1, le=5000)
+    """Hedge / unwind orders: the limit is the filled leg's price moved this far against us."""
+    wsol_check_ms: int = Field(default=5_000, ge=100)  # how often the wSOL balance is looked at
+
+    @field_validator("cu_limits")
+    @classmethod
+    def _cu_limits_in_range(cls, v: dict[str, int]) -> dict[str, int]:
+        for venue, cu in v.items():
+            if not 1 <= cu <= 1_400_000:
+                raise ValueError(f"cu_limits.{venue} = {cu}: must be in [1, 1400000]")
+        return v
+
+    @field_validator("keypair_password")
+    @classmethod
+    def _password_is_ref(cls, v: str | None) -> str | None:
+        return None if v is None else SecretRef.parse(v)
 
     @model_validator(mode="after")
     def _floor_below_target(self) -> DexExecutionSettings:
