@@ -380,8 +380,11 @@ class ExecutionGateway:
             ts_recv_ns=self.clock_ns(), reason=why,
         )  # fmt: skip
         if r.status == "partial" and result.final:
-            # an IOC's unfilled rest is gone: the leg is over with what it filled
-            r = replace(r, status="cancelled", reason=f"IOC rest cancelled ({result.raw_status})")
+            # an IOC's unfilled rest is gone: the leg is over with what it filled. A final
+            # report is `filled` with its amount, as the paper venue reports a short fill (the
+            # legs close the leg on it, the journal readers count its cash)
+            r = replace(r, status="filled", reason=f"IOC partial, rest cancelled "
+                                                   f"({result.raw_status})")  # fmt: skip
         return r
 
     # -- DEX ----------------------------------------------------------------------------------
