@@ -3,6 +3,7 @@
     LiveExecStep ─► ExecOrder ─► ExecutionSink ─► ExecutionGateway (own asyncio thread)
                                                     ├─ CEX: OrderTransport per venue id
                                                     │       (signed IOC, query-before-resend)
+                                                    │       + UserStream (private orders)
                                                     └─ DEX: pool account ─► plan_swap ─►
                                                             build_swap_transaction ─► DexSender
     LiveExecStep ◄─ ExecutionReport / clock ◄─ ExecutionSource ◄─ gateway queue
@@ -13,6 +14,12 @@ back through a source merged into the same keyed step. The gateway owns every so
 aiohttp session for the CEX order transports, one `SolanaRpc` (every configured endpoint: the
 sender broadcasts to each healthy one), the `BlockhashRefresher` and the wSOL top-up check,
 all on one background event loop. `submit()` is thread-safe and never blocks the dataflow.
+
+The REST answer of an IOC order is its report. The account's private stream (when the venue
+has `private_ws_url`) runs beside it: after a reconnect it reconciles the orders still in
+flight by client id, its up/down are journaled as health, and when REST cannot tell an order's
+fate (state unknown after its queries) the stream's final update for that client id makes the
+gateway read the order's totals once more instead of reporting it lost.
 
 Idempotence: a client order id is derived from (opportunity, leg, attempt)
 (`connectors/cex/orders/ids.py`); a command whose id was already sent is never sent again
@@ -49,6 +56,13 @@ from connectors.cex.order_transport import (
 from connectors.cex.orders.common import Credentials, SymbolFilters, order_from_intent
 from connectors.cex.orders.ids import client_order_id
 from connectors.cex.orders.keys import load_credentials
+from connectors.cex.orders.updates import OrderUpdate
+from connectors.cex.user_stream import (
+    TrackedOrders,
+    UserStream,
+    reconcile_by_query,
+    stream_config,
+)
 from connectors.keypair import Signer, load_keypair
 from connectors.order_journal import OrderRecord
 from connectors.secrets import resolve_rpc, resolve_secret, resolve_url
@@ -60,7 +74,7 @@ from connectors.solana.swap_plan import SwapRequest
 from connectors.solana.transactions import build_swap_transaction
 from connectors.solana.wsol import WsolPolicy, build_top_up_transaction, wsol_account
 from operators.errors import ConfigError, ExecutionError, SolarbError
-from operators.events import ExecutionReport, OrderIntent
+from operators.events import ExecutionReport, HealthEvent, OrderIntent
 
 __all__ = [
     "ExecClock",
@@ -74,6 +88,10 @@ __all__ = [
 
 LegName = Literal["buy", "sell", "hedge"]
 NATIVE_MINT = "So11111111111111111111111111111111111111112"
+FINAL_UPDATES = ("fill", "cancel", "expire", "reject")
+MAX_REMEMBERED_UPDATES = 10_000
+STREAM_WAIT_S = 2.0
+"""How long an order REST could not resolve waits for the private stream's word on it."""
 CLOCK_EVERY_S = 0.1
 """How often the source emits an `ExecClock` (the leg machine's timeouts need a clock even
 when no market data arrives)."""
@@ -152,6 +170,11 @@ class ExecutionGateway:
         self.sender: DexSender | None = None
         self.missing_accounts: set[str] = set()
         self.wsol_top_ups = 0
+        self.streams: list[UserStream] = []
+        self.tracked: dict[str, TrackedOrders] = {}
+        self.final_updates: dict[str, OrderUpdate] = {}
+        """Client id -> the private stream's final update (bounded, oldest dropped first)."""
+        self.stream_updates = 0
         self._bg: list[asyncio.Task[None]] = []
 
     # -- lifecycle ----------------------------------------------------------------------------
@@ -224,8 +247,58 @@ class ExecutionGateway:
                 await t.sync_time()
                 self.transports[vid] = t
             self.filters[key] = await self.transports[vid].fetch_filters(m.symbol, m.market)
+        for vid, transport in sorted(self.transports.items()):
+            url = s.venues[vid].private_ws_url if vid in s.venues else ""
+            if url:
+                self._start_user_stream(vid, resolve_url(url), transport)
         if any(not venues.is_cex(m.market.venue) for m in self.markets.values()):
             await self._setup_dex()
+
+    def _start_user_stream(self, vid: str, url: str, transport: OrderTransport) -> None:
+        """The account's private order stream: fills as the venue pushes them, reconciled by
+        client id after every reconnect; its up/down go to the journal's health table."""
+        assert self._session is not None
+        tracked = self.tracked[vid] = TrackedOrders()
+        stream = UserStream(
+            vid, url, self._session, transport.creds, self._on_stream_item,
+            reconcile=reconcile_by_query(transport, tracked, self.clock_ns),
+            config=stream_config(self.settings), clock_ns=self.clock_ns,
+            offset_ns=transport.clock_offset_ns,
+        )  # fmt: skip
+        self.streams.append(stream)
+        self._bg.append(asyncio.ensure_future(self._run_stream(stream)))
+
+    async def _run_stream(self, stream: UserStream) -> None:
+        try:
+            await stream.run()
+        except ExecutionError as exc:  # a refused login: keys are wrong, retrying cannot help
+            self.errors.append(f"{stream.venue} private stream: {exc}")
+            now = self.clock_ns()
+            self._on_stream_item(HealthEvent(f"{stream.venue}:orders", "down", str(exc), now, now))
+
+    def _on_stream_item(self, item: OrderUpdate | HealthEvent) -> None:
+        if isinstance(item, HealthEvent):
+            self._emit(self.pairs[0], item)  # journal only (health table)
+            return
+        self.stream_updates += 1
+        tracked = self.tracked.get(item.venue)
+        if tracked is not None:
+            tracked.settle(item)
+        if item.kind in FINAL_UPDATES:
+            self.final_updates[item.client_order_id] = item
+            while len(self.final_updates) > MAX_REMEMBERED_UPDATES:
+                self.final_updates.pop(next(iter(self.final_updates)))
+
+    async def _stream_says_final(self, vid: str, cid: str) -> bool:
+        """Whether the private stream reports `cid` final within `STREAM_WAIT_S`."""
+        if vid not in self.tracked:
+            return False
+        deadline = time.monotonic() + STREAM_WAIT_S
+        while time.monotonic() < deadline:
+            if cid in self.final_updates:
+                return True
+            await asyncio.sleep(0.05)
+        return cid in self.final_updates
 
     async def _setup_dex(self) -> None:
         s = self.settings
@@ -263,6 +336,8 @@ class ExecutionGateway:
             self._bg.append(asyncio.ensure_future(self._wsol_loop()))
 
     async def _teardown(self) -> None:
+        for stream in self.streams:
+            stream.stop()
         for task in self._bg:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -364,12 +439,23 @@ class ExecutionGateway:
             base_decimals=p.base_decimals, quote_decimals=p.quote_decimals, tif="IOC",
             client_order_id=cid,
         )  # fmt: skip
+        tracked = self.tracked.get(transport.venue)
+        if tracked is not None:
+            tracked.track(filters, cid, i.side)
         try:
             result = await transport.place(filters, spec, ts_intent_ns=i.ts_intent_ns)
         except ExecutionError as exc:
             self._emit(p.name, *transport.take_records())
+            if exc.action == "query" and await self._stream_says_final(transport.venue, cid):
+                # REST could not tell, the private stream saw it end: read its totals once more
+                found = await transport.query(filters, cid)
+                if found is not None and found.final:
+                    self._emit(p.name, self._cex_report(found, i, filters, p, "by user stream"))
+                    return
             self._emit(p.name, rejection_report(i, exc, ts_recv_ns=self.clock_ns()))
             return
+        if tracked is not None:
+            tracked.orders.pop(cid, None)
         self._emit(p.name, *transport.take_records(), self._cex_report(result, i, filters, p, ""))
 
     def _cex_report(

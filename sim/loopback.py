@@ -38,6 +38,7 @@ from connectors.keypair import Signer
 from connectors.solana.orca import WHIRLPOOL_PROGRAM_ID as ORCA
 from connectors.solana.programs import associated_token_address
 from operators.errors import ConfigError
+from sim.cex_private import PRIVATE_PATHS
 from sim.cex_venues import ThreadedVenues, start_venues_in_thread
 from sim.dex_exec import encode_token_account
 from sim.simulate import MINT_DECIMALS, SPL_TOKEN_PROGRAM, USDC_MINT, sample_pubkey, spl_mint_bytes
@@ -131,6 +132,8 @@ class Loopback:
             key = f"SOLARB__VENUES__{venue.upper()}"
             out[f"{key}__WS_URL"] = json.dumps(v.ws_url(venue, "spot"))
             out[f"{key}__REST_URL"] = json.dumps(v.rest_url(venue))
+            if venue in PRIVATE_PATHS:
+                out[f"{key}__PRIVATE_WS_URL"] = json.dumps(v.private_url(venue))
         out["SOLARB__RPC__HTTP"] = json.dumps([n.http_url for n in self.standins])
         out["SOLARB__RPC__WS"] = json.dumps([n.ws_url for n in self.standins])
         out["SOLARB__RPC__FAILOVER_HTTP"] = '""'  # no public failover: 127.0.0.1 only

@@ -113,6 +113,10 @@ def test_live_loopback_with_faults_closes_every_leg_flat_with_no_duplicate_and_p
     )
     assert troubles
     assert "== solarb live summary" in proc.stdout
+    # the private order stream was dropped by the fault and came back (journaled health)
+    stream = [(h["status"]) for h in _rows(run_dir(tmp_path / "j"), "health")
+              if h["source"] == "binance:orders"]  # fmt: skip
+    assert stream[0] == "up" and "down" in stream and stream[-1] == "up"
 
 
 def test_live_loopback_without_faults_fills_both_legs_of_every_arb(tmp_path: Path) -> None:
