@@ -25,10 +25,13 @@ import pytest
 
 from config import load_settings
 from connectors.journal import read_table, run_dir
+from connectors.keypair import seal_keypair, write_keypair_file
 from engine.exec_step import pair_lot_base
 from replay.money import fill_cash, gas_quote, net_base
 from replay.report import summarize
-from sim.simulate import SAMPLE_MARKETS
+from sim.loopback import Loopback
+from sim.simulate import SAMPLE_MARKETS, SAMPLE_POOL
+from tests import env_keyring
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(180)]
 
@@ -131,37 +134,82 @@ def test_live_loopback_without_faults_fills_both_legs_of_every_arb(tmp_path: Pat
     assert all(t["status"] == "landed" and t["cu_limit"] == 200_000 for t in seen["txs"])
 
 
-def test_sigkill_mid_run_then_restart_sends_no_duplicate_order(tmp_path: Path) -> None:
-    """Killed hard mid-session, a rerun with the same recovery folder resumes its journal run
-    and never re-sends an order the first process sent (client ids are deterministic)."""
-    rec = tmp_path / "recovery"
-    argv = [
-        sys.executable, "-m", "cli.main", "--markets", str(SAMPLE_MARKETS), "live", "--loopback",
-        "--duration", "30", "--journal", str(tmp_path / "j"), "--report",
-        str(tmp_path / "r.md"), "--recovery-dir", str(rec), "--snapshot-interval", "1",
-    ]  # fmt: skip
-    proc = subprocess.Popen(
-        argv, cwd=ROOT, env={**os.environ, **ENV}, stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT, text=True,
-    )  # fmt: skip
+def test_sigkill_mid_trade_then_restart_resolves_the_order_by_query_and_never_resends(
+    tmp_path: Path,
+) -> None:
+    """The venues and stand-ins run in this process, so they outlive the engine: a `solarb
+    live` run (keys from a keychain handed over in memory, sealed keypair file) is killed with
+    SIGKILL while its CEX order is accepted but unanswered; the rerun with the same recovery
+    folder resumes the legs, asks the venue about that client id and closes them, and the venue
+    saw every client id once."""
+    loop = Loopback([SAMPLE_POOL], rpcs=2).start()
     try:
-        deadline = time.monotonic() + 60
-        journal = tmp_path / "j"
-        # wait until at least one order reached a venue, then kill without warning
-        while time.monotonic() < deadline:
-            runs = sorted(journal.glob("2*")) if journal.exists() else []
-            if runs and read_table(runs[-1], "orders") is not None:
-                break
-            time.sleep(0.25)
-        proc.send_signal(signal.SIGKILL)
-        proc.wait(10)
+        settings = loop.settings(None, SAMPLE_MARKETS)
+        keys = loop.trading(settings)
+        password = "loopback-keypair-password"
+        keypair = write_keypair_file(
+            tmp_path / "wallet.sealed",
+            seal_keypair(bytes(keys.signer.solders_keypair()), password, scrypt_n=2**10),
+        )
+        api_key, api_secret = "kill-test-key", "kill-test-secret"
+        assert loop.venues is not None
+        loop.venues.venues.desk("binance").add_account(api_key, api_secret)
+        env = {
+            **os.environ, **ENV, **loop.env(),
+            "PYTHON_KEYRING_BACKEND": "tests.env_keyring.EnvKeyring",
+            env_keyring.VAR: env_keyring.entries({
+                ("solarb", "binance_api_key"): api_key,
+                ("solarb", "binance_api_secret"): api_secret,
+                ("solarb-test", "keypair"): password,
+            }),
+            "SOLARB__DEX_EXECUTION__KEYPAIR_PATH": json.dumps(str(keypair)),
+            "SOLARB__DEX_EXECUTION__KEYPAIR_PASSWORD": '"keychain:solarb-test:keypair"',
+            # a longer order timeout widens the window in which the order is unanswered
+            "SOLARB__EXECUTION__ORDER_TIMEOUT_MS": "6000",
+        }  # fmt: skip
+        desk = loop.venues.venues.desk("binance")
+        desk.inject("timeout_after_accept", seconds=8.0)  # the first order: accepted, no answer
+        loop.start_scenario(80.0)
+        argv = [
+            sys.executable, "-m", "cli.main", "--markets", str(SAMPLE_MARKETS), "live",
+            "--skip-check", "--journal", str(tmp_path / "j"),
+            "--report", str(tmp_path / "r.md"), "--recovery-dir", str(tmp_path / "rec"),
+            "--snapshot-interval", "0.5",
+        ]  # fmt: skip
+        first = subprocess.Popen(
+            [*argv, "--duration", "60"], cwd=ROOT, env=env, stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT, text=True,
+        )  # fmt: skip
+        try:
+            deadline = time.monotonic() + 60
+            while not desk.stats.placements and time.monotonic() < deadline:
+                time.sleep(0.05)
+            assert desk.stats.placements, "no order reached the venue"
+            time.sleep(2.0)  # snapshots taken with the legs sent and the answer outstanding
+            first.send_signal(signal.SIGKILL)
+            first.wait(10)
+        finally:
+            if first.poll() is None:
+                first.kill()
+        (cid,) = desk.stats.placements
+        again = subprocess.run(
+            [*argv, "--duration", "12"], cwd=ROOT, env=env, capture_output=True, text=True,
+            timeout=120,
+        )  # fmt: skip
+        assert again.returncode == 0, again.stdout[-3000:] + again.stderr[-3000:]
+        assert "resuming run" in again.stdout
+        # the venue accepted every client id once: the killed order was never sent again
+        placed = Counter(desk.stats.placements)
+        assert placed[cid] == 1 and max(placed.values()) == 1
+        root = run_dir(tmp_path / "j")
+        legs = _rows(root, "legs")
+        last: dict[str, str] = {}
+        for row in sorted(legs, key=lambda r: r["ts_ns"]):
+            last[row["opportunity_id"]] = row["to_state"]
+        accepted = {d["opportunity_id"] for d in _rows(root, "decisions") if d["accepted"]}
+        assert {oid: last.get(oid) for oid in accepted} == {oid: "closed" for oid in accepted}
+        # the killed run's order was resolved by asking the venue about its client id
+        by_query = [f for f in _rows(root, "fills") if f["reason"] == "by query"]
+        assert [_extra(f)["client_order_id"] for f in by_query] == [cid]
     finally:
-        if proc.poll() is None:
-            proc.kill()
-    first = {o["client_order_id"] for o in _rows(run_dir(tmp_path / "j"), "orders")}
-    assert first
-    again = _live(tmp_path, "--recovery-dir", str(rec), "--snapshot-interval", "1")
-    assert again.returncode == 0, again.stdout[-3000:] + again.stderr[-3000:]
-    orders = _rows(run_dir(tmp_path / "j"), "orders")
-    placed = Counter(o["client_order_id"] for o in orders if not o["outcome"].startswith("error"))
-    assert [cid for cid, n in placed.items() if n > 1] == []
+        loop.stop()
