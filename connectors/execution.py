@@ -617,6 +617,11 @@ class _SinkPartition(StatelessSinkPartition[ExecOrder]):
         for order in items:
             self.gateway.submit(order)
 
+    def close(self) -> None:
+        # the sink ends only after the execution source has (its orders come from the step
+        # the source feeds), so nothing is left in flight: `python -m bytewax.run` ends here
+        self.gateway.close()
+
 
 class ExecutionSink(DynamicSink[ExecOrder]):
     """Hands the live step's orders to the gateway (one worker: the gateway is in-process)."""
