@@ -13,7 +13,14 @@ import time
 from pathlib import Path
 from typing import Any
 
-from connectors.control import clear_kill, read_kill, signal_engine, write_kill
+from connectors.control import (
+    clear_kill,
+    engine_pid,
+    read_kill,
+    request_arm,
+    signal_engine,
+    write_kill,
+)
 
 
 def _control_dir(args: argparse.Namespace) -> Path:
@@ -35,12 +42,18 @@ def cmd_kill(args: argparse.Namespace) -> int:
 
 
 def cmd_arm(args: argparse.Namespace) -> int:
-    """Lift the manual kill (other kills keep their own rules); exit 0, or 1 if none held."""
+    """Lift the manual kill, or ask the running engine to re-arm; exit 1 if neither applies."""
     d = _control_dir(args)
     flag = clear_kill(d)
     if flag is None:
-        print(f"solarb arm: no manual kill in force in {d}")
-        return 1
+        # the running engine may hold kills only an explicit arm clears (fill risk): ask it
+        if engine_pid(d) is None:
+            print(f"solarb arm: no manual kill in force in {d}, and no engine running")
+            return 1
+        request_arm(d, time.time_ns())
+        pid = signal_engine(d)
+        print(f"solarb arm: no manual kill in force in {d}; re-arm requested of engine pid {pid}")
+        return 0
     pid = signal_engine(d)
     where = f"engine pid {pid} signalled" if pid is not None else "no engine running"
     print(f"solarb arm: manual kill ({flag.reason!r}) lifted; {where}")
@@ -61,6 +74,6 @@ def add_control_parsers(sub: Any) -> None:
     k.add_argument("--status", action="store_true", help="only print whether a kill is in force")
     k.add_argument("--control-dir", help="default: engine.control_dir")
     k.set_defaults(func=lambda a: cmd_kill_status(a) if a.status else cmd_kill(a))
-    a = sub.add_parser("arm", help="lift a manual kill made by `solarb kill`")
+    a = sub.add_parser("arm", help="lift a manual kill, or re-arm the running engine (fill risk)")
     a.add_argument("--control-dir", help="default: engine.control_dir")
     a.set_defaults(func=cmd_arm)

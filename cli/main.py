@@ -35,10 +35,10 @@ def cmd_replay(args: argparse.Namespace) -> int:
     from cli.runner import journal_settings, recovery_run_id, run_flow, run_options
     from connectors.journal import check_run_id, new_run_id
     from flows.replay import build_flow
-    from flows.replay import replay_progress as flow_progress
     from flows.stopping import GracefulStop
     from replay.html_report import html_path
     from replay.report import summarize, summary_lines, write_report
+    from replay.source import progress_of as flow_progress
     from sim.simulate import ensure_sample
 
     stop = threading.Event()

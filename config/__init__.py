@@ -165,6 +165,15 @@ class RiskSettings(_Model):
     # issue 13 rails: a gross spread above this is refused as too good to be true
     max_spread_bps: int = Field(default=300, ge=1)
     max_clock_drift_ms: int = Field(default=1000, ge=1)  # venue clock vs ours: kill above this
+    # issue 12 item 3: leg limits from the edge; both legs at their limits lose at most this
+    give_up_bps: float = Field(default=1.0, ge=0, le=100)
+    # fill risk (operators/fill_risk.py, per pair where the fills are): kills held until `arm`
+    max_daily_loss_usd: Decimal = Field(default=Decimal("500"), gt=0)  # realised, UTC day
+    max_slippage_p95_bps: float = Field(default=20.0, ge=0)  # per venue, vs decision price
+    slippage_kill_window_fills: int = Field(default=200, ge=1)  # rolling window per venue
+    slippage_kill_min_fills: int = Field(default=20, ge=1)  # fills before the p95 may kill
+    max_dex_failures: int = Field(default=3, ge=1)  # failed DEX transactions in the window
+    dex_failure_window_ms: int = Field(default=60_000, ge=1)
 
 
 class ExecutionSettings(_Model):

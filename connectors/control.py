@@ -5,12 +5,16 @@ Layout of `engine.control_dir`:
     kill        JSON {"reason": str, "requested_ns": int}: present = a manual kill is in force.
                 Written by `solarb kill` (atomically), removed only by `solarb arm`, so a kill
                 outlives the run that saw it: a restart reads it and starts disarmed.
+    arm         JSON {"requested_ns": int}: `solarb arm` with no manual kill held, while an
+                engine runs: a re-arm request (fill-risk kills, guard kills waiting for a
+                `rearm`). The engine removes it when read; one found at start-up is dropped.
     engine.pid  the pid of the running engine whose `ControlSource` installed the SIGUSR1
                 handler; `solarb kill` / `arm` signal it so it reads the directory at once
                 rather than at its next poll (`engine.control_poll_ms`).
 
 `ControlSource` is a one-partition Bytewax input emitting `HealthEvent`s from `MANUAL_SOURCE`:
-`kill` when the flag file appears (or is there at start-up), `rearm` when it goes. Every read
+`kill` when the flag file appears (or is there at start-up), `rearm` when it goes or an arm
+request is read. Every read
 also emits a `tick` from `TICK_SOURCE`: the risk guard's clock is its events' own, so without a
 tick a feed that went silent would trip the kill only at the next event (a heartbeat, up to a
 second late); ticks reach the guard only, never the journal. Timestamps are wall-clock
@@ -40,6 +44,7 @@ from operators.risk import MANUAL_SOURCE
 TICK_SOURCE = "control:tick"
 """`HealthEvent.source` of the guard's clock ticks (`status="tick"`); not journaled."""
 KILL_FILE = "kill"
+ARM_FILE = "arm"
 PID_FILE = "engine.pid"
 
 
@@ -68,6 +73,24 @@ def read_kill(control_dir: Path) -> KillFlag | None:
         return KillFlag(str(data["reason"]), int(data["requested_ns"]))
     except (ValueError, KeyError, TypeError) as exc:
         raise ConfigError(f"control: malformed kill flag {path}: {exc}") from exc
+
+
+def request_arm(control_dir: Path, requested_ns: int) -> None:
+    """Ask the running engine to re-arm (no manual kill held): its fill-risk kills, and guard
+    kills that wait for a `rearm` (atomic rename; the engine removes the request once read)."""
+    control_dir.mkdir(parents=True, exist_ok=True)
+    tmp = control_dir / f".{ARM_FILE}.{os.getpid()}.tmp"
+    tmp.write_text(json.dumps({"requested_ns": requested_ns}))
+    os.replace(tmp, control_dir / ARM_FILE)
+
+
+def take_arm(control_dir: Path) -> bool:
+    """Whether an arm request was waiting (it is removed: one request, one `rearm`)."""
+    try:
+        (control_dir / ARM_FILE).unlink()
+    except FileNotFoundError:
+        return False
+    return True
 
 
 def write_kill(control_dir: Path, reason: str, requested_ns: int) -> KillFlag:
@@ -143,10 +166,15 @@ class ControlPartition(StatefulSourcePartition[HealthEvent, None]):
         flag = read_kill(self.dir)
         out: list[HealthEvent] = []
         now_ns = time.time_ns()
+        # an arm request left from before this engine started is dropped unread: a restart
+        # stays disarmed until someone arms the engine that is running
+        armed = take_arm(self.dir) and not self.first and flag is None
         if flag is not None and flag != self.seen:
             out.append(HealthEvent(MANUAL_SOURCE, "kill", flag.reason, flag.requested_ns, now_ns))
         elif flag is None and self.seen is not None:
             out.append(HealthEvent(MANUAL_SOURCE, "rearm", "solarb arm", now_ns, now_ns))
+        elif armed:
+            out.append(HealthEvent(MANUAL_SOURCE, "rearm", "solarb arm (request)", now_ns, now_ns))
         self.seen, self.first = flag, False
         out.append(HealthEvent(TICK_SOURCE, "tick", "", now_ns, now_ns))
         return out

@@ -117,7 +117,9 @@ def row_id(record: Any) -> str:
         # one row per signed transaction sent: its signature is its identity
         return f"tx:{record.signature}"
     if isinstance(record, KillRecord):
-        return f"kill:{record.cause}@{record.tripped_ns}"
+        # a fill-risk kill names its pair: two pairs may trip the same cause at one instant
+        scope = f"|{record.scope}" if record.scope else ""
+        return f"kill:{record.cause}@{record.tripped_ns}{scope}"
     raise ConfigError(f"journal: no row id for a {type(record).__name__}")
 
 

@@ -70,7 +70,8 @@ class LiveExecStep:
         self.intents: dict[str, OrderIntent] = {}
         self.risk_hooks: list[RiskHook] = []
         """Per-report risk (operators/fill_risk.py plugs in here): its output is journaled."""
-        self.counters: dict[str, int] = {"orders": 0, "reports": 0, "queries": 0}
+        self.counters: dict[str, int] = {"orders": 0, "reports": 0, "queries": 0,
+                                         "cancels_moot": 0}  # fmt: skip
 
     def on_item(self, keyed: tuple[str, Any]) -> list[Any]:
         """One (pair, item): an intent, an opportunity, a report or a clock tick."""
@@ -128,6 +129,11 @@ class LiveExecStep:
     def _orders(self, cmds: list[LegCommand]) -> list[Any]:
         out: list[Any] = []
         for c in cmds:
+            if c.kind == "cancel":
+                # an IOC order never rests and a sent transaction cannot be recalled: the leg's
+                # report still comes, and the legs flatten what it filled
+                self.counters["cancels_moot"] += 1
+                continue
             cu = self.cu_price.get(c.opportunity_id, self.floor_cu_price)
             if c.kind in ("send", "query") and not c.intent_id.endswith(FLATTENING):
                 known = self.intents[c.intent_id]

@@ -31,6 +31,7 @@ from engine.steps import (
     RISK_KEY,
     UNROUTED,
     VIEW_TYPES,
+    PairControl,
     PairStep,
     PaperStep,
     RiskStep,
@@ -38,6 +39,7 @@ from engine.steps import (
     stateful,
 )
 from operators.events import ExecutionReport, HealthEvent, Opportunity, OrderIntent, RawFrame
+from operators.risk import MANUAL_SOURCE
 
 
 @dataclass(frozen=True)
@@ -108,7 +110,19 @@ def build_graph(
     journal_parts = [opps, intent_split.trues, intent_split.falses, opp_split.falses, unrouted]
     if paper:
         intents_by_pair = op.key_on("intents_by_pair", intents, lambda i: i.pair)
-        paper_in = op.merge("paper_in", views, intents_by_pair)
+        paper_streams: list[Stream[tuple[str, Any]]] = [views, intents_by_pair]
+        if health is not None:
+            # `solarb kill` / `arm` reach every pair's fill risk and legs too (replay has no
+            # control source: its paper steps see none, and stay deterministic)
+            names = [p.name for p in settings.pairs]
+
+            def to_paper(ev: HealthEvent) -> list[tuple[str, PairControl]]:
+                if ev.source != MANUAL_SOURCE:
+                    return []
+                return [(p, PairControl(p, ev)) for p in names]
+
+            paper_streams.append(op.flat_map("control_to_paper", health, to_paper))
+        paper_in = op.merge("paper_in", *paper_streams)
         fills = op.key_rm(
             "fills",
             stateful("paper_venue", paper_in, lambda x: PaperStep(settings, x.pair)),

@@ -18,6 +18,8 @@ from connectors import venues
 from connectors.solana.sources import FEED_SOURCE
 from operators.costs import CostParams, GasParams
 from operators.errors import ConfigError
+from operators.fill_risk import FillRiskParams
+from operators.fixedpoint import bps_to_ppb
 from operators.risk import (
     RiskParams,
     quote_to_usd_micro_ratio,
@@ -179,4 +181,20 @@ def risk_params(settings: Settings) -> RiskParams:
         feed_of=feed_of_sources(settings),
         max_spread_bps=r.max_spread_bps,
         max_clock_drift_ns=r.max_clock_drift_ms * NS_PER_MS,
+        give_up_ppb=bps_to_ppb(r.give_up_bps),
+    )
+
+
+def fill_risk_params(settings: Settings) -> FillRiskParams:
+    """Fill-risk thresholds from `[risk]` (micro-USD, ppb), each pair's quote -> micro-USD."""
+    r = settings.risk
+    return FillRiskParams(
+        max_daily_loss_usd_micro=usd_micro(r.max_daily_loss_usd),
+        max_slippage_p95_ppb=bps_to_ppb(r.max_slippage_p95_bps),
+        slippage_window=r.slippage_kill_window_fills,
+        slippage_min_fills=r.slippage_kill_min_fills,
+        max_dex_failures=r.max_dex_failures,
+        dex_failure_window_ns=r.dex_failure_window_ms * NS_PER_MS,
+        max_exposure_usd_micro=usd_micro(r.max_exposure_usd),
+        quote_usd_micro=risk_params(settings).quote_usd_micro,
     )

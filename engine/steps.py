@@ -3,7 +3,8 @@
 - `PairStep` (keyed per pair): every market of the pair (CEX book / CLMM pool / CLOB market
   state, engine/markets.py) and the pair's spread engine (`operators.spread.PairEngine`).
 - `RiskStep` (one key): the risk guard (`operators.risk.RiskGuard`).
-- `PaperStep` (keyed per pair): the paper venue (`operators.paper.PaperVenue`).
+- `PaperStep` (keyed per pair): the paper venue (`operators.paper.PaperVenue`), the legs
+  (`operators.legs.LegMachine`) and the fill risk (`operators.fill_risk.FillRisk`).
 
 `stateful()` adapts them to Bytewax's `StatefulLogic`; their `snapshot()` is a deep, picklable
 copy (Bytewax forbids handing out the live object, and recovery pickles it).
@@ -14,7 +15,7 @@ from __future__ import annotations
 import pickle
 import time
 from collections.abc import Callable
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 import bytewax.operators as op
@@ -25,13 +26,14 @@ from connectors import venues
 from connectors.journal import CounterRecord
 from connectors.solana.sources import FEED_SOURCE
 from engine.markets import CexMarketState, MarketState, build_market_state
-from engine.params import risk_params, spread_params_from_settings
+from engine.params import fill_risk_params, risk_params, spread_params_from_settings
 from engine.router import Router
 from operators.events import ExecutionReport, HealthEvent, OrderIntent
+from operators.fill_risk import FillRisk
 from operators.latency import DelayDist, LatencyModel, VenueDelays
 from operators.legs import LegCommand, LegMachine, LegPolicy
 from operators.paper import PaperVenue
-from operators.risk import RiskGuard
+from operators.risk import NOTHING_RESTING, KillRecord, RiskGuard
 from operators.spread import PairEngine
 from operators.views import CexBookView, ClmmView, ClobView
 
@@ -190,19 +192,39 @@ def paper_latency_model(settings: Settings) -> LatencyModel | None:
     return LatencyModel(settings.paper.seed, venues)
 
 
+@dataclass(frozen=True, slots=True)
+class PairControl:
+    """A `solarb kill` / `arm` event (`control:manual`) addressed to one pair's paper step."""
+
+    pair: str
+    event: HealthEvent
+
+
+FILL_RISK_SOURCE = "risk:fill_risk"
+"""`HealthEvent.source` of a paper step's fill-risk kill / re-arm (detail: the pair first)."""
+
+
 class PaperStep:
-    """The paper venue and the legs' state machine of one pair, in one keyed step.
+    """The paper venue, the legs' state machine and the fill risk of one pair, in one keyed step.
 
     A Bytewax graph has no cycles, so the leg machine (operators/legs.py) and the venue that
     answers its orders live together: the guard's two intents start an opportunity's legs, the
     machine's `send` / `unwind` commands become paper orders, the paper fills go back to the
     machine, and views move its clocks (timeouts). Out come the fills and the leg transitions
     (the journal's `fills` and `legs` tables).
+
+    Fill risk (operators/fill_risk.py) sees every order sent and every report here. A kill it
+    trips is journaled (`kills`, scope = the pair; a `risk:fill_risk` health event), flattens
+    the open legs (`LegMachine.on_kill`) and refuses every new opportunity of the pair (each
+    intent answered by a `rejected` report naming the kill) until `solarb arm` (the
+    `control:manual` `rearm` event, routed here as a `PairControl`); a `solarb kill` flattens
+    the open legs too. The state pickles with the step: a restart stays disarmed.
     """
 
     def __init__(self, settings: Settings, pair: str) -> None:
         p = settings.pair(pair)
         e = settings.engine
+        self.pair = pair
         self.venue = PaperVenue(
             p.base_decimals,
             p.quote_decimals,
@@ -214,6 +236,7 @@ class PaperStep:
         self.dex_markets = frozenset(
             m.market_id for m in p.markets if not venues.is_cex(m.venue)
         )
+        self.risk = FillRisk(fill_risk_params(settings), self.dex_markets, scope=pair)
         self.waiting: dict[str, OrderIntent] = {}
         """The first intent of an opportunity until its twin arrives (keyed by opportunity)."""
         self.intents: dict[str, OrderIntent] = {}
@@ -222,6 +245,8 @@ class PaperStep:
     def on_item(self, item: Any) -> list[Any]:
         if isinstance(item, OrderIntent):
             return self._on_intent(item)
+        if isinstance(item, PairControl):
+            return self._on_control(item.event)
         out: list[Any] = list(self.venue.on_view(item))
         cmds, moves = self.legs.on_tick(item.ts_recv_ns)
         return self._reports(out) + list(moves) + self._run(cmds)
@@ -235,41 +260,97 @@ class PaperStep:
             self.waiting[intent.opportunity_id] = intent
             return []
         buy, sell = (twin, intent) if twin.side == "buy" else (intent, twin)
+        refused = self.risk.refuses(buy) or self.risk.refuses(sell)
+        if refused:
+            return [_refusal(buy, refused), _refusal(sell, refused)]
         self.intents[buy.intent_id], self.intents[sell.intent_id] = buy, sell
         cmds, moves = self.legs.on_intents(buy, sell, self.dex_markets, intent.ts_intent_ns)
         return list(moves) + self._run(cmds)
+
+    def _on_control(self, ev: HealthEvent) -> list[Any]:
+        now = ev.ts_recv_ns
+        if ev.status == "rearm":
+            if self.risk.on_arm(now):
+                return [HealthEvent(FILL_RISK_SOURCE, "up", f"{self.pair}: {ev.detail}", now, now)]
+            return []
+        if ev.status == "kill":
+            cmds, moves = self.legs.on_kill(now)
+            return list(moves) + self._run(cmds)
+        return []
 
     def _run(self, cmds: list[LegCommand]) -> list[Any]:
         """Turn the machine's commands into paper orders (their fills feed the machine)."""
         out: list[Any] = []
         for c in cmds:
-            if c.kind == "query":
-                continue  # the paper venue answers every order: nothing is ever unknown
+            if c.kind in ("query", "cancel"):
+                # the paper venue answers every order, and its IOC orders never rest: nothing
+                # is ever unknown, and nothing is left to cancel
+                continue
             known = self.intents.get(c.intent_id)
             if known is not None and c.kind == "send":
                 order = replace(known, size_base=c.size_base, ts_intent_ns=c.ts_ns)
                 legs = self.legs.open.get(c.opportunity_id)
                 if legs is not None:  # a twin cut to its first leg's fill: its scaled limit
                     leg = legs.buy if c.side == "buy" else legs.sell
-                    order = replace(order, limit_quote=leg.intent.limit_quote)
+                    order = replace(
+                        order,
+                        limit_quote=leg.intent.limit_quote,
+                        predicted_quote=leg.intent.predicted_quote,
+                    )
             else:
                 # hedge / unwind: get flat at the market (no limit), on the command's market
                 limit = 2**62 if c.side == "buy" else 0
                 order = OrderIntent(
                     c.intent_id, c.opportunity_id, c.venue, c.market_id, c.side, c.size_base,
-                    limit, c.ts_ns, c.ts_ns, c.ts_ns, known.pair if known else "",
+                    limit, c.ts_ns, c.ts_ns, c.ts_ns, known.pair if known else self.pair,
                 )  # fmt: skip
+            self.risk.on_intent(order)
             out += self._reports(list(self.venue.on_intent(order)))
         return out
 
     def _reports(self, reports: list[ExecutionReport]) -> list[Any]:
-        """Journal each fill and feed it to the legs (at its fill time)."""
+        """Journal each fill, feed it to the fill risk and the legs (at its fill time)."""
         out: list[Any] = []
         for r in reports:
             out.append(r)
-            cmds, moves = self.legs.on_report(replace(r, ts_recv_ns=r.ts_fill_ns))
+            at_fill = replace(r, ts_recv_ns=r.ts_fill_ns)
+            kills = self.risk.on_report(at_fill)
+            cmds, moves = self.legs.on_report(at_fill)
             out += list(moves)
             out += self._run(cmds)
+            if kills:
+                out += self._on_kill(kills, at_fill.ts_recv_ns)
         return out
 
+    def _on_kill(self, kills: list[KillRecord], now: int) -> list[Any]:
+        """A fill-risk trip: journal it, flatten what is open."""
+        cmds, moves = self.legs.on_kill(now)
+        on_wire = sum(1 for c in cmds if c.kind == "cancel")
+        cancelled = (
+            f"{on_wire} order(s) on the wire, none resting (paper IOC)" if on_wire
+            else NOTHING_RESTING
+        )  # fmt: skip
+        out: list[Any] = [replace(k, cancelled=cancelled) for k in kills]
+        out += [
+            HealthEvent(FILL_RISK_SOURCE, "kill", f"{self.pair}: {k.cause}: {k.reason}", now, now)
+            for k in kills
+        ]
+        return out + list(moves) + self._run(cmds)
 
+
+def _refusal(intent: OrderIntent, reason: str) -> ExecutionReport:
+    """The report of a leg refused before it started: nothing sent, the reason journaled."""
+    return ExecutionReport(
+        intent_id=intent.intent_id,
+        opportunity_id=intent.opportunity_id,
+        venue=intent.venue,
+        side=intent.side,
+        status="rejected",
+        filled_base=0,
+        quote_amount=0,
+        fee_quote=0,
+        reason=f"refused: {reason}",
+        ts_event_ns=intent.ts_event_ns,
+        ts_recv_ns=intent.ts_recv_ns,
+        ts_fill_ns=intent.ts_intent_ns,
+    )

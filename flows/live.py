@@ -34,8 +34,8 @@ from connectors.execution import ExecutionGateway, ExecutionSink, ExecutionSourc
 from connectors.otel import run_scope
 from engine.graph import build_graph
 from engine.live_inputs import UNBOUNDED, Bounds, bounds_from_env, live_inputs
+from engine.sinks import journal_sink
 from flows.paper import LiveFlow
-from flows.replay import journal_sink
 from flows.tracing import attach_tracing
 
 

@@ -30,7 +30,7 @@ from connectors.cex.transport import TransportConfig
 from connectors.otel import run_scope
 from engine.graph import build_graph
 from engine.live_inputs import UNBOUNDED, Bounds, LiveHandles, bounds_from_env, live_inputs
-from flows.replay import journal_sink
+from engine.sinks import journal_sink
 from flows.tracing import attach_tracing
 
 

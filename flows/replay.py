@@ -24,13 +24,13 @@ from bytewax.dataflow import Dataflow
 
 from config import Settings, load_settings
 from connectors.capture import validate_capture
-from connectors.journal import JournalSink
 from connectors.otel import TraceConfig, capture_scope
 from engine.graph import build_graph
 from engine.router import replay_partitioning
+from engine.sinks import journal_sink
 from flows.tracing import attach_tracing
 from operators.errors import ConfigError
-from replay.source import ReplayProgress, ReplaySource
+from replay.source import ReplaySource
 
 
 def build_flow(
@@ -50,7 +50,7 @@ def build_flow(
     Every capture is validated first (FeedError naming the file), so a bad capture fails before
     the journal is touched. Setting `stop` ends the replay early with every sink closed.
     Traces go out when `trace` (default: `[telemetry]` + OTEL_* variables) is enabled.
-    With `progress`, the source counts frames for a display: `replay_progress(flow)`.
+    With `progress`, the source counts frames for a display: `replay.source.progress_of(flow)`.
     """
     for c in captures:
         validate_capture(c)
@@ -67,30 +67,6 @@ def build_flow(
     op.output("journal", out.journal, journal_sink(settings, journal_dir, run_id))
     attach_tracing(out.journal, settings, capture_scope(captures), cfg=trace)
     return flow
-
-
-def replay_progress(flow: Dataflow) -> ReplayProgress | None:
-    """The frame counter of a replay flow built with `progress=True` (else None)."""
-    for step in flow.substeps:
-        source = getattr(step, "source", None)
-        if isinstance(source, ReplaySource):
-            return source.progress
-    return None
-
-
-def journal_sink(
-    settings: Settings, journal_dir: Path, run_id: str | None, *, rotate_daily: bool = False
-) -> JournalSink:
-    """The journal sink of a run, flushing as often as `[engine]` says; live runs rotate their
-    part files per UTC day (docs/journal.md)."""
-    e = settings.engine
-    return JournalSink(
-        journal_dir,
-        run_id,
-        flush_rows=e.journal_flush_rows,
-        flush_ms=e.journal_flush_ms,
-        rotate_daily=rotate_daily,
-    )
 
 
 def _from_env() -> Dataflow:

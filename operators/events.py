@@ -13,6 +13,7 @@ from typing import Literal
 
 MarketKind = Literal["spot", "perp"]
 Side = Literal["buy", "sell"]
+TimeInForce = Literal["ioc", "fok"]
 Level = tuple[Decimal, Decimal]
 """One L2 level: (price, quantity) in the venue's human units."""
 FIXED_SCALE = 10**18
@@ -213,11 +214,24 @@ class OrderIntent:
     ts_recv_ns: int
     ts_intent_ns: int
     pair: str = ""
+    predicted_quote: int = 0
+    """What the opportunity priced this leg at for `size_base` (quote base units, the pair's
+    quote currency) when the guard decided; 0 for hedges and unwinds (no prediction)."""
+    time_in_force: TimeInForce = "ioc"
+    """`ioc`: fill what the book holds at the limit, the rest expires; `fok`: all or nothing."""
 
 
 @dataclass(frozen=True, slots=True)
 class ExecutionReport:
-    """A fill (or reject) of one intent; amounts in base units, `fee_quote` in quote base units."""
+    """A fill (or reject) of one intent; amounts in base units, `fee_quote` in quote base units.
+
+    An IOC that fills part of its size is reported as `partial` (what filled) followed by
+    `cancelled` (the remainder expired, nothing filled), as the venues' own streams say it.
+    `predicted_quote` is the decision-time price of `filled_base` (the intent's
+    `predicted_quote` pro rata), `slippage_ppb` the realised price's distance from it in parts
+    per billion, positive = worse for us (integer: it decides the slippage kill);
+    `slippage_bps` is its float view for reports. Both 0 when there is no prediction.
+    """
 
     intent_id: str
     opportunity_id: str
@@ -232,3 +246,6 @@ class ExecutionReport:
     ts_recv_ns: int
     ts_fill_ns: int
     extra: dict[str, str] = field(default_factory=dict)
+    predicted_quote: int = 0
+    slippage_ppb: int = 0
+    slippage_bps: float = 0.0

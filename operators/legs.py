@@ -25,7 +25,7 @@ base units and quote base units (integers).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Literal
 
 from operators.errors import ExecutionError
@@ -36,7 +36,7 @@ LegsState = Literal[
     "unwound", "closed",
 ]  # fmt: skip
 LegOrder = Literal["dex_first", "both"]
-CommandKind = Literal["send", "hedge", "unwind", "query"]
+CommandKind = Literal["send", "hedge", "unwind", "query", "cancel"]
 HEDGE_SUFFIX = "/hedge"
 UNWIND_SUFFIX = "/unwind"
 FLATTENING = (HEDGE_SUFFIX, UNWIND_SUFFIX)
@@ -182,6 +182,36 @@ class LegMachine:
             leg.done = True
         return self._after_leg(legs, leg, now)
 
+    def on_kill(self, now_ns: int) -> tuple[list[LegCommand], list[LegTransition]]:
+        """A kill: no leg not yet sent is ever sent, what rests is cancelled, and every net
+        position is hedged or unwound by the policy (`hedge_markets`, else unwind).
+
+        Planned opportunities close; a `dex_first` twin waiting for its DEX leg is dropped, so a
+        filled DEX leg is flattened instead of completed; legs on the wire get a `cancel` (an
+        IOC or a sent transaction cannot be recalled: its report still comes and is flattened
+        when it does). Hedges and unwinds already running go on.
+        """
+        cmds: list[LegCommand] = []
+        moves: list[LegTransition] = []
+        for legs in list(self.open.values()):
+            if legs.state == "planned":
+                moves.append(self._close(legs, "kill: nothing sent", now_ns))
+                continue
+            if legs.state != "sent":
+                continue
+            for x in legs.legs():
+                if not x.sent:
+                    x.sent = x.done = True  # dropped by the kill: never on the wire, no fill
+                elif not x.done:
+                    i = x.intent
+                    cmds.append(LegCommand("cancel", legs.opportunity_id, i.venue, i.market_id,
+                                           i.side, i.size_base, i.intent_id, now_ns))  # fmt: skip
+            if legs.buy.done and legs.sell.done:
+                c, m = self._settle(legs, now_ns)
+                cmds += c
+                moves += m
+        return cmds, moves
+
     def on_tick(self, now_ns: int) -> tuple[list[LegCommand], list[LegTransition]]:
         """Fire the timeouts due at `now_ns` (event time)."""
         cmds: list[LegCommand] = []
@@ -211,6 +241,13 @@ class LegMachine:
             return [self._send(legs, twin, now)], []
         if not (buy.done and sell.done):
             return [], []
+        return self._settle(legs, now)
+
+    def _settle(
+        self, legs: OpportunityLegs, now: int
+    ) -> tuple[list[LegCommand], list[LegTransition]]:
+        """Both legs final: close flat, or hedge / unwind the net position."""
+        buy, sell = legs.legs()
         if legs.net_base == 0 and buy.filled_base > 0:
             return [], [
                 self._move(legs, "filled", "both legs filled", now),
@@ -317,10 +354,10 @@ class LegMachine:
 
 def _resized(i: OrderIntent, size_base: int) -> OrderIntent:
     """The twin leg cut down to what the first leg filled (its limit scaled pro rata, rounded
-    in the venue's favour so the limit never loosens)."""
+    in the venue's favour so the limit never loosens; its predicted price pro rata too)."""
     if i.side == "buy":
         limit = i.limit_quote * size_base // i.size_base
     else:
         limit = -(-i.limit_quote * size_base // i.size_base)
-    return OrderIntent(i.intent_id, i.opportunity_id, i.venue, i.market_id, i.side, size_base,
-                       limit, i.ts_event_ns, i.ts_recv_ns, i.ts_intent_ns, i.pair)  # fmt: skip
+    predicted = i.predicted_quote * size_base // i.size_base
+    return replace(i, size_base=size_base, limit_quote=limit, predicted_quote=predicted)

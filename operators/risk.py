@@ -44,6 +44,7 @@ from decimal import Decimal
 from math import gcd
 
 from operators.events import HealthEvent, Opportunity, OrderIntent
+from operators.fixedpoint import bps_to_ppb
 
 MINUTE_NS = 60_000_000_000
 KILL_SOURCE = "risk:kill_switch"
@@ -79,7 +80,10 @@ class RiskParams:
     quote_usd_micro: Mapping[str, tuple[int, int]] = field(default_factory=dict)
     open_order_ttl_ns: int = 1_000_000_000
     limit_slippage_bps: int = 10
-    """How far a leg's fill may be worse than the opportunity's quote before the IOC rejects."""
+    """The widest a leg's limit may ever be from the opportunity's quote (a cap on `leg_limits`)."""
+    give_up_ppb: int = 100_000
+    """What a trade filled at both its limits may lose at worst, ppb of its buy notional
+    (`risk.give_up_bps`, default 1 bps): the legs' limits share the expected PnL plus this."""
     rearm_auto: bool = True
     """Whether a kill tripped by feed health re-arms by itself (module docstring)."""
     rearm_after_ns: int = 5_000_000_000
@@ -107,6 +111,8 @@ class KillRecord:
     detected_ns: int
     tripped_ns: int
     cancelled: str = NOTHING_RESTING
+    scope: str = ""
+    """Empty for the guard's kills (every pair); the pair of a fill-risk kill (fill_risk.py)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,6 +159,55 @@ class RiskState:
 def _gross_bps_above(buy_quote: int, sell_quote: int, max_bps: int) -> bool:
     """Whether (sell - buy) / buy exceeds `max_bps`, in integers (no float rounding at the edge)."""
     return (sell_quote - buy_quote) * 10_000 > max_bps * buy_quote
+
+
+LIMIT_FEE_BOUND_PPB = 10_000_000
+"""Taker fee rate no venue exceeds (1 %): a buy filled worse also pays its fee on the extra."""
+
+
+def leg_limits(
+    buy_quote: int,
+    sell_quote: int,
+    expected_pnl_quote: int,
+    give_up_ppb: int,
+    cap_bps: int,
+    provisions_quote: int = 0,
+) -> tuple[int, int]:
+    """(buy limit, sell limit) in quote base units, from the opportunity's edge.
+
+    The slack both legs may give away together is the expected PnL (after every cost), plus the
+    provisions the cost model took for what may not come (expected slippage, hedge, safety
+    margin: `provisions_quote`, never more than were deducted), plus the give-up (`give_up_ppb`
+    of the buy notional); each leg gets half, the buy's half shrunk so its fee on the extra
+    fits too. Both legs filled at their limits then lose at most the give-up, counting the costs
+    that are certain: `sell_limit * (1 - f_s) - buy_limit * (1 + f_b) - gas >= -give_up` for any
+    fee rates up to `LIMIT_FEE_BOUND_PPB`. No leg is ever wider than `cap_bps`
+    (`risk.limit_slippage_bps`).
+    """
+    slack = (
+        max(expected_pnl_quote, 0)
+        + max(provisions_quote, 0)
+        + buy_quote * give_up_ppb // 1_000_000_000
+    )
+    half = slack // 2
+    buy_slack = min(
+        half * 1_000_000_000 // (1_000_000_000 + LIMIT_FEE_BOUND_PPB),
+        buy_quote * cap_bps // 10_000,
+    )
+    sell_slack = min(half, sell_quote * cap_bps // 10_000)
+    return buy_quote + buy_slack, sell_quote - sell_slack
+
+
+def provisions_quote(opp: Opportunity) -> int:
+    """The opportunity's provisions (expected slippage, hedge, safety margin) in quote units.
+
+    The cost breakdown carries them as float bps, report views of integer ppb
+    (operators/fixedpoint.py): each is taken back to its nearest ppb, which is that integer,
+    and applied to the smaller leg notional, rounded down, so never more than was deducted.
+    """
+    c = opp.costs
+    ppb = sum(bps_to_ppb(x) for x in (c.slippage_bps, c.hedge_bps, c.safety_margin_bps))
+    return min(opp.buy_quote, opp.sell_quote) * ppb // 1_000_000_000
 
 
 def usd_to_quote_units(usd: Decimal, quote_decimals: int, usd_per_quote: Decimal) -> int:
@@ -339,7 +394,6 @@ class RiskGuard:
                     rail, reason = "max_exposure", f"{venue} exposure cap"
                     break
         decision = RiskDecision(opp.opportunity_id, opp.pair, not rail, rail or "ok", reason, now)
-        tol = p.limit_slippage_bps
         if rail:
             s.rejected += 1
             return decision, []
@@ -349,6 +403,10 @@ class RiskGuard:
         exp = s.exposure_usd_micro
         exp[opp.buy_venue] = exp.get(opp.buy_venue, 0) + opp.buy_quote * num // den
         exp[opp.sell_venue] = exp.get(opp.sell_venue, 0) - opp.sell_quote * num // den
+        buy_limit, sell_limit = leg_limits(
+            opp.buy_quote, opp.sell_quote, opp.expected_pnl_quote, p.give_up_ppb,
+            p.limit_slippage_bps, provisions_quote(opp),
+        )  # fmt: skip
         intents = [
             OrderIntent(
                 intent_id=f"{opp.opportunity_id}/buy",
@@ -357,11 +415,12 @@ class RiskGuard:
                 market_id=opp.buy_venue,
                 side="buy",
                 size_base=opp.size_base,
-                limit_quote=opp.buy_quote * (10_000 + tol) // 10_000,
+                limit_quote=buy_limit,
                 ts_event_ns=opp.ts_event_ns,
                 ts_recv_ns=opp.ts_recv_ns,
                 ts_intent_ns=now,
                 pair=opp.pair,
+                predicted_quote=opp.buy_quote,
             ),
             OrderIntent(
                 intent_id=f"{opp.opportunity_id}/sell",
@@ -370,11 +429,12 @@ class RiskGuard:
                 market_id=opp.sell_venue,
                 side="sell",
                 size_base=opp.size_base,
-                limit_quote=-(-opp.sell_quote * (10_000 - tol) // 10_000),
+                limit_quote=sell_limit,
                 ts_event_ns=opp.ts_event_ns,
                 ts_recv_ns=opp.ts_recv_ns,
                 ts_intent_ns=now,
                 pair=opp.pair,
+                predicted_quote=opp.sell_quote,
             ),
         ]
         return decision, intents

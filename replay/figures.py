@@ -19,12 +19,12 @@ a guess:
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
 
-from replay.money import fill_cash, gas_quote, is_flattening
+from replay.money import fill_cash, gas_quote, is_flattening, moved
 
 DAY_NS = 86_400_000_000_000
 MINUTE_NS = 60_000_000_000
@@ -52,8 +52,8 @@ class Leg:
 
     @property
     def filled(self) -> bool:
-        """True when the leg filled in full."""
-        return self.status == "filled"
+        """True when the leg filled (in full, or an IOC's part: `size_base` says which)."""
+        return self.filled_base > 0
 
     @property
     def slippage_bps(self) -> float | None:
@@ -117,6 +117,7 @@ class Arb:
             - self.buy.quote_amount
             - self.buy.fee_quote
             - self.gas_quote
+            + (self.unwind_cash_quote or 0)  # what an IOC's partial left, flattened
         )
 
     @property
@@ -149,7 +150,7 @@ def arbs_of(
         for f in legs.get(oid, []):
             if is_flattening(f):
                 # a hedge / unwind closes a one-legged arb: its cash, never one of the legs
-                if f["status"] == "filled":
+                if moved(f):
                     unwind = (unwind or 0) + fill_cash(f)
                 continue
             detected = o["buy_quote"] if f["side"] == "buy" else o["sell_quote"]
@@ -164,7 +165,17 @@ def arbs_of(
                 o["size_base"],
                 f["reason"] or "",
             )
-            # a leg reported twice (partial then filled) keeps its last report
+            # a leg reported twice (an IOC's partial, then its expired remainder) is one leg:
+            # its fills add up, its last status and reason stand
+            prev = by_side.get(f["side"])
+            if prev is not None:
+                leg = replace(
+                    leg,
+                    filled_base=prev.filled_base + leg.filled_base,
+                    quote_amount=prev.quote_amount + leg.quote_amount,
+                    fee_quote=prev.fee_quote + leg.fee_quote,
+                    status=leg.status if leg.filled_base or not prev.filled_base else "partial",
+                )
             by_side[f["side"]] = leg
         ts = max((f["ts_fill_ns"] for f in legs.get(oid, [])), default=o["ts_detect_ns"])
         out.append(

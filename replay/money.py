@@ -20,6 +20,13 @@ def is_flattening(fill: Row) -> bool:
     return str(fill.get("intent_id", "")).endswith(FLATTENING)
 
 
+def moved(fill: Row) -> bool:
+    """Whether a fill row moved money: `filled`, or the `partial` fill of an IOC whose
+    remainder expired (that remainder is a `cancelled` row of nothing)."""
+    status = fill["status"]
+    return status == "filled" or (status == "partial" and int(fill["filled_base"]) > 0)
+
+
 def fill_cash(fill: Row) -> int:
     """Quote received (sell) or paid (buy, negative) by a fill, its fee taken out."""
     gross = fill["quote_amount"] if fill["side"] == "sell" else -fill["quote_amount"]

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from connectors.journal import read_table, run_dir
-from replay.money import fill_cash, gas_quote, is_flattening
+from replay.money import fill_cash, gas_quote, is_flattening, moved
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,16 +49,16 @@ def outcomes(journal: str | Path) -> list[Outcome]:
     for oid in order:
         every = by_opp[oid]
         legs = [x for x in every if not is_flattening(x)]
-        flat = [x for x in every if x not in legs and x["status"] == "filled"]
+        flat = [x for x in every if x not in legs and moved(x)]
         o = opps.get(oid)
-        ok = [x for x in legs if x["status"] == "filled"]
-        reasons = "; ".join(f"{x['side']}: {x['reason']}" for x in legs if x["status"] != "filled")
+        ok = [x for x in legs if moved(x)]
+        reasons = "; ".join(f"{x['side']}: {x['reason']}" for x in legs if not moved(x))
         pair = "" if o is None else o["pair"]
         gas = 0 if o is None else gas_quote(o)
         net = -gas + sum(fill_cash(x) for x in ok + flat)
-        if len(ok) == 2 and o is not None:
+        if len({x["side"] for x in ok}) == 2 and o is not None:
             out.append(Outcome(oid, pair, "won" if net >= 0 else "lost", net, "", reasons))
-        elif len(ok) == 1:
+        elif ok:
             # unwound: its real round trip is the net; still open: no value put on it here
             side = f"{ok[0]['side']}, unwound" if flat else ok[0]["side"]
             out.append(Outcome(oid, pair, "one-legged", net if flat else None, side, reasons))

@@ -11,7 +11,7 @@ import numpy as np
 from config import Settings
 from connectors.journal import read_table, run_dir
 from operators.errors import ConfigError
-from replay.money import fill_cash, gas_quote, is_flattening, net_base, open_mark
+from replay.money import fill_cash, gas_quote, is_flattening, moved, net_base, open_mark
 from replay.outcomes import outcome_table
 
 UNROUTED_WARN_SHARE = 0.5
@@ -141,7 +141,7 @@ def summarize(journal: str | Path, settings: Settings) -> Summary:
     notional = {name: 0 for name in units}
     done = one_leg = 0
     for oid, fills_of in by_opp.items():
-        ok = [x for x in fills_of if x["status"] == "filled"]
+        ok = [x for x in fills_of if moved(x)]
         if not ok:
             continue
         o = opp_by_id.get(oid)
@@ -153,7 +153,7 @@ def summarize(journal: str | Path, settings: Settings) -> Summary:
         # base still open (no unwind filled yet) is marked at the worse quoted price
         cash = sum(fill_cash(x) for x in ok) + open_mark(net_base(ok), o)
         pnl[pair] = pnl.get(pair, 0) + cash - gas_quote(o)
-        if len(legs_ok) == 2:
+        if len({x["side"] for x in legs_ok}) == 2:
             notional[pair] = notional.get(pair, 0) + next(
                 x["quote_amount"] for x in legs_ok if x["side"] == "buy"
             )
@@ -161,6 +161,9 @@ def summarize(journal: str | Path, settings: Settings) -> Summary:
         else:
             notional[pair] = notional.get(pair, 0) + sum(x["quote_amount"] for x in legs_ok)
             one_leg += 1
+    # a leg is its intent: an IOC's partial and its expired remainder are one leg, filled
+    leg_ids = {f["intent_id"] for f in fills if not is_flattening(f)}
+    filled_legs = {f["intent_id"] for f in fills if moved(f) and not is_flattening(f)}
     lat = [
         (o["ts_detect_wall_ns"] - o["ts_ingest_ns"]) / 1e3
         for o in opps
@@ -183,9 +186,9 @@ def summarize(journal: str | Path, settings: Settings) -> Summary:
         signal_updates=sum(1 for o in opps if o["update_seq"] != 0),
         accepted=sum(1 for d in decisions if d["accepted"]),
         rejected_by_rail=rejected,
-        legs_filled=sum(1 for f in fills if f["status"] == "filled" and not is_flattening(f)),
-        legs_rejected=sum(1 for f in fills if f["status"] != "filled" and not is_flattening(f)),
-        flattening_filled=sum(1 for f in fills if f["status"] == "filled" and is_flattening(f)),
+        legs_filled=len(filled_legs),
+        legs_rejected=len(leg_ids - filled_legs),
+        flattening_filled=sum(1 for f in fills if moved(f) and is_flattening(f)),
         arbs_completed=done,
         arbs_one_legged=one_leg,
         pnl_by_pair=pnl,

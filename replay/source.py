@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import replace
 from pathlib import Path
 
+from bytewax.dataflow import Dataflow
 from bytewax.inputs import FixedPartitionedSource, StatefulSourcePartition
 
 from connectors.capture import capture_frames, capture_streams, merge_by_time, read_capture
@@ -145,3 +146,12 @@ class ReplaySource(FixedPartitionedSource[RawFrame, int]):
             self.progress,
             for_part,
         )
+
+
+def progress_of(flow: Dataflow) -> ReplayProgress | None:
+    """The frame counter of a replay flow built with `progress=True` (else None)."""
+    for step in flow.substeps:
+        source = getattr(step, "source", None)
+        if isinstance(source, ReplaySource):
+            return source.progress
+    return None

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from connectors.journal import read_table, run_dir
-from replay.money import fill_cash, gas_quote, is_flattening
+from replay.money import fill_cash, gas_quote, is_flattening, moved
 from sim.market import MarketTruth
 
 
@@ -59,14 +59,14 @@ def score_session(
     }
     by_opp: dict[str, list[dict[str, Any]]] = {}
     for r in rows:
-        if r["status"] == "filled":
+        if moved(r):
             by_opp.setdefault(r["opportunity_id"], []).append(r)
     completed = one_legged = losing = 0
     pnl_done = pnl_one = 0
     for oid, fills in by_opp.items():
         cash = -gas.get(oid, 0) + sum(fill_cash(x) for x in fills)
         legs = [x for x in fills if not is_flattening(x)]
-        if len(legs) == 2:
+        if len({x["side"] for x in legs}) == 2:
             completed += 1
             losing += cash < 0
             pnl_done += cash

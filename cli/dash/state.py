@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 
 from operators.risk import KILL_SOURCE
-from replay.money import fill_cash, gas_quote, is_flattening, net_base, open_mark
+from replay.money import fill_cash, gas_quote, is_flattening, moved, net_base, open_mark
 
 SLIPPAGE_EXTRA_KEY = "slippage_bps"
 """Key of a fill's `extra` that will carry its realised slippage; no fill carries it yet."""
@@ -412,13 +412,13 @@ def _arb(o: _Opp) -> _Arb:
     """One opportunity's money, counted as `replay.report.summarize` counts it: every fill
     (legs, and the hedge / unwind that flattened a one-legged trade), a position still open
     marked at the worse of the two quoted prices, gas once the DEX transaction was sent."""
-    ok = [f for f in o.fills if f["status"] == "filled"]
+    ok = [f for f in o.fills if moved(f)]
     if not ok or o.last is None:
         return _Arb(0, False, None, 0, 0)
     legs = [f for f in ok if not is_flattening(f)]
     cash = sum(fill_cash(f) for f in ok) + open_mark(net_base(ok), o.last)
     gas = gas_quote(o.last)
-    complete = len(legs) == 2
+    complete = len({f["side"] for f in legs}) == 2
     bought = [f for f in legs if f["side"] == "buy"]
     notional = (
         sum(f["quote_amount"] for f in bought)

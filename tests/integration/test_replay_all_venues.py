@@ -196,34 +196,53 @@ def test_every_opportunity_carries_its_full_cost_breakdown(
     assert {o["size_base"] for o in journal["opportunities"] if o["update_seq"] == 0} == {SIZE}
 
 
-def test_every_paper_leg_is_filled_or_rejected_with_a_reason(
+def test_every_paper_leg_is_filled_partly_filled_or_rejected_with_a_reason(
     journal: Journal,
 ) -> None:
     intents = {i["intent_id"]: i for i in journal["intents"]}
     unwinds = [f for f in journal["fills"] if f["intent_id"].endswith("/unwind")]
     fills = [f for f in journal["fills"] if not f["intent_id"].endswith("/unwind")]
-    assert len(intents) == len(fills) == 68
-    assert sorted(f["intent_id"] for f in fills) == sorted(intents)
+    by_intent: dict[str, list[dict[str, Any]]] = {}
     for f in fills:
-        assert f["status"] in ("filled", "rejected")
-        if f["status"] == "filled":
-            assert (f["reason"], f["filled_base"]) == ("", intents[f["intent_id"]]["size_base"])
-            assert f["quote_amount"] > 0
-        else:
+        by_intent.setdefault(f["intent_id"], []).append(f)
+    assert len(intents) == len(by_intent) == 68
+    assert sorted(by_intent) == sorted(intents)
+    outcome: dict[str, str] = {}
+    for iid, rows in by_intent.items():
+        size = intents[iid]["size_base"]
+        statuses = sorted(r["status"] for r in rows)
+        if statuses == ["filled"]:
+            (f,) = rows
+            assert (f["reason"], f["filled_base"]) == ("", size) and f["quote_amount"] > 0
+        elif statuses == ["rejected"]:
+            (f,) = rows
             assert f["reason"].startswith("price moved: ") and f["filled_base"] == 0
-    status = Counter((_venue(f["venue"]), f["status"]) for f in fills)
+        else:
+            # IOC past its limit price (issue 12 item 5): what the levels within it held
+            # filled, the remainder expired
+            assert statuses == ["cancelled", "partial"]
+            part = next(r for r in rows if r["status"] == "partial")
+            gone = next(r for r in rows if r["status"] == "cancelled")
+            assert 0 < part["filled_base"] < size and gone["filled_base"] == 0
+            assert gone["reason"] == (
+                f"IOC: {size - part['filled_base']} base units past the limit expired"
+            )
+        outcome[iid] = statuses[-1]
+    status = Counter((_venue(intents[i]["venue"]), s) for i, s in outcome.items())
     assert {v for v, s in status if s == "filled"} == set(ALL_VENUES)
     assert status[("phoenix", "rejected")] == 2 and sum(status.values()) == 68
+    assert Counter(outcome.values()) == {"filled": 61, "partial": 4, "rejected": 3}
     # Each one-legged opportunity is unwound (no hedge market in this sample) on the venue whose
-    # leg filled, on the other side, for what it filled: nothing is left open.
-    rejected = {f["opportunity_id"] for f in fills if f["status"] == "rejected"}
-    assert len(unwinds) == len(rejected) == 3
+    # leg filled more, on the other side, for the difference: nothing is left open.
+    short = {f["opportunity_id"] for f in fills if f["status"] in ("rejected", "partial")}
+    assert len(unwinds) == len(short) == 7
     for u in unwinds:
-        (done,) = [f for f in fills if f["opportunity_id"] == u["opportunity_id"]
-                   and f["status"] == "filled"]  # fmt: skip
-        assert (u["status"], u["venue"], u["filled_base"]) == (
-            "filled", done["venue"], done["filled_base"],
-        )  # fmt: skip
+        legs_of = [f for f in fills if f["opportunity_id"] == u["opportunity_id"]]
+        done = next(f for f in legs_of if f["status"] == "filled")
+        net = sum(f["filled_base"] for f in legs_of if f["side"] == done["side"]) - sum(
+            f["filled_base"] for f in legs_of if f["side"] != done["side"]
+        )
+        assert (u["status"], u["venue"], u["filled_base"]) == ("filled", done["venue"], net)
         assert u["side"] != done["side"]
     legs = journal.get("legs")
     if legs is not None:

@@ -108,7 +108,7 @@ def test_a_leg_with_no_report_is_queried_by_client_id_before_anything_else() -> 
     assert (query.kind, query.intent, order_client_id(query)) == (
         "query", sell, client_order_id(OPP, "sell"),
     )  # fmt: skip
-    assert step.counters == {"orders": 2, "reports": 1, "queries": 1}
+    assert step.counters == {"orders": 2, "reports": 1, "queries": 1, "cancels_moot": 0}
 
 
 def test_risk_hooks_see_every_report_and_their_output_is_journaled_after_it() -> None:

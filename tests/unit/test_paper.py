@@ -72,7 +72,7 @@ def test_price_worse_than_the_limit_rejects_the_leg() -> None:
     assert (r.status, r.reason) == ("rejected", "price moved: cost 100000000 > limit 99999999")
 
 
-def test_out_of_sync_or_too_thin_book_rejects_and_end_of_input_fills_what_waits() -> None:
+def test_out_of_sync_rejects_and_a_too_thin_book_fills_what_it_holds_then_expires() -> None:
     v = _venue()
     v.on_view(_view(0, LADDER, in_sync=False))
     v.on_intent(_intent(1, 0))
@@ -81,5 +81,10 @@ def test_out_of_sync_or_too_thin_book_rejects_and_end_of_input_fills_what_waits(
     v = _venue()
     v.on_view(_view(0, LADDER))
     v.on_intent(_intent(2, 0, size=8 * SOL))  # 7 SOL on the ladder
-    [r] = v.on_end()
-    assert r.status == "rejected" and r.reason.startswith("cannot fill at size: ")
+    part, rest = v.on_end()  # IOC: what the book holds fills, the remainder expires
+    assert (part.status, part.filled_base, part.quote_amount, part.fee_quote) == (
+        "partial", 7 * SOL, 711_000_000, 711_000
+    )
+    assert (rest.status, rest.filled_base, rest.reason) == (
+        "cancelled", 0, f"IOC: {SOL} base units past the limit expired"
+    )
