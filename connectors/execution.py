@@ -429,7 +429,7 @@ class ExecutionGateway:
         if order.kind == "query":
             found = await transport.query(filters, cid)
             if found is not None and found.final:
-                self._emit(p.name, self._cex_report(found, i, filters, p, "by query"))
+                self._emit(p.name, *self._cex_reports(found, i, filters, p, "by query"))
             return
         if cid in self.sent_ids:
             return  # never re-sent: its outcome is (or will be) reported by the first send
@@ -450,28 +450,34 @@ class ExecutionGateway:
                 # REST could not tell, the private stream saw it end: read its totals once more
                 found = await transport.query(filters, cid)
                 if found is not None and found.final:
-                    self._emit(p.name, self._cex_report(found, i, filters, p, "by user stream"))
+                    self._emit(p.name,
+                               *self._cex_reports(found, i, filters, p, "by user stream"))
                     return
             self._emit(p.name, rejection_report(i, exc, ts_recv_ns=self.clock_ns()))
             return
         if tracked is not None:
             tracked.orders.pop(cid, None)
-        self._emit(p.name, *transport.take_records(), self._cex_report(result, i, filters, p, ""))
+        self._emit(p.name, *transport.take_records(),
+                   *self._cex_reports(result, i, filters, p, ""))
 
-    def _cex_report(
+    def _cex_reports(
         self, result: Any, i: OrderIntent, filters: SymbolFilters, p: PairSettings, why: str
-    ) -> ExecutionReport:
+    ) -> list[ExecutionReport]:
+        """The reports of one final order: one, or for an IOC that filled part, its `partial`
+        fill and a `cancelled` report of nothing for the rest (the paper venue's shape: the
+        readers count the partial, the legs close on the cancel)."""
         r = execution_report(
             result, i, filters, base_decimals=p.base_decimals, quote_decimals=p.quote_decimals,
             ts_recv_ns=self.clock_ns(), reason=why,
         )  # fmt: skip
-        if r.status == "partial" and result.final:
-            # an IOC's unfilled rest is gone: the leg is over with what it filled. A final
-            # report is `filled` with its amount, as the paper venue reports a short fill (the
-            # legs close the leg on it, the journal readers count its cash)
-            r = replace(r, status="filled", reason=f"IOC partial, rest cancelled "
-                                                   f"({result.raw_status})")  # fmt: skip
-        return r
+        if r.status != "partial" or not result.final:
+            return [r]
+        rest = i.size_base - r.filled_base
+        expired = replace(
+            r, status="cancelled", filled_base=0, quote_amount=0, fee_quote=0,
+            reason=f"IOC: {rest} base units past the limit expired ({result.raw_status})",
+        )  # fmt: skip
+        return [r, expired]
 
     # -- DEX ----------------------------------------------------------------------------------
 

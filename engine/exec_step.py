@@ -15,14 +15,19 @@ the reports' and clock items' `ts_recv_ns` (wall ns), never read here.
 - Hedge / unwind orders are limit orders at the filled leg's price moved
   `dex_execution.unwind_slippage_bps` against us (a venue needs a limit; the paper venue's
   "any price" has no live equivalent).
-- `risk_hooks`: callables `(ExecutionReport) -> list` run on every report, their output
-  journaled; the place where risk from fills (operators/fill_risk.py) plugs in.
+- Fill risk (operators/fill_risk.py) sees every order sent and every report, as in
+  `PaperStep`: a kill it trips is journaled (`kills`, a `risk:fill_risk` health event),
+  flattens the open legs and refuses the pair's new opportunities until `solarb arm`
+  (`PairControl`); a `solarb kill` flattens the open legs too.
+- `risk_hooks`: more callables `(ExecutionReport) -> list` run on every report, their output
+  journaled (a place for per-report checks beyond the fill risk).
 """
 
 from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Callable
+from dataclasses import replace
 from decimal import Decimal
 from typing import Any
 
@@ -30,9 +35,13 @@ from config import Settings
 from connectors import venues
 from connectors.execution import ExecClock, ExecOrder, LegName
 from connectors.journal import CounterRecord
+from engine.params import fill_risk_params
+from engine.steps import FILL_RISK_SOURCE, PairControl, refusal_report
 from operators.errors import ExecutionError
-from operators.events import ExecutionReport, Opportunity, OrderIntent
+from operators.events import ExecutionReport, HealthEvent, Opportunity, OrderIntent
+from operators.fill_risk import FillRisk
 from operators.legs import FLATTENING, UNWIND_SUFFIX, LegCommand, LegMachine, LegPolicy
+from operators.risk import KillRecord
 
 MAX_REMEMBERED = 10_000
 """Opportunities whose CU price is kept (closed ones are dropped first; bounded either way)."""
@@ -68,8 +77,9 @@ class LiveExecStep:
         self.cu_price: OrderedDict[str, int] = OrderedDict()
         self.waiting: dict[str, OrderIntent] = {}
         self.intents: dict[str, OrderIntent] = {}
+        self.risk = FillRisk(fill_risk_params(settings), self.dex_markets, scope=pair)
         self.risk_hooks: list[RiskHook] = []
-        """Per-report risk (operators/fill_risk.py plugs in here): its output is journaled."""
+        """More per-report checks (beyond the fill risk): their output is journaled."""
         self.counters: dict[str, int] = {"orders": 0, "reports": 0, "queries": 0,
                                          "cancels_moot": 0}  # fmt: skip
 
@@ -83,6 +93,8 @@ class LiveExecStep:
             return []
         if isinstance(item, ExecutionReport):
             return self._on_report(item)
+        if isinstance(item, PairControl):
+            return self._on_control(item.event)
         if isinstance(item, ExecClock):
             cmds, moves = self.legs.on_tick(item.ts_recv_ns)
             return list(moves) + self._orders(cmds) + self._forget_closed()
@@ -106,6 +118,9 @@ class LiveExecStep:
             self.waiting[intent.opportunity_id] = intent
             return []
         buy, sell = (twin, intent) if twin.side == "buy" else (intent, twin)
+        refused = self.risk.refuses(buy) or self.risk.refuses(sell)
+        if refused:
+            return [refusal_report(buy, refused), refusal_report(sell, refused)]
         self.intents[buy.intent_id], self.intents[sell.intent_id] = buy, sell
         cmds, moves = self.legs.on_intents(buy, sell, self.dex_markets, intent.ts_intent_ns)
         return list(moves) + self._orders(cmds)
@@ -113,10 +128,37 @@ class LiveExecStep:
     def _on_report(self, r: ExecutionReport) -> list[Any]:
         self.counters["reports"] += 1
         out: list[Any] = [r]
+        kills = self.risk.on_report(r)
         for hook in self.risk_hooks:
             out += hook(r)
         cmds, moves = self.legs.on_report(r)
-        return out + list(moves) + self._orders(cmds) + self._forget_closed()
+        out += list(moves) + self._orders(cmds)
+        if kills:
+            out += self._on_kill(kills, r.ts_recv_ns)
+        return out + self._forget_closed()
+
+    def _on_control(self, ev: HealthEvent) -> list[Any]:
+        now = ev.ts_recv_ns
+        if ev.status == "rearm":
+            if self.risk.on_arm(now):
+                return [HealthEvent(FILL_RISK_SOURCE, "up", f"{self.pair}: {ev.detail}", now, now)]
+            return []
+        if ev.status == "kill":
+            cmds, moves = self.legs.on_kill(now)
+            return list(moves) + self._orders(cmds)
+        return []
+
+    def _on_kill(self, kills: list[KillRecord], now: int) -> list[Any]:
+        """A fill-risk trip: journal it, flatten what is open (orders on the wire still report)."""
+        cmds, moves = self.legs.on_kill(now)
+        on_wire = sum(1 for c in cmds if c.kind == "cancel")
+        note = f"{on_wire} order(s) on the wire: IOC / sent transactions, nothing rests"
+        out: list[Any] = [replace(k, cancelled=note) for k in kills]
+        out += [
+            HealthEvent(FILL_RISK_SOURCE, "kill", f"{self.pair}: {k.cause}: {k.reason}", now, now)
+            for k in kills
+        ]
+        return out + list(moves) + self._orders(cmds)
 
     def _forget_closed(self) -> list[Any]:
         open_ids = self.legs.open
@@ -156,6 +198,7 @@ class LiveExecStep:
                 self.counters["queries"] += 1
             else:
                 self.counters["orders"] += 1
+                self.risk.on_intent(order.intent)
             out.append(order)
         return out
 

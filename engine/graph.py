@@ -136,12 +136,22 @@ def build_graph(
         journal_parts.append(op.key_rm("exec_rows", exec_split.falses))
         # every value is (pair, item): the step is made from its first item, whatever it is
         reports = op.map("exec_by_pair", exec_split.trues, lambda kv: (kv[0], kv))
-        live_in = op.merge(
-            "live_exec_in",
+        live_streams = [
             reports,
             op.map("live_intents_by_pair", intents, lambda i: (i.pair, (i.pair, i))),
             op.map("live_opps_by_pair", opps, lambda o: (o.pair, (o.pair, o))),
-        )
+        ]
+        if health is not None:
+            # `solarb kill` / `arm` reach every pair's fill risk and legs, as in paper
+            pair_names = [p.name for p in settings.pairs]
+
+            def to_live(ev: HealthEvent) -> list[tuple[str, tuple[str, PairControl]]]:
+                if ev.source != MANUAL_SOURCE:
+                    return []
+                return [(p, (p, PairControl(p, ev))) for p in pair_names]
+
+            live_streams.append(op.flat_map("control_to_live", health, to_live))
+        live_in = op.merge("live_exec_in", *live_streams)
         live_out = op.key_rm(
             "live_exec_items",
             stateful("live_exec", live_in, lambda kv: LiveExecStep(settings, kv[0])),

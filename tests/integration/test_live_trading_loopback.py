@@ -27,7 +27,7 @@ from config import load_settings
 from connectors.journal import read_table, run_dir
 from connectors.keypair import seal_keypair, write_keypair_file
 from engine.exec_step import pair_lot_base
-from replay.money import fill_cash, gas_quote, net_base
+from replay.money import fill_cash, gas_quote, moved, net_base
 from replay.report import summarize
 from sim.loopback import Loopback
 from sim.simulate import SAMPLE_MARKETS, SAMPLE_POOL
@@ -82,7 +82,7 @@ def _check_closed_flat_unique_and_reconciled(journal: Path) -> dict[str, Any]:
     assert {oid: last.get(oid) for oid in accepted} == {oid: "closed" for oid in accepted}
     # net base per pair flat within one lot (over every fill: legs, hedges, unwinds)
     lot = pair_lot_base(settings, "SOL/USDC")
-    ok = [f for f in fills if f["status"] == "filled"]
+    ok = [f for f in fills if moved(f)]
     assert abs(net_base(ok)) < lot
     # no client order id accepted by a venue twice; no signature used by two legs (the
     # transactions table keeps one row per signature, so the legs' fills are what can tell)

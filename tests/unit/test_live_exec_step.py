@@ -9,7 +9,14 @@ from config import Settings, load_settings
 from connectors.cex.orders.ids import client_order_id
 from connectors.execution import ExecClock, ExecOrder, order_client_id
 from engine.exec_step import LiveExecStep, pair_lot_base
-from operators.events import CostBreakdown, ExecutionReport, Opportunity, OrderIntent
+from engine.steps import PairControl
+from operators.events import (
+    CostBreakdown,
+    ExecutionReport,
+    HealthEvent,
+    Opportunity,
+    OrderIntent,
+)
 from operators.legs import LegTransition
 from sim.simulate import SAMPLE_MARKETS, SAMPLE_POOL
 
@@ -136,3 +143,38 @@ def test_the_pair_lot_is_the_cex_lot_in_base_units_and_the_step_pickles() -> Non
     _feed(step, _opp(7), buy, sell)
     again = pickle.loads(pickle.dumps(step))
     assert list(again.legs.open) == [OPP] and again.cu_price == {OPP: 7}
+
+
+def test_a_fill_risk_kill_refuses_new_intents_until_solarb_arm() -> None:
+    step = LiveExecStep(_settings(), PAIR)
+    step.risk.on_kill("dex_failures", "3 failed swaps in 60 s", T0, T0)
+    buy, sell = _intents()
+    out = _feed(step, _opp(7), buy, sell)
+    why = "refused: fill risk kill (dex_failures): 3 failed swaps in 60 s"
+    assert [(type(x).__name__, x.intent_id, x.status, x.reason) for x in out] == [
+        ("ExecutionReport", buy.intent_id, "rejected", why),
+        ("ExecutionReport", sell.intent_id, "rejected", why),
+    ]
+    arm = HealthEvent("control:manual", "rearm", "solarb arm", T0 + 5, T0 + 5)
+    (up,) = _feed(step, PairControl(PAIR, arm))
+    assert (up.source, up.status) == ("risk:fill_risk", "up")
+    again = OrderIntent(f"{OPP}2/buy", f"{OPP}2", DEX, DEX, "buy", SIZE, 4_474_470_000, T0, T0,
+                        T0, PAIR)  # fmt: skip
+    twin = OrderIntent(f"{OPP}2/sell", f"{OPP}2", CEX, CEX, "sell", SIZE, 4_495_500_000, T0, T0,
+                       T0, PAIR)  # fmt: skip
+    sent = [x for x in _feed(step, again, twin) if isinstance(x, ExecOrder)]
+    assert [o.intent.intent_id for o in sent] == [again.intent_id, twin.intent_id]
+
+
+def test_solarb_kill_flattens_a_one_legged_arb_and_cancels_nothing_on_the_wire() -> None:
+    step = LiveExecStep(_settings(), PAIR)
+    buy, sell = _intents()
+    _feed(step, _opp(7), buy, sell)
+    _feed(step, _report(buy, "filled", SIZE, 4_467_000_000, T0 + 10))
+    kill = HealthEvent("control:manual", "kill", "operator", T0 + 20, T0 + 20)
+    out = _feed(step, PairControl(PAIR, kill))
+    assert [x for x in out if isinstance(x, ExecOrder)] == []  # the CEX IOC is still out
+    assert step.counters["cancels_moot"] == 1
+    late = _feed(step, _report(sell, "rejected", 0, 0, T0 + 30))
+    (unwind,) = [x for x in late if isinstance(x, ExecOrder)]
+    assert (unwind.kind, unwind.intent.side, unwind.intent.size_base) == ("unwind", "sell", SIZE)
