@@ -149,7 +149,7 @@ async def _symbols(settings: Settings, timeout_s: float) -> list[Check]:
     return out
 
 
-async def _keys(settings: Settings, timeout_s: float) -> list[Check]:
+async def key_permission_checks(settings: Settings, timeout_s: float) -> list[Check]:
     """Every configured CEX API key: no withdraw permission (the venue's own answer)."""
     from connectors.cex import key_permissions
     from connectors.cex.orders.keys import load_credentials
@@ -177,10 +177,8 @@ async def _keys(settings: Settings, timeout_s: float) -> list[Check]:
                     timeout=aiohttp.ClientTimeout(total=timeout_s),
                 ) as resp:
                     body, status = await resp.read(), resp.status
-                if status != 200:
-                    out.append(Check(name, False, f"HTTP {status}: {body[:120]!r}"))
-                    continue
-                perm = key_permissions.parse(venue, body)
+                # a refusal (bad signature, unknown key) is a ConfigError with the venue's words
+                perm = key_permissions.parse(venue, body, status)
             except (SolarbError, TimeoutError, aiohttp.ClientError) as exc:
                 out.append(Check(name, False, str(exc) or repr(exc)))
                 continue
@@ -210,7 +208,9 @@ def register_loopback_keys(loop: Loopback, settings: Settings) -> None:
             creds = load_credentials(venue, v)
         except SolarbError:
             continue  # the keychain check reports the missing entry; nothing to register
-        loop.venues.venues.desk(venue).add_account(creds.api_key, resolve_secret(v.api_secret))
+        loop.venues.venues.desk(venue).add_account(
+            creds.api_key, resolve_secret(v.api_secret),
+            passphrase=creds.passphrase)
 
 
 async def _rpcs(settings: Settings, timeout_s: float) -> list[Check]:
@@ -317,7 +317,7 @@ def run_online_checks(
     add(asyncio.run(_rpcs(settings, timeout_s)))
     add(check_markets(settings))
     add(asyncio.run(_symbols(settings, timeout_s)))
-    add(asyncio.run(_keys(settings, timeout_s)))
+    add(asyncio.run(key_permission_checks(settings, timeout_s)))
     add(check_feeds(settings, within_s))
     bad = [c.name for c in checks if not c.ok]
     emit(f"{'GREEN' if not bad else 'RED'}: {len(checks) - len(bad)}/{len(checks)} checks passed"

@@ -2,7 +2,9 @@
 
     solarb keys set VENUE                       prompt for the venue's API key/secret; store
                                                 them at the keychain entries config names
-    solarb keys check                           every configured keychain entry: present/missing
+    solarb keys check [--online|--loopback]     every configured keychain entry: present/missing;
+                                                online: each CEX key's permissions at its venue
+                                                (a key that can withdraw fails the check)
     solarb keys keypair-new --out F             new Solana keypair, sealed (prints the pubkey)
     solarb keys keypair-import KEY.json --out F seal a solana-cli keypair file
     solarb keys keypair-check F                 open F with its password; print the pubkey
@@ -118,7 +120,7 @@ def keychain_report(settings: Any) -> tuple[list[str], bool]:
     for name, venue in sorted(settings.venues.items()):
         wanted += [
             (f"{name}.{field:<10}", getattr(venue, field))
-            for field in ("api_key", "api_secret")
+            for field in ("api_key", "api_secret", "api_passphrase")
             if getattr(venue, field) is not None
         ]
     rpc = settings.rpc
@@ -143,17 +145,34 @@ def keychain_report(settings: Any) -> tuple[list[str], bool]:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    """Every keychain entry the config names: present or missing (values never shown)."""
-    from config import load_settings
+    """Every keychain entry the config names: present or missing (values never shown); with
+    `--online` / `--loopback` also each CEX key's permissions, asked of its venue."""
+    if not (args.online or args.loopback):
+        from config import load_settings
 
-    lines, ok = keychain_report(load_settings(args.config, args.markets))
-    for line in lines:
-        print(line)
-    print(
-        "permissions    not checked offline: the venue's key-permission check (no withdraw) "
-        "comes with CEX execution"
-    )
-    return 0 if ok else 1
+        lines, ok = keychain_report(load_settings(args.config, args.markets))
+        for line in lines:
+            print(line)
+        print("permissions    not checked offline: `solarb keys check --online` asks each venue "
+              "(no withdraw, IP restriction)")
+        return 0 if ok else 1
+    import asyncio
+
+    from cli.check_online import key_permission_checks, register_loopback_keys
+    from cli.live import prepared
+
+    with prepared(args) as (settings, loop):
+        lines, ok = keychain_report(settings)
+        for line in lines:
+            print(line)
+        if loop is not None:
+            register_loopback_keys(loop, settings)
+        checks = asyncio.run(key_permission_checks(settings, args.timeout))
+    for c in checks:
+        print(c.line())
+    if not checks:
+        print("permissions    no CEX API key configured for the markets traded")
+    return 0 if ok and all(c.ok for c in checks) else 1
 
 
 def add_keys_parser(subparsers: Any) -> None:
@@ -164,6 +183,11 @@ def add_keys_parser(subparsers: Any) -> None:
     s.add_argument("venue")
     s.set_defaults(func=cmd_set)
     c = ks.add_parser("check", help="list the configured keychain entries: present / missing")
+    c.add_argument("--online", action="store_true",
+                   help="also ask each CEX venue what its key may do (no withdraw, IP)")
+    c.add_argument("--loopback", action="store_true",
+                   help="--online against the loopback venues (the keychain's keys registered)")
+    c.add_argument("--timeout", type=float, default=5.0, help="per request, seconds")
     c.set_defaults(func=cmd_check)
     for name, text, func in (
         ("keypair-new", "generate a Solana keypair, sealed", cmd_keypair_new),

@@ -157,7 +157,7 @@ class RiskSettings(_Model):
     max_open_orders: int = Field(default=4, ge=1)
     max_exposure_usd: Decimal = Field(default=Decimal("10000"), gt=0)
     kill_switch: bool = False
-    ws_down_kill_ms: int = Field(default=1500, ge=1)
+    ws_down_kill_ms: int = Field(default=1000, ge=1)
     rearm: Literal["auto", "manual"] = "auto"
     rearm_after_ms: int = Field(default=5000, ge=0)
     max_slot_lag: int = Field(default=20, ge=0)
@@ -199,26 +199,16 @@ class DexExecutionSettings(_Model):
     blockhash_min_remaining_blocks: int = Field(default=40, ge=1, le=150)
     wsol_floor_lamports: int = Field(default=100_000_000, ge=0)  # top up below this
     wsol_target_lamports: int = Field(default=2_000_000_000, ge=1)  # ... back to this
+    wsol_check_ms: int = Field(default=5_000, ge=10)  # the wSOL keeper reads the balance this often
+    wsol_reserve_lamports: int = Field(default=1_000_000_000, ge=0)  # largest SOL input of a trade
+    service_attempts: int = Field(default=3, ge=1, le=20)  # tries per cycle of a DEX service
+    service_backoff_ms: int = Field(default=100, ge=0)  # first wait between tries, doubling
+    service_backoff_max_ms: int = Field(default=2_000, ge=0)  # ... up to this
     # live execution (connectors/execution.py):
-    cu_limits: dict[str, int] = Field(
-        default_factory=lambda: {
-            "orca": 200_000, "raydium_clmm": 250_000, "phoenix": 200_000, "openbook": 300_000
-        }
-    )  # fmt: skip
-    """Per DEX venue: the swap transaction's compute unit limit (`gas.cu_limit` for others)."""
     keypair_path: str = ""  # the sealed Solana keypair (`solarb keys keypair-new --out F`)
     keypair_password: str | None = None  # its password: a keychain reference
     unwind_slippage_bps: int = Field(default=100, ge=1, le=5000)
     """Hedge / unwind orders: the limit is the filled leg's price moved this far against us."""
-    wsol_check_ms: int = Field(default=5_000, ge=100)  # how often the wSOL balance is looked at
-
-    @field_validator("cu_limits")
-    @classmethod
-    def _cu_limits_in_range(cls, v: dict[str, int]) -> dict[str, int]:
-        for venue, cu in v.items():
-            if not 1 <= cu <= 1_400_000:
-                raise ValueError(f"cu_limits.{venue} = {cu}: must be in [1, 1400000]")
-        return v
 
     @field_validator("keypair_password")
     @classmethod
@@ -229,7 +219,27 @@ class DexExecutionSettings(_Model):
     def _floor_below_target(self) -> DexExecutionSettings:
         if self.wsol_floor_lamports >= self.wsol_target_lamports:
             raise ValueError("wsol_floor_lamports must be below wsol_target_lamports")
+        if self.service_backoff_ms > self.service_backoff_max_ms:
+            raise ValueError("service_backoff_ms must not exceed service_backoff_max_ms")
         return self
+
+
+class DexComputeSettings(_Model):
+    """Compute unit limits of DEX swap transactions (connectors/solana/compute.py)."""
+
+    cu_limits: dict[str, int] = Field(default_factory=dict)
+    """Venue id -> the compute unit limit of one swap transaction on it (budget instructions,
+    token account creation and the swap itself); a venue without an entry cannot be sent to."""
+    measure_at_startup: bool = False  # simulate a sample swap per venue and size from its units
+    measure_margin_bps: int = Field(default=2_000, ge=0, le=100_000)  # added to measured units
+
+    @field_validator("cu_limits")
+    @classmethod
+    def _limits_in_range(cls, v: dict[str, int]) -> dict[str, int]:
+        bad = {venue: n for venue, n in v.items() if not 1 <= n <= 1_400_000}
+        if bad:
+            raise ValueError(f"compute unit limits must be in [1, 1400000], got {bad}")
+        return v
 
 
 class DelaySettings(_Model):
@@ -267,6 +277,8 @@ class RpcSettings(_Model):
     failover_ws: str = ""
     commitment: Literal["processed", "confirmed", "finalized"] = "confirmed"
     timeout_ms: int = Field(default=5000, ge=1)
+    stale_after_ms: int = Field(default=1000, ge=1)
+    """The account feed carried no slot or account this long = `stale` (slots every ~400 ms)."""
 
     @field_validator("http", "ws")
     @classmethod
@@ -359,6 +371,7 @@ class Settings(_Model):
     risk: RiskSettings = RiskSettings()
     execution: ExecutionSettings = ExecutionSettings()
     dex_execution: DexExecutionSettings = DexExecutionSettings()
+    dex_compute: DexComputeSettings = DexComputeSettings()
     rpc: RpcSettings
     telemetry: TelemetrySettings = TelemetrySettings()
     paper: PaperSettings = PaperSettings()

@@ -12,8 +12,9 @@
 A Bytewax graph has no cycles, so the step's commands leave through a sink and the reports come
 back through a source merged into the same keyed step. The gateway owns every socket: one
 aiohttp session for the CEX order transports, one `SolanaRpc` (every configured endpoint: the
-sender broadcasts to each healthy one), the `BlockhashRefresher` and the wSOL top-up check,
-all on one background event loop. `submit()` is thread-safe and never blocks the dataflow.
+sender broadcasts to each healthy one), the `BlockhashRefresher` and the `WsolKeeper`
+(background services, their `svc:<name>` health journaled), all on one background event
+loop. `submit()` is thread-safe and never blocks the dataflow.
 
 The REST answer of an IOC order is its report. The account's private stream (when the venue
 has `private_ws_url`) runs beside it: after a reconnect it reconciles the orders still in
@@ -31,7 +32,6 @@ re-send (`OrderTransport.place`). A DEX leg's signature is sent (and re-broadcas
 from __future__ import annotations
 
 import asyncio
-import base64
 import contextlib
 import queue
 import threading
@@ -67,12 +67,15 @@ from connectors.keypair import Signer, load_keypair
 from connectors.order_journal import OrderRecord
 from connectors.secrets import resolve_rpc, resolve_secret, resolve_url
 from connectors.solana.blockhash import BlockhashCache, BlockhashRefresher, BlockhashSettings
+from connectors.solana.compute import cu_limit_for, cu_price_micro_lamports
 from connectors.solana.programs import associated_token_address
 from connectors.solana.rpc import SolanaRpc
 from connectors.solana.sender import DexLeg, DexSender, SendSettings, TxRecord
+from connectors.solana.service import RetryPolicy
 from connectors.solana.swap_plan import SwapRequest
 from connectors.solana.transactions import build_swap_transaction
-from connectors.solana.wsol import WsolPolicy, build_top_up_transaction, wsol_account
+from connectors.solana.wsol import NATIVE_MINT, WsolPolicy
+from connectors.solana.wsol_keeper import WsolKeeper, WsolKeeperSettings
 from operators.errors import ConfigError, ExecutionError, SolarbError
 from operators.events import ExecutionReport, HealthEvent, OrderIntent
 
@@ -87,7 +90,6 @@ __all__ = [
 ]
 
 LegName = Literal["buy", "sell", "hedge"]
-NATIVE_MINT = "So11111111111111111111111111111111111111112"
 FINAL_UPDATES = ("fill", "cancel", "expire", "reject")
 MAX_REMEMBERED_UPDATES = 10_000
 STREAM_WAIT_S = 2.0
@@ -169,7 +171,7 @@ class ExecutionGateway:
         self.blockhashes: BlockhashRefresher | None = None
         self.sender: DexSender | None = None
         self.missing_accounts: set[str] = set()
-        self.wsol_top_ups = 0
+        self.wsol: WsolKeeper | None = None
         self.streams: list[UserStream] = []
         self.tracked: dict[str, TrackedOrders] = {}
         self.final_updates: dict[str, OrderUpdate] = {}
@@ -313,10 +315,12 @@ class ExecutionGateway:
         rpc = SolanaRpc(resolve_rpc(s.rpc), max_slot_lag=s.risk.max_slot_lag)
         await rpc.start()
         self.rpc = rpc
-        cache = BlockhashCache(BlockhashSettings.from_config(s.dex_execution))
+        d = s.dex_execution
+        cache = BlockhashCache(BlockhashSettings.from_config(d))
         self.blockhashes = BlockhashRefresher(
-            rpc.get_latest_blockhash, rpc.get_block_height, cache
-        )
+            rpc.get_latest_blockhash, rpc.get_block_height, cache,
+            retry=RetryPolicy.from_config(d), on_health=self._on_service_health,
+        )  # fmt: skip
         await self.blockhashes.start()
         self.sender = DexSender(rpc, SendSettings.from_config(s.dex_execution))
         owner = str(self.signer.pubkey())
@@ -333,7 +337,13 @@ class ExecutionGateway:
         self.missing_accounts = {a for a, acc in zip(atas, found) if acc is None}
         if any(mk.pair.base_mint == NATIVE_MINT or mk.pair.quote_mint == NATIVE_MINT
                for mk in self.markets.values()):  # fmt: skip
-            self._bg.append(asyncio.ensure_future(self._wsol_loop()))
+            # swaps spend from and pay into one wSOL account: the keeper keeps it funded
+            self.wsol = WsolKeeper(
+                rpc, self.signer, self.blockhashes, WsolPolicy.from_config(d),
+                WsolKeeperSettings.from_config(d), retry=RetryPolicy.from_config(d),
+                on_health=self._on_service_health,
+            )  # fmt: skip
+            await self.wsol.start()
 
     async def _teardown(self) -> None:
         for stream in self.streams:
@@ -342,8 +352,12 @@ class ExecutionGateway:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
-        if self.blockhashes is not None:
-            await self.blockhashes.close()
+        for service in (self.wsol, self.blockhashes):
+            if service is not None:
+                try:
+                    await service.stop()
+                except ExecutionError as exc:  # what crashed it: kept for the report
+                    self.errors.append(f"{service.name}: {exc}")
         if self.rpc is not None:
             await self.rpc.close()
         if self._session is not None:
@@ -508,9 +522,12 @@ class ExecutionGateway:
         )  # fmt: skip
         leg = DexLeg(i.intent_id, i.opportunity_id, 0 if buy else 1, m.venue, m.address, i.side,
                      owner)  # fmt: skip
-        cu_limit = self.settings.dex_execution.cu_limits.get(m.venue, self.settings.gas.cu_limit)
+        # the engine priced the priority fee at `gas.cu_limit`: the same lamports, spread over
+        # this venue's own limit (connectors/solana/compute.py)
+        cu_limit = cu_limit_for(m.venue, self.settings)
+        fee = -(-self.settings.gas.cu_limit * order.cu_price_micro_lamports // 1_000_000)
         recent = self.blockhashes.current()
-        cu_price = order.cu_price_micro_lamports
+        cu_price = cu_price_micro_lamports(fee, cu_limit)
         while True:
             signed = build_swap_transaction(
                 adapter, request, payer=self.signer.solders_keypair(),
@@ -538,28 +555,8 @@ class ExecutionGateway:
         a_is_base = t.fixed_order or mk.market.base_is_a
         return (t.mint_a, t.mint_b) if a_is_base else (t.mint_b, t.mint_a)
 
-    async def _wsol_loop(self) -> None:
-        """Keep the wSOL account above its floor (a top-up back to target, never per trade)."""
-        assert self.rpc is not None and self.signer is not None and self.blockhashes is not None
-        d = self.settings.dex_execution
-        policy = WsolPolicy.from_config(d)
-        account = str(wsol_account(self.signer.pubkey()))
-        while True:
-            try:
-                (acc,) = await self.rpc.get_multiple_accounts([account])
-                balance = 0 if acc is None else int.from_bytes(bytes(acc.data)[64:72], "little")
-                lamports = policy.top_up_lamports(balance)
-                if lamports > 0:
-                    recent = self.blockhashes.current().blockhash
-                    signed = build_top_up_transaction(
-                        self.signer, lamports, recent_blockhash=recent, create=acc is None
-                    )
-                    wire = base64.b64encode(signed.tx_bytes).decode()
-                    await self.rpc.call("sendTransaction", [wire, {"encoding": "base64"}])
-                    self.wsol_top_ups += 1
-            except ExecutionError as exc:
-                self.errors.append(f"wsol top-up: {exc}")
-            await asyncio.sleep(d.wsol_check_ms / 1000)
+    def _on_service_health(self, ev: HealthEvent) -> None:
+        self._emit(self.pairs[0], ev)  # journal only (health table, `svc:<name>`)
 
 
 # -- Bytewax source and sink -------------------------------------------------------------------

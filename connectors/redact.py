@@ -65,9 +65,22 @@ def redact_url(url: str) -> str:
     return urlunsplit(SplitResult(parts.scheme, netloc, path, query, fragment))
 
 
+_QUERY_IN_TEXT = re.compile(r"([?&])([A-Za-z0-9_.\-%]+)=([^&\s'\"<>#\\()\[\]{},;]+)")
+"""A `?name=value` / `&name=value` pair outside a full URL: a request line (`POST /?api-key=..
+HTTP/1.1`, as HTTP libraries log it) or a relative URL."""
+
+
 def redact_text(text: str) -> str:
-    """`text` with every URL in it passed through `redact_url` (errors, health details)."""
-    return _URL_IN_TEXT.sub(_redact_match, text)
+    """`text` with every URL in it passed through `redact_url` (errors, health details), and
+    every credential-like query parameter left outside a full URL masked too."""
+    return _QUERY_IN_TEXT.sub(_redact_pair, _URL_IN_TEXT.sub(_redact_match, text))
+
+
+def _redact_pair(m: re.Match[str]) -> str:
+    sep, name, value = m.group(1), m.group(2), m.group(3)
+    if value.startswith(MASK) or not _secret_param(unquote_plus(name)):
+        return m.group(0)
+    return f"{sep}{name}={MASK}"
 
 
 def _redact_match(m: re.Match[str]) -> str:

@@ -176,7 +176,8 @@ def account_source(
         return None
     kwargs = {"max_slot_lag": settings.risk.max_slot_lag, **(rpc_kwargs or {})}
     rpc = resolve_rpc(settings.rpc)  # endpoint URLs may be keychain references (keys inside)
-    source = AccountFeedSource(rpc, accounts, venues=venue_of, rpc_kwargs=kwargs)
+    source = AccountFeedSource(rpc, accounts, venues=venue_of, rpc_kwargs=kwargs,
+                               stale_after_ms=rpc.stale_after_ms)
     watcher = TickArrayWatcher(source, pools, {k: set(v) for k, v in accounts.items()})
     return source, watcher
 

@@ -12,11 +12,12 @@ endpoint's `rpc:ws:<name>`, are journaled but say nothing about a feed). Per fee
 
     up ──down/stale──► down/stale ──resync──► resync ──up, or a market of it in sync──► up
 
-`feeds_down_since` holds when a feed last left `up` for `down`/`stale`; only `up` clears it,
-from the feed itself or, after a `resync`, from one of its markets saying its view is in sync
-again (resync-then-data: a reconnect whose `up` was never sent cannot leave a feed down
-forever). A `resync` of a feed that was up starts no timer: the book or pool views involved are
-flagged by their market state and never priced meanwhile.
+`feeds_down_since` holds when the fault began: for `down`/`stale`, the event's `ts_event_ns`
+(the transport stamps it with the time the feed last carried data, so the budget runs from the
+fault, not from its detection); for a `resync` of a feed that was `up` (a book out of sync), the
+resync itself. Only `up` clears it, from the feed itself or, after a `resync`, from one of its
+markets saying its view is in sync again (resync-then-data: a reconnect whose `up` was never
+sent cannot leave a feed down forever). The first connect of a feed never up starts no timer.
 
 Kill switch. It trips when a feed stays down/stale/resyncing longer than `feed_down_kill_ns`
 (`risk.ws_down_kill_ms`), on slot lag over `max_slot_lag`, on a venue clock drifting more than
@@ -156,6 +157,11 @@ class RiskState:
     """Trips not yet handed out (`take_kills`)."""
 
 
+def _onset(ev: HealthEvent) -> int:
+    """When a feed fault began: the event's `ts_event_ns` when set and not in the future."""
+    return ev.ts_event_ns if 0 < ev.ts_event_ns <= ev.ts_recv_ns else ev.ts_recv_ns
+
+
 def _gross_bps_above(buy_quote: int, sell_quote: int, max_bps: int) -> bool:
     """Whether (sell - buy) / buy exceeds `max_bps`, in integers (no float rounding at the edge)."""
     return (sell_quote - buy_quote) * 10_000 > max_bps * buy_quote
@@ -261,8 +267,14 @@ class RiskGuard:
             self._feed_up(feed)
         elif ev.status in _NOT_UP:
             s.feed_state[feed] = ev.status
-            s.feeds_down_since.setdefault(feed, now)
+            # the fault began when the feed last carried data (`ts_event_ns` of a stale or down
+            # event), not when its silence was noticed: the budget runs from the fault itself
+            s.feeds_down_since.setdefault(feed, _onset(ev))
         elif ev.status == "resync":
+            if s.feed_state.get(feed) == "up":
+                # a book out of sync on a feed that was up: trading waits for it like for a
+                # silent feed (a first connect, never up yet, starts no timer)
+                s.feeds_down_since.setdefault(feed, _onset(ev))
             s.feed_state[feed] = "resync"
         elif ev.status == "lag" and ev.value > self.p.max_slot_lag:
             s.feed_state[feed] = "lag"

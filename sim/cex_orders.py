@@ -11,10 +11,19 @@ real order paths and instrument endpoints:
 - OKX: `POST /api/v5/trade/order`, `POST /api/v5/trade/cancel-order`, `GET /api/v5/trade/order`;
   headers checked in turn: key (50103 / 50111), passphrase (50105), timestamp format (50112),
   more than 30 s off (50102), base64 HMAC of `ts + METHOD + path?query + body` (50113), all with
-  HTTP 401. A refused order: HTTP 200, `code` "1", `sCode` 51xxx.
+  HTTP 401. A placement with an `expTime` header is not processed once the venue clock is past
+  it (checked when it reaches matching, after any injected delay): HTTP 200, code 50036. A
+  refused order: HTTP 200, `code` "1", `sCode` 51xxx.
 - Bybit v5: `POST /v5/order/create`, `POST /v5/order/cancel`, `GET /v5/order/realtime`; key
   (10003), `server - recv_window <= ts < server + 1000` (10002), lowercase hex HMAC of
   `ts + key + recv_window + (query | body)` (10004); answers are HTTP 200 with `retCode`.
+
+Rate limits (`DeskLimits`, fixed windows on the venue clock), with the venues' own headers
+on every order-route answer: Binance `X-MBX-USED-WEIGHT-1M` and `X-MBX-ORDER-COUNT-10S` plus
+`-1D` (spot) / `-1M` (USD-M), over the limit HTTP 429 with -1015 (orders) or -1003 (weight) and
+`Retry-After`; Bybit `X-Bapi-Limit`, `X-Bapi-Limit-Status`, `X-Bapi-Limit-Reset-Timestamp` per
+endpoint, over the limit retCode 10006; OKX no header, 60 requests per 2 s per endpoint, over
+it HTTP 429 with code 50011.
 
 Matching: an IOC/FOK limit order walks the symbol's current simulated book (sim/cex_frames.py
 SimBook: integer ticks and qty units) up to its limit; IOC keeps what fills, FOK fills all or
@@ -55,6 +64,8 @@ _BINANCE = ("binance", "binance-usdm")
 ORDER_PATHS = ("/api/v3/order", "/fapi/v1/order", "/api/v5/trade/order",
                "/api/v5/trade/cancel-order", "/v5/order/create", "/v5/order/cancel",
                "/v5/order/realtime", "/sapi/v1/account/apiRestrictions")
+KEY_PATHS = ("/api/v5/account/config", "/v5/user/query-api")
+"""OKX / Bybit key-permission queries (signed like order queries): `key_config_answer`."""
 INFO_PATHS = ("/api/v3/exchangeInfo", "/fapi/v1/exchangeInfo", "/api/v5/public/instruments",
               "/v5/market/instruments-info")
 OKX_WINDOW_MS = 30_000
@@ -95,6 +106,18 @@ class SimOrder:
 class _Fault:
     kind: str
     seconds: float
+
+
+@dataclass
+class DeskLimits:
+    """A simulated venue's order rate limits (the venues' documented defaults)."""
+
+    binance_orders_10s: int = 100
+    binance_orders_long: int = 200_000
+    """Spot: orders per UTC day; USD-M: per minute."""
+    binance_weight_1m: int = 6000
+    bybit_per_s: int = 10
+    okx_per_2s: int = 60
 
 
 @dataclass
@@ -156,6 +179,10 @@ class OrderDesk:
         self._ids = itertools.count(700_000_001)
         self.listeners: list[Callable[[SimOrder], None]] = []
         """Called with every accepted order (the private streams push its events)."""
+        self.limits = (DeskLimits(binance_orders_10s=300, binance_orders_long=1200,
+                                  binance_weight_1m=2400) if self.venue == "binance-usdm"
+                       else DeskLimits())
+        self._counts: dict[tuple[str, int], int] = {}
 
     # -- set-up ---------------------------------------------------------------------------
 
@@ -217,11 +244,80 @@ class OrderDesk:
             return faulted
         if request.path in INFO_PATHS:
             return self._json(200, self._info(request.query))
+        refused, headers = self._rate_limit(request)
+        if refused is not None:
+            return refused
         if self.venue in _BINANCE:
-            return await self._binance(request, body)
+            response = await self._binance(request, body)
+        elif self.venue == "okx":
+            response = await self._okx(request, body)
+        else:
+            response = await self._bybit(request, body)
+        response.headers.update(headers)
+        return response
+
+    # -- rate limits ----------------------------------------------------------------------
+
+    def _count(self, name: str, window_ms: int, now_ms: int, add: int) -> tuple[int, int]:
+        """(count in the current fixed window after adding `add`, window end ms)."""
+        start = now_ms // window_ms
+        key = (name, start)
+        self._counts[key] = self._counts.get(key, 0) + add
+        return self._counts[key], (start + 1) * window_ms
+
+    def _rate_limit(self, request: web.Request) -> tuple[web.Response | None, dict[str, str]]:
+        """The venue's usage headers for this request, or its rate-limit refusal."""
+        if request.path == "/sapi/v1/account/apiRestrictions":
+            return None, {}
+        lim, now = self.limits, self.sim.now_ms()
+        if self.venue in _BINANCE:
+            weight = 4 if request.method == "GET" and self.venue == "binance" else 1
+            used, minute_end = self._count("weight", 60_000, now, weight)
+            headers = {"X-MBX-USED-WEIGHT-1M": str(used)}
+            if used > lim.binance_weight_1m:
+                return self._binance_limited(
+                    -1003, f"Too much request weight used; current limit is "
+                           f"{lim.binance_weight_1m} request weight per 1 MINUTE.",
+                    minute_end - now, headers), headers
+            if request.method != "POST":
+                return None, headers
+            long_name, long_ms = (("1D", 86_400_000) if self.venue == "binance"
+                                  else ("1M", 60_000))
+            n10, end10 = self._count("orders10s", 10_000, now, 1)
+            n_long, end_long = self._count("orders" + long_name, long_ms, now, 1)
+            headers |= {"X-MBX-ORDER-COUNT-10S": str(n10),
+                        f"X-MBX-ORDER-COUNT-{long_name}": str(n_long)}
+            if n10 > lim.binance_orders_10s:
+                return self._binance_limited(
+                    -1015, f"Too many new orders; current limit is {lim.binance_orders_10s} "
+                           "orders per 10 SECOND.", end10 - now, headers), headers
+            if n_long > lim.binance_orders_long:
+                return self._binance_limited(
+                    -1015, f"Too many new orders; current limit is {lim.binance_orders_long} "
+                           f"orders per {long_name}.", end_long - now, headers), headers
+            return None, headers
         if self.venue == "okx":
-            return await self._okx(request, body)
-        return await self._bybit(request, body)
+            n, _ = self._count(f"okx:{request.method}:{request.path}", 2000, now, 1)
+            if n > lim.okx_per_2s:
+                return self._json(429, {"code": "50011", "msg": "Too Many Requests",
+                                        "data": []}, "50011"), {}
+            return None, {}
+        n, end = self._count(f"bybit:{request.path}", 1000, now, 1)
+        headers = {"X-Bapi-Limit": str(lim.bybit_per_s),
+                   "X-Bapi-Limit-Status": str(max(0, lim.bybit_per_s - n)),
+                   "X-Bapi-Limit-Reset-Timestamp": str(end)}
+        if n > lim.bybit_per_s:
+            refused = self._bybit_err(10006, "Too many visits. Exceeded the API Rate Limit.")
+            refused.headers.update(headers)
+            return refused, headers
+        return None, headers
+
+    def _binance_limited(self, code: int, msg: str, wait_ms: int,
+                         headers: dict[str, str]) -> web.Response:
+        response = self._binance_err(429, code, msg)
+        response.headers.update(headers)
+        response.headers["Retry-After"] = str(max(1, -(-wait_ms // 1000)))
+        return response
 
     def _json(self, status: int, obj: object, code: str = "") -> web.Response:
         if code:
@@ -236,7 +332,17 @@ class OrderDesk:
         if self.venue in _BINANCE:
             notional = ({"filterType": "NOTIONAL", "minNotional": "1.00"} if self.venue == "binance"
                         else {"filterType": "MIN_NOTIONAL", "notional": "1"})
-            return {"symbols": [{"symbol": feed.symbol, "status": "TRADING", "filters": [
+            lim = self.limits
+            long_interval = "DAY" if self.venue == "binance" else "MINUTE"
+            rate_limits = [
+                {"rateLimitType": "REQUEST_WEIGHT", "interval": "MINUTE", "intervalNum": 1,
+                 "limit": lim.binance_weight_1m},
+                {"rateLimitType": "ORDERS", "interval": "SECOND", "intervalNum": 10,
+                 "limit": lim.binance_orders_10s},
+                {"rateLimitType": "ORDERS", "interval": long_interval, "intervalNum": 1,
+                 "limit": lim.binance_orders_long}]
+            return {"rateLimits": rate_limits, "symbols": [{
+                "symbol": feed.symbol, "status": "TRADING", "filters": [
                 {"filterType": "PRICE_FILTER", "minPrice": tick, "maxPrice": "1000000",
                  "tickSize": tick},
                 {"filterType": "LOT_SIZE", "minQty": step, "maxQty": "100000", "stepSize": step},
@@ -286,6 +392,8 @@ class OrderDesk:
         except (KeyError, ValueError):
             return self._binance_err(400, -1102, "Mandatory parameter 'timestamp' was not sent, "
                                                  "was empty/null, or malformed.")
+        if recv > 60_000:
+            return self._binance_err(400, -1131, "recvWindow must be less than 60000")
         if why := self._binance_time_ok(ts, recv):
             return self._binance_err(400, -1021, why)
         spot = self.venue == "binance"
@@ -395,6 +503,9 @@ class OrderDesk:
         refused = self._okx_auth(request, body)
         if refused is not None:
             return refused
+        if request.path in KEY_PATHS:
+            return self._json(200, key_config_answer(
+                "okx", self.accounts[request.headers["OK-ACCESS-KEY"]], self.sim.now_ms()))
         now = str(self.sim.now_ms())
         if request.method == "GET":
             order = self.orders.get(request.query.get("clOrdId", ""))
@@ -412,6 +523,11 @@ class OrderDesk:
             return self._json(200, {"code": "1", "msg": "", "data": [
                 {"clOrdId": cid, "ordId": "", "sCode": code, "sMsg": msg}]}, code)
         fault = await self._fault_before()
+        if (exp := request.headers.get("expTime")) is not None and (
+                not exp.isdigit() or self.sim.now_ms() > int(exp)):
+            return self._okx_err(200, "50036", "The expTime can't be earlier than the current "
+                                               "system time. Please adjust the expTime and try "
+                                               "again.")
         if fault is not None and fault.kind == "reject":
             return self._okx_refuse(cid, "51008", "Order failed. Insufficient USDT balance in "
                                                   "account.")
@@ -470,6 +586,8 @@ class OrderDesk:
         if not hmac.compare_digest(expected, h.get("X-BAPI-SIGN", "")):
             return self._bybit_err(10004, "Error sign, please check your signature generation "
                                           "algorithm.")
+        if request.path in KEY_PATHS:
+            return self._json(200, key_config_answer("bybit", account, now))
         if request.method == "GET":
             order = self.orders.get(request.query.get("orderLinkId", ""))
             found = [self._bybit_order(order)] if order is not None else []
@@ -537,3 +655,28 @@ def _parse_iso_ms(text: str) -> int | None:
         return secs * 1000 + int(text[20:23])
     except ValueError:
         return None
+
+
+def key_config_answer(venue: str, account: Account, now_ms: int) -> dict[str, object]:
+    """The OKX `/api/v5/account/config` or Bybit `/v5/user/query-api` answer for a test key:
+    it can trade, can withdraw when the account says so, and is bound to no IP."""
+    if venue == "okx":
+        perm = "read_only,trade" + (",withdraw" if account.can_withdraw else "")
+        return {"code": "0", "msg": "", "data": [{
+            "uid": "44705892343619584", "mainUid": "44705892343619584", "acctLv": "2",
+            "posMode": "net_mode", "autoLoan": False, "greeksType": "PA", "level": "Lv1",
+            "levelTmp": "", "ctIsoMode": "automatic", "mgnIsoMode": "automatic",
+            "perm": perm, "ip": "", "label": "solarb loopback", "roleType": "0"}]}
+    wallet = ["AccountTransfer", "SubMemberTransfer"] + (
+        ["Withdraw"] if account.can_withdraw else [])
+    return {"retCode": 0, "retMsg": "", "result": {
+        "id": "13770661", "note": "solarb loopback", "apiKey": account.api_key, "readOnly": 0,
+        "secret": "", "permissions": {
+            "ContractTrade": ["Order", "Position"], "Spot": ["SpotTrade"], "Wallet": wallet,
+            "Options": [], "Derivatives": [], "CopyTrading": [], "BlockTrade": [],
+            "Exchange": [], "NFT": [], "Affiliate": []},
+        "ips": ["*"], "type": 1, "deadlineDay": 83, "expiredAt": "2026-12-31T00:00:00Z",
+        "createdAt": "2026-01-01T00:00:00Z", "unified": 0, "uta": 1, "userID": 24617703,
+        "inviterID": 0, "vipLevel": "No VIP", "mktMakerLevel": "0", "affiliateID": 0,
+        "rsaPublicKey": "", "isMaster": False, "parentUid": "24617700"},
+        "retExtInfo": {}, "time": now_ms}

@@ -12,6 +12,17 @@
   expires`), then `subscribe` `order` + `execution`; pushes `order` New, one `execution` per
   fill, `order` Filled / Cancelled / PartiallyFilledCanceled.
 
+- Binance USD-M: `POST|PUT|DELETE /fapi/v1/listenKey` (known `X-MBX-APIKEY` else -2015; PUT of
+  a key that is not active -1125), then the socket `/private/ws/<listenKey>` (an unknown key is
+  refused at the handshake); pushes `ORDER_TRADE_UPDATE` NEW, one TRADE per fill, EXPIRED for a
+  remainder. `expire_listen_keys()` sends `listenKeyExpired` and forgets every key.
+
+- WS order entry (TRADE_PATHS): Binance `order.place` on the WS API (above), OKX `op: "order"`
+  on the logged-in private socket (expTime checked when the order reaches matching: 50036),
+  Bybit `order.create` on `/v5/trade` after `auth` (`header` timestamp window: 10002), each with
+  the REST desk's matching, duplicate refusals and faults (reject, delay_ack, timeout_after_accept
+  holding the answer back), Bybit answers with its `X-Bapi-Limit*` headers.
+
 The refusal codes/texts of the login steps are the simulator's own choice where the venues'
 docs give none (OKX 60005/60006/60007/60024 as commonly reported; Bybit `success: false`).
 `disconnect()` drops every private socket (the "user stream lost mid-order" fault); events
@@ -27,6 +38,7 @@ import contextlib
 import hashlib
 import hmac
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -34,12 +46,17 @@ import orjson
 from aiohttp import WSMsgType, web
 from cryptography.exceptions import InvalidSignature
 
-from sim.cex_orders import Account, SimOrder, _fmt, quote_asset
+from sim.cex_orders import Account, SimOrder, _Fault, _fmt, quote_asset
 
 if TYPE_CHECKING:
     from sim.cex_orders import OrderDesk
 
-PRIVATE_PATHS = {"binance": "/ws-api/v3", "okx": "/ws/v5/private", "bybit": "/v5/private"}
+PRIVATE_PATHS = {"binance": "/ws-api/v3", "okx": "/ws/v5/private", "bybit": "/v5/private",
+                 "binance-usdm": "/private/ws"}
+TRADE_PATHS = {"binance": "/ws-api/v3", "okx": "/ws/v5/private", "bybit": "/v5/trade"}
+"""Where each venue takes WS orders (Bybit: its own socket, logged in like /v5/private)."""
+LISTEN_KEY_ROUTES = {"binance-usdm": ("/fapi/v1/listenKey", "/private/ws/{listen_key}")}
+"""Venues whose stream opens with a REST listenKey: (key endpoint, socket route)."""
 
 
 @dataclass(eq=False)
@@ -61,15 +78,23 @@ class PrivateHub:
         self.conns: set[_Private] = set()
         self.logins = 0
         self._sub_ids = 0
+        self.listen_keys: dict[str, Account] = {}
+        """Active listenKeys (USD-M) and whose they are."""
         desk.listeners.append(self.publish)
 
     # -- socket ---------------------------------------------------------------------------
 
-    async def handle_ws(self, request: web.Request) -> web.WebSocketResponse:
+    async def handle_ws(self, request: web.Request) -> web.StreamResponse:
         """One private connection: login steps, then pushes until it closes."""
+        key = request.match_info.get("listen_key")
+        if key is not None and key not in self.listen_keys:
+            return web.Response(status=400, text="invalid listenKey")
         ws = web.WebSocketResponse(max_msg_size=1 << 20)
         await ws.prepare(request)
         conn = _Private(ws)
+        if key is not None:  # the key in the URL is the login
+            conn.account, conn.subscribed = self.listen_keys[key], True
+            self.logins += 1
         self.conns.add(conn)
         writer = asyncio.create_task(self._writer(conn))
         try:
@@ -118,8 +143,9 @@ class PrivateHub:
             self._binance(conn, msg)
         elif self.venue == "okx":
             self._okx(conn, msg)
-        else:
+        elif self.venue == "bybit":
             self._bybit(conn, msg)
+        # binance-usdm: the stream is receive-only (the server pings; nothing to answer)
 
     # -- login steps ----------------------------------------------------------------------
 
@@ -132,7 +158,7 @@ class PrivateHub:
                               "error": {"code": code, "msg": text}})
 
         method = msg.get("method")
-        if method not in ("userDataStream.subscribe.signature", "order.place"):
+        if method not in ("userDataStream.subscribe.signature", "order.place", "order.cancel"):
             error(400, -1020, "This operation is not supported.")
             return
         account = self.desk.accounts.get(str(params.get("apiKey", "")))
@@ -150,6 +176,9 @@ class PrivateHub:
             return
         if method == "order.place":
             self._binance_place(conn, req_id, params, error)
+            return
+        if method == "order.cancel":  # IOC/FOK orders are final already, as over REST
+            error(400, -2011, "Unknown order sent.")
             return
         conn.account, conn.subscribed = account, True
         conn.subscription_id = self._sub_ids
@@ -217,6 +246,16 @@ class PrivateHub:
                 return
             conn.subscribed = True
             self._send(conn, {"event": "subscribe", "arg": args[0], "connId": conn.conn_id})
+        elif op == "order":
+            self._okx_ws_order(conn, msg)
+        elif op == "cancel-order":  # IOC/FOK orders are final already, as over REST
+            cid = str(args[0].get("clOrdId", ""))
+            self.desk.stats.refusals.append("51400")
+            self._send(conn, {"id": str(msg.get("id", "")), "op": "cancel-order", "code": "1",
+                              "msg": "", "data": [{
+                                  "clOrdId": cid, "ordId": "", "sCode": "51400",
+                                  "sMsg": "Order cancellation failed as the order has been "
+                                          "filled, canceled or does not exist"}]})
 
     def _bybit(self, conn: _Private, msg: dict[str, Any]) -> None:
         op, args = msg.get("op"), msg.get("args") or []
@@ -251,6 +290,16 @@ class PrivateHub:
                 return
             conn.subscribed = True
             answer(True)
+        elif op == "order.create":
+            self._bybit_ws_order(conn, msg)
+        elif op == "order.cancel":  # IOC/FOK orders are final already, as over REST
+            spot = (args[0] if args else {}).get("category") == "spot"
+            code, text = (170213, "Order does not exist.") if spot else (110001,
+                                                                        "Order does not exist")
+            self.desk.stats.refusals.append(str(code))
+            self._send(conn, {"reqId": str(msg.get("reqId", "")), "retCode": code,
+                              "retMsg": text, "op": "order.cancel", "data": {},
+                              "retExtInfo": {}, "header": {}, "connId": conn.conn_id})
 
     # -- events ---------------------------------------------------------------------------
 
@@ -261,7 +310,8 @@ class PrivateHub:
             return
         frames = (self._binance_events(order) if self.venue == "binance"
                   else self._okx_events(order) if self.venue == "okx"
-                  else self._bybit_events(order) if self.venue == "bybit" else [])
+                  else self._bybit_events(order) if self.venue == "bybit"
+                  else self._usdm_events(order) if self.venue == "binance-usdm" else [])
         for c in targets:
             for f in frames:
                 if self.venue == "binance":
@@ -358,6 +408,179 @@ class PrivateHub:
         else:
             status = "Cancelled"
         out.append(order(status, o.filled_units, o.quote_units))
+        return out
+
+    # -- WS order entry (OKX op "order", Bybit /v5/trade "order.create") --------------------
+
+    def _ws_place(self, conn: _Private, process: Callable[[_Fault | None], object]) -> None:
+        """Process one WS placement with the desk's next fault: `delay_ack` runs it late,
+        `timeout_after_accept` sends its answer late."""
+        fault = self.desk.faults.pop(0) if self.desk.faults else None
+        loop = asyncio.get_running_loop()
+
+        def run() -> None:
+            answer = process(fault)
+            if fault is not None and fault.kind == "timeout_after_accept":
+                loop.call_later(fault.seconds, self._send, conn, answer)
+            else:
+                self._send(conn, answer)
+
+        if fault is not None and fault.kind == "delay_ack":
+            loop.call_later(fault.seconds, run)
+        else:
+            run()
+
+    def _okx_ws_order(self, conn: _Private, msg: dict[str, Any]) -> None:
+        req_id = str(msg.get("id", ""))
+        a = (msg.get("args") or [{}])[0]
+        cid = str(a.get("clOrdId", ""))
+
+        def answer(code: str, text: str, data: list[dict[str, str]]) -> dict[str, Any]:
+            if code != "0":
+                self.desk.stats.refusals.append(data[0]["sCode"] if data else code)
+            now = str(self.desk.sim.now_ms())
+            return {"id": req_id, "op": "order", "code": code, "msg": text, "data": data,
+                    "inTime": now, "outTime": now}
+
+        def refuse(s_code: str, s_msg: str) -> dict[str, Any]:
+            return answer("1", "", [{"clOrdId": cid, "ordId": "", "tag": "",
+                                     "ts": str(self.desk.sim.now_ms()), "sCode": s_code,
+                                     "sMsg": s_msg}])
+
+        if conn.account is None:
+            self._send(conn, answer("60011", "Please log in", []))
+            return
+
+        def process(fault: _Fault | None) -> object:
+            exp = str(msg.get("expTime", ""))
+            if exp and (not exp.isdigit() or self.desk.sim.now_ms() > int(exp)):
+                return answer("50036", "The expTime can't be earlier than the current system "
+                                       "time. Please adjust the expTime and try again.", [])
+            if fault is not None and fault.kind == "reject":
+                return refuse("51008", "Order failed. Insufficient USDT balance in account.")
+            if cid in self.desk.orders:
+                return refuse("51016", "Duplicated clOrdId")
+            try:
+                order = self.desk._execute(str(a["instId"]), "spot", str(a["side"]),
+                                           str(a["ordType"]).upper(), str(a["px"]),
+                                           str(a["sz"]), cid)
+            except (KeyError, ValueError) as exc:
+                return refuse("51000", f"Parameter error: {exc}")
+            return answer("0", "", [{"clOrdId": cid, "ordId": str(order.venue_order_id),
+                                     "tag": "", "ts": str(order.ts_ms), "sCode": "0",
+                                     "sMsg": "Order placed"}])
+
+        self._ws_place(conn, process)
+
+    def _bybit_ws_order(self, conn: _Private, msg: dict[str, Any]) -> None:
+        req_id = str(msg.get("reqId", ""))
+        a = (msg.get("args") or [{}])[0]
+        cid = str(a.get("orderLinkId", ""))
+        spot = a.get("category") == "spot"
+
+        def answer(code: int, text: str, data: dict[str, str]) -> dict[str, Any]:
+            now = self.desk.sim.now_ms()
+            used, end = self.desk._count("bybit:/v5/order/create", 1000, now, 1)
+            limit = self.desk.limits.bybit_per_s
+            if code:
+                self.desk.stats.refusals.append(str(code))
+            return {"reqId": req_id, "retCode": code, "retMsg": text, "op": "order.create",
+                    "data": data, "retExtInfo": {}, "header": {
+                        "X-Bapi-Limit": str(limit),
+                        "X-Bapi-Limit-Status": str(max(0, limit - used)),
+                        "X-Bapi-Limit-Reset-Timestamp": str(end), "Timenow": str(now)},
+                    "connId": conn.conn_id}
+
+        if conn.account is None:
+            self._send(conn, answer(10003, "Request not authorized", {}))
+            return
+        h = msg.get("header") or {}
+        try:
+            ts, recv = int(h["X-BAPI-TIMESTAMP"]), int(h.get("X-BAPI-RECV-WINDOW", 5000))
+        except (KeyError, ValueError):
+            self._send(conn, answer(10001, "Request parameter error.", {}))
+            return
+        now = self.desk.sim.now_ms()
+        if not now - recv <= ts < now + 1000:
+            self._send(conn, answer(10002, "The request time exceeds the time window range.",
+                                    {}))
+            return
+
+        def process(fault: _Fault | None) -> object:
+            if fault is not None and fault.kind == "reject":
+                return (answer(170131, "Balance insufficient", {}) if spot
+                        else answer(110007, "Available balance is insufficient", {}))
+            if cid in self.desk.orders:
+                return (answer(170141, "Duplicate clientOrderId", {}) if spot
+                        else answer(110072, "OrderLinkedID is duplicate", {}))
+            try:
+                order = self.desk._execute(str(a["symbol"]), "spot" if spot else "linear",
+                                           str(a["side"]).lower(), str(a["timeInForce"]),
+                                           str(a["price"]), str(a["qty"]), cid)
+            except (KeyError, ValueError):
+                return answer(10001, "Request parameter error.", {})
+            return answer(0, "OK", {"orderId": str(order.venue_order_id), "orderLinkId": cid})
+
+        self._ws_place(conn, process)
+
+    # -- USD-M listenKey stream ------------------------------------------------------------
+
+    async def handle_listen_key(self, request: web.Request) -> web.Response:
+        """`POST|PUT|DELETE /fapi/v1/listenKey`: USER_STREAM security (API key, no signature)."""
+        account = self.desk.accounts.get(request.headers.get("X-MBX-APIKEY", ""))
+        if account is None:
+            return self.desk._binance_err(401, -2015,
+                                          "Invalid API-key, IP, or permissions for action.")
+        active = next((k for k, a in self.listen_keys.items() if a is account), None)
+        if request.method == "POST":
+            key = active or secrets.token_urlsafe(48)
+            self.listen_keys[key] = account
+            return self.desk._json(200, {"listenKey": key})
+        if active is None:
+            return self.desk._binance_err(400, -1125, "This listenKey does not exist.")
+        if request.method == "DELETE":
+            del self.listen_keys[active]
+            return self.desk._json(200, {})
+        return self.desk._json(200, {"listenKey": active})
+
+    def expire_listen_keys(self) -> int:
+        """Every key lapses: `listenKeyExpired` on its sockets, which stop getting events."""
+        now = self.desk.sim.now_ms()
+        for key, account in self.listen_keys.items():
+            for c in [c for c in self.conns if c.account is account]:
+                self._send(c, {"e": "listenKeyExpired", "E": now, "listenKey": key})
+                c.subscribed = False
+        n = len(self.listen_keys)
+        self.listen_keys.clear()
+        return n
+
+    def _usdm_events(self, o: SimOrder) -> list[dict[str, Any]]:
+        pd, qd = self._scales(o)
+        base = {"s": o.symbol, "c": o.client_order_id, "S": o.side.upper(), "o": "LIMIT",
+                "f": o.tif, "q": _fmt(o.qty_units, qd), "p": _fmt(o.price_units, pd),
+                "sp": "0", "i": o.venue_order_id, "T": o.ts_ms, "b": "0", "a": "0",
+                "m": False, "R": False, "wt": "CONTRACT_PRICE", "ot": "LIMIT", "ps": "BOTH",
+                "cp": False, "rp": "0", "pP": False, "si": 0, "ss": 0, "V": "EXPIRE_TAKER",
+                "pm": "NONE", "gtd": 0}
+
+        def event(order: dict[str, Any]) -> dict[str, Any]:
+            return {"e": "ORDER_TRADE_UPDATE", "E": o.ts_ms, "T": o.ts_ms, "o": base | order}
+
+        out = [event({"x": "NEW", "X": "NEW", "ap": "0", "l": "0", "z": "0", "L": "0",
+                      "t": 0})]
+        cum = cum_quote = 0
+        for k, ((px, qty), fee) in enumerate(zip(o.fills, self._fees(o), strict=True)):
+            cum += qty
+            cum_quote += px * qty
+            out.append(event({
+                "x": "TRADE", "X": "FILLED" if cum == o.qty_units else "PARTIALLY_FILLED",
+                "ap": _fmt(cum_quote // cum, pd), "l": _fmt(qty, qd), "z": _fmt(cum, qd),
+                "L": _fmt(px, pd), "N": quote_asset(o.symbol), "n": _fmt(fee, pd + qd),
+                "t": k + 1}))
+        if o.filled_units < o.qty_units:
+            out.append(event({"x": "EXPIRED", "X": "EXPIRED", "l": "0", "z": _fmt(cum, qd),
+                              "L": "0", "t": 0,
+                              "ap": _fmt(cum_quote // cum, pd) if cum else "0"}))
         return out
 
 

@@ -37,7 +37,7 @@ from connectors import venues
 from operators.errors import FeedError
 from sim.cex_frames import VENUES, SimFeed, Truth
 from sim.cex_orders import INFO_PATHS, ORDER_PATHS, OrderDesk
-from sim.cex_private import PRIVATE_PATHS, PrivateHub
+from sim.cex_private import LISTEN_KEY_ROUTES, PRIVATE_PATHS, TRADE_PATHS, PrivateHub
 
 _BINANCE = ("binance", "binance-usdm")
 
@@ -91,6 +91,8 @@ class VenueSim:
         self.feeds: dict[str, SimFeed] = {}
         self.conns: set[_Conn] = set()
         self.http_faults: list[tuple[int, float | None]] = []
+        self.ws_refused_until = 0.0
+        """Monotonic time until which WS upgrades are refused (fault `down`: venue unreachable)."""
         self.rest_log: list[RestHit] = []
         self.pings_sent = 0
         self.pongs_received = 0
@@ -224,8 +226,10 @@ class VenueSim:
 
     # -- WS -------------------------------------------------------------------------------
 
-    async def handle_ws(self, request: web.Request) -> web.WebSocketResponse:
+    async def handle_ws(self, request: web.Request) -> web.StreamResponse:
         """One client WS connection: subscriptions, pings, writer and (Binance) server pings."""
+        if time.monotonic() < self.ws_refused_until:
+            return web.Response(status=503, text="simulated outage")
         ws = web.WebSocketResponse(autoping=False, max_msg_size=1 << 20)
         await ws.prepare(request)
         self.connections_opened += 1
@@ -413,6 +417,10 @@ class CexVenues:
         """The private-stream WS URL of `venue` (Binance WS API, OKX / Bybit private)."""
         return self.urls[venue].rest_url.replace("http://", "ws://") + PRIVATE_PATHS[venue]
 
+    def trade_url(self, venue: str) -> str:
+        """The WS order-entry URL of `venue` (Binance WS API, OKX private, Bybit /v5/trade)."""
+        return self.urls[venue].rest_url.replace("http://", "ws://") + TRADE_PATHS[venue]
+
     def desk(self, venue: str) -> OrderDesk:
         """The order-entry desk of `venue` (accounts, order faults, accepted orders)."""
         return self.sims[venue].orders
@@ -420,7 +428,8 @@ class CexVenues:
     def inject(self, venue: str, kind: str, symbol: str | None = None, *, market: str = "spot",
                seconds: float = 0.5, status: int = 429, retry_after_s: float | None = 1.0,
                count: int = 1) -> None:
-        """Inject a fault: drop|reorder|corrupt (symbol), disconnect|stall (symbol or all), http."""
+        """Inject a fault: drop|reorder|corrupt (symbol), disconnect|stall (symbol or all), http,
+        down (disconnect, then refuse reconnects for `seconds`)."""
         sim = self.sims[venue]
         cat = "linear" if market == "perp" else "spot"
 
@@ -433,6 +442,9 @@ class CexVenues:
                 self._loop.create_task(sim.disconnect(symbol, cat))
             elif kind == "stall":
                 sim.stall(symbol, cat, seconds)
+            elif kind == "down":
+                sim.ws_refused_until = time.monotonic() + seconds
+                self._loop.create_task(sim.disconnect(symbol, cat))
             elif kind == "http":
                 sim.http_faults.extend([(status, retry_after_s)] * count)
             else:
@@ -496,12 +508,22 @@ async def start_venues(
         else:
             ws_paths = ["/v5/public/spot", "/v5/public/linear"]
             ws_base = "/v5/public"
+        from sim.cex_orders import KEY_PATHS  # here, not at the top: apart from the order routes
+
+        for p in KEY_PATHS:  # OKX / Bybit key permissions, signed (before the catch-all below)
+            app.router.add_route("*", p, sim.orders.handle)
         for p in ws_paths:
             app.router.add_get(p, sim.handle_ws)
         for p in (*ORDER_PATHS, *INFO_PATHS):  # before the market-data catch-all below
             app.router.add_route("*", p, sim.orders.handle)
-        if venue in PRIVATE_PATHS:
+        if venue in LISTEN_KEY_ROUTES:  # USD-M: REST listenKey, then /private/ws/<key>
+            key_path, socket_route = LISTEN_KEY_ROUTES[venue]
+            app.router.add_route("*", key_path, sim.private.handle_listen_key)
+            app.router.add_get(socket_route, sim.private.handle_ws)
+        elif venue in PRIVATE_PATHS:
             app.router.add_get(PRIVATE_PATHS[venue], sim.private.handle_ws)
+        if TRADE_PATHS.get(venue, PRIVATE_PATHS.get(venue)) != PRIVATE_PATHS.get(venue):
+            app.router.add_get(TRADE_PATHS[venue], sim.private.handle_ws)  # Bybit /v5/trade
         app.router.add_route("GET", "/{tail:(api|fapi|v5/market).*}", sim.handle_rest)
         runner = web.AppRunner(app, access_log=None)
         await runner.setup()

@@ -18,6 +18,7 @@ Books are rewritten with the project's encoders, so only synthetic markets (buil
 from __future__ import annotations
 
 import struct
+from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 from solders.pubkey import Pubkey
@@ -26,6 +27,7 @@ from connectors.solana import openbook as ob_codec
 from connectors.solana import phoenix as ph_codec
 from connectors.solana.openbook_take import OPENBOOK_PROGRAM_ID
 from connectors.solana.phoenix_swap import PHOENIX_PROGRAM_ID
+from connectors.solana.program_errors import ANCHOR_ERRORS, OPENBOOK_ERRORS, PHOENIX_ERRORS
 from operators.clob import BookSide, OpenBookLeaf, PhoenixMarket, PhoenixOrder
 
 if TYPE_CHECKING:
@@ -43,10 +45,10 @@ _PHOENIX_SYNTHETIC_VAULTS = (
 )
 
 
-def _fail(index: int, code: int, name: str, detail: str) -> Exception:
+def _fail(table: Mapping[int, str], index: int, name: str, detail: str) -> Exception:
     from sim.dex_exec import ProgramError  # the executor imports this module: import late
 
-    return ProgramError(index, code, name, detail)
+    return ProgramError.named(table, index, name, detail)
 
 
 def _ceil_div(a: int, b: int) -> int:
@@ -81,7 +83,9 @@ def _phoenix_orders(market: PhoenixMarket, bids: bool) -> list[PhoenixOrder]:
 def _phoenix_swap(ov: _Overlay, index: int, keys: list[str], data: bytes) -> int:
     r = _Reader(data, 1)
     if r.take("<B") != 2:
-        raise _fail(index, 15, "NewOrderError", "Swap takes an ImmediateOrCancel packet only")
+        raise _fail(
+            PHOENIX_ERRORS, index, "NewOrderError", "Swap takes an ImmediateOrCancel packet only"
+        )
     sell = r.take("<B") == 1
     price = r.option()
     num_base_lots, num_quote_lots = r.take("<Q"), r.take("<Q")
@@ -91,10 +95,15 @@ def _phoenix_swap(ov: _Overlay, index: int, keys: list[str], data: bytes) -> int
     market_key = keys[2]
     market_acc = ov.get(market_key)
     if market_acc is None:
-        raise _fail(index, 4, "MarketUninitialized", market_key)
+        raise _fail(PHOENIX_ERRORS, index, "MarketUninitialized", market_key)
     market = ph_codec.decode_market(bytes(market_acc.data))
     if (market.base_vault, market.quote_vault) != _PHOENIX_SYNTHETIC_VAULTS:
-        raise _fail(index, 2, "FailedToLoadMarketFromAccount", "stand-in trades synthetic markets")
+        raise _fail(
+            PHOENIX_ERRORS,
+            index,
+            "FailedToLoadMarketFromAccount",
+            "stand-in trades synthetic markets",
+        )
     tick_ql = market.tick_size_in_quote_lots_per_base_unit
     blpbu = market.base_lots_per_base_unit
     bps = market.taker_fee_bps
@@ -135,8 +144,8 @@ def _phoenix_swap(ov: _Overlay, index: int, keys: list[str], data: bytes) -> int
     quote_counted = quote_lots - fee_lots if sell else quote_lots + fee_lots
     if filled_base < min_base or quote_counted < min_quote:
         raise _fail(
+            PHOENIX_ERRORS,
             index,
-            15,
             "NewOrderError",
             f"IOC minimum fill not met: {filled_base} base lots, {quote_counted} quote lots",
         )
@@ -186,7 +195,7 @@ def _openbook_take(ov: _Overlay, index: int, keys: list[str], data: bytes) -> in
     book_key = bids_key if sell else asks_key
     book_acc = ov.get(book_key)
     if book_acc is None:
-        raise _fail(index, 3012, "AccountNotInitialized", book_key)
+        raise _fail(ANCHOR_ERRORS, index, "AccountNotInitialized", book_key)
     book: BookSide = ob_codec.decode_book_side(bytes(book_acc.data))
     fee_ppm = market.taker_fee
     # a bid's budget includes the taker fee: match against what is left without it
@@ -211,7 +220,9 @@ def _openbook_take(ov: _Overlay, index: int, keys: list[str], data: bytes) -> in
         if take < leaf.quantity:
             kept.append(leaf._replace(quantity=leaf.quantity - take))
     if order_type == 5 and remaining_base > 0:
-        raise _fail(index, 6043, "WouldExecutePartially", f"{remaining_base} base lots unfilled")
+        raise _fail(
+            OPENBOOK_ERRORS, index, "WouldExecutePartially", f"{remaining_base} base lots unfilled"
+        )
     filled = max_base - remaining_base
     quote_native = quote_lots * market.quote_lot_size
     fee = _ceil_div(quote_native * fee_ppm, 1_000_000)

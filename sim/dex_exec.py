@@ -7,9 +7,10 @@ What is modelled (facts from the programs' sources, see connectors/solana/*_swap
 - Orca Whirlpool `swap_v2` and Raydium CLMM `swap_v2`: accounts and data as the builders lay
   them out; the walk uses the tick arrays passed (static + supplemental / remaining); a
   threshold breach is the program's own error (Orca 6036 AmountOutBelowMinimum / 6037
-  AmountInAboveMaximum, Raydium 6022 TooLittleOutputReceived / 6023 TooMuchInputPaid); running
-  out of arrays is Orca 6038 TickArraySequenceInvalidIndex / Raydium 6027
-  NotEnoughTickArrayAccount;
+  AmountInAboveMaximum, Raydium 6018 TooLittleOutputReceived / 6019 TooMuchInputPaid); running
+  out of arrays is Orca 6038 TickArraySequenceInvalidIndex / Raydium 6023
+  NotEnoughTickArrayAccount. Errors are raised by name and numbered from the program's table
+  (`connectors.solana.program_errors`), so the stand-in and the decoder cannot disagree;
 - ComputeBudget instructions set the limit and price; the associated token program's
   `CreateIdempotent` creates an empty token account when absent;
 - fees, fee growth, rewards, oracles and protocol fees are not modelled (they do not move the
@@ -22,7 +23,7 @@ Phoenix `Swap` and OpenBook v2 `place_take_order` are matched against the held b
 from __future__ import annotations
 
 import struct
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 
 from solders.account import Account
@@ -31,6 +32,14 @@ from solders.pubkey import Pubkey
 from solders.transaction import VersionedTransaction
 
 from connectors.solana import orca, raydium_clmm
+from connectors.solana.phoenix_swap import PHOENIX_PROGRAM_ID
+from connectors.solana.program_errors import (
+    ANCHOR_ERRORS,
+    PHOENIX_ERRORS,
+    RAYDIUM_CLMM_ERRORS,
+    WHIRLPOOL_ERRORS,
+    error_number,
+)
 from connectors.solana.programs import ASSOCIATED_TOKEN_PROGRAM_ID, associated_token_address
 from operators.clmm.accounts import TickArray
 from operators.clmm.raydium import quote_swap_raydium
@@ -57,6 +66,8 @@ MAX_CU_LIMIT = 1_400_000
 TOKEN_ACCOUNT_LEN = 165
 _TOKEN_PROGRAM = "TokenkegQfeZyiNwAJbNbGKPFXCWuBvf9Ss623VQ5DA"
 _U64 = (1 << 64) - 1
+_ORCA = WHIRLPOOL_ERRORS
+_RAYDIUM = RAYDIUM_CLMM_ERRORS
 # Compute units charged per instruction (orders of magnitude seen on chain; only the budget
 # check depends on them).
 CU_COMPUTE_BUDGET = 150
@@ -87,6 +98,13 @@ class ProgramError(ExecutionError):
         if self.error_number < 0:
             return {"InstructionError": [self.index, self.name]}
         return {"InstructionError": [self.index, {"Custom": self.error_number}]}
+
+    @classmethod
+    def named(
+        cls, table: Mapping[int, str], index: int, name: str, detail: str = ""
+    ) -> ProgramError:
+        """`name` as the failing program numbers it (its table in `program_errors`)."""
+        return cls(index, error_number(table, name), name, detail)
 
     def log_line(self) -> str:
         """The program log line an Anchor program writes for this error."""
@@ -143,7 +161,7 @@ class _Overlay:
     def data(self, key: str, index: int, what: str) -> bytes:
         acc = self.get(key)
         if acc is None:
-            raise ProgramError(index, 3012, "AccountNotInitialized", f"{what} {key}")
+            raise ProgramError.named(ANCHOR_ERRORS, index, "AccountNotInitialized", f"{what} {key}")
         return bytes(acc.data)
 
     def put(self, key: str, like: Account, data: bytes) -> None:
@@ -155,7 +173,9 @@ class _Overlay:
         for key, delta in ((src, -amount), (dst, amount)):
             acc = self.get(key)
             if acc is None or len(acc.data) != TOKEN_ACCOUNT_LEN:
-                raise ProgramError(index, 3012, "AccountNotInitialized", f"token account {key}")
+                raise ProgramError.named(
+                    ANCHOR_ERRORS, index, "AccountNotInitialized", f"token account {key}"
+                )
             data = bytearray(bytes(acc.data))
             new = token_amount(bytes(data)) + delta
             if new < 0:
@@ -181,12 +201,18 @@ def _liquidity_after(
 
 
 def _check_threshold(
-    index: int, q: SwapQuote, threshold: int, exact_in: bool, codes: tuple[str, int, str, int]
+    index: int,
+    q: SwapQuote,
+    threshold: int,
+    exact_in: bool,
+    table: Mapping[int, str],
+    names: tuple[str, str],
 ) -> None:
+    """The program's slippage check: `names` = (output below minimum, input above maximum)."""
     if exact_in and q.amount_out < threshold:
-        raise ProgramError(index, codes[1], codes[0], f"out {q.amount_out} < {threshold}")
+        raise ProgramError.named(table, index, names[0], f"out {q.amount_out} < {threshold}")
     if not exact_in and q.amount_in > threshold:
-        raise ProgramError(index, codes[3], codes[2], f"in {q.amount_in} > {threshold}")
+        raise ProgramError.named(table, index, names[1], f"in {q.amount_in} > {threshold}")
 
 
 def _orca_swap_v2(ov: _Overlay, index: int, keys: list[str], data: bytes) -> int:
@@ -194,7 +220,9 @@ def _orca_swap_v2(ov: _Overlay, index: int, keys: list[str], data: bytes) -> int
     pool_key = keys[4]
     pool_acc = ov.get(pool_key)
     if pool_acc is None:
-        raise ProgramError(index, 3012, "AccountNotInitialized", f"whirlpool {pool_key}")
+        raise ProgramError.named(
+            ANCHOR_ERRORS, index, "AccountNotInitialized", f"whirlpool {pool_key}"
+        )
     pool = orca.decode_whirlpool(bytes(pool_acc.data), pool_key)
     arrays: list[TickArray] = []
     for key in [*keys[11:14], *keys[15:]]:
@@ -212,11 +240,11 @@ def _orca_swap_v2(ov: _Overlay, index: int, keys: list[str], data: bytes) -> int
             pool, arrays, amount, a_to_b=a_to_b, exact_in=exact_in, sqrt_price_limit=limit or None
         )
     except InsufficientLiquidity as exc:
-        raise ProgramError(index, 6038, "TickArraySequenceInvalidIndex", str(exc)) from exc
+        raise ProgramError.named(_ORCA, index, "TickArraySequenceInvalidIndex", str(exc)) from exc
     except QuoteError as exc:
-        raise ProgramError(index, 6035, "ZeroTradableAmount", str(exc)) from exc
+        raise ProgramError.named(_ORCA, index, "ZeroTradableAmount", str(exc)) from exc
     _check_threshold(
-        index, q, threshold, exact_in, ("AmountOutBelowMinimum", 6036, "AmountInAboveMaximum", 6037)
+        index, q, threshold, exact_in, _ORCA, ("AmountOutBelowMinimum", "AmountInAboveMaximum")
     )
     ticks = [t for a in arrays for t in a.initialized_ticks(pool.tick_spacing)]
     liquidity = _liquidity_after(
@@ -241,7 +269,7 @@ def _raydium_swap_v2(ov: _Overlay, index: int, keys: list[str], data: bytes) -> 
     pool_key = keys[2]
     pool_acc = ov.get(pool_key)
     if pool_acc is None:
-        raise ProgramError(index, 3012, "AccountNotInitialized", f"pool {pool_key}")
+        raise ProgramError.named(ANCHOR_ERRORS, index, "AccountNotInitialized", f"pool {pool_key}")
     pool = raydium_clmm.decode_pool_state(bytes(pool_acc.data))
     config = raydium_clmm.decode_amm_config(ov.data(keys[1], index, "amm_config"))
     zero_for_one = keys[11] == pool.token_mint_0
@@ -267,15 +295,16 @@ def _raydium_swap_v2(ov: _Overlay, index: int, keys: list[str], data: bytes) -> 
             amm_config=config,
         )
     except InsufficientLiquidity as exc:
-        raise ProgramError(index, 6027, "NotEnoughTickArrayAccount", str(exc)) from exc
+        raise ProgramError.named(_RAYDIUM, index, "NotEnoughTickArrayAccount", str(exc)) from exc
     except QuoteError as exc:
-        raise ProgramError(index, 6024, "ZeroAmountSpecified", str(exc)) from exc
+        raise ProgramError.named(_RAYDIUM, index, "ZeroAmountSpecified", str(exc)) from exc
     _check_threshold(
         index,
         q,
         threshold,
         exact_in,
-        ("TooLittleOutputReceived", 6022, "TooMuchInputPaid", 6023),
+        _RAYDIUM,
+        ("TooLittleOutputReceived", "TooMuchInputPaid"),
     )
     ticks = [
         (t.tick, t.liquidity_net)
@@ -302,12 +331,13 @@ def _create_idempotent(ov: _Overlay, index: int, keys: list[str], data: bytes) -
     if data not in (b"\x01",):
         raise ProgramError(index, -1, "InvalidInstructionData", "only CreateIdempotent")
     if str(associated_token_address(owner, mint, token_program)) != ata:
-        raise ProgramError(index, 3, "InvalidSeeds", f"{ata} is not the ATA of {owner}/{mint}")
+        raise ProgramError(index, -1, "InvalidSeeds", f"{ata} is not the ATA of {owner}/{mint}")
     if ov.get(ata) is not None:
         return CU_CREATE_ATA // 5
     payer_acc = ov.get(payer)
     if payer_acc is None or payer_acc.lamports < _RENT_TOKEN_ACCOUNT:
-        raise ProgramError(index, 1, "InsufficientFunds", "rent for the token account")
+        # the system program's ResultWithNegativeLamports (custom error 1) under the ATA program
+        raise ProgramError(index, 1, "ResultWithNegativeLamports", "rent for the token account")
     ov.writes[payer] = Account(
         payer_acc.lamports - _RENT_TOKEN_ACCOUNT,
         bytes(payer_acc.data),
@@ -326,6 +356,13 @@ def _create_idempotent(ov: _Overlay, index: int, keys: list[str], data: bytes) -
 
 
 _Handler = Callable[[_Overlay, int, list[str], bytes], int]
+
+
+def _undecodable(program: str, index: int, detail: str) -> ProgramError:
+    # an account the program cannot read: Anchor's framework error, or Phoenix's own (not Anchor)
+    if program == PHOENIX_PROGRAM_ID:
+        return ProgramError.named(PHOENIX_ERRORS, index, "FailedToLoadMarketFromAccount", detail)
+    return ProgramError.named(ANCHOR_ERRORS, index, "AccountDidNotDeserialize", detail)
 
 
 class SwapExecutor:
@@ -388,7 +425,7 @@ class SwapExecutor:
                 try:
                     consumed += handler(ov, index, [keys[i] for i in ix.accounts], data)
                 except DecodeError as exc:
-                    raise ProgramError(index, 3003, "AccountDidNotDeserialize", str(exc)) from exc
+                    raise _undecodable(program, index, str(exc)) from exc
                 if consumed > outcome.cu_limit:
                     raise ProgramError(
                         index, -1, "ComputationalBudgetExceeded", f"{consumed} > {outcome.cu_limit}"

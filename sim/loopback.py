@@ -134,8 +134,11 @@ class Loopback:
             out[f"{key}__REST_URL"] = json.dumps(v.rest_url(venue))
             if venue in PRIVATE_PATHS:
                 out[f"{key}__PRIVATE_WS_URL"] = json.dumps(v.private_url(venue))
-        out["SOLARB__RPC__HTTP"] = json.dumps([n.http_url for n in self.standins])
-        out["SOLARB__RPC__WS"] = json.dumps([n.ws_url for n in self.standins])
+        # a provider token in the RPC URLs, as paid endpoints carry one (the secrets test)
+        token = os.environ.get("SOLARB_LOOPBACK_RPC_TOKEN", "")
+        tail = f"?api-key={token}" if token else ""
+        out["SOLARB__RPC__HTTP"] = json.dumps([n.http_url + tail for n in self.standins])
+        out["SOLARB__RPC__WS"] = json.dumps([n.ws_url + tail for n in self.standins])
         out["SOLARB__RPC__FAILOVER_HTTP"] = '""'  # no public failover: 127.0.0.1 only
         out["SOLARB__RPC__FAILOVER_WS"] = '""'
         return out

@@ -274,6 +274,11 @@ class SolanaStandIn:
         with self._lock:
             self._http_faults.extend([(status, retry_after_s)] * count)
 
+    def clear_http_faults(self) -> None:
+        """Forget the HTTP faults still queued by `fail_http`: the node answers again."""
+        with self._lock:
+            self._http_faults.clear()
+
     def stall_http(self, seconds: float) -> None:
         """Delay every HTTP answer by `seconds` (0 ends the stall)."""
         self._http_stall_s = seconds

@@ -1,8 +1,8 @@
-"""A keyring backend for subprocess tests: entries from `SOLARB_TEST_KEYRING` (JSON), memory only.
+"""A keyring backend for CLI subprocesses under test: in-memory, seeded from the environment.
 
-A child process started with `PYTHON_KEYRING_BACKEND=tests.env_keyring.EnvKeyring` reads its
-keychain from that variable, so a test can hand throwaway loopback keys to a real `solarb` run
-without ever touching the OS keychain. Tests only: production never imports it.
+`PYTHON_KEYRING_BACKEND=tests.env_keyring.EnvKeyring` with `SOLARB_TEST_KEYRING` holding a JSON
+object {"service:name": "value"} gives a `solarb` subprocess test secrets without the real OS
+keychain (what `tests.conftest.MemoryKeyring` does in-process). Writes stay in memory.
 """
 
 from __future__ import annotations
@@ -12,28 +12,24 @@ import os
 
 from keyring.backend import KeyringBackend
 
-VAR = "SOLARB_TEST_KEYRING"
-
-
-def entries(values: dict[tuple[str, str], str]) -> str:
-    """The variable's value for `{(service, name): secret}`."""
-    return json.dumps({f"{s}\x00{n}": v for (s, n), v in values.items()})
-
 
 class EnvKeyring(KeyringBackend):
-    """Read-only entries from `SOLARB_TEST_KEYRING`."""
+    """Entries from `SOLARB_TEST_KEYRING`; never the OS keychain."""
 
-    priority = 1
+    priority = 1  # type: ignore[assignment]
 
     def __init__(self) -> None:
-        super().__init__()  # type: ignore[no-untyped-call]
-        self.store: dict[str, str] = json.loads(os.environ.get(VAR, "{}"))
+        super().__init__()
+        seed = json.loads(os.environ.get("SOLARB_TEST_KEYRING", "{}"))
+        self.store: dict[tuple[str, str], str] = {
+            tuple(k.split(":", 1)): v for k, v in seed.items()  # type: ignore[misc]
+        }
 
     def get_password(self, service: str, username: str) -> str | None:
-        return self.store.get(f"{service}\x00{username}")
+        return self.store.get((service, username))
 
     def set_password(self, service: str, username: str, password: str) -> None:
-        self.store[f"{service}\x00{username}"] = password
+        self.store[(service, username)] = password
 
     def delete_password(self, service: str, username: str) -> None:
-        self.store.pop(f"{service}\x00{username}", None)
+        self.store.pop((service, username), None)

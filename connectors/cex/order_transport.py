@@ -10,8 +10,15 @@ module moves them and applies each error's `retryable` / `action`:
   window has closed on the venue clock (after which the venue refuses it, so it can never
   execute late) and query once more; only then is the same order (same client id) re-sent;
 - `resync_time` (-1021, 50102, 10002): measure the venue clock again and re-sign, once;
-- `backoff` (429/418, rate-limit codes): no retry here; every request of the venue is held
-  back until `Retry-After` (or `backoff_s`) has passed, and the error goes to the caller;
+- `backoff` (429/418, Bybit 403, rate-limit codes such as -1003/-1015, 50011, 10006): no
+  retry here; every request of the venue is held back until `Retry-After` (or `backoff_s`) has
+  passed, and the error goes to the caller;
+- rate limits are respected before they are hit: after every answer the codec reads the
+  venue's usage headers (connectors/cex/orders/limits.py: Binance `X-MBX-USED-WEIGHT-1M` /
+  `X-MBX-ORDER-COUNT-*`, Bybit `X-Bapi-Limit-Status` / `-Reset-Timestamp`) and says how long to
+  hold back; OKX's per-endpoint limits are counted locally. A placement that would have to
+  wait is refused unsent (`backoff`: a late IOC is a stale one); queries and cancels wait (at
+  most `max_wait_s`), since resolving an unknown order must not give up on our own limit;
 - an ack that is not final (OKX, Bybit answer placements with an id only) is followed by
   queries until the order is final (IOC/FOK orders are final within the matching call).
 
@@ -24,7 +31,7 @@ import asyncio
 import math
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Literal
@@ -42,6 +49,7 @@ from connectors.cex.orders.common import (
     SymbolFilters,
     venue_now_ms,
 )
+from connectors.cex.orders.limits import HeaderLimit, SlidingWindows
 from connectors.cex.orders.updates import OrderUpdate
 from connectors.order_journal import OrderRecord, order_record
 from operators.errors import ConfigError, ExecutionError
@@ -71,6 +79,8 @@ class OrderTransportConfig:
     max_resends: int = 1
     backoff_s: float = 1.0
     """Hold-back after a rate-limit answer without Retry-After."""
+    max_wait_s: float = 2.0
+    """Longest a query or cancel waits for a rate-limit hold-back before giving up."""
 
 
 def transport_config(settings: Settings, venue: str) -> OrderTransportConfig:
@@ -91,6 +101,8 @@ class OrderTransportStats:
     resolved_by_query: int = 0
     resends: int = 0
     time_resyncs: int = 0
+    rate_limit_holds: int = 0
+    """Answers whose usage headers (or local windows) made the transport hold back."""
     records: list[OrderRecord] = field(default_factory=list)
     """One journal row per order request sent (connectors/order_journal.py), until taken."""
 
@@ -116,6 +128,10 @@ class OrderTransport:
         """Venue clock minus local clock, ns (set by `sync_time`)."""
         self.stats = OrderTransportStats()
         self._blocked_until = 0.0
+        self.windows = SlidingWindows.of(self.codec.request_limits)
+        """Local counts of the venue's documented per-endpoint limits (OKX)."""
+        self.limits: tuple[HeaderLimit, ...] = ()
+        """The account's rate limits read by `fetch_filters` (() = the codec's defaults)."""
 
     def take_records(self) -> list[OrderRecord]:
         """The journal rows gathered since the last call (for the journal sink)."""
@@ -128,13 +144,18 @@ class OrderTransport:
 
     # -- I/O ------------------------------------------------------------------------------
 
-    async def _send(self, req: SignedRequest) -> tuple[int, bytes]:
-        """Send one signed request; (status, body). Raises TimeoutError / aiohttp.ClientError."""
-        wait = self._blocked_until - time.monotonic()
+    async def _send(self, req: SignedRequest, *, may_wait: bool = False) -> tuple[int, bytes]:
+        """Send one signed request; (status, body). Raises TimeoutError / aiohttp.ClientError,
+        or `ExecutionError(action="backoff")` unsent while the venue's limits hold us back."""
+        now = time.monotonic()
+        wait = max(self._blocked_until - now, self.windows.wait_s(req.method, req.path, now))
         if wait > 0:
-            raise ExecutionError(f"rate limited for {wait:.2f} s more: not sent",
-                                 retryable=True, venue=self.venue, code="backoff",
-                                 action="backoff")
+            if not may_wait or wait > self.config.max_wait_s:
+                raise ExecutionError(f"rate limited for {wait:.2f} s more: not sent",
+                                     retryable=True, venue=self.venue, code="backoff",
+                                     action="backoff")
+            await asyncio.sleep(wait)
+        self.windows.note(req.method, req.path, time.monotonic())
         self.stats.sent.append(req)
         async with self.session.request(
             req.method, self.base_url + req.target, data=req.body or None,
@@ -142,15 +163,27 @@ class OrderTransport:
             timeout=aiohttp.ClientTimeout(total=self.config.timeout_s),
         ) as resp:
             body = await resp.read()
-            if resp.status in (418, 429) or (self.venue == "bybit" and resp.status == 403):
-                self._hold_back(resp.headers.get("Retry-After"))
+            self.note_answer(resp.status, resp.headers)
             return resp.status, body
+
+    def note_answer(self, status: int, headers: Mapping[str, str]) -> None:
+        """Apply an answer's rate-limit status or usage headers (REST or WS order entry)."""
+        if status in self.codec.hold_statuses:
+            self._hold_back(headers.get("Retry-After"))
+            return
+        hold_ms = self.codec.hold_ms(headers, self.now_ms(), self.limits)
+        if hold_ms > 0:
+            self.stats.rate_limit_holds += 1
+            self._hold_for(hold_ms / 1000)
 
     def _hold_back(self, retry_after: str | None) -> None:
         try:
             seconds = float(retry_after) if retry_after is not None else self.config.backoff_s
         except ValueError:
             seconds = self.config.backoff_s  # an HTTP-date form: use our own hold-back
+        self._hold_for(seconds)
+
+    def _hold_for(self, seconds: float) -> None:
         self._blocked_until = max(self._blocked_until, time.monotonic() + seconds)
 
     async def sync_time(self) -> int:
@@ -173,6 +206,7 @@ class OrderTransport:
             timeout=aiohttp.ClientTimeout(total=self.config.timeout_s),
         ) as resp:
             body = await resp.read()
+        self.limits = self.codec.parse_limits(body) or self.limits
         return self.codec.parse_filters(body, symbol, market)
 
     # -- orders ---------------------------------------------------------------------------
@@ -182,7 +216,7 @@ class OrderTransport:
         cfg = self.config
         req = self.codec.query(self.creds, filters, client_order_id, self.now_ms(),
                                cfg.recv_window_ms)
-        status, body = await self._send(req)
+        status, body = await self._send(req, may_wait=True)
         err = self.codec.error(status, body)
         if err is not None:
             if err.action == "not_found":
@@ -195,7 +229,7 @@ class OrderTransport:
                 return None
             raise
 
-    async def _settle(self, filters: SymbolFilters, result: OrderResult) -> OrderResult:
+    async def settle(self, filters: SymbolFilters, result: OrderResult) -> OrderResult:
         """Query a non-final order until it is final (bounded)."""
         cfg = self.config
         for _ in range(cfg.settle_queries):
@@ -221,9 +255,14 @@ class OrderTransport:
                 found = await self.query(filters, client_order_id)
             except (TimeoutError, aiohttp.ClientError):
                 continue
+            except ExecutionError as exc:
+                if exc.action != "backoff":
+                    raise
+                await asyncio.sleep(cfg.backoff_s)  # held back by a limit: ask again later
+                continue
             if found is not None:
                 self.stats.resolved_by_query += 1
-                return await self._settle(filters, found)
+                return await self.settle(filters, found)
             if waited_out:
                 return None
             # Not there yet: it may still be in flight. Once the venue clock passes the
@@ -236,9 +275,10 @@ class OrderTransport:
                              f"{cfg.resolve_attempts} queries", retryable=False,
                              venue=self.venue, code="unknown", action="query")
 
-    def _record(self, req: SignedRequest, filters: SymbolFilters, spec: OrderSpec,
+    def record(self, req: SignedRequest, filters: SymbolFilters, spec: OrderSpec,
                 ts_intent_ns: int, ts_sent_ns: int, *, result: OrderResult | None = None,
                 error: ExecutionError | None = None) -> None:
+        """One journal row (`orders`) for a request sent, with its outcome (REST or WS)."""
         self.stats.records.append(order_record(
             req, filters, spec, result=result, error=error, ts_intent_ns=ts_intent_ns,
             ts_sent_ns=ts_sent_ns, ts_ack_ns=self.clock_ns()))
@@ -260,29 +300,31 @@ class OrderTransport:
                 self.stats.timeouts += 1
                 found = await self.resolve(filters, req.expires_ms, spec.client_order_id)
                 if found is not None:
-                    self._record(req, filters, spec, ts_intent_ns, sent_ns, result=found)
+                    self.record(req, filters, spec, ts_intent_ns, sent_ns, result=found)
                     return found
                 resends += 1
                 gone = ExecutionError(
                     f"order {spec.client_order_id} never reached the venue ({resends} sends)",
                     retryable=True, venue=self.venue, code="timeout")
-                self._record(req, filters, spec, ts_intent_ns, sent_ns, error=gone)
+                self.record(req, filters, spec, ts_intent_ns, sent_ns, error=gone)
                 if resends > cfg.max_resends:
                     raise gone from None
                 self.stats.resends += 1
                 continue
             err = self.codec.error(status, body)
             if err is None:
-                result = await self._settle(
+                result = await self.settle(
                     filters, self.codec.parse_order(body, filters, spec.client_order_id))
-                self._record(req, filters, spec, ts_intent_ns, sent_ns, result=result)
+                self.record(req, filters, spec, ts_intent_ns, sent_ns, result=result)
                 return result
             if err.action == "query":
                 found = await self.resolve(filters, req.expires_ms, spec.client_order_id)
                 if found is not None:
-                    self._record(req, filters, spec, ts_intent_ns, sent_ns, result=found)
+                    self.record(req, filters, spec, ts_intent_ns, sent_ns, result=found)
                     return found
-            self._record(req, filters, spec, ts_intent_ns, sent_ns, error=err)
+            self.record(req, filters, spec, ts_intent_ns, sent_ns, error=err)
+            if err.action == "backoff" and status not in self.codec.hold_statuses:
+                self._hold_back(None)  # a limit code in a 200 answer (OKX 50011, Bybit 10006)
             if err.action == "resync_time" and resyncs == 0:
                 resyncs += 1
                 await self.sync_time()
@@ -298,7 +340,7 @@ class OrderTransport:
         cfg = self.config
         req = self.codec.cancel(self.creds, filters, client_order_id, self.now_ms(),
                                 cfg.recv_window_ms)
-        status, body = await self._send(req)
+        status, body = await self._send(req, may_wait=True)
         err = self.codec.error(status, body)
         if err is None:
             return self.codec.parse_order(body, filters, client_order_id)

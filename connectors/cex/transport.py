@@ -79,7 +79,9 @@ class TransportConfig:
     """No market data for this long = the socket is replaced. Well past the staleness budget, so
     a venue hiccup of a few seconds recovers on the same socket; far under the 30 s an idle
     socket may live, so a dead one is not waited on for long."""
-    backoff_initial_s: float = 0.5
+    backoff_initial_s: float = 0.1
+    """First reconnect after a socket that carried data: 50-100 ms, so a routine venue-side close
+    is repaired well inside the kill budget (`risk.ws_down_kill_ms`); doubles per failed try."""
     backoff_max_s: float = 30.0
     backoff_jitter: float = 0.5
     connect_timeout_s: float = 10.0
@@ -170,6 +172,8 @@ class CexTransport:
         )  # fmt: skip
         self.state = "down"
         """Feed state as last reported: down | resync | up | stale (module docstring)."""
+        self._stale_since_ns: int | None = None
+        """While `stale`: the wall time of the last market data (the fault's onset)."""
         self.rest: RestClient | None = None
         self.connected = False
         self._connected_mono = 0.0
@@ -182,7 +186,10 @@ class CexTransport:
 
     # -- health ---------------------------------------------------------------------------
 
-    def _health(self, status: str, detail: str, value: float = 0.0) -> None:
+    def _health(
+        self, status: str, detail: str, value: float = 0.0, since_ns: int | None = None
+    ) -> None:
+        """Emit one event; `since_ns` (event time) is when the condition began, if earlier."""
         ts = self.clock_ns()
         # details quote URLs and socket errors; a key in a URL must not reach the journal
         clean = redact_text(detail)
@@ -195,12 +202,15 @@ class CexTransport:
             clean,
             extra={"source": self.source, "status": status, "value": value},
         )
-        self.emit(HealthEvent(self.source, status, clean, ts, ts, value))
+        self.emit(HealthEvent(self.source, status, clean, since_ns or ts, ts, value))
 
-    def _report(self, status: str, detail: str, value: float = 0.0) -> None:
+    def _report(
+        self, status: str, detail: str, value: float = 0.0, since_ns: int | None = None
+    ) -> None:
         """Move the feed state to `status` and say so."""
         self.state = status
-        self._health(status, detail, value)
+        self._stale_since_ns = since_ns if status == "stale" else None
+        self._health(status, detail, value, since_ns)
 
     def _maybe_up(self, detail: str) -> None:
         """Report `up` once connected, no resync is running and every book is in sync."""
@@ -216,7 +226,7 @@ class CexTransport:
     def _beat(self, detail: str, value: float) -> None:
         """Repeat the current state (not while resyncing: its own events cover it)."""
         if self.state != "resync":
-            self._health(self.state, detail, value)
+            self._health(self.state, detail, value, self._stale_since_ns)
 
     def last_frame_age_s(self) -> float:
         """Seconds since the last WS frame (inf before the first)."""
@@ -330,11 +340,14 @@ class CexTransport:
                 age = self.data_age_s()
                 if age >= stale and self.state != "stale":
                     self.stats.stale_flags += 1
+                    # stamped with the last data's time: the risk guard's budget runs from there
                     self._report("stale", f"no market data for {age:.3f} s "
-                                          f"(budget {stale:g} s)", age)
+                                          f"(budget {stale:g} s)", age,
+                                 since_ns=self.clock_ns() - int(age * 1e9))
                 if age >= reconnect:
                     self.stats.stale_timeouts += 1
-                    self._health("stale", f"no market data for {age:.3f} s; reconnecting", age)
+                    self._health("stale", f"no market data for {age:.3f} s; reconnecting", age,
+                                 self._stale_since_ns)
                     return got_data
                 continue
             if msg.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSING,

@@ -6,7 +6,10 @@ login it reconciles: orders the engine placed and still tracks are queried by cl
 REST (`reconcile_by_query`), so an event lost while the socket was down is never missed. A
 refused login (wrong key, signature or passphrase) ends the run with
 `ExecutionError(retryable=False)`: retrying cannot fix keys. Everything else reconnects with a
-capped exponential backoff. Items emitted: `OrderUpdate`s and `HealthEvent`s (`up` / `down`,
+capped exponential backoff. A stream with a `ListenKey` (Binance USD-M) first opens the key
+over REST (`rest_url`), connects to the URL that carries it and keeps it alive with a `PUT`
+every `keepalive_s` while connected; a lost or expired key means a new one on reconnect.
+Items emitted: `OrderUpdate`s and `HealthEvent`s (`up` / `down`,
 source `<venue>:orders`).
 """
 
@@ -23,8 +26,9 @@ import aiohttp
 from config import Settings
 from connectors import venues
 from connectors.cex.order_transport import OrderTransport
+from connectors.cex.orders.codec import OrderCodec
 from connectors.cex.orders.common import Credentials, SymbolFilters, venue_now_ms
-from connectors.cex.orders.private import PrivateStream, update_from_result
+from connectors.cex.orders.private import ListenKey, PrivateStream, update_from_result
 from connectors.cex.orders.updates import OrderUpdate
 from operators.errors import ConfigError, ExecutionError, FeedError
 from operators.events import HealthEvent
@@ -58,6 +62,8 @@ class UserStreamStats:
     updates: int = 0
     reconciled: int = 0
     gaps: int = 0
+    listen_keys: int = 0
+    keepalives: int = 0
 
 
 class UserStream:
@@ -66,12 +72,18 @@ class UserStream:
     def __init__(self, venue: str, ws_url: str, session: aiohttp.ClientSession,
                  creds: Credentials, emit: Callable[[Item], None], *,
                  reconcile: Reconcile | None = None, config: UserStreamConfig | None = None,
-                 clock_ns: Callable[[], int] = time.time_ns, offset_ns: int = 0) -> None:
+                 clock_ns: Callable[[], int] = time.time_ns, offset_ns: int = 0,
+                 rest_url: str = "") -> None:
         codec = venues.cex(venue).orders
         if codec is None or codec.user_stream is None:
             raise ConfigError(f"venue {venue!r} has no private order stream")
         self.venue = venue
+        self.codec: OrderCodec = codec
         self.stream: PrivateStream = codec.user_stream
+        if self.stream.listen_key is not None and not rest_url:
+            raise ConfigError(f"venue {venue!r}: its user stream needs a listenKey, so a "
+                              "REST URL")
+        self.rest_url = rest_url.rstrip("/")
         self.ws_url = ws_url
         self.session = session
         self.creds = creds
@@ -102,8 +114,14 @@ class UserStream:
         cfg = self.config
         attempt = 0
         while not self._stop.is_set():
+            keeper: asyncio.Task[None] | None = None
             try:
-                async with self.session.ws_connect(self.ws_url, heartbeat=None) as ws:
+                url = self.ws_url
+                if self.stream.listen_key is not None:
+                    key = await self._listen_key("POST")
+                    url = self.stream.listen_key.url(self.ws_url, key)
+                    keeper = asyncio.create_task(self._keepalive(self.stream.listen_key))
+                async with self.session.ws_connect(url, heartbeat=None) as ws:
                     self._ws = ws
                     self.stats.connects += 1
                     await self._login(ws)
@@ -122,6 +140,10 @@ class UserStream:
                 detail = "closed by the venue"
             finally:
                 self._ws = None
+                if keeper is not None:
+                    keeper.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await keeper
             if self._stop.is_set():
                 break
             self.up.clear()
@@ -129,6 +151,39 @@ class UserStream:
             self._health("down", detail)
             await asyncio.sleep(min(cfg.backoff_max_s, cfg.backoff_initial_s * 2**attempt))
             attempt += 1
+
+    async def _listen_key(self, method: str) -> str:
+        """Open (POST) or keep alive (PUT) the listenKey; its value. A refused key (wrong API
+        key) is `ExecutionError(retryable=False)`; anything else a `FeedError` (reconnect)."""
+        assert self.stream.listen_key is not None
+        req = self.stream.listen_key.request(self.creds, method)
+        async with self.session.request(
+            req.method, self.rest_url + req.target, headers=dict(req.headers),
+            timeout=aiohttp.ClientTimeout(total=self.config.step_timeout_s),
+        ) as resp:
+            body = await resp.read()
+        err = self.codec.error(resp.status, body)
+        if err is not None:
+            if not err.retryable and err.action != "not_found":
+                raise err
+            raise FeedError(f"listenKey {method} refused: {err}", venue=self.venue)
+        if method == "POST":
+            self.stats.listen_keys += 1
+        return self.stream.listen_key.parse(body)
+
+    async def _keepalive(self, rules: ListenKey) -> None:
+        """PUT the key every `keepalive_s`; a lapsed key closes the socket (reconnect)."""
+        while True:
+            await asyncio.sleep(rules.keepalive_s)
+            try:
+                await self._listen_key("PUT")
+                self.stats.keepalives += 1
+            except (FeedError, ExecutionError, aiohttp.ClientError, TimeoutError):
+                # A lapsed key (-1125) or any failure: close, and run() opens a new key (a
+                # refused API key then ends the run there, not here).
+                if self._ws is not None and not self._ws.closed:
+                    await self._ws.close()
+                return
 
     async def _login(self, ws: aiohttp.ClientWebSocketResponse) -> None:
         now_ms = venue_now_ms(self.clock_ns(), self.offset_ns)

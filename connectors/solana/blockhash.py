@@ -10,19 +10,20 @@ re-broadcasts to matter. Past that it raises `ExecutionError(retryable=True)` ra
 sign a transaction that would expire unseen.
 
 `BlockhashCache` is sans-I/O (values and a clock in, decisions out); the refresher is the thin
-async loop around an RPC.
+async loop around an RPC, a `connectors.solana.service.BackgroundService` (start/stop, bounded
+retries, health).
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from config import DexExecutionSettings
+from connectors.solana.service import BackgroundService, RetryPolicy
 from operators.errors import ConfigError, ExecutionError, FeedError
+from operators.events import HealthEvent
 
 __all__ = ["BlockhashCache", "BlockhashRefresher", "BlockhashSettings", "RecentBlockhash"]
 
@@ -129,8 +130,13 @@ class BlockhashCache:
         return self._held
 
 
-class BlockhashRefresher:
-    """Keeps a `BlockhashCache` fresh from `getLatestBlockhash` + `getBlockHeight`."""
+class BlockhashRefresher(BackgroundService):
+    """Keeps a `BlockhashCache` fresh from `getLatestBlockhash` + `getBlockHeight`.
+
+    A `BackgroundService` (`start` / `stop`, bounded retries, `health()`): a cycle is one
+    refresh, due when the period has elapsed or the held blockhash nears its margin. A failed
+    cycle keeps the held blockhash; `current()` refuses it on its own once its margin is gone.
+    """
 
     def __init__(
         self,
@@ -139,14 +145,23 @@ class BlockhashRefresher:
         cache: BlockhashCache | None = None,
         *,
         clock: Callable[[], int] = time.monotonic_ns,
+        retry: RetryPolicy | None = None,
+        on_health: Callable[[HealthEvent], None] | None = None,
     ) -> None:
         self.cache = cache or BlockhashCache()
+        slot_ms = self.cache.settings.slot_ms
+        # retry within about a block time; never wait past the refresh period between cycles
+        default_retry = RetryPolicy(
+            attempts=3,
+            backoff_ms=slot_ms // 4,
+            backoff_max_ms=max(slot_ms // 4, min(self.cache.settings.refresh_ms, 2 * slot_ms)),
+        )
+        super().__init__("blockhash", retry or default_retry, on_health=on_health, clock=clock)
         self._fetch_blockhash = fetch_blockhash
         self._fetch_height = fetch_height
-        self._clock = clock
-        self._task: asyncio.Task[None] | None = None
         self.refreshes = 0
         self.failures = 0
+        """Failed refresh attempts since creation."""
 
     def current(self) -> RecentBlockhash:
         """The blockhash to sign with now (see `BlockhashCache.get`)."""
@@ -155,32 +170,21 @@ class BlockhashRefresher:
     async def refresh(self) -> RecentBlockhash:
         """Fetch once and hold the result."""
         # the height is read after the blockhash: the estimate errs towards older, never newer
-        blockhash, last_valid = await self._fetch_blockhash()
-        height = await self._fetch_height()
+        try:
+            blockhash, last_valid = await self._fetch_blockhash()
+            height = await self._fetch_height()
+        except (ExecutionError, FeedError):
+            self.failures += 1
+            raise
         recent = RecentBlockhash(blockhash, last_valid)
         self.cache.update(recent, height, self._clock())
         self.refreshes += 1
         return recent
 
-    async def start(self) -> None:
-        """Fetch a first blockhash (errors propagate), then keep refreshing in the background."""
+    async def cycle(self) -> None:
+        """One refresh."""
         await self.refresh()
-        self._task = asyncio.create_task(self._loop(), name="blockhash-refresher")
 
-    async def close(self) -> None:
-        """Stop the background refresh."""
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
-
-    async def _loop(self) -> None:
-        while True:
-            await asyncio.sleep(self.cache.next_refresh_ns(self._clock()) / 1e9)
-            try:
-                await self.refresh()
-            except (ExecutionError, FeedError):
-                self.failures += 1
-                # keep the held one: `get` refuses it on its own once its margin is gone
-                await asyncio.sleep(self.cache.settings.slot_ms / 1000)
+    def next_wait_ns(self) -> int:
+        """Until the cache says a refresh is due."""
+        return self.cache.next_refresh_ns(self._clock())

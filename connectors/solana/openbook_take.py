@@ -19,7 +19,7 @@ Facts (openbook-dex/openbook-v2 `programs/openbook-v2/src/instructions/place_tak
 from __future__ import annotations
 
 import struct
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from enum import IntEnum
 
@@ -27,15 +27,22 @@ from solders.instruction import AccountMeta, Instruction
 from solders.pubkey import Pubkey
 
 from connectors.solana.keys import b58
+from connectors.solana.program_errors import OPENBOOK_ERRORS
 from connectors.solana.programs import (
     SYSTEM_PROGRAM_ID,
     TOKEN_PROGRAM_ID,
     anchor_ix_discriminator,
-    associated_token_address,
     meta,
-    pubkey,
 )
-from connectors.solana.swap_plan import SwapPlan, SwapRequest, TokenAccount, ceil_div
+from connectors.solana.swap_plan import (
+    SwapPlan,
+    SwapRequest,
+    ceil_div,
+    classic_token_accounts,
+    input_is_first_mint,
+    owner_token_account,
+    require_market,
+)
 from operators.clob import BookSide, OpenBookMarket
 from operators.errors import ExecutionError
 
@@ -141,16 +148,8 @@ def place_take_order_instruction(
     open_orders_admin: str | None = None,
 ) -> Instruction:
     """`place_take_order` for `owner` (signer and penalty payer); ATAs unless accounts given."""
-    base = (
-        pubkey(user_base_account, "user_base_account")
-        if user_base_account
-        else associated_token_address(owner, market.base_mint)
-    )
-    quote = (
-        pubkey(user_quote_account, "user_quote_account")
-        if user_quote_account
-        else associated_token_address(owner, market.quote_mint)
-    )
+    base = owner_token_account(user_base_account, owner, market.base_mint, "user_base_account")
+    quote = owner_token_account(user_quote_account, owner, market.quote_mint, "user_quote_account")
     accounts = [
         meta(owner, signer=True, writable=True),
         meta(owner, signer=True, writable=True),
@@ -183,16 +182,8 @@ def plan_swap(req: SwapRequest) -> SwapPlan:
     there still pays the minimum out after the taker fee, but never above the quote's worst level
     (`worst_price`), since a stricter floor would refuse the very book the quote walked.
     """
-    market = req.market
-    if not isinstance(market, OpenBookMarket):
-        raise ExecutionError(f"{type(market).__name__} is not an OpenBookMarket", retryable=False)
-    sell = req.input_mint == market.base_mint
-    if not sell and req.input_mint != market.quote_mint:
-        raise ExecutionError(
-            f"input mint {req.input_mint} is not traded on {req.market_address}",
-            retryable=False,
-            venue="openbook",
-        )
+    market = require_market(req, OpenBookMarket, "openbook")
+    sell = input_is_first_mint(req, market.base_mint, market.quote_mint, "openbook")
     if sell != req.exact_in:
         raise ExecutionError(
             "OpenBook take legs are sized in base: a sell is exact-in, a buy exact-out",
@@ -235,10 +226,8 @@ def plan_swap(req: SwapRequest) -> SwapPlan:
         )
     makers = maker_open_orders(req.book_side, take) if isinstance(req.book_side, BookSide) else []
     ix = place_take_order_instruction(req.market_address, market, req.owner, take, makers=makers)
-    base, quote = ix.accounts[9].pubkey, ix.accounts[10].pubkey
-    accounts = (
-        TokenAccount(str(base), market.base_mint, str(TOKEN_PROGRAM_ID)),
-        TokenAccount(str(quote), market.quote_mint, str(TOKEN_PROGRAM_ID)),
+    accounts = classic_token_accounts(
+        (ix.accounts[9].pubkey, market.base_mint), (ix.accounts[10].pubkey, market.quote_mint)
     )
     limits = {
         "price_lots": take.price_lots,
@@ -248,12 +237,5 @@ def plan_swap(req: SwapRequest) -> SwapPlan:
     return SwapPlan(ix, limits, accounts)
 
 
-SWAP_ERRORS: dict[int, str] = {
-    # the OpenBook v2 program (`OpenBookError`, Anchor numbering from 6000):
-    # the codes a swap can end with, named in reports; other codes stay Custom(n)
-    6043: "WouldExecutePartially",
-    # Anchor's own account checks (every Anchor program shares these numbers)
-    3003: "AccountDidNotDeserialize",
-    3012: "AccountNotInitialized",
-}
-"""Custom error number -> the program's error name, for failed swap transactions."""
+SWAP_ERRORS: Mapping[int, str] = OPENBOOK_ERRORS
+"""Custom error number -> the program's error name (its whole enum: `program_errors`)."""

@@ -23,7 +23,7 @@ walk ends beyond them cannot execute.
 from __future__ import annotations
 
 import struct
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -31,15 +31,23 @@ from solders.instruction import AccountMeta, Instruction
 from solders.pubkey import Pubkey
 
 from connectors.solana.orca import WHIRLPOOL_PROGRAM_ID, tick_array_address
+from connectors.solana.program_errors import WHIRLPOOL_ERRORS
 from connectors.solana.programs import (
     MEMO_PROGRAM_ID,
     TOKEN_PROGRAM_ID,
     anchor_ix_discriminator,
-    associated_token_address,
     meta,
     pubkey,
 )
-from connectors.solana.swap_plan import SwapPlan, SwapRequest, TokenAccount
+from connectors.solana.swap_plan import (
+    SwapPlan,
+    SwapRequest,
+    TokenAccount,
+    input_is_first_mint,
+    owner_token_account,
+    require_market,
+    require_uint,
+)
 from operators.clmm.accounts import TICK_ARRAY_SIZE, Whirlpool
 from operators.errors import ExecutionError
 
@@ -63,7 +71,6 @@ ACCOUNTS_TYPE_SUPPLEMENTAL_TICK_ARRAYS = 6
 """`AccountsType::SupplementalTickArrays` in the program's remaining-accounts slices."""
 MAX_SUPPLEMENTAL_TICK_ARRAYS = 3
 _U64_MAX = (1 << 64) - 1
-_U128_MAX = (1 << 128) - 1
 
 
 _tick_array = lru_cache(maxsize=8192)(tick_array_address)
@@ -102,22 +109,27 @@ class OrcaSwapAccounts:
 
     def owner_account_a(self, mint: str) -> Pubkey:
         """Token account for mint A: the given one or the authority's ATA."""
-        if self.token_owner_account_a:
-            return pubkey(self.token_owner_account_a, "token_owner_account_a")
-        return associated_token_address(self.token_authority, mint, self.token_program_a)
+        return owner_token_account(
+            self.token_owner_account_a,
+            self.token_authority,
+            mint,
+            "token_owner_account_a",
+            self.token_program_a,
+        )
 
     def owner_account_b(self, mint: str) -> Pubkey:
         """Token account for mint B: the given one or the authority's ATA."""
-        if self.token_owner_account_b:
-            return pubkey(self.token_owner_account_b, "token_owner_account_b")
-        return associated_token_address(self.token_authority, mint, self.token_program_b)
+        return owner_token_account(
+            self.token_owner_account_b,
+            self.token_authority,
+            mint,
+            "token_owner_account_b",
+            self.token_program_b,
+        )
 
 
 def _check_u(value: int, bits: int, name: str) -> None:
-    if not 0 <= value <= (_U64_MAX if bits == 64 else _U128_MAX):
-        raise ExecutionError(
-            f"swap_v2 {name} {value} does not fit u{bits}", retryable=False, venue="orca"
-        )
+    require_uint(value, bits, name, instruction="swap_v2", venue="orca")
 
 
 def swap_v2_instruction(
@@ -197,28 +209,14 @@ def swap_v2_instruction(
     return Instruction(_PROGRAM, data, accounts)
 
 
-def _mint_side(pool: Whirlpool, input_mint: str) -> bool:
-    if input_mint == pool.token_mint_a:
-        return True
-    if input_mint == pool.token_mint_b:
-        return False
-    raise ExecutionError(
-        f"input mint {input_mint} is neither token A nor B of {pool.address}",
-        retryable=False,
-        venue="orca",
-    )
-
-
 def plan_swap(req: SwapRequest) -> SwapPlan:
     """The `swap_v2` of a request: static arrays from the pool's tick, one spare array each way.
 
     Raises `ExecutionError` when the quote's end tick lies beyond the three arrays the program
     can walk (the quote was made with more arrays than one swap may use).
     """
-    pool = req.market
-    if not isinstance(pool, Whirlpool):
-        raise ExecutionError(f"{type(pool).__name__} is not a Whirlpool", retryable=False)
-    a_to_b = _mint_side(pool, req.input_mint)
+    pool = require_market(req, Whirlpool, "orca")
+    a_to_b = input_is_first_mint(req, pool.token_mint_a, pool.token_mint_b, "orca")
     span = TICK_ARRAY_SIZE * pool.tick_spacing
     starts = swap_tick_array_starts(pool.tick_current_index, pool.tick_spacing, a_to_b)
     if req.tick_after is not None:
@@ -262,22 +260,5 @@ def plan_swap(req: SwapRequest) -> SwapPlan:
     return SwapPlan(ix, limits, accounts)
 
 
-SWAP_ERRORS: dict[int, str] = {
-    # the Whirlpool program (`ErrorCode` in its `errors.rs`, Anchor numbering from 6000):
-    # the codes a swap can end with, named in reports; other codes stay Custom(n)
-    6009: "TickNotFound",
-    6010: "InvalidTickIndex",
-    6011: "SqrtPriceOutOfBounds",
-    6023: "InvalidTickArraySequence",
-    6034: "InvalidSqrtPriceLimitDirection",
-    6035: "ZeroTradableAmount",
-    6036: "AmountOutBelowMinimum",
-    6037: "AmountInAboveMaximum",
-    6038: "TickArraySequenceInvalidIndex",
-    6039: "AmountCalcOverflow",
-    6040: "AmountRemainingOverflow",
-    # Anchor's own account checks (every Anchor program shares these numbers)
-    3003: "AccountDidNotDeserialize",
-    3012: "AccountNotInitialized",
-}
-"""Custom error number -> the program's error name, for failed swap transactions."""
+SWAP_ERRORS: Mapping[int, str] = WHIRLPOOL_ERRORS
+"""Custom error number -> the program's error name (its whole enum: `program_errors`)."""

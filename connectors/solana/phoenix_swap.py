@@ -21,6 +21,7 @@ the min-fill fields are the slippage limit the program enforces.
 from __future__ import annotations
 
 import struct
+from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import IntEnum
 from functools import lru_cache
@@ -28,8 +29,18 @@ from functools import lru_cache
 from solders.instruction import AccountMeta, Instruction
 from solders.pubkey import Pubkey
 
-from connectors.solana.programs import TOKEN_PROGRAM_ID, associated_token_address, meta, pubkey
-from connectors.solana.swap_plan import SwapPlan, SwapRequest, TokenAccount, ceil_div
+from connectors.solana.program_errors import PHOENIX_ERRORS
+from connectors.solana.programs import TOKEN_PROGRAM_ID, meta
+from connectors.solana.swap_plan import (
+    SwapPlan,
+    SwapRequest,
+    ceil_div,
+    classic_token_accounts,
+    input_is_first_mint,
+    owner_token_account,
+    require_market,
+    require_uint,
+)
 from operators.clob import PhoenixMarket
 from operators.errors import ExecutionError
 
@@ -124,8 +135,7 @@ class PhoenixIoc:
 
 
 def _u64(value: int, name: str) -> None:
-    if not 0 <= value <= _U64_MAX:
-        raise ExecutionError(f"Swap {name} {value} does not fit u64", retryable=False)
+    require_uint(value, 64, name, instruction="Swap")
 
 
 def _option(value: int | None, name: str) -> bytes:
@@ -145,16 +155,8 @@ def swap_instruction(
     quote_account: str = "",
 ) -> Instruction:
     """Phoenix `Swap` with an IOC packet; token accounts default to the trader's ATAs."""
-    base = (
-        pubkey(base_account, "base_account")
-        if base_account
-        else associated_token_address(trader, market.base_mint)
-    )
-    quote = (
-        pubkey(quote_account, "quote_account")
-        if quote_account
-        else associated_token_address(trader, market.quote_mint)
-    )
+    base = owner_token_account(base_account, trader, market.base_mint, "base_account")
+    quote = owner_token_account(quote_account, trader, market.quote_mint, "quote_account")
     accounts = [
         AccountMeta(_PROGRAM, False, False),
         AccountMeta(log_authority(), False, False),
@@ -177,22 +179,14 @@ def plan_swap(req: SwapRequest) -> SwapPlan:
     are net of the taker fee (phoenix-v1 `fifo.rs`: a sell's matched quote lots less
     `quote_lot_fees`), so the limit needs no fee adjustment.
     """
-    market = req.market
-    if not isinstance(market, PhoenixMarket):
-        raise ExecutionError(f"{type(market).__name__} is not a PhoenixMarket", retryable=False)
+    market = require_market(req, PhoenixMarket, "phoenix")
     if not req.exact_in:
         raise ExecutionError(
             "Phoenix Swap legs are exact-in (IOC in base lots or quote lots)",
             retryable=False,
             venue="phoenix",
         )
-    sell = req.input_mint == market.base_mint
-    if not sell and req.input_mint != market.quote_mint:
-        raise ExecutionError(
-            f"input mint {req.input_mint} is not traded on {req.market_address}",
-            retryable=False,
-            venue="phoenix",
-        )
+    sell = input_is_first_mint(req, market.base_mint, market.quote_mint, "phoenix")
     if sell:
         order = PhoenixIoc(
             side="ask",
@@ -216,11 +210,8 @@ def plan_swap(req: SwapRequest) -> SwapPlan:
             f"amount {req.amount} is less than one lot", retryable=False, venue="phoenix"
         )
     ix = swap_instruction(req.market_address, market, req.owner, order)
-    base = ix.accounts[4].pubkey
-    quote = ix.accounts[5].pubkey
-    accounts = (
-        TokenAccount(str(base), market.base_mint, str(TOKEN_PROGRAM_ID)),
-        TokenAccount(str(quote), market.quote_mint, str(TOKEN_PROGRAM_ID)),
+    accounts = classic_token_accounts(
+        (ix.accounts[4].pubkey, market.base_mint), (ix.accounts[5].pubkey, market.quote_mint)
     )
     limits = {
         "min_base_lots_to_fill": order.min_base_lots_to_fill,
@@ -229,18 +220,5 @@ def plan_swap(req: SwapRequest) -> SwapPlan:
     return SwapPlan(ix, limits, accounts)
 
 
-SWAP_ERRORS: dict[int, str] = {
-    # the Phoenix program (`PhoenixError`, numbered from 0, not Anchor):
-    # the codes a swap can end with, named in reports; other codes stay Custom(n)
-    2: "FailedToLoadMarketFromAccount",
-    4: "MarketUninitialized",
-    7: "InvalidLotSize",
-    8: "InvalidTickSize",
-    9: "InvalidMint",
-    10: "InvalidBaseVault",
-    11: "InvalidQuoteVault",
-    12: "InvalidBaseAccount",
-    13: "InvalidQuoteAccount",
-    15: "NewOrderError",
-}
-"""Custom error number -> the program's error name, for failed swap transactions."""
+SWAP_ERRORS: Mapping[int, str] = PHOENIX_ERRORS
+"""Custom error number -> the program's error name (its whole enum: `program_errors`)."""

@@ -21,28 +21,35 @@ the bitmap extension only when the search for the next array leaves the pool's o
 from __future__ import annotations
 
 import struct
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 
 from solders.instruction import AccountMeta, Instruction
 from solders.pubkey import Pubkey
 
+from connectors.solana.program_errors import RAYDIUM_CLMM_ERRORS
 from connectors.solana.programs import (
     MEMO_PROGRAM_ID,
     TOKEN_2022_PROGRAM_ID,
     TOKEN_PROGRAM_ID,
     anchor_ix_discriminator,
-    associated_token_address,
     meta,
-    pubkey,
 )
 from connectors.solana.raydium_clmm import (
     RAYDIUM_CLMM_PROGRAM_ID,
     bitmap_extension_address,
     tick_array_address,
 )
-from connectors.solana.swap_plan import SwapPlan, SwapRequest, TokenAccount
+from connectors.solana.swap_plan import (
+    SwapPlan,
+    SwapRequest,
+    TokenAccount,
+    input_is_first_mint,
+    owner_token_account,
+    require_market,
+    require_uint,
+)
 from operators.clmm import raydium_math as rm
 from operators.clmm.raydium import next_initialized_tick_array_start
 from operators.clmm.raydium_accounts import PoolState, TickArrayBitmapExtension
@@ -60,7 +67,6 @@ _PROGRAM = Pubkey.from_string(RAYDIUM_CLMM_PROGRAM_ID)
 _DISC = anchor_ix_discriminator("swap_v2")
 _ARGS = struct.Struct("<QQQQ?")
 _U64_MAX = (1 << 64) - 1
-_U128_MAX = (1 << 128) - 1
 _MAX_TICK_ARRAYS = 16  # far more than a transaction's account budget leaves for one swap
 
 _tick_array = lru_cache(maxsize=8192)(tick_array_address)
@@ -141,10 +147,8 @@ class RaydiumSwapAccounts:
     def account(self, index: int, mint: str) -> Pubkey:
         """Token account of mint `index` (0/1): the given one or the payer's ATA."""
         given = self.token_account_0 if index == 0 else self.token_account_1
-        if given:
-            return pubkey(given, f"token_account_{index}")
         program = self.token_program_0 if index == 0 else self.token_program_1
-        return associated_token_address(self.payer, mint, program)
+        return owner_token_account(given, self.payer, mint, f"token_account_{index}", program)
 
 
 def swap_v2_instruction(
@@ -170,8 +174,7 @@ def swap_v2_instruction(
         (other_amount_threshold, 64, "other_amount_threshold"),
         (sqrt_price_limit_x64, 128, "sqrt_price_limit_x64"),
     ):
-        if not 0 <= value <= (_U64_MAX if bits == 64 else _U128_MAX):
-            raise _fail(f"{name} {value} does not fit u{bits}")
+        require_uint(value, bits, name, instruction="swap_v2", venue="raydium_clmm")
     if not tick_array_starts:
         raise _fail("needs at least the first tick array of the swap")
     if zero_for_one:
@@ -212,15 +215,8 @@ def swap_v2_instruction(
 
 def plan_swap(req: SwapRequest) -> SwapPlan:
     """The `swap_v2` of a request: the initialized arrays the quote walked plus one spare."""
-    pool = req.market
-    if not isinstance(pool, PoolState):
-        raise _fail(f"{type(pool).__name__} is not a Raydium PoolState")
-    if req.input_mint == pool.token_mint_0:
-        zero_for_one = True
-    elif req.input_mint == pool.token_mint_1:
-        zero_for_one = False
-    else:
-        raise _fail(f"input mint {req.input_mint} is neither mint 0 nor 1 of {req.market_address}")
+    pool = require_market(req, PoolState, "raydium_clmm")
+    zero_for_one = input_is_first_mint(req, pool.token_mint_0, pool.token_mint_1, "raydium_clmm")
     ext = (
         req.bitmap_extension if isinstance(req.bitmap_extension, TickArrayBitmapExtension) else None
     )
@@ -253,21 +249,5 @@ def plan_swap(req: SwapRequest) -> SwapPlan:
     return SwapPlan(ix, limits, accounts)
 
 
-SWAP_ERRORS: dict[int, str] = {
-    # the Raydium CLMM program (`ErrorCode` in its `error.rs`, Anchor numbering from 6000):
-    # the codes a swap can end with, named in reports; other codes stay Custom(n)
-    6013: "SqrtPriceLimitOverflow",
-    6019: "LiquidityInsufficient",
-    6021: "PriceSlippageCheck",
-    6022: "TooLittleOutputReceived",
-    6023: "TooMuchInputPaid",
-    6024: "ZeroAmountSpecified",
-    6025: "InvalidInputPoolVault",
-    6026: "TooSmallInputOrOutputAmount",
-    6027: "NotEnoughTickArrayAccount",
-    6028: "InvalidFirstTickArrayAccount",
-    # Anchor's own account checks (every Anchor program shares these numbers)
-    3003: "AccountDidNotDeserialize",
-    3012: "AccountNotInitialized",
-}
-"""Custom error number -> the program's error name, for failed swap transactions."""
+SWAP_ERRORS: Mapping[int, str] = RAYDIUM_CLMM_ERRORS
+"""Custom error number -> the program's error name (its whole enum: `program_errors`)."""

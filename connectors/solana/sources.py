@@ -50,11 +50,31 @@ class FeedStatus:
     or a move to another endpoint (`resync`, then data) ends a `lag`.
     """
 
-    def __init__(self, heartbeat_every_ns: int) -> None:
+    def __init__(self, heartbeat_every_ns: int, stale_after_ns: int | None = None) -> None:
         self.heartbeat_every_ns = heartbeat_every_ns
+        self.stale_after_ns = stale_after_ns
+        """No slot or account for this long while `up` = `stale` (None: never)."""
         self.last_heartbeat_ns = 0
+        self.last_data_ns = 0
+        """When the last slot or account arrived (0 before the first)."""
         self.state = "up"
         """The last feed-level status reported."""
+
+    def check(self, now_ns: int) -> list[HealthEvent]:
+        """`stale` once no data came for `stale_after_ns` while up, stamped with the last data's
+        time (the fault's onset). A dead WS is found here in about a second (slots come every
+        ~400 ms), long before the RPC layer's heartbeat timeout replaces the socket."""
+        if (
+            self.stale_after_ns is None
+            or self.state != "up"
+            or self.last_data_ns == 0
+            or now_ns - self.last_data_ns < self.stale_after_ns
+        ):
+            return []
+        self.state = "stale"
+        age_ms = (now_ns - self.last_data_ns) / 1e6
+        return [HealthEvent(FEED_SOURCE, "stale", f"no slot or account for {age_ms:.0f} ms",
+                            self.last_data_ns, now_ns, age_ms)]
 
     def on_rpc_health(self, ev: HealthEvent, status: str | None) -> list[HealthEvent]:
         """The feed-level twin of an RPC event (`status` None: the event is not about the feed)."""
@@ -66,9 +86,11 @@ class FeedStatus:
         ]
 
     def on_data(self, ts_recv_ns: int, slot: int, what: str, *, is_slot: bool) -> list[HealthEvent]:
-        """An account update or slot arrived: `up` when it ends a resync, else a heartbeat."""
-        if self.state == "resync":
-            detail = f"data after resync: {what}"
+        """An account update or slot arrived: `up` when it ends a resync or a stale spell, else
+        a heartbeat."""
+        self.last_data_ns = max(self.last_data_ns, ts_recv_ns)
+        if self.state in ("resync", "stale"):
+            detail = f"data after {self.state}: {what}"
         elif (
             is_slot
             and self.state != "lag"  # slots of a lagging node are late: lag ends on its own `up`
@@ -95,6 +117,7 @@ class AccountFeedPartition(StatefulSourcePartition[FeedItem, None]):
         poll_interval_s: float,
         heartbeat_every_ns: int,
         rpc_kwargs: Mapping[str, Any],
+        stale_after_ns: int | None = None,
     ) -> None:
         self._q: queue.SimpleQueue[FeedItem | BaseException] = queue.SimpleQueue()
         self._markets_of: dict[str, set[str]] = {}
@@ -104,7 +127,7 @@ class AccountFeedPartition(StatefulSourcePartition[FeedItem, None]):
             self._index(market, keys)
         self._batch_size = batch_size
         self._poll = timedelta(seconds=poll_interval_s)
-        self._status = FeedStatus(heartbeat_every_ns)
+        self._status = FeedStatus(heartbeat_every_ns, stale_after_ns)
         self._idle = False
         self._loop = asyncio.new_event_loop()
         self._rpc: SolanaRpc | None = None
@@ -187,6 +210,18 @@ class AccountFeedPartition(StatefulSourcePartition[FeedItem, None]):
         with self._lock:
             keys = list(self._markets_of)
         self._pump_task = asyncio.create_task(self._pump(self._rpc, keys))
+        self._watch_task = asyncio.create_task(self._watch())
+
+    async def _watch(self) -> None:
+        """Look for a silent feed (`FeedStatus.check`) on the loop that feeds `FeedStatus`."""
+        budget = self._status.stale_after_ns
+        if budget is None:
+            return
+        every = min(0.05, budget / 1e9 / 10)
+        while True:
+            await asyncio.sleep(every)
+            for ev in self._status.check(time.time_ns()):
+                self._q.put(ev)
 
     async def _pump(self, rpc: SolanaRpc, keys: list[str]) -> None:
         try:
@@ -197,9 +232,10 @@ class AccountFeedPartition(StatefulSourcePartition[FeedItem, None]):
             self._q.put(exc)
 
     async def _shutdown(self) -> None:
-        self._pump_task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await self._pump_task
+        for task in (self._pump_task, self._watch_task):
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
         if self._rpc is not None:
             await self._rpc.close()
 
@@ -261,6 +297,7 @@ class AccountFeedSource(FixedPartitionedSource[FeedItem, None]):
         poll_interval_s: float = 0.002,
         heartbeat_every_ms: int = 500,
         rpc_kwargs: Mapping[str, Any] | None = None,
+        stale_after_ms: int | None = None,
     ) -> None:
         self.rpc_settings = rpc_settings
         self.markets = {m: list(keys) for m, keys in markets.items()}
@@ -268,6 +305,7 @@ class AccountFeedSource(FixedPartitionedSource[FeedItem, None]):
         self.batch_size = batch_size
         self.poll_interval_s = poll_interval_s
         self.heartbeat_every_ns = heartbeat_every_ms * 1_000_000
+        self.stale_after_ns = None if stale_after_ms is None else stale_after_ms * 1_000_000
         self.rpc_kwargs = dict(rpc_kwargs or {})
         self._part: AccountFeedPartition | None = None
         self._pending: list[tuple[str, list[str]]] = []
@@ -291,6 +329,7 @@ class AccountFeedSource(FixedPartitionedSource[FeedItem, None]):
                 poll_interval_s=self.poll_interval_s,
                 heartbeat_every_ns=self.heartbeat_every_ns,
                 rpc_kwargs=self.rpc_kwargs,
+                stale_after_ns=self.stale_after_ns,
             )
             return self._part
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from types import SimpleNamespace
 
 import pytest
 
@@ -13,32 +12,20 @@ from connectors.solana.blockhash import (
     BlockhashSettings,
     RecentBlockhash,
 )
-from connectors.solana.rpc import SolanaRpc
 from operators.errors import ExecutionError
 from sim.standin import SolanaStandIn
+from tests.integration.dex_support import rpc_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(20)]
 
 MS = 1_000_000
 
 
-def _rpc(node: SolanaStandIn) -> SolanaRpc:
-    settings = SimpleNamespace(
-        http=[node.http_url],
-        ws=[node.ws_url],
-        failover_http="",
-        failover_ws="",
-        commitment="confirmed",
-        timeout_ms=2000,
-    )
-    return SolanaRpc(settings)
-
-
 async def test_the_cache_refuses_a_blockhash_near_expiry_and_a_refresh_replaces_it() -> None:
     node = SolanaStandIn(start_slot=5_000)
     await node.start()
     now = [0]
-    rpc = _rpc(node)
+    rpc = rpc_for(node)
     try:
         cache = BlockhashCache(BlockhashSettings(refresh_ms=2_000, min_remaining_blocks=40))
         refresher = BlockhashRefresher(
@@ -64,7 +51,7 @@ async def test_the_cache_refuses_a_blockhash_near_expiry_and_a_refresh_replaces_
 async def test_the_background_refresh_follows_the_node_without_being_asked() -> None:
     node = SolanaStandIn(start_slot=100)
     await node.start(auto_advance_s=0.005)
-    rpc = _rpc(node)
+    rpc = rpc_for(node)
     settings = BlockhashSettings(refresh_ms=30, slot_ms=5, min_remaining_blocks=20)
     refresher = BlockhashRefresher(
         rpc.get_latest_blockhash, rpc.get_block_height, BlockhashCache(settings)

@@ -135,13 +135,14 @@ async def test_stall_is_stale_within_the_budget_flags_views_and_recovers_up_in_s
     flagged = [v for v in graph.timeline[i_stale:i_up] if isinstance(v, CexBookView)]
     assert [v.in_sync for v in flagged] == [False] * len(flagged)
     assert t.stats.connects == 1 and t.stats.stale_flags == 1 and t.stats.stale_timeouts == 0
-    # the guard: killed once stale outlasts ws_down_kill_ms (1.5 s; heartbeats every 0.2 s),
-    # re-armed once the feed has been up for the re-arm wait
+    # the guard: killed once the silence since the last frame (the stale event's event time)
+    # outlasts ws_down_kill_ms (1 s), re-armed once the feed has been up for the re-arm wait
     kill, rearm = graph.risk
     kill_ns = settings.risk.ws_down_kill_ms * 1_000_000
     assert (kill.source, kill.status, rearm.source, rearm.status) == (
         KILL_SOURCE, "kill", KILL_SOURCE, "up")
     assert kill.detail.startswith(f"feed {case.venue} stale for ")
-    assert kill_ns < kill.ts_recv_ns - stale.ts_recv_ns < kill_ns + SLACK_NS
+    assert abs(stale.ts_event_ns - last_frame_ns) < SLACK_NS
+    assert kill_ns < kill.ts_recv_ns - stale.ts_event_ns < kill_ns + SLACK_NS
     assert REARM_AFTER_NS <= rearm.ts_recv_ns - up.ts_recv_ns < REARM_AFTER_NS + SLACK_NS
     assert guard_live == (False, {})

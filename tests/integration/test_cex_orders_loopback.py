@@ -16,7 +16,6 @@ from decimal import Decimal
 import aiohttp
 import pytest
 
-from connectors.cex.binance_ws_orders import BinanceWsOrderEntry
 from connectors.cex.order_transport import (
     OrderTransport,
     OrderTransportConfig,
@@ -25,6 +24,7 @@ from connectors.cex.order_transport import (
 )
 from connectors.cex.orders.common import Credentials, OrderSpec, SymbolFilters
 from connectors.cex.orders.ids import client_order_id
+from connectors.cex.ws_orders import WsOrderEntry
 from connectors.journal import JournalSink, read_table
 from operators.errors import ExecutionError
 from operators.events import OrderIntent
@@ -171,20 +171,29 @@ async def test_timeout_after_accept_is_resolved_by_query_without_a_duplicate(sim
     assert [req.method for req in t.stats.sent].count("POST") == 1  # sent once, queried after
 
 
-async def test_delayed_request_past_its_window_is_refused_so_one_resend_is_safe(sim, session):
-    case = CASES[0]
+LATE_REFUSAL = {"binance": "-1021", "binance-usdm": "-1021", "okx": "50036"}
+"""How each venue refuses the delayed first request once it reaches matching: Binance re-checks
+recvWindow, OKX its expTime; Bybit checks the window on arrival only, so its venue-side
+protection is the duplicate orderLinkId."""
+
+
+@pytest.mark.parametrize("case", CASES, ids=IDS)
+async def test_delayed_request_past_its_window_is_refused_so_one_resend_is_safe(sim, session,
+                                                                                case):
     t, f = await _transport(sim, session, case, config=OrderTransportConfig(
         timeout_s=0.2, recv_window_ms=250, settle_interval_s=0.005))
     (px, qty), *_ = _best_asks(sim, case)
     spec = _buy(case, px, qty)
-    sim.desk("binance").inject("delay_ack", seconds=0.6)
+    desk = sim.desk(case.venue)
+    desk.inject("delay_ack", seconds=0.6)
     r = await t.place(f, spec)
     assert (r.status, t.stats.timeouts, t.stats.resends) == ("filled", 1, 1)
     await asyncio.sleep(0.5)  # the delayed first request reaches matching now, too late
-    desk = sim.desk("binance")
     assert desk.placements_of(spec.client_order_id) == 1
-    # Two queries found nothing (-2013); the late first request was refused (-1021).
-    assert desk.stats.refusals == ["-2013", "-2013", "-1021"]
+    late = LATE_REFUSAL.get(case.venue) or ("170141" if case.market == "spot" else "110072")
+    assert desk.stats.refusals[-1] == late
+    if case.venue == "binance":  # two queries found nothing (-2013) before the re-send
+        assert desk.stats.refusals == ["-2013", "-2013", "-1021"]
 
 
 @pytest.mark.parametrize("case", CASES, ids=IDS)
@@ -313,7 +322,7 @@ async def test_rate_limit_answer_holds_every_order_back_until_retry_after(sim, s
 
 async def _ws_entry(sim, session, config: OrderTransportConfig = FAST):  # type: ignore[no-untyped-def]
     t, f = await _transport(sim, session, CASES[0], config=config)
-    return BinanceWsOrderEntry(sim.private_url("binance"), session, t), t, f
+    return WsOrderEntry(sim.private_url("binance"), session, t), t, f
 
 
 async def test_binance_ws_api_order_entry_fills_like_rest(sim, session):
@@ -342,3 +351,13 @@ async def test_binance_ws_api_timeout_after_accept_is_resolved_by_rest_query(sim
     assert [req.method for req in t.stats.sent] == ["GET"]  # one query, no re-send
     assert sim.desk("binance").placements_of(spec.client_order_id) == 1
     await entry.close()
+
+
+async def test_binance_recv_window_above_sixty_seconds_is_refused(sim, session):
+    t, f = await _transport(sim, session, CASES[0])
+    (px, qty), *_ = _best_asks(sim, CASES[0])
+    req = t.codec.place(t.creds, f, _buy(CASES[0], px, qty), t.now_ms(), 60_001)
+    status, body = await t._send(req)
+    err = t.codec.error(status, body)
+    assert err is not None and (status, err.code, err.retryable) == (400, "-1131", False)
+    assert sim.desk("binance").stats.placements == []

@@ -45,9 +45,11 @@ from tests.integration.test_cex_orders_loopback import (
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(30)]
 
-STREAM_CASES = [c for c in CASES if c.venue != "binance-usdm"]  # USD-M stream: not built yet
+STREAM_CASES = CASES
 STREAM_IDS = [c.id for c in STREAM_CASES]
-FINAL_KIND = {"binance": "expire", "okx": "cancel", "bybit": "cancel"}
+LOGIN_CASES = [c for c in CASES if c.venue != "binance-usdm"][::2]  # USD-M: no login step
+FINAL_KIND = {"binance": "expire", "binance-usdm": "expire", "okx": "cancel",
+              "bybit": "cancel"}
 QUICK = UserStreamConfig(step_timeout_s=2.0, backoff_initial_s=0.05, backoff_max_s=0.2)
 
 
@@ -100,7 +102,8 @@ async def _setup(sim: CexVenues, session: aiohttp.ClientSession, case: Case,  # 
     items: list[Item] = []
     reconcile = reconcile_by_query(t, tracked) if tracked is not None else None
     stream = UserStream(case.venue, sim.private_url(case.venue), session, creds, items.append,
-                        reconcile=reconcile, config=config, offset_ns=t.clock_offset_ns)
+                        reconcile=reconcile, config=config, offset_ns=t.clock_offset_ns,
+                        rest_url=sim.rest_url(case.venue))
     return t, f, Running(stream, items)
 
 
@@ -128,7 +131,7 @@ async def test_ioc_ack_fills_and_remainder_come_back_on_the_private_stream(sim, 
     await run.stop()
 
 
-@pytest.mark.parametrize("case", STREAM_CASES[::2], ids=STREAM_IDS[::2])
+@pytest.mark.parametrize("case", LOGIN_CASES, ids=[c.id for c in LOGIN_CASES])
 async def test_a_refused_login_ends_the_stream_with_a_non_retryable_error(sim, session, case):
     _, _, run = await _setup(sim, session, case,
                              Credentials(KEY, "wrong-secret", passphrase=PASSPHRASE))
@@ -165,25 +168,27 @@ async def test_stream_lost_mid_order_reconnects_and_reconciles_the_missed_fill(s
     await run.stop()
 
 
-def test_order_updates_flow_through_a_bytewax_source():
+@pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
+def test_order_updates_flow_through_a_bytewax_source(case):
     """The private stream as a Bytewax source: a run ends after the order's updates."""
     venues_thread = start_venues_in_thread(seed=17, frame_interval_s=3600.0)
     sim = venues_thread.venues
-    sim.desk("okx").add_account(KEY, SECRET, passphrase=PASSPHRASE)
-    case = CASES[2]  # okx spot
+    venue = case.venue
+    sim.desk(venue).add_account(KEY, SECRET, passphrase=PASSPHRASE)
     creds = Credentials(KEY, SECRET, passphrase=PASSPHRASE)
-    (px, qty), *_ = sim.sims["okx"].feed(case.symbol).book.top(1)[1]
+    (px, qty), *_ = sim.sims[venue].feed(case.symbol, case.category).book.top(1)[1]
     spec = _buy(case, px, qty)
 
     def factory(session: aiohttp.ClientSession, emit) -> UserStream:  # type: ignore[no-untyped-def]
-        return UserStream("okx", sim.private_url("okx"), session, creds, emit, config=QUICK)
+        return UserStream(venue, sim.private_url(venue), session, creds, emit, config=QUICK,
+                          rest_url=sim.rest_url(venue))
 
     async def place_when_logged_in() -> None:
         async with asyncio.timeout(10.0):
-            while sim.sims["okx"].private.logins == 0:
+            while sim.sims[venue].private.logins == 0:
                 await asyncio.sleep(0.01)
         async with aiohttp.ClientSession() as session:
-            t = OrderTransport("okx", sim.rest_url("okx"), session, creds, config=FAST)
+            t = OrderTransport(venue, sim.rest_url(venue), session, creds, config=FAST)
             await t.sync_time()
             f = await t.fetch_filters(case.symbol, case.market)
             await t.place(f, spec)
@@ -191,7 +196,7 @@ def test_order_updates_flow_through_a_bytewax_source():
     placer = threading.Thread(target=lambda: asyncio.run(place_when_logged_in()), daemon=True)
     out: list[object] = []
     flow = Dataflow("user_stream")
-    stream = op.input("orders", flow, UserStreamSource({"okx": factory}, max_updates=2))
+    stream = op.input("orders", flow, UserStreamSource({venue: factory}, max_updates=2))
     op.output("out", op.filter("updates", stream, lambda x: isinstance(x, OrderUpdate)),
               TestingSink(out))
     try:
@@ -222,3 +227,68 @@ async def test_an_unreadable_push_reconnects_and_reconciles(sim, session):
     [u] = run.updates(spec.client_order_id)
     assert (u.kind, run.stream.stats.gaps, run.stream.stats.logins) == ("fill", 1, 2)
     await run.stop()
+
+
+async def test_usdm_unknown_api_key_is_refused_at_the_listen_key_without_retrying(sim, session):
+    case = CASES[1]
+    _, _, run = await _setup(sim, session, case, Credentials("not-a-key", SECRET))
+    with pytest.raises(ExecutionError) as err:
+        await asyncio.wait_for(run.task, 5.0)
+    assert (err.value.code, err.value.retryable) == ("-2015", False)
+    assert (run.stream.stats.connects, sim.sims["binance-usdm"].private.listen_keys) == (0, {})
+
+
+async def test_usdm_expired_listen_key_reconnects_with_a_new_key_and_reconciles(sim, session):
+    case = CASES[1]
+    tracked = TrackedOrders()
+    t, f, run = await _setup(sim, session, case, tracked=tracked)
+    await run.wait_for(run.stream.up.is_set)
+    hub = sim.sims["binance-usdm"].private
+    [first_key] = hub.listen_keys
+    (px, qty), *_ = _best_asks(sim, case)
+    spec = _buy(case, px, qty)
+    tracked.track(f, spec.client_order_id, "buy")
+    assert hub.expire_listen_keys() == 1  # the venue ends the stream: events stop coming
+    result = await t.place(f, spec)
+    await run.wait_for(lambda: any(u.reason == "reconciled"
+                                   for u in run.updates(spec.client_order_id)))
+    [u] = run.updates(spec.client_order_id)
+    assert (u.kind, u.cum_qty) == ("fill", Decimal(result.filled_qty_units).scaleb(
+        -f.qty_decimals))
+    assert (run.stream.stats.listen_keys, run.stream.stats.gaps) == (2, 1)
+    assert list(hub.listen_keys) != [first_key] and len(hub.listen_keys) == 1
+    await run.stop()
+
+
+async def test_usdm_listen_key_is_kept_alive_while_connected(sim, session):
+    case = CASES[1]
+    _, _, run = await _setup(sim, session, case)
+    assert run.stream.stream.listen_key is not None
+    run.stream.stream = _FastKeepalive(run.stream.stream)
+    await run.wait_for(lambda: run.stream.stats.keepalives >= 2)
+    assert (run.stream.stats.listen_keys, run.stream.stats.connects) == (1, 1)
+    await run.stop()
+
+
+async def test_usdm_lapsed_listen_key_on_keepalive_reconnects_with_a_new_key(sim, session):
+    _, _, run = await _setup(sim, session, CASES[1])
+    run.stream.stream = _FastKeepalive(run.stream.stream)
+    await run.wait_for(run.stream.up.is_set)
+    hub = sim.sims["binance-usdm"].private
+    hub.listen_keys.clear()  # the key lapsed silently: the next PUT gets -1125
+    await run.wait_for(lambda: run.stream.stats.listen_keys == 2 and run.stream.up.is_set())
+    assert "-1125" in sim.desk("binance-usdm").stats.refusals
+    assert (run.stream.stats.gaps, len(hub.listen_keys)) == (1, 1)
+    await run.stop()
+
+
+class _FastKeepalive:
+    """The USD-M stream with its 30-minute keepalive shrunk to 50 ms."""
+
+    def __init__(self, inner) -> None:  # type: ignore[no-untyped-def]
+        from connectors.cex.orders.private import ListenKey
+        self._inner = inner
+        self.listen_key = ListenKey(inner.listen_key.path, 0.05)
+
+    def __getattr__(self, name: str):  # type: ignore[no-untyped-def]
+        return getattr(self._inner, name)

@@ -12,11 +12,11 @@ from __future__ import annotations
 import asyncio
 import base64
 from collections.abc import AsyncIterator
-from types import SimpleNamespace
 
 import pytest
 from solders.keypair import Keypair
 
+from bench.dex_send_setup import BenchLeg
 from connectors import venues
 from connectors.journal import TABLES, journal_row, row_id
 from connectors.keypair import Signer
@@ -27,7 +27,7 @@ from connectors.solana.transactions import SignedSwap, build_swap_transaction
 from operators.clmm import quote_swap
 from sim.dex_exec import CU_COMPUTE_BUDGET, CU_CREATE_ATA, CU_PER_TICK_CROSSED, CU_SWAP_BASE
 from sim.standin import SolanaStandIn
-from tests.integration.test_standin_swaps import (
+from tests.integration.dex_support import (
     CU_LIMIT,
     CU_PRICE,
     FEE,
@@ -35,9 +35,10 @@ from tests.integration.test_standin_swaps import (
     PAYER,
     POOL,
     USDC_ATA,
-    _orca_leg,
-    _seed_orca,
-    _whirlpool,
+    orca_leg,
+    rpc_for,
+    sign_orca,
+    whirlpool,
 )
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(30)]
@@ -48,27 +49,14 @@ FAST = SendSettings(rebroadcast_ms=100, confirm_timeout_ms=10_000)
 
 
 @pytest.fixture
-async def nodes() -> AsyncIterator[list[SolanaStandIn]]:
-    pair = [SolanaStandIn(start_slot=7000, name=f"rpc{i}") for i in range(2)]
-    for n in pair:
-        await n.start()
-        _seed_orca(n)
-    yield pair
-    for n in pair:
-        await n.stop()
+def nodes(orca_nodes: list[SolanaStandIn]) -> list[SolanaStandIn]:
+    """Both stand-ins (conftest `orca_nodes`)."""
+    return orca_nodes
 
 
 @pytest.fixture
 async def rpc(nodes: list[SolanaStandIn]) -> AsyncIterator[SolanaRpc]:
-    settings = SimpleNamespace(
-        http=[n.http_url for n in nodes],
-        ws=[n.ws_url for n in nodes],
-        failover_http="",
-        failover_ws="",
-        commitment="confirmed",
-        timeout_ms=2000,
-    )
-    client = SolanaRpc(settings, heartbeat_timeout_s=5.0, max_attempts=2)
+    client = rpc_for(*nodes, max_attempts=2)
     await client.start()
     yield client
     await client.close()
@@ -76,21 +64,11 @@ async def rpc(nodes: list[SolanaStandIn]) -> AsyncIterator[SolanaRpc]:
 
 async def _signed(rpc: SolanaRpc, limit: int | None = None) -> tuple[SignedSwap, int]:
     blockhash, last_valid = await rpc.get_latest_blockhash()
-    pool, _ = _whirlpool()
-    signed = build_swap_transaction(
-        venues.dex("orca"),
-        _orca_leg(pool, AMOUNT, limit),
-        payer=PAYER,
-        recent_blockhash=blockhash,
-        cu_limit=CU_LIMIT,
-        cu_price_micro_lamports=CU_PRICE,
-        missing_token_accounts={USDC_ATA},
-    )
-    return signed, last_valid
+    return sign_orca(blockhash, AMOUNT, limit=limit), last_valid
 
 
 def _quote() -> tuple[int, int, int]:
-    pool, arrays = _whirlpool()
+    pool, arrays = whirlpool()
     q = quote_swap(pool, arrays, AMOUNT, a_to_b=True)
     return q.amount_in, q.amount_out, q.ticks_crossed
 
@@ -157,10 +135,10 @@ async def test_send_swap_signs_with_the_sealed_signer_and_the_cached_blockhash(
 ) -> None:
     refresher = BlockhashRefresher(rpc.get_latest_blockhash, rpc.get_block_height)
     await refresher.refresh()
-    pool, _ = _whirlpool()
+    pool, _ = whirlpool()
     signer = Signer(PAYER)
     report, record = await DexSender(rpc, FAST).send_swap(
-        LEG, venues.dex("orca"), _orca_leg(pool, AMOUNT), signer=signer, blockhashes=refresher,
+        LEG, venues.dex("orca"), orca_leg(pool, AMOUNT), signer=signer, blockhashes=refresher,
         cu_limit=CU_LIMIT, cu_price_micro_lamports=CU_PRICE, missing_token_accounts={USDC_ATA},
     )  # fmt: skip
     assert (record.status, record.blockhash) == ("landed", refresher.current().blockhash)
@@ -219,12 +197,7 @@ async def test_without_a_read_back_the_status_still_says_landed_or_failed_by_nam
         "AmountOutBelowMinimum (6036)",
         0,
     )
-    pool, _ = _whirlpool()
-    ok = build_swap_transaction(
-        venues.dex("orca"), _orca_leg(pool, AMOUNT + 1), payer=PAYER,
-        recent_blockhash=signed.blockhash, cu_limit=CU_LIMIT, cu_price_micro_lamports=CU_PRICE,
-        missing_token_accounts={USDC_ATA},
-    )  # fmt: skip
+    ok = sign_orca(signed.blockhash, AMOUNT + 1)
     report, record = await DexSender(rpc, settings).execute(LEG, ok, last_valid)
     assert (record.status, record.error, record.realised_out) == (
         "landed",
@@ -376,42 +349,24 @@ async def test_no_key_byte_reaches_the_report_the_record_or_its_journal_row(
     assert (TABLES[TxRecord], row_id(record)) == ("transactions", f"tx:{signed.signature}")
 
 
-async def test_all_four_venues_land_on_two_rpcs_with_the_quoted_amounts_realised() -> None:
-    from bench.dex_send_setup import legs
-
-    bench_legs = legs(OWNER)
-    pair = [SolanaStandIn(start_slot=500, name=f"rpc{i}") for i in range(2)]
-    for node in pair:
-        await node.start()
-        for leg in bench_legs:
-            for key, (data, owner, lamports) in leg.accounts.items():
-                node.set_account(key, data, owner, lamports)
-        node.svm.airdrop(PAYER.pubkey(), 10**10)
-    settings = SimpleNamespace(
-        http=[n.http_url for n in pair], ws=[n.ws_url for n in pair], failover_http="",
-        failover_ws="", commitment="confirmed", timeout_ms=2000,
-    )  # fmt: skip
-    client = SolanaRpc(settings, heartbeat_timeout_s=5.0)
-    await client.start()
-    try:
-        blockhash, last_valid = await client.get_latest_blockhash()
-        sender = DexSender(client, FAST)
-        for leg in bench_legs:
-            req = leg.request
-            signed = build_swap_transaction(
-                venues.dex(leg.venue), req, payer=PAYER, recent_blockhash=blockhash,
-                cu_limit=CU_LIMIT, cu_price_micro_lamports=CU_PRICE,
-            )  # fmt: skip
-            who = DexLeg("i", "o", 0, leg.venue, req.market_address, "sell", OWNER)
-            report, record = await sender.execute(who, signed, last_valid)
-            assert (leg.venue, record.status, record.fee_lamports) == (leg.venue, "landed", FEE)
-            assert (record.realised_in, record.realised_out) == (req.quoted_in, req.quoted_out)
-            assert (report.filled_base, report.quote_amount) == (req.quoted_in, req.quoted_out)
-            for node in pair:
-                assert node.sends[-1] == (signed.signature, signed.tx_bytes)
-                assert node.fees_charged[signed.signature] == FEE
-        assert [len(n.sends) for n in pair] == [4, 4]  # one send per leg per node
-    finally:
-        await client.close()
+async def test_all_four_venues_land_on_two_rpcs_with_the_quoted_amounts_realised(
+    four_venues: tuple[list[SolanaStandIn], SolanaRpc, list[BenchLeg]],
+) -> None:
+    pair, client, bench_legs = four_venues
+    blockhash, last_valid = await client.get_latest_blockhash()
+    sender = DexSender(client, FAST)
+    for leg in bench_legs:
+        req = leg.request
+        signed = build_swap_transaction(
+            venues.dex(leg.venue), req, payer=PAYER, recent_blockhash=blockhash,
+            cu_limit=CU_LIMIT, cu_price_micro_lamports=CU_PRICE,
+        )  # fmt: skip
+        who = DexLeg("i", "o", 0, leg.venue, req.market_address, "sell", OWNER)
+        report, record = await sender.execute(who, signed, last_valid)
+        assert (leg.venue, record.status, record.fee_lamports) == (leg.venue, "landed", FEE)
+        assert (record.realised_in, record.realised_out) == (req.quoted_in, req.quoted_out)
+        assert (report.filled_base, report.quote_amount) == (req.quoted_in, req.quoted_out)
         for node in pair:
-            await node.stop()
+            assert node.sends[-1] == (signed.signature, signed.tx_bytes)
+            assert node.fees_charged[signed.signature] == FEE
+    assert [len(n.sends) for n in pair] == [4, 4]  # one send per leg per node

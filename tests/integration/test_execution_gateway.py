@@ -99,7 +99,9 @@ def test_a_dex_buy_lands_on_both_stand_ins_with_the_configured_cu_limit_and_pric
     (tx,) = [x for _, x in out if isinstance(x, TxRecord)]
     assert (report.status, report.filled_base, report.venue) == ("filled", SOL, "orca")
     assert 149_000_000 < report.quote_amount < 151_000_000  # ~150 USDC for 1 SOL
-    assert (tx.status, tx.cu_limit, tx.cu_price_micro_lamports) == ("landed", 200_000, 12_345)
+    # the fee priced at gas.cu_limit 200,000 CU x 12,345 = 2,469 lamports, over orca's own
+    # 300,000 CU limit: 8,230 micro-lamports per CU
+    assert (tx.status, tx.cu_limit, tx.cu_price_micro_lamports) == ("landed", 300_000, 8_230)
     assert tx.other_amount_threshold == 200_000_000  # exact out: the most it may pay
     for node in loop.standins:
         assert tx.signature in {sig for sig, _ in node.sends}

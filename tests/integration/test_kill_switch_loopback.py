@@ -88,7 +88,7 @@ def test_solarb_kill_trips_a_running_engine_and_refuses_the_next_dislocation(
     )
     trip_ms = (kill["tripped_ns"] - kill["detected_ns"]) / 1e6
     print(f"manual kill: flag written -> guard tripped {trip_ms:.1f} ms")
-    assert 0 <= trip_ms < 1500
+    assert 0 <= trip_ms < 200
     decisions = _rows(journal, "decisions")
     assert decisions and {d["rail"] for d in decisions} == {"kill_switch"}
     assert _rows(journal, "fills") == []

@@ -31,7 +31,6 @@ from replay.money import fill_cash, gas_quote, moved, net_base
 from replay.report import summarize
 from sim.loopback import Loopback
 from sim.simulate import SAMPLE_MARKETS, SAMPLE_POOL
-from tests import env_keyring
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(180)]
 
@@ -131,7 +130,8 @@ def test_live_loopback_without_faults_fills_both_legs_of_every_arb(tmp_path: Pat
     by_venue = Counter((f["venue"], f["side"], f["status"]) for f in seen["fills"])
     n = len(seen["accepted"])
     assert by_venue == {("binance", "sell", "filled"): n, ("orca", "buy", "filled"): n}
-    assert all(t["status"] == "landed" and t["cu_limit"] == 200_000 for t in seen["txs"])
+    # the venue's own limit ([dex_compute.cu_limits] orca)
+    assert all(t["status"] == "landed" and t["cu_limit"] == 300_000 for t in seen["txs"])
 
 
 def test_sigkill_mid_trade_then_restart_resolves_the_order_by_query_and_never_resends(
@@ -213,10 +213,10 @@ def _engine_env(loop: Loopback, tmp_path: Path) -> dict[str, str]:
         **os.environ, **ENV, **loop.env(),
         "SOLARB_MARKETS": str(SAMPLE_MARKETS),
         "PYTHON_KEYRING_BACKEND": "tests.env_keyring.EnvKeyring",
-        env_keyring.VAR: env_keyring.entries({
-            ("solarb", "binance_api_key"): api_key,
-            ("solarb", "binance_api_secret"): api_secret,
-            ("solarb-test", "keypair"): password,
+        "SOLARB_TEST_KEYRING": json.dumps({
+            "solarb:binance_api_key": api_key,
+            "solarb:binance_api_secret": api_secret,
+            "solarb-test:keypair": password,
         }),
         "SOLARB__DEX_EXECUTION__KEYPAIR_PATH": json.dumps(str(keypair)),
         "SOLARB__DEX_EXECUTION__KEYPAIR_PASSWORD": '"keychain:solarb-test:keypair"',

@@ -9,9 +9,7 @@ bad signature, unfunded fee payer, slippage breach (preflight and skipPreflight)
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from dataclasses import replace
-from types import SimpleNamespace
 
 import pytest
 from solders.keypair import Keypair
@@ -25,13 +23,10 @@ from connectors.solana import orca, raydium_clmm
 from connectors.solana import phoenix as ph_codec
 from connectors.solana.openbook_take import OPENBOOK_PROGRAM_ID
 from connectors.solana.phoenix_swap import PHOENIX_PROGRAM_ID
-from connectors.solana.programs import TOKEN_PROGRAM_ID, associated_token_address
 from connectors.solana.rpc import SolanaRpc
 from connectors.solana.swap_plan import SwapRequest
 from connectors.solana.transactions import build_swap_transaction
 from operators.clmm import quote_swap
-from operators.clmm.accounts import TickArray, Whirlpool
-from operators.clmm.math import sqrt_price_from_tick_index
 from operators.clob import (
     OpenBookLeaf,
     clob_buy_cost,
@@ -43,129 +38,49 @@ from operators.errors import ExecutionError
 from operators.slippage import min_out_after_give_up
 from sim.dex_exec import encode_token_account, token_amount
 from sim.standin import SolanaStandIn
-from tests.unit.orca_helpers import SOL_MINT, USDC_MINT, synth_arrays
+from tests.integration.dex_support import (
+    CU_LIMIT,
+    CU_PRICE,
+    FEE,
+    OWNER,
+    PAYER,
+    POOL,
+    RENT,
+    SOL_ATA,
+    TOKEN,
+    USDC_ATA,
+    VAULT_A,
+    VAULT_B,
+    orca_leg,
+    read_data,
+    rpc_for,
+    sign_orca,
+    whirlpool,
+)
+from tests.unit.orca_helpers import SOL_MINT, USDC_MINT
 from tests.unit.raydium_pools import CONFIG, make_pool
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(30)]
 
-PAYER = Keypair.from_seed(bytes([42]) * 32)
-OWNER = str(PAYER.pubkey())
-POOL = str(Keypair.from_seed(bytes([1]) * 32).pubkey())
-VAULT_A = str(Keypair.from_seed(bytes([2]) * 32).pubkey())
-VAULT_B = str(Keypair.from_seed(bytes([3]) * 32).pubkey())
-TOKEN = str(TOKEN_PROGRAM_ID)
-SOL_ATA = str(associated_token_address(OWNER, SOL_MINT))
-USDC_ATA = str(associated_token_address(OWNER, USDC_MINT))
-RENT = 2_039_280
-CU_LIMIT, CU_PRICE = 200_000, 50_000
-FEE = 5_000 + CU_LIMIT * CU_PRICE // 1_000_000
-
-
-def _whirlpool() -> tuple[Whirlpool, list[TickArray]]:
-    pool = Whirlpool.simulated(
-        whirlpools_config=str(Keypair.from_seed(bytes([4]) * 32).pubkey()),
-        tick_spacing=8,
-        fee_rate=3000,
-        liquidity=10**12,
-        sqrt_price=sqrt_price_from_tick_index(100),
-        tick_current_index=100,
-        token_mint_a=SOL_MINT,
-        token_mint_b=USDC_MINT,
-        token_vault_a=VAULT_A,
-        token_vault_b=VAULT_B,
-        address=POOL,
-    )
-    arrays = synth_arrays({-704: 10**11, 704: -(10**11)}, [-1408, -704, 0, 704], pool=POOL)
-    return pool, arrays
-
-
-def _seed_orca(node: SolanaStandIn, sol_balance: int = 10**12) -> None:
-    pool, arrays = _whirlpool()
-    node.set_account(POOL, orca.encode_whirlpool(pool), orca.WHIRLPOOL_PROGRAM_ID, 10**7)
-    for ta in arrays:
-        address = orca.tick_array_address(POOL, ta.start_tick_index)
-        data = orca.encode_tick_array(ta)
-        node.set_account(address, data, orca.WHIRLPOOL_PROGRAM_ID, 10**8)
-    node.set_account(VAULT_A, encode_token_account(SOL_MINT, POOL, 10**13), TOKEN, RENT)
-    node.set_account(VAULT_B, encode_token_account(USDC_MINT, POOL, 10**13), TOKEN, RENT)
-    node.set_account(SOL_ATA, encode_token_account(SOL_MINT, OWNER, sol_balance), TOKEN, RENT)
-    node.svm.airdrop(PAYER.pubkey(), 10**9)
-
-
-@pytest.fixture
-async def nodes() -> AsyncIterator[list[SolanaStandIn]]:
-    pair = [SolanaStandIn(start_slot=7000, name=f"rpc{i}") for i in range(2)]
-    for n in pair:
-        await n.start()
-        _seed_orca(n)
-    yield pair
-    for n in pair:
-        await n.stop()
-
-
-def _rpc(node: SolanaStandIn) -> SolanaRpc:
-    settings = SimpleNamespace(
-        http=[node.http_url],
-        ws=[node.ws_url],
-        failover_http="",
-        failover_ws="",
-        commitment="confirmed",
-        timeout_ms=2000,
-    )
-    return SolanaRpc(settings, heartbeat_timeout_s=5.0)
-
-
-async def _read(rpc: SolanaRpc, keys: list[str]) -> list[bytes]:
-    got = await rpc.get_multiple_accounts(keys)
-    assert all(g is not None for g in got)
-    return [bytes(g.data) for g in got if g is not None]
-
-
-def _orca_leg(pool: Whirlpool, amount: int, limit: int | None = None) -> SwapRequest:
-    _, arrays = _whirlpool()
-    q = quote_swap(pool, arrays, amount, a_to_b=True)
-    return SwapRequest(
-        venue="orca",
-        market_address=POOL,
-        market=pool,
-        owner=OWNER,
-        input_mint=SOL_MINT,
-        exact_in=True,
-        amount=amount,
-        limit=min_out_after_give_up(q.amount_out, 2_000, 500_000) if limit is None else limit,
-        quoted_in=q.amount_in,
-        quoted_out=q.amount_out,
-        tick_after=q.tick_after,
-    )
-
-
 async def test_orca_swap_lands_on_two_rpcs_and_moves_the_pool_as_quoted(
-    nodes: list[SolanaStandIn],
+    orca_nodes: list[SolanaStandIn],
 ) -> None:
-    pool, arrays = _whirlpool()
+    pool, arrays = whirlpool()
     amount = 60_000_000_000  # crosses tick -704 (net +10^11) on the way down
     quote = quote_swap(pool, arrays, amount, a_to_b=True)
     assert (quote.ticks_crossed, quote.tick_after) == (1, -1108)
-    for node in nodes:
-        rpc = _rpc(node)
+    for node in orca_nodes:
+        rpc = rpc_for(node)
         await rpc.start()
         try:
             blockhash, _ = await rpc.get_latest_blockhash()
-            signed = build_swap_transaction(
-                venues.dex("orca"),
-                _orca_leg(pool, amount),
-                payer=PAYER,
-                recent_blockhash=blockhash,
-                cu_limit=CU_LIMIT,
-                cu_price_micro_lamports=CU_PRICE,
-                missing_token_accounts={USDC_ATA},
-            )
+            signed = sign_orca(blockhash, amount)
             waiter = asyncio.create_task(rpc.confirm_signature(signed.signature, timeout_s=5.0))
             await asyncio.sleep(0.05)  # let signatureSubscribe reach the node first
             assert await rpc.send_transaction(signed.tx_bytes) == signed.signature
             done = await waiter
             assert (done.err, done.slot) == (None, node.slot - 1)
-            raw_pool, usdc, sol, vault_a, vault_b = await _read(
+            raw_pool, usdc, sol, vault_a, vault_b = await read_data(
                 rpc, [POOL, USDC_ATA, SOL_ATA, VAULT_A, VAULT_B]
             )
             moved = orca.decode_whirlpool(raw_pool, POOL)
@@ -186,39 +101,24 @@ async def test_orca_swap_lands_on_two_rpcs_and_moves_the_pool_as_quoted(
 
 
 async def test_a_stale_quote_breaches_its_threshold_with_the_programs_error(
-    nodes: list[SolanaStandIn],
+    orca_nodes: list[SolanaStandIn],
 ) -> None:
-    node = nodes[0]
-    pool, arrays = _whirlpool()
-    rpc = _rpc(node)
+    node = orca_nodes[0]
+    pool, arrays = whirlpool()
+    rpc = rpc_for(node)
     await rpc.start()
     try:
         blockhash, _ = await rpc.get_latest_blockhash()
-        first = build_swap_transaction(
-            venues.dex("orca"),
-            _orca_leg(pool, 50_000_000),
-            payer=PAYER,
-            recent_blockhash=blockhash,
-            cu_limit=CU_LIMIT,
-            cu_price_micro_lamports=CU_PRICE,
-            missing_token_accounts={USDC_ATA},
-        )
+        first = sign_orca(blockhash, 50_000_000)
         await rpc.send_transaction(first.tx_bytes)
         # the next quote sees the trade: the same size now pays out less
-        (raw_pool,) = await _read(rpc, [POOL])
+        (raw_pool,) = await read_data(rpc, [POOL])
         moved = orca.decode_whirlpool(raw_pool, POOL)
         before = quote_swap(pool, arrays, 1_000_000, a_to_b=True).amount_out
         after = quote_swap(moved, arrays, 1_000_000, a_to_b=True).amount_out
         assert after < before
-        stale = _orca_leg(pool, 1_000_000, limit=before)  # threshold from the old pool
-        signed = build_swap_transaction(
-            venues.dex("orca"),
-            stale,
-            payer=PAYER,
-            recent_blockhash=blockhash,
-            cu_limit=CU_LIMIT,
-            cu_price_micro_lamports=CU_PRICE,
-        )
+        # threshold from the old pool
+        signed = sign_orca(blockhash, 1_000_000, limit=before, create_usdc=False)
         with pytest.raises(ExecutionError, match=r"AmountOutBelowMinimum \(6036\)") as info:
             await rpc.send_transaction(signed.tx_bytes)
         assert info.value.retryable is False
@@ -230,24 +130,24 @@ async def test_a_stale_quote_breaches_its_threshold_with_the_programs_error(
         done = await waiter
         assert done.err == {"InstructionError": [2, {"Custom": 6036}]}
         assert node.fees_charged[signed.signature] == FEE
-        (again,) = await _read(rpc, [POOL])
+        (again,) = await read_data(rpc, [POOL])
         assert again == raw_pool
     finally:
         await rpc.close()
 
 
 async def test_expired_blockhash_bad_signature_and_unfunded_payer_are_refused(
-    nodes: list[SolanaStandIn],
+    orca_nodes: list[SolanaStandIn],
 ) -> None:
-    node = nodes[1]
-    pool, _ = _whirlpool()
-    rpc = _rpc(node)
+    node = orca_nodes[1]
+    pool, _ = whirlpool()
+    rpc = rpc_for(node)
     await rpc.start()
     try:
         blockhash, _ = await rpc.get_latest_blockhash()
 
         def leg(payer: Keypair = PAYER) -> bytes:
-            req = replace(_orca_leg(pool, 1_000_000), owner=str(payer.pubkey()))
+            req = replace(orca_leg(pool, 1_000_000), owner=str(payer.pubkey()))
             return build_swap_transaction(
                 venues.dex("orca"),
                 req,
@@ -286,7 +186,7 @@ async def test_raydium_swap_moves_pool_and_balances_as_quoted() -> None:
     program = raydium_clmm.RAYDIUM_CLMM_PROGRAM_ID
     node = SolanaStandIn(start_slot=9000)
     await node.start()
-    rpc = _rpc(node)
+    rpc = rpc_for(node)
     await rpc.start()
     try:
         node.set_account(POOL, raydium_clmm.encode_pool_state(pool), program, 10**7)
@@ -334,7 +234,7 @@ async def test_raydium_swap_moves_pool_and_balances_as_quoted() -> None:
             cu_price_micro_lamports=CU_PRICE,
         )
         await rpc.send_transaction(signed.tx_bytes)
-        raw_pool, usdc, sol = await _read(rpc, [POOL, USDC_ATA, SOL_ATA])
+        raw_pool, usdc, sol = await read_data(rpc, [POOL, USDC_ATA, SOL_ATA])
         moved = raydium_clmm.decode_pool_state(raw_pool)
         assert (moved.sqrt_price_x64, moved.tick_current) == (
             quote.sqrt_price_after,
@@ -342,6 +242,16 @@ async def test_raydium_swap_moves_pool_and_balances_as_quoted() -> None:
         )
         assert moved.liquidity == 10**12  # the (-70, 25) position is left behind
         assert (token_amount(usdc), token_amount(sol)) == (quote.amount_out, 10**12 - amount)
+        # a leg whose threshold was quoted on the pool before that trade is breached now, and
+        # the program says so with its own number (error.rs at 03b44b7: 6018)
+        before = quote_swap(pool, accounts, 10**6, a_to_b=True, amm_config=CONFIG)
+        now = quote_swap(moved, accounts, 10**6, a_to_b=True, amm_config=CONFIG)
+        assert now.amount_out < before.amount_out
+        stale = replace(
+            req, market=moved, amount=10**6, limit=before.amount_out, tick_after=now.tick_after
+        )
+        with pytest.raises(ExecutionError, match=r"TooLittleOutputReceived \(6018\)"):
+            await _land(rpc, "raydium_clmm", stale)
     finally:
         await rpc.close()
         await node.stop()
@@ -356,7 +266,7 @@ async def _clob_node(accounts: dict[str, tuple[bytes, str]]) -> tuple[SolanaStan
     for key, (data, owner) in accounts.items():
         node.set_account(key, data, owner, 10**8)
     node.svm.airdrop(PAYER.pubkey(), 10**9)
-    rpc = _rpc(node)
+    rpc = rpc_for(node)
     await rpc.start()
     return node, rpc
 
@@ -412,7 +322,7 @@ async def test_phoenix_swaps_fill_the_book_as_our_clob_walk_prices_them() -> Non
             min_out_after_give_up(out, 100, 500_000), 60_000, out,
         )  # fmt: skip
         await _land(rpc, "phoenix", req)
-        raw_market, sol, usdc = await _read(rpc, [POOL, SOL_ATA, USDC_ATA])
+        raw_market, sol, usdc = await read_data(rpc, [POOL, SOL_ATA, USDC_ATA])
         assert (token_amount(sol), token_amount(usdc)) == (10**9 - 60_000, 10**9 + out)
         after = ph_codec.decode_market(raw_market)
         assert (after.bids, after.asks) == ([(14_990, 80)], [(15_010, 30), (15_020, 50)])
@@ -423,7 +333,7 @@ async def test_phoenix_swaps_fill_the_book_as_our_clob_walk_prices_them() -> Non
             "phoenix", POOL, after, OWNER, USDC_MINT, True, 500_000, 33_000, 495_460, 33_000
         )
         await _land(rpc, "phoenix", req)
-        raw_market, sol, usdc = await _read(rpc, [POOL, SOL_ATA, USDC_ATA])
+        raw_market, sol, usdc = await read_data(rpc, [POOL, SOL_ATA, USDC_ATA])
         assert token_amount(sol) == 10**9 - 60_000 + 33_000
         assert token_amount(usdc) == 10**9 + out - 495_460
         assert ph_codec.decode_market(raw_market).asks == [(15_020, 47)]
@@ -478,7 +388,7 @@ async def test_openbook_fill_or_kill_takes_the_quoted_levels_or_nothing() -> Non
         plan = venues.dex("openbook").plan_swap(req)  # type: ignore[misc]
         assert plan.limits["price_lots"] == 99  # the min-out price (100) capped at the worst level
         await _land(rpc, "openbook", req)
-        raw_bids, sol, usdc = await _read(rpc, [bids_key, SOL_ATA, USDC_ATA])
+        raw_bids, sol, usdc = await read_data(rpc, [bids_key, SOL_ATA, USDC_ATA])
         assert (token_amount(sol), token_amount(usdc)) == (10**9 - 3_000_000, 10**9 + out)
         assert ob_codec.decode_book_side(raw_bids).levels() == [(99, 4)]
         # 5 lots against 4 left: fill-or-kill refuses the partial fill

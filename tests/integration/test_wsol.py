@@ -3,14 +3,11 @@ swaps with no wrap or unwrap in the swap transaction."""
 
 from __future__ import annotations
 
-from types import SimpleNamespace
-
 import pytest
 from solders.transaction import VersionedTransaction
 
 from connectors import venues
 from connectors.keypair import Signer
-from connectors.solana import orca
 from connectors.solana.programs import TOKEN_PROGRAM_ID, associated_token_address
 from connectors.solana.rpc import SolanaRpc
 from connectors.solana.sender import DexLeg, DexSender, SendSettings
@@ -24,23 +21,20 @@ from connectors.solana.wsol import (
 )
 from operators.clmm import quote_swap
 from operators.errors import ConfigError
-from sim.dex_exec import encode_token_account, token_amount
+from sim.dex_exec import token_amount
 from sim.standin import SolanaStandIn
-from tests.integration.test_standin_swaps import (
+from tests.integration.dex_support import (
     CU_LIMIT,
     CU_PRICE,
     OWNER,
     PAYER,
     POOL,
     RENT,
-    TOKEN,
     USDC_ATA,
-    VAULT_A,
-    VAULT_B,
-    _orca_leg,
-    _whirlpool,
+    orca_leg,
+    whirlpool,
 )
-from tests.unit.orca_helpers import SOL_MINT, USDC_MINT
+from tests.unit.orca_helpers import SOL_MINT
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(30)]
 
@@ -67,78 +61,56 @@ def test_sync_native_is_token_instruction_17_on_the_writable_account() -> None:
     assert str(associated_token_address(OWNER, SOL_MINT)) == WSOL
 
 
-def _seed(node: SolanaStandIn) -> None:
-    pool, arrays = _whirlpool()
-    node.set_account(POOL, orca.encode_whirlpool(pool), orca.WHIRLPOOL_PROGRAM_ID, 10**7)
-    for ta in arrays:
-        address = orca.tick_array_address(POOL, ta.start_tick_index)
-        node.set_account(address, orca.encode_tick_array(ta), orca.WHIRLPOOL_PROGRAM_ID, 10**8)
-    node.set_account(VAULT_A, encode_token_account(SOL_MINT, POOL, 10**13), TOKEN, RENT)
-    node.set_account(VAULT_B, encode_token_account(USDC_MINT, POOL, 10**13), TOKEN, RENT)
-    node.add_native_mint()
-    node.svm.airdrop(PAYER.pubkey(), 10 * 10**9)
-
-
 async def _wsol(rpc: SolanaRpc) -> tuple[int, int, bool]:
     (acc,) = await rpc.get_multiple_accounts([WSOL])
     assert acc is not None
     return token_amount(acc.data), acc.lamports, acc.data[109:113] == b"\x01\x00\x00\x00"
 
 
-async def test_topped_up_wsol_pays_for_swaps_without_a_wrap_per_trade() -> None:
+async def test_topped_up_wsol_pays_for_swaps_without_a_wrap_per_trade(
+    wsol_node: tuple[SolanaStandIn, SolanaRpc],
+) -> None:
     assert NATIVE_MINT == SOL_MINT
-    node = SolanaStandIn(start_slot=3_000)
-    await node.start()
-    _seed(node)
-    settings = SimpleNamespace(
-        http=[node.http_url], ws=[node.ws_url], failover_http="", failover_ws="",
-        commitment="confirmed", timeout_ms=2000,
+    node, rpc = wsol_node
+    spend = 5 * 10**7
+    first = POLICY.top_up_lamports(0, spend)
+    blockhash, last_valid = await rpc.get_latest_blockhash()
+    top_up = build_top_up_transaction(PAYER, first, recent_blockhash=blockhash, create=True)
+    assert await rpc.send_transaction(top_up.tx_bytes) == top_up.signature
+    assert await _wsol(rpc) == (first, RENT + first, True)
+
+    pool, arrays = whirlpool()
+    quote = quote_swap(pool, arrays, spend, a_to_b=True)
+    signed = build_swap_transaction(
+        venues.dex("orca"), orca_leg(pool, spend), payer=PAYER, recent_blockhash=blockhash,
+        cu_limit=CU_LIMIT, cu_price_micro_lamports=CU_PRICE,
+        missing_token_accounts={USDC_ATA},
     )  # fmt: skip
-    rpc = SolanaRpc(settings, heartbeat_timeout_s=5.0)
-    await rpc.start()
-    try:
-        spend = 5 * 10**7
-        first = POLICY.top_up_lamports(0, spend)
-        blockhash, last_valid = await rpc.get_latest_blockhash()
-        top_up = build_top_up_transaction(PAYER, first, recent_blockhash=blockhash, create=True)
-        assert await rpc.send_transaction(top_up.tx_bytes) == top_up.signature
-        assert await _wsol(rpc) == (first, RENT + first, True)
+    message = VersionedTransaction.from_bytes(signed.tx_bytes).message
+    token_calls = [
+        bytes(ix.data)[:1]
+        for ix in message.instructions
+        if message.account_keys[ix.program_id_index] == TOKEN_PROGRAM_ID
+    ]
+    assert token_calls == []  # no SyncNative, no CloseAccount: the swap only spends
+    leg = DexLeg("i", "o", 0, "orca", POOL, "sell", OWNER)
+    _, record = await DexSender(rpc, SendSettings(rebroadcast_ms=100)).execute(
+        leg, signed, last_valid
+    )
+    assert (record.status, record.realised_in) == ("landed", quote.amount_in)
+    left = first - quote.amount_in
+    assert await _wsol(rpc) == (left, RENT + left, True)
+    assert POLICY.top_up_lamports(left, spend) == 0
 
-        pool, arrays = _whirlpool()
-        quote = quote_swap(pool, arrays, spend, a_to_b=True)
-        signed = build_swap_transaction(
-            venues.dex("orca"), _orca_leg(pool, spend), payer=PAYER, recent_blockhash=blockhash,
-            cu_limit=CU_LIMIT, cu_price_micro_lamports=CU_PRICE,
-            missing_token_accounts={USDC_ATA},
-        )  # fmt: skip
-        message = VersionedTransaction.from_bytes(signed.tx_bytes).message
-        token_calls = [
-            bytes(ix.data)[:1]
-            for ix in message.instructions
-            if message.account_keys[ix.program_id_index] == TOKEN_PROGRAM_ID
-        ]
-        assert token_calls == []  # no SyncNative, no CloseAccount: the swap only spends
-        leg = DexLeg("i", "o", 0, "orca", POOL, "sell", OWNER)
-        _, record = await DexSender(rpc, SendSettings(rebroadcast_ms=100)).execute(
-            leg, signed, last_valid
-        )
-        assert (record.status, record.realised_in) == ("landed", quote.amount_in)
-        left = first - quote.amount_in
-        assert await _wsol(rpc) == (left, RENT + left, True)
-        assert POLICY.top_up_lamports(left, spend) == 0
-
-        # a large spend coming: top up the existing account (no creation) to target above it
-        big = 3 * 10**9
-        more = POLICY.top_up_lamports(left, big)
-        assert more == 2 * 10**9 + big - left
-        node.expire_blockhash()
-        blockhash, _ = await rpc.get_latest_blockhash()
-        again = build_top_up_transaction(
-            Signer(PAYER), more, recent_blockhash=blockhash, create=False
-        )
-        await rpc.send_transaction(again.tx_bytes)
-        assert await _wsol(rpc) == (left + more, RENT + left + more, True)
-        assert str(PAYER) not in repr(again)
-    finally:
-        await rpc.close()
-        await node.stop()
+    # a large spend coming: top up the existing account (no creation) to target above it
+    big = 3 * 10**9
+    more = POLICY.top_up_lamports(left, big)
+    assert more == 2 * 10**9 + big - left
+    node.expire_blockhash()
+    blockhash, _ = await rpc.get_latest_blockhash()
+    again = build_top_up_transaction(
+        Signer(PAYER), more, recent_blockhash=blockhash, create=False
+    )
+    await rpc.send_transaction(again.tx_bytes)
+    assert await _wsol(rpc) == (left + more, RENT + left + more, True)
+    assert str(PAYER) not in repr(again)

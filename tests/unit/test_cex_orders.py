@@ -172,8 +172,11 @@ def test_okx_swap_fok_request_bytes_and_headers():
     sign = base64.b64encode(hmac.new(SECRET.encode(), b"2020-12-08T09:08:57.715ZPOST"
                                      b"/api/v5/trade/order" + body, hashlib.sha256).digest())
     assert dict(req.headers)["OK-ACCESS-SIGN"] == sign.decode()
+    # The placement's deadline: expTime = timestamp + recv window (not a signing input).
+    assert (dict(req.headers)["expTime"], req.expires_ms) == ("1607418542715", 1607418542715)
     q = okx.OKX.query(CREDS, f, "S1S00", 1607418537715, 5000)
     assert q.target == "/api/v5/trade/order?instId=SOL-USDT-SWAP&clOrdId=S1S00"
+    assert "expTime" not in dict(q.headers) and q.expires_ms == 1607418537715 + 30_000
 
 
 def test_bybit_linear_ioc_request_bytes():

@@ -19,7 +19,7 @@ from decimal import Decimal
 import orjson
 import pytest
 
-from connectors.cex.orders import binance_ws, bybit_ws, okx_ws
+from connectors.cex.orders import binance_usdm_ws, binance_ws, bybit_ws, okx_ws
 from connectors.cex.orders.common import Credentials
 from operators.errors import FeedError
 from tests.unit.test_cex_order_signing import BINANCE_API_KEY, BINANCE_SECRET
@@ -199,3 +199,64 @@ def test_stream_updates_become_execution_reports_in_token_base_units():
     ack["data"][0] |= {"state": "live", "fillSz": "0", "accFillSz": "0"}
     [a] = okx_ws.parse_orders(orjson.dumps(ack), 3)
     assert report_from_update(a, intent, base_decimals=9, quote_decimals=6) is None
+
+
+USDM_DOC_ORDER = {  # derivatives docs "Event: Order Update" (trailing-stop fields trimmed)
+    "s": "BTCUSDT", "c": "TEST", "S": "SELL", "o": "LIMIT", "f": "IOC", "q": "0.001",
+    "p": "7103.04", "ap": "0", "sp": "0", "x": "NEW", "X": "NEW", "i": 8886774, "l": "0",
+    "z": "0", "L": "0", "N": "USDT", "n": "0", "T": 1568879465650, "t": 0, "b": "0",
+    "a": "9.91", "m": False, "R": False, "wt": "CONTRACT_PRICE", "ot": "LIMIT", "ps": "BOTH",
+    "cp": False, "rp": "0", "pP": False, "si": 0, "ss": 0, "V": "EXPIRE_TAKER", "pm": "NONE",
+    "gtd": 0}
+
+
+def _usdm(order: dict[str, object]) -> bytes:
+    return orjson.dumps({"e": "ORDER_TRADE_UPDATE", "E": 1568879465651, "T": 1568879465650,
+                         "o": order})
+
+
+def test_usdm_documented_order_update_is_an_ack():
+    [u] = binance_usdm_ws.parse_user_data(_usdm(USDM_DOC_ORDER), 7)
+    assert (u.venue, u.symbol, u.client_order_id, u.venue_order_id, u.kind, u.side) == (
+        "binance-usdm", "BTCUSDT", "TEST", "8886774", "ack", "sell")
+    assert (u.cum_qty, u.fee, u.trade_id, u.ts_event_ns, u.ts_recv_ns) == (
+        Decimal(0), Decimal(0), "", 1568879465650 * 1_000_000, 7)
+
+
+def test_usdm_trades_then_expiry_are_partials_and_an_expire_with_fees():
+    trade = USDM_DOC_ORDER | {"x": "TRADE", "X": "PARTIALLY_FILLED", "l": "0.0004",
+                              "L": "7103.04", "z": "0.0004", "ap": "7103.04", "n": "0.00113648",
+                              "t": 12}
+    [u] = binance_usdm_ws.parse_user_data(_usdm(trade), 1)
+    assert (u.kind, u.last_qty, u.last_price, u.fee, u.fee_asset, u.trade_id) == (
+        "partial", Decimal("0.0004"), Decimal("7103.04"), Decimal("0.00113648"), "USDT", "12")
+    assert u.cum_quote == Decimal("0.0004") * Decimal("7103.04")
+    [e] = binance_usdm_ws.parse_user_data(
+        _usdm(USDM_DOC_ORDER | {"x": "EXPIRED", "X": "EXPIRED", "z": "0.0004",
+                                "ap": "7103.04"}), 1)
+    assert (e.kind, e.cum_qty) == ("expire", Decimal("0.0004"))
+
+
+def test_usdm_account_events_are_not_order_updates_and_an_expired_key_ends_the_stream():
+    assert binance_usdm_ws.parse_user_data(b'{"e":"ACCOUNT_UPDATE","E":1,"a":{}}', 1) == []
+    assert binance_usdm_ws.parse_user_data(b'{"result":null,"id":1}', 1) == []
+    with pytest.raises(FeedError, match="listenKey expired"):
+        binance_usdm_ws.parse_user_data(b'{"e":"listenKeyExpired","E":1,"listenKey":"k"}', 1)
+    with pytest.raises(FeedError, match="bad ORDER_TRADE_UPDATE"):
+        binance_usdm_ws.parse_user_data(b'{"e":"ORDER_TRADE_UPDATE","E":1,"o":{"s":1}}', 1)
+
+
+def test_usdm_listen_key_requests_carry_the_api_key_and_no_signature():
+    rules = binance_usdm_ws.STREAM.listen_key
+    assert rules is not None
+    creds = Credentials(BINANCE_API_KEY, BINANCE_SECRET)
+    for method in ("POST", "PUT", "DELETE"):
+        req = rules.request(creds, method)
+        assert (req.method, req.target, req.body, req.headers) == (
+            method, "/fapi/v1/listenKey", b"", (("X-MBX-APIKEY", BINANCE_API_KEY),))
+        assert BINANCE_SECRET not in repr(req)
+    assert rules.parse(b'{"listenKey":"pqia91ma19a5s61cv6a81va65sdf19v8a65a1"}') == (
+        "pqia91ma19a5s61cv6a81va65sdf19v8a65a1")
+    assert rules.url("ws://h:1/private/ws/", "abc") == "ws://h:1/private/ws/abc"
+    with pytest.raises(FeedError):
+        rules.parse(b'{"code":-1125}')

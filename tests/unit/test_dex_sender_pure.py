@@ -52,7 +52,7 @@ def test_rebroadcast_is_due_every_interval_and_expires_past_the_last_valid_heigh
 def test_custom_errors_decode_to_the_failing_programs_name() -> None:
     cases = {
         WHIRLPOOL_PROGRAM_ID: (6036, "AmountOutBelowMinimum (6036)"),
-        RAYDIUM_CLMM_PROGRAM_ID: (6022, "TooLittleOutputReceived (6022)"),
+        RAYDIUM_CLMM_PROGRAM_ID: (6018, "TooLittleOutputReceived (6018)"),
         PHOENIX_PROGRAM_ID: (15, "NewOrderError (15)"),
         OPENBOOK_PROGRAM_ID: (6043, "WouldExecutePartially (6043)"),
     }

@@ -24,7 +24,7 @@ from connectors.solana.programs import (
 )
 from connectors.solana.raydium_clmm import bitmap_extension_address
 from connectors.solana.raydium_clmm import tick_array_address as raydium_tick_array
-from connectors.solana.swap_plan import SwapRequest
+from connectors.solana.swap_plan import SwapPlan, SwapRequest
 from connectors.solana.transactions import build_swap_transaction
 from operators.clmm import quote_swap
 from operators.clob import BookSide, OpenBookLeaf
@@ -235,23 +235,49 @@ def test_raydium_pool_beyond_the_default_bitmap_passes_the_extension_first() -> 
 
 # ------------------------------------------------------------------------ Phoenix, OpenBook
 
+CLOB_MARKET = str(Keypair.from_seed(bytes(32)).pubkey())
+
+
+def _clob_request(
+    venue: str,
+    market: object,
+    input_mint: str,
+    amount: int,
+    limit: int,
+    quoted: tuple[int, int],
+    *,
+    exact_in: bool = True,
+    book_side: BookSide | None = None,
+) -> SwapRequest:
+    """A CLOB leg of `OWNER` on the synthetic market; `quoted` = (in, out)."""
+    return SwapRequest(
+        venue=venue,
+        market_address=CLOB_MARKET,
+        market=market,
+        owner=OWNER,
+        input_mint=input_mint,
+        exact_in=exact_in,
+        amount=amount,
+        limit=limit,
+        quoted_in=quoted[0],
+        quoted_out=quoted[1],
+        book_side=book_side,
+    )
+
+
+def _plan(req: SwapRequest) -> SwapPlan:
+    plan_swap = venues.dex(req.venue).plan_swap
+    assert plan_swap is not None
+    return plan_swap(req)
+
 
 def test_phoenix_sell_sets_min_quote_lots_net_of_fee_rounded_up_to_lots() -> None:
     raw = ph_codec.encode_market(taker_fee_bps=5, base_lot_size=1_000, quote_lot_size=10)
     market = ph_codec.decode_market(raw)
-    req = SwapRequest(
-        venue="phoenix",
-        market_address=str(Keypair.from_seed(bytes(32)).pubkey()),
-        market=market,
-        owner=OWNER,
-        input_mint=market.base_mint,
-        exact_in=True,
-        amount=2_500_000,
-        limit=99_950,
-        quoted_in=2_500_000,
-        quoted_out=100_000,
+    req = _clob_request(
+        "phoenix", market, market.base_mint, 2_500_000, 99_950, (2_500_000, 100_000)
     )
-    plan = venues.dex("phoenix").plan_swap(req)  # type: ignore[misc]
+    plan = _plan(req)
     # the program compares a sell's quote lots after fees: ceil(99_950 / 10) lots
     assert plan.limits == {"min_base_lots_to_fill": 0, "min_quote_lots_to_fill": 9_995}
     data = bytes(plan.instruction.data)
@@ -271,20 +297,11 @@ def test_openbook_buy_is_fill_or_kill_within_the_quote_budget_and_names_the_make
         ),
         (),
     )
-    req = SwapRequest(
-        venue="openbook",
-        market_address=str(Keypair.from_seed(bytes(32)).pubkey()),
-        market=market,
-        owner=OWNER,
-        input_mint=market.quote_mint,
-        exact_in=False,
-        amount=3_000_000,
-        limit=3_050,
-        quoted_in=3_012,
-        quoted_out=3_000_000,
-        book_side=asks,
-    )
-    plan = venues.dex("openbook").plan_swap(req)  # type: ignore[misc]
+    req = _clob_request(
+        "openbook", market, market.quote_mint, 3_000_000, 3_050, (3_012, 3_000_000),
+        exact_in=False, book_side=asks,
+    )  # fmt: skip
+    plan = _plan(req)
     assert plan.limits == {
         "price_lots": 305,
         "max_base_lots": 3,
@@ -346,19 +363,10 @@ def test_no_keypair_byte_reaches_a_repr_an_error_or_a_log(
 
 def test_phoenix_buy_spends_whole_quote_lots_and_needs_the_minimum_base_lots() -> None:
     market = ph_codec.decode_market(ph_codec.encode_market(base_lot_size=1_000, quote_lot_size=10))
-    req = SwapRequest(
-        venue="phoenix",
-        market_address=str(Keypair.from_seed(bytes(32)).pubkey()),
-        market=market,
-        owner=OWNER,
-        input_mint=market.quote_mint,
-        exact_in=True,
-        amount=123_456,
-        limit=2_500_001,
-        quoted_in=123_456,
-        quoted_out=2_600_000,
+    req = _clob_request(
+        "phoenix", market, market.quote_mint, 123_456, 2_500_001, (123_456, 2_600_000)
     )
-    plan = venues.dex("phoenix").plan_swap(req)  # type: ignore[misc]
+    plan = _plan(req)
     assert plan.limits == {"min_base_lots_to_fill": 2_501, "min_quote_lots_to_fill": 0}
     data = bytes(plan.instruction.data)
     assert data[:4] == bytes([0, 2, 0, 0])  # Swap, IOC, bid, no price limit
@@ -368,19 +376,8 @@ def test_phoenix_buy_spends_whole_quote_lots_and_needs_the_minimum_base_lots() -
 def test_openbook_sell_limit_price_keeps_the_output_after_fee_above_the_minimum() -> None:
     raw = ob_codec.encode_market(base_lot_size=1_000_000, quote_lot_size=10, taker_fee=400)
     market = ob_codec.decode_market(raw)
-    req = SwapRequest(
-        venue="openbook",
-        market_address=str(Keypair.from_seed(bytes(32)).pubkey()),
-        market=market,
-        owner=OWNER,
-        input_mint=market.base_mint,
-        exact_in=True,
-        amount=3_000_000,
-        limit=2_990,
-        quoted_in=3_000_000,
-        quoted_out=3_000,
-    )
-    plan = venues.dex("openbook").plan_swap(req)  # type: ignore[misc]
+    req = _clob_request("openbook", market, market.base_mint, 3_000_000, 2_990, (3_000_000, 3_000))
+    plan = _plan(req)
     # gross needed ceil(2_990 / (1 - 0.0004)) + 1 = 2_993 over 3 lots of 10 units: 100 per lot;
     # at 100 the fill pays 3_000 - ceil(3_000 * 400 / 10^6) = 2_998 >= 2_990
     assert plan.limits == {
@@ -393,20 +390,9 @@ def test_openbook_sell_limit_price_keeps_the_output_after_fee_above_the_minimum(
 
 def test_openbook_buy_sized_in_quote_is_refused_with_the_reason() -> None:
     market = ob_codec.decode_market(ob_codec.encode_market())
-    req = SwapRequest(
-        venue="openbook",
-        market_address=str(Keypair.from_seed(bytes(32)).pubkey()),
-        market=market,
-        owner=OWNER,
-        input_mint=market.quote_mint,
-        exact_in=True,
-        amount=3_000,
-        limit=1,
-        quoted_in=3_000,
-        quoted_out=2,
-    )
+    req = _clob_request("openbook", market, market.quote_mint, 3_000, 1, (3_000, 2))
     with pytest.raises(ExecutionError, match="a buy exact-out") as info:
-        venues.dex("openbook").plan_swap(req)  # type: ignore[misc]
+        _plan(req)
     assert info.value.retryable is False
 
 

@@ -89,3 +89,33 @@ def test_cex_transport_takes_the_venue_budget_or_the_configured_one() -> None:
     [kept] = cex_sources(load_settings(env={"SOLARB__VENUES__BINANCE__STALE_AFTER_MS": "400"}),
                          transport_config=TransportConfig(stale_after_s=0.25))
     assert kept.config is not None and kept.config.stale_after_s == 0.25
+
+
+def test_a_silent_feed_is_stale_after_its_budget_stamped_with_its_last_data() -> None:
+    fs = FeedStatus(heartbeat_every_ns=500 * MS, stale_after_ns=1000 * MS)
+    assert fs.check(5 * SEC) == []  # no data yet: nothing to be stale about
+    fs.on_data(SEC, 10, "slot 10", is_slot=True)
+    fs.on_data(SEC + 400 * MS, 11, "slot 11", is_slot=True)
+    assert fs.check(2 * SEC + 399 * MS) == []
+    [stale] = fs.check(2 * SEC + 400 * MS)
+    assert (stale.source, stale.status, stale.ts_event_ns, stale.ts_recv_ns) == (
+        FEED_SOURCE, "stale", SEC + 400 * MS, 2 * SEC + 400 * MS)
+    assert fs.check(3 * SEC) == []  # said once
+    [up] = fs.on_data(3 * SEC, 12, "slot 12", is_slot=True)
+    assert (up.status, up.detail) == ("up", "data after stale: slot 12")
+    # the guard's budget runs from the last data: 1 s budget, tripped 1.1 s after slot 11
+    settings = load_settings(markets_path=SAMPLE_MARKETS, env={})
+    guard = RiskGuard(risk_params(settings))
+    guard.on_health(HealthEvent(FEED_SOURCE, "up", "", SEC, SEC))
+    assert guard.on_health(stale) == []
+    [kill] = guard.on_health(HealthEvent("control:tick", "tick", "", 2 * SEC + 500 * MS,
+                                         2 * SEC + 500 * MS))
+    assert kill.detail == "feed solana:feed stale for 1100 ms"
+
+
+def test_a_lagging_or_resyncing_feed_is_not_called_stale() -> None:
+    fs = FeedStatus(heartbeat_every_ns=500 * MS, stale_after_ns=1000 * MS)
+    fs.on_data(SEC, 10, "slot 10", is_slot=True)
+    fs.on_rpc_health(_rpc("down", SEC + 100 * MS), "down")
+    assert fs.check(10 * SEC) == []  # already down: the RPC layer's own event said it
+    assert FeedStatus(heartbeat_every_ns=500 * MS).check(10 * SEC) == []  # no budget: never

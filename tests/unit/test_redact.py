@@ -41,3 +41,12 @@ def test_redact_text_masks_every_url_inside_an_error_message() -> None:
         "ClientConnectorError: Cannot connect to URL('http://***@127.0.0.1:1/?api-key=***') "
         "after wss://x.example.com/?token=***; retry. ws://h/?key=***: refused"
     )
+
+
+def test_a_key_in_a_request_line_without_scheme_is_masked() -> None:
+    """HTTP libraries log `POST /?api-key=... HTTP/1.1` (no scheme, no host): found by the
+    secrets test on the stand-in's access log and the websockets client's DEBUG lines."""
+    assert redact_text('"POST /?api-key=tok3n HTTP/1.1" 200') == '"POST /?api-key=*** HTTP/1.1" 200'
+    assert redact_text("> GET /v1?x=1&token=abc HTTP/1.1") == "> GET /v1?x=1&token=*** HTTP/1.1"
+    assert redact_text("GET /api/v3/depth?symbol=SOLUSDC&limit=100") == (
+        "GET /api/v3/depth?symbol=SOLUSDC&limit=100")

@@ -246,12 +246,36 @@ def test_a_feed_going_down_again_restarts_the_rearm_wait() -> None:
     assert rearm.detail == "auto: every feed up for 5000 ms"
 
 
-def test_resync_of_a_feed_that_was_up_starts_no_kill_timer() -> None:
+def test_a_book_repaired_within_the_budget_does_not_kill_one_stuck_out_of_sync_does() -> None:
     g = _fed()
     g.on_health(_h("binance", "up", 0))
     g.on_health(_h("binance", "resync", SEC))  # one book's gap: its view is flagged meanwhile
+    assert g.s.feeds_down_since == {"binance": SEC}
+    g.on_health(_h("binance:SOLUSDC", "up", SEC + 300 * MS))  # repaired: its view in sync again
     assert g.on_opportunity(_opp(ts=30 * SEC))[0].rail == "ok"
-    assert g.s.feed_state["binance"] == "resync" and g.s.feeds_down_since == {}
+    assert g.s.feed_state["binance"] == "up" and g.s.feeds_down_since == {}
+    g.on_health(_h("binance", "resync", 31 * SEC))  # a gap whose snapshot never lines up
+    assert g.on_health(_h("solana:feed", "up", 32 * SEC + 400 * MS)) == []
+    [kill] = g.on_health(_h("solana:feed", "up", 32 * SEC + 600 * MS))
+    assert kill.detail == "feed binance resync for 1600 ms"
+
+
+def test_first_connect_of_a_feed_never_up_starts_no_kill_timer() -> None:
+    g = _fed()
+    g.on_health(_h("binance", "resync", SEC))  # connected, books syncing
+    assert g.s.feeds_down_since == {}
+
+
+def test_stale_budget_runs_from_the_last_data_the_event_carries() -> None:
+    g = _fed()
+    g.on_health(_h("binance", "up", 0))
+    # the transport noticed the silence 1 s after the last frame and stamps that frame's time
+    g.on_health(HealthEvent("binance", "stale", "", 9 * SEC, 10 * SEC, 1.0))
+    assert g.s.feeds_down_since == {"binance": 9 * SEC}
+    [kill] = g.on_health(_h("solana:feed", "up", 10 * SEC + 600 * MS))
+    assert kill.detail == "feed binance stale for 1600 ms"
+    [rec] = g.take_kills()
+    assert (rec.detected_ns, rec.tripped_ns) == (9 * SEC, 10 * SEC + 600 * MS)
 
 
 def test_manual_rearm_mode_waits_for_a_rearm_event() -> None:

@@ -22,13 +22,25 @@ request is outside of the recvWindow."}`.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from decimal import Decimal
 from urllib.parse import quote, urlencode
 
 import msgspec
 
-from connectors.cex.orders import binance_ws
-from connectors.cex.orders.codec import ErrorRule, bad_answer, classify, dec, units
+from connectors.cex.orders import binance_usdm_ws, binance_ws
+from connectors.cex.orders.codec import (
+    ErrorRule,
+    WsOrderCodec,
+    bad_answer,
+    classify,
+    dec,
+    decode_answer,
+    decode_config,
+    try_decode,
+    units,
+    unreadable_error,
+)
 from connectors.cex.orders.common import (
     Credentials,
     OrderResult,
@@ -36,9 +48,9 @@ from connectors.cex.orders.common import (
     OrderStatus,
     SignedRequest,
     SymbolFilters,
-    decimals_of,
-    to_units,
+    filters_from_steps,
 )
+from connectors.cex.orders.limits import HeaderLimit, RequestLimit, used_count_hold_ms
 from connectors.cex.orders.private import PrivateStream
 from operators.errors import ConfigError, ExecutionError
 
@@ -65,6 +77,7 @@ ERRORS: dict[str, ErrorRule] = {
     "-1100": ErrorRule(False),                # ILLEGAL_CHARS
     "-1102": ErrorRule(False),                # MANDATORY_PARAM_EMPTY_OR_MALFORMED
     "-1111": ErrorRule(False),                # BAD_PRECISION
+    "-1125": ErrorRule(False, "not_found"),   # INVALID_LISTEN_KEY: open a new one
     "-1121": ErrorRule(False),                # BAD_SYMBOL
     "-2010": ErrorRule(False),                # NEW_ORDER_REJECTED (balance, duplicate id, ...)
     "-2011": ErrorRule(False),                # CANCEL_REJECTED
@@ -72,6 +85,22 @@ ERRORS: dict[str, ErrorRule] = {
     "-2014": ErrorRule(False),                # BAD_API_KEY_FMT
     "-2015": ErrorRule(False),                # REJECTED_MBX_KEY: key, IP or permissions
 }
+
+
+_MINUTE_MS, _DAY_MS = 60_000, 86_400_000
+SPOT_LIMITS = (
+    HeaderLimit("X-MBX-USED-WEIGHT-1M", 6000, _MINUTE_MS, reserve=20),
+    HeaderLimit("X-MBX-ORDER-COUNT-10S", 100, 10_000),
+    HeaderLimit("X-MBX-ORDER-COUNT-1D", 200_000, _DAY_MS),
+)
+"""Spot limits (exchangeInfo `rateLimits`: REQUEST_WEIGHT 6000/min, ORDERS 100/10 s and
+200000/day); the weight reserve leaves room for queries (weight 4) and cancels."""
+USDM_LIMITS = (
+    HeaderLimit("X-MBX-USED-WEIGHT-1M", 2400, _MINUTE_MS, reserve=20),
+    HeaderLimit("X-MBX-ORDER-COUNT-10S", 300, 10_000),
+    HeaderLimit("X-MBX-ORDER-COUNT-1M", 1200, _MINUTE_MS),
+)
+"""USD-M limits (REQUEST_WEIGHT 2400/min, ORDERS 300/10 s and 1200/min)."""
 
 
 class _Fill(msgspec.Struct, frozen=True):
@@ -117,8 +146,20 @@ class _Symbol(msgspec.Struct, frozen=True):
     filters: list[_Filter]
 
 
+class _RateLimit(msgspec.Struct, frozen=True):
+    rateLimitType: str
+    interval: str
+    intervalNum: int
+    limit: int
+
+
 class _Info(msgspec.Struct, frozen=True):
     symbols: list[_Symbol]
+    rateLimits: list[_RateLimit] = []
+
+
+_INTERVAL_MS = {"SECOND": 1000, "MINUTE": 60_000, "HOUR": 3_600_000, "DAY": 86_400_000}
+_HEADER_OF = {"REQUEST_WEIGHT": "X-MBX-USED-WEIGHT-", "ORDERS": "X-MBX-ORDER-COUNT-"}
 
 
 class BinanceOrders:
@@ -127,11 +168,40 @@ class BinanceOrders:
     needs_passphrase = False
     key_types: tuple[str, ...] = ("hmac", "ed25519")
     pre_sign_window_ms = 1000
+    hold_statuses = frozenset({418, 429})
+    request_limits: tuple[RequestLimit, ...] = ()
 
-    def __init__(self, venue: str, user_stream: PrivateStream | None = None) -> None:
+    def __init__(self, venue: str, user_stream: PrivateStream | None = None, *,
+                 limits: tuple[HeaderLimit, ...] = SPOT_LIMITS,
+                 ws_orders: WsOrderCodec | None = None) -> None:
         self.venue = venue
+        self.limits = limits
+        self.ws_orders = ws_orders
+        """Spot: the WS API's `order.place`; USD-M: None (REST only here)."""
         self.user_stream = user_stream
-        """Spot: the WS API user-data stream; USD-M: None (its stream is not built yet)."""
+        """Spot: the WS API user-data stream; USD-M: the listenKey stream (binance_usdm_ws)."""
+
+    def hold_ms(self, headers: Mapping[str, str], now_ms: int,
+                limits: tuple[HeaderLimit, ...] = ()) -> int:
+        """Wait for the interval's end once weight or order count is near its limit
+        (`limits`: the account's own, from exchangeInfo; else the documented defaults)."""
+        return used_count_hold_ms(headers, limits or self.limits, now_ms)
+
+    def parse_limits(self, body: bytes) -> tuple[HeaderLimit, ...]:
+        """The account's limits from exchangeInfo `rateLimits` (the header each one's usage
+        comes in: `X-MBX-USED-WEIGHT-1M`, `X-MBX-ORDER-COUNT-10S`, ...); () if none."""
+        info = try_decode(body, _Info)
+        if info is None:
+            return ()
+        out = []
+        for r in info.rateLimits:
+            prefix, unit_ms = _HEADER_OF.get(r.rateLimitType), _INTERVAL_MS.get(r.interval)
+            if prefix is None or unit_ms is None or r.intervalNum <= 0 or r.limit <= 0:
+                continue  # RAW_REQUESTS has no usage header
+            reserve = 20 if r.rateLimitType == "REQUEST_WEIGHT" else 1
+            out.append(HeaderLimit(f"{prefix}{r.intervalNum}{r.interval[0]}", r.limit,
+                                   r.intervalNum * unit_ms, reserve=min(reserve, r.limit - 1)))
+        return tuple(out)
 
     def ack_is_final(self, market: str) -> bool:
         """Spot FULL and USD-M RESULT answers carry an IOC/FOK order's final state."""
@@ -179,10 +249,7 @@ class BinanceOrders:
 
     def parse_filters(self, body: bytes, symbol: str, market: str) -> SymbolFilters:
         """`SymbolFilters` of `symbol` from an exchangeInfo body; `ConfigError` when unusable."""
-        try:
-            info = msgspec.json.decode(body, type=_Info)
-        except (msgspec.ValidationError, msgspec.DecodeError) as exc:
-            raise ConfigError(f"{self.venue}: bad exchangeInfo body ({exc})") from None
+        info = decode_config(body, _Info, self.venue, "exchangeInfo")
         sym = next((s for s in info.symbols if s.symbol == symbol), None)
         if sym is None:
             raise ConfigError(f"{self.venue}: {symbol} is not in exchangeInfo")
@@ -192,27 +259,19 @@ class BinanceOrders:
         price, lot = by_type.get("PRICE_FILTER"), by_type.get("LOT_SIZE")
         if price is None or lot is None or not price.tickSize or not lot.stepSize:
             raise ConfigError(f"{self.venue}: {symbol} lacks PRICE_FILTER/LOT_SIZE")
-        pd, qd = decimals_of(price.tickSize), decimals_of(lot.stepSize)
         notional = by_type.get("NOTIONAL") or by_type.get("MIN_NOTIONAL")
         min_notional = "0"
-        if notional is not None:
+        if notional is not None:  # spot NOTIONAL.minNotional, USD-M MIN_NOTIONAL.notional
             min_notional = notional.notional if market == "perp" else notional.minNotional
-        f = SymbolFilters(
-            venue=self.venue, symbol=symbol, market="perp" if market == "perp" else "spot",
-            price_decimals=pd, tick_units=to_units(price.tickSize, pd), qty_decimals=qd,
-            step_units=to_units(lot.stepSize, qd), min_qty_units=to_units(lot.minQty, qd),
-            max_qty_units=to_units(lot.maxQty, qd), min_price_units=to_units(price.minPrice, pd),
-            max_price_units=to_units(price.maxPrice, pd),
-            min_notional_units=units(min_notional, pd + qd, self.venue, "minNotional"))
-        return f
+        return filters_from_steps(
+            self.venue, symbol, market, tick=price.tickSize, step=lot.stepSize,
+            min_qty=lot.minQty, max_qty=lot.maxQty, min_price=price.minPrice,
+            max_price=price.maxPrice, min_notional=min_notional)
 
     def parse_order(self, body: bytes, filters: SymbolFilters,
                     client_order_id: str) -> OrderResult:
         """An order answer (placement or query) as an `OrderResult`."""
-        try:
-            o = msgspec.json.decode(body, type=_Order)
-        except (msgspec.ValidationError, msgspec.DecodeError):
-            raise bad_answer(self.venue, "order answer", body) from None
+        o = decode_answer(body, _Order, self.venue, "order answer")
         status = STATUS.get(o.status)
         if status is None:
             raise bad_answer(self.venue, f"order status {o.status!r}", body)
@@ -231,13 +290,11 @@ class BinanceOrders:
         """None for a 200 answer, else the venue's error as an `ExecutionError`."""
         if status == 200:
             return None
-        try:
-            e = msgspec.json.decode(body, type=_Error)
-            code, msg = str(e.code), e.msg
-        except (msgspec.ValidationError, msgspec.DecodeError):
-            code, msg = "http", body[:120].decode(errors="replace")
-        return classify(self.venue, ERRORS, code, msg, status)
+        e = try_decode(body, _Error)
+        if e is None:
+            return unreadable_error(self.venue, ERRORS, status, body)
+        return classify(self.venue, ERRORS, str(e.code), e.msg, status)
 
 
-SPOT = BinanceOrders("binance", binance_ws.STREAM)
-USDM = BinanceOrders("binance-usdm")
+SPOT = BinanceOrders("binance", binance_ws.STREAM, ws_orders=binance_ws.ORDERS)
+USDM = BinanceOrders("binance-usdm", binance_usdm_ws.STREAM, limits=USDM_LIMITS)

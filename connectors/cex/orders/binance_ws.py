@@ -26,7 +26,9 @@ from decimal import Decimal
 import msgspec
 import orjson
 
+from connectors.cex.orders.codec import WsAnswer, cancel_request_id
 from connectors.cex.orders.common import Credentials, OrderSpec, SymbolFilters
+from connectors.cex.orders.private import ListenKey
 from connectors.cex.orders.updates import OrderUpdate, UpdateKind
 from operators.errors import FeedError
 
@@ -99,7 +101,9 @@ _DECODE_TYPE = msgspec.json.Decoder(_Type)
 _DECODE_EXEC = msgspec.json.Decoder(_Exec)
 
 
-def _kind(x: str, status: str) -> UpdateKind:
+def execution_kind(x: str, status: str) -> UpdateKind:
+    """The update kind of a Binance execution type `x` and order status (spot
+    `executionReport` and USD-M `ORDER_TRADE_UPDATE` share the vocabulary)."""
     if x == "NEW":
         return "ack"
     if x == "TRADE":
@@ -128,7 +132,7 @@ def parse_user_data(frame: bytes, ts_recv_ns: int, venue: str = "binance") -> li
         raise FeedError(f"bad executionReport: {frame[:160]!r} ({exc})", venue=venue) from None
     return [OrderUpdate(
         venue=venue, symbol=ev.s, client_order_id=ev.C if ev.x == "CANCELED" and ev.C else ev.c,
-        venue_order_id=str(ev.i), kind=_kind(ev.x, ev.X), side=ev.S.lower(),
+        venue_order_id=str(ev.i), kind=execution_kind(ev.x, ev.X), side=ev.S.lower(),
         last_qty=Decimal(ev.l), last_price=Decimal(ev.L), cum_qty=Decimal(ev.z),
         cum_quote=Decimal(ev.Z), fee=Decimal(ev.n), fee_asset=ev.N or "",
         trade_id=str(ev.t) if ev.t >= 0 else "", reason=ev.r if ev.r != "NONE" else "",
@@ -145,6 +149,7 @@ class BinanceUserStream:
 
     ping: bytes | None = None  # the server pings; aiohttp answers
     ping_interval_s = 30.0
+    listen_key: ListenKey | None = None
 
     def steps(self, creds: Credentials, now_ms: int) -> list[bytes]:
         """One step: the signed user-data subscription."""
@@ -166,3 +171,64 @@ class BinanceUserStream:
 
 
 STREAM = BinanceUserStream()
+
+
+class _Limit(msgspec.Struct, frozen=True):
+    rateLimitType: str
+    interval: str
+    intervalNum: int
+    count: int = 0
+
+
+class _Answer(msgspec.Struct, frozen=True):
+    id: str | int | None = None
+    status: int = 0
+    result: msgspec.Raw = msgspec.Raw(b"null")
+    error: msgspec.Raw = msgspec.Raw(b"null")
+    rateLimits: list[_Limit] = []
+
+
+_DECODE_ANSWER = msgspec.json.Decoder(_Answer)
+_USAGE_HEADER = {"REQUEST_WEIGHT": "X-MBX-USED-WEIGHT-", "ORDERS": "X-MBX-ORDER-COUNT-"}
+
+
+class BinanceWsOrders:
+    """Spot order entry over the WS API (`WsOrderCodec`): `order.place`, answered as REST."""
+
+    def steps(self, creds: Credentials, now_ms: int) -> list[bytes]:
+        """None: every request is signed on its own."""
+        return []
+
+    def step_reply(self, frame: bytes) -> bool | None:
+        """No steps, so no replies."""
+        return None
+
+    def place(self, creds: Credentials, filters: SymbolFilters, spec: OrderSpec, ts_ms: int,
+              recv_window_ms: int) -> bytes:
+        """`order.place` with the client order id as the request id."""
+        return place_order(creds, filters, spec, spec.client_order_id, ts_ms, recv_window_ms)
+
+    def cancel(self, creds: Credentials, filters: SymbolFilters, client_order_id: str,
+               ts_ms: int, recv_window_ms: int) -> bytes:
+        """`order.cancel` by `origClientOrderId`."""
+        return request(creds, cancel_request_id(client_order_id), "order.cancel", {
+            "symbol": filters.symbol, "origClientOrderId": client_order_id,
+            "recvWindow": recv_window_ms, "timestamp": ts_ms})
+
+    def answer(self, frame: bytes) -> WsAnswer | None:
+        """`{"id","status","result"|"error","rateLimits"}`: `result` is the REST FULL body,
+        `error` the REST error body; `rateLimits` counts become the REST usage headers."""
+        try:
+            a = _DECODE_ANSWER.decode(frame)
+        except (msgspec.ValidationError, msgspec.DecodeError):
+            return None
+        if a.id is None or not a.status:
+            return None  # an event, not an answer
+        ok = bytes(a.result) != b"null"
+        headers = tuple((f"{_USAGE_HEADER[x.rateLimitType]}{x.intervalNum}{x.interval[0]}",
+                         str(x.count)) for x in a.rateLimits if x.rateLimitType in _USAGE_HEADER)
+        return WsAnswer(str(a.id), a.status if ok or a.status != 200 else 400,
+                        bytes(a.result if ok else a.error), headers)
+
+
+ORDERS = BinanceWsOrders()

@@ -19,6 +19,7 @@ Rejected, `cumExecQty`, `cumExecValue`, `cumFeeDetail` {coin: fee}). Cancel:
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from decimal import Decimal
 from urllib.parse import urlencode
 
@@ -26,7 +27,20 @@ import msgspec
 import orjson
 
 from connectors.cex.orders import bybit_ws
-from connectors.cex.orders.codec import ErrorRule, bad_answer, classify, dec, units
+from connectors.cex.orders.codec import (
+    ErrorRule,
+    WsAnswer,
+    WsOrderCodec,
+    bad_answer,
+    cancel_request_id,
+    classify,
+    dec,
+    decode_answer,
+    decode_config,
+    try_decode,
+    units,
+    unreadable_error,
+)
 from connectors.cex.orders.common import (
     Credentials,
     OrderResult,
@@ -34,9 +48,9 @@ from connectors.cex.orders.common import (
     OrderStatus,
     SignedRequest,
     SymbolFilters,
-    decimals_of,
-    to_units,
+    filters_from_steps,
 )
+from connectors.cex.orders.limits import HeaderLimit, RequestLimit, remaining_hold_ms
 from connectors.cex.orders.private import PrivateStream
 from operators.errors import ConfigError, ExecutionError
 
@@ -130,6 +144,17 @@ class _Instruments(msgspec.Struct, frozen=True):
     instruments: list[_Instrument] = msgspec.field(name="list")
 
 
+def place_fields(filters: SymbolFilters, spec: OrderSpec) -> list[tuple[str, str]]:
+    """The fields of a limit IOC/FOK placement (REST body and WS `args`, in this order)."""
+    return [
+        ("category", category(spec.market)), ("symbol", spec.symbol),
+        ("side", spec.side.capitalize()), ("orderType", "Limit"),
+        ("qty", filters.qty_str(spec.qty_units)),
+        ("price", filters.price_str(spec.price_units)),
+        ("timeInForce", spec.tif), ("orderLinkId", spec.client_order_id),
+    ]
+
+
 def category(market: str) -> str:
     """Bybit `category` of a market kind."""
     return "linear" if market == "perp" else "spot"
@@ -140,9 +165,26 @@ class BybitOrders:
 
     venue = "bybit"
     user_stream: PrivateStream | None = bybit_ws.STREAM
+    ws_orders: WsOrderCodec | None = None  # set below: BybitWsOrders
     needs_passphrase = False
     key_types: tuple[str, ...] = ("hmac",)
     pre_sign_window_ms = 1000
+    hold_statuses = frozenset({403, 429})
+    """403: Bybit's IP rate limit ("access too frequent"), 429: too many requests."""
+    request_limits: tuple[RequestLimit, ...] = ()
+    limit_reserve = 1
+    """Hold back with this many requests left in the endpoint's window (room for a query)."""
+
+    def hold_ms(self, headers: Mapping[str, str], now_ms: int,
+                limits: tuple[HeaderLimit, ...] = ()) -> int:
+        """Wait until `X-Bapi-Limit-Reset-Timestamp` once `X-Bapi-Limit-Status` is near 0
+        (each answer carries its endpoint's own limit, so `limits` is not needed)."""
+        return remaining_hold_ms(headers, "X-Bapi-Limit-Status", "X-Bapi-Limit-Reset-Timestamp",
+                                 self.limit_reserve, now_ms)
+
+    def parse_limits(self, body: bytes) -> tuple[HeaderLimit, ...]:
+        """Bybit's limits come with every answer (`X-Bapi-Limit`): nothing to read here."""
+        return ()
 
     def ack_is_final(self, market: str) -> bool:
         """Bybit answers a placement with an ack only: the state needs a query."""
@@ -171,14 +213,8 @@ class BybitOrders:
     def place(self, creds: Credentials, filters: SymbolFilters, spec: OrderSpec, ts_ms: int,
               recv_window_ms: int) -> SignedRequest:
         """`POST /v5/order/create`: a limit IOC/FOK order."""
-        fields = [
-            ("category", category(spec.market)), ("symbol", spec.symbol),
-            ("side", spec.side.capitalize()), ("orderType", "Limit"),
-            ("qty", filters.qty_str(spec.qty_units)),
-            ("price", filters.price_str(spec.price_units)),
-            ("timeInForce", spec.tif), ("orderLinkId", spec.client_order_id),
-        ]
-        return self._post(creds, PLACE_PATH, fields, ts_ms, recv_window_ms)
+        return self._post(creds, PLACE_PATH, place_fields(filters, spec), ts_ms,
+                          recv_window_ms)
 
     def cancel(self, creds: Credentials, filters: SymbolFilters, client_order_id: str,
                ts_ms: int, recv_window_ms: int) -> SignedRequest:
@@ -197,11 +233,8 @@ class BybitOrders:
 
     def parse_filters(self, body: bytes, symbol: str, market: str) -> SymbolFilters:
         """`SymbolFilters` from an instruments-info body; `ConfigError` when unusable."""
-        try:
-            ans = msgspec.json.decode(body, type=_Answer)
-            insts = msgspec.json.decode(ans.result, type=_Instruments)
-        except (msgspec.ValidationError, msgspec.DecodeError) as exc:
-            raise ConfigError(f"bybit: bad instruments-info body ({exc})") from None
+        ans = decode_config(body, _Answer, self.venue, "instruments-info")
+        insts = decode_config(bytes(ans.result), _Instruments, self.venue, "instruments-info")
         inst = next((i for i in insts.instruments if i.symbol == symbol), None)
         if inst is None:
             raise ConfigError(f"bybit: {symbol} is not in the instruments-info answer")
@@ -211,32 +244,19 @@ class BybitOrders:
         step = lot.qtyStep or lot.basePrecision  # linear: qtyStep; spot: basePrecision
         if not step:
             raise ConfigError(f"bybit: {symbol} has neither qtyStep nor basePrecision")
-        pd, qd = decimals_of(price.tickSize), decimals_of(step)
         min_notional = lot.minNotionalValue if market == "perp" else lot.minOrderAmt
-        return SymbolFilters(
-            venue=self.venue, symbol=symbol, market="perp" if market == "perp" else "spot",
-            price_decimals=pd, tick_units=to_units(price.tickSize, pd), qty_decimals=qd,
-            step_units=to_units(step, qd),
-            min_qty_units=units(lot.minOrderQty, qd, self.venue, "minOrderQty"),
-            max_qty_units=units(lot.maxOrderQty, qd, self.venue, "maxOrderQty"),
-            min_price_units=units(price.minPrice, pd, self.venue, "minPrice"),
-            max_price_units=units(price.maxPrice, pd, self.venue, "maxPrice"),
-            min_notional_units=units(min_notional, pd + qd, self.venue, "minNotional"))
+        return filters_from_steps(
+            self.venue, symbol, market, tick=price.tickSize, step=step,
+            min_qty=lot.minOrderQty, max_qty=lot.maxOrderQty, min_price=price.minPrice,
+            max_price=price.maxPrice, min_notional=min_notional)
 
     def parse_order(self, body: bytes, filters: SymbolFilters,
                     client_order_id: str) -> OrderResult:
         """A placement ack (status `new`) or a realtime-query answer as an `OrderResult`."""
-        try:
-            ans = msgspec.json.decode(body, type=_Answer)
-        except (msgspec.ValidationError, msgspec.DecodeError):
-            raise bad_answer(self.venue, "answer", body) from None
-        try:
-            orders = msgspec.json.decode(ans.result, type=_Orders)
-        except (msgspec.ValidationError, msgspec.DecodeError):
-            try:
-                ack = msgspec.json.decode(ans.result, type=_Ack)
-            except (msgspec.ValidationError, msgspec.DecodeError):
-                raise bad_answer(self.venue, "order answer", body) from None
+        ans = decode_answer(body, _Answer, self.venue, "answer")
+        orders = try_decode(ans.result, _Orders)
+        if orders is None:
+            ack = decode_answer(ans.result, _Ack, self.venue, "order answer")
             return OrderResult(self.venue, filters.symbol, ack.orderLinkId, ack.orderId, "new",
                                0, 0, ts_event_ms=ans.time, raw_status="ack")
         o = next((x for x in orders.orders if x.orderLinkId == client_order_id), None)
@@ -265,16 +285,69 @@ class BybitOrders:
         """None for `retCode` 0, else the venue's error (HTTP 403 = IP rate limit)."""
         if status == 403:
             return classify(self.venue, ERRORS, "10006", "HTTP 403: IP rate limit", 429)
-        try:
-            ans = msgspec.json.decode(body, type=_Answer)
-        except (msgspec.ValidationError, msgspec.DecodeError):
-            if status == 200:
-                return bad_answer(self.venue, "answer", body)
-            return classify(self.venue, ERRORS, "http", body[:120].decode(errors="replace"),
-                            status)
+        ans = try_decode(body, _Answer)
+        if ans is None:
+            return unreadable_error(self.venue, ERRORS, status, body)
         if status == 200 and ans.retCode == 0:
             return None
         return classify(self.venue, ERRORS, str(ans.retCode), ans.retMsg, status)
 
 
+class _WsAnswer(msgspec.Struct, frozen=True):
+    reqId: str
+    op: str
+    retCode: int
+    retMsg: str = ""
+    data: msgspec.Raw = msgspec.Raw(b"{}")
+    header: dict[str, str] = {}
+
+
+class BybitWsOrders:
+    """Bybit v5 order entry over `wss://stream.bybit.com/v5/trade` (`WsOrderCodec`), docs
+    "WebSocket Trade / Guideline".
+
+    After `auth` (bybit_ws.py, the same signed `GET/realtime` + expires): `{"reqId": orderLinkId,
+    "header": {"X-BAPI-TIMESTAMP","X-BAPI-RECV-WINDOW"}, "op": "order.create", "args":
+    [{...the REST body's fields...}]}`; the answer `{"reqId","retCode","retMsg","op","data":
+    {"orderId","orderLinkId"},"header":{"X-Bapi-Limit","X-Bapi-Limit-Status",
+    "X-Bapi-Limit-Reset-Timestamp",...},"connId"}` is the REST ack with `data` for `result`.
+    """
+
+    def steps(self, creds: Credentials, now_ms: int) -> list[bytes]:
+        """Auth, valid `AUTH_VALID_MS` from now."""
+        return [bybit_ws.auth(creds, now_ms + bybit_ws.AUTH_VALID_MS)]
+
+    def step_reply(self, frame: bytes) -> bool | None:
+        """The auth answer's `success`."""
+        return bybit_ws.STREAM.step_reply(frame)
+
+    def place(self, creds: Credentials, filters: SymbolFilters, spec: OrderSpec, ts_ms: int,
+              recv_window_ms: int) -> bytes:
+        """The `order.create` op for one limit IOC/FOK order."""
+        return orjson.dumps({
+            "reqId": spec.client_order_id,
+            "header": {"X-BAPI-TIMESTAMP": str(ts_ms), "X-BAPI-RECV-WINDOW": str(recv_window_ms)},
+            "op": "order.create", "args": [dict(place_fields(filters, spec))]})
+
+    def cancel(self, creds: Credentials, filters: SymbolFilters, client_order_id: str,
+               ts_ms: int, recv_window_ms: int) -> bytes:
+        """The `order.cancel` op by `orderLinkId`."""
+        return orjson.dumps({
+            "reqId": cancel_request_id(client_order_id),
+            "header": {"X-BAPI-TIMESTAMP": str(ts_ms), "X-BAPI-RECV-WINDOW": str(recv_window_ms)},
+            "op": "order.cancel", "args": [{"category": category(filters.market),
+                                             "symbol": filters.symbol,
+                                             "orderLinkId": client_order_id}]})
+
+    def answer(self, frame: bytes) -> WsAnswer | None:
+        """An `order.*` answer as the REST body (`data` as `result`) with its limit headers."""
+        a = try_decode(frame, _WsAnswer)
+        if a is None or not a.op.startswith("order."):
+            return None
+        body = (b'{"retCode":' + str(a.retCode).encode() + b',"retMsg":' + orjson.dumps(a.retMsg)
+                + b',"result":' + bytes(a.data) + b"}")
+        return WsAnswer(a.reqId, 200, body, tuple(a.header.items()))
+
+
 BYBIT = BybitOrders()
+BYBIT.ws_orders = BybitWsOrders()

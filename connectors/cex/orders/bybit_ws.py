@@ -20,6 +20,7 @@ import msgspec
 import orjson
 
 from connectors.cex.orders.common import Credentials
+from connectors.cex.orders.private import ListenKey
 from connectors.cex.orders.updates import OrderUpdate, UpdateKind
 from operators.errors import FeedError
 
@@ -131,6 +132,7 @@ class BybitUserStream:
 
     ping: bytes | None = b'{"op":"ping"}'
     ping_interval_s = 20.0
+    listen_key: ListenKey | None = None
 
     def steps(self, creds: Credentials, now_ms: int) -> list[bytes]:
         """Auth, then subscribe."""

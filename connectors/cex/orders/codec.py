@@ -9,10 +9,13 @@ moves bytes and applies the error's `retryable` / `action`.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from fractions import Fraction
-from typing import Protocol
+from typing import Protocol, TypeVar
+
+import msgspec
 
 from connectors.cex.orders.common import (
     Credentials,
@@ -21,8 +24,9 @@ from connectors.cex.orders.common import (
     SignedRequest,
     SymbolFilters,
 )
+from connectors.cex.orders.limits import HeaderLimit, RequestLimit
 from connectors.cex.orders.private import PrivateStream
-from operators.errors import ExecutionError
+from operators.errors import ConfigError, ExecutionError
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,6 +39,53 @@ class ErrorRule:
     state is unknown: ask by client id before anything is re-sent), `not_found` or ""."""
 
 
+@dataclass(frozen=True, slots=True)
+class WsAnswer:
+    """A WS order-entry answer in the REST codec's terms: its request id, an HTTP-like status
+    and a REST-shaped body (so `error` / `parse_order` read it), plus any rate-limit headers."""
+
+    request_id: str
+    status: int
+    body: bytes
+    headers: tuple[tuple[str, str], ...] = ()
+
+
+class WsOrderCodec(Protocol):
+    """One venue's WebSocket order entry, sans-I/O (connectors/cex/ws_orders.py moves it).
+
+    The request id is the client order id (unique per order, within every venue's id rules),
+    so an answer is matched to its order without any state here.
+    """
+
+    def steps(self, creds: Credentials, now_ms: int) -> list[bytes]:
+        """What to send after connecting, each answered before the next (login)."""
+        ...
+
+    def step_reply(self, frame: bytes) -> bool | None:
+        """True: the step succeeded; False: refused; None: not a reply to a step."""
+        ...
+
+    def place(self, creds: Credentials, filters: SymbolFilters, spec: OrderSpec, ts_ms: int,
+              recv_window_ms: int) -> bytes:
+        """The signed placement frame (request id = `spec.client_order_id`)."""
+        ...
+
+    def cancel(self, creds: Credentials, filters: SymbolFilters, client_order_id: str,
+               ts_ms: int, recv_window_ms: int) -> bytes:
+        """The signed cancel frame (request id = `cancel_request_id(client_order_id)`)."""
+        ...
+
+    def answer(self, frame: bytes) -> WsAnswer | None:
+        """The answer to a request in `frame`, or None (pushes, pongs, login events)."""
+        ...
+
+
+def cancel_request_id(client_order_id: str) -> str:
+    """The WS request id of a cancel: the client id with its first letter `C` (ours all start
+    with `S`), so it never equals a placement's id and keeps every venue's id rules."""
+    return "C" + client_order_id[1:]
+
+
 class OrderCodec(Protocol):
     """One venue's order client, sans-I/O."""
 
@@ -44,9 +95,25 @@ class OrderCodec(Protocol):
     key_types: tuple[str, ...]
     """API key types the venue signs with (`hmac`, `ed25519`)."""
     pre_sign_window_ms: int
+    """How far ahead of the venue clock a timestamp may be before it is refused."""
     user_stream: PrivateStream | None
     """The venue's private order stream (connectors/cex/orders/<venue>_ws.py), if built."""
-    """How far ahead of the venue clock a timestamp may be before it is refused."""
+    hold_statuses: frozenset[int]
+    """HTTP statuses that mean "rate limited": every request is held back (Retry-After)."""
+    request_limits: tuple[RequestLimit, ...]
+    """Documented per-endpoint limits the venue reports in no header (counted locally)."""
+    ws_orders: WsOrderCodec | None
+    """The venue's WebSocket order entry, where it exists and is faster than REST."""
+
+    def hold_ms(self, headers: Mapping[str, str], now_ms: int,
+                limits: tuple[HeaderLimit, ...] = ()) -> int:
+        """ms (venue clock) to hold every request back after an answer with `headers`
+        (`limits`: the account's own as `parse_limits` read them, () for the defaults)."""
+        ...
+
+    def parse_limits(self, body: bytes) -> tuple[HeaderLimit, ...]:
+        """The account's limits declared in the instrument answer (Binance `rateLimits`)."""
+        ...
 
     def place(self, creds: Credentials, filters: SymbolFilters, spec: OrderSpec, ts_ms: int,
               recv_window_ms: int) -> SignedRequest: ...
@@ -88,6 +155,42 @@ def bad_answer(venue: str, what: str, body: bytes) -> ExecutionError:
     """An answer we cannot read: the order's state is unknown, so query before anything else."""
     return ExecutionError(f"unreadable {what}: {body[:160]!r}", retryable=True, venue=venue,
                           code="decode", action="query")
+
+
+T = TypeVar("T")
+
+
+def try_decode(body: bytes | msgspec.Raw, type_: type[T]) -> T | None:
+    """`body` decoded as `type_` (a venue wire schema), or None when it is not that shape."""
+    try:
+        return msgspec.json.decode(body, type=type_)
+    except (msgspec.ValidationError, msgspec.DecodeError):
+        return None
+
+
+def decode_answer(body: bytes | msgspec.Raw, type_: type[T], venue: str, what: str) -> T:
+    """`body` decoded as `type_`; an unreadable answer is `bad_answer` (state unknown: query)."""
+    out = try_decode(body, type_)
+    if out is None:
+        raise bad_answer(venue, what, bytes(body))
+    return out
+
+
+def decode_config(body: bytes, type_: type[T], venue: str, what: str) -> T:
+    """A public instrument answer decoded as `type_`; `ConfigError` when unreadable."""
+    try:
+        return msgspec.json.decode(body, type=type_)
+    except (msgspec.ValidationError, msgspec.DecodeError) as exc:
+        raise ConfigError(f"{venue}: bad {what} body ({exc})") from None
+
+
+def unreadable_error(venue: str, table: dict[str, ErrorRule], status: int,
+                     body: bytes) -> ExecutionError:
+    """The error of an answer whose body is not the venue's JSON: a 200 we cannot read leaves
+    the order's state unknown (`bad_answer`), anything else is classified by HTTP status."""
+    if status == 200:
+        return bad_answer(venue, "answer", body)
+    return classify(venue, table, "http", body[:120].decode(errors="replace"), status)
 
 
 def units(text: str, decimals: int, venue: str, what: str) -> int:

@@ -228,6 +228,34 @@ class SymbolFilters:
                 f"{fmt_units(self.min_notional_units, scale)}")
 
 
+def floor_units(text: str, decimals: int) -> int:
+    """`text` as units of 10**-decimals, rounded down when finer; `ConfigError` if unreadable."""
+    try:
+        d = Decimal(text or "0")
+    except InvalidOperation:
+        raise ConfigError(f"not a decimal number: {text!r}") from None
+    if not d.is_finite():
+        raise ConfigError(f"not a finite decimal number: {text!r}")
+    return int(Fraction(d) * 10**decimals // 1)
+
+
+def filters_from_steps(venue: str, symbol: str, market: str, *, tick: str, step: str,
+                       min_qty: str = "0", max_qty: str = "0", min_price: str = "0",
+                       max_price: str = "0", min_notional: str = "0",
+                       base_per_qty: Fraction = Fraction(1)) -> SymbolFilters:
+    """`SymbolFilters` from a venue's instrument strings: the tick and lot step set the scales
+    (exactly, else `ConfigError`); bounds and the min notional (quote) are read on those
+    scales, rounded down when finer. Which venue field is which is the venue codec's to say."""
+    pd, qd = decimals_of(tick), decimals_of(step)
+    return SymbolFilters(
+        venue=venue, symbol=symbol, market="perp" if market == "perp" else "spot",
+        price_decimals=pd, tick_units=to_units(tick, pd), qty_decimals=qd,
+        step_units=to_units(step, qd), min_qty_units=floor_units(min_qty, qd),
+        max_qty_units=floor_units(max_qty, qd), min_price_units=floor_units(min_price, pd),
+        max_price_units=floor_units(max_price, pd),
+        min_notional_units=floor_units(min_notional, pd + qd), base_per_qty=base_per_qty)
+
+
 # -- orders ---------------------------------------------------------------------------------
 
 

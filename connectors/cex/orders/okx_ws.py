@@ -22,6 +22,7 @@ import msgspec
 import orjson
 
 from connectors.cex.orders.common import Credentials
+from connectors.cex.orders.private import ListenKey
 from connectors.cex.orders.updates import OrderUpdate, UpdateKind
 from operators.errors import FeedError
 
@@ -125,6 +126,7 @@ class OkxUserStream:
 
     ping: bytes | None = b"ping"
     ping_interval_s = 15.0
+    listen_key: ListenKey | None = None
 
     def steps(self, creds: Credentials, now_ms: int) -> list[bytes]:
         """Login, then subscribe."""

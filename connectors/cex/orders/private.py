@@ -13,8 +13,42 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Protocol
 
-from connectors.cex.orders.common import Credentials, OrderResult, SymbolFilters
+import msgspec
+
+from connectors.cex.orders.common import Credentials, OrderResult, SignedRequest, SymbolFilters
 from connectors.cex.orders.updates import OrderUpdate, UpdateKind
+from operators.errors import FeedError
+
+
+class _Key(msgspec.Struct, frozen=True):
+    listenKey: str
+
+
+class ListenKey:
+    """The listenKey endpoint of a venue's user-data stream (`connectors.cex.user_stream`)."""
+
+    def __init__(self, path: str, keepalive_s: float) -> None:
+        self.path = path
+        self.keepalive_s = keepalive_s
+
+    def request(self, creds: Credentials, method: str) -> SignedRequest:
+        """`POST` (open or get the active key), `PUT` (keep alive) or `DELETE` (close)."""
+        return SignedRequest(method=method, path=self.path, query="",  # type: ignore[arg-type]
+                             body=b"", headers=(("X-MBX-APIKEY", creds.api_key),))
+
+    def parse(self, body: bytes) -> str:
+        """The key in an answer `{"listenKey": ".."}`; `FeedError` if there is none."""
+        try:
+            return msgspec.json.decode(body, type=_Key).listenKey
+        except (msgspec.ValidationError, msgspec.DecodeError):
+            raise FeedError(f"no listenKey in {body[:120]!r}") from None
+
+    def url(self, ws_base: str, key: str) -> str:
+        """The stream's URL: the key is the last path segment."""
+        return f"{ws_base.rstrip('/')}/{key}"
+
+
+
 
 
 class PrivateStream(Protocol):
@@ -22,6 +56,8 @@ class PrivateStream(Protocol):
 
     ping: bytes | None
     ping_interval_s: float
+    listen_key: ListenKey | None
+    """A REST key to open (and keep alive) before connecting (Binance USD-M), or None."""
 
     def steps(self, creds: Credentials, now_ms: int) -> list[bytes]: ...
 
