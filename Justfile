@@ -33,6 +33,10 @@ sample:
 replay *ARGS:
     {{venv}}/bin/solarb replay {{ARGS}}
 
+# Sweep thresholds and sizes over captures (default: the samples), walk-forward -> out/calibrate/.
+calibrate *ARGS:
+    {{venv}}/bin/solarb calibrate {{ARGS}}
+
 # Paper trading: live market data, simulated fills.
 paper *ARGS:
     {{venv}}/bin/solarb paper {{ARGS}}

@@ -1,6 +1,6 @@
 """Scale-out: the multi-pair replay on one worker, two worker threads, and two processes.
 
-The same two-pair capture (SOL/USDC and ETH/USDC, `sim.simulate.write_multi_pair_capture`,
+The same two-pair capture (SOL/USDC and ETH/USDC, `sim.market.write_multi_pair_capture`,
 longer than the bundled sample) is replayed through the whole graph at the replay batch size:
 - one worker (`run_main`);
 - two worker threads in one process (`bytewax.testing.cluster_main` via `solarb`'s runner);
@@ -29,7 +29,8 @@ from bytewax.testing import run_main
 from cli.runner import RunOptions, run_flow
 from config import load_settings
 from flows.replay import build_flow
-from sim.simulate import SAMPLE_MARKETS_MULTI, write_multi_pair_capture
+from sim.market import write_multi_pair_capture
+from sim.simulate import SAMPLE_MARKETS_MULTI
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import os
 import time
 from pathlib import Path
 from types import SimpleNamespace
@@ -30,8 +31,11 @@ from operators.pool_state import ClmmPoolState
 from sim.standin import SolanaStandIn
 
 SET = (
-    Path(__file__).resolve().parent.parent.parent
-    / "shared/fixtures/solana/orca_whirlpool/sol_usdc_ts64_2022-11"
+    Path(
+        os.environ.get("SOLARB_FIXTURES")
+        or Path(__file__).resolve().parents[2] / "shared" / "fixtures"
+    )
+    / "solana/orca_whirlpool/sol_usdc_ts64_2022-11"
 )
 POOL = "HJPjoWUrhoZzkNfRpHuieeFk9WcZWjwy6PBjZ81ngndJ"
 

@@ -17,6 +17,7 @@ Bytewax floor.
 
 from __future__ import annotations
 
+import os
 import random
 import time
 from collections.abc import Callable, Iterator
@@ -41,9 +42,10 @@ from operators.views import CexBookView, ClmmView, ClobView, VenueView
 
 D = Decimal
 FIXTURE_POOL = (
-    Path(__file__).resolve().parent.parent.parent
-    / "shared"
-    / "fixtures"
+    Path(
+        os.environ.get("SOLARB_FIXTURES")
+        or Path(__file__).resolve().parents[2] / "shared" / "fixtures"
+    )
     / "solana"
     / "orca_whirlpool"
     / "sol_usdc_ts64_2022-11"
@@ -292,8 +294,8 @@ def run(quick: bool = False) -> list[dict[str, object]]:
     note = f"{views}; {ticks} ticks, {counters.get('signals', 0)} signals"
     out: list[dict[str, object]] = []
     for kind, target50, target99 in (
-        ("all", "<= 150 us p50", "<= 1000 us p99"),
-        ("cex_signal", "<= 150 us p50", "<= 1000 us p99"),
+        ("all", "<= 100 us p50", "<= 500 us p99"),
+        ("cex_signal", "<= 100 us p50", "<= 500 us p99"),
         ("dex_signal", "<= 1000 us p50", "<= 2000 us p99"),
     ):
         xs = lat.get(kind, [])

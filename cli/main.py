@@ -19,7 +19,7 @@ def _settings(args: argparse.Namespace, sample: bool = False):  # type: ignore[n
     all_venues = bool(getattr(args, "all_venues", False))
     multi_pair = bool(getattr(args, "multi_pair", False))
     markets = args.markets or (sample_markets(all_venues, multi_pair) if sample else None)
-    return load_settings(args.config, markets)
+    return load_settings(args.config, markets, overrides=getattr(args, "override", None) or ())
 
 
 def cmd_replay(args: argparse.Namespace) -> int:
@@ -105,39 +105,29 @@ def cmd_replay(args: argparse.Namespace) -> int:
 
 def cmd_sample(args: argparse.Namespace) -> int:
     """Generate the bundled sample capture with the deterministic simulator."""
-    from sim.simulate import (
-        ALL_VENUES,
-        SimConfig,
-        ensure_sample,
-        sample_markets,
-        write_capture,
+    from sim.market import (
+        ALL_VENUES_MARKET,
+        MarketConfig,
+        write_market_capture,
         write_multi_pair_capture,
     )
+    from sim.simulate import ensure_sample, sample_markets
 
     if args.all_venues and args.multi_pair:
         raise ConfigError("--all-venues and --multi-pair are two different samples: pick one")
     if args.out and args.multi_pair:
         # each pair keeps its own seed
-        n = write_multi_pair_capture(Path(args.out), duration_s=args.duration or 180)
+        n = write_multi_pair_capture(Path(args.out), duration_s=args.duration)
         print(f"solarb: wrote {n} frames to {args.out}")
         return 0
-    if args.out and not (args.all_venues or args.planted):
-        from sim.market import MarketConfig, write_market_capture
-
-        mc = MarketConfig()
+    if args.out:
+        mc = ALL_VENUES_MARKET if args.all_venues else MarketConfig()
         mc = replace(
             mc,
             seed=mc.seed if args.seed is None else args.seed,
             duration_s=args.duration or mc.duration_s,
         )
         n = write_market_capture(Path(args.out), mc)
-        print(f"solarb: wrote {n} frames to {args.out}")
-        return 0
-    if args.out:
-        venues = ALL_VENUES if args.all_venues else SimConfig().venues
-        seed = 7 if args.seed is None else args.seed
-        cfg = SimConfig(seed=seed, duration_s=args.duration or 180, venues=venues)
-        n = write_capture(Path(args.out), cfg)
         print(f"solarb: wrote {n} frames to {args.out}")
         return 0
     path = ensure_sample(
@@ -289,6 +279,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--markets", help="markets TOML (default: config/markets.toml or $SOLARB_MARKETS)"
     )
     p.add_argument(
+        "--override",
+        action="append",
+        metavar="TOML",
+        help="config snippet merged over --config (repeat; e.g. `solarb calibrate`'s "
+        "calibrated.toml); also $SOLARB_OVERRIDES",
+    )
+    p.add_argument(
         "--log-format",
         choices=("text", "json"),
         default="text",
@@ -333,12 +330,6 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--all-venues", action="store_true", help="all 7 venues, not Binance + Orca")
     s.add_argument("--multi-pair", action="store_true", help="two pairs: SOL/USDC and ETH/USDC")
     s.add_argument("--out", help="write a capture here instead of the bundled sample path")
-    s.add_argument(
-        "--planted",
-        action="store_true",
-        help="with --out: the old planted-jump Binance + Orca session (sim/simulate.py), "
-        "not the market simulator (sim/market.py)",
-    )
     s.add_argument("--seed", type=int, help="default: the simulator's (docs/simulator.md)")
     s.add_argument("--duration", type=int, help="seconds of market time (default: the sample's)")
     s.set_defaults(func=cmd_sample)
@@ -372,6 +363,7 @@ def build_parser() -> argparse.ArgumentParser:
     qp.add_argument("--exact-out", action="store_true", help="amount is the output amount")
     qp.set_defaults(func=cmd_quote)
 
+    from cli.calibrate import add_calibrate_parser
     from cli.control import add_control_parsers
     from cli.dash import add_dash_parser
     from cli.journal_cmd import add_journal_parser
@@ -383,6 +375,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_control_parsers(sub)
     add_journal_parser(sub)
     add_dash_parser(sub)
+    add_calibrate_parser(sub)
     return p
 
 

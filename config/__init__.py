@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, Literal
@@ -24,6 +24,8 @@ MARKETS_PATH = CONFIG_DIR / "markets.toml"
 ENV_PREFIX = "SOLARB__"
 ENV_CONFIG = "SOLARB_CONFIG"
 ENV_MARKETS = "SOLARB_MARKETS"
+ENV_OVERRIDES = "SOLARB_OVERRIDES"
+"""Override snippets (e.g. `solarb calibrate`'s `calibrated.toml`), comma-separated paths."""
 
 
 class _Model(BaseModel):
@@ -458,16 +460,33 @@ def _describe(exc: ValidationError, files: str) -> str:
     return "\n".join(lines)
 
 
+def _merge(base: dict[str, Any], over: Mapping[str, Any]) -> None:
+    """Deep-merge `over` into `base`: tables merge key by key, any other value replaces."""
+    for key, value in over.items():
+        if isinstance(value, Mapping) and isinstance(base.get(key), dict):
+            _merge(base[key], value)
+        else:
+            base[key] = value
+
+
 def load_settings(
     path: str | Path | None = None,
     markets_path: str | Path | None = None,
     env: Mapping[str, str] | None = None,
+    overrides: Sequence[str | Path] = (),
 ) -> Settings:
-    """Read, merge, override and validate the config; raise `ConfigError` on any problem."""
+    """Read, merge, override and validate the config; raise `ConfigError` on any problem.
+
+    `overrides` (then `$SOLARB_OVERRIDES`, comma-separated) are TOML snippets merged over the
+    config file in order, table by table, before the `SOLARB__...` variables (e.g. the
+    `calibrated.toml` that `solarb calibrate` writes)."""
     env = os.environ if env is None else env
     cfg_path = Path(path or env.get(ENV_CONFIG) or DEFAULT_PATH)
     mk_path = Path(markets_path or env.get(ENV_MARKETS) or MARKETS_PATH)
     data = _read_toml(cfg_path)
+    env_over = [p for p in env.get(ENV_OVERRIDES, "").split(",") if p.strip()]
+    for over in [*overrides, *env_over]:
+        _merge(data, _read_toml(Path(over)))
     markets = _read_toml(mk_path)
     if "pairs" in markets:
         data["pairs"] = markets["pairs"]

@@ -59,9 +59,15 @@ def build_graph(
     settings: Settings,
     health: Stream[HealthEvent] | None = None,
     paper: bool = True,
+    prewarm_dex_curves: bool = True,
     live_exec: Stream[tuple[str, Any]] | None = None,
 ) -> GraphOutputs:
-    """Wire the shared graph onto `raw`; return the streams for the flow's sinks."""
+    """Wire the shared graph onto `raw`; return the streams for the flow's sinks.
+
+    `prewarm_dex_curves=False` is the replay's throughput mode (batches of many frames): the
+    spread engine prices DEX curves only when a candidate needs them, not on every quiet DEX
+    view (`PairEngine._prewarm`, a latency measure). Decisions are the same either way.
+    """
     router = Router(settings)
 
     def route(f: RawFrame) -> tuple[str, tuple[str, RawFrame, str]]:
@@ -90,7 +96,9 @@ def build_graph(
             return [(p, (FEED_HEALTH, ev, p)) for p in pairs] if wanted else []
 
         keyed = op.merge("pair_in", keyed, op.flat_map("feed_health_to_pairs", health, to_pairs))
-    pair_out = stateful("pair_state", keyed, lambda item: PairStep(settings, router, item[2]))
+    pair_out = stateful(
+        "pair_state", keyed, lambda item: PairStep(settings, router, item[2], prewarm_dex_curves)
+    )
     items = op.key_rm("pair_items", pair_out)
     split = op.branch("views_or_other", items, lambda x: isinstance(x, VIEW_TYPES))
     views = op.key_on("views_by_pair", split.trues, lambda v: v.pair)

@@ -84,12 +84,17 @@ class PairStep:
     batch size. Pairs are the unit of scale-out across workers.
     """
 
-    def __init__(self, settings: Settings, router: Router, pair: str) -> None:
+    def __init__(
+        self, settings: Settings, router: Router, pair: str, prewarm_dex_curves: bool = True
+    ) -> None:
         self.settings = settings
         self.router = router
         self.pair = pair
         self.markets: dict[str, MarketState] = {}
-        self.engine = PairEngine(spread_params_from_settings(settings, pair))
+        params = spread_params_from_settings(settings, pair)
+        if not prewarm_dex_curves:  # a cache policy only: decisions are the same
+            params = replace(params, prewarm_dex_curves=False)
+        self.engine = PairEngine(params)
         self.views = 0
 
     def on_item(self, item: tuple[str, Any, str]) -> list[Any]:

@@ -55,15 +55,18 @@ def build_flow(
     for c in captures:
         validate_capture(c)
     flow = Dataflow("solarb_replay")
+    batch = batch_size or settings.engine.replay_batch_size
     source = ReplaySource(
         captures,
         partition_of=replay_partitioning(settings, captures, partition),
-        batch_size=batch_size or settings.engine.replay_batch_size,
+        batch_size=batch,
         stop=stop,
         progress=progress,
     )
     raw = op.input("capture", flow, source)
-    out = build_graph(flow, raw, settings)
+    # Batch 1 replays a live feed's timing (latency figures): DEX curves are prewarmed as live.
+    # Larger batches are for throughput: curves are priced only when a candidate needs them.
+    out = build_graph(flow, raw, settings, prewarm_dex_curves=batch == 1)
     op.output("journal", out.journal, journal_sink(settings, journal_dir, run_id))
     attach_tracing(out.journal, settings, capture_scope(captures), cfg=trace)
     return flow

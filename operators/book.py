@@ -39,6 +39,8 @@ _MAX_SHORT = 16
 _MAX_SIG_DIGITS = 15
 _FIXED_DECIMALS = len(str(FIXED_SCALE)) - 1
 """Decimals a level may carry (18): `to_fixed` is exact up to there."""
+_POW10 = tuple(10 ** (_FIXED_DECIMALS - n) for n in range(_FIXED_DECIMALS + 1))
+"""10**(18 - n): the scale of a decimal string with n decimals."""
 _MAX_NUMBER_CHARS = 40
 """Longest price or size string accepted (venues send at most ~20 characters)."""
 _INF = float("inf")
@@ -76,7 +78,12 @@ def to_fixed(text: str) -> int:
     holds such strings).
     """
     whole, _, frac = text.partition(".")
-    if len(frac) > _FIXED_DECIMALS:
+    n = len(frac)
+    digits = whole + frac
+    if n <= _FIXED_DECIMALS and digits.isdigit():
+        # the common case: one int() of the digits, scaled by a cached power of ten
+        return int(digits) * _POW10[n]
+    if n > _FIXED_DECIMALS:
         frac = frac.rstrip("0")
     return int(whole + frac.ljust(_FIXED_DECIMALS, "0"))
 

@@ -36,7 +36,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from decimal import Decimal
 from math import gcd
-from operator import sub
+from operator import add, sub
 from typing import NamedTuple
 
 from operators.clmm.accounts import Whirlpool
@@ -94,6 +94,8 @@ if tuple(f.name for f in fields(Opportunity)) != _OPPORTUNITY_FIELDS:  # pragma:
 Point = tuple[LegQuote, int, int, int]
 """A priced size: the leg, then gross, fee and amount in pair-quote base units (against us)."""
 Curve = list[Point | None]
+Top = tuple[int, int] | None
+"""A view's best marginal price as (num, den), pair-quote base units per base unit, exact."""
 
 
 class _Curve:
@@ -250,9 +252,10 @@ class PairEngine:
         self._fx: dict[str, tuple[int, int]] = {}
         self._grids: dict[int, list[int]] = {}
         self._curves: dict[tuple[str, bool, int], tuple[VenueView, _Curve]] = {}
-        self._tops: dict[tuple[str, bool], tuple[VenueView, tuple[int, int] | None]] = {}
+        self._tops: dict[str, tuple[VenueView, Top, Top]] = {}
         self._lots: dict[tuple[str, int], int] = {}
         self._keys: dict[tuple[str, str, str], str] = {}
+        self._cands: dict[tuple[str, str], tuple[str, str]] = {}
 
     # ----------------------------------------------------------------------------- public
 
@@ -282,37 +285,62 @@ class PairEngine:
         return self._best(cex, dex, direction == BUY_CEX_SELL_DEX, None)
 
     def on_view(self, view: VenueView, now_ns: int) -> list[Opportunity]:
-        """Store `view`; evaluate every candidate it is part of; return signals and updates."""
+        """Store `view`; evaluate every candidate it is part of; return signals and updates.
+
+        Only the candidates `view` takes part in are evaluated (the others' inputs did not
+        change), in the order their other views arrived first; per candidate the expected
+        slippage, both hysteresis keys and the staleness are worked out once for both
+        directions.
+        """
         if view.pair != self.p.pair:
             self.stats["foreign_views"] += 1
             return []
-        self.stats["views"] += 1
-        self.views[view.market_id] = view
-        cands: list[tuple[CexBookView, DexView]]
-        if isinstance(view, CexBookView):
-            cands = [(view, d) for d in self.views.values() if not isinstance(d, CexBookView)]
-        else:
-            cands = [(c, view) for c in self.views.values() if isinstance(c, CexBookView)]
+        stats = self.stats
+        stats["views"] += 1
+        mid = view.market_id
+        self.views[mid] = view
+        is_cex = isinstance(view, CexBookView)
         out: list[Opportunity] = []
         stale_after = self.p.stale_after_ns
         cex_budget = self.p.cex_stale_after_ns
-        for cex, dex in cands:
-            # = self.is_stale(cex, now_ns) or self.is_stale(dex, now_ns), inlined (hot loop)
-            stale = (
-                not cex.in_sync
-                or now_ns - cex.ts_recv_ns > cex_budget.get(cex.market_id, stale_after)
-                or not dex.in_sync
-                or now_ns - dex.ts_recv_ns > stale_after
-            )
-            for direction in DIRECTIONS:
-                if stale:
-                    self.stats["stale_skips"] += 1
-                    continue
-                opp = self._evaluate(cex, dex, direction, view, now_ns)
-                if opp is not None:
-                    out.append(opp)
-        if self.p.prewarm_dex_curves and not out and not isinstance(view, CexBookView):
-            self._prewarm(view, now_ns)
+        # = self.is_stale(view, now_ns), inlined (hot loop); the other side's check below
+        view_stale = (not view.in_sync) or now_ns - view.ts_recv_ns > (
+            cex_budget.get(mid, stale_after) if is_cex else stale_after
+        )
+        evaluate = self._evaluate
+        tops_of = self._tops_of
+        expected = self.slippage.expected_ppb
+        slip_default = self.p.costs.slippage_default_ppb
+        view_slip = expected(mid, slip_default)
+        for other in self.views.values():
+            if isinstance(other, CexBookView) is is_cex:
+                continue
+            if (
+                view_stale
+                or (not other.in_sync)
+                or now_ns - other.ts_recv_ns
+                > (stale_after if is_cex else cex_budget.get(other.market_id, stale_after))
+            ):
+                stats["stale_skips"] += 2  # both directions
+                continue
+            cex: CexBookView
+            dex: DexView
+            if is_cex:
+                cex, dex = view, other  # type: ignore[assignment]
+            else:
+                cex, dex = other, view  # type: ignore[assignment]
+            # = self._slippage_ppb(cex.market_id, dex.market_id), the view's share looked up once
+            slip = view_slip + expected(other.market_id, slip_default)
+            keys = self._cand_keys(cex.market_id, dex.market_id)
+            tops = (tops_of(view), tops_of(other)) if is_cex else (tops_of(other), tops_of(view))
+            opp = evaluate(cex, dex, True, keys[0], slip, tops, view, now_ns)
+            if opp is not None:
+                out.append(opp)
+            opp = evaluate(cex, dex, False, keys[1], slip, tops, view, now_ns)
+            if opp is not None:
+                out.append(opp)
+        if self.p.prewarm_dex_curves and not out and not is_cex:
+            self._prewarm(view, now_ns)  # type: ignore[arg-type]
         return out
 
     def _prewarm(self, dex: DexView, now_ns: int) -> None:
@@ -348,6 +376,17 @@ class PairEngine:
         if key is None:
             key = self._keys[k] = f"{self.p.pair}|{direction}|{buy_market_id}>{sell_market_id}"
         return key
+
+    def _cand_keys(self, cex_market_id: str, dex_market_id: str) -> tuple[str, str]:
+        """Hysteresis keys of one (CEX, DEX) candidate: (buy CEX / sell DEX, buy DEX / sell CEX)."""
+        k = (cex_market_id, dex_market_id)
+        keys = self._cands.get(k)
+        if keys is None:
+            keys = self._cands[k] = (
+                self._key(BUY_CEX_SELL_DEX, cex_market_id, dex_market_id),
+                self._key(BUY_DEX_SELL_CEX, dex_market_id, cex_market_id),
+            )
+        return keys
 
     def grid(self, lot: int) -> list[int]:
         """Ascending candidate sizes (base units) for legs whose lots divide `lot`."""
@@ -407,6 +446,24 @@ class PairEngine:
         ]
         curve._cex = (view, held)
         curve._side = "buy" if buy else "sell"
+        if held and None not in held:
+            # Every size priced (the usual case): whole columns at once, the same integers as
+            # the loop below (`to_pair_quote`: buy amounts and fees round up, sales down).
+            ok: list[tuple[int, int, int]] = held  # type: ignore[assignment]
+            n, d = self._ratio(view.quote_currency)
+            if n == 1 and d == 1:
+                amounts = [w[0] for w in ok]
+                fees = [w[1] for w in ok]
+            else:
+                up = -1 if buy else 1  # -(-x // d) rounds up, x // d down
+                amounts = [up * (up * w[0] * n // d) for w in ok]
+                fees = [-(-w[1] * n // d) for w in ok]
+            sized: list[int | None] = list(sizes)
+            curve.size = sized
+            curve.gross = amounts
+            curve.amount = amounts.copy()
+            curve.part = list(map(add if buy else sub, amounts, fees))
+            return curve.seal(buy)
         r: tuple[int, int] | None = None
         for i, w in enumerate(held):
             if w is None:
@@ -546,15 +603,19 @@ class PairEngine:
         dn = best.cost.notional_quote - b[1]
         return (best.cost.pnl_quote - prev_pnl) * 10_000.0 / dn if dn > 0 else 0.0
 
-    def _top_price(self, view: VenueView, buy: bool) -> tuple[int, int] | None:
+    def _top_price(self, view: VenueView, buy: bool) -> Top:
         """Best marginal price as (num, den), pair-quote base units per base unit, exact."""
-        key = (view.market_id, buy)
-        hit = self._tops.get(key)
+        tops = self._tops_of(view)
+        return tops[0] if buy else tops[1]
+
+    def _tops_of(self, view: VenueView) -> tuple[Top, Top]:
+        """(best price to buy at, best price to sell at) of `view`, once per view object."""
+        hit = self._tops.get(view.market_id)
         if hit is not None and hit[0] is view:
-            return hit[1]
-        price = self._top_price_of(view, buy)
-        self._tops[key] = (view, price)
-        return price
+            return hit[1], hit[2]
+        buy, sell = self._top_price_of(view, True), self._top_price_of(view, False)
+        self._tops[view.market_id] = (view, buy, sell)
+        return buy, sell
 
     def _top_price_of(self, view: VenueView, buy: bool) -> tuple[int, int] | None:
         if isinstance(view, CexBookView):
@@ -587,7 +648,12 @@ class PairEngine:
         return (sq * n, one * d) if view.base_is_a else (one * n, sq * d)
 
     def _spread_bound(
-        self, cex: CexBookView, dex: DexView, cex_buys: bool, slip: int | None = None
+        self,
+        cex: CexBookView,
+        dex: DexView,
+        cex_buys: bool,
+        slip: int | None = None,
+        tops: tuple[tuple[Top, Top], tuple[Top, Top]] | None = None,
     ) -> Ratio | None:
         """Upper bound of the net edge at any size, exact ppb ratio (None: cannot bound).
 
@@ -595,9 +661,13 @@ class PairEngine:
         sell gets at most the best bid (pool price), so the gross spread is at most the top
         prices' spread; the size-independent costs (CEX fee, slippage, hedge, safety) are sure
         to be paid on top. DEX fees and gas only lower the edge further and are left out.
+        `tops` are `_tops_of(cex)` and `_tops_of(dex)` when the caller holds them already.
         """
-        buy_p = self._top_price(cex if cex_buys else dex, True)
-        sell_p = self._top_price(dex if cex_buys else cex, False)
+        cex_tops, dex_tops = tops or (self._tops_of(cex), self._tops_of(dex))
+        if cex_buys:
+            buy_p, sell_p = cex_tops[0], dex_tops[1]
+        else:
+            buy_p, sell_p = dex_tops[0], cex_tops[1]
         if buy_p is None or sell_p is None or buy_p[0] <= 0:
             return None
         c = self.p.costs
@@ -625,17 +695,17 @@ class PairEngine:
         self,
         cex: CexBookView,
         dex: DexView,
-        direction: str,
+        cex_buys: bool,
+        key: str,
+        slip: int,
+        tops: tuple[tuple[Top, Top], tuple[Top, Top]],
         trigger_view: VenueView,
         now_ns: int,
     ) -> Opportunity | None:
-        cex_buys = direction == BUY_CEX_SELL_DEX
-        buy_mid = cex.market_id if cex_buys else dex.market_id
-        sell_mid = dex.market_id if cex_buys else cex.market_id
-        key = self._key(direction, buy_mid, sell_mid)
+        """One direction of one candidate; `key` its hysteresis key, `slip` its slippage ppb,
+        `tops` the CEX and DEX views' `_tops_of`."""
         trigger_net = self._trigger_net_ppb
-        slip = self._slippage_ppb(cex.market_id, dex.market_id)
-        bound = self._spread_bound(cex, dex, cex_buys, slip)
+        bound = self._spread_bound(cex, dex, cex_buys, slip, tops)
         # Skip the walks when the bound proves the outcome: below the trigger, and either armed
         # (nothing to do) or already below the re-arm line (re-arm). Exact: ratios compared
         # by cross-multiplication (den > 0), with the slack added.
@@ -685,6 +755,10 @@ class PairEngine:
         )
         if decision not in ("signal", "update"):
             return None
+        if cex_buys:
+            direction, buy_mid, sell_mid = BUY_CEX_SELL_DEX, cex.market_id, dex.market_id
+        else:
+            direction, buy_mid, sell_mid = BUY_DEX_SELL_CEX, dex.market_id, cex.market_id
         # Positional (keywords cost ~1.5 us a signal); `_OPPORTUNITY_FIELDS` pins the order.
         return Opportunity(
             f"{key}|{st.signals}",  # opportunity_id

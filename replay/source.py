@@ -16,7 +16,7 @@ import itertools
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import replace
+from dataclasses import fields
 from pathlib import Path
 
 from bytewax.dataflow import Dataflow
@@ -24,6 +24,13 @@ from bytewax.inputs import FixedPartitionedSource, StatefulSourcePartition
 
 from connectors.capture import capture_frames, capture_streams, merge_by_time, read_capture
 from operators.events import RawFrame
+
+_RAW_FRAME_FIELDS = (
+    "ts_recv_ns", "source", "stream", "kind", "payload", "slot", "ts_event_ns", "ts_ingest_ns",
+)  # fmt: skip
+if tuple(f.name for f in fields(RawFrame)) != _RAW_FRAME_FIELDS:  # pragma: no cover
+    # `next_batch` stamps frames positionally: a field added or moved must fail loudly here.
+    raise ImportError("operators.events.RawFrame fields changed; update replay.source")
 
 
 class ReplayProgress:
@@ -91,7 +98,12 @@ class _ReplayPartition(StatefulSourcePartition[RawFrame, int]):
             self._progress.bump(self._part, len(out))
         if self._stamp:
             now = time.perf_counter_ns()
-            out = [replace(f, ts_ingest_ns=now) for f in out]
+            # Positional, field for field (`dataclasses.replace` costs ~2x per frame).
+            out = [
+                RawFrame(f.ts_recv_ns, f.source, f.stream, f.kind, f.payload, f.slot,
+                         f.ts_event_ns, now)
+                for f in out
+            ]  # fmt: skip
         return out
 
     def snapshot(self) -> int:

@@ -91,11 +91,67 @@ class SimBook:
                 changed[px] = side[px]
         return changed_b, changed_a
 
+    def ladder_qty(self, i: int) -> int:
+        """Size of the `i`-th level from the touch of a requoted ladder, in 0.001 base units
+        (2 + 1.5 i base, times a uniform factor in [0.5, 1.5), rounded to the lot)."""
+        base = 2 + i * 1.5
+        return int(Decimal(str(round(base * (0.5 + self.rng.random()), 3))) * 1000)
+
+    def requote(
+        self, best_bid_ticks: int, levels: int, refresh_prob: float = 0.15
+    ) -> tuple[dict[int, int], dict[int, int]]:
+        """Move the book to a ladder of `levels` one-tick levels per side, touch at
+        `best_bid_ticks` / +1 (a market maker following the price): a level that survives keeps
+        its size unless refreshed (probability `refresh_prob`); the changed levels (0 = gone)."""
+        new_b: dict[int, int | None] = {
+            best_bid_ticks - i: self.bids.get(best_bid_ticks - i) for i in range(levels)
+        }
+        new_a: dict[int, int | None] = {
+            best_bid_ticks + 1 + i: self.asks.get(best_bid_ticks + 1 + i) for i in range(levels)
+        }
+        for side in (new_b, new_a):
+            for i, px in enumerate(sorted(side, reverse=side is new_b)):
+                if side[px] is None or self.rng.random() < refresh_prob:
+                    side[px] = self.ladder_qty(i)
+        bids = {p: q for p, q in new_b.items() if q is not None}
+        asks = {p: q for p, q in new_a.items() if q is not None}
+        changed = (_changes(self.bids, bids), _changes(self.asks, asks))
+        self.bids, self.asks, self.mid_ticks = bids, asks, best_bid_ticks
+        return changed
+
+    def take(self, bids: bool, qty_units: int) -> set[int]:
+        """A market order of `qty_units` walks one side from the touch (`bids`: a sell);
+        the prices of the levels it hit."""
+        side = self.bids if bids else self.asks
+        hit: set[int] = set()
+        for px in sorted(side, reverse=bids):
+            if qty_units <= 0:
+                break
+            took = min(side[px], qty_units)
+            qty_units -= took
+            hit.add(px)
+            if side[px] > took:
+                side[px] -= took
+            else:
+                del side[px]
+        return hit
+
     def top(self, n: int) -> tuple[list[tuple[int, int]], list[tuple[int, int]]]:
         """Best-first (price_ticks, qty_units) lists of at most `n` levels per side."""
         bids = sorted(self.bids.items(), key=lambda kv: -kv[0])[:n]
         asks = sorted(self.asks.items())[:n]
         return bids, asks
+
+
+def _changes(old: dict[int, int], new: dict[int, int]) -> dict[int, int]:
+    """Levels that differ between two sides of a book (0 = removed), ascending price."""
+    out: dict[int, int] = {}
+    for px in sorted(set(old) | set(new)):
+        if px not in new:
+            out[px] = 0
+        elif old.get(px) != new[px]:
+            out[px] = new[px]
+    return out
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,14 +178,17 @@ class SimFeed:
         bybit_depth: int = 50,
         stream: str | None = None,
         truth_keep: int = 10_000,
+        book: SimBook | None = None,
     ) -> None:
         if venue not in VENUES:
             raise FeedError(f"simulator has no venue {venue!r} (known: {VENUES})", venue=venue)
         self.venue = venue
         self.symbol = symbol
         self.rng = random.Random(seed)
-        self.book = SimBook(mid_ticks=mid_ticks, rng=self.rng)
-        self.book.seed_levels(SIDE_MIN_LEVELS + 10)
+        if book is None:
+            book = SimBook(mid_ticks=mid_ticks, rng=self.rng)
+            book.seed_levels(SIDE_MIN_LEVELS + 10)
+        self.book = book
         self.px_dec = price_decimals
         self.qty_dec = qty_decimals
         self.bybit_depth = bybit_depth
@@ -256,8 +315,9 @@ class SimFeed:
         raise FeedError("Binance diff streams carry no WS snapshot; use REST depth",
                         venue=self.venue, symbol=self.symbol)
 
-    def _render_update(self, changed_b: dict[int, int], changed_a: dict[int, int],
-                       first_id: int, prev_id: int, ts_ms: int) -> bytes:
+    def render_update(self, changed_b: dict[int, int], changed_a: dict[int, int],
+                      first_id: int, prev_id: int, ts_ms: int) -> bytes:
+        """The venue's update frame for these changed levels (0 = removed), ids as given."""
         b = self._levels(sorted(changed_b.items(), key=lambda kv: -kv[0]))
         a = self._levels(sorted(changed_a.items()))
         if self.venue == "binance":
@@ -293,7 +353,7 @@ class SimFeed:
         self.seq += self.rng.randint(1, 5)
         self._record_truth()
         prev = prev_seq if self.venue == "okx" else prev_u
-        return self._render_update(changed_b, changed_a, first, prev, ts_ms)
+        return self.render_update(changed_b, changed_a, first, prev, ts_ms)
 
     def inject(self, kind: str) -> None:
         """Queue a frame fault for the next update(s): `drop`, `reorder` or `corrupt` (OKX)."""

@@ -1,58 +1,40 @@
-"""Multi-venue simulated session: every venue follows one fair price in its own wire format.
+"""Simulated Solana DEX markets in their real account layouts, for the market simulator.
 
-Used by `sim.simulate.generate` for any `SimConfig.venues` other than the classic Binance +
-Orca pair. CEX books: Binance spot diffs + REST snapshot (as the classic session), OKX v5
-`books` and Bybit v5 `orderbook.50` rendered by `sim.cex_frames` (real CRC32
-checksums, seqId/prevSeqId, u/seq), re-centred on the venue's lagged fair price every step.
-DEX markets publish real account bytes built with the project's encoders (Orca Whirlpool +
-tick arrays, Raydium CLMM PoolState + AmmConfig + tick arrays + bitmap extension, Phoenix
-market, OpenBook v2 market + bids + asks): they drift each slot and are pulled back next to the
-fair price once a gap has outlived the venue's arbitrage lag. Each venue draws from its own
-seeded random stream, so adding a venue never changes another venue's frames.
+`sim.market_venues` moves these (other traders' swaps, competitors) and publishes what they
+render: an Orca Whirlpool + tick arrays (`sim.simulate.SimPool`), a Raydium CLMM PoolState +
+AmmConfig + tick arrays + bitmap extension, a Phoenix market, an OpenBook v2 market + its two
+book sides, each built with the project's own encoders. Each market draws its ladders' sizes
+from the random stream it is given.
 """
 
 from __future__ import annotations
 
 import math
 import random
-from collections import deque
-from collections.abc import Iterator
 from decimal import Decimal
 
 from solders.pubkey import Pubkey
 
-from operators.errors import ConfigError
-from operators.events import RawFrame
-from sim.cex_frames import BAND_TICKS, SIDE_MIN_LEVELS, SimFeed
 from sim.simulate import (
-    ALL_VENUES,
     Q64,
     SAMPLE_OPENBOOK_ASKS,
     SAMPLE_OPENBOOK_BIDS,
     SAMPLE_OPENBOOK_MARKET,
     SAMPLE_PHOENIX_MARKET,
-    SAMPLE_POOL,
     SAMPLE_RAYDIUM_CONFIG,
     SAMPLE_RAYDIUM_POOL,
     SOL_MINT,
     USDC_MINT,
-    BinanceBook,
     SimConfig,
-    SimPool,
-    VenueProfile,
-    binance_depth_frames,
     price_of_sqrt_x64,
     sample_pubkey,
     sqrt_price_x64_of,
 )
 
-CEX_SIM_VENUES = ("binance", "okx", "bybit")
 LOTS_PER_SOL = 1_000
 """Base lots per SOL on both simulated CLOBs (one lot = 0.001 SOL = 10^6 lamports)."""
 TICKS_PER_USDC = 1_000
 """Phoenix ticks / OpenBook price lots per 1 USDC of price: 0.001 USDC per SOL each."""
-CEX_SHOCK_DECAY = 0.95
-"""Per depth step: a CEX-local shock fades as that venue's own arbitrageurs close it."""
 _Z = "11111111111111111111111111111111"
 
 
@@ -60,97 +42,14 @@ def _pk_bytes(address: str) -> bytes:
     return bytes(Pubkey.from_string(address))
 
 
-class _TrackingFeed(SimFeed):
-    """A `SimFeed` whose book re-centres on a moving mid (the venue following the fair price)."""
-
-    def step_to(self, mid_ticks: int, ts_ms: int) -> bytes:
-        """Move the book to `mid_ticks`, change a few levels, return the venue's update frame."""
-        book = self.book
-        book.mid_ticks = mid_ticks
-        changed_b: dict[int, int] = {}
-        changed_a: dict[int, int] = {}
-        for side, changed, sign in ((book.bids, changed_b, -1), (book.asks, changed_a, 1)):
-            for px in [p for p in side if not 1 <= sign * (p - mid_ticks) <= BAND_TICKS]:
-                del side[px]  # crossed or out of the band: pulled
-                changed[px] = 0
-            while len(side) < SIDE_MIN_LEVELS + 10:
-                px = mid_ticks + sign * self.rng.randint(1, BAND_TICKS)
-                if px not in side:
-                    side[px] = changed[px] = self.rng.randint(1, 50_000)
-        more_b, more_a = book.step(self.rng.randint(1, 4))
-        changed_b.update(more_b)
-        changed_a.update(more_a)
-        prev_u, prev_seq = self.update_id, self.seq
-        self.update_id += 1
-        self.seq += self.rng.randint(1, 5)
-        self._record_truth()
-        prev = prev_seq if self.venue == "okx" else prev_u
-        return self._render_update(changed_b, changed_a, prev_u + 1, prev, ts_ms)
-
-
-class _CexVenue:
-    """One simulated CEX book tracking the fair price `lag_steps` late, with noise and shocks."""
-
-    SYMBOLS = {"binance": "SOLUSDC", "okx": "SOL-USDC", "bybit": "SOLUSDC"}
-
-    def __init__(self, cfg: SimConfig, profile: VenueProfile, rng: random.Random) -> None:
-        self.venue = profile.venue
-        self.profile = profile
-        self.rng = rng
-        self.offset_bps = 0.0
-        self.binance = BinanceBook(rng, cfg.levels) if self.venue == "binance" else None
-        self.feed = None
-        if self.binance is None:
-            self.feed = _TrackingFeed(
-                self.venue,
-                self.SYMBOLS[self.venue],
-                seed=rng.randrange(1 << 30),
-                mid_ticks=round(float(cfg.mid0) * 100),
-                truth_keep=2,
-            )
-
-    def start(self, t0: int, mid: float) -> list[RawFrame]:
-        """Frames before the first step: the WS snapshot (OKX, Bybit)."""
-        if self.binance is not None:
-            self.binance.rebuild(Decimal(repr(round(mid, 6))))
-            return []
-        assert self.feed is not None
-        ts = t0 + self.profile.offset_ms * 1_000_000
-        return [
-            RawFrame(ts, self.venue, self.feed.stream, "ws", self.feed.ws_snapshot(ts // 10**6))
-        ]
-
-    def shock(self, bps: int) -> None:
-        """This venue alone moves `bps` away from the others."""
-        self.offset_bps += bps
-
-    def on_step(self, i: int, ts: int, history: deque[float]) -> list[RawFrame]:
-        """One depth step: the book moves to the lagged fair price; its frames."""
-        p = self.profile
-        lagged = history[max(0, len(history) - 1 - p.lag_steps)]
-        noise = self.rng.gauss(0.0, p.noise_bps) if p.noise_bps else 0.0
-        target = lagged * math.exp((noise + self.offset_bps) / 1e4)
-        self.offset_bps *= CEX_SHOCK_DECAY
-        ts += p.offset_ms * 1_000_000
-        if self.feed is not None:
-            frame = self.feed.step_to(round(target * 100), ts // 1_000_000)
-            return [RawFrame(ts, self.venue, self.feed.stream, "ws", frame)]
-        book = self.binance
-        assert book is not None
-        return binance_depth_frames(book, self.rng, target, ts, with_snapshot=i == 3)
-
-
 class _DexVenue:
-    """One simulated DEX market: drifts each slot, arbitraged back to fair after a lag."""
+    """One simulated DEX market: its price, and the accounts that render it."""
 
     address = ""
 
-    def __init__(self, cfg: SimConfig, profile: VenueProfile, rng: random.Random) -> None:
-        self.venue = profile.venue
-        self.profile = profile
+    def __init__(self, cfg: SimConfig, venue: str, rng: random.Random) -> None:
+        self.venue = venue
         self.rng = rng
-        self.lagging = 0
-        self.dirty = False
         self.px = 0.0
 
     def price(self) -> float:
@@ -169,67 +68,15 @@ class _DexVenue:
         """(account, bytes) of the accounts a price move rewrites."""
         raise NotImplementedError
 
-    def frames(self, accounts: list[tuple[str, bytes]], ts: int, slot: int) -> list[RawFrame]:
-        """Account notifications in the capture's `market:account` stream form."""
-        return [
-            RawFrame(ts + k, self.venue, f"{self.address}:{acc}", "account", data, slot)
-            for k, (acc, data) in enumerate(accounts)
-        ]
-
-    def start(self, t0: int, slot: int) -> list[RawFrame]:
-        """The first publication of every account."""
-        ts = t0 + self.profile.offset_ms * 1_000_000
-        return self.frames(self.start_accounts(ts), ts, slot)
-
-    def shock(self, bps: int) -> None:
-        """A local move of `bps` (published with the next slot)."""
-        self.move_to(self.price() * math.exp(bps / 1e4))
-        self.dirty = True
-
-    def on_slot(self, mid: float, ts: int, slot: int) -> list[RawFrame]:
-        """One slot: drift, or snap next to the fair price once the gap outlived the lag."""
-        p = self.profile
-        gap_bps = (mid / self.price() - 1.0) * 1e4
-        self.lagging = self.lagging + 1 if abs(gap_bps) > p.arb_gap_bps else 0
-        if self.lagging >= p.arb_lag_slots:
-            self.move_to(mid * (1.0 - math.copysign(3.0, gap_bps) / 1e4))
-            self.lagging = 0
-        elif self.rng.random() < 0.5:
-            self.move_to(self.price() * math.exp(self.rng.gauss(0.0, p.noise_bps) / 1e4))
-        elif not self.dirty:
-            return []
-        self.dirty = False
-        ts += p.offset_ms * 1_000_000
-        return self.frames(self.changed_accounts(ts), ts, slot)
-
-
-class _OrcaVenue(_DexVenue):
-    def __init__(self, cfg: SimConfig, profile: VenueProfile, rng: random.Random) -> None:
-        super().__init__(cfg, profile, rng)
-        self.address = SAMPLE_POOL
-        self.pool = SimPool(cfg, SAMPLE_POOL)
-
-    def price(self) -> float:
-        return self.pool.price()
-
-    def move_to(self, price: float) -> None:
-        self.pool.move_to(price)
-
-    def start_accounts(self, ts_ns: int) -> list[tuple[str, bytes]]:
-        return [*self.pool.tick_arrays(), *self.changed_accounts(ts_ns)]
-
-    def changed_accounts(self, ts_ns: int) -> list[tuple[str, bytes]]:
-        return [(SAMPLE_POOL, self.pool.account_bytes())]
-
 
 class _RaydiumVenue(_DexVenue):
     """A Raydium CLMM pool (token 0 = SOL): PoolState, AmmConfig, tick arrays, bitmap ext."""
 
-    def __init__(self, cfg: SimConfig, profile: VenueProfile, rng: random.Random) -> None:
+    def __init__(self, cfg: SimConfig, venue: str, rng: random.Random) -> None:
         from connectors.solana import raydium_clmm
         from operators.clmm import raydium_accounts, raydium_math
 
-        super().__init__(cfg, profile, rng)
+        super().__init__(cfg, venue, rng)
         self.codec, self.rm, self.acc = raydium_clmm, raydium_math, raydium_accounts
         self.address = SAMPLE_RAYDIUM_POOL
         self.cfg = cfg
@@ -344,8 +191,8 @@ class _PhoenixVenue(_DexVenue):
 
     LEVELS = 12
 
-    def __init__(self, cfg: SimConfig, profile: VenueProfile, rng: random.Random) -> None:
-        super().__init__(cfg, profile, rng)
+    def __init__(self, cfg: SimConfig, venue: str, rng: random.Random) -> None:
+        super().__init__(cfg, venue, rng)
         self.address = SAMPLE_PHOENIX_MARKET
         self.px = float(cfg.mid0)
         self.sequence = 0
@@ -398,8 +245,8 @@ class _OpenBookVenue(_DexVenue):
 
     LEVELS = 10
 
-    def __init__(self, cfg: SimConfig, profile: VenueProfile, rng: random.Random) -> None:
-        super().__init__(cfg, profile, rng)
+    def __init__(self, cfg: SimConfig, venue: str, rng: random.Random) -> None:
+        super().__init__(cfg, venue, rng)
         self.address = SAMPLE_OPENBOOK_MARKET
         self.px = float(cfg.mid0)
         self.seq_num = 0
@@ -445,65 +292,7 @@ class _OpenBookVenue(_DexVenue):
 
 
 _DEX_VENUES: dict[str, type[_DexVenue]] = {
-    "orca": _OrcaVenue,
     "raydium_clmm": _RaydiumVenue,
     "phoenix": _PhoenixVenue,
     "openbook": _OpenBookVenue,
 }
-
-
-def generate_venues(cfg: SimConfig) -> Iterator[RawFrame]:
-    """Frames of a multi-venue session (`cfg.venues` a subset of ALL_VENUES), per-venue order."""
-    unknown = sorted(set(cfg.venues) - set(ALL_VENUES))
-    if unknown:
-        raise ConfigError(f"simulator: unknown venues {unknown} (known: {ALL_VENUES})")
-    profiles = {p.venue: p for p in cfg.venue_profiles}
-    missing = sorted(set(cfg.venues) - set(profiles))
-    if missing:
-        raise ConfigError(f"simulator: no VenueProfile for {missing}")
-    rng = random.Random(cfg.seed)  # the fair price; each venue draws from its own stream
-    cexes = [
-        _CexVenue(cfg, profiles[v], random.Random(f"{cfg.seed}:{v}"))
-        for v in cfg.venues
-        if v in CEX_SIM_VENUES
-    ]
-    dexes = [
-        _DEX_VENUES[v](cfg, profiles[v], random.Random(f"{cfg.seed}:{v}"))
-        for v in cfg.venues
-        if v in _DEX_VENUES
-    ]
-    venues: dict[str, _CexVenue | _DexVenue] = {c.venue: c for c in cexes}
-    venues.update((d.venue, d) for d in dexes)
-    slot = 300_000_000
-    mid = float(cfg.mid0)
-    t0 = cfg.start_ns
-    for cex in cexes:
-        yield from cex.start(t0, mid)
-    for dex in dexes:
-        yield from dex.start(t0, slot)
-    jumps = dict(cfg.jumps)
-    shocks: dict[int, list[tuple[str, int]]] = {}
-    for sec, venue, bps in cfg.venue_shocks:
-        shocks.setdefault(sec, []).append((venue, bps))
-    history: deque[float] = deque([mid], maxlen=64)
-    steps = cfg.duration_s * 1000 // cfg.depth_interval_ms
-    step_ns = cfg.depth_interval_ms * 1_000_000
-    per_slot = max(1, cfg.slot_ms // cfg.depth_interval_ms)
-    for i in range(1, steps + 1):
-        ts = t0 + i * step_ns + rng.randrange(0, 2_000_000)
-        sec_before = (i - 1) * cfg.depth_interval_ms // 1000
-        sec_now = i * cfg.depth_interval_ms // 1000
-        mid *= math.exp(rng.gauss(0.0, cfg.vol_bps_per_step / 1e4))
-        if sec_now != sec_before:
-            if sec_now in jumps:
-                mid *= math.exp(jumps[sec_now] / 1e4)
-            for venue, bps in shocks.get(sec_now, []):
-                if venue in venues:
-                    venues[venue].shock(bps)
-        history.append(mid)
-        for cex in cexes:
-            yield from cex.on_step(i, ts, history)
-        if i % per_slot == 0:
-            slot += 1
-            for dex in dexes:
-                yield from dex.on_slot(mid, ts, slot)

@@ -1,32 +1,26 @@
-"""Planted-shock simulator: writes a capture in the venues' real wire formats.
+"""Planted-shock simulator (Binance + Orca), and the sample's shared names and pool model.
 
-The main bundled sample is a session of the market simulator (`sim/market.py`,
-docs/simulator.md); this generator keeps the sessions whose every decision the tests pin, and
-the 7-venue and two-pair samples. Its dislocations are planted to beat the trigger, so its
-profits measure the plumbing, never the strategy. A SOL/USDC fair price follows a seeded random
-walk with a few scheduled jumps; Binance spot publishes `depth@100ms` diffs (combined-stream
-envelope, string prices, `U`/`u` ids) after a REST snapshot; an Orca Whirlpool (real account
-byte layout, built with `connectors.solana.orca` encoders) follows the CEX with a lag, because
-"other arbitrageurs" only close a gap after a few slots. Most gaps stay under the trigger; each
+Every bundled sample is a session of the market simulator (`sim/market.py`,
+docs/simulator.md). This generator is kept for the plumbing tests that pin every decision of a
+short session: its dislocations are planted to beat the trigger, so its profits measure the
+plumbing, never the strategy. A SOL/USDC fair price follows a seeded random walk with a few
+scheduled jumps; Binance spot publishes `depth@100ms` diffs (combined-stream envelope, string
+prices, `U`/`u` ids) after a REST snapshot; an Orca Whirlpool (real account byte layout, built
+with `connectors.solana.orca` encoders) follows the CEX with a lag, because "other
+arbitrageurs" only close a gap after a few slots. Most gaps stay under the trigger; each
 scheduled jump opens one that beats it.
 
-`SimConfig(venues=ALL_VENUES)` adds the other venues, each in its own wire format or account
-layout and built with the project's own encoders: OKX v5 `books` and Bybit v5 `orderbook.50`
-(`sim.cex_frames`, real CRC32 checksums and seqId chains), a Raydium CLMM pool with
-its AmmConfig, tick arrays and bitmap extension, a Phoenix market and an OpenBook v2 market with
-its two book sides. Every venue follows the same fair price with its own lag and noise, and
-scheduled per-venue shocks (`venue_shocks`) open dislocations between particular venue pairs.
-The default `SimConfig()` keeps the Binance + Orca session frame for frame.
+`SimPool` (the Whirlpool model), the Binance book (`binance_feed`), the sample addresses, pair
+specs and sample paths here are shared with the market simulator.
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
 import math
 import random
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
 
@@ -35,6 +29,7 @@ from solders.pubkey import Pubkey
 from connectors.capture import CaptureWriter
 from operators.errors import ConfigError
 from operators.events import RawFrame
+from sim.cex_frames import SimBook, SimFeed
 
 HERE = Path(__file__).resolve().parent
 SAMPLE_DIR = HERE / "sample"
@@ -43,7 +38,7 @@ SAMPLE_CAPTURE = SAMPLE_DIR / "sol_usdc_market.parquet"
 the old planted-jump sample's, so a checkout that still holds that file regenerates."""
 SAMPLE_MARKETS = SAMPLE_DIR / "markets.toml"
 SAMPLE_MARKETS_ALL = SAMPLE_DIR / "markets_all.toml"
-SAMPLE_CAPTURE_ALL = SAMPLE_DIR / "sol_usdc_all_venues.parquet"
+SAMPLE_CAPTURE_ALL = SAMPLE_DIR / "all_venues_market.parquet"
 CLASSIC_VENUES = ("binance", "orca")
 ALL_VENUES = ("binance", "okx", "bybit", "orca", "raydium_clmm", "phoenix", "openbook")
 
@@ -75,7 +70,7 @@ SAMPLE_OPENBOOK_BIDS = sample_pubkey("openbook SOL/USDC bids")
 SAMPLE_OPENBOOK_ASKS = sample_pubkey("openbook SOL/USDC asks")
 SAMPLE_WETH_POOL = sample_pubkey("whirlpool wETH/USDC")
 WETH_MINT = "7vfCXTUXx5WJV5JADk17DUJ4ksgau7utNKj4b963voxs"  # Wormhole wETH, 8 decimals
-SAMPLE_CAPTURE_MULTI = SAMPLE_DIR / "multi_pair_sample.parquet"
+SAMPLE_CAPTURE_MULTI = SAMPLE_DIR / "multi_pair_market.parquet"
 SAMPLE_MARKETS_MULTI = SAMPLE_DIR / "markets_multi.toml"
 
 
@@ -95,35 +90,6 @@ class PairSpec:
 SOL_USDC = PairSpec("SOL/USDC", "SOLUSDC", SAMPLE_POOL, SOL_MINT, 9, "vault a", "vault b")
 WETH_USDC = PairSpec(
     "ETH/USDC", "ETHUSDC", SAMPLE_WETH_POOL, WETH_MINT, 8, "weth vault a", "weth vault b"
-)
-
-
-@dataclass(frozen=True)
-class VenueProfile:
-    """How one simulated venue follows the fair price (multi-venue sessions only).
-
-    CEX books track the fair price `lag_steps` depth steps late with `noise_bps` of Gaussian
-    noise; DEX markets drift by `noise_bps` per slot and are pulled back next to the fair price
-    once it has been more than `arb_gap_bps` away for `arb_lag_slots` slots. `offset_ms` is the
-    venue's receive delay after the depth step.
-    """
-
-    venue: str
-    lag_steps: int = 0
-    noise_bps: float = 1.5
-    arb_gap_bps: float = 12.0
-    arb_lag_slots: int = 8
-    offset_ms: int = 5
-
-
-DEFAULT_PROFILES = (
-    VenueProfile("binance", lag_steps=0, noise_bps=0.0, offset_ms=0),
-    VenueProfile("okx", lag_steps=1, noise_bps=0.6, offset_ms=7),
-    VenueProfile("bybit", lag_steps=2, noise_bps=0.8, offset_ms=11),
-    VenueProfile("orca", noise_bps=1.5, arb_gap_bps=12.0, arb_lag_slots=8, offset_ms=5),
-    VenueProfile("raydium_clmm", noise_bps=1.5, arb_gap_bps=11.0, arb_lag_slots=6, offset_ms=6),
-    VenueProfile("phoenix", noise_bps=1.0, arb_gap_bps=9.0, arb_lag_slots=4, offset_ms=4),
-    VenueProfile("openbook", noise_bps=2.0, arb_gap_bps=14.0, arb_lag_slots=11, offset_ms=8),
 )
 
 
@@ -168,117 +134,54 @@ class SimConfig:
         (-20500, -17500, 15_000_000_000_000),
         (-23000, -15000, 8_000_000_000_000),
     )
-    venues: tuple[str, ...] = CLASSIC_VENUES
-    """Venues in the session: the default is the classic Binance + Orca sample; any other set
-    (a subset of ALL_VENUES, e.g. ALL_VENUES itself) uses the multi-venue generator."""
-    venue_profiles: tuple[VenueProfile, ...] = DEFAULT_PROFILES
-    # (second, venue, bps): one venue alone moves that far (a local liquidation, a whale swap,
-    # a maker requoting wrong), so a dislocation opens between it and every other side.
-    venue_shocks: tuple[tuple[int, str, int], ...] = (
-        (28, "bybit", -70),
-        (62, "phoenix", 60),
-        (92, "okx", 65),
-        (128, "openbook", -65),
-        (165, "raydium_clmm", 70),
-    )
 
 
 # ---------------------------------------------------------------- Binance side
 
 
-def _fmt(d: Decimal) -> str:
-    return f"{d:.8f}"
+def binance_feed(rng: random.Random, symbol: str = "SOLUSDC") -> SimFeed:
+    """The sample's Binance spot book: `sim.cex_frames`' one simulated book (`SimBook`,
+    integer cents and 0.001 lots, drawing from `rng`) rendered by its Binance feed; empty until
+    `binance_requote` places the first ladder."""
+    feed = SimFeed("binance", symbol, seed=0, book=SimBook(mid_ticks=0, rng=rng), truth_keep=1)
+    feed.update_id = 1_000_000
+    return feed
 
 
-class BinanceBook:
-    """A simulated Binance spot book around a mid, with deterministic sizes."""
-
-    def __init__(self, rng: random.Random, levels: int) -> None:
-        self.rng = rng
-        self.levels = levels
-        self.bids: dict[Decimal, Decimal] = {}
-        self.asks: dict[Decimal, Decimal] = {}
-        self.update_id = 1_000_000
-
-    def _size(self, i: int) -> Decimal:
-        base = 2 + i * 1.5
-        return Decimal(str(round(base * (0.5 + self.rng.random()), 3)))
-
-    def rebuild(self, mid: Decimal) -> tuple[list[list[str]], list[list[str]]]:
-        """Move the book to `mid`; return the changed levels (qty '0' removes) as wire lists."""
-        cent = Decimal("0.01")
-        best_bid = (mid - cent / 2).quantize(cent, rounding="ROUND_FLOOR")
-        best_ask = best_bid + cent
-        new_bids = {
-            best_bid - cent * i: self.bids.get(best_bid - cent * i) for i in range(self.levels)
-        }
-        new_asks = {
-            best_ask + cent * i: self.asks.get(best_ask + cent * i) for i in range(self.levels)
-        }
-        for book in (new_bids, new_asks):
-            for i, px in enumerate(sorted(book, reverse=book is new_bids)):
-                q = book[px]
-                if q is None or self.rng.random() < 0.15:
-                    book[px] = self._size(i)
-        diff_b = _diff(self.bids, new_bids)
-        diff_a = _diff(self.asks, new_asks)
-        self.bids, self.asks = new_bids, new_asks  # type: ignore[assignment]
-        return diff_b, diff_a
-
-    def snapshot(self) -> dict[str, object]:
-        """A REST `/api/v3/depth` body of the current book."""
-        return {
-            "lastUpdateId": self.update_id,
-            "bids": [[_fmt(p), _fmt(q)] for p, q in sorted(self.bids.items(), reverse=True)],
-            "asks": [[_fmt(p), _fmt(q)] for p, q in sorted(self.asks.items())],
-        }
-
-
-BINANCE_DEPTH_STREAM = "solusdc@depth@100ms"
-BINANCE_SNAPSHOT = "GET /api/v3/depth?symbol=SOLUSDC&limit=1000"
+def binance_best_bid_ticks(mid: float) -> int:
+    """Best bid in cents of a ladder around `mid` (USDC per base): the cent below mid - half a
+    cent, so the touch straddles the mid."""
+    exact = Decimal(repr(round(mid, 6)))
+    return int(((exact - Decimal("0.005")) * 100).to_integral_value(rounding="ROUND_FLOOR"))
 
 
 def binance_depth_frames(
-    book: BinanceBook,
+    feed: SimFeed,
     rng: random.Random,
     mid: float,
     ts: int,
     *,
     with_snapshot: bool,
-    symbol: str = "SOLUSDC",
+    levels: int = 60,
+    hit: tuple[set[int], set[int]] = (set(), set()),
 ) -> list[RawFrame]:
-    """Move the book to `mid` and give its `depth@100ms` diff frame (and the REST snapshot,
-    which lands 30 ms later after a few buffered diffs, as live)."""
-    depth_stream = f"{symbol.lower()}@depth@100ms"
-    snapshot_stream = f"GET /api/v3/depth?symbol={symbol}&limit=1000"
-    bids, asks = book.rebuild(Decimal(repr(round(mid, 6))))
-    first = book.update_id + 1
-    book.update_id += 1 + rng.randrange(0, 20)
-    body = {
-        "e": "depthUpdate",
-        "E": ts // 1_000_000,
-        "s": symbol,
-        "U": first,
-        "u": book.update_id,
-        "b": bids,
-        "a": asks,
-    }
-    payload = json.dumps({"stream": depth_stream, "data": body}, separators=(",", ":"))
-    out = [RawFrame(ts, "binance", depth_stream, "ws", payload.encode())]
+    """Requote the book around `mid` and give its `depth@100ms` diff frame (and the REST
+    snapshot, which lands 30 ms later after a few buffered diffs, as live). Levels in `hit`
+    (bids, asks a trade walked since the last frame) go on the wire even when the requote left
+    them as the reader last saw them not."""
+    book = feed.book
+    changed_b, changed_a = book.requote(binance_best_bid_ticks(mid), levels)
+    for changed, side, prices in ((changed_b, book.bids, hit[0]), (changed_a, book.asks, hit[1])):
+        for px in prices:
+            changed.setdefault(px, side.get(px, 0))
+    first = feed.update_id + 1
+    feed.update_id += 1 + rng.randrange(0, 20)
+    payload = feed.render_update(changed_b, changed_a, first, first - 1, ts // 1_000_000)
+    out = [RawFrame(ts, "binance", feed.stream, "ws", payload)]
     if with_snapshot:
-        snap = json.dumps(book.snapshot(), separators=(",", ":")).encode()
+        snapshot_stream = f"GET /api/v3/depth?symbol={feed.symbol}&limit=1000"
+        snap = feed.rest_snapshot(1000, ts // 1_000_000)
         out.append(RawFrame(ts + 30_000_000, "binance", snapshot_stream, "rest", snap))
-    return out
-
-
-def _diff(old: dict[Decimal, Decimal], new: dict[Decimal, Decimal | None]) -> list[list[str]]:
-    out = []
-    for px in sorted(set(old) | set(new)):
-        q_new = new.get(px)
-        if q_new is None:
-            out.append([_fmt(px), _fmt(Decimal(0))])
-        elif old.get(px) != q_new:
-            out.append([_fmt(px), _fmt(q_new)])
     return out
 
 
@@ -389,16 +292,12 @@ class SimPool:
 
 def generate(cfg: SimConfig) -> Iterator[RawFrame]:
     """Yield the session's frames (receive order per venue; `write_capture` sorts them)."""
-    if tuple(cfg.venues) == CLASSIC_VENUES:
-        return _generate_classic(cfg)
-    from sim.dex_venues import generate_venues  # imports this module: bound late
-
-    return generate_venues(cfg)
+    return _generate_classic(cfg)
 
 
 def _generate_classic(cfg: SimConfig, spec: PairSpec = SOL_USDC) -> Iterator[RawFrame]:
     rng = random.Random(cfg.seed)
-    book = BinanceBook(rng, cfg.levels)
+    feed = binance_feed(rng, spec.cex_symbol)
     pool = SimPool(cfg, spec.pool_address, spec)
     pool_stream = f"{spec.pool_address}:{spec.pool_address}"
     slot = 300_000_000
@@ -414,7 +313,7 @@ def _generate_classic(cfg: SimConfig, spec: PairSpec = SOL_USDC) -> Iterator[Raw
         frames.append(RawFrame(t0, "orca", f"{spec.pool_address}:{addr}", "account", data, slot))
     frames.append(RawFrame(t0 + 1, "orca", pool_stream, "account", pool.account_bytes(), slot))
     yield from frames
-    book.rebuild(Decimal(repr(mid)))
+    feed.book.requote(binance_best_bid_ticks(mid), cfg.levels)
     snapshot_at = 3
     for i in range(1, steps + 1):
         ts = t0 + i * step_ns + rng.randrange(0, 2_000_000)
@@ -424,7 +323,7 @@ def _generate_classic(cfg: SimConfig, spec: PairSpec = SOL_USDC) -> Iterator[Raw
         if sec_now != sec_before and sec_now in jumps:
             mid *= math.exp(jumps[sec_now] / 1e4)
         yield from binance_depth_frames(
-            book, rng, mid, ts, with_snapshot=i == snapshot_at, symbol=spec.cex_symbol
+            feed, rng, mid, ts, with_snapshot=i == snapshot_at, levels=cfg.levels
         )
         if i % per_slot == 0:
             slot += 1
@@ -451,45 +350,6 @@ def write_capture(path: Path, cfg: SimConfig | None = None) -> int:
     return len(frames)
 
 
-# The multi-pair session: SOL/USDC as the classic sample, and ETH/USDC (Wormhole wETH, 8
-# decimals, ~3000 USDC) on Binance + its own Whirlpool, with its own seed, its pool liquidity
-# scaled to a similar USD depth, and signals at other times, so each pair trades on its own.
-WETH_CONFIG = SimConfig(
-    seed=11,
-    mid0=Decimal("3000"),
-    jumps=((30, -75), (70, 85), (105, 70), (140, -80), (170, 75), (60, 13), (125, -15)),
-    positions=(
-        (33088, 34944, 2_100_000_000_000),
-        (32512, 35520, 1_400_000_000_000),
-        (29952, 38016, 700_000_000_000),
-    ),
-)
-MULTI_PAIR: tuple[tuple[SimConfig, PairSpec], ...] = (
-    (SimConfig(), SOL_USDC),
-    (WETH_CONFIG, WETH_USDC),
-)
-
-
-def write_multi_pair_capture(
-    path: Path,
-    pairs: tuple[tuple[SimConfig, PairSpec], ...] = MULTI_PAIR,
-    duration_s: int | None = None,
-) -> int:
-    """Write several classic (Binance + Orca) pairs as one session; return the frame count.
-
-    Each pair is its own simulation (own seed and events); their frames are merged in receive
-    order (stable: at equal times, the earlier pair's frames first)."""
-    frames: list[RawFrame] = []
-    for cfg, spec in pairs:
-        if duration_s is not None:
-            cfg = replace(cfg, duration_s=duration_s)
-        frames += _generate_classic(cfg, spec)
-    frames.sort(key=lambda f: f.ts_recv_ns)
-    with CaptureWriter(path) as w:
-        w.write_all(frames)
-    return len(frames)
-
-
 def ensure_sample(
     force: bool = False,
     progress: Callable[[str], object] | None = None,
@@ -498,8 +358,7 @@ def ensure_sample(
     multi_pair: bool = False,
 ) -> Path:
     """The bundled sample capture, made on first use: a session of the market simulator
-    (`sim.market`, Binance + Orca), or the planted-shock sessions of all seven venues or of two
-    pairs if asked (those demonstrate the plumbing across venues and workers, not profit)."""
+    (`sim.market`): Binance + Orca SOL/USDC, or all seven venues, or two pairs if asked."""
     if all_venues and multi_pair:
         raise ConfigError("the samples are either all venues of one pair or two pairs, not both")
     path = (
@@ -507,13 +366,14 @@ def ensure_sample(
     )
     if force or not path.is_file():
         tmp = path.with_suffix(".tmp")
+        # sim.market imports this module: bound late
+        from sim.market import ALL_VENUES_MARKET, write_market_capture, write_multi_pair_capture
+
         if multi_pair:
             n = write_multi_pair_capture(tmp)
         elif all_venues:
-            n = write_capture(tmp, SimConfig(venues=ALL_VENUES))
+            n = write_market_capture(tmp, ALL_VENUES_MARKET)
         else:
-            from sim.market import write_market_capture  # imports this module: bound late
-
             n = write_market_capture(tmp)
         tmp.replace(path)
         if progress:

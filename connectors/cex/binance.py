@@ -49,7 +49,6 @@ from operators.events import (
     BestBidOffer,
     BookDelta,
     BookSnapshot,
-    Level,
     ResyncRequired,
     Trade,
 )
@@ -415,10 +414,8 @@ class BookSync:
                     ts_recv_ns,
                     (data, ts_recv_ns),
                 )
-        bids: list[Level] = []
-        asks: list[Level] = []
         try:
-            self.book.apply_sides(data.b, data.a, bids, asks)
+            self.book.apply_sides(data.b, data.a)
         except FeedError as exc:  # nothing was applied: the book is as before this frame
             return self._fault(f"bad diff level: {exc}", ts_event_ns, ts_recv_ns, None)
         self.last_update_id = last_id
@@ -433,8 +430,8 @@ class BookSync:
                 self.venue,
                 self.symbol,
                 self.market,
-                tuple(bids),
-                tuple(asks),
+                tuple(data.b),  # validated and applied: the event keeps them as sent
+                tuple(data.a),
                 first_id,
                 last_id,
                 ts_event_ns,

@@ -343,10 +343,8 @@ class BookSync:
             return []
         if u != held + 1:
             return self._fault(f"gap: u={u} != previous u+1={held + 1}", ts_event_ns, ts_recv_ns)
-        bids: list[Level] = []
-        asks: list[Level] = []
         try:
-            self.book.apply_sides(data.b, data.a, bids, asks)
+            self.book.apply_sides(data.b, data.a)
         except FeedError as exc:  # nothing was applied: the book is as before this frame
             return self._fault(f"bad delta level: {exc}", ts_event_ns, ts_recv_ns)
         self.last_update_id = u
@@ -359,8 +357,8 @@ class BookSync:
                 VENUE,
                 self.symbol,
                 self.market,
-                tuple(bids),
-                tuple(asks),
+                tuple(data.b),  # validated and applied: the event keeps them as sent
+                tuple(data.a),
                 u,
                 u,
                 ts_event_ns,

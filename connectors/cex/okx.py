@@ -357,10 +357,8 @@ class BookSync:
             return self._fault(
                 f"gap: prevSeqId={prev} != last seqId={self._last_seq}", ts_event_ns, ts_recv_ns
             )
-        bids: list[Level] = []
-        asks: list[Level] = []
         try:
-            self.book.apply_sides(data.bids, data.asks, bids, asks)
+            self.book.apply_sides(data.bids, data.asks)
         except FeedError as exc:  # nothing was applied: the book is as before this frame
             return self._fault(f"bad update level: {exc}", ts_event_ns, ts_recv_ns)
         if seq is not None:
@@ -375,8 +373,8 @@ class BookSync:
                 VENUE,
                 self.symbol,
                 self.market,
-                tuple(bids),
-                tuple(asks),
+                tuple(data.bids),  # validated and applied: the event keeps them as sent
+                tuple(data.asks),
                 self.last_update_id,
                 self.last_update_id,
                 ts_event_ns,

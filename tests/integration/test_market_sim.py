@@ -131,3 +131,41 @@ def test_bundled_sample_report_shows_the_one_legged_arbs_and_why(tmp_path: Path)
     assert len(outcome_rows) == 2
     assert all("price moved" in row for row in outcome_rows)
     assert "| won | 6.542171 USDC |" in report
+
+
+def test_the_two_pair_session_holds_the_main_sessions_sol_usdc_frames_unchanged(
+    tmp_path: Path,
+) -> None:
+    from connectors.capture import read_capture
+    from sim.market import ETH_MARKET, write_multi_pair_capture
+
+    write_multi_pair_capture(tmp_path / "two.parquet", duration_s=60)
+    write_market_capture(tmp_path / "one.parquet", replace(MarketConfig(), duration_s=60))
+    two = list(read_capture(tmp_path / "two.parquet"))
+    eth_streams = ("ethusdc@", "symbol=ETHUSDC", ETH_MARKET.pair.pool_address)
+
+    def is_eth(stream: str) -> bool:
+        return any(s in stream for s in eth_streams)
+
+    assert [f for f in two if not is_eth(f.stream)] == list(read_capture(tmp_path / "one.parquet"))
+    eth = [f for f in two if is_eth(f.stream)]
+    assert {f.source for f in eth} == {"binance", "orca"} and len(eth) > 600
+
+
+def test_seven_venue_session_publishes_every_venue_and_dislocates_all_kinds() -> None:
+    from sim.market import ALL_VENUES_MARKET
+    from sim.simulate import ALL_VENUES
+
+    truth = MarketTruth()
+    frames = simulate_market(replace(ALL_VENUES_MARKET, duration_s=600), truth)
+    assert {f.source for f in frames} == set(ALL_VENUES)
+    origins = {o.split(":")[0] for _, o, _ in truth.dislocations}
+    assert origins == {"cex", "dex"}
+    # some dislocations move the fair price, some start on one follower CEX, some on one DEX
+    kinds = {o if o == "cex" else o.split(":")[0] + ":venue" for _, o, _ in truth.dislocations}
+    assert kinds == {"cex", "cex:venue", "dex:venue"}
+    # receive order is kept per stream
+    last: dict[str, int] = {}
+    for f in frames:
+        assert f.ts_recv_ns >= last.get(f.stream, 0)
+        last[f.stream] = f.ts_recv_ns

@@ -20,7 +20,8 @@ from replay.figures import arbs_of
 from replay.money import fill_cash, gas_quote, moved
 from replay.outcomes import outcomes
 from replay.report import Summary, summarize
-from sim.simulate import SAMPLE_MARKETS_ALL, write_capture
+from sim.market import write_market_capture
+from sim.simulate import SAMPLE_MARKETS_ALL
 from tests.integration.test_replay_all_venues import CFG, RISK_ENV
 
 
@@ -28,7 +29,7 @@ from tests.integration.test_replay_all_venues import CFG, RISK_ENV
 def run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Summary]:
     tmp = tmp_path_factory.mktemp("partial")
     capture = tmp / "all.parquet"
-    write_capture(capture, CFG)
+    write_market_capture(capture, CFG)
     settings = load_settings(markets_path=SAMPLE_MARKETS_ALL, env=RISK_ENV)
     run_main(build_flow(settings, [capture], tmp / "j", batch_size=1000))  # type: ignore[no-untyped-call]
     return tmp / "j", summarize(tmp / "j", settings)
@@ -45,7 +46,7 @@ def test_every_reader_counts_the_same_money_with_partial_fills(
     journal, s = run
     fills = _rows(journal, "fills")
     opps = [o for o in _rows(journal, "opportunities") if o["update_seq"] == 0]
-    assert sum(f["status"] == "partial" for f in fills) == 4
+    assert sum(f["status"] == "partial" for f in fills) == 7
     # by hand: every row that moved money, minus the gas of each opportunity that traded
     traded = {f["opportunity_id"] for f in fills if moved(f)}
     by_hand = sum(fill_cash(f) for f in fills if moved(f)) - sum(
@@ -62,5 +63,5 @@ def test_every_reader_counts_the_same_money_with_partial_fills(
     (p,) = fold.state().pairs
     assert p.completed == s.arbs_completed
     # a leg is its intent: a partial and its expired remainder are one filled leg
-    assert (s.legs_filled, s.legs_rejected, s.flattening_filled) == (65, 3, 7)
-    assert (s.arbs_completed, s.arbs_one_legged) == (31, 3)
+    assert (s.legs_filled, s.legs_rejected, s.flattening_filled) == (71, 17, 21)
+    assert (s.arbs_completed, s.arbs_one_legged) == (27, 17)

@@ -12,9 +12,9 @@ from config import load_settings
 from connectors.journal import read_table, run_dir
 from flows.replay import build_flow
 from replay.report import Summary, summarize
-from sim.market import MarketConfig, MarketTruth, write_market_capture
+from sim.market import MarketConfig, MarketTruth, write_market_capture, write_multi_pair_capture
 from sim.scoring import SessionScore, score_session
-from sim.simulate import SAMPLE_MARKETS, SAMPLE_MARKETS_MULTI, write_multi_pair_capture
+from sim.simulate import SAMPLE_MARKETS, SAMPLE_MARKETS_MULTI
 
 FAST = {  # a co-located CEX order path, a DEX transaction landing within the slot
     "SOLARB__PAPER__LATENCY__BINANCE__ACK": "{median_ms = 5, p99_ms = 30}",
@@ -76,7 +76,7 @@ def test_two_workers_draw_the_same_latencies_as_one(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     cap = tmp_path / "multi.parquet"
-    write_multi_pair_capture(cap, duration_s=60)  # SOL/USDC and ETH/USDC land on w0 and w1
+    write_multi_pair_capture(cap, duration_s=240)  # both pairs trade; they land on w0 and w1
 
     def fills(workers: int, tag: str) -> list[tuple[str, str, int, int]]:
         journal = tmp_path / tag

@@ -28,6 +28,7 @@ from operators.clmm.raydium_accounts import AmmConfig
 from operators.clob import OpenBookLeaf
 from operators.events import HealthEvent, RawFrame
 from operators.views import ClmmView, ClobView
+from sim.market import MarketConfig, simulate_market
 from sim.simulate import (
     SAMPLE_MARKETS_ALL,
     SAMPLE_OPENBOOK_ASKS,
@@ -35,8 +36,6 @@ from sim.simulate import (
     SAMPLE_OPENBOOK_MARKET,
     SAMPLE_PHOENIX_MARKET,
     SAMPLE_RAYDIUM_POOL,
-    SimConfig,
-    generate,
 )
 
 PHX = f"phoenix:{SAMPLE_PHOENIX_MARKET}"
@@ -270,8 +269,8 @@ def test_simulated_raydium_accounts_give_an_in_sync_view_that_quotes_exactly(
 ) -> None:
     st = _state(settings, RAY)
     assert isinstance(st, ClmmMarketState)
-    cfg = SimConfig(venues=("raydium_clmm",), duration_s=2)
-    frames = [f for f in generate(cfg) if f.source == "raydium_clmm"]
+    cfg = replace(MarketConfig(), venues=("binance", "raydium_clmm"), duration_s=2)
+    frames = [f for f in simulate_market(cfg) if f.source == "raydium_clmm"]
     heads = [bytes(f.payload[:8]) for f in frames]
     assert heads[:2] == [ray.DISC_AMM_CONFIG, ray.DISC_BITMAP_EXTENSION]
     assert heads.count(ray.DISC_TICK_ARRAY) == 17  # positions' span + 1 each side

@@ -14,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 import pickle
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +27,7 @@ from engine.router import Router
 from engine.steps import VIEW_TYPES, PairStep, PaperStep, RiskStep, _Logic
 from operators.events import HealthEvent, Opportunity, OrderIntent, RawFrame
 from replay.source import ReplaySource
+from sim.market import ALL_VENUES_MARKET, write_market_capture
 from sim.simulate import (
     ALL_VENUES,
     SAMPLE_MARKETS,
@@ -35,12 +37,9 @@ from sim.simulate import (
 )
 
 CLASSIC = SimConfig(duration_s=60, jumps=((20, 70), (35, 12), (45, -80)))
-ALL = SimConfig(
-    venues=ALL_VENUES,
-    duration_s=60,
-    jumps=((20, 70), (45, -80)),
-    venue_shocks=((10, "phoenix", 60), (30, "bybit", -70), (52, "raydium_clmm", -65)),
-)
+# the 7-venue sample's market model, busy (3x the default dislocation rate) so that 2 minutes
+# trade on several venues in both halves
+ALL = replace(ALL_VENUES_MARKET, duration_s=120, dislocations_per_min=12.0)
 # Caps raised so that both halves of the all-venue session trade (exposure, open orders and the
 # minute window all carry over the snapshot and shape later decisions).
 RISK_ENV = {
@@ -143,7 +142,7 @@ def classic_frames(tmp_path_factory: pytest.TempPathFactory) -> list[RawFrame]:
 @pytest.fixture(scope="module")
 def all_venue_frames(tmp_path_factory: pytest.TempPathFactory) -> list[RawFrame]:
     path = tmp_path_factory.mktemp("cap") / "all.parquet"
-    write_capture(path, ALL)
+    write_market_capture(path, ALL)
     return list(read_capture(path))
 
 

@@ -4,6 +4,7 @@ decimals, a foreign program or other tokens refuse to start with one clear Confi
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -12,8 +13,8 @@ from config import Settings, load_settings
 from connectors import venues
 from engine.verify import Account, verify_dex_markets
 from operators.errors import ConfigError
+from sim.market import ALL_VENUES_MARKET, simulate_market
 from sim.simulate import (
-    ALL_VENUES,
     MINT_DECIMALS,
     SAMPLE_MARKETS,
     SAMPLE_MARKETS_ALL,
@@ -23,7 +24,6 @@ from sim.simulate import (
     USDC_MINT,
     SimConfig,
     SimPool,
-    generate,
     spl_mint_bytes,
 )
 
@@ -121,7 +121,7 @@ def test_every_simulated_dex_venue_passes_with_decimals_from_its_own_accounts() 
     settings = load_settings(markets_path=SAMPLE_MARKETS_ALL, env={})
     dex = {m.address: m.venue for p in settings.pairs for m in p.markets if m.address}
     chain: dict[str, Account | None] = dict(MINTS)
-    for f in generate(SimConfig(duration_s=2, venues=ALL_VENUES)):
+    for f in simulate_market(replace(ALL_VENUES_MARKET, duration_s=2)):
         market, _, account = f.stream.partition(":")
         if f.kind == "account" and account == market and market in dex:
             chain[market] = Account(venues.dex(dex[market]).program_id, f.payload)
