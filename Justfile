@@ -41,6 +41,10 @@ calibrate *ARGS:
 paper *ARGS:
     {{venv}}/bin/solarb paper {{ARGS}}
 
+# Live trading on loopback (no network): loopback venues + two Solana stand-ins, in-memory keys.
+live-loopback *ARGS:
+    {{venv}}/bin/solarb live --loopback --duration 20 {{ARGS}}
+
 # Terminal dashboard over the journal (beside `just paper`, or after a replay).
 dash *ARGS:
     {{venv}}/bin/solarb dash {{ARGS}}

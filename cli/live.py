@@ -28,14 +28,16 @@ from config import Settings, load_settings
 from engine.live_inputs import Bounds, LiveHandles, market_ids
 from flows.paper import LiveFlow
 from flows.stopping import GracefulStop
-from operators.errors import ConfigError, ExecutionError
+from operators.errors import ConfigError
 
 if TYPE_CHECKING:
     from sim.loopback import Loopback
 
 
 @contextlib.contextmanager
-def prepared(args: argparse.Namespace) -> Iterator[tuple[Settings, Loopback | None]]:
+def prepared(
+    args: argparse.Namespace, rpcs: int = 1
+) -> Iterator[tuple[Settings, Loopback | None]]:
     """Settings for a live command, with the loopback started (and stopped after) if asked."""
     if not getattr(args, "loopback", False):
         yield load_settings(args.config, args.markets), None
@@ -44,7 +46,7 @@ def prepared(args: argparse.Namespace) -> Iterator[tuple[Settings, Loopback | No
     from sim.simulate import SAMPLE_MARKETS
 
     markets = args.markets or SAMPLE_MARKETS
-    loop = Loopback(loopback_pools(args.config, markets))
+    loop = Loopback(loopback_pools(args.config, markets), rpcs=rpcs)
     try:
         loop.start()
         print(
@@ -170,41 +172,73 @@ def cmd_paper(args: argparse.Namespace) -> int:
 
 
 def cmd_live(args: argparse.Namespace) -> int:
-    """Live flow: refuses unless --signals-only (no execution is built); then journals signals."""
+    """Live flow: trades (after the `solarb check --online` preflight), or with --signals-only
+    journals signals and intents and sends nothing. `--loopback` trades against the loopback
+    venues and two Solana stand-ins with a fresh in-memory wallet and API keys."""
+    from connectors.execution import ExecutionGateway
     from connectors.journal import new_run_id
-    from flows.live import REFUSAL, build_flow
+    from flows.live import build_flow
 
-    if not args.signals_only:
-        raise ExecutionError(REFUSAL, retryable=False)  # before any socket or thread starts
-    with GracefulStop(None, "live") as stop, prepared(args) as (settings, loop):
-        if args.skip_check:
-            print("solarb live: WARNING: preflight `solarb check --online` SKIPPED (--skip-check)")
-        else:
-            from cli.check_online import register_loopback_keys, run_online_checks
+    trading = not args.signals_only
+    if args.faults and not args.loopback:
+        raise ConfigError("--faults needs --loopback (it drives the loopback venues' faults)")
+    gateway: ExecutionGateway | None = None
+    with (
+        GracefulStop(None, "live") as stop,
+        prepared(args, rpcs=2 if trading else 1) as (settings, loop),
+    ):
+        try:
+            if trading and loop is not None:
+                # the loopback's own keys and wallet, in memory: the keychain is not involved,
+                # so the keychain preflight does not apply (a real run always has it)
+                keys = loop.trading(settings)
+                gateway = ExecutionGateway(settings, credentials=keys.credentials,
+                                           signer=keys.signer)  # fmt: skip
+                print("solarb live: loopback keys and wallet in memory; preflight not needed")
+            elif args.skip_check:
+                print("solarb live: WARNING: preflight `solarb check --online` SKIPPED "
+                      "(--skip-check)")  # fmt: skip
+            else:
+                from cli.check_online import register_loopback_keys, run_online_checks
 
-            if loop is not None:
-                register_loopback_keys(loop, settings)
-            if not run_online_checks(settings):
-                print("solarb live: refusing to start: the preflight is red (see FAIL lines)")
-                return 1
-        verify_markets(settings, args)
-        if loop is not None and args.loopback_jump_bps:
-            loop.start_scenario(args.loopback_jump_bps)
-        root = Path(args.journal or settings.engine.journal_dir)
-        report = Path(args.report or settings.engine.report_path)
-        run_id = new_run_id()
-        lf = build_flow(
-            settings,
-            root,
-            signals_only=True,
-            bounds=_bounds(args),
-            run_id=run_id,
-            control_signal=True,
-        )
-        print("solarb live: SIGNALS ONLY - nothing is sent to any venue")
-        wall, code = run_live(lf, "live", stop=stop)
+                if loop is not None:
+                    register_loopback_keys(loop, settings)
+                if not run_online_checks(settings):
+                    print("solarb live: refusing to start: the preflight is red (see FAIL lines)")
+                    return 1
+            verify_markets(settings, args)
+            if loop is not None and args.loopback_jump_bps:
+                loop.start_scenario(args.loopback_jump_bps)
+            if loop is not None and args.faults:
+                loop.start_faults()
+            root = Path(args.journal or settings.engine.journal_dir)
+            report = Path(args.report or settings.engine.report_path)
+            opts = run_options(args)
+            settings = journal_settings(opts, settings)
+            run_id = recovery_run_id(opts, new_run_id(), explicit=False)
+            if trading:
+                gateway = (gateway or ExecutionGateway(settings)).start()
+            lf = build_flow(
+                settings,
+                root,
+                signals_only=not trading,
+                bounds=_bounds(args),
+                run_id=run_id,
+                control_signal=True,
+                gateway=gateway,
+            )
+            if trading:
+                print(f"solarb live: TRADING on {', '.join(market_ids(settings))}; "
+                      f"journal {root / run_id}/", flush=True)  # fmt: skip
+            else:
+                print("solarb live: SIGNALS ONLY - nothing is sent to any venue")
+            wall, code = run_live(lf, "live", stop=stop, opts=opts)
+        finally:
+            if gateway is not None:
+                gateway.close()
     journal = root / run_id
-    _print_summary(settings, journal, report, "live signals session", wall, "live", code != 0)
+    title = "live trading session" if trading else "live signals session"
+    _print_summary(settings, journal, report, title, wall, "live", code != 0)
     return code
 
 
@@ -248,7 +282,7 @@ def add_live_parsers(subparsers: Any) -> None:
     """Add the `paper`, `live` and `record` subcommands to `solarb`'s subparsers."""
     for name, text, func in (
         ("paper", "live market data, simulated fills", cmd_paper),
-        ("live", "live signals only (order execution is not built)", cmd_live),
+        ("live", "live trading (or --signals-only: journal signals, send nothing)", cmd_live),
     ):
         q = subparsers.add_parser(name, help=text)
         _common(q)
@@ -265,9 +299,8 @@ def add_live_parsers(subparsers: Any) -> None:
             action="store_true",
             help="do not check the markets file against the chain at start (not advised)",
         )
-        if name == "paper":
-            # One worker: the live feeds are single-partition sources (one socket per venue).
-            add_run_options(q, workers=False)
+        # One worker: the live feeds are single-partition sources (one socket per venue).
+        add_run_options(q, workers=False)
         if name == "live":
             q.add_argument(
                 "--skip-check",
@@ -277,7 +310,13 @@ def add_live_parsers(subparsers: Any) -> None:
             q.add_argument(
                 "--signals-only",
                 action="store_true",
-                help="required: journal signals and intents, send nothing",
+                help="journal signals and intents, send nothing",
+            )
+            q.add_argument(
+                "--faults",
+                action="store_true",
+                help="with --loopback: inject venue faults (rejects, timeouts after accept, "
+                "dropped/failed transactions, user-stream drops)",
             )
         q.set_defaults(func=func)
     r = subparsers.add_parser("record", help="record live feeds to a Parquet capture")

@@ -87,13 +87,14 @@ class VenueSettings(_Model):
     """CEX only: no market data for this long flags the feed and its books stale. None = the
     venue adapter's budget, derived from its book stream's cadence (1 s for every built-in)."""
     recv_window_ms: int = Field(default=5000, ge=1, le=60_000)  # signed orders' validity window
+    private_ws_url: str = ""  # the account's private order stream ("" = none: REST answers only)
 
     @field_validator("api_key", "api_secret", "api_passphrase")
     @classmethod
     def _secret_is_ref(cls, v: str | None) -> str | None:
         return None if v is None else SecretRef.parse(v)
 
-    @field_validator("ws_url", "rest_url")
+    @field_validator("ws_url", "rest_url", "private_ws_url")
     @classmethod
     def _url_may_be_ref(cls, v: str) -> str:
         return _url_or_ref(v)
@@ -205,6 +206,16 @@ class DexExecutionSettings(_Model):
     service_attempts: int = Field(default=3, ge=1, le=20)  # tries per cycle of a DEX service
     service_backoff_ms: int = Field(default=100, ge=0)  # first wait between tries, doubling
     service_backoff_max_ms: int = Field(default=2_000, ge=0)  # ... up to this
+    # live execution (connectors/execution.py):
+    keypair_path: str = ""  # the sealed Solana keypair (`solarb keys keypair-new --out F`)
+    keypair_password: str | None = None  # its password: a keychain reference
+    unwind_slippage_bps: int = Field(default=100, ge=1, le=5000)
+    """Hedge / unwind orders: the limit is the filled leg's price moved this far against us."""
+
+    @field_validator("keypair_password")
+    @classmethod
+    def _password_is_ref(cls, v: str | None) -> str | None:
+        return None if v is None else SecretRef.parse(v)
 
     @model_validator(mode="after")
     def _floor_below_target(self) -> DexExecutionSettings:

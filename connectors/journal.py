@@ -139,6 +139,10 @@ def flatten(record: Any) -> dict[str, Any]:
             row[f.name] = ",".join(str(x) for x in v)
         elif isinstance(v, dict):
             row[f.name] = json.dumps(v, sort_keys=True)
+        elif f.type in ("float", float) and isinstance(v, int) and not isinstance(v, bool):
+            # a float field handed an int must not type the column int64 in one part and
+            # double in the next: parts of one run could then not be read together
+            row[f.name] = float(v)
         elif isinstance(v, str) and f.name in ("detail", "reason", "error"):
             # free text may quote an endpoint URL; its key must not reach the journal
             row[f.name] = redact_text(v)

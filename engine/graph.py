@@ -7,6 +7,9 @@
     every stage ─► journal
 
 Live, paper and replay differ only in the source they pass in and the journal/execution sinks.
+Live trading passes `live_exec` (the execution source, connectors/execution.py): intents,
+opportunities and its reports meet in `LiveExecStep` (engine/exec_step.py) instead of the paper
+venue, and `GraphOutputs.orders` carries its orders to the execution sink.
 """
 
 from __future__ import annotations
@@ -19,7 +22,9 @@ from bytewax.dataflow import Dataflow, Stream
 
 from config import Settings
 from connectors import venues
+from connectors.execution import ExecClock, ExecOrder
 from connectors.solana.sources import FEED_SOURCE
+from engine.exec_step import LiveExecStep
 from engine.router import Router
 from engine.steps import (
     FEED_HEALTH,
@@ -33,7 +38,7 @@ from engine.steps import (
     UnroutedStep,
     stateful,
 )
-from operators.events import HealthEvent, Opportunity, OrderIntent, RawFrame
+from operators.events import ExecutionReport, HealthEvent, Opportunity, OrderIntent, RawFrame
 from operators.risk import MANUAL_SOURCE
 
 
@@ -44,6 +49,8 @@ class GraphOutputs:
     journal: Stream[Any]
     intents: Stream[OrderIntent]
     opportunities: Stream[Opportunity]
+    orders: Stream[Any] | None = None
+    """Live trading only: the `ExecOrder`s for the execution sink."""
 
 
 def build_graph(
@@ -53,6 +60,7 @@ def build_graph(
     health: Stream[HealthEvent] | None = None,
     paper: bool = True,
     prewarm_dex_curves: bool = True,
+    live_exec: Stream[tuple[str, Any]] | None = None,
 ) -> GraphOutputs:
     """Wire the shared graph onto `raw`; return the streams for the flow's sinks.
 
@@ -128,5 +136,40 @@ def build_graph(
             stateful("paper_venue", paper_in, lambda x: PaperStep(settings, x.pair)),
         )
         journal_parts.append(fills)
+    orders = None
+    if live_exec is not None:
+        exec_split = op.branch(
+            "exec_reports_or_rows", live_exec, lambda kv: isinstance(kv[1], LIVE_STEP_ITEMS)
+        )
+        journal_parts.append(op.key_rm("exec_rows", exec_split.falses))
+        # every value is (pair, item): the step is made from its first item, whatever it is
+        reports = op.map("exec_by_pair", exec_split.trues, lambda kv: (kv[0], kv))
+        live_streams = [
+            reports,
+            op.map("live_intents_by_pair", intents, lambda i: (i.pair, (i.pair, i))),
+            op.map("live_opps_by_pair", opps, lambda o: (o.pair, (o.pair, o))),
+        ]
+        if health is not None:
+            # `solarb kill` / `arm` reach every pair's fill risk and legs, as in paper
+            pair_names = [p.name for p in settings.pairs]
+
+            def to_live(ev: HealthEvent) -> list[tuple[str, tuple[str, PairControl]]]:
+                if ev.source != MANUAL_SOURCE:
+                    return []
+                return [(p, (p, PairControl(p, ev))) for p in pair_names]
+
+            live_streams.append(op.flat_map("control_to_live", health, to_live))
+        live_in = op.merge("live_exec_in", *live_streams)
+        live_out = op.key_rm(
+            "live_exec_items",
+            stateful("live_exec", live_in, lambda kv: LiveExecStep(settings, kv[0])),
+        )
+        exec_out = op.branch("orders", live_out, lambda x: isinstance(x, ExecOrder))
+        orders = exec_out.trues
+        journal_parts.append(exec_out.falses)
     journal = op.merge("to_journal", *journal_parts)
-    return GraphOutputs(journal=journal, intents=intents, opportunities=opps)
+    return GraphOutputs(journal=journal, intents=intents, opportunities=opps, orders=orders)
+
+
+LIVE_STEP_ITEMS = (ExecutionReport, ExecClock)
+"""Execution-source items the live step consumes (the rest are journal rows)."""

@@ -78,10 +78,20 @@ class LiveHandles:
         """RawFrames emitted so far per partition name."""
         return {p.name: p.frames for p in self.partitions}
 
+    closers: list[Callable[[], None]] = field(default_factory=list)
+    """More to stop in `close()` (the live execution gateway), after the partitions."""
+
+    def feeds_over(self) -> bool:
+        """Whether a stop was asked or every feed partition has ended."""
+        parts = self.partitions
+        return self.stop_event.is_set() or (bool(parts) and all(p.closed for p in parts))
+
     def close(self) -> None:
         """Stop every partition's transport threads (idempotent; safe after a clean end)."""
         for p in self.partitions:
             p.close()
+        for close in self.closers:
+            close()
 
 
 @dataclass(frozen=True)

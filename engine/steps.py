@@ -284,7 +284,7 @@ class PaperStep:
         buy, sell = (twin, intent) if twin.side == "buy" else (intent, twin)
         refused = self.risk.refuses(buy) or self.risk.refuses(sell)
         if refused:
-            return [_refusal(buy, refused), _refusal(sell, refused)]
+            return [refusal_report(buy, refused), refusal_report(sell, refused)]
         self.intents[buy.intent_id], self.intents[sell.intent_id] = buy, sell
         cmds, moves = self.legs.on_intents(buy, sell, self.dex_markets, intent.ts_intent_ns)
         return list(moves) + self._run(cmds)
@@ -360,7 +360,7 @@ class PaperStep:
         return out + list(moves) + self._run(cmds)
 
 
-def _refusal(intent: OrderIntent, reason: str) -> ExecutionReport:
+def refusal_report(intent: OrderIntent, reason: str) -> ExecutionReport:
     """The report of a leg refused before it started: nothing sent, the reason journaled."""
     return ExecutionReport(
         intent_id=intent.intent_id,

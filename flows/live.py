@@ -1,15 +1,21 @@
-"""Live flow: live market data ─► the shared graph ─► journal, and NO order execution.
+"""Live flow: live market data ─► the shared graph ─► live execution ─► journal.
 
-Live order execution (signed CEX orders, Solana swap transactions, hedges) is not built in this
-codebase. This flow therefore refuses to start unless it is told to run *signals only*:
-`SOLARB_LIVE_SIGNALS_ONLY=1` (or `solarb live --signals-only`). In that mode it journals the
-opportunities, risk decisions and order intents it would act on, and sends nothing anywhere;
-for simulated fills use the paper flow. `python -m bytewax.run flows.live` runs it. Environment:
+    live inputs ─► build_graph(live_exec=execution source) ─► LiveExecStep ─► orders
+    orders ─► ExecutionSink ─► ExecutionGateway (CEX order transports, DEX sender)
+    gateway ─► ExecutionSource (reports, orders/transactions rows, clock) ─► LiveExecStep
+    every stage ─► journal
+
+It trades: the risk guard's intents go to the venues through `connectors/execution.py`. With
+`SOLARB_LIVE_SIGNALS_ONLY=1` (or `solarb live --signals-only`) it only journals the
+opportunities, risk decisions and order intents it would act on and sends nothing. `solarb
+live` runs the `solarb check --online` preflight first; `python -m bytewax.run flows.live`
+does not (the gateway still refuses to start without keys, keypair or venue answers).
+Environment:
     SOLARB_CONFIG / SOLARB_MARKETS     config files
     SOLARB_JOURNAL                     journal folder (default: engine.journal_dir); the run
                                        writes `<journal>/<run id>/`, `<journal>/latest` names it
     SOLARB_RUN_ID                      run id (default: a fresh one)
-    SOLARB_LIVE_SIGNALS_ONLY           must be 1/true/yes; anything else refuses to start
+    SOLARB_LIVE_SIGNALS_ONLY           1/true/yes: journal signals and intents, send nothing
     SOLARB_LIVE_SECONDS / SOLARB_LIVE_MAX_FRAMES   optional bounds
 """
 
@@ -24,20 +30,13 @@ from bytewax.dataflow import Dataflow
 
 from config import Settings, load_settings
 from connectors.cex.transport import TransportConfig
+from connectors.execution import ExecutionGateway, ExecutionSink, ExecutionSource
 from connectors.otel import run_scope
 from engine.graph import build_graph
 from engine.live_inputs import UNBOUNDED, Bounds, bounds_from_env, live_inputs
 from engine.sinks import journal_sink
 from flows.paper import LiveFlow
 from flows.tracing import attach_tracing
-from operators.errors import ExecutionError
-
-REFUSAL = (
-    "live order execution is not built in this version of solarb: no CEX order or Solana "
-    "transaction can be sent. Run `solarb paper` for simulated fills, or `solarb live "
-    "--signals-only` (SOLARB_LIVE_SIGNALS_ONLY=1) to journal live signals and intents "
-    "without sending anything."
-)
 
 
 def build_flow(
@@ -50,11 +49,11 @@ def build_flow(
     rpc_kwargs: dict[str, Any] | None = None,
     run_id: str | None = None,
     control_signal: bool = False,
+    gateway: ExecutionGateway | None = None,
 ) -> LiveFlow:
-    """Live feeds through the graph into a journal; raise ExecutionError unless signals_only."""
-    if not signals_only:
-        raise ExecutionError(REFUSAL, retryable=False)
-    flow = Dataflow("solarb_live_signals")
+    """Live feeds through the graph into a journal, trading through `gateway` (started from
+    the config's keys when None) unless `signals_only`."""
+    flow = Dataflow("solarb_live_signals" if signals_only else "solarb_live")
     inp = live_inputs(
         flow,
         settings,
@@ -64,7 +63,17 @@ def build_flow(
         control=True,  # `solarb kill` / `arm` (connectors/control.py)
         control_signal=control_signal,
     )
-    out = build_graph(flow, inp.raw, settings, health=inp.guard_health, paper=False)
+    live_exec = None
+    gw: ExecutionGateway | None = None
+    if not signals_only:
+        gw = gateway or ExecutionGateway(settings).start()
+        inp.handles.closers.append(gw.close)
+        live_exec = op.input("execution", flow, ExecutionSource(gw, inp.handles.feeds_over))
+    out = build_graph(
+        flow, inp.raw, settings, health=inp.guard_health, paper=False, live_exec=live_exec
+    )
+    if out.orders is not None and gw is not None:
+        op.output("execution_orders", out.orders, ExecutionSink(gw))
     journal = op.merge("journal_and_feed_health", out.journal, inp.health)
     sink = journal_sink(settings, journal_dir, run_id, rotate_daily=True)
     op.output("journal", journal, sink)
@@ -79,13 +88,13 @@ def signals_only_from_env(env: dict[str, str] | os._Environ[str]) -> bool:
 
 def _from_env() -> Dataflow:
     signals_only = signals_only_from_env(os.environ)
-    if not signals_only:
-        raise ExecutionError(REFUSAL, retryable=False)  # before touching config or sockets
     settings = load_settings()
     journal = Path(os.environ.get("SOLARB_JOURNAL") or settings.engine.journal_dir)
     bounds = bounds_from_env(os.environ, "SOLARB_LIVE")
     run_id = os.environ.get("SOLARB_RUN_ID")
-    return build_flow(settings, journal, signals_only=True, bounds=bounds, run_id=run_id).flow
+    return build_flow(
+        settings, journal, signals_only=signals_only, bounds=bounds, run_id=run_id
+    ).flow
 
 
 def __getattr__(name: str) -> Any:

@@ -27,12 +27,13 @@ from engine.live_inputs import LiveHandles
 from engine.markets import Router, build_market_state
 from flows import live, paper, record
 from flows.replay import build_flow as build_replay
-from operators.errors import ExecutionError
+from operators.errors import ConfigError
 from operators.events import HealthEvent, RawFrame
 from operators.views import CexBookView, ClmmView
 from replay.report import summarize
 from sim.loopback import Loopback
 from sim.simulate import SAMPLE_MARKETS, SAMPLE_POOL, SimConfig, SimPool
+from tests.conftest import MemoryKeyring
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(30)]
 
@@ -178,25 +179,27 @@ def test_paper_run_on_loopback_fills_both_legs_of_a_scripted_dislocation(
     assert {"binance", "solana:feed"} <= {h["source"] for h in health.to_pylist()}
 
 
-def test_live_flow_refuses_to_start_without_signals_only(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+def test_live_trading_refuses_to_start_without_keys_before_any_feed(
+    memory_keyring: MemoryKeyring, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # the keychain (in memory, empty) has no API key: the execution gateway refuses to connect,
+    # so no feed, journal or order is ever started
     before = _our_threads()
     settings = load_settings(markets_path=SAMPLE_MARKETS, env={})
-    with pytest.raises(ExecutionError, match="live order execution is not built") as err:
+    with pytest.raises(ConfigError, match="keychain:solarb:binance_api_key: no such entry"):
         live.build_flow(settings, tmp_path / "j", signals_only=False)
-    assert err.value.retryable is False
     import argparse
 
     p = argparse.ArgumentParser()
     p.add_argument("--config")
     p.add_argument("--markets")
     add_live_parsers(p.add_subparsers(dest="cmd"))
-    args = p.parse_args(["live", "--loopback", "--duration", "1"])
-    with pytest.raises(ExecutionError, match="--signals-only"):
+    args = p.parse_args(["live", "--faults", "--duration", "1"])
+    with pytest.raises(ConfigError, match="--faults needs --loopback"):
         args.func(args)
     monkeypatch.delenv("SOLARB_LIVE_SIGNALS_ONLY", raising=False)
-    with pytest.raises(ExecutionError, match="SOLARB_LIVE_SIGNALS_ONLY=1"):
+    monkeypatch.setenv("SOLARB_MARKETS", str(SAMPLE_MARKETS))
+    with pytest.raises(ConfigError, match="binance_api_key"):
         _ = live.flow  # what `python -m bytewax.run flows.live` does
     assert _our_threads() == before  # refused before any server, socket or feed started
     assert not (tmp_path / "j").exists()

@@ -41,7 +41,8 @@ PINNED_SIGNALS = [
     ("SOL/USDC", "buy_dex_sell_cex"),
 ]
 PINNED_ACCEPTED = 4
-PINNED_FILLS = 11  # 8 legs + unwinds; the 2nd ETH signal came with exact sizing and live SOL gas (issue 15)
+# a 2nd ETH/USDC signal came with exact sizing and live SOL gas (issue 15): 8 legs + unwinds
+PINNED_FILLS = 11
 # ---- end of PINNED
 
 

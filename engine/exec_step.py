@@ -1,0 +1,224 @@
+"""`LiveExecStep` (keyed per pair): the leg state machine of live trading, PaperStep's twin.
+
+    intents (risk guard) ─┐
+    opportunities ────────┼─► LiveExecStep ─► ExecOrder ─► execution sink (connectors/execution)
+    reports / clock ◄─────┘        │
+      (execution source)           └─► LegTransition, ExecutionReport ─► journal
+
+The step hosts `operators.legs.LegMachine` exactly as `PaperStep` does, but the machine's
+commands become `ExecOrder`s for the gateway instead of paper fills, and the venues' reports
+come back through the execution source. Everything here is plain data (snapshot-able); time is
+the reports' and clock items' `ts_recv_ns` (wall ns), never read here.
+
+- An opportunity's CU price (its priority fee, `Opportunity.cu_price_micro_lamports`) is kept
+  until its legs close, for the DEX legs' ComputeBudget instruction.
+- Hedge / unwind orders are limit orders at the filled leg's price moved
+  `dex_execution.unwind_slippage_bps` against us (a venue needs a limit; the paper venue's
+  "any price" has no live equivalent).
+- Fill risk (operators/fill_risk.py) sees every order sent and every report, as in
+  `PaperStep`: a kill it trips is journaled (`kills`, a `risk:fill_risk` health event),
+  flattens the open legs and refuses the pair's new opportunities until `solarb arm`
+  (`PairControl`); a `solarb kill` flattens the open legs too.
+- `risk_hooks`: more callables `(ExecutionReport) -> list` run on every report, their output
+  journaled (a place for per-report checks beyond the fill risk).
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import replace
+from decimal import Decimal
+from typing import Any
+
+from config import Settings
+from connectors import venues
+from connectors.execution import ExecClock, ExecOrder, LegName
+from connectors.journal import CounterRecord
+from engine.params import fill_risk_params
+from engine.steps import FILL_RISK_SOURCE, PairControl, refusal_report
+from operators.errors import ExecutionError
+from operators.events import ExecutionReport, HealthEvent, Opportunity, OrderIntent
+from operators.fill_risk import FillRisk
+from operators.legs import FLATTENING, UNWIND_SUFFIX, LegCommand, LegMachine, LegPolicy
+from operators.risk import KillRecord
+
+MAX_REMEMBERED = 10_000
+"""Opportunities whose CU price is kept (closed ones are dropped first; bounded either way)."""
+
+RiskHook = Callable[[ExecutionReport], list[Any]]
+
+
+def pair_lot_base(settings: Settings, pair: str) -> int:
+    """The coarsest CEX lot of the pair's markets in base units (1 when none is configured):
+    net exposure under it cannot be traded away, so it counts as flat."""
+    p = settings.pair(pair)
+    lots = [
+        int(m.lot_size.scaleb(p.base_decimals))
+        for m in p.markets
+        if venues.is_cex(m.venue) and m.lot_size is not None
+    ]
+    return max([1, *lots])
+
+
+class LiveExecStep:
+    """The legs of one pair's accepted opportunities, sent live (see module doc)."""
+
+    def __init__(self, settings: Settings, pair: str) -> None:
+        p = settings.pair(pair)
+        e = settings.engine
+        self.pair = pair
+        self.legs = LegMachine(
+            LegPolicy(order=e.leg_order, lot_base=pair_lot_base(settings, pair)), {}
+        )
+        self.dex_markets = frozenset(m.market_id for m in p.markets if not venues.is_cex(m.venue))
+        self.unwind_bps = settings.dex_execution.unwind_slippage_bps
+        self.floor_cu_price = settings.gas.cu_price_floor_micro_lamports
+        self.cu_price: OrderedDict[str, int] = OrderedDict()
+        self.waiting: dict[str, OrderIntent] = {}
+        self.intents: dict[str, OrderIntent] = {}
+        self.risk = FillRisk(fill_risk_params(settings), self.dex_markets, scope=pair)
+        self.risk_hooks: list[RiskHook] = []
+        """More per-report checks (beyond the fill risk): their output is journaled."""
+        self.counters: dict[str, int] = {"orders": 0, "reports": 0, "queries": 0,
+                                         "cancels_moot": 0}  # fmt: skip
+
+    def on_item(self, keyed: tuple[str, Any]) -> list[Any]:
+        """One (pair, item): an intent, an opportunity, a report or a clock tick."""
+        item = keyed[1]
+        if isinstance(item, OrderIntent):
+            return self._on_intent(item)
+        if isinstance(item, Opportunity):
+            self._remember(item.opportunity_id, item.cu_price_micro_lamports)
+            return []
+        if isinstance(item, ExecutionReport):
+            return self._on_report(item)
+        if isinstance(item, PairControl):
+            return self._on_control(item.event)
+        if isinstance(item, ExecClock):
+            cmds, moves = self.legs.on_tick(item.ts_recv_ns)
+            return list(moves) + self._orders(cmds) + self._forget_closed()
+        return []
+
+    def on_eof(self) -> list[Any]:
+        return [
+            CounterRecord("live_exec", self.pair, k, v) for k, v in sorted(self.counters.items())
+        ] + [CounterRecord("live_exec", self.pair, "open_at_end", len(self.legs.open))]
+
+    # -- inputs -------------------------------------------------------------------------------
+
+    def _remember(self, opportunity_id: str, cu_price: int) -> None:
+        self.cu_price[opportunity_id] = cu_price
+        while len(self.cu_price) > MAX_REMEMBERED:
+            self.cu_price.popitem(last=False)
+
+    def _on_intent(self, intent: OrderIntent) -> list[Any]:
+        twin = self.waiting.pop(intent.opportunity_id, None)
+        if twin is None:
+            self.waiting[intent.opportunity_id] = intent
+            return []
+        buy, sell = (twin, intent) if twin.side == "buy" else (intent, twin)
+        refused = self.risk.refuses(buy) or self.risk.refuses(sell)
+        if refused:
+            return [refusal_report(buy, refused), refusal_report(sell, refused)]
+        self.intents[buy.intent_id], self.intents[sell.intent_id] = buy, sell
+        cmds, moves = self.legs.on_intents(buy, sell, self.dex_markets, intent.ts_intent_ns)
+        return list(moves) + self._orders(cmds)
+
+    def _on_report(self, r: ExecutionReport) -> list[Any]:
+        self.counters["reports"] += 1
+        out: list[Any] = [r]
+        kills = self.risk.on_report(r)
+        for hook in self.risk_hooks:
+            out += hook(r)
+        cmds, moves = self.legs.on_report(r)
+        out += list(moves) + self._orders(cmds)
+        if kills:
+            out += self._on_kill(kills, r.ts_recv_ns)
+        return out + self._forget_closed()
+
+    def _on_control(self, ev: HealthEvent) -> list[Any]:
+        now = ev.ts_recv_ns
+        if ev.status == "rearm":
+            if self.risk.on_arm(now):
+                return [HealthEvent(FILL_RISK_SOURCE, "up", f"{self.pair}: {ev.detail}", now, now)]
+            return []
+        if ev.status == "kill":
+            cmds, moves = self.legs.on_kill(now)
+            return list(moves) + self._orders(cmds)
+        return []
+
+    def _on_kill(self, kills: list[KillRecord], now: int) -> list[Any]:
+        """A fill-risk trip: journal it, flatten what is open (orders on the wire still report)."""
+        cmds, moves = self.legs.on_kill(now)
+        on_wire = sum(1 for c in cmds if c.kind == "cancel")
+        note = f"{on_wire} order(s) on the wire: IOC / sent transactions, nothing rests"
+        out: list[Any] = [replace(k, cancelled=note) for k in kills]
+        out += [
+            HealthEvent(FILL_RISK_SOURCE, "kill", f"{self.pair}: {k.cause}: {k.reason}", now, now)
+            for k in kills
+        ]
+        return out + list(moves) + self._orders(cmds)
+
+    def _forget_closed(self) -> list[Any]:
+        open_ids = self.legs.open
+        for iid in [k for k, i in self.intents.items() if i.opportunity_id not in open_ids]:
+            del self.intents[iid]
+        return []
+
+    # -- commands -> orders -------------------------------------------------------------------
+
+    def _orders(self, cmds: list[LegCommand]) -> list[Any]:
+        out: list[Any] = []
+        for c in cmds:
+            if c.kind == "cancel":
+                # an IOC order never rests and a sent transaction cannot be recalled: the leg's
+                # report still comes, and the legs flatten what it filled
+                self.counters["cancels_moot"] += 1
+                continue
+            cu = self.cu_price.get(c.opportunity_id, self.floor_cu_price)
+            if c.kind in ("send", "query") and not c.intent_id.endswith(FLATTENING):
+                known = self.intents[c.intent_id]
+                legs = self.legs.open.get(c.opportunity_id)
+                intent = known
+                if legs is not None:  # a twin cut to its first leg's fill: its scaled limit
+                    leg = legs.buy if c.side == "buy" else legs.sell
+                    intent = leg.intent
+                leg_name: LegName = "buy" if c.side == "buy" else "sell"
+                order = ExecOrder(c.kind, intent, leg_name, 0, cu)
+            else:
+                order = ExecOrder(
+                    "query" if c.kind == "query" else c.kind,
+                    self._flatten_intent(c),
+                    "hedge",
+                    1 if c.intent_id.endswith(UNWIND_SUFFIX) else 0,
+                    cu,
+                )
+            if order.kind == "query":
+                self.counters["queries"] += 1
+            else:
+                self.counters["orders"] += 1
+                self.risk.on_intent(order.intent)
+            out.append(order)
+        return out
+
+    def _flatten_intent(self, c: LegCommand) -> OrderIntent:
+        """A hedge / unwind as an intent: the filled leg's price, `unwind_bps` against us."""
+        legs = self.legs.open.get(c.opportunity_id)
+        if legs is None:
+            raise ExecutionError(f"{c.opportunity_id}: no open legs to price a {c.kind}",
+                                 retryable=False)  # fmt: skip
+        filled = legs.buy if legs.buy.filled_base >= legs.sell.filled_base else legs.sell
+        if filled.filled_base > 0:
+            ref = Decimal(filled.quote_amount) / filled.filled_base
+        else:
+            ref = Decimal(filled.intent.limit_quote) / filled.intent.size_base
+        move = Decimal(self.unwind_bps) / 10_000
+        price = ref * (1 + move) if c.side == "buy" else ref * (1 - move)
+        limit = int(price * c.size_base)
+        if c.side == "buy":
+            limit += 1  # rounding never tightens a buy's limit below the price
+        return OrderIntent(
+            c.intent_id, c.opportunity_id, c.venue, c.market_id, c.side, c.size_base,
+            max(limit, 1), c.ts_ns, c.ts_ns, c.ts_ns, self.pair,
+        )  # fmt: skip
