@@ -53,7 +53,7 @@ from connectors.solana.tx_outcome import TxRecord
 from operators.errors import ConfigError
 from operators.events import CostBreakdown, ExecutionReport, HealthEvent, Opportunity, OrderIntent
 from operators.legs import LegTransition
-from operators.risk import KillRecord, RiskDecision
+from operators.risk import KillEffect, KillRecord, RiskDecision
 
 TABLES: dict[type, str] = {
     Opportunity: "opportunities",
@@ -83,6 +83,7 @@ TABLES[OrderRecord] = "orders"
 TABLES[LegTransition] = "legs"
 TABLES[TxRecord] = "transactions"
 TABLES[KillRecord] = "kills"
+TABLES[KillEffect] = "kill_effects"
 
 
 def _digest(text: str) -> str:
@@ -120,6 +121,9 @@ def row_id(record: Any) -> str:
         # a fill-risk kill names its pair: two pairs may trip the same cause at one instant
         scope = f"|{record.scope}" if record.scope else ""
         return f"kill:{record.cause}@{record.tripped_ns}{scope}"
+    if isinstance(record, KillEffect):
+        # one row per pair per trip of the guard
+        return f"kill_effect:{record.cause}@{record.tripped_ns}|{record.scope}"
     raise ConfigError(f"journal: no row id for a {type(record).__name__}")
 
 

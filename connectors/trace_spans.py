@@ -17,6 +17,7 @@ gives the same ids. The span tree (docs/observability.md):
        └─ risk.decision
 
     health.<status>           a trace of its own per resync / bad account / bad frame / kill
+    └─ kill.effect            (a guard kill) one per pair: what its execution step flattened
 
 Parents are found by what a child record carries: a decision's `ts_recv_ns` is the detect time
 of the opportunity (or update) it judged, an intent's `ts_intent_ns` the decision's, and a fill's
@@ -32,7 +33,7 @@ from dataclasses import dataclass
 from connectors.journal import row_id
 from connectors.redact import redact_text
 from operators.events import ExecutionReport, HealthEvent, Opportunity, OrderIntent
-from operators.risk import RiskDecision
+from operators.risk import KILL_SOURCE, KillEffect, RiskDecision
 
 AttrValue = str | bool | int | float
 ERROR_FILL_STATUSES = frozenset({"rejected", "cancelled"})
@@ -245,6 +246,31 @@ def health_span(h: HealthEvent, scope: str) -> SpanSpec:
     )
 
 
+def kill_effect_span(e: KillEffect, scope: str) -> SpanSpec:
+    """One pair's answer to a guard kill, a child of the guard's `health.kill` span (the
+    `risk:kill_switch` `kill` event the guard emitted with the same reason at `tripped_ns`)."""
+    key = row_id(HealthEvent(KILL_SOURCE, "kill", e.reason, e.tripped_ns, e.tripped_ns))
+    attrs: dict[str, AttrValue] = {
+        "solarb.pair": e.scope,
+        "solarb.cause": e.cause,
+        "solarb.open_legs": e.open_legs,
+        "solarb.dropped": e.dropped,
+        "solarb.cancelled": e.cancelled,
+        "solarb.hedged": e.hedged,
+        "solarb.unwound": e.unwound,
+        "solarb.detail": redact_text(e.detail),
+    }
+    return SpanSpec(
+        trace_id_of(scope, key),
+        span_id_of(key, "effect", e.scope),
+        span_id_of(key, "health"),
+        "kill.effect",
+        e.tripped_ns,
+        e.tripped_ns,
+        attrs,
+    )
+
+
 def spans_of(record: object, scope: str, health_statuses: Collection[str]) -> list[SpanSpec]:
     """Every span `record` contributes ([] for records that are not traced)."""
     if isinstance(record, Opportunity):
@@ -257,4 +283,6 @@ def spans_of(record: object, scope: str, health_statuses: Collection[str]) -> li
         return [fill_span(record, scope)]
     if isinstance(record, HealthEvent) and record.status in health_statuses:
         return [health_span(record, scope)]
+    if isinstance(record, KillEffect) and "kill" in health_statuses:
+        return [kill_effect_span(record, scope)]
     return []

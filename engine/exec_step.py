@@ -36,7 +36,14 @@ from connectors import venues
 from connectors.execution import ExecClock, ExecOrder, LegName
 from connectors.journal import CounterRecord
 from engine.params import fill_risk_params
-from engine.steps import FILL_RISK_SOURCE, PairControl, refusal_report
+from engine.steps import (
+    FILL_RISK_SOURCE,
+    PairControl,
+    PairKill,
+    decided_before_kill,
+    guard_kill,
+    refusal_report,
+)
 from operators.errors import ExecutionError
 from operators.events import ExecutionReport, HealthEvent, Opportunity, OrderIntent
 from operators.fill_risk import FillRisk
@@ -78,6 +85,8 @@ class LiveExecStep:
         self.waiting: dict[str, OrderIntent] = {}
         self.intents: dict[str, OrderIntent] = {}
         self.risk = FillRisk(fill_risk_params(settings), self.dex_markets, scope=pair)
+        self.guard_kill_ns = -1
+        """`tripped_ns` of the guard's last kill (intents decided by then are refused)."""
         self.risk_hooks: list[RiskHook] = []
         """More per-report checks (beyond the fill risk): their output is journaled."""
         self.counters: dict[str, int] = {"orders": 0, "reports": 0, "queries": 0,
@@ -95,6 +104,8 @@ class LiveExecStep:
             return self._on_report(item)
         if isinstance(item, PairControl):
             return self._on_control(item.event)
+        if isinstance(item, PairKill):
+            return self._on_guard_kill(item.record)
         if isinstance(item, ExecClock):
             cmds, moves = self.legs.on_tick(item.ts_recv_ns)
             return list(moves) + self._orders(cmds) + self._forget_closed()
@@ -118,7 +129,10 @@ class LiveExecStep:
             self.waiting[intent.opportunity_id] = intent
             return []
         buy, sell = (twin, intent) if twin.side == "buy" else (intent, twin)
-        refused = self.risk.refuses(buy) or self.risk.refuses(sell)
+        refused = (
+            self.risk.refuses(buy) or self.risk.refuses(sell)
+            or decided_before_kill(buy, self.guard_kill_ns)
+        )  # fmt: skip
         if refused:
             return [refusal_report(buy, refused), refusal_report(sell, refused)]
         self.intents[buy.intent_id], self.intents[sell.intent_id] = buy, sell
@@ -159,6 +173,13 @@ class LiveExecStep:
             for k in kills
         ]
         return out + list(moves) + self._orders(cmds)
+
+    def _on_guard_kill(self, rec: KillRecord) -> list[Any]:
+        """The guard tripped (feed, clock, slot lag, `solarb kill`): flatten the open legs."""
+        self.guard_kill_ns = max(self.guard_kill_ns, rec.tripped_ns)
+        note = "order(s) on the wire: IOC / sent transactions, nothing rests"
+        effect, cmds, moves = guard_kill(self.pair, self.legs, rec, note)
+        return [effect, *moves, *self._orders(cmds), *self._forget_closed()]
 
     def _forget_closed(self) -> list[Any]:
         open_ids = self.legs.open

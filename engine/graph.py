@@ -4,6 +4,7 @@
     venue views ─► pair_engine (keyed per pair: net-of-fee spread at size) ─► opportunities
     opportunities + health ─► risk_guard (one key: caps, exposure, kill switch) ─► intents
     intents + venue views ─► execution venue (paper here; keyed per pair) ─► execution reports
+    guard's kills (live/paper) ─► every pair's execution step ─► flatten open legs, kill_effects
     every stage ─► journal
 
 Live, paper and replay differ only in the source they pass in and the journal/execution sinks.
@@ -32,6 +33,7 @@ from engine.steps import (
     UNROUTED,
     VIEW_TYPES,
     PairControl,
+    PairKill,
     PairStep,
     PaperStep,
     RiskStep,
@@ -39,7 +41,7 @@ from engine.steps import (
     stateful,
 )
 from operators.events import ExecutionReport, HealthEvent, Opportunity, OrderIntent, RawFrame
-from operators.risk import MANUAL_SOURCE
+from operators.risk import MANUAL_SOURCE, KillRecord
 
 
 @dataclass(frozen=True)
@@ -120,16 +122,21 @@ def build_graph(
         intents_by_pair = op.key_on("intents_by_pair", intents, lambda i: i.pair)
         paper_streams: list[Stream[tuple[str, Any]]] = [views, intents_by_pair]
         if health is not None:
-            # `solarb kill` / `arm` reach every pair's fill risk and legs too (replay has no
-            # control source: its paper steps see none, and stay deterministic)
+            # `solarb arm` reaches every pair's fill risk, and every trip of the guard (feed,
+            # clock, slot lag, `solarb kill`) every pair's legs (replay has no control source
+            # and no live feeds: its paper steps see neither, and stay deterministic)
             names = [p.name for p in settings.pairs]
 
             def to_paper(ev: HealthEvent) -> list[tuple[str, PairControl]]:
-                if ev.source != MANUAL_SOURCE:
+                if not is_arm(ev):
                     return []
                 return [(p, PairControl(p, ev)) for p in names]
 
+            def kill_to_paper(k: Any) -> list[tuple[str, PairKill]]:
+                return [(p, PairKill(p, k)) for p in names] if is_guard_kill(k) else []
+
             paper_streams.append(op.flat_map("control_to_paper", health, to_paper))
+            paper_streams.append(op.flat_map("kills_to_paper", intent_split.falses, kill_to_paper))
         paper_in = op.merge("paper_in", *paper_streams)
         fills = op.key_rm(
             "fills",
@@ -150,15 +157,19 @@ def build_graph(
             op.map("live_opps_by_pair", opps, lambda o: (o.pair, (o.pair, o))),
         ]
         if health is not None:
-            # `solarb kill` / `arm` reach every pair's fill risk and legs, as in paper
+            # `solarb arm` reaches every pair's fill risk, the guard's trips its legs, as in paper
             pair_names = [p.name for p in settings.pairs]
 
             def to_live(ev: HealthEvent) -> list[tuple[str, tuple[str, PairControl]]]:
-                if ev.source != MANUAL_SOURCE:
+                if not is_arm(ev):
                     return []
                 return [(p, (p, PairControl(p, ev))) for p in pair_names]
 
+            def kill_to_live(k: Any) -> list[tuple[str, tuple[str, PairKill]]]:
+                return [(p, (p, PairKill(p, k))) for p in pair_names] if is_guard_kill(k) else []
+
             live_streams.append(op.flat_map("control_to_live", health, to_live))
+            live_streams.append(op.flat_map("kills_to_live", intent_split.falses, kill_to_live))
         live_in = op.merge("live_exec_in", *live_streams)
         live_out = op.key_rm(
             "live_exec_items",
@@ -169,6 +180,17 @@ def build_graph(
         journal_parts.append(exec_out.falses)
     journal = op.merge("to_journal", *journal_parts)
     return GraphOutputs(journal=journal, intents=intents, opportunities=opps, orders=orders)
+
+
+def is_arm(ev: HealthEvent) -> bool:
+    """`solarb arm` (`control:manual` `rearm`): it clears the pairs' fill-risk kills. A `solarb
+    kill` reaches the pairs through the guard's `KillRecord` instead (`is_guard_kill`)."""
+    return ev.source == MANUAL_SOURCE and ev.status == "rearm"
+
+
+def is_guard_kill(x: Any) -> bool:
+    """A trip of the risk guard (scope empty: every pair), for every pair's execution step."""
+    return isinstance(x, KillRecord) and not x.scope
 
 
 LIVE_STEP_ITEMS = (ExecutionReport, ExecClock)

@@ -33,7 +33,7 @@ from operators.fill_risk import FillRisk
 from operators.latency import DelayDist, LatencyModel, VenueDelays
 from operators.legs import LegCommand, LegMachine, LegPolicy
 from operators.paper import PaperVenue
-from operators.risk import NOTHING_RESTING, KillRecord, RiskGuard
+from operators.risk import NOTHING_RESTING, KillEffect, KillRecord, RiskGuard
 from operators.spread import PairEngine
 from operators.views import CexBookView, ClmmView, ClobView
 
@@ -222,6 +222,39 @@ class PairControl:
     event: HealthEvent
 
 
+@dataclass(frozen=True, slots=True)
+class PairKill:
+    """A trip of the guard (feed, clock, slot lag, `solarb kill`) addressed to one pair's
+    execution step: the guard is upstream and one key, so its `KillRecord` is broadcast to every
+    pair (engine/graph.py) for the step to flatten what it holds open."""
+
+    pair: str
+    record: KillRecord
+
+
+def guard_kill(
+    pair: str, legs: LegMachine, rec: KillRecord, cancel_note: str
+) -> tuple[KillEffect, list[LegCommand], list[Any]]:
+    """Flatten `legs` for the guard's kill `rec` (at its `tripped_ns`): the `kill_effects` row,
+    the machine's commands (cancels, hedges, unwinds) and its transitions."""
+    open_legs = len(legs.open)
+    # legs the kill drops before they are ever sent: a plan's two, a waiting `dex_first` twin
+    dropped = sum(
+        2 if x.state == "planned" else sum(1 for leg in x.legs() if not leg.sent)
+        for x in legs.open.values()
+        if x.state in ("planned", "sent")
+    )
+    cmds, moves = legs.on_kill(rec.tripped_ns)
+    kinds = [c.kind for c in cmds]
+    cancelled = kinds.count("cancel")
+    effect = KillEffect(
+        scope=pair, cause=rec.cause, reason=rec.reason, tripped_ns=rec.tripped_ns,
+        open_legs=open_legs, dropped=dropped, cancelled=cancelled, hedged=kinds.count("hedge"),
+        unwound=kinds.count("unwind"), detail=cancel_note if cancelled else NOTHING_RESTING,
+    )  # fmt: skip
+    return effect, cmds, list(moves)
+
+
 FILL_RISK_SOURCE = "risk:fill_risk"
 """`HealthEvent.source` of a paper step's fill-risk kill / re-arm (detail: the pair first)."""
 
@@ -263,12 +296,17 @@ class PaperStep:
         """The first intent of an opportunity until its twin arrives (keyed by opportunity)."""
         self.intents: dict[str, OrderIntent] = {}
         """Every intent the legs may send, by intent id (resized twins replace theirs)."""
+        self.guard_kill_ns = -1
+        """`tripped_ns` of the guard's last kill seen here: an intent decided at or before it
+        and arriving after it is refused (the guard's streams reach this step apart)."""
 
     def on_item(self, item: Any) -> list[Any]:
         if isinstance(item, OrderIntent):
             return self._on_intent(item)
         if isinstance(item, PairControl):
             return self._on_control(item.event)
+        if isinstance(item, PairKill):
+            return self._on_guard_kill(item.record)
         out: list[Any] = list(self.venue.on_view(item))
         cmds, moves = self.legs.on_tick(item.ts_recv_ns)
         return self._reports(out) + list(moves) + self._run(cmds)
@@ -282,12 +320,23 @@ class PaperStep:
             self.waiting[intent.opportunity_id] = intent
             return []
         buy, sell = (twin, intent) if twin.side == "buy" else (intent, twin)
-        refused = self.risk.refuses(buy) or self.risk.refuses(sell)
+        refused = (
+            self.risk.refuses(buy) or self.risk.refuses(sell)
+            or decided_before_kill(buy, self.guard_kill_ns)
+        )  # fmt: skip
         if refused:
             return [refusal_report(buy, refused), refusal_report(sell, refused)]
         self.intents[buy.intent_id], self.intents[sell.intent_id] = buy, sell
         cmds, moves = self.legs.on_intents(buy, sell, self.dex_markets, intent.ts_intent_ns)
         return list(moves) + self._run(cmds)
+
+    def _on_guard_kill(self, rec: KillRecord) -> list[Any]:
+        """The guard tripped: flatten the open legs; the `kill_effects` row says how."""
+        self.guard_kill_ns = max(self.guard_kill_ns, rec.tripped_ns)
+        effect, cmds, moves = guard_kill(
+            self.pair, self.legs, rec, "order(s) on the wire, none resting (paper IOC)"
+        )
+        return [effect, *moves, *self._run(cmds)]
 
     def _on_control(self, ev: HealthEvent) -> list[Any]:
         now = ev.ts_recv_ns
@@ -358,6 +407,13 @@ class PaperStep:
             for k in kills
         ]
         return out + list(moves) + self._run(cmds)
+
+
+def decided_before_kill(intent: OrderIntent, guard_kill_ns: int) -> str | None:
+    """The refusal of an intent the guard let through at or before its last kill (None: none)."""
+    if intent.ts_intent_ns <= guard_kill_ns:
+        return f"decided before the kill switch tripped at {guard_kill_ns}"
+    return None
 
 
 def refusal_report(intent: OrderIntent, reason: str) -> ExecutionReport:

@@ -120,6 +120,32 @@ class KillRecord:
 
 
 @dataclass(frozen=True, slots=True)
+class KillEffect:
+    """What one pair's execution step did about a kill of the guard (the `kill_effects` table).
+
+    The guard (one key, upstream) stops new intents; each pair's execution step then flattens
+    what it holds open (`LegMachine.on_kill`) and answers with this row, so the journal says what
+    the trip cancelled and unwound. `cause` / `tripped_ns` name the guard's `KillRecord`.
+    Counts are of the commands the kill gave at `tripped_ns`: `dropped` legs never sent (a plan
+    closed, a `dex_first` twin), `cancelled` orders on the wire (a resting order is cancelled;
+    an IOC order or a sent transaction still reports, and what it fills is flattened then),
+    `hedged` / `unwound` flattening orders sent at once.
+    """
+
+    scope: str
+    """The pair."""
+    cause: str
+    reason: str
+    tripped_ns: int
+    open_legs: int
+    dropped: int
+    cancelled: int
+    hedged: int
+    unwound: int
+    detail: str
+
+
+@dataclass(frozen=True, slots=True)
 class RiskDecision:
     """What the guard did with one opportunity: accepted, or rejected by `rail`."""
 

@@ -4,7 +4,8 @@ Dev tooling (tests and `bench/bench_kill_trips.py`, never production). Each `Fau
 paper flow on the loopback Binance simulator + Solana stand-in at the default config (risk,
 staleness budgets, RPC probes, control poll), injects its fault once both feeds flow, and reads
 the journal's first `kills` row: the trip's cause and reason, and `tripped_ns` minus the wall
-time of the injection (the fault's start as the outside world sees it).
+time of the injection (the fault's start as the outside world sees it), and each pair's
+`kill_effects` row for it (what its execution step cancelled / unwound).
 """
 
 from __future__ import annotations
@@ -43,6 +44,8 @@ class Trip:
     ms: float
     detected_ns: int
     tripped_ns: int
+    effects: tuple[tuple[str, int, int, str], ...] = ()
+    """The pairs' `kill_effects` rows of this trip: (pair, tripped_ns, cancelled, detail)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -171,8 +174,14 @@ def measure(fault: Fault, tmp: Path) -> Trip:
     if table is None:
         raise ConfigError(f"fault {fault.name}: no kill tripped")
     first = table.to_pylist()[0]
+    effects = read_table(journal, "kill_effects")
+    mine = sorted(
+        (e["scope"], e["tripped_ns"], e["cancelled"], e["detail"])
+        for e in ([] if effects is None else effects.to_pylist())
+        if (e["cause"], e["tripped_ns"]) == (first["cause"], first["tripped_ns"])
+    )
     return Trip(first["cause"], first["reason"], (first["tripped_ns"] - injected_ns) / 1e6,
-                first["detected_ns"], first["tripped_ns"])
+                first["detected_ns"], first["tripped_ns"], tuple(mine))
 
 
 def run_fault(fault: Fault, tmp: Path) -> tuple[Path, int]:

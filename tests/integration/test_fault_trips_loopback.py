@@ -3,7 +3,9 @@
 Each test runs the paper flow on the loopback Binance simulator + Solana stand-in at the default
 config (sim/fault_trips.py), injects one fault once both feeds flow, and reads the `kills` row:
 its cause, its reason and `tripped_ns` minus the wall time of the injection, which must be under
-the fault's target (1.5 s for a feed fault, 200 ms for the rest). The README table comes from
+the fault's target (1.5 s for a feed fault, 200 ms for the rest), and the pair's `kill_effects`
+row at that trip (the cancel / unwind answer of its execution step; with a leg open:
+test_kill_unwinds_loopback.py). The README table comes from
 `python -m bench kill_trips` (several runs of each, p50 and max).
 """
 
@@ -27,6 +29,9 @@ def _trip(name: str, tmp: Path) -> tuple[str, str, float]:
     # the fault is at or after the injection, and detected no later than the trip
     assert trip.detected_ns <= trip.tripped_ns
     assert 0 < trip.ms < fault.target_ms, (name, trip)
+    # the trip reached the pair's execution step: its answer is journaled at the trip's time
+    # (no leg is open on this quiet market: nothing on the wire, nothing resting to cancel)
+    assert trip.effects == (("SOL/USDC", trip.tripped_ns, 0, "nothing resting"),), trip
     return trip.cause, trip.reason, trip.ms
 
 
@@ -73,6 +78,7 @@ def test_solarb_kill_flag_trips_a_manual_kill_within_200ms(tmp_path: Path) -> No
 def test_a_routine_reconnect_recovers_inside_the_budget_and_never_trips(tmp_path: Path) -> None:
     journal, injected_ns = run_fault(ROUTINE_RECONNECT, tmp_path)
     assert read_table(journal, "kills") is None
+    assert read_table(journal, "kill_effects") is None
     health = read_table(journal, "health")
     assert health is not None
     rows = [h for h in health.to_pylist() if h["source"] == "binance"

@@ -107,6 +107,10 @@ def test_restart_after_a_kill_stays_disarmed_until_solarb_arm(
     assert (kill["cause"], kill["reason"]) == (
         "manual", "kill requested by control:manual: restart drill")
     assert kill["tripped_ns"] < armed_ns[0]
+    # the restart's kill reached the pair's execution step too (nothing was open to flatten)
+    [effect] = _rows(second, "kill_effects")
+    assert (effect["scope"], effect["cause"], effect["tripped_ns"], effect["open_legs"]) == (
+        "SOL/USDC", "manual", kill["tripped_ns"], 0)  # fmt: skip
     decisions = sorted(_rows(second, "decisions"), key=lambda d: d["ts_recv_ns"])
     before = [d["rail"] for d in decisions if d["ts_recv_ns"] < armed_ns[0]]
     after = [d["rail"] for d in decisions if d["ts_recv_ns"] >= armed_ns[0]]
