@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
@@ -60,6 +60,8 @@ class Summary:
     latency_us: dict[str, float] = field(default_factory=dict)
     resyncs: int = 0
     unrouted_by_source: dict[str, int] = field(default_factory=dict)
+    mode: Literal["paper", "live"] = "paper"
+    """Whose fills these are: the paper venue's (paper, replay) or the venues' (live)."""
 
     @property
     def unrouted(self) -> int:
@@ -233,7 +235,7 @@ def summary_lines(s: Summary) -> list[str]:
         f"resyncs        {s.resyncs}",
         f"opportunities  {s.signals} signals, {s.signal_updates} updates",
         f"risk guard     {s.accepted} accepted; rejected: {rej}",
-        f"paper fills    {s.legs_filled} legs filled, {s.legs_rejected} rejected"
+        f"{s.mode} fills".ljust(15) + f"{s.legs_filled} legs filled, {s.legs_rejected} rejected"
         + (f", {s.flattening_filled} unwinds/hedges" if s.flattening_filled else "")
         + "; "
         f"{s.arbs_completed} arbs completed, {s.arbs_one_legged} one-legged",
@@ -275,7 +277,7 @@ def write_report(s: Summary, path: str | Path, journal: str | Path, title: str) 
     opps = _rows(run_dir(journal), "opportunities")
     lines = [f"# solarb report: {title}", "", "```", *summary_lines(s), "```", ""]
     verdict = {True: "pass", False: "FAIL", None: "n/a"}
-    lines += ["## Go / no-go (paper)", "", "| criterion | target | figure | verdict |"]
+    lines += [f"## Go / no-go ({s.mode})", "", "| criterion | target | figure | verdict |"]
     lines += ["|---|---|---|---|"]
     lines += [
         f"| {c.name} | {c.target} | {c.text} | {verdict[c.passed]} |" for c in go_no_go_of(journal)
