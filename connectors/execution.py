@@ -33,12 +33,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
 import queue
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from typing import Any, Literal
 
 import aiohttp
@@ -148,8 +150,9 @@ class ExecutionGateway:
         self.settings = settings
         self.clock_ns = clock_ns
         self.markets: dict[str, _Market] = {
-            m.market_id: _Market(p, m) for p in settings.pairs for m in p.markets
+            m.market_id: _Market(p, m) for p in settings.pairs for m in (*p.markets, *p.hedges)
         }
+        """Every tradeable market by id: the pairs' legs and their perp hedges."""
         self._credentials = credentials
         self.signer = signer
         self._out: queue.SimpleQueue[Any] = queue.SimpleQueue()
@@ -266,6 +269,7 @@ class ExecutionGateway:
             reconcile=reconcile_by_query(transport, tracked, self.clock_ns),
             config=stream_config(self.settings), clock_ns=self.clock_ns,
             offset_ns=transport.clock_offset_ns,
+            rest_url=resolve_url(self.settings.venues[vid].rest_url),  # listenKey venues
         )  # fmt: skip
         self.streams.append(stream)
         self._bg.append(asyncio.ensure_future(self._run_stream(stream)))
@@ -484,6 +488,7 @@ class ExecutionGateway:
             result, i, filters, base_decimals=p.base_decimals, quote_decimals=p.quote_decimals,
             ts_recv_ns=self.clock_ns(), reason=why,
         )  # fmt: skip
+        r = self._perp_fee(r, result, self.markets[i.market_id])
         if r.status != "partial" or not result.final:
             return [r]
         rest = i.size_base - r.filled_base
@@ -492,6 +497,27 @@ class ExecutionGateway:
             reason=f"IOC: {rest} base units past the limit expired ({result.raw_status})",
         )  # fmt: skip
         return [r, expired]
+
+    def _perp_fee(self, r: ExecutionReport, result: Any, mk: _Market) -> ExecutionReport:
+        """A perp hedge's fee in the pair's quote: a USDT perp charges USDT (valued at `[fx]`),
+        and a USD-M `RESULT` answer carries no fee at all (then the venue's configured
+        `taker_fee_bps` on the notional, rounded up); `extra["fee_source"]` says which."""
+        p = mk.pair
+        if mk.market.market != "perp" or r.fee_quote or not r.filled_base:
+            return r
+        fx = self.settings.fx
+        fee, asset = result.fee, result.fee_asset
+        if fee and asset in fx and p.quote in fx:
+            value = Decimal(fee) * fx[asset] / fx[p.quote]
+            fee_quote = math.ceil(value.scaleb(p.quote_decimals))
+            source = f"{fee} {asset} at [fx]"
+        elif not fee:
+            bps = Decimal(str(self.settings.venues[mk.market.venue].taker_fee_bps))
+            fee_quote = math.ceil(r.quote_amount * bps / 10_000)
+            source = f"no fee in the venue's answer: taker_fee_bps {bps} of the notional"
+        else:
+            return r  # a fee in an asset with no [fx] value stays in `extra` (`fee`, `fee_asset`)
+        return replace(r, fee_quote=fee_quote, extra={**r.extra, "fee_source": source})
 
     # -- DEX ----------------------------------------------------------------------------------
 

@@ -35,16 +35,27 @@ from config import Settings
 from connectors import venues
 from connectors.execution import ExecClock, ExecOrder, LegName
 from connectors.journal import CounterRecord
-from engine.params import fill_risk_params
+from engine.params import fill_risk_params, hedge_markets
 from engine.steps import FILL_RISK_SOURCE, PairControl, refusal_report
 from operators.errors import ExecutionError
 from operators.events import ExecutionReport, HealthEvent, Opportunity, OrderIntent
 from operators.fill_risk import FillRisk
-from operators.legs import FLATTENING, UNWIND_SUFFIX, LegCommand, LegMachine, LegPolicy
+from operators.legs import (
+    CLOSE_SUFFIX,
+    FLATTENING,
+    HEDGE_SUFFIX,
+    UNWIND_SUFFIX,
+    LegCommand,
+    LegMachine,
+    LegPolicy,
+)
 from operators.risk import KillRecord
 
 MAX_REMEMBERED = 10_000
 """Opportunities whose CU price is kept (closed ones are dropped first; bounded either way)."""
+
+FLATTEN_ATTEMPT = {HEDGE_SUFFIX: 0, UNWIND_SUFFIX: 1, CLOSE_SUFFIX: 2}
+"""The client-id attempt of each flattening order of an opportunity (one of each, at most)."""
 
 RiskHook = Callable[[ExecutionReport], list[Any]]
 
@@ -69,7 +80,8 @@ class LiveExecStep:
         e = settings.engine
         self.pair = pair
         self.legs = LegMachine(
-            LegPolicy(order=e.leg_order, lot_base=pair_lot_base(settings, pair)), {}
+            LegPolicy(order=e.leg_order, lot_base=pair_lot_base(settings, pair)),
+            hedge_markets(p),
         )
         self.dex_markets = frozenset(m.market_id for m in p.markets if not venues.is_cex(m.venue))
         self.unwind_bps = settings.dex_execution.unwind_slippage_bps
@@ -191,7 +203,7 @@ class LiveExecStep:
                     "query" if c.kind == "query" else c.kind,
                     self._flatten_intent(c),
                     "hedge",
-                    1 if c.intent_id.endswith(UNWIND_SUFFIX) else 0,
+                    FLATTEN_ATTEMPT[next(s for s in FLATTENING if c.intent_id.endswith(s))],
                     cu,
                 )
             if order.kind == "query":

@@ -28,3 +28,10 @@ def test_live_summary_says_live_fills_never_paper() -> None:
     [line] = [x for x in lines if "legs filled" in x]
     assert line.startswith("live fills     3 legs filled, 1 rejected")
     assert not any("paper" in x for x in lines)
+
+
+def test_hedge_fees_get_their_own_line_in_human_units() -> None:
+    s = replace(_summary(), hedge_fees_by_pair={"SOL/USDC": 2_235_001})
+    [line] = [x for x in summary_lines(s) if x.startswith("hedge fees")]
+    assert line.startswith("hedge fees     SOL/USDC: 2.235001 USDC (perp hedges and closes, in")
+    assert "funding not modelled" in line
