@@ -41,6 +41,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from pathlib import Path
 from typing import Any, Literal
 
 import aiohttp
@@ -74,6 +75,7 @@ from connectors.solana.programs import associated_token_address
 from connectors.solana.rpc import SolanaRpc
 from connectors.solana.sender import DexLeg, DexSender, SendSettings, TxRecord
 from connectors.solana.service import RetryPolicy
+from connectors.solana.sig_ledger import SignatureLedger
 from connectors.solana.swap_plan import SwapRequest
 from connectors.solana.transactions import build_swap_transaction
 from connectors.solana.wsol import NATIVE_MINT, WsolPolicy
@@ -82,6 +84,7 @@ from operators.errors import ConfigError, ExecutionError, SolarbError
 from operators.events import ExecutionReport, HealthEvent, OrderIntent
 
 __all__ = [
+    "DEX_LEDGER",
     "ExecClock",
     "ExecOrder",
     "ExecutionGateway",
@@ -92,6 +95,8 @@ __all__ = [
 ]
 
 LegName = Literal["buy", "sell", "hedge"]
+DEX_LEDGER = "dex_signatures.jsonl"
+"""The run folder's file of DEX legs' signed transactions (`connectors/solana/sig_ledger.py`)."""
 FINAL_UPDATES = ("fill", "cancel", "expire", "reject")
 MAX_REMEMBERED_UPDATES = 10_000
 STREAM_WAIT_S = 2.0
@@ -163,6 +168,9 @@ class ExecutionGateway:
         """Client order ids / intent ids already sent: never sent again."""
         self.signatures: set[str] = set()
         """Signatures of every swap signed: a new leg never reuses one."""
+        self.ledger = SignatureLedger()
+        """Every DEX leg's signed transaction, written before its broadcast (`use_ledger`
+        makes it durable, so a restart resolves an in-flight leg by its signature)."""
         self.submitted = 0
         self.errors: list[str] = []
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -183,6 +191,11 @@ class ExecutionGateway:
         self._bg: list[asyncio.Task[None]] = []
 
     # -- lifecycle ----------------------------------------------------------------------------
+
+    def use_ledger(self, path: Path) -> None:
+        """Keep the DEX legs' signatures in `path` (the run's folder: a resumed run reads the
+        lines its killed predecessor wrote; a new run starts its own file)."""
+        self.ledger = SignatureLedger(path)
 
     def start(self, timeout_s: float = 30.0) -> ExecutionGateway:
         """Start the loop thread and connect (clock sync, filters, RPC, blockhash); raise the
@@ -366,6 +379,12 @@ class ExecutionGateway:
             await self.rpc.close()
         if self._session is not None:
             await self._session.close()
+        # orders still in flight die with the loop (a DEX leg's signature is in the ledger:
+        # the next run resolves it); cancelled here, not destroyed half-run by a closed loop
+        orphans = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+        for task in orphans:
+            task.cancel()
+        await asyncio.gather(*orphans, return_exceptions=True)
 
     def _creds(self, venue: str) -> Credentials:
         if self._credentials is not None:
@@ -523,10 +542,11 @@ class ExecutionGateway:
 
     async def _dex(self, order: ExecOrder, mk: _Market) -> None:
         if order.kind == "query":
-            return  # the sender reports every signed transaction's end itself
-        i, m = order.intent, mk.market
-        if i.intent_id in self.sent_ids:
+            await self._dex_query(order, mk)
             return
+        i, m = order.intent, mk.market
+        if i.intent_id in self.sent_ids or self.ledger.get(i.intent_id) is not None:
+            return  # sent by this process (its sender reports) or by one before it (query)
         self.sent_ids.add(i.intent_id)
         assert self.rpc is not None and self.sender is not None and self.signer is not None
         assert self.blockhashes is not None
@@ -566,10 +586,44 @@ class ExecutionGateway:
             # would take it for that transaction; one micro-lamport more makes it its own
             cu_price += 1
         self.signatures.add(signed.signature)
+        # written down before any endpoint sees the bytes: a crash from here on leaves a leg
+        # that a restart resolves by this signature, never by a new transaction
+        self.ledger.record(leg, signed, recent.last_valid_block_height)
         report, record = await self.sender.execute(leg, signed, recent.last_valid_block_height)
         if record.status == "landed":
             self.missing_accounts.clear()  # created idempotently by the landed transaction
         self._emit(mk.pair.name, record, report)
+
+    async def _dex_query(self, order: ExecOrder, mk: _Market) -> None:
+        """Resolve a DEX leg by its signature: the leg of an earlier process (its sender died
+        with it) is asked of the RPCs and reported landed / failed / expired; nothing is sent.
+        This process's own legs are reported by their sender."""
+        i = order.intent
+        if i.intent_id in self.sent_ids:
+            return
+        entry = self.ledger.get(i.intent_id)
+        if entry is None:
+            if self.ledger.path is None:
+                self.errors.append(f"{i.intent_id}: no signature ledger: cannot resolve by "
+                                   "signature")  # fmt: skip
+                return
+            # the ledger line is written before the first broadcast: no line, never sent
+            self._emit(mk.pair.name, rejection_report(
+                i, ExecutionError("never broadcast (no signature in the ledger)",
+                                  retryable=False, venue=i.venue),
+                ts_recv_ns=self.clock_ns(),
+            ))  # fmt: skip
+            return
+        assert self.sender is not None
+        resolved = await self.sender.resolve(entry.leg, entry.signed,
+                                             entry.last_valid_block_height)  # fmt: skip
+        if resolved is None:
+            return  # still within its blockhash's validity: the legs ask again later
+        report, record = resolved
+        if record.status == "landed":
+            self.missing_accounts.clear()
+        self.sent_ids.add(i.intent_id)  # resolved once: a later query is not answered twice
+        self._emit(mk.pair.name, record, replace(report, reason=f"{report.reason} by signature"))
 
     def _mints(self, adapter: Any, decoded: Any, mk: _Market) -> tuple[str, str]:
         p = mk.pair

@@ -72,6 +72,14 @@ def pair_lot_base(settings: Settings, pair: str) -> int:
     return max([1, *lots])
 
 
+def dex_sent_timeout_ns(settings: Settings) -> int:
+    """How long a sent DEX leg may stay unreported (ns): the sender's hard confirmation bound
+    (`dex_execution.confirm_timeout_ms`, past the blockhash's ~60 s validity) plus its
+    read-back of a landed transaction (up to ~4 re-broadcast periods), one period to spare."""
+    d = settings.dex_execution
+    return (d.confirm_timeout_ms + 5 * d.rebroadcast_ms) * 1_000_000
+
+
 class LiveExecStep:
     """The legs of one pair's accepted opportunities, sent live (see module doc)."""
 
@@ -80,7 +88,11 @@ class LiveExecStep:
         e = settings.engine
         self.pair = pair
         self.legs = LegMachine(
-            LegPolicy(order=e.leg_order, lot_base=pair_lot_base(settings, pair)),
+            LegPolicy(
+                order=e.leg_order,
+                lot_base=pair_lot_base(settings, pair),
+                dex_sent_timeout_ns=dex_sent_timeout_ns(settings),
+            ),
             hedge_markets(p),
         )
         self.dex_markets = frozenset(m.market_id for m in p.markets if not venues.is_cex(m.venue))

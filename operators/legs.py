@@ -57,6 +57,10 @@ class LegPolicy:
     """planned -> failed when the first order is not out by then."""
     sent_timeout_ns: int = 5_000_000_000
     """sent -> query the venues, then partial/failed, when a leg has no final report by then."""
+    dex_sent_timeout_ns: int = 5_000_000_000
+    """The same while a DEX leg is on the wire: never shorter than its sender's confirmation
+    bound (the blockhash's validity), since a slow landing is not a one-legged arb (live:
+    `engine/exec_step.dex_sent_timeout_ns`)."""
     hedge_timeout_ns: int = 2_000_000_000
     """hedging -> unwinding when the hedge has not filled by then."""
     unwind_timeout_ns: int = 10_000_000_000
@@ -345,7 +349,7 @@ class LegMachine:
     ) -> tuple[list[LegCommand], list[LegTransition]]:
         age = now - legs.since_ns
         p = self.p
-        if legs.state == "sent" and age > p.sent_timeout_ns:
+        if legs.state == "sent" and age > self._sent_timeout_ns(legs):
             if not legs.queried:
                 # resolve by asking the venues before anything else: never re-send blindly
                 legs.queried = True
@@ -371,6 +375,13 @@ class LegMachine:
         return [], []
 
     # -- helpers ------------------------------------------------------------------------------
+
+    def _sent_timeout_ns(self, legs: OpportunityLegs) -> int:
+        dex_out = any(
+            x.sent and not x.done and x.intent.venue in legs.dex_venues for x in legs.legs()
+        )
+        p = self.p
+        return max(p.sent_timeout_ns, p.dex_sent_timeout_ns) if dex_out else p.sent_timeout_ns
 
     def _send(self, legs: OpportunityLegs, leg: _Leg, now: int) -> LegCommand:
         leg.sent = True
