@@ -566,6 +566,10 @@ class ExecutionGateway:
             limit=i.limit_quote, quoted_in=i.limit_quote if buy else i.size_base,
             quoted_out=i.size_base if buy else i.limit_quote,
         )  # fmt: skip
+        if adapter.complete_swap is not None:
+            # the builder needs more than the main account (OpenBook's book sides): the
+            # accounts the adapter names, fetched now so the makers are the book's current ones
+            request = adapter.complete_swap(request, await self._wanted(adapter, decoded, m))
         leg = DexLeg(i.intent_id, i.opportunity_id, 0 if buy else 1, m.venue, m.address, i.side,
                      owner)  # fmt: skip
         # the engine priced the priority fee at `gas.cu_limit`: the same lamports, spread over
@@ -593,6 +597,22 @@ class ExecutionGateway:
         if record.status == "landed":
             self.missing_accounts.clear()  # created idempotently by the landed transaction
         self._emit(mk.pair.name, record, report)
+
+    async def _wanted(self, adapter: Any, decoded: Any, m: MarketSettings) -> dict[str, Any]:
+        """The market's other accounts (`wanted_accounts`), decoded, by address."""
+        assert self.rpc is not None
+        keys = adapter.wanted_accounts(m.address, decoded, not m.tick_arrays)
+        found = await self.rpc.get_multiple_accounts(keys) if keys else []
+        out: dict[str, Any] = {}
+        for key, acc in zip(keys, found):
+            if acc is None:
+                raise ExecutionError(f"{m.market_id}: account {key} not found", retryable=True)
+            dec = adapter.decoder_for(acc.data)
+            if dec is None:
+                raise ExecutionError(f"{m.market_id}: account {key} has no {m.venue} decoder",
+                                     retryable=False)  # fmt: skip
+            out[key] = dec.decode(acc.data)
+        return out
 
     async def _dex_query(self, order: ExecOrder, mk: _Market) -> None:
         """Resolve a DEX leg by its signature: the leg of an earlier process (its sender died
