@@ -13,6 +13,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -120,6 +121,8 @@ def _print_summary(
     from replay.report import summarize, summary_lines, write_report
 
     s = summarize(journal, settings)
+    if label == "live":
+        s = replace(s, mode="live")  # the venues' fills, not the paper venue's
     print("")
     print(f"== solarb {label} summary" + (" (interrupted)" if interrupted else ""))
     for line in summary_lines(s):

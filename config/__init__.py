@@ -385,6 +385,21 @@ class PairSettings(_Model):
     """The base token's SPL mint; when set, every DEX market is checked against it at start."""
     quote_mint: str = ""
     markets: list[MarketSettings] = Field(min_length=1)
+    hedges: list[MarketSettings] = Field(default_factory=list)
+    """`[[pairs.hedges]]`: USDT perps that hedge a one-legged opportunity's net base before it
+    is unwound (operators/legs.py), each serving the pair's spot markets of its own exchange
+    (`binance` spot -> `binance-usdm` perp). Never an arb leg and never priced by the spread
+    engine; the live gateway trades them (engine/exec_step.py `hedge_markets`)."""
+
+    @model_validator(mode="after")
+    def _hedges_are_perps(self) -> PairSettings:
+        for h in self.hedges:
+            if h.market != "perp" or h.reference:
+                raise ValueError(
+                    f"pair {self.name}: hedge market {h.market_id} must be a perp "
+                    "(market = \"perp\"), never a reference book"
+                )
+        return self
 
 
 class Settings(_Model):
@@ -407,7 +422,7 @@ class Settings(_Model):
     @model_validator(mode="after")
     def _markets_name_known_venues(self) -> Settings:
         for pair in self.pairs:
-            for m in pair.markets:
+            for m in [*pair.markets, *pair.hedges]:
                 if m.venue not in self.venues:
                     raise ValueError(
                         f"pair {pair.name}: market venue {m.venue!r} is not in [venues]"

@@ -33,12 +33,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
 import queue
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
 from typing import Any, Literal
 
 import aiohttp
@@ -72,6 +75,7 @@ from connectors.solana.programs import associated_token_address
 from connectors.solana.rpc import SolanaRpc
 from connectors.solana.sender import DexLeg, DexSender, SendSettings, TxRecord
 from connectors.solana.service import RetryPolicy
+from connectors.solana.sig_ledger import SignatureLedger
 from connectors.solana.swap_plan import SwapRequest
 from connectors.solana.transactions import build_swap_transaction
 from connectors.solana.wsol import NATIVE_MINT, WsolPolicy
@@ -80,6 +84,7 @@ from operators.errors import ConfigError, ExecutionError, SolarbError
 from operators.events import ExecutionReport, HealthEvent, OrderIntent
 
 __all__ = [
+    "DEX_LEDGER",
     "ExecClock",
     "ExecOrder",
     "ExecutionGateway",
@@ -90,6 +95,8 @@ __all__ = [
 ]
 
 LegName = Literal["buy", "sell", "hedge"]
+DEX_LEDGER = "dex_signatures.jsonl"
+"""The run folder's file of DEX legs' signed transactions (`connectors/solana/sig_ledger.py`)."""
 FINAL_UPDATES = ("fill", "cancel", "expire", "reject")
 MAX_REMEMBERED_UPDATES = 10_000
 STREAM_WAIT_S = 2.0
@@ -148,8 +155,9 @@ class ExecutionGateway:
         self.settings = settings
         self.clock_ns = clock_ns
         self.markets: dict[str, _Market] = {
-            m.market_id: _Market(p, m) for p in settings.pairs for m in p.markets
+            m.market_id: _Market(p, m) for p in settings.pairs for m in (*p.markets, *p.hedges)
         }
+        """Every tradeable market by id: the pairs' legs and their perp hedges."""
         self._credentials = credentials
         self.signer = signer
         self._out: queue.SimpleQueue[Any] = queue.SimpleQueue()
@@ -160,6 +168,9 @@ class ExecutionGateway:
         """Client order ids / intent ids already sent: never sent again."""
         self.signatures: set[str] = set()
         """Signatures of every swap signed: a new leg never reuses one."""
+        self.ledger = SignatureLedger()
+        """Every DEX leg's signed transaction, written before its broadcast (`use_ledger`
+        makes it durable, so a restart resolves an in-flight leg by its signature)."""
         self.submitted = 0
         self.errors: list[str] = []
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -180,6 +191,11 @@ class ExecutionGateway:
         self._bg: list[asyncio.Task[None]] = []
 
     # -- lifecycle ----------------------------------------------------------------------------
+
+    def use_ledger(self, path: Path) -> None:
+        """Keep the DEX legs' signatures in `path` (the run's folder: a resumed run reads the
+        lines its killed predecessor wrote; a new run starts its own file)."""
+        self.ledger = SignatureLedger(path)
 
     def start(self, timeout_s: float = 30.0) -> ExecutionGateway:
         """Start the loop thread and connect (clock sync, filters, RPC, blockhash); raise the
@@ -266,6 +282,7 @@ class ExecutionGateway:
             reconcile=reconcile_by_query(transport, tracked, self.clock_ns),
             config=stream_config(self.settings), clock_ns=self.clock_ns,
             offset_ns=transport.clock_offset_ns,
+            rest_url=resolve_url(self.settings.venues[vid].rest_url),  # listenKey venues
         )  # fmt: skip
         self.streams.append(stream)
         self._bg.append(asyncio.ensure_future(self._run_stream(stream)))
@@ -362,6 +379,12 @@ class ExecutionGateway:
             await self.rpc.close()
         if self._session is not None:
             await self._session.close()
+        # orders still in flight die with the loop (a DEX leg's signature is in the ledger:
+        # the next run resolves it); cancelled here, not destroyed half-run by a closed loop
+        orphans = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+        for task in orphans:
+            task.cancel()
+        await asyncio.gather(*orphans, return_exceptions=True)
 
     def _creds(self, venue: str) -> Credentials:
         if self._credentials is not None:
@@ -484,6 +507,7 @@ class ExecutionGateway:
             result, i, filters, base_decimals=p.base_decimals, quote_decimals=p.quote_decimals,
             ts_recv_ns=self.clock_ns(), reason=why,
         )  # fmt: skip
+        r = self._perp_fee(r, result, self.markets[i.market_id])
         if r.status != "partial" or not result.final:
             return [r]
         rest = i.size_base - r.filled_base
@@ -493,14 +517,36 @@ class ExecutionGateway:
         )  # fmt: skip
         return [r, expired]
 
+    def _perp_fee(self, r: ExecutionReport, result: Any, mk: _Market) -> ExecutionReport:
+        """A perp hedge's fee in the pair's quote: a USDT perp charges USDT (valued at `[fx]`),
+        and a USD-M `RESULT` answer carries no fee at all (then the venue's configured
+        `taker_fee_bps` on the notional, rounded up); `extra["fee_source"]` says which."""
+        p = mk.pair
+        if mk.market.market != "perp" or r.fee_quote or not r.filled_base:
+            return r
+        fx = self.settings.fx
+        fee, asset = result.fee, result.fee_asset
+        if fee and asset in fx and p.quote in fx:
+            value = Decimal(fee) * fx[asset] / fx[p.quote]
+            fee_quote = math.ceil(value.scaleb(p.quote_decimals))
+            source = f"{fee} {asset} at [fx]"
+        elif not fee:
+            bps = Decimal(str(self.settings.venues[mk.market.venue].taker_fee_bps))
+            fee_quote = math.ceil(r.quote_amount * bps / 10_000)
+            source = f"no fee in the venue's answer: taker_fee_bps {bps} of the notional"
+        else:
+            return r  # a fee in an asset with no [fx] value stays in `extra` (`fee`, `fee_asset`)
+        return replace(r, fee_quote=fee_quote, extra={**r.extra, "fee_source": source})
+
     # -- DEX ----------------------------------------------------------------------------------
 
     async def _dex(self, order: ExecOrder, mk: _Market) -> None:
         if order.kind == "query":
-            return  # the sender reports every signed transaction's end itself
-        i, m = order.intent, mk.market
-        if i.intent_id in self.sent_ids:
+            await self._dex_query(order, mk)
             return
+        i, m = order.intent, mk.market
+        if i.intent_id in self.sent_ids or self.ledger.get(i.intent_id) is not None:
+            return  # sent by this process (its sender reports) or by one before it (query)
         self.sent_ids.add(i.intent_id)
         assert self.rpc is not None and self.sender is not None and self.signer is not None
         assert self.blockhashes is not None
@@ -520,6 +566,10 @@ class ExecutionGateway:
             limit=i.limit_quote, quoted_in=i.limit_quote if buy else i.size_base,
             quoted_out=i.size_base if buy else i.limit_quote,
         )  # fmt: skip
+        if adapter.complete_swap is not None:
+            # the builder needs more than the main account (OpenBook's book sides): the
+            # accounts the adapter names, fetched now so the makers are the book's current ones
+            request = adapter.complete_swap(request, await self._wanted(adapter, decoded, m))
         leg = DexLeg(i.intent_id, i.opportunity_id, 0 if buy else 1, m.venue, m.address, i.side,
                      owner)  # fmt: skip
         # the engine priced the priority fee at `gas.cu_limit`: the same lamports, spread over
@@ -540,10 +590,60 @@ class ExecutionGateway:
             # would take it for that transaction; one micro-lamport more makes it its own
             cu_price += 1
         self.signatures.add(signed.signature)
+        # written down before any endpoint sees the bytes: a crash from here on leaves a leg
+        # that a restart resolves by this signature, never by a new transaction
+        self.ledger.record(leg, signed, recent.last_valid_block_height)
         report, record = await self.sender.execute(leg, signed, recent.last_valid_block_height)
         if record.status == "landed":
             self.missing_accounts.clear()  # created idempotently by the landed transaction
         self._emit(mk.pair.name, record, report)
+
+    async def _wanted(self, adapter: Any, decoded: Any, m: MarketSettings) -> dict[str, Any]:
+        """The market's other accounts (`wanted_accounts`), decoded, by address."""
+        assert self.rpc is not None
+        keys = adapter.wanted_accounts(m.address, decoded, not m.tick_arrays)
+        found = await self.rpc.get_multiple_accounts(keys) if keys else []
+        out: dict[str, Any] = {}
+        for key, acc in zip(keys, found):
+            if acc is None:
+                raise ExecutionError(f"{m.market_id}: account {key} not found", retryable=True)
+            dec = adapter.decoder_for(acc.data)
+            if dec is None:
+                raise ExecutionError(f"{m.market_id}: account {key} has no {m.venue} decoder",
+                                     retryable=False)  # fmt: skip
+            out[key] = dec.decode(acc.data)
+        return out
+
+    async def _dex_query(self, order: ExecOrder, mk: _Market) -> None:
+        """Resolve a DEX leg by its signature: the leg of an earlier process (its sender died
+        with it) is asked of the RPCs and reported landed / failed / expired; nothing is sent.
+        This process's own legs are reported by their sender."""
+        i = order.intent
+        if i.intent_id in self.sent_ids:
+            return
+        entry = self.ledger.get(i.intent_id)
+        if entry is None:
+            if self.ledger.path is None:
+                self.errors.append(f"{i.intent_id}: no signature ledger: cannot resolve by "
+                                   "signature")  # fmt: skip
+                return
+            # the ledger line is written before the first broadcast: no line, never sent
+            self._emit(mk.pair.name, rejection_report(
+                i, ExecutionError("never broadcast (no signature in the ledger)",
+                                  retryable=False, venue=i.venue),
+                ts_recv_ns=self.clock_ns(),
+            ))  # fmt: skip
+            return
+        assert self.sender is not None
+        resolved = await self.sender.resolve(entry.leg, entry.signed,
+                                             entry.last_valid_block_height)  # fmt: skip
+        if resolved is None:
+            return  # still within its blockhash's validity: the legs ask again later
+        report, record = resolved
+        if record.status == "landed":
+            self.missing_accounts.clear()
+        self.sent_ids.add(i.intent_id)  # resolved once: a later query is not answered twice
+        self._emit(mk.pair.name, record, replace(report, reason=f"{report.reason} by signature"))
 
     def _mints(self, adapter: Any, decoded: Any, mk: _Market) -> tuple[str, str]:
         p = mk.pair

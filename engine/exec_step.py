@@ -35,7 +35,7 @@ from config import Settings
 from connectors import venues
 from connectors.execution import ExecClock, ExecOrder, LegName
 from connectors.journal import CounterRecord
-from engine.params import fill_risk_params
+from engine.params import fill_risk_params, hedge_markets
 from engine.steps import (
     FILL_RISK_SOURCE,
     PairControl,
@@ -47,11 +47,22 @@ from engine.steps import (
 from operators.errors import ExecutionError
 from operators.events import ExecutionReport, HealthEvent, Opportunity, OrderIntent
 from operators.fill_risk import FillRisk
-from operators.legs import FLATTENING, UNWIND_SUFFIX, LegCommand, LegMachine, LegPolicy
+from operators.legs import (
+    CLOSE_SUFFIX,
+    FLATTENING,
+    HEDGE_SUFFIX,
+    UNWIND_SUFFIX,
+    LegCommand,
+    LegMachine,
+    LegPolicy,
+)
 from operators.risk import KillRecord
 
 MAX_REMEMBERED = 10_000
 """Opportunities whose CU price is kept (closed ones are dropped first; bounded either way)."""
+
+FLATTEN_ATTEMPT = {HEDGE_SUFFIX: 0, UNWIND_SUFFIX: 1, CLOSE_SUFFIX: 2}
+"""The client-id attempt of each flattening order of an opportunity (one of each, at most)."""
 
 RiskHook = Callable[[ExecutionReport], list[Any]]
 
@@ -68,6 +79,14 @@ def pair_lot_base(settings: Settings, pair: str) -> int:
     return max([1, *lots])
 
 
+def dex_sent_timeout_ns(settings: Settings) -> int:
+    """How long a sent DEX leg may stay unreported (ns): the sender's hard confirmation bound
+    (`dex_execution.confirm_timeout_ms`, past the blockhash's ~60 s validity) plus its
+    read-back of a landed transaction (up to ~4 re-broadcast periods), one period to spare."""
+    d = settings.dex_execution
+    return (d.confirm_timeout_ms + 5 * d.rebroadcast_ms) * 1_000_000
+
+
 class LiveExecStep:
     """The legs of one pair's accepted opportunities, sent live (see module doc)."""
 
@@ -76,7 +95,12 @@ class LiveExecStep:
         e = settings.engine
         self.pair = pair
         self.legs = LegMachine(
-            LegPolicy(order=e.leg_order, lot_base=pair_lot_base(settings, pair)), {}
+            LegPolicy(
+                order=e.leg_order,
+                lot_base=pair_lot_base(settings, pair),
+                dex_sent_timeout_ns=dex_sent_timeout_ns(settings),
+            ),
+            hedge_markets(p),
         )
         self.dex_markets = frozenset(m.market_id for m in p.markets if not venues.is_cex(m.venue))
         self.unwind_bps = settings.dex_execution.unwind_slippage_bps
@@ -212,7 +236,7 @@ class LiveExecStep:
                     "query" if c.kind == "query" else c.kind,
                     self._flatten_intent(c),
                     "hedge",
-                    1 if c.intent_id.endswith(UNWIND_SUFFIX) else 0,
+                    FLATTEN_ATTEMPT[next(s for s in FLATTENING if c.intent_id.endswith(s))],
                     cu,
                 )
             if order.kind == "query":

@@ -285,3 +285,31 @@ def fill_risk_params(settings: Settings) -> FillRiskParams:
         max_exposure_usd_micro=usd_micro(r.max_exposure_usd),
         quote_usd_micro=risk_params(settings).quote_usd_micro,
     )
+
+
+def hedge_markets(pair: PairSettings) -> dict[str, tuple[str, str]]:
+    """Spot CEX market id -> (hedge venue, hedge market id): the perp of `[[pairs.hedges]]` on
+    the same exchange (its own venue id, or the id the spot venue names for its perps, e.g.
+    `binance` -> `binance-usdm`). A hedge no spot market of the pair can use is a config error."""
+    out: dict[str, tuple[str, str]] = {}
+    for h in pair.hedges:
+        if not venues.is_cex(h.venue):
+            raise ConfigError(f"pair {pair.name}: hedge market {h.market_id} is not on a CEX")
+        served = [
+            m.market_id
+            for m in pair.markets
+            if venues.is_cex(m.venue) and not m.reference and m.market == "spot"
+            and h.venue in (m.venue, venues.cex(m.venue).source_for("perp"))
+        ]  # fmt: skip
+        if not served:
+            raise ConfigError(
+                f"pair {pair.name}: hedge market {h.market_id} has no spot market of its "
+                "exchange in the pair to hedge"
+            )
+        for mid in served:
+            if mid in out:
+                raise ConfigError(
+                    f"pair {pair.name}: {mid} has two hedge markets ({out[mid][1]}, {h.market_id})"
+                )
+            out[mid] = (h.market_id, h.market_id)
+    return out

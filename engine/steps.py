@@ -26,7 +26,12 @@ from connectors import venues
 from connectors.journal import CounterRecord
 from connectors.solana.sources import FEED_SOURCE
 from engine.markets import CexMarketState, MarketState, build_market_state
-from engine.params import fill_risk_params, risk_params, spread_params_from_settings
+from engine.params import (
+    fill_risk_params,
+    hedge_markets,
+    risk_params,
+    spread_params_from_settings,
+)
 from engine.router import Router
 from operators.events import ExecutionReport, HealthEvent, OrderIntent
 from operators.fill_risk import FillRisk
@@ -287,7 +292,7 @@ class PaperStep:
             e.paper_dex_latency_ms * 1_000_000,
             latency=paper_latency_model(settings),
         )
-        self.legs = LegMachine(LegPolicy(order=e.leg_order), {})
+        self.legs = LegMachine(LegPolicy(order=e.leg_order), hedge_markets(p))
         self.dex_markets = frozenset(
             m.market_id for m in p.markets if not venues.is_cex(m.venue)
         )

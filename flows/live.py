@@ -30,7 +30,7 @@ from bytewax.dataflow import Dataflow
 
 from config import Settings, load_settings
 from connectors.cex.transport import TransportConfig
-from connectors.execution import ExecutionGateway, ExecutionSink, ExecutionSource
+from connectors.execution import DEX_LEDGER, ExecutionGateway, ExecutionSink, ExecutionSource
 from connectors.otel import run_scope
 from engine.graph import build_graph
 from engine.live_inputs import UNBOUNDED, Bounds, bounds_from_env, live_inputs
@@ -65,8 +65,10 @@ def build_flow(
     )
     live_exec = None
     gw: ExecutionGateway | None = None
+    sink = journal_sink(settings, journal_dir, run_id, rotate_daily=True)
     if not signals_only:
         gw = gateway or ExecutionGateway(settings).start()
+        gw.use_ledger(sink.run_path / DEX_LEDGER)  # a resumed run reads its predecessor's
         inp.handles.closers.append(gw.close)
         live_exec = op.input("execution", flow, ExecutionSource(gw, inp.handles.feeds_over))
     out = build_graph(
@@ -75,7 +77,6 @@ def build_flow(
     if out.orders is not None and gw is not None:
         op.output("execution_orders", out.orders, ExecutionSink(gw))
     journal = op.merge("journal_and_feed_health", out.journal, inp.health)
-    sink = journal_sink(settings, journal_dir, run_id, rotate_daily=True)
     op.output("journal", journal, sink)
     attach_tracing(journal, settings, run_scope(sink.run_id))
     return LiveFlow(flow, inp.handles)

@@ -11,10 +11,13 @@
 - `sent`: orders are out; every execution report moves the legs' fills on.
 - `filled`: both legs filled in full, base amounts equal: the arb is flat and `closed` at once.
 - `partial` / `failed`: a leg filled less than its twin (or nothing): the position holds net
-  base. It is hedged on the policy's hedge market (the CEX's USDT perp, lowest latency) for the
-  net amount; `hedged` once the hedge fills, then `closed`.
-- If the hedge does not fill within its timeout, the net position is unwound on the spot venue
-  that filled (the opposite side), `unwound`, then `closed`.
+  base. It is hedged on the pair's hedge market for the CEX leg's exchange (its USDT perp,
+  lowest latency) for the net amount; `hedged` once the hedge fills. The hedge only buys time:
+  at once the spot net is unwound on the spot venue that filled (the opposite side) and the
+  perp position is closed (`unwinding`, both orders together, so the net stays hedged while
+  they fill); `unwound` once both are flat, then `closed`.
+- With no hedge market, or when the hedge fails or does not fill within its timeout, what is
+  open is unwound straight away the same way (the spot net on its venue, any perp fill closed).
 
 Every state has a timeout (`LegPolicy`), so no opportunity can wait forever. Time is the
 events' own (`ts_recv_ns` of reports, `now_ns` of ticks), never a wall clock, so a replay takes
@@ -39,7 +42,9 @@ LegOrder = Literal["dex_first", "both"]
 CommandKind = Literal["send", "hedge", "unwind", "query", "cancel"]
 HEDGE_SUFFIX = "/hedge"
 UNWIND_SUFFIX = "/unwind"
-FLATTENING = (HEDGE_SUFFIX, UNWIND_SUFFIX)
+CLOSE_SUFFIX = "/hedge-close"
+"""The order that closes the perp hedge once the spot net is being unwound."""
+FLATTENING = (HEDGE_SUFFIX, UNWIND_SUFFIX, CLOSE_SUFFIX)
 """Intent-id suffixes of the orders that flatten a one-legged opportunity (not its legs)."""
 
 
@@ -52,6 +57,10 @@ class LegPolicy:
     """planned -> failed when the first order is not out by then."""
     sent_timeout_ns: int = 5_000_000_000
     """sent -> query the venues, then partial/failed, when a leg has no final report by then."""
+    dex_sent_timeout_ns: int = 5_000_000_000
+    """The same while a DEX leg is on the wire: never shorter than its sender's confirmation
+    bound (the blockhash's validity), since a slow landing is not a one-legged arb (live:
+    `engine/exec_step.dex_sent_timeout_ns`)."""
     hedge_timeout_ns: int = 2_000_000_000
     """hedging -> unwinding when the hedge has not filled by then."""
     unwind_timeout_ns: int = 10_000_000_000
@@ -109,7 +118,13 @@ class OpportunityLegs:
     state: LegsState = "planned"
     since_ns: int = 0
     hedge_intent: str = ""
+    """The latest flattening order sent (hedge, then unwind)."""
     hedge_filled_base: int = 0
+    """Base sold minus bought by every flattening order (hedge, unwind, perp close)."""
+    flattening: dict[str, bool] = field(default_factory=dict)
+    """Intent id of each flattening order sent -> whether it trades the perp."""
+    perp_sold_base: int = 0
+    """The perp position: base sold minus bought there (short > 0); closed before `closed`."""
     queried: bool = False
     last_ns: int = 0
     """The latest report time seen: reports may arrive in any order, the clock never goes back."""
@@ -119,6 +134,11 @@ class OpportunityLegs:
     def net_base(self) -> int:
         """Base bought minus base sold (the hedge counts on its side), base units."""
         return self.buy.filled_base - self.sell.filled_base - self.hedge_filled_base
+
+    @property
+    def spot_net_base(self) -> int:
+        """The spot position alone (the perp hedge left out), base units."""
+        return self.net_base + self.perp_sold_base
 
     def legs(self) -> tuple[_Leg, _Leg]:
         """(buy leg, sell leg)."""
@@ -167,10 +187,13 @@ class LegMachine:
         # arrive in (batching, merges) cannot change what it decides
         legs.last_ns = max(legs.last_ns, r.ts_recv_ns, legs.since_ns)
         now = legs.last_ns
-        if r.intent_id == legs.hedge_intent:
+        on_perp = legs.flattening.get(r.intent_id)
+        if on_perp is not None:
             signed = r.filled_base if r.side == "sell" else -r.filled_base
             legs.hedge_filled_base += signed
-            return self._after_hedge(legs, r, now)
+            if on_perp:
+                legs.perp_sold_base += signed
+            return self._after_flattening(legs, r, now)
         leg = next((x for x in legs.legs() if x.intent.intent_id == r.intent_id), None)
         if leg is None:
             raise ExecutionError(f"{r.opportunity_id}: report for unknown leg {r.intent_id}",
@@ -272,41 +295,61 @@ class LegMachine:
         venue, market = legs.hedge_market
         side: Side = "sell" if net > 0 else "buy"
         legs.hedge_intent = legs.opportunity_id + HEDGE_SUFFIX
+        legs.flattening[legs.hedge_intent] = True
         cmd = LegCommand("hedge", legs.opportunity_id, venue, market, side, abs(net),
                          legs.hedge_intent, now)  # fmt: skip
         return [cmd], [self._move(legs, "hedging", f"hedge {side} {abs(net)} on {market}", now)]
 
-    def _after_hedge(
+    def _after_flattening(
         self, legs: OpportunityLegs, r: ExecutionReport, now: int
     ) -> tuple[list[LegCommand], list[LegTransition]]:
-        if abs(legs.net_base) < self.p.lot_base:
-            to: LegsState = "hedged" if legs.state == "hedging" else "unwound"
-            return [], [self._move(legs, to, f"{r.status} {r.filled_base}", now),
+        lot = self.p.lot_base
+        flat = abs(legs.net_base) < lot
+        if legs.state == "hedging":
+            if flat:
+                hedged = self._move(legs, "hedged", f"hedge {r.status} {r.filled_base}", now)
+                cmds, more = self._unwind(legs, now, "hedged: unwind the spot, close the perp")
+                return cmds, [hedged, *more]
+            if r.intent_id == legs.hedge_intent and r.status in ("rejected", "cancelled",
+                                                                   "filled"):  # fmt: skip
+                return self._unwind(legs, now, f"hedge {r.status} with net {legs.net_base} left")
+            return [], []
+        if legs.state == "unwinding" and flat and abs(legs.perp_sold_base) < lot:
+            return [], [self._move(legs, "unwound", f"{r.status} {r.filled_base}", now),
                         self._close(legs, "flat", now)]  # fmt: skip
-        if r.status in ("rejected", "cancelled", "filled") and legs.state == "hedging":
-            return self._unwind(legs, now, f"hedge {r.status} with net {legs.net_base} left")
         return [], []
 
     def _unwind(
         self, legs: OpportunityLegs, now: int, why: str
     ) -> tuple[list[LegCommand], list[LegTransition]]:
-        net = legs.net_base
-        filled = legs.buy if net > 0 else legs.sell
-        side: Side = "sell" if net > 0 else "buy"
-        legs.hedge_intent = legs.opportunity_id + UNWIND_SUFFIX
-        i = filled.intent
-        cmd = LegCommand(
-            "unwind", legs.opportunity_id, i.venue, i.market_id, side, abs(net),
-            legs.hedge_intent, now,
-        )  # fmt: skip
-        return [cmd], [self._move(legs, "unwinding", why, now)]
+        """Unwind the spot net on the spot venue that filled and close any perp position."""
+        cmds: list[LegCommand] = []
+        oid = legs.opportunity_id
+        spot = legs.spot_net_base
+        if abs(spot) >= self.p.lot_base:
+            filled = legs.buy if spot > 0 else legs.sell
+            side: Side = "sell" if spot > 0 else "buy"
+            legs.hedge_intent = oid + UNWIND_SUFFIX
+            legs.flattening[legs.hedge_intent] = False
+            i = filled.intent
+            cmds.append(LegCommand("unwind", oid, i.venue, i.market_id, side, abs(spot),
+                                   legs.hedge_intent, now))  # fmt: skip
+        perp = legs.perp_sold_base
+        if legs.hedge_market is not None and abs(perp) >= self.p.lot_base:
+            venue, market = legs.hedge_market
+            close_id = oid + CLOSE_SUFFIX
+            legs.flattening[close_id] = True
+            close_side: Side = "buy" if perp > 0 else "sell"
+            cmds.append(LegCommand("unwind", oid, venue, market, close_side, abs(perp),
+                                   close_id, now))  # fmt: skip
+        return cmds, [self._move(legs, "unwinding", why, now)]
 
     def _timeout(
         self, legs: OpportunityLegs, now: int
     ) -> tuple[list[LegCommand], list[LegTransition]]:
         age = now - legs.since_ns
         p = self.p
-        if legs.state == "sent" and age > p.sent_timeout_ns:
+        if legs.state == "sent" and age > self._sent_timeout_ns(legs):
             if not legs.queried:
                 # resolve by asking the venues before anything else: never re-send blindly
                 legs.queried = True
@@ -327,10 +370,18 @@ class LegMachine:
         if legs.state == "hedging" and age > p.hedge_timeout_ns:
             return self._unwind(legs, now, "hedge timed out")
         if legs.state == "unwinding" and age > p.unwind_timeout_ns:
-            return [], [self._close(legs, f"UNWIND TIMED OUT: net {legs.net_base} base open", now)]
+            open_txt = f"net {legs.net_base} base open, perp {-legs.perp_sold_base} base"
+            return [], [self._close(legs, f"UNWIND TIMED OUT: {open_txt}", now)]
         return [], []
 
     # -- helpers ------------------------------------------------------------------------------
+
+    def _sent_timeout_ns(self, legs: OpportunityLegs) -> int:
+        dex_out = any(
+            x.sent and not x.done and x.intent.venue in legs.dex_venues for x in legs.legs()
+        )
+        p = self.p
+        return max(p.sent_timeout_ns, p.dex_sent_timeout_ns) if dex_out else p.sent_timeout_ns
 
     def _send(self, legs: OpportunityLegs, leg: _Leg, now: int) -> LegCommand:
         leg.sent = True

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from operators.legs import FLATTENING
+from operators.legs import CLOSE_SUFFIX, FLATTENING, HEDGE_SUFFIX
 
 Row = Mapping[str, Any]
 
@@ -18,6 +18,11 @@ Row = Mapping[str, Any]
 def is_flattening(fill: Row) -> bool:
     """Whether a fill is the hedge or unwind of a one-legged arb, not one of its legs."""
     return str(fill.get("intent_id", "")).endswith(FLATTENING)
+
+
+def is_hedge(fill: Row) -> bool:
+    """Whether a fill is on the perp hedge (the hedge or its close), not a spot unwind."""
+    return str(fill.get("intent_id", "")).endswith((HEDGE_SUFFIX, CLOSE_SUFFIX))
 
 
 def moved(fill: Row) -> bool:

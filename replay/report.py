@@ -4,14 +4,22 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
 from config import Settings
 from connectors.journal import read_table, run_dir
 from operators.errors import ConfigError
-from replay.money import fill_cash, gas_quote, is_flattening, moved, net_base, open_mark
+from replay.money import (
+    fill_cash,
+    gas_quote,
+    is_flattening,
+    is_hedge,
+    moved,
+    net_base,
+    open_mark,
+)
 from replay.outcomes import outcome_table
 
 UNROUTED_WARN_SHARE = 0.5
@@ -60,6 +68,11 @@ class Summary:
     latency_us: dict[str, float] = field(default_factory=dict)
     resyncs: int = 0
     unrouted_by_source: dict[str, int] = field(default_factory=dict)
+    hedge_fees_by_pair: dict[str, int] = field(default_factory=dict)
+    """Fees of the perp hedge fills (hedges and their closes), in the pair's quote base units;
+    already inside `pnl_by_pair` (every fill's cash is net of its fee)."""
+    mode: Literal["paper", "live"] = "paper"
+    """Whose fills these are: the paper venue's (paper, replay) or the venues' (live)."""
 
     @property
     def unrouted(self) -> int:
@@ -139,6 +152,7 @@ def summarize(journal: str | Path, settings: Settings) -> Summary:
         )
     pnl = {name: 0 for name in units}
     notional = {name: 0 for name in units}
+    hedge_fees: dict[str, int] = {}
     done = one_leg = 0
     for oid, fills_of in by_opp.items():
         ok = [x for x in fills_of if moved(x)]
@@ -153,6 +167,9 @@ def summarize(journal: str | Path, settings: Settings) -> Summary:
         # base still open (no unwind filled yet) is marked at the worse quoted price
         cash = sum(fill_cash(x) for x in ok) + open_mark(net_base(ok), o)
         pnl[pair] = pnl.get(pair, 0) + cash - gas_quote(o)
+        on_perp = [x for x in ok if is_hedge(x)]
+        if on_perp:
+            hedge_fees[pair] = hedge_fees.get(pair, 0) + sum(int(x["fee_quote"]) for x in on_perp)
         if len({x["side"] for x in legs_ok}) == 2:
             notional[pair] = notional.get(pair, 0) + next(
                 x["quote_amount"] for x in legs_ok if x["side"] == "buy"
@@ -197,6 +214,7 @@ def summarize(journal: str | Path, settings: Settings) -> Summary:
         latency_us=latency,
         resyncs=resyncs,
         unrouted_by_source=unrouted,
+        hedge_fees_by_pair=hedge_fees,
     )
 
 
@@ -233,7 +251,7 @@ def summary_lines(s: Summary) -> list[str]:
         f"resyncs        {s.resyncs}",
         f"opportunities  {s.signals} signals, {s.signal_updates} updates",
         f"risk guard     {s.accepted} accepted; rejected: {rej}",
-        f"paper fills    {s.legs_filled} legs filled, {s.legs_rejected} rejected"
+        f"{s.mode} fills".ljust(15) + f"{s.legs_filled} legs filled, {s.legs_rejected} rejected"
         + (f", {s.flattening_filled} unwinds/hedges" if s.flattening_filled else "")
         + "; "
         f"{s.arbs_completed} arbs completed, {s.arbs_one_legged} one-legged",
@@ -246,6 +264,13 @@ def summary_lines(s: Summary) -> list[str]:
             # never overstate: one-legged arbs are in the figure at their unwind (or, while a
             # leg is still open, at the worse of the two quoted prices)
             + (" (one-legged arbs included at their unwind cost)" if s.arbs_one_legged else "")
+        )
+    for name, fee in sorted(s.hedge_fees_by_pair.items()):
+        u = s.pairs[name]
+        lines.append(
+            f"hedge fees     {name}: {_money(fee, u.quote_decimals)} {u.quote} (perp hedges and "
+            "closes, in the PnL; funding not modelled: a hedge is held seconds, not to a funding "
+            "time)"
         )
     lines += [
         f"latency        {lat_txt}",
@@ -275,7 +300,7 @@ def write_report(s: Summary, path: str | Path, journal: str | Path, title: str) 
     opps = _rows(run_dir(journal), "opportunities")
     lines = [f"# solarb report: {title}", "", "```", *summary_lines(s), "```", ""]
     verdict = {True: "pass", False: "FAIL", None: "n/a"}
-    lines += ["## Go / no-go (paper)", "", "| criterion | target | figure | verdict |"]
+    lines += [f"## Go / no-go ({s.mode})", "", "| criterion | target | figure | verdict |"]
     lines += ["|---|---|---|---|"]
     lines += [
         f"| {c.name} | {c.target} | {c.text} | {verdict[c.passed]} |" for c in go_no_go_of(journal)

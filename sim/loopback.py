@@ -174,7 +174,7 @@ class Loopback:
                 node.set_account(ata, encode_token_account(mint, str(owner), DEEP),
                                  SPL_TOKEN_PROGRAM, TOKEN_RENT)  # fmt: skip
         creds: dict[str, Credentials] = {}
-        for venue in sorted({m.venue for p in settings.pairs for m in p.markets}):
+        for venue in sorted({m.venue for p in settings.pairs for m in (*p.markets, *p.hedges)}):
             if not venue_registry.is_cex(venue):
                 continue
             key, secret = "lb" + secrets.token_hex(8), secrets.token_hex(16)

@@ -172,6 +172,32 @@ class DexSender:
         )
         return await self.execute(leg, signed, recent.last_valid_block_height)
 
+    async def resolve(
+        self, leg: DexLeg, signed: SignedSwap, last_valid_block_height: int
+    ) -> tuple[ExecutionReport, TxRecord] | None:
+        """What became of a leg sent by an earlier process, by its signature alone (nothing is
+        sent): landed or failed (`getSignatureStatuses`, read back by `getTransaction`),
+        expired (unseen and the block height past its last valid one), or None while it may
+        still land."""
+        recv_ns = self._wall()
+        seen = await self._poll_status(signed.signature)
+        if seen is not None:
+            outcome = await self._landed(leg, signed, seen, 0, 0)
+        elif await self._block_height() > last_valid_block_height:
+            # one last look: it may have landed in the very last valid block
+            seen = await self._poll_status(signed.signature)
+            if seen is not None:
+                outcome = await self._landed(leg, signed, seen, 0, 0)
+            else:
+                outcome = TxOutcome(
+                    "expired", signed.signature,
+                    error="blockhash expired before the transaction landed (by signature)",
+                    done_ns=self._wall(),
+                )  # fmt: skip
+        else:
+            return None
+        return to_report(leg, outcome, recv_ns), tx_record(leg, signed, outcome)
+
     # ------------------------------------------------------------------ send and confirm
     async def _send(self, leg: DexLeg, signed: SignedSwap, last_valid: int) -> TxOutcome:
         s = self.settings

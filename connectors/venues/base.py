@@ -17,7 +17,7 @@ Execution joins the adapters as it lands: a DEX adapter's `plan_swap` builds its
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
@@ -193,6 +193,10 @@ class DexAdapter(_ById):
     plan_swap: Callable[[SwapRequest], SwapPlan] | None = None
     """The venue's swap instruction builder (connectors/solana/swap_plan.py): instruction, limit
     fields and token accounts of a request; None while the venue cannot execute."""
+    complete_swap: Callable[[SwapRequest, Mapping[str, Any]], SwapRequest] | None = None
+    """`(request, decoded wanted accounts by address) -> request` for a venue whose builder needs
+    more than the main account (OpenBook: the book side taken, for its makers' accounts); the
+    live gateway fetches `wanted_accounts` for it. None: the main account is enough."""
 
     def decoder_for(self, payload: bytes) -> AccountDecoder | None:
         """The decoder of an account by its first 8 bytes, None when the program has none."""

@@ -6,12 +6,15 @@ live feed reads the market first and then watches both sides.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 
 from connectors.solana import openbook as codec
 from connectors.solana import openbook_take
+from connectors.solana.swap_plan import SwapRequest
 from connectors.venues.base import AccountDecoder, DexAdapter, base_quote_tokens
-from operators.errors import DecodeError
+from operators.errors import DecodeError, ExecutionError
 
 PROGRAM_ID = openbook_take.OPENBOOK_PROGRAM_ID
 
@@ -28,6 +31,19 @@ def _wanted(_address: str, market: Any, _derive: bool) -> list[str]:
     return [str(market.bids), str(market.asks)]
 
 
+def _complete_swap(req: SwapRequest, accounts: Mapping[str, Any]) -> SwapRequest:
+    """The book side the leg takes from (a sell hits the bids, a buy lifts the asks): its
+    makers' open-orders accounts settle in the same instruction."""
+    market = req.market
+    sell = req.input_mint == str(market.base_mint)
+    key = str(market.bids if sell else market.asks)
+    side = accounts.get(key)
+    if side is None:
+        raise ExecutionError(f"{req.market_address}: book side {key} not fetched",
+                             retryable=True, venue="openbook")  # fmt: skip
+    return replace(req, book_side=side)
+
+
 OPENBOOK = DexAdapter(
     id="openbook",
     kind="clob",
@@ -42,4 +58,5 @@ OPENBOOK = DexAdapter(
     check_market=_check_market,
     tokens=base_quote_tokens,
     plan_swap=openbook_take.plan_swap,
+    complete_swap=_complete_swap,
 )

@@ -83,7 +83,7 @@ def test_a_partly_filled_dex_leg_sends_the_cex_leg_cut_to_what_filled_with_a_tig
     assert (sell.size_base, sell.limit_quote) == (6_000_000_000, -(-1_509_000_000 * 6 // 10))
 
 
-def test_a_short_cex_fill_is_hedged_on_the_perp_and_closes_when_the_hedge_fills() -> None:
+def test_a_short_cex_fill_is_hedged_on_the_perp_then_unwound_and_the_hedge_closed() -> None:
     m = LegMachine(LegPolicy(), HEDGE)
     m.on_intents(*_intents(), DEX, 0)
     m.on_report(_report(f"{OID}/buy", "buy", "filled", SIZE, 400 * MS))
@@ -93,7 +93,41 @@ def test_a_short_cex_fill_is_hedged_on_the_perp_and_closes_when_the_hedge_fills(
     ]
     assert _path(moves) == [("sent", "partial"), ("partial", "hedging")]
     cmds, moves = m.on_report(_report(f"{OID}/hedge", "sell", "filled", 3_000_000_000, 450 * MS))
-    assert (cmds, _path(moves), m.open) == ([], [("hedging", "hedged"), ("hedged", "closed")], {})
+    # hedged: the net is flat at once; then the spot long is sold where it was bought and the
+    # perp short bought back, together (the position stays hedged while both fill)
+    assert [(c.kind, c.market_id, c.side, c.size_base, c.intent_id) for c in cmds] == [
+        ("unwind", "orca:P", "sell", 3_000_000_000, f"{OID}/unwind"),
+        ("unwind", "binance-usdm:SOLUSDT:perp", "buy", 3_000_000_000, f"{OID}/hedge-close"),
+    ]
+    assert _path(moves) == [("hedging", "hedged"), ("hedged", "unwinding")]
+    assert (moves[0].net_base, m.open[OID].perp_sold_base) == (0, 3_000_000_000)
+    cmds, moves = m.on_report(_report(f"{OID}/unwind", "sell", "filled", 3_000_000_000, 470 * MS))
+    # the spot is flat but the perp is still short: net -3 SOL until the close fills
+    assert (cmds, moves, m.open[OID].net_base) == ([], [], -3_000_000_000)
+    cmds, moves = m.on_report(
+        _report(f"{OID}/hedge-close", "buy", "filled", 3_000_000_000, 480 * MS)
+    )
+    assert (cmds, _path(moves), m.open) == ([], [("unwinding", "unwound"), ("unwound", "closed")],
+                                            {})  # fmt: skip
+    assert moves[-1].net_base == 0
+
+
+def test_a_hedge_that_filled_part_before_its_timeout_is_closed_with_the_spot_unwind() -> None:
+    m = LegMachine(LegPolicy(), HEDGE)
+    m.on_intents(*_intents(), DEX, 0)
+    m.on_report(_report(f"{OID}/buy", "buy", "filled", SIZE, 400 * MS))
+    m.on_report(_report(f"{OID}/sell", "sell", "rejected", 0, 420 * MS))
+    m.on_report(_report(f"{OID}/hedge", "sell", "partial", 4_000_000_000, 430 * MS))
+    cmds, moves = m.on_tick(420 * MS + LegPolicy().hedge_timeout_ns + 1)
+    assert [(c.market_id, c.side, c.size_base) for c in cmds] == [
+        ("orca:P", "sell", SIZE),
+        ("binance-usdm:SOLUSDT:perp", "buy", 4_000_000_000),
+    ]
+    assert _path(moves) == [("hedging", "unwinding")]
+    m.on_report(_report(f"{OID}/unwind", "sell", "filled", SIZE, 2_500 * MS))
+    _, moves = m.on_report(_report(f"{OID}/hedge-close", "buy", "filled", 4_000_000_000,
+                                   2_510 * MS))  # fmt: skip
+    assert (_path(moves), m.open) == ([("unwinding", "unwound"), ("unwound", "closed")], {})
 
 
 def test_a_rejected_hedge_unwinds_on_the_venue_that_filled_and_an_unfilled_unwind_is_flagged() -> (
@@ -110,7 +144,7 @@ def test_a_rejected_hedge_unwinds_on_the_venue_that_filled_and_an_unfilled_unwin
     assert _path(moves) == [("hedging", "unwinding")]
     _, late = m.on_tick(450 * MS + LegPolicy().unwind_timeout_ns + 1)
     assert _path(late) == [("unwinding", "closed")]
-    assert late[0].reason == f"UNWIND TIMED OUT: net {SIZE} base open"
+    assert late[0].reason == f"UNWIND TIMED OUT: net {SIZE} base open, perp 0 base"
 
 
 def test_silent_legs_are_queried_before_anything_else_then_hedged() -> None:

@@ -22,7 +22,13 @@ def test_a_kill_drops_the_waiting_cex_twin_and_the_filled_dex_leg_is_hedged() ->
     ]
     assert _path(moves) == [("sent", "failed"), ("failed", "hedging")]
     cmds, moves = m.on_report(_report(f"{OID}/hedge", "sell", "filled", SIZE, 450 * MS))
-    assert (cmds, _path(moves), m.open) == ([], [("hedging", "hedged"), ("hedged", "closed")], {})
+    assert [(c.kind, c.market_id, c.side) for c in cmds] == [
+        ("unwind", "orca:P", "sell"), ("unwind", "binance-usdm:SOLUSDT:perp", "buy")
+    ]
+    assert _path(moves) == [("hedging", "hedged"), ("hedged", "unwinding")]
+    m.on_report(_report(f"{OID}/unwind", "sell", "filled", SIZE, 470 * MS))
+    _, moves = m.on_report(_report(f"{OID}/hedge-close", "buy", "filled", SIZE, 480 * MS))
+    assert (_path(moves), m.open) == ([("unwinding", "unwound"), ("unwound", "closed")], {})
 
 
 def test_a_kill_unwinds_at_once_what_both_legs_left_and_closes_what_never_went_out() -> None:

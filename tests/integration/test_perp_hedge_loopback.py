@@ -1,0 +1,75 @@
+"""The perp hedge on the loopback Binance USD-M: the gateway trades `[[pairs.hedges]]` markets
+(signed IOC on `/fapi/v1/order`, its own listenKey user stream) and counts the hedge's fee."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from connectors.execution import ExecOrder, ExecutionGateway, order_client_id
+from connectors.order_journal import OrderRecord
+from operators.events import ExecutionReport, HealthEvent, OrderIntent
+from sim.loopback import Loopback
+from sim.simulate import SAMPLE_POOL
+from tests.unit.test_perp_hedge import PAIR, PERP, hedged_markets
+
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(60)]
+
+SOL = 10**9
+
+
+def _wait(gw: ExecutionGateway, n: int, timeout_s: float = 20.0) -> list[Any]:
+    out: list[Any] = []
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        out += [x for _, x in gw.take()]
+        if sum(isinstance(x, ExecutionReport) for x in out) >= n and gw.drained(0.2):
+            return out
+        time.sleep(0.02)
+    raise AssertionError(f"no {n} reports in {timeout_s} s: {out}")
+
+
+def test_a_hedge_and_its_close_trade_once_each_on_usdm_with_the_taker_fee_counted(
+    tmp_path: Path,
+) -> None:
+    loop = Loopback([SAMPLE_POOL], rpcs=1).start()
+    try:
+        settings = loop.settings(None, hedged_markets(tmp_path))
+        keys = loop.trading(settings)
+        gw = ExecutionGateway(settings, credentials=keys.credentials, signer=keys.signer).start()
+        try:
+            hedge = OrderIntent("o1/hedge", "o1", PERP, PERP, "sell", 2 * SOL, 200_000_000,
+                                1, 1, 1, PAIR)  # fmt: skip
+            order = ExecOrder("hedge", hedge, "hedge", 0, 5_000)
+            gw.submit(order)
+            gw.submit(order)  # a duplicate command never reaches the venue twice
+            out = _wait(gw, 1)
+            close = OrderIntent("o1/hedge-close", "o1", PERP, PERP, "buy", 2 * SOL,
+                                400_000_000, 2, 2, 2, PAIR)  # fmt: skip
+            closing = ExecOrder("unwind", close, "hedge", 2, 5_000)
+            gw.submit(closing)
+            out += _wait(gw, 1)
+        finally:
+            gw.close()
+        assert loop.venues is not None
+        desk = loop.venues.venues.desk("binance-usdm")
+        assert [desk.placements_of(order_client_id(o)) for o in (order, closing)] == [1, 1]
+    finally:
+        loop.stop()
+    reports = [x for x in out if isinstance(x, ExecutionReport)]
+    assert [(r.intent_id, r.side, r.status, r.filled_base) for r in reports] == [
+        ("o1/hedge", "sell", "filled", 2 * SOL),
+        ("o1/hedge-close", "buy", "filled", 2 * SOL),
+    ]
+    for r in reports:  # USD-M RESULT answers carry no fee: 5 bps of the notional, rounded up
+        assert r.fee_quote == -(-r.quote_amount * 5 // 10_000)
+        assert r.extra["fee_source"].startswith("no fee in the venue's answer: taker_fee_bps 5")
+    rows = [x for x in out if isinstance(x, OrderRecord)]
+    assert [(o.venue, o.path, o.outcome) for o in rows] == [
+        ("binance-usdm", "/fapi/v1/order", "filled"), ("binance-usdm", "/fapi/v1/order", "filled"),
+    ]  # fmt: skip
+    up = {x.source for x in out if isinstance(x, HealthEvent) and x.status == "up"}
+    assert "binance-usdm:orders" in up  # its listenKey user stream logged in
