@@ -7,9 +7,13 @@ carry them, one closed set of types, as JSON in the `payload` column:
 
     kind     stream          source   payload
     health   `health`        event's  {"type": "HealthEvent", ...every field}
-    exec     `exec:<pair>`   pair     {"type": "ExecutionReport" | "ExecClock", ...every field}
+    exec     `exec:<pair>`   pair     {"type": "ExecutionReport" | "ExecClock" | "HealthEvent"
+                                       | "OrderRecord" | "TxRecord", ...every field}
 
-`ts_recv_ns` is the event's own receive time (its clock, a replay feeds it back unchanged).
+Exec rows are everything the execution source emitted: reports and clock ticks for the legs,
+the gateway's journal rows (orders, transactions, its health) so a replay's journal has them.
+`ts_recv_ns` is the item's own time (receive time; a transaction's `done_ns`, an order's
+ack / send time): the file order is the recorded order, a replay keeps it.
 Amounts stay integers (JSON integers are exact); `value` / `slippage_bps` are report floats.
 Anything else is a `FeedError` naming the type: the format never holds an arbitrary object.
 """
@@ -21,12 +25,29 @@ from dataclasses import fields
 from typing import Any
 
 from connectors.execution import ExecClock
+from connectors.order_journal import OrderRecord
+from connectors.solana.tx_outcome import TxRecord
 from operators.errors import FeedError
 from operators.events import ExecutionReport, HealthEvent, RawFrame
 
 HEALTH_STREAM = "health"
 EXEC_PREFIX = "exec:"
-_TYPES: dict[str, type] = {t.__name__: t for t in (HealthEvent, ExecutionReport, ExecClock)}
+_EXEC_TYPES = (ExecutionReport, ExecClock, HealthEvent, OrderRecord, TxRecord)
+_TYPES: dict[str, type] = {t.__name__: t for t in _EXEC_TYPES}
+_TS_FIELDS = ("ts_recv_ns", "done_ns", "ts_ack_ns", "ts_sent_ns", "ts_intent_ns")
+
+
+def recordable(item: object) -> bool:
+    """Whether an execution-source item has a capture encoding (the closed set above)."""
+    return isinstance(item, _EXEC_TYPES)
+
+
+def _ts(item: object) -> int:
+    for name in _TS_FIELDS:
+        ts = getattr(item, name, 0)
+        if ts:
+            return int(ts)
+    return 0
 
 
 def _encode(item: object) -> bytes:
@@ -57,9 +78,9 @@ def health_row(ev: HealthEvent) -> RawFrame:
 
 
 def exec_row(keyed: tuple[str, Any]) -> RawFrame:
-    """An execution-source item (pair, report | clock) as a capture row, at its receive time."""
+    """An execution-source item (pair, report | clock | journal row) as a capture row."""
     pair, item = keyed
-    return RawFrame(item.ts_recv_ns, pair, EXEC_PREFIX + pair, "exec", _encode(item))
+    return RawFrame(_ts(item), pair, EXEC_PREFIX + pair, "exec", _encode(item))
 
 
 def decode_health(frame: RawFrame) -> HealthEvent:
@@ -70,9 +91,6 @@ def decode_health(frame: RawFrame) -> HealthEvent:
     return ev
 
 
-def decode_exec(frame: RawFrame) -> tuple[str, ExecutionReport | ExecClock]:
-    """The (pair, report | clock) of an `exec` row, as the execution source emitted it."""
-    item = _decode(frame)
-    if not isinstance(item, (ExecutionReport, ExecClock)):
-        raise FeedError(f"capture: exec row holds a {type(item).__name__}")
-    return frame.source, item
+def decode_exec(frame: RawFrame) -> tuple[str, Any]:
+    """The (pair, item) of an `exec` row, as the execution source emitted it."""
+    return frame.source, _decode(frame)

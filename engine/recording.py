@@ -10,9 +10,9 @@
 The live inputs are tapped after their merge, so the rows are in the order the graph received
 them; health / exec rows are capture v2 kinds (connectors/capture_events.py). A replay of a
 `paper` capture is the paper graph on the same inputs; of a `live` capture, the live graph with
-the recorded reports in place of the venues (its orders go nowhere); of `live-signals`, the
-signals-only graph. Orders / transactions journal rows are the gateway's own I/O records: they
-are not recorded, so a replay has none.
+the recorded reports in place of the venues (its orders go nowhere; the gateway's recorded
+orders / transactions / health rows go to the journal as live); of `live-signals`, the
+signals-only graph.
 """
 
 from __future__ import annotations
@@ -25,10 +25,15 @@ import bytewax.operators as op
 from bytewax.dataflow import Stream
 
 from connectors.capture import FRAME_KINDS
-from connectors.capture_events import decode_exec, decode_health, exec_row, health_row
+from connectors.capture_events import (
+    decode_exec,
+    decode_health,
+    exec_row,
+    health_row,
+    recordable,
+)
 from connectors.capture_sink import CaptureSink
 from connectors.control import is_tick
-from engine.graph import LIVE_STEP_ITEMS
 from engine.live_inputs import LiveInputs
 from operators.errors import ConfigError
 from operators.events import HealthEvent, RawFrame
@@ -42,7 +47,9 @@ def _row(item: RawFrame | HealthEvent) -> RawFrame:
 
 
 def _exec_row(kv: tuple[str, Any]) -> RawFrame | None:
-    return exec_row(kv) if isinstance(kv[1], LIVE_STEP_ITEMS) else None
+    # a journal row type without an encoding is left out of the capture, never a crash of the
+    # trading run: the replay then lacks that journal row (see connectors/capture_events.py)
+    return exec_row(kv) if recordable(kv[1]) else None
 
 
 def record_session(
