@@ -51,6 +51,7 @@ def build_flow(
     stop: threading.Event | None = None,
     trace: TraceConfig | None = None,
     progress: bool = False,
+    paper_fills: bool = False,
 ) -> Dataflow:
     """Replay `captures` through the graph into run `run_id` of the journal at `journal_dir`.
 
@@ -58,10 +59,14 @@ def build_flow(
     the journal is touched. Setting `stop` ends the replay early with every sink closed.
     Traces go out when `trace` (default: `[telemetry]` + OTEL_* variables) is enabled.
     With `progress`, the source counts frames for a display: `replay.source.progress_of(flow)`.
+    `paper_fills` replays a live session capture with paper fills instead of its recorded
+    reports (calibration: other settings make other intents, the venues' answers no longer fit).
     """
     for c in captures:
         validate_capture(c)
     session = _session(captures)
+    if paper_fills and session.startswith("live"):
+        session = "paper"
     if session != "record":
         partition = "all"  # the recorded order across markets and events is what reproduces
     flow = Dataflow("solarb_replay")

@@ -121,6 +121,20 @@ def test_live_session_with_faults_replays_row_for_row_on_its_recorded_reports(
     )
     assert troubles
     _assert_same_rows(session, _replay(tmp_path, capture))
+    # calibration's mode: the same capture with paper fills in place of the recorded reports
+    # decides the same (the risk guard sees no fills) and sends through no gateway at all
+    from bytewax.testing import run_main
+
+    from config import load_settings
+    from flows.replay import build_flow
+
+    env = {"SOLARB__RISK__MAX_EXPOSURE_USD": ENV["SOLARB__RISK__MAX_EXPOSURE_USD"]}
+    settings = load_settings(markets_path=SAMPLE_MARKETS, env=env)
+    run_main(build_flow(settings, [capture], tmp_path / "pj", run_id="p", paper_fills=True))
+    paper = _tables(tmp_path / "pj")
+    for name in ("opportunities", "decisions", "intents"):
+        assert paper[name] == session[name], name
+    assert "orders" not in paper and "transactions" not in paper
 
 
 def test_bytewax_run_of_flows_paper_records_from_its_environment_variable(
