@@ -162,7 +162,10 @@ def cmd_paper(args: argparse.Namespace) -> int:
         settings = journal_settings(opts, settings)
         run_id = recovery_run_id(opts, new_run_id(), explicit=False)
         bounds = _bounds(args)
-        lf = build_flow(settings, root, bounds=bounds, run_id=run_id, control_signal=True)
+        record = _record_path(args)
+        lf = build_flow(
+            settings, root, bounds=bounds, run_id=run_id, control_signal=True, record=record
+        )
         print(
             f"solarb paper: {', '.join(market_ids(settings))}; "
             + (f"stops after {bounds}" if bounds.bounded else "until Ctrl-C")
@@ -171,6 +174,7 @@ def cmd_paper(args: argparse.Namespace) -> int:
         )
         wall, code = run_live(lf, "paper", stop=stop, opts=opts)
     _print_summary(settings, root / run_id, report, "paper session", wall, "paper", code != 0)
+    _print_record_hint(args, record)
     return code
 
 
@@ -229,6 +233,7 @@ def cmd_live(args: argparse.Namespace) -> int:
                 run_id=run_id,
                 control_signal=True,
                 gateway=gateway,
+                record=_record_path(args),
             )
             if trading:
                 print(f"solarb live: TRADING on {', '.join(market_ids(settings))}; "
@@ -242,7 +247,27 @@ def cmd_live(args: argparse.Namespace) -> int:
     journal = root / run_id
     title = "live trading session" if trading else "live signals session"
     _print_summary(settings, journal, report, title, wall, "live", code != 0)
+    _print_record_hint(args, _record_path(args))
     return code
+
+
+def _record_path(args: argparse.Namespace) -> Path | None:
+    return Path(args.record) if getattr(args, "record", None) else None
+
+
+def _print_record_hint(args: argparse.Namespace, record: Path | None) -> None:
+    if record is None:
+        return
+    from connectors.capture import capture_frames
+
+    markets = args.markets
+    if markets is None and args.loopback:
+        from sim.simulate import sample_markets
+
+        markets = str(sample_markets())
+    hint = f"--markets {markets} " if markets else ""
+    print(f"recording      {record} ({capture_frames(record)} rows)")
+    print(f"replay it with `solarb {hint}replay {record}`")
 
 
 def cmd_record(args: argparse.Namespace) -> int:
@@ -301,6 +326,13 @@ def add_live_parsers(subparsers: Any) -> None:
             "--skip-market-check",
             action="store_true",
             help="do not check the markets file against the chain at start (not advised)",
+        )
+        q.add_argument(
+            "--record",
+            metavar="CAPTURE.parquet",
+            help="record what the graph sees (frames, health and control events"
+            + (", the venues' reports" if name == "live" else "")
+            + ") to this capture; `solarb replay` of it reproduces the session",
         )
         # One worker: the live feeds are single-partition sources (one socket per venue).
         add_run_options(q, workers=False)

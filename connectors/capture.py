@@ -5,8 +5,9 @@ Columns (see docs/capture-format.md):
     source     string  venue id: binance, binance-usdm, okx, bybit, orca, raydium_clmm, phoenix,
                        openbook
     stream     string  WS stream name, REST endpoint, or "<market address>:<account pubkey>"
-    kind       string  ws | rest | account
-    payload    binary  the frame bytes / raw account data, unchanged
+    kind       string  ws | rest | account (raw inputs); health | exec (v2: what a paper or live
+                       session's graph saw besides frames, `connectors/capture_events.py`)
+    payload    binary  the frame bytes / raw account data, unchanged (health / exec: JSON)
     slot       int64?  Solana slot of an account update (null for CEX frames)
 
 Rows are written in receive order; readers merge files and sort by (ts_recv_ns, file order).
@@ -34,22 +35,35 @@ SCHEMA = pa.schema(
         pa.field("payload", pa.binary(), nullable=False),
         pa.field("slot", pa.int64(), nullable=True),
     ],
-    metadata={b"solarb.capture.version": b"1"},
+    metadata={b"solarb.capture.version": b"2"},
 )
-KINDS = frozenset({"ws", "rest", "account"})
+FRAME_KINDS = frozenset({"ws", "rest", "account"})
+"""Raw venue inputs (every capture version)."""
+EVENT_KINDS = frozenset({"health", "exec"})
+"""Version 2: health / control events and execution-source items of a recorded session."""
+KINDS = FRAME_KINDS | EVENT_KINDS
+SESSION_KEY = b"solarb.capture.session"
+"""Metadata key naming what wrote the capture: `record`, `paper`, `live` or `live-signals`."""
+SESSIONS = frozenset({"record", "paper", "live", "live-signals"})
 
 
 class CaptureWriter:
     """Append raw frames to a Parquet capture, one row group per `flush_rows` frames."""
 
-    def __init__(self, path: str | Path, flush_rows: int = 10_000) -> None:
+    def __init__(
+        self, path: str | Path, flush_rows: int = 10_000, session: str = "record"
+    ) -> None:
+        if session not in SESSIONS:
+            raise FeedError(f"capture session must be one of {sorted(SESSIONS)}, got {session!r}")
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._flush_rows = flush_rows
         self._rows: list[RawFrame] = []
         # page checksums let a reader tell a bit-flipped capture from a good one
+        schema = SCHEMA.with_metadata({**SCHEMA.metadata, SESSION_KEY: session.encode()})
+        self._schema = schema
         self._writer = pq.ParquetWriter(
-            str(self.path), SCHEMA, compression="zstd", write_page_checksum=True
+            str(self.path), schema, compression="zstd", write_page_checksum=True
         )
         self.frames_written = 0
 
@@ -80,7 +94,7 @@ class CaptureWriter:
                 "payload": [r.payload for r in rows],
                 "slot": [r.slot for r in rows],
             },
-            schema=SCHEMA,
+            schema=self._schema,
         )
         self._writer.write_table(table)
         self.frames_written += len(rows)
@@ -185,6 +199,17 @@ def capture_streams(path: str | Path) -> list[str]:
     except (OSError, pa.ArrowException) as exc:
         raise FeedError(f"{p}: column 'stream' unreadable (corrupt capture): {exc}") from None
     return sorted(set(t.column("stream").to_pylist()))
+
+
+def capture_session(path: str | Path) -> str:
+    """What wrote the capture (`record`, `paper`, `live`, `live-signals`); `record` for
+    captures older than the key (version 1: raw frames only)."""
+    p = Path(path)
+    meta = _open(p).schema_arrow.metadata or {}
+    session = meta.get(SESSION_KEY, b"record").decode()
+    if session not in SESSIONS:
+        raise FeedError(f"{p}: unknown capture session {session!r} (metadata {SESSION_KEY!r})")
+    return session
 
 
 def merge_by_time(iterators: Sequence[Iterator[RawFrame]]) -> Iterator[RawFrame]:

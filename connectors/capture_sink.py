@@ -5,8 +5,9 @@ file is in that worker's receive order; `ReplaySource` merges files by `ts_recv_
 written in the order the sink receives them, which is the order the graph would process them.
 
 A Parquet file is readable only once closed: Bytewax closes the sink when the flow ends on
-bounded input, so recordings are bounded (frames or seconds). An aborted run (Ctrl-C, kill)
-leaves an unreadable file; `flush_rows` bounds how much a writer holds in memory meanwhile.
+bounded input, and when a paper / live session stops on SIGINT/SIGTERM (its feeds end at their
+next poll, so every sink closes). Only a hard kill (SIGKILL) leaves an unreadable file;
+`flush_rows` bounds how much a writer holds in memory meanwhile (one row group per batch).
 """
 
 from __future__ import annotations
@@ -28,8 +29,8 @@ def worker_path(path: Path, worker_index: int, worker_count: int) -> Path:
 
 
 class _CapturePartition(StatelessSinkPartition[RawFrame]):
-    def __init__(self, path: Path, flush_rows: int) -> None:
-        self.writer = CaptureWriter(path, flush_rows=flush_rows)
+    def __init__(self, path: Path, flush_rows: int, session: str) -> None:
+        self.writer = CaptureWriter(path, flush_rows=flush_rows, session=session)
         self.frames = 0
 
     def write_batch(self, items: list[RawFrame]) -> None:
@@ -46,9 +47,13 @@ class _CapturePartition(StatelessSinkPartition[RawFrame]):
 class CaptureSink(DynamicSink[RawFrame]):
     """Write every RawFrame it receives to a capture at `path` (one file per worker)."""
 
-    def __init__(self, path: str | Path, flush_rows: int = 10_000) -> None:
+    def __init__(
+        self, path: str | Path, flush_rows: int = 10_000, session: str = "record"
+    ) -> None:
         self.path = Path(path)
         self.flush_rows = flush_rows
+        self.session = session
+        """What records (`record`, `paper`, `live`, `live-signals`): the file's metadata."""
         self.written: list[Path] = []
         """Files opened by this sink's partitions (in-process runs), in build order."""
 
@@ -56,4 +61,4 @@ class CaptureSink(DynamicSink[RawFrame]):
         """Open this worker's capture file."""
         p = worker_path(self.path, worker_index, worker_count)
         self.written.append(p)
-        return _CapturePartition(p, self.flush_rows)
+        return _CapturePartition(p, self.flush_rows, self.session)

@@ -104,6 +104,9 @@ class LiveInputs:
     guard_health: Stream[HealthEvent] | None = None
     """`health` plus the control source's clock ticks: for the risk guard, not the journal
     (None without `control`: then `health` is all the guard needs)."""
+    every: Stream[Item] | None = None
+    """Frames and health / control events in the one order they enter the graph (what
+    `--record` writes: engine/recording.py)."""
 
 
 def _markets(settings: Settings) -> list[MarketSettings]:
@@ -234,9 +237,11 @@ def live_inputs(
     split = op.branch("frames_or_health", merged, _is_frame)
     every = cast(Stream[HealthEvent], split.falses)  # a live source emits nothing else
     if not control:
-        return LiveInputs(raw=split.trues, health=every, handles=handles)
+        return LiveInputs(raw=split.trues, health=every, handles=handles, every=merged)
     health = op.filter("health_without_ticks", every, lambda ev: not is_tick(ev))
-    return LiveInputs(raw=split.trues, health=health, handles=handles, guard_health=every)
+    return LiveInputs(
+        raw=split.trues, health=health, handles=handles, guard_health=every, every=merged
+    )
 
 
 def _is_frame(item: Item) -> TypeGuard[RawFrame]:

@@ -17,6 +17,8 @@ Environment:
     SOLARB_RUN_ID                      run id (default: a fresh one)
     SOLARB_LIVE_SIGNALS_ONLY           1/true/yes: journal signals and intents, send nothing
     SOLARB_LIVE_SECONDS / SOLARB_LIVE_MAX_FRAMES   optional bounds
+    SOLARB_LIVE_RECORD                 record what the graph saw (frames, health, control and
+                                       the venues' reports) to this capture (`--record`)
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from connectors.execution import DEX_LEDGER, ExecutionGateway, ExecutionSink, Ex
 from connectors.otel import run_scope
 from engine.graph import build_graph
 from engine.live_inputs import UNBOUNDED, Bounds, bounds_from_env, live_inputs
+from engine.recording import record_path_from_env, record_session
 from engine.sinks import journal_sink
 from flows.paper import LiveFlow
 from flows.tracing import attach_tracing
@@ -50,9 +53,11 @@ def build_flow(
     run_id: str | None = None,
     control_signal: bool = False,
     gateway: ExecutionGateway | None = None,
+    record: Path | None = None,
 ) -> LiveFlow:
     """Live feeds through the graph into a journal, trading through `gateway` (started from
-    the config's keys when None) unless `signals_only`."""
+    the config's keys when None) unless `signals_only`; with `record`, what the graph saw
+    (and the venues' reports) goes to that capture too (engine/recording.py)."""
     flow = Dataflow("solarb_live_signals" if signals_only else "solarb_live")
     inp = live_inputs(
         flow,
@@ -71,6 +76,8 @@ def build_flow(
         gw.use_ledger(sink.run_path / DEX_LEDGER)  # a resumed run reads its predecessor's
         inp.handles.closers.append(gw.close)
         live_exec = op.input("execution", flow, ExecutionSource(gw, inp.handles.feeds_over))
+    if record is not None:
+        record_session(inp, record, "live-signals" if signals_only else "live", live_exec)
     out = build_graph(
         flow, inp.raw, settings, health=inp.guard_health, paper=False, live_exec=live_exec
     )
@@ -94,7 +101,12 @@ def _from_env() -> Dataflow:
     bounds = bounds_from_env(os.environ, "SOLARB_LIVE")
     run_id = os.environ.get("SOLARB_RUN_ID")
     return build_flow(
-        settings, journal, signals_only=signals_only, bounds=bounds, run_id=run_id
+        settings,
+        journal,
+        signals_only=signals_only,
+        bounds=bounds,
+        run_id=run_id,
+        record=record_path_from_env(os.environ, "live"),
     ).flow
 
 

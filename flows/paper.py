@@ -11,6 +11,8 @@ configured latency. `python -m bytewax.run flows.paper` runs it. Environment:
     SOLARB_RUN_ID                      run id (default: a fresh one)
     SOLARB_PAPER_SECONDS               stop after this many seconds (default: run until stopped)
     SOLARB_PAPER_MAX_FRAMES            ... or after this many frames per feed
+    SOLARB_PAPER_RECORD                record what the graph saw to this capture (`--record`;
+                                       `solarb replay` of it reproduces the session)
 The journal is written in bounded batches (`engine.journal_flush_rows` / `journal_flush_ms`),
 so a killed run keeps all but its last batch; `solarb paper` stops cleanly on SIGINT/SIGTERM.
 """
@@ -30,6 +32,7 @@ from connectors.cex.transport import TransportConfig
 from connectors.otel import run_scope
 from engine.graph import build_graph
 from engine.live_inputs import UNBOUNDED, Bounds, LiveHandles, bounds_from_env, live_inputs
+from engine.recording import record_path_from_env, record_session
 from engine.sinks import journal_sink
 from flows.tracing import attach_tracing
 
@@ -51,8 +54,10 @@ def build_flow(
     rpc_kwargs: dict[str, Any] | None = None,
     run_id: str | None = None,
     control_signal: bool = False,
+    record: Path | None = None,
 ) -> LiveFlow:
-    """Live feeds of `settings` through the graph with paper fills into `journal_dir`."""
+    """Live feeds of `settings` through the graph with paper fills into `journal_dir`;
+    with `record`, what the graph saw goes to that capture too (engine/recording.py)."""
     flow = Dataflow("solarb_paper")
     inp = live_inputs(
         flow,
@@ -63,6 +68,8 @@ def build_flow(
         control=True,  # `solarb kill` / `arm` (connectors/control.py)
         control_signal=control_signal,
     )
+    if record is not None:
+        record_session(inp, record, "paper")
     out = build_graph(flow, inp.raw, settings, health=inp.guard_health, paper=True)
     journal = op.merge("journal_and_feed_health", out.journal, inp.health)
     sink = journal_sink(settings, journal_dir, run_id, rotate_daily=True)
@@ -75,7 +82,13 @@ def _from_env() -> Dataflow:
     settings = load_settings()
     journal = Path(os.environ.get("SOLARB_JOURNAL") or settings.engine.journal_dir)
     bounds = bounds_from_env(os.environ, "SOLARB_PAPER")
-    return build_flow(settings, journal, bounds=bounds, run_id=os.environ.get("SOLARB_RUN_ID")).flow
+    return build_flow(
+        settings,
+        journal,
+        bounds=bounds,
+        run_id=os.environ.get("SOLARB_RUN_ID"),
+        record=record_path_from_env(os.environ, "paper"),
+    ).flow
 
 
 def __getattr__(name: str) -> Any:

@@ -24,7 +24,7 @@ def test_written_frames_read_back_identically_in_order(tmp_path: Path) -> None:
         w.write_all(_frames())
     assert list(read_capture(path)) == _frames()
     assert pq.read_schema(path).equals(SCHEMA, check_metadata=False)
-    assert pq.read_schema(path).metadata[b"solarb.capture.version"] == b"1"
+    assert pq.read_schema(path).metadata[b"solarb.capture.version"] == b"2"
 
 
 def test_stream_filter_and_stream_listing(tmp_path: Path) -> None:
