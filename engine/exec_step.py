@@ -29,11 +29,21 @@ from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import replace
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
+
+import bytewax.operators as op
 
 from config import Settings
 from connectors import venues
-from connectors.execution import ExecClock, ExecOrder, LegName
+from connectors.execution import (
+    DEX_LEDGER,
+    ExecClock,
+    ExecOrder,
+    ExecutionGateway,
+    ExecutionSource,
+    LegName,
+)
 from connectors.journal import CounterRecord
 from engine.params import fill_risk_params, hedge_markets
 from engine.steps import (
@@ -267,3 +277,15 @@ class LiveExecStep:
             c.intent_id, c.opportunity_id, c.venue, c.market_id, c.side, c.size_base,
             max(limit, 1), c.ts_ns, c.ts_ns, c.ts_ns, self.pair,
         )  # fmt: skip
+
+
+def execution_input(
+    flow: Any, settings: Settings, inp: Any, run_path: Path, gateway: ExecutionGateway | None
+) -> tuple[Any, ExecutionGateway]:
+    """The live execution source: `gateway` (started from the config's keys when None) reading
+    and appending the run's DEX signature ledger (a resumed run reads its predecessor's), closed
+    with the live inputs; returns the source stream and the gateway for the order sink."""
+    gw = gateway or ExecutionGateway(settings).start()
+    gw.use_ledger(run_path / DEX_LEDGER)
+    inp.handles.closers.append(gw.close)
+    return op.input("execution", flow, ExecutionSource(gw, inp.handles.feeds_over)), gw

@@ -24,7 +24,8 @@ from typing import Any
 import bytewax.operators as op
 from bytewax.dataflow import Stream
 
-from connectors.capture import FRAME_KINDS
+from config import Settings
+from connectors.capture import FRAME_KINDS, capture_session
 from connectors.capture_events import (
     decode_exec,
     decode_health,
@@ -34,6 +35,7 @@ from connectors.capture_events import (
 )
 from connectors.capture_sink import CaptureSink
 from connectors.control import is_tick
+from engine.graph import build_graph
 from engine.live_inputs import LiveInputs
 from operators.errors import ConfigError
 from operators.events import HealthEvent, RawFrame
@@ -98,3 +100,42 @@ def record_path_from_env(env: dict[str, str] | Any, session: str) -> Path | None
     """The capture path of `bytewax.run flows.<session>` from SOLARB_<SESSION>_RECORD."""
     raw = env.get(SESSION_ENV[session], "")
     return Path(raw) if raw else None
+
+
+def session_of(captures: list[Path], *, paper_fills: bool = False) -> str:
+    """What wrote the captures (`record`, `paper`, `live`, `live-signals`); a session capture
+    replays alone (ConfigError otherwise). `paper_fills` replays a live session with paper fills
+    instead of its recorded reports (calibration: other settings make other intents, which the
+    venues' recorded answers no longer fit)."""
+    sessions = {capture_session(c) for c in captures}
+    if sessions == {"record"}:
+        return "record"
+    if len(captures) != 1:
+        raise ConfigError(
+            f"a capture of a paper / live session replays alone (got {len(captures)} captures, "
+            f"sessions {sorted(sessions)})"
+        )
+    session = sessions.pop()
+    return "paper" if paper_fills and session.startswith("live") else session
+
+
+def replay_graph(
+    flow: Any, rows: Stream[RawFrame], settings: Settings, session: str, *, prewarm: bool
+) -> Stream[Any]:
+    """The graph a capture of `session` replays through; returns the journal stream.
+
+    A feed recording (`record`) is frames only, with paper fills. A session capture feeds its
+    health / control events and (live) recorded reports where the session's graph took them."""
+    if session == "record":
+        return build_graph(flow, rows, settings, prewarm_dex_curves=prewarm).journal
+    rec = recorded_inputs(rows, session)
+    out = build_graph(
+        flow,
+        rec.raw,
+        settings,
+        health=rec.guard_health,
+        paper=session == "paper",
+        prewarm_dex_curves=prewarm,
+        live_exec=rec.live_exec,
+    )
+    return op.merge("journal_and_feed_health", out.journal, rec.health)

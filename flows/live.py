@@ -5,20 +5,8 @@
     gateway ─► ExecutionSource (reports, orders/transactions rows, clock) ─► LiveExecStep
     every stage ─► journal
 
-It trades: the risk guard's intents go to the venues through `connectors/execution.py`. With
-`SOLARB_LIVE_SIGNALS_ONLY=1` (or `solarb live --signals-only`) it only journals the
-opportunities, risk decisions and order intents it would act on and sends nothing. `solarb
-live` runs the `solarb check --online` preflight first; `python -m bytewax.run flows.live`
-does not (the gateway still refuses to start without keys, keypair or venue answers).
-Environment:
-    SOLARB_CONFIG / SOLARB_MARKETS     config files
-    SOLARB_JOURNAL                     journal folder (default: engine.journal_dir); the run
-                                       writes `<journal>/<run id>/`, `<journal>/latest` names it
-    SOLARB_RUN_ID                      run id (default: a fresh one)
-    SOLARB_LIVE_SIGNALS_ONLY           1/true/yes: journal signals and intents, send nothing
-    SOLARB_LIVE_SECONDS / SOLARB_LIVE_MAX_FRAMES   optional bounds
-    SOLARB_LIVE_RECORD                 record what the graph saw (frames, health, control and
-                                       the venues' reports) to this capture (`--record`)
+Signals only (`--signals-only`, SOLARB_LIVE_SIGNALS_ONLY=1) journals what it would do and sends
+nothing. `python -m bytewax.run flows.live` runs it (environment: docs/architecture.md).
 """
 
 from __future__ import annotations
@@ -32,8 +20,9 @@ from bytewax.dataflow import Dataflow
 
 from config import Settings, load_settings
 from connectors.cex.transport import TransportConfig
-from connectors.execution import DEX_LEDGER, ExecutionGateway, ExecutionSink, ExecutionSource
+from connectors.execution import ExecutionGateway, ExecutionSink
 from connectors.otel import run_scope
+from engine.exec_step import execution_input
 from engine.graph import build_graph
 from engine.live_inputs import UNBOUNDED, Bounds, bounds_from_env, live_inputs
 from engine.recording import record_path_from_env, record_session
@@ -68,14 +57,10 @@ def build_flow(
         control=True,  # `solarb kill` / `arm` (connectors/control.py)
         control_signal=control_signal,
     )
-    live_exec = None
-    gw: ExecutionGateway | None = None
+    live_exec, gw = None, None
     sink = journal_sink(settings, journal_dir, run_id, rotate_daily=True)
     if not signals_only:
-        gw = gateway or ExecutionGateway(settings).start()
-        gw.use_ledger(sink.run_path / DEX_LEDGER)  # a resumed run reads its predecessor's
-        inp.handles.closers.append(gw.close)
-        live_exec = op.input("execution", flow, ExecutionSource(gw, inp.handles.feeds_over))
+        live_exec, gw = execution_input(flow, settings, inp, sink.run_path, gateway)
     if record is not None:
         record_session(inp, record, "live-signals" if signals_only else "live", live_exec)
     out = build_graph(
@@ -95,18 +80,14 @@ def signals_only_from_env(env: dict[str, str] | os._Environ[str]) -> bool:
 
 
 def _from_env() -> Dataflow:
-    signals_only = signals_only_from_env(os.environ)
-    settings = load_settings()
-    journal = Path(os.environ.get("SOLARB_JOURNAL") or settings.engine.journal_dir)
-    bounds = bounds_from_env(os.environ, "SOLARB_LIVE")
-    run_id = os.environ.get("SOLARB_RUN_ID")
+    env, settings = os.environ, load_settings()
     return build_flow(
         settings,
-        journal,
-        signals_only=signals_only,
-        bounds=bounds,
-        run_id=run_id,
-        record=record_path_from_env(os.environ, "live"),
+        Path(env.get("SOLARB_JOURNAL") or settings.engine.journal_dir),
+        signals_only=signals_only_from_env(env),
+        bounds=bounds_from_env(env, "SOLARB_LIVE"),
+        run_id=env.get("SOLARB_RUN_ID"),
+        record=record_path_from_env(env, "live"),
     ).flow
 
 

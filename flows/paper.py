@@ -4,17 +4,8 @@
                                     └► health ─► risk guard (inside the graph)
 
 Nothing is sent to any venue: the paper venue fills intents against the live views after the
-configured latency. `python -m bytewax.run flows.paper` runs it. Environment:
-    SOLARB_CONFIG / SOLARB_MARKETS     config files (default: config/default.toml, markets.toml)
-    SOLARB_JOURNAL                     journal folder (default: engine.journal_dir); the run
-                                       writes `<journal>/<run id>/`, `<journal>/latest` names it
-    SOLARB_RUN_ID                      run id (default: a fresh one)
-    SOLARB_PAPER_SECONDS               stop after this many seconds (default: run until stopped)
-    SOLARB_PAPER_MAX_FRAMES            ... or after this many frames per feed
-    SOLARB_PAPER_RECORD                record what the graph saw to this capture (`--record`;
-                                       `solarb replay` of it reproduces the session)
-The journal is written in bounded batches (`engine.journal_flush_rows` / `journal_flush_ms`),
-so a killed run keeps all but its last batch; `solarb paper` stops cleanly on SIGINT/SIGTERM.
+configured latency. `python -m bytewax.run flows.paper` runs it (environment:
+docs/architecture.md, "Running the flows with `python -m bytewax.run`").
 """
 
 from __future__ import annotations
