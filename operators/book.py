@@ -55,6 +55,10 @@ FixLevel = tuple[RawLevel, FixedLevel]
 """A memo entry of `top_fixed`: the raw level object and its integer level."""
 _Planned = tuple[float, RawLevel, bool]
 """A checked level ready to write: (key, (price str, size str), size is zero)."""
+_MEMO_MAX = 8192
+"""Strings a book's key and size memos each hold; past this a memo is dropped and rebuilt."""
+_MEMOS = frozenset({"_bid_keys", "_ask_keys", "_sizes"})
+"""`L2Book` slots that only cache string checks: not part of its state (see `__getstate__`)."""
 
 
 def _check_long(price: str, size: str) -> None:
@@ -148,13 +152,16 @@ class L2Book:
         "_ask_bound",
         "_ask_dec",
         "_ask_fix",
+        "_ask_keys",
         "_ask_win",
         "_asks",
         "_bid_bound",
         "_bid_dec",
         "_bid_fix",
+        "_bid_keys",
         "_bid_win",
         "_bids",
+        "_sizes",
     )
 
     def __init__(self) -> None:
@@ -170,6 +177,21 @@ class L2Book:
         self._ask_dec: dict[float, DecLevel] = {}
         self._bid_fix: dict[float, FixLevel] = {}
         self._ask_fix: dict[float, FixLevel] = {}
+        # Strings `_plan` checked before: price -> key per side, size -> its float value.
+        self._bid_keys: dict[str, float] = {}
+        self._ask_keys: dict[str, float] = {}
+        self._sizes: dict[str, float] = {}
+
+    def __getstate__(self) -> dict[str, object]:
+        """The levels and views, without `_plan`'s string memos (a cache, rebuilt on use)."""
+        return {name: getattr(self, name) for name in self.__slots__ if name not in _MEMOS}
+
+    def __setstate__(self, state: dict[str, object]) -> None:
+        for name, value in state.items():
+            setattr(self, name, value)
+        self._bid_keys = {}
+        self._ask_keys = {}
+        self._sizes = {}
 
     # -- writes -------------------------------------------------------------------------------
 
@@ -228,9 +250,68 @@ class L2Book:
         self._commit("bid", bid_plan, None)
         self._commit("ask", ask_plan, None)
 
-    @staticmethod
-    def _plan(side: BookSide, levels: Sequence[Sequence[str]]) -> list[_Planned]:
+    def _plan(self, side: BookSide, levels: Sequence[Sequence[str]]) -> list[_Planned]:
         """Check every level of one side and compute its key; nothing is written anywhere.
+
+        The rule is `_plan_levels`. Why memos: a level's key and checks are a pure function of
+        its price string, its size's value and checks of its size string, and most strings of
+        a frame were seen before (on BTCUSDT ~65 % of prices per side, ~85 % of sizes), so a
+        remembered string skips its `float()` and range checks. Only strings that passed those
+        checks are remembered; the plain-string check covers every field of every level on
+        every call. Anything this loop does not accept outright (a failure, a string longer
+        than 16 characters, an odd shape) goes to `_plan_levels`, which decides and names the
+        bad level: this path never accepts what that one refuses.
+        """
+        if side == "bid":
+            sign = -1.0
+            prices = self._bid_keys
+        elif side == "ask":
+            sign = 1.0
+            prices = self._ask_keys
+        else:
+            raise FeedError(f"unknown book side {side!r} (expected 'bid' or 'ask')")
+        sizes = self._sizes
+        if len(prices) > _MEMO_MAX:
+            prices.clear()
+        if len(sizes) > _MEMO_MAX:
+            sizes.clear()
+        price_key = prices.get
+        size_of = sizes.get
+        plan: list[_Planned] = []
+        add = plan.append
+        inf = _INF
+        short = _MAX_SHORT
+        try:
+            for level in levels:
+                p = level[0]
+                q = level[1]
+                key = price_key(p)
+                if key is None:
+                    pf = float(p)
+                    # False for nan too (chained comparisons)
+                    if not 0.0 < pf < inf or len(p) > short:
+                        return self._plan_levels(side, levels)
+                    key = prices[p] = sign * pf
+                qf = size_of(q)
+                if qf is None:
+                    qf = float(q)
+                    if not 0.0 <= qf < inf or len(q) > short:
+                        return self._plan_levels(side, levels)
+                    sizes[q] = qf
+                # A decoder's (price, size) tuple is stored as is: no second tuple per level.
+                raw = level if type(level) is tuple and len(level) == 2 else (p, q)
+                add((key, raw, qf == 0.0))
+            # Every field of every level, extras included, in one C-level join.
+            if plan and first_not_plain(("".join(chain.from_iterable(levels)),)):
+                return self._plan_levels(side, levels)
+        except (ValueError, TypeError, IndexError):
+            return self._plan_levels(side, levels)
+        return plan
+
+    @staticmethod
+    @staticmethod
+    def _plan_levels(side: BookSide, levels: Sequence[Sequence[str]]) -> list[_Planned]:
+        """`_plan` one level at a time with no memo: the rule itself, naming the bad level.
 
         A level passes when it has a price and a size that are plain decimal strings (ASCII
         digits, one dot, at most 40 characters), the price > 0 with at most 15 significant
