@@ -25,6 +25,7 @@ from bisect import bisect_left, insort
 from collections.abc import Iterable, Sequence
 from decimal import Decimal
 from itertools import chain
+from operator import itemgetter
 from typing import Literal
 
 from operators.errors import FeedError
@@ -57,6 +58,7 @@ _Planned = tuple[float, RawLevel, bool]
 """A checked level ready to write: (key, (price str, size str), size is zero)."""
 _MEMO_MAX = 8192
 """Strings a book's key and size memos each hold; past this a memo is dropped and rebuilt."""
+_first = itemgetter(0)
 _MEMOS = frozenset({"_bid_keys", "_ask_keys", "_sizes"})
 """`L2Book` slots that only cache string checks: not part of its state (see `__getstate__`)."""
 
@@ -256,11 +258,12 @@ class L2Book:
         The rule is `_plan_levels`. Why memos: a level's key and checks are a pure function of
         its price string, its size's value and checks of its size string, and most strings of
         a frame were seen before (on BTCUSDT ~65 % of prices per side, ~85 % of sizes), so a
-        remembered string skips its `float()` and range checks. Only strings that passed those
-        checks are remembered; the plain-string check covers every field of every level on
-        every call. Anything this loop does not accept outright (a failure, a string longer
-        than 16 characters, an odd shape) goes to `_plan_levels`, which decides and names the
-        bad level: this path never accepts what that one refuses.
+        remembered string skips its `float()`, range and plain-string checks. Only the strings
+        of a call that passed as a whole are remembered; levels that are not a decoder's
+        (price, size) tuples (OKX's carry order counts) have every field checked. Anything
+        this loop does not accept outright (a failure, a string longer than 16 characters, an
+        odd shape) goes to `_plan_levels`, which decides and names the bad level: this path
+        never accepts what that one refuses.
         """
         if side == "bid":
             sign = -1.0
@@ -281,6 +284,9 @@ class L2Book:
         add = plan.append
         inf = _INF
         short = _MAX_SHORT
+        new_keys: list[tuple[str, float]] = []
+        new_sizes: list[tuple[str, float]] = []
+        every_field = False  # True once a level is not a decoder's (price, size) tuple
         try:
             for level in levels:
                 p = level[0]
@@ -291,21 +297,33 @@ class L2Book:
                     # False for nan too (chained comparisons)
                     if not 0.0 < pf < inf or len(p) > short:
                         return self._plan_levels(side, levels)
-                    key = prices[p] = sign * pf
+                    key = sign * pf
+                    new_keys.append((p, key))
                 qf = size_of(q)
                 if qf is None:
                     qf = float(q)
                     if not 0.0 <= qf < inf or len(q) > short:
                         return self._plan_levels(side, levels)
-                    sizes[q] = qf
+                    new_sizes.append((q, qf))
                 # A decoder's (price, size) tuple is stored as is: no second tuple per level.
-                raw = level if type(level) is tuple and len(level) == 2 else (p, q)
-                add((key, raw, qf == 0.0))
-            # Every field of every level, extras included, in one C-level join.
-            if plan and first_not_plain(("".join(chain.from_iterable(levels)),)):
+                if type(level) is tuple and len(level) == 2:
+                    add((key, level, qf == 0.0))
+                else:
+                    every_field = True
+                    add((key, (p, q), qf == 0.0))
+            # Plain strings only: every field of every level when some level may carry extra
+            # fields, else the strings not remembered (the memos hold only checked strings).
+            fields = (
+                chain.from_iterable(levels)
+                if every_field
+                else chain(map(_first, new_keys), map(_first, new_sizes))
+            )
+            if first_not_plain(("".join(fields),)):
                 return self._plan_levels(side, levels)
         except (ValueError, TypeError, IndexError):
             return self._plan_levels(side, levels)
+        prices.update(new_keys)
+        sizes.update(new_sizes)
         return plan
 
     @staticmethod
@@ -451,10 +469,9 @@ class L2Book:
 
     def top_raw(self, n: int) -> tuple[list[RawLevel], list[RawLevel]]:
         """Best `n` levels per side as the venue's own strings, best first."""
-        bids, asks = self._bids, self._asks
         return (
-            [bids[k] for k in self._window("bid", n)[:n]],
-            [asks[k] for k in self._window("ask", n)[:n]],
+            list(map(self._bids.__getitem__, self._window("bid", n)[:n])),
+            list(map(self._asks.__getitem__, self._window("ask", n)[:n])),
         )
 
     def top(self, n: int) -> tuple[list[Level], list[Level]]:
