@@ -259,11 +259,10 @@ class L2Book:
         its price string, its size's value and checks of its size string, and most strings of
         a frame were seen before (on BTCUSDT ~65 % of prices per side, ~85 % of sizes), so a
         remembered string skips its `float()`, range and plain-string checks. Only the strings
-        of a call that passed as a whole are remembered; levels that are not a decoder's
-        (price, size) tuples (OKX's carry order counts) have every field checked. Anything
-        this loop does not accept outright (a failure, a string longer than 16 characters, an
-        odd shape) goes to `_plan_levels`, which decides and names the bad level: this path
-        never accepts what that one refuses.
+        of a call that passed as a whole are remembered. Only a decoder's (price, size) tuples
+        take this path (Binance, Bybit). Anything it does not accept outright (a failure, a
+        string longer than 16 characters, another shape) goes to `_plan_levels`, which decides
+        and names the bad level: this path never accepts what that one refuses.
         """
         if side == "bid":
             sign = -1.0
@@ -273,6 +272,10 @@ class L2Book:
             prices = self._ask_keys
         else:
             raise FeedError(f"unknown book side {side!r} (expected 'bid' or 'ask')")
+        if not levels or type(levels[0]) is not tuple:
+            # Not a decoder's (price, size) tuples (OKX levels carry order counts; tests and
+            # REST bodies give lists): the rule itself, checking every field.
+            return self._plan_levels(side, levels)
         sizes = self._sizes
         if len(prices) > _MEMO_MAX:
             prices.clear()
@@ -286,7 +289,6 @@ class L2Book:
         short = _MAX_SHORT
         new_keys: list[tuple[str, float]] = []
         new_sizes: list[tuple[str, float]] = []
-        every_field = False  # True once a level is not a decoder's (price, size) tuple
         try:
             for level in levels:
                 p = level[0]
@@ -305,19 +307,12 @@ class L2Book:
                     if not 0.0 <= qf < inf or len(q) > short:
                         return self._plan_levels(side, levels)
                     new_sizes.append((q, qf))
+                if type(level) is not tuple or len(level) != 2:
+                    return self._plan_levels(side, levels)
                 # A decoder's (price, size) tuple is stored as is: no second tuple per level.
-                if type(level) is tuple and len(level) == 2:
-                    add((key, level, qf == 0.0))
-                else:
-                    every_field = True
-                    add((key, (p, q), qf == 0.0))
-            # Plain strings only: every field of every level when some level may carry extra
-            # fields, else the strings not remembered (the memos hold only checked strings).
-            fields = (
-                chain.from_iterable(levels)
-                if every_field
-                else chain(map(_first, new_keys), map(_first, new_sizes))
-            )
+                add((key, level, qf == 0.0))
+            # Plain strings only: the memos hold only checked strings, so the rest are checked.
+            fields = chain(map(_first, new_keys), map(_first, new_sizes))
             if first_not_plain(("".join(fields),)):
                 return self._plan_levels(side, levels)
         except (ValueError, TypeError, IndexError):
