@@ -272,7 +272,9 @@ class L2Book:
             prices = self._ask_keys
         else:
             raise FeedError(f"unknown book side {side!r} (expected 'bid' or 'ask')")
-        if not levels or type(levels[0]) is not tuple:
+        if not levels:
+            return []
+        if type(levels[0]) is not tuple:
             # Not a decoder's (price, size) tuples (OKX levels carry order counts; tests and
             # REST bodies give lists): the rule itself, checking every field.
             return self._plan_levels(side, levels)
@@ -384,7 +386,7 @@ class L2Book:
                 if book.pop(k, None) is not None and k <= bound:
                     del win[bisect_left(win, k)]
             else:
-                if k not in book and k <= bound:
+                if k <= bound and k not in book:
                     insort(win, k)
                 # No Decimal memo here: a store per level costs the depth-frame path more
                 # than `top` saves by finding the event's Decimals (measured, BTCUSDT).
