@@ -25,7 +25,6 @@ from bisect import bisect_left, insort
 from collections.abc import Iterable, Sequence
 from decimal import Decimal
 from itertools import chain
-from operator import itemgetter
 from typing import Literal
 
 from operators.errors import FeedError
@@ -58,7 +57,6 @@ _Planned = tuple[float, RawLevel, bool]
 """A checked level ready to write: (key, (price str, size str), size is zero)."""
 _MEMO_MAX = 8192
 """Strings a book's key and size memos each hold; past this a memo is dropped and rebuilt."""
-_first = itemgetter(0)
 _MEMOS = frozenset({"_bid_keys", "_ask_keys", "_sizes"})
 """`L2Book` slots that only cache string checks: not part of its state (see `__getstate__`)."""
 
@@ -289,33 +287,29 @@ class L2Book:
         add = plan.append
         inf = _INF
         short = _MAX_SHORT
-        new_keys: list[tuple[str, float]] = []
-        new_sizes: list[tuple[str, float]] = []
+        new_keys: dict[str, float] = {}
+        new_sizes: dict[str, float] = {}
         try:
             for level in levels:
-                p = level[0]
-                q = level[1]
+                p, q = level  # anything but two fields raises (and takes the rule below)
+                if type(level) is not tuple:
+                    return self._plan_levels(side, levels)
                 key = price_key(p)
                 if key is None:
                     pf = float(p)
                     # False for nan too (chained comparisons)
                     if not 0.0 < pf < inf or len(p) > short:
                         return self._plan_levels(side, levels)
-                    key = sign * pf
-                    new_keys.append((p, key))
+                    key = new_keys[p] = sign * pf
                 qf = size_of(q)
                 if qf is None:
-                    qf = float(q)
+                    qf = new_sizes[q] = float(q)
                     if not 0.0 <= qf < inf or len(q) > short:
                         return self._plan_levels(side, levels)
-                    new_sizes.append((q, qf))
-                if type(level) is not tuple or len(level) != 2:
-                    return self._plan_levels(side, levels)
                 # A decoder's (price, size) tuple is stored as is: no second tuple per level.
                 add((key, level, qf == 0.0))
             # Plain strings only: the memos hold only checked strings, so the rest are checked.
-            fields = chain(map(_first, new_keys), map(_first, new_sizes))
-            if first_not_plain(("".join(fields),)):
+            if first_not_plain(("".join(chain(new_keys, new_sizes)),)):
                 return self._plan_levels(side, levels)
         except (ValueError, TypeError, IndexError):
             return self._plan_levels(side, levels)
