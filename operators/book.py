@@ -460,9 +460,10 @@ class L2Book:
 
     def top_raw(self, n: int) -> tuple[list[RawLevel], list[RawLevel]]:
         """Best `n` levels per side as the venue's own strings, best first."""
+        bids, asks = self._bids, self._asks
         return (
-            list(map(self._bids.__getitem__, self._window("bid", n)[:n])),
-            list(map(self._asks.__getitem__, self._window("ask", n)[:n])),
+            [bids[k] for k in self._window("bid", n)[:n]],
+            [asks[k] for k in self._window("ask", n)[:n]],
         )
 
     def top(self, n: int) -> tuple[list[Level], list[Level]]:

@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import zlib
 from collections.abc import Sequence
-from itertools import chain
 from typing import Annotated, Any, Literal
 
 import msgspec
@@ -183,17 +182,15 @@ def decode_frame(
 
 
 def checksum(bids: Sequence[RawLevel], asks: Sequence[RawLevel]) -> int:
-    """OKX book checksum (signed int32) of the best 25 levels per side, venue strings.
-
-    The text is bid 1, ask 1, bid 2, ask 2, ... then the longer side's rest, every field joined
-    by ':'; built with C-level iterators (zip and chain), no Python step per level.
-    """
-    b = bids[:CHECKSUM_DEPTH]
-    a = asks[:CHECKSUM_DEPTH]
-    n = min(len(b), len(a))
-    rest = b[n:] if len(b) > n else a[n:]
-    flat = chain.from_iterable
-    parts = chain(flat(flat(zip(b, a, strict=False))), flat(rest))
+    """OKX book checksum (signed int32) of the best 25 levels per side, venue strings."""
+    parts: list[str] = []
+    nb = min(len(bids), CHECKSUM_DEPTH)
+    na = min(len(asks), CHECKSUM_DEPTH)
+    for i in range(max(nb, na)):
+        if i < nb:
+            parts += bids[i]
+        if i < na:
+            parts += asks[i]
     crc = zlib.crc32(":".join(parts).encode())
     return crc - (1 << 32) if crc >= 1 << 31 else crc
 
