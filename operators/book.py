@@ -55,7 +55,7 @@ FixLevel = tuple[RawLevel, FixedLevel]
 """A memo entry of `top_fixed`: the raw level object and its integer level."""
 _Planned = tuple[float, RawLevel, bool]
 """A checked level ready to write: (key, (price str, size str), size is zero)."""
-_MEMO_MAX = 8192
+_MEMO_MAX = 4096
 """Strings a book's key and size memos each hold; past this a memo is dropped and rebuilt."""
 _MEMOS = frozenset({"_bid_keys", "_ask_keys", "_sizes"})
 """`L2Book` slots that only cache string checks: not part of its state (see `__getstate__`)."""

@@ -253,11 +253,11 @@ def test_remembered_strings_are_checked_again_in_every_frame_they_come_back_in()
 
 def test_memos_are_bounded_and_never_pickled() -> None:
     book = L2Book()
-    n = 3 * 8192
+    n = 3 * 4096
     for i in range(0, n, 512):
         book.apply_levels("ask", [(f"{1000 + j}.5", f"{j}.25") for j in range(i, i + 512)])
     assert book.ask_count == n
-    assert 0 < len(book._ask_keys) <= 8192 + 512 and 0 < len(book._sizes) <= 8192 + 512
+    assert 0 < len(book._ask_keys) <= 4096 + 512 and 0 < len(book._sizes) <= 4096 + 512
     clone = pickle.loads(pickle.dumps(book))
     assert (clone._ask_keys, clone._sizes) == ({}, {})
     assert clone.top(3) == book.top(3) and clone.ask_count == n
