@@ -15,6 +15,11 @@ as ints, exact); `Decimal`s are built only for human edges (`top`, `best_bid`, `
 events' levels). Both reads are memoised per level (`_fixed`, `_decimals`): a view of the top 50
 levels per frame converts only the levels that frame changed.
 
+Writes are memoised per string: a side remembers the key of each price string it checked, the
+book the value of each size string (at most 4,096 each, not pickled), so a decoder's
+(price, size) tuples seen before skip `float()` and their checks (`_plan`); the rule itself,
+and every error, is `_plan_levels`.
+
 Pure: no I/O, no clock, no globals. Picklable, so Bytewax recovery can snapshot it.
 """
 
@@ -255,7 +260,7 @@ class L2Book:
 
         The rule is `_plan_levels`. Why memos: a level's key and checks are a pure function of
         its price string, its size's value and checks of its size string, and most strings of
-        a frame were seen before (on BTCUSDT ~65 % of prices per side, ~85 % of sizes), so a
+        a frame were seen before (BTCUSDT capture: ~57 % of prices per side, ~82 % of sizes): a
         remembered string skips its `float()`, range and plain-string checks. Only the strings
         of a call that passed as a whole are remembered. Only a decoder's (price, size) tuples
         take this path (Binance, Bybit). Anything it does not accept outright (a failure, a
