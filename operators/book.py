@@ -16,7 +16,7 @@ events' levels). Both reads are memoised per level (`_fixed`, `_decimals`): a vi
 levels per frame converts only the levels that frame changed.
 
 Writes are memoised per string: a side remembers the key of each price string it checked, the
-book the value of each size string (at most 4,096 each, not pickled), so a decoder's
+book the value of each size string (each cleared past 4,096; not pickled), so a decoder's
 (price, size) tuples seen before skip `float()` and their checks (`_plan`); the rule itself,
 and every error, is `_plan_levels`.
 
@@ -322,7 +322,6 @@ class L2Book:
         sizes.update(new_sizes)
         return plan
 
-    @staticmethod
     @staticmethod
     def _plan_levels(side: BookSide, levels: Sequence[Sequence[str]]) -> list[_Planned]:
         """`_plan` one level at a time with no memo: the rule itself, naming the bad level.
