@@ -231,3 +231,35 @@ def test_level_with_more_than_18_decimals_is_refused_by_the_book() -> None:
         book.apply("ask", "1.0000000000000000001", "1")
     book.apply("ask", "1.000000000000000000000", "1")  # trailing zeros carry no value
     assert book.top_fixed(1) == ([], [(10**18, 10**18)])
+
+
+def test_remembered_strings_are_checked_again_in_every_frame_they_come_back_in() -> None:
+    # Decoder tuples take the memo path. "1e2" passes float() and the range check but never
+    # the plain-string check, so it is never remembered and is refused every time; strings of
+    # a refused call are not remembered either, and remembered sizes are still read exactly.
+    book = L2Book()
+    for _ in range(2):
+        with pytest.raises(FeedError, match=r"bad bid level \('1e2', '1'\)"):
+            book.apply_levels("bid", [("99", "2"), ("1e2", "1")])
+        assert (len(book), book._bid_keys, book._sizes) == (0, {}, {})
+    book.apply_levels("bid", [("99", "2"), ("98", "2")])
+    assert book._bid_keys == {"99": -99.0, "98": -98.0} and book._sizes == {"2": 2.0}
+    book.apply_levels("bid", [("99", "0"), ("97", "2"), ("98", "2.0")])
+    assert book.top(5)[0] == [(D("98"), D("2.0")), (D("97"), D("2"))]
+    with pytest.raises(FeedError, match="bad ask level"):  # a remembered bid price, not an ask
+        book.apply_levels("ask", [("98", "x")])
+    assert book.top_raw(5) == ([("98", "2.0"), ("97", "2")], [])
+
+
+def test_memos_are_bounded_and_never_pickled() -> None:
+    book = L2Book()
+    n = 3 * 4096
+    for i in range(0, n, 512):
+        book.apply_levels("ask", [(f"{1000 + j}.5", f"{j}.25") for j in range(i, i + 512)])
+    assert book.ask_count == n
+    assert 0 < len(book._ask_keys) <= 4096 + 512 and 0 < len(book._sizes) <= 4096 + 512
+    clone = pickle.loads(pickle.dumps(book))
+    assert (clone._ask_keys, clone._sizes) == ({}, {})
+    assert clone.top(3) == book.top(3) and clone.ask_count == n
+    clone.apply_levels("ask", [("1000.5", "0")])
+    assert clone.top(1)[1] == [(D("1001.5"), D("1.25"))]

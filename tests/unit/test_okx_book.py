@@ -73,6 +73,19 @@ def test_checksum_uses_only_the_top_25_levels() -> None:
     assert okx.checksum(bids, []) == expected
 
 
+@pytest.mark.parametrize(
+    ("nb", "na"), [(0, 0), (3, 0), (0, 2), (30, 2), (2, 30), (25, 25), (26, 40)]
+)
+def test_checksum_interleaves_then_appends_the_longer_sides_rest(nb: int, na: int) -> None:
+    bids = [(f"{999 - i}.5", str(i + 1)) for i in range(nb)]
+    asks = [(f"{1000 + i}.5", f"0.{i + 1}") for i in range(na)]
+    parts: list[str] = []
+    for i in range(25):  # the OKX rule spelled out level by level
+        parts += bids[i] if i < nb else ()
+        parts += asks[i] if i < na else ()
+    assert okx.checksum(bids, asks) == crc(":".join(parts))
+
+
 def test_snapshot_builds_the_book_and_verifies_checksum() -> None:
     sync = BookSync(INST, "spot")
     events = sync.on_frame(frame("snapshot", BIDS, ASKS, SNAP_CRC), 7)
