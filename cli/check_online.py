@@ -61,6 +61,12 @@ def check_risk(settings: Settings) -> list[Check]:
     return [Check("risk caps", not problems, "; ".join(problems) or value)]
 
 
+def check_treasury(settings: Settings) -> list[Check]:
+    """The treasury address for sweeps (validated at config load): shown, never a secret."""
+    t = settings.dex_execution.treasury
+    return [Check("treasury", True, t or "not set (no sweep destination configured)")]
+
+
 def check_keychain(settings: Settings) -> list[Check]:
     """Every keychain entry the config names is present (values never shown)."""
     from cli.keys import keychain_report
@@ -313,6 +319,7 @@ def run_online_checks(
 
     add(check_risk(settings))
     add(check_keychain(settings))
+    add(check_treasury(settings))
     add(asyncio.run(_clocks(settings, timeout_s)))
     add(asyncio.run(_rpcs(settings, timeout_s)))
     add(check_markets(settings))

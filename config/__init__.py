@@ -211,6 +211,21 @@ class DexExecutionSettings(_Model):
     keypair_password: str | None = None  # its password: a keychain reference
     unwind_slippage_bps: int = Field(default=100, ge=1, le=5000)
     """Hedge / unwind orders: the limit is the filled leg's price moved this far against us."""
+    treasury: str = ""
+    """The cold wallet (base58 address) that profits are swept to: an address, never a key.
+    Shown by `solarb check --online`; solarb itself does not sweep yet (an operator does)."""
+
+    @field_validator("treasury")
+    @classmethod
+    def _treasury_is_an_address(cls, v: str) -> str:
+        if v:
+            from solders.pubkey import Pubkey
+
+            try:
+                Pubkey.from_string(v)
+            except ValueError as e:
+                raise ValueError(f"not a base58 Solana address ({e})") from None
+        return v
 
     @field_validator("keypair_password")
     @classmethod

@@ -41,9 +41,9 @@ def test_check_loopback_is_green_on_a_healthy_setup(
     out = capsys.readouterr().out
     names = [line.split()[1] for line in out.splitlines() if line.startswith(("OK", "FAIL"))]
     assert names == [
-        "risk", "keychain", "clock", "rpc", "markets", "symbol", "key", "feed", "feed"
+        "risk", "keychain", "treasury", "clock", "rpc", "markets", "symbol", "key", "feed", "feed"
     ]
-    assert "FAIL" not in out and "GREEN: 9/9 checks passed" in out
+    assert "FAIL" not in out and "GREEN: 10/10 checks passed" in out
     assert "OK   key binance                  no withdraw, can trade, NOT IP-restricted" in out
     assert "test-key" not in out and "test-secret" not in out
 
@@ -61,7 +61,7 @@ def test_check_names_the_stopped_venue_and_fails(keys: MemoryKeyring, loop: Loop
         ["feed", "binance:spot"],
     ]
     assert lines[-1] == (
-        "RED: 5/9 checks passed; failing: clock binance, symbol binance:SOLUSDC, key binance, "
+        "RED: 6/10 checks passed; failing: clock binance, symbol binance:SOLUSDC, key binance, "
         "feed binance:spot"
     )
 
@@ -117,4 +117,4 @@ def test_check_is_red_for_a_key_that_can_withdraw(keys: MemoryKeyring, loop: Loo
     assert ok is False
     assert "FAIL key binance                  CAN WITHDRAW: refuse to trade with it " \
         "(NOT IP-restricted)" in lines
-    assert lines[-1] == "RED: 8/9 checks passed; failing: key binance"
+    assert lines[-1] == "RED: 9/10 checks passed; failing: key binance"

@@ -25,7 +25,7 @@ def test_check_loopback_exits_non_zero_and_names_the_failing_check(
     assert code == 1
     assert "FAIL keychain                     missing: binance.api_secret" in out
     last = out.strip().splitlines()[-1]
-    assert last.startswith("RED: 7/9 checks passed; failing: keychain, key binance"), last
+    assert last.startswith("RED: 8/10 checks passed; failing: keychain, key binance"), last
     assert "test-key" not in out
 
 

@@ -68,3 +68,17 @@ def test_market_on_unknown_venue_is_refused(tmp_path: Path) -> None:
     )
     with pytest.raises(ConfigError, match="'kraken' is not in \\[venues\\]"):
         load_settings(markets_path=m, env={})
+
+
+def test_treasury_is_a_base58_address_or_a_clear_error() -> None:
+    from cli.check_online import check_treasury
+
+    addr = "9WzDXwBbmkg8ZTbNMqUxvQRAyrZzDsGYdLVL9zYtAWWM"
+    s = load_settings(env={"SOLARB__DEX_EXECUTION__TREASURY": addr})
+    assert s.dex_execution.treasury == addr
+    assert [c.line().split() for c in check_treasury(s)] == [["OK", "treasury", addr]]
+    assert "not set" in check_treasury(load_settings(env={}))[0].value
+    with pytest.raises(ConfigError) as err:
+        load_settings(env={"SOLARB__DEX_EXECUTION__TREASURY": "not-an-address"})
+    assert "dex_execution.treasury" in str(err.value)
+    assert "base58 Solana address" in str(err.value)
