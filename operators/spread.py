@@ -107,8 +107,8 @@ if tuple(f.name for f in fields(Opportunity)) != _OPPORTUNITY_FIELDS:  # pragma:
 Point = tuple[LegQuote, int, int, int]
 """A priced size: the leg, then gross, fee and amount in pair-quote base units (against us)."""
 LegPoint = tuple[LegQuote | tuple[int, int, int], int, int, int]
-"""A Point whose CEX `LegQuote` may still be its raw (quote_amount, fee, levels) walk: the
-search prices many sizes and keeps one, so a CEX leg's quote is built only for that one."""
+"""A Point whose CEX or CLOB `LegQuote` may still be its raw (quote_amount, fee, levels) walk:
+the search prices many sizes and keeps one, so such a leg's quote is built only for that one."""
 Curve = list[Point | None]
 Top = tuple[int, int] | None
 """A view's best marginal price as (num, den), pair-quote base units per base unit, exact."""
@@ -1024,11 +1024,11 @@ class PairEngine:
         return pt
 
     def _leg_point(self, view: VenueView, buy: bool, size: int, pt: LegPoint) -> Point:
-        """The Point of a `_leg_prices` entry: a CEX leg's raw walk made its `LegQuote`."""
+        """The Point of a `_leg_prices` entry: a CEX or CLOB leg's raw walk made its `LegQuote`."""
         q = pt[0]
         if isinstance(q, LegQuote):
             return (q, pt[1], pt[2], pt[3])
-        assert isinstance(view, CexBookView), "raw walks are CEX legs"
+        assert isinstance(view, CexBookView | ClobView), "raw walks are CEX and CLOB legs"
         leg = LegQuote(
             view.venue, view.market_id, "buy" if buy else "sell", size, q[0], q[1], False, q[2],
             view.quote_currency,
@@ -1041,16 +1041,33 @@ class PairEngine:
         r = self._ratio(view.quote_currency)
         par = r == (1, 1)
         out: list[LegPoint | int] = []
-        if isinstance(view, CexBookView):
+        if isinstance(view, CexBookView | ClobView):
             # The same integers `_point` gives the `LegQuote` (gross == amount before the fee:
             # `fee_in_amount` is False), the quote itself left for `_leg_point`.
-            try:
-                raw = cex_curve_amounts(
-                    view, sizes, p.base_decimals, p.quote_decimals, buy=buy,
-                    cex_fee_ppb=p.costs.cex_taker_fee_ppb.get(view.venue),
-                )  # fmt: skip
-            except QuoteError:
-                return [1] * len(sizes)
+            raw: list[tuple[int, int, int] | QuoteError]
+            if isinstance(view, CexBookView):
+                try:
+                    raw = cex_curve_amounts(
+                        view, sizes, p.base_decimals, p.quote_decimals, buy=buy,
+                        cex_fee_ppb=p.costs.cex_taker_fee_ppb.get(view.venue),
+                    )  # fmt: skip
+                except QuoteError:
+                    return [1] * len(sizes)
+            else:
+                # one ladder walk for every size (the same fills as `clob_buy_cost` / `_sell_`),
+                # the configured fee floor as in `_clob_fee_floor`
+                cfg = p.costs.dex_taker_fee_ppb.get(view.venue)
+                raw = []
+                for z, f in zip(sizes, clob_walk_curve(view, sizes, buy=buy)):
+                    if isinstance(f, QuoteError) or f.size_base != z:
+                        raw.append(QuoteError("not priced at this size"))
+                        continue
+                    fee = f.fee_quote
+                    if cfg is not None:
+                        floor = ppb_of(cfg, f.quote_amount)
+                        if floor > fee:
+                            fee = floor
+                    raw.append((f.quote_amount, fee, f.levels_used))
             for w in raw:
                 if isinstance(w, QuoteError):
                     out.append(1)
@@ -1063,23 +1080,11 @@ class PairEngine:
                     out.append((w, amount, to_pair_quote(w[1], r, round_up=True), amount))
             return out
         quotes: list[LegQuote | QuoteError]
-        if isinstance(view, ClobView):
-            # one ladder walk for every size (the same fills as `clob_buy_cost` / `_sell_`)
-            side: LegSide = "buy" if buy else "sell"
-            v, m, ccy = view.venue, view.market_id, view.quote_currency
-            quotes = [
-                f if isinstance(f, QuoteError) else self._clob_fee_floor(view, LegQuote(
-                    v, m, side, f.size_base, f.quote_amount, f.fee_quote, False, f.levels_used,
-                    ccy,
-                ))
-                for f in clob_walk_curve(view, sizes, buy=buy)
-            ]  # fmt: skip
-        else:
-            fn = buy_base_curve if buy else sell_base_curve
-            try:
-                quotes = fn(view, sizes, p.base_decimals, p.quote_decimals)
-            except QuoteError:
-                return [1] * len(sizes)
+        fn = buy_base_curve if buy else sell_base_curve
+        try:
+            quotes = fn(view, sizes, p.base_decimals, p.quote_decimals)
+        except QuoteError:
+            return [1] * len(sizes)
         for z, q in zip(sizes, quotes):
             if isinstance(q, QuoteError) or q.size_base != z:
                 out.append(1)
