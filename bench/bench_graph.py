@@ -1,8 +1,8 @@
 """Whole-graph figures: (a) frames/s through the replay graph, (b) tick -> opportunity latency
 inside Bytewax, (c) the bare Bytewax source -> stateful -> sink floor, measured in the same run.
 
-Two simulated captures (the samples' generators, longer): the classic 2-venue one (Binance +
-Orca, `graph.*`) and the 7-venue one (Binance, OKX, Bybit, Orca, Raydium CLMM, Phoenix,
+Two market-simulator sessions (`sim.market`, as the samples, longer): the 2-venue one (Binance
++ Orca, `graph.*`) and the 7-venue one (Binance, OKX, Bybit, Orca, Raydium CLMM, Phoenix,
 OpenBook v2, `graph7.*`, what issue 16's targets name). (a) replays each at batch 1,000, a few
 times interleaved with (c), best of each kept; (b) replays each with one frame per batch (the
 live setting: lowest latency, DEX curves prewarmed as live), three times in the full run, and
@@ -27,7 +27,8 @@ from bytewax.testing import run_main
 from config import load_settings
 from connectors.journal import read_table
 from flows.replay import build_flow
-from sim.simulate import ALL_VENUES, SAMPLE_MARKETS, SAMPLE_MARKETS_ALL, SimConfig, write_capture
+from sim.market import MarketConfig, write_market_capture
+from sim.simulate import ALL_VENUES, SAMPLE_MARKETS, SAMPLE_MARKETS_ALL
 
 LATENCY_REPLAYS = 3
 """Batch-1 replays pooled for the tick -> opportunity percentiles (full run)."""
@@ -138,10 +139,9 @@ def run(quick: bool = False) -> list[dict[str, Any]]:
         caps = []
         for prefix, markets, venues_kw, what in SAMPLES:
             cap = Path(tmp) / f"{prefix}.parquet"
-            cfg = SimConfig(duration_s=60 if quick else 900, seed=11, **venues_kw)
-            caps.append(
-                (prefix, load_settings(markets_path=markets), cap, write_capture(cap, cfg), what)
-            )
+            cfg = MarketConfig(duration_s=60 if quick else 900, seed=11, **venues_kw)
+            n = write_market_capture(cap, cfg)
+            caps.append((prefix, load_settings(markets_path=markets), cap, n, what))
         best: dict[str, float] = {}
         best_cpu: dict[str, float] = {}
         n_floor = max(n for *_, n, _ in caps)

@@ -377,6 +377,11 @@ def clob_walk_curve(
     bul, num = view.base_units_per_lot, view.quote_units_per_tick_lot_num
     den = view.quote_units_per_tick_lot_den
     out: list[ClobFill | QuoteError] = []
+    fee_unit, fee_ppm, fee_error = view.fee_rounding_quote_units, 0, None
+    try:
+        fee_ppm = _taker_fee_ppm(view)
+    except QuoteError as exc:  # every size that fills fails with it, as `_walk` would
+        fee_error = exc
     li, cum_lots, cum_tick_lots = 0, 0, 0
     broken: QuoteError | None = None  # a bad level: every size reaching it fails with it
     for size_base in sizes:
@@ -419,11 +424,11 @@ def clob_walk_curve(
         price_ticks = ladder[li][0]
         tick_lots = cum_tick_lots + (want - cum_lots) * price_ticks
         q = -(-tick_lots * num // den) if buy else tick_lots * num // den
-        try:
-            fee = _fee_quote(view, q)
-        except QuoteError as exc:
-            out.append(exc)
+        if fee_error is not None:
+            out.append(fee_error)
             continue
+        # = _fee_quote(view, q), the fee rate worked out once per walk
+        fee = -(-q * fee_ppm // (FEES_PPM_SCALE * fee_unit)) * fee_unit
         out.append(ClobFill(want * bul, q, fee, li + 1, price_ticks))
     return out
 

@@ -211,7 +211,7 @@ def _clmm_curve(view: ClmmView, sizes: Sequence[int], buy: bool) -> list[LegQuot
     """One tick walk for all sizes: sell = base->quote exact-in, buy = quote->base exact-out."""
     where = f"{view.venue}/{view.market_id}"
     a_to_b = view.base_is_a if not buy else not view.base_is_a
-    quotes = clmm_quotes.quote_curve(
+    quotes = clmm_quotes.quote_curve_amounts(
         view.pool,
         list(view.tick_arrays),
         list(sizes),
@@ -226,27 +226,24 @@ def _clmm_curve(view: ClmmView, sizes: Sequence[int], buy: bool) -> list[LegQuot
         if isinstance(q, QuoteError):
             out.append(q)
             continue
+        amount_in, amount_out, fee_amount, crossed = q
         if buy:
-            if q.amount_out != size:
-                out.append(
-                    InsufficientLiquidity(f"{where}: pool gives {q.amount_out} of {size} base")
-                )
+            if amount_out != size:
+                short = f"{where}: pool gives {amount_out} of {size} base"
+                out.append(InsufficientLiquidity(short))
                 continue
-            quote_amount, fee_quote = q.amount_in, q.fee_amount  # fee is in the input: quote
+            quote_amount, fee_quote = amount_in, fee_amount  # fee is in the input: quote
         else:
-            if q.amount_in != size:
-                out.append(
-                    InsufficientLiquidity(f"{where}: pool takes {q.amount_in} of {size} base")
-                )
+            if amount_in != size:
+                short = f"{where}: pool takes {amount_in} of {size} base"
+                out.append(InsufficientLiquidity(short))
                 continue
-            quote_amount = q.amount_out
+            quote_amount = amount_out
             # The fee is charged in base; value it at this swap's own average price, floored.
-            net_in = q.amount_in - q.fee_amount
-            fee_quote = q.fee_amount * q.amount_out // net_in if net_in > 0 else 0
+            net_in = amount_in - fee_amount
+            fee_quote = fee_amount * amount_out // net_in if net_in > 0 else 0
         out.append(
-            LegQuote(
-                venue, market_id, side, size, quote_amount, fee_quote, True, q.ticks_crossed, ccy
-            )
+            LegQuote(venue, market_id, side, size, quote_amount, fee_quote, True, crossed, ccy)
         )
     return out
 

@@ -106,6 +106,9 @@ if tuple(f.name for f in fields(Opportunity)) != _OPPORTUNITY_FIELDS:  # pragma:
     raise ImportError("operators.events.Opportunity fields changed; update operators.spread")
 Point = tuple[LegQuote, int, int, int]
 """A priced size: the leg, then gross, fee and amount in pair-quote base units (against us)."""
+LegPoint = tuple[LegQuote | tuple[int, int, int], int, int, int]
+"""A Point whose CEX or CLOB `LegQuote` may still be its raw (quote_amount, fee, levels) walk:
+the search prices many sizes and keeps one, so such a leg's quote is built only for that one."""
 Curve = list[Point | None]
 Top = tuple[int, int] | None
 """A view's best marginal price as (num, den), pair-quote base units per base unit, exact."""
@@ -279,30 +282,39 @@ class _Probe:
     ) -> None:
         self._eng, self._views, self._lot, self._flat = eng, (buy_view, sell_view), lot, flat
         self._cap = eng.p.max_notional_quote
-        self._memo: dict[int, tuple[int, int, tuple[Point, Point] | None]] = {}
+        self._memo: dict[int, tuple[int, int, tuple[LegPoint, LegPoint] | None]] = {}
 
     def price(self, ns: list[int]) -> None:
         """Price the sizes of `ns` lots not priced yet (one walk per leg)."""
         todo = [n for n in ns if n not in self._memo]
         if not todo:
             return
-        eng, lot, cap, flat = self._eng, self._lot, self._cap, self._flat
+        eng, lot = self._eng, self._lot
         sizes = [n * lot for n in todo]
         buys = eng._leg_prices(self._views[0], True, sizes)
         sells = eng._leg_prices(self._views[1], False, sizes)
-        memo = self._memo
+        store = self._store
         for n, b, s in zip(todo, buys, sells):
-            if isinstance(b, int) or isinstance(s, int):
-                memo[n] = (-1 if -1 in (b, s) else 1, 0, None)
-            elif b[3] > cap or s[3] > cap:
-                memo[n] = (1, 0, None)
-            elif b[1] <= 0:
-                memo[n] = (-1, 0, None)
-            else:
-                edge = (s[1] - s[2]) - (b[1] + b[2]) + (-b[1] * flat // 1_000_000_000)
-                memo[n] = (0, edge, (b, s))
+            store(n, b, s)
 
-    def _at(self, n: int) -> tuple[int, int, tuple[Point, Point] | None]:
+    def seed(self, n: int, b: LegPoint | int, s: LegPoint | int) -> None:
+        """Hold both legs at n lots, priced already (a grid size's walk): the same entry
+        `price` would make from `PairEngine._leg_prices`."""
+        if n not in self._memo:
+            self._store(n, b, s)
+
+    def _store(self, n: int, b: LegPoint | int, s: LegPoint | int) -> None:
+        if isinstance(b, int) or isinstance(s, int):
+            self._memo[n] = (-1 if -1 in (b, s) else 1, 0, None)
+        elif b[3] > self._cap or s[3] > self._cap:
+            self._memo[n] = (1, 0, None)
+        elif b[1] <= 0:
+            self._memo[n] = (-1, 0, None)
+        else:
+            edge = (s[1] - s[2]) - (b[1] + b[2]) + (-b[1] * self._flat // 1_000_000_000)
+            self._memo[n] = (0, edge, (b, s))
+
+    def _at(self, n: int) -> tuple[int, int, tuple[LegPoint, LegPoint] | None]:
         """(kind, edge, points) at n lots: kind -1 too small to execute, +1 too large, 0 ok."""
         if n not in self._memo:
             self.price([n])
@@ -317,7 +329,11 @@ class _Probe:
         """Both legs' Points at n lots (which must be executable)."""
         pts = self._at(n)[2]
         assert pts is not None, "not executable"
-        return pts
+        size = n * self._lot
+        (buy_view, sell_view), eng = self._views, self._eng
+        return eng._leg_point(buy_view, True, size, pts[0]), eng._leg_point(
+            sell_view, False, size, pts[1]
+        )
 
     def argmax(self, lo: int, hi: int) -> int | None:
         """The executable n in [lo, hi] with the largest edge (the first on ties), None when
@@ -431,7 +447,9 @@ class PairEngine:
         )
         if self._needs_refs:  # a counter only for pairs priced with reference books
             self.stats["reference_skips"] = 0
-        self._leg_cache: dict[tuple[str, bool], tuple[VenueView, dict[int, Point | int]]] = {}
+        self._leg_cache: dict[
+            tuple[str, bool], tuple[VenueView, dict[int, LegPoint | int]]
+        ] = {}
         self._view_epoch: dict[str, int] = {}
         """Market id -> epoch of its feed when its latest view arrived."""
         self._cands: dict[tuple[str, str], tuple[str, str]] = {}
@@ -950,6 +968,12 @@ class PairEngine:
             g_at = grid.index(g_size)
             lo = grid[g_at - 1] if g_at > 0 else 0
             hi = grid[g_at + 1] if g_at + 1 < len(grid) else g_size
+            # the grid's walks priced this size already: no walk of its own
+            probe.seed(
+                g_size // lot,
+                self._leg_of_curve(buy_view, buys.point(best_i), g_size),
+                self._leg_of_curve(sell_view, sells.point(best_i), g_size),
+            )
             g_edge = probe.edge(g_size // lot)
         else:
             lo, hi = 0, grid[0] if grid else 0
@@ -973,7 +997,7 @@ class PairEngine:
         prev = (buys.point(below[-1]), sells.point(below[-1])) if below else None
         return SizedCandidate(best_i, b[0], s[0], b[3], s[3], cost, prev, cex, cex_buys)
 
-    def _leg_prices(self, view: VenueView, buy: bool, sizes: list[int]) -> list[Point | int]:
+    def _leg_prices(self, view: VenueView, buy: bool, sizes: list[int]) -> list[LegPoint | int]:
         """One leg at each size (base units, any order) as Points, the same numbers as the
         grid's curves; -1 where below its market's minimum notional, +1 where it cannot be
         priced (depth). Cached per view, so every candidate of the view shares the walks."""
@@ -988,49 +1012,88 @@ class PairEngine:
                 cache[z] = pt
         return [cache[z] for z in sizes]
 
-    def _price_leg(self, view: VenueView, buy: bool, sizes: list[int]) -> list[Point | int]:
+    def _leg_of_curve(self, view: VenueView, pt: Point, size: int) -> Point | int:
+        """A grid curve's Point as `_price_leg` gives it at `size` (the same quote): -1 below
+        the market's minimum notional, +1 where the quote is not of that size."""
+        q = pt[0]
+        if q.size_base != size:
+            return 1
+        minimum = self.p.min_notional.get(view.market_id)
+        if minimum is not None and q.gross_quote < minimum:
+            return -1
+        return pt
+
+    def _leg_point(self, view: VenueView, buy: bool, size: int, pt: LegPoint) -> Point:
+        """The Point of a `_leg_prices` entry: a CEX or CLOB leg's raw walk made its `LegQuote`."""
+        q = pt[0]
+        if isinstance(q, LegQuote):
+            return (q, pt[1], pt[2], pt[3])
+        assert isinstance(view, CexBookView | ClobView), "raw walks are CEX and CLOB legs"
+        leg = LegQuote(
+            view.venue, view.market_id, "buy" if buy else "sell", size, q[0], q[1], False, q[2],
+            view.quote_currency,
+        )  # fmt: skip
+        return (leg, pt[1], pt[2], pt[3])
+
+    def _price_leg(self, view: VenueView, buy: bool, sizes: list[int]) -> list[LegPoint | int]:
         p = self.p
-        quotes: list[LegQuote | QuoteError]
-        if isinstance(view, CexBookView):
-            try:
-                raw = cex_curve_amounts(
-                    view, sizes, p.base_decimals, p.quote_decimals, buy=buy,
-                    cex_fee_ppb=p.costs.cex_taker_fee_ppb.get(view.venue),
-                )  # fmt: skip
-            except QuoteError:
-                return [1] * len(sizes)
-            side: LegSide = "buy" if buy else "sell"
-            quotes = [
-                w if isinstance(w, QuoteError) else LegQuote(
-                    view.venue, view.market_id, side, z, w[0], w[1], False, w[2],
-                    view.quote_currency,
-                )
-                for z, w in zip(sizes, raw)
-            ]  # fmt: skip
-        elif isinstance(view, ClobView):
-            # one ladder walk for every size (the same fills as `clob_buy_cost` / `_sell_`)
-            side = "buy" if buy else "sell"
-            v, m, ccy = view.venue, view.market_id, view.quote_currency
-            quotes = [
-                f if isinstance(f, QuoteError) else self._clob_fee_floor(view, LegQuote(
-                    v, m, side, f.size_base, f.quote_amount, f.fee_quote, False, f.levels_used,
-                    ccy,
-                ))
-                for f in clob_walk_curve(view, sizes, buy=buy)
-            ]  # fmt: skip
-        else:
-            fn = buy_base_curve if buy else sell_base_curve
-            try:
-                quotes = fn(view, sizes, p.base_decimals, p.quote_decimals)
-            except QuoteError:
-                return [1] * len(sizes)
         minimum = p.min_notional.get(view.market_id)
-        out: list[Point | int] = []
+        r = self._ratio(view.quote_currency)
+        par = r == (1, 1)
+        out: list[LegPoint | int] = []
+        if isinstance(view, CexBookView | ClobView):
+            # The same integers `_point` gives the `LegQuote` (gross == amount before the fee:
+            # `fee_in_amount` is False), the quote itself left for `_leg_point`.
+            raw: list[tuple[int, int, int] | QuoteError]
+            if isinstance(view, CexBookView):
+                try:
+                    raw = cex_curve_amounts(
+                        view, sizes, p.base_decimals, p.quote_decimals, buy=buy,
+                        cex_fee_ppb=p.costs.cex_taker_fee_ppb.get(view.venue),
+                    )  # fmt: skip
+                except QuoteError:
+                    return [1] * len(sizes)
+            else:
+                # one ladder walk for every size (the same fills as `clob_buy_cost` / `_sell_`),
+                # the configured fee floor as in `_clob_fee_floor`
+                cfg = p.costs.dex_taker_fee_ppb.get(view.venue)
+                raw = []
+                for z, f in zip(sizes, clob_walk_curve(view, sizes, buy=buy)):
+                    if isinstance(f, QuoteError) or f.size_base != z:
+                        raw.append(QuoteError("not priced at this size"))
+                        continue
+                    fee = f.fee_quote
+                    if cfg is not None:
+                        floor = ppb_of(cfg, f.quote_amount)
+                        if floor > fee:
+                            fee = floor
+                    raw.append((f.quote_amount, fee, f.levels_used))
+            for w in raw:
+                if isinstance(w, QuoteError):
+                    out.append(1)
+                elif minimum is not None and w[0] < minimum:
+                    out.append(-1)
+                elif par:
+                    out.append((w, w[0], w[1], w[0]))
+                else:
+                    amount = to_pair_quote(w[0], r, round_up=buy)
+                    out.append((w, amount, to_pair_quote(w[1], r, round_up=True), amount))
+            return out
+        quotes: list[LegQuote | QuoteError]
+        fn = buy_base_curve if buy else sell_base_curve
+        try:
+            quotes = fn(view, sizes, p.base_decimals, p.quote_decimals)
+        except QuoteError:
+            return [1] * len(sizes)
         for z, q in zip(sizes, quotes):
             if isinstance(q, QuoteError) or q.size_base != z:
                 out.append(1)
-            elif minimum is not None and q.gross_quote < minimum:
+                continue
+            gross = q.gross_quote
+            if minimum is not None and gross < minimum:
                 out.append(-1)
+            elif par:  # = self._point(q), inlined
+                out.append((q, gross, q.fee_quote, q.quote_amount))
             else:
                 out.append(self._point(q))
         return out

@@ -11,10 +11,17 @@ from collections.abc import Sequence
 from typing import Any
 
 from operators.clmm.accounts import Whirlpool
-from operators.clmm.swap import quote_curve_orca, quote_swap_orca
+from operators.clmm.swap import quote_curve_amounts_orca, quote_curve_orca, quote_swap_orca
 from operators.clmm.types import InsufficientLiquidity, QuoteError, SwapQuote
 
-__all__ = ["InsufficientLiquidity", "QuoteError", "SwapQuote", "quote_curve", "quote_swap"]
+__all__ = [
+    "InsufficientLiquidity",
+    "QuoteError",
+    "SwapQuote",
+    "quote_curve",
+    "quote_curve_amounts",
+    "quote_swap",
+]
 
 
 def _raydium() -> tuple[Any, Any]:
@@ -75,3 +82,28 @@ def quote_curve(
         pool, tick_arrays, amounts, a_to_b=a_to_b, exact_in=exact_in, amm_config=amm_config
     )
     return result
+
+
+def quote_curve_amounts(
+    pool: object,
+    tick_arrays: Sequence[object],
+    amounts: list[int],
+    *,
+    a_to_b: bool,
+    exact_in: bool = True,
+    amm_config: object | None = None,
+) -> list[tuple[int, int, int, int] | QuoteError]:
+    """`quote_curve`'s (amount_in, amount_out, fee_amount, ticks_crossed) per size, the same
+    integers, without the end price and tick (cheaper for Orca: see `quote_curve_amounts_orca`)."""
+    if isinstance(pool, Whirlpool):
+        return quote_curve_amounts_orca(
+            pool, tick_arrays, amounts, a_to_b=a_to_b, exact_in=exact_in
+        )
+    return [
+        q
+        if isinstance(q, QuoteError)
+        else (q.amount_in, q.amount_out, q.fee_amount, q.ticks_crossed)
+        for q in quote_curve(
+            pool, tick_arrays, amounts, a_to_b=a_to_b, exact_in=exact_in, amm_config=amm_config
+        )
+    ]

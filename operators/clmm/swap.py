@@ -25,7 +25,13 @@ from operators.clmm import math as m
 from operators.clmm.accounts import TICK_ARRAY_SIZE, TickArray, Whirlpool
 from operators.clmm.types import InsufficientLiquidity, QuoteError, SwapQuote
 
-__all__ = ["TickSequence", "build_tick_sequence", "quote_curve_orca", "quote_swap_orca"]
+__all__ = [
+    "TickSequence",
+    "build_tick_sequence",
+    "quote_curve_amounts_orca",
+    "quote_curve_orca",
+    "quote_swap_orca",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,15 +167,23 @@ def _walk(
     where: str,
     first: _Range | None = None,
     max_ranges: int = -1,
+    need_tick: bool = True,
 ) -> _State:
     """Run the program's swap loop from `state` (all of it, or `max_ranges` tick ranges).
 
     `first` may carry the first range, precomputed (with its fixed amount) by the caller.
+    `need_tick` False: the end state's tick is not wanted (amounts only), so a tick inside a
+    range is worked out only when the walk goes on to the next range; the end tick is then
+    not the pool's (the amounts are the same).
     """
     price, tick, liq, remaining, calc, fee_sum, crossed = state
     step_fn = m.swap_step_tuple
+    tick_due = False  # the price moved inside a range and `tick` is not worked out yet
     while remaining > 0 and price != limit and max_ranges != 0:
         max_ranges -= 1
+        if tick_due:
+            tick = m.tick_index_from_sqrt_price(price)
+            tick_due = False
         if first is None:
             next_index, next_net, next_price, target, known_fixed = _range(
                 seq, tick, limit, a_to_b, where
@@ -203,8 +217,12 @@ def _walk(
                         )
                     crossed += 1
                 tick = next_index - 1 if a_to_b else next_index
+                tick_due = False
             elif new_price != price:
-                tick = m.tick_index_from_sqrt_price(new_price)
+                if need_tick:
+                    tick = m.tick_index_from_sqrt_price(new_price)
+                else:
+                    tick_due = True
             elif remaining == before and new_price != target:
                 raise QuoteError(f"orca {where}: swap step made no progress")
             price = new_price
@@ -289,6 +307,62 @@ def quote_curve_orca(
     they are walked once (checkpoints); each size then finishes from its last checkpoint with
     the same loop `quote_swap_orca` runs, so every entry equals the single quote exactly.
     """
+    where = pool.address or "whirlpool"
+    out: list[SwapQuote | QuoteError] = []
+    for amount, end in zip(amounts, _curve_ends(pool, tick_arrays, amounts, a_to_b, exact_in)):
+        if isinstance(end, QuoteError):
+            out.append(end)
+            continue
+        try:
+            out.append(_finish(amount, end, False, exact_in, a_to_b, where))
+        except QuoteError as exc:
+            out.append(exc)
+    return out
+
+
+def quote_curve_amounts_orca(
+    pool: Whirlpool,
+    tick_arrays: Sequence[object],
+    amounts: Sequence[int],
+    *,
+    a_to_b: bool,
+    exact_in: bool = True,
+) -> list[tuple[int, int, int, int] | QuoteError]:
+    """`quote_curve_orca`'s amounts only: (amount_in, amount_out, fee_amount, ticks_crossed)
+    per size, the same integers; the end price's tick is not worked out (a float log and two
+    exact checks per size that sizing does not need)."""
+    where = pool.address or "whirlpool"
+    out: list[tuple[int, int, int, int] | QuoteError] = []
+    for amount, end in zip(
+        amounts, _curve_ends(pool, tick_arrays, amounts, a_to_b, exact_in, need_tick=False)
+    ):
+        if isinstance(end, QuoteError):
+            out.append(end)
+            continue
+        remaining, calc, fee_sum, crossed = end[3], end[4], end[5], end[6]
+        if remaining > 0:  # as `_finish` without an explicit limit
+            out.append(
+                InsufficientLiquidity(
+                    f"orca {where}: only {amount - remaining} of {amount} "
+                    f"{'in' if exact_in else 'out'} fillable before the price bound"
+                )
+            )
+        elif exact_in:
+            out.append((amount, calc, fee_sum, crossed))
+        else:
+            out.append((calc, amount, fee_sum, crossed))
+    return out
+
+
+def _curve_ends(
+    pool: Whirlpool,
+    tick_arrays: Sequence[object],
+    amounts: Sequence[int],
+    a_to_b: bool,
+    exact_in: bool,
+    need_tick: bool = True,
+) -> list[_State | QuoteError]:
+    """The swap loop's end state for each size, from one shared walk (see `quote_curve_orca`)."""
     limit, _explicit, where = _prepare(pool, a_to_b, None)
     try:
         seq = build_tick_sequence(pool, tick_arrays, a_to_b)
@@ -301,7 +375,7 @@ def quote_curve_orca(
     ]
     ranges: list[_Range] = []  # ranges[j]: the range after checkpoint j, its fixed amount known
     exhausted = False
-    out: list[SwapQuote | QuoteError] = [QuoteError("unset")] * len(amounts)
+    out: list[_State | QuoteError] = [QuoteError("unset")] * len(amounts)
     j = 0
     # m.apply_swap_fee(rest, fee_rate), inlined: rest * keep // FEE_RATE_DENOMINATOR
     keep = m.FEE_RATE_DENOMINATOR - fee_rate
@@ -333,8 +407,9 @@ def quote_curve_orca(
             cp = checkpoints[j]
             start = (cp[0], cp[1], cp[2], amount - cp[3], cp[4], cp[5], cp[6])
             first = ranges[j] if j < len(ranges) else None
-            end = _walk(seq, start, fee_rate, limit, exact_in, a_to_b, where, first)
-            out[pos] = _finish(amount, end, False, exact_in, a_to_b, where)
+            out[pos] = _walk(
+                seq, start, fee_rate, limit, exact_in, a_to_b, where, first, -1, need_tick
+            )
         except QuoteError as exc:
             out[pos] = exc
     return out
