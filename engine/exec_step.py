@@ -48,11 +48,10 @@ from connectors.journal import CounterRecord
 from engine.params import fill_risk_params, hedge_markets
 from engine.steps import (
     FILL_RISK_SOURCE,
+    LegHost,
     PairControl,
     PairKill,
-    decided_before_kill,
     guard_kill,
-    refusal_report,
 )
 from operators.errors import ExecutionError
 from operators.events import ExecutionReport, HealthEvent, Opportunity, OrderIntent
@@ -97,7 +96,7 @@ def dex_sent_timeout_ns(settings: Settings) -> int:
     return (d.confirm_timeout_ms + 5 * d.rebroadcast_ms) * 1_000_000
 
 
-class LiveExecStep:
+class LiveExecStep(LegHost):
     """The legs of one pair's accepted opportunities, sent live (see module doc)."""
 
     def __init__(self, settings: Settings, pair: str) -> None:
@@ -157,21 +156,8 @@ class LiveExecStep:
         while len(self.cu_price) > MAX_REMEMBERED:
             self.cu_price.popitem(last=False)
 
-    def _on_intent(self, intent: OrderIntent) -> list[Any]:
-        twin = self.waiting.pop(intent.opportunity_id, None)
-        if twin is None:
-            self.waiting[intent.opportunity_id] = intent
-            return []
-        buy, sell = (twin, intent) if twin.side == "buy" else (intent, twin)
-        refused = (
-            self.risk.refuses(buy) or self.risk.refuses(sell)
-            or decided_before_kill(buy, self.guard_kill_ns)
-        )  # fmt: skip
-        if refused:
-            return [refusal_report(buy, refused), refusal_report(sell, refused)]
-        self.intents[buy.intent_id], self.intents[sell.intent_id] = buy, sell
-        cmds, moves = self.legs.on_intents(buy, sell, self.dex_markets, intent.ts_intent_ns)
-        return list(moves) + self._orders(cmds)
+    def _dispatch(self, cmds: list[LegCommand]) -> list[Any]:
+        return self._orders(cmds)
 
     def _on_report(self, r: ExecutionReport) -> list[Any]:
         self.counters["reports"] += 1

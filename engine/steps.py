@@ -264,7 +264,39 @@ FILL_RISK_SOURCE = "risk:fill_risk"
 """`HealthEvent.source` of a paper step's fill-risk kill / re-arm (detail: the pair first)."""
 
 
-class PaperStep:
+class LegHost:
+    """What the paper step and the live execution step (engine/exec_step.py) share: an
+    opportunity's two intents are paired, refused (fill risk, a guard kill that came after their
+    decision) or handed to the leg machine, whose commands the host dispatches its own way."""
+
+    waiting: dict[str, OrderIntent]
+    intents: dict[str, OrderIntent]
+    risk: FillRisk
+    guard_kill_ns: int
+    legs: LegMachine
+    dex_markets: frozenset[str]
+
+    def _dispatch(self, cmds: list[LegCommand]) -> list[Any]:
+        raise NotImplementedError
+
+    def _on_intent(self, intent: OrderIntent) -> list[Any]:
+        twin = self.waiting.pop(intent.opportunity_id, None)
+        if twin is None:
+            self.waiting[intent.opportunity_id] = intent
+            return []
+        buy, sell = (twin, intent) if twin.side == "buy" else (intent, twin)
+        refused = (
+            self.risk.refuses(buy) or self.risk.refuses(sell)
+            or decided_before_kill(buy, self.guard_kill_ns)
+        )  # fmt: skip
+        if refused:
+            return [refusal_report(buy, refused), refusal_report(sell, refused)]
+        self.intents[buy.intent_id], self.intents[sell.intent_id] = buy, sell
+        cmds, moves = self.legs.on_intents(buy, sell, self.dex_markets, intent.ts_intent_ns)
+        return list(moves) + self._dispatch(cmds)
+
+
+class PaperStep(LegHost):
     """The paper venue, the legs' state machine and the fill risk of one pair, in one keyed step.
 
     A Bytewax graph has no cycles, so the leg machine (operators/legs.py) and the venue that
@@ -293,9 +325,7 @@ class PaperStep:
             latency=paper_latency_model(settings),
         )
         self.legs = LegMachine(LegPolicy(order=e.leg_order), hedge_markets(p))
-        self.dex_markets = frozenset(
-            m.market_id for m in p.markets if not venues.is_cex(m.venue)
-        )
+        self.dex_markets = frozenset(m.market_id for m in p.markets if not venues.is_cex(m.venue))
         self.risk = FillRisk(fill_risk_params(settings), self.dex_markets, scope=pair)
         self.waiting: dict[str, OrderIntent] = {}
         """The first intent of an opportunity until its twin arrives (keyed by opportunity)."""
@@ -319,21 +349,8 @@ class PaperStep:
     def on_eof(self) -> list[Any]:
         return self._reports(list(self.venue.on_end()))
 
-    def _on_intent(self, intent: OrderIntent) -> list[Any]:
-        twin = self.waiting.pop(intent.opportunity_id, None)
-        if twin is None:
-            self.waiting[intent.opportunity_id] = intent
-            return []
-        buy, sell = (twin, intent) if twin.side == "buy" else (intent, twin)
-        refused = (
-            self.risk.refuses(buy) or self.risk.refuses(sell)
-            or decided_before_kill(buy, self.guard_kill_ns)
-        )  # fmt: skip
-        if refused:
-            return [refusal_report(buy, refused), refusal_report(sell, refused)]
-        self.intents[buy.intent_id], self.intents[sell.intent_id] = buy, sell
-        cmds, moves = self.legs.on_intents(buy, sell, self.dex_markets, intent.ts_intent_ns)
-        return list(moves) + self._run(cmds)
+    def _dispatch(self, cmds: list[LegCommand]) -> list[Any]:
+        return self._run(cmds)
 
     def _on_guard_kill(self, rec: KillRecord) -> list[Any]:
         """The guard tripped: flatten the open legs; the `kill_effects` row says how."""
