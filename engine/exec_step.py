@@ -27,7 +27,6 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import replace
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -47,14 +46,13 @@ from connectors.execution import (
 from connectors.journal import CounterRecord
 from engine.params import fill_risk_params, hedge_markets
 from engine.steps import (
-    FILL_RISK_SOURCE,
     LegHost,
     PairControl,
     PairKill,
     guard_kill,
 )
 from operators.errors import ExecutionError
-from operators.events import ExecutionReport, HealthEvent, Opportunity, OrderIntent
+from operators.events import ExecutionReport, Opportunity, OrderIntent
 from operators.fill_risk import FillRisk
 from operators.legs import (
     CLOSE_SUFFIX,
@@ -171,28 +169,8 @@ class LiveExecStep(LegHost):
             out += self._on_kill(kills, r.ts_recv_ns)
         return out + self._forget_closed()
 
-    def _on_control(self, ev: HealthEvent) -> list[Any]:
-        now = ev.ts_recv_ns
-        if ev.status == "rearm":
-            if self.risk.on_arm(now):
-                return [HealthEvent(FILL_RISK_SOURCE, "up", f"{self.pair}: {ev.detail}", now, now)]
-            return []
-        if ev.status == "kill":
-            cmds, moves = self.legs.on_kill(now)
-            return list(moves) + self._orders(cmds)
-        return []
-
-    def _on_kill(self, kills: list[KillRecord], now: int) -> list[Any]:
-        """A fill-risk trip: journal it, flatten what is open (orders on the wire still report)."""
-        cmds, moves = self.legs.on_kill(now)
-        on_wire = sum(1 for c in cmds if c.kind == "cancel")
-        note = f"{on_wire} order(s) on the wire: IOC / sent transactions, nothing rests"
-        out: list[Any] = [replace(k, cancelled=note) for k in kills]
-        out += [
-            HealthEvent(FILL_RISK_SOURCE, "kill", f"{self.pair}: {k.cause}: {k.reason}", now, now)
-            for k in kills
-        ]
-        return out + list(moves) + self._orders(cmds)
+    def _cancel_note(self, on_wire: int) -> str:
+        return f"{on_wire} order(s) on the wire: IOC / sent transactions, nothing rests"
 
     def _on_guard_kill(self, rec: KillRecord) -> list[Any]:
         """The guard tripped (feed, clock, slot lag, `solarb kill`): flatten the open legs."""

@@ -269,6 +269,7 @@ class LegHost:
     opportunity's two intents are paired, refused (fill risk, a guard kill that came after their
     decision) or handed to the leg machine, whose commands the host dispatches its own way."""
 
+    pair: str
     waiting: dict[str, OrderIntent]
     intents: dict[str, OrderIntent]
     risk: FillRisk
@@ -278,6 +279,33 @@ class LegHost:
 
     def _dispatch(self, cmds: list[LegCommand]) -> list[Any]:
         raise NotImplementedError
+
+    def _cancel_note(self, on_wire: int) -> str:
+        """What a fill-risk kill's `kills` row says of the `on_wire` orders it could not cancel."""
+        raise NotImplementedError
+
+    def _on_control(self, ev: HealthEvent) -> list[Any]:
+        """`solarb arm` clears a fill-risk kill; a direct `kill` flattens the open legs."""
+        now = ev.ts_recv_ns
+        if ev.status == "rearm":
+            if self.risk.on_arm(now):
+                return [HealthEvent(FILL_RISK_SOURCE, "up", f"{self.pair}: {ev.detail}", now, now)]
+            return []
+        if ev.status == "kill":
+            cmds, moves = self.legs.on_kill(now)
+            return list(moves) + self._dispatch(cmds)
+        return []
+
+    def _on_kill(self, kills: list[KillRecord], now: int) -> list[Any]:
+        """A fill-risk trip: journal it, flatten what is open (orders on the wire still report)."""
+        cmds, moves = self.legs.on_kill(now)
+        note = self._cancel_note(sum(1 for c in cmds if c.kind == "cancel"))
+        out: list[Any] = [replace(k, cancelled=note) for k in kills]
+        out += [
+            HealthEvent(FILL_RISK_SOURCE, "kill", f"{self.pair}: {k.cause}: {k.reason}", now, now)
+            for k in kills
+        ]
+        return out + list(moves) + self._dispatch(cmds)
 
     def _on_intent(self, intent: OrderIntent) -> list[Any]:
         twin = self.waiting.pop(intent.opportunity_id, None)
@@ -360,17 +388,6 @@ class PaperStep(LegHost):
         )
         return [effect, *moves, *self._run(cmds)]
 
-    def _on_control(self, ev: HealthEvent) -> list[Any]:
-        now = ev.ts_recv_ns
-        if ev.status == "rearm":
-            if self.risk.on_arm(now):
-                return [HealthEvent(FILL_RISK_SOURCE, "up", f"{self.pair}: {ev.detail}", now, now)]
-            return []
-        if ev.status == "kill":
-            cmds, moves = self.legs.on_kill(now)
-            return list(moves) + self._run(cmds)
-        return []
-
     def _run(self, cmds: list[LegCommand]) -> list[Any]:
         """Turn the machine's commands into paper orders (their fills feed the machine)."""
         out: list[Any] = []
@@ -415,20 +432,11 @@ class PaperStep(LegHost):
                 out += self._on_kill(kills, at_fill.ts_recv_ns)
         return out
 
-    def _on_kill(self, kills: list[KillRecord], now: int) -> list[Any]:
-        """A fill-risk trip: journal it, flatten what is open."""
-        cmds, moves = self.legs.on_kill(now)
-        on_wire = sum(1 for c in cmds if c.kind == "cancel")
-        cancelled = (
+    def _cancel_note(self, on_wire: int) -> str:
+        return (
             f"{on_wire} order(s) on the wire, none resting (paper IOC)" if on_wire
             else NOTHING_RESTING
         )  # fmt: skip
-        out: list[Any] = [replace(k, cancelled=cancelled) for k in kills]
-        out += [
-            HealthEvent(FILL_RISK_SOURCE, "kill", f"{self.pair}: {k.cause}: {k.reason}", now, now)
-            for k in kills
-        ]
-        return out + list(moves) + self._run(cmds)
 
 
 def decided_before_kill(intent: OrderIntent, guard_kill_ns: int) -> str | None:
