@@ -21,7 +21,7 @@ from typing import Any
 from bytewax.testing import run_main
 
 from config import load_settings
-from connectors.journal import read_table
+from connectors.journal import read_rows, read_table
 from flows.replay import build_flow
 from sim.simulate import SAMPLE_MARKETS, SimConfig, write_capture
 
@@ -36,9 +36,8 @@ def journal_rows(journal: Path) -> Rows:
     """Every table's rows by row key, wall-clock columns dropped; duplicates collapse."""
     out: Rows = {}
     for name in TABLES:
-        t = read_table(journal, name)
         rows = {}
-        for r in [] if t is None else t.to_pylist():
+        for r in read_rows(journal, name):
             kept = {k: v for k, v in r.items() if k not in WALL_CLOCK}
             key = kept.get("row_id") or tuple(sorted(kept.items()))
             rows[key] = kept
