@@ -90,9 +90,18 @@ class PairStep:
     """
 
     def __init__(
-        self, settings: Settings, router: Router, pair: str, prewarm_dex_curves: bool = True
+        self,
+        settings: Settings,
+        router: Router,
+        pair: str,
+        prewarm_dex_curves: bool = True,
+        epoch_ids: bool = False,
     ) -> None:
         self.settings = settings
+        self.epoch_ids = epoch_ids
+        """Live trading: opportunity ids carry this process's epoch (`PairEngine.id_epoch`),
+        taken from the first frame's receive time after every start or resume."""
+        self._epoch_pending = epoch_ids
         self.router = router
         self.pair = pair
         self.markets: dict[str, MarketState] = {}
@@ -103,8 +112,18 @@ class PairStep:
         self.views = 0
         self._notes_pending = True
 
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        # a resumed step is a new process: its new signals get a new epoch (see __init__)
+        self.__dict__.update(state)
+        self._epoch_pending = self.epoch_ids
+
     def on_item(self, item: tuple[str, Any, str]) -> list[Any]:
         market_id, frame, _pair = item
+        if self._epoch_pending and market_id != FEED_HEALTH:
+            # the first frame's time (frames keep their recorded order in a replay of the
+            # session; health events interleave with them by arrival)
+            self._epoch_pending = False
+            self.engine.id_epoch = id_epoch(frame.ts_recv_ns)
         if self._notes_pending:
             # constants standing in for live reference prices are journaled once, at start
             self._notes_pending = False
@@ -165,6 +184,17 @@ class PairStep:
             for k, v in sorted(self.engine.counters.items())
         ]
         return out
+
+
+def id_epoch(ts_ns: int) -> str:
+    """A short token of a process start: its first item's receive time in ms, base 36."""
+    digits = "0123456789abcdefghijklmnopqrstuvwxyz"
+    n, out = max(ts_ns // 1_000_000, 0), ""
+    while True:
+        n, r = divmod(n, 36)
+        out = digits[r] + out
+        if n == 0:
+            return out
 
 
 class UnroutedStep:
