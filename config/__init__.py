@@ -543,6 +543,9 @@ def load_settings(
     markets = _read_toml(mk_path)
     if "pairs" in markets:
         data["pairs"] = markets["pairs"]
+    if "reference" in markets:
+        # how these markets are valued belongs with them (e.g. a sample without a SOL book)
+        _merge(data, {"reference": markets["reference"]})
     _apply_env(data, env)
     try:
         return Settings.model_validate(data)
