@@ -33,6 +33,8 @@ from engine.params import (
     spread_params_from_settings,
 )
 from engine.router import Router
+from engine.state_version import STATE_VERSION
+from operators.errors import ConfigError
 from operators.events import ExecutionReport, HealthEvent, OrderIntent
 from operators.fill_risk import FillRisk
 from operators.latency import DelayDist, LatencyModel, VenueDelays
@@ -50,18 +52,22 @@ FEED_HEALTH = "solana:feed-health"
 """Pseudo market id of feed health items routed into every pair's state."""
 
 
+class RecoveryStateError(ConfigError):
+    """A recovery snapshot this build cannot resume (another state version, or not ours)."""
+
+
 class _Logic(StatefulLogic[Any, Any, bytes]):
     """Adapter: a plain stateful object with `on_item(v) -> list` and `on_eof() -> list`.
 
     Bytewax hands a builder only the resume state, not the key, so the object is made from the
     first item (which names its market or pair) unless a snapshot restores it. The snapshot is
-    the object pickled: an immutable copy, as Bytewax requires, made only when Bytewax asks
-    (at the end of each recovery epoch, or once at the end without recovery).
+    `(STATE_VERSION, object)` pickled: an immutable copy, as Bytewax requires, made only when
+    Bytewax asks (at the end of each recovery epoch, or once at the end without recovery).
     """
 
     def __init__(self, factory: Callable[[Any], Any], resume: bytes | None) -> None:
         self.factory = factory
-        self.obj = None if resume is None else pickle.loads(resume)
+        self.obj = None if resume is None else restore_state(resume)
 
     def on_item(self, value: Any) -> tuple[list[Any], bool]:
         if self.obj is None:
@@ -72,7 +78,22 @@ class _Logic(StatefulLogic[Any, Any, bytes]):
         return ([] if self.obj is None else self.obj.on_eof()), StatefulLogic.RETAIN
 
     def snapshot(self) -> bytes:
-        return pickle.dumps(self.obj, protocol=pickle.HIGHEST_PROTOCOL)
+        return pickle.dumps((STATE_VERSION, self.obj), protocol=pickle.HIGHEST_PROTOCOL)
+
+
+def restore_state(resume: bytes) -> Any:
+    """The object of a `_Logic` snapshot; `RecoveryStateError` if another version wrote it."""
+    try:
+        state = pickle.loads(resume)
+    except (pickle.UnpicklingError, AttributeError, ImportError, EOFError, TypeError) as exc:
+        raise RecoveryStateError(f"recovery snapshot unreadable by this build: {exc}") from None
+    if not (isinstance(state, tuple) and len(state) == 2 and state[0] == STATE_VERSION):
+        found = state[0] if isinstance(state, tuple) and state else "none"
+        raise RecoveryStateError(
+            f"recovery snapshot of state version {found}, this build reads {STATE_VERSION}: "
+            "resume with the build that wrote it, or start with a fresh --recovery-dir"
+        )
+    return state[1]
 
 
 def stateful(step_id: str, up: Any, factory: Callable[[Any], Any]) -> Any:

@@ -133,7 +133,8 @@ def test_solarb_replay_with_a_recovery_dir_creates_its_partitions_and_a_rerun_ad
     base += ["--recovery-dir", str(recovery), "--snapshot-interval", "0.2"]
     proc = subprocess.run(base, cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr[-2000:]
-    assert sorted(p.name for p in recovery.iterdir()) == ["part-0.sqlite3", "solarb-run-id"]
+    assert sorted(p.name for p in recovery.iterdir()) == [
+        "part-0.sqlite3", "solarb-run-id", "solarb-state-version"]  # fmt: skip
     once = journal_rows(tmp_path / "j")
     assert len([o for o in once["opportunities"].values() if o["update_seq"] == 0]) == 1
 
@@ -142,4 +143,10 @@ def test_solarb_replay_with_a_recovery_dir_creates_its_partitions_and_a_rerun_ad
     assert "from the recovery snapshots in" in proc.stdout
     # The whole capture was already snapshotted as replayed: the rerun adds no decision, and
     # its end-of-run counters are the same counts (state restored, not rebuilt from zero).
+    assert journal_rows(tmp_path / "j") == once
+    # snapshots of another build's state layout are refused before anything runs
+    (recovery / "solarb-state-version").write_text("0\n", encoding="utf-8")
+    proc = subprocess.run(base, cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert proc.returncode != 0
+    assert "its snapshots are of state version 0, this build reads" in proc.stderr + proc.stdout
     assert journal_rows(tmp_path / "j") == once
