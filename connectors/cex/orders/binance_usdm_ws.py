@@ -40,7 +40,9 @@ answer carry its final status (FILLED or EXPIRED) with `executedQty`, `cumQuote`
 or `{"id","status":4xx,"error":{"code","msg"},"rateLimits":[..]}`, the codes REST's; the
 limits are shared with REST (REQUEST_WEIGHT 2400/min, ORDERS 300/10 s and 1200/min), so each
 `rateLimits` count is read as the REST usage header it mirrors (`X-MBX-ORDER-COUNT-1M`, ...).
-A key revoked mid-session gets `{"id":null,"status":401,"error":{"code":-2015,..}}`.
+A key revoked mid-session gets `{"id":null,"status":401,"error":{"code":-2015,..}}` (no id:
+the order it cut off is resolved by query). We send `order.place` and `order.cancel`; an
+order whose answer never came is queried over REST (`order.status` unused), as for every venue.
 """
 
 from __future__ import annotations
