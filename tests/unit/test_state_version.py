@@ -26,9 +26,12 @@ from sim.market import write_market_capture
 from sim.simulate import SAMPLE_MARKETS_ALL
 from tests.unit.test_state_pickles import ALL, RISK_ENV, Graph
 
-PINNED = (1, "2948f0188c73108c")
+PINNED = (1, "4f88168cdbe66aad")
 """(STATE_VERSION, layout fingerprint) — update both together."""
-OURS = ("engine", "operators", "connectors", "config")
+OURS = ("engine", "operators", "connectors")
+"""Packages whose classes make the state's layout. The settings a step holds (`config`) are
+pydantic models, restored by field name: a resumed run keeps the settings its steps were
+built with (docs/architecture.md, Recovery), whatever the config says now."""
 LEAVES = (str, bytes, int, float, bool, type(None), Decimal)
 
 
