@@ -529,7 +529,9 @@ class L2Book:
             if hit is not None and hit[0] is raw:
                 add(hit[1])
                 continue
-            lv = (to_fixed(raw[0]), to_fixed(raw[1]))
+            # A key is one exact price value (module doc), so a rewritten level keeps its
+            # price integer whatever the spelling: only the size is converted again.
+            lv = (hit[1][0] if hit is not None else to_fixed(raw[0]), to_fixed(raw[1]))
             memo[k] = (raw, lv)
             add(lv)
         return out
