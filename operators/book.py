@@ -277,15 +277,15 @@ class L2Book:
             raise FeedError(f"unknown book side {side!r} (expected 'bid' or 'ask')")
         if not levels:
             return []
-        if type(levels[0]) is not tuple:
-            # Not a decoder's (price, size) tuples (OKX levels carry order counts; tests and
-            # REST bodies give lists): the rule itself, checking every field.
-            return self._plan_levels(side, levels)
         sizes = self._sizes
         if len(prices) > _MEMO_MAX:
             prices.clear()
         if len(sizes) > _MEMO_MAX:
             sizes.clear()
+        if type(levels[0]) is not tuple:
+            # Not a decoder's (price, size) tuples: OKX levels carry order counts, tests and
+            # REST bodies give lists.
+            return self._plan_wide(side, levels, sign, prices)
         price_key = prices.get
         size_of = sizes.get
         plan: list[_Planned] = []
@@ -317,6 +317,50 @@ class L2Book:
             if first_not_plain(("".join(chain(new_keys, new_sizes)),)):
                 return self._plan_levels(side, levels)
         except (ValueError, TypeError, IndexError):
+            return self._plan_levels(side, levels)
+        prices.update(new_keys)
+        sizes.update(new_sizes)
+        return plan
+
+    def _plan_wide(
+        self, side: BookSide, levels: Sequence[Sequence[str]], sign: float, prices: dict[str, float]
+    ) -> list[_Planned]:
+        """`_plan` for levels that are not (price, size) tuples (`[px, sz, ...]` lists).
+
+        The same memos, but each level is stored as a new (price, size) tuple, and every field
+        of the frame, extras included, is checked plain in one C-level join (as the rule does),
+        so the memos only save the `float()` and range checks. Anything not accepted outright
+        goes to `_plan_levels`.
+        """
+        sizes = self._sizes
+        price_key = prices.get
+        size_of = sizes.get
+        plan: list[_Planned] = []
+        add = plan.append
+        inf = _INF
+        short = _MAX_SHORT
+        new_keys: dict[str, float] = {}
+        new_sizes: dict[str, float] = {}
+        try:
+            if first_not_plain(("".join(chain.from_iterable(levels)),)):
+                return self._plan_levels(side, levels)
+            for level in levels:
+                p = level[0]
+                q = level[1]
+                key = price_key(p)
+                if key is None:
+                    pf = float(p)
+                    # False for nan too (chained comparisons)
+                    if not 0.0 < pf < inf or len(p) > short:
+                        return self._plan_levels(side, levels)
+                    key = new_keys[p] = sign * pf
+                qf = size_of(q)
+                if qf is None:
+                    qf = new_sizes[q] = float(q)
+                    if not 0.0 <= qf < inf or len(q) > short:
+                        return self._plan_levels(side, levels)
+                add((key, (p, q), qf == 0.0))
+        except (ValueError, TypeError, IndexError, KeyError):
             return self._plan_levels(side, levels)
         prices.update(new_keys)
         sizes.update(new_sizes)

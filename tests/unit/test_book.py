@@ -263,3 +263,20 @@ def test_memos_are_bounded_and_never_pickled() -> None:
     assert clone.top(3) == book.top(3) and clone.ask_count == n
     clone.apply_levels("ask", [("1000.5", "0")])
     assert clone.top(1)[1] == [(D("1001.5"), D("1.25"))]
+
+
+def test_wide_levels_use_the_memos_but_keep_a_copy_and_check_every_extra_field() -> None:
+    # OKX-style [px, sz, liquidated, orders] lists: the memos fill as for decoder tuples, the
+    # book holds its own (px, sz) tuple, and an extra field that is not plain refuses the call.
+    book = L2Book()
+    level = ["100.5", "2", "0", "3"]
+    book.apply_levels("bid", [level, ["100.4", "0", "0", "0"]])
+    level[1] = "999"  # the caller's list is not the book's level
+    assert book.top_raw(5) == ([("100.5", "2")], [])
+    assert book._bid_keys == {"100.5": -100.5, "100.4": -100.4}
+    assert book._sizes == {"2": 2.0, "0": 0.0}
+    with pytest.raises(FeedError, match=r"bad bid level \['100.5', '0', '0', '1e2'\]"):
+        book.apply_levels("bid", [["100.5", "0", "0", "1e2"]])
+    with pytest.raises(FeedError, match=r"bad bid level \['100.3'\]"):
+        book.apply_levels("bid", [["100.3", "1"], ["100.3"]])
+    assert book.top_raw(5) == ([("100.5", "2")], [])
