@@ -16,9 +16,9 @@ events' levels). Both reads are memoised per level (`_fixed`, `_decimals`): a vi
 levels per frame converts only the levels that frame changed.
 
 Writes are memoised per string: a side remembers the key of each price string it checked, the
-book the value of each size string (each cleared past 4,096; not pickled), so a decoder's
-(price, size) tuples seen before skip `float()` and their checks (`_plan`); the rule itself,
-and every error, is `_plan_levels`.
+book the value of each size string (each cleared past 4,096; not pickled), so levels seen before
+skip `float()` and their checks (`_plan` for a decoder's (price, size) tuples, `_plan_wide` for
+`[px, sz, ...]` lists such as OKX's); the rule itself, and every error, is `_plan_levels`.
 
 Pure: no I/O, no clock, no globals. Picklable, so Bytewax recovery can snapshot it.
 """
@@ -262,10 +262,11 @@ class L2Book:
         its price string, its size's value and checks of its size string, and most strings of
         a frame were seen before (BTCUSDT capture: ~57 % of prices per side, ~82 % of sizes): a
         remembered string skips its `float()`, range and plain-string checks. Only the strings
-        of a call that passed as a whole are remembered. Only a decoder's (price, size) tuples
-        take this path (Binance, Bybit). Anything it does not accept outright (a failure, a
-        string longer than 16 characters, another shape) goes to `_plan_levels`, which decides
-        and names the bad level: this path never accepts what that one refuses.
+        of a call that passed as a whole are remembered. A decoder's (price, size) tuples take
+        this loop (Binance, Bybit), other level shapes `_plan_wide`. Anything it does not accept
+        outright (a failure, a string longer than 16 characters, another shape) goes to
+        `_plan_levels`, which decides and names the bad level: this path never accepts what
+        that one refuses.
         """
         if side == "bid":
             sign = -1.0
