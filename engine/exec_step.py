@@ -58,6 +58,7 @@ from operators.legs import (
     CLOSE_SUFFIX,
     FLATTENING,
     HEDGE_SUFFIX,
+    LATE_CLOSE_SUFFIX,
     UNWIND_SUFFIX,
     LegCommand,
     LegMachine,
@@ -68,7 +69,7 @@ from operators.risk import KillRecord
 MAX_REMEMBERED = 10_000
 """Opportunities whose CU price is kept (closed ones are dropped first; bounded either way)."""
 
-FLATTEN_ATTEMPT = {HEDGE_SUFFIX: 0, UNWIND_SUFFIX: 1, CLOSE_SUFFIX: 2}
+FLATTEN_ATTEMPT = {HEDGE_SUFFIX: 0, UNWIND_SUFFIX: 1, CLOSE_SUFFIX: 2, LATE_CLOSE_SUFFIX: 3}
 """The client-id attempt of each flattening order of an opportunity (one of each, at most)."""
 
 RiskHook = Callable[[ExecutionReport], list[Any]]
