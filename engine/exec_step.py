@@ -27,7 +27,6 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Callable
-from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -49,6 +48,7 @@ from engine.steps import (
     LegHost,
     PairControl,
     PairKill,
+    flatten_limit_quote,
     guard_kill,
 )
 from operators.errors import ExecutionError
@@ -228,19 +228,10 @@ class LiveExecStep(LegHost):
         if legs is None:
             raise ExecutionError(f"{c.opportunity_id}: no open legs to price a {c.kind}",
                                  retryable=False)  # fmt: skip
-        filled = legs.buy if legs.buy.filled_base >= legs.sell.filled_base else legs.sell
-        if filled.filled_base > 0:
-            ref = Decimal(filled.quote_amount) / filled.filled_base
-        else:
-            ref = Decimal(filled.intent.limit_quote) / filled.intent.size_base
-        move = Decimal(self.unwind_bps) / 10_000
-        price = ref * (1 + move) if c.side == "buy" else ref * (1 - move)
-        limit = int(price * c.size_base)
-        if c.side == "buy":
-            limit += 1  # rounding never tightens a buy's limit below the price
+        limit = flatten_limit_quote(legs, c.side, c.size_base, self.unwind_bps)
         return OrderIntent(
             c.intent_id, c.opportunity_id, c.venue, c.market_id, c.side, c.size_base,
-            max(limit, 1), c.ts_ns, c.ts_ns, c.ts_ns, self.pair,
+            limit, c.ts_ns, c.ts_ns, c.ts_ns, self.pair,
         )  # fmt: skip
 
 
