@@ -21,6 +21,10 @@ the reports' and clock items' `ts_recv_ns` (wall ns), never read here.
   (`PairControl`); a `solarb kill` flattens the open legs too.
 - `risk_hooks`: more callables `(ExecutionReport) -> list` run on every report, their output
   journaled (a place for per-report checks beyond the fill risk).
+- A report that repeats one already counted (a query's answer arriving with or after the
+  order's own final report: no more fill than counted, the order already ended) reaches
+  neither the legs nor the fill risk nor the `fills` table: it is journaled as a `health` row
+  (`source = exec:repeat`), so each order's fill is counted once.
 """
 
 from __future__ import annotations
@@ -52,10 +56,11 @@ from engine.steps import (
     guard_kill,
 )
 from operators.errors import ExecutionError
-from operators.events import ExecutionReport, Opportunity, OrderIntent
+from operators.events import ExecutionReport, HealthEvent, Opportunity, OrderIntent
 from operators.fill_risk import FillRisk
 from operators.legs import (
     CLOSE_SUFFIX,
+    FINAL,
     FLATTENING,
     HEDGE_SUFFIX,
     LATE_CLOSE_SUFFIX,
@@ -66,6 +71,8 @@ from operators.legs import (
 )
 from operators.risk import KillRecord
 
+REPEAT_SOURCE = "exec:repeat"
+"""`HealthEvent.source` of a report that repeated one already counted (journaled, not counted)."""
 MAX_REMEMBERED = 10_000
 """Opportunities whose CU price is kept (closed ones are dropped first; bounded either way)."""
 
@@ -121,6 +128,9 @@ class LiveExecStep(LegHost):
         """`tripped_ns` of the guard's last kill (intents decided by then are refused)."""
         self.risk_hooks: list[RiskHook] = []
         """More per-report checks (beyond the fill risk): their output is journaled."""
+        self.reported: OrderedDict[str, tuple[int, bool]] = OrderedDict()
+        """Intent id -> (largest cumulative fill reported, whether a final report came): what
+        tells a repeated report from news (bounded, oldest orders forgotten first)."""
         self.counters: dict[str, int] = {"orders": 0, "reports": 0, "queries": 0,
                                          "cancels_moot": 0}  # fmt: skip
 
@@ -158,7 +168,23 @@ class LiveExecStep(LegHost):
     def _dispatch(self, cmds: list[LegCommand]) -> list[Any]:
         return self._orders(cmds)
 
+    def _repeats(self, r: ExecutionReport) -> bool:
+        """Whether `r` says nothing its order's earlier reports did not (and remember it)."""
+        filled, ended = self.reported.get(r.intent_id, (0, False))
+        if (ended and r.filled_base <= filled) or 0 < r.filled_base <= filled:
+            return True
+        self.reported[r.intent_id] = (max(filled, r.filled_base), ended or r.status in FINAL)
+        self.reported.move_to_end(r.intent_id)
+        while len(self.reported) > MAX_REMEMBERED:
+            self.reported.popitem(last=False)
+        return False
+
     def _on_report(self, r: ExecutionReport) -> list[Any]:
+        if self._repeats(r):
+            self.counters["repeats"] = self.counters.get("repeats", 0) + 1
+            said = f"{r.intent_id} {r.status} {r.filled_base} base ({r.reason or 'no reason'})"
+            why = f"{self.pair}: {said} repeats a report already counted"
+            return [HealthEvent(REPEAT_SOURCE, "repeat", why, r.ts_recv_ns, r.ts_recv_ns)]
         self.counters["reports"] += 1
         out: list[Any] = [r]
         kills = self.risk.on_report(r)

@@ -135,3 +135,30 @@ def test_a_repeated_partial_report_adds_only_its_increase_and_a_repeated_hedge_n
     assert (_path(moves), legs.perp_sold_base, legs.net_base) == (
         [("hedging", "hedged"), ("hedged", "unwinding")], 4_000_000_000, 0,
     )  # fmt: skip
+
+
+def test_the_live_step_counts_a_report_repeated_by_query_once_and_journals_the_repeat() -> None:
+    from engine.exec_step import REPEAT_SOURCE, LiveExecStep
+    from operators.events import ExecutionReport, HealthEvent
+    from tests.unit.test_live_exec_step import PAIR, _feed, _intents, _report, _settings
+
+    step = LiveExecStep(_settings(), PAIR)
+    buy, sell = _intents()
+    size = buy.size_base
+    _feed(step, buy, sell, _report(buy, "filled", size, 4_470_000_000, 10))
+    # the sell's venue answer was late: the legs queried it, and both answers arrived
+    first = _feed(step, _report(sell, "filled", size, 4_500_000_000, 20))
+    again = _feed(step, _report(sell, "filled", size, 4_500_000_000, 30))
+    assert [type(x).__name__ for x in first if isinstance(x, ExecutionReport)] == [
+        "ExecutionReport"
+    ]
+    (repeat,) = again
+    assert isinstance(repeat, HealthEvent)
+    assert (repeat.source, repeat.status) == (REPEAT_SOURCE, "repeat")
+    assert repeat.detail == (
+        f"{PAIR}: {sell.intent_id} filled {size} base (filled) repeats a report already counted"
+    )
+    # the fill risk saw the sell once: the venues' base nets to zero, the PnL booked once
+    assert sum(step.risk.exposure_base.values()) == 0
+    assert step.risk.opps == {} and step.legs.open == {}
+    assert (step.counters["reports"], step.counters["repeats"]) == (2, 1)
