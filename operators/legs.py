@@ -18,6 +18,13 @@
   they fill); `unwound` once both are flat, then `closed`.
 - With no hedge market, or when the hedge fails or does not fill within its timeout, what is
   open is unwound straight away the same way (the spot net on its venue, any perp fill closed).
+  A hedge that times out is queried, and stays counted while it may still fill: a fill it
+  reports after the timeout (late) opens a perp position the first close did not cover, so a
+  follow-up close (`/hedge-close-late`) is sent for it once the hedge's final report is in; the
+  opportunity is `unwound` only when the spot and the perp are flat and the hedge is final.
+- Reports are counted once per order (intent id): a report carries the order's cumulative
+  fill, so a repeat (a query's answer arriving with or after the final report it duplicates)
+  adds only what it reports beyond the largest fill seen, never the whole again.
 
 Every state has a timeout (`LegPolicy`), so no opportunity can wait forever. Time is the
 events' own (`ts_recv_ns` of reports, `now_ns` of ticks), never a wall clock, so a replay takes
@@ -44,8 +51,13 @@ HEDGE_SUFFIX = "/hedge"
 UNWIND_SUFFIX = "/unwind"
 CLOSE_SUFFIX = "/hedge-close"
 """The order that closes the perp hedge once the spot net is being unwound."""
-FLATTENING = (HEDGE_SUFFIX, UNWIND_SUFFIX, CLOSE_SUFFIX)
+LATE_CLOSE_SUFFIX = "/hedge-close-late"
+"""The follow-up close of what the hedge filled after it timed out (beyond the first close)."""
+FLATTENING = (HEDGE_SUFFIX, UNWIND_SUFFIX, CLOSE_SUFFIX, LATE_CLOSE_SUFFIX)
 """Intent-id suffixes of the orders that flatten a one-legged opportunity (not its legs)."""
+PERP_ORDERS = (HEDGE_SUFFIX, CLOSE_SUFFIX, LATE_CLOSE_SUFFIX)
+"""Intent-id suffixes of the orders on the perp hedge market (the hedge and its closes)."""
+FINAL = ("filled", "rejected", "cancelled")
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,6 +137,16 @@ class OpportunityLegs:
     """Intent id of each flattening order sent -> whether it trades the perp."""
     perp_sold_base: int = 0
     """The perp position: base sold minus bought there (short > 0); closed before `closed`."""
+    hedge_side: Side = "sell"
+    hedge_size_base: int = 0
+    """The hedge order's side and size (what a query of it names)."""
+    perp_covered_base: int = 0
+    """The perp position the close orders sent so far were sized to close (short > 0)."""
+    cumulative: dict[str, tuple[int, int, int]] = field(default_factory=dict)
+    """Intent id -> the largest (filled base, quote, fee) reported for that order: reports carry
+    an order's cumulative fill, so a repeated report adds only what it has beyond this."""
+    final: set[str] = field(default_factory=set)
+    """Intent ids of the flattening orders whose final report has arrived."""
     queried: bool = False
     last_ns: int = 0
     """The latest report time seen: reports may arrive in any order, the clock never goes back."""
@@ -143,6 +165,32 @@ class OpportunityLegs:
     def legs(self) -> tuple[_Leg, _Leg]:
         """(buy leg, sell leg)."""
         return self.buy, self.sell
+
+    @property
+    def hedge_intent_id(self) -> str:
+        """The intent id of the perp hedge order (sent or not)."""
+        return self.opportunity_id + HEDGE_SUFFIX
+
+    @property
+    def hedge_perp_base(self) -> int:
+        """What the hedge order sold on the perp (bought: < 0), base units, counted once."""
+        filled = self.cumulative.get(self.hedge_intent_id, (0, 0, 0))[0]
+        return filled if self.hedge_side == "sell" else -filled
+
+    @property
+    def hedge_open(self) -> bool:
+        """Whether the perp hedge was sent and its final report has not arrived (it may fill)."""
+        hedge = self.hedge_intent_id
+        return hedge in self.flattening and hedge not in self.final
+
+    def count(self, r: ExecutionReport) -> tuple[int, int, int]:
+        """What `r` adds to its order's fill: (base, quote, fee) beyond the largest cumulative
+        fill already reported for the order, all 0 for a repeat (never counted twice)."""
+        seen = self.cumulative.get(r.intent_id, (0, 0, 0))
+        if r.filled_base <= seen[0]:
+            return 0, 0, 0
+        self.cumulative[r.intent_id] = (r.filled_base, r.quote_amount, r.fee_quote)
+        return r.filled_base - seen[0], r.quote_amount - seen[1], r.fee_quote - seen[2]
 
 
 class LegMachine:
@@ -189,19 +237,23 @@ class LegMachine:
         now = legs.last_ns
         on_perp = legs.flattening.get(r.intent_id)
         if on_perp is not None:
-            signed = r.filled_base if r.side == "sell" else -r.filled_base
+            base, _quote, _fee = legs.count(r)
+            signed = base if r.side == "sell" else -base
             legs.hedge_filled_base += signed
             if on_perp:
                 legs.perp_sold_base += signed
+            if r.status in FINAL:
+                legs.final.add(r.intent_id)
             return self._after_flattening(legs, r, now)
         leg = next((x for x in legs.legs() if x.intent.intent_id == r.intent_id), None)
         if leg is None:
             raise ExecutionError(f"{r.opportunity_id}: report for unknown leg {r.intent_id}",
                                  retryable=False)  # fmt: skip
-        leg.filled_base += r.filled_base
-        leg.quote_amount += r.quote_amount
-        leg.fee_quote += r.fee_quote
-        if r.status in ("filled", "rejected", "cancelled"):
+        base, quote, fee = legs.count(r)
+        leg.filled_base += base
+        leg.quote_amount += quote
+        leg.fee_quote += fee
+        if r.status in FINAL:
             leg.done = True
         return self._after_leg(legs, leg, now)
 
@@ -296,6 +348,7 @@ class LegMachine:
         side: Side = "sell" if net > 0 else "buy"
         legs.hedge_intent = legs.opportunity_id + HEDGE_SUFFIX
         legs.flattening[legs.hedge_intent] = True
+        legs.hedge_side, legs.hedge_size_base = side, abs(net)
         cmd = LegCommand("hedge", legs.opportunity_id, venue, market, side, abs(net),
                          legs.hedge_intent, now)  # fmt: skip
         return [cmd], [self._move(legs, "hedging", f"hedge {side} {abs(net)} on {market}", now)]
@@ -314,10 +367,34 @@ class LegMachine:
                                                                    "filled"):  # fmt: skip
                 return self._unwind(legs, now, f"hedge {r.status} with net {legs.net_base} left")
             return [], []
-        if legs.state == "unwinding" and flat and abs(legs.perp_sold_base) < lot:
-            return [], [self._move(legs, "unwound", f"{r.status} {r.filled_base}", now),
-                        self._close(legs, "flat", now)]  # fmt: skip
-        return [], []
+        if legs.state != "unwinding":
+            return [], []
+        late: list[LegCommand] = []
+        if r.intent_id == legs.hedge_intent_id and r.intent_id in legs.final:
+            # the hedge's final report came after it timed out: close what it filled beyond
+            # what the close orders already sent were sized for
+            late = self._close_late_hedge(legs, now)
+        if flat and abs(legs.perp_sold_base) < lot and not legs.hedge_open:
+            return late, [self._move(legs, "unwound", f"{r.status} {r.filled_base}", now),
+                          self._close(legs, "flat", now)]  # fmt: skip
+        return late, []
+
+    def _close_late_hedge(self, legs: OpportunityLegs, now: int) -> list[LegCommand]:
+        """A follow-up close of the perp the hedge filled after its timeout (none when the
+        close orders sent already cover it, or no hedge market)."""
+        uncovered = legs.hedge_perp_base - legs.perp_covered_base
+        if legs.hedge_market is None or abs(uncovered) < self.p.lot_base:
+            return []
+        oid = legs.opportunity_id
+        close_id = oid + (LATE_CLOSE_SUFFIX if oid + CLOSE_SUFFIX in legs.flattening
+                          else CLOSE_SUFFIX)  # fmt: skip
+        if close_id in legs.flattening:
+            return []  # both closes already out: the unwind timeout flags what is left
+        venue, market = legs.hedge_market
+        legs.flattening[close_id] = True
+        legs.perp_covered_base += uncovered
+        side: Side = "buy" if uncovered > 0 else "sell"
+        return [LegCommand("unwind", oid, venue, market, side, abs(uncovered), close_id, now)]
 
     def _unwind(
         self, legs: OpportunityLegs, now: int, why: str
@@ -339,9 +416,17 @@ class LegMachine:
             venue, market = legs.hedge_market
             close_id = oid + CLOSE_SUFFIX
             legs.flattening[close_id] = True
+            legs.perp_covered_base += perp
             close_side: Side = "buy" if perp > 0 else "sell"
             cmds.append(LegCommand("unwind", oid, venue, market, close_side, abs(perp),
                                    close_id, now))  # fmt: skip
+        if legs.hedge_open:
+            # a hedge that gave up may still fill (an order on the wire cannot be recalled):
+            # ask the venue, and close what it reports when it does (`_close_late_hedge`)
+            venue, market = legs.hedge_market or ("", "")
+            hedge_id = legs.hedge_intent_id
+            cmds.append(LegCommand("query", oid, venue, market, legs.hedge_side,
+                                   legs.hedge_size_base, hedge_id, now))  # fmt: skip
         return cmds, [self._move(legs, "unwinding", why, now)]
 
     def _timeout(
@@ -371,6 +456,8 @@ class LegMachine:
             return self._unwind(legs, now, "hedge timed out")
         if legs.state == "unwinding" and age > p.unwind_timeout_ns:
             open_txt = f"net {legs.net_base} base open, perp {-legs.perp_sold_base} base"
+            if legs.hedge_open:
+                open_txt += ", the hedge order never reported its end"
             return [], [self._close(legs, f"UNWIND TIMED OUT: {open_txt}", now)]
         return [], []
 
