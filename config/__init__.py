@@ -177,6 +177,9 @@ class RiskSettings(_Model):
     slippage_kill_min_fills: int = Field(default=20, ge=1)  # fills before the p95 may kill
     max_dex_failures: int = Field(default=3, ge=1)  # failed DEX transactions in the window
     dex_failure_window_ms: int = Field(default=60_000, ge=1)
+    # live: the guard books from the execution reports (operators/guard_book.py)
+    reports_settle_ms: int = Field(default=500, ge=0)  # a report takes effect this much later
+    unreported_leg_ms: int = Field(default=10_000, ge=1)  # a reserved leg with no report, freed
 
 
 class ExecutionSettings(_Model):

@@ -29,11 +29,13 @@ from engine.exec_step import LiveExecStep
 from engine.router import Router
 from engine.steps import (
     FEED_HEALTH,
+    FILL_REPORTS,
     RISK_KEY,
     UNROUTED,
     VIEW_TYPES,
     PairControl,
     PairKill,
+    PairReport,
     PairStep,
     PaperStep,
     RiskStep,
@@ -105,11 +107,21 @@ def build_graph(
             return [(p, (FEED_HEALTH, ev, p)) for p in pairs] if wanted else []
 
         keyed = op.merge("pair_in", keyed, op.flat_map("feed_health_to_pairs", health, to_pairs))
+    learn = live_exec is not None
+    reports_in: Stream[tuple[str, ExecutionReport]] | None = None
+    if live_exec is not None:
+        # live trading: the venues' reports come from an input of their own, so they can reach
+        # the pair engine's estimators and the guard's book upstream of execution, no cycle
+        reports_in = op.filter_map("exec_reports_upstream", live_exec, _report_of)
+        to_pair = op.map(
+            "reports_to_pairs", reports_in, lambda kv: (kv[0], (FILL_REPORTS, kv[1], kv[0]))
+        )
+        keyed = op.merge("pair_in_reports", keyed, to_pair)
     pair_out = stateful(
         "pair_state",
         keyed,
         lambda item: PairStep(
-            settings, router, item[2], prewarm_dex_curves, epoch_ids=epoch_ids
+            settings, router, item[2], prewarm_dex_curves, epoch_ids=epoch_ids, learn=learn
         ),
     )
     items = op.key_rm("pair_items", pair_out)
@@ -120,10 +132,17 @@ def build_graph(
     health_local = op.filter(
         "health_events", opp_split.falses, lambda x: isinstance(x, HealthEvent)
     )
-    risk_in_streams = [opps, health_local] + ([health] if health is not None else [])
+    risk_in_streams: list[Stream[Any]] = [opps, health_local]
+    if health is not None:
+        risk_in_streams.append(health)
+    if reports_in is not None:
+        risk_in_streams.append(
+            op.map("reports_to_guard", reports_in, lambda kv: PairReport(kv[0], kv[1]))
+        )
     risk_in = op.key_on("risk_key", op.merge("risk_in", *risk_in_streams), lambda _: RISK_KEY)
     risk_out = op.key_rm(
-        "risk_items", stateful("risk_guard", risk_in, lambda _x: RiskStep(settings))
+        "risk_items",
+        stateful("risk_guard", risk_in, lambda _x: RiskStep(settings, from_reports=learn)),
     )
     intent_split = op.branch("intents", risk_out, lambda x: isinstance(x, OrderIntent))
     intents: Stream[OrderIntent] = intent_split.trues
@@ -202,6 +221,11 @@ def is_arm(ev: HealthEvent) -> bool:
 def is_guard_kill(x: Any) -> bool:
     """A trip of the risk guard (scope empty: every pair), for every pair's execution step."""
     return isinstance(x, KillRecord) and not x.scope
+
+
+def _report_of(kv: tuple[str, Any]) -> tuple[str, ExecutionReport] | None:
+    """(pair, report) of an execution-source item that is a report (None: clock, rows)."""
+    return (kv[0], kv[1]) if isinstance(kv[1], ExecutionReport) else None
 
 
 LIVE_STEP_ITEMS = (ExecutionReport, ExecClock)

@@ -269,7 +269,34 @@ def risk_params(settings: Settings) -> RiskParams:
         max_spread_bps=r.max_spread_bps,
         max_clock_drift_ns=r.max_clock_drift_ms * NS_PER_MS,
         give_up_ppb=bps_to_ppb(r.give_up_bps),
+        reports_settle_ns=r.reports_settle_ms * NS_PER_MS,
+        unreported_leg_ns=r.unreported_leg_ms * NS_PER_MS,
+        dex_unreported_leg_ns=(dex_send_bound_ms(settings) + r.unreported_leg_ms) * NS_PER_MS,
+        dex_markets=frozenset(
+            m.market_id for p in settings.pairs for m in p.markets if not venues.is_cex(m.venue)
+        ),
+        dex_first=settings.engine.leg_order == "dex_first",
+        venue_of=report_venue_of(settings),
+        max_daily_loss_usd_micro=usd_micro(r.max_daily_loss_usd),
     )
+
+
+def dex_send_bound_ms(settings: Settings) -> int:
+    """How long a sent DEX leg may stay unreported (ms): the sender's confirmation bound plus
+    its read-back of a landed transaction (engine/exec_step.dex_sent_timeout_ns, in ms)."""
+    d = settings.dex_execution
+    return d.confirm_timeout_ms + 5 * d.rebroadcast_ms
+
+
+def report_venue_of(settings: Settings) -> dict[str, str]:
+    """Market id -> the venue id its execution reports name: a CEX market's order transport
+    (`binance`, `binance-usdm`), a DEX market's venue (`orca`)."""
+    out: dict[str, str] = {}
+    for p in settings.pairs:
+        for m in (*p.markets, *p.hedges):
+            cex = venues.is_cex(m.venue)
+            out[m.market_id] = venues.cex(m.venue).source_for(m.market) if cex else m.venue
+    return out
 
 
 def fill_risk_params(settings: Settings) -> FillRiskParams:

@@ -39,9 +39,11 @@ from operators.errors import ConfigError
 from operators.events import ExecutionReport, HealthEvent, OrderIntent
 from operators.fill_risk import FillRisk
 from operators.latency import DelayDist, LatencyModel, VenueDelays
+from operators.learning import FillLearner, FillObservation
 from operators.legs import PERP_ORDERS, LegCommand, LegMachine, LegPolicy, OpportunityLegs
 from operators.paper import PaperVenue
 from operators.risk import NOTHING_RESTING, KillEffect, KillRecord, RiskGuard
+from operators.settle import SettleQueue
 from operators.spread import PairEngine
 from operators.views import CexBookView, ClmmView, ClobView
 
@@ -51,6 +53,8 @@ UNROUTED = "\x00unrouted"
 """Route key of frames no configured market claims (never a pair name)."""
 FEED_HEALTH = "solana:feed-health"
 """Pseudo market id of feed health items routed into every pair's state."""
+FILL_REPORTS = "\x00reports"
+"""Pseudo market id of live execution reports routed into their pair's state (learning)."""
 
 
 class RecoveryStateError(ConfigError):
@@ -118,6 +122,7 @@ class PairStep:
         pair: str,
         prewarm_dex_curves: bool = True,
         epoch_ids: bool = False,
+        learn: bool = False,
     ) -> None:
         self.settings = settings
         self.epoch_ids = epoch_ids
@@ -133,6 +138,16 @@ class PairStep:
         self.engine = PairEngine(params)
         self.views = 0
         self._notes_pending = True
+        self.learner: FillLearner | None = None
+        """Live (`learn`): the signals' predictions, and what the reports teach the engine."""
+        self.settling: SettleQueue | None = None
+        """Live: reports waiting for the event clock (operators/settle.py)."""
+        if learn:
+            dex = frozenset(
+                m.market_id for m in settings.pair(pair).markets if not venues.is_cex(m.venue)
+            )
+            self.learner = FillLearner(dex, settings.gas.cu_limit)
+            self.settling = SettleQueue(settings.risk.reports_settle_ms * 1_000_000)
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         # a resumed step is a new process: its new signals get a new epoch (see __init__)
@@ -141,6 +156,13 @@ class PairStep:
 
     def on_item(self, item: tuple[str, Any, str]) -> list[Any]:
         market_id, frame, _pair = item
+        if self.settling is not None:
+            if market_id == FILL_REPORTS:
+                # takes effect once the frames' clock passes it, never on arrival (settle.py)
+                self.settling.push(frame.ts_recv_ns, frame)
+                return []
+            for r in self.settling.due(frame.ts_recv_ns):
+                self._learn(r)
         if self._epoch_pending and market_id != FEED_HEALTH:
             # the first frame's time (frames keep their recorded order in a replay of the
             # session; health events interleave with them by arrival)
@@ -194,7 +216,19 @@ class PairStep:
                         replace(o, ts_ingest_ns=x.ts_ingest_ns, ts_detect_wall_ns=now)
                         for o in found
                     ]
+                    if self.learner is not None:
+                        for o in found:
+                            self.learner.on_signal(o)
         return out + opps if opps else out
+
+    def _learn(self, r: ExecutionReport) -> None:
+        """Feed one report's fill slippage / landing outcome to the engine's estimators."""
+        assert self.learner is not None
+        for ob in self.learner.on_report(r):
+            if isinstance(ob, FillObservation):
+                self.engine.observe_fill(ob.market_id, ob.slippage_bps)
+            else:
+                self.engine.observe_landing(ob.cu_price_micro_lamports, ob.landed)
 
     def on_eof(self) -> list[Any]:
         out: list[Any] = []
@@ -209,6 +243,32 @@ class PairStep:
             CounterRecord("pair_engine", self.pair, k, int(v))
             for k, v in sorted(self.engine.counters.items())
         ]
+        if self.learner is not None:
+            out += self._learning_counters()
+        return out
+
+    def _learning_counters(self) -> list[CounterRecord]:
+        """Live: what the estimators learned (every report applied), and where they stand."""
+        assert self.learner is not None and self.settling is not None
+        for r in self.settling.drain():
+            self._learn(r)
+        lr, e, pair = self.learner, self.engine, self.pair
+        out = [
+            CounterRecord("pair_engine", pair, "reports_seen", lr.reports),
+            CounterRecord("pair_engine", pair, "fills_observed", lr.fills_observed),
+            CounterRecord("pair_engine", pair, "landings_observed", lr.landings_observed),
+        ]
+        default = e.p.costs.slippage_default_ppb
+        out += [
+            CounterRecord("pair_engine", mid, "expected_slippage_ppb",
+                          e.slippage.expected_ppb(mid, default))
+            for mid in sorted(e.slippage.samples)
+        ]  # fmt: skip
+        g = e.p.costs.gas
+        floor = e.landing.effective_floor(
+            g.cu_price_floor_micro_lamports, g.cu_price_cap_micro_lamports
+        )
+        out.append(CounterRecord("pair_engine", pair, "cu_price_floor_micro_lamports", floor))
         return out
 
 
@@ -238,11 +298,29 @@ class UnroutedStep:
         return [CounterRecord("route", self.source, "unrouted_frames", self.frames)]
 
 
+@dataclass(frozen=True, slots=True)
+class PairReport:
+    """A live execution report of one pair, routed to the pair step and the guard (the
+    execution source's key is the pair: the guard, one key, needs it with the report)."""
+
+    pair: str
+    report: ExecutionReport
+
+
 class RiskStep:
-    def __init__(self, settings: Settings) -> None:
-        self.guard = RiskGuard(risk_params(settings))
+    """The risk guard. `from_reports` (live trading): its exposure, open orders and daily PnL
+    come from the execution reports (`PairReport`s), else from its own intents."""
+
+    def __init__(self, settings: Settings, from_reports: bool = False) -> None:
+        params = risk_params(settings)
+        if from_reports:
+            params = replace(params, from_reports=True)
+        self.guard = RiskGuard(params)
 
     def on_item(self, item: Any) -> list[Any]:
+        if isinstance(item, PairReport):
+            self.guard.on_report(item.pair, item.report)
+            return []
         if isinstance(item, HealthEvent):
             return [*self.guard.on_health(item), *self.guard.take_kills()]
         decision, intents = self.guard.on_opportunity(item)
@@ -251,11 +329,38 @@ class RiskStep:
 
     def on_eof(self) -> list[Any]:
         s = self.guard.s
-        return [
+        out = [
             CounterRecord("risk_guard", RISK_KEY, "accepted", s.accepted),
             CounterRecord("risk_guard", RISK_KEY, "rejected", s.rejected),
             CounterRecord("risk_guard", RISK_KEY, "killed", int(s.killed)),
         ]
+        if self.guard.p.from_reports:
+            out += self._book_counters()
+        return out
+
+    def _book_counters(self) -> list[CounterRecord]:
+        """Live: what the guard booked from the reports, at the end (every report applied)."""
+        self.guard.on_end()
+        b = self.guard.s.book
+        out = [
+            CounterRecord("risk_guard", RISK_KEY, "reports", b.reports),
+            CounterRecord("risk_guard", RISK_KEY, "open_legs", b.open_legs()),
+            CounterRecord("risk_guard", RISK_KEY, "released_unreported", b.released_unreported),
+            CounterRecord("risk_guard", RISK_KEY, "daily_pnl_usd_micro", b.daily_pnl_usd_micro),
+        ]
+        out += [
+            CounterRecord("risk_guard", venue, "exposure_usd_micro", v)
+            for venue, v in sorted(b.exposure_usd_micro.items())
+        ]
+        out += [
+            CounterRecord("risk_guard", venue, "filled_usd_micro", v)
+            for venue, v in sorted(b.filled_usd_micro.items())
+        ]
+        out += [
+            CounterRecord("risk_guard", pair, "net_base", v)
+            for pair, v in sorted(b.net_base.items())
+        ]
+        return out
 
 
 def paper_latency_model(settings: Settings) -> LatencyModel | None:

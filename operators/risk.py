@@ -45,8 +45,10 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from math import gcd
 
-from operators.events import HealthEvent, Opportunity, OrderIntent
+from operators.events import ExecutionReport, HealthEvent, Opportunity, OrderIntent
 from operators.fixedpoint import bps_to_ppb
+from operators.guard_book import GuardBook, Reservation, venue_key
+from operators.settle import SettleQueue
 
 MINUTE_NS = 60_000_000_000
 PRUNE_BEHIND_NS = 30 * MINUTE_NS
@@ -99,6 +101,25 @@ class RiskParams:
     max_spread_bps: int = 300
     """A gross spread above this is a broken view (wrong decimals, token order, a bad print),
     not an opportunity: refused with rail `too_good_to_be_true` and flagged (`SANITY_SOURCE`)."""
+    from_reports: bool = False
+    """Live trading: exposure, open orders and daily PnL from the execution reports
+    (`on_report`, operators/guard_book.py); False: booked from the guard's own intents."""
+    reports_settle_ns: int = 500_000_000
+    """A report takes effect this long after its receive time, on the event clock
+    (operators/settle.py: live and its replay apply it before the same input)."""
+    unreported_leg_ns: int = 10_000_000_000
+    """A reserved CEX leg no report answers is released after this."""
+    dex_unreported_leg_ns: int = 105_000_000_000
+    """... a DEX leg after this (past the DEX send bound)."""
+    dex_markets: frozenset[str] = frozenset()
+    """Market ids of DEX legs (their reservations wait `dex_unreported_leg_ns`)."""
+    dex_first: bool = False
+    """`engine.leg_order = "dex_first"`: a CEX twin is released with its unfilled DEX leg."""
+    venue_of: Mapping[str, str] | None = None
+    """Market id -> the venue id its reports name (the exposure key live); None: itself."""
+    max_daily_loss_usd_micro: int = 500_000_000
+    """Live: realised loss of the UTC day from fills above this refuses new opportunities
+    (rail `daily_loss`)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -184,6 +205,10 @@ class RiskState:
     rejected: int = 0
     kills: list[KillRecord] = field(default_factory=list)
     """Trips not yet handed out (`take_kills`)."""
+    book: GuardBook = field(default_factory=GuardBook)
+    """Live (`RiskParams.from_reports`): reservations, fills and the day's PnL."""
+    settling: SettleQueue | None = None
+    """Live: reports waiting for the event clock (operators/settle.py)."""
 
 
 def _onset(ev: HealthEvent) -> int:
@@ -278,6 +303,8 @@ class RiskGuard:
     def on_health(self, ev: HealthEvent) -> list[HealthEvent]:
         """Follow feed health; trip or re-arm the kill switch. Returns kill / re-arm events."""
         s, now = self.s, ev.ts_recv_ns
+        if s.settling is not None:
+            self._settle(now)
         feed = self._feed(ev.source)
         if ev.status == "kill":
             cause = "manual" if ev.source == MANUAL_SOURCE else "request"
@@ -315,6 +342,31 @@ class RiskGuard:
             )
         self._check_feeds(now)
         return self.take_events()
+
+    def on_report(self, pair: str, r: ExecutionReport) -> None:
+        """Live: one execution report of `pair`, booked once the event clock reaches its
+        receive time + `reports_settle_ns` (operators/settle.py, guard_book.py)."""
+        if not self.p.from_reports:
+            return
+        s = self.s
+        if s.settling is None:
+            s.settling = SettleQueue(self.p.reports_settle_ns)
+        s.settling.push(r.ts_recv_ns, (pair, r))
+
+    def on_end(self) -> None:
+        """End of input: book every report still waiting (the final exposure is the fills')."""
+        if self.s.settling is not None:
+            for pair, r in self.s.settling.drain():
+                self._book(pair, r)
+
+    def _settle(self, now_ns: int) -> None:
+        assert self.s.settling is not None
+        for pair, r in self.s.settling.due(now_ns):
+            self._book(pair, r)
+
+    def _book(self, pair: str, r: ExecutionReport) -> None:
+        ratio = self.p.quote_usd_micro.get(pair)
+        self.s.book.on_report(pair, r, ratio, r.ts_recv_ns, self.p.dex_first)
 
     def take_events(self) -> list[HealthEvent]:
         """Kill / re-arm events since the last call (for the journal)."""
@@ -394,6 +446,11 @@ class RiskGuard:
         """Accept (two intents: buy leg and sell leg) or reject with the rail that said no."""
         s, p = self.s, self.p
         now = opp.ts_detect_ns
+        book = s.book
+        if p.from_reports:
+            if s.settling is not None:
+                self._settle(now)
+            book.expire(now)
         self._check_feeds(now)
         # Pairs on other workers reach this one key out of time order (a worker may run ahead in
         # capture time), so the rolling budgets count by the entries' own times, (now - span,
@@ -406,7 +463,15 @@ class RiskGuard:
         while s.open_orders and s.open_orders[0] < horizon:
             s.open_orders.popleft()
         minute_used = sum(n for t, n in s.window if 0 <= now - t <= MINUTE_NS)
-        open_now = sum(1 for t in s.open_orders if 0 <= now - t <= p.open_order_ttl_ns)
+        if p.from_reports:
+            open_now = book.open_legs()
+            exposure = book.exposure_usd_micro
+            buy_key = venue_key(p.venue_of, opp.buy_venue)
+            sell_key = venue_key(p.venue_of, opp.sell_venue)
+        else:
+            open_now = sum(1 for t in s.open_orders if 0 <= now - t <= p.open_order_ttl_ns)
+            exposure = s.exposure_usd_micro
+            buy_key, sell_key = opp.buy_venue, opp.sell_venue
         ratio = p.quote_usd_micro.get(opp.pair)
         num, den = ratio if ratio is not None else (0, 1)
         notional = max(opp.buy_quote, opp.sell_quote) * num // den
@@ -433,6 +498,12 @@ class RiskGuard:
             )
         elif opp.net_bps < 0 or opp.expected_pnl_quote <= 0:
             rail, reason = "spread_under_threshold", f"net {opp.net_bps:.2f} bps"
+        elif p.from_reports and book.daily_loss_usd_micro(now) > p.max_daily_loss_usd_micro:
+            rail = "daily_loss"
+            reason = (
+                f"realised loss today {book.daily_loss_usd_micro(now)} micro-USD > "
+                f"{p.max_daily_loss_usd_micro} (from fills)"
+            )
         elif notional > p.max_notional_usd_micro:
             rail, reason = "max_notional", f"{notional} > {p.max_notional_usd_micro}"
         elif minute_used + notional > p.max_notional_per_minute_usd_micro:
@@ -441,10 +512,10 @@ class RiskGuard:
             rail, reason = "max_open_orders", f"{open_now} open"
         else:
             for venue, signed in (
-                (opp.buy_venue, opp.buy_quote * num // den),
-                (opp.sell_venue, -(opp.sell_quote * num // den)),
+                (buy_key, opp.buy_quote * num // den),
+                (sell_key, -(opp.sell_quote * num // den)),
             ):
-                if abs(s.exposure_usd_micro.get(venue, 0) + signed) > p.max_exposure_usd_micro:
+                if abs(exposure.get(venue, 0) + signed) > p.max_exposure_usd_micro:
                     rail, reason = "max_exposure", f"{venue} exposure cap"
                     break
         decision = RiskDecision(opp.opportunity_id, opp.pair, not rail, rail or "ok", reason, now)
@@ -453,11 +524,23 @@ class RiskGuard:
             return decision, []
         s.accepted += 1
         insort(s.window, (now, notional))
-        insort(s.open_orders, now)
-        insort(s.open_orders, now)
-        exp = s.exposure_usd_micro
-        exp[opp.buy_venue] = exp.get(opp.buy_venue, 0) + opp.buy_quote * num // den
-        exp[opp.sell_venue] = exp.get(opp.sell_venue, 0) - opp.sell_quote * num // den
+        if p.from_reports:
+            oid = opp.opportunity_id
+            for leg, key, market, signed in (
+                ("buy", buy_key, opp.buy_venue, opp.buy_quote * num // den),
+                ("sell", sell_key, opp.sell_venue, -(opp.sell_quote * num // den)),
+            ):
+                dex = market in p.dex_markets
+                ttl = p.dex_unreported_leg_ns if dex else p.unreported_leg_ns
+                book.reserve(
+                    f"{oid}/{leg}", Reservation(oid, key, signed, opp.size_base, now, ttl, dex)
+                )
+        else:
+            insort(s.open_orders, now)
+            insort(s.open_orders, now)
+            exp = s.exposure_usd_micro
+            exp[opp.buy_venue] = exp.get(opp.buy_venue, 0) + opp.buy_quote * num // den
+            exp[opp.sell_venue] = exp.get(opp.sell_venue, 0) - opp.sell_quote * num // den
         buy_limit, sell_limit = leg_limits(
             opp.buy_quote, opp.sell_quote, opp.expected_pnl_quote, p.give_up_ppb,
             p.limit_slippage_bps, provisions_quote(opp),

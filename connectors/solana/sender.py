@@ -143,7 +143,7 @@ class DexSender:
             outcome = await self._simulate(leg, signed)
         else:
             outcome = await self._send(leg, signed, last_valid_block_height)
-        return to_report(leg, outcome, recv_ns), tx_record(leg, signed, outcome)
+        return to_report(leg, outcome, recv_ns, signed), tx_record(leg, signed, outcome)
 
     async def send_swap(
         self,
@@ -198,7 +198,7 @@ class DexSender:
                 )  # fmt: skip
         else:
             return None
-        return to_report(leg, outcome, recv_ns), tx_record(leg, signed, outcome)
+        return to_report(leg, outcome, recv_ns, signed), tx_record(leg, signed, outcome)
 
     # ------------------------------------------------------------------ send and confirm
     async def _send(self, leg: DexLeg, signed: SignedSwap, last_valid: int) -> TxOutcome:

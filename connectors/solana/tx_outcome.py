@@ -184,11 +184,15 @@ def tx_record(leg: DexLeg, signed: SignedSwap, outcome: TxOutcome) -> TxRecord:
     )
 
 
-def to_report(leg: DexLeg, outcome: TxOutcome, ts_recv_ns: int) -> ExecutionReport:
+def to_report(
+    leg: DexLeg, outcome: TxOutcome, ts_recv_ns: int, signed: SignedSwap | None = None
+) -> ExecutionReport:
     """The engine's `ExecutionReport` for a leg's outcome.
 
     Only `landed` is a fill; a dry run never reports filled amounts (its would-be amounts are
-    in `extra`), so nothing downstream books a simulated trade.
+    in `extra`), so nothing downstream books a simulated trade. With `signed`, `extra` also
+    carries the transaction's `cu_limit` and `cu_price_micro_lamports` (what the pair
+    engine's landing estimator learns at, operators/learning.py).
     """
     landed = outcome.status == "landed"
     # a buy pays quote and receives base; a sell the reverse
@@ -214,6 +218,9 @@ def to_report(leg: DexLeg, outcome: TxOutcome, ts_recv_ns: int) -> ExecutionRepo
         "cu_consumed": str(outcome.cu_consumed),
         "sends": str(outcome.sends),
     }
+    if signed is not None:
+        extra["cu_limit"] = str(signed.cu_limit)
+        extra["cu_price_micro_lamports"] = str(signed.cu_price_micro_lamports)
     if not landed and (outcome.realised_in or outcome.realised_out):
         extra["would_in"] = str(outcome.realised_in)
         extra["would_out"] = str(outcome.realised_out)
