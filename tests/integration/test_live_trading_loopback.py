@@ -36,8 +36,9 @@ pytestmark = [pytest.mark.integration, pytest.mark.timeout(180)]
 
 ROOT = Path(__file__).resolve().parents[2]
 DURATION_S = "12"
-# the risk guard does not learn fills yet (operators/fill_risk.py is being built): without a
-# roomier exposure cap it stops accepting after two arbs, and the test wants more of them
+# the guard's exposure per venue grows with every arb (each moves inventory between venues,
+# booked from the fills): without a roomier cap it stops accepting after two arbs, and the test
+# wants more of them
 ENV = {"SOLARB__RISK__MAX_EXPOSURE_USD": '"1000000"'}
 
 
@@ -97,7 +98,51 @@ def _check_closed_flat_unique_and_reconciled(journal: Path) -> dict[str, Any]:
     expected = sum(fill_cash(f) for f in ok) - sum(gas_quote(opps[oid]) for oid in traded)
     summary = summarize(journal, settings)
     assert summary.pnl_quote == expected
+    _check_learned_and_booked_from_the_reports(root, fills)
     return {"accepted": accepted, "fills": fills, "orders": orders, "txs": txs, "legs": legs}
+
+
+def _is_leg(fill: dict[str, Any]) -> bool:
+    return str(fill["intent_id"]).endswith(("/buy", "/sell"))
+
+
+def _landed_or_not(extra: dict[str, str]) -> bool:
+    outcome = extra.get("outcome")
+    return outcome in ("landed", "expired") or (
+        outcome == "failed" and int(extra.get("slot", "0")) > 0
+    )
+
+
+def _check_learned_and_booked_from_the_reports(root: Path, fills: list[dict[str, Any]]) -> None:
+    """The venues' reports reached the pair engine's estimators and the risk guard: every leg
+    fill was observed, every DEX transaction's outcome too, and the guard's exposure per venue
+    is what the fills moved (USDC: one quote unit is one micro-USD)."""
+    counters = {(c["step"], c["key"], c["name"]): c["value"] for c in _rows(root, "counters")}
+    reports = [f for f in fills if not str(f["reason"]).startswith("refused:")]
+    leg_fills = [f for f in reports if _is_leg(f) and int(f["filled_base"]) > 0]
+    # the legs' transactions that reached a block or expired (an unwind's has no prediction;
+    # a transaction refused before any block says nothing about its fee)
+    landings = [f for f in reports if _is_leg(f) and _landed_or_not(_extra(f))]
+    pair = ("pair_engine", "SOL/USDC")
+    assert counters[(*pair, "reports_seen")] == len(reports)
+    assert counters[(*pair, "fills_observed")] == len(leg_fills) > 0
+    assert counters[(*pair, "landings_observed")] == len(landings) > 0
+    assert counters[("risk_guard", "risk", "reports")] == len(reports)
+    filled: dict[str, int] = {}
+    for f in reports:
+        if int(f["filled_base"]) > 0:
+            signed = int(f["quote_amount"]) * (1 if f["side"] == "buy" else -1)
+            filled[f["venue"]] = filled.get(f["venue"], 0) + signed
+    booked = {k: v for (step, k, name), v in counters.items()
+              if step == "risk_guard" and name == "filled_usd_micro" and v}  # fmt: skip
+    assert booked == {k: v for k, v in filled.items() if v}
+    if counters[("risk_guard", "risk", "open_legs")] == 0:
+        exposure = {k: v for (step, k, name), v in counters.items()
+                    if step == "risk_guard" and name == "exposure_usd_micro" and v}  # fmt: skip
+        assert exposure == booked
+    assert counters[("risk_guard", "SOL/USDC", "net_base")] == net_base(
+        [f for f in reports if moved(f)]
+    )
 
 
 def test_live_loopback_with_faults_closes_every_leg_flat_with_no_duplicate_and_pnl_reconciles(
@@ -125,6 +170,10 @@ def test_live_loopback_without_faults_fills_both_legs_of_every_arb(tmp_path: Pat
     proc = _live(tmp_path)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     seen = _check_closed_flat_unique_and_reconciled(tmp_path / "j")
+    # every leg's reservation was settled by its reports: none left open
+    counters = {(c["step"], c["key"], c["name"]): c["value"]
+                for c in _rows(run_dir(tmp_path / "j"), "counters")}  # fmt: skip
+    assert counters[("risk_guard", "risk", "open_legs")] == 0
     reasons = Counter(r["reason"] for r in seen["legs"] if r["to_state"] == "filled")
     assert reasons == {"both legs filled": len(seen["accepted"])}
     by_venue = Counter((f["venue"], f["side"], f["status"]) for f in seen["fills"])
