@@ -10,7 +10,10 @@
 Live, paper and replay differ only in the source they pass in and the journal/execution sinks.
 Live trading passes `live_exec` (the execution source, connectors/execution.py): intents,
 opportunities and its reports meet in `LiveExecStep` (engine/exec_step.py) instead of the paper
-venue, and `GraphOutputs.orders` carries its orders to the execution sink.
+venue, and `GraphOutputs.orders` carries its orders to the execution sink. Its reports also
+reach the pair steps (the estimators learn: operators/learning.py) and the risk guard (exposure,
+open legs and daily loss from fills: operators/guard_book.py), upstream of execution and with no
+cycle, since they come from an input.
 """
 
 from __future__ import annotations

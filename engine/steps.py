@@ -1,8 +1,10 @@
 """The graph's stateful steps: plain objects with `on_item(v) -> list` and `on_eof() -> list`.
 
 - `PairStep` (keyed per pair): every market of the pair (CEX book / CLMM pool / CLOB market
-  state, engine/markets.py) and the pair's spread engine (`operators.spread.PairEngine`).
-- `RiskStep` (one key): the risk guard (`operators.risk.RiskGuard`).
+  state, engine/markets.py) and the pair's spread engine (`operators.spread.PairEngine`);
+  live (`learn`), the reports that teach its estimators (operators/learning.py).
+- `RiskStep` (one key): the risk guard (`operators.risk.RiskGuard`); live (`from_reports`),
+  its exposure, open legs and daily loss from the reports (operators/guard_book.py).
 - `PaperStep` (keyed per pair): the paper venue (`operators.paper.PaperVenue`), the legs
   (`operators.legs.LegMachine`) and the fill risk (`operators.fill_risk.FillRisk`).
 

@@ -34,6 +34,15 @@ each trip as a `KillRecord` (`take_kills`) for the `kills` table.
 
 Sanity rail. An opportunity whose gross spread is above `max_spread_bps` (`risk.max_spread_bps`)
 is refused with rail `too_good_to_be_true` and flagged as a `HealthEvent` from `risk:sanity`.
+
+Exposure and open orders. Without a report stream (paper, replay: the fills are made downstream)
+the guard books each accepted opportunity's quoted legs as exposure per market and counts two
+open orders for `open_order_ttl_ns`. Live (`from_reports`), the venues' reports come in too
+(`on_report`, taking effect `reports_settle_ns` later on the event clock, operators/settle.py):
+legs are reserved, then settled by their fills and released by their final reports
+(operators/guard_book.py); the exposure rail reads that book per venue, the open-order rail its
+unreleased legs, and the day's realised loss from fills over `max_daily_loss_usd_micro` refuses
+new opportunities (rail `daily_loss`).
 """
 
 from __future__ import annotations

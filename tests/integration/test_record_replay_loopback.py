@@ -120,9 +120,15 @@ def test_live_session_with_faults_replays_row_for_row_on_its_recorded_reports(
         + [t for t in session.get("transactions", []) if t["sends"] > 1 or t["status"] != "landed"]
     )
     assert troubles
+    # the reports reached the pair engine's estimators and the guard's book in the session,
+    # and the replay of the recorded reports reproduces both (counters compared row for row)
+    counters = {(c["step"], c["key"], c["name"]): c["value"] for c in session["counters"]}
+    assert counters[("pair_engine", "SOL/USDC", "fills_observed")] > 0
+    assert counters[("risk_guard", "risk", "reports")] > 0
     _assert_same_rows(session, _replay(tmp_path, capture))
     # calibration's mode: the same capture with paper fills in place of the recorded reports
-    # decides the same (the risk guard sees no fills) and sends through no gateway at all
+    # decides the same here (the estimators have fewer fills than they need to replace their
+    # defaults, and the session's fills never bound a rail) and sends through no gateway
     from bytewax.testing import run_main
 
     from config import load_settings
@@ -135,6 +141,38 @@ def test_live_session_with_faults_replays_row_for_row_on_its_recorded_reports(
     for name in ("opportunities", "decisions", "intents"):
         assert paper[name] == session[name], name
     assert "orders" not in paper and "transactions" not in paper
+
+
+def test_a_live_session_whose_estimators_learn_replays_its_learned_decisions_row_for_row(
+    tmp_path: Path,
+) -> None:
+    """With one fill / one landing enough for the estimators, the live session's later
+    opportunities are priced with what its fills taught (the loopback fills at the quote, so
+    the realised p95 replaces the 2 bps default); the replay of its capture applies each
+    recorded report at the same point of the event clock (risk.reports_settle_ms) and journals
+    the same opportunities, decisions and intents row for row."""
+    learn = {
+        **ENV,
+        "SOLARB__THRESHOLDS__SLIPPAGE_MIN_FILLS": "1",
+        "SOLARB__GAS__LANDING_MIN_SAMPLES": "1",
+    }
+    capture = tmp_path / "live.parquet"
+    proc = subprocess.run(
+        [*BASE, "live", "--loopback", "--duration", "12", "--journal", str(tmp_path / "j"),
+         "--report", str(tmp_path / "r.md"), "--record", str(capture)],
+        cwd=ROOT, env=learn, capture_output=True, text=True, timeout=180,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    session = _tables(tmp_path / "j")
+    slippage = [o["cost_slippage_bps"] for o in session["opportunities"]]
+    assert slippage[0] == 4.0 and any(x != 4.0 for x in slippage), slippage
+    replay = subprocess.run(
+        [*BASE, "replay", str(capture), "--journal", str(tmp_path / "rj"),
+         "--report", str(tmp_path / "rr.md")],
+        cwd=ROOT, env=learn, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert replay.returncode == 0, replay.stdout[-3000:] + replay.stderr[-3000:]
+    _assert_same_rows(session, _tables(tmp_path / "rj"))
 
 
 def test_bytewax_run_of_flows_paper_records_from_its_environment_variable(
