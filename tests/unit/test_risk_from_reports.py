@@ -185,3 +185,19 @@ def test_without_a_report_stream_the_guard_books_its_intents_and_ignores_reports
     _tick(g, 20 * SEC)
     assert g.s.exposure_usd_micro == {"orca:P": 3_000_000_000, "binance:SOLUSDC": -3_015_000_000}
     assert g.s.book.reports == 0 and g.s.settling is None
+
+
+def test_the_live_book_and_its_waiting_reports_pickle_and_continue_identically() -> None:
+    import pickle
+
+    g = _live()
+    opp = _opp(ts=10 * SEC)
+    g.on_opportunity(opp)
+    g.on_report("SOL/USDC", _report(opp, "buy", "filled", 20_000_000_000, 3_001_000_000, 10 * SEC))
+    copy = pickle.loads(pickle.dumps(g))
+    for guard in (g, copy):
+        guard.on_report("SOL/USDC", _report(opp, "sell", "rejected", 0, 0, 10 * SEC + 1))
+        _tick(guard, 11 * SEC)
+    assert copy.s.book == g.s.book
+    assert copy.s.book.exposure_usd_micro == {"orca": 3_001_000_000, "binance": 0}
+    assert copy.on_opportunity(_opp(ts=12 * SEC)) == g.on_opportunity(_opp(ts=12 * SEC))
