@@ -21,12 +21,20 @@ import pytest
 from config import load_settings
 from connectors.capture import read_capture
 from engine.exec_step import LiveExecStep
-from engine.steps import STATE_VERSION, RecoveryStateError, _Logic, restore_state
+from engine.router import Router
+from engine.steps import (
+    STATE_VERSION,
+    PairStep,
+    RecoveryStateError,
+    RiskStep,
+    _Logic,
+    restore_state,
+)
 from sim.market import write_market_capture
 from sim.simulate import SAMPLE_MARKETS_ALL
 from tests.unit.test_state_pickles import ALL, RISK_ENV, Graph
 
-PINNED = (2, "2a45217400e31f0b")
+PINNED = (3, "d28fe795c7adce79")
 """(STATE_VERSION, layout fingerprint) — update both together."""
 OURS = ("engine", "operators", "connectors")
 """Packages whose classes make the state's layout. The settings a step holds (`config`) are
@@ -87,8 +95,11 @@ def busy_graph(tmp_path_factory: pytest.TempPathFactory) -> Graph:
 def test_the_state_layout_is_the_one_pinned_for_this_state_version(busy_graph: Graph) -> None:
     g = busy_graph
     live = LiveExecStep(g.settings, "SOL/USDC")
+    # live trading's pair step and guard also hold what the reports teach and book
+    live_pair = PairStep(g.settings, Router(g.settings), "SOL/USDC", learn=True)
+    live_guard = RiskStep(g.settings, from_reports=True)
     steps = [s.obj for s in (*g.pairs.values(), g.risk, *g.paper.values())]
-    shape = layout(*steps, live)
+    shape = layout(*steps, live, live_pair, live_guard)
     # the walk reaches the big pieces (else the pin would guard nothing)
     assert {"engine.steps.PairStep", "engine.steps.RiskStep", "engine.steps.PaperStep",
             "engine.exec_step.LiveExecStep", "operators.spread.PairEngine"} <= set(shape)
