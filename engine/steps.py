@@ -368,6 +368,10 @@ class PaperStep(LegHost):
     intent answered by a `rejected` report naming the kill) until `solarb arm` (the
     `control:manual` `rearm` event, routed here as a `PairControl`); a `solarb kill` flattens
     the open legs too. The state pickles with the step: a restart stays disarmed.
+
+    Slicing (`[execution] slice_by_depth`): the pair's CEX views also feed the slicer
+    (`operators/depth.Slicer`), so a CEX leg deeper than its book's usual depth at its limit is
+    sent as slices (operators/legs.py), each filled as its own paper order.
     """
 
     def __init__(self, settings: Settings, pair: str) -> None:
