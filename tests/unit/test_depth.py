@@ -161,3 +161,16 @@ def test_bad_parameters_are_refused() -> None:
         DepthTracker(quantile_ppm=0)
     with pytest.raises(ValueError, match="window and min_samples"):
         DepthTracker(window=0)
+
+
+def test_the_slicing_config_is_on_by_default_and_validated() -> None:
+    from config import load_settings
+    from operators.errors import ConfigError
+
+    x = load_settings(env={}).execution
+    assert (x.slice_by_depth, x.slice_depth_quantile, x.slice_window, x.slice_min_samples) == (
+        True, 0.95, 200, 20)  # fmt: skip
+    with pytest.raises(ConfigError, match="slice_min_samples"):
+        load_settings(env={"SOLARB__EXECUTION__SLICE_MIN_SAMPLES": "300"})
+    with pytest.raises(ConfigError, match="slice_depth_quantile"):
+        load_settings(env={"SOLARB__EXECUTION__SLICE_DEPTH_QUANTILE": "1.5"})
