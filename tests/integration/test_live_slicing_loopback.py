@@ -32,8 +32,10 @@ def test_live_loopback_slices_a_deep_cex_leg_and_sends_no_client_id_twice(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # the loopback book holds ~7 SOL at the leg's limit at its thinnest and the legs are 30 SOL:
-    # slice by the 1st percentile of that depth so the slices are certain
+    # slice by the 1st percentile of that depth, from the first view on (a loaded machine may
+    # see few views before the first arbs), so the slices are certain
     monkeypatch.setenv("SOLARB__EXECUTION__SLICE_DEPTH_QUANTILE", "0.01")
+    monkeypatch.setenv("SOLARB__EXECUTION__SLICE_MIN_SAMPLES", "1")
     proc = _live(tmp_path)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     seen = _check_closed_flat_unique_and_reconciled(tmp_path / "j")  # no client id placed twice
