@@ -1,63 +1,79 @@
-"""Slicing against the loopback venues: `solarb live --loopback` cuts a big CEX leg into IOC
-slices by the depth its book usually holds at the leg's limit, each with its own client id, and
-a restarted gateway probes a slice's client id before sending it, so none is sent twice."""
+"""Slicing against the loopback venues: the live step cuts a big CEX leg into IOC slices by the
+depth its book usually holds at the leg's limit, the gateway sends each with its own client id,
+and a restarted gateway probes a slice's client id before sending it, so none is sent twice."""
 
 from __future__ import annotations
 
+import time
 from collections import Counter
 from dataclasses import replace
-from pathlib import Path
 
 import pytest
 
-from config import load_settings
 from connectors.cex.orders.ids import client_order_id
-from connectors.execution import ExecOrder, ExecutionGateway, order_client_id
-from connectors.journal import run_dir
+from connectors.execution import ExecClock, ExecOrder, ExecutionGateway, order_client_id
+from engine.exec_step import LiveExecStep
 from operators.events import ExecutionReport, OrderIntent
+from operators.legs import LegTransition
 from sim.loopback import Loopback
 from sim.simulate import SAMPLE_MARKETS
-from tests.integration.test_execution_gateway import CEX, PAIR, SOL, _wait, world
-from tests.integration.test_live_trading_loopback import (
-    _check_closed_flat_unique_and_reconciled,
-    _live,
-    _rows,
-)
+from tests.integration.test_execution_gateway import CEX, DEX, PAIR, SOL, _wait, world
+from tests.unit.test_pricing import cex_view
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(180)]
 __all__ = ["world"]  # the gateway-and-loopback fixture, shared
 
 
-def test_live_loopback_slices_a_deep_cex_leg_and_sends_no_client_id_twice(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+def test_live_step_slices_a_deep_cex_leg_on_the_loopback_venue_and_sends_no_client_id_twice(
+    world: tuple[Loopback, ExecutionGateway],
 ) -> None:
-    # the loopback book holds ~7 SOL at the leg's limit at its thinnest and the legs are 30 SOL:
-    # slice by the 1st percentile of that depth, from the first view on (a loaded machine may
-    # see few views before the first arbs), so the slices are certain
-    monkeypatch.setenv("SOLARB__EXECUTION__SLICE_DEPTH_QUANTILE", "0.01")
-    monkeypatch.setenv("SOLARB__EXECUTION__SLICE_MIN_SAMPLES", "1")
-    proc = _live(tmp_path)
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    seen = _check_closed_flat_unique_and_reconciled(tmp_path / "j")  # no client id placed twice
-    notes = [r for r in seen["legs"] if " by p1 depth " in r["reason"]]
-    sliced = {r["opportunity_id"] for r in notes}
-    assert sliced, "no leg was sliced"
-    settings = load_settings(markets_path=SAMPLE_MARKETS, env={})
-    cex_fills = [f for f in seen["fills"] if f["venue"] == "binance"]
-    for oid in sliced:
-        n = int(next(r["reason"] for r in notes if r["opportunity_id"] == oid).split("/")[1][0])
-        want = [client_order_id(oid, "sell", 0, k) for k in range(1, n + 1)]
-        got = [o["client_order_id"] for o in seen["orders"] if o["client_order_id"] in want]
-        assert sorted(got) == sorted(want)  # every slice on the wire once, with its own id
-        # the leg's fill is the sum of its slices, and the arb closed flat
-        mine = [f for f in cex_fills if f["opportunity_id"] == oid]
-        assert {f["intent_id"].rsplit("#slice", 1)[1] for f in mine} == {
-            str(k) for k in range(1, n + 1)
-        }
-    assert settings.execution.slice_by_depth
-    root = run_dir(tmp_path / "j")
-    counters = {(c["step"], c["name"]): c["value"] for c in _rows(root, "counters")}
-    assert counters[("live_exec", "slices")] >= 2
+    """The live step, fed views of a book that usually holds 2 SOL at the leg's limit, trades
+    a 6 SOL arb through the gateway on the loopback venues: the CEX sell goes out as 3 slices
+    of 2 SOL (their own client ids), the loopback book (around 150 USDC) fills each, and the
+    opportunity closes flat. (The CLI's loopback market moves too much for a pinned depth.)"""
+    loop, gw = world
+    assert loop.venues is not None
+    desk = loop.venues.venues.desk("binance")
+    settings = loop.settings(None, SAMPLE_MARKETS)
+    step = LiveExecStep(settings, PAIR)
+    now = time.time_ns()
+    thin = cex_view([("120", "2"), ("90", "500")], [("151", "500")])
+    views = [(PAIR, replace(thin, ts_recv_ns=now - 100 + k)) for k in range(20)]
+    oid = "slice-loopback|1"
+    buy = OrderIntent(f"{oid}/buy", oid, DEX, DEX, "buy", 6 * SOL, 1_200_000_000, now, now, now,
+                      PAIR)  # fmt: skip
+    sell = OrderIntent(f"{oid}/sell", oid, CEX, CEX, "sell", 6 * SOL, 600_000_000, now, now,
+                       now, PAIR)  # 100 USDC/SOL at worst  # fmt: skip
+    out: list[object] = []
+    for item in [*views, (PAIR, buy), (PAIR, sell)]:
+        out += step.on_item(item)
+    reports: list[ExecutionReport] = []
+    moves = [x.reason for x in out if isinstance(x, LegTransition)]
+    deadline = time.monotonic() + 40
+    while step.legs.open and time.monotonic() < deadline:
+        for o in [x for x in out if isinstance(x, ExecOrder)]:
+            gw.submit(o)
+        out = []
+        for pair, item in gw.take():
+            if isinstance(item, ExecutionReport):
+                reports.append(item)
+                out += step.on_item((pair, item))
+        moves += [x.reason for x in out if isinstance(x, LegTransition)]
+        out += step.on_item((PAIR, ExecClock(time.time_ns())))
+        time.sleep(0.02)
+    assert step.legs.open == {}, "the legs did not close"
+    cex = [(r.intent_id, r.status, r.filled_base) for r in reports if r.venue == "binance"]
+    assert cex == [(f"{sell.intent_id}#slice{k}", "filled", 2 * SOL) for k in (1, 2, 3)]
+    assert moves[-2:] == ["both legs filled", "flat"]
+    assert [m for m in moves if m.startswith("slice")] == [
+        f"slice {k}/3 by p95 depth {2 * SOL} ({CEX} sell {6 * SOL} base)" for k in (1, 2, 3)
+    ]
+    assert step.counters["slices"] == 3
+    slice_ids = [client_order_id(oid, "sell", 0, k) for k in (1, 2, 3)]
+    placed = Counter(desk.stats.placements)
+    assert [placed[c] for c in slice_ids] == [1, 1, 1]
+    assert max(placed.values()) == 1  # no client id reached the venue twice
+    assert client_order_id(oid, "sell") not in placed  # the leg never went out whole
 
 
 def test_a_restarted_gateway_probes_a_slice_before_sending_it(
