@@ -14,7 +14,9 @@ What is measured (same frames, same process, same run):
 Only frames after the REST snapshot are timed for Binance; the diffs recorded before it are fed
 to both sides untimed (they bridge the snapshot). cryptofeed's `_snapshot` is replaced by a
 function that raises, so it can never reach the network. Per-frame p50/p99 come from a timed
-pass; frames/s from a second untimed pass. `l2book_parse_apply_*` isolates orjson parse + L2Book
+pass; frames/s from a second untimed pass, which also reads this process's CPU time: the `_cpu`
+ratio rows compare frames per CPU second (least CPU of each side's interleaved passes), which
+other load on the shared machine barely moves. `l2book_parse_apply_*` isolates orjson parse + L2Book
 apply of the same frames (no rules, no event), to show what the Decimal event levels cost.
 Memory: tracemalloc bytes held by a 5,000-level book (2,500 per side) for both book types.
 """
@@ -62,6 +64,8 @@ def _pcts(ns: list[int]) -> tuple[float, float]:
 
 REPEATS = 5
 """Interleaved whole passes per implementation for the frames/s figures; the best is kept."""
+_cpu = time.process_time_ns
+"""CPU ns of this process: an untimed pass returns [wall ns, CPU ns] (the machine is shared)."""
 
 
 def _row(name: str, value: float, unit: str, target: str, better: str, note: str) -> dict[str, Any]:
@@ -107,10 +111,10 @@ def _ours_binance(snap: bytes, before: list[bytes], after: list[bytes], timed: b
             on_frame(p, 0)
             out.append(pc() - t)
     else:
-        t = pc()
+        t, c = pc(), _cpu()
         for p in after:
             on_frame(p, 0)
-        out.append(pc() - t)
+        out += [pc() - t, _cpu() - c]
     if sync.stats.resyncs or not sync.in_sync:
         raise RuntimeError("solarb Binance book lost sync during the bench")
     return out
@@ -199,10 +203,10 @@ async def _drive(feed: Any, texts: list[str], timed: bool) -> list[int]:
             await handler(m, None, 0.0)
             out.append(pc() - t)
     else:
-        t = pc()
+        t, c = pc(), _cpu()
         for m in texts:
             await handler(m, None, 0.0)
-        out.append(pc() - t)
+        out += [pc() - t, _cpu() - c]
     return out
 
 
@@ -234,10 +238,10 @@ def _ours_okx(frames: list[tuple[str, bytes]], timed: bool) -> list[int]:
             out.append(pc() - t)
     else:
         pairs = [(syncs[i].on_frame, p) for i, p in frames]
-        t = pc()
+        t, c = pc(), _cpu()
         for fn, p in pairs:
             fn(p, 0)
-        out.append(pc() - t)
+        out += [pc() - t, _cpu() - c]
     if any(s.stats.checksum_fail or not s.in_sync for s in syncs.values()):
         raise RuntimeError("solarb OKX book failed a checksum during the bench")
     return out
@@ -255,7 +259,7 @@ def _cf_okx(frames: list[tuple[str, bytes]], timed: bool) -> tuple[list[int], in
         bad = 0
         pc = time.perf_counter_ns
         handler = feed.message_handler
-        t0 = pc()
+        t0, c0 = pc(), _cpu()
         for m in texts:
             t = pc()
             try:
@@ -265,7 +269,7 @@ def _cf_okx(frames: list[tuple[str, bytes]], timed: bool) -> tuple[list[int], in
             if timed:
                 out.append(pc() - t)
         if not timed:
-            out.append(pc() - t0)
+            out += [pc() - t0, _cpu() - c0]
         return out, bad
 
     return asyncio.run(run())
@@ -373,9 +377,14 @@ def run(quick: bool = False) -> list[dict[str, Any]]:
     # machine is shared: another process only ever slows a pass down).
     ours_total: list[int] = []
     cf_default: list[int] = []
+    ours_cpu = cf_cpu = 0
     for _ in range(1 if quick else REPEATS):
-        ours_total = _best(ours_total, _ours_binance(snap, before, after, False))
-        cf_default = _best(cf_default, _cf_binance(snap, before, after, False, False))
+        ours_pass = _ours_binance(snap, before, after, False)
+        cf_pass = _cf_binance(snap, before, after, False, False)
+        ours_total = _best(ours_total, ours_pass)
+        cf_default = _best(cf_default, cf_pass)
+        ours_cpu = min(ours_cpu or ours_pass[1], ours_pass[1])
+        cf_cpu = min(cf_cpu or cf_pass[1], cf_pass[1])
     rows += _rows(
         "binance_spot_btcusdt",
         _ours_binance(snap, before, after, True),
@@ -425,15 +434,32 @@ def run(quick: bool = False) -> list[dict[str, Any]]:
             f"same run, best of {1 if quick else REPEATS} interleaved passes each",
         )
     )
+    rows.append(
+        _row(
+            "binance_spot_vs_cryptofeed_default_ratio_cpu",
+            cf_cpu / ours_cpu if ours_cpu else 0.0,
+            "x",
+            ">= 2 x",
+            "higher",
+            "as above in CPU seconds of this process (insensitive to other load): "
+            f"solarb {n / (ours_cpu / 1e9):,.0f}, cryptofeed {n / (cf_cpu / 1e9):,.0f} "
+            "frames per CPU second, least CPU of each side's passes",
+        )
+    )
 
     frames = _okx_frames(limit)
     m = len(frames)
     scope = f"{m} OKX books/books-l2-tbt frames (both captures, 13 instruments)"
     okx_total: list[int] = []
     cf_okx_total: list[int] = []
+    okx_cpu = cf_okx_cpu = 0
     for _ in range(1 if quick else REPEATS):
-        okx_total = _best(okx_total, _ours_okx(frames, False))
-        cf_okx_total = _best(cf_okx_total, _cf_okx(frames, False)[0])
+        ours_pass = _ours_okx(frames, False)
+        cf_pass = _cf_okx(frames, False)[0]
+        okx_total = _best(okx_total, ours_pass)
+        cf_okx_total = _best(cf_okx_total, cf_pass)
+        okx_cpu = min(okx_cpu or ours_pass[1], ours_pass[1])
+        cf_okx_cpu = min(cf_okx_cpu or cf_pass[1], cf_pass[1])
     rows += _rows(
         "okx_books",
         _ours_okx(frames, True),
@@ -462,6 +488,18 @@ def run(quick: bool = False) -> list[dict[str, Any]]:
             "solarb frames/s over cryptofeed's with its checksum validation on (both check "
             f"CRC32 on every frame), same frames, best of {1 if quick else REPEATS} "
             "interleaved passes each",
+        )
+    )
+    rows.append(
+        _row(
+            "okx_books_vs_cryptofeed_checksum_ratio_cpu",
+            cf_okx_cpu / okx_cpu if okx_cpu else 0.0,
+            "x",
+            ">= 2 x",
+            "higher",
+            "as above in CPU seconds of this process (insensitive to other load): "
+            f"solarb {m / (okx_cpu / 1e9):,.0f}, cryptofeed {m / (cf_okx_cpu / 1e9):,.0f} "
+            "frames per CPU second, least CPU of each side's passes",
         )
     )
     return rows

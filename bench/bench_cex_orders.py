@@ -2,11 +2,14 @@
 
 - intent -> signed request bytes: `order_from_intent` (limit price and qty rounded to the
   market's filters, refusals checked) + the venue codec's `place` (params, JSON, HMAC / Ed25519
-  signature, headers), p50/p99 per venue and key type;
+  signature, headers), p50/p99 per venue and key type; for USD-M the WS API frame too (HMAC
+  signed, or an Ed25519 session's unsigned frame);
 - intent -> final order state on loopback: the same plus the async transport sending it to the
   simulated venue (signature and window checked, IOC matched) and, for OKX and Bybit whose
-  placement answer is an ack only, the client-id query; p50/p99 per venue, and for Binance
-  also over the WebSocket API (one kept-open socket).
+  placement answer is an ack only, the client-id query; p50/p99 per venue (Binance spot,
+  Binance USD-M perps, OKX, Bybit), and for each also over its WS order entry (one kept-open,
+  logged-in socket); USD-M over its futures WS API with an HMAC key (every order signed) and
+  with an Ed25519 key (`session.logon` once, orders unsigned).
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ import aiohttp
 
 from connectors.cex.order_transport import OrderTransport, OrderTransportConfig
 from connectors.cex.orders import binance, bybit, okx
-from connectors.cex.orders.codec import OrderCodec
+from connectors.cex.orders.codec import OrderCodec, WsOrderCodec
 from connectors.cex.orders.common import Credentials, SymbolFilters, order_from_intent
 from connectors.cex.orders.ids import client_order_id
 from connectors.cex.orders.limits import SlidingWindows
@@ -46,8 +49,9 @@ def _pct(values: list[float], q: float) -> float:
     return s[min(len(s) - 1, int(q * len(s)))]
 
 
-def _signing(codec: OrderCodec, creds: Credentials, filters: SymbolFilters,
-             n: int) -> list[float]:
+def _signing(codec: OrderCodec | WsOrderCodec | None, creds: Credentials,
+             filters: SymbolFilters, n: int) -> list[float]:
+    assert codec is not None
     out = []
     for i in range(n):
         t0 = time.perf_counter_ns()
@@ -59,49 +63,57 @@ def _signing(codec: OrderCodec, creds: Credentials, filters: SymbolFilters,
     return out
 
 
+async def _timed(place, f: SymbolFilters, px: int, qty: int, tag: str,  # type: ignore[no-untyped-def]
+                 n: int) -> list[float]:
+    """ms from intent to final state of `n` IOC buys at the best ask via `place`."""
+    times = []
+    for i in range(n):
+        t0 = time.perf_counter_ns()
+        spec = order_from_intent(
+            f, side="buy", size_base=qty * 10**9 // 10**f.qty_decimals,
+            limit_quote=px * qty * 10, base_decimals=9, quote_decimals=6, tif="IOC",
+            client_order_id=client_order_id(f"{tag}{i}", "buy"))
+        await place(f, spec)
+        times.append((time.perf_counter_ns() - t0) / 1e6)
+    return times
+
+
 async def _loopback(n: int) -> dict[str, list[float]]:
     sim = await start_venues(seed=3, frame_interval_s=3600.0)
     out: dict[str, list[float]] = {}
+    hmac_creds = Credentials(KEY, SECRET, passphrase=PASSPHRASE)
+    ed_creds = Credentials("bench-ed-key", ed25519_pem=ED25519_PEM)
+    cases = [("binance", "SOLUSDC", "spot", hmac_creds, "binance"),
+             ("binance-usdm", "SOLUSDT", "perp", hmac_creds, "binance_usdm"),
+             ("binance-usdm", "SOLUSDT", "perp", ed_creds, "binance_usdm_ed25519"),
+             ("okx", "SOL-USDC", "spot", hmac_creds, "okx"),
+             ("bybit", "SOLUSDT", "spot", hmac_creds, "bybit")]
     try:
         async with aiohttp.ClientSession() as session:
-            for venue, symbol in (("binance", "SOLUSDC"), ("okx", "SOL-USDC"),
-                                  ("bybit", "SOLUSDT")):
-                sim.desk(venue).add_account(KEY, SECRET, passphrase=PASSPHRASE)
+            for venue, symbol, market, creds, label in cases:
+                desk = sim.desk(venue)
+                desk.add_account(KEY, SECRET, passphrase=PASSPHRASE)
+                desk.add_account("bench-ed-key", ed25519_pem=ED25519_PEM)
                 # The bench measures latency, not rate limits: lift the loopback venue's (it
                 # declares them to the client: Binance rateLimits, Bybit X-Bapi-Limit) and
                 # OKX's locally counted windows.
-                sim.desk(venue).limits = DeskLimits(*(10**9,) * 5)
-                t = OrderTransport(venue, sim.rest_url(venue), session,
-                                   Credentials(KEY, SECRET, passphrase=PASSPHRASE),
+                desk.limits = DeskLimits(*(10**9,) * 5)
+                t = OrderTransport(venue, sim.rest_url(venue), session, creds,
                                    config=OrderTransportConfig(settle_interval_s=0.0))
                 t.windows = SlidingWindows.of(())
                 await t.sync_time()
-                f = await t.fetch_filters(symbol, "spot")
+                f = await t.fetch_filters(symbol, market)
                 px, qty = sim.sims[venue].feed(symbol).book.top(1)[1][0]
-                times = []
-                for i in range(n):
-                    t0 = time.perf_counter_ns()
-                    spec = order_from_intent(
-                        f, side="buy", size_base=qty * 10**6, limit_quote=px * qty * 10,
-                        base_decimals=9, quote_decimals=6, tif="IOC",
-                        client_order_id=client_order_id(f"{venue}{i}", "buy"))
-                    await t.place(f, spec)
-                    times.append((time.perf_counter_ns() - t0) / 1e6)
-                out[venue] = times
+                if creds is hmac_creds:
+                    out[label] = await _timed(t.place, f, px, qty, f"{label}", n)
                 if t.codec.ws_orders is not None:  # every venue's WS order entry
                     ws = WsOrderEntry(sim.trade_url(venue), session, t)
                     await ws.connect()
-                    ws_times = []
-                    for i in range(n):
-                        t0 = time.perf_counter_ns()
-                        spec = order_from_intent(
-                            f, side="buy", size_base=qty * 10**6, limit_quote=px * qty * 10,
-                            base_decimals=9, quote_decimals=6, tif="IOC",
-                            client_order_id=client_order_id(f"ws{venue}{i}", "buy"))
-                        await ws.place(f, spec)
-                        ws_times.append((time.perf_counter_ns() - t0) / 1e6)
+                    ws_label = "binance_ws_api" if label == "binance" else f"{label}_ws"
+                    if label.endswith("_ed25519"):
+                        ws_label = label.replace("_ed25519", "_ws_ed25519")
+                    out[ws_label] = await _timed(ws.place, f, px, qty, f"ws{label}", n)
                     await ws.close()
-                    out["binance_ws_api" if venue == "binance" else f"{venue}_ws"] = ws_times
     finally:
         await sim.stop()
     return out
@@ -115,6 +127,10 @@ def run(quick: bool = False) -> list[dict[str, object]]:
     cases = [
         ("binance_hmac", binance.SPOT, hmac_creds, _filters("binance", "SOLUSDC", "spot")),
         ("binance_ed25519", binance.SPOT, ed_creds, _filters("binance", "SOLUSDC", "spot")),
+        ("binance_usdm_ws_hmac", binance.USDM.ws_orders, hmac_creds,
+         _filters("binance-usdm", "SOLUSDT", "perp")),
+        ("binance_usdm_ws_ed25519_session", binance.USDM.ws_orders, ed_creds,
+         _filters("binance-usdm", "SOLUSDT", "perp")),
         ("okx", okx.OKX, hmac_creds, _filters("okx", "SOL-USDC", "spot")),
         ("bybit", bybit.BYBIT, hmac_creds, _filters("bybit", "SOLUSDT", "spot")),
     ]

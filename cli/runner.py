@@ -16,10 +16,13 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+from engine.state_version import STATE_VERSION
 from operators.errors import ConfigError
 
 PARTITION_GLOB = "part-*.sqlite3"
 RUN_ID_FILE = "solarb-run-id"
+STATE_VERSION_FILE = "solarb-state-version"
+"""`engine.steps.STATE_VERSION` of the build that started the run (a resume must match it)."""
 """Written into the recovery folder: the journal run a resumed run continues."""
 
 
@@ -87,8 +90,18 @@ def recovery_run_id(opts: RunOptions, run_id: str, *, explicit: bool) -> str:
     if d is None:
         return run_id
     stored_file = d / RUN_ID_FILE
+    version_file = d / STATE_VERSION_FILE
     if is_resume(opts) and stored_file.is_file():
         stored = stored_file.read_text(encoding="utf-8").strip()
+        written = (
+            version_file.read_text(encoding="utf-8").strip() if version_file.is_file() else "none"
+        )
+        if written != str(STATE_VERSION):
+            raise ConfigError(
+                f"--recovery-dir {d}: its snapshots are of state version {written}, this build "
+                f"reads {STATE_VERSION}; resume with the build that wrote them, or start with a "
+                "fresh --recovery-dir (then check the venues for orders of the interrupted run)"
+            )
         if explicit and stored != run_id:
             raise ConfigError(
                 f"--run-id {run_id}: the recovery folder {d} resumes run {stored}; "
@@ -100,6 +113,7 @@ def recovery_run_id(opts: RunOptions, run_id: str, *, explicit: bool) -> str:
         raise ConfigError(f"--recovery-dir {d} exists and is not a folder")
     d.mkdir(parents=True, exist_ok=True)
     stored_file.write_text(run_id + "\n", encoding="utf-8")
+    version_file.write_text(f"{STATE_VERSION}\n", encoding="utf-8")
     return run_id
 
 

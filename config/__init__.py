@@ -88,13 +88,14 @@ class VenueSettings(_Model):
     venue adapter's budget, derived from its book stream's cadence (1 s for every built-in)."""
     recv_window_ms: int = Field(default=5000, ge=1, le=60_000)  # signed orders' validity window
     private_ws_url: str = ""  # the account's private order stream ("" = none: REST answers only)
+    order_ws_url: str = ""  # WS order entry ("" = orders over REST; queries stay REST)
 
     @field_validator("api_key", "api_secret", "api_passphrase")
     @classmethod
     def _secret_is_ref(cls, v: str | None) -> str | None:
         return None if v is None else SecretRef.parse(v)
 
-    @field_validator("ws_url", "rest_url", "private_ws_url")
+    @field_validator("ws_url", "rest_url", "private_ws_url", "order_ws_url")
     @classmethod
     def _url_may_be_ref(cls, v: str) -> str:
         return _url_or_ref(v)
@@ -555,6 +556,9 @@ def load_settings(
     markets = _read_toml(mk_path)
     if "pairs" in markets:
         data["pairs"] = markets["pairs"]
+    if "reference" in markets:
+        # how these markets are valued belongs with them (e.g. a sample without a SOL book)
+        _merge(data, {"reference": markets["reference"]})
     _apply_env(data, env)
     try:
         return Settings.model_validate(data)

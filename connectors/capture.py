@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import heapq
 from collections.abc import Iterable, Iterator, Sequence
+from itertools import compress, starmap
+from operator import itemgetter
 from pathlib import Path
 
 import pyarrow as pa
@@ -170,8 +172,18 @@ def capture_frames(path: str | Path) -> int:
     return int(_open(p).metadata.num_rows)
 
 
-def read_capture(path: str | Path, streams: Sequence[str] | None = None) -> Iterator[RawFrame]:
-    """Yield the frames of one capture file in file order (receive order), optionally filtered."""
+CaptureRow = tuple[int, str, str, str, bytes, int | None]
+"""One captured frame as a plain tuple: (ts_recv_ns, source, stream, kind, payload, slot)."""
+
+
+def read_capture_rows(
+    path: str | Path, streams: Sequence[str] | None = None
+) -> Iterator[CaptureRow]:
+    """`read_capture` as plain tuples, in file order, optionally filtered.
+
+    Why tuples: the replay source builds each `RawFrame` once, with its ingest stamp, and the
+    rows of a row group are zipped and filtered by C-level iterators (no Python step per row).
+    """
     p = Path(path)
     pf = _open(p)
     _check_schema(p, pf.schema_arrow)
@@ -181,12 +193,16 @@ def read_capture(path: str | Path, streams: Sequence[str] | None = None) -> Iter
             t = pf.read_row_group(rg).to_pydict()
         except (OSError, pa.ArrowException) as exc:
             raise FeedError(f"{p}: row group {rg} unreadable (corrupt capture): {exc}") from None
-        for ts, src, stream, kind, payload, slot in zip(
-            t["ts_recv_ns"], t["source"], t["stream"], t["kind"], t["payload"], t["slot"]
-        ):
-            if wanted is not None and stream not in wanted:
-                continue
-            yield RawFrame(ts, src, stream, kind, payload, slot)
+        rows = zip(t["ts_recv_ns"], t["source"], t["stream"], t["kind"], t["payload"], t["slot"])
+        if wanted is None:
+            yield from rows
+        else:
+            yield from compress(rows, map(wanted.__contains__, t["stream"]))
+
+
+def read_capture(path: str | Path, streams: Sequence[str] | None = None) -> Iterator[RawFrame]:
+    """Yield the frames of one capture file in file order (receive order), optionally filtered."""
+    return starmap(RawFrame, read_capture_rows(path, streams))
 
 
 def capture_streams(path: str | Path) -> list[str]:
@@ -215,3 +231,10 @@ def capture_session(path: str | Path) -> str:
 def merge_by_time(iterators: Sequence[Iterator[RawFrame]]) -> Iterator[RawFrame]:
     """K-way merge of receive-ordered iterators into one receive-ordered iterator (stable)."""
     return heapq.merge(*iterators, key=lambda f: f.ts_recv_ns)
+
+
+def merge_rows_by_time(iterators: Sequence[Iterator[CaptureRow]]) -> Iterator[CaptureRow]:
+    """`merge_by_time` for `read_capture_rows` iterators; one iterator is returned as is."""
+    if len(iterators) == 1:
+        return iterators[0]
+    return heapq.merge(*iterators, key=itemgetter(0))

@@ -3,6 +3,7 @@
     LiveExecStep ─► ExecOrder ─► ExecutionSink ─► ExecutionGateway (own asyncio thread)
                                                     ├─ CEX: OrderTransport per venue id
                                                     │       (signed IOC, query-before-resend)
+                                                    │       + WsOrderEntry (if order_ws_url)
                                                     │       + UserStream (private orders)
                                                     └─ DEX: pool account ─► plan_swap ─►
                                                             build_swap_transaction ─► DexSender
@@ -16,7 +17,10 @@ sender broadcasts to each healthy one), the `BlockhashRefresher` and the `WsolKe
 (background services, their `svc:<name>` health journaled), all on one background event
 loop. `submit()` is thread-safe and never blocks the dataflow.
 
-The REST answer of an IOC order is its report. The account's private stream (when the venue
+The REST answer of an IOC order is its report. A venue with `order_ws_url` places its orders
+over its WS order entry instead (`connectors/cex/ws_orders.py`: one logged-in socket per
+account, same client ids, a missing answer resolved by REST query, never re-sent); queries
+stay REST. The account's private stream (when the venue
 has `private_ws_url`) runs beside it: after a reconnect it reconciles the orders still in
 flight by client id, its up/down are journaled as health, and when REST cannot tell an order's
 fate (state unknown after its queries) the stream's final update for that client id makes the
@@ -66,6 +70,7 @@ from connectors.cex.user_stream import (
     reconcile_by_query,
     stream_config,
 )
+from connectors.cex.ws_orders import WsOrderEntry
 from connectors.keypair import Signer, load_keypair
 from connectors.order_journal import OrderRecord
 from connectors.secrets import resolve_rpc, resolve_secret, resolve_url
@@ -182,6 +187,8 @@ class ExecutionGateway:
         self._thread: threading.Thread | None = None
         self._session: aiohttp.ClientSession | None = None
         self.transports: dict[str, OrderTransport] = {}
+        self.ws_entries: dict[str, WsOrderEntry] = {}
+        """Venue ids whose orders go over WS order entry (`order_ws_url`)."""
         self.filters: dict[str, SymbolFilters] = {}
         self.rpc: SolanaRpc | None = None
         self.blockhashes: BlockhashRefresher | None = None
@@ -274,6 +281,14 @@ class ExecutionGateway:
             url = s.venues[vid].private_ws_url if vid in s.venues else ""
             if url:
                 self._start_user_stream(vid, resolve_url(url), transport)
+            order_url = s.venues[vid].order_ws_url if vid in s.venues else ""
+            if order_url:
+                if transport.codec.ws_orders is None:
+                    raise ConfigError(f"venues.{vid}.order_ws_url: {vid} has no WS order entry")
+                assert self._session is not None
+                entry = WsOrderEntry(resolve_url(order_url), self._session, transport)
+                await entry.connect()  # logged in before the first order, not on its path
+                self.ws_entries[vid] = entry
         if any(not venues.is_cex(m.market.venue) for m in self.markets.values()):
             await self._setup_dex()
 
@@ -370,6 +385,8 @@ class ExecutionGateway:
     async def _teardown(self) -> None:
         for stream in self.streams:
             stream.stop()
+        for entry in self.ws_entries.values():
+            await entry.close()
         for task in self._bg:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -490,8 +507,12 @@ class ExecutionGateway:
         tracked = self.tracked.get(transport.venue)
         if tracked is not None:
             tracked.track(filters, cid, i.side)
+        ws = self.ws_entries.get(transport.venue)
         try:
-            result = await transport.place(filters, spec, ts_intent_ns=i.ts_intent_ns)
+            if ws is not None:
+                result = await ws.place(filters, spec, ts_intent_ns=i.ts_intent_ns)
+            else:
+                result = await transport.place(filters, spec, ts_intent_ns=i.ts_intent_ns)
         except ExecutionError as exc:
             self._emit(p.name, *transport.take_records())
             if exc.action == "query" and await self._stream_says_final(transport.venue, cid):

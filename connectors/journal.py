@@ -362,6 +362,12 @@ class JournalSink(DynamicSink[Any]):
         )
 
 
+def read_rows(journal: str | Path, name: str) -> list[dict[str, Any]]:
+    """One journal table of a run as rows (`read_table`'s, as dicts); empty if it has none."""
+    table = read_table(journal, name)
+    return [] if table is None else table.to_pylist()
+
+
 def read_table(journal: str | Path, name: str) -> pa.Table | None:
     """One journal table of a run (all parts, deduplicated by row id), or None if it has none.
 

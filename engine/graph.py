@@ -65,13 +65,20 @@ def build_graph(
     paper: bool = True,
     prewarm_dex_curves: bool = True,
     live_exec: Stream[tuple[str, Any]] | None = None,
+    epoch_ids: bool | None = None,
 ) -> GraphOutputs:
     """Wire the shared graph onto `raw`; return the streams for the flow's sinks.
 
     `prewarm_dex_curves=False` is the replay's throughput mode (batches of many frames): the
     spread engine prices DEX curves only when a candidate needs them, not on every quiet DEX
     view (`PairEngine._prewarm`, a latency measure). Decisions are the same either way.
+
+    `epoch_ids` (default: when trading live) puts the process's epoch in opportunity ids
+    (`PairEngine.id_epoch`); a replay of a live session's capture passes it too, so its ids are
+    the session's.
     """
+    if epoch_ids is None:
+        epoch_ids = live_exec is not None
     router = Router(settings)
 
     def route(f: RawFrame) -> tuple[str, tuple[str, RawFrame, str]]:
@@ -101,7 +108,11 @@ def build_graph(
 
         keyed = op.merge("pair_in", keyed, op.flat_map("feed_health_to_pairs", health, to_pairs))
     pair_out = stateful(
-        "pair_state", keyed, lambda item: PairStep(settings, router, item[2], prewarm_dex_curves)
+        "pair_state",
+        keyed,
+        lambda item: PairStep(
+            settings, router, item[2], prewarm_dex_curves, epoch_ids=epoch_ids
+        ),
     )
     items = op.key_rm("pair_items", pair_out)
     split = op.branch("views_or_other", items, lambda x: isinstance(x, VIEW_TYPES))

@@ -119,13 +119,27 @@ def session_of(captures: list[Path], *, paper_fills: bool = False) -> str:
     return "paper" if paper_fills and session.startswith("live") else session
 
 
+def live_ids_of(captures: list[Path]) -> bool:
+    """Whether the captures are one live trading session (`engine.graph.build_graph`'s
+    `epoch_ids`: its opportunity ids carry the process's epoch)."""
+    return [capture_session(c) for c in captures] == ["live"]
+
+
 def replay_graph(
-    flow: Any, rows: Stream[RawFrame], settings: Settings, session: str, *, prewarm: bool
+    flow: Any,
+    rows: Stream[RawFrame],
+    settings: Settings,
+    session: str,
+    *,
+    prewarm: bool,
+    live_ids: bool = False,
 ) -> Stream[Any]:
     """The graph a capture of `session` replays through; returns the journal stream.
 
     A feed recording (`record`) is frames only, with paper fills. A session capture feeds its
-    health / control events and (live) recorded reports where the session's graph took them."""
+    health / control events and (live) recorded reports where the session's graph took them.
+    `live_ids`: the capture is a live trading session's (`live_ids_of`), whose opportunity ids
+    carry its epoch, also when it is replayed with paper fills."""
     if session == "record":
         return build_graph(flow, rows, settings, prewarm_dex_curves=prewarm).journal
     rec = recorded_inputs(rows, session)
@@ -137,5 +151,6 @@ def replay_graph(
         paper=session == "paper",
         prewarm_dex_curves=prewarm,
         live_exec=rec.live_exec,
+        epoch_ids=live_ids,
     )
     return op.merge("journal_and_feed_health", out.journal, rec.health)

@@ -34,7 +34,9 @@ from engine.params import (
     spread_params_from_settings,
 )
 from engine.router import Router
+from engine.state_version import STATE_VERSION
 from operators.depth import DepthTracker, Slicer, quantile_ppm
+from operators.errors import ConfigError
 from operators.events import ExecutionReport, HealthEvent, OrderIntent
 from operators.fill_risk import FillRisk
 from operators.latency import DelayDist, LatencyModel, VenueDelays
@@ -52,18 +54,22 @@ FEED_HEALTH = "solana:feed-health"
 """Pseudo market id of feed health items routed into every pair's state."""
 
 
+class RecoveryStateError(ConfigError):
+    """A recovery snapshot this build cannot resume (another state version, or not ours)."""
+
+
 class _Logic(StatefulLogic[Any, Any, bytes]):
     """Adapter: a plain stateful object with `on_item(v) -> list` and `on_eof() -> list`.
 
     Bytewax hands a builder only the resume state, not the key, so the object is made from the
     first item (which names its market or pair) unless a snapshot restores it. The snapshot is
-    the object pickled: an immutable copy, as Bytewax requires, made only when Bytewax asks
-    (at the end of each recovery epoch, or once at the end without recovery).
+    `(STATE_VERSION, object)` pickled: an immutable copy, as Bytewax requires, made only when
+    Bytewax asks (at the end of each recovery epoch, or once at the end without recovery).
     """
 
     def __init__(self, factory: Callable[[Any], Any], resume: bytes | None) -> None:
         self.factory = factory
-        self.obj = None if resume is None else pickle.loads(resume)
+        self.obj = None if resume is None else restore_state(resume)
 
     def on_item(self, value: Any) -> tuple[list[Any], bool]:
         if self.obj is None:
@@ -74,7 +80,22 @@ class _Logic(StatefulLogic[Any, Any, bytes]):
         return ([] if self.obj is None else self.obj.on_eof()), StatefulLogic.RETAIN
 
     def snapshot(self) -> bytes:
-        return pickle.dumps(self.obj, protocol=pickle.HIGHEST_PROTOCOL)
+        return pickle.dumps((STATE_VERSION, self.obj), protocol=pickle.HIGHEST_PROTOCOL)
+
+
+def restore_state(resume: bytes) -> Any:
+    """The object of a `_Logic` snapshot; `RecoveryStateError` if another version wrote it."""
+    try:
+        state = pickle.loads(resume)
+    except (pickle.UnpicklingError, AttributeError, ImportError, EOFError, TypeError) as exc:
+        raise RecoveryStateError(f"recovery snapshot unreadable by this build: {exc}") from None
+    if not (isinstance(state, tuple) and len(state) == 2 and state[0] == STATE_VERSION):
+        found = state[0] if isinstance(state, tuple) and state else "none"
+        raise RecoveryStateError(
+            f"recovery snapshot of state version {found}, this build reads {STATE_VERSION}: "
+            "resume with the build that wrote it, or start with a fresh --recovery-dir"
+        )
+    return state[1]
 
 
 def stateful(step_id: str, up: Any, factory: Callable[[Any], Any]) -> Any:
@@ -92,9 +113,18 @@ class PairStep:
     """
 
     def __init__(
-        self, settings: Settings, router: Router, pair: str, prewarm_dex_curves: bool = True
+        self,
+        settings: Settings,
+        router: Router,
+        pair: str,
+        prewarm_dex_curves: bool = True,
+        epoch_ids: bool = False,
     ) -> None:
         self.settings = settings
+        self.epoch_ids = epoch_ids
+        """Live trading: opportunity ids carry this process's epoch (`PairEngine.id_epoch`),
+        taken from the first frame's receive time after every start or resume."""
+        self._epoch_pending = epoch_ids
         self.router = router
         self.pair = pair
         self.markets: dict[str, MarketState] = {}
@@ -105,8 +135,18 @@ class PairStep:
         self.views = 0
         self._notes_pending = True
 
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        # a resumed step is a new process: its new signals get a new epoch (see __init__)
+        self.__dict__.update(state)
+        self._epoch_pending = self.epoch_ids
+
     def on_item(self, item: tuple[str, Any, str]) -> list[Any]:
         market_id, frame, _pair = item
+        if self._epoch_pending and market_id != FEED_HEALTH:
+            # the first frame's time (frames keep their recorded order in a replay of the
+            # session; health events interleave with them by arrival)
+            self._epoch_pending = False
+            self.engine.id_epoch = id_epoch(frame.ts_recv_ns)
         if self._notes_pending:
             # constants standing in for live reference prices are journaled once, at start
             self._notes_pending = False
@@ -167,6 +207,17 @@ class PairStep:
             for k, v in sorted(self.engine.counters.items())
         ]
         return out
+
+
+def id_epoch(ts_ns: int) -> str:
+    """A short token of a process start: its first item's receive time in ms, base 36."""
+    digits = "0123456789abcdefghijklmnopqrstuvwxyz"
+    n, out = max(ts_ns // 1_000_000, 0), ""
+    while True:
+        n, r = divmod(n, 36)
+        out = digits[r] + out
+        if n == 0:
+            return out
 
 
 class UnroutedStep:

@@ -20,7 +20,7 @@ from bytewax.dataflow import Dataflow
 from config import Settings, load_settings
 from connectors.capture import validate_capture
 from connectors.otel import TraceConfig, capture_scope
-from engine.recording import replay_graph, session_of
+from engine.recording import live_ids_of, replay_graph, session_of
 from engine.router import replay_partitioning
 from engine.sinks import journal_sink
 from flows.tracing import attach_tracing
@@ -64,7 +64,8 @@ def build_flow(
     # Batch 1 replays a live feed's timing (latency figures): DEX curves are prewarmed as live.
     # Larger batches are for throughput: curves are priced only when a candidate needs them.
     rows = op.input("capture", flow, source)
-    journal = replay_graph(flow, rows, settings, session, prewarm=batch == 1)
+    live_ids = live_ids_of(captures)
+    journal = replay_graph(flow, rows, settings, session, prewarm=batch == 1, live_ids=live_ids)
     op.output("journal", journal, journal_sink(settings, journal_dir, run_id))
     attach_tracing(journal, settings, capture_scope(captures), cfg=trace)
     return flow

@@ -16,9 +16,9 @@ events' levels). Both reads are memoised per level (`_fixed`, `_decimals`): a vi
 levels per frame converts only the levels that frame changed.
 
 Writes are memoised per string: a side remembers the key of each price string it checked, the
-book the value of each size string (each cleared past 4,096; not pickled), so a decoder's
-(price, size) tuples seen before skip `float()` and their checks (`_plan`); the rule itself,
-and every error, is `_plan_levels`.
+book the value of each size string (each cleared past 4,096; not pickled), so levels seen before
+skip `float()` and their checks (`_plan` for a decoder's (price, size) tuples, `_plan_wide` for
+`[px, sz, ...]` lists such as OKX's); the rule itself, and every error, is `_plan_levels`.
 
 Pure: no I/O, no clock, no globals. Picklable, so Bytewax recovery can snapshot it.
 """
@@ -262,10 +262,11 @@ class L2Book:
         its price string, its size's value and checks of its size string, and most strings of
         a frame were seen before (BTCUSDT capture: ~57 % of prices per side, ~82 % of sizes): a
         remembered string skips its `float()`, range and plain-string checks. Only the strings
-        of a call that passed as a whole are remembered. Only a decoder's (price, size) tuples
-        take this path (Binance, Bybit). Anything it does not accept outright (a failure, a
-        string longer than 16 characters, another shape) goes to `_plan_levels`, which decides
-        and names the bad level: this path never accepts what that one refuses.
+        of a call that passed as a whole are remembered. A decoder's (price, size) tuples take
+        this loop (Binance, Bybit), other level shapes `_plan_wide`. Anything it does not accept
+        outright (a failure, a string longer than 16 characters, another shape) goes to
+        `_plan_levels`, which decides and names the bad level: this path never accepts what
+        that one refuses.
         """
         if side == "bid":
             sign = -1.0
@@ -277,15 +278,15 @@ class L2Book:
             raise FeedError(f"unknown book side {side!r} (expected 'bid' or 'ask')")
         if not levels:
             return []
-        if type(levels[0]) is not tuple:
-            # Not a decoder's (price, size) tuples (OKX levels carry order counts; tests and
-            # REST bodies give lists): the rule itself, checking every field.
-            return self._plan_levels(side, levels)
         sizes = self._sizes
         if len(prices) > _MEMO_MAX:
             prices.clear()
         if len(sizes) > _MEMO_MAX:
             sizes.clear()
+        if type(levels[0]) is not tuple:
+            # Not a decoder's (price, size) tuples: OKX levels carry order counts, tests and
+            # REST bodies give lists.
+            return self._plan_wide(side, levels, sign, prices)
         price_key = prices.get
         size_of = sizes.get
         plan: list[_Planned] = []
@@ -317,6 +318,50 @@ class L2Book:
             if first_not_plain(("".join(chain(new_keys, new_sizes)),)):
                 return self._plan_levels(side, levels)
         except (ValueError, TypeError, IndexError):
+            return self._plan_levels(side, levels)
+        prices.update(new_keys)
+        sizes.update(new_sizes)
+        return plan
+
+    def _plan_wide(
+        self, side: BookSide, levels: Sequence[Sequence[str]], sign: float, prices: dict[str, float]
+    ) -> list[_Planned]:
+        """`_plan` for levels that are not (price, size) tuples (`[px, sz, ...]` lists).
+
+        The same memos, but each level is stored as a new (price, size) tuple, and every field
+        of the frame, extras included, is checked plain in one C-level join (as the rule does),
+        so the memos only save the `float()` and range checks. Anything not accepted outright
+        goes to `_plan_levels`.
+        """
+        sizes = self._sizes
+        price_key = prices.get
+        size_of = sizes.get
+        plan: list[_Planned] = []
+        add = plan.append
+        inf = _INF
+        short = _MAX_SHORT
+        new_keys: dict[str, float] = {}
+        new_sizes: dict[str, float] = {}
+        try:
+            if first_not_plain(("".join(chain.from_iterable(levels)),)):
+                return self._plan_levels(side, levels)
+            for level in levels:
+                p = level[0]
+                q = level[1]
+                key = price_key(p)
+                if key is None:
+                    pf = float(p)
+                    # False for nan too (chained comparisons)
+                    if not 0.0 < pf < inf or len(p) > short:
+                        return self._plan_levels(side, levels)
+                    key = new_keys[p] = sign * pf
+                qf = size_of(q)
+                if qf is None:
+                    qf = new_sizes[q] = float(q)
+                    if not 0.0 <= qf < inf or len(q) > short:
+                        return self._plan_levels(side, levels)
+                add((key, (p, q), qf == 0.0))
+        except (ValueError, TypeError, IndexError, KeyError):
             return self._plan_levels(side, levels)
         prices.update(new_keys)
         sizes.update(new_sizes)
@@ -529,7 +574,9 @@ class L2Book:
             if hit is not None and hit[0] is raw:
                 add(hit[1])
                 continue
-            lv = (to_fixed(raw[0]), to_fixed(raw[1]))
+            # A key is one exact price value (module doc), so a rewritten level keeps its
+            # price integer whatever the spelling: only the size is converted again.
+            lv = (hit[1][0] if hit is not None else to_fixed(raw[0]), to_fixed(raw[1]))
             memo[k] = (raw, lv)
             add(lv)
         return out

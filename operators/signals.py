@@ -58,6 +58,9 @@ class SignalState:
     last_net: Ratio = (0, 1)
     """Net edge last emitted, exact ppb ratio."""
     last_size_base: int = 0
+    epoch: str = ""
+    """The engine's id epoch when the current signal fired (`PairEngine.id_epoch`): its
+    opportunity id and every update's carry it, so ids never repeat across live processes."""
 
 
 @dataclass(slots=True)

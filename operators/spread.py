@@ -453,6 +453,12 @@ class PairEngine:
         self._view_epoch: dict[str, int] = {}
         """Market id -> epoch of its feed when its latest view arrived."""
         self._cands: dict[tuple[str, str], tuple[str, str]] = {}
+        self.id_epoch = ""
+        """Live only (`engine.steps.PairStep`): a token of this process's start, in every
+        opportunity id signalled from now on. Client order ids and the DEX signature ledger are
+        derived from opportunity ids, so a restarted or second live run must never reuse one
+        (a signal count restored from an older snapshot, or a fresh engine, would). Empty in
+        replay and paper: ids `pair|direction|buy>sell|n`, as journaled."""
 
     # ----------------------------------------------------------------------------- public
 
@@ -1261,13 +1267,15 @@ class PairEngine:
         )
         if decision not in ("signal", "update"):
             return None
+        if decision == "signal":
+            st.epoch = self.id_epoch
         if cex_buys:
             direction, buy_mid, sell_mid = BUY_CEX_SELL_DEX, cex.market_id, dex.market_id
         else:
             direction, buy_mid, sell_mid = BUY_DEX_SELL_CEX, dex.market_id, cex.market_id
         # Positional (keywords cost ~1.5 us a signal); `_OPPORTUNITY_FIELDS` pins the order.
         return Opportunity(
-            f"{key}|{st.signals}",  # opportunity_id
+            f"{key}|{st.epoch}.{st.signals}" if st.epoch else f"{key}|{st.signals}",  # id
             self.p.pair,  # pair
             direction,  # direction
             buy_mid,  # buy_venue

@@ -22,14 +22,20 @@ from pathlib import Path
 from bytewax.dataflow import Dataflow
 from bytewax.inputs import FixedPartitionedSource, StatefulSourcePartition
 
-from connectors.capture import capture_frames, capture_streams, merge_by_time, read_capture
+from connectors.capture import (
+    CaptureRow,
+    capture_frames,
+    capture_streams,
+    merge_rows_by_time,
+    read_capture_rows,
+)
 from operators.events import RawFrame
 
 _RAW_FRAME_FIELDS = (
     "ts_recv_ns", "source", "stream", "kind", "payload", "slot", "ts_event_ns", "ts_ingest_ns",
 )  # fmt: skip
 if tuple(f.name for f in fields(RawFrame)) != _RAW_FRAME_FIELDS:  # pragma: no cover
-    # `next_batch` stamps frames positionally: a field added or moved must fail loudly here.
+    # `next_batch` builds frames positionally: a field added or moved must fail loudly here.
     raise ImportError("operators.events.RawFrame fields changed; update replay.source")
 
 
@@ -70,7 +76,9 @@ class _ReplayPartition(StatefulSourcePartition[RawFrame, int]):
         self._stop = stop
         self._progress = progress
         self._part = part
-        self._it: Iterator[RawFrame] = merge_by_time([read_capture(p, streams) for p in paths])
+        self._it: Iterator[CaptureRow] = merge_rows_by_time(
+            [read_capture_rows(p, streams) for p in paths]
+        )
         # The position is the offset of the next frame to emit: what a snapshot hands to a
         # resumed run, so that it neither repeats nor loses a frame. Skipping re-reads the
         # frames already emitted (the merge order is deterministic, so they are the same ones).
@@ -84,27 +92,17 @@ class _ReplayPartition(StatefulSourcePartition[RawFrame, int]):
         if self._stop is not None and self._stop.is_set():
             # an interrupted replay ends like a finished one, so every sink closes (and flushes)
             raise StopIteration
-        out: list[RawFrame] = []
-        it = self._it
-        for _ in range(self._batch):
-            f = next(it, None)
-            if f is None:
-                break
-            out.append(f)
-        if not out:
+        rows = list(itertools.islice(self._it, self._batch))
+        if not rows:
             raise StopIteration
-        self._pos += len(out)
+        self._pos += len(rows)
         if self._progress is not None:
-            self._progress.bump(self._part, len(out))
+            self._progress.bump(self._part, len(rows))
         if self._stamp:
             now = time.perf_counter_ns()
-            # Positional, field for field (`dataclasses.replace` costs ~2x per frame).
-            out = [
-                RawFrame(f.ts_recv_ns, f.source, f.stream, f.kind, f.payload, f.slot,
-                         f.ts_event_ns, now)
-                for f in out
-            ]  # fmt: skip
-        return out
+            # Each frame is built once, positionally (ts_event_ns 0, then the ingest stamp).
+            return [RawFrame(*row, 0, now) for row in rows]
+        return list(itertools.starmap(RawFrame, rows))
 
     def snapshot(self) -> int:
         """Offset of the next frame to emit (frames emitted so far, in merge order)."""

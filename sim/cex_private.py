@@ -17,7 +17,16 @@
   refused at the handshake); pushes `ORDER_TRADE_UPDATE` NEW, one TRADE per fill, EXPIRED for a
   remainder. `expire_listen_keys()` sends `listenKeyExpired` and forgets every key.
 
-- WS order entry (TRADE_PATHS): Binance `order.place` on the WS API (above), OKX `op: "order"`
+- Binance USD-M futures WS API `/ws-fapi/v1`: `order.place`, `order.cancel` and
+  `session.logon`, checked like the spot WS API (same codes); `session.logon` takes Ed25519
+  keys only (any other key: 401 -2015, the simulator's choice), then requests without
+  `apiKey`/`signature` are the session key's; a request neither signed nor in a session is
+  401 -2015. Answers carry the REST RESULT body and `rateLimits` (REQUEST_WEIGHT 1 MINUTE,
+  ORDERS 10 SECOND and 1 MINUTE), counted in the REST routes' windows (shared, as documented);
+  an order limit passed is 429 -1015.
+
+- WS order entry (TRADE_PATHS): Binance `order.place` on the spot / USD-M WS APIs (above, a
+  delayed request's timestamp checked again when it reaches matching: -1021), OKX `op: "order"`
   on the logged-in private socket (expTime checked when the order reaches matching: 50036),
   Bybit `order.create` on `/v5/trade` after `auth` (`header` timestamp window: 10002), each with
   the REST desk's matching, duplicate refusals and faults (reject, delay_ack, timeout_after_accept
@@ -53,8 +62,11 @@ if TYPE_CHECKING:
 
 PRIVATE_PATHS = {"binance": "/ws-api/v3", "okx": "/ws/v5/private", "bybit": "/v5/private",
                  "binance-usdm": "/private/ws"}
-TRADE_PATHS = {"binance": "/ws-api/v3", "okx": "/ws/v5/private", "bybit": "/v5/trade"}
-"""Where each venue takes WS orders (Bybit: its own socket, logged in like /v5/private)."""
+TRADE_PATHS = {"binance": "/ws-api/v3", "okx": "/ws/v5/private", "bybit": "/v5/trade",
+               "binance-usdm": "/ws-fapi/v1"}
+"""Where each venue takes WS orders (Bybit, USD-M: their own sockets)."""
+_SPOT_METHODS = ("userDataStream.subscribe.signature", "order.place", "order.cancel")
+_FAPI_METHODS = ("session.logon", "order.place", "order.cancel")
 LISTEN_KEY_ROUTES = {"binance-usdm": ("/fapi/v1/listenKey", "/private/ws/{listen_key}")}
 """Venues whose stream opens with a REST listenKey: (key endpoint, socket route)."""
 
@@ -66,6 +78,8 @@ class _Private:
     account: Account | None = None
     subscribed: bool = False
     subscription_id: int = 0
+    session: Account | None = None
+    """The key a USD-M WS API `session.logon` authenticated on this connection."""
     queue: asyncio.Queue[str | None] = field(default_factory=asyncio.Queue)
 
 
@@ -139,46 +153,66 @@ class PrivateHub:
             return
         if not isinstance(msg, dict):
             return
-        if self.venue == "binance":
+        if self.venue in ("binance", "binance-usdm"):  # USD-M: its WS API, /ws-fapi/v1
             self._binance(conn, msg)
         elif self.venue == "okx":
             self._okx(conn, msg)
         elif self.venue == "bybit":
             self._bybit(conn, msg)
-        # binance-usdm: the stream is receive-only (the server pings; nothing to answer)
 
     # -- login steps ----------------------------------------------------------------------
 
     def _binance(self, conn: _Private, msg: dict[str, Any]) -> None:
+        """Spot WS API (`/ws-api/v3`) or USD-M futures WS API (`/ws-fapi/v1`) requests."""
         req_id, params = msg.get("id"), msg.get("params") or {}
+        futures = self.venue == "binance-usdm"
 
         def error(status: int, code: int, text: str) -> None:
-            self.desk.stats.refusals.append(str(code))
-            self._send(conn, {"id": req_id, "status": status,
-                              "error": {"code": code, "msg": text}})
+            self._send(conn, self._binance_error(req_id, status, code, text))
 
         method = msg.get("method")
-        if method not in ("userDataStream.subscribe.signature", "order.place", "order.cancel"):
+        if method not in (_FAPI_METHODS if futures else _SPOT_METHODS):
             error(400, -1020, "This operation is not supported.")
             return
-        account = self.desk.accounts.get(str(params.get("apiKey", "")))
-        if account is None:
-            error(401, -2015, "Invalid API-key, IP, or permissions for action.")
+        if futures and conn.session is not None and "signature" not in params and (
+                "apiKey" not in params):
+            account = conn.session  # authorized by the connection's session.logon
+        else:
+            found = self.desk.accounts.get(str(params.get("apiKey", "")))
+            if found is None:
+                error(401, -2015, "Invalid API-key, IP, or permissions for action.")
+                return
+            account = found
+            payload = "&".join(f"{k}={params[k]}" for k in sorted(params) if k != "signature")
+            if not _binance_signature_ok(account, payload.encode(),
+                                         str(params.get("signature"))):
+                error(400, -1022, "Signature for this request is not valid.")
+                return
+        try:
+            ts, recv = int(params.get("timestamp", 0)), int(params.get("recvWindow", 5000))
+        except (TypeError, ValueError):
+            error(400, -1102, "Mandatory parameter 'timestamp' was not sent, was empty/null, "
+                              "or malformed.")
             return
-        payload = "&".join(f"{k}={params[k]}" for k in sorted(params) if k != "signature")
-        if not _binance_signature_ok(account, payload.encode(), str(params.get("signature"))):
-            error(400, -1022, "Signature for this request is not valid.")
-            return
-        ts = int(params.get("timestamp", 0))
-        now = self.desk.sim.now_ms()
-        if ts >= now + 1000 or now - ts > int(params.get("recvWindow", 5000)):
-            error(400, -1021, "Timestamp for this request is outside of the recvWindow.")
+        if why := self.desk._binance_time_ok(ts, recv):
+            error(400, -1021, why)
             return
         if method == "order.place":
-            self._binance_place(conn, req_id, params, error)
+            self._binance_place(conn, req_id, params, ts, recv)
             return
         if method == "order.cancel":  # IOC/FOK orders are final already, as over REST
             error(400, -2011, "Unknown order sent.")
+            return
+        if method == "session.logon":
+            if account.ed25519 is None:  # the venue takes Ed25519 keys only (our code: -2015)
+                error(401, -2015, "Invalid API-key, IP, or permissions for action.")
+                return
+            conn.session = account
+            self.logins += 1
+            now = self.desk.sim.now_ms()
+            self._send(conn, {"id": req_id, "status": 200, "result": {
+                "apiKey": account.api_key, "authorizedSince": now, "connectedSince": now,
+                "returnRateLimits": False, "serverTime": now}})
             return
         conn.account, conn.subscribed = account, True
         conn.subscription_id = self._sub_ids
@@ -187,30 +221,71 @@ class PrivateHub:
         self._send(conn, {"id": req_id, "status": 200,
                           "result": {"subscriptionId": conn.subscription_id}})
 
-    def _binance_place(self, conn: _Private, req_id: object, params: dict[str, Any],
-                       error: Any) -> None:
-        """WS API `order.place`: the REST order's checks and answer, over this socket."""
+    def _binance_error(self, req_id: object, status: int, code: int,
+                       text: str) -> dict[str, Any]:
+        self.desk.stats.refusals.append(str(code))
+        out: dict[str, Any] = {"id": req_id, "status": status,
+                               "error": {"code": code, "msg": text}}
+        return out
+
+    def _binance_place(self, conn: _Private, req_id: object, params: dict[str, Any], ts: int,
+                       recv: int) -> None:
+        """WS API `order.place`: the REST order's checks, matching, answer and faults (a
+        delayed request has its timestamp checked again when it reaches matching)."""
+        futures = self.venue == "binance-usdm"
         cid = str(params.get("newClientOrderId", ""))
-        if cid in self.desk.orders:
-            error(400, -2010, "Duplicate order sent.")
-            return
-        fault = self.desk.faults.pop(0) if self.desk.faults else None
-        if fault is not None and fault.kind == "reject":
-            error(400, -2010, "Account has insufficient balance for requested action.")
-            return
-        try:
-            order = self.desk._execute(str(params["symbol"]), "spot", str(params["side"]).lower(),
-                                       str(params["timeInForce"]), str(params["price"]),
-                                       str(params["quantity"]), cid)
-        except (KeyError, ValueError) as exc:
-            error(400, -1102, f"Mandatory parameter malformed: {exc}")
-            return
-        answer = {"id": req_id, "status": 200,
-                  "result": self.desk._binance_order(order, True, full=True)}
-        if fault is not None and fault.kind == "timeout_after_accept":
-            asyncio.get_running_loop().call_later(fault.seconds, self._send, conn, answer)
-        else:
-            self._send(conn, answer)
+
+        def process(fault: _Fault | None) -> object:
+            limits, refused = self._fapi_limits() if futures else ([], None)
+            if refused is not None:
+                answer = self._binance_error(req_id, 429, -1015, refused)
+            elif fault is not None and fault.kind == "delay_ack" and (
+                    why := self.desk._binance_time_ok(ts, recv)):
+                answer = self._binance_error(req_id, 400, -1021, why)
+            elif fault is not None and fault.kind == "reject":
+                answer = self._binance_error(req_id, 400, -2010, "Account has insufficient "
+                                             "balance for requested action.")
+            elif cid in self.desk.orders:
+                answer = self._binance_error(req_id, 400, -2010, "Duplicate order sent.")
+            else:
+                try:
+                    order = self.desk._execute(
+                        str(params["symbol"]), "spot", str(params["side"]).lower(),
+                        str(params["timeInForce"]), str(params["price"]),
+                        str(params["quantity"]), cid)
+                except (KeyError, ValueError) as exc:
+                    answer = self._binance_error(req_id, 400, -1102,
+                                                 f"Mandatory parameter malformed: {exc}")
+                else:
+                    answer = {"id": req_id, "status": 200, "result": self.desk._binance_order(
+                        order, not futures, full=True)}
+            if limits:
+                answer["rateLimits"] = limits
+            return answer
+
+        self._ws_place(conn, process)
+
+    def _fapi_limits(self) -> tuple[list[dict[str, object]], str | None]:
+        """USD-M `rateLimits` after one placement, counted with REST's (shared) windows, and
+        the refusal text when an order limit is passed."""
+        lim, now = self.desk.limits, self.desk.sim.now_ms()
+        weight, _ = self.desk._count("weight", 60_000, now, 1)
+        n10, _ = self.desk._count("orders10s", 10_000, now, 1)
+        n1m, _ = self.desk._count("orders1M", 60_000, now, 1)
+        out: list[dict[str, object]] = [
+            {"rateLimitType": "REQUEST_WEIGHT", "interval": "MINUTE", "intervalNum": 1,
+             "limit": lim.binance_weight_1m, "count": weight},
+            {"rateLimitType": "ORDERS", "interval": "SECOND", "intervalNum": 10,
+             "limit": lim.binance_orders_10s, "count": n10},
+            {"rateLimitType": "ORDERS", "interval": "MINUTE", "intervalNum": 1,
+             "limit": lim.binance_orders_long, "count": n1m}]
+        if n10 > lim.binance_orders_10s:
+            return out, (f"Too many new orders; current limit is {lim.binance_orders_10s} "
+                         "orders per 10 SECOND.")
+        if n1m > lim.binance_orders_long:
+            return out, (f"Too many new orders; current limit is {lim.binance_orders_long} "
+                         "orders per MINUTE.")
+        return out, None
 
     def _okx(self, conn: _Private, msg: dict[str, Any]) -> None:
         op, args = msg.get("op"), msg.get("args") or [{}]

@@ -65,6 +65,7 @@ DEFAULT_CU_LIMIT = 200_000
 MAX_CU_LIMIT = 1_400_000
 TOKEN_ACCOUNT_LEN = 165
 _TOKEN_PROGRAM = "TokenkegQfeZyiNwAJbNbGKPFXCWuBvf9Ss623VQ5DA"
+_SYSTEM_PROGRAM = "11111111111111111111111111111111"
 _U64 = (1 << 64) - 1
 _ORCA = WHIRLPOOL_ERRORS
 _RAYDIUM = RAYDIUM_CLMM_ERRORS
@@ -80,7 +81,9 @@ _RENT_TOKEN_ACCOUNT = 2_039_280
 class ProgramError(ExecutionError):
     """An instruction failed as the program would: `InstructionError[index, Custom(code)]`."""
 
-    def __init__(self, index: int, code: int, name: str, detail: str = "") -> None:
+    def __init__(
+        self, index: int, code: int, name: str, detail: str = "", program: str = ""
+    ) -> None:
         super().__init__(
             f"instruction {index}: {name} ({code}) {detail}".strip(),
             retryable=False,
@@ -90,6 +93,9 @@ class ProgramError(ExecutionError):
         self.error_number = code
         """The program's error number (negative: a runtime error named by `name`)."""
         self.name = name
+        self.program = program
+        """The program that raised it when the instruction's program called it (a token
+        transfer inside a swap: the token program); empty when it is the instruction's own."""
         self.budget: TxOutcome | None = None
         """The compute budget the transaction had set before failing (fees are still due)."""
 
@@ -109,6 +115,17 @@ class ProgramError(ExecutionError):
     def log_line(self) -> str:
         """The program log line an Anchor program writes for this error."""
         return f"Program log: Error Code: {self.name}. Error Number: {self.error_number}."
+
+    def logs(self, outer: str) -> list[str]:
+        """The runtime's log of this failure in instruction `index`, run by program `outer`: the
+        raising program's `failed` line first, then each caller's (a custom error), as agave
+        logs a failure inside a cross-program call."""
+        if self.error_number < 0:
+            return [f"Program {outer} failed: {self.name}"]
+        failed = f"failed: custom program error: {hex(self.error_number)}"
+        if self.program and self.program != outer:
+            return [f"Program {self.program} {failed}", f"Program {outer} {failed}"]
+        return [self.log_line(), f"Program {outer} {failed}"]
 
 
 def encode_token_account(mint: str, owner: str, amount: int) -> bytes:
@@ -180,7 +197,9 @@ class _Overlay:
             new = token_amount(bytes(data)) + delta
             if new < 0:
                 # the token program's InsufficientFunds (custom error 1)
-                raise ProgramError(index, 1, "InsufficientFunds", f"token account {key}")
+                raise ProgramError(
+                    index, 1, "InsufficientFunds", f"token account {key}", str(acc.owner)
+                )
             struct.pack_into("<Q", data, 64, new)
             lamports = acc.lamports
             if data[109:113] == b"\x01\x00\x00\x00":
@@ -337,7 +356,9 @@ def _create_idempotent(ov: _Overlay, index: int, keys: list[str], data: bytes) -
     payer_acc = ov.get(payer)
     if payer_acc is None or payer_acc.lamports < _RENT_TOKEN_ACCOUNT:
         # the system program's ResultWithNegativeLamports (custom error 1) under the ATA program
-        raise ProgramError(index, 1, "ResultWithNegativeLamports", "rent for the token account")
+        raise ProgramError(
+            index, 1, "ResultWithNegativeLamports", "rent for the token account", _SYSTEM_PROGRAM
+        )
     ov.writes[payer] = Account(
         payer_acc.lamports - _RENT_TOKEN_ACCOUNT,
         bytes(payer_acc.data),

@@ -38,7 +38,7 @@ from connectors.keypair import Signer
 from connectors.solana.orca import WHIRLPOOL_PROGRAM_ID as ORCA
 from connectors.solana.programs import associated_token_address
 from operators.errors import ConfigError
-from sim.cex_private import PRIVATE_PATHS
+from sim.cex_private import PRIVATE_PATHS, TRADE_PATHS
 from sim.cex_venues import ThreadedVenues, start_venues_in_thread
 from sim.dex_exec import encode_token_account
 from sim.simulate import MINT_DECIMALS, SPL_TOKEN_PROGRAM, USDC_MINT, sample_pubkey, spl_mint_bytes
@@ -122,8 +122,9 @@ class Loopback:
         feed = self.venues.venues.feed("binance", "SOLUSDC")  # every feed shares the centre
         return Decimal(feed.book.mid_ticks).scaleb(-feed.px_dec)
 
-    def env(self) -> dict[str, str]:
-        """`SOLARB__...` overrides pointing every CEX venue and the RPC at the loopback."""
+    def env(self, *, ws_orders: bool = False) -> dict[str, str]:
+        """`SOLARB__...` overrides pointing every CEX venue and the RPC at the loopback
+        (`ws_orders`: every venue's orders over its WS order entry, `order_ws_url`)."""
         if self.venues is None or self.standin is None:
             raise ConfigError("loopback not started")
         v = self.venues.venues
@@ -134,6 +135,8 @@ class Loopback:
             out[f"{key}__REST_URL"] = json.dumps(v.rest_url(venue))
             if venue in PRIVATE_PATHS:
                 out[f"{key}__PRIVATE_WS_URL"] = json.dumps(v.private_url(venue))
+            if ws_orders and venue in TRADE_PATHS:
+                out[f"{key}__ORDER_WS_URL"] = json.dumps(v.trade_url(venue))
         # a provider token in the RPC URLs, as paid endpoints carry one (the secrets test)
         token = os.environ.get("SOLARB_LOOPBACK_RPC_TOKEN", "")
         tail = f"?api-key={token}" if token else ""
@@ -144,10 +147,12 @@ class Loopback:
         return out
 
     def settings(
-        self, config: str | Path | None = None, markets: str | Path | None = None
+        self, config: str | Path | None = None, markets: str | Path | None = None, *,
+        ws_orders: bool = False,
     ) -> Settings:
-        """The config at `config`/`markets` with every venue URL and RPC endpoint on loopback."""
-        return load_settings(config, markets, env={**os.environ, **self.env()})
+        """The config at `config`/`markets` with every venue URL and RPC endpoint on loopback
+        (`ws_orders`: orders over each venue's WS order entry)."""
+        return load_settings(config, markets, env={**os.environ, **self.env(ws_orders=ws_orders)})
 
     def move_pool(self, price: float, address: str | None = None) -> int:
         """Write the pool account at `price` (quote per base) as a new slot; returns the slot."""

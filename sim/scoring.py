@@ -14,7 +14,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from connectors.journal import read_table, run_dir
+from connectors.journal import read_rows, read_table, run_dir
 from replay.money import fill_cash, gas_quote, is_flattening, moved
 from sim.market import MarketTruth
 
@@ -49,8 +49,7 @@ def score_session(
 ) -> SessionScore:
     """Score the fills of a replay journal against the session's fair price path."""
     root = run_dir(journal)
-    t = read_table(root, "fills")
-    rows = [] if t is None else t.to_pylist()
+    rows = read_rows(root, "fills")
     o = read_table(root, "opportunities")
     gas = {
         r["opportunity_id"]: gas_quote(r)

@@ -592,7 +592,7 @@ class SolanaStandIn:
             outcome = self.swaps.execute(tx, get)
             writes, consumed = outcome.writes, outcome.cu_consumed
         except ProgramError as exc:
-            err, logs, writes, consumed = exc.err_json(), [exc.log_line()], {}, 0
+            err, logs, writes, consumed = exc.err_json(), _failure_logs(tx, exc), {}, 0
         accounts = None
         wanted = (cfg.get("accounts") or {}).get("addresses")
         if wanted is not None and err is None:
@@ -670,6 +670,7 @@ class SolanaStandIn:
         if funded is None or funded.lamports < fee:
             raise _RpcFail(_preflight("InsufficientFundsForFee", "Insufficient funds for fee", []))
         err: Any = None
+        failure_logs: list[str] = []
         keys = [str(k) for k in tx.message.account_keys]
         pre = _token_balances(keys, get)
         try:
@@ -682,9 +683,10 @@ class SolanaStandIn:
                 raise failing
             outcome = self.swaps.execute(tx, get)
         except ProgramError as exc:
+            failure_logs = _failure_logs(tx, exc)
             if not skip_preflight or exc.budget is None:
                 message = f"Error processing Instruction {exc.index}: {exc.name} ({exc.code})"
-                raise _RpcFail(_preflight(exc.err_json(), message, [exc.log_line()])) from None
+                raise _RpcFail(_preflight(exc.err_json(), message, failure_logs)) from None
             outcome, err = exc.budget, exc.err_json()
         payer_acc = outcome.writes.get(payer) or funded
         if payer_acc.lamports < fee:  # the swap's own rent payments ate into the fee
@@ -709,7 +711,7 @@ class SolanaStandIn:
             "computeUnitsConsumed": outcome.cu_consumed,
             "preTokenBalances": pre,
             "postTokenBalances": _token_balances(keys, get),
-            "logMessages": [],
+            "logMessages": failure_logs,
         }
         self.advance_slot()
         return sig
@@ -739,6 +741,14 @@ def _token_balances(keys: list[str], get: Any) -> list[dict[str, Any]]:
             }
         )
     return out
+
+
+def _failure_logs(tx: VersionedTransaction, exc: ProgramError) -> list[str]:
+    """The program log of a failed swap (what `decode_error` reads the failing program from)."""
+    ixs = tx.message.instructions
+    if not 0 <= exc.index < len(ixs):
+        return [exc.log_line()]
+    return exc.logs(str(tx.message.account_keys[ixs[exc.index].program_id_index]))
 
 
 def _preflight(err: Any, message: str, logs: list[str]) -> dict[str, Any]:

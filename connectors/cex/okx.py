@@ -147,7 +147,20 @@ class _Envelope(msgspec.Struct, frozen=True):
     msg: msgspec.Raw = NO_BODY
 
 
+class _BookFrame(msgspec.Struct, frozen=True):
+    """A book push read in one typed pass (the replay and graph path); anything else, or a
+    frame that fails it, takes `decode_frame`, which classifies it and names the bad field."""
+
+    arg: _Arg
+    action: Literal["snapshot", "update"]
+    data: Annotated[list[BookData], Meta(min_length=1, max_length=1)]
+    event: None = None
+
+
 _ENVELOPE = msgspec.json.Decoder(_Envelope)
+_BOOK_FRAME = msgspec.json.Decoder(_BookFrame)
+_BOOK_PREFIX = b'{"arg":{"channel":"books'
+"""How an OKX book push starts (the channel name comes first in `arg`)."""
 _BOOK = msgspec.json.Decoder(Annotated[list[BookData], Meta(min_length=1, max_length=1)])
 _TICKERS = msgspec.json.Decoder(list[Ticker])
 _TRADES = msgspec.json.Decoder(list[TradeData])
@@ -272,6 +285,16 @@ class BookSync:
         [["30238.8","0","0","0"]],"bids":[],"ts":"1652459225807","checksum":-1292166418}]}
         A frame that is not even a JSON object may have been a book frame: it asks for a resync.
         """
+        if payload[:24] == _BOOK_PREFIX:
+            try:
+                frame = _BOOK_FRAME.decode(payload)
+            except msgspec.MsgspecError:
+                pass
+            else:
+                if frame.arg.channel in BOOK_CHANNELS:
+                    self.stats.frames += 1
+                    self._check_inst(frame.arg.instId)
+                    return self._on_book(frame.data[0], frame.action, ts_recv_ns)
         try:
             wire = decode_frame(payload, symbol=self.symbol, market=self.market)
         except FeedError as exc:
@@ -291,17 +314,13 @@ class BookSync:
         if kind == "unknown":
             reason = wire.detail or f"unrecognised frame {bytes(wire.body)[:80]!r}"
             return self._fault(reason, 0, ts_recv_ns)
-        inst = wire.stream.partition(":")[2]
-        if inst != self.symbol:
-            raise FeedError(f"frame for instId {inst!r} routed to this book", **self._where())
+        self._check_inst(wire.stream.partition(":")[2])
         if kind == "book":
             try:
                 (data,) = self._decode(_BOOK, wire.body, f"{wire.stream} data")
-                if wire.detail == "snapshot":
-                    return self._snapshot(data, ts_recv_ns, rest=False)
-                return self._update(data, ts_recv_ns)
             except FeedError as exc:  # raised before anything was applied
                 return self._fault(str(exc), 0, ts_recv_ns)
+            return self._on_book(data, wire.detail, ts_recv_ns)
         if kind == "bbo":
             items = self._decode(_TICKERS, wire.body, "tickers data")
             return [b for d in items if (b := self._bbo(d, ts_recv_ns)) is not None]
@@ -309,6 +328,19 @@ class BookSync:
         return [self._trade(d, ts_recv_ns) for d in items]
 
     # -- rules ----------------------------------------------------------------------------------
+
+    def _check_inst(self, inst: str) -> None:
+        if inst != self.symbol:
+            raise FeedError(f"frame for instId {inst!r} routed to this book", **self._where())
+
+    def _on_book(self, data: BookData, action: str, ts_recv_ns: int) -> list[Event]:
+        """A decoded book item: `action` "snapshot" resets the book, anything else updates it."""
+        try:
+            if action == "snapshot":
+                return self._snapshot(data, ts_recv_ns, rest=False)
+            return self._update(data, ts_recv_ns)
+        except FeedError as exc:  # raised before anything was applied
+            return self._fault(str(exc), 0, ts_recv_ns)
 
     def _ts_ns(self, value: str) -> int:
         return ms_text_to_ns(value, field="ts", **self._where())

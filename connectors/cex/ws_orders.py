@@ -1,7 +1,8 @@
 """WebSocket order entry: one kept-open, logged-in socket per account, no per-order HTTP.
 
 Where a venue's WS order entry exists and is faster than REST (Binance spot WS API
-`order.place`, OKX private socket `op: "order"`, Bybit v5 `/v5/trade` `order.create`), its
+`order.place`, Binance USD-M futures WS API `order.place`, OKX private socket `op: "order"`,
+Bybit v5 `/v5/trade` `order.create`), its
 order codec exposes a sans-I/O `WsOrderCodec` (`codec.ws_orders`): the login steps, the signed
 placement frame and how to read an answer into the REST codec's terms. This module only moves
 frames. Everything else is the REST transport's, so idempotency and error mapping are the same:

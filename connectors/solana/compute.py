@@ -122,7 +122,8 @@ async def measure_cu_units(simulate: Simulate, samples: Mapping[str, bytes]) -> 
         err = value.get("err")
         if err is not None:
             raise ExecutionError(
-                f"sample swap simulation failed: {decode_error(err, tx_bytes)}",
+                "sample swap simulation failed: "
+                + decode_error(err, tx_bytes, value.get("logs") or ()),
                 retryable=False,
                 venue=venue,
                 code="cu_measure",

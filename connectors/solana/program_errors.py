@@ -14,7 +14,17 @@ their `#[error_code]` enums at 6000, Phoenix numbers its `PhoenixError` from 0 e
 - OpenBook v2: openbook-dex/openbook-v2 `programs/openbook-v2/src/error.rs` at
   f3e17421e675b083b584867594bf3cf4f675d156 (file last changed at b954445f532e);
 - Anchor framework: coral-xyz/anchor `lang/src/error.rs` at
-  049dfa1d1fdce59bea60c38492884f6a387b5edd.
+  049dfa1d1fdce59bea60c38492884f6a387b5edd;
+- SPL Token: solana-program/token `interface/src/error.rs` at
+  2adf089ef09176e8af08843a14b4a82c900847fa (`TokenError`, 0..19; Token-2022 numbers the same
+  base set alike and adds its extensions' errors after it, which are not named here);
+- System program: `SystemError` (0..8), as agave's system program returns it.
+
+A token transfer inside a swap fails in the token program, called by the DEX program: the
+transaction's error names only the outer instruction, so the custom number is the token
+program's. `tx_outcome.decode_error` reads the failing program from the program log
+(`Program <id> failed: custom program error: 0x<n>`, the innermost first) when the RPC returns
+one (`simulateTransaction`, preflight refusals, `getTransaction`).
 
 Raydium CLMM renumbered its enum at f16c59a (2026-04-21, "replace production panics with
 ErrorCode propagation"): `LOK`, `ZeroMintAmount`, `InvalidLiquidity`, `TransactionTooOld` and
@@ -34,6 +44,8 @@ __all__ = [
     "OPENBOOK_ERRORS",
     "PHOENIX_ERRORS",
     "RAYDIUM_CLMM_ERRORS",
+    "SYSTEM_ERRORS",
+    "TOKEN_ERRORS",
     "WHIRLPOOL_ERRORS",
     "error_number",
 ]
@@ -335,6 +347,50 @@ OPENBOOK_ERRORS: Mapping[int, str] = {
     ),
 }
 """OpenBook v2 `OpenBookError` (6000..6043) plus Anchor's framework errors."""
+
+
+TOKEN_ERRORS: Mapping[int, str] = _numbered(
+    0,
+    (
+        "NotRentExempt",
+        "InsufficientFunds",
+        "InvalidMint",
+        "MintMismatch",
+        "OwnerMismatch",
+        "FixedSupply",
+        "AlreadyInUse",
+        "InvalidNumberOfProvidedSigners",
+        "InvalidNumberOfRequiredSigners",
+        "UninitializedState",
+        "NativeNotSupported",
+        "NonNativeHasBalance",
+        "InvalidInstruction",
+        "InvalidState",
+        "Overflow",
+        "AuthorityTypeNotSupported",
+        "MintCannotFreeze",
+        "AccountFrozen",
+        "MintDecimalsMismatch",
+        "NonNativeNotSupported",
+    ),
+)
+"""SPL Token `TokenError` (0..19), the base set Token-2022 shares."""
+
+SYSTEM_ERRORS: Mapping[int, str] = _numbered(
+    0,
+    (
+        "AccountAlreadyInUse",
+        "ResultWithNegativeLamports",
+        "InvalidProgramId",
+        "InvalidAccountDataLength",
+        "MaxSeedLengthExceeded",
+        "AddressWithSeedMismatch",
+        "NonceNoRecentBlockhashes",
+        "NonceBlockhashNotExpired",
+        "NonceUnexpectedBlockhashValue",
+    ),
+)
+"""The System program's `SystemError` (0..8)."""
 
 
 def error_number(table: Mapping[int, str], name: str) -> int:

@@ -112,6 +112,8 @@ class _Round:
     accepted: int = 0
     refusal: Any = None
     refusal_text: str = ""
+    refusal_logs: list[str] = field(default_factory=list)
+    """The program log of the refusal's preflight simulation (names a called program's error)."""
     errors: list[str] = field(default_factory=list)
 
 
@@ -223,7 +225,9 @@ class DexSender:
                         seen = await self._poll_status(sig) if policy.rounds > 1 else None
                         if seen is not None:
                             return await self._landed(leg, signed, seen, policy.rounds, sent_ns)
-                        error = decode_error(result.refusal, signed.tx_bytes)
+                        error = decode_error(
+                            result.refusal, signed.tx_bytes, result.refusal_logs
+                        )
                         return TxOutcome(
                             "expired" if result.refusal == _BLOCKHASH_NOT_FOUND else "failed",
                             sig,
@@ -282,6 +286,8 @@ class DexSender:
                     out.accepted += 1  # landed already on that node: wait for its status
                 else:
                     out.refusal = err if err is not None else str(answer)
+                    logs = answer.data.get("logs") if isinstance(answer.data, dict) else None
+                    out.refusal_logs = [str(x) for x in logs] if isinstance(logs, list) else []
             elif isinstance(answer, ExecutionError):
                 out.errors.append(str(answer))
             elif isinstance(answer, BaseException):
@@ -339,7 +345,9 @@ class DexSender:
                     slot=int(tx["slot"]),
                     fee_lamports=int(meta["fee"]),
                     cu_consumed=int(meta.get("computeUnitsConsumed") or 0),
-                    error="" if err is None else decode_error(err, signed.tx_bytes),
+                    error=""
+                    if err is None
+                    else decode_error(err, signed.tx_bytes, meta.get("logMessages") or ()),
                     realised_in=paid if err is None else 0,
                     realised_out=got if err is None else 0,
                     sends=rounds,
@@ -398,7 +406,7 @@ class DexSender:
                 signed.signature,
                 fee_lamports=expected_fee_lamports(signed),  # a landed failure pays it too
                 cu_consumed=cu,
-                error=decode_error(err, signed.tx_bytes),
+                error=decode_error(err, signed.tx_bytes, value.get("logs") or ()),
                 sent_ns=sent_ns,
                 done_ns=self._wall(),
             )

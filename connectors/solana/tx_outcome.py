@@ -10,6 +10,7 @@ realised amounts from token balances (`realised_amounts`), the `transactions` jo
 from __future__ import annotations
 
 import base64
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -21,6 +22,8 @@ from connectors.solana import openbook_take, orca_swap, phoenix_swap, raydium_sw
 from connectors.solana.openbook_take import OPENBOOK_PROGRAM_ID
 from connectors.solana.orca import WHIRLPOOL_PROGRAM_ID
 from connectors.solana.phoenix_swap import PHOENIX_PROGRAM_ID
+from connectors.solana.program_errors import SYSTEM_ERRORS, TOKEN_ERRORS
+from connectors.solana.programs import SYSTEM_PROGRAM_ID, TOKEN_2022_PROGRAM_ID, TOKEN_PROGRAM_ID
 from connectors.solana.raydium_clmm import RAYDIUM_CLMM_PROGRAM_ID
 from connectors.solana.transactions import SignedSwap
 from operators.events import ExecutionReport, Side
@@ -36,6 +39,7 @@ __all__ = [
     "TxRecord",
     "decode_error",
     "expected_fee_lamports",
+    "failing_program",
     "realised_amounts",
     "to_report",
     "token_balance_entries",
@@ -47,8 +51,22 @@ PROGRAM_ERRORS: Mapping[str, Mapping[int, str]] = {
     RAYDIUM_CLMM_PROGRAM_ID: raydium_swap.SWAP_ERRORS,
     PHOENIX_PROGRAM_ID: phoenix_swap.SWAP_ERRORS,
     OPENBOOK_PROGRAM_ID: openbook_take.SWAP_ERRORS,
+    str(TOKEN_PROGRAM_ID): TOKEN_ERRORS,
+    str(TOKEN_2022_PROGRAM_ID): TOKEN_ERRORS,
+    str(SYSTEM_PROGRAM_ID): SYSTEM_ERRORS,
 }
-"""Program id -> its swap error table (each table lives in the venue's swap module)."""
+"""Program id -> its error table (each DEX's lives in the venue's swap module; the programs a
+swap calls into have theirs in `program_errors`)."""
+PROGRAM_NAMES: Mapping[str, str] = {
+    WHIRLPOOL_PROGRAM_ID: "Orca Whirlpool",
+    RAYDIUM_CLMM_PROGRAM_ID: "Raydium CLMM",
+    PHOENIX_PROGRAM_ID: "Phoenix",
+    OPENBOOK_PROGRAM_ID: "OpenBook v2",
+    str(TOKEN_PROGRAM_ID): "SPL Token",
+    str(TOKEN_2022_PROGRAM_ID): "Token-2022",
+    str(SYSTEM_PROGRAM_ID): "System",
+}
+_FAILED_LOG = re.compile(r"^Program (\w+) failed: custom program error: 0x([0-9a-fA-F]+)$")
 
 LIMIT_FIELDS = (
     "other_amount_threshold",
@@ -254,11 +272,14 @@ def expected_fee_lamports(signed: SignedSwap, signatures: int = 1) -> int:
     return LAMPORTS_PER_SIGNATURE * signatures + priority
 
 
-def decode_error(err: Any, tx_bytes: bytes) -> str:
+def decode_error(err: Any, tx_bytes: bytes, logs: Sequence[str] = ()) -> str:
     """A transaction error as the failing program names it: `AmountOutBelowMinimum (6036)`.
 
     `err` is the RPC's `err` value (`{"InstructionError": [index, {"Custom": n}]}`, a runtime
-    error by name, or a plain string); the program is read from the instruction at `index`.
+    error by name, or a plain string); the program is the instruction's at `index`, unless the
+    program log (`logs`, when the RPC returned them) shows the error was raised by a program it
+    called: `InsufficientFunds (1) in SPL Token, called by Phoenix`. Without logs a called
+    program's error is named from the outer program's table (the RPC's `err` says no more).
     """
     if isinstance(err, str):
         return err
@@ -266,11 +287,28 @@ def decode_error(err: Any, tx_bytes: bytes) -> str:
         index, inner = err["InstructionError"]
         if isinstance(inner, dict) and "Custom" in inner:
             code = int(inner["Custom"])
-            program = _program_at(tx_bytes, int(index))
+            outer = _program_at(tx_bytes, int(index))
+            program = failing_program(logs, code) or outer
             name = PROGRAM_ERRORS.get(program, {}).get(code)
-            return f"{name} ({code})" if name else f"Custom({code}) in {program or '?'}"
+            text = f"{name} ({code})" if name else f"Custom({code}) in {program or '?'}"
+            if program == outer or not outer:
+                return text
+            if name:
+                text += f" in {PROGRAM_NAMES.get(program, program)}"
+            return f"{text}, called by {PROGRAM_NAMES.get(outer, outer)}"
         return str(inner)
     return str(err)
+
+
+def failing_program(logs: Sequence[str], code: int) -> str:
+    """The program that raised custom error `code`, from a program log: the first
+    `Program <id> failed: custom program error: 0x<code>` line (a failure inside a call is
+    logged by the called program first, then by each caller); "" when the log does not say."""
+    for line in logs:
+        m = _FAILED_LOG.match(line)
+        if m is not None and int(m.group(2), 16) == code:
+            return m.group(1)
+    return ""
 
 
 def _program_at(tx_bytes: bytes, index: int) -> str:

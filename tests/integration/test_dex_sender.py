@@ -25,7 +25,13 @@ from connectors.solana.rpc import SolanaRpc
 from connectors.solana.sender import DexLeg, DexSender, SendSettings, TxRecord
 from connectors.solana.transactions import SignedSwap, build_swap_transaction
 from operators.clmm import quote_swap
-from sim.dex_exec import CU_COMPUTE_BUDGET, CU_CREATE_ATA, CU_PER_TICK_CROSSED, CU_SWAP_BASE
+from sim.dex_exec import (
+    CU_COMPUTE_BUDGET,
+    CU_CREATE_ATA,
+    CU_PER_TICK_CROSSED,
+    CU_SWAP_BASE,
+    encode_token_account,
+)
 from sim.standin import SolanaStandIn
 from tests.integration.dex_support import (
     CU_LIMIT,
@@ -34,12 +40,16 @@ from tests.integration.dex_support import (
     OWNER,
     PAYER,
     POOL,
+    RENT,
+    SOL_ATA,
+    TOKEN,
     USDC_ATA,
     orca_leg,
     rpc_for,
     sign_orca,
     whirlpool,
 )
+from tests.unit.orca_helpers import SOL_MINT
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(30)]
 
@@ -181,6 +191,25 @@ async def test_a_landed_program_error_is_failed_by_name_and_pays_the_fee(
     )
     assert (record.realised_in, record.realised_out) == (0, 0)
     assert (report.status, report.extra["outcome"]) == ("rejected", "failed")
+
+
+@pytest.mark.parametrize("skip_preflight", [False, True])
+async def test_a_token_transfer_failing_inside_the_swap_is_named_by_the_token_program(
+    nodes: list[SolanaStandIn], rpc: SolanaRpc, skip_preflight: bool
+) -> None:
+    # the owner holds less SOL than it sells: the token program's InsufficientFunds (1) fails
+    # the Whirlpool instruction; the program log (preflight refusal, or the landed failure's
+    # getTransaction) names the token program, not Whirlpool's own error 1
+    for node in nodes:
+        node.set_account(SOL_ATA, encode_token_account(SOL_MINT, OWNER, AMOUNT - 1), TOKEN, RENT)
+    signed, last_valid = await _signed(rpc)
+    settings = SendSettings(
+        skip_preflight=skip_preflight, rebroadcast_ms=100, confirm_timeout_ms=10_000
+    )
+    report, record = await DexSender(rpc, settings).execute(LEG, signed, last_valid)
+    expected = "InsufficientFunds (1) in SPL Token, called by Orca Whirlpool"
+    assert (record.status, record.error, report.status) == ("failed", expected, "rejected")
+    assert record.fee_lamports == (FEE if skip_preflight else 0)  # a landed failure pays
 
 
 async def test_without_a_read_back_the_status_still_says_landed_or_failed_by_name(

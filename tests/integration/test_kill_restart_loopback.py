@@ -6,21 +6,19 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from bytewax.testing import run_main
 
-from config import Settings
 from connectors.bounded import Bounds
 from connectors.control import read_kill, write_kill
-from connectors.journal import read_table
+from connectors.journal import read_rows
 from flows import paper
 from sim.loopback import Loopback
-from sim.simulate import SAMPLE_MARKETS, SAMPLE_POOL
+from sim.simulate import SAMPLE_POOL
+from tests.integration.loop_support import control_settings, run_with_script, wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(90)]
 ROOT = Path(__file__).resolve().parents[2]
@@ -35,33 +33,10 @@ def loop() -> Iterator[Loopback]:
         lb.stop()
 
 
-def _settings(lb: Loopback, control_dir: Path) -> Settings:
-    s = lb.settings(None, SAMPLE_MARKETS)
-    engine = s.engine.model_copy(update={"control_dir": str(control_dir)})
-    return s.model_copy(update={"engine": engine})  # default control poll (100 ms)
-
-
-def _wait(pred: Callable[[], bool], timeout_s: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not pred() and time.monotonic() < deadline:
-        time.sleep(0.02)
-
-
 def _run(lb: Loopback, ctl: Path, journal: Path, seconds: float,
          script: Callable[[paper.LiveFlow], None]) -> None:
-    lf = paper.build_flow(_settings(lb, ctl), journal, bounds=Bounds(seconds=seconds))
-    t = threading.Thread(target=script, args=(lf,), name="test-script", daemon=True)
-    t.start()
-    try:
-        run_main(lf.flow)  # type: ignore[no-untyped-call]
-    finally:
-        lf.handles.close()
-        t.join(15)
-
-
-def _rows(journal: Path, table: str) -> list[dict]:
-    t = read_table(journal, table)
-    return [] if t is None else t.to_pylist()
+    lf = paper.build_flow(control_settings(lb, ctl), journal, bounds=Bounds(seconds=seconds))
+    run_with_script(lf, lambda: script(lf), join_s=15)
 
 
 def test_restart_after_a_kill_stays_disarmed_until_solarb_arm(
@@ -73,18 +48,18 @@ def test_restart_after_a_kill_stays_disarmed_until_solarb_arm(
     dislocated = mid * (1 - 80 / 1e4)
 
     def kill_midway(lf: paper.LiveFlow) -> None:
-        _wait(lambda: sum(lf.handles.frames().values()) >= 6 + 50)
+        wait_until(lambda: sum(lf.handles.frames().values()) >= 6 + 50)
         write_kill(ctl, "restart drill", time.time_ns())  # what `solarb kill` writes
 
     _run(loop, ctl, first, 3.0, kill_midway)  # the engine stops at its bound, killed
-    assert [k["cause"] for k in _rows(first, "kills")] == ["manual"]
+    assert [k["cause"] for k in read_rows(first, "kills")] == ["manual"]
     assert read_kill(ctl) is not None
     loop.move_pool(mid)
 
     armed_ns: list[int] = []
 
     def restart_script(lf: paper.LiveFlow) -> None:
-        _wait(lambda: sum(lf.handles.frames().values()) >= 6 + 50)
+        wait_until(lambda: sum(lf.handles.frames().values()) >= 6 + 50)
         loop.move_pool(dislocated)  # refused: disarmed since start-up
         time.sleep(1.3)  # past the signal debounce, so the next move is a new signal
         loop.move_pool(mid)
@@ -103,20 +78,20 @@ def test_restart_after_a_kill_stays_disarmed_until_solarb_arm(
     _run(loop, ctl, second, 9.0, restart_script)
     assert armed_ns, "the script never armed"
     # the restart: still killed, journaled as a kill of its own (the flag's reason), at start-up
-    [kill] = _rows(second, "kills")
+    [kill] = read_rows(second, "kills")
     assert (kill["cause"], kill["reason"]) == (
         "manual", "kill requested by control:manual: restart drill")
     assert kill["tripped_ns"] < armed_ns[0]
     # the restart's kill reached the pair's execution step too (nothing was open to flatten)
-    [effect] = _rows(second, "kill_effects")
+    [effect] = read_rows(second, "kill_effects")
     assert (effect["scope"], effect["cause"], effect["tripped_ns"], effect["open_legs"]) == (
         "SOL/USDC", "manual", kill["tripped_ns"], 0)  # fmt: skip
-    decisions = sorted(_rows(second, "decisions"), key=lambda d: d["ts_recv_ns"])
+    decisions = sorted(read_rows(second, "decisions"), key=lambda d: d["ts_recv_ns"])
     before = [d["rail"] for d in decisions if d["ts_recv_ns"] < armed_ns[0]]
     after = [d["rail"] for d in decisions if d["ts_recv_ns"] >= armed_ns[0]]
     assert before and set(before) == {"kill_switch"}  # the dislocation was seen and refused
     assert after.count("ok") == 1  # `solarb arm` re-enabled the running engine
-    health = [(h["source"], h["status"]) for h in _rows(second, "health")
+    health = [(h["source"], h["status"]) for h in read_rows(second, "health")
               if h["source"] in ("control:manual", "risk:kill_switch")]
     assert sorted(health) == [("control:manual", "kill"), ("control:manual", "rearm"),
                               ("risk:kill_switch", "kill"), ("risk:kill_switch", "up")]

@@ -10,21 +10,19 @@ import json
 import os
 import subprocess
 import sys
-import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from bytewax.testing import run_main
 
-from config import Settings
 from connectors.bounded import Bounds
 from connectors.control import clear_kill, write_kill
-from connectors.journal import read_table
+from connectors.journal import read_rows
 from flows import paper
 from sim.loopback import Loopback
-from sim.simulate import SAMPLE_MARKETS, SAMPLE_POOL
+from sim.simulate import SAMPLE_POOL
+from tests.integration.loop_support import control_settings, run_with_script, wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(60)]
 ROOT = Path(__file__).resolve().parents[2]
@@ -39,59 +37,36 @@ def loop() -> Iterator[Loopback]:
         lb.stop()
 
 
-def _settings(lb: Loopback, control_dir: Path) -> Settings:
-    s = lb.settings(None, SAMPLE_MARKETS)
-    engine = s.engine.model_copy(update={"control_dir": str(control_dir), "control_poll_ms": 20})
-    return s.model_copy(update={"engine": engine})
 
-
-def _wait(pred: Callable[[], bool], timeout_s: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not pred() and time.monotonic() < deadline:
-        time.sleep(0.02)
-
-
-def _run_with(lf: paper.LiveFlow, script: Callable[[], None]) -> None:
-    t = threading.Thread(target=script, name="test-script", daemon=True)
-    t.start()
-    try:
-        run_main(lf.flow)  # type: ignore[no-untyped-call]
-    finally:
-        lf.handles.close()
-        t.join(10)
-
-
-def _rows(journal: Path, table: str) -> list[dict]:
-    t = read_table(journal, table)
-    return [] if t is None else t.to_pylist()
 
 
 def test_solarb_kill_trips_a_running_engine_and_refuses_the_next_dislocation(
     loop: Loopback, tmp_path: Path
 ) -> None:
     ctl, journal = tmp_path / "control", tmp_path / "journal"
-    lf = paper.build_flow(_settings(loop, ctl), journal, bounds=Bounds(seconds=5.0))
+    settings = control_settings(loop, ctl, poll_ms=20)
+    lf = paper.build_flow(settings, journal, bounds=Bounds(seconds=5.0))
     mid = float(loop.cex_mid())
 
     def script() -> None:
-        _wait(lambda: sum(lf.handles.frames().values()) >= 6 + 50)
+        wait_until(lambda: sum(lf.handles.frames().values()) >= 6 + 50)
         write_kill(ctl, "drill", time.time_ns())
         time.sleep(0.5)
         loop.move_pool(mid * (1 - 80 / 1e4))
         time.sleep(1.0)
         loop.move_pool(mid * (1 - 80 / 1e4))
 
-    _run_with(lf, script)
-    (kill,) = _rows(journal, "kills")
+    run_with_script(lf, script)
+    (kill,) = read_rows(journal, "kills")
     assert (kill["cause"], kill["reason"], kill["cancelled"]) == (
         "manual", "kill requested by control:manual: drill", "nothing resting"
     )
     trip_ms = (kill["tripped_ns"] - kill["detected_ns"]) / 1e6
     print(f"manual kill: flag written -> guard tripped {trip_ms:.1f} ms")
     assert 0 <= trip_ms < 200
-    decisions = _rows(journal, "decisions")
+    decisions = read_rows(journal, "decisions")
     assert decisions and {d["rail"] for d in decisions} == {"kill_switch"}
-    assert _rows(journal, "fills") == []
+    assert read_rows(journal, "fills") == []
 
 
 def test_kill_survives_a_restart_until_solarb_arm_then_trades_again(
@@ -99,11 +74,12 @@ def test_kill_survives_a_restart_until_solarb_arm_then_trades_again(
 ) -> None:
     ctl, journal = tmp_path / "control", tmp_path / "journal"
     write_kill(ctl, "before restart", time.time_ns())
-    lf = paper.build_flow(_settings(loop, ctl), journal, bounds=Bounds(seconds=6.0))
+    settings = control_settings(loop, ctl, poll_ms=20)
+    lf = paper.build_flow(settings, journal, bounds=Bounds(seconds=6.0))
     mid = float(loop.cex_mid())
 
     def script() -> None:
-        _wait(lambda: sum(lf.handles.frames().values()) >= 6 + 50)
+        wait_until(lambda: sum(lf.handles.frames().values()) >= 6 + 50)
         loop.move_pool(mid * (1 - 80 / 1e4))  # refused: killed since start-up
         time.sleep(1.3)  # past the signal debounce, so the next move is a new signal
         loop.move_pool(mid)
@@ -114,14 +90,15 @@ def test_kill_survives_a_restart_until_solarb_arm_then_trades_again(
         time.sleep(1.0)
         loop.move_pool(mid * (1 - 80 / 1e4))
 
-    _run_with(lf, script)
-    assert [k["cause"] for k in _rows(journal, "kills")] == ["manual"]
-    rails = [d["rail"] for d in sorted(_rows(journal, "decisions"), key=lambda d: d["ts_recv_ns"])]
+    run_with_script(lf, script)
+    assert [k["cause"] for k in read_rows(journal, "kills")] == ["manual"]
+    decisions = sorted(read_rows(journal, "decisions"), key=lambda d: d["ts_recv_ns"])
+    rails = [d["rail"] for d in decisions]
     # refused while killed (the signal and its updates), accepted once armed, exactly once
     assert rails.count("ok") == 1
     armed_at = rails.index("ok")
     assert armed_at >= 1 and rails[:armed_at] == ["kill_switch"] * armed_at
-    rows = _rows(journal, "health")
+    rows = read_rows(journal, "health")
     assert "control:tick" not in {h["source"] for h in rows}  # the guard's clock, not journaled
     health = [
         (h["source"], h["status"]) for h in rows
@@ -141,7 +118,7 @@ def test_solarb_kill_from_another_process_reaches_a_running_solarb_paper(tmp_pat
     proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
     try:
-        _wait(lambda: (ctl / "engine.pid").exists(), timeout_s=20.0)
+        wait_until(lambda: (ctl / "engine.pid").exists(), timeout_s=20.0)
         time.sleep(0.5)  # feeds up
         assert (ctl / "engine.pid").read_text() == f"{proc.pid}\n"
         kill = subprocess.run(
@@ -155,7 +132,7 @@ def test_solarb_kill_from_another_process_reaches_a_running_solarb_paper(tmp_pat
         if proc.poll() is None:
             proc.kill()
     assert proc.returncode == 0, err
-    (row,) = _rows(journal, "kills")
+    (row,) = read_rows(journal, "kills")
     assert (row["cause"], row["reason"]) == ("manual", "kill requested by control:manual: e2e")
     print(f"solarb kill -> tripped: {(row['tripped_ns'] - row['detected_ns']) / 1e6:.1f} ms")
     assert not (ctl / "engine.pid").exists()  # removed by the engine at its end

@@ -12,33 +12,22 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import pytest
 from bytewax.testing import run_main
 
 from connectors.bounded import Bounds
 from connectors.execution import ExecutionGateway
-from connectors.journal import read_table, run_dir
+from connectors.journal import read_rows, run_dir
 from flows import live, paper
 from sim.fault_trips import WARM_FRAMES, settings_for
 from sim.loopback import Loopback
 from sim.simulate import SAMPLE_POOL
+from tests.integration.loop_support import wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(90)]
 
-
-def _rows(journal: Path, table: str) -> list[dict[str, Any]]:
-    t = read_table(journal, table)
-    return [] if t is None else t.to_pylist()
-
-
-def _wait(pred: Callable[[], bool], timeout_s: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not pred() and time.monotonic() < deadline:
-        time.sleep(0.02)
 
 
 def test_a_cex_feed_stall_while_a_dex_leg_is_open_unwinds_it_and_journals_how(
@@ -57,7 +46,7 @@ def test_a_cex_feed_stall_while_a_dex_leg_is_open_unwinds_it_and_journals_how(
         lf = paper.build_flow(settings, journal, bounds=Bounds(seconds=10.0))
 
         def script() -> None:
-            _wait(lambda: sum(lf.handles.frames().values()) >= WARM_FRAMES)
+            wait_until(lambda: sum(lf.handles.frames().values()) >= WARM_FRAMES)
             marks["moved"] = time.time_ns()
             lb.move_pool(mid * (1 - 80 / 1e4))  # an arb: buy on the pool, sell on Binance
             time.sleep(0.3)  # the DEX leg is out (3 s), the CEX twin waits for its fill
@@ -79,28 +68,28 @@ def test_a_cex_feed_stall_while_a_dex_leg_is_open_unwinds_it_and_journals_how(
     finally:
         lb.stop()
     assert "stalled" in marks, "the feeds never flowed"
-    [kill] = _rows(journal, "kills")
+    [kill] = read_rows(journal, "kills")
     assert kill["cause"] == "feed" and kill["reason"].startswith("feed binance stale for ")
     assert kill["tripped_ns"] > marks["stalled"]
     # the pair's execution step answered the trip: one leg open, its CEX twin dropped, the DEX
     # leg on the wire (a paper IOC: nothing rests, it still reports)
-    [effect] = _rows(journal, "kill_effects")
+    [effect] = read_rows(journal, "kill_effects")
     assert (effect["scope"], effect["cause"], effect["tripped_ns"], effect["reason"]) == (
         "SOL/USDC", "feed", kill["tripped_ns"], kill["reason"])  # fmt: skip
     assert (effect["open_legs"], effect["dropped"], effect["cancelled"]) == (1, 1, 1)
-    [opp] = [d["opportunity_id"] for d in _rows(journal, "decisions") if d["accepted"]]
-    legs = sorted((r for r in _rows(journal, "legs") if r["opportunity_id"] == opp),
+    [opp] = [d["opportunity_id"] for d in read_rows(journal, "decisions") if d["accepted"]]
+    legs = sorted((r for r in read_rows(journal, "legs") if r["opportunity_id"] == opp),
                   key=lambda r: r["ts_ns"])  # fmt: skip
     assert [(r["from_state"], r["to_state"]) for r in legs] == [
         ("planned", "sent"), ("sent", "failed"), ("failed", "unwinding"),
         ("unwinding", "unwound"), ("unwound", "closed"),
     ]  # fmt: skip
-    fills = {f["intent_id"]: f for f in _rows(journal, "fills") if f["opportunity_id"] == opp}
+    fills = {f["intent_id"]: f for f in read_rows(journal, "fills") if f["opportunity_id"] == opp}
     assert set(fills) == {f"{opp}/buy", f"{opp}/unwind"}  # the CEX sell never went out
     assert fills[f"{opp}/buy"]["status"] == fills[f"{opp}/unwind"]["status"] == "filled"
     assert fills[f"{opp}/unwind"]["filled_base"] == fills[f"{opp}/buy"]["filled_base"]
     assert fills[f"{opp}/buy"]["ts_fill_ns"] > kill["tripped_ns"]  # the leg was open at the kill
-    health = [(h["source"], h["status"]) for h in _rows(journal, "health")
+    health = [(h["source"], h["status"]) for h in read_rows(journal, "health")
               if h["source"] == "risk:kill_switch"]  # fmt: skip
     assert health == [("risk:kill_switch", "kill")]  # the stall outlasts the run: no re-arm
 
@@ -128,7 +117,7 @@ def test_live_loopback_a_cex_feed_stall_with_a_swap_in_flight_unwinds_its_fill(
                              gateway=gw)  # fmt: skip
 
         def script() -> None:
-            _wait(lambda: sum(lf.handles.frames().values()) >= WARM_FRAMES)
+            wait_until(lambda: sum(lf.handles.frames().values()) >= WARM_FRAMES)
             for node in lb.standins:
                 node.hold_sends(True)  # the DEX buy is accepted and stays in flight
             marks["moved"] = time.time_ns()
@@ -154,16 +143,16 @@ def test_live_loopback_a_cex_feed_stall_with_a_swap_in_flight_unwinds_its_fill(
         lb.stop()
     assert "stalled" in marks, "the feeds never flowed"
     root = run_dir(journal)
-    kills = [k for k in _rows(root, "kills") if k["cause"] == "feed"]
+    kills = [k for k in read_rows(root, "kills") if k["cause"] == "feed"]
     assert kills and kills[0]["reason"].startswith("feed binance stale for "), kills
     kill = kills[0]
-    [effect] = [e for e in _rows(root, "kill_effects") if e["tripped_ns"] == kill["tripped_ns"]]
+    [effect] = [e for e in read_rows(root, "kill_effects") if e["tripped_ns"] == kill["tripped_ns"]]
     assert (effect["scope"], effect["open_legs"], effect["dropped"], effect["cancelled"]) == (
         "SOL/USDC", 1, 1, 1)  # fmt: skip
-    [opp] = [d["opportunity_id"] for d in _rows(root, "decisions") if d["accepted"]]
-    states = [r["to_state"] for r in sorted(
-        (r for r in _rows(root, "legs") if r["opportunity_id"] == opp), key=lambda r: r["ts_ns"])]
-    fills = {f["intent_id"]: f for f in _rows(root, "fills") if f["opportunity_id"] == opp}
+    [opp] = [d["opportunity_id"] for d in read_rows(root, "decisions") if d["accepted"]]
+    mine = [r for r in read_rows(root, "legs") if r["opportunity_id"] == opp]
+    states = [r["to_state"] for r in sorted(mine, key=lambda r: r["ts_ns"])]
+    fills = {f["intent_id"]: f for f in read_rows(root, "fills") if f["opportunity_id"] == opp}
     assert states[0] == "sent" and "unwinding" in states and states[-1] == "closed", (
         states, fills)  # fmt: skip
     assert f"{opp}/sell" not in fills  # the CEX twin never went out

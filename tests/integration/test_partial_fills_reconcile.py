@@ -14,7 +14,7 @@ from bytewax.testing import run_main
 from cli.dash.state import DashFold
 from cli.dash.tail import JournalTail
 from config import load_settings
-from connectors.journal import read_table, run_dir
+from connectors.journal import read_rows, run_dir
 from flows.replay import build_flow
 from replay.figures import arbs_of
 from replay.money import fill_cash, gas_quote, moved
@@ -35,17 +35,13 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Summary]:
     return tmp / "j", summarize(tmp / "j", settings)
 
 
-def _rows(journal: Path, table: str) -> list[dict]:  # type: ignore[type-arg]
-    t = read_table(journal, table)
-    return [] if t is None else t.to_pylist()
-
 
 def test_every_reader_counts_the_same_money_with_partial_fills(
     run: tuple[Path, Summary],
 ) -> None:
     journal, s = run
-    fills = _rows(journal, "fills")
-    opps = [o for o in _rows(journal, "opportunities") if o["update_seq"] == 0]
+    fills = read_rows(journal, "fills")
+    opps = [o for o in read_rows(journal, "opportunities") if o["update_seq"] == 0]
     assert sum(f["status"] == "partial" for f in fills) == 6
     # by hand: every row that moved money, minus the gas of each opportunity that traded
     traded = {f["opportunity_id"] for f in fills if moved(f)}
@@ -55,7 +51,7 @@ def test_every_reader_counts_the_same_money_with_partial_fills(
     assert s.pnl_by_pair["SOL/USDC"] == by_hand
     assert sum(o.net_quote or 0 for o in outcomes(journal)) == by_hand
     assert all(o.net_quote is not None for o in outcomes(journal) if o.kind != "no fill")
-    arbs = arbs_of(opps, _rows(journal, "decisions"), fills)
+    arbs = arbs_of(opps, read_rows(journal, "decisions"), fills)
     assert sum(a.net_quote or 0 for a in arbs) == by_hand
     fold = DashFold()
     for table, rows in JournalTail(run_dir(journal)).poll().rows.items():

@@ -1,5 +1,6 @@
 """The perp hedge on the loopback Binance USD-M: the gateway trades `[[pairs.hedges]]` markets
-(signed IOC on `/fapi/v1/order`, its own listenKey user stream) and counts the hedge's fee."""
+(signed IOC on `/fapi/v1/order`, or over the futures WS API `/ws-fapi/v1` when
+`order_ws_url` is set; its own listenKey user stream) and counts the hedge's fee."""
 
 from __future__ import annotations
 
@@ -32,12 +33,13 @@ def _wait(gw: ExecutionGateway, n: int, timeout_s: float = 20.0) -> list[Any]:
     raise AssertionError(f"no {n} reports in {timeout_s} s: {out}")
 
 
+@pytest.mark.parametrize("entry", ["rest", "ws"])
 def test_a_hedge_and_its_close_trade_once_each_on_usdm_with_the_taker_fee_counted(
-    tmp_path: Path,
+    tmp_path: Path, entry: str
 ) -> None:
     loop = Loopback([SAMPLE_POOL], rpcs=1).start()
     try:
-        settings = loop.settings(None, hedged_markets(tmp_path))
+        settings = loop.settings(None, hedged_markets(tmp_path), ws_orders=entry == "ws")
         keys = loop.trading(settings)
         gw = ExecutionGateway(settings, credentials=keys.credentials, signer=keys.signer).start()
         try:
@@ -57,6 +59,11 @@ def test_a_hedge_and_its_close_trade_once_each_on_usdm_with_the_taker_fee_counte
         assert loop.venues is not None
         desk = loop.venues.venues.desk("binance-usdm")
         assert [desk.placements_of(order_client_id(o)) for o in (order, closing)] == [1, 1]
+        sent = [r.method for t in gw.transports.values() for r in t.stats.sent]
+        assert ("POST" in sent) == (entry == "rest")  # over WS: not one REST order
+        logins = {vid: e.logins for vid, e in gw.ws_entries.items()}
+        # one socket per account, kept (the spot leg's venue gets its WS order entry too)
+        assert logins == ({"binance": 1, "binance-usdm": 1} if entry == "ws" else {})
     finally:
         loop.stop()
     reports = [x for x in out if isinstance(x, ExecutionReport)]
@@ -68,8 +75,9 @@ def test_a_hedge_and_its_close_trade_once_each_on_usdm_with_the_taker_fee_counte
         assert r.fee_quote == -(-r.quote_amount * 5 // 10_000)
         assert r.extra["fee_source"].startswith("no fee in the venue's answer: taker_fee_bps 5")
     rows = [x for x in out if isinstance(x, OrderRecord)]
+    path = "/fapi/v1/order" if entry == "rest" else "ws:/ws-fapi/v1"
     assert [(o.venue, o.path, o.outcome) for o in rows] == [
-        ("binance-usdm", "/fapi/v1/order", "filled"), ("binance-usdm", "/fapi/v1/order", "filled"),
+        ("binance-usdm", path, "filled"), ("binance-usdm", path, "filled"),
     ]  # fmt: skip
     up = {x.source for x in out if isinstance(x, HealthEvent) and x.status == "up"}
     assert "binance-usdm:orders" in up  # its listenKey user stream logged in

@@ -21,7 +21,7 @@ from typing import Any
 from bytewax.testing import run_main
 
 from config import load_settings
-from connectors.journal import read_table
+from connectors.journal import read_rows, read_table
 from flows.replay import build_flow
 from sim.simulate import SAMPLE_MARKETS, SimConfig, write_capture
 
@@ -36,9 +36,8 @@ def journal_rows(journal: Path) -> Rows:
     """Every table's rows by row key, wall-clock columns dropped; duplicates collapse."""
     out: Rows = {}
     for name in TABLES:
-        t = read_table(journal, name)
         rows = {}
-        for r in [] if t is None else t.to_pylist():
+        for r in read_rows(journal, name):
             kept = {k: v for k, v in r.items() if k not in WALL_CLOCK}
             key = kept.get("row_id") or tuple(sorted(kept.items()))
             rows[key] = kept
@@ -134,7 +133,8 @@ def test_solarb_replay_with_a_recovery_dir_creates_its_partitions_and_a_rerun_ad
     base += ["--recovery-dir", str(recovery), "--snapshot-interval", "0.2"]
     proc = subprocess.run(base, cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr[-2000:]
-    assert sorted(p.name for p in recovery.iterdir()) == ["part-0.sqlite3", "solarb-run-id"]
+    assert sorted(p.name for p in recovery.iterdir()) == [
+        "part-0.sqlite3", "solarb-run-id", "solarb-state-version"]  # fmt: skip
     once = journal_rows(tmp_path / "j")
     assert len([o for o in once["opportunities"].values() if o["update_seq"] == 0]) == 1
 
@@ -143,4 +143,10 @@ def test_solarb_replay_with_a_recovery_dir_creates_its_partitions_and_a_rerun_ad
     assert "from the recovery snapshots in" in proc.stdout
     # The whole capture was already snapshotted as replayed: the rerun adds no decision, and
     # its end-of-run counters are the same counts (state restored, not rebuilt from zero).
+    assert journal_rows(tmp_path / "j") == once
+    # snapshots of another build's state layout are refused before anything runs
+    (recovery / "solarb-state-version").write_text("0\n", encoding="utf-8")
+    proc = subprocess.run(base, cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert proc.returncode != 0
+    assert "its snapshots are of state version 0, this build reads" in proc.stderr + proc.stdout
     assert journal_rows(tmp_path / "j") == once

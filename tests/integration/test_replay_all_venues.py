@@ -23,7 +23,7 @@ from bytewax.testing import run_main
 
 from config import RiskSettings, load_settings
 from connectors.capture import read_capture
-from connectors.journal import read_table
+from connectors.journal import read_rows
 from connectors.solana import openbook, phoenix
 from connectors.solana import raydium_clmm as ray
 from engine.markets import CexMarketState, MarketState, Router, build_market_state
@@ -94,8 +94,7 @@ def _run(capture: Path, journal: Path, batch_size: int) -> Journal:
     run_main(build_flow(settings, [capture], journal, batch_size=batch_size))  # type: ignore[no-untyped-call]
     out = {}
     for name in TABLES:
-        t = read_table(journal, name)
-        rows = [] if t is None else t.to_pylist()
+        rows = read_rows(journal, name)
         out[name] = sorted(
             ({k: v for k, v in r.items() if k not in WALL_CLOCK} for r in rows), key=repr
         )

@@ -9,7 +9,7 @@ from bytewax.testing import run_main
 
 from config import load_settings
 from connectors.capture import read_capture
-from connectors.journal import read_table
+from connectors.journal import read_rows
 from connectors.solana.orca import decode_tick_array, decode_whirlpool
 from flows.replay import build_flow
 from operators.clmm import quote_swap
@@ -33,8 +33,7 @@ def _run(capture: Path, journal: Path, batch_size: int) -> dict[str, list[dict]]
     run_main(build_flow(settings, [capture], journal, batch_size=batch_size))
     out = {}
     for name in ("opportunities", "decisions", "intents", "fills"):
-        t = read_table(journal, name)
-        rows = [] if t is None else t.to_pylist()
+        rows = read_rows(journal, name)
         rows = [{k: v for k, v in r.items() if k not in WALL_CLOCK} for r in rows]
         key = "intent_id" if name in ("intents", "fills") else "opportunity_id"
         out[name] = sorted(rows, key=lambda r: (r[key], r.get("update_seq", 0)))

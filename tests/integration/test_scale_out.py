@@ -21,7 +21,7 @@ from bytewax.testing import run_main
 
 from cli.main import main as solarb
 from config import load_settings
-from connectors.journal import read_table, run_dir
+from connectors.journal import read_rows, run_dir
 from flows.replay import build_flow
 from sim.market import write_multi_pair_capture
 from sim.simulate import SAMPLE_MARKETS_MULTI
@@ -50,8 +50,7 @@ def sorted_rows(journal: Path) -> Journal:
     """Every table's rows (wall-clock columns dropped), sorted: worker order does not matter."""
     out: Journal = {}
     for name in TABLES:
-        t = read_table(journal, name)
-        rows = [] if t is None else t.to_pylist()
+        rows = read_rows(journal, name)
         out[name] = sorted(
             tuple(sorted((k, v) for k, v in r.items() if k not in WALL_CLOCK)) for r in rows
         )

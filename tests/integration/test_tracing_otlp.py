@@ -18,7 +18,7 @@ from bytewax.testing import run_main
 
 from config import load_settings
 from connectors.capture import CaptureWriter, read_capture
-from connectors.journal import read_table
+from connectors.journal import read_rows
 from connectors.otel import GRPC, HTTP, TraceConfig, capture_scope, trace_config
 from connectors.trace_spans import trace_id_of
 from flows.replay import build_flow
@@ -63,8 +63,7 @@ def _replay(capture: Path, journal: Path, trace: TraceConfig | None) -> dict[str
     run_main(build_flow(settings, [capture], journal, batch_size=50, trace=trace or off))
     out = {}
     for name in TABLES:
-        t = read_table(journal, name)
-        rows = [] if t is None else t.to_pylist()
+        rows = read_rows(journal, name)
         out[name] = sorted(
             ({k: v for k, v in r.items() if k not in WALL_CLOCK} for r in rows),
             key=lambda r: r["row_id"],

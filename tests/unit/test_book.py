@@ -263,3 +263,73 @@ def test_memos_are_bounded_and_never_pickled() -> None:
     assert clone.top(3) == book.top(3) and clone.ask_count == n
     clone.apply_levels("ask", [("1000.5", "0")])
     assert clone.top(1)[1] == [(D("1001.5"), D("1.25"))]
+
+
+def test_wide_levels_use_the_memos_but_keep_a_copy_and_check_every_extra_field() -> None:
+    # OKX-style [px, sz, liquidated, orders] lists: the memos fill as for decoder tuples, the
+    # book holds its own (px, sz) tuple, and an extra field that is not plain refuses the call.
+    book = L2Book()
+    level = ["100.5", "2", "0", "3"]
+    book.apply_levels("bid", [level, ["100.4", "0", "0", "0"]])
+    level[1] = "999"  # the caller's list is not the book's level
+    assert book.top_raw(5) == ([("100.5", "2")], [])
+    assert book._bid_keys == {"100.5": -100.5, "100.4": -100.4}
+    assert book._sizes == {"2": 2.0, "0": 0.0}
+    with pytest.raises(FeedError, match=r"bad bid level \['100.5', '0', '0', '1e2'\]"):
+        book.apply_levels("bid", [["100.5", "0", "0", "1e2"]])
+    with pytest.raises(FeedError, match=r"bad bid level \['100.3'\]"):
+        book.apply_levels("bid", [["100.3", "1"], ["100.3"]])
+    assert book.top_raw(5) == ([("100.5", "2")], [])
+
+
+long_or_short_prices = st.tuples(prices, st.booleans()).map(
+    lambda t: t[0].zfill(18) if t[1] else t[0]  # > 16 characters: the checked two-pass path
+)
+frame_levels = st.lists(st.tuples(long_or_short_prices, sizes), max_size=100)
+BAD_LEVELS = [("1e2", "1"), ("5.00", "x"), ("5.00", "-1"), ("nan", "1"), ("5", "1", "x")]
+frames = st.lists(
+    st.tuples(
+        frame_levels,
+        frame_levels,
+        st.sampled_from([None, None, "bid", "ask"]),  # where to plant a bad level, if anywhere
+        st.integers(0, 100),
+        st.sampled_from(BAD_LEVELS),
+    ),
+    max_size=10,
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(frames=frames, reads=st.lists(st.integers(1, 300), min_size=10, max_size=10))
+def test_decoder_tuple_frames_equal_the_model_and_a_bad_frame_changes_nothing(
+    frames: list[tuple[list[tuple[str, str]], list[tuple[str, str]], str | None, int, tuple]],
+    reads: list[int],
+) -> None:
+    # apply_sides with (price, size) tuples writes in one pass with an undo log: a frame either
+    # lands whole (as the model says) or, with a bad level anywhere, leaves the book as it was.
+    book = L2Book()
+    model = {"bid": {}, "ask": {}}  # type: dict[str, dict[Decimal, Decimal]]
+    for (bids, asks, bad_side, at, bad), n in zip(frames, reads, strict=False):
+        bids, asks = list(bids), list(asks)
+        if bad_side is not None:
+            target = bids if bad_side == "bid" else asks
+            target.insert(min(at, len(target)), bad)
+        before = (book.top_raw(400), book.top_fixed(n), book.top(n))
+        try:
+            book.apply_sides(bids, asks)
+        except FeedError:
+            assert bad_side is not None
+            assert (book.top_raw(400), book.top_fixed(n), book.top(n)) == before
+            continue
+        assert bad_side is None
+        _model_apply(model["bid"], bids)
+        _model_apply(model["ask"], asks)
+        assert book.top(n) == (
+            sorted(model["bid"].items(), reverse=True)[:n],
+            sorted(model["ask"].items())[:n],
+        )
+        assert book.is_crossed() == bool(
+            model["bid"] and model["ask"] and max(model["bid"]) >= min(model["ask"])
+        )
+    assert book.levels("bid") == sorted(model["bid"].items(), reverse=True)
+    assert book.levels("ask") == sorted(model["ask"].items())

@@ -133,6 +133,24 @@ def test_okx_every_checksum_matches(fixtures: Path, name: str) -> None:
     assert all(s.in_sync for i, s in syncs.items() if i in checked)
 
 
+@pytest.mark.parametrize("name", sorted(OKX_CHECKSUMS))
+def test_okx_one_pass_book_decode_gives_the_envelope_paths_events(
+    fixtures: Path, name: str
+) -> None:
+    fast: dict[str, okx.BookSync] = {}
+    slow: dict[str, okx.BookSync] = {}
+    for line in iter_cex_lines(fixtures / "cex" / name):
+        inst = okx.stream_symbol(line["stream"])
+        assert inst is not None
+        payload, ts = line["payload"].encode(), line["ts_recv_ns"]
+        a = fast.setdefault(inst, okx.BookSync(inst, "spot"))
+        b = slow.setdefault(inst, okx.BookSync(inst, "spot"))
+        assert a.on_frame(payload, ts) == b.on_wire(okx.decode_frame(payload), ts)
+    assert {i: s.stats for i, s in fast.items()} == {i: s.stats for i, s in slow.items()}
+    assert all(fast[i].book.top_raw(400) == s.book.top_raw(400) for i, s in slow.items())
+    assert sum(s.stats.checksum_ok for s in fast.values()) == sum(OKX_CHECKSUMS[name].values())
+
+
 def test_okx_double_snapshot_resets_the_book(fixtures: Path) -> None:
     sync = okx.BookSync("ELON-USDT", "spot")
     kinds: list[str] = []

@@ -82,3 +82,20 @@ def test_treasury_is_a_base58_address_or_a_clear_error() -> None:
         load_settings(env={"SOLARB__DEX_EXECUTION__TREASURY": "not-an-address"})
     assert "dex_execution.treasury" in str(err.value)
     assert "base58 Solana address" in str(err.value)
+
+
+def test_constant_reference_prices_are_opt_in_per_markets_file() -> None:
+    # off by default: a live markets file without a SOL book for a non-SOL pair must refuse to
+    # start rather than value gas at a constant; the two-pair sample opts in for itself, and
+    # the environment still overrides both
+    from engine.params import spread_params_from_settings
+    from sim.simulate import SAMPLE_MARKETS, SAMPLE_MARKETS_MULTI
+
+    assert load_settings(markets_path=SAMPLE_MARKETS, env={}).reference.constant_fallback is False
+    multi = load_settings(markets_path=SAMPLE_MARKETS_MULTI, env={})
+    assert multi.reference.constant_fallback is True
+    assert spread_params_from_settings(multi, "ETH/USDC").reference_notes
+    env = {"SOLARB__REFERENCE__CONSTANT_FALLBACK": "false"}
+    strict = load_settings(markets_path=SAMPLE_MARKETS_MULTI, env=env)
+    with pytest.raises(ConfigError, match="no book prices SOL"):
+        spread_params_from_settings(strict, "ETH/USDC")

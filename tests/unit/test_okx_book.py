@@ -375,3 +375,45 @@ def test_malformed_trades_raise_naming_the_field() -> None:
     )
     with pytest.raises(FeedError, match=r"malformed trades data \(spot\): Invalid enum value"):
         BookSync(INST, "spot").on_frame(msg, 3)
+
+
+def _both_paths(frames: list[bytes]) -> tuple[BookSync, BookSync, list[Any], list[Any]]:
+    """Feed the same frames to `on_frame` (one-pass book decode) and to `on_wire` after
+    `decode_frame` (the envelope path): what each returned, frame by frame."""
+    one, env = BookSync(INST, "spot"), BookSync(INST, "spot")
+    got_one: list[Any] = []
+    got_env: list[Any] = []
+    for i, f in enumerate(frames):
+        got_one.append(one.on_frame(f, i))
+        got_env.append(env.on_wire(okx.decode_frame(f), i))
+    return one, env, got_one, got_env
+
+
+def test_one_pass_book_decode_matches_the_envelope_path_frame_by_frame() -> None:
+    up_bids = [["100.1", "0", "0", "0"], ["99.9", "4", "0", "1"]]
+    up_crc = crc("100.0:1:100.2:3:99.9:4")
+    frames = [
+        frame("snapshot", BIDS, ASKS, SNAP_CRC, seq=1, prev=-1),
+        frame("update", up_bids, [], up_crc, seq=2, prev=1),
+        frame("update", [], [], up_crc, seq=2, prev=2),  # heartbeat
+        frame("update", [["100.0", "2", "0", "1"]], [], 12345, seq=3, prev=2),  # bad checksum
+        frame("update", [["100.0", "x", "0", "1"]], [], None, seq=4, prev=3),  # schema ok, bad size
+        frame("snapshot", BIDS, ASKS, SNAP_CRC, channel="books-l2-tbt"),
+        frame("update", [[100.0, "1", "0", "1"]], [], None),  # fails the schema
+        frame("partial", BIDS, ASKS, SNAP_CRC),  # unknown action
+    ]
+    one, env, got_one, got_env = _both_paths(frames)
+    assert got_one == got_env
+    assert one.book.top_raw(10) == env.book.top_raw(10)
+    assert one.stats == env.stats
+    assert kinds(got_one[1]) == ["BookDelta"]
+    assert kinds(got_one[3]) == ["ResyncRequired"]
+
+
+def test_book_fields_beside_an_event_key_are_an_ack_not_a_book_frame() -> None:
+    sync = synced()
+    body = orjson.loads(frame("update", [["100.0", "0", "0", "0"]], [], None))
+    body["event"] = "subscribe"
+    assert sync.on_frame(orjson.dumps(body), 2) == []
+    assert sync.stats.skipped == 1
+    assert sync.book.top_raw(5)[0] == [("100.1", "2"), ("100.0", "1")]

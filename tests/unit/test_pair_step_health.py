@@ -5,7 +5,7 @@ from __future__ import annotations
 from config import load_settings
 from connectors.solana.sources import FEED_SOURCE
 from engine.markets import Router
-from engine.steps import FEED_HEALTH, PairStep
+from engine.steps import FEED_HEALTH, PairStep, _Logic, id_epoch
 from operators.events import HealthEvent
 from operators.views import ClmmView
 from sim.simulate import SAMPLE_MARKETS, SimConfig, generate
@@ -99,3 +99,27 @@ def test_quiet_pool_without_any_sign_of_its_feed_is_stale_in_the_pair_step() -> 
     assert step.engine.is_stale(pool, now) is True
     [book] = [v for v in step.engine.views.values() if not isinstance(v, ClmmView)]
     assert step.engine.is_stale(book, now) is False  # Binance frames keep flowing
+
+
+def test_live_opportunity_ids_take_a_new_epoch_at_every_start_and_resume() -> None:
+    # Client order ids and the DEX signature ledger derive from opportunity ids: a restarted
+    # live process must not reuse one, even when resumed from a snapshot older than its last
+    # signal (same signal count). Replay and paper keep plain ids.
+    settings = load_settings(markets_path=SAMPLE_MARKETS, env={})
+    router = Router(settings)
+    frames = sorted(generate(SimConfig(duration_s=2)), key=lambda f: f.ts_recv_ns)
+    live = _Logic(lambda _x: PairStep(settings, router, "SOL/USDC", epoch_ids=True), None)
+    first = frames[0]
+    live.on_item((router.market_of(first), first, "SOL/USDC"))
+    assert isinstance(live.obj, PairStep)
+    assert live.obj.engine.id_epoch == id_epoch(first.ts_recv_ns) != ""
+    resumed = _Logic(lambda _x: None, live.snapshot())
+    later = frames[-1]
+    assert later.ts_recv_ns // 1_000_000 > first.ts_recv_ns // 1_000_000
+    resumed.on_item((router.market_of(later), later, "SOL/USDC"))
+    assert isinstance(resumed.obj, PairStep)
+    assert resumed.obj.engine.id_epoch == id_epoch(later.ts_recv_ns) != live.obj.engine.id_epoch
+    plain = PairStep(settings, router, "SOL/USDC")
+    plain.on_item((router.market_of(first), first, "SOL/USDC"))
+    assert plain.engine.id_epoch == ""
+    assert id_epoch(35 * 1_000_000) == "z" and id_epoch(36 * 1_000_000) == "10"

@@ -24,10 +24,19 @@ from connectors.solana.program_errors import (
     WHIRLPOOL_ERRORS,
     error_number,
 )
-from connectors.solana.tx_outcome import PROGRAM_ERRORS, decode_error
+from connectors.solana.tx_outcome import PROGRAM_ERRORS, decode_error, failing_program
 from sim.dex_exec import ProgramError
 
 PAYER = Keypair.from_seed(bytes([9]) * 32)
+
+
+DEX_PROGRAMS = (
+    orca_swap.WHIRLPOOL_PROGRAM_ID,
+    raydium_swap.RAYDIUM_CLMM_PROGRAM_ID,
+    phoenix_swap.PHOENIX_PROGRAM_ID,
+    openbook_take.OPENBOOK_PROGRAM_ID,
+)
+TOKEN = "TokenkegQfeZyiNwAJbNbGKPFXCWuBvf9Ss623VQ5DA"
 
 
 def _tx(program: str) -> bytes:
@@ -112,7 +121,7 @@ def test_each_venues_swap_table_is_its_programs_table_and_decodes_by_program() -
     # one number, four programs, four names: decoding goes by the failing instruction's program
     decoded = {
         decode_error({"InstructionError": [2, {"Custom": 6018}]}, _tx(program))
-        for program in PROGRAM_ERRORS
+        for program in DEX_PROGRAMS
     }
     assert decoded == {
         "TokenMinSubceeded (6018)",
@@ -149,3 +158,52 @@ def test_the_stand_in_raises_the_slippage_errors_with_the_programs_numbers(
 def test_an_unknown_name_is_refused_rather_than_numbered() -> None:
     with pytest.raises(KeyError, match="TooLittleOutput"):
         error_number(WHIRLPOOL_ERRORS, "TooLittleOutputReceived")
+
+
+def test_a_token_error_inside_a_swap_is_named_by_the_token_program_when_the_log_says_so() -> None:
+    # Phoenix's own error 1 and the token program's InsufficientFunds are both Custom(1) on the
+    # swap instruction; only the program log tells them apart
+    err = {"InstructionError": [2, {"Custom": 1}]}
+    phoenix = phoenix_swap.PHOENIX_PROGRAM_ID
+    logs = [
+        f"Program {phoenix} invoke [1]",
+        f"Program {TOKEN} invoke [2]",
+        "Program log: Error: insufficient funds",
+        f"Program {TOKEN} failed: custom program error: 0x1",
+        f"Program {phoenix} failed: custom program error: 0x1",
+    ]
+    assert failing_program(logs, 1) == TOKEN
+    assert decode_error(err, _tx(phoenix), logs) == (
+        "InsufficientFunds (1) in SPL Token, called by Phoenix"
+    )
+    # without a log the outer program's table is all there is (as before)
+    assert decode_error(err, _tx(phoenix)) == f"{PHOENIX_ERRORS[1]} (1)"
+    # the program's own error, logged by itself only: its own name, no caller
+    own = [f"Program {phoenix} failed: custom program error: 0x1"]
+    assert decode_error(err, _tx(phoenix), own) == f"{PHOENIX_ERRORS[1]} (1)"
+    # a log line for another code does not count; an unknown called program is shown by id
+    assert failing_program([f"Program {TOKEN} failed: custom program error: 0x2"], 1) == ""
+    other = "Other111111111111111111111111111111111111111"
+    odd = [f"Program {other} failed: custom program error: 0x1"]
+    assert decode_error(err, _tx(phoenix), odd) == f"Custom(1) in {other}, called by Phoenix"
+
+
+def test_token_and_system_tables_follow_their_enums() -> None:
+    assert PROGRAM_ERRORS[TOKEN][1] == "InsufficientFunds"
+    assert PROGRAM_ERRORS[TOKEN][19] == "NonNativeNotSupported" and 20 not in PROGRAM_ERRORS[TOKEN]
+    system = PROGRAM_ERRORS["11111111111111111111111111111111"]
+    assert (system[0], system[1], system[8]) == (
+        "AccountAlreadyInUse", "ResultWithNegativeLamports", "NonceUnexpectedBlockhashValue")
+
+
+def test_the_stand_ins_failure_log_is_what_agave_writes_for_a_called_program() -> None:
+    phoenix = phoenix_swap.PHOENIX_PROGRAM_ID
+    inner = ProgramError(3, 1, "InsufficientFunds", "token account X", TOKEN)
+    assert inner.logs(phoenix) == [
+        f"Program {TOKEN} failed: custom program error: 0x1",
+        f"Program {phoenix} failed: custom program error: 0x1",
+    ]
+    own = ProgramError(3, 6036, "AmountOutBelowMinimum")
+    assert own.logs(phoenix)[-1] == f"Program {phoenix} failed: custom program error: 0x1794"
+    runtime = ProgramError(0, -1, "InvalidSeeds")
+    assert runtime.logs(phoenix) == [f"Program {phoenix} failed: InvalidSeeds"]

@@ -276,6 +276,22 @@ def test_signal_rearms_only_after_edge_falls_below_trigger_minus_rearm() -> None
     assert first.opportunity_id.endswith("|1") and second.opportunity_id.endswith("|2")
 
 
+def test_live_epoch_makes_ids_unique_across_processes_and_updates_keep_their_signal_id() -> None:
+    # what a restarted live process does: the same signal count under a new epoch
+    eng = PairEngine(make_params())
+    eng.id_epoch = "a1"
+    eng.on_view(clob(10_100, 10_110), 0)
+    [first] = eng.on_view(cex("99.90", "100.05"), 0)
+    assert first.opportunity_id.endswith("|a1.1")
+    eng.id_epoch = "b2"  # resumed: an update of the signal from before keeps its id
+    [upd] = eng.on_view(cex("99.90", "100.00", ts_ns=2_000 * MS), 2_000 * MS)
+    assert (upd.update_seq, upd.opportunity_id) == (1, first.opportunity_id)
+    assert eng.on_view(cex("99.90", "101.50", ts_ns=2_200 * MS), 2_200 * MS) == []  # re-arms
+    eng.on_view(clob(10_100, 10_110, ts_ns=2_300 * MS), 2_300 * MS)  # the DEX view is fresh
+    [second] = eng.on_view(cex("99.90", "100.05", ts_ns=2_400 * MS), 2_400 * MS)
+    assert second.opportunity_id.endswith("|b2.2")
+
+
 def test_optimal_size_respects_the_notional_cap() -> None:
     eng = PairEngine(make_params(max_notional_quote=500 * 10**6))
     eng.on_view(clob(10_100, 10_110), 0)

@@ -24,7 +24,7 @@ from config import Settings, load_settings
 from connectors.capture import read_capture
 from engine.markets import CexMarketState, ClmmMarketState, ClobMarketStateAdapter
 from engine.router import Router
-from engine.steps import VIEW_TYPES, PairStep, PaperStep, RiskStep, _Logic
+from engine.steps import VIEW_TYPES, PairStep, PaperStep, RiskStep, _Logic, restore_state
 from operators.events import HealthEvent, Opportunity, OrderIntent, RawFrame
 from replay.source import ReplaySource
 from sim.market import ALL_VENUES_MARKET, write_market_capture
@@ -184,10 +184,10 @@ def test_a_snapshot_is_a_copy_later_items_do_not_change(classic_frames: list[Raw
         g.feed(f)
     step = g.pairs["SOL/USDC"]
     snap = step.snapshot()
-    views_then = pickle.loads(snap).views
+    views_then = restore_state(snap).views
     for f in classic_frames[100:200]:
         g.feed(f)
-    assert pickle.loads(snap).views == views_then < step.obj.views  # type: ignore[union-attr]
+    assert restore_state(snap).views == views_then < step.obj.views  # type: ignore[union-attr]
 
 
 @pytest.mark.parametrize("stop_after_batches", [0, 1, 7, 10_000])

@@ -177,7 +177,7 @@ class BinanceOrders:
         self.venue = venue
         self.limits = limits
         self.ws_orders = ws_orders
-        """Spot: the WS API's `order.place`; USD-M: None (REST only here)."""
+        """Spot: the WS API's `order.place`; USD-M: the futures WS API's (binance_usdm_ws)."""
         self.user_stream = user_stream
         """Spot: the WS API user-data stream; USD-M: the listenKey stream (binance_usdm_ws)."""
 
@@ -297,4 +297,5 @@ class BinanceOrders:
 
 
 SPOT = BinanceOrders("binance", binance_ws.STREAM, ws_orders=binance_ws.ORDERS)
-USDM = BinanceOrders("binance-usdm", binance_usdm_ws.STREAM, limits=USDM_LIMITS)
+USDM = BinanceOrders("binance-usdm", binance_usdm_ws.STREAM, limits=USDM_LIMITS,
+                     ws_orders=binance_usdm_ws.ORDERS)

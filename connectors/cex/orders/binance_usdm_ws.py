@@ -1,4 +1,5 @@
-"""Binance USD-M futures user-data stream: the listenKey, and `ORDER_TRADE_UPDATE`. Sans-I/O.
+"""Binance USD-M futures: the user-data stream (listenKey, `ORDER_TRADE_UPDATE`) and the order
+entry over the futures WebSocket API. Sans-I/O.
 
 Unlike spot (whose REST listenKey endpoints are retired, see binance_ws.py), USD-M futures
 still opens its user-data stream with a listenKey (derivatives docs, "User Data Streams"):
@@ -21,6 +22,27 @@ a new key and reconciles.
 vocabulary, read by binance_ws.execution_kind; the last two are `other`), `X` the order's
 status, `l`/`L` this fill, `z` cumulative qty, `ap` average price, `n`/`N` this fill's
 commission and asset (absent on events without a fill).
+
+WS order entry (derivatives docs, "WebSocket API General Info" and "New Order (TRADE)"): its
+own endpoint, production `wss://ws-fapi.binance.com/ws-fapi/v1` (testnet
+`wss://testnet.binancefuture.com/ws-fapi/v1`; configuration, `order_ws_url`), a connection
+lives at most 24 h and the server pings every 3 minutes. Requests are one JSON text frame
+`{"id","method","params"}` (the id is echoed back, never interpreted; ours is the client order
+id), methods `order.place`, `order.cancel`, `order.status` (and `session.logon`). INT
+parameters (`timestamp`, `recvWindow`) are JSON integers, DECIMAL ones (`price`,
+`quantity`) JSON strings. Signing is spot's WS API rule: every param but `signature`, sorted
+by name, joined `name=value` with `&`; hex HMAC-SHA256 or base64 Ed25519 (binance_ws.py).
+`session.logon` (`apiKey`, `timestamp`, `signature`; Ed25519 keys only) authenticates the
+connection, after which requests may omit `apiKey` and `signature`; HMAC keys sign every
+request. The timing rule is REST's (-1021). `newOrderRespType` `RESULT` makes a LIMIT IOC/FOK
+answer carry its final status (FILLED or EXPIRED) with `executedQty`, `cumQuote`, `avgPrice`
+(the REST RESULT body, no fees). Answers: `{"id","status":200,"result":{..},"rateLimits":[..]}`
+or `{"id","status":4xx,"error":{"code","msg"},"rateLimits":[..]}`, the codes REST's; the
+limits are shared with REST (REQUEST_WEIGHT 2400/min, ORDERS 300/10 s and 1200/min), so each
+`rateLimits` count is read as the REST usage header it mirrors (`X-MBX-ORDER-COUNT-1M`, ...).
+A key revoked mid-session gets `{"id":null,"status":401,"error":{"code":-2015,..}}` (no id:
+the order it cut off is resolved by query). We send `order.place` and `order.cancel`; an
+order whose answer never came is queried over REST (`order.status` unused), as for every venue.
 """
 
 from __future__ import annotations
@@ -29,7 +51,7 @@ from decimal import Decimal
 
 import msgspec
 
-from connectors.cex.orders.binance_ws import execution_kind
+from connectors.cex.orders.binance_ws import BinanceWsOrders, execution_kind
 from connectors.cex.orders.common import Credentials
 from connectors.cex.orders.private import ListenKey
 from connectors.cex.orders.updates import OrderUpdate
@@ -115,3 +137,8 @@ class BinanceUsdmUserStream:
 
 
 STREAM = BinanceUsdmUserStream()
+
+
+ORDERS = BinanceWsOrders(resp_type="RESULT", session_logon=True)
+"""USD-M order entry over the futures WS API (`ws-fapi/v1`): `RESULT` answers, Ed25519 keys
+logged in once per connection, HMAC keys signing each request."""

@@ -55,15 +55,25 @@ def subscribe_user_data(creds: Credentials, req_id: str, ts_ms: int) -> bytes:
     return request(creds, req_id, "userDataStream.subscribe.signature", {"timestamp": ts_ms})
 
 
+def session_request(req_id: str, method: str, params: dict[str, Param]) -> bytes:
+    """A request on a connection authenticated by `session.logon`: no `apiKey`, no
+    `signature` (the session's key authorizes it; `timestamp` and `recvWindow` still count)."""
+    return orjson.dumps({"id": req_id, "method": method, "params": params})
+
+
 def place_order(creds: Credentials, filters: SymbolFilters, spec: OrderSpec, req_id: str,
-                ts_ms: int, recv_window_ms: int) -> bytes:
-    """`order.place` over the WS API: the same limit IOC/FOK order as the REST codec's."""
+                ts_ms: int, recv_window_ms: int, *, resp_type: str = "FULL",
+                session: bool = False) -> bytes:
+    """`order.place` over the WS API: the same limit IOC/FOK order as the REST codec's
+    (`resp_type`: spot `FULL`, USD-M `RESULT`; `session`: the connection is logged in)."""
     params: dict[str, Param] = {
         "symbol": spec.symbol, "side": spec.side.upper(), "type": "LIMIT",
         "timeInForce": spec.tif, "quantity": filters.qty_str(spec.qty_units),
         "price": filters.price_str(spec.price_units), "newClientOrderId": spec.client_order_id,
-        "newOrderRespType": "FULL", "recvWindow": recv_window_ms, "timestamp": ts_ms,
+        "newOrderRespType": resp_type, "recvWindow": recv_window_ms, "timestamp": ts_ms,
     }
+    if session:
+        return session_request(req_id, "order.place", params)
     return request(creds, req_id, "order.place", params)
 
 
@@ -193,30 +203,56 @@ _USAGE_HEADER = {"REQUEST_WEIGHT": "X-MBX-USED-WEIGHT-", "ORDERS": "X-MBX-ORDER-
 
 
 class BinanceWsOrders:
-    """Spot order entry over the WS API (`WsOrderCodec`): `order.place`, answered as REST."""
+    """Order entry over a Binance WS API (`WsOrderCodec`): `order.place`, answered as REST.
+
+    Spot (`ws-api/v3`, `FULL` answers, every request signed) and USD-M futures (`ws-fapi/v1`,
+    `RESULT` answers; an Ed25519 key logs the connection in once with `session.logon`, then
+    its requests carry neither `apiKey` nor `signature`: binance_usdm_ws.py) share it.
+    """
+
+    def __init__(self, *, resp_type: str = "FULL", session_logon: bool = False) -> None:
+        self.resp_type = resp_type
+        self.session_logon = session_logon
+        """Log Ed25519 keys in with `session.logon` (the venue supports it for Ed25519 only)."""
+
+    def _session(self, creds: Credentials) -> bool:
+        return self.session_logon and creds.is_ed25519
 
     def steps(self, creds: Credentials, now_ms: int) -> list[bytes]:
-        """None: every request is signed on its own."""
-        return []
+        """`session.logon` for an Ed25519 key where the venue takes it; else none (every
+        request is signed on its own)."""
+        if not self._session(creds):
+            return []
+        return [request(creds, f"logon{now_ms}", "session.logon", {"timestamp": now_ms})]
 
     def step_reply(self, frame: bytes) -> bool | None:
-        """No steps, so no replies."""
-        return None
+        """The `session.logon` answer: `status` 200 = logged in; None for anything else."""
+        try:
+            r = msgspec.json.decode(frame, type=_Reply)
+        except (msgspec.ValidationError, msgspec.DecodeError):
+            return None
+        if r.id is None or not r.status:
+            return None
+        return r.status == 200
 
     def place(self, creds: Credentials, filters: SymbolFilters, spec: OrderSpec, ts_ms: int,
               recv_window_ms: int) -> bytes:
         """`order.place` with the client order id as the request id."""
-        return place_order(creds, filters, spec, spec.client_order_id, ts_ms, recv_window_ms)
+        return place_order(creds, filters, spec, spec.client_order_id, ts_ms, recv_window_ms,
+                           resp_type=self.resp_type, session=self._session(creds))
 
     def cancel(self, creds: Credentials, filters: SymbolFilters, client_order_id: str,
                ts_ms: int, recv_window_ms: int) -> bytes:
         """`order.cancel` by `origClientOrderId`."""
-        return request(creds, cancel_request_id(client_order_id), "order.cancel", {
+        params: dict[str, Param] = {
             "symbol": filters.symbol, "origClientOrderId": client_order_id,
-            "recvWindow": recv_window_ms, "timestamp": ts_ms})
+            "recvWindow": recv_window_ms, "timestamp": ts_ms}
+        if self._session(creds):
+            return session_request(cancel_request_id(client_order_id), "order.cancel", params)
+        return request(creds, cancel_request_id(client_order_id), "order.cancel", params)
 
     def answer(self, frame: bytes) -> WsAnswer | None:
-        """`{"id","status","result"|"error","rateLimits"}`: `result` is the REST FULL body,
+        """`{"id","status","result"|"error","rateLimits"}`: `result` is the REST answer body,
         `error` the REST error body; `rateLimits` counts become the REST usage headers."""
         try:
             a = _DECODE_ANSWER.decode(frame)
