@@ -169,7 +169,7 @@ def test_two_workers_with_a_recovery_dir_journal_what_one_worker_does_and_resume
     args += ["--recovery-dir", str(recovery), "--snapshot-interval", "0.5"]
     assert solarb(args) == 0
     held = sorted(p.name for p in recovery.iterdir())
-    assert held == ["part-0.sqlite3", "part-1.sqlite3", "solarb-run-id"]
+    assert held == ["part-0.sqlite3", "part-1.sqlite3", "solarb-run-id", "solarb-state-version"]
     assert sorted_rows(journal) == one_worker
     # A rerun resumes after the last frame: no decision again, and the end-of-run counters it
     # writes once more carry the restored counts, equal to the first ones.
