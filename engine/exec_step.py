@@ -28,13 +28,16 @@ the reports' and clock items' `ts_recv_ns` (wall ns), never read here.
   asked about its client id and the order is sent only if it is unknown there.
 - `risk_hooks`: more callables `(ExecutionReport) -> list` run on every report, their output
   journaled (a place for per-report checks beyond the fill risk).
+- A report that repeats one already counted (a query's answer arriving with or after the
+  order's own final report: no more fill than counted, the order already ended) reaches
+  neither the legs nor the fill risk nor the `fills` table: it is journaled as a `health` row
+  (`source = exec:repeat`), so each order's fill is counted once.
 """
 
 from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Callable
-from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -57,15 +60,18 @@ from engine.steps import (
     PairControl,
     PairKill,
     depth_slicer,
+    flatten_limit_quote,
     guard_kill,
 )
 from operators.errors import ExecutionError
-from operators.events import ExecutionReport, Opportunity, OrderIntent
+from operators.events import ExecutionReport, HealthEvent, Opportunity, OrderIntent
 from operators.fill_risk import FillRisk
 from operators.legs import (
     CLOSE_SUFFIX,
+    FINAL,
     FLATTENING,
     HEDGE_SUFFIX,
+    LATE_CLOSE_SUFFIX,
     UNWIND_SUFFIX,
     LegCommand,
     LegMachine,
@@ -74,10 +80,12 @@ from operators.legs import (
 from operators.risk import KillRecord
 from operators.views import CexBookView
 
+REPEAT_SOURCE = "exec:repeat"
+"""`HealthEvent.source` of a report that repeated one already counted (journaled, not counted)."""
 MAX_REMEMBERED = 10_000
 """Opportunities whose CU price is kept (closed ones are dropped first; bounded either way)."""
 
-FLATTEN_ATTEMPT = {HEDGE_SUFFIX: 0, UNWIND_SUFFIX: 1, CLOSE_SUFFIX: 2}
+FLATTEN_ATTEMPT = {HEDGE_SUFFIX: 0, UNWIND_SUFFIX: 1, CLOSE_SUFFIX: 2, LATE_CLOSE_SUFFIX: 3}
 """The client-id attempt of each flattening order of an opportunity (one of each, at most)."""
 
 RiskHook = Callable[[ExecutionReport], list[Any]]
@@ -131,6 +139,9 @@ class LiveExecStep(LegHost):
         """`tripped_ns` of the guard's last kill (intents decided by then are refused)."""
         self.risk_hooks: list[RiskHook] = []
         """More per-report checks (beyond the fill risk): their output is journaled."""
+        self.reported: OrderedDict[str, tuple[int, bool]] = OrderedDict()
+        """Intent id -> (largest cumulative fill reported, whether a final report came): what
+        tells a repeated report from news (bounded, oldest orders forgotten first)."""
         self.counters: dict[str, int] = {"orders": 0, "reports": 0, "queries": 0,
                                          "cancels_moot": 0}  # fmt: skip
 
@@ -177,7 +188,23 @@ class LiveExecStep(LegHost):
     def _dispatch(self, cmds: list[LegCommand]) -> list[Any]:
         return self._orders(cmds)
 
+    def _repeats(self, r: ExecutionReport) -> bool:
+        """Whether `r` says nothing its order's earlier reports did not (and remember it)."""
+        filled, ended = self.reported.get(r.intent_id, (0, False))
+        if (ended and r.filled_base <= filled) or 0 < r.filled_base <= filled:
+            return True
+        self.reported[r.intent_id] = (max(filled, r.filled_base), ended or r.status in FINAL)
+        self.reported.move_to_end(r.intent_id)
+        while len(self.reported) > MAX_REMEMBERED:
+            self.reported.popitem(last=False)
+        return False
+
     def _on_report(self, r: ExecutionReport) -> list[Any]:
+        if self._repeats(r):
+            self.counters["repeats"] = self.counters.get("repeats", 0) + 1
+            said = f"{r.intent_id} {r.status} {r.filled_base} base ({r.reason or 'no reason'})"
+            why = f"{self.pair}: {said} repeats a report already counted"
+            return [HealthEvent(REPEAT_SOURCE, "repeat", why, r.ts_recv_ns, r.ts_recv_ns)]
         self.counters["reports"] += 1
         out: list[Any] = [r]
         kills = self.risk.on_report(r)
@@ -252,19 +279,10 @@ class LiveExecStep(LegHost):
         if legs is None:
             raise ExecutionError(f"{c.opportunity_id}: no open legs to price a {c.kind}",
                                  retryable=False)  # fmt: skip
-        filled = legs.buy if legs.buy.filled_base >= legs.sell.filled_base else legs.sell
-        if filled.filled_base > 0:
-            ref = Decimal(filled.quote_amount) / filled.filled_base
-        else:
-            ref = Decimal(filled.intent.limit_quote) / filled.intent.size_base
-        move = Decimal(self.unwind_bps) / 10_000
-        price = ref * (1 + move) if c.side == "buy" else ref * (1 - move)
-        limit = int(price * c.size_base)
-        if c.side == "buy":
-            limit += 1  # rounding never tightens a buy's limit below the price
+        limit = flatten_limit_quote(legs, c.side, c.size_base, self.unwind_bps)
         return OrderIntent(
             c.intent_id, c.opportunity_id, c.venue, c.market_id, c.side, c.size_base,
-            max(limit, 1), c.ts_ns, c.ts_ns, c.ts_ns, self.pair,
+            limit, c.ts_ns, c.ts_ns, c.ts_ns, self.pair,
         )  # fmt: skip
 
 

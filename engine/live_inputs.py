@@ -39,6 +39,7 @@ from connectors.control import ControlSource, is_tick
 from connectors.secrets import resolve_rpc, resolve_url
 from connectors.solana.sources import AccountFeedSource
 from connectors.solana.watcher import TickArrayWatcher, wanted_pool_accounts
+from engine.router import hedge_feeds
 from operators.errors import ConfigError
 from operators.events import HealthEvent, RawFrame
 
@@ -110,12 +111,13 @@ class LiveInputs:
 
 
 def _markets(settings: Settings) -> list[MarketSettings]:
+    """Every enabled market to subscribe: the pairs' markets and the hedge perps' books."""
     out = []
     for pair in settings.pairs:
         for m in pair.markets:
             if settings.venues[m.venue].enabled:
                 out.append(m)
-    return out
+    return out + [ref.market for ref in hedge_feeds(settings)]
 
 
 def cex_sources(

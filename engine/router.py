@@ -27,6 +27,31 @@ class MarketRef:
     pair: PairSettings
 
 
+def hedge_feeds(settings: Settings) -> list[MarketRef]:
+    """The `[[pairs.hedges]]` perps whose books the feeds subscribe and the router routes to
+    their pair (for the paper venue's hedge fills; never priced by the spread engine).
+
+    A perp's frames and feed health carry the venue id its transport reports
+    (`CexAdapter.source_for`): Binance perps come as `binance-usdm`, apart from the spot.
+    Where that id is also a spot feed of the pairs (OKX, Bybit: one venue id for both), the
+    perp's health could not be told from the spot's (and Bybit's perp frames not even by
+    symbol), so such a hedge is not subscribed: a paper hedge there fails for want of a book.
+    """
+    spot_feeds = {
+        venues.cex(m.venue).source_for(m.market)
+        for p in settings.pairs
+        for m in p.markets
+        if venues.is_cex(m.venue)
+    }
+    out = []
+    for pair in settings.pairs:
+        for h in pair.hedges:
+            enabled = settings.venues[h.venue].enabled
+            if enabled and venues.cex(h.venue).source_for(h.market) not in spot_feeds:
+                out.append(MarketRef(h, pair))
+    return out
+
+
 class Router:
     """Map raw frames to market ids (and market ids to pairs) from the configured markets."""
 
@@ -41,6 +66,13 @@ class Router:
                     self._cex[(m.venue, m.symbol.upper())] = m.market_id
                 else:
                     self._dex[(m.venue, m.address)] = m.market_id
+        self.hedges: frozenset[str] = frozenset()
+        """Market ids of the hedge perps routed here: books for the paper venue, never legs."""
+        for ref in hedge_feeds(settings):
+            h = ref.market
+            self.by_id[h.market_id] = ref
+            self._cex[(venues.cex(h.venue).source_for(h.market), h.symbol.upper())] = h.market_id
+            self.hedges |= {h.market_id}
         self.unrouted = 0
 
     def market_of(self, frame: RawFrame) -> str | None:

@@ -17,6 +17,7 @@ import pickle
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from decimal import Decimal
 from typing import Any
 
 import bytewax.operators as op
@@ -40,7 +41,7 @@ from operators.errors import ConfigError
 from operators.events import ExecutionReport, HealthEvent, OrderIntent
 from operators.fill_risk import FillRisk
 from operators.latency import DelayDist, LatencyModel, VenueDelays
-from operators.legs import LegCommand, LegMachine, LegPolicy
+from operators.legs import PERP_ORDERS, LegCommand, LegMachine, LegPolicy, OpportunityLegs
 from operators.paper import HISTORY, PaperVenue
 from operators.risk import NOTHING_RESTING, KillEffect, KillRecord, RiskGuard
 from operators.spread import PairEngine
@@ -173,6 +174,10 @@ class PairStep:
                 state = self.markets[market_id] = build_market_state(
                     self.settings, self.router, market_id
                 )
+            if market_id in self.router.hedges:
+                # a hedge perp's book is for the paper venue's hedge fills: never an arb leg,
+                # so the spread engine neither prices it nor follows its feed
+                return state.on_frame(frame)
             # every frame says its feed is alive, whether or not it changes a view
             self.engine.heard(
                 market_id, isinstance(state, CexMarketState), state.ref.market.venue,
@@ -440,6 +445,8 @@ class PaperStep(LegHost):
         # beyond its window as the venue keeps views, and counts only those up to the order
         self.slicer = depth_slicer(settings, pair, lookahead=HISTORY)
         self.legs = LegMachine(LegPolicy(order=e.leg_order), hedge_markets(p), self.slicer)
+        self.unwind_bps = settings.dex_execution.unwind_slippage_bps
+        """A perp hedge / close order's limit: the filled leg's price moved this far against us."""
         self.dex_markets = frozenset(m.market_id for m in p.markets if not venues.is_cex(m.venue))
         self.risk = FillRisk(fill_risk_params(settings), self.dex_markets, scope=pair)
         self.waiting: dict[str, OrderIntent] = {}
@@ -500,12 +507,24 @@ class PaperStep(LegHost):
                         predicted_quote=leg.intent.predicted_quote,
                     )
             else:
-                # hedge / unwind: get flat at the market (no limit), on the command's market
+                # a spot unwind: get flat at the market (no limit), on the command's market
                 limit = 2**62 if c.side == "buy" else 0
+                legs = self.legs.open.get(c.opportunity_id)
+                on_perp = c.intent_id.endswith(PERP_ORDERS)
+                if on_perp and legs is not None:
+                    # the perp hedge and its closes: an IOC limit as live trading sends it
+                    limit = flatten_limit_quote(legs, c.side, c.size_base, self.unwind_bps)
                 order = OrderIntent(
                     c.intent_id, c.opportunity_id, c.venue, c.market_id, c.side, c.size_base,
                     limit, c.ts_ns, c.ts_ns, c.ts_ns, known.pair if known else self.pair,
                 )  # fmt: skip
+                if on_perp and not self.venue.views.get(c.market_id):
+                    # no book of the perp has reached this step (its feed is not subscribed or
+                    # has sent nothing yet): the hedge fails now and the legs unwind the spot
+                    why = f"no book of hedge market {c.market_id} yet"
+                    self.risk.on_intent(order)
+                    out += self._reports([self.venue.reject_now(order, why)])
+                    continue
             self.risk.on_intent(order)
             out += self._reports(list(self.venue.on_intent(order)))
         return out
@@ -529,6 +548,22 @@ class PaperStep(LegHost):
             f"{on_wire} order(s) on the wire, none resting (paper IOC)" if on_wire
             else NOTHING_RESTING
         )  # fmt: skip
+
+
+def flatten_limit_quote(legs: OpportunityLegs, side: str, size_base: int, unwind_bps: int) -> int:
+    """The limit (quote base units for `size_base`) of a hedge / unwind order: the filled leg's
+    price (its intent's limit when nothing filled) moved `unwind_bps` against us."""
+    filled = legs.buy if legs.buy.filled_base >= legs.sell.filled_base else legs.sell
+    if filled.filled_base > 0:
+        ref = Decimal(filled.quote_amount) / filled.filled_base
+    else:
+        ref = Decimal(filled.intent.limit_quote) / filled.intent.size_base
+    move = Decimal(unwind_bps) / 10_000
+    price = ref * (1 + move) if side == "buy" else ref * (1 - move)
+    limit = int(price * size_base)
+    if side == "buy":
+        limit += 1  # rounding never tightens a buy's limit below the price
+    return max(limit, 1)
 
 
 def decided_before_kill(intent: OrderIntent, guard_kill_ns: int) -> str | None:

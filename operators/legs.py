@@ -18,6 +18,13 @@
   they fill); `unwound` once both are flat, then `closed`.
 - With no hedge market, or when the hedge fails or does not fill within its timeout, what is
   open is unwound straight away the same way (the spot net on its venue, any perp fill closed).
+  A hedge that times out is queried, and stays counted while it may still fill: a fill it
+  reports after the timeout (late) opens a perp position the first close did not cover, so a
+  follow-up close (`/hedge-close-late`) is sent for it once the hedge's final report is in; the
+  opportunity is `unwound` only when the spot and the perp are flat and the hedge is final.
+- Reports are counted once per order (intent id): a report carries the order's cumulative
+  fill, so a repeat (a query's answer arriving with or after the final report it duplicates)
+  adds only what it reports beyond the largest fill seen, never the whole again.
 
 Slicing (issue 11): a CEX IOC leg deeper than the book's usual depth at its limit (the rolling
 quantile of `operators/depth.py`, measured when the leg is made) is sent as N child IOC orders
@@ -57,11 +64,15 @@ HEDGE_SUFFIX = "/hedge"
 UNWIND_SUFFIX = "/unwind"
 CLOSE_SUFFIX = "/hedge-close"
 """The order that closes the perp hedge once the spot net is being unwound."""
-FLATTENING = (HEDGE_SUFFIX, UNWIND_SUFFIX, CLOSE_SUFFIX)
+LATE_CLOSE_SUFFIX = "/hedge-close-late"
+"""The follow-up close of what the hedge filled after it timed out (beyond the first close)."""
+FLATTENING = (HEDGE_SUFFIX, UNWIND_SUFFIX, CLOSE_SUFFIX, LATE_CLOSE_SUFFIX)
 """Intent-id suffixes of the orders that flatten a one-legged opportunity (not its legs)."""
+PERP_ORDERS = (HEDGE_SUFFIX, CLOSE_SUFFIX, LATE_CLOSE_SUFFIX)
+"""Intent-id suffixes of the orders on the perp hedge market (the hedge and its closes)."""
+FINAL = ("filled", "rejected", "cancelled")
 SLICE_SEP = "#slice"
 """A slice's intent id is its leg's, this, and the slice number (1..N)."""
-FINAL_STATUSES = ("filled", "rejected", "cancelled")
 
 
 def slice_intent_id(leg_intent_id: str, slice_no: int) -> str:
@@ -180,6 +191,16 @@ class OpportunityLegs:
     """Intent id of each flattening order sent -> whether it trades the perp."""
     perp_sold_base: int = 0
     """The perp position: base sold minus bought there (short > 0); closed before `closed`."""
+    hedge_side: Side = "sell"
+    hedge_size_base: int = 0
+    """The hedge order's side and size (what a query of it names)."""
+    perp_covered_base: int = 0
+    """The perp position the close orders sent so far were sized to close (short > 0)."""
+    cumulative: dict[str, tuple[int, int, int]] = field(default_factory=dict)
+    """Intent id -> the largest (filled base, quote, fee) reported for that order: reports carry
+    an order's cumulative fill, so a repeated report adds only what it has beyond this."""
+    final: set[str] = field(default_factory=set)
+    """Intent ids of the flattening orders whose final report has arrived."""
     queried: bool = False
     resumed: bool = False
     """Restored from a snapshot: CEX orders sent from now on are probed first (`probe`)."""
@@ -200,6 +221,32 @@ class OpportunityLegs:
     def legs(self) -> tuple[_Leg, _Leg]:
         """(buy leg, sell leg)."""
         return self.buy, self.sell
+
+    @property
+    def hedge_intent_id(self) -> str:
+        """The intent id of the perp hedge order (sent or not)."""
+        return self.opportunity_id + HEDGE_SUFFIX
+
+    @property
+    def hedge_perp_base(self) -> int:
+        """What the hedge order sold on the perp (bought: < 0), base units, counted once."""
+        filled = self.cumulative.get(self.hedge_intent_id, (0, 0, 0))[0]
+        return filled if self.hedge_side == "sell" else -filled
+
+    @property
+    def hedge_open(self) -> bool:
+        """Whether the perp hedge was sent and its final report has not arrived (it may fill)."""
+        hedge = self.hedge_intent_id
+        return hedge in self.flattening and hedge not in self.final
+
+    def count(self, r: ExecutionReport) -> tuple[int, int, int]:
+        """What `r` adds to its order's fill: (base, quote, fee) beyond the largest cumulative
+        fill already reported for the order, all 0 for a repeat (never counted twice)."""
+        seen = self.cumulative.get(r.intent_id, (0, 0, 0))
+        if r.filled_base <= seen[0]:
+            return 0, 0, 0
+        self.cumulative[r.intent_id] = (r.filled_base, r.quote_amount, r.fee_quote)
+        return r.filled_base - seen[0], r.quote_amount - seen[1], r.fee_quote - seen[2]
 
 
 class LegMachine:
@@ -260,10 +307,13 @@ class LegMachine:
         now = legs.last_ns
         on_perp = legs.flattening.get(r.intent_id)
         if on_perp is not None:
-            signed = r.filled_base if r.side == "sell" else -r.filled_base
+            base, _quote, _fee = legs.count(r)
+            signed = base if r.side == "sell" else -base
             legs.hedge_filled_base += signed
             if on_perp:
                 legs.perp_sold_base += signed
+            if r.status in FINAL:
+                legs.final.add(r.intent_id)
             return self._after_flattening(legs, r, now)
         base_id = leg_intent_id(r.intent_id)
         leg = next((x for x in legs.legs() if x.intent.intent_id == base_id), None)
@@ -272,12 +322,13 @@ class LegMachine:
                                  retryable=False)  # fmt: skip
         if leg.plan is not None and (leg.done or r.intent_id != leg.order_id()):
             return [], []  # an earlier slice's report again (already counted): the journal has it
-        leg.filled_base += r.filled_base
-        leg.quote_amount += r.quote_amount
-        leg.fee_quote += r.fee_quote
+        base, quote, fee = legs.count(r)
+        leg.filled_base += base
+        leg.quote_amount += quote
+        leg.fee_quote += fee
         if leg.plan is not None:
-            return self._after_slice(legs, leg, r, now)
-        if r.status in FINAL_STATUSES:
+            return self._after_slice(legs, leg, r, base, now)
+        if r.status in FINAL:
             leg.done = True
         return self._after_leg(legs, leg, now)
 
@@ -342,12 +393,13 @@ class LegMachine:
         return self._settle(legs, now)
 
     def _after_slice(
-        self, legs: OpportunityLegs, leg: _Leg, r: ExecutionReport, now: int
+        self, legs: OpportunityLegs, leg: _Leg, r: ExecutionReport, base: int, now: int
     ) -> tuple[list[LegCommand], list[LegTransition]]:
-        """A report of the slice on the wire: the next slice once it filled in full; a slice
-        that fills short (the book exhausted at the limit) ends the slicing."""
-        leg.slice_filled_base += r.filled_base
-        if r.status not in FINAL_STATUSES:
+        """A report of the slice on the wire (`base`: what it adds to the slice's fill): the
+        next slice once it filled in full; one that fills short (the book exhausted at the
+        limit) ends the slicing."""
+        leg.slice_filled_base += base
+        if r.status not in FINAL:
             return [], []
         plan = leg.plan
         assert plan is not None
@@ -397,6 +449,7 @@ class LegMachine:
         side: Side = "sell" if net > 0 else "buy"
         legs.hedge_intent = legs.opportunity_id + HEDGE_SUFFIX
         legs.flattening[legs.hedge_intent] = True
+        legs.hedge_side, legs.hedge_size_base = side, abs(net)
         cmd = LegCommand("hedge", legs.opportunity_id, venue, market, side, abs(net),
                          legs.hedge_intent, now)  # fmt: skip
         return [cmd], [self._move(legs, "hedging", f"hedge {side} {abs(net)} on {market}", now)]
@@ -415,10 +468,34 @@ class LegMachine:
                                                                    "filled"):  # fmt: skip
                 return self._unwind(legs, now, f"hedge {r.status} with net {legs.net_base} left")
             return [], []
-        if legs.state == "unwinding" and flat and abs(legs.perp_sold_base) < lot:
-            return [], [self._move(legs, "unwound", f"{r.status} {r.filled_base}", now),
-                        self._close(legs, "flat", now)]  # fmt: skip
-        return [], []
+        if legs.state != "unwinding":
+            return [], []
+        late: list[LegCommand] = []
+        if r.intent_id == legs.hedge_intent_id and r.intent_id in legs.final:
+            # the hedge's final report came after it timed out: close what it filled beyond
+            # what the close orders already sent were sized for
+            late = self._close_late_hedge(legs, now)
+        if flat and abs(legs.perp_sold_base) < lot and not legs.hedge_open:
+            return late, [self._move(legs, "unwound", f"{r.status} {r.filled_base}", now),
+                          self._close(legs, "flat", now)]  # fmt: skip
+        return late, []
+
+    def _close_late_hedge(self, legs: OpportunityLegs, now: int) -> list[LegCommand]:
+        """A follow-up close of the perp the hedge filled after its timeout (none when the
+        close orders sent already cover it, or no hedge market)."""
+        uncovered = legs.hedge_perp_base - legs.perp_covered_base
+        if legs.hedge_market is None or abs(uncovered) < self.p.lot_base:
+            return []
+        oid = legs.opportunity_id
+        close_id = oid + (LATE_CLOSE_SUFFIX if oid + CLOSE_SUFFIX in legs.flattening
+                          else CLOSE_SUFFIX)  # fmt: skip
+        if close_id in legs.flattening:
+            return []  # both closes already out: the unwind timeout flags what is left
+        venue, market = legs.hedge_market
+        legs.flattening[close_id] = True
+        legs.perp_covered_base += uncovered
+        side: Side = "buy" if uncovered > 0 else "sell"
+        return [LegCommand("unwind", oid, venue, market, side, abs(uncovered), close_id, now)]
 
     def _unwind(
         self, legs: OpportunityLegs, now: int, why: str
@@ -440,9 +517,17 @@ class LegMachine:
             venue, market = legs.hedge_market
             close_id = oid + CLOSE_SUFFIX
             legs.flattening[close_id] = True
+            legs.perp_covered_base += perp
             close_side: Side = "buy" if perp > 0 else "sell"
             cmds.append(LegCommand("unwind", oid, venue, market, close_side, abs(perp),
                                    close_id, now))  # fmt: skip
+        if legs.hedge_open:
+            # a hedge that gave up may still fill (an order on the wire cannot be recalled):
+            # ask the venue, and close what it reports when it does (`_close_late_hedge`)
+            venue, market = legs.hedge_market or ("", "")
+            hedge_id = legs.hedge_intent_id
+            cmds.append(LegCommand("query", oid, venue, market, legs.hedge_side,
+                                   legs.hedge_size_base, hedge_id, now))  # fmt: skip
         return cmds, [self._move(legs, "unwinding", why, now)]
 
     def _timeout(
@@ -471,6 +556,8 @@ class LegMachine:
             return self._unwind(legs, now, "hedge timed out")
         if legs.state == "unwinding" and age > p.unwind_timeout_ns:
             open_txt = f"net {legs.net_base} base open, perp {-legs.perp_sold_base} base"
+            if legs.hedge_open:
+                open_txt += ", the hedge order never reported its end"
             return [], [self._close(legs, f"UNWIND TIMED OUT: {open_txt}", now)]
         return [], []
 

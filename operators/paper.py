@@ -91,6 +91,10 @@ class PaperVenue:
         self.pending.append(intent)
         return []
 
+    def reject_now(self, intent: OrderIntent, reason: str) -> ExecutionReport:
+        """Refuse `intent` at its own time, unfilled (e.g. a hedge on a market with no book)."""
+        return self._reject(intent, intent.ts_intent_ns, reason)
+
     def on_end(self) -> list[ExecutionReport]:
         """End of input: fill what is pending against the latest views."""
         out = [r for i in self.pending for r in self._fill(i)]

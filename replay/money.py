@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from operators.legs import CLOSE_SUFFIX, FLATTENING, HEDGE_SUFFIX
+from operators.legs import FLATTENING, PERP_ORDERS
 
 Row = Mapping[str, Any]
 
@@ -22,7 +22,7 @@ def is_flattening(fill: Row) -> bool:
 
 def is_hedge(fill: Row) -> bool:
     """Whether a fill is on the perp hedge (the hedge or its close), not a spot unwind."""
-    return str(fill.get("intent_id", "")).endswith((HEDGE_SUFFIX, CLOSE_SUFFIX))
+    return str(fill.get("intent_id", "")).endswith(PERP_ORDERS)
 
 
 def moved(fill: Row) -> bool:

@@ -172,6 +172,10 @@ class MarketConfig:
     )
     """Follower CEX -> (steps it lags the fair price, Gaussian quote noise in bps per step):
     OKX and Bybit quote SOL a beat behind Binance, where most price discovery happens."""
+    hedge_perp: tuple[int, float] | None = None
+    """A Binance USD-M SOLUSDT perp book following the fair price with (lag steps, noise bps),
+    for a `[[pairs.hedges]]` perp to hedge on (sim/market_venues.py `PerpFollower`, its own
+    random streams and the Binance feed latency); None (every bundled sample): no perp."""
 
     def __post_init__(self) -> None:
         for name in ("duration_s", "depth_interval_ms", "slot_ms", "levels"):
@@ -283,7 +287,7 @@ class _InOrder:
 
 def simulate_market(cfg: MarketConfig, truth: MarketTruth | None = None) -> list[RawFrame]:
     """The session's frames in receive order; fills `truth` with what really happened."""
-    from sim.market_venues import CexFollower, DexMarket, dex_market
+    from sim.market_venues import PERP_VENUE, CexFollower, DexMarket, PerpFollower, dex_market
 
     truth = truth if truth is not None else MarketTruth()
 
@@ -304,6 +308,11 @@ def simulate_market(cfg: MarketConfig, truth: MarketTruth | None = None) -> list
         for v in cfg.venues
         if v in cfg.cex_followers
     ]
+    perp_lat = cfg.feed_latency.get(PERP_VENUE, cfg.feed_latency["binance"])
+    perps = []
+    if cfg.hedge_perp is not None:
+        perp_recv = _InOrder(perp_lat, stream(f"{PERP_VENUE} feed"))
+        perps.append(PerpFollower(cfg, cfg.hedge_perp, stream(f"{PERP_VENUE} book"), perp_recv))
     dexes: list[DexMarket] = [
         dex_market(
             cfg,
@@ -371,6 +380,8 @@ def simulate_market(cfg: MarketConfig, truth: MarketTruth | None = None) -> list
         frames += cex.step(mid, event_ns, cex_recv.recv_ns(event_ns), snapshot=i == 3)
         for f in followers:
             frames += f.step(history, event_ns)
+        for p in perps:  # after the followers: their draws stay as they were
+            frames += p.step(history, event_ns)
         if len(history) > 64:
             del history[:-64]
         if i % per_slot:

@@ -62,16 +62,24 @@ class TrackingFeed(SimFeed):
 class CexFollower:
     """A CEX book (OKX v5 `books`, Bybit v5 `orderbook.50`) following the fair price."""
 
-    def __init__(self, cfg: MarketConfig, venue: str, rng: random.Random, recv: _InOrder) -> None:
+    def __init__(
+        self,
+        cfg: MarketConfig,
+        venue: str,
+        rng: random.Random,
+        recv: _InOrder,
+        lag_noise: tuple[int, float] | None = None,
+        symbol: str | None = None,
+    ) -> None:
         self.cfg = cfg
         self.venue = venue
         self.rng = rng
         self.recv = recv
-        self.lag_steps, self.noise_bps = cfg.cex_followers[venue]
+        self.lag_steps, self.noise_bps = lag_noise or cfg.cex_followers[venue]
         self.offset_bps = 0.0
         self.feed = TrackingFeed(
             venue,
-            CEX_SYMBOLS[venue],
+            symbol or CEX_SYMBOLS[venue],
             seed=rng.randrange(1 << 30),
             mid_ticks=round(float(cfg.mid0) * 100),
             truth_keep=2,
@@ -90,6 +98,34 @@ class CexFollower:
         self.offset_bps *= self.cfg.cex_local_decay
         frame = self.feed.step_to(round(target * 100), event_ns // 1_000_000)
         return [RawFrame(self.recv.recv_ns(event_ns), self.venue, self.feed.stream, "ws", frame)]
+
+
+PERP_VENUE, PERP_SYMBOL = "binance-usdm", "SOLUSDT"
+PERP_SNAPSHOT = f"GET /fapi/v1/depth?symbol={PERP_SYMBOL}&limit=1000"
+
+
+class PerpFollower(CexFollower):
+    """The Binance USD-M SOLUSDT perp following the fair price: the book a `[[pairs.hedges]]`
+    perp hedges on (`MarketConfig.hedge_perp`). USD-M has no WS snapshot: its stream opens with
+    a diff and the REST depth snapshot taken at it (lastUpdateId inside that diff, USD-M's rule)."""
+
+    def __init__(self, cfg: MarketConfig, lag_noise: tuple[int, float], rng: random.Random,
+                 recv: _InOrder) -> None:  # fmt: skip
+        super().__init__(cfg, PERP_VENUE, rng, recv, lag_noise, PERP_SYMBOL)
+        self.snapped = False
+
+    def start(self, t0: int) -> list[RawFrame]:
+        """Nothing before the first diff (the snapshot comes with it)."""
+        return []
+
+    def step(self, history: list[float], event_ns: int) -> list[RawFrame]:
+        """One depth step; the first also carries the REST snapshot, received with it."""
+        out = super().step(history, event_ns)
+        if not self.snapped:
+            self.snapped = True
+            body = self.feed.rest_snapshot(1000, event_ns // 1_000_000)
+            out.append(RawFrame(out[0].ts_recv_ns, PERP_VENUE, PERP_SNAPSHOT, "rest", body))
+        return out
 
 
 class DexMarket:

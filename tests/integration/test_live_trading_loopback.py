@@ -192,6 +192,9 @@ def test_sigkill_mid_trade_then_restart_resolves_the_order_by_query_and_never_re
         # the killed run's order was resolved by asking the venue about its client id
         by_query = [f for f in _rows(root, "fills") if f["reason"] == "by query"]
         assert cid in {_extra(f)["client_order_id"] for f in by_query}
+        # every order's fill is in the journal once (a repeated answer is an exec:repeat row)
+        fills_per_order = Counter(f["intent_id"] for f in _rows(root, "fills") if moved(f))
+        assert max(fills_per_order.values()) == 1
     finally:
         loop.stop()
 

@@ -26,7 +26,7 @@ from sim.market import write_market_capture
 from sim.simulate import SAMPLE_MARKETS_ALL
 from tests.unit.test_state_pickles import ALL, RISK_ENV, Graph
 
-PINNED = (2, "4c48a348a79e3859")
+PINNED = (3, "3fa4deb1db987ec9")
 """(STATE_VERSION, layout fingerprint) — update both together."""
 OURS = ("engine", "operators", "connectors")
 """Packages whose classes make the state's layout. The settings a step holds (`config`) are
