@@ -187,10 +187,22 @@ class ExecutionSettings(_Model):
 
     order_timeout_ms: int = Field(default=2000, ge=1)  # REST order request timeout
     max_resends: int = Field(default=1, ge=0, le=5)  # re-sends after the venue never got it
+    # slicing (operators/depth.py, operators/legs.py): a CEX IOC leg deeper than this quantile
+    # of the depth its book held at the leg's limit over the last `slice_window` views
+    slice_by_depth: bool = True
     slice_depth_quantile: float = Field(default=0.95, gt=0, le=1)  # slice = this depth quantile
-    slice_window: int = Field(default=200, ge=1)  # depth observations kept per market and side
+    slice_window: int = Field(default=200, ge=1)  # book views kept per CEX market
     slice_min_samples: int = Field(default=20, ge=1)  # before that, orders are not sliced
     user_stream_backoff_max_ms: int = Field(default=10_000, ge=1)  # private-stream reconnects
+
+    @model_validator(mode="after")
+    def _samples_fit_the_window(self) -> ExecutionSettings:
+        if self.slice_min_samples > self.slice_window:
+            raise ValueError(
+                f"slice_min_samples ({self.slice_min_samples}) must not exceed slice_window "
+                f"({self.slice_window}): no order could ever be sliced"
+            )
+        return self
 
 
 class DexExecutionSettings(_Model):

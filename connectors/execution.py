@@ -122,6 +122,11 @@ class ExecOrder:
     leg: LegName
     attempt: int
     cu_price_micro_lamports: int
+    slice_no: int = 0
+    """1..35 for a slice of a sliced CEX leg (its own client id), else 0."""
+    query_first: bool = False
+    """CEX: ask the venue about the client id first and send only if it does not know it (a
+    restored step cannot tell whether the order went out after its snapshot)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,8 +137,8 @@ class ExecClock:
 
 
 def order_client_id(order: ExecOrder) -> str:
-    """The order's client id: deterministic from (opportunity, leg, attempt)."""
-    return client_order_id(order.intent.opportunity_id, order.leg, order.attempt)
+    """The order's client id: deterministic from (opportunity, leg, attempt, slice)."""
+    return client_order_id(order.intent.opportunity_id, order.leg, order.attempt, order.slice_no)
 
 
 @dataclass(frozen=True, slots=True)
@@ -488,6 +493,12 @@ class ExecutionGateway:
         if cid in self.sent_ids:
             return  # never re-sent: its outcome is (or will be) reported by the first send
         self.sent_ids.add(cid)
+        if order.query_first:
+            found = await transport.query(filters, cid)
+            if found is not None:  # it went out before the restart: report it, send nothing
+                if found.final:
+                    self._emit(p.name, *self._cex_reports(found, i, filters, p, "by query"))
+                return  # not final yet: the legs' timeout queries it again
         spec = order_from_intent(
             filters, side=i.side, size_base=i.size_base, limit_quote=i.limit_quote,
             base_decimals=p.base_decimals, quote_decimals=p.quote_decimals, tif="IOC",

@@ -19,6 +19,13 @@ the reports' and clock items' `ts_recv_ns` (wall ns), never read here.
   `PaperStep`: a kill it trips is journaled (`kills`, a `risk:fill_risk` health event),
   flattens the open legs and refuses the pair's new opportunities until `solarb arm`
   (`PairControl`); a `solarb kill` flattens the open legs too.
+- Slicing (issue 11): the step gets the pair's CEX book views too (engine/graph.py) and keeps
+  the recent ones (`operators.depth.Slicer`, snapshot with the step); a CEX IOC leg deeper than
+  the `[execution] slice_depth_quantile` of the depth its book held at the leg's limit goes out
+  as slices (`operators/legs.py`), each with the client id of its slice number
+  (`ids.client_order_id(..., slice_no=k)`). A step restored from a snapshot
+  (`__setstate__`) probes each further CEX order first (`ExecOrder.query_first`): the venue is
+  asked about its client id and the order is sent only if it is unknown there.
 - `risk_hooks`: more callables `(ExecutionReport) -> list` run on every report, their output
   journaled (a place for per-report checks beyond the fill risk).
 - A report that repeats one already counted (a query's answer arriving with or after the
@@ -52,6 +59,7 @@ from engine.steps import (
     LegHost,
     PairControl,
     PairKill,
+    depth_slicer,
     flatten_limit_quote,
     guard_kill,
 )
@@ -70,6 +78,7 @@ from operators.legs import (
     LegPolicy,
 )
 from operators.risk import KillRecord
+from operators.views import CexBookView
 
 REPEAT_SOURCE = "exec:repeat"
 """`HealthEvent.source` of a report that repeated one already counted (journaled, not counted)."""
@@ -109,6 +118,7 @@ class LiveExecStep(LegHost):
         p = settings.pair(pair)
         e = settings.engine
         self.pair = pair
+        self.slicer = depth_slicer(settings, pair)
         self.legs = LegMachine(
             LegPolicy(
                 order=e.leg_order,
@@ -116,6 +126,7 @@ class LiveExecStep(LegHost):
                 dex_sent_timeout_ns=dex_sent_timeout_ns(settings),
             ),
             hedge_markets(p),
+            self.slicer,
         )
         self.dex_markets = frozenset(m.market_id for m in p.markets if not venues.is_cex(m.venue))
         self.unwind_bps = settings.dex_execution.unwind_slippage_bps
@@ -134,9 +145,18 @@ class LiveExecStep(LegHost):
         self.counters: dict[str, int] = {"orders": 0, "reports": 0, "queries": 0,
                                          "cancels_moot": 0}  # fmt: skip
 
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        """Restored from a Bytewax snapshot: orders sent after it was taken are unknown here."""
+        self.__dict__.update(state)
+        self.legs.on_resume()
+
     def on_item(self, keyed: tuple[str, Any]) -> list[Any]:
         """One (pair, item): an intent, an opportunity, a report or a clock tick."""
         item = keyed[1]
+        if isinstance(item, CexBookView):
+            if self.slicer is not None:
+                self.slicer.observe(item)
+            return []
         if isinstance(item, OrderIntent):
             return self._on_intent(item)
         if isinstance(item, Opportunity):
@@ -223,15 +243,20 @@ class LiveExecStep(LegHost):
                 self.counters["cancels_moot"] += 1
                 continue
             cu = self.cu_price.get(c.opportunity_id, self.floor_cu_price)
-            if c.kind in ("send", "query") and not c.intent_id.endswith(FLATTENING):
+            leg_name: LegName = "buy" if c.side == "buy" else "sell"
+            if c.intent is not None and c.kind in ("send", "query"):
+                # a slice: its own intent id and size, its own client id (slice number)
+                order = ExecOrder(c.kind, c.intent, leg_name, 0, cu, c.slice_no, c.probe)
+                if c.kind == "send":  # counted only when slicing happens
+                    self.counters["slices"] = self.counters.get("slices", 0) + 1
+            elif c.kind in ("send", "query") and not c.intent_id.endswith(FLATTENING):
                 known = self.intents[c.intent_id]
                 legs = self.legs.open.get(c.opportunity_id)
                 intent = known
                 if legs is not None:  # a twin cut to its first leg's fill: its scaled limit
                     leg = legs.buy if c.side == "buy" else legs.sell
                     intent = leg.intent
-                leg_name: LegName = "buy" if c.side == "buy" else "sell"
-                order = ExecOrder(c.kind, intent, leg_name, 0, cu)
+                order = ExecOrder(c.kind, intent, leg_name, 0, cu, query_first=c.probe)
             else:
                 order = ExecOrder(
                     "query" if c.kind == "query" else c.kind,

@@ -9,11 +9,12 @@
 
 Live, paper and replay differ only in the source they pass in and the journal/execution sinks.
 Live trading passes `live_exec` (the execution source, connectors/execution.py): intents,
-opportunities and its reports meet in `LiveExecStep` (engine/exec_step.py) instead of the paper
-venue, and `GraphOutputs.orders` carries its orders to the execution sink. Its reports also
-reach the pair steps (the estimators learn: operators/learning.py) and the risk guard (exposure,
-open legs and daily loss from fills: operators/guard_book.py), upstream of execution and with no
-cycle, since they come from an input.
+opportunities, the pair's CEX book views (slice sizing, `[execution] slice_by_depth`) and its
+reports meet in `LiveExecStep` (engine/exec_step.py) instead of the paper venue, and
+`GraphOutputs.orders` carries its orders to the execution sink. Its reports also reach the pair
+steps (the estimators learn: operators/learning.py) and the risk guard (exposure, open legs and
+daily loss from fills: operators/guard_book.py), upstream of execution and with no cycle, since
+they come from an input.
 """
 
 from __future__ import annotations
@@ -47,6 +48,7 @@ from engine.steps import (
 )
 from operators.events import ExecutionReport, HealthEvent, Opportunity, OrderIntent, RawFrame
 from operators.risk import MANUAL_SOURCE, KillRecord
+from operators.views import CexBookView
 
 
 @dataclass(frozen=True)
@@ -189,6 +191,12 @@ def build_graph(
             op.map("live_intents_by_pair", intents, lambda i: (i.pair, (i.pair, i))),
             op.map("live_opps_by_pair", opps, lambda o: (o.pair, (o.pair, o))),
         ]
+        if settings.execution.slice_by_depth:
+            # the pair's CEX books: the depth at a leg's limit that sizes its slices
+            cex_views = op.filter(
+                "live_cex_views", views, lambda kv: isinstance(kv[1], CexBookView)
+            )
+            live_streams.append(op.map("live_views_by_pair", cex_views, lambda kv: (kv[0], kv)))
         if health is not None:
             # `solarb arm` reaches every pair's fill risk, the guard's trips its legs, as in paper
             pair_names = [p.name for p in settings.pairs]

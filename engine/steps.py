@@ -14,6 +14,7 @@ copy (Bytewax forbids handing out the live object, and recovery pickles it).
 
 from __future__ import annotations
 
+import math
 import pickle
 import time
 from collections.abc import Callable
@@ -37,13 +38,14 @@ from engine.params import (
 )
 from engine.router import Router
 from engine.state_version import STATE_VERSION
+from operators.depth import DepthTracker, Slicer, quantile_ppm
 from operators.errors import ConfigError
 from operators.events import ExecutionReport, HealthEvent, OrderIntent
 from operators.fill_risk import FillRisk
 from operators.latency import DelayDist, LatencyModel, VenueDelays
 from operators.learning import FillLearner, FillObservation
 from operators.legs import PERP_ORDERS, LegCommand, LegMachine, LegPolicy, OpportunityLegs
-from operators.paper import PaperVenue
+from operators.paper import HISTORY, PaperVenue
 from operators.risk import NOTHING_RESTING, KillEffect, KillRecord, RiskGuard
 from operators.settle import SettleQueue
 from operators.spread import PairEngine
@@ -365,6 +367,33 @@ class RiskStep:
         return out
 
 
+def depth_slicer(settings: Settings, pair: str, lookahead: int = 0) -> Slicer | None:
+    """The pair's CEX leg slicer from `[execution]` (None: `slice_by_depth = false`); lots and
+    minimum notionals from the markets' `lot_size` / `min_notional`, in base / quote units."""
+    x = settings.execution
+    if not x.slice_by_depth:
+        return None
+    p = settings.pair(pair)
+    cex = [m for m in p.markets if venues.is_cex(m.venue)]
+    return Slicer(
+        DepthTracker(
+            x.slice_window, quantile_ppm(x.slice_depth_quantile), x.slice_min_samples, lookahead
+        ),
+        p.base_decimals,
+        p.quote_decimals,
+        lot_base={
+            m.market_id: max(1, int(m.lot_size.scaleb(p.base_decimals)))
+            for m in cex
+            if m.lot_size is not None
+        },
+        min_notional_quote={
+            m.market_id: math.ceil(m.min_notional.scaleb(p.quote_decimals))
+            for m in cex
+            if m.min_notional is not None
+        },
+    )
+
+
 def paper_latency_model(settings: Settings) -> LatencyModel | None:
     """The `[paper]` latency distributions as the paper venue's model (None: none configured)."""
     if not settings.paper.latency:
@@ -502,6 +531,10 @@ class PaperStep(LegHost):
     intent answered by a `rejected` report naming the kill) until `solarb arm` (the
     `control:manual` `rearm` event, routed here as a `PairControl`); a `solarb kill` flattens
     the open legs too. The state pickles with the step: a restart stays disarmed.
+
+    Slicing (`[execution] slice_by_depth`): the pair's CEX views also feed the slicer
+    (`operators/depth.Slicer`), so a CEX leg deeper than its book's usual depth at its limit is
+    sent as slices (operators/legs.py), each filled as its own paper order.
     """
 
     def __init__(self, settings: Settings, pair: str) -> None:
@@ -515,7 +548,10 @@ class PaperStep(LegHost):
             e.paper_dex_latency_ms * 1_000_000,
             latency=paper_latency_model(settings),
         )
-        self.legs = LegMachine(LegPolicy(order=e.leg_order), hedge_markets(p))
+        # views newer than an order may already be here (batching): the slicer keeps as many
+        # beyond its window as the venue keeps views, and counts only those up to the order
+        self.slicer = depth_slicer(settings, pair, lookahead=HISTORY)
+        self.legs = LegMachine(LegPolicy(order=e.leg_order), hedge_markets(p), self.slicer)
         self.unwind_bps = settings.dex_execution.unwind_slippage_bps
         """A perp hedge / close order's limit: the filled leg's price moved this far against us."""
         self.dex_markets = frozenset(m.market_id for m in p.markets if not venues.is_cex(m.venue))
@@ -535,6 +571,8 @@ class PaperStep(LegHost):
             return self._on_control(item.event)
         if isinstance(item, PairKill):
             return self._on_guard_kill(item.record)
+        if self.slicer is not None and isinstance(item, CexBookView):
+            self.slicer.observe(item)
         out: list[Any] = list(self.venue.on_view(item))
         cmds, moves = self.legs.on_tick(item.ts_recv_ns)
         return self._reports(out) + list(moves) + self._run(cmds)
@@ -562,7 +600,10 @@ class PaperStep(LegHost):
                 # is ever unknown, and nothing is left to cancel
                 continue
             known = self.intents.get(c.intent_id)
-            if known is not None and c.kind == "send":
+            if c.intent is not None:
+                # a slice of a sliced leg: its own id and size, at the leg's limit price
+                order = replace(c.intent, ts_intent_ns=c.ts_ns)
+            elif known is not None and c.kind == "send":
                 order = replace(known, size_base=c.size_base, ts_intent_ns=c.ts_ns)
                 legs = self.legs.open.get(c.opportunity_id)
                 if legs is not None:  # a twin cut to its first leg's fill: its scaled limit

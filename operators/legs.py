@@ -26,6 +26,18 @@
   fill, so a repeat (a query's answer arriving with or after the final report it duplicates)
   adds only what it reports beyond the largest fill seen, never the whole again.
 
+Slicing (issue 11): a CEX IOC leg deeper than the book's usual depth at its limit (the rolling
+quantile of `operators/depth.py`, measured when the leg is made) is sent as N child IOC orders
+one after another, each at the same limit price, the next when the previous has a final report;
+the leg's fill is their sum, and a slice that fills short (`partial` + `cancelled`, or
+`rejected`: the book is exhausted at the limit) ends the slicing, so the leg settles `partial`
+and is hedged / unwound as usual. Each slice has its own intent id (`<leg>#slice<k>`, the host
+derives its client order id from it) and a `sent -> sent` row in the `legs` table saying "slice
+k/N by p95 depth D". FOK legs, DEX legs, hedges and unwinds are never sliced. After a restore
+from a snapshot (`on_resume`) every further CEX order of an open opportunity is sent with
+`probe`: the venue is asked about its client id first (it may have gone out after the
+snapshot), so no slice is ever sent twice.
+
 Every state has a timeout (`LegPolicy`), so no opportunity can wait forever. Time is the
 events' own (`ts_recv_ns` of reports, `now_ns` of ticks), never a wall clock, so a replay takes
 the same steps. The machine only decides: it returns `LegCommand`s (send / hedge / unwind /
@@ -38,6 +50,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Literal
 
+from operators.depth import SlicePlan, Slicer
 from operators.errors import ExecutionError
 from operators.events import ExecutionReport, OrderIntent, Side
 
@@ -58,6 +71,18 @@ FLATTENING = (HEDGE_SUFFIX, UNWIND_SUFFIX, CLOSE_SUFFIX, LATE_CLOSE_SUFFIX)
 PERP_ORDERS = (HEDGE_SUFFIX, CLOSE_SUFFIX, LATE_CLOSE_SUFFIX)
 """Intent-id suffixes of the orders on the perp hedge market (the hedge and its closes)."""
 FINAL = ("filled", "rejected", "cancelled")
+SLICE_SEP = "#slice"
+"""A slice's intent id is its leg's, this, and the slice number (1..N)."""
+
+
+def slice_intent_id(leg_intent_id: str, slice_no: int) -> str:
+    """The intent id of slice `slice_no` (1..N) of a sliced leg."""
+    return f"{leg_intent_id}{SLICE_SEP}{slice_no}"
+
+
+def leg_intent_id(intent_id: str) -> str:
+    """The leg an intent id belongs to: a slice's leg, or the id itself."""
+    return intent_id.split(SLICE_SEP, 1)[0]
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,6 +118,12 @@ class LegCommand:
     size_base: int
     intent_id: str
     ts_ns: int
+    slice_no: int = 0
+    """1..N for a slice of a sliced leg (its client id has its own slice digit), else 0."""
+    intent: OrderIntent | None = None
+    """A slice's own order (its id, size, the leg's limit price pro rata); None otherwise."""
+    probe: bool = False
+    """Ask the venue about this order's client id before sending it (after a restore)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,6 +146,29 @@ class _Leg:
     filled_base: int = 0
     quote_amount: int = 0
     fee_quote: int = 0
+    plan: SlicePlan | None = None
+    """How the leg is sliced (None: one order)."""
+    slice_no: int = 0
+    """The slice on the wire or last sent (1..N), 0 before the first."""
+    slice_filled_base: int = 0
+    """What the current slice has filled so far."""
+    last_slice: bool = False
+    """No slice after the current one (the plan's last, or a kill stopped the slicing)."""
+
+    def slice_order(self) -> OrderIntent:
+        """The current slice's order: its own id and size at the leg's limit price."""
+        assert self.plan is not None and self.slice_no > 0
+        size = self.plan.sizes_base[self.slice_no - 1]
+        return replace(
+            _resized(self.intent, size),
+            intent_id=slice_intent_id(self.intent.intent_id, self.slice_no),
+        )
+
+    def order_id(self) -> str:
+        """The intent id of what is on the wire for this leg (its current slice's, if sliced)."""
+        if self.plan is None:
+            return self.intent.intent_id
+        return slice_intent_id(self.intent.intent_id, self.slice_no)
 
 
 @dataclass(slots=True)
@@ -148,6 +202,8 @@ class OpportunityLegs:
     final: set[str] = field(default_factory=set)
     """Intent ids of the flattening orders whose final report has arrived."""
     queried: bool = False
+    resumed: bool = False
+    """Restored from a snapshot: CEX orders sent from now on are probed first (`probe`)."""
     last_ns: int = 0
     """The latest report time seen: reports may arrive in any order, the clock never goes back."""
     transitions: list[LegTransition] = field(default_factory=list)
@@ -196,12 +252,25 @@ class OpportunityLegs:
 class LegMachine:
     """Every open opportunity's legs; `on_intents`, `on_report`, `on_tick` drive them."""
 
-    def __init__(self, policy: LegPolicy, hedge_markets: dict[str, tuple[str, str]]) -> None:
+    def __init__(
+        self,
+        policy: LegPolicy,
+        hedge_markets: dict[str, tuple[str, str]],
+        slicer: Slicer | None = None,
+    ) -> None:
         self.p = policy
         self.hedge_markets = hedge_markets
         """CEX venue -> (perp venue, perp market id) used to hedge its pair's base."""
+        self.slicer = slicer
+        """Plans the slices of a CEX leg deeper than its book's usual depth (None: never)."""
         self.open: dict[str, OpportunityLegs] = {}
         self.closed = 0
+
+    def on_resume(self) -> None:
+        """The machine was restored from a snapshot: orders sent after it was taken are unknown
+        here, so every further CEX order of the open opportunities is probed before it is sent."""
+        for legs in self.open.values():
+            legs.resumed = True
 
     # -- inputs -------------------------------------------------------------------------------
 
@@ -224,7 +293,8 @@ class LegMachine:
         first = [x for x in legs.legs() if x.intent.venue in dex_venues]
         to_send = first if self.p.order == "dex_first" and len(first) == 1 else list(legs.legs())
         cmds = [self._send(legs, leg, now_ns) for leg in to_send]
-        return cmds, [self._move(legs, "sent", f"sent {len(cmds)} leg(s)", now_ns)]
+        moves = [self._move(legs, "sent", f"sent {len(cmds)} leg(s)", now_ns)]
+        return cmds, moves + [m for leg in to_send for m in self._slice_note(legs, leg, now_ns)]
 
     def on_report(self, r: ExecutionReport) -> tuple[list[LegCommand], list[LegTransition]]:
         """Apply one execution report (leg, hedge or unwind) and move the machine on."""
@@ -245,14 +315,19 @@ class LegMachine:
             if r.status in FINAL:
                 legs.final.add(r.intent_id)
             return self._after_flattening(legs, r, now)
-        leg = next((x for x in legs.legs() if x.intent.intent_id == r.intent_id), None)
+        base_id = leg_intent_id(r.intent_id)
+        leg = next((x for x in legs.legs() if x.intent.intent_id == base_id), None)
         if leg is None:
             raise ExecutionError(f"{r.opportunity_id}: report for unknown leg {r.intent_id}",
                                  retryable=False)  # fmt: skip
+        if leg.plan is not None and (leg.done or r.intent_id != leg.order_id()):
+            return [], []  # an earlier slice's report again (already counted): the journal has it
         base, quote, fee = legs.count(r)
         leg.filled_base += base
         leg.quote_amount += quote
         leg.fee_quote += fee
+        if leg.plan is not None:
+            return self._after_slice(legs, leg, r, base, now)
         if r.status in FINAL:
             leg.done = True
         return self._after_leg(legs, leg, now)
@@ -278,9 +353,8 @@ class LegMachine:
                 if not x.sent:
                     x.sent = x.done = True  # dropped by the kill: never on the wire, no fill
                 elif not x.done:
-                    i = x.intent
-                    cmds.append(LegCommand("cancel", legs.opportunity_id, i.venue, i.market_id,
-                                           i.side, i.size_base, i.intent_id, now_ns))  # fmt: skip
+                    x.last_slice = True  # a sliced leg ends with the slice on the wire
+                    cmds.append(self._order_cmd("cancel", legs, x, now_ns))
             if legs.buy.done and legs.sell.done:
                 c, m = self._settle(legs, now_ns)
                 cmds += c
@@ -313,10 +387,37 @@ class LegMachine:
             twin_intent = twin.intent
             if leg.filled_base < twin_intent.size_base:
                 twin.intent = _resized(twin_intent, leg.filled_base)
-            return [self._send(legs, twin, now)], []
+            return [self._send(legs, twin, now)], self._slice_note(legs, twin, now)
         if not (buy.done and sell.done):
             return [], []
         return self._settle(legs, now)
+
+    def _after_slice(
+        self, legs: OpportunityLegs, leg: _Leg, r: ExecutionReport, base: int, now: int
+    ) -> tuple[list[LegCommand], list[LegTransition]]:
+        """A report of the slice on the wire (`base`: what it adds to the slice's fill): the
+        next slice once it filled in full; one that fills short (the book exhausted at the
+        limit) ends the slicing."""
+        leg.slice_filled_base += base
+        if r.status not in FINAL:
+            return [], []
+        plan = leg.plan
+        assert plan is not None
+        k, n = leg.slice_no, len(plan.sizes_base)
+        if r.status == "filled" and not leg.last_slice and legs.state == "sent":
+            leg.slice_no += 1
+            leg.slice_filled_base = 0
+            leg.last_slice = leg.slice_no == n
+            legs.queried = False  # the query-then-give-up timeout starts again for this slice
+            return [self._order_cmd("send", legs, leg, now)], self._slice_note(legs, leg, now)
+        leg.done = True
+        moves: list[LegTransition] = []
+        if k < n and legs.state == "sent":
+            size = plan.sizes_base[k - 1]
+            why = f"slice {k}/{n} {r.status} with {leg.slice_filled_base} of {size}: slicing ends"
+            moves.append(self._move(legs, "sent", why, now))
+        cmds, more = self._after_leg(legs, leg, now)
+        return cmds, moves + more
 
     def _settle(
         self, legs: OpportunityLegs, now: int
@@ -440,8 +541,7 @@ class LegMachine:
                 legs.queried = True
                 legs.since_ns = now
                 return [
-                    LegCommand("query", legs.opportunity_id, x.intent.venue, x.intent.market_id,
-                               x.intent.side, x.intent.size_base, x.intent.intent_id, now)
+                    self._order_cmd("query", legs, x, now)
                     for x in legs.legs() if x.sent and not x.done
                 ], []  # fmt: skip
             for x in legs.legs():
@@ -473,8 +573,41 @@ class LegMachine:
     def _send(self, legs: OpportunityLegs, leg: _Leg, now: int) -> LegCommand:
         leg.sent = True
         i = leg.intent
-        return LegCommand("send", legs.opportunity_id, i.venue, i.market_id, i.side, i.size_base,
-                          i.intent_id, now)  # fmt: skip
+        if (
+            self.slicer is not None
+            and i.market_id not in legs.dex_venues
+            and i.venue not in legs.dex_venues
+        ):
+            leg.plan = self.slicer.plan(i, now)
+            if leg.plan is not None:
+                leg.slice_no = 1
+                leg.last_slice = len(leg.plan.sizes_base) == 1
+        return self._order_cmd("send", legs, leg, now)
+
+    def _order_cmd(
+        self, kind: CommandKind, legs: OpportunityLegs, leg: _Leg, now: int
+    ) -> LegCommand:
+        """The command that sends / queries / cancels what this leg has on the wire."""
+        i = leg.intent
+        probe = kind == "send" and legs.resumed and i.market_id not in legs.dex_venues
+        if leg.plan is None:
+            return LegCommand(kind, legs.opportunity_id, i.venue, i.market_id, i.side,
+                              i.size_base, i.intent_id, now, probe=probe)  # fmt: skip
+        o = leg.slice_order()
+        return LegCommand(kind, legs.opportunity_id, o.venue, o.market_id, o.side, o.size_base,
+                          o.intent_id, now, leg.slice_no, o, probe)  # fmt: skip
+
+    def _slice_note(self, legs: OpportunityLegs, leg: _Leg, now: int) -> list[LegTransition]:
+        """The `legs` row of a slice just sent: "slice k/N by p95 depth D" (+ the plan's note)."""
+        plan = leg.plan
+        if plan is None or leg.slice_no == 0:
+            return []
+        label = self.slicer.label if self.slicer is not None else "depth"
+        why = f"slice {leg.slice_no}/{len(plan.sizes_base)} by {label} depth {plan.depth_base}"
+        why += f" ({leg.intent.market_id} {leg.intent.side} {leg.intent.size_base} base)"
+        if plan.note and leg.slice_no == 1:
+            why += f": {plan.note}"
+        return [self._move(legs, "sent", why, now)]
 
     def _move(self, legs: OpportunityLegs, to: LegsState, why: str, now: int) -> LegTransition:
         t = LegTransition(legs.opportunity_id, legs.state, to, why, legs.net_base, now)

@@ -24,12 +24,13 @@ from collections import deque
 from dataclasses import dataclass, field, replace
 from typing import Literal
 
+from operators.depth import depth_at_limit
 from operators.errors import QuoteError
 from operators.events import ExecutionReport, OrderIntent
 from operators.fill_risk import with_prediction
 from operators.latency import LatencyModel
 from operators.legs import FLATTENING
-from operators.pricing import PRICE_SCALE, LegQuote, buy_base, sell_base
+from operators.pricing import LegQuote, buy_base, sell_base
 from operators.views import CexBookView, ClobView, VenueView
 
 HISTORY = 4096
@@ -265,17 +266,8 @@ def units_at_limit(
     buy = intent.side == "buy"
     size, limit = intent.size_base, intent.limit_quote
     if isinstance(view, CexBookView):
-        base_scale = 10**base_decimals
-        # price_e18 / 1e18 human quote per human base <= limit / size in base units
-        rhs = limit * PRICE_SCALE * base_scale
-        mul = 10**quote_decimals * size
-        total = 0
-        for price_e18, qty_e18 in view.asks if buy else view.bids:
-            lhs = price_e18 * mul
-            if (lhs > rhs) if buy else (lhs < rhs):
-                break
-            total += qty_e18 * base_scale // PRICE_SCALE
-        return total
+        levels = view.asks if buy else view.bids
+        return depth_at_limit(levels, intent.side, limit, size, base_decimals, quote_decimals)
     if isinstance(view, ClobView):
         # one lot at price_ticks is price_ticks * num / den quote units for base_units_per_lot
         rhs = limit * view.quote_units_per_tick_lot_den * view.base_units_per_lot

@@ -11,6 +11,7 @@ import numpy as np
 from config import Settings
 from connectors.journal import read_table, run_dir
 from operators.errors import ConfigError
+from operators.legs import leg_intent_id
 from replay.money import (
     fill_cash,
     gas_quote,
@@ -178,9 +179,12 @@ def summarize(journal: str | Path, settings: Settings) -> Summary:
         else:
             notional[pair] = notional.get(pair, 0) + sum(x["quote_amount"] for x in legs_ok)
             one_leg += 1
-    # a leg is its intent: an IOC's partial and its expired remainder are one leg, filled
-    leg_ids = {f["intent_id"] for f in fills if not is_flattening(f)}
-    filled_legs = {f["intent_id"] for f in fills if moved(f) and not is_flattening(f)}
+    # a leg is its intent: an IOC's partial and its expired remainder are one leg, filled, and
+    # so are the slices of a sliced CEX leg (`<leg>#slice<k>`)
+    leg_ids = {leg_intent_id(f["intent_id"]) for f in fills if not is_flattening(f)}
+    filled_legs = {
+        leg_intent_id(f["intent_id"]) for f in fills if moved(f) and not is_flattening(f)
+    }
     lat = [
         (o["ts_detect_wall_ns"] - o["ts_ingest_ns"]) / 1e3
         for o in opps

@@ -28,6 +28,7 @@ from typing import Literal
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import load_pem_private_key
 
+from operators.depth import slice_count, split_even
 from operators.errors import ConfigError, ExecutionError
 
 Side = Literal["buy", "sell"]
@@ -314,14 +315,11 @@ def slice_order(filters: SymbolFilters, spec: OrderSpec, max_slice_qty_units: in
                              f"one lot step {filters.qty_str(step)}")
     if spec.qty_units <= cap:
         return [spec]
-    n = -(-spec.qty_units // cap)
+    n = slice_count(spec.qty_units, cap, step)
     if n > len(client_ids):
         raise filters.refuse(f"{n} slices needed but only {len(client_ids)} client ids given")
-    lots = spec.qty_units // step
-    base, extra = divmod(lots, n)
-    sizes = [(base + (1 if k < extra else 0)) * step for k in range(n)]
-    rest = spec.qty_units - sum(sizes)  # below one step: cannot be expressed, dropped
-    assert 0 <= rest < step
+    # the rest below one step cannot be expressed on the venue: dropped
+    sizes = split_even(spec.qty_units // step * step, n, step)
     out = []
     for k, qty in enumerate(sizes):
         if qty < filters.min_qty_units:
