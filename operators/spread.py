@@ -49,6 +49,7 @@ from typing import NamedTuple
 
 from operators.clmm.accounts import Whirlpool
 from operators.clmm.raydium_accounts import PoolState
+from operators.clmm.swap import OrcaCurveWalk
 from operators.clob import clob_walk_curve
 from operators.costs import (
     CandidateCost,
@@ -67,6 +68,8 @@ from operators.pricing import (
     LegSide,
     buy_base_curve,
     cex_curve_amounts,
+    clmm_curve_amounts,
+    clmm_walk,
     fx_ratio,
     sell_base_curve,
     to_pair_quote,
@@ -107,8 +110,8 @@ if tuple(f.name for f in fields(Opportunity)) != _OPPORTUNITY_FIELDS:  # pragma:
 Point = tuple[LegQuote, int, int, int]
 """A priced size: the leg, then gross, fee and amount in pair-quote base units (against us)."""
 LegPoint = tuple[LegQuote | tuple[int, int, int], int, int, int]
-"""A Point whose CEX or CLOB `LegQuote` may still be its raw (quote_amount, fee, levels) walk:
-the search prices many sizes and keeps one, so such a leg's quote is built only for that one."""
+"""A Point whose `LegQuote` may still be its raw (quote_amount, fee, levels or ticks crossed)
+walk: the search prices many sizes and keeps one, so a leg's quote is built only for that one."""
 Curve = list[Point | None]
 Top = tuple[int, int] | None
 """A view's best marginal price as (num, den), pair-quote base units per base unit, exact."""
@@ -459,6 +462,8 @@ class PairEngine:
         derived from opportunity ids, so a restarted or second live run must never reuse one
         (a signal count restored from an older snapshot, or a fresh engine, would). Empty in
         replay and paper: ids `pair|direction|buy>sell|n`, as journaled."""
+        self._walks: dict[tuple[str, bool], tuple[VenueView, OrcaCurveWalk | None]] = {}
+        """(CLMM market id, buy) -> its latest view's kept tick-range walk (`clmm_walk`)."""
 
     # ----------------------------------------------------------------------------- public
 
@@ -683,14 +688,20 @@ class PairEngine:
         else:
             fn = buy_base_curve if buy else sell_base_curve
             try:
-                quotes = fn(view, sizes, p.base_decimals, p.quote_decimals)
+                quotes = fn(
+                    view, sizes, p.base_decimals, p.quote_decimals, walk=self._walk_of(view, buy)
+                )
             except QuoteError as exc:  # the whole view cannot be priced (bad pool, bad ladder)
                 quotes = [exc] * len(sizes)
             if isinstance(view, ClobView):
                 quotes = [self._clob_fee_floor(view, q) for q in quotes]
             curve = _Curve(len(sizes))
             c_points, c_size, c_gross, c_amount, c_part = (
-                curve.points, curve.size, curve.gross, curve.amount, curve.part
+                curve.points,
+                curve.size,
+                curve.gross,
+                curve.amount,
+                curve.part,
             )
             point = self._point
             for i, q in enumerate(quotes):
@@ -703,6 +714,24 @@ class PairEngine:
                 c_part[i] = gross + pt[2] if buy else gross - pt[2]
         self._curves[key] = (view, curve.seal(buy))
         return curve
+
+    def _walk_of(self, view: VenueView, buy: bool) -> OrcaCurveWalk | None:
+        """A CLMM view's kept tick-range walk for one side: the grid and every exact-size batch
+        of that view (all candidates) extend one walk instead of re-walking the same whole
+        ranges. None for other views, and where the walk cannot be made (the curve call then
+        raises the same QuoteError itself)."""
+        if not isinstance(view, ClmmView):
+            return None
+        key = (view.market_id, buy)
+        hit = self._walks.get(key)
+        if hit is not None and hit[0] is view:
+            return hit[1]
+        try:
+            walk = clmm_walk(view, buy)
+        except QuoteError:
+            walk = None
+        self._walks[key] = (view, walk)
+        return walk
 
     def _cex_curve(self, view: CexBookView, buy: bool, sizes: list[int]) -> _Curve:
         """The CEX leg's columns, the same numbers `_point` gives its `LegQuote`s."""
@@ -1030,14 +1059,14 @@ class PairEngine:
         return pt
 
     def _leg_point(self, view: VenueView, buy: bool, size: int, pt: LegPoint) -> Point:
-        """The Point of a `_leg_prices` entry: a CEX or CLOB leg's raw walk made its `LegQuote`."""
+        """The Point of a `_leg_prices` entry: a leg's raw walk made its `LegQuote` (a CLMM
+        amount holds the pool fee: `fee_in_amount`)."""
         q = pt[0]
         if isinstance(q, LegQuote):
             return (q, pt[1], pt[2], pt[3])
-        assert isinstance(view, CexBookView | ClobView), "raw walks are CEX and CLOB legs"
         leg = LegQuote(
-            view.venue, view.market_id, "buy" if buy else "sell", size, q[0], q[1], False, q[2],
-            view.quote_currency,
+            view.venue, view.market_id, "buy" if buy else "sell", size, q[0], q[1],
+            isinstance(view, ClmmView), q[2], view.quote_currency,
         )  # fmt: skip
         return (leg, pt[1], pt[2], pt[3])
 
@@ -1085,23 +1114,33 @@ class PairEngine:
                     amount = to_pair_quote(w[0], r, round_up=buy)
                     out.append((w, amount, to_pair_quote(w[1], r, round_up=True), amount))
             return out
-        quotes: list[LegQuote | QuoteError]
-        fn = buy_base_curve if buy else sell_base_curve
+        if not isinstance(view, ClmmView):
+            return [1] * len(sizes)  # not a venue view: nothing prices it
+        # The numbers of `_clmm_curve`'s LegQuotes (`fee_in_amount`: gross = amount -/+ fee),
+        # converted as `_point` does; the quote itself is left for `_leg_point`.
         try:
-            quotes = fn(view, sizes, p.base_decimals, p.quote_decimals)
+            walks = clmm_curve_amounts(view, sizes, buy=buy, walk=self._walk_of(view, buy))
         except QuoteError:
             return [1] * len(sizes)
-        for z, q in zip(sizes, quotes):
-            if isinstance(q, QuoteError) or q.size_base != z:
+        for cw in walks:
+            if isinstance(cw, QuoteError):
                 out.append(1)
                 continue
-            gross = q.gross_quote
+            amount, fee = cw[0], cw[1]
+            gross = amount - fee if buy else amount + fee
             if minimum is not None and gross < minimum:
                 out.append(-1)
-            elif par:  # = self._point(q), inlined
-                out.append((q, gross, q.fee_quote, q.quote_amount))
+            elif par:
+                out.append((cw, gross, fee, amount))
             else:
-                out.append(self._point(q))
+                out.append(
+                    (
+                        cw,
+                        to_pair_quote(gross, r, round_up=buy),
+                        to_pair_quote(fee, r, round_up=True),
+                        to_pair_quote(amount, r, round_up=buy),
+                    )
+                )
         return out
 
     def marginal_bps(self, best: SizedCandidate) -> float:

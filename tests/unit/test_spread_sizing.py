@@ -200,6 +200,42 @@ def test_exact_size_against_the_real_orca_pool_beats_every_lot(fixtures: Path) -
         assert top_size not in eng.grid(lot)
 
 
+def test_clmm_legs_from_the_kept_walk_equal_fresh_pool_quotes(fixtures: Path) -> None:
+    """The engine prices a CLMM view's grid and every exact-size batch from one kept tick walk
+    and builds the chosen leg's quote from raw amounts: the leg is the public curve's quote,
+    walked afresh, field for field; a later CEX tick on the same pool reuses the walk."""
+    pool = orca_view(fixtures)
+    lot = 10_000_000
+    eng = PairEngine(
+        make_params(max_trade_base=600 * lot, lot_size_base={CEX_ID: lot}, size_steps=4)
+    )
+    eng.on_view(pool, 0)
+    for cex_buys, levels in (
+        (True, [("40.00", "1.5"), ("40.10", "1"), ("40.25", "1.73"), ("40.40", "5")]),
+        (False, [("40.70", "0.8"), ("40.60", "1.7"), ("40.47", "1.37"), ("40.30", "5")]),
+        (True, [("39.90", "0.7"), ("40.05", "2.2"), ("40.20", "3"), ("40.40", "5")]),
+    ):
+        asks = levels if cex_buys else [("45.00", "100")]
+        bids = [("35.00", "100")] if cex_buys else levels
+        book = CexBookView(
+            venue="binance", market_id=CEX_ID, pair="SOL/USDC", market="spot",
+            quote_currency="USDC", bids=fixed_levels(bids), asks=fixed_levels(asks),
+            update_id=1, in_sync=True, ts_event_ns=0, ts_recv_ns=0, taker_fee_bps=10.0,
+        )  # fmt: skip
+        eng.on_view(book, 0)
+        best = eng.best(CEX_ID, pool.market_id, DIRECTIONS[0 if cex_buys else 1])
+        assert best is not None
+        leg = best.sell if cex_buys else best.buy
+        fn = sell_base_curve if cex_buys else buy_base_curve
+        [want] = fn(pool, [leg.size_base], eng.p.base_decimals, eng.p.quote_decimals)
+        assert leg == want
+        assert leg.fee_in_amount and leg.market_id == pool.market_id
+        if best.prev is not None:
+            prev = best.prev[1 if cex_buys else 0][0]
+            [want_prev] = fn(pool, [prev.size_base], eng.p.base_decimals, eng.p.quote_decimals)
+            assert prev == want_prev
+
+
 @settings(max_examples=200, deadline=None)
 @given(
     st.lists(
