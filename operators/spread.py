@@ -50,7 +50,7 @@ from typing import NamedTuple
 from operators.clmm.accounts import Whirlpool
 from operators.clmm.raydium_accounts import PoolState
 from operators.clmm.swap import OrcaCurveWalk
-from operators.clob import clob_walk_curve
+from operators.clob import ClobLadderCurve
 from operators.costs import (
     CandidateCost,
     CostModel,
@@ -121,7 +121,7 @@ class _Curve:
     """One leg priced over the size grid: plain int columns to rank sizes on, Points on demand.
 
     Why columns: every candidate a view takes part in ranks the whole grid, so the ranking
-    loop reads flat lists; a CEX leg's `LegQuote`s are built only for the sizes that win
+    loop reads flat lists; a CEX or CLOB leg's `LegQuote`s are built only for the sizes that win
     (`point`), not for the whole grid on every book tick. Column i is meaningful only where
     `size[i]` is not None (None: that size could not be priced).
     """
@@ -146,7 +146,7 @@ class _Curve:
         self.part = [0] * n
         """Buy: gross + fee (what the size costs); sell: gross - fee (what it yields)."""
         self.points: list[Point | None] = [None] * n
-        self._cex: tuple[CexBookView, list[tuple[int, int, int] | None]] | None = None
+        self._cex: tuple[CexBookView | ClobView, list[tuple[int, int, int] | None]] | None = None
         self._side: LegSide = "buy"
         self.clean = False
         """Every size priced (and, for a buy leg, every gross > 0): see `PairEngine._best`."""
@@ -464,6 +464,8 @@ class PairEngine:
         replay and paper: ids `pair|direction|buy>sell|n`, as journaled."""
         self._walks: dict[tuple[str, bool], tuple[VenueView, OrcaCurveWalk | None]] = {}
         """(CLMM market id, buy) -> its latest view's kept tick-range walk (`clmm_walk`)."""
+        self._ladders: dict[tuple[str, bool], tuple[ClobView, ClobLadderCurve]] = {}
+        """(CLOB market id, buy) -> its latest view's ladder as prefix sums."""
 
     # ----------------------------------------------------------------------------- public
 
@@ -683,8 +685,8 @@ class PairEngine:
             return hit[1]
         sizes = self.grid(lot)
         p = self.p
-        if isinstance(view, CexBookView):
-            curve = self._cex_curve(view, buy, sizes)
+        if isinstance(view, CexBookView | ClobView):
+            curve = self._book_curve(view, buy, sizes)
         else:
             fn = buy_base_curve if buy else sell_base_curve
             try:
@@ -693,15 +695,9 @@ class PairEngine:
                 )
             except QuoteError as exc:  # the whole view cannot be priced (bad pool, bad ladder)
                 quotes = [exc] * len(sizes)
-            if isinstance(view, ClobView):
-                quotes = [self._clob_fee_floor(view, q) for q in quotes]
             curve = _Curve(len(sizes))
             c_points, c_size, c_gross, c_amount, c_part = (
-                curve.points,
-                curve.size,
-                curve.gross,
-                curve.amount,
-                curve.part,
+                curve.points, curve.size, curve.gross, curve.amount, curve.part
             )
             point = self._point
             for i, q in enumerate(quotes):
@@ -733,15 +729,43 @@ class PairEngine:
         self._walks[key] = (view, walk)
         return walk
 
-    def _cex_curve(self, view: CexBookView, buy: bool, sizes: list[int]) -> _Curve:
-        """The CEX leg's columns, the same numbers `_point` gives its `LegQuote`s."""
+    def _book_amounts(
+        self, view: CexBookView | ClobView, buy: bool, sizes: list[int]
+    ) -> list[tuple[int, int, int] | QuoteError]:
+        """(quote_amount, fee, levels_used) of a CEX book or CLOB ladder leg at each size (base
+        units, ascending): the numbers of its `LegQuote` (`fee_in_amount` False). A CLOB fee is
+        raised to the configured floor: the market account's fee is what the program charges,
+        config may only raise it (a referrer, a fee change not yet seen on chain). Raises
+        QuoteError when the whole CEX book cannot be priced (bad level, bad fee)."""
         p = self.p
-        curve = _Curve(len(sizes))
-        try:
-            raw: list[tuple[int, int, int] | QuoteError] = cex_curve_amounts(
+        if isinstance(view, CexBookView):
+            return cex_curve_amounts(
                 view, sizes, p.base_decimals, p.quote_decimals, buy=buy,
                 cex_fee_ppb=p.costs.cex_taker_fee_ppb.get(view.venue),
             )  # fmt: skip
+        # the ladder's prefix sums, once per view and side: the fills of `clob_buy_cost` /
+        # `clob_sell_proceeds` at each size
+        key = (view.market_id, buy)
+        hit = self._ladders.get(key)
+        if hit is None or hit[0] is not view:
+            hit = self._ladders[key] = (view, ClobLadderCurve(view, buy=buy))
+        cfg = p.costs.dex_taker_fee_ppb.get(view.venue)
+        raw: list[tuple[int, int, int] | QuoteError] = []
+        for f in hit[1].amounts(sizes):
+            if f is None:
+                raw.append(QuoteError("not priced at this size"))
+            elif cfg is not None and (floor := ppb_of(cfg, f[0])) > f[1]:
+                raw.append((f[0], floor, f[2]))
+            else:
+                raw.append(f)
+        return raw
+
+    def _book_curve(self, view: CexBookView | ClobView, buy: bool, sizes: list[int]) -> _Curve:
+        """A CEX book's or CLOB ladder's columns, the same numbers `_point` gives its
+        `LegQuote`s (built lazily by `_Curve.point`)."""
+        curve = _Curve(len(sizes))
+        try:
+            raw = self._book_amounts(view, buy, sizes)
         except QuoteError:  # the whole book cannot be priced (bad level, bad fee)
             return curve
         held: list[tuple[int, int, int] | None] = [
@@ -783,20 +807,6 @@ class PairEngine:
             curve.amount[i] = amount
             curve.part[i] = amount + fee if buy else amount - fee
         return curve.seal(buy)
-
-    def _clob_fee_floor(self, view: ClobView, q: LegQuote | QuoteError) -> LegQuote | QuoteError:
-        # The market account's fee is what the program charges; config may only raise it
-        # (e.g. a referrer or a fee change not yet seen on chain).
-        cfg = self.p.costs.dex_taker_fee_ppb.get(view.venue)
-        if isinstance(q, QuoteError) or cfg is None:
-            return q
-        floor = ppb_of(cfg, q.quote_amount)
-        if floor <= q.fee_quote:
-            return q
-        return LegQuote(
-            q.venue, q.market_id, q.side, q.size_base, q.quote_amount, floor, q.fee_in_amount,
-            q.levels_used, q.quote_currency,
-        )
 
     def _ratio(self, currency: str) -> tuple[int, int]:
         """One `currency` unit in the pair quote, exact (num, den): a reference book's mid for
@@ -1079,30 +1089,10 @@ class PairEngine:
         if isinstance(view, CexBookView | ClobView):
             # The same integers `_point` gives the `LegQuote` (gross == amount before the fee:
             # `fee_in_amount` is False), the quote itself left for `_leg_point`.
-            raw: list[tuple[int, int, int] | QuoteError]
-            if isinstance(view, CexBookView):
-                try:
-                    raw = cex_curve_amounts(
-                        view, sizes, p.base_decimals, p.quote_decimals, buy=buy,
-                        cex_fee_ppb=p.costs.cex_taker_fee_ppb.get(view.venue),
-                    )  # fmt: skip
-                except QuoteError:
-                    return [1] * len(sizes)
-            else:
-                # one ladder walk for every size (the same fills as `clob_buy_cost` / `_sell_`),
-                # the configured fee floor as in `_clob_fee_floor`
-                cfg = p.costs.dex_taker_fee_ppb.get(view.venue)
-                raw = []
-                for z, f in zip(sizes, clob_walk_curve(view, sizes, buy=buy)):
-                    if isinstance(f, QuoteError) or f.size_base != z:
-                        raw.append(QuoteError("not priced at this size"))
-                        continue
-                    fee = f.fee_quote
-                    if cfg is not None:
-                        floor = ppb_of(cfg, f.quote_amount)
-                        if floor > fee:
-                            fee = floor
-                    raw.append((f.quote_amount, fee, f.levels_used))
+            try:
+                raw = self._book_amounts(view, buy, sizes)
+            except QuoteError:
+                return [1] * len(sizes)
             for w in raw:
                 if isinstance(w, QuoteError):
                     out.append(1)

@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from operators.book import fixed_levels
-from operators.clob import clob_buy_cost, clob_sell_proceeds, clob_walk_curve
+from operators.clob import ClobLadderCurve, clob_buy_cost, clob_sell_proceeds, clob_walk_curve
 from operators.costs import evaluate_candidate
 from operators.errors import QuoteError
 from operators.pricing import LegQuote, buy_base_curve, sell_base_curve
@@ -267,3 +267,38 @@ def test_one_ladder_walk_gives_every_size_the_fill_of_its_own_walk(
         for f in clob_walk_curve(view, sizes, buy=buy)
     ]
     assert got == want
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.integers(min_value=-1, max_value=200), st.integers(min_value=-1, max_value=50)
+        ),
+        max_size=6,
+    ),
+    st.lists(st.integers(min_value=-LOT, max_value=400 * LOT), min_size=1, max_size=12),
+    st.booleans(),
+    st.sampled_from([0.0, 2.0, 2.5, 0.123]),
+)
+def test_the_ladder_prefix_sums_give_each_size_the_fill_of_its_own_walk(
+    levels: list[tuple[int, int]], sizes: list[int], buy: bool, fee_bps: float
+) -> None:
+    """`ClobLadderCurve` (what the exact-size search prices CLOB legs with, sizes in any
+    order) gives each size the integers of its own walk when that walk fills exactly that size,
+    and None for every size the walk refuses or rounds down to whole lots (0.123 bps is not a
+    whole ppm: no size fills)."""
+    ladder = tuple(levels)
+    view = replace(
+        clob(1, 2), bids=ladder, asks=ladder, fee_rounding_quote_units=7, taker_fee_bps=fee_bps
+    )
+    one = clob_buy_cost if buy else clob_sell_proceeds
+    want: list[tuple[int, int, int] | None] = []
+    for z in sizes:
+        try:
+            f = one(view, z)
+        except QuoteError:
+            want.append(None)
+            continue
+        want.append((f.quote_amount, f.fee_quote, f.levels_used) if f.size_base == z else None)
+    assert ClobLadderCurve(view, buy=buy).amounts(sizes) == want
