@@ -296,9 +296,18 @@ class _Probe:
         sizes = [n * lot for n in todo]
         buys = eng._leg_prices(self._views[0], True, sizes)
         sells = eng._leg_prices(self._views[1], False, sizes)
-        store = self._store
+        memo, cap, flat = self._memo, self._cap, self._flat
         for n, b, s in zip(todo, buys, sells):
-            store(n, b, s)
+            # = self._store(n, b, s), inlined (the search's per-size loop)
+            if isinstance(b, int) or isinstance(s, int):
+                memo[n] = (-1 if -1 in (b, s) else 1, 0, None)
+            elif b[3] > cap or s[3] > cap:
+                memo[n] = (1, 0, None)
+            elif b[1] <= 0:
+                memo[n] = (-1, 0, None)
+            else:
+                edge = (s[1] - s[2]) - (b[1] + b[2]) + (-b[1] * flat // 1_000_000_000)
+                memo[n] = (0, edge, (b, s))
 
     def seed(self, n: int, b: LegPoint | int, s: LegPoint | int) -> None:
         """Hold both legs at n lots, priced already (a grid size's walk): the same entry
