@@ -21,16 +21,16 @@ required) already implies net > 0: a sign the risk guard can check on the intege
 
 Size. A linear grid of `size_steps` sizes up to `max_trade_base`, rounded down to the lot size
 of both legs (the CEX market's configured lot, a CLOB's base lot). Sizes whose buy or sell quote
-exceeds `max_notional_quote` are dropped. Each leg is priced for the whole grid in one walk (one
-CLMM tick walk via `quote_curve`; DEX curves are cached until that DEX view changes). PnL =
+exceeds `max_notional_quote` are dropped. Each leg is priced for the whole grid in one walk (a
+CEX level walk, a CLOB ladder's prefix sums, one CLMM tick walk that the view keeps for later
+sizes; DEX curves are cached until that DEX view changes). PnL =
 proceeds - cost - gas - (slippage + hedge + safety) of the notional. Gas rises with the edge by
 at most `priority_share_of_edge` of it, so the PnL is maximal where the edge before gas is: the
 grid is ranked on that. The grid only brackets the answer: the edge before gas is concave in the
 size (a buy walks ever dearer levels / ticks, a sell ever cheaper ones, fees and flat bps are
 proportional), so its maximum lies between the grid neighbours of the best grid size (below the
-first grid size when none executes), where `_exact` finds the best whole lot by a binary search
-on the sign of the one-lot step (`_Probe`, exact integers, batched walks shared by the view's
-candidates). Venue minimums: whole lots of both legs, and `min_notional` per market. Only the
+first grid size when none executes), where `_exact` finds the best whole lot by a fan search
+(`_Probe.argmax`: exact integers, batched walks shared by the view's candidates). Venue minimums: whole lots of both legs, and `min_notional` per market. Only the
 winner (and the grid size below it, for `marginal_bps`) is fully costed.
 
 Ids are `pair|direction|buy_market>sell_market|n`, n counting signals of that key: no clock, no
