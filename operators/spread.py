@@ -30,8 +30,9 @@ grid is ranked on that. The grid only brackets the answer: the edge before gas i
 size (a buy walks ever dearer levels / ticks, a sell ever cheaper ones, fees and flat bps are
 proportional), so its maximum lies between the grid neighbours of the best grid size (below the
 first grid size when none executes), where `_exact` finds the best whole lot by a fan search
-(`_Probe.argmax`: exact integers, batched walks shared by the view's candidates). Venue minimums: whole lots of both legs, and `min_notional` per market. Only the
-winner (and the grid size below it, for `marginal_bps`) is fully costed.
+(`_Probe.argmax`: exact integers, batched walks shared by the view's candidates). Venue
+minimums: whole lots of both legs, and `min_notional` per market. Only the winner (and the grid
+size below it, for `marginal_bps`) is fully costed.
 
 Ids are `pair|direction|buy_market>sell_market|n`, n counting signals of that key: no clock, no
 randomness, so a replay reproduces them. `buy_venue`/`sell_venue` of an opportunity are MARKET
