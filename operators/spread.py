@@ -1007,8 +1007,8 @@ class PairEngine:
         ladder prices, a sell ever cheaper ones, fees and the flat bps are proportional. So the
         grid's best point (`best_i`, -1 when no grid size executes) brackets the maximum
         between the grid sizes either side of it (below the first grid size when none
-        executes), and a binary search on the sign of the one-lot step finds it there
-        (integers throughout; the grid point wins ties). PnL rises with that edge (gas takes at
+        executes), and a fan search (`_Probe.argmax`) finds it there (integers throughout;
+        the grid point wins ties). PnL rises with that edge (gas takes at
         most `priority_share_of_edge` of it), so this is the PnL-maximising whole lot too.
         Venue minimums: sizes are whole lots of both legs, and a leg below its market's
         `min_notional` is not executable.
