@@ -26,7 +26,7 @@ from sim.market import write_market_capture
 from sim.simulate import SAMPLE_MARKETS_ALL
 from tests.unit.test_state_pickles import ALL, RISK_ENV, Graph
 
-PINNED = (2, "2a45217400e31f0b")
+PINNED = (3, "5ffbf4bfbf12940b")
 """(STATE_VERSION, layout fingerprint) — update both together."""
 OURS = ("engine", "operators", "connectors")
 """Packages whose classes make the state's layout. The settings a step holds (`config`) are
