@@ -17,6 +17,7 @@ because the programs only ever fill whole lots (an IOC order carries `num_base_l
 from __future__ import annotations
 
 import math
+from bisect import bisect_left
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Literal, NamedTuple
@@ -28,6 +29,7 @@ __all__ = [
     "PHOENIX_STATUS_ACTIVE",
     "BookSide",
     "ClobFill",
+    "ClobLadderCurve",
     "InsufficientLiquidity",
     "OpenBookLeaf",
     "OpenBookMarket",
@@ -431,6 +433,89 @@ def clob_walk_curve(
         fee = -(-q * fee_ppm // (FEES_PPM_SCALE * fee_unit)) * fee_unit
         out.append(ClobFill(want * bul, q, fee, li + 1, price_ticks))
     return out
+
+
+class ClobLadderCurve:
+    """One side of a `ClobView` as prefix sums: the fill of any size in one bisection.
+
+    For sizing, which prices many sizes of the same view in several batches: built once per
+    view and side (lazily, as deep as the largest size asked so far), it gives
+    `clob_walk_curve`'s integers (quote amount, taker fee, levels used) for every size that walk
+    fills at exactly that size, and None for every other one (an error of the walk: not
+    positive, below one lot, past a bad level or the ladder's depth, a bad fee; or a size that
+    is not whole lots, which the walk fills rounded down).
+    """
+
+    __slots__ = ("_bul", "_buy", "_den", "_ends", "_fee_ppm", "_fee_unit", "_ladder", "_lots",
+                 "_lots_before", "_num", "_prices", "_stop", "_ticks", "_ticks_before")  # fmt: skip
+
+    def __init__(self, view: ClobView, *, buy: bool) -> None:
+        self._buy = buy
+        self._bul = view.base_units_per_lot
+        self._num = view.quote_units_per_tick_lot_num
+        self._den = view.quote_units_per_tick_lot_den
+        self._fee_unit = view.fee_rounding_quote_units
+        self._ladder = view.asks if buy else view.bids
+        self._ends: list[int] = []  # lots through level i
+        self._lots_before: list[int] = []
+        self._ticks_before: list[int] = []  # sum of lots x price ticks before level i
+        self._prices: list[int] = []
+        self._lots = self._ticks = 0  # totals of the levels summed so far
+        self._stop = False  # a bad level or the ladder's end reached: no deeper level fills
+        self._fee_ppm = -1  # -1: the fee is bad (or a lot or tick conversion): nothing fills
+        if self._bul <= 0 or self._den <= 0:
+            return
+        try:
+            self._fee_ppm = _taker_fee_ppm(view)
+        except QuoteError:
+            return
+
+    def _extend(self, want: int) -> None:
+        """Sum levels until `want` lots are covered (or no further level can fill)."""
+        ladder, i = self._ladder, len(self._ends)
+        lots, ticks = self._lots, self._ticks
+        while lots < want:
+            if i >= len(ladder):
+                self._stop = True
+                break
+            price_ticks, size_lots = ladder[i]
+            if price_ticks <= 0 or size_lots <= 0:
+                self._stop = True  # the walk fails at this level: only those before it fill
+                break
+            self._lots_before.append(lots)
+            self._ticks_before.append(ticks)
+            self._prices.append(price_ticks)
+            lots += size_lots
+            ticks += size_lots * price_ticks
+            self._ends.append(lots)
+            i += 1
+        self._lots, self._ticks = lots, ticks
+
+    def amounts(self, sizes: Sequence[int]) -> list[tuple[int, int, int] | None]:
+        """(quote_amount, fee_quote, levels_used) per size (base units, any order), or None."""
+        if self._fee_ppm < 0:
+            return [None] * len(sizes)
+        out: list[tuple[int, int, int] | None] = []
+        ends = self._ends
+        bul, num, den, buy = self._bul, self._num, self._den, self._buy
+        before, ticks_before, prices = self._lots_before, self._ticks_before, self._prices
+        fee_ppm, fee_den, unit = self._fee_ppm, FEES_PPM_SCALE * self._fee_unit, self._fee_unit
+        for size_base in sizes:
+            want, rest = divmod(size_base, bul)
+            if rest or want <= 0:
+                out.append(None)
+                continue
+            if want > self._lots:
+                if not self._stop:
+                    self._extend(want)
+                if want > self._lots:
+                    out.append(None)
+                    continue
+            i = bisect_left(ends, want)  # the first level whose end covers `want` lots
+            tick_lots = ticks_before[i] + (want - before[i]) * prices[i]
+            q = -(-tick_lots * num // den) if buy else tick_lots * num // den
+            out.append((q, -(-q * fee_ppm // fee_den) * unit, i + 1))
+        return out
 
 
 # ----------------------------------------------------------------------------------- views

@@ -22,6 +22,8 @@ from decimal import Decimal
 from typing import Literal, NamedTuple
 
 from operators import clmm as clmm_quotes
+from operators.clmm.accounts import Whirlpool
+from operators.clmm.swap import OrcaCurveWalk
 from operators.clob import clob_buy_cost, clob_sell_proceeds
 from operators.errors import InsufficientLiquidity, QuoteError
 from operators.events import FIXED_SCALE, FixedLevel
@@ -34,6 +36,8 @@ __all__ = [
     "buy_base",
     "buy_base_curve",
     "cex_curve_amounts",
+    "clmm_curve_amounts",
+    "clmm_walk",
     "fx_ratio",
     "sell_base",
     "sell_base_curve",
@@ -207,8 +211,23 @@ def _fee_ppb(fee_bps: float) -> int:
 # ----------------------------------------------------------------------------------- CLMM
 
 
-def _clmm_curve(view: ClmmView, sizes: Sequence[int], buy: bool) -> list[LegQuote | QuoteError]:
-    """One tick walk for all sizes: sell = base->quote exact-in, buy = quote->base exact-out."""
+def clmm_walk(view: ClmmView, buy: bool) -> OrcaCurveWalk | None:
+    """The tick-range walk a CLMM view's buy (or sell) curve can keep across calls (Orca pools;
+    None for others, which walk afresh). Raises QuoteError as the curve would (bad limit)."""
+    if not isinstance(view.pool, Whirlpool):
+        return None
+    a_to_b = view.base_is_a if not buy else not view.base_is_a
+    return OrcaCurveWalk(view.pool, view.tick_arrays, a_to_b=a_to_b, exact_in=not buy)
+
+
+def clmm_curve_amounts(
+    view: ClmmView, sizes: Sequence[int], *, buy: bool, walk: OrcaCurveWalk | None = None
+) -> list[tuple[int, int, int] | QuoteError]:
+    """(quote_amount, fee_quote, ticks_crossed) per size (base units, ascending), quote base
+    units: the numbers of the CLMM `LegQuote`s that `buy_base_curve` / `sell_base_curve`
+    return (`fee_in_amount` True), without building the quotes. One tick walk for all sizes:
+    sell = base->quote exact-in, buy = quote->base exact-out. `walk`: this view's `clmm_walk`
+    of the same side, kept by the caller (None: walk afresh)."""
     where = f"{view.venue}/{view.market_id}"
     a_to_b = view.base_is_a if not buy else not view.base_is_a
     quotes = clmm_quotes.quote_curve_amounts(
@@ -218,10 +237,9 @@ def _clmm_curve(view: ClmmView, sizes: Sequence[int], buy: bool) -> list[LegQuot
         a_to_b=a_to_b,
         exact_in=not buy,
         amm_config=view.amm_config,
+        walk=walk,
     )
-    out: list[LegQuote | QuoteError] = []
-    venue, market_id, ccy = view.venue, view.market_id, view.quote_currency
-    side: LegSide = "buy" if buy else "sell"
+    out: list[tuple[int, int, int] | QuoteError] = []
     for size, q in zip(sizes, quotes):
         if isinstance(q, QuoteError):
             out.append(q)
@@ -242,10 +260,21 @@ def _clmm_curve(view: ClmmView, sizes: Sequence[int], buy: bool) -> list[LegQuot
             # The fee is charged in base; value it at this swap's own average price, floored.
             net_in = amount_in - fee_amount
             fee_quote = fee_amount * amount_out // net_in if net_in > 0 else 0
-        out.append(
-            LegQuote(venue, market_id, side, size, quote_amount, fee_quote, True, crossed, ccy)
-        )
+        out.append((quote_amount, fee_quote, crossed))
     return out
+
+
+def _clmm_curve(
+    view: ClmmView, sizes: Sequence[int], buy: bool, walk: OrcaCurveWalk | None = None
+) -> list[LegQuote | QuoteError]:
+    venue, market_id, ccy = view.venue, view.market_id, view.quote_currency
+    side: LegSide = "buy" if buy else "sell"
+    return [
+        w
+        if isinstance(w, QuoteError)
+        else LegQuote(venue, market_id, side, size, w[0], w[1], True, w[2], ccy)
+        for size, w in zip(sizes, clmm_curve_amounts(view, sizes, buy=buy, walk=walk))
+    ]
 
 
 # ----------------------------------------------------------------------------------- API
@@ -258,6 +287,7 @@ def _curve(
     quote_decimals: int,
     buy: bool,
     cex_fee_bps: float | None,
+    walk: OrcaCurveWalk | None = None,
 ) -> list[LegQuote | QuoteError]:
     side: LegSide = "buy" if buy else "sell"
     if isinstance(view, CexBookView):
@@ -272,20 +302,27 @@ def _curve(
             for size, w in zip(sizes, walked)
         ]
     if isinstance(view, ClmmView):
-        return _clmm_curve(view, sizes, buy)
+        return _clmm_curve(view, sizes, buy, walk)
     if isinstance(view, ClobView):
-        walk = clob_buy_cost if buy else clob_sell_proceeds
+        ladder_walk = clob_buy_cost if buy else clob_sell_proceeds
         res: list[LegQuote | QuoteError] = []
         for size in sizes:
             try:
-                f = walk(view, size)
+                f = ladder_walk(view, size)
             except QuoteError as exc:
                 res.append(exc)
                 continue
             res.append(
                 LegQuote(
-                    view.venue, view.market_id, side, f.size_base, f.quote_amount, f.fee_quote,
-                    False, f.levels_used, view.quote_currency,
+                    view.venue,
+                    view.market_id,
+                    side,
+                    f.size_base,
+                    f.quote_amount,
+                    f.fee_quote,
+                    False,
+                    f.levels_used,
+                    view.quote_currency,
                 )
             )
         return res
@@ -299,9 +336,11 @@ def buy_base_curve(
     quote_decimals: int,
     *,
     cex_fee_bps: float | None = None,
+    walk: OrcaCurveWalk | None = None,
 ) -> list[LegQuote | QuoteError]:
-    """Cost of buying each size (base units, ascending) in one walk; errors in place of quotes."""
-    return _curve(view, sizes, base_decimals, quote_decimals, True, cex_fee_bps)
+    """Cost of buying each size (base units, ascending) in one walk; errors in place of quotes.
+    `walk`: a CLMM view's `clmm_walk(view, True)`, kept across calls (None: walk afresh)."""
+    return _curve(view, sizes, base_decimals, quote_decimals, True, cex_fee_bps, walk)
 
 
 def sell_base_curve(
@@ -311,9 +350,11 @@ def sell_base_curve(
     quote_decimals: int,
     *,
     cex_fee_bps: float | None = None,
+    walk: OrcaCurveWalk | None = None,
 ) -> list[LegQuote | QuoteError]:
-    """Proceeds of selling each size (base units, ascending) in one walk; errors in place."""
-    return _curve(view, sizes, base_decimals, quote_decimals, False, cex_fee_bps)
+    """Proceeds of selling each size (base units, ascending) in one walk; errors in place.
+    `walk`: a CLMM view's `clmm_walk(view, False)`, kept across calls (None: walk afresh)."""
+    return _curve(view, sizes, base_decimals, quote_decimals, False, cex_fee_bps, walk)
 
 
 def _one(res: list[LegQuote | QuoteError]) -> LegQuote:

@@ -21,17 +21,18 @@ required) already implies net > 0: a sign the risk guard can check on the intege
 
 Size. A linear grid of `size_steps` sizes up to `max_trade_base`, rounded down to the lot size
 of both legs (the CEX market's configured lot, a CLOB's base lot). Sizes whose buy or sell quote
-exceeds `max_notional_quote` are dropped. Each leg is priced for the whole grid in one walk (one
-CLMM tick walk via `quote_curve`; DEX curves are cached until that DEX view changes). PnL =
+exceeds `max_notional_quote` are dropped. Each leg is priced for the whole grid in one walk (a
+CEX level walk, a CLOB ladder's prefix sums, one CLMM tick walk that the view keeps for later
+sizes; DEX curves are cached until that DEX view changes). PnL =
 proceeds - cost - gas - (slippage + hedge + safety) of the notional. Gas rises with the edge by
 at most `priority_share_of_edge` of it, so the PnL is maximal where the edge before gas is: the
 grid is ranked on that. The grid only brackets the answer: the edge before gas is concave in the
 size (a buy walks ever dearer levels / ticks, a sell ever cheaper ones, fees and flat bps are
 proportional), so its maximum lies between the grid neighbours of the best grid size (below the
-first grid size when none executes), where `_exact` finds the best whole lot by a binary search
-on the sign of the one-lot step (`_Probe`, exact integers, batched walks shared by the view's
-candidates). Venue minimums: whole lots of both legs, and `min_notional` per market. Only the
-winner (and the grid size below it, for `marginal_bps`) is fully costed.
+first grid size when none executes), where `_exact` finds the best whole lot by a fan search
+(`_Probe.argmax`: exact integers, batched walks shared by the view's candidates). Venue
+minimums: whole lots of both legs, and `min_notional` per market. Only the winner (and the grid
+size below it, for `marginal_bps`) is fully costed.
 
 Ids are `pair|direction|buy_market>sell_market|n`, n counting signals of that key: no clock, no
 randomness, so a replay reproduces them. `buy_venue`/`sell_venue` of an opportunity are MARKET
@@ -49,7 +50,8 @@ from typing import NamedTuple
 
 from operators.clmm.accounts import Whirlpool
 from operators.clmm.raydium_accounts import PoolState
-from operators.clob import clob_walk_curve
+from operators.clmm.swap import OrcaCurveWalk
+from operators.clob import ClobLadderCurve
 from operators.costs import (
     CandidateCost,
     CostModel,
@@ -67,6 +69,8 @@ from operators.pricing import (
     LegSide,
     buy_base_curve,
     cex_curve_amounts,
+    clmm_curve_amounts,
+    clmm_walk,
     fx_ratio,
     sell_base_curve,
     to_pair_quote,
@@ -107,8 +111,8 @@ if tuple(f.name for f in fields(Opportunity)) != _OPPORTUNITY_FIELDS:  # pragma:
 Point = tuple[LegQuote, int, int, int]
 """A priced size: the leg, then gross, fee and amount in pair-quote base units (against us)."""
 LegPoint = tuple[LegQuote | tuple[int, int, int], int, int, int]
-"""A Point whose CEX or CLOB `LegQuote` may still be its raw (quote_amount, fee, levels) walk:
-the search prices many sizes and keeps one, so such a leg's quote is built only for that one."""
+"""A Point whose `LegQuote` may still be its raw (quote_amount, fee, levels or ticks crossed)
+walk: the search prices many sizes and keeps one, so a leg's quote is built only for that one."""
 Curve = list[Point | None]
 Top = tuple[int, int] | None
 """A view's best marginal price as (num, den), pair-quote base units per base unit, exact."""
@@ -118,7 +122,7 @@ class _Curve:
     """One leg priced over the size grid: plain int columns to rank sizes on, Points on demand.
 
     Why columns: every candidate a view takes part in ranks the whole grid, so the ranking
-    loop reads flat lists; a CEX leg's `LegQuote`s are built only for the sizes that win
+    loop reads flat lists; a CEX or CLOB leg's `LegQuote`s are built only for the sizes that win
     (`point`), not for the whole grid on every book tick. Column i is meaningful only where
     `size[i]` is not None (None: that size could not be priced).
     """
@@ -143,7 +147,7 @@ class _Curve:
         self.part = [0] * n
         """Buy: gross + fee (what the size costs); sell: gross - fee (what it yields)."""
         self.points: list[Point | None] = [None] * n
-        self._cex: tuple[CexBookView, list[tuple[int, int, int] | None]] | None = None
+        self._cex: tuple[CexBookView | ClobView, list[tuple[int, int, int] | None]] | None = None
         self._side: LegSide = "buy"
         self.clean = False
         """Every size priced (and, for a buy leg, every gross > 0): see `PairEngine._best`."""
@@ -293,9 +297,18 @@ class _Probe:
         sizes = [n * lot for n in todo]
         buys = eng._leg_prices(self._views[0], True, sizes)
         sells = eng._leg_prices(self._views[1], False, sizes)
-        store = self._store
+        memo, cap, flat = self._memo, self._cap, self._flat
         for n, b, s in zip(todo, buys, sells):
-            store(n, b, s)
+            # = self._store(n, b, s), inlined (the search's per-size loop)
+            if isinstance(b, int) or isinstance(s, int):
+                memo[n] = (-1 if -1 in (b, s) else 1, 0, None)
+            elif b[3] > cap or s[3] > cap:
+                memo[n] = (1, 0, None)
+            elif b[1] <= 0:
+                memo[n] = (-1, 0, None)
+            else:
+                edge = (s[1] - s[2]) - (b[1] + b[2]) + (-b[1] * flat // 1_000_000_000)
+                memo[n] = (0, edge, (b, s))
 
     def seed(self, n: int, b: LegPoint | int, s: LegPoint | int) -> None:
         """Hold both legs at n lots, priced already (a grid size's walk): the same entry
@@ -459,6 +472,10 @@ class PairEngine:
         derived from opportunity ids, so a restarted or second live run must never reuse one
         (a signal count restored from an older snapshot, or a fresh engine, would). Empty in
         replay and paper: ids `pair|direction|buy>sell|n`, as journaled."""
+        self._walks: dict[tuple[str, bool], tuple[VenueView, OrcaCurveWalk | None]] = {}
+        """(CLMM market id, buy) -> its latest view's kept tick-range walk (`clmm_walk`)."""
+        self._ladders: dict[tuple[str, bool], tuple[ClobView, ClobLadderCurve]] = {}
+        """(CLOB market id, buy) -> its latest view's ladder as prefix sums."""
 
     # ----------------------------------------------------------------------------- public
 
@@ -678,16 +695,16 @@ class PairEngine:
             return hit[1]
         sizes = self.grid(lot)
         p = self.p
-        if isinstance(view, CexBookView):
-            curve = self._cex_curve(view, buy, sizes)
+        if isinstance(view, CexBookView | ClobView):
+            curve = self._book_curve(view, buy, sizes)
         else:
             fn = buy_base_curve if buy else sell_base_curve
             try:
-                quotes = fn(view, sizes, p.base_decimals, p.quote_decimals)
+                quotes = fn(
+                    view, sizes, p.base_decimals, p.quote_decimals, walk=self._walk_of(view, buy)
+                )
             except QuoteError as exc:  # the whole view cannot be priced (bad pool, bad ladder)
                 quotes = [exc] * len(sizes)
-            if isinstance(view, ClobView):
-                quotes = [self._clob_fee_floor(view, q) for q in quotes]
             curve = _Curve(len(sizes))
             c_points, c_size, c_gross, c_amount, c_part = (
                 curve.points, curve.size, curve.gross, curve.amount, curve.part
@@ -704,15 +721,61 @@ class PairEngine:
         self._curves[key] = (view, curve.seal(buy))
         return curve
 
-    def _cex_curve(self, view: CexBookView, buy: bool, sizes: list[int]) -> _Curve:
-        """The CEX leg's columns, the same numbers `_point` gives its `LegQuote`s."""
-        p = self.p
-        curve = _Curve(len(sizes))
+    def _walk_of(self, view: VenueView, buy: bool) -> OrcaCurveWalk | None:
+        """A CLMM view's kept tick-range walk for one side: the grid and every exact-size batch
+        of that view (all candidates) extend one walk instead of re-walking the same whole
+        ranges. None for other views, and where the walk cannot be made (the curve call then
+        raises the same QuoteError itself)."""
+        if not isinstance(view, ClmmView):
+            return None
+        key = (view.market_id, buy)
+        hit = self._walks.get(key)
+        if hit is not None and hit[0] is view:
+            return hit[1]
         try:
-            raw: list[tuple[int, int, int] | QuoteError] = cex_curve_amounts(
+            walk = clmm_walk(view, buy)
+        except QuoteError:
+            walk = None
+        self._walks[key] = (view, walk)
+        return walk
+
+    def _book_amounts(
+        self, view: CexBookView | ClobView, buy: bool, sizes: list[int]
+    ) -> list[tuple[int, int, int] | QuoteError]:
+        """(quote_amount, fee, levels_used) of a CEX book or CLOB ladder leg at each size (base
+        units, ascending): the numbers of its `LegQuote` (`fee_in_amount` False). A CLOB fee is
+        raised to the configured floor: the market account's fee is what the program charges,
+        config may only raise it (a referrer, a fee change not yet seen on chain). Raises
+        QuoteError when the whole CEX book cannot be priced (bad level, bad fee)."""
+        p = self.p
+        if isinstance(view, CexBookView):
+            return cex_curve_amounts(
                 view, sizes, p.base_decimals, p.quote_decimals, buy=buy,
                 cex_fee_ppb=p.costs.cex_taker_fee_ppb.get(view.venue),
             )  # fmt: skip
+        # the ladder's prefix sums, once per view and side: the fills of `clob_buy_cost` /
+        # `clob_sell_proceeds` at each size
+        key = (view.market_id, buy)
+        hit = self._ladders.get(key)
+        if hit is None or hit[0] is not view:
+            hit = self._ladders[key] = (view, ClobLadderCurve(view, buy=buy))
+        cfg = p.costs.dex_taker_fee_ppb.get(view.venue)
+        raw: list[tuple[int, int, int] | QuoteError] = []
+        for f in hit[1].amounts(sizes):
+            if f is None:
+                raw.append(QuoteError("not priced at this size"))
+            elif cfg is not None and (floor := ppb_of(cfg, f[0])) > f[1]:
+                raw.append((f[0], floor, f[2]))
+            else:
+                raw.append(f)
+        return raw
+
+    def _book_curve(self, view: CexBookView | ClobView, buy: bool, sizes: list[int]) -> _Curve:
+        """A CEX book's or CLOB ladder's columns, the same numbers `_point` gives its
+        `LegQuote`s (built lazily by `_Curve.point`)."""
+        curve = _Curve(len(sizes))
+        try:
+            raw = self._book_amounts(view, buy, sizes)
         except QuoteError:  # the whole book cannot be priced (bad level, bad fee)
             return curve
         held: list[tuple[int, int, int] | None] = [
@@ -754,20 +817,6 @@ class PairEngine:
             curve.amount[i] = amount
             curve.part[i] = amount + fee if buy else amount - fee
         return curve.seal(buy)
-
-    def _clob_fee_floor(self, view: ClobView, q: LegQuote | QuoteError) -> LegQuote | QuoteError:
-        # The market account's fee is what the program charges; config may only raise it
-        # (e.g. a referrer or a fee change not yet seen on chain).
-        cfg = self.p.costs.dex_taker_fee_ppb.get(view.venue)
-        if isinstance(q, QuoteError) or cfg is None:
-            return q
-        floor = ppb_of(cfg, q.quote_amount)
-        if floor <= q.fee_quote:
-            return q
-        return LegQuote(
-            q.venue, q.market_id, q.side, q.size_base, q.quote_amount, floor, q.fee_in_amount,
-            q.levels_used, q.quote_currency,
-        )
 
     def _ratio(self, currency: str) -> tuple[int, int]:
         """One `currency` unit in the pair quote, exact (num, den): a reference book's mid for
@@ -958,8 +1007,8 @@ class PairEngine:
         ladder prices, a sell ever cheaper ones, fees and the flat bps are proportional. So the
         grid's best point (`best_i`, -1 when no grid size executes) brackets the maximum
         between the grid sizes either side of it (below the first grid size when none
-        executes), and a binary search on the sign of the one-lot step finds it there
-        (integers throughout; the grid point wins ties). PnL rises with that edge (gas takes at
+        executes), and a fan search (`_Probe.argmax`) finds it there (integers throughout;
+        the grid point wins ties). PnL rises with that edge (gas takes at
         most `priority_share_of_edge` of it), so this is the PnL-maximising whole lot too.
         Venue minimums: sizes are whole lots of both legs, and a leg below its market's
         `min_notional` is not executable.
@@ -1030,14 +1079,14 @@ class PairEngine:
         return pt
 
     def _leg_point(self, view: VenueView, buy: bool, size: int, pt: LegPoint) -> Point:
-        """The Point of a `_leg_prices` entry: a CEX or CLOB leg's raw walk made its `LegQuote`."""
+        """The Point of a `_leg_prices` entry: a leg's raw walk made its `LegQuote` (a CLMM
+        amount holds the pool fee: `fee_in_amount`)."""
         q = pt[0]
         if isinstance(q, LegQuote):
             return (q, pt[1], pt[2], pt[3])
-        assert isinstance(view, CexBookView | ClobView), "raw walks are CEX and CLOB legs"
         leg = LegQuote(
-            view.venue, view.market_id, "buy" if buy else "sell", size, q[0], q[1], False, q[2],
-            view.quote_currency,
+            view.venue, view.market_id, "buy" if buy else "sell", size, q[0], q[1],
+            isinstance(view, ClmmView), q[2], view.quote_currency,
         )  # fmt: skip
         return (leg, pt[1], pt[2], pt[3])
 
@@ -1050,30 +1099,10 @@ class PairEngine:
         if isinstance(view, CexBookView | ClobView):
             # The same integers `_point` gives the `LegQuote` (gross == amount before the fee:
             # `fee_in_amount` is False), the quote itself left for `_leg_point`.
-            raw: list[tuple[int, int, int] | QuoteError]
-            if isinstance(view, CexBookView):
-                try:
-                    raw = cex_curve_amounts(
-                        view, sizes, p.base_decimals, p.quote_decimals, buy=buy,
-                        cex_fee_ppb=p.costs.cex_taker_fee_ppb.get(view.venue),
-                    )  # fmt: skip
-                except QuoteError:
-                    return [1] * len(sizes)
-            else:
-                # one ladder walk for every size (the same fills as `clob_buy_cost` / `_sell_`),
-                # the configured fee floor as in `_clob_fee_floor`
-                cfg = p.costs.dex_taker_fee_ppb.get(view.venue)
-                raw = []
-                for z, f in zip(sizes, clob_walk_curve(view, sizes, buy=buy)):
-                    if isinstance(f, QuoteError) or f.size_base != z:
-                        raw.append(QuoteError("not priced at this size"))
-                        continue
-                    fee = f.fee_quote
-                    if cfg is not None:
-                        floor = ppb_of(cfg, f.quote_amount)
-                        if floor > fee:
-                            fee = floor
-                    raw.append((f.quote_amount, fee, f.levels_used))
+            try:
+                raw = self._book_amounts(view, buy, sizes)
+            except QuoteError:
+                return [1] * len(sizes)
             for w in raw:
                 if isinstance(w, QuoteError):
                     out.append(1)
@@ -1085,23 +1114,33 @@ class PairEngine:
                     amount = to_pair_quote(w[0], r, round_up=buy)
                     out.append((w, amount, to_pair_quote(w[1], r, round_up=True), amount))
             return out
-        quotes: list[LegQuote | QuoteError]
-        fn = buy_base_curve if buy else sell_base_curve
+        if not isinstance(view, ClmmView):
+            return [1] * len(sizes)  # not a venue view: nothing prices it
+        # The numbers of `_clmm_curve`'s LegQuotes (`fee_in_amount`: gross = amount -/+ fee),
+        # converted as `_point` does; the quote itself is left for `_leg_point`.
         try:
-            quotes = fn(view, sizes, p.base_decimals, p.quote_decimals)
+            walks = clmm_curve_amounts(view, sizes, buy=buy, walk=self._walk_of(view, buy))
         except QuoteError:
             return [1] * len(sizes)
-        for z, q in zip(sizes, quotes):
-            if isinstance(q, QuoteError) or q.size_base != z:
+        for cw in walks:
+            if isinstance(cw, QuoteError):
                 out.append(1)
                 continue
-            gross = q.gross_quote
+            amount, fee = cw[0], cw[1]
+            gross = amount - fee if buy else amount + fee
             if minimum is not None and gross < minimum:
                 out.append(-1)
-            elif par:  # = self._point(q), inlined
-                out.append((q, gross, q.fee_quote, q.quote_amount))
+            elif par:
+                out.append((cw, gross, fee, amount))
             else:
-                out.append(self._point(q))
+                out.append(
+                    (
+                        cw,
+                        to_pair_quote(gross, r, round_up=buy),
+                        to_pair_quote(fee, r, round_up=True),
+                        to_pair_quote(amount, r, round_up=buy),
+                    )
+                )
         return out
 
     def marginal_bps(self, best: SizedCandidate) -> float:

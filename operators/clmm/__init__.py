@@ -11,7 +11,12 @@ from collections.abc import Sequence
 from typing import Any
 
 from operators.clmm.accounts import Whirlpool
-from operators.clmm.swap import quote_curve_amounts_orca, quote_curve_orca, quote_swap_orca
+from operators.clmm.swap import (
+    OrcaCurveWalk,
+    quote_curve_amounts_orca,
+    quote_curve_orca,
+    quote_swap_orca,
+)
 from operators.clmm.types import InsufficientLiquidity, QuoteError, SwapQuote
 
 __all__ = [
@@ -92,12 +97,14 @@ def quote_curve_amounts(
     a_to_b: bool,
     exact_in: bool = True,
     amm_config: object | None = None,
+    walk: OrcaCurveWalk | None = None,
 ) -> list[tuple[int, int, int, int] | QuoteError]:
     """`quote_curve`'s (amount_in, amount_out, fee_amount, ticks_crossed) per size, the same
-    integers, without the end price and tick (cheaper for Orca: see `quote_curve_amounts_orca`)."""
+    integers, without the end price and tick (cheaper for Orca: see `quote_curve_amounts_orca`;
+    `walk`, for an Orca pool only, its kept `OrcaCurveWalk` of this direction)."""
     if isinstance(pool, Whirlpool):
         return quote_curve_amounts_orca(
-            pool, tick_arrays, amounts, a_to_b=a_to_b, exact_in=exact_in
+            pool, tick_arrays, amounts, a_to_b=a_to_b, exact_in=exact_in, walk=walk
         )
     return [
         q

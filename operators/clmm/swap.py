@@ -26,6 +26,7 @@ from operators.clmm.accounts import TICK_ARRAY_SIZE, TickArray, Whirlpool
 from operators.clmm.types import InsufficientLiquidity, QuoteError, SwapQuote
 
 __all__ = [
+    "OrcaCurveWalk",
     "TickSequence",
     "build_tick_sequence",
     "quote_curve_amounts_orca",
@@ -327,15 +328,17 @@ def quote_curve_amounts_orca(
     *,
     a_to_b: bool,
     exact_in: bool = True,
+    walk: OrcaCurveWalk | None = None,
 ) -> list[tuple[int, int, int, int] | QuoteError]:
     """`quote_curve_orca`'s amounts only: (amount_in, amount_out, fee_amount, ticks_crossed)
     per size, the same integers; the end price's tick is not worked out (a float log and two
-    exact checks per size that sizing does not need)."""
+    exact checks per size that sizing does not need). `walk`: this pool's and direction's
+    `OrcaCurveWalk`, kept by the caller across calls (None: a fresh one)."""
     where = pool.address or "whirlpool"
     out: list[tuple[int, int, int, int] | QuoteError] = []
-    for amount, end in zip(
-        amounts, _curve_ends(pool, tick_arrays, amounts, a_to_b, exact_in, need_tick=False)
-    ):
+    if walk is None:
+        walk = OrcaCurveWalk(pool, tick_arrays, a_to_b=a_to_b, exact_in=exact_in)
+    for amount, end in zip(amounts, walk.ends(amounts, need_tick=False)):
         if isinstance(end, QuoteError):
             out.append(end)
             continue
@@ -354,6 +357,89 @@ def quote_curve_amounts_orca(
     return out
 
 
+class OrcaCurveWalk:
+    """The whole tick ranges of one pool and direction, walked once and kept for later sizes.
+
+    A range that a size consumes whole gives the same step for every larger size (the fixed
+    amount of `_probe`, with a budget no size can reach), so its checkpoint does not depend on
+    which sizes are asked: the walk is extended lazily, as far as the largest size asked so
+    far, and every later call (a grid, then the sizes of an exact-size search, on the same
+    pool state) starts from the checkpoints already made. The entries are those of a fresh
+    walk, exactly (see `quote_curve_orca`). Hold one per (pool state, tick arrays, direction,
+    exact_in); a new pool account needs a new one.
+    """
+
+    __slots__ = (
+        "_a_to_b", "_checkpoints", "_exact_in", "_exhausted", "_fee_rate", "_limit", "_ranges",
+        "_seq", "_where",
+    )  # fmt: skip
+
+    def __init__(
+        self, pool: Whirlpool, tick_arrays: Sequence[object], *, a_to_b: bool, exact_in: bool
+    ) -> None:
+        self._limit, _explicit, self._where = _prepare(pool, a_to_b, None)
+        self._a_to_b, self._exact_in = a_to_b, exact_in
+        self._seq: TickSequence | QuoteError
+        try:
+            self._seq = build_tick_sequence(pool, tick_arrays, a_to_b)
+        except QuoteError as exc:
+            self._seq = exc
+        self._fee_rate = pool.fee_rate
+        # checkpoints[j] = state after j whole ranges, `remaining` holding the amount consumed
+        self._checkpoints: list[_State] = [
+            (pool.sqrt_price, pool.tick_current_index, pool.liquidity, 0, 0, 0, 0)
+        ]
+        self._ranges: list[_Range] = []  # ranges[j]: the range after checkpoint j, fixed known
+        self._exhausted = False
+
+    def ends(self, amounts: Sequence[int], need_tick: bool = True) -> list[_State | QuoteError]:
+        """The swap loop's end state for each size (see `quote_curve_orca`)."""
+        seq = self._seq
+        if isinstance(seq, QuoteError):
+            return [seq for _ in amounts]
+        limit, where, exact_in, a_to_b = self._limit, self._where, self._exact_in, self._a_to_b
+        fee_rate = self._fee_rate
+        checkpoints, ranges = self._checkpoints, self._ranges
+        out: list[_State | QuoteError] = [QuoteError("unset")] * len(amounts)
+        j = 0
+        # m.apply_swap_fee(rest, fee_rate), inlined: rest * keep // FEE_RATE_DENOMINATOR
+        keep = m.FEE_RATE_DENOMINATOR - fee_rate
+        fee_den = m.FEE_RATE_DENOMINATOR
+        u64_max = m.U64_MAX
+        for pos in sorted(range(len(amounts)), key=amounts.__getitem__):
+            amount = amounts[pos]
+            try:
+                if amount <= 0 or amount > u64_max:
+                    _check_amount(amount, where)
+                while True:
+                    cp = checkpoints[j]
+                    rest = amount - cp[3]
+                    if rest <= 0 or cp[0] == limit:
+                        break
+                    if j == len(ranges):
+                        if self._exhausted:
+                            break
+                        probe = _probe(seq, cp, fee_rate, limit, exact_in, a_to_b, where)
+                        if probe is None:
+                            self._exhausted = True
+                            break
+                        ranges.append(probe[0])
+                        checkpoints.append(probe[1])
+                    usable = rest * keep // fee_den if exact_in else rest
+                    if ranges[j][4] > usable:
+                        break
+                    j += 1
+                cp = checkpoints[j]
+                start = (cp[0], cp[1], cp[2], amount - cp[3], cp[4], cp[5], cp[6])
+                first = ranges[j] if j < len(ranges) else None
+                out[pos] = _walk(
+                    seq, start, fee_rate, limit, exact_in, a_to_b, where, first, -1, need_tick
+                )
+            except QuoteError as exc:
+                out[pos] = exc
+        return out
+
+
 def _curve_ends(
     pool: Whirlpool,
     tick_arrays: Sequence[object],
@@ -363,56 +449,8 @@ def _curve_ends(
     need_tick: bool = True,
 ) -> list[_State | QuoteError]:
     """The swap loop's end state for each size, from one shared walk (see `quote_curve_orca`)."""
-    limit, _explicit, where = _prepare(pool, a_to_b, None)
-    try:
-        seq = build_tick_sequence(pool, tick_arrays, a_to_b)
-    except QuoteError as exc:
-        return [exc for _ in amounts]
-    fee_rate = pool.fee_rate
-    # checkpoints[j] = state after j whole ranges, `remaining` holding the amount consumed
-    checkpoints: list[_State] = [
-        (pool.sqrt_price, pool.tick_current_index, pool.liquidity, 0, 0, 0, 0)
-    ]
-    ranges: list[_Range] = []  # ranges[j]: the range after checkpoint j, its fixed amount known
-    exhausted = False
-    out: list[_State | QuoteError] = [QuoteError("unset")] * len(amounts)
-    j = 0
-    # m.apply_swap_fee(rest, fee_rate), inlined: rest * keep // FEE_RATE_DENOMINATOR
-    keep = m.FEE_RATE_DENOMINATOR - fee_rate
-    fee_den = m.FEE_RATE_DENOMINATOR
-    u64_max = m.U64_MAX
-    for pos in sorted(range(len(amounts)), key=amounts.__getitem__):
-        amount = amounts[pos]
-        try:
-            if amount <= 0 or amount > u64_max:
-                _check_amount(amount, where)
-            while True:
-                cp = checkpoints[j]
-                rest = amount - cp[3]
-                if rest <= 0 or cp[0] == limit:
-                    break
-                if j == len(ranges):
-                    if exhausted:
-                        break
-                    probe = _probe(seq, cp, fee_rate, limit, exact_in, a_to_b, where)
-                    if probe is None:
-                        exhausted = True
-                        break
-                    ranges.append(probe[0])
-                    checkpoints.append(probe[1])
-                usable = rest * keep // fee_den if exact_in else rest
-                if ranges[j][4] > usable:
-                    break
-                j += 1
-            cp = checkpoints[j]
-            start = (cp[0], cp[1], cp[2], amount - cp[3], cp[4], cp[5], cp[6])
-            first = ranges[j] if j < len(ranges) else None
-            out[pos] = _walk(
-                seq, start, fee_rate, limit, exact_in, a_to_b, where, first, -1, need_tick
-            )
-        except QuoteError as exc:
-            out[pos] = exc
-    return out
+    walk = OrcaCurveWalk(pool, tick_arrays, a_to_b=a_to_b, exact_in=exact_in)
+    return walk.ends(amounts, need_tick)
 
 
 def _probe(

@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from operators.book import fixed_levels
-from operators.clob import clob_buy_cost, clob_sell_proceeds, clob_walk_curve
+from operators.clob import ClobLadderCurve, clob_buy_cost, clob_sell_proceeds, clob_walk_curve
 from operators.costs import evaluate_candidate
 from operators.errors import QuoteError
 from operators.pricing import LegQuote, buy_base_curve, sell_base_curve
@@ -200,6 +200,42 @@ def test_exact_size_against_the_real_orca_pool_beats_every_lot(fixtures: Path) -
         assert top_size not in eng.grid(lot)
 
 
+def test_clmm_legs_from_the_kept_walk_equal_fresh_pool_quotes(fixtures: Path) -> None:
+    """The engine prices a CLMM view's grid and every exact-size batch from one kept tick walk
+    and builds the chosen leg's quote from raw amounts: the leg is the public curve's quote,
+    walked afresh, field for field; a later CEX tick on the same pool reuses the walk."""
+    pool = orca_view(fixtures)
+    lot = 10_000_000
+    eng = PairEngine(
+        make_params(max_trade_base=600 * lot, lot_size_base={CEX_ID: lot}, size_steps=4)
+    )
+    eng.on_view(pool, 0)
+    for cex_buys, levels in (
+        (True, [("40.00", "1.5"), ("40.10", "1"), ("40.25", "1.73"), ("40.40", "5")]),
+        (False, [("40.70", "0.8"), ("40.60", "1.7"), ("40.47", "1.37"), ("40.30", "5")]),
+        (True, [("39.90", "0.7"), ("40.05", "2.2"), ("40.20", "3"), ("40.40", "5")]),
+    ):
+        asks = levels if cex_buys else [("45.00", "100")]
+        bids = [("35.00", "100")] if cex_buys else levels
+        book = CexBookView(
+            venue="binance", market_id=CEX_ID, pair="SOL/USDC", market="spot",
+            quote_currency="USDC", bids=fixed_levels(bids), asks=fixed_levels(asks),
+            update_id=1, in_sync=True, ts_event_ns=0, ts_recv_ns=0, taker_fee_bps=10.0,
+        )  # fmt: skip
+        eng.on_view(book, 0)
+        best = eng.best(CEX_ID, pool.market_id, DIRECTIONS[0 if cex_buys else 1])
+        assert best is not None
+        leg = best.sell if cex_buys else best.buy
+        fn = sell_base_curve if cex_buys else buy_base_curve
+        [want] = fn(pool, [leg.size_base], eng.p.base_decimals, eng.p.quote_decimals)
+        assert leg == want
+        assert leg.fee_in_amount and leg.market_id == pool.market_id
+        if best.prev is not None:
+            prev = best.prev[1 if cex_buys else 0][0]
+            [want_prev] = fn(pool, [prev.size_base], eng.p.base_decimals, eng.p.quote_decimals)
+            assert prev == want_prev
+
+
 @settings(max_examples=200, deadline=None)
 @given(
     st.lists(
@@ -231,3 +267,38 @@ def test_one_ladder_walk_gives_every_size_the_fill_of_its_own_walk(
         for f in clob_walk_curve(view, sizes, buy=buy)
     ]
     assert got == want
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.integers(min_value=-1, max_value=200), st.integers(min_value=-1, max_value=50)
+        ),
+        max_size=6,
+    ),
+    st.lists(st.integers(min_value=-LOT, max_value=400 * LOT), min_size=1, max_size=12),
+    st.booleans(),
+    st.sampled_from([0.0, 2.0, 2.5, 0.123]),
+)
+def test_the_ladder_prefix_sums_give_each_size_the_fill_of_its_own_walk(
+    levels: list[tuple[int, int]], sizes: list[int], buy: bool, fee_bps: float
+) -> None:
+    """`ClobLadderCurve` (what the exact-size search prices CLOB legs with, sizes in any
+    order) gives each size the integers of its own walk when that walk fills exactly that size,
+    and None for every size the walk refuses or rounds down to whole lots (0.123 bps is not a
+    whole ppm: no size fills)."""
+    ladder = tuple(levels)
+    view = replace(
+        clob(1, 2), bids=ladder, asks=ladder, fee_rounding_quote_units=7, taker_fee_bps=fee_bps
+    )
+    one = clob_buy_cost if buy else clob_sell_proceeds
+    want: list[tuple[int, int, int] | None] = []
+    for z in sizes:
+        try:
+            f = one(view, z)
+        except QuoteError:
+            want.append(None)
+            continue
+        want.append((f.quote_amount, f.fee_quote, f.levels_used) if f.size_base == z else None)
+    assert ClobLadderCurve(view, buy=buy).amounts(sizes) == want
