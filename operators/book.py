@@ -13,7 +13,10 @@ and a frame's levels are all checked, both sides, before any is written (`apply_
 level leaves the book as it was. The pricing path reads `top_fixed` (price and size times 10**18
 as ints, exact); `Decimal`s are built only for human edges (`top`, `best_bid`, `levels`, the
 events' levels). Both reads are memoised per level (`_fixed`, `_decimals`): a view of the top 50
-levels per frame converts only the levels that frame changed.
+levels per frame converts only the levels that frame changed. The CEX views read
+`top_fixed_view`: each side's last top-n read is kept up to date by the writes at or before
+its n-th key (`_TopRead`), so a read after a frame that wrote only deeper levels costs nothing
+and one after a few in-window writes does not walk all n levels again.
 
 Writes are memoised per string: a side remembers the key of each price string it checked, the
 book the value of each size string (each cleared past 4,096; not pickled), so levels seen before
