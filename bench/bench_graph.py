@@ -24,6 +24,7 @@ from bytewax.inputs import FixedPartitionedSource, StatefulSourcePartition
 from bytewax.outputs import DynamicSink, StatelessSinkPartition
 from bytewax.testing import run_main
 
+from cli.runner import freeze_gc
 from config import load_settings
 from connectors.journal import read_table
 from flows.replay import build_flow
@@ -115,6 +116,7 @@ def _replay_fps(
     """Frames per wall second and per CPU second of this process (one worker: one thread)."""
     # built outside the timing: building validates the whole capture first
     flow = build_flow(settings, [cap], journal, batch_size=batch)
+    freeze_gc()  # as every CLI run does before its graph starts (cli/runner.py)
     t0, c0 = time.perf_counter(), time.process_time()
     run_main(flow)
     return n_frames / (time.perf_counter() - t0), n_frames / (time.process_time() - c0)
@@ -122,7 +124,9 @@ def _replay_fps(
 
 def _latencies(settings: Any, cap: Path, journal: Path) -> list[float]:
     """Tick -> opportunity (us) of every opportunity of one batch-1 replay."""
-    run_main(build_flow(settings, [cap], journal, batch_size=1))
+    flow = build_flow(settings, [cap], journal, batch_size=1)
+    freeze_gc()
+    run_main(flow)
     opps = read_table(journal, "opportunities")
     if opps is None:
         return []

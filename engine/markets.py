@@ -102,15 +102,16 @@ class CexMarketState:
     def _view(self, ts_event_ns: int, ts_recv_ns: int, ts_ingest_ns: int) -> CexBookView:
         m = self.ref.market
         self.views += 1
-        bids, asks = self.sync.book.top_fixed(self.depth)
+        # tuples reused while no write reached the top `depth` levels (`top_fixed_view`)
+        bids, asks = self.sync.book.top_fixed_view(self.depth)
         return CexBookView(
             venue=m.venue,
             market_id=m.market_id,
             pair=self.ref.pair.name,
             market=m.market,
             quote_currency=m.quote_currency,
-            bids=tuple(bids),
-            asks=tuple(asks),
+            bids=bids,
+            asks=asks,
             update_id=getattr(self.sync, "last_update_id", 0) or 0,
             in_sync=bool(self.sync.in_sync) and not self.feed_down,
             ts_event_ns=ts_event_ns,

@@ -13,7 +13,10 @@ and a frame's levels are all checked, both sides, before any is written (`apply_
 level leaves the book as it was. The pricing path reads `top_fixed` (price and size times 10**18
 as ints, exact); `Decimal`s are built only for human edges (`top`, `best_bid`, `levels`, the
 events' levels). Both reads are memoised per level (`_fixed`, `_decimals`): a view of the top 50
-levels per frame converts only the levels that frame changed.
+levels per frame converts only the levels that frame changed. The CEX views read
+`top_fixed_view`: each side's last top-n read is kept up to date by the writes at or before
+its n-th key (`_TopRead`), so a read after a frame that wrote only deeper levels costs nothing
+and one after a few in-window writes does not walk all n levels again.
 
 Writes are memoised per string: a side remembers the key of each price string it checked, the
 book the value of each size string (each cleared past 4,096; not pickled), so levels seen before
@@ -30,6 +33,7 @@ from bisect import bisect_left, insort
 from collections.abc import Iterable, Sequence
 from decimal import Decimal
 from itertools import chain
+from operator import itemgetter
 from typing import Literal
 
 from operators.errors import FeedError
@@ -62,8 +66,62 @@ _Planned = tuple[float, RawLevel, bool]
 """A checked level ready to write: (key, (price str, size str), size is zero)."""
 _MEMO_MAX = 4096
 """Strings a book's key and size memos each hold; past this a memo is dropped and rebuilt."""
-_MEMOS = frozenset({"_bid_keys", "_ask_keys", "_sizes"})
-"""`L2Book` slots that only cache string checks: not part of its state (see `__getstate__`)."""
+_MEMOS = frozenset({"_bid_keys", "_ask_keys", "_sizes", "_size_ints", "_bid_view", "_ask_view"})
+"""`L2Book` slots that only cache (string checks, size integers, the last top reads): not part
+of its state (see `__getstate__`)."""
+_KEY = itemgetter(0)
+FixedView = tuple[FixedLevel, ...]
+
+
+class _TopRead:
+    """A side's last `top_fixed_view` read, kept equal to the book as writes arrive.
+
+    Invariant: `keys` are exactly the side's keys <= `edge`, sorted (best first), and `levels`
+    their integer levels; `edge` is the read's `n`-th key, +inf when the side held fewer than
+    `n` levels, -inf for n = 0. `out` is `levels` as the tuple last handed out (None: rebuild).
+    """
+
+    __slots__ = ("edge", "keys", "levels", "n", "out")
+
+    def __init__(self, n: int, keys: list[float], levels: list[FixedLevel], out: FixedView) -> None:
+        self.n = n
+        self.keys = keys
+        self.levels = levels
+        # n == 0: nothing can change an empty read; fewer than n levels: any write can
+        self.edge = (keys[-1] if n else -_INF) if len(keys) == n else _INF
+        self.out: FixedView | None = out
+
+    def write(self, plan: list[_Planned], ints: dict[str, int]) -> None:
+        """Apply a side's checked writes at or before `edge` (the rest cannot reach the read).
+
+        By the invariant a key <= `edge` is in the book iff it is in `keys`: a removal deletes
+        it, a new size replaces the level's size (same key, same price integer), a new key is
+        inserted in order. The read may then hold more or fewer than `n` levels: the next
+        `top_fixed_view` trims it or tops it up from the book's window.
+        """
+        edge = self.edge
+        keys = self.keys
+        levels = self.levels
+        for k, raw, gone in plan:
+            if k > edge:
+                continue
+            i = bisect_left(keys, k)
+            present = i < len(keys) and keys[i] == k
+            if gone:
+                if present:
+                    del keys[i]
+                    del levels[i]
+                continue
+            q = raw[1]
+            size = ints.get(q)
+            if size is None:
+                size = ints[q] = to_fixed(q)
+            if present:
+                levels[i] = (levels[i][0], size)
+            else:
+                keys.insert(i, k)
+                levels.insert(i, (to_fixed(raw[0]), size))
+        self.out = None
 
 
 def _check_long(price: str, size: str) -> None:
@@ -158,14 +216,17 @@ class L2Book:
         "_ask_dec",
         "_ask_fix",
         "_ask_keys",
+        "_ask_view",
         "_ask_win",
         "_asks",
         "_bid_bound",
         "_bid_dec",
         "_bid_fix",
         "_bid_keys",
+        "_bid_view",
         "_bid_win",
         "_bids",
+        "_size_ints",
         "_sizes",
     )
 
@@ -186,6 +247,11 @@ class L2Book:
         self._bid_keys: dict[str, float] = {}
         self._ask_keys: dict[str, float] = {}
         self._sizes: dict[str, float] = {}
+        # Size string -> its `to_fixed` integer (reads: `_fixed`, `top_fixed_view`).
+        self._size_ints: dict[str, int] = {}
+        # The last `top_fixed_view` read per side, dropped by any write at or above its edge.
+        self._bid_view: _TopRead | None = None
+        self._ask_view: _TopRead | None = None
 
     def __getstate__(self) -> dict[str, object]:
         """The levels and views, without `_plan`'s string memos (a cache, rebuilt on use)."""
@@ -197,6 +263,9 @@ class L2Book:
         self._bid_keys = {}
         self._ask_keys = {}
         self._sizes = {}
+        self._size_ints = {}
+        self._bid_view = None
+        self._ask_view = None
 
     # -- writes -------------------------------------------------------------------------------
 
@@ -212,6 +281,8 @@ class L2Book:
         self._ask_dec = {}
         self._bid_fix = {}
         self._ask_fix = {}
+        self._bid_view = None
+        self._ask_view = None
 
     def apply(self, side: BookSide, price: str | Decimal, qty: str | Decimal) -> None:
         """Set one level (price, size in venue units); size 0 removes the level."""
@@ -422,8 +493,14 @@ class L2Book:
                 emit((dec(p), zero if gone else dec(q)))
         if side == "bid":
             book, win, bound = self._bids, self._bid_win, self._bid_bound
+            view = self._bid_view
+            if view is not None and plan and min(map(_KEY, plan)) <= view.edge:
+                view.write(plan, self._size_ints)
         else:
             book, win, bound = self._asks, self._ask_win, self._ask_bound
+            view = self._ask_view
+            if view is not None and plan and min(map(_KEY, plan)) <= view.edge:
+                view.write(plan, self._size_ints)
         for k, raw, gone in plan:
             if gone:
                 if book.pop(k, None) is not None and k <= bound:
@@ -553,18 +630,76 @@ class L2Book:
     def top_fixed(self, n: int) -> tuple[list[FixedLevel], list[FixedLevel]]:
         """Best `n` levels per side as (price_e18, size_e18) integers, best first."""
         return (
-            self._fixed(self._window("bid", n)[:n], self._bids, self._bid_fix),
-            self._fixed(self._window("ask", n)[:n], self._asks, self._ask_fix),
+            self._fixed(self._window("bid", n)[:n], self._bids, self._bid_fix, self._size_ints),
+            self._fixed(self._window("ask", n)[:n], self._asks, self._ask_fix, self._size_ints),
         )
+
+    def top_fixed_view(self, n: int) -> tuple[FixedView, FixedView]:
+        """`top_fixed` as tuples, kept from the last read as far as no write changed them.
+
+        Why: a view is read after every frame, and most frames only touch levels below the
+        top `n` or a few inside it; a full read walks all `n` levels per side. Each side keeps
+        its last read (`_TopRead`): `_commit` applies the writes at or before the read's edge
+        to it (those beyond cannot change the best `n`), and this read trims it to `n` or tops
+        it up from the book's window. The same tuple comes back while nothing reached it.
+        `clear`, `replace`, unpickling and another `n` start afresh. Always equal to
+        `top_fixed` (tests/unit/test_book_top_view.py compares them over random writes).
+        """
+        return (
+            self._side_view(n, self._bid_view, "bid", self._bids, self._bid_fix),
+            self._side_view(n, self._ask_view, "ask", self._asks, self._ask_fix),
+        )
+
+    def _side_view(
+        self,
+        n: int,
+        view: _TopRead | None,
+        side: BookSide,
+        book: dict[float, RawLevel],
+        memo: dict[float, FixLevel],
+    ) -> FixedView:
+        if view is not None and view.n == n:
+            out = view.out
+            if out is not None:
+                return out
+            keys, levels = view.keys, view.levels
+            m = len(keys)
+            if m > n:
+                del keys[n:]
+                del levels[n:]
+                view.edge = keys[-1]  # n > 0 here: a read of 0 levels takes no writes
+            elif m < n and view.edge != _INF:
+                # removals left fewer than n keys <= edge: the next ones come from the window
+                tail = self._window(side, n)[m:n]
+                levels += self._fixed(tail, book, memo, self._size_ints)
+                keys += tail
+                view.edge = keys[-1] if len(keys) == n else _INF
+            out = view.out = tuple(levels)
+            return out
+        keys = self._window(side, n)[:n]
+        levels = self._fixed(keys, book, memo, self._size_ints)
+        out = tuple(levels)
+        fresh = _TopRead(n, keys, levels, out)
+        if side == "bid":
+            self._bid_view = fresh
+        else:
+            self._ask_view = fresh
+        return out
 
     @staticmethod
     def _fixed(
-        keys: list[float], book: dict[float, RawLevel], memo: dict[float, FixLevel]
+        keys: list[float],
+        book: dict[float, RawLevel],
+        memo: dict[float, FixLevel],
+        ints: dict[str, int],
     ) -> list[FixedLevel]:
         """Integer levels of `keys`, reusing a memo entry while its raw level is unchanged
-        (the same identity rule as `_decimals`)."""
+        (the same identity rule as `_decimals`), and a size string's integer (`ints`, the
+        book's `_size_ints`: sizes repeat, a dict hit is cheaper than `to_fixed`)."""
         if len(memo) > _DEC_CACHE_MAX:
             memo.clear()
+        if len(ints) > _MEMO_MAX:
+            ints.clear()
         get = memo.get
         out: list[FixedLevel] = []
         add = out.append
@@ -576,7 +711,11 @@ class L2Book:
                 continue
             # A key is one exact price value (module doc), so a rewritten level keeps its
             # price integer whatever the spelling: only the size is converted again.
-            lv = (hit[1][0] if hit is not None else to_fixed(raw[0]), to_fixed(raw[1]))
+            q = raw[1]
+            size = ints.get(q)
+            if size is None:
+                size = ints[q] = to_fixed(q)
+            lv = (hit[1][0] if hit is not None else to_fixed(raw[0]), size)
             memo[k] = (raw, lv)
             add(lv)
         return out

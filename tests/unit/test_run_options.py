@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import gc
 from pathlib import Path
 
 import pytest
 
 from cli.main import build_parser
-from cli.runner import RunOptions, ensure_recovery_dir, is_resume, run_options
+from cli.runner import RunOptions, ensure_recovery_dir, freeze_gc, is_resume, run_options
 from operators.errors import ConfigError
 
 
@@ -20,6 +21,24 @@ def test_replay_and_paper_take_a_recovery_dir_and_snapshot_interval(tmp_path: Pa
     assert run_options(replay2) == RunOptions(2, None, 10.0)
     paper = p.parse_args(["paper", "--loopback", "--recovery-dir", rdir])
     assert run_options(paper) == RunOptions(1, Path(rdir), 10.0)
+
+
+def test_runs_freeze_the_collector_unless_told_not_to() -> None:
+    p = build_parser()
+    assert run_options(p.parse_args(["replay"])).gc_freeze is True
+    assert run_options(p.parse_args(["replay", "--no-gc-freeze"])).gc_freeze is False
+    assert run_options(p.parse_args(["paper", "--loopback", "--no-gc-freeze"])).gc_freeze is False
+
+
+def test_freeze_gc_moves_live_objects_out_of_the_collector() -> None:
+    alive = [[i] for i in range(1000)]  # tracked containers alive at "start-up"
+    before = gc.get_freeze_count()
+    try:
+        freeze_gc()
+        assert gc.get_freeze_count() >= before + len(alive)
+        assert gc.get_count()[0] < 100  # collected just before: generation 0 starts empty
+    finally:
+        gc.unfreeze()
 
 
 @pytest.mark.parametrize(
