@@ -65,7 +65,7 @@ from engine.steps import (
 )
 from operators.errors import ExecutionError
 from operators.events import ExecutionReport, HealthEvent, Opportunity, OrderIntent
-from operators.fill_risk import FillRisk
+from operators.fill_risk import FillRisk, with_prediction
 from operators.legs import (
     CLOSE_SUFFIX,
     FINAL,
@@ -206,6 +206,9 @@ class LiveExecStep(LegHost):
             why = f"{self.pair}: {said} repeats a report already counted"
             return [HealthEvent(REPEAT_SOURCE, "repeat", why, r.ts_recv_ns, r.ts_recv_ns)]
         self.counters["reports"] += 1
+        sent = self.risk.intents.get(r.intent_id)
+        if sent is not None:  # the fill's decision-time price and slippage, as paper fills carry
+            r = with_prediction(r, sent)
         out: list[Any] = [r]
         kills = self.risk.on_report(r)
         for hook in self.risk_hooks:

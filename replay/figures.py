@@ -6,9 +6,10 @@ a guess:
 
 - hit rate = arbs completed with a positive net (both legs filled, after fees and gas) over the
   signals the risk guard accepted (each accepted signal sent two legs);
-- p95 slippage is *realised* slippage, which needs live fills: every fill in a journal today is
-  a paper fill, so the criterion is n/a and the paper figure (fill vs detected price, per leg)
-  is shown beside it;
+- p95 slippage is *realised* slippage, which needs live fills: in a live run's journal it is the
+  p95 of the fills' own `slippage_bps` (fill vs the decision-time price of the arb's legs,
+  `realised_slippages`); a paper or replay journal's fills are simulated, so there the
+  criterion is n/a and the paper figure (fill vs detected price, per leg) is shown beside it;
 - net PnL per day is computed per UTC day of market time over that day's traded notional, and
   only for days the session covers entirely (a 3-minute replay is never extrapolated to a day);
 - a storm is more than 50 signals (first appearances, not debounced updates) in any 60 s window
@@ -224,13 +225,30 @@ def _full_days(first_ns: int, last_ns: int) -> list[int]:
     return list(range(start, last_ns // DAY_NS))
 
 
+def realised_slippages(fills: list[dict[str, Any]]) -> list[float]:
+    """Each live fill's realised slippage, bps (its journal `slippage_bps`): rows that filled
+    something of an arb's own leg (a decision-time price to compare with; hedges and unwinds
+    have none)."""
+    return [
+        float(f["slippage_bps"])
+        for f in fills
+        if f.get("status") in ("filled", "partial")
+        and (f.get("predicted_quote") or 0) > 0
+        and f.get("slippage_bps") is not None
+    ]
+
+
 def go_no_go(
     arbs: list[Arb],
     signal_ts_ns: list[int],
     session_ns: tuple[int, int] | None,
     kills: int,
+    realised_slippage_bps: list[float] | None = None,
 ) -> list[Criterion]:
-    """The mission's paper go/no-go table from a run's arbs, signal times and kill count."""
+    """The mission's go/no-go table from a run's arbs, signal times and kill count.
+
+    `realised_slippage_bps` (a live run's fills, `realised_slippages`) judges the p95 slippage;
+    without it (paper, replay) that criterion is n/a."""
     rows: list[Criterion] = []
     accepted = len(arbs)
     wins = sum(1 for a in arbs if a.outcome == "completed" and (a.net_quote or 0) > 0)
@@ -263,15 +281,29 @@ def go_no_go(
         if slips
         else ""
     )
-    rows.append(
-        Criterion(
-            "p95 slippage",
-            f"<= {SLIPPAGE_P95_MAX_BPS:g} bps",
-            None,
-            f"n/a (realised slippage needs live fills{paper})",
-            None,
+    if realised_slippage_bps:
+        p95 = float(np.percentile(realised_slippage_bps, 95))
+        rows.append(
+            Criterion(
+                "p95 slippage",
+                f"<= {SLIPPAGE_P95_MAX_BPS:g} bps",
+                p95,
+                f"{p95:.2f} bps over {len(realised_slippage_bps)} live fills "
+                "(fill vs decision-time price)",
+                p95 <= SLIPPAGE_P95_MAX_BPS,
+            )
         )
-    )
+    else:
+        live = " (a live run without fills)" if realised_slippage_bps is not None else ""
+        rows.append(
+            Criterion(
+                "p95 slippage",
+                f"<= {SLIPPAGE_P95_MAX_BPS:g} bps",
+                None,
+                f"n/a (realised slippage needs live fills{paper}){live}",
+                None,
+            )
+        )
     rows.append(_pnl_per_day(arbs, session_ns))
     storm = max_signals_per_minute(signal_ts_ns)
     rows.append(

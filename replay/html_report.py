@@ -21,7 +21,15 @@ import plotly.graph_objects as go
 from plotly.offline import get_plotlyjs
 
 from connectors.journal import read_table, run_dir
-from replay.figures import KILL_SOURCE, Arb, Criterion, Leg, arbs_of, go_no_go
+from replay.figures import (
+    KILL_SOURCE,
+    Arb,
+    Criterion,
+    Leg,
+    arbs_of,
+    go_no_go,
+    realised_slippages,
+)
 from replay.report import PairUnits, Summary, summary_lines
 
 COST_PARTS = (
@@ -264,13 +272,20 @@ def criteria_of(
     arbs: list[Arb],
     fills: list[dict[str, Any]],
     health: list[dict[str, Any]],
+    live: bool = False,
 ) -> list[Criterion]:
-    """The go/no-go table of a run from its journal rows (session span: market-clock times)."""
+    """The go/no-go table of a run from its journal rows (session span: market-clock times);
+    `live`: the fills are the venues' (`is_live_run`), so slippage is judged on them."""
     signals = [o["ts_detect_ns"] for o in opps if o["update_seq"] == 0]
     times = [r["ts_recv_ns"] for r in (*opps, *fills, *health) if r.get("ts_recv_ns")]
     session = (min(times), max(times)) if times else None
     kills = sum(1 for h in health if h["source"] == KILL_SOURCE and h["status"] == "kill")
-    return go_no_go(arbs, signals, session, kills)
+    return go_no_go(arbs, signals, session, kills, realised_slippages(fills) if live else None)
+
+
+def is_live_run(root: Path) -> bool:
+    """A live trading run: its journal holds the orders or transactions it sent."""
+    return bool(_rows(root, "orders") or _rows(root, "transactions"))
 
 
 def go_no_go_of(journal: str | Path) -> list[Criterion]:
@@ -278,7 +293,7 @@ def go_no_go_of(journal: str | Path) -> list[Criterion]:
     root = run_dir(journal)
     opps, fills = _rows(root, "opportunities"), _rows(root, "fills")
     arbs = arbs_of(opps, _rows(root, "decisions"), fills)
-    return criteria_of(opps, arbs, fills, _rows(root, "health"))
+    return criteria_of(opps, arbs, fills, _rows(root, "health"), is_live_run(root))
 
 
 def render_html(s: Summary, journal: str | Path, title: str) -> str:
@@ -290,7 +305,7 @@ def render_html(s: Summary, journal: str | Path, title: str) -> str:
     health = _rows(root, "health")
     signals = sorted((o for o in opps if o["update_seq"] == 0), key=lambda o: o["ts_detect_ns"])
     arbs = arbs_of(opps, decisions, fills)
-    criteria = criteria_of(opps, arbs, fills, health)
+    criteria = criteria_of(opps, arbs, fills, health, is_live_run(root))
     lat_ms = [
         (o["ts_detect_wall_ns"] - o["ts_ingest_ns"]) / 1e6
         for o in opps

@@ -18,7 +18,6 @@ Definitions (also shown on screen where they are not obvious):
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -26,10 +25,9 @@ from typing import Any
 import numpy as np
 
 from operators.risk import KILL_SOURCE
+from replay.figures import realised_slippages
 from replay.money import fill_cash, gas_quote, is_flattening, moved, net_base, open_mark
 
-SLIPPAGE_EXTRA_KEY = "slippage_bps"
-"""Key of a fill's `extra` that will carry its realised slippage; no fill carries it yet."""
 RECENT_SIGNALS = 10
 """How many of the newest signals the dashboard lists."""
 _UPDATE_RAIL = "signal_update"
@@ -249,10 +247,9 @@ class DashFold:
         self._tick(r["ts_fill_ns"])
         self._opp(r["opportunity_id"]).fills.append(r)
         self.filled_intents.add(r["intent_id"])
-        extra = r.get("extra") or "{}"
-        slip = json.loads(extra).get(SLIPPAGE_EXTRA_KEY) if isinstance(extra, str) else None
-        if slip is not None and r["status"] == "filled":
-            self.slippage_bps.append(float(slip))
+        # the fill vs its decision-time price (journal `slippage_bps`; the report's rule:
+        # replay.figures.realised_slippages): realised in a live run, simulated in paper
+        self.slippage_bps += realised_slippages([r])
 
     def _intent(self, r: dict[str, Any]) -> None:
         self._tick(r["ts_intent_ns"])

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from cli.dash.state import DashState, FeedLine, PairFigures, SignalLine, SpreadLine
 from replay.report import PairUnits
 
-SLIPPAGE_NA = "n/a: fills do not carry realised slippage yet"
+SLIPPAGE_NA = "n/a: no leg filled yet"
 OPEN_LEGS_NA = "n/a: no legs table in this journal"
 UNITS_UNKNOWN = "pair not in the markets config: amounts in base units; pass the run's --markets"
 SPREADS_CAPTION = (
@@ -182,7 +182,11 @@ def figures_lines(s: DashState) -> list[str]:
         if lat
         else "n/a (no opportunity yet)"
     )
-    slip = f"{s.slippage_p95_bps:.2f} bps" if s.slippage_p95_bps is not None else SLIPPAGE_NA
+    slip = (
+        f"{s.slippage_p95_bps:.2f} bps (fills vs decision-time price)"
+        if s.slippage_p95_bps is not None
+        else SLIPPAGE_NA
+    )
     return [
         f"tick -> opportunity  {lat_txt}",
         f"p95 slippage         {slip}",

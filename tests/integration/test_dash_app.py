@@ -83,10 +83,9 @@ async def test_dashboard_mounts_and_shows_the_pair_and_its_figures(journal: Path
         figures = _text(app, "#figures").splitlines()
         assert figures[0].startswith("tick -> opportunity  p50 ")
         assert figures[0].endswith("(6 samples)")
-        assert figures[1:] == [
-            "p95 slippage         n/a: fills do not carry realised slippage yet",
-            "open legs            0",
-        ]
+        assert figures[1].startswith("p95 slippage         ")
+        assert figures[1].endswith(" bps (fills vs decision-time price)")
+        assert figures[2:] == ["open legs            0"]
 
 
 async def test_dashboard_refreshes_when_a_new_part_file_appears(journal: Path) -> None:

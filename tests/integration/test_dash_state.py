@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
-import json
 import shutil
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 
 from cli.dash import view
 from cli.dash.state import DashFold, DashState, KillState
 from cli.dash.tail import JournalTail
+from connectors.journal import read_rows
 from operators.risk import KILL_SOURCE
+from replay.figures import realised_slippages
 from replay.report import pair_units, summarize
 from tests.integration.dash_support import RUN_ID, replay_journal, sample_settings
 
@@ -57,7 +59,9 @@ def test_dash_figures_of_the_replay_are_exact(journal: Path) -> None:
     ]
     assert s.kill == KillState(False, 0, "", 0, 0, 0)
     assert s.latency is not None and s.latency.n == 6  # wall-clock stamps: only the count
-    assert s.slippage_p95_bps is None
+    # paper fills carry their slippage vs the decision-time price, as live ones do
+    slips = realised_slippages(read_rows(journal, "fills"))
+    assert slips and s.slippage_p95_bps == pytest.approx(float(np.percentile(slips, 95)))
     assert s.awaiting_fill == 0
     assert (s.open_legs, s.stuck_legs) == ({}, 0)  # both arbs closed
     assert [(x.direction, x.decision, x.legs_filled, x.pnl_quote) for x in s.recent] == [
@@ -88,7 +92,7 @@ def test_dash_text_shows_human_units(journal: Path) -> None:
     )
     assert view.signal_row(s.recent[0], u)[-3:] == ("+47.56", "accepted", "2/2 filled, +26.37 USDC")
     assert view.figures_lines(s)[1:] == [
-        "p95 slippage         n/a: fills do not carry realised slippage yet",
+        f"p95 slippage         {s.slippage_p95_bps:.2f} bps (fills vs decision-time price)",
         "open legs            0",
     ]
     assert view.kill_line(s) == "kill switch: armed | 0 trips, 0 re-arms, 0 signals rejected by it"
@@ -205,9 +209,10 @@ def test_p95_slippage_comes_from_filled_legs_that_carry_it() -> None:
     fills = [
         {
             "intent_id": f"i{n}", "opportunity_id": "o", "status": status, "side": "buy",
-            "ts_fill_ns": n, "extra": json.dumps({"slippage_bps": str(n)}),
+            "ts_fill_ns": n, "predicted_quote": 100 if n < 9 else 0, "slippage_bps": float(n),
+            "filled_base": 0, "quote_amount": 0, "fee_quote": 0,
         }
-        for n, status in [(1, "filled"), (2, "filled"), (3, "filled"), (9, "rejected")]
+        for n, status in [(1, "filled"), (2, "filled"), (3, "partial"), (9, "rejected")]
     ]
     fold.add("fills", fills)
     assert fold.state().slippage_p95_bps == pytest.approx(2.9)

@@ -21,12 +21,15 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 
 from config import load_settings
 from connectors.journal import read_table, run_dir
 from connectors.keypair import seal_keypair, write_keypair_file
 from engine.exec_step import pair_lot_base
+from replay.figures import realised_slippages
+from replay.html_report import go_no_go_of
 from replay.money import fill_cash, gas_quote, moved, net_base
 from replay.report import summarize
 from sim.loopback import Loopback
@@ -98,6 +101,10 @@ def _check_closed_flat_unique_and_reconciled(journal: Path) -> dict[str, Any]:
     expected = sum(fill_cash(f) for f in ok) - sum(gas_quote(opps[oid]) for oid in traded)
     summary = summarize(journal, settings)
     assert summary.pnl_quote == expected
+    # a live run's go/no-go judges the fills' realised slippage (a paper run's says n/a)
+    [slip] = [c for c in go_no_go_of(root) if c.name == "p95 slippage"]
+    realised = realised_slippages(fills)
+    assert realised and slip.value == float(np.percentile(realised, 95)) and slip.passed is not None
     _check_learned_and_booked_from_the_reports(root, fills)
     return {"accepted": accepted, "fills": fills, "orders": orders, "txs": txs, "legs": legs}
 

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from replay.figures import DAY_NS, arbs_of, go_no_go, max_signals_per_minute
+import numpy as np
+
+from replay.figures import DAY_NS, arbs_of, go_no_go, max_signals_per_minute, realised_slippages
 
 MIDNIGHT_NS = 1_796_428_800_000_000_000  # 2026-12-05T00:00:00Z
 
@@ -106,3 +108,24 @@ def test_kill_switch_trips_fail_the_incident_criterion() -> None:
         ("signal storm", True),
         ("critical incidents", False),
     ]
+
+
+def test_a_live_runs_p95_slippage_is_judged_on_its_fills_own_realised_slippage() -> None:
+    fills = [
+        {"status": "filled", "predicted_quote": 100, "slippage_bps": float(b)} for b in range(20)
+    ] + [
+        {"status": "partial", "predicted_quote": 50, "slippage_bps": 40.0},  # counts
+        {"status": "cancelled", "predicted_quote": 0, "slippage_bps": None},  # filled nothing
+        {"status": "filled", "predicted_quote": 0, "slippage_bps": 0.0},  # a hedge: no prediction
+    ]
+    realised = realised_slippages(fills)
+    assert realised == [float(b) for b in range(20)] + [40.0]
+    [slip] = [c for c in go_no_go([], [], None, 0, realised) if c.name == "p95 slippage"]
+    assert slip.value == float(np.percentile(realised, 95)) and slip.passed is False  # > 10 bps
+    assert "21 live fills" in slip.text
+    [calm] = [c for c in go_no_go([], [], None, 0, [1.0, 2.0]) if c.name == "p95 slippage"]
+    assert calm.passed is True
+    # paper / replay: n/a; a live run without fills says so
+    [paper] = [c for c in go_no_go([], [], None, 0) if c.name == "p95 slippage"]
+    [empty] = [c for c in go_no_go([], [], None, 0, []) if c.name == "p95 slippage"]
+    assert paper.passed is None and empty.passed is None and "without fills" in empty.text
