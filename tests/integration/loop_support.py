@@ -1,6 +1,7 @@
-"""Shared pieces of the tests that run `solarb paper` against the loopback venues with a script
-beside it (kill switch, restart, unwinds): the control-dir settings, a bounded wait, and running a
-flow with a script thread that stops with it."""
+"""Shared pieces of the tests that run against the loopback venues: for `solarb paper` with a
+script beside it (kill switch, restart, unwinds) the control-dir settings, a bounded wait and
+running a flow with a script thread that stops with it; for the live execution gateway, waiting
+for its reports."""
 
 from __future__ import annotations
 
@@ -8,11 +9,14 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from bytewax.testing import run_main
 
 from config import Settings
+from connectors.execution import ExecutionGateway
 from flows import paper
+from operators.events import ExecutionReport
 from sim.loopback import Loopback
 from sim.simulate import SAMPLE_MARKETS
 
@@ -42,3 +46,21 @@ def run_with_script(lf: paper.LiveFlow, script: Callable[[], None], join_s: floa
     finally:
         lf.handles.close()
         t.join(join_s)
+
+
+def gateway_items(gw: ExecutionGateway, n: int, timeout_s: float = 20.0) -> list[tuple[str, Any]]:
+    """What the live gateway emitted (keyed by pair) until `n` execution reports are among it
+    and it has drained; `AssertionError` naming what came when they do not within `timeout_s`."""
+    out: list[tuple[str, Any]] = []
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        out += gw.take()
+        if sum(isinstance(x, ExecutionReport) for _, x in out) >= n and gw.drained(0.2):
+            return out
+        time.sleep(0.02)
+    raise AssertionError(f"no {n} reports in {timeout_s} s: {out}")
+
+
+def gateway_values(gw: ExecutionGateway, n: int, timeout_s: float = 20.0) -> list[Any]:
+    """`gateway_items` without the pair keys."""
+    return [x for _, x in gateway_items(gw, n, timeout_s)]

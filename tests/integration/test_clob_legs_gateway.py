@@ -4,10 +4,8 @@ what each adapter's builder needs (OpenBook: the book side taken, `wanted_accoun
 
 from __future__ import annotations
 
-import time
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
 
 import pytest
 from solders.transaction import VersionedTransaction
@@ -19,21 +17,11 @@ from connectors.solana.tx_outcome import TxRecord
 from operators.events import ExecutionReport, OrderIntent
 from sim.loopback import Loopback
 from sim.simulate import SAMPLE_MARKETS, SAMPLE_POOL
+from tests.integration.loop_support import gateway_values
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(60)]
 
 PAIR = "SOL/USDC"
-
-
-def _wait(gw: ExecutionGateway, n: int, timeout_s: float = 20.0) -> list[Any]:
-    out: list[Any] = []
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        out += [x for _, x in gw.take()]
-        if sum(isinstance(x, ExecutionReport) for x in out) >= n and gw.drained(0.2):
-            return out
-        time.sleep(0.02)
-    raise AssertionError(f"no {n} reports in {timeout_s} s: {out}")
 
 
 def test_openbook_and_phoenix_sells_land_with_the_accounts_their_builders_need(
@@ -62,7 +50,7 @@ def test_openbook_and_phoenix_sells_land_with_the_accounts_their_builders_need(
                 intent = OrderIntent(f"{venue}/sell", venue, mid, mid, "sell", size, 1, 1, 1, 1,
                                      PAIR)  # fmt: skip
                 gw.submit(ExecOrder("send", intent, "sell", 0, 5_000))
-            out = _wait(gw, 2)
+            out = gateway_values(gw, 2)
             sent = gw.ledger.get("openbook/sell")
         finally:
             gw.close()

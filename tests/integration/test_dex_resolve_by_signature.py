@@ -20,23 +20,13 @@ from connectors.solana.tx_outcome import TxRecord
 from operators.events import ExecutionReport, OrderIntent
 from sim.loopback import Loopback
 from sim.simulate import SAMPLE_MARKETS, SAMPLE_POOL
+from tests.integration.loop_support import gateway_values
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(90)]
 
 PAIR = "SOL/USDC"
 DEX = f"orca:{SAMPLE_POOL}"
 SOL = 10**9
-
-
-def _wait(gw: ExecutionGateway, n: int, timeout_s: float = 20.0) -> list[Any]:
-    out: list[Any] = []
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        out += [x for _, x in gw.take()]
-        if sum(isinstance(x, ExecutionReport) for x in out) >= n and gw.drained(0.2):
-            return out
-        time.sleep(0.02)
-    raise AssertionError(f"no {n} reports in {timeout_s} s: {out}")
 
 
 def _gateway(loop: Loopback, ledger: Path, keys: Any) -> ExecutionGateway:
@@ -61,7 +51,7 @@ def test_a_landed_leg_of_a_killed_gateway_is_reported_by_signature_without_a_res
         first = _gateway(loop, ledger, keys)
         try:
             first.submit(ExecOrder("send", intent, "buy", 0, 5_000))
-            lost = _wait(first, 1)  # the process dies before the step reads this
+            lost = gateway_values(first, 1)  # the process dies before the step reads this
         finally:
             first.close()
         (original,) = [x for x in lost if isinstance(x, ExecutionReport)]
@@ -71,7 +61,7 @@ def test_a_landed_leg_of_a_killed_gateway_is_reported_by_signature_without_a_res
         try:
             again.submit(ExecOrder("send", intent, "buy", 0, 5_000))  # a replayed command
             again.submit(ExecOrder("query", intent, "buy", 0, 5_000))
-            out = _wait(again, 1)
+            out = gateway_values(again, 1)
             again.submit(ExecOrder("query", intent, "buy", 0, 5_000))  # answered once only
             time.sleep(0.5)
             assert again.take() == []
@@ -116,7 +106,7 @@ def test_an_unlanded_leg_of_a_killed_gateway_is_expired_once_its_blockhash_is_pa
             assert early == []  # still within its blockhash's validity: no verdict yet
             time.sleep(4.0)
             again.submit(ExecOrder("query", intent, "buy", 0, 5_000))
-            out = _wait(again, 1)
+            out = gateway_values(again, 1)
         finally:
             again.close()
     finally:
@@ -138,7 +128,7 @@ def test_a_query_for_a_leg_never_in_the_ledger_reports_it_never_broadcast(
             intent = OrderIntent("o3/buy", "o3", DEX, DEX, "buy", SOL, 200_000_000, 1, 1, 1,
                                  PAIR)  # fmt: skip
             gw.submit(ExecOrder("query", intent, "buy", 0, 5_000))
-            (report,) = [x for x in _wait(gw, 1) if isinstance(x, ExecutionReport)]
+            (report,) = [x for x in gateway_values(gw, 1) if isinstance(x, ExecutionReport)]
         finally:
             gw.close()
         assert _sends(loop) == [0]

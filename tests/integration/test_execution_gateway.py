@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from typing import Any
 
 import pytest
 
@@ -19,6 +18,7 @@ from connectors.solana.tx_outcome import TxRecord
 from operators.events import ExecutionReport, OrderIntent
 from sim.loopback import Loopback
 from sim.simulate import SAMPLE_MARKETS, SAMPLE_POOL
+from tests.integration.loop_support import gateway_items
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(60)]
 
@@ -44,17 +44,6 @@ def world() -> Iterator[tuple[Loopback, ExecutionGateway]]:
         loop.stop()
 
 
-def _wait(gw: ExecutionGateway, n: int, timeout_s: float = 20.0) -> list[tuple[str, Any]]:
-    out: list[tuple[str, Any]] = []
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        out += gw.take()
-        if sum(isinstance(x, ExecutionReport) for _, x in out) >= n and gw.drained(0.2):
-            return out
-        time.sleep(0.02)
-    raise AssertionError(f"no {n} reports in {timeout_s} s: {out}")
-
-
 def _order(kind: str, intent: OrderIntent, leg: str = "sell", cu: int = 5_000) -> ExecOrder:
     return ExecOrder(kind, intent, leg, 0, cu)  # type: ignore[arg-type]
 
@@ -68,7 +57,7 @@ def test_an_order_submitted_twice_reaches_the_venue_once_and_a_query_reports_its
     order = _order("send", intent)
     gw.submit(order)
     gw.submit(order)
-    out = _wait(gw, 1)
+    out = gateway_items(gw, 1)
     reports = [x for _, x in out if isinstance(x, ExecutionReport)]
     rows = [x for _, x in out if isinstance(x, OrderRecord)]
     cid = order_client_id(order)
@@ -80,7 +69,7 @@ def test_an_order_submitted_twice_reaches_the_venue_once_and_a_query_reports_its
     assert loop.venues is not None
     assert loop.venues.venues.desk("binance").placements_of(cid) == 1
     gw.submit(_order("query", intent))
-    (again,) = [x for _, x in _wait(gw, 1) if isinstance(x, ExecutionReport)]
+    (again,) = [x for _, x in gateway_items(gw, 1) if isinstance(x, ExecutionReport)]
     assert (again.status, again.filled_base, again.quote_amount, again.reason) == (
         "filled", 2 * SOL, reports[0].quote_amount, "by query",
     )  # fmt: skip
@@ -94,7 +83,7 @@ def test_a_dex_buy_lands_on_both_stand_ins_with_the_configured_cu_limit_and_pric
     # buy exactly 1 SOL paying at most 200 USDC (the pool is at 150)
     intent = OrderIntent("o2/buy", "o2", DEX, DEX, "buy", SOL, 200_000_000, 1, 1, 1, PAIR)
     gw.submit(_order("send", intent, "buy", cu=12_345))
-    out = _wait(gw, 1)
+    out = gateway_items(gw, 1)
     (report,) = [x for _, x in out if isinstance(x, ExecutionReport)]
     (tx,) = [x for _, x in out if isinstance(x, TxRecord)]
     assert (report.status, report.filled_base, report.venue) == ("filled", SOL, "orca")

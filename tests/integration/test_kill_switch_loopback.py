@@ -37,9 +37,6 @@ def loop() -> Iterator[Loopback]:
         lb.stop()
 
 
-
-
-
 def test_solarb_kill_trips_a_running_engine_and_refuses_the_next_dislocation(
     loop: Loopback, tmp_path: Path
 ) -> None:

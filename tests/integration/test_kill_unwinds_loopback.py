@@ -29,7 +29,6 @@ from tests.integration.loop_support import wait_until
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(90)]
 
 
-
 def test_a_cex_feed_stall_while_a_dex_leg_is_open_unwinds_it_and_journals_how(
     tmp_path: Path,
 ) -> None:

@@ -34,6 +34,7 @@ from replay.report import summarize
 from sim.loopback import Loopback
 from sim.simulate import SAMPLE_MARKETS, SAMPLE_POOL, SimConfig, SimPool
 from tests.conftest import MemoryKeyring
+from tests.integration.loop_support import wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(30)]
 
@@ -75,12 +76,6 @@ def _counters(journal: Path) -> dict[tuple[str, str, str], int]:
     t = read_table(journal, "counters")
     assert t is not None
     return {(r["step"], r["key"], r["name"]): r["value"] for r in t.to_pylist()}
-
-
-def _wait(pred: object, timeout_s: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not pred() and time.monotonic() < deadline:  # type: ignore[operator]
-        time.sleep(0.02)
 
 
 def test_recorded_loopback_session_replays_into_views_for_both_markets(
@@ -147,7 +142,7 @@ def test_paper_run_on_loopback_fills_both_legs_of_a_scripted_dislocation(
     def script() -> None:
         # once both feeds flow, move the pool 80 bps under the (unmoved) CEX book, then write
         # it again later so the DEX paper leg has a view past its fill latency
-        _wait(lambda: sum(handles.frames().values()) >= 6 + 50)
+        wait_until(lambda: sum(handles.frames().values()) >= 6 + 50)
         moved.append(loop.move_pool(mid * (1 - 80 / 1e4)))
         time.sleep(1.0)
         moved.append(loop.move_pool(mid * (1 - 80 / 1e4)))
@@ -214,7 +209,7 @@ def test_live_signals_only_journals_intents_and_sends_nothing(
     mid = float(loop.cex_mid())
 
     def script() -> None:
-        _wait(lambda: sum(handles.frames().values()) >= 6 + 50)
+        wait_until(lambda: sum(handles.frames().values()) >= 6 + 50)
         loop.move_pool(mid * (1 - 80 / 1e4))
 
     t = threading.Thread(target=script, name="test-script", daemon=True)

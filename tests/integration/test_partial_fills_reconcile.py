@@ -35,7 +35,6 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Summary]:
     return tmp / "j", summarize(tmp / "j", settings)
 
 
-
 def test_every_reader_counts_the_same_money_with_partial_fills(
     run: tuple[Path, Summary],
 ) -> None:

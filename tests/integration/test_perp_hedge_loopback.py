@@ -4,9 +4,7 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -15,22 +13,12 @@ from connectors.order_journal import OrderRecord
 from operators.events import ExecutionReport, HealthEvent, OrderIntent
 from sim.loopback import Loopback
 from sim.simulate import SAMPLE_POOL
+from tests.integration.loop_support import gateway_values
 from tests.unit.test_perp_hedge import PAIR, PERP, hedged_markets
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(60)]
 
 SOL = 10**9
-
-
-def _wait(gw: ExecutionGateway, n: int, timeout_s: float = 20.0) -> list[Any]:
-    out: list[Any] = []
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        out += [x for _, x in gw.take()]
-        if sum(isinstance(x, ExecutionReport) for x in out) >= n and gw.drained(0.2):
-            return out
-        time.sleep(0.02)
-    raise AssertionError(f"no {n} reports in {timeout_s} s: {out}")
 
 
 @pytest.mark.parametrize("entry", ["rest", "ws"])
@@ -48,12 +36,12 @@ def test_a_hedge_and_its_close_trade_once_each_on_usdm_with_the_taker_fee_counte
             order = ExecOrder("hedge", hedge, "hedge", 0, 5_000)
             gw.submit(order)
             gw.submit(order)  # a duplicate command never reaches the venue twice
-            out = _wait(gw, 1)
+            out = gateway_values(gw, 1)
             close = OrderIntent("o1/hedge-close", "o1", PERP, PERP, "buy", 2 * SOL,
                                 400_000_000, 2, 2, 2, PAIR)  # fmt: skip
             closing = ExecOrder("unwind", close, "hedge", 2, 5_000)
             gw.submit(closing)
-            out += _wait(gw, 1)
+            out += gateway_values(gw, 1)
         finally:
             gw.close()
         assert loop.venues is not None
