@@ -1,18 +1,31 @@
-"""Fixtures of the DEX execution tests (the Orca stand-in world of `dex_support`)."""
+"""Fixtures of the integration tests: the loopback world on the sample pool (`loop`; a test
+file may define its own) and the DEX execution tests' Orca stand-in world of `dex_support`."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from typing import TYPE_CHECKING
 
 import pytest
 
 from connectors.solana.rpc import SolanaRpc
+from sim.loopback import Loopback
+from sim.simulate import SAMPLE_POOL
 from sim.standin import SolanaStandIn
 from tests.integration.dex_support import OWNER, PAYER, rpc_for, seed_orca
 
 if TYPE_CHECKING:
     from bench.dex_send_setup import BenchLeg
+
+
+@pytest.fixture
+def loop() -> Iterator[Loopback]:
+    """The loopback venues and a Solana stand-in on the sample pool, stopped after the test."""
+    lb = Loopback([SAMPLE_POOL]).start()
+    try:
+        yield lb
+    finally:
+        lb.stop()
 
 
 @pytest.fixture

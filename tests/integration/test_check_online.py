@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
 
@@ -11,7 +10,7 @@ import pytest
 from cli.check_online import run_online_checks
 from cli.main import main
 from sim.loopback import Loopback
-from sim.simulate import SAMPLE_MARKETS, SAMPLE_POOL
+from sim.simulate import SAMPLE_MARKETS
 from tests.conftest import MemoryKeyring
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(60)]
@@ -23,15 +22,6 @@ def keys(memory_keyring: MemoryKeyring) -> MemoryKeyring:
     memory_keyring.store[("solarb", "binance_api_key")] = "test-key"
     memory_keyring.store[("solarb", "binance_api_secret")] = "test-secret"
     return memory_keyring
-
-
-@pytest.fixture
-def loop() -> Iterator[Loopback]:
-    lb = Loopback([SAMPLE_POOL]).start()
-    try:
-        yield lb
-    finally:
-        lb.stop()
 
 
 def test_check_loopback_is_green_on_a_healthy_setup(

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -16,7 +15,6 @@ from cli.check_online import key_permission_checks
 from cli.main import main
 from config import Settings
 from sim.loopback import Loopback
-from sim.simulate import SAMPLE_POOL
 from tests.conftest import MemoryKeyring
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(60)]
@@ -42,15 +40,6 @@ def keys(memory_keyring: MemoryKeyring, monkeypatch: pytest.MonkeyPatch) -> Memo
             monkeypatch.setenv(f"SOLARB__VENUES__{venue.upper()}__{field.upper()}",
                                json.dumps(f"keychain:solarb:{venue}_{field}"))
     return memory_keyring
-
-
-@pytest.fixture
-def loop() -> Iterator[Loopback]:
-    lb = Loopback([SAMPLE_POOL]).start()
-    try:
-        yield lb
-    finally:
-        lb.stop()
 
 
 def _register(lb: Loopback, venue: str, *, secret: str | None = None,

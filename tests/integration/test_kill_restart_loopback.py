@@ -7,7 +7,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -17,20 +17,10 @@ from connectors.control import read_kill, write_kill
 from connectors.journal import read_rows
 from flows import paper
 from sim.loopback import Loopback
-from sim.simulate import SAMPLE_POOL
 from tests.integration.loop_support import control_settings, run_with_script, wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(90)]
 ROOT = Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture
-def loop() -> Iterator[Loopback]:
-    lb = Loopback([SAMPLE_POOL]).start()
-    try:
-        yield lb
-    finally:
-        lb.stop()
 
 
 def _run(lb: Loopback, ctl: Path, journal: Path, seconds: float,

@@ -11,7 +11,6 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -21,20 +20,10 @@ from connectors.control import clear_kill, write_kill
 from connectors.journal import read_rows
 from flows import paper
 from sim.loopback import Loopback
-from sim.simulate import SAMPLE_POOL
 from tests.integration.loop_support import control_settings, run_with_script, wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(60)]
 ROOT = Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture
-def loop() -> Iterator[Loopback]:
-    lb = Loopback([SAMPLE_POOL]).start()
-    try:
-        yield lb
-    finally:
-        lb.stop()
 
 
 def test_solarb_kill_trips_a_running_engine_and_refuses_the_next_dislocation(

@@ -10,12 +10,10 @@ fill that lands later is unwound on the pool. The same on live trading (`solarb 
 
 from __future__ import annotations
 
-import threading
 import time
 from pathlib import Path
 
 import pytest
-from bytewax.testing import run_main
 
 from connectors.bounded import Bounds
 from connectors.execution import ExecutionGateway
@@ -24,7 +22,7 @@ from flows import live, paper
 from sim.fault_trips import WARM_FRAMES, settings_for
 from sim.loopback import Loopback
 from sim.simulate import SAMPLE_POOL
-from tests.integration.loop_support import wait_until
+from tests.integration.loop_support import run_with_script, wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(90)]
 
@@ -57,13 +55,7 @@ def test_a_cex_feed_stall_while_a_dex_leg_is_open_unwinds_it_and_journals_how(
             time.sleep(3.3)  # ... and one 3 s later fills the unwind
             lb.move_pool(mid * (1 + 10 / 1e4))
 
-        t = threading.Thread(target=script, name="kill-unwind-script", daemon=True)
-        t.start()
-        try:
-            run_main(lf.flow)  # type: ignore[no-untyped-call]
-        finally:
-            lf.handles.close()
-            t.join(15)
+        run_with_script(lf, script, join_s=15)
     finally:
         lb.stop()
     assert "stalled" in marks, "the feeds never flowed"
@@ -129,13 +121,7 @@ def test_live_loopback_a_cex_feed_stall_with_a_swap_in_flight_unwinds_its_fill(
             for node in lb.standins:
                 node.hold_sends(False)  # the swap lands late (pool unmoved); its fill is unwound
 
-        t = threading.Thread(target=script, name="live-kill-unwind-script", daemon=True)
-        t.start()
-        try:
-            run_main(lf.flow)  # type: ignore[no-untyped-call]
-        finally:
-            lf.handles.close()
-            t.join(15)
+        run_with_script(lf, script, join_s=15)
     finally:
         if gw is not None:
             gw.close()

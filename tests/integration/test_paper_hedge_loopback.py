@@ -4,13 +4,10 @@ and the summary's PnL carries the hedge fees. Nothing leaves 127.0.0.1."""
 
 from __future__ import annotations
 
-import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from bytewax.testing import run_main
 
 from config import load_settings
 from connectors.bounded import Bounds
@@ -20,6 +17,7 @@ from replay.money import is_hedge
 from replay.report import summarize, summary_lines
 from sim.loopback import Loopback
 from sim.simulate import SAMPLE_POOL
+from tests.integration.loop_support import run_with_script
 from tests.unit.test_perp_hedge import hedged_markets
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(60)]
@@ -28,15 +26,6 @@ PAIR = "SOL/USDC"
 CEX = "binance:SOLUSDC"
 DEX = f"orca:{SAMPLE_POOL}"
 PERP = "binance-usdm:SOLUSDT:perp"
-
-
-@pytest.fixture
-def loop() -> Iterator[Loopback]:
-    lb = Loopback([SAMPLE_POOL]).start()
-    try:
-        yield lb
-    finally:
-        lb.stop()
 
 
 def test_paper_on_loopback_hedges_a_one_legged_arb_on_the_perp_book_and_closes_it(
@@ -63,13 +52,7 @@ def test_paper_on_loopback_hedges_a_one_legged_arb_on_the_perp_book_and_closes_i
         time.sleep(1.0)
         moved.append(loop.move_pool(mid))  # a pool view past the DEX leg's fill time
 
-    t = threading.Thread(target=script, name="test-script", daemon=True)
-    t.start()
-    try:
-        run_main(lf.flow)  # type: ignore[no-untyped-call]
-    finally:
-        lf.handles.close()
-        t.join(10)
+    run_with_script(lf, script, join_s=10)
     assert len(moved) == 3
     fills_t = read_table(journal, "fills")
     legs_t = read_table(journal, "legs")

@@ -13,7 +13,6 @@ import base64
 import json
 import socket
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -61,15 +60,6 @@ def _keyed(url: str) -> str:
     """`url` with the provider key in the query and credentials in the authority."""
     scheme, rest = url.split("://", 1)
     return f"{scheme}://user:hunter2pw@{rest}?api-key=SECRET123"
-
-
-@pytest.fixture
-def loop() -> Iterator[Loopback]:
-    lb = Loopback([SAMPLE_POOL]).start()
-    try:
-        yield lb
-    finally:
-        lb.stop()
 
 
 def test_keyed_rpc_urls_never_reach_the_journal_console_or_errors(
