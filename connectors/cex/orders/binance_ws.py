@@ -154,6 +154,18 @@ class _Reply(msgspec.Struct, frozen=True):
     status: int = 0
 
 
+def status_reply(frame: bytes) -> bool | None:
+    """A WS API response to one of our requests: True for `status` 200, False for another
+    status; None for anything that is not a response (events, unreadable frames)."""
+    try:
+        r = msgspec.json.decode(frame, type=_Reply)
+    except (msgspec.ValidationError, msgspec.DecodeError):
+        return None
+    if r.id is None or not r.status:
+        return None
+    return r.status == 200
+
+
 class BinanceUserStream:
     """Binance spot's private stream over the WS API (`PrivateStream`)."""
 
@@ -167,13 +179,7 @@ class BinanceUserStream:
 
     def step_reply(self, frame: bytes) -> bool | None:
         """A response to our request (`status` 200 = subscribed); None for events."""
-        try:
-            r = msgspec.json.decode(frame, type=_Reply)
-        except (msgspec.ValidationError, msgspec.DecodeError):
-            return None
-        if r.id is None or not r.status:
-            return None
-        return r.status == 200
+        return status_reply(frame)
 
     def parse(self, frame: bytes, ts_recv_ns: int) -> list[OrderUpdate]:
         """Order updates in one frame."""
@@ -227,13 +233,7 @@ class BinanceWsOrders:
 
     def step_reply(self, frame: bytes) -> bool | None:
         """The `session.logon` answer: `status` 200 = logged in; None for anything else."""
-        try:
-            r = msgspec.json.decode(frame, type=_Reply)
-        except (msgspec.ValidationError, msgspec.DecodeError):
-            return None
-        if r.id is None or not r.status:
-            return None
-        return r.status == 200
+        return status_reply(frame)
 
     def place(self, creds: Credentials, filters: SymbolFilters, spec: OrderSpec, ts_ms: int,
               recv_window_ms: int) -> bytes:
