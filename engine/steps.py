@@ -23,6 +23,7 @@ from decimal import Decimal
 from typing import Any
 
 import bytewax.operators as op
+import numpy as np
 from bytewax.operators import StatefulLogic
 
 from config import DelaySettings, Settings
@@ -277,14 +278,8 @@ class PairStep:
 
 
 def id_epoch(ts_ns: int) -> str:
-    """A short token of a process start: its first item's receive time in ms, base 36."""
-    digits = "0123456789abcdefghijklmnopqrstuvwxyz"
-    n, out = max(ts_ns // 1_000_000, 0), ""
-    while True:
-        n, r = divmod(n, 36)
-        out = digits[r] + out
-        if n == 0:
-            return out
+    """A short token of a process start: its first frame's receive time in ms, base 36."""
+    return str(np.base_repr(max(ts_ns // 1_000_000, 0), 36)).lower()
 
 
 class UnroutedStep:
