@@ -17,7 +17,8 @@ from operators.events import ExecutionReport, OrderIntent
 from operators.legs import LegTransition
 from sim.loopback import Loopback
 from sim.simulate import SAMPLE_MARKETS
-from tests.integration.test_execution_gateway import CEX, DEX, PAIR, SOL, _wait, world
+from tests.integration.loop_support import gateway_items
+from tests.integration.test_execution_gateway import CEX, DEX, PAIR, SOL, world
 from tests.unit.test_pricing import cex_view
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(180)]
@@ -85,7 +86,7 @@ def test_a_restarted_gateway_probes_a_slice_before_sending_it(
     leg = OrderIntent("o1/sell", "o1", CEX, CEX, "sell", 4 * SOL, 400_000_000, 1, 1, 1, PAIR)
     s1 = ExecOrder("send", _slice(leg, 1), "sell", 0, 5_000, slice_no=1)
     gw.submit(s1)
-    (r1,) = [x for _, x in _wait(gw, 1) if isinstance(x, ExecutionReport)]
+    (r1,) = [x for _, x in gateway_items(gw, 1) if isinstance(x, ExecutionReport)]
     assert (r1.intent_id, r1.status, r1.filled_base) == ("o1/sell#slice1", "filled", 2 * SOL)
     # a new process (restored from a snapshot) does not know slice 1 went out: it probes it
     settings = loop.settings(None, SAMPLE_MARKETS)
@@ -93,11 +94,11 @@ def test_a_restarted_gateway_probes_a_slice_before_sending_it(
     again = ExecutionGateway(settings, credentials=keys.credentials, signer=keys.signer).start()
     try:
         again.submit(ExecOrder("send", _slice(leg, 1), "sell", 0, 5_000, 1, query_first=True))
-        (known,) = [x for _, x in _wait(again, 1) if isinstance(x, ExecutionReport)]
+        (known,) = [x for _, x in gateway_items(again, 1) if isinstance(x, ExecutionReport)]
         assert (known.status, known.filled_base, known.reason) == ("filled", 2 * SOL, "by query")
         s2 = ExecOrder("send", _slice(leg, 2), "sell", 0, 5_000, 2, query_first=True)
         again.submit(s2)
-        (new,) = [x for _, x in _wait(again, 1) if isinstance(x, ExecutionReport)]
+        (new,) = [x for _, x in gateway_items(again, 1) if isinstance(x, ExecutionReport)]
         assert (new.intent_id, new.status) == ("o1/sell#slice2", "filled")
         assert new.reason != "by query"  # unknown to the venue: placed, answered by its REST
     finally:
