@@ -64,6 +64,8 @@ def _decode(frame: RawFrame) -> Any:
     try:
         body = json.loads(frame.payload)
         cls = _TYPES[body.pop("type")]
+        if cls is ExecutionReport and "fx" in body:
+            body["fx"] = tuple(body["fx"])  # JSON has no tuples (a capture before it: at par)
         return cls(**body)
     except (ValueError, KeyError, TypeError) as exc:
         raise FeedError(

@@ -41,6 +41,7 @@ import math
 import queue
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
@@ -87,6 +88,7 @@ from connectors.solana.wsol import NATIVE_MINT, WsolPolicy
 from connectors.solana.wsol_keeper import WsolKeeper, WsolKeeperSettings
 from operators.errors import ConfigError, ExecutionError, SolarbError
 from operators.events import ExecutionReport, HealthEvent, OrderIntent
+from operators.fx import stamp
 
 __all__ = [
     "DEX_LEDGER",
@@ -104,6 +106,8 @@ DEX_LEDGER = "dex_signatures.jsonl"
 """The run folder's file of DEX legs' signed transactions (`connectors/solana/sig_ledger.py`)."""
 FINAL_UPDATES = ("fill", "cancel", "expire", "reject")
 MAX_REMEMBERED_UPDATES = 10_000
+MAX_INTENT_TERMS = 10_000
+"""Intents whose currency and ratio the gateway keeps to stamp their reports (oldest dropped)."""
 STREAM_WAIT_S = 2.0
 """How long an order REST could not resolve waits for the private stream's word on it."""
 CLOCK_EVERY_S = 0.1
@@ -175,6 +179,9 @@ class ExecutionGateway:
         self.inflight = 0
         self.last_activity = time.monotonic()
         self.sent_ids: set[str] = set()
+        self.intent_terms: OrderedDict[str, OrderIntent] = OrderedDict()
+        """Intent id -> the intent of an order handled (bounded): its reports carry its market
+        currency and ratio (`operators.fx.stamp`), whichever path reports them."""
         """Client order ids / intent ids already sent: never sent again."""
         self.signatures: set[str] = set()
         """Signatures of every swap signed: a new leg never reuses one."""
@@ -444,6 +451,10 @@ class ExecutionGateway:
 
     def _emit(self, pair: str, *items: Any) -> None:
         for item in items:
+            if isinstance(item, ExecutionReport):
+                known = self.intent_terms.get(item.intent_id)
+                if known is not None:  # the venue's own amounts, valued at the intent's ratio
+                    item = stamp(item, known)
             self._out.put((pair, item))
 
     @property
@@ -452,6 +463,11 @@ class ExecutionGateway:
         return sorted({mk.pair.name for mk in self.markets.values()})
 
     async def _handle(self, order: ExecOrder) -> None:
+        terms = self.intent_terms
+        terms[order.intent.intent_id] = order.intent
+        terms.move_to_end(order.intent.intent_id)
+        while len(terms) > MAX_INTENT_TERMS:
+            terms.popitem(last=False)
         try:
             await self._dispatch(order)
         except (SolarbError, aiohttp.ClientError, TimeoutError, OSError, ValueError) as exc:
@@ -550,18 +566,20 @@ class ExecutionGateway:
         return [r, expired]
 
     def _perp_fee(self, r: ExecutionReport, result: Any, mk: _Market) -> ExecutionReport:
-        """A perp hedge's fee in the pair's quote: a USDT perp charges USDT (valued at `[fx]`),
-        and a USD-M `RESULT` answer carries no fee at all (then the venue's configured
+        """A perp hedge's fee in its market's quote currency, as its amounts are (a USDT perp
+        charging USDT: as charged, `execution_report`; another asset: valued at `[fx]`), and a
+        USD-M `RESULT` answer carries no fee at all (then the venue's configured
         `taker_fee_bps` on the notional, rounded up); `extra["fee_source"]` says which."""
         p = mk.pair
         if mk.market.market != "perp" or r.fee_quote or not r.filled_base:
             return r
         fx = self.settings.fx
         fee, asset = result.fee, result.fee_asset
-        if fee and asset in fx and p.quote in fx:
-            value = Decimal(fee) * fx[asset] / fx[p.quote]
+        currency = mk.market.quote_currency
+        if fee and asset in fx and currency in fx:
+            value = Decimal(fee) * fx[asset] / fx[currency]
             fee_quote = math.ceil(value.scaleb(p.quote_decimals))
-            source = f"{fee} {asset} at [fx]"
+            source = f"{fee} {asset} at [fx] in {currency}"
         elif not fee:
             bps = Decimal(str(self.settings.venues[mk.market.venue].taker_fee_bps))
             fee_quote = math.ceil(r.quote_amount * bps / 10_000)

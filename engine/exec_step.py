@@ -54,7 +54,7 @@ from connectors.execution import (
     LegName,
 )
 from connectors.journal import CounterRecord
-from engine.params import fill_risk_params, hedge_markets
+from engine.params import fill_risk_params, flatten_fx, hedge_markets
 from engine.steps import (
     LegHost,
     PairControl,
@@ -130,6 +130,7 @@ class LiveExecStep(LegHost):
         )
         self.dex_markets = frozenset(m.market_id for m in p.markets if not venues.is_cex(m.venue))
         self.unwind_bps = settings.dex_execution.unwind_slippage_bps
+        self.flatten_fx = flatten_fx(settings, pair)
         self.floor_cu_price = settings.gas.cu_price_floor_micro_lamports
         self.cu_price: OrderedDict[str, int] = OrderedDict()
         self.waiting: dict[str, OrderIntent] = {}
@@ -282,11 +283,13 @@ class LiveExecStep(LegHost):
         if legs is None:
             raise ExecutionError(f"{c.opportunity_id}: no open legs to price a {c.kind}",
                                  retryable=False)  # fmt: skip
-        limit = flatten_limit_quote(legs, c.side, c.size_base, self.unwind_bps)
-        return OrderIntent(
+        # in the currency of the order's market, valued at its ratio (operators/legs.FlattenFx)
+        fx = self.flatten_fx.terms(legs, c.market_id)[1]
+        limit = flatten_limit_quote(legs, c.side, c.size_base, self.unwind_bps, fx)
+        return self.flatten_fx.apply(legs, OrderIntent(
             c.intent_id, c.opportunity_id, c.venue, c.market_id, c.side, c.size_base,
             limit, c.ts_ns, c.ts_ns, c.ts_ns, self.pair,
-        )  # fmt: skip
+        ))  # fmt: skip
 
 
 def execution_input(

@@ -21,6 +21,8 @@ from operators.costs import CostParams, GasParams
 from operators.errors import ConfigError
 from operators.fill_risk import FillRiskParams
 from operators.fixedpoint import bps_to_ppb
+from operators.fx import constant_fx
+from operators.legs import FlattenFx
 from operators.risk import (
     RiskParams,
     quote_to_usd_micro_ratio,
@@ -311,6 +313,22 @@ def fill_risk_params(settings: Settings) -> FillRiskParams:
         dex_failure_window_ns=r.dex_failure_window_ms * NS_PER_MS,
         max_exposure_usd_micro=usd_micro(r.max_exposure_usd),
         quote_usd_micro=risk_params(settings).quote_usd_micro,
+    )
+
+
+def flatten_fx(settings: Settings, pair: str) -> FlattenFx:
+    """The currencies of a pair's hedge markets and the `[fx]` constant of each currency its
+    markets are quoted in (in the pair's quote): how its hedge / unwind orders are valued."""
+    p = settings.pair(pair)
+    markets = [*p.markets, *p.hedges]
+    return FlattenFx(
+        p.quote,
+        {h.market_id: h.quote_currency for h in p.hedges},
+        {
+            m.quote_currency: constant_fx(settings.fx, m.quote_currency, p.quote)
+            for m in markets
+            if m.quote_currency != p.quote
+        },
     )
 
 

@@ -33,6 +33,7 @@ from connectors.solana.sources import FEED_SOURCE
 from engine.markets import CexMarketState, MarketState, build_market_state
 from engine.params import (
     fill_risk_params,
+    flatten_fx,
     hedge_markets,
     risk_params,
     spread_params_from_settings,
@@ -43,6 +44,7 @@ from operators.depth import DepthTracker, Slicer, quantile_ppm
 from operators.errors import ConfigError
 from operators.events import ExecutionReport, HealthEvent, OrderIntent
 from operators.fill_risk import FillRisk
+from operators.fx import PAR, FxRatio
 from operators.latency import DelayDist, LatencyModel, VenueDelays
 from operators.learning import FillLearner, FillObservation
 from operators.legs import PERP_ORDERS, LegCommand, LegMachine, LegPolicy, OpportunityLegs
@@ -547,6 +549,8 @@ class PaperStep(LegHost):
         # beyond its window as the venue keeps views, and counts only those up to the order
         self.slicer = depth_slicer(settings, pair, lookahead=HISTORY)
         self.legs = LegMachine(LegPolicy(order=e.leg_order), hedge_markets(p), self.slicer)
+        self.flatten_fx = flatten_fx(settings, pair)
+        """The currency and ratio of each hedge / unwind order (operators/legs.FlattenFx)."""
         self.unwind_bps = settings.dex_execution.unwind_slippage_bps
         """A perp hedge / close order's limit: the filled leg's price moved this far against us."""
         self.dex_markets = frozenset(m.market_id for m in p.markets if not venues.is_cex(m.venue))
@@ -615,11 +619,14 @@ class PaperStep(LegHost):
                 on_perp = c.intent_id.endswith(PERP_ORDERS)
                 if on_perp and legs is not None:
                     # the perp hedge and its closes: an IOC limit as live trading sends it
-                    limit = flatten_limit_quote(legs, c.side, c.size_base, self.unwind_bps)
+                    fx = self.flatten_fx.terms(legs, c.market_id)[1]
+                    limit = flatten_limit_quote(legs, c.side, c.size_base, self.unwind_bps, fx)
                 order = OrderIntent(
                     c.intent_id, c.opportunity_id, c.venue, c.market_id, c.side, c.size_base,
                     limit, c.ts_ns, c.ts_ns, c.ts_ns, known.pair if known else self.pair,
                 )  # fmt: skip
+                if legs is not None:  # its market's currency and ratio (operators/fx.py)
+                    order = self.flatten_fx.apply(legs, order)
                 if on_perp and not self.venue.views.get(c.market_id):
                     # no book of the perp has reached this step (its feed is not subscribed or
                     # has sent nothing yet): the hedge fails now and the legs unwind the spot
@@ -652,14 +659,21 @@ class PaperStep(LegHost):
         )  # fmt: skip
 
 
-def flatten_limit_quote(legs: OpportunityLegs, side: str, size_base: int, unwind_bps: int) -> int:
-    """The limit (quote base units for `size_base`) of a hedge / unwind order: the filled leg's
-    price (its intent's limit when nothing filled) moved `unwind_bps` against us."""
+def flatten_limit_quote(
+    legs: OpportunityLegs, side: str, size_base: int, unwind_bps: int, fx: FxRatio = PAR
+) -> int:
+    """The limit (quote base units for `size_base`, in the currency of the order's market, one
+    unit of which is `fx` pair-quote units) of a hedge / unwind order: the filled leg's price
+    (its intent's limit when nothing filled; its own currency, re-expressed through the pair's
+    quote when the order's differs) moved `unwind_bps` against us."""
     filled = legs.buy if legs.buy.filled_base >= legs.sell.filled_base else legs.sell
     if filled.filled_base > 0:
         ref = Decimal(filled.quote_amount) / filled.filled_base
     else:
         ref = Decimal(filled.intent.limit_quote) / filled.intent.size_base
+    if filled.intent.fx != fx:
+        (n1, d1), (n2, d2) = filled.intent.fx, fx
+        ref = ref * (n1 * d2) / (d1 * n2)
     move = Decimal(unwind_bps) / 10_000
     price = ref * (1 + move) if side == "buy" else ref * (1 - move)
     limit = int(price * size_base)

@@ -204,7 +204,10 @@ class Opportunity:
 
     `buy_quote` is what the buying leg pays and `sell_quote` what the selling leg receives, both in
     quote-token base units (e.g. USDC micro-units) after conversion to the pair's quote currency.
-    `spread_bps` is gross (before fees); `net_bps` = spread - costs.
+    `spread_bps` is gross (before fees); `net_bps` = spread - costs. Each leg's market currency
+    and the exact ratio the decision converted it at (`buy_fx`, `sell_fx`: one market unit is
+    num / den pair-quote units; (1, 1) for the pair's own currency) travel with it to the
+    intents (operators/fx.py).
     """
 
     opportunity_id: str
@@ -231,11 +234,24 @@ class Opportunity:
     """Monotonic ns the triggering frame entered the graph (0 when unknown)."""
     ts_detect_wall_ns: int = 0
     """Monotonic ns the opportunity left the pair engine (tick -> opportunity latency)."""
+    buy_quote_currency: str = ""
+    """The buy market's quote currency ("": the pair's)."""
+    buy_fx: tuple[int, int] = (1, 1)
+    """One buy-market quote unit in the pair's quote, exact (num, den), as decided."""
+    sell_quote_currency: str = ""
+    """The sell market's quote currency ("": the pair's)."""
+    sell_fx: tuple[int, int] = (1, 1)
+    """One sell-market quote unit in the pair's quote, exact (num, den), as decided."""
 
 
 @dataclass(frozen=True, slots=True)
 class OrderIntent:
-    """One leg the risk guard lets through; `limit_quote` bounds what the leg may pay/receive."""
+    """One leg the risk guard lets through; `limit_quote` bounds what the leg may pay/receive.
+
+    `limit_quote` is in the market's own quote currency (`quote_currency`: what the venue is
+    sent); `predicted_quote` in the pair's. `fx` values one market unit in the pair's quote
+    (operators/fx.py).
+    """
 
     intent_id: str
     opportunity_id: str
@@ -253,17 +269,30 @@ class OrderIntent:
     quote currency) when the guard decided; 0 for hedges and unwinds (no prediction)."""
     time_in_force: TimeInForce = "ioc"
     """`ioc`: fill what the book holds at the limit, the rest expires; `fok`: all or nothing."""
+    quote_currency: str = ""
+    """The market's quote currency, in which `limit_quote` is ("": the pair's)."""
+    fx: tuple[int, int] = (1, 1)
+    """One market quote unit in the pair's quote, exact (num, den): the decision's ratio (a
+    hedge or close on a perp in another currency: the opportunity's, else the [fx] constant)."""
+    fx_source: str = ""
+    """Where a flattening order's `fx` came from (`leg`, `opportunity`, `[fx] constant`); ""
+    for a leg (the decision's ratio)."""
 
 
 @dataclass(frozen=True, slots=True)
 class ExecutionReport:
     """A fill (or reject) of one intent; amounts in base units, `fee_quote` in quote base units.
 
+    `quote_amount` and `fee_quote` are the venue's own, in its market's quote currency
+    (`quote_currency`); `fx` (the intent's ratio) values them in the pair's quote, and every
+    reader does so through operators/fx.py (`quote_pair`, `cash_pair`).
+
     An IOC that fills part of its size is reported as `partial` (what filled) followed by
     `cancelled` (the remainder expired, nothing filled), as the venues' own streams say it.
     `predicted_quote` is the decision-time price of `filled_base` (the intent's
-    `predicted_quote` pro rata), `slippage_ppb` the realised price's distance from it in parts
-    per billion, positive = worse for us (integer: it decides the slippage kill);
+    `predicted_quote` pro rata, pair quote), `slippage_ppb` the realised price's distance from
+    it (the fill valued in the pair's quote at `fx`) in parts per billion, positive = worse for
+    us (integer: it decides the slippage kill);
     `slippage_bps` is its float view for reports. Both 0 when there is no prediction.
     """
 
@@ -283,3 +312,7 @@ class ExecutionReport:
     predicted_quote: int = 0
     slippage_ppb: int = 0
     slippage_bps: float = 0.0
+    quote_currency: str = ""
+    """The market's quote currency of `quote_amount` / `fee_quote` ("": the pair's)."""
+    fx: tuple[int, int] = (1, 1)
+    """One market quote unit in the pair's quote (num, den): its intent's ratio."""

@@ -11,11 +11,12 @@ fills are (the paper step in paper/replay, the live execution step live) and is 
 
 It follows, on integers only:
 - exposure per (venue, asset) from fills: base units of the pair's base asset, quote units of
-  its quote asset, signed (bought positive);
+  the currency the venue's market is quoted in (its own amounts), signed (bought positive);
 - open orders: intents sent and not yet final;
 - realised PnL of the UTC day (event time) in micro-USD: an opportunity's cash (its legs, hedge
-  and unwind, fees taken out) is realised when its base is flat again, converted at the pair's
-  [fx] rate (`RiskParams.quote_usd_micro`); a loss beyond `max_daily_loss_usd_micro` kills;
+  and unwind, fees taken out, each fill valued in the pair's quote at its own ratio:
+  operators/fx.py) is realised when its base is flat again, converted at the pair's [fx] rate
+  (`RiskParams.quote_usd_micro`); a loss beyond `max_daily_loss_usd_micro` kills;
 - DEX failures: `rejected` reports of DEX legs (a transaction that failed, e.g. its
   `other_amount_threshold` breached); `max_dex_failures` within `dex_failure_window_ns` kills;
 - slippage per venue: each leg fill's realised price against the intent's predicted price
@@ -35,6 +36,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 
 from operators.events import ExecutionReport, OrderIntent
+from operators.fx import cash_pair, stamp, to_pair_quote
 from operators.risk import KillRecord
 
 DAY_NS = 86_400_000_000_000
@@ -63,9 +65,13 @@ class FillRiskParams:
 def slippage_ppb(intent: OrderIntent, filled_base: int, quote_amount: int) -> int:
     """Realised vs predicted price of a fill, ppb of the predicted, positive = worse (floored).
 
-    0 when the intent carries no prediction (hedges, unwinds) or nothing filled.
+    `quote_amount` is the venue's (the intent's market currency): it is valued in the pair's
+    quote at the intent's ratio, rounded as the decision rounded it (operators/fx.py), before
+    it meets the prediction (pair quote). 0 when the intent carries no prediction (hedges,
+    unwinds) or nothing filled.
     """
     p, size = intent.predicted_quote, intent.size_base
+    quote_amount = to_pair_quote(quote_amount, intent.fx, round_up=intent.side == "buy")
     if p <= 0 or filled_base <= 0 or size <= 0:
         return 0
     # realised / filled vs p / size, exact: (q * size - p * filled) / (p * filled)
@@ -76,7 +82,9 @@ def slippage_ppb(intent: OrderIntent, filled_base: int, quote_amount: int) -> in
 
 
 def with_prediction(report: ExecutionReport, intent: OrderIntent) -> ExecutionReport:
-    """`report` carrying its intent's decision-time price for what filled and the slippage."""
+    """`report` carrying its intent's market currency and ratio (`fx.stamp`), decision-time
+    price for what filled and the slippage."""
+    report = stamp(report, intent)
     if intent.predicted_quote <= 0 or report.filled_base <= 0:
         return report
     pred = intent.predicted_quote * report.filled_base // intent.size_base
@@ -217,8 +225,10 @@ class FillRisk:
         base, quote = _assets(pair)
         eb, eq = self.exposure_base, self.exposure_quote
         eb[(r.venue, base)] = eb.get((r.venue, base), 0) + sign * r.filled_base
-        cash = -sign * r.quote_amount - r.fee_quote
-        eq[(r.venue, quote)] = eq.get((r.venue, quote), 0) + cash
+        # the venue holds its own currency; the opportunity's cash counts in the pair's quote
+        held = r.quote_currency or quote
+        eq[(r.venue, held)] = eq.get((r.venue, held), 0) - sign * r.quote_amount - r.fee_quote
+        cash = cash_pair(r)
         kills: list[KillRecord] = []
         if intent is not None and intent.predicted_quote > 0:
             kills += self._on_slippage(r, intent, now)

@@ -18,6 +18,8 @@ operators/settle.py), so its exposure, open orders and daily PnL follow what rea
 - realised PnL of the UTC day (event time), in micro-USD: an opportunity's cash (every fill of
   its legs, hedges and unwinds, fees in quote taken out; DEX gas is paid in SOL and is not in
   the reports' quote fees) is realised when its base is flat again, at the pair's [fx] rate.
+  A fill on a market quoted in another currency is valued in the pair's quote at its own ratio
+  first (operators/fx.py `quote_pair`, `cash_pair`).
 
 Amounts are integers end to end; plain data (pickles with the guard's state).
 """
@@ -29,6 +31,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from operators.events import ExecutionReport
+from operators.fx import cash_pair, quote_pair
 
 DAY_NS = 86_400_000_000_000
 FINAL = frozenset({"filled", "rejected", "cancelled"})
@@ -118,7 +121,7 @@ class GuardBook:
         venue = res.venue if res is not None else r.venue
         if r.filled_base > 0:
             num, den = usd_ratio if usd_ratio is not None else (0, 1)
-            value = r.quote_amount * num // den
+            value = quote_pair(r) * num // den  # the fill in the pair's quote, then USD
             signed = value if r.side == "buy" else -value
             before = res.outstanding() if res is not None else 0
             if res is not None:
@@ -155,7 +158,7 @@ class GuardBook:
             while len(self.cash) > MAX_OPEN_CASH:
                 self.cash.popitem(last=False)
         c.net_base += sign * r.filled_base
-        c.cash_quote += -sign * r.quote_amount - r.fee_quote
+        c.cash_quote += cash_pair(r)
         if c.net_base != 0:
             return
         del self.cash[r.opportunity_id]

@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 
 from operators.errors import ExecutionError
 from operators.events import ExecutionReport, Opportunity
+from operators.fx import quote_pair
 
 PPB = 1_000_000_000
 FINAL = frozenset({"filled", "rejected", "cancelled"})
@@ -151,8 +152,9 @@ class FillLearner:
         out: list[FillObservation | LandingObservation] = []
         if r.filled_base > 0:
             predicted = pred.buy_quote if buy else pred.sell_quote
+            # the fill in the pair's quote at its own ratio: the prediction's currency
             slip = realised_slippage_ppb(
-                leg, predicted, pred.size_base, r.filled_base, r.quote_amount
+                leg, predicted, pred.size_base, r.filled_base, quote_pair(r)
             )
             out.append(FillObservation(market, slip))
             self.fills_observed += 1

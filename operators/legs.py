@@ -75,6 +75,52 @@ SLICE_SEP = "#slice"
 """A slice's intent id is its leg's, this, and the slice number (1..N)."""
 
 
+@dataclass(frozen=True, slots=True)
+class FlattenFx:
+    """The currency and ratio of a flattening order (hedge, unwind, perp close) of a pair.
+
+    Its fills must be valued in the pair's quote like the legs' (operators/fx.py). An unwind on
+    a leg's own market takes that leg's currency and ratio (`leg`); an order on the perp hedge
+    takes its market's currency: at par when it is the pair's, else the ratio the opportunity
+    decided that currency at when one of its legs was quoted in it (`opportunity`), else the
+    `[fx]` constant (`[fx] constant`, as the perp fee is valued live). Plain data.
+    """
+
+    pair_quote: str = ""
+    currency_of: dict[str, str] = field(default_factory=dict)
+    """Market id (the hedge perps) -> its quote currency."""
+    constants: dict[str, tuple[int, int]] = field(default_factory=dict)
+    """Currency -> its `[fx]` constant in the pair's quote, exact (num, den)."""
+
+    def terms(self, legs: OpportunityLegs, market_id: str) -> tuple[str, tuple[int, int], str]:
+        """(quote currency, ratio, source) of a flattening order of `legs` on `market_id`."""
+        for leg in (legs.buy, legs.sell):
+            if leg.intent.market_id == market_id:
+                i = leg.intent
+                same = i.quote_currency in ("", self.pair_quote)
+                return i.quote_currency, i.fx, "" if same else "leg"
+        currency = self.currency_of.get(market_id, self.pair_quote)
+        if currency == self.pair_quote:
+            return currency, (1, 1), ""
+        for leg in (legs.buy, legs.sell):
+            if leg.intent.quote_currency == currency:
+                return currency, leg.intent.fx, "opportunity"
+        ratio = self.constants.get(currency)
+        if ratio is None:
+            raise ExecutionError(
+                f"{legs.opportunity_id}: {market_id} is quoted in {currency}, which has no [fx]",
+                retryable=False,
+            )
+        return currency, ratio, "[fx] constant"
+
+    def apply(self, legs: OpportunityLegs, intent: OrderIntent) -> OrderIntent:
+        """`intent` (a flattening order) with its market's currency and ratio (`terms`)."""
+        currency, ratio, source = self.terms(legs, intent.market_id)
+        if (currency, ratio, source) == (intent.quote_currency, intent.fx, intent.fx_source):
+            return intent
+        return replace(intent, quote_currency=currency, fx=ratio, fx_source=source)
+
+
 def slice_intent_id(leg_intent_id: str, slice_no: int) -> str:
     """The intent id of slice `slice_no` (1..N) of a sliced leg."""
     return f"{leg_intent_id}{SLICE_SEP}{slice_no}"

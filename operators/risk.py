@@ -56,6 +56,7 @@ from math import gcd
 
 from operators.events import ExecutionReport, HealthEvent, Opportunity, OrderIntent
 from operators.fixedpoint import bps_to_ppb
+from operators.fx import limit_in_market
 from operators.guard_book import GuardBook, Reservation, venue_key
 from operators.settle import SettleQueue
 
@@ -562,12 +563,14 @@ class RiskGuard:
                 market_id=opp.buy_venue,
                 side="buy",
                 size_base=opp.size_base,
-                limit_quote=buy_limit,
+                limit_quote=limit_in_market(buy_limit, opp.buy_fx, "buy"),
                 ts_event_ns=opp.ts_event_ns,
                 ts_recv_ns=opp.ts_recv_ns,
                 ts_intent_ns=now,
                 pair=opp.pair,
                 predicted_quote=opp.buy_quote,
+                quote_currency=opp.buy_quote_currency,
+                fx=opp.buy_fx,
             ),
             OrderIntent(
                 intent_id=f"{opp.opportunity_id}/sell",
@@ -576,12 +579,14 @@ class RiskGuard:
                 market_id=opp.sell_venue,
                 side="sell",
                 size_base=opp.size_base,
-                limit_quote=sell_limit,
+                limit_quote=limit_in_market(sell_limit, opp.sell_fx, "sell"),
                 ts_event_ns=opp.ts_event_ns,
                 ts_recv_ns=opp.ts_recv_ns,
                 ts_intent_ns=now,
                 pair=opp.pair,
                 predicted_quote=opp.sell_quote,
+                quote_currency=opp.sell_quote_currency,
+                fx=opp.sell_fx,
             ),
         ]
         return decision, intents

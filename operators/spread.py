@@ -103,7 +103,8 @@ _OPPORTUNITY_FIELDS = (
     "opportunity_id", "pair", "direction", "buy_venue", "sell_venue", "size_base", "buy_quote",
     "sell_quote", "spread_bps", "costs", "threshold_bps", "net_bps", "expected_pnl_quote",
     "marginal_bps", "cu_price_micro_lamports", "update_seq", "ts_event_ns", "ts_recv_ns",
-    "ts_detect_ns", "stale_venues", "ts_ingest_ns", "ts_detect_wall_ns",
+    "ts_detect_ns", "stale_venues", "ts_ingest_ns", "ts_detect_wall_ns", "buy_quote_currency",
+    "buy_fx", "sell_quote_currency", "sell_fx",
 )  # fmt: skip
 if tuple(f.name for f in fields(Opportunity)) != _OPPORTUNITY_FIELDS:  # pragma: no cover
     # `_evaluate` builds Opportunity positionally: a field added or moved must fail loudly here.
@@ -1335,4 +1336,11 @@ class PairEngine:
             now_ns,  # ts_detect_ns
             (),  # stale_venues
             trigger_view.ts_ingest_ns,  # ts_ingest_ns
+            0,  # ts_detect_wall_ns
+            # each leg's market currency ("" for the pair's own) and the ratio `_best` priced
+            # it at (operators/fx.py)
+            "" if (bq := best.buy.quote_currency) == (pq := self.p.quote_currency) else bq,
+            self._ratio(bq),  # buy_fx
+            "" if (sq := best.sell.quote_currency) == pq else sq,  # sell_quote_currency
+            self._ratio(sq),  # sell_fx
         )

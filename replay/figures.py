@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from replay.money import fill_cash, gas_quote, is_flattening, moved
+from replay.money import fee_value, fill_cash, gas_quote, is_flattening, moved, quote_value
 
 DAY_NS = 86_400_000_000_000
 MINUTE_NS = 60_000_000_000
@@ -38,7 +38,8 @@ STORM_MAX_PER_MIN = 50
 
 @dataclass(frozen=True, slots=True)
 class Leg:
-    """One filled or refused leg: venue, side, status, base and quote amounts, fee (base units)."""
+    """One filled or refused leg: venue, side, status, base and quote amounts, fee (base units;
+    quote amounts in the pair's quote, valued at each fill's ratio: replay/money.py)."""
 
     venue: str
     side: str
@@ -160,8 +161,8 @@ def arbs_of(
                 f["side"],
                 f["status"],
                 f["filled_base"],
-                f["quote_amount"],
-                f["fee_quote"],
+                quote_value(f),  # the pair's quote, at the fill's own ratio
+                fee_value(f),
                 detected,
                 o["size_base"],
                 f["reason"] or "",

@@ -3,6 +3,14 @@
 The run summary, the outcomes table, the HTML report's arbs, the dashboard and the simulator's
 scoring all count money from the same rows; they share these functions so that they cannot
 disagree. Amounts are the pair's quote base units (integers).
+
+A fill row keeps the venue's own amounts (`quote_amount`, `fee_quote`, in its market's
+`quote_currency`) and the ratio its intent carried (`fx`, `num,den`: one market unit in the
+pair's quote). Money is never read from those columns directly: `quote_value` / `fee_value` /
+`fill_cash` value them in the pair's quote at that ratio with the engine's own rules
+(operators/fx.py: a cost and a fee rounded up, proceeds down), so no reader adds two
+currencies at par. A row with no `fx` (a journal written before the column existed) is read at
+par, as it was written.
 """
 
 from __future__ import annotations
@@ -10,6 +18,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from operators.fx import PAR, FxRatio, fill_cash_pair, parse_fx, to_pair_quote
 from operators.legs import FLATTENING, PERP_ORDERS
 
 Row = Mapping[str, Any]
@@ -32,10 +41,30 @@ def moved(fill: Row) -> bool:
     return status == "filled" or (status == "partial" and int(fill["filled_base"]) > 0)
 
 
+def fill_fx(fill: Row) -> FxRatio:
+    """The ratio a fill row is valued at in the pair's quote (PAR for a row without one)."""
+    text = fill.get("fx")
+    if text is None or text != text:  # absent, or null in a part written before the column
+        return PAR
+    return parse_fx(str(text))
+
+
+def quote_value(fill: Row) -> int:
+    """A fill's `quote_amount` in the pair's quote (a buy's cost rounded up, proceeds down)."""
+    return to_pair_quote(int(fill["quote_amount"]), fill_fx(fill), round_up=fill["side"] == "buy")
+
+
+def fee_value(fill: Row) -> int:
+    """A fill's `fee_quote` in the pair's quote (rounded up)."""
+    return to_pair_quote(int(fill["fee_quote"]), fill_fx(fill), round_up=True)
+
+
 def fill_cash(fill: Row) -> int:
-    """Quote received (sell) or paid (buy, negative) by a fill, its fee taken out."""
-    gross = fill["quote_amount"] if fill["side"] == "sell" else -fill["quote_amount"]
-    return int(gross - fill["fee_quote"])
+    """Quote received (sell) or paid (buy, negative) by a fill, its fee taken out, in the
+    pair's quote (`operators.fx.fill_cash_pair`: the engine's own rule)."""
+    return fill_cash_pair(
+        str(fill["side"]), int(fill["quote_amount"]), int(fill["fee_quote"]), fill_fx(fill)
+    )
 
 
 def net_base(fills: Iterable[Row]) -> int:

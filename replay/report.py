@@ -13,6 +13,7 @@ from connectors.journal import read_table, run_dir
 from operators.errors import ConfigError
 from operators.legs import leg_intent_id
 from replay.money import (
+    fee_value,
     fill_cash,
     gas_quote,
     is_flattening,
@@ -20,6 +21,7 @@ from replay.money import (
     moved,
     net_base,
     open_mark,
+    quote_value,
 )
 from replay.outcomes import outcome_table
 
@@ -170,14 +172,14 @@ def summarize(journal: str | Path, settings: Settings) -> Summary:
         pnl[pair] = pnl.get(pair, 0) + cash - gas_quote(o)
         on_perp = [x for x in ok if is_hedge(x)]
         if on_perp:
-            hedge_fees[pair] = hedge_fees.get(pair, 0) + sum(int(x["fee_quote"]) for x in on_perp)
+            hedge_fees[pair] = hedge_fees.get(pair, 0) + sum(fee_value(x) for x in on_perp)
         if len({x["side"] for x in legs_ok}) == 2:
             notional[pair] = notional.get(pair, 0) + next(
-                x["quote_amount"] for x in legs_ok if x["side"] == "buy"
+                quote_value(x) for x in legs_ok if x["side"] == "buy"
             )
             done += 1
         else:
-            notional[pair] = notional.get(pair, 0) + sum(x["quote_amount"] for x in legs_ok)
+            notional[pair] = notional.get(pair, 0) + sum(quote_value(x) for x in legs_ok)
             one_leg += 1
     # a leg is its intent: an IOC's partial and its expired remainder are one leg, filled, and
     # so are the slices of a sliced CEX leg (`<leg>#slice<k>`)

@@ -26,7 +26,15 @@ import numpy as np
 
 from operators.risk import KILL_SOURCE
 from replay.figures import realised_slippages
-from replay.money import fill_cash, gas_quote, is_flattening, moved, net_base, open_mark
+from replay.money import (
+    fill_cash,
+    gas_quote,
+    is_flattening,
+    moved,
+    net_base,
+    open_mark,
+    quote_value,
+)
 
 RECENT_SIGNALS = 10
 """How many of the newest signals the dashboard lists."""
@@ -421,9 +429,9 @@ def _arb(o: _Opp) -> _Arb:
     complete = len({f["side"] for f in legs}) == 2
     bought = [f for f in legs if f["side"] == "buy"]
     notional = (
-        sum(f["quote_amount"] for f in bought)
+        sum(quote_value(f) for f in bought)
         if complete
-        else sum(f["quote_amount"] for f in legs)
+        else sum(quote_value(f) for f in legs)
     )
     return _Arb(
         legs_filled=len(legs),

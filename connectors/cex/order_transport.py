@@ -349,14 +349,21 @@ class OrderTransport:
         return await self.query(filters, client_order_id)
 
 
+def market_quote(intent: OrderIntent) -> str:
+    """The quote currency of the intent's market (the pair's when the intent does not say)."""
+    return intent.quote_currency or intent.pair.rpartition("/")[2]
+
+
 def execution_report(result: OrderResult, intent: OrderIntent, filters: SymbolFilters, *,
                      base_decimals: int, quote_decimals: int, ts_recv_ns: int,
                      reason: str = "") -> ExecutionReport:
     """The graph's `ExecutionReport` of one venue result (base / quote token base units).
 
-    Quote amounts round against us (a buy's cost up, a sell's proceeds down). A fee charged in
-    the pair's quote asset becomes `fee_quote`; a fee in any other asset (e.g. Binance charging
-    a buy in the base asset) stays in `extra` (`fee`, `fee_asset`) for the caller to convert.
+    Quote amounts round against us (a buy's cost up, a sell's proceeds down) and stay in the
+    market's own quote currency (the intent's `quote_currency`; operators/fx.py values them in
+    the pair's). A fee charged in that currency becomes `fee_quote`; a fee in any other asset
+    (e.g. Binance charging a buy in the base asset) stays in `extra` (`fee`, `fee_asset`) for
+    the caller to convert.
     """
     qty_base = result.filled_qty_units * filters.base_per_qty
     filled_base = int(qty_base * 10**base_decimals // 10**filters.qty_decimals)
@@ -364,7 +371,7 @@ def execution_report(result: OrderResult, intent: OrderIntent, filters: SymbolFi
     quote = result.quote_units * 10**quote_decimals
     quote_amount = quote // 10**scale if intent.side == "sell" else -(-quote // 10**scale)
     fee_quote = 0
-    if result.fee and result.fee_asset and intent.pair.endswith(result.fee_asset):
+    if result.fee and result.fee_asset and result.fee_asset == market_quote(intent):
         fee_quote = math.ceil(result.fee.scaleb(quote_decimals))  # never under-count a fee
     status: Literal["filled", "partial", "rejected", "cancelled"] = (
         "filled" if result.status == "filled" else "partial" if filled_base
@@ -399,7 +406,8 @@ def report_from_update(update: OrderUpdate, intent: OrderIntent, *, base_decimal
 
     A fill reports this execution (`last_qty` at `last_price`); cancel / expire / reject report
     the order's end with what it filled in total. Amounts in token base units, rounded against
-    us; a fee in the pair's quote asset becomes `fee_quote`, any other stays in `extra`.
+    us, in the market's own quote currency; a fee in that currency becomes `fee_quote`, any
+    other stays in `extra`.
     """
     if update.kind in ("ack", "other"):
         return None
@@ -414,7 +422,7 @@ def report_from_update(update: OrderUpdate, intent: OrderIntent, *, base_decimal
     quote_units = quote.scaleb(quote_decimals)
     quote_amount = math.floor(quote_units) if intent.side == "sell" else math.ceil(quote_units)
     fee_quote = (math.ceil(update.fee.scaleb(quote_decimals))
-                 if update.fee and intent.pair.endswith(update.fee_asset) else 0)
+                 if update.fee and update.fee_asset == market_quote(intent) else 0)
     return ExecutionReport(
         intent_id=intent.intent_id, opportunity_id=intent.opportunity_id, venue=update.venue,
         side=intent.side, status=status, filled_base=filled_base, quote_amount=quote_amount,
