@@ -44,7 +44,7 @@ from operators.depth import DepthTracker, Slicer, quantile_ppm
 from operators.errors import ConfigError
 from operators.events import ExecutionReport, HealthEvent, OrderIntent
 from operators.fill_risk import FillRisk
-from operators.fx import PAR, FxRatio
+from operators.fx import PAR, FxRatio, stamp
 from operators.latency import DelayDist, LatencyModel, VenueDelays
 from operators.learning import FillLearner, FillObservation
 from operators.legs import PERP_ORDERS, LegCommand, LegMachine, LegPolicy, OpportunityLegs
@@ -691,7 +691,7 @@ def decided_before_kill(intent: OrderIntent, guard_kill_ns: int) -> str | None:
 
 def refusal_report(intent: OrderIntent, reason: str) -> ExecutionReport:
     """The report of a leg refused before it started: nothing sent, the reason journaled."""
-    return ExecutionReport(
+    return stamp(ExecutionReport(
         intent_id=intent.intent_id,
         opportunity_id=intent.opportunity_id,
         venue=intent.venue,
@@ -704,4 +704,4 @@ def refusal_report(intent: OrderIntent, reason: str) -> ExecutionReport:
         ts_event_ns=intent.ts_event_ns,
         ts_recv_ns=intent.ts_recv_ns,
         ts_fill_ns=intent.ts_intent_ns,
-    )
+    ), intent)  # fmt: skip

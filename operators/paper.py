@@ -15,7 +15,9 @@ Order semantics are the live venues' (issue 12 item 5):
   limit (the swap's `other_amount_threshold`) fails the transaction (`rejected`).
 A missing or out-of-sync view rejects the leg; a leg with nothing at its limit is rejected
 (`price moved: ...`). Each fill carries its predicted price and slippage
-(`fill_risk.with_prediction`).
+(`fill_risk.with_prediction`). A view is walked in its market's own currency, which is the
+intent's limit's and the fill's (`quote_amount`, `fee_quote`); the report carries the intent's
+ratio to the pair's quote (operators/fx.py).
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from operators.depth import depth_at_limit
 from operators.errors import QuoteError
 from operators.events import ExecutionReport, OrderIntent
 from operators.fill_risk import with_prediction
+from operators.fx import stamp
 from operators.latency import LatencyModel
 from operators.legs import FLATTENING
 from operators.pricing import LegQuote, buy_base, sell_base
@@ -228,7 +231,7 @@ class PaperVenue:
 
     def _reject(self, intent: OrderIntent, fill_ns: int, reason: str) -> ExecutionReport:
         self.rejected += 1
-        return ExecutionReport(
+        return stamp(ExecutionReport(
             intent_id=intent.intent_id,
             opportunity_id=intent.opportunity_id,
             venue=intent.venue,
@@ -241,7 +244,7 @@ class PaperVenue:
             ts_event_ns=intent.ts_event_ns,
             ts_recv_ns=intent.ts_recv_ns,
             ts_fill_ns=fill_ns,
-        )
+        ), intent)  # fmt: skip
 
 
 def _beyond_limit(intent: OrderIntent, gross: int) -> str:
