@@ -101,7 +101,7 @@ class FlattenFx:
                 return i.quote_currency, i.fx, "" if same else "leg"
         currency = self.currency_of.get(market_id, self.pair_quote)
         if currency == self.pair_quote:
-            return currency, (1, 1), ""
+            return "", (1, 1), ""  # the pair's own (spelled "" as on the legs)
         for leg in (legs.buy, legs.sell):
             if leg.intent.quote_currency == currency:
                 return currency, leg.intent.fx, "opportunity"
