@@ -114,8 +114,9 @@ def _replay_fps(
     settings: Any, cap: Path, journal: Path, n_frames: int, batch: int
 ) -> tuple[float, float]:
     """Frames per wall second and per CPU second of this process (one worker: one thread)."""
-    # built outside the timing: building validates the whole capture first
-    flow = build_flow(settings, [cap], journal, batch_size=batch)
+    # built outside the timing: building validates the whole capture first; no recovery, as
+    # `solarb replay` without --recovery-dir: the steps pickle no snapshot at the epoch end
+    flow = build_flow(settings, [cap], journal, batch_size=batch, snapshots=False)
     freeze_gc()  # as every CLI run does before its graph starts (cli/runner.py)
     t0, c0 = time.perf_counter(), time.process_time()
     run_main(flow)
@@ -124,7 +125,7 @@ def _replay_fps(
 
 def _latencies(settings: Any, cap: Path, journal: Path) -> list[float]:
     """Tick -> opportunity (us) of every opportunity of one batch-1 replay."""
-    flow = build_flow(settings, [cap], journal, batch_size=1)
+    flow = build_flow(settings, [cap], journal, batch_size=1, snapshots=False)
     freeze_gc()
     run_main(flow)
     opps = read_table(journal, "opportunities")

@@ -74,6 +74,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
             stop=stop,
             progress=True,
             partition=partition,
+            snapshots=opts.recovery_dir is not None,  # no recovery: nothing reads a snapshot
         )
         journal = root / run_id
         print(f"solarb: replaying {', '.join(str(c) for c in captures)} ...", flush=True)

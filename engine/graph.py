@@ -71,6 +71,7 @@ def build_graph(
     prewarm_dex_curves: bool = True,
     live_exec: Stream[tuple[str, Any]] | None = None,
     epoch_ids: bool | None = None,
+    snapshots: bool = True,
 ) -> GraphOutputs:
     """Wire the shared graph onto `raw`; return the streams for the flow's sinks.
 
@@ -81,6 +82,9 @@ def build_graph(
     `epoch_ids` (default: when trading live) puts the process's epoch in opportunity ids
     (`PairEngine.id_epoch`); a replay of a live session's capture passes it too, so its ids are
     the session's.
+
+    `snapshots=False` is for a run without recovery: the stateful steps then pickle nothing at
+    an epoch end (`engine.steps.NO_SNAPSHOT`), since nothing would read it.
     """
     if epoch_ids is None:
         epoch_ids = live_exec is not None
@@ -102,6 +106,7 @@ def build_graph(
             "unrouted",
             op.key_on("unrouted_by_source", routed.falses, lambda kv: kv[1][0]),
             lambda item: UnroutedStep(item[1][0]),
+            snapshots,
         ),
     )
     if health is not None:
@@ -128,6 +133,7 @@ def build_graph(
         lambda item: PairStep(
             settings, router, item[2], prewarm_dex_curves, epoch_ids=epoch_ids, learn=learn
         ),
+        snapshots,
     )
     items = op.key_rm("pair_items", pair_out)
     split = op.branch("views_or_other", items, lambda x: isinstance(x, VIEW_TYPES))
@@ -147,7 +153,9 @@ def build_graph(
     risk_in = op.key_on("risk_key", op.merge("risk_in", *risk_in_streams), lambda _: RISK_KEY)
     risk_out = op.key_rm(
         "risk_items",
-        stateful("risk_guard", risk_in, lambda _x: RiskStep(settings, from_reports=learn)),
+        stateful(
+            "risk_guard", risk_in, lambda _x: RiskStep(settings, from_reports=learn), snapshots
+        ),
     )
     intent_split = op.branch("intents", risk_out, lambda x: isinstance(x, OrderIntent))
     intents: Stream[OrderIntent] = intent_split.trues
@@ -175,7 +183,7 @@ def build_graph(
         paper_in = op.merge("paper_in", *paper_streams)
         fills = op.key_rm(
             "fills",
-            stateful("paper_venue", paper_in, lambda x: PaperStep(settings, x.pair)),
+            stateful("paper_venue", paper_in, lambda x: PaperStep(settings, x.pair), snapshots),
         )
         journal_parts.append(fills)
     orders = None
@@ -214,7 +222,7 @@ def build_graph(
         live_in = op.merge("live_exec_in", *live_streams)
         live_out = op.key_rm(
             "live_exec_items",
-            stateful("live_exec", live_in, lambda kv: LiveExecStep(settings, kv[0])),
+            stateful("live_exec", live_in, lambda kv: LiveExecStep(settings, kv[0]), snapshots),
         )
         exec_out = op.branch("orders", live_out, lambda x: isinstance(x, ExecOrder))
         orders = exec_out.trues

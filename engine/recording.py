@@ -133,15 +133,19 @@ def replay_graph(
     *,
     prewarm: bool,
     live_ids: bool = False,
+    snapshots: bool = True,
 ) -> Stream[Any]:
     """The graph a capture of `session` replays through; returns the journal stream.
 
     A feed recording (`record`) is frames only, with paper fills. A session capture feeds its
     health / control events and (live) recorded reports where the session's graph took them.
     `live_ids`: the capture is a live trading session's (`live_ids_of`), whose opportunity ids
-    carry its epoch, also when it is replayed with paper fills."""
+    carry its epoch, also when it is replayed with paper fills. `snapshots=False`: a run without
+    recovery (`build_graph`)."""
     if session == "record":
-        return build_graph(flow, rows, settings, prewarm_dex_curves=prewarm).journal
+        return build_graph(
+            flow, rows, settings, prewarm_dex_curves=prewarm, snapshots=snapshots
+        ).journal
     rec = recorded_inputs(rows, session)
     out = build_graph(
         flow,
@@ -152,5 +156,6 @@ def replay_graph(
         prewarm_dex_curves=prewarm,
         live_exec=rec.live_exec,
         epoch_ids=live_ids,
+        snapshots=snapshots,
     )
     return op.merge("journal_and_feed_health", out.journal, rec.health)

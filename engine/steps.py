@@ -8,8 +8,9 @@
 - `PaperStep` (keyed per pair): the paper venue (`operators.paper.PaperVenue`), the legs
   (`operators.legs.LegMachine`) and the fill risk (`operators.fill_risk.FillRisk`).
 
-`stateful()` adapts them to Bytewax's `StatefulLogic`; their `snapshot()` is a deep, picklable
-copy (Bytewax forbids handing out the live object, and recovery pickles it).
+`stateful()` adapts them to Bytewax's `StatefulBatchLogic`; their `snapshot()` is a deep,
+picklable copy (Bytewax forbids handing out the live object, and recovery pickles it), or
+nothing at all in a run without recovery (`snapshots=False`).
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from typing import Any
 
 import bytewax.operators as op
 import numpy as np
-from bytewax.operators import StatefulLogic
+from bytewax.operators import StatefulBatchLogic
 
 from config import DelaySettings, Settings
 from connectors import venues
@@ -68,33 +69,65 @@ class RecoveryStateError(ConfigError):
     """A recovery snapshot this build cannot resume (another state version, or not ours)."""
 
 
-class _Logic(StatefulLogic[Any, Any, bytes]):
+NO_SNAPSHOT = b"solarb:no-snapshot"
+"""What a step built with `snapshots=False` hands Bytewax at an epoch end instead of its pickled
+state: a run without recovery keeps no snapshot, so none is made (`restore_state` refuses it by
+name, should one ever reach a resume)."""
+
+
+class _Logic(StatefulBatchLogic[Any, Any, bytes]):
     """Adapter: a plain stateful object with `on_item(v) -> list` and `on_eof() -> list`.
 
     Bytewax hands a builder only the resume state, not the key, so the object is made from the
     first item (which names its market or pair) unless a snapshot restores it. The snapshot is
     `(STATE_VERSION, object)` pickled: an immutable copy, as Bytewax requires, made only when
-    Bytewax asks (at the end of each recovery epoch, or once at the end without recovery).
+    Bytewax asks (at the end of each epoch, recovery or not). A step built with
+    `snapshots=False` (a run without recovery: nothing would read the copy) skips the pickling
+    and hands `NO_SNAPSHOT`. A batch logic rather than `StatefulLogic`: Bytewax's per-item
+    adapter would add a Python call per item between the batch and the object.
     """
 
-    def __init__(self, factory: Callable[[Any], Any], resume: bytes | None) -> None:
+    def __init__(
+        self, factory: Callable[[Any], Any], resume: bytes | None, snapshots: bool = True
+    ) -> None:
         self.factory = factory
+        self.snapshots = snapshots
         self.obj = None if resume is None else restore_state(resume)
 
+    def on_batch(self, values: list[Any]) -> tuple[list[Any], bool]:
+        obj = self.obj
+        if obj is None:
+            if not values:
+                return [], StatefulBatchLogic.RETAIN
+            obj = self.obj = self.factory(values[0])
+        if len(values) == 1:
+            return obj.on_item(values[0]), StatefulBatchLogic.RETAIN
+        out: list[Any] = []
+        on_item = obj.on_item
+        for v in values:
+            out += on_item(v)
+        return out, StatefulBatchLogic.RETAIN
+
     def on_item(self, value: Any) -> tuple[list[Any], bool]:
-        if self.obj is None:
-            self.obj = self.factory(value)
-        return self.obj.on_item(value), StatefulLogic.RETAIN
+        """One item: a batch of one (tests drive the steps item by item)."""
+        return self.on_batch([value])
 
     def on_eof(self) -> tuple[list[Any], bool]:
-        return ([] if self.obj is None else self.obj.on_eof()), StatefulLogic.RETAIN
+        return ([] if self.obj is None else self.obj.on_eof()), StatefulBatchLogic.RETAIN
 
     def snapshot(self) -> bytes:
+        if not self.snapshots:
+            return NO_SNAPSHOT
         return pickle.dumps((STATE_VERSION, self.obj), protocol=pickle.HIGHEST_PROTOCOL)
 
 
 def restore_state(resume: bytes) -> Any:
     """The object of a `_Logic` snapshot; `RecoveryStateError` if another version wrote it."""
+    if resume == NO_SNAPSHOT:
+        raise RecoveryStateError(
+            "recovery snapshot of a run built without snapshots (snapshots=False: no recovery "
+            "configured when its flow was built): start with a fresh --recovery-dir"
+        )
     try:
         state = pickle.loads(resume)
     except (pickle.UnpicklingError, AttributeError, ImportError, EOFError, TypeError) as exc:
@@ -108,8 +141,10 @@ def restore_state(resume: bytes) -> Any:
     return state[1]
 
 
-def stateful(step_id: str, up: Any, factory: Callable[[Any], Any]) -> Any:
-    return op.stateful(step_id, up, lambda resume: _Logic(factory, resume))
+def stateful(step_id: str, up: Any, factory: Callable[[Any], Any], snapshots: bool = True) -> Any:
+    """A keyed Bytewax step around the plain object `factory(first item)` (`_Logic`);
+    `snapshots=False` when the run has no recovery (its epoch ends then pickle nothing)."""
+    return op.stateful_batch(step_id, up, lambda resume: _Logic(factory, resume, snapshots))
 
 
 class PairStep:

@@ -40,6 +40,7 @@ def build_flow(
     trace: TraceConfig | None = None,
     progress: bool = False,
     paper_fills: bool = False,
+    snapshots: bool = True,
 ) -> Dataflow:
     """Replay `captures` through the graph into run `run_id` of the journal at `journal_dir`.
 
@@ -49,6 +50,8 @@ def build_flow(
     With `progress`, the source counts frames for a display: `replay.source.progress_of(flow)`.
     `paper_fills` replays a live session capture with paper fills instead of its recorded
     reports (calibration: other settings make other intents, the venues' answers no longer fit).
+    `snapshots=False` when the flow will run without recovery (`solarb replay` without
+    `--recovery-dir`, calibration, benchmarks): the steps then pickle nothing at epoch ends.
     """
     for c in captures:
         validate_capture(c)
@@ -65,7 +68,9 @@ def build_flow(
     # Larger batches are for throughput: curves are priced only when a candidate needs them.
     rows = op.input("capture", flow, source)
     live_ids = live_ids_of(captures)
-    journal = replay_graph(flow, rows, settings, session, prewarm=batch == 1, live_ids=live_ids)
+    journal = replay_graph(
+        flow, rows, settings, session, prewarm=batch == 1, live_ids=live_ids, snapshots=snapshots
+    )
     op.output("journal", journal, journal_sink(settings, journal_dir, run_id))
     attach_tracing(journal, settings, capture_scope(captures), cfg=trace)
     return flow

@@ -184,7 +184,9 @@ def run_job(job: Job) -> list[WindowStats]:
         shutil.rmtree(root / run_id)  # a rerun into the same --out starts clean
     # a live session capture is replayed with paper fills: its recorded venue reports answer
     # the session's intents, not this setting's
-    flow = build_flow(settings, [job.capture.path], root, run_id=run_id, paper_fills=True)
+    flow = build_flow(
+        settings, [job.capture.path], root, run_id=run_id, paper_fills=True, snapshots=False
+    )
     run_main(flow)  # type: ignore[no-untyped-call]
     return journal_windows(root / run_id, list(job.bounds))
 
