@@ -13,7 +13,6 @@ is re-emitted flagged (not in sync) until the account decodes again.
 
 from __future__ import annotations
 
-from dataclasses import replace
 from typing import Any
 
 from config import Settings
@@ -122,22 +121,15 @@ class CexMarketState:
 
 
 class _DexState:
-    """What the CLMM and CLOB states share: view counting and the ingest stamp."""
+    """What the CLMM and CLOB states share: view counting (the states stamp each view with
+    its frame's ingest time as they build it: no copy per view)."""
 
     views: int
 
-    def _stamp(self, out: list[Any], f: RawFrame) -> list[Any]:
-        """Count the views of one frame and stamp them with its ingest time."""
-        n = 0
-        stamped = []
-        for v in out:
-            if isinstance(v, ClmmView | ClobView):
-                n += 1
-                if f.ts_ingest_ns:
-                    v = replace(v, ts_ingest_ns=f.ts_ingest_ns)
-            stamped.append(v)
-        self.views += n
-        return stamped
+    def _count(self, out: list[Any]) -> list[Any]:
+        """Count the views of one frame's output."""
+        self.views += sum(1 for v in out if isinstance(v, ClmmView | ClobView))
+        return out
 
 
 class ClmmMarketState(_DexState):
@@ -184,13 +176,13 @@ class ClmmMarketState(_DexState):
                 m.venue, m.market_id, account, role, decoded, f.slot or 0, f.ts_recv_ns,
                 f.ts_recv_ns,
             )  # fmt: skip
-            out: list[Any] = list(self.state.on_account(update))
+            out: list[Any] = list(self.state.on_account(update, f.ts_ingest_ns))
         except DecodeError as exc:
             self.decode_errors += 1
             # the last good state stays, but a view built from this account is flagged
-            flagged = self.state.on_bad_account(account, f.slot or 0, f.ts_recv_ns)
-            return [_bad_account(m.market_id, exc, f), *self._stamp(flagged, f)]
-        return self._stamp(out, f)
+            flagged = self.state.on_bad_account(account, f.slot or 0, f.ts_recv_ns, f.ts_ingest_ns)
+            return [_bad_account(m.market_id, exc, f), *self._count(flagged)]
+        return self._count(out)
 
 
 def _bad_account(market_id: str, exc: DecodeError, f: RawFrame) -> HealthEvent:
@@ -239,9 +231,9 @@ class ClobMarketStateAdapter(_DexState):
         except DecodeError as exc:
             self.decode_errors += 1
             # the last good state stays, but a view built from this account is flagged
-            flagged = self.state.on_bad_account(account, f.slot or 0, f.ts_recv_ns)
-            return [_bad_account(m.market_id, exc, f), *self._stamp(flagged, f)]
-        return self._stamp(out, f)
+            flagged = self.state.on_bad_account(account, f.slot or 0, f.ts_recv_ns, f.ts_ingest_ns)
+            return [_bad_account(m.market_id, exc, f), *self._count(flagged)]
+        return self._count(out)
 
     def _apply(self, account: str, f: RawFrame) -> list[Any]:
         m = self.ref.market
@@ -258,7 +250,7 @@ class ClobMarketStateAdapter(_DexState):
                 raise DecodeError(str(exc), account=account) from exc
             out = self._update(account, "market", market, f)
             if isinstance(market, OpenBookMarket):
-                out += self._release_pending(market)
+                out += self._release_pending(market, f.ts_ingest_ns)
             return out
         side = entry.decode(f.payload)
         held = self.state.market.decoded if self.state.market is not None else None
@@ -294,13 +286,15 @@ class ClobMarketStateAdapter(_DexState):
             )
         return role
 
-    def _release_pending(self, market: OpenBookMarket) -> list[Any]:
-        """Apply held-back sides now that the market names its bids/asks (others: bad)."""
+    def _release_pending(self, market: OpenBookMarket, ts_ingest_ns: int) -> list[Any]:
+        """Apply held-back sides now that the market names its bids/asks (others: bad); their
+        views are stamped with the market frame's ingest time, the frame that released them."""
         out: list[Any] = []
         pending, self.pending_sides = self.pending_sides, {}
         for account, (side, f) in sorted(pending.items(), key=lambda kv: kv[1][1].ts_recv_ns):
             try:
-                out += self._update(account, self._side_role(market, account, side), side, f)
+                role = self._side_role(market, account, side)
+                out += self._update(account, role, side, f, ts_ingest_ns)
             except DecodeError as exc:
                 self.decode_errors += 1
                 out.append(_bad_account(self.ref.market.market_id, exc, f))
@@ -308,13 +302,15 @@ class ClobMarketStateAdapter(_DexState):
 
     def _update(
         self, account: str, role: str, decoded: PhoenixMarket | OpenBookMarket | BookSide,
-        f: RawFrame,
+        f: RawFrame, ts_ingest_ns: int | None = None,
     ) -> list[Any]:  # fmt: skip
+        """Apply one decoded account; its view is stamped `ts_ingest_ns` (default: `f`'s)."""
         m = self.ref.market
         update = PoolUpdate(
             m.venue, m.market_id, account, role, decoded, f.slot or 0, f.ts_recv_ns, f.ts_recv_ns
         )
-        return list(self.state.on_account(update))
+        ingest = f.ts_ingest_ns if ts_ingest_ns is None else ts_ingest_ns
+        return list(self.state.on_account(update, ingest))
 
 
 MarketState = CexMarketState | ClmmMarketState | ClobMarketStateAdapter

@@ -19,7 +19,7 @@ from __future__ import annotations
 import math
 from bisect import bisect_left
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal, NamedTuple
 
 from operators.errors import InsufficientLiquidity, QuoteError
@@ -239,11 +239,28 @@ def _pegged_price_lots(
 
 @dataclass(frozen=True, slots=True)
 class BookSide:
-    """A decoded OpenBook v2 `BookSide`: its fixed and oracle-pegged order trees, best first."""
+    """A decoded OpenBook v2 `BookSide`: its fixed and oracle-pegged order trees, best first.
+
+    `fixed_ladder` (every fixed order aggregated) and `fixed_live_until_ts` (the first unix second
+    at which a fixed order has expired; None: none ever does) are derived once, so `levels` at a
+    time before any expiry, with no oracle price, is that ladder as is (the market state asks for
+    each side's ladder at every view, and both sides' at every crossed-book check).
+    """
 
     side: BookSideKind
     fixed: tuple[OpenBookLeaf, ...]
     oracle_pegged: tuple[OpenBookLeaf, ...]
+    fixed_ladder: tuple[tuple[int, int], ...] = field(init=False, repr=False, compare=False)
+    fixed_live_until_ts: int | None = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        ladder = aggregate_levels(
+            ((leaf.price_data, leaf.quantity) for leaf in self.fixed),
+            descending=self.side == "bids",
+        )
+        ends = [o.timestamp + o.time_in_force for o in self.fixed if o.time_in_force > 0]
+        object.__setattr__(self, "fixed_ladder", tuple(ladder))
+        object.__setattr__(self, "fixed_live_until_ts", min(ends) if ends else None)
 
     def levels(self, now_ts: int | None = None, oracle_price_lots: int | None = None) -> Ladder:
         """Ladder `(price_lots, size_base_lots)`, best first, one entry per price.
@@ -252,6 +269,9 @@ class BookSide:
         are priced at `oracle_price_lots + offset` and are left out when no oracle price is given,
         exactly as the program does when its oracle is missing, stale or not confident.
         """
+        until = self.fixed_live_until_ts
+        if oracle_price_lots is None and (now_ts is None or until is None or now_ts < until):
+            return list(self.fixed_ladder)  # no fixed order expired yet: every one counts
         orders: list[tuple[int, int]] = [
             (leaf.price_data, leaf.quantity)
             for leaf in self.fixed

@@ -143,25 +143,27 @@ class _Freshness:
         """Whether the view can be priced (defined per market kind)."""
         raise NotImplementedError
 
-    def view(self) -> ClmmView | ClobView:
-        """The current view (defined per market kind)."""
+    def view(self, ts_ingest_ns: int = 0) -> ClmmView | ClobView:
+        """The current view (defined per market kind), stamped `ts_ingest_ns` (latency only)."""
         raise NotImplementedError
 
     def held_accounts(self) -> set[str]:
         """Accounts whose state the current view is built from (defined per market kind)."""
         raise NotImplementedError
 
-    def on_bad_account(self, account: str, slot: int, ts_recv_ns: int) -> list[StateOutput]:
+    def on_bad_account(
+        self, account: str, slot: int, ts_recv_ns: int, ts_ingest_ns: int = 0
+    ) -> list[StateOutput]:
         """An update of `account` (at `slot`) was refused as undecodable or impossible.
 
         The last good state is kept, but when the view is built from that account it is
         flagged (not in sync) until the account decodes again at `slot` or later, or the feed
-        resyncs (a new epoch re-fetches every account).
+        resyncs (a new epoch re-fetches every account). `ts_ingest_ns` stamps the view.
         """
         if account not in self.held_accounts():
             return []  # not part of the view (a stranger or an array not held): nothing is stale
         self.bad_accounts[account] = (self.epoch, slot)
-        return self._emit([], ts_recv_ns)
+        return self._emit([], ts_recv_ns, ts_ingest_ns)
 
     def _tainted(self) -> bool:
         if not self.bad_accounts:
@@ -219,8 +221,8 @@ class _Freshness:
         detail = f"no update for {quiet_ns // 1_000_000} ms"
         return self._emit([self._health("stale", detail, now_ns)], now_ns)
 
-    def _emit(self, out: list[StateOutput], ts_ns: int) -> list[StateOutput]:
-        view = self.view()
+    def _emit(self, out: list[StateOutput], ts_ns: int, ts_ingest_ns: int = 0) -> list[StateOutput]:
+        view = self.view(ts_ingest_ns)
         if view.in_sync and not self._was_in_sync:
             out.append(self._health("up", f"in sync at slot {view.slot}", ts_ns))
         self._was_in_sync = view.in_sync
@@ -261,11 +263,12 @@ class ClmmPoolState(_Freshness):
         self._init_freshness(stale_after_ns)
 
     # ------------------------------------------------------------------ inputs
-    def on_account(self, update: PoolUpdate) -> list[StateOutput]:
+    def on_account(self, update: PoolUpdate, ts_ingest_ns: int = 0) -> list[StateOutput]:
         """Apply one decoded account update; an older slot never overwrites a newer one.
 
         Raises DecodeError (nothing applied, no slot recorded) for an account of the wrong type
         for its role, or a tick array that is another pool's or misaligned for the held pool.
+        The view it emits is stamped `ts_ingest_ns` (its frame's ingest time: latency only).
         """
         kind = classify(update.decoded, update.role)
         if kind == "other":
@@ -296,7 +299,7 @@ class ClmmPoolState(_Freshness):
             raise DecodeError(
                 f"{self.market_id}: a {type(d).__name__} cannot be the {kind}", account=account
             )
-        return self._emit([], update.ts_recv_ns)
+        return self._emit([], update.ts_recv_ns, ts_ingest_ns)
 
     def on_absent_tick_array(self, start_index: int, ts_recv_ns: int) -> list[StateOutput]:
         """Record that the array at `start_index` does not exist on-chain (no liquidity there)."""
@@ -339,7 +342,7 @@ class ClmmPoolState(_Freshness):
             return held.epoch == self.epoch
         return cur is not None and self.absent_arrays.get(cur) == self.epoch
 
-    def view(self) -> ClmmView:
+    def view(self, ts_ingest_ns: int = 0) -> ClmmView:
         """The current ClmmView (in_sync False until the pool and current array are held)."""
         wanted = set(self.wanted_tick_array_starts())
         arrays: tuple[ClmmQuoteAccount, ...] = tuple(
@@ -362,6 +365,7 @@ class ClmmPoolState(_Freshness):
             in_sync=self.in_sync(),
             ts_event_ns=self.ts_event_ns,
             ts_recv_ns=self.ts_recv_ns,
+            ts_ingest_ns=ts_ingest_ns,
         )
 
     # ------------------------------------------------------------------ internals
@@ -429,8 +433,9 @@ class ClobMarketState(_Freshness):
         self.asks: _Held[BookSide] | None = None
         self._init_freshness(stale_after_ns)
 
-    def on_account(self, update: PoolUpdate) -> list[StateOutput]:
-        """Apply a decoded market or book-side update; older slots never overwrite newer."""
+    def on_account(self, update: PoolUpdate, ts_ingest_ns: int = 0) -> list[StateOutput]:
+        """Apply a decoded market or book-side update; older slots never overwrite newer (the
+        view emitted is stamped `ts_ingest_ns`)."""
         decoded = update.decoded
         if not isinstance(decoded, PhoenixMarket | OpenBookMarket | BookSide):
             return []
@@ -447,7 +452,7 @@ class ClobMarketState(_Freshness):
                 self.asks = side
         else:
             self.market = _Held(decoded, update.account, update.slot, self.epoch)
-        return self._emit([], update.ts_recv_ns)
+        return self._emit([], update.ts_recv_ns, ts_ingest_ns)
 
     def held_accounts(self) -> set[str]:
         """The market and book-side accounts the view is built from."""
@@ -464,7 +469,7 @@ class ClobMarketState(_Freshness):
             epochs += [self.bids.epoch, self.asks.epoch]
         return all(e == self.epoch for e in epochs)
 
-    def view(self) -> ClobView:
+    def view(self, ts_ingest_ns: int = 0) -> ClobView:
         """The current ClobView; empty ladders and in_sync False before the market arrives."""
         slot = max(self.account_slots.values(), default=0)
         v, m, pair, qc = self.venue, self.market_id, self.pair, self.quote_currency
@@ -476,6 +481,7 @@ class ClobMarketState(_Freshness):
             return phoenix_view(
                 market, venue=v, market_id=m, pair=pair, quote_currency=qc, slot=slot,
                 ts_event_ns=ev, ts_recv_ns=rv, in_sync=sync, unix_ts=now_ts,
+                ts_ingest_ns=ts_ingest_ns,
             )  # fmt: skip
         bids = self.bids.decoded if self.bids is not None else None
         asks = self.asks.decoded if self.asks is not None else None
@@ -487,6 +493,7 @@ class ClobMarketState(_Freshness):
             view = openbook_view(
                 market, bids, asks, now_ts, venue=v, market_id=m, pair=pair,
                 quote_currency=qc, slot=slot, ts_event_ns=ev, ts_recv_ns=rv, in_sync=sync,
+                ts_ingest_ns=ts_ingest_ns,
             )  # fmt: skip
             if view.in_sync and view.bids and view.asks and view.bids[0][0] >= view.asks[0][0]:
                 # sides from different slots can cross for a moment: wait for the other side
@@ -496,6 +503,7 @@ class ClobMarketState(_Freshness):
             venue=v, market_id=m, pair=pair, quote_currency=qc, bids=(), asks=(),
             base_units_per_lot=0, quote_units_per_tick_lot_num=0, quote_units_per_tick_lot_den=1,
             taker_fee_bps=0.0, slot=slot, in_sync=False, ts_event_ns=ev, ts_recv_ns=rv,
+            ts_ingest_ns=ts_ingest_ns,
         )  # fmt: skip
 
     def _check_not_crossed(self, update: PoolUpdate, side: BookSide) -> None:

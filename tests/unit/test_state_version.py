@@ -34,7 +34,7 @@ from sim.market import write_market_capture
 from sim.simulate import SAMPLE_MARKETS_ALL
 from tests.unit.test_state_pickles import ALL, RISK_ENV, Graph
 
-PINNED = (7, "4feff3d19e78607b")
+PINNED = (8, "5f265647472bb845")
 """(STATE_VERSION, layout fingerprint) — update both together."""
 OURS = ("engine", "operators", "connectors")
 """Packages whose classes make the state's layout. The settings a step holds (`config`) are
