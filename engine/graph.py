@@ -89,13 +89,22 @@ def build_graph(
     if epoch_ids is None:
         epoch_ids = live_exec is not None
     router = Router(settings)
+    # (kind, source, stream) -> (route key, market id or source, pair): the route of a frame
+    # depends on these three alone, and a capture has a few dozen streams (bounded all the same)
+    routes: dict[tuple[str, str, str], tuple[str, str, str]] = {}
 
     def route(f: RawFrame) -> tuple[str, tuple[str, RawFrame, str]]:
-        mid = router.market_of(f)
-        if mid is None:
-            return UNROUTED, (f.source, f, "")
-        pair = router.pair_of(mid)
-        return pair, (mid, f, pair)
+        found = routes.get((f.kind, f.source, f.stream))
+        if found is None:
+            mid = router.market_of(f)
+            if mid is None:
+                found = (UNROUTED, f.source, "")
+            else:
+                pair = router.pair_of(mid)
+                found = (pair, mid, pair)
+            if len(routes) < MAX_ROUTES:
+                routes[(f.kind, f.source, f.stream)] = found
+        return found[0], (found[1], f, found[2])
 
     routed = op.branch("routed", op.map("route", raw, route), lambda kv: kv[0] != UNROUTED)
     keyed = routed.trues
@@ -246,6 +255,9 @@ def _report_of(kv: tuple[str, Any]) -> tuple[str, ExecutionReport] | None:
     """(pair, report) of an execution-source item that is a report (None: clock, rows)."""
     return (kv[0], kv[1]) if isinstance(kv[1], ExecutionReport) else None
 
+
+MAX_ROUTES = 65_536
+"""Streams whose route `build_graph` remembers (beyond: routed from config each time)."""
 
 LIVE_STEP_ITEMS = (ExecutionReport, ExecClock)
 """Execution-source items the live step consumes (the rest are journal rows)."""

@@ -599,17 +599,25 @@ class PaperStep(LegHost):
         and arriving after it is refused (the guard's streams reach this step apart)."""
 
     def on_item(self, item: Any) -> list[Any]:
+        if isinstance(item, VIEW_TYPES):  # nearly every item: tested first
+            return self._on_view(item)
         if isinstance(item, OrderIntent):
             return self._on_intent(item)
         if isinstance(item, PairControl):
             return self._on_control(item.event)
         if isinstance(item, PairKill):
             return self._on_guard_kill(item.record)
-        if self.slicer is not None and isinstance(item, CexBookView):
-            self.slicer.observe(item)
-        out: list[Any] = list(self.venue.on_view(item))
-        cmds, moves = self.legs.on_tick(item.ts_recv_ns)
-        return self._reports(out) + list(moves) + self._run(cmds)
+        return self._on_view(item)
+
+    def _on_view(self, view: Any) -> list[Any]:
+        """A view: the paper venue's history and pending fills, the legs' clocks."""
+        if self.slicer is not None and isinstance(view, CexBookView):
+            self.slicer.observe(view)
+        out = self.venue.on_view(view)
+        cmds, moves = self.legs.on_tick(view.ts_recv_ns)
+        if not out and not cmds and not moves:
+            return []  # nothing pending filled, no leg's clock ran out: most views
+        return self._reports(list(out)) + list(moves) + self._run(cmds)
 
     def on_eof(self) -> list[Any]:
         return self._reports(list(self.venue.on_end()))
