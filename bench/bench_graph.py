@@ -8,6 +8,8 @@ times interleaved with (c), best of each kept; (b) replays each with one frame p
 live setting: lowest latency, DEX curves prewarmed as live), three times in the full run, and
 reads `ts_detect_wall_ns - ts_ingest_ns` of every opportunity from the journals; (c) pushes the
 same number of items through `input -> key_on -> stateful_map -> output` at both batch sizes.
+The replays run without recovery, built as `solarb replay` builds them then
+(`build_flow(..., snapshots=False)`: no step pickles its state at the epoch end).
 """
 
 from __future__ import annotations
