@@ -310,6 +310,12 @@ class _Probe:
                 edge = (s[1] - s[2]) - (b[1] + b[2]) + (-b[1] * flat // 1_000_000_000)
                 memo[n] = (0, edge, (b, s))
 
+    def kinds_edges(self, ns: list[int]) -> list[tuple[int, int]]:
+        """(kind, edge) at each of `ns` lots, priced in one batch (see `_at`)."""
+        self.price(ns)
+        memo = self._memo
+        return [memo[n][:2] for n in ns]
+
     def seed(self, n: int, b: LegPoint | int, s: LegPoint | int) -> None:
         """Hold both legs at n lots, priced already (a grid size's walk): the same entry
         `price` would make from `PairEngine._leg_prices`."""
@@ -426,6 +432,10 @@ class FeedClock:
 
 class PairEngine:
     """Latest views of one pair, the cost model state and the hysteresis of every candidate."""
+
+    bounded_search = True
+    """Settle the exact-size search from its bounds where they prove the pick
+    (`_bounded_argmax`); False runs the fan search every time (same picks: tests compare)."""
 
     def __init__(self, params: SpreadParams) -> None:
         self.p = params
@@ -1032,7 +1042,13 @@ class PairEngine:
             g_edge = probe.edge(g_size // lot)
         else:
             lo, hi = 0, grid[0] if grid else 0
-        n = probe.argmax(lo // lot + 1, (hi - 1) // lot if hi > lo else lo // lot)
+        lo_n, hi_n = lo // lot + 1, (hi - 1) // lot if hi > lo else lo // lot
+        n = None
+        if self.bounded_search:
+            g_n = buys.size[best_i] // lot if best_i >= 0 else None  # type: ignore[operator]
+            n = self._bounded_argmax(probe, lo_n, hi_n, g_n, buy_view, sell_view)
+        if n is None:
+            n = probe.argmax(lo_n, hi_n)
         n_edge = None if n is None else probe.edge(n)
         if n is None or n_edge is None or (g_edge is not None and n_edge <= g_edge):
             if g_edge is None:
@@ -1051,6 +1067,103 @@ class PairEngine:
         ]
         prev = (buys.point(below[-1]), sells.point(below[-1])) if below else None
         return SizedCandidate(best_i, b[0], s[0], b[3], s[3], cost, prev, cex, cex_buys)
+
+    def _bounded_argmax(
+        self,
+        probe: _Probe,
+        lo: int,
+        hi: int,
+        g: int | None,
+        buy_view: VenueView,
+        sell_view: VenueView,
+    ) -> int | None:
+        """`probe.argmax(lo, hi)`'s outcome, settled from two sizes beside a proven maximum
+        (None: not settled, the search runs).
+
+        Each leg's integers are within `_leg_slack` (E, both legs summed) of a real curve that
+        is convex (a buy) or concave (a sell), so the edge is within E of a concave f. Beside a
+        point x with e(x) - e(x -/+ 1) >= 3E the slope of f is >= E toward x, so every size
+        further out on that side has e <= e(x) (concavity: f falls by at least the slope per
+        lot, 2E covers both roundings); with one unit more, strictly below.
+        - The grid pick g (the window's or the one just above it) beats both neighbours by 3E:
+          no size in the window beats it, so the search's pick (whatever it is) loses to g
+          and `_exact` keeps g. Returned as g.
+        - The window's first (or last) lot strictly beats its neighbour by 3E + 1: it is the
+          window's unique maximum, which the search always prices (every fan holds both
+          ends) and keeps. Returned as that lot.
+        The sizes priced here stay in the probe: a search that runs after finds them there.
+        """
+        lo = max(lo, 1)
+        if hi - lo < POLISH_LOTS * 2 + 2:
+            return None  # a window this small is one batch for the search anyway
+        e_buy = self._leg_slack(buy_view, True)
+        if e_buy is None:
+            return None
+        e_sell = self._leg_slack(sell_view, False)
+        if e_sell is None:
+            return None
+        gap = 3 * (e_buy + e_sell)
+        # A neighbour that does not execute settles its side too: what makes a size
+        # unexecutable grows with it (depth, the notional cap: kind 1) or shrinks with it
+        # (a minimum notional, no gross: kind -1), so every size past it fails the same way.
+        if g is not None and lo <= g <= hi + 1:
+            ns = [x for x in (g - 1, g, g + 1) if lo <= x <= hi or x == g]
+            got = dict(zip(ns, probe.kinds_edges(ns)))
+            kind, edge = got[g]
+            if kind == 0 and all(
+                k == (-1 if x < g else 1) or (k == 0 and edge - e >= gap)
+                for x, (k, e) in got.items()
+                if x != g
+            ):
+                return g
+        (k0, e0), (k1, e1) = probe.kinds_edges([lo, lo + 1])
+        if k0 == 0 and (k1 == 1 or (k1 == 0 and e0 - e1 > gap)):
+            return lo
+        (k0, e0), (k1, e1) = probe.kinds_edges([hi, hi - 1])
+        if k0 == 0 and (k1 == -1 or (k1 == 0 and e0 - e1 > gap)):
+            return hi
+        return None
+
+    def _leg_slack(self, view: VenueView, buy: bool) -> int | None:
+        """E: how far one leg's priced integers (`_price_leg`: its part, and for a buy the flat
+        bps of its gross; pair-quote base units) may lie from a real curve that is convex in
+        the size for a buy, concave for a sell, at any size the view has priced; None where no
+        bound is known (the exact-size search then runs).
+
+        The roundings, each below one unit of what it rounds (r: the view's currency in the
+        pair quote, rounded up; a rounding that only ever goes against us counts half, the
+        real curve being free to sit mid-way):
+        - a book or ladder (levels best first, else the curve need not be convex): the walked
+          amount, the fee (a CLOB's up to its fee unit u), the flat bps, and the conversion of
+          each: below (u + 4) r + 3 units wide, all against us for a buy;
+        - an Orca pool sold into (exact in; P its price, view units per base unit, rounded up):
+          per whole tick range walked, the input and its fee rounded up (< 3 base units, worth
+          <= P each) and the output down; in the last partial range the input after the fee
+          (< 1 base unit), the sqrt price (one unit: U = L / 2^64 quote units, x P when the
+          quote is token A) and the output; all against us: (k + 1)(1 + 3P + U) + P + 1 wide
+          for k ranges, x r plus two conversions.
+        Other CLMM legs (a buy's end price has no bound here, Raydium keeps no walk): None.
+        """
+        n, d = self._ratio(view.quote_currency)
+        r_up = -(-n // d)
+        if isinstance(view, CexBookView | ClobView):
+            prices = [lv[0] for lv in (view.asks if buy else view.bids)]
+            if prices != sorted(prices, reverse=not buy):
+                return None
+            unit = view.fee_rounding_quote_units if isinstance(view, ClobView) else 1
+            return (unit + 4) * r_up + 4
+        if buy or not isinstance(view, ClmmView):
+            return None
+        walk = self._walk_of(view, False)
+        top = self._tops_of(view)[1]
+        walked = None if walk is None else walk.walked()
+        if walked is None or top is None or top[0] <= 0:
+            return None
+        ranges, liquidity = walked
+        price = -(-top[0] * d // (top[1] * n))  # view-quote units per base unit, rounded up
+        ulp = -(-liquidity * max(1, price) // (1 << 64))
+        wide = (ranges + 1) * (1 + 3 * price + ulp) + price + 1
+        return (wide * r_up + 2) // 2 + 2
 
     def _leg_prices(self, view: VenueView, buy: bool, sizes: list[int]) -> list[LegPoint | int]:
         """One leg at each size (base units, any order) as Points, the same numbers as the

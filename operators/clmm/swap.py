@@ -392,6 +392,16 @@ class OrcaCurveWalk:
         self._ranges: list[_Range] = []  # ranges[j]: the range after checkpoint j, fixed known
         self._exhausted = False
 
+    def walked(self) -> tuple[int, int] | None:
+        """(whole tick ranges walked so far, the largest liquidity of any range walked or begun),
+        or None once the walk met a range no u64 size takes whole (a size past it walks on
+        afresh) or cannot walk at all. A size no larger than the largest asked so far walks at
+        most one range past the first count, at a liquidity no larger than the second: the
+        spread engine's rounding bound (`operators.spread.PairEngine._leg_slack`)."""
+        if self._exhausted or isinstance(self._seq, QuoteError):
+            return None
+        return len(self._ranges), max(cp[2] for cp in self._checkpoints)
+
     def ends(self, amounts: Sequence[int], need_tick: bool = True) -> list[_State | QuoteError]:
         """The swap loop's end state for each size (see `quote_curve_orca`)."""
         seq = self._seq
