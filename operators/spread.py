@@ -30,7 +30,8 @@ grid is ranked on that. The grid only brackets the answer: the edge before gas i
 size (a buy walks ever dearer levels / ticks, a sell ever cheaper ones, fees and flat bps are
 proportional), so its maximum lies between the grid neighbours of the best grid size (below the
 first grid size when none executes), where `_exact` finds the best whole lot by a fan search
-(`_Probe.argmax`: exact integers, batched walks shared by the view's candidates). Venue
+(`_Probe.argmax`: exact integers, batched walks shared by the view's candidates), or settles the
+fan's outcome from two sizes where the legs' rounding bounds prove it (`_bounded_argmax`). Venue
 minimums: whole lots of both legs, and `min_notional` per market. Only the winner (and the grid
 size below it, for `marginal_bps`) is fully costed.
 
