@@ -30,8 +30,7 @@ grid is ranked on that. The grid only brackets the answer: the edge before gas i
 size (a buy walks ever dearer levels / ticks, a sell ever cheaper ones, fees and flat bps are
 proportional), so its maximum lies between the grid neighbours of the best grid size (below the
 first grid size when none executes), where `_exact` finds the best whole lot by a fan search
-(`_Probe.argmax`: exact integers, batched walks shared by the view's candidates), or settles the
-fan's outcome from two sizes where the legs' rounding bounds prove it (`_bounded_argmax`). Venue
+(`_Probe.argmax`: exact integers, batched walks shared by the view's candidates). Venue
 minimums: whole lots of both legs, and `min_notional` per market. Only the winner (and the grid
 size below it, for `marginal_bps`) is fully costed.
 
@@ -100,6 +99,8 @@ BOUND_SLACK_PPB = 1_000
 counters) as when the bound was a float; a skip is proven either way."""
 
 DexView = ClmmView | ClobView
+_SKIPPED: Ratio = (0, 0)
+"""`on_view`'s mark for a direction its bound settled (never a bound: those have den > 0)."""
 _OPPORTUNITY_FIELDS = (
     "opportunity_id", "pair", "direction", "buy_venue", "sell_venue", "size_base", "buy_quote",
     "sell_quote", "spread_bps", "costs", "threshold_bps", "net_bps", "expected_pnl_quote",
@@ -511,7 +512,10 @@ class PairEngine:
         return feed
 
     def _feed_of_view(self, view: VenueView) -> FeedClock:
-        feed_id = self.feed_id(view.market_id, isinstance(view, CexBookView), view.venue)
+        # = self.feed_id(...), inlined: staleness asks it for every candidate of every view
+        feed_id = self.p.feed_of.get(view.market_id)
+        if feed_id is None:
+            feed_id = view.venue if isinstance(view, CexBookView) else self.p.dex_feed
         f = self.feeds.get(feed_id)
         if f is None:
             f = self.feeds[feed_id] = FeedClock()
@@ -565,20 +569,24 @@ class PairEngine:
         unchanged book on a live stream, is current."""
         if not view.in_sync:
             return True
-        f = self._feed_of_view(view)
+        p = self.p
+        mid = view.market_id
+        # = self._feed_of_view(view), inlined (asked for every candidate of every view)
+        feed_id = p.feed_of.get(mid)
+        if feed_id is None:
+            feed_id = view.venue if isinstance(view, CexBookView) else p.dex_feed
+        f = self.feeds.get(feed_id)
+        if f is None:
+            f = self.feeds[feed_id] = FeedClock()
         if not f.healthy:
             return True
-        p = self.p
-        if now_ns - f.heard_ns > p.cex_stale_after_ns.get(view.market_id, p.stale_after_ns):
+        if now_ns - f.heard_ns > p.cex_stale_after_ns.get(mid, p.stale_after_ns):
             return True
-        if isinstance(view, CexBookView):
+        if isinstance(view, CexBookView):  # (= is_cex, for the type checker)
             return False
         # Current at the feed's slot while the feed stayed healthy since the view; else at
         # its own slot, stale once the feed has moved on past the lag budget.
-        return (
-            self._view_epoch.get(view.market_id) != f.epoch
-            and f.slot - view.slot > p.max_slot_lag
-        )
+        return self._view_epoch.get(mid) != f.epoch and f.slot - view.slot > p.max_slot_lag
 
     def best(self, cex_market_id: str, dex_market_id: str, direction: str) -> SizedCandidate | None:
         """Best size of one held candidate, ignoring staleness and hysteresis (for reports)."""
@@ -608,13 +616,24 @@ class PairEngine:
         self._note_view(view)
         out: list[Opportunity] = []
         is_stale = self.is_stale
-        view_stale = is_stale(view, now_ns)
+        if is_stale(view, now_ns):
+            # every candidate of a stale view is skipped (`is_stale` of the others not asked)
+            for other in self.views.values():
+                if isinstance(other, CexBookView) is not is_cex:
+                    stats["stale_skips"] += 2  # both directions
+            return out  # (no prewarm: `_prewarm` skips a stale view)
         needs_refs = self._needs_refs
         evaluate = self._evaluate
         tops_of = self._tops_of
         expected = self.slippage.expected_ppb
-        slip_default = self.p.costs.slippage_default_ppb
+        c = self.p.costs
+        slip_default = c.slippage_default_ppb
         view_slip = expected(mid, slip_default)
+        view_tops: tuple[Top, Top] | None = None  # `tops_of(view)`, once a candidate needs it
+        # The top-of-book bound of both directions, worked out here (= `_spread_bound`): most
+        # candidates end at it, armed, without a call.
+        fee_ppb, safety, flat_perp = c.cex_taker_fee_ppb, c.safety_margin_ppb, self._flat_perp_ppb
+        trigger_net, states = self._trigger_net_ppb, self.debouncer.states
         for other in self.views.values():
             if isinstance(other, CexBookView) is is_cex:
                 continue
@@ -624,23 +643,54 @@ class PairEngine:
                 cex, dex = view, other  # type: ignore[assignment]
             else:
                 cex, dex = other, view  # type: ignore[assignment]
-            if (
-                view_stale
-                or is_stale(other, now_ns)
-                or (needs_refs and not self._refs_ok(cex, dex, now_ns))
-            ):
+            if is_stale(other, now_ns) or (needs_refs and not self._refs_ok(cex, dex, now_ns)):
                 stats["stale_skips"] += 2  # both directions
                 continue
             # = self._slippage_ppb(cex.market_id, dex.market_id), the view's share looked up once
             slip = view_slip + expected(other.market_id, slip_default)
             keys = self._cand_keys(cex.market_id, dex.market_id)
-            tops = (tops_of(view), tops_of(other)) if is_cex else (tops_of(other), tops_of(view))
-            opp = evaluate(cex, dex, True, keys[0], slip, tops, view, now_ns)
-            if opp is not None:
-                out.append(opp)
-            opp = evaluate(cex, dex, False, keys[1], slip, tops, view, now_ns)
-            if opp is not None:
-                out.append(opp)
+            if view_tops is None:
+                view_tops = tops_of(view)
+            if is_cex:
+                (cex_buy, cex_sell), (dex_buy, dex_sell) = view_tops, tops_of(other)
+            else:
+                (cex_buy, cex_sell), (dex_buy, dex_sell) = tops_of(other), view_tops
+            fee = fee_ppb.get(cex.venue)
+            if fee is None:
+                fee = bps_to_ppb(cex.taker_fee_bps)
+            flat = slip + (flat_perp if cex.market == "perp" else safety)
+            # buy CEX / sell DEX: (sell / buy - 1) x 10^9 - fee - flat
+            bound: Ratio | None = None
+            if cex_buy is not None and dex_sell is not None and cex_buy[0] > 0:
+                rd = dex_sell[1] * cex_buy[0]
+                bound = dex_sell[0] * cex_buy[1] * PPB - rd * (PPB + fee + flat), rd
+                if (
+                    bound[0] + BOUND_SLACK_PPB * rd < trigger_net * rd
+                    and (st := states.get(keys[0])) is not None
+                    and st.armed
+                ):
+                    stats["bound_skips"] += 1  # = `_evaluate`'s first skip
+                    bound = _SKIPPED
+            if bound is not _SKIPPED:
+                opp = evaluate(cex, dex, True, keys[0], slip, bound, view, now_ns)
+                if opp is not None:
+                    out.append(opp)
+            # buy DEX / sell CEX: the CEX fee is on the sell amount
+            bound = None
+            if dex_buy is not None and cex_sell is not None and dex_buy[0] > 0:
+                rd = cex_sell[1] * dex_buy[0]
+                bound = cex_sell[0] * dex_buy[1] * (PPB - fee) - rd * (PPB + flat), rd
+                if (
+                    bound[0] + BOUND_SLACK_PPB * rd < trigger_net * rd
+                    and (st := states.get(keys[1])) is not None
+                    and st.armed
+                ):
+                    stats["bound_skips"] += 1
+                    bound = _SKIPPED
+            if bound is not _SKIPPED:
+                opp = evaluate(cex, dex, False, keys[1], slip, bound, view, now_ns)
+                if opp is not None:
+                    out.append(opp)
         if self.p.prewarm_dex_curves and not out and not is_cex:
             self._prewarm(view, now_ns)  # type: ignore[arg-type]
         return out
@@ -1148,11 +1198,22 @@ class PairEngine:
         n, d = self._ratio(view.quote_currency)
         r_up = -(-n // d)
         if isinstance(view, CexBookView | ClobView):
+            # once per view and side, beside its priced sizes (`_leg_prices`): under the key
+            # -1, which is never a size (-1 there: no bound)
+            key = (view.market_id, buy)
+            hit = self._leg_cache.get(key)
+            if hit is None or hit[0] is not view:
+                hit = self._leg_cache[key] = (view, {})
+            held = hit[1].get(-1)
+            if isinstance(held, int):
+                return held if held >= 0 else None
             prices = [lv[0] for lv in (view.asks if buy else view.bids)]
             if prices != sorted(prices, reverse=not buy):
+                hit[1][-1] = -1
                 return None
             unit = view.fee_rounding_quote_units if isinstance(view, ClobView) else 1
-            return (unit + 4) * r_up + 4
+            slack = hit[1][-1] = (unit + 4) * r_up + 4
+            return slack
         if buy or not isinstance(view, ClmmView):
             return None
         walk = self._walk_of(view, False)
@@ -1363,14 +1424,13 @@ class PairEngine:
         cex_buys: bool,
         key: str,
         slip: int,
-        tops: tuple[tuple[Top, Top], tuple[Top, Top]],
+        bound: Ratio | None,
         trigger_view: VenueView,
         now_ns: int,
     ) -> Opportunity | None:
         """One direction of one candidate; `key` its hysteresis key, `slip` its slippage ppb,
-        `tops` the CEX and DEX views' `_tops_of`."""
+        `bound` its `_spread_bound` (worked out by `on_view`)."""
         trigger_net = self._trigger_net_ppb
-        bound = self._spread_bound(cex, dex, cex_buys, slip, tops)
         # Skip the walks when the bound proves the outcome: below the trigger, and either armed
         # (nothing to do) or already below the re-arm line (re-arm). Exact: ratios compared
         # by cross-multiplication (den > 0), with the slack added.
