@@ -634,6 +634,7 @@ class PairEngine:
         # candidates end at it, armed, without a call.
         fee_ppb, safety, flat_perp = c.cex_taker_fee_ppb, c.safety_margin_ppb, self._flat_perp_ppb
         trigger_net, states = self._trigger_net_ppb, self.debouncer.states
+        cands = self._cands
         for other in self.views.values():
             if isinstance(other, CexBookView) is is_cex:
                 continue
@@ -648,7 +649,9 @@ class PairEngine:
                 continue
             # = self._slippage_ppb(cex.market_id, dex.market_id), the view's share looked up once
             slip = view_slip + expected(other.market_id, slip_default)
-            keys = self._cand_keys(cex.market_id, dex.market_id)
+            keys = cands.get((cex.market_id, dex.market_id))
+            if keys is None:
+                keys = self._cand_keys(cex.market_id, dex.market_id)
             if view_tops is None:
                 view_tops = tops_of(view)
             if is_cex:
