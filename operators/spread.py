@@ -312,6 +312,11 @@ class _Probe:
                 edge = (s[1] - s[2]) - (b[1] + b[2]) + (-b[1] * flat // 1_000_000_000)
                 memo[n] = (0, edge, (b, s))
 
+    @property
+    def flat_ppb(self) -> int:
+        """The size-independent costs ranked on, ppb of the buy's gross."""
+        return self._flat
+
     def kinds_edges(self, ns: list[int]) -> list[tuple[int, int]]:
         """(kind, edge) at each of `ns` lots, priced in one batch (see `_at`)."""
         self.price(ns)
@@ -1148,8 +1153,10 @@ class PairEngine:
         The sizes priced here stay in the probe: a search that runs after finds them there.
         """
         lo = max(lo, 1)
-        if hi - lo < POLISH_LOTS * 2 + 2:
-            return None  # a window this small is one batch for the search anyway
+        if hi - lo < POLISH_LOTS * 2 + 2 or probe.flat_ppb >= PPB:
+            # a window this small is one batch for the search anyway; flat costs of 100 % or
+            # more would scale the roundings past the bounds `_leg_slack` counts
+            return None
         e_buy = self._leg_slack(buy_view, True)
         if e_buy is None:
             return None
@@ -1196,7 +1203,12 @@ class PairEngine:
           (< 1 base unit), the sqrt price (one unit: U = L / 2^64 quote units, x P when the
           quote is token A) and the output; all against us: (k + 1)(1 + 3P + U) + P + 1 wide
           for k ranges, x r plus two conversions.
-        Other CLMM legs (a buy's end price has no bound here, Raydium keeps no walk): None.
+        - an Orca pool bought from (exact out; P its price at the far end of the last range
+          begun, which no size asked so far passes): per whole range the output rounded down
+          (< 1 base unit, bought again at <= P) and the input and its fee rounded up; the
+          last range's sqrt price (U, x P when the quote is token A) and input: all against
+          us, (k + 1)(4 + P + U) + P + 1 wide, x 2 for the flat bps on the gross.
+        Raydium pools (no walk kept): None.
         """
         n, d = self._ratio(view.quote_currency)
         r_up = -(-n // d)
@@ -1217,14 +1229,25 @@ class PairEngine:
             unit = view.fee_rounding_quote_units if isinstance(view, ClobView) else 1
             slack = hit[1][-1] = (unit + 4) * r_up + 4
             return slack
-        if buy or not isinstance(view, ClmmView):
+        if not isinstance(view, ClmmView):
             return None
-        walk = self._walk_of(view, False)
-        top = self._tops_of(view)[1]
+        walk = self._walk_of(view, buy)
         walked = None if walk is None else walk.walked()
-        if walked is None or top is None or top[0] <= 0:
+        if walked is None:
             return None
-        ranges, liquidity = walked
+        ranges, liquidity, far_sqrt_x64 = walked
+        if buy:
+            # the price only rises along a buy: at most the far end of the last range begun
+            if far_sqrt_x64 <= 0:
+                return None
+            sq, one = far_sqrt_x64 * far_sqrt_x64, 1 << 128
+            price = -(-sq // one) if view.base_is_a else -(-one // sq)
+            ulp = -(-liquidity * max(1, price) // (1 << 64))
+            wide = (ranges + 1) * (4 + price + ulp) + price + 1
+            return wide * r_up + 3  # the flat bps on the gross, rounded too: x 2, halved
+        top = self._tops_of(view)[1]
+        if top is None or top[0] <= 0:
+            return None
         price = -(-top[0] * d // (top[1] * n))  # view-quote units per base unit, rounded up
         ulp = -(-liquidity * max(1, price) // (1 << 64))
         wide = (ranges + 1) * (1 + 3 * price + ulp) + price + 1

@@ -148,6 +148,24 @@ def test_a_clear_dislocation_is_sized_without_the_fan_search(pool: DexView) -> N
     assert searches == 0
 
 
+def test_buying_from_the_pool_under_a_dear_cex_is_sized_without_the_fan_search(
+    pool: DexView,
+) -> None:
+    """The mirror case: CEX bids 1 % over the pool, the buy walks the pool's ticks (exact out),
+    whose rounding bound comes from the far end of the walk."""
+    levels = [(D("40.80") - D(i) / 1000, D("40")) for i in range(50)]
+    cex = CexBookView(
+        venue="binance", market_id=CEX_ID, pair="SOL/USDC", market="spot",
+        quote_currency="USDC", bids=fixed_levels(levels),
+        asks=fixed_levels([(D("40.90"), D("40"))]), update_id=1, in_sync=True,
+        ts_event_ns=0, ts_recv_ns=0, taker_fee_bps=10.0,
+    )  # fmt: skip
+    got, want, searches = _both((16, 16, 20_000, None), cex, pool, False)
+    assert got == want
+    assert got is not None and got.buy.size_base == 16 * SOL
+    assert searches == 0
+
+
 def test_a_book_out_of_order_leaves_the_size_to_the_fan_search() -> None:
     """Levels not best first: the curve need not be convex, so no bound is claimed."""
     cex = CexBookView(
