@@ -199,6 +199,8 @@ class SlippageEstimator:
 
     def expected_ppb(self, venue: str, default_ppb: int) -> int:
         """`expected_bps` as integer ppb of the notional (the realised p95 converted once)."""
+        if venue not in self.samples:
+            return default_ppb  # no fill seen (the usual case: asked per candidate per view)
         p95 = self.p95_bps(venue)
         return default_ppb if p95 is None else bps_to_ppb(p95)
 

@@ -99,6 +99,8 @@ BOUND_SLACK_PPB = 1_000
 counters) as when the bound was a float; a skip is proven either way."""
 
 DexView = ClmmView | ClobView
+_SKIPPED: Ratio = (0, 0)
+"""`on_view`'s mark for a direction its bound settled (never a bound: those have den > 0)."""
 _OPPORTUNITY_FIELDS = (
     "opportunity_id", "pair", "direction", "buy_venue", "sell_venue", "size_base", "buy_quote",
     "sell_quote", "spread_bps", "costs", "threshold_bps", "net_bps", "expected_pnl_quote",
@@ -311,6 +313,17 @@ class _Probe:
                 edge = (s[1] - s[2]) - (b[1] + b[2]) + (-b[1] * flat // 1_000_000_000)
                 memo[n] = (0, edge, (b, s))
 
+    @property
+    def flat_ppb(self) -> int:
+        """The size-independent costs ranked on, ppb of the buy's gross."""
+        return self._flat
+
+    def kinds_edges(self, ns: list[int]) -> list[tuple[int, int]]:
+        """(kind, edge) at each of `ns` lots, priced in one batch (see `_at`)."""
+        self.price(ns)
+        memo = self._memo
+        return [memo[n][:2] for n in ns]
+
     def seed(self, n: int, b: LegPoint | int, s: LegPoint | int) -> None:
         """Hold both legs at n lots, priced already (a grid size's walk): the same entry
         `price` would make from `PairEngine._leg_prices`."""
@@ -428,6 +441,10 @@ class FeedClock:
 class PairEngine:
     """Latest views of one pair, the cost model state and the hysteresis of every candidate."""
 
+    bounded_search = True
+    """Settle the exact-size search from its bounds where they prove the pick
+    (`_bounded_argmax`); False runs the fan search every time (same picks: tests compare)."""
+
     def __init__(self, params: SpreadParams) -> None:
         self.p = params
         self.views: dict[str, VenueView] = {}
@@ -501,7 +518,10 @@ class PairEngine:
         return feed
 
     def _feed_of_view(self, view: VenueView) -> FeedClock:
-        feed_id = self.feed_id(view.market_id, isinstance(view, CexBookView), view.venue)
+        # = self.feed_id(...), inlined: staleness asks it for every candidate of every view
+        feed_id = self.p.feed_of.get(view.market_id)
+        if feed_id is None:
+            feed_id = view.venue if isinstance(view, CexBookView) else self.p.dex_feed
         f = self.feeds.get(feed_id)
         if f is None:
             f = self.feeds[feed_id] = FeedClock()
@@ -555,20 +575,24 @@ class PairEngine:
         unchanged book on a live stream, is current."""
         if not view.in_sync:
             return True
-        f = self._feed_of_view(view)
+        p = self.p
+        mid = view.market_id
+        # = self._feed_of_view(view), inlined (asked for every candidate of every view)
+        feed_id = p.feed_of.get(mid)
+        if feed_id is None:
+            feed_id = view.venue if isinstance(view, CexBookView) else p.dex_feed
+        f = self.feeds.get(feed_id)
+        if f is None:
+            f = self.feeds[feed_id] = FeedClock()
         if not f.healthy:
             return True
-        p = self.p
-        if now_ns - f.heard_ns > p.cex_stale_after_ns.get(view.market_id, p.stale_after_ns):
+        if now_ns - f.heard_ns > p.cex_stale_after_ns.get(mid, p.stale_after_ns):
             return True
-        if isinstance(view, CexBookView):
+        if isinstance(view, CexBookView):  # (= is_cex, for the type checker)
             return False
         # Current at the feed's slot while the feed stayed healthy since the view; else at
         # its own slot, stale once the feed has moved on past the lag budget.
-        return (
-            self._view_epoch.get(view.market_id) != f.epoch
-            and f.slot - view.slot > p.max_slot_lag
-        )
+        return self._view_epoch.get(mid) != f.epoch and f.slot - view.slot > p.max_slot_lag
 
     def best(self, cex_market_id: str, dex_market_id: str, direction: str) -> SizedCandidate | None:
         """Best size of one held candidate, ignoring staleness and hysteresis (for reports)."""
@@ -598,13 +622,25 @@ class PairEngine:
         self._note_view(view)
         out: list[Opportunity] = []
         is_stale = self.is_stale
-        view_stale = is_stale(view, now_ns)
+        if is_stale(view, now_ns):
+            # every candidate of a stale view is skipped (`is_stale` of the others not asked)
+            for other in self.views.values():
+                if isinstance(other, CexBookView) is not is_cex:
+                    stats["stale_skips"] += 2  # both directions
+            return out  # (no prewarm: `_prewarm` skips a stale view)
         needs_refs = self._needs_refs
         evaluate = self._evaluate
         tops_of = self._tops_of
         expected = self.slippage.expected_ppb
-        slip_default = self.p.costs.slippage_default_ppb
+        c = self.p.costs
+        slip_default = c.slippage_default_ppb
         view_slip = expected(mid, slip_default)
+        view_tops: tuple[Top, Top] | None = None  # `tops_of(view)`, once a candidate needs it
+        # The top-of-book bound of both directions, worked out here (= `_spread_bound`): most
+        # candidates end at it, armed, without a call.
+        fee_ppb, safety, flat_perp = c.cex_taker_fee_ppb, c.safety_margin_ppb, self._flat_perp_ppb
+        trigger_net, states = self._trigger_net_ppb, self.debouncer.states
+        cands = self._cands
         for other in self.views.values():
             if isinstance(other, CexBookView) is is_cex:
                 continue
@@ -614,23 +650,56 @@ class PairEngine:
                 cex, dex = view, other  # type: ignore[assignment]
             else:
                 cex, dex = other, view  # type: ignore[assignment]
-            if (
-                view_stale
-                or is_stale(other, now_ns)
-                or (needs_refs and not self._refs_ok(cex, dex, now_ns))
-            ):
+            if is_stale(other, now_ns) or (needs_refs and not self._refs_ok(cex, dex, now_ns)):
                 stats["stale_skips"] += 2  # both directions
                 continue
             # = self._slippage_ppb(cex.market_id, dex.market_id), the view's share looked up once
             slip = view_slip + expected(other.market_id, slip_default)
-            keys = self._cand_keys(cex.market_id, dex.market_id)
-            tops = (tops_of(view), tops_of(other)) if is_cex else (tops_of(other), tops_of(view))
-            opp = evaluate(cex, dex, True, keys[0], slip, tops, view, now_ns)
-            if opp is not None:
-                out.append(opp)
-            opp = evaluate(cex, dex, False, keys[1], slip, tops, view, now_ns)
-            if opp is not None:
-                out.append(opp)
+            keys = cands.get((cex.market_id, dex.market_id))
+            if keys is None:
+                keys = self._cand_keys(cex.market_id, dex.market_id)
+            if view_tops is None:
+                view_tops = tops_of(view)
+            if is_cex:
+                (cex_buy, cex_sell), (dex_buy, dex_sell) = view_tops, tops_of(other)
+            else:
+                (cex_buy, cex_sell), (dex_buy, dex_sell) = tops_of(other), view_tops
+            fee = fee_ppb.get(cex.venue)
+            if fee is None:
+                fee = bps_to_ppb(cex.taker_fee_bps)
+            flat = slip + (flat_perp if cex.market == "perp" else safety)
+            # buy CEX / sell DEX: (sell / buy - 1) x 10^9 - fee - flat
+            bound: Ratio | None = None
+            if cex_buy is not None and dex_sell is not None and cex_buy[0] > 0:
+                rd = dex_sell[1] * cex_buy[0]
+                bound = dex_sell[0] * cex_buy[1] * PPB - rd * (PPB + fee + flat), rd
+                if (
+                    bound[0] + BOUND_SLACK_PPB * rd < trigger_net * rd
+                    and (st := states.get(keys[0])) is not None
+                    and st.armed
+                ):
+                    stats["bound_skips"] += 1  # = `_evaluate`'s first skip
+                    bound = _SKIPPED
+            if bound is not _SKIPPED:
+                opp = evaluate(cex, dex, True, keys[0], slip, bound, view, now_ns)
+                if opp is not None:
+                    out.append(opp)
+            # buy DEX / sell CEX: the CEX fee is on the sell amount
+            bound = None
+            if dex_buy is not None and cex_sell is not None and dex_buy[0] > 0:
+                rd = cex_sell[1] * dex_buy[0]
+                bound = cex_sell[0] * dex_buy[1] * (PPB - fee) - rd * (PPB + flat), rd
+                if (
+                    bound[0] + BOUND_SLACK_PPB * rd < trigger_net * rd
+                    and (st := states.get(keys[1])) is not None
+                    and st.armed
+                ):
+                    stats["bound_skips"] += 1
+                    bound = _SKIPPED
+            if bound is not _SKIPPED:
+                opp = evaluate(cex, dex, False, keys[1], slip, bound, view, now_ns)
+                if opp is not None:
+                    out.append(opp)
         if self.p.prewarm_dex_curves and not out and not is_cex:
             self._prewarm(view, now_ns)  # type: ignore[arg-type]
         return out
@@ -1033,7 +1102,13 @@ class PairEngine:
             g_edge = probe.edge(g_size // lot)
         else:
             lo, hi = 0, grid[0] if grid else 0
-        n = probe.argmax(lo // lot + 1, (hi - 1) // lot if hi > lo else lo // lot)
+        lo_n, hi_n = lo // lot + 1, (hi - 1) // lot if hi > lo else lo // lot
+        n = None
+        if self.bounded_search:
+            g_n = buys.size[best_i] // lot if best_i >= 0 else None  # type: ignore[operator]
+            n = self._bounded_argmax(probe, lo_n, hi_n, g_n, buy_view, sell_view)
+        if n is None:
+            n = probe.argmax(lo_n, hi_n)
         n_edge = None if n is None else probe.edge(n)
         if n is None or n_edge is None or (g_edge is not None and n_edge <= g_edge):
             if g_edge is None:
@@ -1052,6 +1127,132 @@ class PairEngine:
         ]
         prev = (buys.point(below[-1]), sells.point(below[-1])) if below else None
         return SizedCandidate(best_i, b[0], s[0], b[3], s[3], cost, prev, cex, cex_buys)
+
+    def _bounded_argmax(
+        self,
+        probe: _Probe,
+        lo: int,
+        hi: int,
+        g: int | None,
+        buy_view: VenueView,
+        sell_view: VenueView,
+    ) -> int | None:
+        """`probe.argmax(lo, hi)`'s outcome, settled from two sizes beside a proven maximum
+        (None: not settled, the search runs).
+
+        Each leg's integers are within `_leg_slack` (E, both legs summed) of a real curve that
+        is convex (a buy) or concave (a sell), so the edge is within E of a concave f. Beside a
+        point x with e(x) - e(x -/+ 1) >= 3E the slope of f is >= E toward x, so every size
+        further out on that side has e <= e(x) (concavity: f falls by at least the slope per
+        lot, 2E covers both roundings); with one unit more, strictly below.
+        - The grid pick g (the window's or the one just above it) beats both neighbours by 3E:
+          no size in the window beats it, so the search's pick (whatever it is) loses to g
+          and `_exact` keeps g. Returned as g.
+        - The window's first (or last) lot strictly beats its neighbour by 3E + 1: it is the
+          window's unique maximum, which the search always prices (every fan holds both
+          ends) and keeps. Returned as that lot.
+        The sizes priced here stay in the probe: a search that runs after finds them there.
+        """
+        lo = max(lo, 1)
+        if hi - lo < POLISH_LOTS * 2 + 2 or probe.flat_ppb >= PPB:
+            # a window this small is one batch for the search anyway; flat costs of 100 % or
+            # more would scale the roundings past the bounds `_leg_slack` counts
+            return None
+        e_buy = self._leg_slack(buy_view, True)
+        if e_buy is None:
+            return None
+        e_sell = self._leg_slack(sell_view, False)
+        if e_sell is None:
+            return None
+        gap = 3 * (e_buy + e_sell)
+        # A neighbour that does not execute settles its side too: what makes a size
+        # unexecutable grows with it (depth, the notional cap: kind 1) or shrinks with it
+        # (a minimum notional, no gross: kind -1), so every size past it fails the same way.
+        if g is not None and lo <= g <= hi + 1:
+            ns = [x for x in (g - 1, g, g + 1) if lo <= x <= hi or x == g]
+            got = dict(zip(ns, probe.kinds_edges(ns)))
+            kind, edge = got[g]
+            if kind == 0 and all(
+                k == (-1 if x < g else 1) or (k == 0 and edge - e >= gap)
+                for x, (k, e) in got.items()
+                if x != g
+            ):
+                return g
+        (k0, e0), (k1, e1) = probe.kinds_edges([lo, lo + 1])
+        if k0 == 0 and (k1 == 1 or (k1 == 0 and e0 - e1 > gap)):
+            return lo
+        (k0, e0), (k1, e1) = probe.kinds_edges([hi, hi - 1])
+        if k0 == 0 and (k1 == -1 or (k1 == 0 and e0 - e1 > gap)):
+            return hi
+        return None
+
+    def _leg_slack(self, view: VenueView, buy: bool) -> int | None:
+        """E: how far one leg's priced integers (`_price_leg`: its part, and for a buy the flat
+        bps of its gross; pair-quote base units) may lie from a real curve that is convex in
+        the size for a buy, concave for a sell, at any size the view has priced; None where no
+        bound is known (the exact-size search then runs).
+
+        The roundings, each below one unit of what it rounds (r: the view's currency in the
+        pair quote, rounded up; a rounding that only ever goes against us counts half, the
+        real curve being free to sit mid-way):
+        - a book or ladder (levels best first, else the curve need not be convex): the walked
+          amount, the fee (a CLOB's up to its fee unit u), the flat bps, and the conversion of
+          each: below (u + 4) r + 3 units wide, all against us for a buy;
+        - an Orca pool sold into (exact in; P its price, view units per base unit, rounded up):
+          per whole tick range walked, the input and its fee rounded up (< 3 base units, worth
+          <= P each) and the output down; in the last partial range the input after the fee
+          (< 1 base unit), the sqrt price (one unit: U = L / 2^64 quote units, x P when the
+          quote is token A) and the output; all against us: (k + 1)(1 + 3P + U) + P + 1 wide
+          for k ranges, x r plus two conversions.
+        - an Orca pool bought from (exact out; P its price at the far end of the last range
+          begun, which no size asked so far passes): per whole range the output rounded down
+          (< 1 base unit, bought again at <= P) and the input and its fee rounded up; the
+          last range's sqrt price (U, x P when the quote is token A) and input: all against
+          us, (k + 1)(4 + P + U) + P + 1 wide, x 2 for the flat bps on the gross.
+        Raydium pools (no walk kept): None.
+        """
+        n, d = self._ratio(view.quote_currency)
+        r_up = -(-n // d)
+        if isinstance(view, CexBookView | ClobView):
+            # once per view and side, beside its priced sizes (`_leg_prices`): under the key
+            # -1, which is never a size (-1 there: no bound)
+            key = (view.market_id, buy)
+            hit = self._leg_cache.get(key)
+            if hit is None or hit[0] is not view:
+                hit = self._leg_cache[key] = (view, {})
+            held = hit[1].get(-1)
+            if isinstance(held, int):
+                return held if held >= 0 else None
+            prices = [lv[0] for lv in (view.asks if buy else view.bids)]
+            if prices != sorted(prices, reverse=not buy):
+                hit[1][-1] = -1
+                return None
+            unit = view.fee_rounding_quote_units if isinstance(view, ClobView) else 1
+            slack = hit[1][-1] = (unit + 4) * r_up + 4
+            return slack
+        if not isinstance(view, ClmmView):
+            return None
+        walk = self._walk_of(view, buy)
+        walked = None if walk is None else walk.walked()
+        if walked is None:
+            return None
+        ranges, liquidity, far_sqrt_x64 = walked
+        if buy:
+            # the price only rises along a buy: at most the far end of the last range begun
+            if far_sqrt_x64 <= 0:
+                return None
+            sq, one = far_sqrt_x64 * far_sqrt_x64, 1 << 128
+            price = -(-sq // one) if view.base_is_a else -(-one // sq)
+            ulp = -(-liquidity * max(1, price) // (1 << 64))
+            wide = (ranges + 1) * (4 + price + ulp) + price + 1
+            return wide * r_up + 3  # the flat bps on the gross, rounded too: x 2, halved
+        top = self._tops_of(view)[1]
+        if top is None or top[0] <= 0:
+            return None
+        price = -(-top[0] * d // (top[1] * n))  # view-quote units per base unit, rounded up
+        ulp = -(-liquidity * max(1, price) // (1 << 64))
+        wide = (ranges + 1) * (1 + 3 * price + ulp) + price + 1
+        return (wide * r_up + 2) // 2 + 2
 
     def _leg_prices(self, view: VenueView, buy: bool, sizes: list[int]) -> list[LegPoint | int]:
         """One leg at each size (base units, any order) as Points, the same numbers as the
@@ -1250,14 +1451,13 @@ class PairEngine:
         cex_buys: bool,
         key: str,
         slip: int,
-        tops: tuple[tuple[Top, Top], tuple[Top, Top]],
+        bound: Ratio | None,
         trigger_view: VenueView,
         now_ns: int,
     ) -> Opportunity | None:
         """One direction of one candidate; `key` its hysteresis key, `slip` its slippage ppb,
-        `tops` the CEX and DEX views' `_tops_of`."""
+        `bound` its `_spread_bound` (worked out by `on_view`)."""
         trigger_net = self._trigger_net_ppb
-        bound = self._spread_bound(cex, dex, cex_buys, slip, tops)
         # Skip the walks when the bound proves the outcome: below the trigger, and either armed
         # (nothing to do) or already below the re-arm line (re-arm). Exact: ratios compared
         # by cross-multiplication (den > 0), with the slack added.

@@ -392,6 +392,19 @@ class OrcaCurveWalk:
         self._ranges: list[_Range] = []  # ranges[j]: the range after checkpoint j, fixed known
         self._exhausted = False
 
+    def walked(self) -> tuple[int, int, int] | None:
+        """(whole tick ranges walked so far, the largest liquidity of any range walked or begun,
+        the sqrt price X64 at the far end of the last range begun), or None once the walk met
+        a range no u64 size takes whole (a size past it walks on afresh) or cannot walk at
+        all, or has not begun a range. A size no larger than the largest asked so far walks at
+        most one range past the first count, at a liquidity no larger than the second, and
+        ends no further than the third: the spread engine's rounding bound
+        (`operators.spread.PairEngine._leg_slack`)."""
+        if self._exhausted or isinstance(self._seq, QuoteError) or not self._ranges:
+            return None
+        liquidity = max(cp[2] for cp in self._checkpoints)
+        return len(self._ranges), liquidity, self._ranges[-1][3]
+
     def ends(self, amounts: Sequence[int], need_tick: bool = True) -> list[_State | QuoteError]:
         """The swap loop's end state for each size (see `quote_curve_orca`)."""
         seq = self._seq
