@@ -74,6 +74,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
             stop=stop,
             progress=True,
             partition=partition,
+            workers=opts.workers,
         )
         journal = root / run_id
         print(f"solarb: replaying {', '.join(str(c) for c in captures)} ...", flush=True)
