@@ -43,6 +43,7 @@ def build_flow(
     progress: bool = False,
     paper_fills: bool = False,
     workers: int = 1,
+    speed: float | None = None,
 ) -> Dataflow:
     """Replay `captures` through the graph into run `run_id` of the journal at `journal_dir`.
 
@@ -54,6 +55,7 @@ def build_flow(
     reports (calibration: other settings make other intents, the venues' answers no longer fit).
     `workers` (every process's workers together) places each pair's partition on the worker
     that runs the pair, with `partition="pair"` (engine/router.replay_partitioning).
+    `speed` paces the frames at their recorded spacing / speed (replay/source.py).
     """
     for c in captures:
         validate_capture(c)
@@ -70,6 +72,7 @@ def build_flow(
         stop=stop,
         progress=progress,
         idle_parts=parts.idle,
+        speed=speed,
     )
     # Batch 1 replays a live feed's timing (latency figures): DEX curves are prewarmed as live.
     # Larger batches are for throughput: curves are priced only when a candidate needs them.
