@@ -31,6 +31,9 @@ RUN_ID_FILE = "solarb-run-id"
 STATE_VERSION_FILE = "solarb-state-version"
 """`engine.steps.STATE_VERSION` of the build that started the run (a resume must match it)."""
 """Written into the recovery folder: the journal run a resumed run continues."""
+WORKERS_FILE = "solarb-workers"
+"""A replay's worker count: its capture partitions are named for it (engine/placement.py), so a
+resume with another count would not find their offsets and would replay frames again."""
 
 
 @dataclass(frozen=True)
@@ -99,9 +102,14 @@ def journal_settings(opts: RunOptions, settings: Any) -> Any:
     return settings.model_copy(update={"engine": engine})
 
 
-def recovery_run_id(opts: RunOptions, run_id: str, *, explicit: bool) -> str:
+def recovery_run_id(
+    opts: RunOptions, run_id: str, *, explicit: bool, pin_workers: bool = False
+) -> str:
     """The journal run id of this run: a resumed run continues the interrupted run's folder
-    (the id stored in the recovery folder); a fresh run stores its own there."""
+    (the id stored in the recovery folder); a fresh run stores its own there.
+
+    `pin_workers` (replay): the run's worker count is stored too, and a resume with another
+    count is refused (`WORKERS_FILE`)."""
     d = opts.recovery_dir
     if d is None:
         return run_id
@@ -118,6 +126,15 @@ def recovery_run_id(opts: RunOptions, run_id: str, *, explicit: bool) -> str:
                 f"reads {STATE_VERSION}; resume with the build that wrote them, or start with a "
                 "fresh --recovery-dir (then check the venues for orders of the interrupted run)"
             )
+        workers_file = d / WORKERS_FILE
+        if pin_workers and workers_file.is_file():
+            held = workers_file.read_text(encoding="utf-8").strip()
+            if held != str(opts.workers):
+                raise ConfigError(
+                    f"--recovery-dir {d}: the interrupted replay ran with --workers {held}, "
+                    f"this one asks for {opts.workers}; its capture partitions are placed per "
+                    f"worker count, so resume with --workers {held} (or a fresh --recovery-dir)"
+                )
         if explicit and stored != run_id:
             raise ConfigError(
                 f"--run-id {run_id}: the recovery folder {d} resumes run {stored}; "
@@ -130,6 +147,8 @@ def recovery_run_id(opts: RunOptions, run_id: str, *, explicit: bool) -> str:
     d.mkdir(parents=True, exist_ok=True)
     stored_file.write_text(run_id + "\n", encoding="utf-8")
     version_file.write_text(f"{STATE_VERSION}\n", encoding="utf-8")
+    if pin_workers:
+        (d / WORKERS_FILE).write_text(f"{opts.workers}\n", encoding="utf-8")
     return run_id
 
 

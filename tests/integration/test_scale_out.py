@@ -163,7 +163,7 @@ def test_two_processes_on_loopback_journal_what_one_worker_does(
 
 
 def test_two_workers_with_a_recovery_dir_journal_what_one_worker_does_and_resume_to_it(
-    capture: Path, one_worker: Journal, tmp_path: Path
+    capture: Path, one_worker: Journal, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     journal, recovery = tmp_path / "journal", tmp_path / "recovery"
     args = ["--markets", str(SAMPLE_MARKETS_MULTI), "replay", str(capture), "--workers", "2"]
@@ -171,7 +171,10 @@ def test_two_workers_with_a_recovery_dir_journal_what_one_worker_does_and_resume
     args += ["--recovery-dir", str(recovery), "--snapshot-interval", "0.5"]
     assert solarb(args) == 0
     held = sorted(p.name for p in recovery.iterdir())
-    assert held == ["part-0.sqlite3", "part-1.sqlite3", "solarb-run-id", "solarb-state-version"]
+    assert held == [
+        "part-0.sqlite3", "part-1.sqlite3", "solarb-run-id", "solarb-state-version",
+        "solarb-workers",
+    ]  # fmt: skip
     assert sorted_rows(journal) == one_worker
     # A rerun resumes after the last frame: no decision again, and the end-of-run counters it
     # writes once more carry the restored counts, equal to the first ones.
@@ -181,6 +184,10 @@ def test_two_workers_with_a_recovery_dir_journal_what_one_worker_does_and_resume
         k: sorted(set(v)) for k, v in one_worker.items()
     }
     assert again["decisions"] == one_worker["decisions"]
+    # its partitions are placed for two workers: a resume with one is refused before it runs
+    capsys.readouterr()
+    assert solarb([*args[:4], "--workers", "1", *args[6:]]) != 0
+    assert "ran with --workers 2, this one asks for 1" in capsys.readouterr().err
 
 
 def _crossings(
