@@ -127,6 +127,15 @@ def recovery_run_id(
                 "fresh --recovery-dir (then check the venues for orders of the interrupted run)"
             )
         workers_file = d / WORKERS_FILE
+        if pin_workers and not workers_file.is_file() and opts.workers > 1:
+            # written before partitions were placed per worker count: its partition names
+            # are not this build's for several workers
+            raise ConfigError(
+                f"--recovery-dir {d}: written by a build that did not pin the worker count "
+                f"(no {WORKERS_FILE}), and this one names the capture partitions per worker "
+                "count: resume it with the build that wrote it, or start with a fresh "
+                "--recovery-dir"
+            )
         if pin_workers and workers_file.is_file():
             held = workers_file.read_text(encoding="utf-8").strip()
             if held != str(opts.workers):
