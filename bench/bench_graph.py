@@ -37,7 +37,7 @@ from bytewax.inputs import FixedPartitionedSource, StatefulSourcePartition
 from bytewax.outputs import DynamicSink, StatelessSinkPartition
 from bytewax.testing import run_main
 
-from cli.runner import freeze_gc
+from cli.runner import RunOptions, freeze_gc, run_flow
 from config import load_settings
 from connectors.journal import read_table
 from engine.steps import PairStep
@@ -136,15 +136,14 @@ def _replay_fps(
     flow = build_flow(settings, [cap], journal, batch_size=batch)
     freeze_gc()  # as every CLI run does before its graph starts (cli/runner.py)
     t0, c0 = time.perf_counter(), time.process_time()
-    run_main(flow)
+    run_flow(flow, RunOptions(gc_freeze=False))  # as a CLI run: one epoch without recovery
     return n_frames / (time.perf_counter() - t0), n_frames / (time.process_time() - c0)
 
 
 def _latencies(settings: Any, cap: Path, journal: Path) -> list[float]:
     """Tick -> opportunity (us) of every opportunity of one batch-1 replay."""
     flow = build_flow(settings, [cap], journal, batch_size=1)
-    freeze_gc()
-    run_main(flow)
+    run_flow(flow, RunOptions())  # as a CLI run: start-up objects frozen, one epoch
     opps = read_table(journal, "opportunities")
     if opps is None:
         return []
@@ -155,8 +154,7 @@ def _latencies(settings: Any, cap: Path, journal: Path) -> list[float]:
 def _latencies_paced(settings: Any, cap: Path, journal: Path) -> list[float]:
     """Tick -> opportunity (us) of one batch-1 replay paced at `PACED_SPEED`, from due time."""
     flow = build_flow(settings, [cap], journal, batch_size=1, speed=PACED_SPEED)
-    freeze_gc()
-    run_main(flow)
+    run_flow(flow, RunOptions())
     opps = read_table(journal, "opportunities")
     if opps is None:
         return []
@@ -202,9 +200,8 @@ def _split(settings: Any, cap: Path, journal: Path) -> list[tuple[float, float, 
     """(hand-off, pair step apart from the engine, engine) of each signalling frame (us)."""
     out: list[tuple[float, float, float]] = []
     flow = build_flow(settings, [cap], journal, batch_size=1)
-    freeze_gc()
     with _split_probe(out):
-        run_main(flow)
+        run_flow(flow, RunOptions())
     return out
 
 

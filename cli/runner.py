@@ -5,7 +5,9 @@ risk guard, paper venue) and the replay source's frame offset at the end of each
 (`--snapshot-interval` seconds of wall time) into SQLite partitions under DIR, creating them on
 first use (what `python -m bytewax.recovery DIR N` does). A later run with the same DIR resumes
 from the last completed epoch instead of starting over. `--workers N` runs N worker threads in
-this process; pairs are keys, so they spread over the workers.
+this process; pairs are keys, so they spread over the workers. Without `--recovery-dir` a run
+is one Bytewax epoch (`NO_RECOVERY_EPOCH`): no snapshot is taken, and none stalls the worker,
+before the end.
 
 Every run (replay, paper, live) freezes the objects alive at start-up (settings, markets,
 venue tables, modules, the built flow) out of Python's cyclic garbage collector before the graph
@@ -184,6 +186,24 @@ def freeze_gc() -> None:
     gc.freeze()
 
 
+NO_RECOVERY_EPOCH = timedelta(days=3650)
+"""Bytewax epoch of a run without a recovery folder: none ends before the run does.
+
+Bytewax asks every stateful step for a snapshot at each epoch's end even when no recovery
+store keeps it, and the worker does nothing else meanwhile: the paper step's pickle grows with
+the run (~6 MB, ~160 ms at the end of a 5-min 7-venue session), and a tick due then waits (a
+70-100 ms outlier of the paced tick -> opportunity at Bytewax's default 10 s epoch,
+`bench/bench_graph.py`). Without recovery those snapshots are thrown away, so such a run has
+one epoch and snapshots once, at its end."""
+
+
+def epoch_interval(opts: RunOptions) -> timedelta:
+    """The Bytewax epoch of a run: `--snapshot-interval` with recovery, else one epoch."""
+    if opts.recovery_dir is None:
+        return NO_RECOVERY_EPOCH
+    return timedelta(seconds=opts.snapshot_interval_s)
+
+
 def run_flow(flow: Any, opts: RunOptions) -> None:
     """Run `flow` to its end as `opts` say (blocks)."""
     from bytewax.recovery import RecoveryConfig
@@ -193,7 +213,7 @@ def run_flow(flow: Any, opts: RunOptions) -> None:
     if opts.gc_freeze:
         freeze_gc()
     recovery = None
-    epoch = timedelta(seconds=opts.snapshot_interval_s)
+    epoch = epoch_interval(opts)
     if opts.recovery_dir is not None:
         ensure_recovery_dir(opts.recovery_dir, max(1, opts.workers))
         recovery = RecoveryConfig(str(opts.recovery_dir))  # type: ignore[no-untyped-call]
