@@ -49,8 +49,9 @@ from sim.simulate import ALL_VENUES, SAMPLE_MARKETS, SAMPLE_MARKETS_ALL
 
 LATENCY_REPLAYS = 3
 """Batch-1 replays pooled for the tick -> opportunity percentiles (full run)."""
-PACED_SPEED = 20.0
-"""Paced replay: the recorded spacing / 20 (the 7-venue capture's ~38 frames/s -> ~760/s)."""
+PACED_SPEED = 10.0
+"""Paced replay: the recorded spacing / 10 (the 7-venue capture's ~38 frames/s -> ~380/s, ten
+times one pair's live rate: bursts around a dislocation queue, as they would on a busy feed)."""
 
 
 class _CountPart(StatefulSourcePartition[int, int]):
