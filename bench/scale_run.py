@@ -38,7 +38,7 @@ def main() -> None:
 
     from bytewax.run import cli_main
 
-    from cli.runner import freeze_gc
+    from cli.runner import NO_RECOVERY_EPOCH, freeze_gc
     from config import load_settings
     from flows.replay import build_flow
     from replay.source import progress_of
@@ -66,9 +66,12 @@ def main() -> None:
             workers_per_process=args.workers_per_process,
             process_id=args.process_id,
             addresses=args.addresses.split(";"),
+            epoch_interval=NO_RECOVERY_EPOCH,  # as a solarb run without recovery
         )  # type: ignore[no-untyped-call]
     else:
-        cli_main(flow, workers_per_process=args.workers_per_process)  # type: ignore[no-untyped-call]
+        cli_main(
+            flow, workers_per_process=args.workers_per_process, epoch_interval=NO_RECOVERY_EPOCH
+        )  # type: ignore[no-untyped-call]
     cpu_run = time.process_time() - cpu0
     end_ns = time.monotonic_ns()
     ru = resource.getrusage(resource.RUSAGE_SELF)
