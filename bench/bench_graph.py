@@ -10,12 +10,25 @@ reads `ts_detect_wall_ns - ts_ingest_ns` of every opportunity from the journals;
 same number of items through `input -> key_on -> stateful_map -> output` at both batch sizes.
 The replays run without recovery, built as `solarb replay` builds them then
 (`build_flow(..., snapshots=False)`: no step pickles its state at the epoch end).
+
+What (b) measures: the source stamps `ts_ingest_ns` when Bytewax polls it; the pair step stamps
+`ts_detect_wall_ns` once the spread engine has priced the view. Unpaced, Bytewax polls the
+next frame only after the previous one's worker step, so a frame never queues behind earlier
+frames: the figure is the frame's own path (route, exchange, book/pool update, spread engine).
+Where it goes (`graph7.tick_split_*`, one more batch-1 replay with probes around the pair step
+and the engine): Bytewax's hand-offs from the poll to the pair step, the pair step apart from
+the engine (book/pool update), and the engine's `on_view` of the signalling view. (d) replays
+the 7-venue capture paced (`speed=PACED_SPEED`: frames at their recorded spacing / speed),
+each frame stamped when it was due, so the wait behind frames due at the same moment and the
+worker's wake-up count too, as they would live.
 """
 
 from __future__ import annotations
 
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -26,15 +39,21 @@ from bytewax.inputs import FixedPartitionedSource, StatefulSourcePartition
 from bytewax.outputs import DynamicSink, StatelessSinkPartition
 from bytewax.testing import run_main
 
-from cli.runner import freeze_gc
+from cli.runner import RunOptions, freeze_gc, run_flow
 from config import load_settings
 from connectors.journal import read_table
+from engine.steps import PairStep
 from flows.replay import build_flow
+from operators.events import Opportunity
+from operators.spread import PairEngine
 from sim.market import MarketConfig, write_market_capture
 from sim.simulate import ALL_VENUES, SAMPLE_MARKETS, SAMPLE_MARKETS_ALL
 
 LATENCY_REPLAYS = 3
 """Batch-1 replays pooled for the tick -> opportunity percentiles (full run)."""
+PACED_SPEED = 10.0
+"""Paced replay: the recorded spacing / 10 (the 7-venue capture's ~38 frames/s -> ~380/s, ten
+times one pair's live rate: bursts around a dislocation queue, as they would on a busy feed)."""
 
 
 class _CountPart(StatefulSourcePartition[int, int]):
@@ -121,20 +140,73 @@ def _replay_fps(
     flow = build_flow(settings, [cap], journal, batch_size=batch, snapshots=False)
     freeze_gc()  # as every CLI run does before its graph starts (cli/runner.py)
     t0, c0 = time.perf_counter(), time.process_time()
-    run_main(flow)
+    run_flow(flow, RunOptions(gc_freeze=False))  # as a CLI run: one epoch without recovery
     return n_frames / (time.perf_counter() - t0), n_frames / (time.process_time() - c0)
 
 
 def _latencies(settings: Any, cap: Path, journal: Path) -> list[float]:
     """Tick -> opportunity (us) of every opportunity of one batch-1 replay."""
     flow = build_flow(settings, [cap], journal, batch_size=1, snapshots=False)
-    freeze_gc()
-    run_main(flow)
+    run_flow(flow, RunOptions())  # as a CLI run: start-up objects frozen, one epoch
     opps = read_table(journal, "opportunities")
     if opps is None:
         return []
     rows = opps.select(["ts_ingest_ns", "ts_detect_wall_ns"]).to_pylist()
     return [(r["ts_detect_wall_ns"] - r["ts_ingest_ns"]) / 1e3 for r in rows]
+
+
+def _latencies_paced(settings: Any, cap: Path, journal: Path) -> list[float]:
+    """Tick -> opportunity (us) of one batch-1 replay paced at `PACED_SPEED`, from due time."""
+    flow = build_flow(settings, [cap], journal, batch_size=1, speed=PACED_SPEED, snapshots=False)
+    run_flow(flow, RunOptions())
+    opps = read_table(journal, "opportunities")
+    if opps is None:
+        return []
+    rows = opps.select(["ts_ingest_ns", "ts_detect_wall_ns"]).to_pylist()
+    return [(r["ts_detect_wall_ns"] - r["ts_ingest_ns"]) / 1e3 for r in rows]
+
+
+@contextmanager
+def _split_probe(out: list[tuple[float, float, float]]) -> Iterator[None]:
+    """Time the pair step and the engine's `on_view` around every frame that signals:
+    (poll -> pair step entry, pair step apart from the engine, engine `on_view`), in us.
+    The probes cost a little on every frame, so their replay is not one of the latency ones."""
+    on_item, on_view = PairStep.on_item, PairEngine.on_view
+    engine_ns = [0]
+
+    def timed_view(self: PairEngine, view: Any, now_ns: int) -> list[Opportunity]:
+        t0 = time.perf_counter_ns()
+        try:
+            return on_view(self, view, now_ns)
+        finally:
+            engine_ns[0] += time.perf_counter_ns() - t0
+
+    def timed_item(self: PairStep, item: Any) -> list[Any]:
+        engine_ns[0] = 0
+        t0 = time.perf_counter_ns()
+        res = on_item(self, item)
+        step_ns = time.perf_counter_ns() - t0
+        if any(isinstance(x, Opportunity) for x in res):
+            wait_ns = t0 - item[1].ts_ingest_ns
+            out.append((wait_ns / 1e3, (step_ns - engine_ns[0]) / 1e3, engine_ns[0] / 1e3))
+        return res
+
+    PairStep.on_item = timed_item  # type: ignore[method-assign]
+    PairEngine.on_view = timed_view  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        PairStep.on_item = on_item  # type: ignore[method-assign]
+        PairEngine.on_view = on_view  # type: ignore[method-assign]
+
+
+def _split(settings: Any, cap: Path, journal: Path) -> list[tuple[float, float, float]]:
+    """(hand-off, pair step apart from the engine, engine) of each signalling frame (us)."""
+    out: list[tuple[float, float, float]] = []
+    flow = build_flow(settings, [cap], journal, batch_size=1, snapshots=False)
+    with _split_probe(out):
+        run_flow(flow, RunOptions())
+    return out
 
 
 def run(quick: bool = False) -> list[dict[str, Any]]:
@@ -245,6 +317,8 @@ def run(quick: bool = False) -> list[dict[str, Any]]:
                         note=note,
                     ),
                 ]
+            if seven:
+                out += _seven_split_rows(settings, cap, Path(tmp), what)
     floor1_fps, floor1_p50, floor1_p99 = bare_floor(min(n_floor, 20_000), 1)
     out += [
         dict(
@@ -264,4 +338,53 @@ def run(quick: bool = False) -> list[dict[str, Any]]:
             note="",
         ),
     ]
+    return out
+
+
+def _seven_split_rows(settings: Any, cap: Path, tmp: Path, what: str) -> list[dict[str, Any]]:
+    """Where graph7's tick -> opportunity goes (unpaced), and the paced figure."""
+    out: list[dict[str, Any]] = []
+    split = _split(settings, cap, tmp / "graph7_split")
+    if split:
+        parts = np.array(split)
+        note = (
+            f"{len(split)} signalling frames, batch 1, unpaced, probes around PairStep.on_item "
+            f"and PairEngine.on_view (p50 of each part); {what}"
+        )
+        for col, (name, what_part) in enumerate(
+            [
+                ("handoff", "Bytewax poll -> pair step entry (route, branch, key exchange)"),
+                ("pair_step", "pair step apart from the engine (book/pool update, views)"),
+                ("engine", "spread engine on_view of the signalling view"),
+            ]
+        ):
+            out.append(
+                dict(
+                    name=f"graph7.tick_split_{name}_p50_us",
+                    value=float(np.percentile(parts[:, col], 50)),
+                    unit="us",
+                    better="lower",
+                    target="reference",
+                    note=f"{what_part}; {note}",
+                )
+            )
+    paced = _latencies_paced(settings, cap, tmp / "graph7_paced")
+    if paced:
+        a = np.array(paced)
+        note = (
+            f"{len(a)} opportunity timings, batch 1, paced at the recorded spacing / "
+            f"{PACED_SPEED:g}, latency from each frame's due time (waits behind frames due "
+            f"together and the wake-up count); {what}"
+        )
+        for q in (50, 99):
+            out.append(
+                dict(
+                    name=f"graph7.tick_to_opp_paced_p{q}_us",
+                    value=float(np.percentile(a, q)),
+                    unit="us",
+                    better="lower",
+                    target="reference",
+                    note=note,
+                )
+            )
     return out

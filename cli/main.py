@@ -61,7 +61,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
         settings = journal_settings(opts, settings)
         run_id = check_run_id(args.run_id) if args.run_id else new_run_id()
         # a run resumed from recovery snapshots continues the interrupted run's journal folder
-        run_id = recovery_run_id(opts, run_id, explicit=bool(args.run_id))
+        run_id = recovery_run_id(opts, run_id, explicit=bool(args.run_id), pin_workers=True)
         report = Path(args.report or settings.engine.report_path)
         # several workers: one replay partition per pair, so each worker reads its own pairs
         partition = "pair" if opts.workers > 1 else "all"
@@ -75,6 +75,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
             progress=True,
             partition=partition,
             snapshots=opts.recovery_dir is not None,  # no recovery: nothing reads a snapshot
+            workers=opts.workers,
         )
         journal = root / run_id
         print(f"solarb: replaying {', '.join(str(c) for c in captures)} ...", flush=True)

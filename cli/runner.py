@@ -5,7 +5,9 @@ risk guard, paper venue) and the replay source's frame offset at the end of each
 (`--snapshot-interval` seconds of wall time) into SQLite partitions under DIR, creating them on
 first use (what `python -m bytewax.recovery DIR N` does). A later run with the same DIR resumes
 from the last completed epoch instead of starting over. `--workers N` runs N worker threads in
-this process; pairs are keys, so they spread over the workers.
+this process; pairs are keys, so they spread over the workers. Without `--recovery-dir` a run
+is one Bytewax epoch (`NO_RECOVERY_EPOCH`): no snapshot is taken, and none stalls the worker,
+before the end.
 
 Every run (replay, paper, live) freezes the objects alive at start-up (settings, markets,
 venue tables, modules, the built flow) out of Python's cyclic garbage collector before the graph
@@ -31,6 +33,9 @@ RUN_ID_FILE = "solarb-run-id"
 STATE_VERSION_FILE = "solarb-state-version"
 """`engine.steps.STATE_VERSION` of the build that started the run (a resume must match it)."""
 """Written into the recovery folder: the journal run a resumed run continues."""
+WORKERS_FILE = "solarb-workers"
+"""A replay's worker count: its capture partitions are named for it (engine/placement.py), so a
+resume with another count would not find their offsets and would replay frames again."""
 
 
 @dataclass(frozen=True)
@@ -99,9 +104,14 @@ def journal_settings(opts: RunOptions, settings: Any) -> Any:
     return settings.model_copy(update={"engine": engine})
 
 
-def recovery_run_id(opts: RunOptions, run_id: str, *, explicit: bool) -> str:
+def recovery_run_id(
+    opts: RunOptions, run_id: str, *, explicit: bool, pin_workers: bool = False
+) -> str:
     """The journal run id of this run: a resumed run continues the interrupted run's folder
-    (the id stored in the recovery folder); a fresh run stores its own there."""
+    (the id stored in the recovery folder); a fresh run stores its own there.
+
+    `pin_workers` (replay): the run's worker count is stored too, and a resume with another
+    count is refused (`WORKERS_FILE`)."""
     d = opts.recovery_dir
     if d is None:
         return run_id
@@ -118,6 +128,24 @@ def recovery_run_id(opts: RunOptions, run_id: str, *, explicit: bool) -> str:
                 f"reads {STATE_VERSION}; resume with the build that wrote them, or start with a "
                 "fresh --recovery-dir (then check the venues for orders of the interrupted run)"
             )
+        workers_file = d / WORKERS_FILE
+        if pin_workers and not workers_file.is_file() and opts.workers > 1:
+            # written before partitions were placed per worker count: its partition names
+            # are not this build's for several workers
+            raise ConfigError(
+                f"--recovery-dir {d}: written by a build that did not pin the worker count "
+                f"(no {WORKERS_FILE}), and this one names the capture partitions per worker "
+                "count: resume it with the build that wrote it, or start with a fresh "
+                "--recovery-dir"
+            )
+        if pin_workers and workers_file.is_file():
+            held = workers_file.read_text(encoding="utf-8").strip()
+            if held != str(opts.workers):
+                raise ConfigError(
+                    f"--recovery-dir {d}: the interrupted replay ran with --workers {held}, "
+                    f"this one asks for {opts.workers}; its capture partitions are placed per "
+                    f"worker count, so resume with --workers {held} (or a fresh --recovery-dir)"
+                )
         if explicit and stored != run_id:
             raise ConfigError(
                 f"--run-id {run_id}: the recovery folder {d} resumes run {stored}; "
@@ -130,6 +158,8 @@ def recovery_run_id(opts: RunOptions, run_id: str, *, explicit: bool) -> str:
     d.mkdir(parents=True, exist_ok=True)
     stored_file.write_text(run_id + "\n", encoding="utf-8")
     version_file.write_text(f"{STATE_VERSION}\n", encoding="utf-8")
+    if pin_workers:
+        (d / WORKERS_FILE).write_text(f"{opts.workers}\n", encoding="utf-8")
     return run_id
 
 
@@ -156,6 +186,24 @@ def freeze_gc() -> None:
     gc.freeze()
 
 
+NO_RECOVERY_EPOCH = timedelta(days=3650)
+"""Bytewax epoch of a run without a recovery folder: none ends before the run does.
+
+Bytewax asks every stateful step for a snapshot at each epoch's end even when no recovery
+store keeps it, and the worker does nothing else meanwhile: the paper step's pickle grows with
+the run (~6 MB, ~160 ms at the end of a 5-min 7-venue session), and a tick due then waits (a
+70-100 ms outlier of the paced tick -> opportunity at Bytewax's default 10 s epoch,
+`bench/bench_graph.py`). Without recovery those snapshots are thrown away, so such a run has
+one epoch and snapshots once, at its end."""
+
+
+def epoch_interval(opts: RunOptions) -> timedelta:
+    """The Bytewax epoch of a run: `--snapshot-interval` with recovery, else one epoch."""
+    if opts.recovery_dir is None:
+        return NO_RECOVERY_EPOCH
+    return timedelta(seconds=opts.snapshot_interval_s)
+
+
 def run_flow(flow: Any, opts: RunOptions) -> None:
     """Run `flow` to its end as `opts` say (blocks)."""
     from bytewax.recovery import RecoveryConfig
@@ -165,7 +213,7 @@ def run_flow(flow: Any, opts: RunOptions) -> None:
     if opts.gc_freeze:
         freeze_gc()
     recovery = None
-    epoch = timedelta(seconds=opts.snapshot_interval_s)
+    epoch = epoch_interval(opts)
     if opts.recovery_dir is not None:
         ensure_recovery_dir(opts.recovery_dir, max(1, opts.workers))
         recovery = RecoveryConfig(str(opts.recovery_dir))  # type: ignore[no-untyped-call]

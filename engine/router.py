@@ -15,6 +15,7 @@ from pathlib import Path
 from config import MarketSettings, PairSettings, Settings
 from connectors import venues
 from connectors.capture import capture_streams
+from engine.placement import placed_part_names, worker_of_key
 from operators.errors import ConfigError
 from operators.events import RawFrame
 
@@ -108,6 +109,10 @@ class Router:
         return out
 
 
+UNROUTED_GROUP = "unrouted"
+"""Replay partition group of the streams of no configured pair."""
+
+
 def pair_partitions(settings: Settings, streams: Iterable[str]) -> dict[str, str]:
     """Replay partition of each capture stream: one group per pair, so each pair's frames keep
     their receive order through the pair step while pairs spread over workers.
@@ -129,19 +134,43 @@ def pair_partitions(settings: Settings, streams: Iterable[str]) -> dict[str, str
         for other in pairs[1:]:  # ambiguous: these pairs must share a partition
             parent[find(other)] = find(pairs[0])
         first[stream] = pairs[0] if pairs else None
-    return {s: "unrouted" if p is None else find(p) for s, p in first.items()}
+    return {s: UNROUTED_GROUP if p is None else find(p) for s, p in first.items()}
+
+
+@dataclass(frozen=True)
+class ReplayPartitioning:
+    """How a replay splits its capture: `part_of` names each stream's partition (None: one per
+    stream), `idle` lists partitions that read nothing (they only keep the placement aligned)."""
+
+    part_of: Callable[[str], str] | None
+    idle: tuple[str, ...] = ()
 
 
 def replay_partitioning(
-    settings: Settings, captures: list[Path], partition: str
-) -> Callable[[str], str] | None:
+    settings: Settings, captures: list[Path], partition: str, workers: int = 1
+) -> ReplayPartitioning:
     """`all`: one partition (one worker reads it all); `pair`: one per pair (pairs spread over
-    workers and processes); `stream`: one per stream."""
+    workers and processes); `stream`: one per stream.
+
+    With `pair` and several workers (`workers`: all processes' workers together), each pair's
+    partition is named so that Bytewax hands it to the worker that runs the pair's key
+    (`engine/placement.py`): that worker reads and routes the pair's frames itself and no frame
+    crosses to another worker. Streams of no pair go with the first worker's groups.
+    """
+    if workers < 1:
+        raise ConfigError(f"replay workers must be >= 1, got {workers}")
     if partition == "all":
-        return lambda _s: "all"
+        return ReplayPartitioning(lambda _s: "all")
     if partition == "pair":
         groups = pair_partitions(settings, (s for c in captures for s in capture_streams(c)))
-        return groups.__getitem__
+        if workers == 1:
+            return ReplayPartitioning(groups.__getitem__)
+        worker_of = {
+            g: 0 if g == UNROUTED_GROUP else worker_of_key(g, workers) for g in set(groups.values())
+        }
+        names, idle = placed_part_names(worker_of, workers)
+        placed = {s: names[g] for s, g in groups.items()}
+        return ReplayPartitioning(placed.__getitem__, tuple(idle))
     if partition == "stream":
-        return None
+        return ReplayPartitioning(None)
     raise ConfigError(f"replay partition must be all, pair or stream, not {partition!r}")

@@ -10,6 +10,7 @@ ran, in its recorded order (engine/recording.py, docs/capture-format.md).
 from __future__ import annotations
 
 import os
+import sys
 import threading
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,7 @@ from bytewax.dataflow import Dataflow
 from config import Settings, load_settings
 from connectors.capture import validate_capture
 from connectors.otel import TraceConfig, capture_scope
+from engine.placement import bytewax_run_workers
 from engine.recording import live_ids_of, replay_graph, session_of
 from engine.router import replay_partitioning
 from engine.sinks import journal_sink
@@ -41,6 +43,8 @@ def build_flow(
     progress: bool = False,
     paper_fills: bool = False,
     snapshots: bool = True,
+    workers: int = 1,
+    speed: float | None = None,
 ) -> Dataflow:
     """Replay `captures` through the graph into run `run_id` of the journal at `journal_dir`.
 
@@ -52,6 +56,9 @@ def build_flow(
     reports (calibration: other settings make other intents, the venues' answers no longer fit).
     `snapshots=False` when the flow will run without recovery (`solarb replay` without
     `--recovery-dir`, calibration, benchmarks): the steps then pickle nothing at epoch ends.
+    `workers` (every process's workers together) places each pair's partition on the worker
+    that runs the pair, with `partition="pair"` (engine/router.replay_partitioning).
+    `speed` paces the frames at their recorded spacing / speed (replay/source.py).
     """
     for c in captures:
         validate_capture(c)
@@ -60,9 +67,15 @@ def build_flow(
         partition = "all"  # the recorded order across markets and events is what reproduces
     flow = Dataflow("solarb_replay")
     batch = batch_size or settings.engine.replay_batch_size
-    parts = replay_partitioning(settings, captures, partition)
+    parts = replay_partitioning(settings, captures, partition, workers)
     source = ReplaySource(
-        captures, partition_of=parts, batch_size=batch, stop=stop, progress=progress
+        captures,
+        partition_of=parts.part_of,
+        batch_size=batch,
+        stop=stop,
+        progress=progress,
+        idle_parts=parts.idle,
+        speed=speed,
     )
     # Batch 1 replays a live feed's timing (latency figures): DEX curves are prewarmed as live.
     # Larger batches are for throughput: curves are priced only when a candidate needs them.
@@ -86,10 +99,23 @@ def _from_env() -> Dataflow:
         )
     settings = load_settings()
     journal = Path(os.environ.get("SOLARB_JOURNAL") or settings.engine.journal_dir)
-    partition = os.environ.get("SOLARB_REPLAY_PARTITION") or "all"
+    # bytewax.run reads its arguments after building the flow: the flow reads the cluster's
+    # size itself, to place each pair's partition on the worker that runs the pair
+    workers = bytewax_run_workers(sys.argv[1:], os.environ) if _started_by_bytewax_run() else 1
+    partition = os.environ.get("SOLARB_REPLAY_PARTITION") or ("pair" if workers > 1 else "all")
     return build_flow(
-        settings, captures, journal, run_id=os.environ.get("SOLARB_RUN_ID"), partition=partition
+        settings,
+        captures,
+        journal,
+        run_id=os.environ.get("SOLARB_RUN_ID"),
+        partition=partition,
+        workers=workers,
     )
+
+
+def _started_by_bytewax_run() -> bool:
+    main_spec = getattr(sys.modules.get("__main__"), "__spec__", None)
+    return getattr(main_spec, "name", None) == "bytewax.run"
 
 
 def __getattr__(name: str) -> Any:

@@ -134,7 +134,7 @@ def test_solarb_replay_with_a_recovery_dir_creates_its_partitions_and_a_rerun_ad
     proc = subprocess.run(base, cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert sorted(p.name for p in recovery.iterdir()) == [
-        "part-0.sqlite3", "solarb-run-id", "solarb-state-version"]  # fmt: skip
+        "part-0.sqlite3", "solarb-run-id", "solarb-state-version", "solarb-workers"]  # fmt: skip
     once = journal_rows(tmp_path / "j")
     assert len([o for o in once["opportunities"].values() if o["update_seq"] == 0]) == 1
 

@@ -70,3 +70,32 @@ def test_a_recovery_dir_that_is_a_file_is_a_config_error(tmp_path: Path) -> None
     f.write_text("x")
     with pytest.raises(ConfigError, match="is not a folder"):
         ensure_recovery_dir(f, 1)
+
+
+def test_a_replay_recovery_dir_pins_its_worker_count(tmp_path: Path) -> None:
+    from cli.runner import WORKERS_FILE, recovery_run_id
+
+    rdir = tmp_path / "recovery"
+    two = RunOptions(2, rdir, 1.0)
+    assert recovery_run_id(two, "r1", explicit=False, pin_workers=True) == "r1"
+    assert (rdir / WORKERS_FILE).read_text(encoding="utf-8") == "2\n"
+    ensure_recovery_dir(rdir, 2)  # the run left snapshots: a rerun resumes
+    assert recovery_run_id(two, "r2", explicit=False, pin_workers=True) == "r1"
+    with pytest.raises(ConfigError, match="ran with --workers 2, this one asks for 3"):
+        recovery_run_id(RunOptions(3, rdir, 1.0), "r3", explicit=False, pin_workers=True)
+    # paper and live do not pin it (their partitions are the live feeds, not per worker)
+    assert recovery_run_id(RunOptions(3, rdir, 1.0), "r3", explicit=False) == "r1"
+
+
+def test_a_replay_recovery_dir_without_a_pinned_count_resumes_only_on_one_worker(
+    tmp_path: Path,
+) -> None:
+    from cli.runner import WORKERS_FILE, recovery_run_id
+
+    rdir = tmp_path / "recovery"
+    recovery_run_id(RunOptions(1, rdir, 1.0), "r1", explicit=False)  # an older build's folder
+    ensure_recovery_dir(rdir, 1)
+    assert not (rdir / WORKERS_FILE).exists()
+    with pytest.raises(ConfigError, match="did not pin the worker count"):
+        recovery_run_id(RunOptions(2, rdir, 1.0), "r2", explicit=False, pin_workers=True)
+    assert recovery_run_id(RunOptions(1, rdir, 1.0), "r2", explicit=False, pin_workers=True) == "r1"
