@@ -5,16 +5,19 @@ graph at batch 1,000 by `bench/scale_run.py` processes, every mode the same way
 (`bytewax.run.cli_main`, the objects of start-up frozen out of the collector as `solarb` does):
 - `four_pairs` (the target capture): SOL/USDC and ETH/USDC of the two-pair sample plus JUP/USDC
   (SOL/USDC's simulator settings, its own seed) and BTC/USDC (ETH/USDC's, its own seed), 15
-  min. Bytewax places a pair by a hash of its name; these names put SOL/USDC + BTC/USDC on one
-  worker of two and ETH/USDC + JUP/USDC on the other, so each worker holds one pair of each
-  cost (an ETH-like pair costs ~1.7 x a SOL-like one: its depth diffs carry more levels);
+  min. The replay spreads pairs over the workers by their number of markets, then by name
+  (`engine.placement.balanced_workers`; here every pair has the same markets), so BTC/USDC +
+  JUP/USDC run on one worker of two and ETH/USDC + SOL/USDC on the other: each worker holds one
+  pair of each cost (an ETH-like pair costs ~1.7 x a SOL-like one: its depth diffs carry more
+  levels). Pairs of unequal cost split unevenly cap the ratio: see `two_pairs`;
 - `two_pairs`: the two-pair sample's SOL/USDC and ETH/USDC, 30 min: one pair per worker, so
   the busier worker (ETH/USDC) caps the ratio near 1.6 x whatever the engine does.
 Modes:
 - `one`: one process, one worker (reads the capture as one partition, as `solarb replay`);
 - `procs`: two processes on loopback, one worker each (`-i/-a`), one replay partition per pair,
-  each named so that Bytewax hands it to the worker that runs its pair's key
-  (engine/placement.py): each process reads, decodes and trades only its own pair's frames;
+  each named so that Bytewax hands it to the worker its pair is placed on, whose steps run under
+  a key Bytewax places there (engine/placement.py): each process reads, decodes and trades only
+  its own pairs' frames;
 - `threads`: two worker threads in one process (reference only: threads share the GIL, so
   Python work cannot run in parallel; the figure shows what the exchange between them costs).
 

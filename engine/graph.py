@@ -19,6 +19,7 @@ they come from an input.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -72,6 +73,7 @@ def build_graph(
     live_exec: Stream[tuple[str, Any]] | None = None,
     epoch_ids: bool | None = None,
     snapshots: bool = True,
+    pair_keys: Mapping[str, str] | None = None,
 ) -> GraphOutputs:
     """Wire the shared graph onto `raw`; return the streams for the flow's sinks.
 
@@ -85,7 +87,15 @@ def build_graph(
 
     `snapshots=False` is for a run without recovery: the stateful steps then pickle nothing at
     an epoch end (`engine.steps.NO_SNAPSHOT`), since nothing would read it.
+
+    `pair_keys`: the key each pair's keyed steps run under (absent: its name), so a replay on
+    several workers runs a pair where its partition is read (`router.replay_partitioning`).
     """
+    keys = dict(pair_keys or {})
+
+    def key(pair: str) -> str:
+        return keys.get(pair, pair)
+
     if epoch_ids is None:
         epoch_ids = live_exec is not None
     router = Router(settings)
@@ -101,7 +111,7 @@ def build_graph(
                 found = (UNROUTED, f.source, "")
             else:
                 pair = router.pair_of(mid)
-                found = (pair, mid, pair)
+                found = (key(pair), mid, pair)
             if len(routes) < MAX_ROUTES:
                 routes[(f.kind, f.source, f.stream)] = found
         return found[0], (found[1], f, found[2])
@@ -123,7 +133,7 @@ def build_graph(
 
         def to_pairs(ev: HealthEvent) -> list[tuple[str, tuple[str, HealthEvent, str]]]:
             wanted = ev.source == FEED_SOURCE or venues.is_cex(ev.source)
-            return [(p, (FEED_HEALTH, ev, p)) for p in pairs] if wanted else []
+            return [(key(p), (FEED_HEALTH, ev, p)) for p in pairs] if wanted else []
 
         keyed = op.merge("pair_in", keyed, op.flat_map("feed_health_to_pairs", health, to_pairs))
     learn = live_exec is not None
@@ -133,7 +143,7 @@ def build_graph(
         # the pair engine's estimators and the guard's book upstream of execution, no cycle
         reports_in = op.filter_map("exec_reports_upstream", live_exec, _report_of)
         to_pair = op.map(
-            "reports_to_pairs", reports_in, lambda kv: (kv[0], (FILL_REPORTS, kv[1], kv[0]))
+            "reports_to_pairs", reports_in, lambda kv: (key(kv[0]), (FILL_REPORTS, kv[1], kv[0]))
         )
         keyed = op.merge("pair_in_reports", keyed, to_pair)
     pair_out = stateful(
@@ -146,7 +156,7 @@ def build_graph(
     )
     items = op.key_rm("pair_items", pair_out)
     split = op.branch("views_or_other", items, lambda x: isinstance(x, VIEW_TYPES))
-    views = op.key_on("views_by_pair", split.trues, lambda v: v.pair)
+    views = op.key_on("views_by_pair", split.trues, lambda v: key(v.pair))
     opp_split = op.branch("opps", split.falses, lambda x: isinstance(x, Opportunity))
     opps = opp_split.trues
     health_local = op.filter(
@@ -171,7 +181,7 @@ def build_graph(
 
     journal_parts = [opps, intent_split.trues, intent_split.falses, opp_split.falses, unrouted]
     if paper:
-        intents_by_pair = op.key_on("intents_by_pair", intents, lambda i: i.pair)
+        intents_by_pair = op.key_on("intents_by_pair", intents, lambda i: key(i.pair))
         paper_streams: list[Stream[tuple[str, Any]]] = [views, intents_by_pair]
         if health is not None:
             # `solarb arm` reaches every pair's fill risk, and every trip of the guard (feed,
@@ -182,10 +192,10 @@ def build_graph(
             def to_paper(ev: HealthEvent) -> list[tuple[str, PairControl]]:
                 if not is_arm(ev):
                     return []
-                return [(p, PairControl(p, ev)) for p in names]
+                return [(key(p), PairControl(p, ev)) for p in names]
 
             def kill_to_paper(k: Any) -> list[tuple[str, PairKill]]:
-                return [(p, PairKill(p, k)) for p in names] if is_guard_kill(k) else []
+                return [(key(p), PairKill(p, k)) for p in names] if is_guard_kill(k) else []
 
             paper_streams.append(op.flat_map("control_to_paper", health, to_paper))
             paper_streams.append(op.flat_map("kills_to_paper", intent_split.falses, kill_to_paper))
@@ -202,18 +212,20 @@ def build_graph(
         )
         journal_parts.append(op.key_rm("exec_rows", exec_split.falses))
         # every value is (pair, item): the step is made from its first item, whatever it is
-        reports = op.map("exec_by_pair", exec_split.trues, lambda kv: (kv[0], kv))
+        reports = op.map("exec_by_pair", exec_split.trues, lambda kv: (key(kv[0]), kv))
         live_streams = [
             reports,
-            op.map("live_intents_by_pair", intents, lambda i: (i.pair, (i.pair, i))),
-            op.map("live_opps_by_pair", opps, lambda o: (o.pair, (o.pair, o))),
+            op.map("live_intents_by_pair", intents, lambda i: (key(i.pair), (i.pair, i))),
+            op.map("live_opps_by_pair", opps, lambda o: (key(o.pair), (o.pair, o))),
         ]
         if settings.execution.slice_by_depth:
             # the pair's CEX books: the depth at a leg's limit that sizes its slices
             cex_views = op.filter(
                 "live_cex_views", views, lambda kv: isinstance(kv[1], CexBookView)
             )
-            live_streams.append(op.map("live_views_by_pair", cex_views, lambda kv: (kv[0], kv)))
+            live_streams.append(op.map(
+                "live_views_by_pair", cex_views, lambda kv: (kv[0], (kv[1].pair, kv[1]))
+            ))
         if health is not None:
             # `solarb arm` reaches every pair's fill risk, the guard's trips its legs, as in paper
             pair_names = [p.name for p in settings.pairs]
@@ -221,10 +233,12 @@ def build_graph(
             def to_live(ev: HealthEvent) -> list[tuple[str, tuple[str, PairControl]]]:
                 if not is_arm(ev):
                     return []
-                return [(p, (p, PairControl(p, ev))) for p in pair_names]
+                return [(key(p), (p, PairControl(p, ev))) for p in pair_names]
 
             def kill_to_live(k: Any) -> list[tuple[str, tuple[str, PairKill]]]:
-                return [(p, (p, PairKill(p, k))) for p in pair_names] if is_guard_kill(k) else []
+                if not is_guard_kill(k):
+                    return []
+                return [(key(p), (p, PairKill(p, k))) for p in pair_names]
 
             live_streams.append(op.flat_map("control_to_live", health, to_live))
             live_streams.append(op.flat_map("kills_to_live", intent_split.falses, kill_to_live))

@@ -70,6 +70,34 @@ def worker_of_key(key: str, worker_count: int) -> int:
     return siphash13(key.encode("utf-8") + b"\xff") % worker_count
 
 
+def balanced_workers(costs: Mapping[str, int], worker_count: int) -> dict[str, int]:
+    """Worker of each group (of `worker_count`), balanced by cost: the costliest group first
+    (name order on ties), each to the worker with the least cost so far (lowest index on ties).
+
+    A replay's pairs are spread this way rather than where Bytewax's hash of their names would
+    put them, which could put every pair on one worker (`placed_keys` makes the keys follow)."""
+    if worker_count < 1:
+        raise ConfigError(f"worker count must be >= 1, got {worker_count}")
+    load = [0] * worker_count
+    out: dict[str, int] = {}
+    for group in sorted(costs, key=lambda g: (-costs[g], g)):
+        w = min(range(worker_count), key=lambda i: (load[i], i))
+        out[group] = w
+        load[w] += max(costs[group], 1)
+    return out
+
+
+def placed_key(key: str, worker: int, worker_count: int) -> str:
+    """`key` itself when Bytewax runs it on `worker`, else the first `key~n` (n = 1, 2, ...)
+    that it runs there: a routing key only (steps take their pair from the items)."""
+    if worker_count == 1 or worker_of_key(key, worker_count) == worker:
+        return key
+    n = 1
+    while worker_of_key(f"{key}~{n}", worker_count) != worker:
+        n += 1
+    return f"{key}~{n}"
+
+
 def placed_part_names(
     worker_of: Mapping[str, int], worker_count: int
 ) -> tuple[dict[str, str], list[str]]:

@@ -17,6 +17,7 @@ signals-only graph.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -134,6 +135,7 @@ def replay_graph(
     prewarm: bool,
     live_ids: bool = False,
     snapshots: bool = True,
+    pair_keys: Mapping[str, str] | None = None,
 ) -> Stream[Any]:
     """The graph a capture of `session` replays through; returns the journal stream.
 
@@ -141,10 +143,11 @@ def replay_graph(
     health / control events and (live) recorded reports where the session's graph took them.
     `live_ids`: the capture is a live trading session's (`live_ids_of`), whose opportunity ids
     carry its epoch, also when it is replayed with paper fills. `snapshots=False`: a run without
-    recovery (`build_graph`)."""
+    recovery, `pair_keys`: the pairs' step keys on several workers (`build_graph`)."""
     if session == "record":
         return build_graph(
-            flow, rows, settings, prewarm_dex_curves=prewarm, snapshots=snapshots
+            flow, rows, settings, prewarm_dex_curves=prewarm, snapshots=snapshots,
+            pair_keys=pair_keys,
         ).journal
     rec = recorded_inputs(rows, session)
     out = build_graph(
@@ -157,5 +160,6 @@ def replay_graph(
         live_exec=rec.live_exec,
         epoch_ids=live_ids,
         snapshots=snapshots,
+        pair_keys=pair_keys,
     )
     return op.merge("journal_and_feed_health", out.journal, rec.health)

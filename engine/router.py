@@ -8,14 +8,14 @@ guessed.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from config import MarketSettings, PairSettings, Settings
 from connectors import venues
 from connectors.capture import capture_streams
-from engine.placement import placed_part_names, worker_of_key
+from engine.placement import balanced_workers, placed_key, placed_part_names
 from operators.errors import ConfigError
 from operators.events import RawFrame
 
@@ -120,6 +120,13 @@ def pair_partitions(settings: Settings, streams: Iterable[str]) -> dict[str, str
     Pairs that share a stream name (the name alone can be ambiguous across venues) are merged
     into one group; streams of no configured pair share the group `unrouted`.
     """
+    return _pair_groups(settings, streams)[0]
+
+
+def _pair_groups(
+    settings: Settings, streams: Iterable[str]
+) -> tuple[dict[str, str], dict[str, str]]:
+    """(stream -> group, pair -> group) of `pair_partitions`."""
     router = Router(settings)
     parent = {p.name: p.name for p in settings.pairs}
 
@@ -134,7 +141,8 @@ def pair_partitions(settings: Settings, streams: Iterable[str]) -> dict[str, str
         for other in pairs[1:]:  # ambiguous: these pairs must share a partition
             parent[find(other)] = find(pairs[0])
         first[stream] = pairs[0] if pairs else None
-    return {s: UNROUTED_GROUP if p is None else find(p) for s, p in first.items()}
+    by_stream = {s: UNROUTED_GROUP if p is None else find(p) for s, p in first.items()}
+    return by_stream, {p: find(p) for p in parent}
 
 
 @dataclass(frozen=True)
@@ -144,6 +152,9 @@ class ReplayPartitioning:
 
     part_of: Callable[[str], str] | None
     idle: tuple[str, ...] = ()
+    pair_keys: Mapping[str, str] = field(default_factory=dict)
+    """Pair -> the key its keyed steps run under (absent: the pair's name): with several
+    workers, a key Bytewax runs on the worker that reads the pair's partition."""
 
 
 def replay_partitioning(
@@ -152,25 +163,39 @@ def replay_partitioning(
     """`all`: one partition (one worker reads it all); `pair`: one per pair (pairs spread over
     workers and processes); `stream`: one per stream.
 
-    With `pair` and several workers (`workers`: all processes' workers together), each pair's
-    partition is named so that Bytewax hands it to the worker that runs the pair's key
-    (`engine/placement.py`): that worker reads and routes the pair's frames itself and no frame
-    crosses to another worker. Streams of no pair go with the first worker's groups.
+    With `pair` and several workers (`workers`: all processes' workers together), pairs are
+    spread over the workers by their number of markets (`placement.balanced_workers`, not by
+    where a hash of their names would fall), each pair's partition is named so that Bytewax
+    hands it to its worker, and `pair_keys` gives the key its keyed steps run under there
+    (`engine/placement.py`): that worker reads, routes and prices the pair's frames itself and
+    no frame crosses to another worker. Streams of no pair go with the first worker's groups.
     """
     if workers < 1:
         raise ConfigError(f"replay workers must be >= 1, got {workers}")
     if partition == "all":
         return ReplayPartitioning(lambda _s: "all")
     if partition == "pair":
-        groups = pair_partitions(settings, (s for c in captures for s in capture_streams(c)))
+        groups, group_of_pair = _pair_groups(
+            settings, (s for c in captures for s in capture_streams(c))
+        )
         if workers == 1:
             return ReplayPartitioning(groups.__getitem__)
-        worker_of = {
-            g: 0 if g == UNROUTED_GROUP else worker_of_key(g, workers) for g in set(groups.values())
-        }
+        # pairs spread by cost (a pair's markets: books or pools to keep, legs to price), and
+        # each pair's keyed steps run under a key Bytewax places on its partition's worker
+        read = set(groups.values())
+        costs: dict[str, int] = {}
+        for p in settings.pairs:
+            g = group_of_pair[p.name]
+            if g in read:
+                costs[g] = costs.get(g, 0) + len(p.markets)
+        worker_of = balanced_workers(costs, workers)
+        keys = {p: placed_key(p, worker_of[g], workers)
+                for p, g in group_of_pair.items() if g in worker_of}  # fmt: skip
+        if UNROUTED_GROUP in read:
+            worker_of[UNROUTED_GROUP] = 0
         names, idle = placed_part_names(worker_of, workers)
         placed = {s: names[g] for s, g in groups.items()}
-        return ReplayPartitioning(placed.__getitem__, tuple(idle))
+        return ReplayPartitioning(placed.__getitem__, tuple(idle), keys)
     if partition == "stream":
         return ReplayPartitioning(None)
     raise ConfigError(f"replay partition must be all, pair or stream, not {partition!r}")

@@ -82,7 +82,8 @@ def build_flow(
     rows = op.input("capture", flow, source)
     live_ids = live_ids_of(captures)
     journal = replay_graph(
-        flow, rows, settings, session, prewarm=batch == 1, live_ids=live_ids, snapshots=snapshots
+        flow, rows, settings, session, prewarm=batch == 1, live_ids=live_ids, snapshots=snapshots,
+        pair_keys=parts.pair_keys,
     )
     op.output("journal", journal, journal_sink(settings, journal_dir, run_id))
     attach_tracing(journal, settings, capture_scope(captures), cfg=trace)

@@ -1,9 +1,11 @@
 """Scale-out: pairs are keys, so several workers (threads or processes) share the pairs and the
 journal holds the same rows as one worker's, only wall-clock latency stamps differ.
 
-The two-pair sample puts SOL/USDC and ETH/USDC on different workers of two (Bytewax places a
-key by a hash of its name), so these runs really split the pairs. Each worker writes its own
-journal part files (`w<worker>-<part>`), so no worker overwrites another's.
+The two-pair sample puts SOL/USDC and ETH/USDC on different workers of two (the replay spreads
+pairs over the workers by their number of markets, `engine.placement.balanced_workers`, and
+runs each pair's steps under a key Bytewax places there), so these runs really split the pairs.
+Each worker writes its own journal part files (`w<worker>-<part>`), so no worker overwrites
+another's.
 """
 
 from __future__ import annotations
@@ -109,7 +111,7 @@ def test_solarb_replay_with_two_workers_journals_what_one_worker_does(
     args = ["--markets", str(SAMPLE_MARKETS_MULTI), "replay", str(capture), "--workers", "2"]
     assert solarb([*args, "--journal", str(journal), "--report", str(tmp_path / "r.md")]) == 0
     assert sorted_rows(journal) == one_worker
-    assert pairs_by_worker(journal) == {"w0": {"SOL/USDC"}, "w1": {"ETH/USDC"}}
+    assert pairs_by_worker(journal) == {"w0": {"ETH/USDC"}, "w1": {"SOL/USDC"}}
 
 
 def test_bytewax_run_with_two_workers_journals_what_one_worker_does(
@@ -126,7 +128,7 @@ def test_bytewax_run_with_two_workers_journals_what_one_worker_does(
     )
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert sorted_rows(journal) == one_worker
-    assert pairs_by_worker(journal) == {"w0": {"SOL/USDC"}, "w1": {"ETH/USDC"}}
+    assert pairs_by_worker(journal) == {"w0": {"ETH/USDC"}, "w1": {"SOL/USDC"}}
 
 
 def _free_port() -> int:
@@ -159,7 +161,7 @@ def test_two_processes_on_loopback_journal_what_one_worker_does(
     assert [p.returncode for p in procs] == [0, 0], [e[-2000:] for e in errors]
     assert sorted_rows(journal) == one_worker
     # process i runs worker i: each process wrote only its own pair's part files
-    assert pairs_by_worker(journal) == {"w0": {"SOL/USDC"}, "w1": {"ETH/USDC"}}
+    assert pairs_by_worker(journal) == {"w0": {"ETH/USDC"}, "w1": {"SOL/USDC"}}
 
 
 def test_two_workers_with_a_recovery_dir_journal_what_one_worker_does_and_resume_to_it(

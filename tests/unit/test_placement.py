@@ -13,7 +13,13 @@ from bytewax.inputs import FixedPartitionedSource, StatefulSourcePartition
 from bytewax.outputs import DynamicSink, StatelessSinkPartition
 from bytewax.testing import cluster_main
 
-from engine.placement import bytewax_run_workers, placed_part_names, worker_of_key
+from engine.placement import (
+    balanced_workers,
+    bytewax_run_workers,
+    placed_key,
+    placed_part_names,
+    worker_of_key,
+)
 from operators.errors import ConfigError
 
 KEYS = [f"key-{i}" for i in range(24)] + ["SOL/USDC", "ETH/USDC", "BTC/USDC", "risk", "é/€"]
@@ -135,3 +141,28 @@ def test_bytewax_run_workers_refuses_a_nonsense_worker_count() -> None:
         bytewax_run_workers(["flows.replay", "-w", "0"], {})
     with pytest.raises(ConfigError, match="-w must be an integer"):
         bytewax_run_workers(["flows.replay"], {"BYTEWAX_WORKERS_PER_PROCESS": "two"})
+
+
+def test_balanced_workers_spreads_groups_by_cost_not_by_name() -> None:
+    # the costliest first, each to the least-loaded worker (lowest index on ties)
+    costs = {"SOL/USDC": 7, "ETH/USDC": 2, "BTC/USDC": 2, "JUP/USDC": 7, "BONK/USDC": 1}
+    assert balanced_workers(costs, 2) == {
+        "JUP/USDC": 0, "SOL/USDC": 1, "BTC/USDC": 0, "ETH/USDC": 1, "BONK/USDC": 0,
+    }  # fmt: skip
+    # every worker gets a group while there are groups to give, whatever the names hash to
+    names = [f"P{i}/USDC" for i in range(8)]
+    for workers in (2, 3, 4):
+        placed = balanced_workers(dict.fromkeys(names, 1), workers)
+        counts = [list(placed.values()).count(w) for w in range(workers)]
+        assert max(counts) - min(counts) <= 1
+    with pytest.raises(ConfigError, match="worker count must be >= 1"):
+        balanced_workers(costs, 0)
+
+
+@pytest.mark.parametrize("workers", [1, 2, 3])
+def test_placed_key_runs_on_the_wanted_worker_and_is_the_name_when_it_can_be(workers: int) -> None:
+    for pair in ("SOL/USDC", "ETH/USDC", "BTC/USDC", "JUP/USDC"):
+        for w in range(workers):
+            key = placed_key(pair, w, workers)
+            assert worker_of_key(key, workers) == w
+            assert key == pair or (worker_of_key(pair, workers) != w and key.startswith(pair + "~"))
