@@ -18,10 +18,15 @@ levels per frame converts only the levels that frame changed. The CEX views read
 its n-th key (`_TopRead`), so a read after a frame that wrote only deeper levels costs nothing
 and one after a few in-window writes does not walk all n levels again.
 
-Writes are memoised per string: a side remembers the key of each price string it checked, the
-book the value of each size string (each cleared past 4,096; not pickled), so levels seen before
-skip `float()` and their checks (`_plan` for a decoder's (price, size) tuples, `_plan_wide` for
-`[px, sz, ...]` lists such as OKX's); the rule itself, and every error, is `_plan_levels`.
+The venue codecs hand a frame's levels over as its JSON text (`apply_json`): checking and
+converting each level's strings in Python was most of a depth frame's cost, so `_plan_json` has
+msgspec read a whole side in C, once as strings (what the book stores) and once as numbers (the
+keys and sizes), and takes only texts whose every string the rule would accept with the same
+value; anything else goes to the rule. Levels given as Python sequences (`apply_sides`, REST
+bodies, tests) use per-string memos instead: a side remembers the key of each price string it
+checked, the book the value of each size string (each cleared past 4,096; not pickled), so
+levels seen before skip `float()` and their checks (`_plan` for (price, size) tuples,
+`_plan_wide` for `[px, sz, ...]` lists). The rule itself, and every error, is `_plan_levels`.
 
 Pure: no I/O, no clock, no globals. Picklable, so Bytewax recovery can snapshot it.
 """
