@@ -161,6 +161,8 @@ class _TopRead:
         keys = self.keys
         levels = self.levels
         pairs, raws = plan
+        if len(ints) > _MEMO_MAX:
+            ints.clear()
         for (k, value), raw in zip(pairs, raws):
             if k > edge:
                 continue
@@ -178,8 +180,13 @@ class _TopRead:
             if present:
                 levels[i] = (levels[i][0], size)
             else:
+                # prices come back into the top too (a level removed, then quoted again)
+                p = raw[0]
+                price = ints.get(p)
+                if price is None:
+                    price = ints[p] = to_fixed(p)
                 keys.insert(i, k)
-                levels.insert(i, (to_fixed(raw[0]), size))
+                levels.insert(i, (price, size))
         self.out = None
 
 
@@ -306,7 +313,8 @@ class L2Book:
         self._bid_keys: dict[str, float] = {}
         self._ask_keys: dict[str, float] = {}
         self._sizes: dict[str, float] = {}
-        # Size string -> its `to_fixed` integer (reads: `_fixed`, `top_fixed_view`).
+        # Level string (size, or a price entering the top) -> its `to_fixed` integer (reads:
+        # `_fixed`, `top_fixed_view`; one value per string, whichever field it came from).
         self._size_ints: dict[str, int] = {}
         # The last `top_fixed_view` read per side, dropped by any write at or above its edge.
         self._bid_view: _TopRead | None = None
@@ -830,8 +838,8 @@ class L2Book:
         ints: dict[str, int],
     ) -> list[FixedLevel]:
         """Integer levels of `keys`, reusing a memo entry while its raw level is unchanged
-        (the same identity rule as `_decimals`), and a size string's integer (`ints`, the
-        book's `_size_ints`: sizes repeat, a dict hit is cheaper than `to_fixed`)."""
+        (the same identity rule as `_decimals`), and a string's integer (`ints`, the book's
+        `_size_ints`: sizes and prices repeat, a dict hit is cheaper than `to_fixed`)."""
         if len(memo) > _DEC_CACHE_MAX:
             memo.clear()
         if len(ints) > _MEMO_MAX:
@@ -851,7 +859,14 @@ class L2Book:
             size = ints.get(q)
             if size is None:
                 size = ints[q] = to_fixed(q)
-            lv = (hit[1][0] if hit is not None else to_fixed(raw[0]), size)
+            if hit is not None:
+                price = hit[1][0]
+            else:
+                p = raw[0]
+                price = ints.get(p)
+                if price is None:
+                    price = ints[p] = to_fixed(p)
+            lv = (price, size)
             memo[k] = (raw, lv)
             add(lv)
         return out
