@@ -863,9 +863,8 @@ class L2Book:
                 price = hit[1][0]
             else:
                 p = raw[0]
-                price = ints.get(p)
-                if price is None:
-                    price = ints[p] = to_fixed(p)
+                known = ints.get(p)
+                price = ints[p] = to_fixed(p) if known is None else known
             lv = (price, size)
             memo[k] = (raw, lv)
             add(lv)
