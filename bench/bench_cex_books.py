@@ -1,9 +1,10 @@
 """CEX book synchronisers: parse + apply cost per recorded frame, side by side with cryptofeed.
 
 What is measured (same frames, same process, same run):
-- solarb: `BookSync.on_frame(payload_bytes, ts)` per depth/book frame = orjson parse, sequence
-  rule checks, apply to `L2Book`, crossed-book check, OKX CRC32 checksum, and the `BookDelta`
-  event with Decimal levels.
+- solarb: `BookSync.on_frame(payload_bytes, ts)` per depth/book frame = msgspec typed parse
+  (each side's levels kept as JSON text), sequence rule checks, `L2Book.apply_json` (every
+  level checked, both sides, then applied), crossed-book check, OKX CRC32 checksum, and the
+  `BookDelta` event (the frame's level strings; Decimals on demand).
 - cryptofeed 2.4.1: `await feed.message_handler(payload_str, None, ts)` of its `Binance` / `OKX`
   feed classes, driven offline (symbol map pre-seeded; the REST snapshot is loaded into its
   `order_book.OrderBook` directly as its `_snapshot` would, untimed). That is stdlib json with
@@ -16,8 +17,9 @@ to both sides untimed (they bridge the snapshot). cryptofeed's `_snapshot` is re
 function that raises, so it can never reach the network. Per-frame p50/p99 come from a timed
 pass; frames/s from a second untimed pass, which also reads this process's CPU time: the `_cpu`
 ratio rows compare frames per CPU second (least CPU of each side's interleaved passes), which
-other load on the shared machine barely moves. `l2book_parse_apply_*` isolates orjson parse + L2Book
-apply of the same frames (no rules, no event), to show what the Decimal event levels cost.
+other load on the shared machine barely moves. `l2book_parse_apply_*` isolates the frame's
+typed parse + `L2Book.apply_json` of the same frames (no sequence rules, no crossed check, no
+event), to show what the rest of `on_frame` costs.
 Memory: tracemalloc bytes held by a 5,000-level book (2,500 per side) for both book types.
 """
 
@@ -121,25 +123,20 @@ def _ours_binance(snap: bytes, before: list[bytes], after: list[bytes], timed: b
 
 
 def _parse_apply_only(snap: bytes, before: list[bytes], after: list[bytes]) -> list[int]:
-    """orjson parse + L2Book.apply_levels per frame, no events (the floor under on_frame)."""
-    import orjson
-
-    body = orjson.loads(snap)
-    book = L2Book()
-    book.replace(body["bids"], body["asks"])
-    last = body["lastUpdateId"]
+    """Typed parse + L2Book.apply_json per frame, no rules, no events (the floor under
+    on_frame)."""
+    sync = binance.BookSync("BTCUSDT", "spot")
     for p in before:
-        d = orjson.loads(p)["data"]
-        if d["u"] > last:
-            book.apply_levels("bid", d["b"])
-            book.apply_levels("ask", d["a"])
+        sync.on_frame(p, 0)
+    sync.on_snapshot(snap, 0)  # the same book on_frame starts from
+    book = sync.book
+    decode = binance._DEPTH_FRAME.decode
     out: list[int] = []
     pc = time.perf_counter_ns
     for p in after:
         t = pc()
-        d = orjson.loads(p)["data"]
-        book.apply_levels("bid", d["b"])
-        book.apply_levels("ask", d["a"])
+        d = decode(p).data
+        book.apply_json(d.b, d.a)
         out.append(pc() - t)
     return out
 
@@ -391,10 +388,10 @@ def run(quick: bool = False) -> list[dict[str, Any]]:
         ours_total,
         n,
         "<= 30 us p50",
-        f"solarb BookSync.on_frame (orjson+rules+L2Book+BookDelta); {scope}",
+        f"solarb BookSync.on_frame (msgspec+rules+L2Book+BookDelta); {scope}",
     )
     p50, p99 = _pcts(_parse_apply_only(snap, before, after))
-    note = f"orjson.loads + L2Book.apply_levels only (no sequence rules, no BookDelta); {scope}"
+    note = f"typed parse + L2Book.apply_json only (no sequence rules, no BookDelta); {scope}"
     rows += [
         _row("l2book_parse_apply_btcusdt_frame_p50", p50, "us", "<= 30 us p50", "lower", note),
         _row("l2book_parse_apply_btcusdt_frame_p99", p99, "us", "reference", "lower", note),

@@ -18,10 +18,15 @@ levels per frame converts only the levels that frame changed. The CEX views read
 its n-th key (`_TopRead`), so a read after a frame that wrote only deeper levels costs nothing
 and one after a few in-window writes does not walk all n levels again.
 
-Writes are memoised per string: a side remembers the key of each price string it checked, the
-book the value of each size string (each cleared past 4,096; not pickled), so levels seen before
-skip `float()` and their checks (`_plan` for a decoder's (price, size) tuples, `_plan_wide` for
-`[px, sz, ...]` lists such as OKX's); the rule itself, and every error, is `_plan_levels`.
+The venue codecs hand a frame's levels over as its JSON text (`apply_json`): checking and
+converting each level's strings in Python was most of a depth frame's cost, so `_plan_json` has
+msgspec read a whole side in C, once as strings (what the book stores) and once as numbers (the
+keys and sizes), and takes only texts whose every string the rule would accept with the same
+value; anything else goes to the rule. Levels given as Python sequences (`apply_sides`, REST
+bodies, tests) use per-string memos instead: a side remembers the key of each price string it
+checked, the book the value of each size string (each cleared past 4,096; not pickled), so
+levels seen before skip `float()` and their checks (`_plan` for (price, size) tuples,
+`_plan_wide` for `[px, sz, ...]` lists). The rule itself, and every error, is `_plan_levels`.
 
 Pure: no I/O, no clock, no globals. Picklable, so Bytewax recovery can snapshot it.
 """
@@ -34,7 +39,10 @@ from collections.abc import Iterable, Sequence
 from decimal import Decimal
 from itertools import chain
 from operator import itemgetter
-from typing import Literal
+from typing import Annotated, Literal
+
+import msgspec
+from msgspec import Meta
 
 from operators.errors import FeedError
 from operators.events import FIXED_SCALE, FixedLevel, Level
@@ -62,8 +70,9 @@ DecLevel = tuple[RawLevel, Level]
 """A memo entry: the exact raw level object a Decimal level was built from, and that level."""
 FixLevel = tuple[RawLevel, FixedLevel]
 """A memo entry of `top_fixed`: the raw level object and its integer level."""
-_Planned = tuple[float, RawLevel, bool]
-"""A checked level ready to write: (key, (price str, size str), size is zero)."""
+_Plan = tuple[Sequence[tuple[float, float]], Sequence[RawLevel]]
+"""Checked levels ready to write: (key, size value) per level, and at the same index the
+(price str, size str) level to store. A size value of 0.0 removes the level."""
 _MEMO_MAX = 4096
 """Strings a book's key and size memos each hold; past this a memo is dropped and rebuilt."""
 _MEMOS = frozenset({"_bid_keys", "_ask_keys", "_sizes", "_size_ints", "_bid_view", "_ask_view"})
@@ -71,6 +80,55 @@ _MEMOS = frozenset({"_bid_keys", "_ask_keys", "_sizes", "_size_ints", "_bid_view
 of its state (see `__getstate__`)."""
 _KEY = itemgetter(0)
 FixedView = tuple[FixedLevel, ...]
+
+JsonText = bytes | msgspec.Raw
+"""One side's levels as a frame's JSON text, e.g. a decoder's `msgspec.Raw` field."""
+JsonLevels = tuple[tuple[str, ...], ...]
+"""A side's levels decoded from JSON text: string tuples, price and size first."""
+_JSON_LEVEL_BYTES = b'0123456789.,[]"'
+"""The only bytes `_plan_json`'s C path accepts in a side's JSON text."""
+_PRICE_SIZE = itemgetter(0, 1)
+_Short = Annotated[str, Meta(min_length=1, max_length=_MAX_SHORT)]
+_Ask = Annotated[float, Meta(gt=0.0)]
+_Bid = Annotated[float, Meta(lt=0.0)]
+
+
+class _LevelShape:
+    """The decoders `_plan_json` reads one level shape with (2 fields, or OKX's 4).
+
+    `strings`: levels of 1..16-character strings (the C path); `asks` / `bids`: the same text
+    as numbers (strict=False reads a JSON string as a number, in full, or fails), the price
+    > 0 (asks) or < 0 (bids, once negated); `any`: the schema the venue allows, for the rule.
+    """
+
+    __slots__ = ("any", "asks", "bids", "strings")
+
+    def __init__(self, fields: Literal[2, 4]) -> None:
+        if fields == 2:
+            self.strings: msgspec.json.Decoder[JsonLevels] = msgspec.json.Decoder(
+                tuple[tuple[_Short, _Short], ...]
+            )
+            self.asks: msgspec.json.Decoder[list[tuple[float, ...]]] = msgspec.json.Decoder(
+                list[tuple[_Ask, float]], strict=False
+            )
+            self.bids: msgspec.json.Decoder[list[tuple[float, ...]]] = msgspec.json.Decoder(
+                list[tuple[_Bid, float]], strict=False
+            )
+            self.any: msgspec.json.Decoder[JsonLevels] = msgspec.json.Decoder(
+                tuple[tuple[str, str], ...]
+            )
+        else:
+            # OKX: [px, sz, liquidated orders, orders]; the counts are checked as numbers too
+            self.strings = msgspec.json.Decoder(tuple[tuple[_Short, _Short, str, str], ...])
+            self.asks = msgspec.json.Decoder(list[tuple[_Ask, float, float, float]], strict=False)
+            self.bids = msgspec.json.Decoder(list[tuple[_Bid, float, float, float]], strict=False)
+            self.any = msgspec.json.Decoder(
+                tuple[Annotated[tuple[str, ...], Meta(min_length=2, max_length=8)], ...]
+            )
+
+
+_SHAPES = {2: _LevelShape(2), 4: _LevelShape(4)}
+_NO_PLAN: _Plan = ((), ())
 
 
 class _TopRead:
@@ -91,7 +149,7 @@ class _TopRead:
         self.edge = (keys[-1] if n else -_INF) if len(keys) == n else _INF
         self.out: FixedView | None = out
 
-    def write(self, plan: list[_Planned], ints: dict[str, int]) -> None:
+    def write(self, plan: _Plan, ints: dict[str, int]) -> None:
         """Apply a side's checked writes at or before `edge` (the rest cannot reach the read).
 
         By the invariant a key <= `edge` is in the book iff it is in `keys`: a removal deletes
@@ -102,12 +160,15 @@ class _TopRead:
         edge = self.edge
         keys = self.keys
         levels = self.levels
-        for k, raw, gone in plan:
+        pairs, raws = plan
+        if len(ints) > _MEMO_MAX:
+            ints.clear()
+        for (k, value), raw in zip(pairs, raws):
             if k > edge:
                 continue
             i = bisect_left(keys, k)
             present = i < len(keys) and keys[i] == k
-            if gone:
+            if not value:
                 if present:
                     del keys[i]
                     del levels[i]
@@ -119,8 +180,13 @@ class _TopRead:
             if present:
                 levels[i] = (levels[i][0], size)
             else:
+                # prices come back into the top too (a level removed, then quoted again)
+                p = raw[0]
+                price = ints.get(p)
+                if price is None:
+                    price = ints[p] = to_fixed(p)
                 keys.insert(i, k)
-                levels.insert(i, (to_fixed(raw[0]), size))
+                levels.insert(i, (price, size))
         self.out = None
 
 
@@ -247,7 +313,8 @@ class L2Book:
         self._bid_keys: dict[str, float] = {}
         self._ask_keys: dict[str, float] = {}
         self._sizes: dict[str, float] = {}
-        # Size string -> its `to_fixed` integer (reads: `_fixed`, `top_fixed_view`).
+        # Level string (size, or a price entering the top) -> its `to_fixed` integer (reads:
+        # `_fixed`, `top_fixed_view`; one value per string, whichever field it came from).
         self._size_ints: dict[str, int] = {}
         # The last `top_fixed_view` read per side, dropped by any write at or above its edge.
         self._bid_view: _TopRead | None = None
@@ -299,7 +366,7 @@ class L2Book:
         """
         plan = self._plan(side, levels)
         self._commit(side, plan, out)
-        return len(plan)
+        return len(plan[0])
 
     def apply_sides(
         self,
@@ -318,6 +385,32 @@ class L2Book:
         self._commit("bid", bid_plan, out_bids)
         self._commit("ask", ask_plan, out_asks)
 
+    def apply_json(
+        self,
+        bids: JsonText,
+        asks: JsonText,
+        out_bids: list[Level] | None = None,
+        out_asks: list[Level] | None = None,
+        *,
+        fields: Literal[2, 4] = 2,
+    ) -> tuple[JsonLevels, JsonLevels]:
+        """`apply_sides` for levels still as the frame's JSON text: `[["price","size"], ...]`.
+
+        `fields`: strings per level, 2 (Binance, Bybit) or 4 (OKX: price, size and two order
+        counts, which are checked plain and ignored; other widths take the rule). Returns each
+        side's levels as string tuples, in the frame's order (what a delta event keeps). The
+        same rule and the same all-or-nothing as `apply_sides`; a text that is not an array of
+        such string levels is a `FeedError` too. Why JSON text: checking and converting each
+        level's strings in Python was most of a depth frame's cost; `_plan_json` has C do it
+        for the whole side at once.
+        """
+        shape = _SHAPES[fields]
+        bid_levels, bid_plan = self._plan_json("bid", bytes(bids), shape)
+        ask_levels, ask_plan = self._plan_json("ask", bytes(asks), shape)
+        self._commit("bid", bid_plan, out_bids)
+        self._commit("ask", ask_plan, out_asks)
+        return bid_levels, ask_levels
+
     def replace(self, bids: Sequence[Sequence[str]], asks: Sequence[Sequence[str]]) -> None:
         """Reset the book to exactly these levels (a snapshot); a bad level changes nothing."""
         bid_plan = self._plan("bid", bids)
@@ -326,7 +419,52 @@ class L2Book:
         self._commit("bid", bid_plan, None)
         self._commit("ask", ask_plan, None)
 
-    def _plan(self, side: BookSide, levels: Sequence[Sequence[str]]) -> list[_Planned]:
+    def _plan_json(
+        self, side: BookSide, text: bytes, shape: _LevelShape
+    ) -> tuple[JsonLevels, _Plan]:
+        """Check one side's JSON levels and compute their keys; nothing is written anywhere.
+
+        The common case runs no Python per level. When the text holds only digits, dots,
+        commas, brackets and quotes (no whitespace, sign, exponent, escape or non-ASCII byte),
+        `shape.strings` reads it as levels of 1..16-character strings (`_MAX_SHORT`: the long-
+        string checks cannot apply) and `shape.asks` / `shape.bids` read the same strings as
+        numbers: msgspec parses each as a JSON number, in full, correctly rounded, so the value
+        is the one `float()` gives. That accepts a subset of the rule of `_plan_levels`: digits
+        with at most one dot and a digit on both sides of it, price > 0. Bids get a '-' before
+        each price (`["` only opens a level in such a text; anywhere else the insertion breaks
+        the JSON), so their keys come out negated, as the rule's. Anything else ("05", "5.",
+        a long string, a bad level) takes the rule on the decoded strings, which accepts it
+        or names the bad level; a text that is not levels of strings is a `FeedError`.
+        """
+        if text == b"[]":  # an untouched side (OKX updates: most frames move one side)
+            return (), _NO_PLAN
+        if not text.translate(None, _JSON_LEVEL_BYTES):
+            try:
+                levels = shape.strings.decode(text)
+                values = (
+                    shape.bids.decode(text.replace(b'["', b'["-'))
+                    if side == "bid"
+                    else shape.asks.decode(text)
+                )
+            except msgspec.MsgspecError:
+                pass
+            else:
+                if len(values) == len(levels):  # the same text: always equal
+                    if shape is _SHAPES[2]:
+                        # (price, size) tuples: stored as decoded, no second tuple per level
+                        return levels, (values, levels)  # type: ignore[return-value]
+                    pairs = list(map(_PRICE_SIZE, values))
+                    return levels, (pairs, list(map(_PRICE_SIZE, levels)))
+        try:
+            levels = shape.any.decode(text)
+        except msgspec.MsgspecError as exc:
+            raise FeedError(
+                f"{side} levels are not arrays of price and size strings: {exc}; "
+                f"text starts {text[:80]!r}"
+            ) from exc
+        return levels, self._plan_levels(side, levels)
+
+    def _plan(self, side: BookSide, levels: Sequence[Sequence[str]]) -> _Plan:
         """Check every level of one side and compute its key; nothing is written anywhere.
 
         The rule is `_plan_levels`. Why memos: a level's key and checks are a pure function of
@@ -334,8 +472,8 @@ class L2Book:
         a frame were seen before (BTCUSDT capture: ~57 % of prices per side, ~82 % of sizes): a
         remembered string skips its `float()`, range and plain-string checks. Only the strings
         of a call that passed as a whole are remembered. A decoder's (price, size) tuples take
-        this loop (Binance, Bybit), other level shapes `_plan_wide`. Anything it does not accept
-        outright (a failure, a string longer than 16 characters, another shape) goes to
+        this loop (Bybit, REST snapshots), other level shapes `_plan_wide`. Anything it does not
+        accept outright (a failure, a string longer than 16 characters, another shape) goes to
         `_plan_levels`, which decides and names the bad level: this path never accepts what
         that one refuses.
         """
@@ -348,7 +486,7 @@ class L2Book:
         else:
             raise FeedError(f"unknown book side {side!r} (expected 'bid' or 'ask')")
         if not levels:
-            return []
+            return [], ()
         sizes = self._sizes
         if len(prices) > _MEMO_MAX:
             prices.clear()
@@ -360,8 +498,8 @@ class L2Book:
             return self._plan_wide(side, levels, sign, prices)
         price_key = prices.get
         size_of = sizes.get
-        plan: list[_Planned] = []
-        add = plan.append
+        pairs: list[tuple[float, float]] = []
+        add = pairs.append
         inf = _INF
         short = _MAX_SHORT
         new_keys: dict[str, float] = {}
@@ -383,8 +521,7 @@ class L2Book:
                     qf = new_sizes[q] = float(q)
                     if not 0.0 <= qf < inf or len(q) > short:
                         return self._plan_levels(side, levels)
-                # A decoder's (price, size) tuple is stored as is: no second tuple per level.
-                add((key, level, qf == 0.0))
+                add((key, qf))
             # Plain strings only: the memos hold only checked strings, so the rest are checked.
             if first_not_plain(("".join(chain(new_keys, new_sizes)),)):
                 return self._plan_levels(side, levels)
@@ -392,11 +529,12 @@ class L2Book:
             return self._plan_levels(side, levels)
         prices.update(new_keys)
         sizes.update(new_sizes)
-        return plan
+        # Every level is a (price, size) tuple (checked above): stored as is, no second tuple.
+        return pairs, levels  # type: ignore[return-value]
 
     def _plan_wide(
         self, side: BookSide, levels: Sequence[Sequence[str]], sign: float, prices: dict[str, float]
-    ) -> list[_Planned]:
+    ) -> _Plan:
         """`_plan` for levels that are not (price, size) tuples (`[px, sz, ...]` lists).
 
         The same memos, but each level is stored as a new (price, size) tuple, and every field
@@ -407,8 +545,10 @@ class L2Book:
         sizes = self._sizes
         price_key = prices.get
         size_of = sizes.get
-        plan: list[_Planned] = []
-        add = plan.append
+        pairs: list[tuple[float, float]] = []
+        raws: list[RawLevel] = []
+        add = pairs.append
+        keep = raws.append
         inf = _INF
         short = _MAX_SHORT
         new_keys: dict[str, float] = {}
@@ -431,15 +571,16 @@ class L2Book:
                     qf = new_sizes[q] = float(q)
                     if not 0.0 <= qf < inf or len(q) > short:
                         return self._plan_levels(side, levels)
-                add((key, (p, q), qf == 0.0))
+                add((key, qf))
+                keep((p, q))
         except (ValueError, TypeError, IndexError, KeyError):
             return self._plan_levels(side, levels)
         prices.update(new_keys)
         sizes.update(new_sizes)
-        return plan
+        return pairs, raws
 
     @staticmethod
-    def _plan_levels(side: BookSide, levels: Sequence[Sequence[str]]) -> list[_Planned]:
+    def _plan_levels(side: BookSide, levels: Sequence[Sequence[str]]) -> _Plan:
         """`_plan` one level at a time with no memo: the rule itself, naming the bad level.
 
         A level passes when it has a price and a size that are plain decimal strings (ASCII
@@ -452,8 +593,10 @@ class L2Book:
             sign = 1.0
         else:
             raise FeedError(f"unknown book side {side!r} (expected 'bid' or 'ask')")
-        plan: list[_Planned] = []
-        add = plan.append
+        pairs: list[tuple[float, float]] = []
+        raws: list[RawLevel] = []
+        add = pairs.append
+        keep = raws.append
         inf = _INF
         short = _MAX_SHORT
         level: Sequence[str] | None = None
@@ -468,49 +611,50 @@ class L2Book:
                     raise ValueError("price must be finite > 0 and size finite >= 0")
                 if len(p) > short or len(q) > short:
                     _check_long(p, q)
+                add((sign * pf, qf))
                 # A decoder's (price, size) tuple is stored as is: no second tuple per level.
-                raw = level if type(level) is tuple and len(level) == 2 else (p, q)
-                add((sign * pf, raw, qf == 0.0))
+                keep(level if type(level) is tuple and len(level) == 2 else (p, q))
             # Every field of every level, extras included, in one C-level join.
-            if plan and (bad := first_not_plain(("".join(chain.from_iterable(levels)),))):
+            if pairs and (bad := first_not_plain(("".join(chain.from_iterable(levels)),))):
                 level = next(lv for lv in levels if first_not_plain(lv) is not None)
                 bad = first_not_plain(level)
                 raise ValueError(f"{bad!r} is not a plain decimal (ASCII digits and one '.')")
         except (ValueError, TypeError, IndexError) as exc:
             raise FeedError(f"bad {side} level {level!r}: {exc}") from exc
-        return plan
+        return pairs, raws
 
-    def _commit(self, side: BookSide, plan: list[_Planned], out: list[Level] | None) -> None:
+    def _commit(self, side: BookSide, plan: _Plan, out: list[Level] | None) -> None:
         """Write checked levels (see `_plan`): dict always, sorted window when inside its bound.
 
         `out` gets each level as (price, qty) Decimals, qty 0 for a removal.
         """
+        pairs, raws = plan
+        if not pairs:
+            return
         if out is not None:
             dec = Decimal
             zero = _ZERO
             emit = out.append
-            for _, (p, q), gone in plan:
-                emit((dec(p), zero if gone else dec(q)))
+            for (_, value), (p, q) in zip(pairs, raws):
+                emit((dec(p), dec(q) if value else zero))
         if side == "bid":
             book, win, bound = self._bids, self._bid_win, self._bid_bound
             view = self._bid_view
-            if view is not None and plan and min(map(_KEY, plan)) <= view.edge:
-                view.write(plan, self._size_ints)
         else:
             book, win, bound = self._asks, self._ask_win, self._ask_bound
             view = self._ask_view
-            if view is not None and plan and min(map(_KEY, plan)) <= view.edge:
-                view.write(plan, self._size_ints)
-        for k, raw, gone in plan:
-            if gone:
-                if book.pop(k, None) is not None and k <= bound:
-                    del win[bisect_left(win, k)]
-            else:
+        if view is not None and min(map(_KEY, pairs)) <= view.edge:
+            view.write(plan, self._size_ints)
+        pop = book.pop
+        for (k, value), raw in zip(pairs, raws):
+            if value:
                 if k <= bound and k not in book:
                     insort(win, k)
                 # No Decimal memo here: a store per level costs the depth-frame path more
                 # than `top` saves by finding the event's Decimals (measured, BTCUSDT).
                 book[k] = raw
+            elif pop(k, None) is not None and k <= bound:
+                del win[bisect_left(win, k)]
         if len(win) > 2 * self.WINDOW:
             self._trim(side)
 
@@ -694,8 +838,8 @@ class L2Book:
         ints: dict[str, int],
     ) -> list[FixedLevel]:
         """Integer levels of `keys`, reusing a memo entry while its raw level is unchanged
-        (the same identity rule as `_decimals`), and a size string's integer (`ints`, the
-        book's `_size_ints`: sizes repeat, a dict hit is cheaper than `to_fixed`)."""
+        (the same identity rule as `_decimals`), and a string's integer (`ints`, the book's
+        `_size_ints`: sizes and prices repeat, a dict hit is cheaper than `to_fixed`)."""
         if len(memo) > _DEC_CACHE_MAX:
             memo.clear()
         if len(ints) > _MEMO_MAX:
@@ -715,7 +859,13 @@ class L2Book:
             size = ints.get(q)
             if size is None:
                 size = ints[q] = to_fixed(q)
-            lv = (hit[1][0] if hit is not None else to_fixed(raw[0]), size)
+            if hit is not None:
+                price = hit[1][0]
+            else:
+                p = raw[0]
+                known = ints.get(p)
+                price = ints[p] = to_fixed(p) if known is None else known
+            lv = (price, size)
             memo[k] = (raw, lv)
             add(lv)
         return out

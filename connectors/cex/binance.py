@@ -79,6 +79,9 @@ class DepthUpdate(msgspec.Struct, frozen=True):
 
     Sample: {"e":"depthUpdate","E":1723161255208,"s":"BTCUSDT","U":50093239189,"u":50093239202,
     "b":[["61737.63000000","0.00000000"]],"a":[]}
+
+    `b` and `a` stay JSON text (`[[price, size], ...]` strings): `L2Book.apply_json` checks and
+    reads a side in C at once, which a decoded list of string pairs would cost per level.
     """
 
     e: Literal["depthUpdate"]
@@ -86,8 +89,8 @@ class DepthUpdate(msgspec.Struct, frozen=True):
     s: str
     U: UpdateId
     u: UpdateId
-    b: PairLevels
-    a: PairLevels
+    b: msgspec.Raw
+    a: msgspec.Raw
     pu: UpdateId | None = None
     T: EpochMs | None = None
 
@@ -415,7 +418,7 @@ class BookSync:
                     (data, ts_recv_ns),
                 )
         try:
-            self.book.apply_sides(data.b, data.a)
+            bids, asks = self.book.apply_json(data.b, data.a)
         except FeedError as exc:  # nothing was applied: the book is as before this frame
             return self._fault(f"bad diff level: {exc}", ts_event_ns, ts_recv_ns, None)
         self.last_update_id = last_id
@@ -430,8 +433,8 @@ class BookSync:
                 self.venue,
                 self.symbol,
                 self.market,
-                tuple(data.b),  # validated and applied: the event keeps them as sent
-                tuple(data.a),
+                bids,  # validated and applied: the event keeps them as sent
+                asks,
                 first_id,
                 last_id,
                 ts_event_ns,

@@ -31,7 +31,6 @@ from connectors.cex.common import (
     BookStats,
     EpochMs,
     Event,
-    PairLevels,
     UpdateId,
     WireFrame,
     dec,
@@ -81,8 +80,10 @@ class BookData(msgspec.Struct, frozen=True):
     """
 
     s: str
-    b: PairLevels
-    a: PairLevels
+    b: msgspec.Raw
+    a: msgspec.Raw
+    """`b`, `a`: `[[price, size], ...]` strings, kept as JSON text: the book checks and reads
+    a side at once (`L2Book.apply_json`)."""
     u: UpdateId
     seq: UpdateId | None = None
     ts: EpochMs | None = None
@@ -303,7 +304,7 @@ class BookSync:
         bids: list[Level] = []
         asks: list[Level] = []
         try:
-            fresh.apply_sides(data.b, data.a, bids, asks)
+            fresh.apply_json(data.b, data.a, bids, asks)
         except FeedError as exc:
             raise FeedError(f"bad snapshot level: {exc}", **self._where()) from exc
         u = data.u
@@ -344,7 +345,7 @@ class BookSync:
         if u != held + 1:
             return self._fault(f"gap: u={u} != previous u+1={held + 1}", ts_event_ns, ts_recv_ns)
         try:
-            self.book.apply_sides(data.b, data.a)
+            bids, asks = self.book.apply_json(data.b, data.a)
         except FeedError as exc:  # nothing was applied: the book is as before this frame
             return self._fault(f"bad delta level: {exc}", ts_event_ns, ts_recv_ns)
         self.last_update_id = u
@@ -357,8 +358,8 @@ class BookSync:
                 VENUE,
                 self.symbol,
                 self.market,
-                tuple(data.b),  # validated and applied: the event keeps them as sent
-                tuple(data.a),
+                bids,  # validated and applied: the event keeps them as sent
+                asks,
                 u,
                 u,
                 ts_event_ns,
@@ -386,10 +387,10 @@ class BookSync:
         self._check_symbol(data.s)
         if kind == "snapshot":
             fresh = L2Book()
-            fresh.apply_sides(data.b, data.a)
+            fresh.apply_json(data.b, data.a)
             self._l1 = fresh
         else:
-            self._l1.apply_sides(data.b, data.a)
+            self._l1.apply_json(data.b, data.a)
         bid = self._l1.best_bid()
         ask = self._l1.best_ask()
         if bid is None or ask is None:

@@ -34,8 +34,6 @@ EpochMs = Annotated[int, Meta(ge=0, le=MAX_EPOCH_MS)]
 """Milliseconds since the epoch as a JSON integer, at most `MAX_EPOCH_MS`."""
 PairLevels = list[tuple[str, str]]
 """Binance and Bybit levels: exactly `[price, size]`, both strings."""
-WideLevels = list[Annotated[list[str], Meta(min_length=2, max_length=8)]]
-"""OKX levels: `[px, sz, ...]` strings (the extra fields are counts this engine ignores)."""
 NO_BODY = msgspec.Raw()
 """Default of an envelope's body field when the frame has none (a zero-length `Raw`)."""
 

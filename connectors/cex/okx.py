@@ -40,7 +40,6 @@ from connectors.cex.common import (
     BookStats,
     Event,
     UpdateId,
-    WideLevels,
     WireFrame,
     dec,
     decode,
@@ -83,8 +82,10 @@ class BookData(msgspec.Struct, frozen=True):
     "checksum":-1292166418,"seqId":123,"prevSeqId":122}
     """
 
-    asks: WideLevels
-    bids: WideLevels
+    asks: msgspec.Raw
+    bids: msgspec.Raw
+    """`[[px, sz, liquidated orders, orders], ...]` strings, kept as JSON text: the book checks
+    and reads a side at once (`L2Book.apply_json`)."""
     ts: str
     checksum: Annotated[int, Meta(ge=-(2**31), lt=2**31)] | None = None
     seqId: UpdateId | None = None
@@ -351,7 +352,7 @@ class BookSync:
         bids: list[Level] = []
         asks: list[Level] = []
         try:
-            fresh.apply_sides(data.bids, data.asks, bids, asks)
+            fresh.apply_json(data.bids, data.asks, bids, asks, fields=4)
         except FeedError as exc:
             raise FeedError(f"bad snapshot level: {exc}", **self._where()) from exc
         seq = data.seqId
@@ -390,7 +391,7 @@ class BookSync:
                 f"gap: prevSeqId={prev} != last seqId={self._last_seq}", ts_event_ns, ts_recv_ns
             )
         try:
-            self.book.apply_sides(data.bids, data.asks)
+            bid_levels, ask_levels = self.book.apply_json(data.bids, data.asks, fields=4)
         except FeedError as exc:  # nothing was applied: the book is as before this frame
             return self._fault(f"bad update level: {exc}", ts_event_ns, ts_recv_ns)
         if seq is not None:
@@ -405,8 +406,8 @@ class BookSync:
                 VENUE,
                 self.symbol,
                 self.market,
-                tuple(data.bids),  # validated and applied: the event keeps them as sent
-                tuple(data.asks),
+                bid_levels,  # validated and applied: the event keeps them as sent
+                ask_levels,
                 self.last_update_id,
                 self.last_update_id,
                 ts_event_ns,

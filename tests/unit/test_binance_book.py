@@ -392,22 +392,30 @@ def _book_state(sync: BookSync) -> tuple[object, ...]:
     return (sync.book.top_raw(1000), sync.last_update_id)
 
 
+_MALFORMED = "binance/BTCUSDT: malformed depthUpdate (spot): "
+_BAD_BIDS = "bad diff level: bid levels are not arrays of price and size strings: "
+_BAD_ASKS = "bad diff level: ask levels are not arrays of price and size strings: "
+
+
 @pytest.mark.parametrize(
-    ("data", "field"),
+    ("data", "reason", "field"),
     [
-        ({"b": ["2683.19"]}, "`$.b[0]`"),  # a level sent as a string, not [price, qty]
-        ({"b": [{"p": "100.2", "q": "1"}]}, "`$.b[0]`"),  # a level sent as an object
-        ({"a": [["100.9", 1]]}, "`$.a[0][1]`"),  # a numeric size
-        ({"E": "1723161255208"}, "`$.E`"),  # E as a string (once multiplied by 1e6)
-        ({"u": "0x10"}, "`$.u`"),
-        ({"U": 1.5}, "`$.U`"),
-        ({"e": "depthUpdat"}, "`$.e`"),
-        ({"E": 10**18}, "`$.E`"),
-        ({"u": -1}, "`$.u`"),
+        # A side's levels are read by the book (`L2Book.apply_json`), which names the side and
+        # the level's path inside it; the other fields fail the frame's schema.
+        ({"b": ["2683.19"]}, _BAD_BIDS, "`$[0]`"),  # a level sent as a string, not [price, qty]
+        ({"b": [{"p": "100.2", "q": "1"}]}, _BAD_BIDS, "`$[0]`"),  # a level sent as an object
+        ({"a": [["100.9", 1]]}, _BAD_ASKS, "`$[0][1]`"),  # a numeric size
+        ({"b": "100.2"}, _BAD_BIDS, "got `str`"),  # a side that is not an array
+        ({"E": "1723161255208"}, _MALFORMED, "`$.E`"),  # E as a string (once multiplied by 1e6)
+        ({"u": "0x10"}, _MALFORMED, "`$.u`"),
+        ({"U": 1.5}, _MALFORMED, "`$.U`"),
+        ({"e": "depthUpdat"}, _MALFORMED, "`$.e`"),
+        ({"E": 10**18}, _MALFORMED, "`$.E`"),
+        ({"u": -1}, _MALFORMED, "`$.u`"),
     ],
 )
 def test_depth_frame_failing_its_schema_requests_resync_and_leaves_the_book(
-    data: dict[str, Any], field: str
+    data: dict[str, Any], reason: str, field: str
 ) -> None:
     sync = synced_spot(100)
     before = _book_state(sync)
@@ -415,7 +423,7 @@ def test_depth_frame_failing_its_schema_requests_resync_and_leaves_the_book(
     frame["data"].update(data)
     events = sync.on_frame(orjson.dumps(frame), 2)
     assert kinds(events) == ["ResyncRequired"]
-    assert events[0].reason.startswith("binance/BTCUSDT: malformed depthUpdate (spot): ")
+    assert events[0].reason.startswith(reason)
     assert field in events[0].reason
     assert (sync.in_sync, sync.needs_snapshot) == (False, True)
     assert _book_state(sync) == before

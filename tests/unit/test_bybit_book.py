@@ -208,18 +208,22 @@ def test_subscribe_message_and_snapshot_path() -> None:
 # -- malformed frames: never applied, always a resync ------------------------------------------
 
 
+_MALFORMED = "bybit/BTCUSDT: malformed orderbook.50.BTCUSDT data (perp): "
+
+
 @pytest.mark.parametrize(
-    ("mutate", "field"),
+    ("mutate", "reason", "field"),
     [
-        ({"seq": "abc"}, "`$.seq`"),
-        ({"u": "11"}, "`$.u`"),
-        ({"b": [{"price": "100.1", "size": "1"}]}, "`$.b[0]`"),
-        ({"a": [["100.4", "2", "extra"]]}, "`$.a[0]`"),
-        ({"s": None}, "`$.s`"),
+        ({"seq": "abc"}, _MALFORMED, "`$.seq`"),
+        ({"u": "11"}, _MALFORMED, "`$.u`"),
+        # A side's levels are read by the book (`L2Book.apply_json`): it names side and path.
+        ({"b": [{"price": "100.1", "size": "1"}]}, "bad delta level: bid levels are not", "`$[0]`"),
+        ({"a": [["100.4", "2", "extra"]]}, "bad delta level: ask levels are not", "`$[0]`"),
+        ({"s": None}, _MALFORMED, "`$.s`"),
     ],
 )
 def test_delta_failing_its_schema_requests_resync_and_leaves_the_book(
-    mutate: dict[str, Any], field: str
+    mutate: dict[str, Any], reason: str, field: str
 ) -> None:
     sync = synced(10)
     before = sync.book.top_raw(100)
@@ -227,9 +231,7 @@ def test_delta_failing_its_schema_requests_resync_and_leaves_the_book(
     msg["data"].update(mutate)
     events = sync.on_frame(orjson.dumps(msg), 2)
     assert kinds(events) == ["ResyncRequired"]
-    assert events[0].reason.startswith(  # type: ignore[attr-defined]
-        "bybit/BTCUSDT: malformed orderbook.50.BTCUSDT data (perp): "
-    )
+    assert events[0].reason.startswith(reason)  # type: ignore[attr-defined]
     assert field in events[0].reason  # type: ignore[attr-defined]
     assert (sync.in_sync, sync.last_update_id, sync.book.top_raw(100)) == (False, 10, before)
 
