@@ -213,10 +213,17 @@ class _PacedSource(DynamicSource[Any]):
         return _PacedPartition(*self.args)
 
 
-def _measure(cycles: int) -> tuple[dict[str, list[float]], dict[str, int], int]:
+def _measure(
+    cycles: int,
+) -> tuple[dict[str, list[float]], dict[str, list[float]], dict[str, int], int]:
+    """Latencies by trigger kind, and the signalling ticks' split: on_view timed inside the
+    Bytewax step (`engine_<kind>`) and the rest of the tick (`rest_<kind>`: the view's
+    construction in the source, the key_on / flat_map / map hops, the sink)."""
     params = _params()
     kinds: dict[int, str] = {}
     lat: dict[str, list[float]] = {"all": [], "cex_signal": [], "dex_signal": []}
+    split: dict[str, list[float]] = {}
+    inner: dict[int, int] = {}
     engines: list[PairEngine] = []
 
     arrivals: list[tuple[int, Opportunity]] = []
@@ -225,7 +232,10 @@ def _measure(cycles: int) -> tuple[dict[str, list[float]], dict[str, int], int]:
         if engine is None:
             engine = PairEngine(params)
             engines.append(engine)
-        return engine, engine.on_view(view, view.ts_recv_ns)
+        t0 = time.perf_counter_ns()
+        out = engine.on_view(view, view.ts_recv_ns)
+        inner[view.ts_recv_ns] = time.perf_counter_ns() - t0
+        return engine, out
 
     def stamp(opp: Opportunity) -> tuple[int, Opportunity]:
         return time.perf_counter_ns(), opp
@@ -236,20 +246,30 @@ def _measure(cycles: int) -> tuple[dict[str, list[float]], dict[str, int], int]:
     out = op.map("arrive", op.key_rm("unkey", opps), stamp)
     op.output("sink", out, TestingSink(arrivals))
     run_main(flow)  # type: ignore[no-untyped-call]
+    seen: set[int] = set()
     for t_arrive, opp in arrivals:
         us = (t_arrive - opp.ts_recv_ns) / 1_000
+        kind = kinds.get(opp.ts_recv_ns, "quiet")
         lat["all"].append(us)
-        lat.setdefault(kinds.get(opp.ts_recv_ns, "quiet"), []).append(us)
-    return lat, engines[0].counters if engines else {}, len(kinds)
+        lat.setdefault(kind, []).append(us)
+        if opp.ts_recv_ns not in seen:  # a tick's first opportunity: the split of its latency
+            seen.add(opp.ts_recv_ns)
+            engine_us = inner[opp.ts_recv_ns] / 1_000
+            split.setdefault(f"engine_{kind}", []).append(engine_us)
+            split.setdefault(f"rest_{kind}", []).append(us - engine_us)
+    return lat, split, engines[0].counters if engines else {}, len(kinds)
 
 
-def _engine_only(cycles: int) -> dict[str, list[float]]:
-    """The same ticks straight into PairEngine.on_view (no Bytewax): us per signalling tick."""
+def _engine_only(cycles: int, pace: timedelta | None = None) -> dict[str, list[float]]:
+    """The same ticks straight into PairEngine.on_view (no Bytewax): us per signalling tick;
+    with `pace`, the thread sleeps that long before each tick, as the Bytewax worker does."""
     eng = PairEngine(_params())
     lat: dict[str, list[float]] = {
         "cex_signal": [], "dex_signal": [], "quiet_cex": [], "quiet_dex": []
     }
     for kind, make in _ticks(cycles):
+        if pace is not None:
+            time.sleep(pace.total_seconds())
         ts = time.perf_counter_ns()
         out = eng.on_view(make(ts), ts)
         us = (time.perf_counter_ns() - ts) / 1_000
@@ -287,7 +307,7 @@ def _pct(xs: list[float], q: float) -> float:
 def run(quick: bool = False) -> list[dict[str, object]]:
     """Tick -> opportunity latency p50/p99 (us) in Bytewax, by trigger kind, plus the floor."""
     cycles = 20 if quick else 300
-    lat, counters, ticks = _measure(cycles)
+    lat, split, counters, ticks = _measure(cycles)
     floor = _floor(300 if quick else 3_000)
     clmm = "2 CLMM (real Orca fixture pool)" if _clmm_views() else "NO CLMM (fixtures absent)"
     views = f"3 CEX x 50 levels, {clmm}, 2 CLOB x 50 levels"
@@ -310,6 +330,35 @@ def run(quick: bool = False) -> list[dict[str, object]]:
                     "note": f"{len(xs)} opportunities; {note}",
                 }
             )
+    for kind in ("cex_signal", "dex_signal"):
+        for part, what in (
+            ("engine", "on_view timed inside the Bytewax step"),
+            ("rest", "the tick's latency less its on_view: view construction, hops, sink"),
+        ):
+            xs = split.get(f"{part}_{kind}", [])
+            out.append(
+                {
+                    "name": f"spread_in_bytewax_{part}_{kind}_p50",
+                    "value": _pct(xs, 0.5),
+                    "unit": "us",
+                    "target": "informational",
+                    "better": "lower",
+                    "note": f"{len(xs)} ticks; {what}",
+                }
+            )
+    paced = _engine_only(cycles, PACE)
+    xs = paced["cex_signal"]
+    out.append(
+        {
+            "name": "spread_engine_only_paced_on_view_cex_signal_p50",
+            "value": _pct(xs, 0.5),
+            "unit": "us",
+            "target": "informational",
+            "better": "lower",
+            "note": f"{len(xs)} ticks, on_view called directly after sleeping {PACE} per "
+            "tick (the Bytewax run's pacing): the engine's own cold-cache cost",
+        }
+    )
     bare = _engine_only(cycles)
     for kind in ("cex_signal", "dex_signal", "quiet_cex", "quiet_dex"):
         out.append(
