@@ -92,6 +92,8 @@ class DashApp(App[None]):
     def action_poll(self) -> None:
         """Read the new part files and redraw; a journal error is shown, not fatal (the part
         is read again at the next poll)."""
+        if not self.query("#header"):
+            return  # the app is closing (its screen is gone): a last timer tick draws nothing
         self.polls += 1
         try:
             new = self.tail.poll()
