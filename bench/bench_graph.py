@@ -39,7 +39,7 @@ from bytewax.inputs import FixedPartitionedSource, StatefulSourcePartition
 from bytewax.outputs import DynamicSink, StatelessSinkPartition
 from bytewax.testing import run_main
 
-from cli.runner import RunOptions, freeze_gc, run_flow
+from cli.runner import REPLAY_GC_AUTO, RunOptions, freeze_gc, run_flow
 from config import load_settings
 from connectors.journal import read_table
 from engine.steps import PairStep
@@ -140,7 +140,8 @@ def _replay_fps(
     flow = build_flow(settings, [cap], journal, batch_size=batch, snapshots=False)
     freeze_gc()  # as every CLI run does before its graph starts (cli/runner.py)
     t0, c0 = time.perf_counter(), time.process_time()
-    run_flow(flow, RunOptions(gc_freeze=False))  # as a CLI run: one epoch without recovery
+    # as `solarb replay`: one epoch without recovery, automatic cyclic collection off
+    run_flow(flow, RunOptions(gc_freeze=False, gc_auto=REPLAY_GC_AUTO))
     return n_frames / (time.perf_counter() - t0), n_frames / (time.process_time() - c0)
 
 

@@ -32,7 +32,13 @@ def cmd_replay(args: argparse.Namespace) -> int:
     import threading
 
     from cli.progress import replay_progress
-    from cli.runner import journal_settings, recovery_run_id, run_flow, run_options
+    from cli.runner import (
+        REPLAY_GC_AUTO,
+        journal_settings,
+        recovery_run_id,
+        run_flow,
+        run_options,
+    )
     from connectors.journal import check_run_id, new_run_id
     from flows.replay import build_flow
     from flows.stopping import GracefulStop
@@ -57,7 +63,8 @@ def cmd_replay(args: argparse.Namespace) -> int:
         else:
             captures = [Path(c) for c in args.capture]
         root = Path(args.journal or settings.engine.journal_dir)
-        opts = run_options(args)
+        # a replay is finite: automatic cyclic collection off for its run (cli/runner.py)
+        opts = replace(run_options(args), gc_auto=REPLAY_GC_AUTO)
         settings = journal_settings(opts, settings)
         run_id = check_run_id(args.run_id) if args.run_id else new_run_id()
         # a run resumed from recovery snapshots continues the interrupted run's journal folder

@@ -137,6 +137,7 @@ class _TopRead:
     Invariant: `keys` are exactly the side's keys <= `edge`, sorted (best first), and `levels`
     their integer levels; `edge` is the read's `n`-th key, +inf when the side held fewer than
     `n` levels, -inf for n = 0. `out` is `levels` as the tuple last handed out (None: rebuild).
+    `L2Book._commit` keeps it as it writes the book (`_commit_top`).
     """
 
     __slots__ = ("edge", "keys", "levels", "n", "out")
@@ -148,46 +149,6 @@ class _TopRead:
         # n == 0: nothing can change an empty read; fewer than n levels: any write can
         self.edge = (keys[-1] if n else -_INF) if len(keys) == n else _INF
         self.out: FixedView | None = out
-
-    def write(self, plan: _Plan, ints: dict[str, int]) -> None:
-        """Apply a side's checked writes at or before `edge` (the rest cannot reach the read).
-
-        By the invariant a key <= `edge` is in the book iff it is in `keys`: a removal deletes
-        it, a new size replaces the level's size (same key, same price integer), a new key is
-        inserted in order. The read may then hold more or fewer than `n` levels: the next
-        `top_fixed_view` trims it or tops it up from the book's window.
-        """
-        edge = self.edge
-        keys = self.keys
-        levels = self.levels
-        pairs, raws = plan
-        if len(ints) > _MEMO_MAX:
-            ints.clear()
-        for (k, value), raw in zip(pairs, raws):
-            if k > edge:
-                continue
-            i = bisect_left(keys, k)
-            present = i < len(keys) and keys[i] == k
-            if not value:
-                if present:
-                    del keys[i]
-                    del levels[i]
-                continue
-            q = raw[1]
-            size = ints.get(q)
-            if size is None:
-                size = ints[q] = to_fixed(q)
-            if present:
-                levels[i] = (levels[i][0], size)
-            else:
-                # prices come back into the top too (a level removed, then quoted again)
-                p = raw[0]
-                price = ints.get(p)
-                if price is None:
-                    price = ints[p] = to_fixed(p)
-                keys.insert(i, k)
-                levels.insert(i, (price, size))
-        self.out = None
 
 
 def _check_long(price: str, size: str) -> None:
@@ -644,7 +605,18 @@ class L2Book:
             book, win, bound = self._asks, self._ask_win, self._ask_bound
             view = self._ask_view
         if view is not None and min(map(_KEY, pairs)) <= view.edge:
-            view.write(plan, self._size_ints)
+            self._commit_top(plan, book, win, bound, view)
+        else:
+            self._commit_book(plan, book, win, bound)
+        if len(win) > 2 * self.WINDOW:
+            self._trim(side)
+
+    @staticmethod
+    def _commit_book(
+        plan: _Plan, book: dict[float, RawLevel], win: list[float], bound: float
+    ) -> None:
+        """`_commit`'s writes when none reaches the side's last top read."""
+        pairs, raws = plan
         pop = book.pop
         for (k, value), raw in zip(pairs, raws):
             if value:
@@ -655,8 +627,70 @@ class L2Book:
                 book[k] = raw
             elif pop(k, None) is not None and k <= bound:
                 del win[bisect_left(win, k)]
-        if len(win) > 2 * self.WINDOW:
-            self._trim(side)
+
+    def _commit_top(
+        self,
+        plan: _Plan,
+        book: dict[float, RawLevel],
+        win: list[float],
+        bound: float,
+        view: _TopRead,
+    ) -> None:
+        """`_commit_book`, also keeping the side's last top read (`_TopRead`) equal to the book.
+
+        A write at or before the read's `edge` is applied to the read in the same pass (one
+        loop per level, not one for the book and one for the read): by the read's invariant a
+        key <= `edge` is in the book iff it is in `view.keys`, so the read answers the book's
+        membership test too. A removal deletes it, a new size replaces the level's size (same
+        key, same price integer), a new key is inserted in order. The read may then hold more
+        or fewer than `n` levels: the next `top_fixed_view` trims it or tops it up from the
+        window. Writes beyond `edge` cannot reach the best `n` and only touch the book.
+        """
+        pairs, raws = plan
+        edge = view.edge
+        keys = view.keys
+        levels = view.levels
+        ints = self._size_ints
+        if len(ints) > _MEMO_MAX:
+            ints.clear()
+        known = ints.get
+        pop = book.pop
+        for (k, value), raw in zip(pairs, raws):
+            if k > edge:
+                if value:
+                    if k <= bound and k not in book:
+                        insort(win, k)
+                    book[k] = raw
+                elif pop(k, None) is not None and k <= bound:
+                    del win[bisect_left(win, k)]
+                continue
+            i = bisect_left(keys, k)
+            present = i < len(keys) and keys[i] == k
+            if value:
+                q = raw[1]
+                size = known(q)
+                if size is None:
+                    size = ints[q] = to_fixed(q)
+                if present:
+                    levels[i] = (levels[i][0], size)
+                else:
+                    # prices come back into the top too (a level removed, then quoted again)
+                    p = raw[0]
+                    price = known(p)
+                    if price is None:
+                        price = ints[p] = to_fixed(p)
+                    keys.insert(i, k)
+                    levels.insert(i, (price, size))
+                    if k <= bound:
+                        insort(win, k)
+                book[k] = raw
+            elif present:
+                del keys[i]
+                del levels[i]
+                del book[k]
+                if k <= bound:
+                    del win[bisect_left(win, k)]
+        view.out = None
 
     def _trim(self, side: BookSide) -> None:
         keep = self.WINDOW

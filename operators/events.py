@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Literal
 
+from operators.frozen import fast_init
+
 MarketKind = Literal["spot", "perp"]
 Side = Literal["buy", "sell"]
 TimeInForce = Literal["ioc", "fok"]
@@ -25,6 +27,7 @@ FixedLevel = tuple[int, int]
 """One L2 level as (price_e18, size_e18): the venue's price and size times `FIXED_SCALE`."""
 
 
+@fast_init  # built once per frame: slot stores, not object.__setattr__
 @dataclass(frozen=True, slots=True)
 class RawFrame:
     """One input as received: a WS frame, a REST body or an account's raw bytes.
@@ -59,6 +62,7 @@ class BookSnapshot:
     ts_recv_ns: int
 
 
+@fast_init  # built once per frame: slot stores, not object.__setattr__
 @dataclass(frozen=True, slots=True, eq=False)
 class BookDelta:
     """Changed levels (quantity 0 removes the level) between two update ids, both inclusive.
@@ -148,6 +152,7 @@ class Trade:
     ts_recv_ns: int
 
 
+@fast_init  # built once per frame: slot stores, not object.__setattr__
 @dataclass(frozen=True, slots=True)
 class PoolUpdate:
     """A decoded on-chain account update for one DEX market (pool, tick array, book side)."""

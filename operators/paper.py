@@ -72,8 +72,12 @@ class PaperVenue:
 
     def on_view(self, view: VenueView) -> list[ExecutionReport]:
         """Record a view; fill the pending intents whose fill time it has passed."""
-        hist = self.views.setdefault(view.market_id, deque(maxlen=HISTORY))
+        hist = self.views.get(view.market_id)
+        if hist is None:  # not `setdefault`: that would build a deque per view
+            hist = self.views[view.market_id] = deque(maxlen=HISTORY)
         hist.append(view)
+        if not self.pending:
+            return []  # nothing waits for a fill: most views
         ready = [
             i
             for i in self.pending

@@ -18,6 +18,7 @@ from operators.clmm.raydium_accounts import (
     TickArrayBitmapExtension,
 )
 from operators.events import FixedLevel, MarketKind
+from operators.frozen import fast_init
 
 ClmmPool = Whirlpool | PoolState
 """A decoded CLMM pool account: Orca `Whirlpool` or Raydium CLMM `PoolState`. Code that needs
@@ -27,6 +28,7 @@ ClmmQuoteAccount = TickArray | RaydiumTickArray | TickArrayBitmapExtension
 extension, which its quote needs for far ticks)."""
 
 
+@fast_init  # one or more per frame: slot stores (operators/frozen.py)
 @dataclass(frozen=True, slots=True)
 class CexBookView:
     """Top `book_depth` levels of one CEX book, best first, as (price_e18, size_e18) integers.
@@ -51,6 +53,7 @@ class CexBookView:
     ts_ingest_ns: int = 0
 
 
+@fast_init  # one or more per frame: slot stores (operators/frozen.py)
 @dataclass(frozen=True, slots=True)
 class ClmmView:
     """One CLMM pool: decoded pool state + the tick arrays held around the current tick.
@@ -76,6 +79,7 @@ class ClmmView:
     ts_ingest_ns: int = 0
 
 
+@fast_init  # one or more per frame: slot stores (operators/frozen.py)
 @dataclass(frozen=True, slots=True)
 class ClobView:
     """One on-chain CLOB (Phoenix / OpenBook v2): ladders in ticks and lots, best first.

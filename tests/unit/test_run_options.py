@@ -3,12 +3,24 @@
 from __future__ import annotations
 
 import gc
+from dataclasses import replace
 from pathlib import Path
 
+import bytewax.operators as op
 import pytest
+from bytewax.dataflow import Dataflow
+from bytewax.testing import TestingSink, TestingSource
 
 from cli.main import build_parser
-from cli.runner import RunOptions, ensure_recovery_dir, freeze_gc, is_resume, run_options
+from cli.runner import (
+    REPLAY_GC_AUTO,
+    RunOptions,
+    ensure_recovery_dir,
+    freeze_gc,
+    is_resume,
+    run_flow,
+    run_options,
+)
 from operators.errors import ConfigError
 
 
@@ -39,6 +51,30 @@ def test_freeze_gc_moves_live_objects_out_of_the_collector() -> None:
         assert gc.get_count()[0] < 100  # collected just before: generation 0 starts empty
     finally:
         gc.unfreeze()
+
+
+def _collector_seen(opts: RunOptions) -> list[bool]:
+    """Run a 3-item flow with `opts`; whether automatic collection was on at each item."""
+    seen: list[bool] = []
+    flow = Dataflow("gc_probe")
+    s = op.input("in", flow, TestingSource([1, 2, 3]))
+    op.output("out", op.map("probe", s, lambda _x: gc.isenabled()), TestingSink(seen))
+    run_flow(flow, opts)
+    return seen
+
+
+def test_a_replay_runs_without_automatic_collection_and_restores_it_after() -> None:
+    assert REPLAY_GC_AUTO is False
+    assert gc.isenabled()
+    assert _collector_seen(RunOptions(gc_freeze=False, gc_auto=REPLAY_GC_AUTO)) == [False] * 3
+    assert gc.isenabled()  # back on once the run has ended
+
+
+def test_paper_and_live_runs_keep_automatic_collection() -> None:
+    p = build_parser()
+    opts = run_options(p.parse_args(["paper", "--loopback"]))
+    assert opts.gc_auto is True
+    assert _collector_seen(replace(opts, gc_freeze=False)) == [True] * 3
 
 
 @pytest.mark.parametrize(
