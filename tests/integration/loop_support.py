@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +19,27 @@ from connectors.execution import ExecutionGateway
 from flows import paper
 from operators.events import ExecutionReport
 from sim.loopback import Loopback
-from sim.simulate import SAMPLE_MARKETS
+from sim.simulate import SAMPLE_MARKETS, SAMPLE_POOL
+
+
+@contextmanager
+def loopback_gateway(
+    markets: Path = SAMPLE_MARKETS, pools: tuple[str, ...] = (SAMPLE_POOL,), rpcs: int = 2
+) -> Iterator[tuple[Loopback, ExecutionGateway]]:
+    """The loopback venues serving `markets`, and a started live execution gateway on them with
+    the loopback's trading keys; both stopped on exit."""
+    loop = Loopback(list(pools), rpcs=rpcs).start()
+    try:
+        settings = loop.settings(None, markets)
+        keys = loop.trading(settings)
+        gw = ExecutionGateway(settings, credentials=keys.credentials, signer=keys.signer)
+        gw.start()
+        try:
+            yield loop, gw
+        finally:
+            gw.close()
+    finally:
+        loop.stop()
 
 
 def wait_until(pred: Callable[[], bool], timeout_s: float = 10.0) -> None:

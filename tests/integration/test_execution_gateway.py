@@ -18,7 +18,7 @@ from connectors.solana.tx_outcome import TxRecord
 from operators.events import ExecutionReport, OrderIntent
 from sim.loopback import Loopback
 from sim.simulate import SAMPLE_MARKETS, SAMPLE_POOL
-from tests.integration.loop_support import gateway_items
+from tests.integration.loop_support import gateway_items, loopback_gateway
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(60)]
 
@@ -30,18 +30,8 @@ SOL = 10**9
 
 @pytest.fixture
 def world() -> Iterator[tuple[Loopback, ExecutionGateway]]:
-    loop = Loopback([SAMPLE_POOL], rpcs=2).start()
-    try:
-        settings = loop.settings(None, SAMPLE_MARKETS)
-        keys = loop.trading(settings)
-        gw = ExecutionGateway(settings, credentials=keys.credentials, signer=keys.signer)
-        gw.start()
-        try:
-            yield loop, gw
-        finally:
-            gw.close()
-    finally:
-        loop.stop()
+    with loopback_gateway(SAMPLE_MARKETS, (SAMPLE_POOL,), rpcs=2) as both:
+        yield both
 
 
 def _order(kind: str, intent: OrderIntent, leg: str = "sell", cu: int = 5_000) -> ExecOrder:

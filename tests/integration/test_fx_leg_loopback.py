@@ -16,7 +16,7 @@ from operators.events import ExecutionReport, OrderIntent
 from operators.fx import cash_pair, quote_pair
 from sim.loopback import Loopback
 from sim.simulate import SAMPLE_MARKETS, SAMPLE_POOL
-from tests.integration.loop_support import gateway_items
+from tests.integration.loop_support import gateway_items, loopback_gateway
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(60)]
 
@@ -41,19 +41,9 @@ def world(tmp_path: Path) -> Iterator[tuple[Loopback, ExecutionGateway]]:
     # the USDT book beside the pair's USDC markets (before any table that follows them)
     head, sep, tail = text.partition("\n  [[pairs.markets]]")
     markets.write_text(head + USDT_MARKET + sep + tail)
-    loop = Loopback([SAMPLE_POOL], rpcs=1).start()
-    try:
-        settings = loop.settings(None, markets)
-        assert any(m.market_id == USDT for p in settings.pairs for m in p.markets)
-        keys = loop.trading(settings)
-        gw = ExecutionGateway(settings, credentials=keys.credentials, signer=keys.signer)
-        gw.start()
-        try:
-            yield loop, gw
-        finally:
-            gw.close()
-    finally:
-        loop.stop()
+    with loopback_gateway(markets, (SAMPLE_POOL,), rpcs=1) as (loop, gw):
+        assert any(m.market_id == USDT for p in gw.settings.pairs for m in p.markets)
+        yield loop, gw
 
 
 def test_a_usdt_leg_fills_in_usdt_with_its_commission_and_is_valued_at_its_ratio(
