@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import zlib
 from collections.abc import Sequence
-from itertools import chain
 from typing import Annotated, Any, Literal
 
 import msgspec
@@ -198,12 +197,15 @@ def decode_frame(
 
 def checksum(bids: Sequence[RawLevel], asks: Sequence[RawLevel]) -> int:
     """OKX book checksum (signed int32) of the best 25 levels per side, venue strings."""
-    # bid 1, ask 1, bid 2, ask 2, ...; past the shorter side, the rest of the longer one
-    b = bids[:CHECKSUM_DEPTH]
-    a = asks[:CHECKSUM_DEPTH]
-    m = min(len(b), len(a))
-    levels = chain(chain.from_iterable(zip(b, a)), b[m:], a[m:])
-    crc = zlib.crc32(":".join(map(":".join, levels)).encode())
+    parts: list[str] = []
+    nb = min(len(bids), CHECKSUM_DEPTH)
+    na = min(len(asks), CHECKSUM_DEPTH)
+    for i in range(max(nb, na)):
+        if i < nb:
+            parts += bids[i]
+        if i < na:
+            parts += asks[i]
+    crc = zlib.crc32(":".join(parts).encode())
     return crc - (1 << 32) if crc >= 1 << 31 else crc
 
 
