@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import replace
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -65,6 +67,36 @@ def make_params(**kw: object) -> SpreadParams:
     return SpreadParams(**base)  # type: ignore[arg-type]
 
 
+def cex_book(
+    bids: Iterable[tuple[Any, Any]],
+    asks: Iterable[tuple[Any, Any]],
+    *,
+    ts_ns: int = 0,
+    in_sync: bool = True,
+    market: str = "spot",
+    venue: str = "binance",
+    quote_currency: str = "USDC",
+    market_id: str = CEX_ID,
+    update_id: int | None = None,
+) -> CexBookView:
+    """A SOL/USDC CEX book view of these (price, size) levels (10 bps taker; its update id is
+    `ts_ns` unless given)."""
+    return CexBookView(
+        venue=venue,
+        market_id=market_id,
+        pair="SOL/USDC",
+        market=market,  # type: ignore[arg-type]
+        quote_currency=quote_currency,
+        bids=fixed_levels(bids),
+        asks=fixed_levels(asks),
+        update_id=ts_ns if update_id is None else update_id,
+        in_sync=in_sync,
+        ts_event_ns=ts_ns,
+        ts_recv_ns=ts_ns,
+        taker_fee_bps=10.0,
+    )
+
+
 def cex(
     bid: str,
     ask: str,
@@ -77,20 +109,11 @@ def cex(
     quote_currency: str = "USDC",
     market_id: str = CEX_ID,
 ) -> CexBookView:
-    return CexBookView(
-        venue=venue,
-        market_id=market_id,
-        pair="SOL/USDC",
-        market=market,  # type: ignore[arg-type]
-        quote_currency=quote_currency,
-        bids=fixed_levels([(bid, qty)]),
-        asks=fixed_levels([(ask, qty)]),
-        update_id=ts_ns,
-        in_sync=in_sync,
-        ts_event_ns=ts_ns,
-        ts_recv_ns=ts_ns,
-        taker_fee_bps=10.0,
-    )
+    """A one-level book: `bid` and `ask`, `qty` each."""
+    return cex_book(
+        [(bid, qty)], [(ask, qty)], ts_ns=ts_ns, in_sync=in_sync, market=market, venue=venue,
+        quote_currency=quote_currency, market_id=market_id,
+    )  # fmt: skip
 
 
 def clob(

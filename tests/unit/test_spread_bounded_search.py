@@ -18,7 +18,7 @@ from operators.book import fixed_levels
 from operators.spread import DexView, PairEngine, SizedCandidate, _Probe
 from operators.views import CexBookView, ClobView
 from tests.conftest import fixtures_dir
-from tests.unit.test_spread import CEX_ID, CLOB_ID, SOL, make_params, orca_view
+from tests.unit.test_spread import CEX_ID, CLOB_ID, SOL, cex_book, make_params, orca_view
 
 D = Decimal
 
@@ -36,12 +36,9 @@ def books(draw: st.DrawFn, mid_cents: int = 10_000) -> CexBookView:
         bids.append((D(b) / 100, D(draw(qty)) / 1000))
         asks.append((D(a) / 100, D(draw(qty)) / 1000))
         b, a = b - draw(gaps), a + draw(gaps)
-    return CexBookView(
-        venue="binance", market_id=CEX_ID, pair="SOL/USDC", market="spot",
-        quote_currency=draw(st.sampled_from(["USDC", "USDT"])), bids=fixed_levels(bids),
-        asks=fixed_levels(asks), update_id=1, in_sync=True, ts_event_ns=0, ts_recv_ns=0,
-        taker_fee_bps=10.0,
-    )  # fmt: skip
+    return cex_book(
+        bids, asks, quote_currency=draw(st.sampled_from(["USDC", "USDT"])), update_id=1
+    )
 
 
 @st.composite

@@ -12,14 +12,22 @@ from pathlib import Path
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from operators.book import fixed_levels
 from operators.clob import ClobLadderCurve, clob_buy_cost, clob_sell_proceeds, clob_walk_curve
 from operators.costs import evaluate_candidate
 from operators.errors import QuoteError
 from operators.pricing import LegQuote, buy_base_curve, sell_base_curve
 from operators.spread import DIRECTIONS, PairEngine
 from operators.views import CexBookView, ClobView, VenueView
-from tests.unit.test_spread import CEX_ID, CLOB_ID, SOL, cex, clob, make_params, orca_view
+from tests.unit.test_spread import (
+    CEX_ID,
+    CLOB_ID,
+    SOL,
+    cex,
+    cex_book,
+    clob,
+    make_params,
+    orca_view,
+)
 
 D = Decimal
 LOT = 1_000_000  # 0.001 SOL: the CEX lot (make_params) and the CLOB's base lot
@@ -33,11 +41,7 @@ def small_cex(draw: st.DrawFn) -> CexBookView:
     qty = st.integers(min_value=1, max_value=300)  # 0.001 .. 0.3 SOL a level
     bids = tuple((D(mid - half - 7 * i) / 100, D(draw(qty)) / 1000) for i in range(n))
     asks = tuple((D(mid + half + 7 * i) / 100, D(draw(qty)) / 1000) for i in range(n))
-    return CexBookView(
-        venue="binance", market_id=CEX_ID, pair="SOL/USDC", market="spot",
-        quote_currency="USDC", bids=fixed_levels(bids), asks=fixed_levels(asks), update_id=1,
-        in_sync=True, ts_event_ns=0, ts_recv_ns=0, taker_fee_bps=10.0,
-    )  # fmt: skip
+    return cex_book(bids, asks, update_id=1)
 
 
 @st.composite
@@ -106,12 +110,7 @@ def test_a_small_edge_below_the_smallest_grid_size_is_found_exactly() -> None:
     2 SOL dislocation (the CEX ask holds 2 SOL at 100.00, then 102.00) was never tried."""
     eng = PairEngine(make_params(max_trade_base=50 * SOL, size_steps=16))
     assert eng.grid(LOT)[0] == 3_125_000_000
-    book = CexBookView(
-        venue="binance", market_id=CEX_ID, pair="SOL/USDC", market="spot",
-        quote_currency="USDC", bids=fixed_levels([("99.50", "100")]),
-        asks=fixed_levels([("100.00", "2"), ("102.00", "100")]), update_id=1, in_sync=True,
-        ts_event_ns=0, ts_recv_ns=0, taker_fee_bps=10.0,
-    )  # fmt: skip
+    book = cex_book([("99.50", "100")], [("100.00", "2"), ("102.00", "100")], update_id=1)
     ladder = clob(10_062, 10_070, lots=100_000)
     eng.on_view(ladder, 0)
     [opp] = eng.on_view(book, 0)
@@ -168,11 +167,7 @@ def test_exact_size_against_the_real_orca_pool_beats_every_lot(fixtures: Path) -
     ):
         asks = levels if cex_buys else [("45.00", "100")]
         bids = [("35.00", "100")] if cex_buys else levels
-        book = CexBookView(
-            venue="binance", market_id=CEX_ID, pair="SOL/USDC", market="spot",
-            quote_currency="USDC", bids=fixed_levels(bids), asks=fixed_levels(asks),
-            update_id=1, in_sync=True, ts_event_ns=0, ts_recv_ns=0, taker_fee_bps=10.0,
-        )  # fmt: skip
+        book = cex_book(bids, asks, update_id=1)
         eng = PairEngine(
             make_params(max_trade_base=600 * lot, lot_size_base={CEX_ID: lot}, size_steps=4)
         )
@@ -217,11 +212,7 @@ def test_clmm_legs_from_the_kept_walk_equal_fresh_pool_quotes(fixtures: Path) ->
     ):
         asks = levels if cex_buys else [("45.00", "100")]
         bids = [("35.00", "100")] if cex_buys else levels
-        book = CexBookView(
-            venue="binance", market_id=CEX_ID, pair="SOL/USDC", market="spot",
-            quote_currency="USDC", bids=fixed_levels(bids), asks=fixed_levels(asks),
-            update_id=1, in_sync=True, ts_event_ns=0, ts_recv_ns=0, taker_fee_bps=10.0,
-        )  # fmt: skip
+        book = cex_book(bids, asks, update_id=1)
         eng.on_view(book, 0)
         best = eng.best(CEX_ID, pool.market_id, DIRECTIONS[0 if cex_buys else 1])
         assert best is not None
